@@ -1,0 +1,457 @@
+"""Sojourn's command line: parses, calls one engine use case, renders the result as text or JSON.
+
+Engine modules are imported inside commands so `sojourn --help` does not pay for SQLAlchemy and friends.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from engine.config import Settings
+
+
+class Context:
+    """What every command shares: the resolved settings and, once asked for, the database engine."""
+
+    def __init__(self, db: str | None, config: str | None, actor: str | None) -> None:
+        self._options = {"db": db, "config": config, "actor": actor}
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+
+    def settings(self, interval: float | None = None) -> Settings:
+        from engine.config import load_settings
+
+        if self._settings is None or interval is not None:
+            self._settings = load_settings(**self._options, interval=interval)
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        from engine.store.db import open_engine
+
+        if self._engine is None:
+            self._engine = open_engine(self.settings().database_url)
+        return self._engine
+
+    @property
+    def actor(self) -> str:
+        return self.settings().actor
+
+
+pass_context = click.make_pass_decorator(Context)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+
+
+def now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], Iterable[str]]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        for line in human(data):
+            click.echo(line)
+
+
+def table(rows: list[list[str]], header: list[str]) -> list[str]:
+    if not rows:
+        return ["(none)"]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--db", metavar="URL", help="Database URL [env SOJOURN_DATABASE_URL; default sqlite:///sojourn.db].")
+@click.option("--config", metavar="PATH", help="TOML config file [env SOJOURN_CONFIG; default ./sojourn.toml].")
+@click.option("--actor", metavar="EMAIL", help="Who is acting [env SOJOURN_ACTOR; default your login name].")
+@click.version_option(package_name="sojourn")
+@click.pass_context
+def main_group(ctx: click.Context, db: str | None, config: str | None, actor: str | None) -> None:
+    """Run international leadership-development assignments through their lifecycle."""
+    ctx.obj = Context(db, config, actor)
+
+
+@main_group.command()
+@json_option
+@pass_context
+def init(obj: Context, as_json: bool) -> None:
+    """Create or upgrade the schema and install the built-in workflows (safe to repeat)."""
+    from engine import service
+
+    report = service.init(obj.engine, now=now())
+    emit(report, as_json, lambda r: [f"schema at {r['schema']}"] + [
+        f"workflow {w['name']} version {w['version']}" + (" installed" if w["new"] else " already installed")
+        for w in r["workflows"]])
+
+
+# --- workflows ------------------------------------------------------------------------------------------------
+
+
+@main_group.group()
+def workflow() -> None:
+    """List, show, validate and install workflow definitions."""
+
+
+@workflow.command("list")
+@json_option
+@pass_context
+def workflow_list(obj: Context, as_json: bool) -> None:
+    """List installed workflows with their newest version."""
+    from engine import service
+
+    emit(service.list_workflows(obj.engine), as_json, lambda rows: table(
+        [[w["name"], str(w["version"]), w["title"]] for w in rows], ["NAME", "VERSION", "TITLE"]))
+
+
+@workflow.command("show")
+@click.argument("name")
+@click.option("--version", "version", type=int, help="An older installed version (default: newest).")
+@click.option("--diagram", is_flag=True, help="Print a Mermaid stateDiagram-v2 of the lifecycle.")
+@json_option
+@pass_context
+def workflow_show(obj: Context, name: str, version: int | None, diagram: bool, as_json: bool) -> None:
+    """Show a workflow's stages, tasks, transitions and cadences."""
+    from engine import service
+
+    shown = service.show_workflow(obj.engine, name, version)
+    if diagram and not as_json:
+        click.echo(shown["diagram"])
+        return
+    emit(shown, as_json, _workflow_lines)
+
+
+def _workflow_lines(w: dict[str, Any]) -> Iterable[str]:
+    yield f"{w['name']} version {w['version']}: {w['title']}"
+    yield f"roles: {', '.join(w['roles'])}"
+    for stage in w["stages"]:
+        yield f"stage {stage['key']}: {stage['title']}"
+        for t in stage["tasks"]:
+            yield f"  task {t['key']} ({t['owner']}, due {t['due']['days']:+d} days from {t['due']['from']})"
+    for t in w["transitions"]:
+        guards = ", ".join(g["guard"] for g in t["guards"]) or "no guards"
+        yield f"{t['from']} -> {t['to']}: {guards}" + (" (reason required)" if t["requires_reason"] else "")
+    for c in w["cadences"]:
+        every = f"{c['every']['months']} month(s)" if c["every"]["months"] else f"{c['every']['weeks']} week(s)"
+        yield f"cadence {c['kind']}: every {every} with {c['with_role']}, {c['from_stage']} to {c['until_stage']}"
+
+
+@workflow.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def workflow_validate(file: Path) -> None:
+    """Check a workflow file; exit 2 with every problem located by path."""
+    from engine import service
+
+    checked = service.validate_workflow(_read_text(file), source=str(file))
+    click.echo(f"{file}: valid workflow {checked['name']} with stages {', '.join(checked['stages'])}")
+
+
+@workflow.command("install")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_context
+def workflow_install(obj: Context, file: Path, as_json: bool) -> None:
+    """Install FILE as a new version; running assignments stay on theirs."""
+    from engine import service
+
+    installed = service.install_workflow(obj.engine, _read_text(file), source=str(file), now=now())
+    emit(installed, as_json, lambda w: [f"workflow {w['name']} version {w['version']} " +
+                                        ("installed" if w["new"] else "is already installed, unchanged")])
+
+
+def _read_text(file: Path) -> str:
+    from engine.errors import BadInput
+
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+# --- people ---------------------------------------------------------------------------------------------------
+
+
+@main_group.group()
+def person() -> None:
+    """Add and list the people who take part in assignments."""
+
+
+@person.command("add")
+@click.argument("email")
+@click.option("--name", required=True, help="Full name.")
+@click.option("--tz", default="UTC", show_default=True, help="IANA time zone, e.g. Asia/Kolkata.")
+@json_option
+@pass_context
+def person_add(obj: Context, email: str, name: str, tz: str, as_json: bool) -> None:
+    """Add a person."""
+    from engine import service
+
+    emit(service.add_person(obj.engine, email, name=name, tz=tz), as_json,
+         lambda p: [f"added {p['name']} <{p['email']}> ({p['tz']})"])
+
+
+@person.command("list")
+@json_option
+@pass_context
+def person_list(obj: Context, as_json: bool) -> None:
+    """List people."""
+    from engine import service
+
+    emit(service.list_people(obj.engine), as_json,
+         lambda rows: table([[p["email"], p["name"], p["tz"]] for p in rows], ["EMAIL", "NAME", "TZ"]))
+
+
+# --- assignments ----------------------------------------------------------------------------------------------
+
+
+@main_group.group()
+def assignment() -> None:
+    """Create, import, list and show assignments."""
+
+
+@assignment.command("create")
+@click.option("--workflow", "workflow_name", required=True, help="Workflow name, e.g. leadership-development.")
+@click.option("--assignee", required=True, metavar="EMAIL")
+@click.option("--home", required=True, metavar="CC", help="Home country (ISO 3166 alpha-2).")
+@click.option("--host", required=True, metavar="CC", help="Host country (ISO 3166 alpha-2).")
+@click.option("--start", required=True, metavar="DATE", help="YYYY-MM-DD")
+@click.option("--end", required=True, metavar="DATE", help="YYYY-MM-DD")
+@click.option("--stakeholder", "stakeholders", multiple=True, metavar="ROLE=EMAIL", help="Repeat for every role.")
+@json_option
+@pass_context
+def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str, host: str, start: str, end: str,
+                      stakeholders: tuple[str, ...], as_json: bool) -> None:
+    """Create an assignment in its workflow's first stage."""
+    from engine import inputs, service
+    from engine.errors import BadInput
+
+    pairs = [inputs.stakeholder_pair(s) for s in stakeholders]
+    roles = [role for role, _ in pairs]
+    if duplicated := sorted({r for r in roles if roles.count(r) > 1}):
+        raise BadInput(f"--stakeholder given more than once for: {', '.join(duplicated)}")
+    spec = service.AssignmentSpec(workflow_name, assignee, home, host, start, end, dict(pairs))
+    emit(service.create_assignment(obj.engine, spec, actor=obj.actor, now=now()), as_json, _assignment_lines)
+
+
+@assignment.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_context
+def assignment_import(obj: Context, file: Path, as_json: bool) -> None:
+    """Create assignments from a CSV export, all or nothing."""
+    from engine import service
+
+    created = service.import_assignments(obj.engine, _read_text(file), source=str(file), actor=obj.actor, now=now())
+    emit(created, as_json, lambda rows: [f"imported {len(rows)} assignment(s): " +
+                                         ", ".join(str(a["id"]) for a in rows)])
+
+
+@assignment.command("list")
+@click.option("--stage", help="Only assignments in this stage.")
+@json_option
+@pass_context
+def assignment_list(obj: Context, stage: str | None, as_json: bool) -> None:
+    """List assignments with where they stand."""
+    from engine import service
+
+    rows = service.list_assignments(obj.engine, stage=stage, now=now())
+    emit(rows, as_json, lambda rows: table(
+        [[str(a["id"]), a["assignee"], f"{a['home']}->{a['host']}", a["stage"], a["end"],
+          "ready" if not a["blocking"] else f"{len(a['blocking'])} blocker(s)"] for a in rows],
+        ["ID", "ASSIGNEE", "ROUTE", "STAGE", "END", "NEXT"]))
+
+
+@assignment.command("show")
+@click.argument("assignment_id", metavar="ID", type=int)
+@json_option
+@pass_context
+def assignment_show(obj: Context, assignment_id: int, as_json: bool) -> None:
+    """Show an assignment, its tasks and what blocks the next stage."""
+    from engine import service
+
+    emit(service.show_assignment(obj.engine, assignment_id, now=now()), as_json, _assignment_lines)
+
+
+def _assignment_lines(a: dict[str, Any]) -> Iterable[str]:
+    yield f"assignment {a['id']}: {a['assignee_name']} <{a['assignee']}>, {a['home']} -> {a['host']}, " \
+          f"{a['start']} to {a['end']}"
+    yield f"workflow {a['workflow']} v{a['workflow_version']}, stage {a['stage']}, plan version {a['plan_version']}"
+    yield "stakeholders: " + ", ".join(f"{r}={e}" for r, e in a["stakeholders"].items())
+    for t in a["tasks"]:
+        mark = "x" if t["status"] == "done" else " "
+        yield f"  [{mark}] task {t['id']} {t['key']} ({t['owner_role']} {t['owner']}, due {t['due_on']}) {t['status']}"
+    if a["next_stage"] is None:
+        yield "final stage"
+    elif not a["blocking"]:
+        yield f"ready to advance to {a['next_stage']}"
+    else:
+        yield f"blocked from {a['next_stage']}:"
+        for b in a["blocking"]:
+            who = ", ".join(f"{w['role']} {w['email']}" for w in b["who"])
+            yield f"  {b['guard']}: {b['reason']}; must act: {who}"
+
+
+@main_group.command()
+@click.argument("assignment_id", metavar="ID", type=int)
+@click.option("--to", "to", metavar="STAGE", help="Target stage (default: the next one).")
+@click.option("--reason", help="Why; required to cancel.")
+@json_option
+@pass_context
+def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None, as_json: bool) -> None:
+    """Move an assignment to its next stage (or --to STAGE) if every guard passes."""
+    from engine import service
+
+    moved = service.advance(obj.engine, assignment_id, to=to, reason=reason, actor=obj.actor, now=now())
+    emit(moved, as_json, lambda a: [f"assignment {a['id']} is now in stage {a['stage']}"] + [
+        f"  new task {t['id']} {t['key']} for {t['owner']} due {t['due_on']}" for t in a["tasks"]
+        if t["stage"] == a["stage"] and t["status"] == "open"])
+
+
+@main_group.command()
+@click.argument("assignment_id", metavar="ID", type=int)
+@json_option
+@pass_context
+def history(obj: Context, assignment_id: int, as_json: bool) -> None:
+    """Show an assignment's stage changes, oldest first."""
+    from engine import service
+
+    emit(service.history(obj.engine, assignment_id), as_json, lambda rows: table(
+        [[h["at"], h["from"] or "-", h["to"], h["actor"], h["reason"] or ""] for h in rows],
+        ["AT", "FROM", "TO", "ACTOR", "REASON"]))
+
+
+# --- tasks, goals, sign-offs, contacts ------------------------------------------------------------------------
+
+
+@main_group.group()
+def task() -> None:
+    """List and complete tasks."""
+
+
+@task.command("list")
+@click.option("--assignment", "assignment_id", type=int, metavar="ID")
+@click.option("--owner", metavar="EMAIL")
+@click.option("--status", type=click.Choice(["open", "done", "cancelled"]))
+@click.option("--overdue", is_flag=True, help="Only open tasks past their due date.")
+@json_option
+@pass_context
+def task_list(obj: Context, assignment_id: int | None, owner: str | None, status: str | None, overdue: bool,
+              as_json: bool) -> None:
+    """List tasks, soonest due first."""
+    from engine import service
+
+    rows = service.list_tasks(obj.engine, now=now(), assignment_id=assignment_id, owner=owner, status=status,
+                              overdue=overdue)
+    emit(rows, as_json, lambda rows: table(
+        [[str(t["id"]), str(t["assignment_id"]), t["key"], t["owner"], t["due_on"], t["status"]] for t in rows],
+        ["ID", "ASSIGNMENT", "KEY", "OWNER", "DUE", "STATUS"]))
+
+
+@task.command("done")
+@click.argument("task_id", metavar="TASK_ID", type=int)
+@click.option("--note", help="What was done.")
+@json_option
+@pass_context
+def task_done(obj: Context, task_id: int, note: str | None, as_json: bool) -> None:
+    """Mark a task done."""
+    from engine import service
+
+    emit(service.complete_task(obj.engine, task_id, note=note, actor=obj.actor, now=now()), as_json,
+         lambda t: [f"task {t['id']} {t['key']} done"])
+
+
+@main_group.group()
+def goal() -> None:
+    """Add SMART goals to an assignment's development plan."""
+
+
+@goal.command("add")
+@click.argument("assignment_id", metavar="ID", type=int)
+@click.option("--title", required=True)
+@click.option("--measure", required=True, help="How progress is measured.")
+@click.option("--target", required=True, help="The value that means the goal is met.")
+@click.option("--due", required=True, metavar="DATE", help="YYYY-MM-DD")
+@json_option
+@pass_context
+def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target: str, due: str,
+             as_json: bool) -> None:
+    """Add a goal; the plan gets a new version that needs signing again."""
+    from engine import service
+
+    added = service.add_goal(obj.engine, assignment_id, title=title, measure=measure, target=target, due=due,
+                             actor=obj.actor, now=now())
+    emit(added, as_json, lambda g: [f"goal {g['id']} added; plan is now version {g['plan_version']}"])
+
+
+@main_group.command()
+@click.argument("assignment_id", metavar="ID", type=int)
+@click.option("--role", required=True, help="The role signing off, e.g. host_manager.")
+@click.option("--by", metavar="EMAIL", help="Who signs (must hold the role; default: the role's holder).")
+@json_option
+@pass_context
+def signoff(obj: Context, assignment_id: int, role: str, by: str | None, as_json: bool) -> None:
+    """Record a role's sign-off of the current plan version."""
+    from engine import service
+
+    signed = service.signoff(obj.engine, assignment_id, role=role, by=by, actor=obj.actor, now=now())
+    emit(signed, as_json, lambda s: [f"{s['role']} {s['by']} " + ("had already signed" if s["already_signed"]
+                                                                  else "signed") + f" plan version {s['plan_version']}"])
+
+
+@main_group.group()
+def contact() -> None:
+    """Log contacts that satisfy recurring cadences (sponsor contact, coaching)."""
+
+
+@contact.command("log")
+@click.argument("assignment_id", metavar="ID", type=int)
+@click.option("--kind", required=True, help="Cadence kind, e.g. sponsor_contact or coaching.")
+@click.option("--with", "with_email", required=True, metavar="EMAIL")
+@click.option("--on", metavar="DATE", help="YYYY-MM-DD (default: today).")
+@click.option("--notes")
+@json_option
+@pass_context
+def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on: str | None, notes: str | None,
+                as_json: bool) -> None:
+    """Log a contact that happened."""
+    from engine import service
+
+    logged = service.log_contact(obj.engine, assignment_id, kind=kind, with_email=with_email, on=on, notes=notes,
+                                 actor=obj.actor, now=now())
+    emit(logged, as_json, lambda c: [f"logged {c['kind']} with {c['with']} on {c['on']}"])
+
+
+def fail(lines: list[str], code: int) -> NoReturn:
+    for line in lines:
+        click.echo(f"Error: {line}", err=True)
+    sys.exit(code)
+
+
+def main() -> None:
+    """The console script: user errors become `Error:` lines and their exit code, never a traceback."""
+    from engine.errors import SojournError
+
+    try:
+        main_group.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        fail(["aborted"], 1)
+    except click.ClickException as exc:
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(exc.ctx.get_usage(), err=True)
+        fail([exc.format_message()], exc.exit_code)
+    except SojournError as exc:
+        fail(exc.lines(), exc.exit_code)

@@ -1,0 +1,238 @@
+"""Workflow definitions: the YAML language, parsed into typed models and checked for meaning."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.errors import BadInput
+
+ANY_STAGE = "*"
+Anchor = Literal["stage_entry", "start", "end"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DueOffset(_Strict):
+    """A due date as whole days after (or, negative, before) an anchor date."""
+
+    days: int = Field(ge=-3650, le=3650)
+    anchor: Anchor = Field(default="stage_entry", alias="from")
+
+
+class TaskTemplate(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str = Field(min_length=1)
+    owner: str
+    due: DueOffset
+    description: str = ""
+
+
+class Stage(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str = Field(min_length=1)
+    tasks: tuple[TaskTemplate, ...] = ()
+
+
+class GuardRef(_Strict):
+    """A guard named by the lifecycle, with the parameters it is called with (a bare name means none)."""
+
+    name: str = Field(alias="guard")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"guard": value} if isinstance(value, str) else value
+
+
+class Transition(_Strict):
+    source: str = Field(alias="from")
+    dest: str = Field(alias="to")
+    guards: tuple[GuardRef, ...] = ()
+    requires_reason: bool = False
+
+
+class Every(_Strict):
+    months: int = Field(default=0, ge=0, le=12)
+    weeks: int = Field(default=0, ge=0, le=52)
+
+    @field_validator("weeks")
+    @classmethod
+    def _one_unit(cls, weeks: int, info: Any) -> int:
+        months = info.data.get("months", 0)
+        if bool(months) == bool(weeks):
+            raise ValueError("give exactly one of months or weeks, greater than 0")
+        return weeks
+
+
+class Cadence(_Strict):
+    """A recurring contact that must happen in every period while the assignment is in a range of stages."""
+
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str = Field(min_length=1)
+    with_role: str
+    notify: tuple[str, ...]
+    every: Every
+    from_stage: str
+    until_stage: str
+    grace_days: int = Field(default=7, ge=0, le=60)
+
+
+class Reminders(_Strict):
+    """When task owners hear about their tasks, and who hears when they do not act.
+
+    Each escalation step, `escalation_days[i]` days after a task fell overdue, goes to `escalate_to` and, when
+    `managers` names one for the task owner's role, to that manager role too.
+    """
+
+    local_hour: int = Field(default=9, ge=0, le=23)
+    due_soon_days: int = Field(default=3, ge=0, le=60)
+    escalate_to: str = "mobility"
+    escalation_days: tuple[int, ...] = (3, 10)
+    managers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("escalation_days")
+    @classmethod
+    def _increasing(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 1 for d in days) or list(days) != sorted(set(days)):
+            raise ValueError("must be whole numbers of days, at least 1, strictly increasing")
+        return days
+
+
+class WorkflowDefinition(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    title: str = Field(min_length=1)
+    description: str = ""
+    roles: tuple[str, ...] = Field(min_length=1)
+    initial: str
+    stages: tuple[Stage, ...] = Field(min_length=2)
+    transitions: tuple[Transition, ...] = Field(min_length=1)
+    cadences: tuple[Cadence, ...] = ()
+    reminders: Reminders = Reminders()
+
+    def stage(self, key: str) -> Stage:
+        return next(s for s in self.stages if s.key == key)
+
+    @property
+    def stage_keys(self) -> tuple[str, ...]:
+        return tuple(s.key for s in self.stages)
+
+    def transitions_from(self, stage: str) -> list[Transition]:
+        """Transitions leaving `stage`, the declared ones first, then wildcard ones."""
+        own = [t for t in self.transitions if t.source == stage]
+        wild = [t for t in self.transitions if t.source == ANY_STAGE and t.dest != stage]
+        return own + ([] if self.is_terminal(stage) else wild)
+
+    def default_next(self, stage: str) -> Transition | None:
+        """The forward step `advance` takes without `--to`: the first transition declared from the stage."""
+        own = [t for t in self.transitions if t.source == stage]
+        return own[0] if own else None
+
+    def is_terminal(self, stage: str) -> bool:
+        return not any(t.source == stage for t in self.transitions)
+
+    @property
+    def stakeholder_roles(self) -> tuple[str, ...]:
+        """Roles that must be filled when an assignment is created (everyone but the assignee)."""
+        return tuple(r for r in self.roles if r != "assignee")
+
+
+def parse_definition(text: str, *, source: str = "<workflow>") -> WorkflowDefinition:
+    """Parse YAML text into a definition, raising BadInput with every problem located by path."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise BadInput(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise BadInput(f"{source}: a workflow must be a YAML mapping with name, roles, stages and transitions")
+    try:
+        definition = WorkflowDefinition.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{source}: {_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise BadInput(f"{source}: the workflow has {len(problems)} problem(s)", details=problems) from None
+    problems = [f"{source}: {p}" for p in semantic_problems(definition)]
+    if problems:
+        raise BadInput(f"{source}: the workflow has {len(problems)} problem(s)", details=problems)
+    return definition
+
+
+def _path(loc: Iterable[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top)"
+
+
+def semantic_problems(d: WorkflowDefinition) -> list[str]:
+    """Every problem a schema cannot see: unknown names, duplicates, unreachable stages, unknown guards."""
+    from engine.guards import GUARDS, guard_param_problems
+
+    stages = set(d.stage_keys)
+    roles = set(d.roles)
+    problems: list[str] = []
+    problems += [f"roles: duplicate role {r!r}" for r, n in Counter(d.roles).items() if n > 1]
+    if "assignee" not in roles:
+        problems.append("roles: must include 'assignee'")
+    problems += [f"stages: duplicate stage {k!r}" for k, n in Counter(d.stage_keys).items() if n > 1]
+    if d.initial not in stages:
+        problems.append(f"initial: unknown stage {d.initial!r}")
+    task_keys = Counter(t.key for s in d.stages for t in s.tasks)
+    for i, stage in enumerate(d.stages):
+        for j, task in enumerate(stage.tasks):
+            where = f"stages[{i}].tasks[{j}]"
+            if task_keys[task.key] > 1:
+                problems.append(f"{where}.key: duplicate task key {task.key!r}")
+            if task.owner not in roles:
+                problems.append(f"{where}.owner: unknown role {task.owner!r}")
+            if task.due.anchor == "stage_entry" and task.due.days < 0:
+                problems.append(f"{where}.due.days: a task cannot fall due before its stage begins")
+    for i, t in enumerate(d.transitions):
+        where = f"transitions[{i}]"
+        if t.source != ANY_STAGE and t.source not in stages:
+            problems.append(f"{where}.from: unknown stage {t.source!r}")
+        if t.dest not in stages:
+            problems.append(f"{where}.to: unknown stage {t.dest!r}")
+        for k, g in enumerate(t.guards):
+            if g.name not in GUARDS:
+                known = ", ".join(sorted(GUARDS))
+                problems.append(f"{where}.guards[{k}].guard: unknown guard {g.name!r} (known: {known})")
+                continue
+            problems += [f"{where}.guards[{k}].params: {p}" for p in guard_param_problems(g.name, g.params, roles)]
+    pairs = Counter((t.source, t.dest) for t in d.transitions)
+    problems += [f"transitions: duplicate transition {s} -> {t}" for (s, t), n in pairs.items() if n > 1]
+    problems += [f"stages: stage {k!r} is unreachable from {d.initial!r}" for k in _unreachable(d)]
+    for i, c in enumerate(d.cadences):
+        where = f"cadences[{i}]"
+        for field, value in (("from_stage", c.from_stage), ("until_stage", c.until_stage)):
+            if value not in stages:
+                problems.append(f"{where}.{field}: unknown stage {value!r}")
+        for role in (c.with_role, *c.notify):
+            if role not in roles:
+                problems.append(f"{where}: unknown role {role!r}")
+    reminder_roles = [("escalate_to", d.reminders.escalate_to)]
+    reminder_roles += [(f"managers.{k}", r) for k, v in d.reminders.managers.items() for r in (k, v)]
+    problems += [f"reminders.{where}: unknown role {r!r}" for where, r in reminder_roles if r not in roles]
+    return problems
+
+
+def _unreachable(d: WorkflowDefinition) -> list[str]:
+    if d.initial not in d.stage_keys:
+        return []
+    seen = {d.initial}
+    frontier = [d.initial]
+    while frontier:
+        stage = frontier.pop()
+        for t in d.transitions:
+            if t.source in (stage, ANY_STAGE) and t.dest not in seen:
+                seen.add(t.dest)
+                frontier.append(t.dest)
+    return [k for k in d.stage_keys if k not in seen]

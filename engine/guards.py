@@ -1,0 +1,130 @@
+"""Guards: small pure functions that say whether a transition may happen, why not, and who must act."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    ok: bool
+    reason: str = ""
+    who: tuple[str, ...] = ()  # the roles that must act for the guard to pass
+
+
+PASS = GuardResult(ok=True)
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    key: str
+    title: str
+    owner_role: str
+    done: bool
+
+
+@dataclass(frozen=True)
+class GoalFacts:
+    title: str
+    measure: str
+    target: str
+    due: date | None
+
+    @property
+    def is_smart(self) -> bool:
+        """Specific (a title), measurable (a measure and target) and time-limited (a due date)."""
+        return bool(self.title.strip() and self.measure.strip() and self.target.strip() and self.due)
+
+
+@dataclass(frozen=True)
+class GuardContext:
+    """What guards may look at: a snapshot of one assignment, taken inside the advancing transaction."""
+
+    stage: str
+    start: date
+    end: date
+    today: date
+    plan_version: int
+    stage_tasks: tuple[TaskFacts, ...] = ()
+    goals: tuple[GoalFacts, ...] = ()
+    signed_roles: frozenset[str] = field(default_factory=frozenset)  # roles that signed the current plan
+
+
+def stage_tasks_done(ctx: GuardContext) -> GuardResult:
+    open_tasks = [t for t in ctx.stage_tasks if not t.done]
+    if not open_tasks:
+        return PASS
+    listed = "; ".join(f"{t.key} ({t.owner_role})" for t in open_tasks)
+    return GuardResult(False, f"{len(open_tasks)} task(s) of stage {ctx.stage} still open: {listed}",
+                       tuple(dict.fromkeys(t.owner_role for t in open_tasks)))
+
+
+def min_smart_goals(ctx: GuardContext, count: int = 1) -> GuardResult:
+    smart = sum(g.is_smart for g in ctx.goals)
+    if smart >= count:
+        return PASS
+    return GuardResult(False, f"the plan has {smart} goal(s) with a measure, a target and a due date; "
+                              f"it needs at least {count}", ("assignee", "sending_manager"))
+
+
+def plan_signed_off(ctx: GuardContext, roles: list[str]) -> GuardResult:
+    missing = [r for r in roles if r not in ctx.signed_roles]
+    if not missing:
+        return PASS
+    return GuardResult(False, f"plan version {ctx.plan_version} is not signed off by: {', '.join(missing)}",
+                       tuple(missing))
+
+
+def not_before(ctx: GuardContext, days: int, anchor: str, role: str = "mobility") -> GuardResult:
+    """Refuses until `days` after (negative: before) the assignment's start or end date."""
+    earliest = (ctx.start if anchor == "start" else ctx.end) + timedelta(days=days)
+    if ctx.today >= earliest:
+        return PASS
+    return GuardResult(False, f"not before {earliest.isoformat()} ({_describe_offset(days, anchor)})", (role,))
+
+
+def _describe_offset(days: int, anchor: str) -> str:
+    if days == 0:
+        return f"the {anchor} date"
+    side = "after" if days > 0 else "before"
+    return f"{abs(days)} day(s) {side} the {anchor} date"
+
+
+GuardFunction = Callable[..., GuardResult]
+GUARDS: Mapping[str, GuardFunction] = {
+    "stage_tasks_done": stage_tasks_done,
+    "min_smart_goals": min_smart_goals,
+    "plan_signed_off": plan_signed_off,
+    "not_before": not_before,
+}
+
+
+def guard_param_problems(name: str, params: Mapping[str, Any], roles: set[str]) -> list[str]:
+    """What is wrong with the parameters a workflow gives a guard, checked at validation time."""
+    problems: list[str] = []
+    if name == "stage_tasks_done" and params:
+        problems.append("stage_tasks_done takes no parameters")
+    elif name == "min_smart_goals":
+        if set(params) - {"count"} or not isinstance(params.get("count", 1), int) or params.get("count", 1) < 1:
+            problems.append("min_smart_goals takes only count, a whole number of at least 1")
+    elif name == "plan_signed_off":
+        given = params.get("roles")
+        if set(params) != {"roles"} or not isinstance(given, list) or not given:
+            problems.append("plan_signed_off needs roles, a non-empty list")
+        else:
+            problems += [f"roles: unknown role {r!r}" for r in given if r not in roles]
+    elif name == "not_before":
+        if set(params) - {"days", "anchor", "role"} or not isinstance(params.get("days"), int):
+            problems.append("not_before needs days (a whole number), anchor (start or end) and optionally role")
+        if params.get("anchor") not in ("start", "end"):
+            problems.append("not_before.anchor must be start or end")
+        if params.get("role", "mobility") not in roles:
+            problems.append(f"not_before.role: unknown role {params.get('role')!r}")
+    return problems
+
+
+def evaluate(name: str, params: Mapping[str, Any], ctx: GuardContext) -> GuardResult:
+    return GUARDS[name](ctx, **params)

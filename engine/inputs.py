@@ -1,0 +1,54 @@
+"""Checks on values users type or import: each failure is a BadInput that says how to fix it."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from engine.errors import BadInput
+
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def email(value: str, what: str = "email") -> str:
+    cleaned = value.strip().lower()
+    if not _EMAIL.match(cleaned):
+        raise BadInput(f"{what}: {value!r} is not an email address like ana.lima@example.com")
+    return cleaned
+
+
+def country(value: str, what: str) -> str:
+    cleaned = value.strip().upper()
+    if not _COUNTRY.match(cleaned):
+        raise BadInput(f"{what}: {value!r} is not a two-letter ISO 3166 country code such as BR or DE")
+    return cleaned
+
+
+def iso_date(value: str | date, what: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise BadInput(f"{what}: {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def text(value: str, what: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise BadInput(f"{what}: must not be empty")
+    return cleaned
+
+
+def period(start: date, end: date) -> None:
+    if end <= start:
+        raise BadInput(f"end {end.isoformat()} must be after start {start.isoformat()}")
+
+
+def stakeholder_pair(value: str) -> tuple[str, str]:
+    """`ROLE=EMAIL` as given to --stakeholder."""
+    role, sep, address = value.partition("=")
+    if not sep or not role.strip():
+        raise BadInput(f"--stakeholder {value!r}: give ROLE=EMAIL, e.g. sponsor=chief@example.com")
+    return role.strip(), email(address, f"--stakeholder {role.strip()}")

@@ -1,0 +1,103 @@
+"""The lifecycle: one `transitions` state machine per workflow version, with guards that explain refusals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from engine.definition import ANY_STAGE, Transition, WorkflowDefinition
+from engine.errors import InvalidTransition
+from engine.guards import GuardContext, GuardResult, evaluate
+
+
+@dataclass
+class Subject:
+    """The stage holder the machine moves; SQLModel rows cannot carry the attributes transitions injects."""
+
+    stage: str
+
+
+@dataclass(frozen=True)
+class UnmetGuard:
+    guard: str
+    reason: str
+    who: tuple[str, ...]
+
+
+def trigger_name(dest: str) -> str:
+    return f"to_{dest}"
+
+
+class Lifecycle:
+    """Moves a subject between stages of one workflow version; build it once per version (see `lifecycle_for`)."""
+
+    def __init__(self, definition: WorkflowDefinition) -> None:
+        self.definition = definition
+        self.machine = Machine(model=None, states=list(definition.stage_keys), initial=definition.initial,
+                               auto_transitions=False, model_attribute="stage", send_event=True)
+        for t in definition.transitions:
+            source = [s for s in definition.stage_keys if not definition.is_terminal(s) and s != t.dest] \
+                if t.source == ANY_STAGE else t.source
+            self.machine.add_transition(trigger_name(t.dest), source, t.dest, conditions=[self._condition(t)])
+
+    @staticmethod
+    def _condition(transition: Transition) -> Any:
+        def all_guards_pass(event: Any) -> bool:
+            ctx: GuardContext = event.kwargs["ctx"]
+            return all(evaluate(g.name, g.params, ctx).ok for g in transition.guards)
+        return all_guards_pass
+
+    def transition(self, stage: str, dest: str | None) -> Transition:
+        """The transition `advance` would take from `stage` to `dest` (default: the next stage)."""
+        if dest is None:
+            default = self.definition.default_next(stage)
+            if default is None:
+                raise InvalidTransition(f"stage {stage!r} is final; there is no next stage")
+            return default
+        if dest not in self.definition.stage_keys:
+            known = ", ".join(self.definition.stage_keys)
+            raise InvalidTransition(f"unknown stage {dest!r} in workflow {self.definition.name} (stages: {known})")
+        for t in self.definition.transitions_from(stage):
+            if t.dest == dest:
+                return t
+        allowed = ", ".join(t.dest for t in self.definition.transitions_from(stage)) or "none: the stage is final"
+        raise InvalidTransition(f"cannot go from {stage} to {dest} (allowed from {stage}: {allowed})")
+
+    @staticmethod
+    def unmet(transition: Transition, ctx: GuardContext) -> list[UnmetGuard]:
+        """Every guard of the transition that does not pass, each with its reason and who must act."""
+        results: list[tuple[str, GuardResult]] = [(g.name, evaluate(g.name, g.params, ctx)) for g in transition.guards]
+        return [UnmetGuard(name, r.reason, r.who) for name, r in results if not r.ok]
+
+    def fire(self, subject: Subject, dest: str, ctx: GuardContext) -> bool:
+        """Fire the trigger into `dest`; False when a guard fails, InvalidTransition when not allowed."""
+        try:
+            return bool(self.machine.events[trigger_name(dest)].trigger(subject, ctx=ctx))
+        except (MachineError, KeyError):
+            raise InvalidTransition(f"cannot go from {subject.stage} to {dest}") from None
+
+    def diagram(self) -> str:
+        """A Mermaid stateDiagram-v2 of the workflow, with each transition labelled by its guards."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self.definition.initial}"]
+        for stage in self.definition.stages:
+            lines.append(f"    {stage.key} : {stage.title}")
+        for t in self.definition.transitions:
+            label = ", ".join(g.name for g in t.guards) + (" (reason required)" if t.requires_reason else "")
+            sources = [s for s in self.definition.stage_keys if not self.definition.is_terminal(s) and s != t.dest] \
+                if t.source == ANY_STAGE else [t.source]
+            lines += [f"    {s} --> {t.dest}" + (f" : {label}" if label else "") for s in sources]
+        lines += [f"    {s} --> [*]" for s in self.definition.stage_keys if self.definition.is_terminal(s)]
+        return "\n".join(lines)
+
+
+_LIFECYCLES: dict[tuple[str, int], Lifecycle] = {}
+
+
+def lifecycle_for(name: str, version: int, definition: WorkflowDefinition) -> Lifecycle:
+    """One machine per installed workflow version, built on first use and kept for the process."""
+    key = (name, version)
+    if key not in _LIFECYCLES:
+        _LIFECYCLES[key] = Lifecycle(definition)
+    return _LIFECYCLES[key]

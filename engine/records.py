@@ -1,0 +1,162 @@
+"""Loading an assignment with everything around it, in a few bulk queries, and turning it into JSON-ready views."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+from sqlmodel import col, select
+
+from engine.definition import WorkflowDefinition, parse_definition
+from engine.errors import NotFound
+from engine.guards import GoalFacts, GuardContext, TaskFacts
+from engine.lifecycle import Lifecycle, lifecycle_for
+from engine.store.models import Assignment, Goal, Person, Signoff, Stakeholder, Task, Workflow
+
+_DEFINITIONS: dict[int, WorkflowDefinition] = {}
+
+
+def definition_of(workflow: Workflow) -> WorkflowDefinition:
+    """The parsed definition of an installed workflow version (installed sources are valid by construction)."""
+    assert workflow.id is not None
+    if workflow.id not in _DEFINITIONS:
+        _DEFINITIONS[workflow.id] = parse_definition(workflow.source, source=f"{workflow.name} v{workflow.version}")
+    return _DEFINITIONS[workflow.id]
+
+
+def lifecycle_of(workflow: Workflow) -> Lifecycle:
+    return lifecycle_for(workflow.name, workflow.version, definition_of(workflow))
+
+
+@dataclass
+class AssignmentRecord:
+    """An assignment and what hangs off it, loaded together so views and guards never query one row at a time."""
+
+    assignment: Assignment
+    workflow: Workflow
+    assignee: Person
+    stakeholders: dict[str, Person] = field(default_factory=dict)  # role -> person, assignee included
+    tasks: list[Task] = field(default_factory=list)
+    goals: list[Goal] = field(default_factory=list)
+    signed_roles: set[str] = field(default_factory=set)  # for the current plan version
+
+    @property
+    def definition(self) -> WorkflowDefinition:
+        return definition_of(self.workflow)
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return lifecycle_of(self.workflow)
+
+    def person_for(self, role: str) -> Person | None:
+        return self.stakeholders.get(role)
+
+    def guard_context(self, now: datetime) -> GuardContext:
+        a = self.assignment
+        stage_tasks = tuple(
+            TaskFacts(t.key, t.title, t.owner_role, t.status == "done") for t in self.tasks if t.stage == a.stage
+        )
+        goals = tuple(GoalFacts(g.title, g.measure, g.target, g.due) for g in self.goals)
+        return GuardContext(stage=a.stage, start=a.start, end=a.end, today=now.date(), plan_version=a.plan_version,
+                            stage_tasks=stage_tasks, goals=goals, signed_roles=frozenset(self.signed_roles))
+
+    def who_must_act(self, roles: Iterable[str]) -> str:
+        people = [f"{r} {p.email}" if (p := self.person_for(r)) else r for r in roles]
+        return ", ".join(people)
+
+
+def load_records(session: Session, assignments: Sequence[Assignment]) -> list[AssignmentRecord]:
+    """Records for many assignments with one query per related table."""
+    if not assignments:
+        return []
+    ids = [a.id for a in assignments]
+    workflows = {w.id: w for w in session.exec(
+        select(Workflow).where(col(Workflow.id).in_({a.workflow_id for a in assignments})))}
+    roles = session.exec(select(Stakeholder).where(col(Stakeholder.assignment_id).in_(ids))).all()
+    person_ids = {s.person_id for s in roles} | {a.assignee_id for a in assignments}
+    people = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(person_ids)))}
+    records = {a.id: AssignmentRecord(a, workflows[a.workflow_id], people[a.assignee_id]) for a in assignments}
+    for r in records.values():
+        r.stakeholders["assignee"] = r.assignee
+    for s in roles:
+        records[s.assignment_id].stakeholders[s.role] = people[s.person_id]
+    for t in session.exec(select(Task).where(col(Task.assignment_id).in_(ids)).order_by(col(Task.id))):
+        records[t.assignment_id].tasks.append(t)
+    for g in session.exec(select(Goal).where(col(Goal.assignment_id).in_(ids)).order_by(col(Goal.id))):
+        records[g.assignment_id].goals.append(g)
+    for sign in session.exec(select(Signoff).where(col(Signoff.assignment_id).in_(ids))):
+        record = records[sign.assignment_id]
+        if sign.plan_version == record.assignment.plan_version:
+            record.signed_roles.add(sign.role)
+    return [records[a.id] for a in assignments]
+
+
+def load_record(session: Session, assignment_id: int, *, for_update: bool = False) -> AssignmentRecord:
+    statement = select(Assignment).where(Assignment.id == assignment_id)
+    assignment = session.exec(statement).first()
+    if assignment is None:
+        raise NotFound(f"no assignment {assignment_id}", details=["`sojourn assignment list` shows them"])
+    return load_records(session, [assignment])[0]
+
+
+# --- views: the JSON shapes of the public interface -------------------------------------------------------------
+
+
+def instant(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def task_view(task: Task, owner: Person | None) -> dict[str, Any]:
+    return {
+        "id": task.id, "key": task.key, "title": task.title, "stage": task.stage, "owner_role": task.owner_role,
+        "owner": owner.email if owner else None, "due_on": task.due_on.isoformat(), "due_at": instant(task.due_at),
+        "status": task.status, "completed_at": instant(task.completed_at), "completed_by": task.completed_by,
+        "note": task.note, "assignment_id": task.assignment_id,
+    }
+
+
+def blocking(record: AssignmentRecord, now: datetime) -> tuple[str | None, list[dict[str, Any]]]:
+    """The default next stage and every unmet guard in its way (empty when the assignment may advance)."""
+    transition = record.definition.default_next(record.assignment.stage)
+    if transition is None:
+        return None, []
+    unmet = record.lifecycle.unmet(transition, record.guard_context(now))
+    return transition.dest, [{"guard": u.guard, "reason": u.reason, "who": [
+        {"role": role, "email": p.email if (p := record.person_for(role)) else None} for role in u.who]}
+        for u in unmet]
+
+
+def assignment_view(record: AssignmentRecord, now: datetime) -> dict[str, Any]:
+    a = record.assignment
+    people_by_id = {p.id: p for p in record.stakeholders.values()}
+    next_stage, blockers = blocking(record, now)
+    return {
+        "id": a.id, "workflow": record.workflow.name, "workflow_version": record.workflow.version,
+        "stage": a.stage, "stage_entered_at": instant(a.stage_entered_at), "next_stage": next_stage,
+        "assignee": record.assignee.email, "assignee_name": record.assignee.name, "home": a.home, "host": a.host,
+        "start": a.start.isoformat(), "end": a.end.isoformat(), "plan_version": a.plan_version,
+        "stakeholders": {role: p.email for role, p in record.stakeholders.items() if role != "assignee"},
+        "goals": [{"id": g.id, "title": g.title, "measure": g.measure, "target": g.target, "due": g.due.isoformat(),
+                   "plan_version": g.plan_version} for g in record.goals],
+        "signed_off_by": sorted(record.signed_roles),
+        "tasks": [task_view(t, people_by_id.get(t.owner_id)) for t in record.tasks],
+        "blocking": blockers,
+    }
+
+
+def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(wanted))) if p.id is not None}
+
+
+def grouped(items: Iterable[Any], key: str) -> dict[Any, list[Any]]:
+    groups: dict[Any, list[Any]] = defaultdict(list)
+    for item in items:
+        groups[getattr(item, key)].append(item)
+    return groups

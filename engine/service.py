@@ -1,0 +1,532 @@
+"""Use cases: each public function is one transaction, takes the time it runs at, and returns JSON-ready data."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import col, select
+
+from engine import inputs
+from engine.definition import WorkflowDefinition, parse_definition
+from engine.errors import BadInput, ConcurrentChange, GuardsUnmet, NotFound, SojournError
+from engine.lifecycle import Lifecycle, Subject
+from engine.records import (
+    AssignmentRecord,
+    assignment_view,
+    definition_of,
+    instant,
+    lifecycle_of,
+    load_record,
+    load_records,
+    people_by_id,
+    task_view,
+)
+from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
+from engine.store.db import require_schema, transaction, upgrade_schema
+from engine.store.models import (
+    Assignment,
+    Contact,
+    Goal,
+    Person,
+    Signoff,
+    Stakeholder,
+    Task,
+    TransitionRecord,
+    Workflow,
+)
+from engine.store.queries import insert_notifications
+from workflows import builtin_workflow_texts
+
+# --- schema and workflows ---------------------------------------------------------------------------------------
+
+
+def init(db: Engine, *, now: datetime) -> dict[str, Any]:
+    """Create or upgrade the schema and install the built-in workflows; running it twice changes nothing."""
+    before, after = upgrade_schema(db)
+    installed = []
+    with transaction(db) as session:
+        for file_name, text in builtin_workflow_texts().items():
+            workflow, new = _install(session, parse_definition(text, source=file_name), text, now)
+            installed.append({"name": workflow.name, "version": workflow.version, "new": new})
+    return {"schema_before": before, "schema": after, "workflows": installed}
+
+
+def validate_workflow(text: str, *, source: str) -> dict[str, Any]:
+    definition = parse_definition(text, source=source)
+    return {"name": definition.name, "stages": list(definition.stage_keys), "valid": True}
+
+
+def install_workflow(db: Engine, text: str, *, source: str, now: datetime) -> dict[str, Any]:
+    """Install a new version of the workflow the file names; assignments already running keep their version."""
+    definition = parse_definition(text, source=source)
+    with _transaction(db) as session:
+        workflow, new = _install(session, definition, text, now)
+        return {"name": workflow.name, "version": workflow.version, "new": new}
+
+
+def _install(session: Session, definition: WorkflowDefinition, text: str, now: datetime) -> tuple[Workflow, bool]:
+    latest = _latest_workflow(session, definition.name)
+    if latest is not None and latest.source == text:
+        return latest, False
+    workflow = Workflow(name=definition.name, version=(latest.version + 1) if latest else 1, source=text,
+                        installed_at=now)
+    session.add(workflow)
+    session.flush()
+    return workflow, True
+
+
+def _latest_workflow(session: Session, name: str) -> Workflow | None:
+    statement = select(Workflow).where(Workflow.name == name).order_by(col(Workflow.version).desc())
+    return session.exec(statement).first()
+
+
+def _workflow(session: Session, name: str, version: int | None = None) -> Workflow:
+    if version is None:
+        workflow = _latest_workflow(session, name)
+    else:
+        workflow = session.exec(select(Workflow).where(Workflow.name == name, Workflow.version == version)).first()
+    if workflow is None:
+        known = ", ".join(sorted(set(session.exec(select(Workflow.name)).all()))) or "none installed"
+        which = f"{name} version {version}" if version else name
+        raise NotFound(f"no workflow {which} (installed: {known})")
+    return workflow
+
+
+def list_workflows(db: Engine) -> list[dict[str, Any]]:
+    with _transaction(db) as session:
+        rows = session.exec(select(Workflow).order_by(col(Workflow.name), col(Workflow.version))).all()
+        latest: dict[str, Workflow] = {w.name: w for w in rows}
+        return [{"name": w.name, "version": w.version, "versions": [r.version for r in rows if r.name == w.name],
+                 "title": definition_of(w).title, "installed_at": instant(w.installed_at)} for w in latest.values()]
+
+
+def show_workflow(db: Engine, name: str, version: int | None = None) -> dict[str, Any]:
+    with _transaction(db) as session:
+        workflow = _workflow(session, name, version)
+        definition = definition_of(workflow)
+        return {"version": workflow.version, "installed_at": instant(workflow.installed_at),
+                **definition.model_dump(mode="json", by_alias=True), "diagram": lifecycle_of(workflow).diagram()}
+
+
+# --- people ---------------------------------------------------------------------------------------------------
+
+
+def add_person(db: Engine, email: str, *, name: str, tz: str = "UTC") -> dict[str, Any]:
+    address = inputs.email(email)
+    person = Person(email=address, name=inputs.text(name, "--name"), tz=zone(tz).key)
+    with _transaction(db) as session:
+        if _find_person(session, address) is not None:
+            raise SojournError(f"a person with email {address} already exists")
+        session.add(person)
+        session.flush()
+        return _person_view(person)
+
+
+def list_people(db: Engine) -> list[dict[str, Any]]:
+    with _transaction(db) as session:
+        return [_person_view(p) for p in session.exec(select(Person).order_by(col(Person.email)))]
+
+
+def _person_view(person: Person) -> dict[str, Any]:
+    return {"id": person.id, "email": person.email, "name": person.name, "tz": person.tz}
+
+
+def _find_person(session: Session, email: str) -> Person | None:
+    return session.exec(select(Person).where(Person.email == email.strip().lower())).first()
+
+
+def _person(session: Session, email: str, what: str = "person") -> Person:
+    person = _find_person(session, email)
+    if person is None:
+        raise NotFound(f"{what}: no person with email {email}",
+                       details=[f"add them first: sojourn person add {email} --name 'Full Name' --tz Area/City"])
+    return person
+
+
+# --- assignments ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AssignmentSpec:
+    """What creating an assignment needs, as typed by a user or read from an HR export."""
+
+    workflow: str
+    assignee: str
+    home: str
+    host: str
+    start: str | date
+    end: str | date
+    stakeholders: Mapping[str, str]
+
+
+def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: datetime) -> dict[str, Any]:
+    with _transaction(db) as session:
+        record = _create_assignment(session, spec, actor=actor, now=now)
+        return assignment_view(record, now)
+
+
+def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, now: datetime) -> list[dict[str, Any]]:
+    """Create one assignment per CSV line, all or nothing; every bad line is reported with its line number."""
+    rows = _read_import(csv_text, source)
+    problems: list[str] = []
+    with _transaction(db) as session:
+        created: list[AssignmentRecord] = []
+        for line, spec in rows:
+            try:
+                with session.begin_nested():
+                    created.append(_create_assignment(session, spec, actor=actor, now=now))
+            except SojournError as exc:
+                problems += [f"{source}, line {line}: {text}" for text in exc.lines()]
+        if problems:
+            raise BadInput(f"{source}: nothing imported; {len(problems)} problem(s) to fix", details=problems)
+        return [assignment_view(r, now) for r in created]
+
+
+IMPORT_FIXED_COLUMNS = ("workflow", "assignee", "home", "host", "start", "end")
+IMPORT_ROLE_COLUMNS = ("sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility")
+
+
+def _read_import(csv_text: str, source: str) -> list[tuple[int, AssignmentSpec]]:
+    reader = csv.DictReader(io.StringIO(csv_text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    if not header:
+        raise BadInput(f"{source}: empty file; the first line must name the columns",
+                       details=[f"columns: {', '.join(IMPORT_FIXED_COLUMNS + IMPORT_ROLE_COLUMNS)}"])
+    unknown = [h for h in header if h not in IMPORT_FIXED_COLUMNS + IMPORT_ROLE_COLUMNS]
+    missing = [h for h in IMPORT_FIXED_COLUMNS if h not in header]
+    if unknown or missing:
+        details = [f"{source}, line 1: unknown column {h!r}" for h in unknown]
+        details += [f"{source}, line 1: missing column {h!r}" for h in missing]
+        raise BadInput(f"{source}: the header is wrong", details=details)
+    reader.fieldnames = header
+    rows = []
+    for row in reader:
+        if None in row:
+            raise BadInput(f"{source}, line {reader.line_num}: more fields than the header names")
+        values = {k: (v or "").strip() for k, v in row.items()}
+        roles = {role: values[role] for role in IMPORT_ROLE_COLUMNS if values.get(role)}
+        rows.append((reader.line_num, AssignmentSpec(values["workflow"], values["assignee"], values["home"],
+                                                     values["host"], values["start"], values["end"], roles)))
+    if not rows:
+        raise BadInput(f"{source}: no assignments after the header line")
+    return rows
+
+
+def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime) -> AssignmentRecord:
+    start, end = inputs.iso_date(spec.start, "start"), inputs.iso_date(spec.end, "end")
+    inputs.period(start, end)
+    home, host = inputs.country(spec.home, "home"), inputs.country(spec.host, "host")
+    workflow = _workflow(session, inputs.text(spec.workflow, "workflow"))
+    definition = definition_of(workflow)
+    _check_roles(definition, spec.stakeholders)
+    assignee = _person(session, inputs.email(spec.assignee, "assignee"), "assignee")
+    holders = {role: _person(session, inputs.email(email, role), role) for role, email in spec.stakeholders.items()}
+    assignment = Assignment(workflow_id=workflow.id, assignee_id=assignee.id, stage=definition.initial, home=home,
+                            host=host, start=start, end=end, stage_entered_at=now, created_at=now)
+    session.add(assignment)
+    session.flush()
+    session.add_all(Stakeholder(assignment_id=assignment.id, role=role, person_id=p.id) for role, p in holders.items())
+    record = AssignmentRecord(assignment, workflow, assignee, {"assignee": assignee, **holders})
+    _enter_stage(session, record, None, definition.initial, actor=actor, reason="created", now=now)
+    return record
+
+
+def _check_roles(definition: WorkflowDefinition, given: Mapping[str, str]) -> None:
+    unknown = [r for r in given if r not in definition.stakeholder_roles]
+    missing = [r for r in definition.stakeholder_roles if r not in given]
+    problems = [f"unknown role {r!r} for workflow {definition.name}" for r in unknown]
+    problems += [f"missing stakeholder {r!r}" for r in missing]
+    if problems:
+        roles = ", ".join(definition.stakeholder_roles)
+        raise BadInput("; ".join(problems), details=[f"workflow {definition.name} needs one person for each of: "
+                                                     f"{roles} (--stakeholder ROLE=EMAIL)"])
+
+
+def list_assignments(db: Engine, *, stage: str | None = None, now: datetime) -> list[dict[str, Any]]:
+    with _transaction(db) as session:
+        statement = select(Assignment).order_by(col(Assignment.id))
+        if stage is not None:
+            statement = statement.where(Assignment.stage == stage)
+        return [assignment_view(r, now) for r in load_records(session, session.exec(statement).all())]
+
+
+def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[str, Any]:
+    with _transaction(db) as session:
+        return assignment_view(load_record(session, assignment_id), now)
+
+
+def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
+    with _transaction(db) as session:
+        load_record(session, assignment_id)
+        rows = session.exec(select(TransitionRecord).where(TransitionRecord.assignment_id == assignment_id)
+                            .order_by(col(TransitionRecord.id))).all()
+        return [{"from": r.from_stage, "to": r.to_stage, "at": instant(r.at), "actor": r.actor, "reason": r.reason,
+                 "workflow_version": r.workflow_version} for r in rows]
+
+
+# --- advancing ------------------------------------------------------------------------------------------------
+
+
+def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | None, actor: str,
+            now: datetime) -> dict[str, Any]:
+    """Move an assignment to `to` (default: the next stage) if every guard passes; otherwise say who must act."""
+    with _transaction(db) as session:
+        record = load_record(session, assignment_id)
+        lifecycle = record.lifecycle
+        if to is not None and to not in record.definition.stage_keys:
+            raise BadInput(f"--to: unknown stage {to!r}; stages of {record.workflow.name}: "
+                           f"{', '.join(record.definition.stage_keys)}")
+        transition = lifecycle.transition(record.assignment.stage, to)
+        if transition.requires_reason and not (reason and reason.strip()):
+            raise BadInput(f"moving to {transition.dest} needs a reason: add --reason TEXT")
+        _fire(lifecycle, record, transition.dest, now)
+        _enter_stage(session, record, record.assignment.stage, transition.dest, actor=actor, reason=reason, now=now)
+        try:
+            session.flush()
+        except StaleDataError:
+            raise _concurrent(assignment_id) from None
+        return assignment_view(record, now)
+
+
+def _fire(lifecycle: Lifecycle, record: AssignmentRecord, dest: str, now: datetime) -> None:
+    ctx = record.guard_context(now)
+    transition = lifecycle.transition(record.assignment.stage, dest)
+    unmet = lifecycle.unmet(transition, ctx)
+    if unmet or not lifecycle.fire(Subject(record.assignment.stage), dest, ctx):
+        raise GuardsUnmet(
+            f"assignment {record.assignment.id} cannot move from {record.assignment.stage} to {dest} yet",
+            details=[f"{u.guard}: {u.reason}; must act: {record.who_must_act(u.who)}" for u in unmet])
+
+
+def _concurrent(assignment_id: int) -> ConcurrentChange:
+    return ConcurrentChange(f"assignment {assignment_id} was changed by someone else at the same time; "
+                            "nothing was written", details=[f"look again with `sojourn assignment show {assignment_id}` "
+                                                            "and retry"])
+
+
+def _enter_stage(session: Session, record: AssignmentRecord, source: str | None, dest: str, *, actor: str,
+                 reason: str | None, now: datetime) -> None:
+    """Set the stage, append history, create the stage's tasks and tell every stakeholder, in one transaction."""
+    assignment, definition = record.assignment, record.definition
+    assignment.stage, assignment.stage_entered_at = dest, now
+    if definition.is_terminal(dest) and not definition.stage(dest).tasks:
+        _close_open_tasks(record)
+    session.add(assignment)
+    history_row = TransitionRecord(assignment_id=assignment.id, from_stage=source, to_stage=dest, at=now, actor=actor,
+                                   reason=reason, workflow_version=record.workflow.version)
+    session.add(history_row)
+    new_tasks = [_task_from_template(record, template, dest, now) for template in definition.stage(dest).tasks]
+    session.add_all(new_tasks)
+    session.flush()
+    record.tasks += new_tasks
+    insert_notifications(session, _stage_change_notices(record, history_row, new_tasks, now))
+
+
+def _close_open_tasks(record: AssignmentRecord) -> None:
+    for task in record.tasks:
+        if task.status == "open":
+            task.status, task.next_reminder_at = "cancelled", None
+
+
+def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now: datetime) -> Task:
+    owner = record.person_for(template.owner)
+    assert owner is not None, "every workflow role is filled when the assignment is created"
+    a = record.assignment
+    due_on = due_date(template.due, stage_entered_on=local_date(now, owner.tz), start=a.start, end=a.end)
+    reminders = record.definition.reminders
+    first_reminder = local_instant(date.fromordinal(due_on.toordinal() - reminders.due_soon_days),
+                                   reminders.local_hour, owner.tz)
+    return Task(assignment_id=a.id, key=template.key, title=template.title, description=template.description,
+                stage=stage, owner_role=template.owner, owner_id=owner.id, due_on=due_on,
+                due_at=end_of_day(due_on, owner.tz), next_reminder_at=first_reminder)
+
+
+def _stage_change_notices(record: AssignmentRecord, history_row: TransitionRecord, new_tasks: list[Task],
+                          now: datetime) -> list[dict[str, Any]]:
+    a = record.assignment
+    moved = f"from {history_row.from_stage} to {history_row.to_stage}" if history_row.from_stage else \
+        f"created in stage {history_row.to_stage}"
+    subject = f"Assignment #{a.id} ({record.assignee.name}, {a.home} to {a.host}): {moved}"
+    notices = []
+    for role, person in sorted(record.stakeholders.items()):
+        mine = [t for t in new_tasks if t.owner_id == person.id]
+        lines = [f"{subject}, by {history_row.actor}."]
+        if history_row.reason:
+            lines.append(f"Reason: {history_row.reason}")
+        lines += [f"Your task: {t.title} (due {t.due_on.isoformat()}, task {t.id})" for t in mine]
+        notices.append({"key": f"stage_changed/{history_row.id}/{role}", "kind": "stage_changed",
+                        "assignment_id": a.id, "task_id": None, "recipient": person.email, "role": role,
+                        "subject": subject, "body": "\n".join(lines), "created_at": now, "deliver_at": now})
+    return notices
+
+
+# --- tasks, goals, sign-offs, contacts -------------------------------------------------------------------------
+
+
+def list_tasks(db: Engine, *, now: datetime, assignment_id: int | None = None, owner: str | None = None,
+               status: str | None = None, overdue: bool = False) -> list[dict[str, Any]]:
+    with _transaction(db) as session:
+        statement = select(Task).order_by(col(Task.due_at), col(Task.id))
+        if assignment_id is not None:
+            load_record(session, assignment_id)
+            statement = statement.where(Task.assignment_id == assignment_id)
+        if owner is not None:
+            statement = statement.where(Task.owner_id == _person(session, inputs.email(owner, "--owner")).id)
+        if status is not None:
+            statement = statement.where(Task.status == status)
+        if overdue:
+            statement = statement.where(Task.status == "open", col(Task.due_at) <= now)
+        tasks = session.exec(statement).all()
+        owners = people_by_id(session, (t.owner_id for t in tasks))
+        return [task_view(t, owners.get(t.owner_id)) for t in tasks]
+
+
+def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now: datetime) -> dict[str, Any]:
+    with _transaction(db) as session:
+        task = session.get(Task, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id}", details=["`sojourn task list` shows them"])
+        if task.status != "open":
+            raise SojournError(f"task {task_id} ({task.key}) is already {task.status}")
+        task.status, task.completed_at, task.completed_by, task.note = "done", now, actor, note
+        task.next_reminder_at = None
+        session.add(task)
+        session.flush()
+        return task_view(task, session.get(Person, task.owner_id))
+
+
+def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str, actor: str,
+             now: datetime) -> dict[str, Any]:
+    """Add a SMART goal; the plan gets a new version, so earlier sign-offs no longer count."""
+    goal_due = inputs.iso_date(due, "--due")
+    fields = {"title": inputs.text(title, "--title"), "measure": inputs.text(measure, "--measure"),
+              "target": inputs.text(target, "--target")}
+    with _transaction(db) as session:
+        record = load_record(session, assignment_id)
+        a = record.assignment
+        if record.definition.is_terminal(a.stage):
+            raise SojournError(f"assignment {assignment_id} is {a.stage}; its plan can no longer change")
+        if not a.start <= goal_due <= a.end:
+            raise BadInput(f"--due {goal_due.isoformat()} must fall within the assignment "
+                           f"({a.start.isoformat()} to {a.end.isoformat()})")
+        a.plan_version += 1
+        goal = Goal(assignment_id=assignment_id, due=goal_due, plan_version=a.plan_version, created_at=now,
+                    created_by=actor, **fields)
+        session.add_all([a, goal])
+        session.flush()
+        if _plan_already_agreed(record):
+            insert_notifications(session, [_plan_changed_notice(record, goal, now)])
+        try:
+            session.flush()
+        except StaleDataError:
+            raise _concurrent(assignment_id) from None
+        return {"id": goal.id, "assignment_id": assignment_id, "plan_version": a.plan_version, "due": due,
+                **fields}
+
+
+def _plan_already_agreed(record: AssignmentRecord) -> bool:
+    stages = record.definition.stage_keys
+    return "plan_agreed" in stages and stages.index(record.assignment.stage) > stages.index("plan_agreed")
+
+
+def _plan_changed_notice(record: AssignmentRecord, goal: Goal, now: datetime) -> dict[str, Any]:
+    """The home manager hears at once of any change to a plan agreed at home."""
+    manager = record.person_for("sending_manager") or record.assignee
+    a = record.assignment
+    subject = f"Assignment #{a.id} ({record.assignee.name}): the development plan changed (version {a.plan_version})"
+    body = (f"{subject}.\nNew goal: {goal.title}; measure {goal.measure}; target {goal.target}; due "
+            f"{goal.due.isoformat()}.\nPlease follow up with a call; this message is the written record.")
+    return {"key": f"plan_changed/{a.id}/{a.plan_version}", "kind": "plan_changed", "assignment_id": a.id,
+            "recipient": manager.email, "role": "sending_manager", "subject": subject, "body": body,
+            "created_at": now, "deliver_at": now}
+
+
+def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor: str, now: datetime) -> dict[str, Any]:
+    """Record that `role` agrees to the current plan version."""
+    with _transaction(db) as session:
+        record = load_record(session, assignment_id)
+        if role not in record.definition.roles:
+            raise BadInput(f"--role: unknown role {role!r}; roles of {record.workflow.name}: "
+                           f"{', '.join(record.definition.roles)}")
+        holder = record.person_for(role)
+        assert holder is not None
+        if by is not None and inputs.email(by, "--by") != holder.email:
+            raise SojournError(f"{by} is not the {role} of assignment {assignment_id}; {holder.email} is")
+        version = record.assignment.plan_version
+        already = role in record.signed_roles
+        if not already:
+            session.add(Signoff(assignment_id=assignment_id, role=role, person_id=holder.id, plan_version=version,
+                                signed_at=now, recorded_by=actor))
+            session.flush()
+        return {"assignment_id": assignment_id, "role": role, "by": holder.email, "plan_version": version,
+                "already_signed": already}
+
+
+def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, on: str | None, notes: str | None,
+                actor: str, now: datetime) -> dict[str, Any]:
+    with _transaction(db) as session:
+        record = load_record(session, assignment_id)
+        kinds = [c.kind for c in record.definition.cadences]
+        if kind not in kinds:
+            raise BadInput(f"--kind: unknown contact kind {kind!r}; kinds of {record.workflow.name}: "
+                           f"{', '.join(kinds) or 'none'}")
+        person = _person(session, inputs.email(with_email, "--with"), "--with")
+        day = inputs.iso_date(on, "--on") if on else now.date()
+        if day > now.date():
+            raise BadInput(f"--on {day.isoformat()} is in the future; log a contact once it has happened")
+        contact = Contact(assignment_id=assignment_id, kind=kind, with_person_id=person.id, on=day,
+                          notes=notes or "", logged_by=actor, logged_at=now)
+        session.add(contact)
+        session.flush()
+        return {"id": contact.id, "assignment_id": assignment_id, "kind": kind, "with": person.email,
+                "on": day.isoformat(), "notes": contact.notes}
+
+
+# --- plumbing -------------------------------------------------------------------------------------------------
+
+
+def _transaction(db: Engine) -> Any:
+    """A transaction on a database that `sojourn init` has prepared; integrity races become user errors."""
+    require_schema(db)
+    return _guarded_transaction(db)
+
+
+class _guarded_transaction:  # noqa: N801  (used like the contextmanager it wraps)
+    def __init__(self, db: Engine) -> None:
+        self._context = transaction(db)
+
+    def __enter__(self) -> Session:
+        return self._context.__enter__()
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> bool | None:
+        try:
+            return self._context.__exit__(kind, error, trace)
+        except StaleDataError:
+            raise ConcurrentChange("someone else changed the same record at the same time; nothing was written",
+                                   details=["look again and retry"]) from None
+        except IntegrityError:
+            raise ConcurrentChange("someone else wrote the same record at the same time; nothing was written",
+                                   details=["look again and retry"]) from None
+        except OperationalError as exc:
+            if "locked" in str(exc.orig):
+                raise ConcurrentChange("the database stayed busy with another writer; nothing was written",
+                                       details=["retry in a moment"]) from None
+            raise
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def count_rows(db: Engine, model: Any) -> int:
+    with transaction(db) as session:
+        return int(session.execute(select(func.count()).select_from(model)).scalar_one())

@@ -1,0 +1,112 @@
+"""Opening a database: engine settings per backend, schema checks, and migrations run by `sojourn init`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session
+
+from engine.errors import DatabaseUnavailable, NotInitialised
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for `url`, with the SQLite settings a daemon and CLI users need side by side."""
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(parsed, pool_pre_ping=True)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise DatabaseUnavailable(f"cannot use database URL {_redacted(url)}: {exc}",
+                                  details=["give a URL like sqlite:///sojourn.db or postgresql+psycopg://user@host/db"]
+                                  ) from None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash may lose the last commit, never corrupt
+    cursor.close()
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(unparseable URL)"
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest migration; returns the revisions before and after."""
+    before = current_revision(engine)
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except OperationalError as exc:
+        raise _unavailable(engine, exc) from None
+    return before, head_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None, "the package ships at least one migration"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise _unavailable(engine, exc) from None
+
+
+def require_schema(engine: Engine) -> None:
+    """Refuse to work on a database that `sojourn init` has not brought to the newest schema."""
+    current = current_revision(engine)
+    if current != head_revision():
+        state = "is not initialised" if current is None else f"has an older schema ({current})"
+        raise NotInitialised(f"the database {_redacted(str(engine.url))} {state}",
+                             details=["run `sojourn init` to create or upgrade it"])
+
+
+def _unavailable(engine: Engine, exc: OperationalError) -> DatabaseUnavailable:
+    first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return DatabaseUnavailable(f"cannot connect to {engine.url.render_as_string(hide_password=True)}: {first_line}",
+                               details=["check --db, SOJOURN_DATABASE_URL or [database] url in the config file"])
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commits when the block ends, rolls everything back when it raises."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session

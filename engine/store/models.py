@@ -1,0 +1,183 @@
+"""The tables: the database is the single source of truth for assignments, tasks and the outbox."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Column, Index, Integer, Text, UniqueConstraint
+from sqlalchemy.ext.mutable import MutableList
+from sqlmodel import Field, SQLModel
+
+
+class Workflow(SQLModel, table=True):
+    """One installed version of a workflow definition; assignments pin the version they started on."""
+
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    version: int
+    source: str = Field(sa_column=Column(Text, nullable=False))  # the YAML text as installed
+    installed_at: datetime
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    name: str
+    tz: str = "UTC"
+
+
+_ASSIGNMENT_ROW_VERSION = Column("row_version", Integer, nullable=False)
+
+
+class Assignment(SQLModel, table=True):
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": _ASSIGNMENT_ROW_VERSION}  # type: ignore[misc]
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: int = Field(foreign_key="workflow.id")
+    assignee_id: int = Field(foreign_key="person.id")
+    stage: str = Field(index=True)
+    home: str
+    host: str
+    start: date
+    end: date
+    plan_version: int = 1  # bumped by every plan change; sign-offs bind to one version
+    stage_entered_at: datetime
+    created_at: datetime
+    # optimistic lock: every UPDATE checks and bumps it, so a stale write raises StaleDataError
+    row_version: int = Field(default=0, sa_column=_ASSIGNMENT_ROW_VERSION)
+
+
+class Stakeholder(SQLModel, table=True):
+    assignment_id: int = Field(foreign_key="assignment.id", primary_key=True)
+    role: str = Field(primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+
+
+class Task(SQLModel, table=True):
+    """A task instantiated from a stage's template when the stage is entered.
+
+    `due_on` is the calendar day in the owner's time zone; `due_at` is the instant that day ends there, after which
+    the task is overdue. `next_reminder_at` is when the daemon next has something to say about it (null: nothing).
+    """
+
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "key"),
+        Index("ix_task_next_reminder_at", "next_reminder_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    key: str
+    title: str
+    description: str = ""
+    stage: str
+    owner_role: str
+    owner_id: int = Field(foreign_key="person.id", index=True)
+    due_on: date
+    due_at: datetime
+    status: str = "open"
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    note: str | None = None
+    next_reminder_at: datetime | None = None
+
+
+class Goal(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    title: str
+    measure: str
+    target: str
+    due: date
+    plan_version: int  # the plan version this goal first appeared in
+    created_at: datetime
+    created_by: str
+
+
+class Signoff(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("assignment_id", "role", "plan_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    role: str
+    person_id: int = Field(foreign_key="person.id")
+    plan_version: int
+    signed_at: datetime
+    recorded_by: str
+
+
+class Contact(SQLModel, table=True):
+    """A logged contact (sponsor call, coaching session) that satisfies a cadence in its period."""
+
+    __table_args__ = (Index("ix_contact_assignment_kind_on", "assignment_id", "kind", "on"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id")
+    kind: str
+    with_person_id: int = Field(foreign_key="person.id")
+    on: date
+    notes: str = ""
+    logged_by: str
+    logged_at: datetime
+
+
+class TransitionRecord(SQLModel, table=True):
+    """Append-only history of stage changes."""
+
+    __tablename__: ClassVar[str] = "transition"  # type: ignore[misc]
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    actor: str
+    reason: str | None = None
+    workflow_version: int
+
+
+class CadenceState(SQLModel, table=True):
+    """Where an assignment's recurring contact stands: the next instant the daemon must look at it."""
+
+    __table_args__ = (Index("ix_cadencestate_next_check_at", "next_check_at"),)
+    assignment_id: int = Field(foreign_key="assignment.id", primary_key=True)
+    kind: str = Field(primary_key=True)
+    next_check_at: datetime | None = None
+
+
+class Outbox(SQLModel, table=True):
+    """Notifications waiting to be delivered, written in the transaction of the change that causes them.
+
+    `key` is the idempotency key: planning the same notification twice inserts nothing. `delivered_to` lists the
+    notifiers that already accepted it, so a retry does not repeat them.
+    """
+
+    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    kind: str
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    task_id: int | None = Field(default=None, foreign_key="task.id")
+    recipient: str
+    role: str
+    subject: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+    deliver_at: datetime  # not before this instant (a local hour in the recipient's time zone)
+    status: str = "pending"  # pending, sent, failed (will retry), dead
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    delivered_to: list[str] = Field(default_factory=list, sa_column=Column(MutableList.as_mutable(JSON)))
+
+
+class DaemonLease(SQLModel, table=True):
+    """Heartbeats of running daemons; on SQLite the single `dispatcher` row is the lease to dispatch."""
+
+    name: str = Field(primary_key=True)
+    holder: str
+    pid: int
+    host: str
+    started_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime

@@ -1,0 +1,77 @@
+"""Tests for the notification value and the shared notifier helpers."""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from notifiers import DeliveryError, Notification, TransientDeliveryError, close_notifiers
+
+MakeNotification = Callable[..., Notification]
+
+
+def test_to_dict_has_every_contract_field(make_notification: MakeNotification) -> None:
+    """to_dict carries every field of the notification JSON shape, created_at as ISO 8601 in UTC."""
+    assert make_notification().to_dict() == {
+        "key": "task_due:7:42:2027-03-01",
+        "kind": "task_due",
+        "assignment_id": 7,
+        "task_id": 42,
+        "recipient": "ada@example.com",
+        "role": "assignee",
+        "subject": "Relocation checklist is due today",
+        "body": "Please finish the relocation checklist.\nIt blocks the orientation stage.",
+        "created_at": "2027-03-01T09:00:00+00:00",
+    }
+
+
+def test_to_dict_converts_other_offsets_to_utc(make_notification: MakeNotification) -> None:
+    """An aware created_at in another zone is written as the same instant with a +00:00 offset."""
+    paris = timezone(timedelta(hours=1))
+    notification = make_notification(created_at=datetime(2027, 3, 1, 10, 0, tzinfo=paris))
+
+    assert notification.to_dict()["created_at"] == "2027-03-01T09:00:00+00:00"
+
+
+def test_from_dict_reverses_to_dict(make_notification: MakeNotification) -> None:
+    """from_dict rebuilds an equal notification from to_dict's output, with and without a task."""
+    for notification in (make_notification(), make_notification(task_id=None)):
+        assert Notification.from_dict(notification.to_dict()) == notification
+
+
+def test_notification_refuses_naive_created_at(make_notification: MakeNotification) -> None:
+    """A naive created_at is refused because its instant would be ambiguous."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        make_notification(created_at=datetime(2027, 3, 1, 9, 0))
+
+
+def test_delivery_error_carries_retry_after() -> None:
+    """retry_after defaults to None and keeps the seconds it was given."""
+    assert DeliveryError("down").retry_after is None
+    assert TransientDeliveryError("slow down", retry_after=7).retry_after == 7
+
+
+def test_close_notifiers_closes_only_those_that_can_be_closed() -> None:
+    """close_notifiers calls close where a notifier has one and skips the others."""
+
+    class Closable:
+        name = "closable"
+        closed = False
+
+        def send(self, notification: Notification) -> None:
+            """Accept everything."""
+
+        def close(self) -> None:
+            """Remember being closed."""
+            self.closed = True
+
+    class Plain:
+        name = "plain"
+
+        def send(self, notification: Notification) -> None:
+            """Accept everything."""
+
+    closable = Closable()
+    close_notifiers([closable, Plain()])
+
+    assert closable.closed
