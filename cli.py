@@ -24,7 +24,7 @@ class Context:
     """What every command shares: the resolved settings and, once asked for, the database engine."""
 
     def __init__(self, db: str | None, config: str | None, actor: str | None) -> None:
-        self._options = {"db": db, "config": config, "actor": actor}
+        self._db, self._config, self._actor = db, config, actor
         self._settings: Settings | None = None
         self._engine: Engine | None = None
 
@@ -32,7 +32,7 @@ class Context:
         from engine.config import load_settings
 
         if self._settings is None or interval is not None:
-            self._settings = load_settings(**self._options, interval=interval)
+            self._settings = load_settings(db=self._db, config=self._config, actor=self._actor, interval=interval)
         return self._settings
 
     @property
@@ -406,8 +406,9 @@ def signoff(obj: Context, assignment_id: int, role: str, by: str | None, as_json
     from engine import service
 
     signed = service.signoff(obj.engine, assignment_id, role=role, by=by, actor=obj.actor, now=now())
-    emit(signed, as_json, lambda s: [f"{s['role']} {s['by']} " + ("had already signed" if s["already_signed"]
-                                                                  else "signed") + f" plan version {s['plan_version']}"])
+    emit(signed, as_json, lambda s: [
+        f"{s['role']} {s['by']} {'had already signed' if s['already_signed'] else 'signed'} plan version "
+        f"{s['plan_version']}"])
 
 
 @main_group.group()

@@ -38,9 +38,15 @@ class Lifecycle:
         self.machine = Machine(model=None, states=list(definition.stage_keys), initial=definition.initial,
                                auto_transitions=False, model_attribute="stage", send_event=True)
         for t in definition.transitions:
-            source = [s for s in definition.stage_keys if not definition.is_terminal(s) and s != t.dest] \
-                if t.source == ANY_STAGE else t.source
-            self.machine.add_transition(trigger_name(t.dest), source, t.dest, conditions=[self._condition(t)])
+            sources: list[Any] = list(self._sources(t))
+            self.machine.add_transition(trigger_name(t.dest), sources, t.dest, conditions=[self._condition(t)])
+
+    def _sources(self, transition: Transition) -> list[str]:
+        """The stages a transition leaves from; a wildcard means every stage that is not final."""
+        if transition.source != ANY_STAGE:
+            return [transition.source]
+        d = self.definition
+        return [s for s in d.stage_keys if not d.is_terminal(s) and s != transition.dest]
 
     @staticmethod
     def _condition(transition: Transition) -> Any:
@@ -85,9 +91,7 @@ class Lifecycle:
             lines.append(f"    {stage.key} : {stage.title}")
         for t in self.definition.transitions:
             label = ", ".join(g.name for g in t.guards) + (" (reason required)" if t.requires_reason else "")
-            sources = [s for s in self.definition.stage_keys if not self.definition.is_terminal(s) and s != t.dest] \
-                if t.source == ANY_STAGE else [t.source]
-            lines += [f"    {s} --> {t.dest}" + (f" : {label}" if label else "") for s in sources]
+            lines += [f"    {s} --> {t.dest}" + (f" : {label}" if label else "") for s in self._sources(t)]
         lines += [f"    {s} --> [*]" for s in self.definition.stage_keys if self.definition.is_terminal(s)]
         return "\n".join(lines)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from engine.definition import WorkflowDefinition, parse_definition
 from engine.errors import NotFound
@@ -95,7 +93,7 @@ def load_records(session: Session, assignments: Sequence[Assignment]) -> list[As
     return [records[a.id] for a in assignments]
 
 
-def load_record(session: Session, assignment_id: int, *, for_update: bool = False) -> AssignmentRecord:
+def load_record(session: Session, assignment_id: int) -> AssignmentRecord:
     statement = select(Assignment).where(Assignment.id == assignment_id)
     assignment = session.exec(statement).first()
     if assignment is None:
@@ -154,9 +152,3 @@ def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
         return {}
     return {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(wanted))) if p.id is not None}
 
-
-def grouped(items: Iterable[Any], key: str) -> dict[Any, list[Any]]:
-    groups: dict[Any, list[Any]] = defaultdict(list)
-    for item in items:
-        groups[getattr(item, key)].append(item)
-    return groups

@@ -12,7 +12,7 @@ from engine.errors import BadInput
 def zone(name: str) -> ZoneInfo:
     """The IANA time zone `name`, or BadInput that says how to name one."""
     try:
-        if "/" not in name and name != "UTC" or name not in _known_zones():
+        if ("/" not in name and name != "UTC") or name not in _known_zones():
             raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -11,9 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session
 from sqlalchemy.orm.exc import StaleDataError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from engine import inputs
 from engine.definition import WorkflowDefinition, parse_definition
@@ -42,6 +41,7 @@ from engine.store.models import (
     Task,
     TransitionRecord,
     Workflow,
+    pk,
 )
 from engine.store.queries import insert_notifications
 from workflows import builtin_workflow_texts
@@ -230,11 +230,12 @@ def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, no
     _check_roles(definition, spec.stakeholders)
     assignee = _person(session, inputs.email(spec.assignee, "assignee"), "assignee")
     holders = {role: _person(session, inputs.email(email, role), role) for role, email in spec.stakeholders.items()}
-    assignment = Assignment(workflow_id=workflow.id, assignee_id=assignee.id, stage=definition.initial, home=home,
+    assignment = Assignment(workflow_id=pk(workflow), assignee_id=pk(assignee), stage=definition.initial, home=home,
                             host=host, start=start, end=end, stage_entered_at=now, created_at=now)
     session.add(assignment)
     session.flush()
-    session.add_all(Stakeholder(assignment_id=assignment.id, role=role, person_id=p.id) for role, p in holders.items())
+    session.add_all(Stakeholder(assignment_id=pk(assignment), role=role, person_id=pk(p))
+                    for role, p in holders.items())
     record = AssignmentRecord(assignment, workflow, assignee, {"assignee": assignee, **holders})
     _enter_stage(session, record, None, definition.initial, actor=actor, reason="created", now=now)
     return record
@@ -308,9 +309,9 @@ def _fire(lifecycle: Lifecycle, record: AssignmentRecord, dest: str, now: dateti
 
 
 def _concurrent(assignment_id: int) -> ConcurrentChange:
-    return ConcurrentChange(f"assignment {assignment_id} was changed by someone else at the same time; "
-                            "nothing was written", details=[f"look again with `sojourn assignment show {assignment_id}` "
-                                                            "and retry"])
+    return ConcurrentChange(
+        f"assignment {assignment_id} was changed by someone else at the same time; nothing was written",
+        details=[f"look again with `sojourn assignment show {assignment_id}` and retry"])
 
 
 def _enter_stage(session: Session, record: AssignmentRecord, source: str | None, dest: str, *, actor: str,
@@ -321,7 +322,7 @@ def _enter_stage(session: Session, record: AssignmentRecord, source: str | None,
     if definition.is_terminal(dest) and not definition.stage(dest).tasks:
         _close_open_tasks(record)
     session.add(assignment)
-    history_row = TransitionRecord(assignment_id=assignment.id, from_stage=source, to_stage=dest, at=now, actor=actor,
+    history_row = TransitionRecord(assignment_id=pk(assignment), from_stage=source, to_stage=dest, at=now, actor=actor,
                                    reason=reason, workflow_version=record.workflow.version)
     session.add(history_row)
     new_tasks = [_task_from_template(record, template, dest, now) for template in definition.stage(dest).tasks]
@@ -345,8 +346,8 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
     reminders = record.definition.reminders
     first_reminder = local_instant(date.fromordinal(due_on.toordinal() - reminders.due_soon_days),
                                    reminders.local_hour, owner.tz)
-    return Task(assignment_id=a.id, key=template.key, title=template.title, description=template.description,
-                stage=stage, owner_role=template.owner, owner_id=owner.id, due_on=due_on,
+    return Task(assignment_id=pk(a), key=template.key, title=template.title, description=template.description,
+                stage=stage, owner_role=template.owner, owner_id=pk(owner), due_on=due_on,
                 due_at=end_of_day(due_on, owner.tz), next_reminder_at=first_reminder)
 
 
@@ -419,8 +420,9 @@ def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target
             raise BadInput(f"--due {goal_due.isoformat()} must fall within the assignment "
                            f"({a.start.isoformat()} to {a.end.isoformat()})")
         a.plan_version += 1
-        goal = Goal(assignment_id=assignment_id, due=goal_due, plan_version=a.plan_version, created_at=now,
-                    created_by=actor, **fields)
+        goal = Goal(assignment_id=assignment_id, title=fields["title"], measure=fields["measure"],
+                    target=fields["target"], due=goal_due, plan_version=a.plan_version, created_at=now,
+                    created_by=actor)
         session.add_all([a, goal])
         session.flush()
         if _plan_already_agreed(record):
@@ -464,7 +466,7 @@ def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor:
         version = record.assignment.plan_version
         already = role in record.signed_roles
         if not already:
-            session.add(Signoff(assignment_id=assignment_id, role=role, person_id=holder.id, plan_version=version,
+            session.add(Signoff(assignment_id=assignment_id, role=role, person_id=pk(holder), plan_version=version,
                                 signed_at=now, recorded_by=actor))
             session.flush()
         return {"assignment_id": assignment_id, "role": role, "by": holder.email, "plan_version": version,
@@ -483,7 +485,7 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
         day = inputs.iso_date(on, "--on") if on else now.date()
         if day > now.date():
             raise BadInput(f"--on {day.isoformat()} is in the future; log a contact once it has happened")
-        contact = Contact(assignment_id=assignment_id, kind=kind, with_person_id=person.id, on=day,
+        contact = Contact(assignment_id=assignment_id, kind=kind, with_person_id=pk(person), on=day,
                           notes=notes or "", logged_by=actor, logged_at=now)
         session.add(contact)
         session.flush()

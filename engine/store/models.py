@@ -10,6 +10,13 @@ from sqlalchemy.ext.mutable import MutableList
 from sqlmodel import Field, SQLModel
 
 
+def pk(row: SQLModel) -> int:
+    """The primary key of a row that has been flushed (SQLModel types it as optional until then)."""
+    value = getattr(row, "id", None)
+    assert isinstance(value, int), f"{type(row).__name__} has not been flushed yet"
+    return value
+
+
 class Workflow(SQLModel, table=True):
     """One installed version of a workflow definition; assignments pin the version they started on."""
 
@@ -32,7 +39,7 @@ _ASSIGNMENT_ROW_VERSION = Column("row_version", Integer, nullable=False)
 
 
 class Assignment(SQLModel, table=True):
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": _ASSIGNMENT_ROW_VERSION}  # type: ignore[misc]
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": _ASSIGNMENT_ROW_VERSION}
     id: int | None = Field(default=None, primary_key=True)
     workflow_id: int = Field(foreign_key="workflow.id")
     assignee_id: int = Field(foreign_key="person.id")
@@ -122,7 +129,7 @@ class Contact(SQLModel, table=True):
 class TransitionRecord(SQLModel, table=True):
     """Append-only history of stage changes."""
 
-    __tablename__: ClassVar[str] = "transition"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "transition"
     id: int | None = Field(default=None, primary_key=True)
     assignment_id: int = Field(foreign_key="assignment.id", index=True)
     from_stage: str | None

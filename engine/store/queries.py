@@ -30,7 +30,7 @@ def insert_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> in
     """
     if not rows:
         return 0
-    statement = _insert_ignoring_duplicates(session, Outbox.__table__, "key")
+    statement = _insert_ignoring_duplicates(session, Outbox.__table__, "key")  # type: ignore[attr-defined]
     result = session.execute(statement, [_with_defaults(r) for r in rows])
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import engine.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import engine.store.models
 
 target_metadata = SQLModel.metadata
 engine = context.config.attributes["engine"]
