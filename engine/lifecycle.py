@@ -65,6 +65,8 @@ class Lifecycle:
         if dest not in self.definition.stage_keys:
             known = ", ".join(self.definition.stage_keys)
             raise InvalidTransition(f"unknown stage {dest!r} in workflow {self.definition.name} (stages: {known})")
+        if dest == stage:
+            raise InvalidTransition(f"the assignment is already in stage {stage}")
         for t in self.definition.transitions_from(stage):
             if t.dest == dest:
                 return t

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from email.utils import parseaddr
 from typing import Any
 
 from notifiers.base import Notifier, NotifierConfigError
@@ -116,7 +117,7 @@ def _email(raw: object, environ: Mapping[str, str]) -> Notifier:
     table = _Table("email", raw, ("host", "port", "sender", "tls", "username", "password_env", "timeout"))
     tls = table.choice("tls", TLS_MODES, "starttls")
     sender = table.string("sender")
-    if "@" not in sender:
+    if "@" not in parseaddr(sender)[1]:
         raise table.error("sender", f"must be an email address, not {sender!r}")
     username = table.optional_string("username")
     if username is not None and "password_env" not in table.raw:

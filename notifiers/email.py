@@ -8,7 +8,7 @@ import smtplib
 import ssl
 import threading
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 
 from notifiers.base import DeliveryError, Notification, PermanentDeliveryError, TransientDeliveryError
 
@@ -20,7 +20,7 @@ _POLICY = email.policy.SMTP.clone(cte_type="7bit")
 
 def message_id(key: str, sender: str) -> str:
     """Return the Message-ID for a notification key: the same key always gives the same id."""
-    domain = sender.rpartition("@")[2] or "sojourn"
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "sojourn"
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
 
@@ -103,8 +103,10 @@ class EmailNotifier:
         if self._connection is not None:
             try:
                 self._connection.send_message(message, from_addr=self.sender, to_addrs=[recipient])
-            except smtplib.SMTPServerDisconnected:
-                # Servers close idle connections; one try on a new connection tells that apart from an outage.
+            except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException) as exc:
+                if not _closed_by_server(exc):
+                    raise
+                # Servers drop idle connections; one try on a new connection tells that apart from an outage.
                 self._discard_connection()
             else:
                 return
@@ -144,12 +146,19 @@ class EmailNotifier:
             reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
             return _by_code(exc.smtp_code, self._redact(f"{server} {what}: {reply}"))
         if isinstance(exc, smtplib.SMTPNotSupportedError):
-            hint = ' (use tls = "none" if it has no STARTTLS)' if self.tls == "starttls" else ""
+            hint = ' (use tls = "none" if it has no STARTTLS)' if "STARTTLS" in str(exc) else ""
             return PermanentDeliveryError(self._redact(f"{server} lacks a needed feature: {exc}{hint}"))
         return TransientDeliveryError(self._redact(f"could not talk to {server}: {exc}"))
 
     def _redact(self, text: str) -> str:
         return text.replace(self._password, "***") if self._password else text
+
+
+def _closed_by_server(exc: smtplib.SMTPException) -> bool:
+    # 421 is how a server announces it is closing the connection, typically after an idle timeout.
+    return isinstance(exc, smtplib.SMTPServerDisconnected) or (
+        isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421
+    )
 
 
 def _by_code(code: int, message: str) -> DeliveryError:

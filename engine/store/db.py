@@ -31,6 +31,7 @@ def open_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin_immediate)
             return engine
         return create_engine(parsed, pool_pre_ping=True)
     except (ArgumentError, ImportError, ValueError) as exc:
@@ -40,12 +41,19 @@ def open_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling starts transactions late and breaks SAVEPOINT; we begin them ourselves.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash may lose the last commit, never corrupt
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    """Take the write lock when a transaction starts, so writers queue (busy_timeout) instead of failing midway."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def is_sqlite(engine: Engine) -> bool:

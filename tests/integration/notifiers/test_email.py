@@ -46,9 +46,20 @@ class Delivered:
 class RecordingHandler:
     """Accepts mail and records it, unless told to answer RCPT or DATA with a scripted reply."""
 
+    mail_replies: list[str] = field(default_factory=list)
     rcpt_reply: str | None = None
     data_reply: str | None = None
     delivered: list[Delivered] = field(default_factory=list)
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        """Answer with the next scripted reply if any, else accept the sender."""
+        if self.mail_replies:
+            return self.mail_replies.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -79,9 +90,7 @@ class RecordingHandler:
         return "250 Message accepted for delivery"
 
 
-def authenticate(
-    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object
-) -> AuthResult:
+def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object) -> AuthResult:
     """Accept only USERNAME with PASSWORD."""
     valid = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
         USERNAME.encode(),
@@ -249,6 +258,31 @@ def test_email_encodes_non_ascii_and_flattens_multiline_subjects(
     assert message.get_content().strip() == "Grüße aus Zürich"
 
 
+def test_email_delivers_to_international_addresses(
+    server: SmtpServer, make_notifier: MakeNotifier, make_notification: MakeNotification
+) -> None:
+    """A non-ASCII recipient is delivered with SMTPUTF8 and arrives unmangled in the To header."""
+    make_notifier(server.port).send(make_notification(recipient="josé@exämple.com"))
+
+    delivered = server.handler.delivered[0]
+    assert delivered.rcpt_tos == ["josé@exämple.com"]
+    assert delivered.message["To"] == "josé@exämple.com"
+
+
+def test_email_sender_may_carry_a_display_name(server: SmtpServer, make_notification: MakeNotification) -> None:
+    """A sender like 'Sojourn <addr>' shows the name in From and uses the bare address for the envelope."""
+    notifier = EmailNotifier("127.0.0.1", server.port, f"Sojourn <{SENDER}>")
+    try:
+        notifier.send(make_notification())
+    finally:
+        notifier.close()
+
+    delivered = server.handler.delivered[0]
+    assert delivered.mail_from == SENDER
+    assert delivered.message["From"] == f"Sojourn <{SENDER}>"
+    assert delivered.message["Message-ID"].endswith("@example.com>")
+
+
 def test_email_reuses_one_connection_across_sends(
     server: SmtpServer, make_notifier: MakeNotifier, make_notification: MakeNotification
 ) -> None:
@@ -274,6 +308,33 @@ def test_email_reconnects_when_the_server_dropped_the_connection(
     notifier.send(make_notification(key="after"))
 
     assert [d.message["X-Sojourn-Key"] for d in second.handler.delivered] == ["after"]
+
+
+def test_email_reconnects_when_the_server_announces_closing(
+    server: SmtpServer, make_notifier: MakeNotifier, make_notification: MakeNotification
+) -> None:
+    """A 421 on a reused connection, as servers send after an idle timeout, leads to one fresh connection."""
+    notifier = make_notifier(server.port)
+    notifier.send(make_notification(key="before"))
+    server.handler.mail_replies.append("421 4.4.2 idle timeout, closing connection")
+
+    notifier.send(make_notification(key="after"))
+
+    delivered = server.handler.delivered
+    assert [d.message["X-Sojourn-Key"] for d in delivered] == ["before", "after"]
+    assert delivered[0].peer != delivered[1].peer
+
+
+def test_email_marks_421_on_a_fresh_connection_transient(
+    server: SmtpServer, make_notifier: MakeNotifier, make_notification: MakeNotification
+) -> None:
+    """A 421 on a new connection is not retried at once but reported as a transient failure."""
+    server.handler.mail_replies.extend(["421 4.3.2 shutting down"] * 2)
+
+    with pytest.raises(TransientDeliveryError, match=r"421 4\.3\.2 shutting down"):
+        make_notifier(server.port).send(make_notification())
+
+    assert server.handler.mail_replies == ["421 4.3.2 shutting down"]
 
 
 @pytest.mark.parametrize("phase", ["rcpt_reply", "data_reply"])
@@ -395,17 +456,13 @@ def test_email_marks_missing_starttls_permanent(
         notifier.send(make_notification())
 
 
-def test_email_marks_closed_port_transient(
-    make_notifier: MakeNotifier, make_notification: MakeNotification
-) -> None:
+def test_email_marks_closed_port_transient(make_notifier: MakeNotifier, make_notification: MakeNotification) -> None:
     """Nothing listening on the port is a transient failure."""
-    with pytest.raises(TransientDeliveryError, match="could not talk to SMTP server 127.0.0.1"):
+    with pytest.raises(TransientDeliveryError, match=r"could not talk to SMTP server 127\.0\.0\.1"):
         make_notifier(free_port()).send(make_notification())
 
 
-def test_email_marks_silent_server_transient(
-    make_notifier: MakeNotifier, make_notification: MakeNotification
-) -> None:
+def test_email_marks_silent_server_transient(make_notifier: MakeNotifier, make_notification: MakeNotification) -> None:
     """A server that accepts the connection but never greets times out as a transient failure."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))

@@ -1,0 +1,118 @@
+"""The workflow language: built-ins parse, and every kind of mistake is reported with its path."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from engine.definition import parse_definition
+from engine.errors import BadInput
+from workflows import builtin_workflow_texts
+
+LEADERSHIP = builtin_workflow_texts()["leadership-development.yaml"]
+
+
+def _problems(mutate: object) -> list[str]:
+    raw = yaml.safe_load(LEADERSHIP)
+    mutate(raw)  # type: ignore[operator]
+    with pytest.raises(BadInput) as caught:
+        parse_definition(yaml.safe_dump(raw), source="wf.yaml")
+    return caught.value.details
+
+
+def test_builtin_workflows_parse() -> None:
+    """Both shipped workflows are valid definitions."""
+    names = {parse_definition(text).name for text in builtin_workflow_texts().values()}
+    assert names == {"leadership-development", "short-term-project"}
+
+
+def test_leadership_development_has_the_contract_stages_in_order() -> None:
+    """The built-in program runs interviews through completed, with cancellation on the side."""
+    definition = parse_definition(LEADERSHIP)
+    assert definition.stage_keys == ("interviews", "plan_agreed", "orientation", "manager_briefing",
+                                     "alignment_meetings", "coaching", "repatriation", "completed", "cancelled")
+    assert definition.roles == ("assignee", "sending_manager", "host_manager", "coach", "sponsor", "talent",
+                                "mobility")
+
+
+def test_cancellation_is_reachable_from_every_stage_before_completed() -> None:
+    """The wildcard transition reaches cancelled from each non-final stage and never from completed."""
+    definition = parse_definition(LEADERSHIP)
+    reachable = [s for s in definition.stage_keys if any(t.dest == "cancelled" for t in definition.transitions_from(s))]
+    assert reachable == list(definition.stage_keys[:7])
+
+
+def test_default_next_is_the_first_declared_transition() -> None:
+    """`advance` without --to follows the program's order, never the wildcard cancellation."""
+    definition = parse_definition(LEADERSHIP)
+    nexts = [t.dest if (t := definition.default_next(s)) else None for s in definition.stage_keys]
+    assert nexts == ["plan_agreed", "orientation", "manager_briefing", "alignment_meetings", "coaching",
+                     "repatriation", "completed", None, None]
+
+
+def test_invalid_yaml_names_the_line() -> None:
+    """A YAML syntax error is reported with its line number."""
+    with pytest.raises(BadInput, match=r"line 3"):
+        parse_definition("name: x\nroles: [a\nstages: {\n", source="bad.yaml")
+
+
+def test_schema_errors_are_located_by_path() -> None:
+    """A missing field or wrong type is reported with the path to it."""
+    details = _problems(lambda raw: raw["stages"][1]["tasks"][0].pop("owner"))
+    assert "wf.yaml: stages[1].tasks[0].owner: Field required" in details
+
+
+def test_unknown_role_stage_and_guard_are_each_reported() -> None:
+    """Semantic mistakes are all collected, not just the first."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["stages"][0]["tasks"][0]["owner"] = "ceo"
+        raw["transitions"][0]["to"] = "nowhere"
+        raw["transitions"][2]["guards"] = ["moon_is_full"]
+    details = _problems(mutate)
+    assert "wf.yaml: stages[0].tasks[0].owner: unknown role 'ceo'" in details
+    assert "wf.yaml: transitions[0].to: unknown stage 'nowhere'" in details
+    assert any(d.startswith("wf.yaml: transitions[2].guards[0].guard: unknown guard 'moon_is_full'") for d in details)
+
+
+def test_unreachable_stage_is_reported() -> None:
+    """A stage no transition leads to is a mistake."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["stages"].append({"key": "limbo", "title": "Limbo"})
+    assert "wf.yaml: stages: stage 'limbo' is unreachable from 'interviews'" in _problems(mutate)
+
+
+def test_duplicate_task_key_is_reported() -> None:
+    """Task keys are unique within a workflow, so reminders and history can name them."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["stages"][1]["tasks"][0]["key"] = "interview_assignee"
+    details = _problems(mutate)
+    assert "wf.yaml: stages[1].tasks[0].key: duplicate task key 'interview_assignee'" in details
+
+
+def test_task_due_before_its_stage_begins_is_a_bad_offset() -> None:
+    """A negative offset from stage entry would be overdue on arrival."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["stages"][0]["tasks"][0]["due"] = {"days": -5}
+    details = _problems(mutate)
+    assert "wf.yaml: stages[0].tasks[0].due.days: a task cannot fall due before its stage begins" in details
+
+
+def test_offset_anchor_must_be_known() -> None:
+    """Offsets count from stage entry, the start date or the end date only."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["stages"][0]["tasks"][0]["due"] = {"days": 5, "from": "lunch"}
+    assert any(d.startswith("wf.yaml: stages[0].tasks[0].due.from:") for d in _problems(mutate))
+
+
+def test_guard_parameters_are_checked() -> None:
+    """A sign-off guard naming an unknown role is refused at validation, not at run time."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["transitions"][1]["guards"][2]["params"]["roles"] = ["assignee", "board"]
+    assert "wf.yaml: transitions[1].guards[2].params: roles: unknown role 'board'" in _problems(mutate)
+
+
+def test_cadence_needs_exactly_one_unit() -> None:
+    """`every` takes months or weeks, not both and not neither."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["cadences"][0]["every"] = {"months": 1, "weeks": 4}
+    assert any("cadences[0].every.weeks" in d for d in _problems(mutate))
