@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
@@ -178,6 +179,7 @@ def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, no
     """Create one assignment per CSV line, all or nothing; every bad line is reported with its line number."""
     rows = _read_import(csv_text, source)
     problems: list[str] = []
+    bad_lines = 0
     with _transaction(db) as session:
         created: list[AssignmentRecord] = []
         for line, spec in rows:
@@ -185,9 +187,10 @@ def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, no
                 with session.begin_nested():
                     created.append(_create_assignment(session, spec, actor=actor, now=now))
             except SojournError as exc:
+                bad_lines += 1
                 problems += [f"{source}, line {line}: {text}" for text in exc.lines()]
         if problems:
-            raise BadInput(f"{source}: nothing imported; {len(problems)} problem(s) to fix", details=problems)
+            raise BadInput(f"{source}: nothing imported; {bad_lines} line(s) to fix", details=problems)
         return [assignment_view(r, now) for r in created]
 
 
@@ -291,10 +294,6 @@ def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | Non
             raise BadInput(f"moving to {transition.dest} needs a reason: add --reason TEXT")
         _fire(lifecycle, record, transition.dest, now)
         _enter_stage(session, record, record.assignment.stage, transition.dest, actor=actor, reason=reason, now=now)
-        try:
-            session.flush()
-        except StaleDataError:
-            raise _concurrent(assignment_id) from None
         return assignment_view(record, now)
 
 
@@ -306,12 +305,6 @@ def _fire(lifecycle: Lifecycle, record: AssignmentRecord, dest: str, now: dateti
         raise GuardsUnmet(
             f"assignment {record.assignment.id} cannot move from {record.assignment.stage} to {dest} yet",
             details=[f"{u.guard}: {u.reason}; must act: {record.who_must_act(u.who)}" for u in unmet])
-
-
-def _concurrent(assignment_id: int) -> ConcurrentChange:
-    return ConcurrentChange(
-        f"assignment {assignment_id} was changed by someone else at the same time; nothing was written",
-        details=[f"look again with `sojourn assignment show {assignment_id}` and retry"])
 
 
 def _enter_stage(session: Session, record: AssignmentRecord, source: str | None, dest: str, *, actor: str,
@@ -427,10 +420,6 @@ def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target
         session.flush()
         if _plan_already_agreed(record):
             insert_notifications(session, [_plan_changed_notice(record, goal, now)])
-        try:
-            session.flush()
-        except StaleDataError:
-            raise _concurrent(assignment_id) from None
         return {"id": goal.id, "assignment_id": assignment_id, "plan_version": a.plan_version, "due": due,
                 **fields}
 
@@ -496,39 +485,21 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
 # --- plumbing -------------------------------------------------------------------------------------------------
 
 
-def _transaction(db: Engine) -> Any:
-    """A transaction on a database that `sojourn init` has prepared; integrity races become user errors."""
+@contextmanager
+def _transaction(db: Engine) -> Iterator[Session]:
+    """A transaction on a database that `sojourn init` has prepared; write races become user errors."""
     require_schema(db)
-    return _guarded_transaction(db)
-
-
-class _guarded_transaction:  # noqa: N801  (used like the contextmanager it wraps)
-    def __init__(self, db: Engine) -> None:
-        self._context = transaction(db)
-
-    def __enter__(self) -> Session:
-        return self._context.__enter__()
-
-    def __exit__(self, kind: Any, error: Any, trace: Any) -> bool | None:
-        try:
-            return self._context.__exit__(kind, error, trace)
-        except StaleDataError:
-            raise ConcurrentChange("someone else changed the same record at the same time; nothing was written",
-                                   details=["look again and retry"]) from None
-        except IntegrityError:
-            raise ConcurrentChange("someone else wrote the same record at the same time; nothing was written",
-                                   details=["look again and retry"]) from None
-        except OperationalError as exc:
-            if "locked" in str(exc.orig):
-                raise ConcurrentChange("the database stayed busy with another writer; nothing was written",
-                                       details=["retry in a moment"]) from None
-            raise
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def count_rows(db: Engine, model: Any) -> int:
-    with transaction(db) as session:
-        return int(session.execute(select(func.count()).select_from(model)).scalar_one())
+    try:
+        with transaction(db) as session:
+            yield session
+    except StaleDataError:
+        raise ConcurrentChange("someone else changed this assignment at the same time; nothing was written",
+                               details=["look at it again (sojourn assignment show ID) and retry"]) from None
+    except IntegrityError:
+        raise ConcurrentChange("someone else wrote the same record at the same time; nothing was written",
+                               details=["look again and retry"]) from None
+    except OperationalError as exc:
+        if "locked" in str(exc.orig):
+            raise ConcurrentChange("the database stayed busy with another writer; nothing was written",
+                                   details=["retry in a moment"]) from None
+        raise
