@@ -77,10 +77,16 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
 @click.option("--db", metavar="URL", help="Database URL [env SOJOURN_DATABASE_URL; default sqlite:///sojourn.db].")
 @click.option("--config", metavar="PATH", help="TOML config file [env SOJOURN_CONFIG; default ./sojourn.toml].")
 @click.option("--actor", metavar="EMAIL", help="Who is acting [env SOJOURN_ACTOR; default your login name].")
+@click.option("-v", "--verbose", is_flag=True, help="Log what is done on stderr.")
 @click.version_option(package_name="sojourn")
 @click.pass_context
-def main_group(ctx: click.Context, db: str | None, config: str | None, actor: str | None) -> None:
+def main_group(ctx: click.Context, db: str | None, config: str | None, actor: str | None, verbose: bool) -> None:
     """Run international leadership-development assignments through their lifecycle."""
+    import logging
+
+    from engine.logging import configure_logging
+
+    configure_logging("console", logging.INFO if verbose else logging.WARNING)
     ctx.obj = Context(db, config, actor)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -44,8 +45,10 @@ from engine.store.models import (
     Workflow,
     pk,
 )
-from engine.store.queries import insert_notifications
+from engine.store.queries import insert_notifications, wake_cadence_checks
 from workflows import builtin_workflow_texts
+
+log = structlog.get_logger(__name__)
 
 # --- schema and workflows ---------------------------------------------------------------------------------------
 
@@ -172,7 +175,8 @@ class AssignmentSpec:
 def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: datetime) -> dict[str, Any]:
     with _transaction(db) as session:
         record = _create_assignment(session, spec, actor=actor, now=now)
-        return assignment_view(record, now)
+    log.info("assignment created", assignment=record.assignment.id, assignee=record.assignee.email, actor=actor)
+    return assignment_view(record, now)
 
 
 def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, now: datetime) -> list[dict[str, Any]]:
@@ -293,8 +297,10 @@ def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | Non
         if transition.requires_reason and not (reason and reason.strip()):
             raise BadInput(f"moving to {transition.dest} needs a reason: add --reason TEXT")
         _fire(lifecycle, record, transition.dest, now)
-        _enter_stage(session, record, record.assignment.stage, transition.dest, actor=actor, reason=reason, now=now)
-        return assignment_view(record, now)
+        source = record.assignment.stage
+        _enter_stage(session, record, source, transition.dest, actor=actor, reason=reason, now=now)
+    log.info("assignment advanced", assignment=assignment_id, source=source, dest=transition.dest, actor=actor)
+    return assignment_view(record, now)
 
 
 def _fire(lifecycle: Lifecycle, record: AssignmentRecord, dest: str, now: datetime) -> None:
@@ -323,6 +329,8 @@ def _enter_stage(session: Session, record: AssignmentRecord, source: str | None,
     session.flush()
     record.tasks += new_tasks
     insert_notifications(session, _stage_change_notices(record, history_row, new_tasks, now))
+    # the daemon decides whether a cadence starts, continues or stops with the new stage
+    wake_cadence_checks(session, pk(assignment), [c.kind for c in definition.cadences], now)
 
 
 def _close_open_tasks(record: AssignmentRecord) -> None:
@@ -395,7 +403,9 @@ def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now
         task.next_reminder_at = None
         session.add(task)
         session.flush()
-        return task_view(task, session.get(Person, task.owner_id))
+        view = task_view(task, session.get(Person, task.owner_id))
+    log.info("task done", task=task_id, key=view["key"], actor=actor)
+    return view
 
 
 def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str, actor: str,
