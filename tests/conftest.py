@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -14,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from engine import service
 from engine.store.db import open_engine
+from notifiers import Notification
 
 POSTGRES_ADMIN_URL = os.environ.get("SOJOURN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SKIP_POSTGRES = os.environ.get("SOJOURN_SKIP_POSTGRES") == "1"  # only ever set by hand, never in CI
@@ -112,3 +114,25 @@ def spec(people: dict[str, str]) -> service.AssignmentSpec:
         workflow="leadership-development", assignee=people["assignee"], home="BR", host="DE",
         start="2026-03-01", end="2027-08-31",
         stakeholders={role: email for role, email in people.items() if role != "assignee"})
+
+
+@pytest.fixture
+def make_notification() -> Callable[..., Notification]:
+    """A factory for notifications with plausible values that a test can override."""
+
+    def make(**overrides: Any) -> Notification:
+        fields: dict[str, Any] = {
+            "key": "task_due:7:42:2027-03-01",
+            "kind": "task_due",
+            "assignment_id": 7,
+            "task_id": 42,
+            "recipient": "ada@example.com",
+            "role": "assignee",
+            "subject": "Relocation checklist is due today",
+            "body": "Please finish the relocation checklist.\nIt blocks the orientation stage.",
+            "created_at": datetime(2027, 3, 1, 9, 0, tzinfo=UTC),
+        }
+        fields.update(overrides)
+        return Notification(**fields)
+
+    return make
