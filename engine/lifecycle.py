@@ -104,6 +104,7 @@ _LIFECYCLES: dict[tuple[str, int], Lifecycle] = {}
 def lifecycle_for(name: str, version: int, definition: WorkflowDefinition) -> Lifecycle:
     """One machine per installed workflow version, built on first use and kept for the process."""
     key = (name, version)
-    if key not in _LIFECYCLES:
+    # Another database may hold a different text under the same name and version.
+    if key not in _LIFECYCLES or _LIFECYCLES[key].definition is not definition:
         _LIFECYCLES[key] = Lifecycle(definition)
     return _LIFECYCLES[key]

@@ -15,15 +15,16 @@ from engine.guards import GoalFacts, GuardContext, TaskFacts
 from engine.lifecycle import Lifecycle, lifecycle_for
 from engine.store.models import Assignment, Goal, Person, Signoff, Stakeholder, Task, Workflow
 
-_DEFINITIONS: dict[int, WorkflowDefinition] = {}
+# Keyed by the YAML text: row ids and version numbers repeat across databases one process may open.
+_DEFINITIONS: dict[str, WorkflowDefinition] = {}
 
 
 def definition_of(workflow: Workflow) -> WorkflowDefinition:
     """The parsed definition of an installed workflow version (installed sources are valid by construction)."""
-    assert workflow.id is not None
-    if workflow.id not in _DEFINITIONS:
-        _DEFINITIONS[workflow.id] = parse_definition(workflow.source, source=f"{workflow.name} v{workflow.version}")
-    return _DEFINITIONS[workflow.id]
+    if workflow.source not in _DEFINITIONS:
+        _DEFINITIONS[workflow.source] = parse_definition(workflow.source,
+                                                         source=f"{workflow.name} v{workflow.version}")
+    return _DEFINITIONS[workflow.source]
 
 
 def lifecycle_of(workflow: Workflow) -> Lifecycle:
