@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import Insert, insert
+from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from engine.store.models import Outbox
+from engine.store.models import CadenceState, Contact, DaemonLease, Outbox, Task, TransitionRecord
+
+DELIVERABLE = ("pending", "failed")  # outbox statuses a dispatcher may still send
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _insert_ignoring_duplicates(session: Session, table: Any, conflict_column: str) -> Insert:
@@ -39,3 +51,217 @@ def _with_defaults(row: dict[str, Any]) -> dict[str, Any]:
     complete = {"task_id": None, "status": "pending", "attempts": 0, "delivered_to": [], **row}
     complete.setdefault("next_attempt_at", complete["deliver_at"])
     return complete
+
+
+# --- planning -------------------------------------------------------------------------------------------------
+
+
+def due_task_reminders(session: Session, now: datetime, limit: int) -> Sequence[Task]:
+    """due_task_reminders: open tasks whose next reminder step has come (`next_reminder_at <= now`), soonest first.
+
+    Served by ix_task_next_reminder_at, so the cost follows the reminders that are due, not the tasks ever made.
+    On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED until the planning transaction ends: two daemons
+    planning at once work on disjoint tasks instead of waiting on (or deadlocking over) each other.
+    """
+    statement = (select(Task).where(Task.status == "open", col(Task.next_reminder_at) <= now)
+                 .order_by(col(Task.next_reminder_at), col(Task.id)).limit(limit)
+                 .with_for_update(skip_locked=True))
+    return session.exec(statement).all()
+
+
+def due_cadence_checks(session: Session, now: datetime, limit: int) -> Sequence[CadenceState]:
+    """due_cadence_checks: cadences the daemon must look at (`next_check_at <= now`), soonest first.
+
+    Served by ix_cadencestate_next_check_at; locked FOR UPDATE SKIP LOCKED on PostgreSQL like due_task_reminders.
+    """
+    statement = (select(CadenceState).where(col(CadenceState.next_check_at) <= now)
+                 .order_by(col(CadenceState.next_check_at), col(CadenceState.assignment_id), col(CadenceState.kind))
+                 .limit(limit).with_for_update(skip_locked=True))
+    return session.exec(statement).all()
+
+
+def wake_cadence_checks(session: Session, assignment_id: int, kinds: Iterable[str], now: datetime) -> None:
+    """wake_cadence_checks: ask the daemon to look at an assignment's cadences at `now` (after a stage change).
+
+    An existing earlier check is kept: moving it later could skip a period's check that is still pending.
+    """
+    rows = [{"assignment_id": assignment_id, "kind": kind, "next_check_at": now} for kind in dict.fromkeys(kinds)]
+    if not rows:
+        return
+    table = _table(CadenceState)
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).values(rows)
+    current, wanted = table.c.next_check_at, statement.excluded.next_check_at
+    earlier = case((or_(current.is_(None), current > wanted), wanted), else_=current)
+    session.execute(statement.on_conflict_do_update(index_elements=["assignment_id", "kind"],
+                                                    set_={"next_check_at": earlier}))
+
+
+def transitions_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[TransitionRecord]]:
+    """transitions_of: the stage history of several assignments, oldest first, in one query."""
+    history: dict[int, list[TransitionRecord]] = defaultdict(list)
+    ids = set(assignment_ids)
+    if ids:
+        statement = (select(TransitionRecord).where(col(TransitionRecord.assignment_id).in_(ids))
+                     .order_by(col(TransitionRecord.id)))
+        for row in session.exec(statement):
+            history[row.assignment_id].append(row)
+    return history
+
+
+def contact_logged(session: Session, assignment_id: int, kind: str, first_day: date, last_day: date) -> bool:
+    """contact_logged: whether a contact of `kind` happened on a day in [first_day, last_day] (ix_contact_...)."""
+    statement = (select(Contact.id).where(Contact.assignment_id == assignment_id, Contact.kind == kind,
+                                          col(Contact.on) >= first_day, col(Contact.on) <= last_day).limit(1))
+    return session.exec(statement).first() is not None
+
+
+# --- dispatch -------------------------------------------------------------------------------------------------
+
+
+def _claimable(now: datetime) -> Any:
+    return and_(col(Outbox.status).in_(DELIVERABLE), col(Outbox.next_attempt_at) <= now,
+                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now))
+
+
+def claim_due_notifications(session: Session, *, holder: str, now: datetime, claim_until: datetime,
+                            limit: int) -> list[Outbox]:
+    """claim_due_notifications: give `holder` up to `limit` outbox rows to deliver, oldest due first.
+
+    Concurrency contract. A row may be taken when, at `now`, all of these hold:
+      - its status is `pending` or `failed` (`sent` and `dead` rows are never taken);
+      - `next_attempt_at <= now` (never before its `deliver_at`, never before its retry is due);
+      - nobody holds it: `claimed_until` is null or not later than `now` (an expired claim is free again).
+    The holder keeps the row until `claim_until`, or until it records the outcome or releases the claim,
+    whichever comes first; after that anyone may take it again, which is why delivery is at-least-once.
+    On PostgreSQL the candidates are read FOR UPDATE SKIP LOCKED, so claimers in other sessions skip rows
+    another claimer is busy with instead of waiting, and two claimers never get the same row. SQLite ignores
+    FOR UPDATE; there the claim is one conditional UPDATE that re-checks every condition above, so a row still
+    goes to one claimer only (and the dispatcher lease keeps SQLite to one claimer anyway).
+    The caller commits right after the claim so that other daemons see it at once.
+    """
+    candidates = (select(Outbox.id).where(_claimable(now))
+                  .order_by(col(Outbox.next_attempt_at), col(Outbox.id)).limit(limit)
+                  .with_for_update(skip_locked=True))
+    ids = list(session.exec(candidates).all())
+    if not ids:
+        return []
+    session.execute(update(Outbox).where(col(Outbox.id).in_(ids), _claimable(now))
+                    .values(claimed_by=holder, claimed_until=claim_until)
+                    .execution_options(synchronize_session=False))
+    claimed = (select(Outbox).where(col(Outbox.id).in_(ids), col(Outbox.claimed_by) == holder,
+                                    Outbox.claimed_until == claim_until)
+               .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
+               .execution_options(populate_existing=True))
+    return list(session.exec(claimed).all())
+
+
+def record_delivery(session: Session, outbox_id: int, holder: str, values: dict[str, Any]) -> bool:
+    """record_delivery: store the outcome of an attempt and drop the claim, if `holder` still holds the row.
+
+    False means the claim expired and another holder took the row; the outcome is then left to that holder.
+    """
+    statement = (update(Outbox).where(col(Outbox.id) == outbox_id, col(Outbox.claimed_by) == holder)
+                 .values(**values, claimed_by=None, claimed_until=None)
+                 .execution_options(synchronize_session=False))
+    return _rowcount(session.execute(statement)) == 1
+
+
+def release_claims(session: Session, holder: str, ids: Iterable[int] | None = None) -> int:
+    """release_claims: hand back rows `holder` claimed but did not attempt (all of them when `ids` is None)."""
+    statement = update(Outbox).where(col(Outbox.status).in_(DELIVERABLE), col(Outbox.claimed_by) == holder)
+    if ids is not None:
+        statement = statement.where(col(Outbox.id).in_(list(ids)))
+    statement = statement.values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)
+    return _rowcount(session.execute(statement))
+
+
+def release_orphaned_claims(session: Session, now: datetime) -> int:
+    """release_orphaned_claims: free claims whose holder has no live heartbeat (it crashed or was killed).
+
+    A daemon's heartbeat row (`DaemonLease.holder`) is live while `expires_at > now`; a holder without one
+    cannot be delivering, so its rows need not wait for `claimed_until`. Only undelivered rows are looked at.
+    """
+    live = select(DaemonLease.holder).where(col(DaemonLease.expires_at) > now)
+    statement = (update(Outbox).where(col(Outbox.status).in_(DELIVERABLE), col(Outbox.claimed_by).is_not(None),
+                                      col(Outbox.claimed_until) > now, col(Outbox.claimed_by).not_in(live))
+                 .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+    return _rowcount(session.execute(statement))
+
+
+def outbox_rows(session: Session, *, status: str | None, kind: str | None, limit: int | None) -> list[Outbox]:
+    """outbox_rows: the newest `limit` outbox rows (all when None), optionally of one status or kind, oldest first."""
+    statement = select(Outbox).order_by(col(Outbox.id).desc())
+    if status is not None:
+        statement = statement.where(Outbox.status == status)
+    if kind is not None:
+        statement = statement.where(Outbox.kind == kind)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(reversed(session.exec(statement).all()))
+
+
+def outbox_row(session: Session, key: str) -> Outbox | None:
+    """outbox_row: the outbox row with idempotency key `key`."""
+    return session.exec(select(Outbox).where(Outbox.key == key)).first()
+
+
+# --- leases and heartbeats ------------------------------------------------------------------------------------
+
+
+def lease_row(session: Session, name: str) -> DaemonLease | None:
+    """lease_row: the lease or heartbeat row called `name`, read fresh from the database."""
+    statement = select(DaemonLease).where(col(DaemonLease.name) == name).execution_options(populate_existing=True)
+    return session.exec(statement).first()
+
+
+def take_lease(session: Session, *, name: str, holder: str, pid: int, host: str, now: datetime,
+               expires_at: datetime) -> bool:
+    """take_lease: make `holder` the holder of lease `name` until `expires_at`, unless someone else holds it.
+
+    Concurrency contract. The lease is free when its row is missing or has expired (`expires_at <= now`);
+    its own holder may always take it again. Taking it is one conditional UPDATE, or an INSERT that does
+    nothing on a conflict, so of several daemons racing for a free lease exactly one wins. The lease expires
+    on its own at `expires_at` unless `renew_lease` moves it on; `drop_lease` gives it up at once.
+    """
+    values = {"holder": holder, "pid": pid, "host": host, "started_at": now, "heartbeat_at": now,
+              "expires_at": expires_at}
+    taken = (update(DaemonLease).where(col(DaemonLease.name) == name,
+                                       or_(col(DaemonLease.holder) == holder, col(DaemonLease.expires_at) <= now))
+             .values(**values).execution_options(synchronize_session=False))
+    if _rowcount(session.execute(taken)) == 1:
+        return True
+    inserted = session.execute(_insert_ignoring_duplicates(session, _table(DaemonLease), "name"),
+                               [{"name": name, **values}])
+    return _rowcount(inserted) == 1
+
+
+def renew_lease(session: Session, *, name: str, holder: str, now: datetime, expires_at: datetime) -> bool:
+    """renew_lease: move the expiry of a lease `holder` still holds; False when it has been taken over.
+
+    A holder may renew a lease that has expired as long as nobody else took it in the meantime.
+    """
+    statement = (update(DaemonLease).where(col(DaemonLease.name) == name, col(DaemonLease.holder) == holder)
+                 .values(heartbeat_at=now, expires_at=expires_at).execution_options(synchronize_session=False))
+    return _rowcount(session.execute(statement)) == 1
+
+
+def drop_lease(session: Session, name: str, holder: str) -> None:
+    """drop_lease: give up lease `name` if `holder` still holds it, so the next daemon need not wait for expiry."""
+    session.execute(delete(DaemonLease).where(col(DaemonLease.name) == name, col(DaemonLease.holder) == holder)
+                    .execution_options(synchronize_session=False))
+
+
+def heartbeats(session: Session, prefix: str) -> list[DaemonLease]:
+    """heartbeats: every lease row whose name starts with `prefix`, newest heartbeat first."""
+    statement = (select(DaemonLease).where(col(DaemonLease.name).startswith(prefix, autoescape=True))
+                 .order_by(col(DaemonLease.heartbeat_at).desc(), col(DaemonLease.name)))
+    return list(session.exec(statement).all())
+
+
+def prune_heartbeats(session: Session, prefix: str, expired_before: datetime) -> int:
+    """prune_heartbeats: delete heartbeat rows of daemons that died long ago (expired before `expired_before`)."""
+    statement = (delete(DaemonLease).where(col(DaemonLease.name).startswith(prefix, autoescape=True),
+                                           col(DaemonLease.expires_at) < expired_before)
+                 .execution_options(synchronize_session=False))
+    return _rowcount(session.execute(statement))
