@@ -49,13 +49,13 @@ import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from engine.definition import Cadence, Every, Reminders, WorkflowDefinition, parse_definition
+from engine.definition import Cadence, Every, Reminders, WorkflowDefinition
+from engine.records import definition_of
 from engine.schedule import local_instant
 from engine.store import queries
 from engine.store.models import Assignment, CadenceState, Person, Stakeholder, Task, TransitionRecord, Workflow
@@ -380,17 +380,11 @@ def _load_assignments(session: Session, assignment_ids: set[int]) -> _Context:
         assert a.id is not None
         workflow = workflows[a.workflow_id]
         context.assignments[a.id] = a
-        context.definitions[a.id] = _definition(workflow.name, workflow.version, workflow.source)
+        context.definitions[a.id] = definition_of(workflow)
         context.holders[a.id] = {"assignee": context.people[a.assignee_id]}
     for s in roles:
         context.holders[s.assignment_id][s.role] = context.people[s.person_id]
     return context
-
-
-@lru_cache(maxsize=64)
-def _definition(name: str, version: int, source: str) -> WorkflowDefinition:
-    # Keyed by the source text itself: a row id can come back with other content in a recreated database.
-    return parse_definition(source, source=f"{name} v{version}")
 
 
 def _assignment_line(assignment: Assignment, holders: dict[str, Person]) -> str:

@@ -42,9 +42,10 @@ def insert_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> in
     """
     if not rows:
         return 0
-    statement = _insert_ignoring_duplicates(session, Outbox.__table__, "key")  # type: ignore[attr-defined]
-    result = session.execute(statement, [_with_defaults(r) for r in rows])
-    return int(getattr(result, "rowcount", 0) or 0)
+    table = _table(Outbox)
+    # RETURNING counts what was new on every backend; psycopg reports no row count for a batched insert.
+    statement = _insert_ignoring_duplicates(session, table, "key").returning(table.c.key)
+    return len(session.execute(statement, [_with_defaults(r) for r in rows]).all())
 
 
 def _with_defaults(row: dict[str, Any]) -> dict[str, Any]:
