@@ -1,0 +1,1 @@
+"""Acceptance tests: the installed `sojourn` command in subprocesses."""
