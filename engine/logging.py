@@ -1,12 +1,23 @@
-"""The one structlog configuration: console lines for people at the CLI, JSON lines for the daemon."""
+"""The one structlog configuration: console lines for people at the CLI, JSON lines for the daemon.
+
+Until a process configures logging, engine code logs warnings and worse to stderr, never to stdout, where the CLI
+prints its `--json` documents.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
+
+
+class _StderrLoggerFactory:
+    """Creates loggers that write to whatever `sys.stderr` is when they are made (tests swap it)."""
+
+    def __call__(self, *args: Any) -> structlog.PrintLogger:
+        return structlog.PrintLogger(sys.stderr)
 
 
 def configure_logging(style: Literal["console", "json"], level: int = logging.INFO) -> None:
@@ -21,6 +32,13 @@ def configure_logging(style: Literal["console", "json"], level: int = logging.IN
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=_StderrLoggerFactory(),
+        cache_logger_on_first_use=False,
     )
+
+
+def get_logger(name: str) -> Any:
+    """A logger for `name`; configures the quiet stderr default if nobody has configured logging yet."""
+    if not structlog.is_configured():
+        configure_logging("console", logging.WARNING)
+    return structlog.get_logger(name)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,6 +19,7 @@ from engine import inputs
 from engine.definition import WorkflowDefinition, parse_definition
 from engine.errors import BadInput, ConcurrentChange, GuardsUnmet, NotFound, SojournError
 from engine.lifecycle import Lifecycle, Subject
+from engine.logging import get_logger
 from engine.records import (
     AssignmentRecord,
     assignment_view,
@@ -48,7 +48,7 @@ from engine.store.models import (
 from engine.store.queries import insert_notifications, wake_cadence_checks
 from workflows import builtin_workflow_texts
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # --- schema and workflows ---------------------------------------------------------------------------------------
 
