@@ -232,9 +232,10 @@ def take_lease(session: Session, *, name: str, holder: str, pid: int, host: str,
              .values(**values).execution_options(synchronize_session=False))
     if _rowcount(session.execute(taken)) == 1:
         return True
-    inserted = session.execute(_insert_ignoring_duplicates(session, _table(DaemonLease), "name"),
-                               [{"name": name, **values}])
-    return _rowcount(inserted) == 1
+    table = _table(DaemonLease)
+    inserted = session.execute(_insert_ignoring_duplicates(session, table, "name").values(name=name, **values)
+                               .returning(table.c.name))
+    return inserted.first() is not None
 
 
 def renew_lease(session: Session, *, name: str, holder: str, now: datetime, expires_at: datetime) -> bool:

@@ -1,0 +1,322 @@
+"""Dispatch against a real database: claims, retries with backoff, dead letters, routing, leases and SKIP LOCKED."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from engine import outbox, service
+from engine.dispatch import DeliveryPolicy, DispatchReport, Routing, dispatch_due
+from engine.errors import BadInput, DaemonAlreadyRunning, NotFound, SojournError
+from engine.leases import (
+    DaemonIdentity,
+    acquire_dispatcher_lease,
+    release_leases,
+    renew_leases,
+    start_heartbeat,
+)
+from engine.store import queries
+from engine.store.db import transaction
+from engine.store.models import Outbox
+from notifiers import Notification, PermanentDeliveryError, TransientDeliveryError
+
+LEASE = 5.0
+ALICE = DaemonIdentity(host="alpha", pid=101, token="aaaa")
+BOB = DaemonIdentity(host="beta", pid=202, token="bbbb")
+
+
+class FakeNotifier:
+    """A channel that fails with the given errors first (or `always`), then accepts and remembers."""
+
+    def __init__(self, name: str, *failures: Exception, always: Exception | None = None) -> None:
+        self.name = name
+        self.failures = list(failures)
+        self.always = always
+        self.sent: list[Notification] = []
+
+    def send(self, notification: Notification) -> None:
+        if self.always is not None:
+            raise self.always
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(notification)
+
+
+@pytest.fixture
+def pending(db: Engine, spec: service.AssignmentSpec, now: datetime) -> list[str]:
+    """An assignment just created at `now`: its seven stage_changed notices are due; their keys."""
+    service.create_assignment(db, spec, actor="admin", now=now)
+    return [r.key for r in _rows(db)]
+
+
+def _rows(db: Engine) -> list[Outbox]:
+    with transaction(db) as session:
+        return list(session.exec(select(Outbox).order_by(col(Outbox.id))).all())
+
+
+def _row(db: Engine, key: str) -> Outbox:
+    with transaction(db) as session:
+        row = queries.outbox_row(session, key)
+        assert row is not None
+        return row
+
+
+def _dispatch(db: Engine, notifiers: list[FakeNotifier], now: datetime, **options: object) -> DispatchReport:
+    policy = options.pop("policy", DeliveryPolicy())
+    assert isinstance(policy, DeliveryPolicy)
+    routing = options.pop("routing", Routing({}))
+    assert isinstance(routing, Routing)
+    return dispatch_due(db, notifiers, holder="tester", now=now, policy=policy, routing=routing,
+                        rng=random.Random(7))
+
+
+def test_dispatch_marks_every_row_sent_when_all_notifiers_accept(db: Engine, pending: list[str],
+                                                                  now: datetime) -> None:
+    """Each due row reaches every notifier once and is marked sent with no claim left behind."""
+    file, webhook = FakeNotifier("file"), FakeNotifier("webhook")
+    report = _dispatch(db, [file, webhook], now)
+    assert (report.claimed, report.sent) == (7, 7)
+    assert sorted(n.key for n in file.sent) == sorted(pending) == sorted(n.key for n in webhook.sent)
+    rows = _rows(db)
+    assert {(r.status, r.attempts, r.claimed_by, r.sent_at) for r in rows} == {("sent", 1, None, now)}
+    assert {tuple(r.delivered_to) for r in rows} == {("file", "webhook")}
+    assert _dispatch(db, [file, webhook], now + timedelta(minutes=5)).claimed == 0
+
+
+def test_transient_failure_retries_with_backoff_when_channel_recovers(db: Engine, pending: list[str],
+                                                                      now: datetime) -> None:
+    """A transient error schedules the next attempt 24-30 s later; the row is sent when it comes."""
+    flaky = FakeNotifier("webhook", *[TransientDeliveryError("HTTP 503 from hooks.example.com")] * 7)
+    assert _dispatch(db, [flaky], now).failed == 7
+    row = _row(db, pending[0])
+    assert (row.status, row.attempts, row.last_error) == ("failed", 1, "webhook: HTTP 503 from hooks.example.com")
+    assert now + timedelta(seconds=24) <= row.next_attempt_at <= now + timedelta(seconds=30)
+    assert _dispatch(db, [flaky], now + timedelta(seconds=20)).claimed == 0
+    report = _dispatch(db, [flaky], now + timedelta(seconds=30))
+    assert (report.claimed, report.sent) == (7, 7)
+    assert {(r.status, r.attempts) for r in _rows(db)} == {("sent", 2)}
+
+
+def test_second_failure_waits_twice_as_long_when_channel_stays_down(db: Engine, pending: list[str],
+                                                                     now: datetime) -> None:
+    """The wait doubles with each failure: about 30 s after the first, about 60 s after the second."""
+    down = FakeNotifier("email", always=TransientDeliveryError("connection refused"))
+    _dispatch(db, [down], now)
+    second_try = _row(db, pending[0]).next_attempt_at
+    _dispatch(db, [down], second_try)
+    row = _row(db, pending[0])
+    assert row.attempts == 2
+    assert second_try + timedelta(seconds=48) <= row.next_attempt_at <= second_try + timedelta(seconds=60)
+
+
+def test_retry_after_is_honoured_when_longer_than_backoff(db: Engine, pending: list[str], now: datetime) -> None:
+    """A channel asking for 10 minutes gets them, although the backoff alone would wait 30 s."""
+    limited = FakeNotifier("webhook", always=TransientDeliveryError("HTTP 429", retry_after=600))
+    _dispatch(db, [limited], now)
+    assert _row(db, pending[0]).next_attempt_at == now + timedelta(seconds=600)
+
+
+def test_permanent_failure_dead_letters_at_once_when_channel_refuses(db: Engine, pending: list[str],
+                                                                     now: datetime) -> None:
+    """A permanent error ends delivery on the first attempt: status dead, error kept, never claimed again."""
+    refusing = FakeNotifier("email", always=PermanentDeliveryError("SMTP 550 mailbox unavailable"))
+    report = _dispatch(db, [refusing], now)
+    assert report.dead == 7
+    row = _row(db, pending[0])
+    assert (row.status, row.attempts, row.last_error) == ("dead", 1, "email: SMTP 550 mailbox unavailable")
+    assert _dispatch(db, [refusing], now + timedelta(days=1)).claimed == 0
+
+
+def test_transient_failures_dead_letter_when_max_attempts_is_reached(db: Engine, pending: list[str],
+                                                                     now: datetime) -> None:
+    """With max_attempts 3 the third transient failure dead-letters the row and says why."""
+    policy = DeliveryPolicy(max_attempts=3)
+    down = FakeNotifier("webhook", always=TransientDeliveryError("timed out"))
+    at = now
+    for _ in range(3):
+        _dispatch(db, [down], at, policy=policy)
+        at += timedelta(hours=1)
+    row = _row(db, pending[0])
+    assert (row.status, row.attempts) == ("dead", 3)
+    assert row.last_error == "gave up after 3 attempts: webhook: timed out"
+
+
+def test_outbox_retry_revives_dead_row_and_skips_notifiers_that_accepted(db: Engine, pending: list[str],
+                                                                         now: datetime) -> None:
+    """After a fix, `outbox retry` makes a dead row pending; only the notifier that refused gets it again."""
+    file = FakeNotifier("file")
+    email = FakeNotifier("email", PermanentDeliveryError("SMTP 553 sender rejected"))
+    _dispatch(db, [file, email], now, policy=DeliveryPolicy(batch_size=1))
+    dead = _row(db, pending[0])
+    assert (dead.status, dead.delivered_to) == ("dead", ["file"])
+    later = now + timedelta(hours=2)
+    revived = outbox.retry_notification(db, dead.key, now=later)
+    assert (revived["status"], revived["attempts"], revived["next_attempt_at"]) == ("pending", 0, later.isoformat())
+    _dispatch(db, [file, email], later)
+    row = _row(db, dead.key)
+    assert (row.status, sorted(row.delivered_to)) == ("sent", ["email", "file"])
+    assert Counter(n.key for n in file.sent)[dead.key] == 1
+    assert [n.key for n in email.sent].count(dead.key) == 1
+
+
+def test_outbox_retry_refuses_when_key_is_unknown_or_already_sent(db: Engine, pending: list[str],
+                                                                  now: datetime) -> None:
+    """An unknown key is NotFound and a sent row is refused; both exit 1 and change nothing."""
+    with pytest.raises(NotFound, match="no notification with key 'nope/1'"):
+        outbox.retry_notification(db, "nope/1", now=now)
+    _dispatch(db, [FakeNotifier("file")], now)
+    with pytest.raises(SojournError, match="already sent"):
+        outbox.retry_notification(db, pending[0], now=now)
+    assert NotFound.exit_code == SojournError.exit_code == 1
+
+
+def test_routing_sends_each_kind_only_to_its_notifiers_when_routes_are_configured(
+        db: Engine, pending: list[str], now: datetime) -> None:
+    """stage_changed routed to the webhook reaches it alone; other kinds follow the default route."""
+    email, webhook = FakeNotifier("email"), FakeNotifier("webhook")
+    routing = Routing.from_config({"stage_changed": ["webhook"], "default": ["email"]}, ["email", "webhook"])
+    with transaction(db) as session:
+        queries.insert_notifications(session, [{
+            "key": "escalation/test/1/mobility", "kind": "escalation", "assignment_id": 1, "recipient": "m@example.com",
+            "role": "mobility", "subject": "s", "body": "b", "created_at": now, "deliver_at": now}])
+    _dispatch(db, [email, webhook], now, routing=routing)
+    assert sorted(n.key for n in webhook.sent) == sorted(pending)
+    assert [n.key for n in email.sent] == ["escalation/test/1/mobility"]
+    assert {tuple(r.delivered_to) for r in _rows(db) if r.kind == "stage_changed"} == {("webhook",)}
+
+
+def test_routing_refuses_config_when_it_names_unconfigured_notifier_or_unknown_kind() -> None:
+    """A route to a notifier that is not configured, or for a kind that does not exist, is bad input."""
+    with pytest.raises(BadInput) as refused:
+        Routing.from_config({"escalations": ["email"], "task_due": ["sms"]}, ["email"])
+    assert any("escalations: unknown kind" in d for d in refused.value.details)
+    assert any("sms not configured" in d for d in refused.value.details)
+
+
+def test_row_is_not_claimed_when_deliver_at_is_still_ahead(db: Engine, people: dict[str, str],
+                                                           now: datetime) -> None:
+    """A notification meant for 09:00 tomorrow stays pending until then."""
+    spec = service.AssignmentSpec("leadership-development", people["assignee"], "BR", "DE", "2026-03-01",
+                                  "2027-08-31", {r: e for r, e in people.items() if r != "assignee"})
+    assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
+    tomorrow = now + timedelta(days=1)
+    with transaction(db) as session:
+        queries.insert_notifications(session, [{
+            "key": "task_due/99", "kind": "task_due", "assignment_id": assignment_id, "recipient": "c@example.com",
+            "role": "coach", "subject": "s", "body": "b", "created_at": now, "deliver_at": tomorrow}])
+    file = FakeNotifier("file")
+    _dispatch(db, [file], tomorrow - timedelta(minutes=1))
+    assert "task_due/99" not in {n.key for n in file.sent}
+    _dispatch(db, [file], tomorrow)
+    assert "task_due/99" in {n.key for n in file.sent}
+
+
+def test_stop_request_hands_back_rest_of_batch_when_asked_mid_batch(db: Engine, pending: list[str],
+                                                                    now: datetime) -> None:
+    """Asked to stop after the first row, dispatch finishes that row and releases the other six claims."""
+    file = FakeNotifier("file")
+    report = dispatch_due(db, [file], holder="tester", now=now, should_stop=lambda: bool(file.sent))
+    assert (report.sent, report.released) == (1, 6)
+    assert Counter((r.status, r.claimed_by) for r in _rows(db)) == {("sent", None): 1, ("pending", None): 6}
+
+
+# --- the dispatcher lease and heartbeats ------------------------------------------------------------------------
+
+
+def test_second_dispatcher_is_refused_when_lease_is_held(db: Engine, now: datetime) -> None:
+    """While one daemon holds the lease another cannot take it, and is told who holds it until when."""
+    with transaction(db) as session:
+        assert acquire_dispatcher_lease(session, ALICE, now, LEASE) is None
+    with pytest.raises(DaemonAlreadyRunning) as refused, transaction(db) as session:
+        acquire_dispatcher_lease(session, BOB, now + timedelta(seconds=4), LEASE)
+    until = (now + timedelta(seconds=LEASE)).isoformat()
+    assert refused.value.message == f"another daemon (pid 101 on alpha) holds the lease until {until}"
+    assert refused.value.exit_code == 1
+
+
+def test_expired_lease_is_taken_over_and_dead_holders_claims_freed(db: Engine, pending: list[str],
+                                                                   now: datetime) -> None:
+    """A killed holder's lease is taken once expired, and the rows it had claimed are free at once."""
+    with transaction(db) as session:
+        acquire_dispatcher_lease(session, ALICE, now, LEASE)
+        queries.claim_due_notifications(session, holder=ALICE.holder, now=now, limit=3,
+                                        claim_until=now + timedelta(minutes=5))
+    later = now + timedelta(seconds=LEASE)
+    with transaction(db) as session:
+        assert acquire_dispatcher_lease(session, BOB, later, LEASE) == ALICE.holder
+    assert {r.claimed_by for r in _rows(db)} == {None}
+    with transaction(db) as session:
+        assert not renew_leases(session, ALICE, later, LEASE, dispatcher=True)
+        assert renew_leases(session, BOB, later, LEASE, dispatcher=True)
+
+
+def test_released_lease_lets_successor_start_at_once_when_holder_exits_cleanly(db: Engine, now: datetime) -> None:
+    """A clean exit deletes the lease and the heartbeat, so the next daemon need not wait for expiry."""
+    with transaction(db) as session:
+        start_heartbeat(session, ALICE, now, LEASE)
+        acquire_dispatcher_lease(session, ALICE, now, LEASE)
+    with transaction(db) as session:
+        release_leases(session, ALICE)
+    with transaction(db) as session:
+        assert acquire_dispatcher_lease(session, BOB, now + timedelta(seconds=1), LEASE) is None
+    assert outbox.daemon_status(db, now=now)["daemons"] == []
+
+
+def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine, pending: list[str],
+                                                                     now: datetime) -> None:
+    """Rows claimed by a daemon whose heartbeat died are handed back; a live daemon's claims are kept."""
+    with transaction(db) as session:
+        start_heartbeat(session, ALICE, now, LEASE)
+        start_heartbeat(session, BOB, now, 60)
+        queries.claim_due_notifications(session, holder=ALICE.holder, now=now, limit=3,
+                                        claim_until=now + timedelta(minutes=5))
+        queries.claim_due_notifications(session, holder=BOB.holder, now=now, limit=3,
+                                        claim_until=now + timedelta(minutes=5))
+    with transaction(db) as session:
+        assert queries.release_orphaned_claims(session, now + timedelta(seconds=10)) == 3
+    assert Counter(r.claimed_by for r in _rows(db)) == {None: 4, BOB.holder: 3}
+    status = outbox.daemon_status(db, now=now + timedelta(seconds=10))
+    assert {(d["pid"], d["alive"]) for d in status["daemons"]} == {(101, False), (202, True)}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_claimers_in_separate_sessions_never_get_same_row_on_postgresql(db: Engine, spec: service.AssignmentSpec,
+                                                                        now: datetime) -> None:
+    """With SKIP LOCKED, open claim transactions skip each other's rows, and racing threads split the work."""
+    assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
+    with transaction(db) as session:
+        queries.insert_notifications(session, [{
+            "key": f"contact_due/{assignment_id}/test/{n}", "kind": "contact_due", "assignment_id": assignment_id,
+            "recipient": "s@example.com", "role": "sponsor", "subject": "s", "body": "b", "created_at": now,
+            "deliver_at": now} for n in range(293)])
+    until = now + timedelta(minutes=5)
+    with Session(db) as first, Session(db) as second:
+        mine = queries.claim_due_notifications(first, holder="first", now=now, limit=5, claim_until=until)
+        theirs = queries.claim_due_notifications(second, holder="second", now=now, limit=5, claim_until=until)
+        assert {r.id for r in mine}.isdisjoint({r.id for r in theirs})
+        first.rollback()
+        second.rollback()
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claim_until_empty(holder: str) -> None:
+        while True:
+            with transaction(db) as session:
+                rows = queries.claim_due_notifications(session, holder=holder, now=now, limit=7, claim_until=until)
+            if not rows:
+                return
+            with lock:
+                claimed.extend(r.id for r in rows if r.id is not None)
+
+    workers = [threading.Thread(target=claim_until_empty, args=(f"worker-{n}",)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert len(claimed) == len(set(claimed)) == 300

@@ -1,0 +1,86 @@
+"""Delivery settings: the backoff curve, jitter, Retry-After, and how [delivery] and [routing] are checked."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from engine.dispatch import DeliveryPolicy, Routing
+from engine.errors import BadInput
+from engine.leases import lease_seconds
+
+
+class FixedRandom(random.Random):
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def test_retry_delay_doubles_from_base_until_cap_when_jitter_is_zero() -> None:
+    """Failures 0..8 wait 30 s, 1, 2, 4, 8, 16, 32 minutes, then the one-hour cap."""
+    policy = DeliveryPolicy()
+    delays = [policy.retry_delay(n, None, FixedRandom(0.0)) for n in range(9)]
+    assert delays == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+
+
+def test_retry_delay_takes_off_at_most_a_fifth_when_jitter_is_drawn() -> None:
+    """Jitter only shortens a wait, by up to 20 %, so the cap is never exceeded."""
+    policy = DeliveryPolicy()
+    assert policy.retry_delay(0, None, FixedRandom(0.999999)) == pytest.approx(24, abs=0.01)
+    assert policy.retry_delay(20, None, FixedRandom(0.5)) == pytest.approx(3240)
+
+
+def test_retry_delay_honours_retry_after_when_channel_asks_for_longer() -> None:
+    """A channel's Retry-After beats a shorter backoff; a shorter Retry-After does not shorten it."""
+    policy = DeliveryPolicy()
+    assert policy.retry_delay(0, 900, FixedRandom(0.0)) == 900
+    assert policy.retry_delay(3, 5, FixedRandom(0.0)) == 240
+
+
+def test_delivery_policy_reads_config_when_values_are_valid() -> None:
+    """Every [delivery] key overrides its default."""
+    policy = DeliveryPolicy.from_config({"base_seconds": 5, "cap_seconds": 60, "max_attempts": 3, "jitter": 0,
+                                         "batch_size": 10, "claim_seconds": 30})
+    assert policy == DeliveryPolicy(5, 60, 3, 0, 10, 30)
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"max_attempts": 0}, "max_attempts: 0 must be a whole number of at least 1"),
+    ({"max_attempts": 2.5}, "max_attempts: 2.5 must be a whole number"),
+    ({"jitter": 2}, "jitter: 2 must be a number from 0 to 1"),
+    ({"base_seconds": True}, "base_seconds: True must be a number"),
+    ({"retries": 3}, "unknown key(s) retries"),
+    ({"base_seconds": 100, "cap_seconds": 10}, "cap_seconds must not be smaller than base_seconds"),
+])
+def test_delivery_policy_refuses_config_when_value_is_out_of_range(section: dict[str, object], message: str) -> None:
+    """A bad [delivery] value is bad input that names the key."""
+    with pytest.raises(BadInput) as refused:
+        DeliveryPolicy.from_config(section)
+    assert message in refused.value.message
+
+
+def test_routing_sends_everything_everywhere_when_no_routes_are_configured() -> None:
+    """Without [routing] each notifier gets every kind."""
+    class Named:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def send(self, notification: object) -> None:
+            """Accept anything."""
+
+    notifiers = [Named("file"), Named("email")]
+    assert [n.name for n in Routing.from_config({}, ["file", "email"]).targets("escalation", notifiers)] == [
+        "file", "email"]
+    quiet = Routing.from_config({"stage_changed": [], "default": ["file"]}, ["file", "email"])
+    assert quiet.targets("stage_changed", notifiers) == []
+    assert [n.name for n in quiet.targets("task_due", notifiers)] == ["file"]
+
+
+@pytest.mark.parametrize(("interval", "lease"), [(0.2, 5.0), (10, 30.0), (60, 120.0), (3600, 120.0)])
+def test_lease_lasts_three_intervals_within_bounds_when_interval_varies(interval: float, lease: float) -> None:
+    """Leases are three sweep intervals long, at least 5 s and at most 2 minutes."""
+    assert lease_seconds(interval) == lease
