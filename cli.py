@@ -440,6 +440,85 @@ def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on
     emit(logged, as_json, lambda c: [f"logged {c['kind']} with {c['with']} on {c['on']}"])
 
 
+# --- daemon and outbox ----------------------------------------------------------------------------------------
+
+
+@main_group.group(invoke_without_command=True)
+@click.option("--once", is_flag=True, help="Run one sweep (plan, then dispatch) and exit.")
+@click.option("--interval", type=float, metavar="SECONDS",
+              help="Seconds between sweeps [config daemon.interval_seconds; default 60].")
+@click.pass_context
+def daemon(ctx: click.Context, once: bool, interval: float | None) -> None:
+    """Plan reminders and deliver the outbox, every interval until SIGTERM or Ctrl-C.
+
+    Logs are JSON lines on stderr. On SQLite one daemon runs at a time; on PostgreSQL several share the work.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from engine.daemon import run_daemon
+
+    obj = ctx.find_object(Context)
+    assert obj is not None
+    settings = obj.settings(interval)
+    run_daemon(obj.engine, settings, once=once)
+
+
+@daemon.command("status")
+@json_option
+@pass_context
+def daemon_status(obj: Context, as_json: bool) -> None:
+    """Show the daemons with a heartbeat and whether each is alive."""
+    from engine import outbox
+
+    emit(outbox.daemon_status(obj.engine, now=now()), as_json, _daemon_status_lines)
+
+
+def _daemon_status_lines(status: dict[str, Any]) -> Iterable[str]:
+    yield f"{status['alive']} daemon(s) alive" if status["running"] else "no daemon is running"
+    if status["daemons"]:
+        yield from table([[d["host"], str(d["pid"]), "alive" if d["alive"] else "stale", d["started_at"],
+                           d["heartbeat_at"]] for d in status["daemons"]],
+                         ["HOST", "PID", "STATE", "STARTED", "LAST HEARTBEAT"])
+    lease = status["dispatcher"]
+    if lease is not None:
+        state = "held" if lease["valid"] else "expired"
+        yield f"dispatcher lease {state}: pid {lease['pid']} on {lease['host']} until {lease['expires_at']}"
+
+
+@main_group.group()
+def outbox() -> None:
+    """Inspect notifications and send failed ones again."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed", "dead"]))
+@click.option("--kind", help="Only this kind, e.g. escalation.")
+@click.option("--limit", type=int, default=200, show_default=True, help="Show the newest N; 0 shows all.")
+@json_option
+@pass_context
+def outbox_list(obj: Context, status: str | None, kind: str | None, limit: int, as_json: bool) -> None:
+    """List notifications, oldest first, with their delivery state."""
+    from engine import outbox as outbox_service
+
+    rows = outbox_service.list_notifications(obj.engine, status=status, kind=kind, limit=limit or None)
+    emit(rows, as_json, lambda rows: table(
+        [[n["key"], n["status"], str(n["attempts"]), n["recipient"], n["next_attempt_at"] or "",
+          n["last_error"] or ""] for n in rows], ["KEY", "STATUS", "ATTEMPTS", "RECIPIENT", "NEXT ATTEMPT", "ERROR"]))
+
+
+@outbox.command("retry")
+@click.argument("key")
+@json_option
+@pass_context
+def outbox_retry(obj: Context, key: str, as_json: bool) -> None:
+    """Make a dead or failed notification pending again, to be sent by the next sweep."""
+    from engine import outbox as outbox_service
+
+    emit(outbox_service.retry_notification(obj.engine, key, now=now()), as_json,
+         lambda n: [f"notification {n['key']} is pending again (was sent to: "
+                    f"{', '.join(n['delivered_to']) or 'none yet'})"])
+
+
 def fail(lines: list[str], code: int) -> NoReturn:
     for line in lines:
         click.echo(f"Error: {line}", err=True)

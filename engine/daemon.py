@@ -1,0 +1,294 @@
+"""The daemon: an APScheduler loop that plans reminders and dispatches the outbox every few seconds.
+
+One sweep job plans, then dispatches; a heartbeat job keeps this daemon's heartbeat (and, on SQLite, the
+dispatcher lease) fresh even while a long sweep runs. The database holds all state, so the jobs live in an
+in-memory job store and a restarted daemon simply carries on where the rows say.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from engine.config import Settings
+from engine.dispatch import DeliveryPolicy, DispatchReport, Routing, dispatch_due
+from engine.errors import BadInput, SojournError
+from engine.leases import (
+    DaemonIdentity,
+    acquire_dispatcher_lease,
+    lease_seconds,
+    release_leases,
+    renew_leases,
+    start_heartbeat,
+)
+from engine.logging import configure_logging, get_logger
+from engine.planning import plan
+from engine.store import queries
+from engine.store.db import is_sqlite, require_schema, transaction
+from notifiers import Notifier, NotifierConfigError, build_notifiers, close_notifiers
+
+MAX_BATCHES_PER_SWEEP = 20  # then planning gets its turn again; the next sweep continues
+STOP_WAIT_SECONDS = 30.0  # how long a stop waits for the batch in flight before cleaning up anyway
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    planned: int
+    dispatched: DispatchReport
+    seconds: float
+
+
+class Daemon:
+    """Sweeps (plan, then dispatch) for one daemon process, and keeps its heartbeat and lease."""
+
+    def __init__(self, engine: Engine, notifiers: Sequence[Notifier], *, routing: Routing, policy: DeliveryPolicy,
+                 interval_seconds: float, identity: DaemonIdentity | None = None, clock: Clock = utc_now,
+                 log: Any = None) -> None:
+        self.engine = engine
+        self.notifiers = list(notifiers)
+        self.routing = routing
+        self.policy = policy
+        self.interval_seconds = interval_seconds
+        self.lease_seconds = lease_seconds(interval_seconds)
+        self.identity = identity or DaemonIdentity.of_this_process()
+        self.clock = clock
+        self.log = log if log is not None else get_logger("sojourn.daemon")
+        self.dispatcher_lease = is_sqlite(engine)  # SQLite ignores SKIP LOCKED: one dispatcher at a time
+        self.stopping = threading.Event()
+        self.failure: SojournError | None = None  # why the daemon stopped on its own, if it did
+        self._sweeping = threading.Lock()
+        self._rng = random.Random()
+
+    def start(self) -> None:
+        """Register the heartbeat and, on SQLite, take the dispatcher lease (DaemonAlreadyRunning if held)."""
+        now = self.clock()
+        with transaction(self.engine) as session:
+            start_heartbeat(session, self.identity, now, self.lease_seconds)
+            taken_over = None
+            if self.dispatcher_lease:
+                taken_over = acquire_dispatcher_lease(session, self.identity, now, self.lease_seconds)
+        self.log.info("daemon_started", holder=self.identity.holder, pid=self.identity.pid, host=self.identity.host,
+                      interval_seconds=self.interval_seconds, lease_seconds=self.lease_seconds,
+                      database=self.engine.url.render_as_string(hide_password=True),
+                      notifiers=[n.name for n in self.notifiers], dispatcher_lease=self.dispatcher_lease,
+                      took_over_from=taken_over)
+
+    def sweep(self) -> SweepReport:
+        """Plan everything due, then dispatch due rows batch by batch until none are left or a stop is asked."""
+        with self._sweeping:
+            began = time.monotonic()
+            now = self.clock()
+            with transaction(self.engine) as session:
+                planned = plan(session, now)
+                orphans = queries.release_orphaned_claims(session, now)
+            if orphans:
+                self.log.warning("orphaned_claims_released", rows=orphans)
+            dispatched = DispatchReport()
+            for _ in range(MAX_BATCHES_PER_SWEEP):
+                if self.stopping.is_set():
+                    break
+                batch = dispatch_due(self.engine, self.notifiers, holder=self.identity.holder, now=self.clock(),
+                                     routing=self.routing, policy=self.policy, rng=self._rng,
+                                     should_stop=self.stopping.is_set, log=self.log)
+                dispatched.add(batch)
+                if batch.claimed < self.policy.batch_size:
+                    break
+            report = SweepReport(planned, dispatched, time.monotonic() - began)
+        busy = planned or dispatched.claimed
+        (self.log.info if busy else self.log.debug)(
+            "sweep", planned=planned, claimed=dispatched.claimed, sent=dispatched.sent, failed=dispatched.failed,
+            dead=dispatched.dead, released=dispatched.released, duration_ms=round(report.seconds * 1000, 1))
+        return report
+
+    def heartbeat(self) -> bool:
+        """Renew the heartbeat and lease; False (and a stop) when another daemon has taken the lease over."""
+        with transaction(self.engine) as session:
+            held = renew_leases(session, self.identity, self.clock(), self.lease_seconds,
+                                dispatcher=self.dispatcher_lease)
+        if not held:
+            self.failure = SojournError("this daemon lost the dispatcher lease to another daemon and stopped",
+                                        details=["it was stalled for longer than the lease; `sojourn daemon status` "
+                                                 "shows who runs now"])
+            self.log.error("lease_lost", holder=self.identity.holder)
+            self.stopping.set()
+        return held
+
+    def wait_for_sweep(self, timeout: float) -> bool:
+        """Wait until the sweep in flight (if any) has finished its row; False on timeout."""
+        if self._sweeping.acquire(timeout=timeout):
+            self._sweeping.release()
+            return True
+        return False
+
+    def stop(self) -> None:
+        """Hand back unattempted claims and delete the heartbeat and lease, so a successor can start at once."""
+        try:
+            with transaction(self.engine) as session:
+                released = release_leases(session, self.identity)
+        except OperationalError as exc:
+            self.log.error("cleanup_failed", error=_first_line(exc))
+            return
+        self.log.info("daemon_stopped", holder=self.identity.holder, released_claims=released)
+
+
+# --- the scheduler ---------------------------------------------------------------------------------------------
+
+
+# max_instances=1: a sweep must never overlap the previous one (they would compete for the same rows).
+# coalesce=True: a sweep covers everything due, so runs missed while one ran long are made up by one run.
+# misfire_grace_time=None: a late sweep is still worth running, however late.
+JOB_OPTIONS: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+
+
+def build_scheduler(daemon: Daemon, on_stop: Callable[[], None]) -> BlockingScheduler:
+    """A BlockingScheduler with the sweep job and the heartbeat job (both with JOB_OPTIONS), both due at once.
+
+    Two worker threads, so the heartbeat is renewed while a long sweep runs.
+    """
+    scheduler = BlockingScheduler(jobstores={"default": MemoryJobStore()},
+                                  executors={"default": ThreadPoolExecutor(max_workers=2)}, timezone=UTC)
+    now = datetime.now(UTC)
+    scheduler.add_job(_guarded(daemon, daemon.sweep, "sweep_failed", on_stop),
+                      IntervalTrigger(seconds=daemon.interval_seconds, timezone=UTC), id="sweep",
+                      name="plan and dispatch", next_run_time=now, **JOB_OPTIONS)
+    scheduler.add_job(_guarded(daemon, daemon.heartbeat, "heartbeat_failed", on_stop),
+                      IntervalTrigger(seconds=daemon.lease_seconds / 3, timezone=UTC), id="heartbeat",
+                      name="renew heartbeat and lease", next_run_time=now, **JOB_OPTIONS)
+    return scheduler
+
+
+def _guarded(daemon: Daemon, job: Callable[[], object], event: str, on_stop: Callable[[], None]) -> Callable[[], None]:
+    """Run a job so that a failure is logged and retried on the next run, and a stop request ends the loop."""
+    def run() -> None:
+        if daemon.stopping.is_set():
+            on_stop()
+            return
+        try:
+            job()
+        except Exception as exc:  # the next run retries; the daemon must outlive a database restart
+            daemon.log.error(event, error=_first_line(exc), error_type=type(exc).__name__)
+        if daemon.stopping.is_set():
+            on_stop()
+    return run
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None)
+    text = str(original if original is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_forever(daemon: Daemon) -> None:
+    """Sweep every interval until SIGTERM or SIGINT (exit cleanly) or a lost lease (SojournError, exit 1)."""
+    scheduler: BlockingScheduler | None = None
+
+    def shut_down() -> None:
+        # Called from the signal handler or a job thread; never waits, the caller below waits for the sweep.
+        with contextlib.suppress(SchedulerNotRunningError):
+            if scheduler is not None and scheduler.running:
+                scheduler.shutdown(wait=False)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if not daemon.stopping.is_set():
+            daemon.log.info("daemon_stopping", signal=signal.Signals(signum).name)
+        daemon.stopping.set()
+        shut_down()
+
+    scheduler = build_scheduler(daemon, shut_down)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if not daemon.stopping.is_set():
+            scheduler.start()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        daemon.stopping.set()
+        if not daemon.wait_for_sweep(STOP_WAIT_SECONDS):
+            daemon.log.warning("stop_timeout", waited_seconds=STOP_WAIT_SECONDS)
+        daemon.stop()
+    if daemon.failure is not None:
+        raise daemon.failure
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+
+def run_daemon(engine: Engine, settings: Settings, *, once: bool, environ: Mapping[str, str] | None = None,
+               clock: Clock = utc_now) -> SweepReport | None:
+    """`sojourn daemon`: check the configuration, then sweep once (`once`) or until stopped.
+
+    Bad configuration raises BadInput before the database is touched; an SQLite database with a live
+    dispatcher elsewhere raises DaemonAlreadyRunning.
+    """
+    notifiers = notifiers_from(settings, os.environ if environ is None else environ)
+    routing = Routing.from_config(settings.routing, [n.name for n in notifiers])
+    policy = DeliveryPolicy.from_config(settings.delivery)
+    configure_logging("json")
+    _route_library_logs()
+    require_schema(engine)
+    daemon = Daemon(engine, notifiers, routing=routing, policy=policy, interval_seconds=settings.interval_seconds,
+                    clock=clock)
+    try:
+        daemon.start()
+        if not once:
+            run_forever(daemon)
+            return None
+        try:
+            return daemon.sweep()
+        except OperationalError as exc:
+            raise SojournError(f"the sweep failed: {_first_line(exc)}", details=["nothing was lost; run it again"]
+                               ) from None
+        finally:
+            daemon.stop()
+    finally:
+        close_notifiers(notifiers)
+
+
+def notifiers_from(settings: Settings, environ: Mapping[str, str]) -> list[Notifier]:
+    """The notifiers `[notifiers]` configures; a bad table is BadInput (exit 2) naming the key."""
+    try:
+        return build_notifiers(settings.notifiers, environ)
+    except NotifierConfigError as exc:
+        where = f"config file {settings.config_path}: " if settings.config_path else "config: "
+        raise BadInput(f"{where}{exc}") from None
+
+
+class _StructlogHandler(logging.Handler):
+    """Forwards APScheduler's warnings into the daemon's JSON log lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = record.levelname.lower()
+        logger = get_logger(record.name)
+        getattr(logger, level if level in ("debug", "info", "warning", "error", "critical") else "info")(
+            "scheduler", message=record.getMessage())
+
+
+def _route_library_logs() -> None:
+    scheduler_log = logging.getLogger("apscheduler")
+    scheduler_log.handlers = [_StructlogHandler()]
+    scheduler_log.setLevel(logging.WARNING)
+    scheduler_log.propagate = False
