@@ -14,7 +14,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -45,7 +45,7 @@ from engine.store import queries
 from engine.store.db import is_sqlite, require_schema, transaction
 from notifiers import Notifier, NotifierConfigError, build_notifiers, close_notifiers
 
-MAX_BATCHES_PER_SWEEP = 20  # then planning gets its turn again; the next sweep continues
+MIN_DISPATCH_BUDGET_SECONDS = 10.0  # a sweep dispatches for max(interval, this) before planning again
 STOP_WAIT_SECONDS = 30.0  # how long a stop waits for the batch in flight before cleaning up anyway
 
 Clock = Callable[[], datetime]
@@ -98,19 +98,15 @@ class Daemon:
                       took_over_from=taken_over)
 
     def sweep(self) -> SweepReport:
-        """Plan everything due, then dispatch due rows batch by batch until none are left or a stop is asked."""
+        """Plan everything due, then dispatch due rows batch by batch until none are left, a stop is asked, or
+        the sweep has dispatched for max(interval, 10 s), so that planning gets its turn during a long backlog."""
         with self._sweeping:
             began = time.monotonic()
-            now = self.clock()
             with transaction(self.engine) as session:
-                planned = plan(session, now)
-                orphans = queries.release_orphaned_claims(session, now)
-            if orphans:
-                self.log.warning("orphaned_claims_released", rows=orphans)
+                planned = plan(session, self.clock())
             dispatched = DispatchReport()
-            for _ in range(MAX_BATCHES_PER_SWEEP):
-                if self.stopping.is_set():
-                    break
+            budget = max(self.interval_seconds, MIN_DISPATCH_BUDGET_SECONDS)
+            while not self.stopping.is_set() and time.monotonic() - began < budget:
                 batch = dispatch_due(self.engine, self.notifiers, holder=self.identity.holder, now=self.clock(),
                                      routing=self.routing, policy=self.policy, rng=self._rng,
                                      should_stop=self.stopping.is_set, log=self.log)
@@ -125,10 +121,16 @@ class Daemon:
         return report
 
     def heartbeat(self) -> bool:
-        """Renew the heartbeat and lease; False (and a stop) when another daemon has taken the lease over."""
+        """Renew the heartbeat and lease, and free the claims of daemons whose heartbeat has died.
+
+        Returns False (and asks for a stop) when another daemon has taken the dispatcher lease over.
+        """
+        now = self.clock()
         with transaction(self.engine) as session:
-            held = renew_leases(session, self.identity, self.clock(), self.lease_seconds,
-                                dispatcher=self.dispatcher_lease)
+            held = renew_leases(session, self.identity, now, self.lease_seconds, dispatcher=self.dispatcher_lease)
+            orphans = queries.release_orphaned_claims(session, now) if held else 0
+        if orphans:
+            self.log.warning("orphaned_claims_released", rows=orphans)
         if not held:
             self.failure = SojournError("this daemon lost the dispatcher lease to another daemon and stopped",
                                         details=["it was stalled for longer than the lease; `sojourn daemon status` "
@@ -202,6 +204,23 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+@contextlib.contextmanager
+def stop_on_signals(daemon: Daemon, on_stop: Callable[[], None]) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT ask the daemon to stop (it finishes the row in flight) and call `on_stop`."""
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if not daemon.stopping.is_set():
+            daemon.log.info("daemon_stopping", signal=signal.Signals(signum).name)
+        daemon.stopping.set()
+        on_stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_forever(daemon: Daemon) -> None:
     """Sweep every interval until SIGTERM or SIGINT (exit cleanly) or a lost lease (SojournError, exit 1)."""
     scheduler: BlockingScheduler | None = None
@@ -212,26 +231,34 @@ def run_forever(daemon: Daemon) -> None:
             if scheduler is not None and scheduler.running:
                 scheduler.shutdown(wait=False)
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if not daemon.stopping.is_set():
-            daemon.log.info("daemon_stopping", signal=signal.Signals(signum).name)
-        daemon.stopping.set()
-        shut_down()
-
     scheduler = build_scheduler(daemon, shut_down)
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        if not daemon.stopping.is_set():
-            scheduler.start()
+        with stop_on_signals(daemon, shut_down):
+            if not daemon.stopping.is_set():
+                scheduler.start()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         daemon.stopping.set()
         if not daemon.wait_for_sweep(STOP_WAIT_SECONDS):
             daemon.log.warning("stop_timeout", waited_seconds=STOP_WAIT_SECONDS)
         daemon.stop()
     if daemon.failure is not None:
         raise daemon.failure
+
+
+def run_once(daemon: Daemon) -> SweepReport:
+    """One heartbeat (which frees the claims of dead daemons) and one sweep; a signal cuts the sweep short."""
+    try:
+        with stop_on_signals(daemon, lambda: None):
+            daemon.heartbeat()
+            report = daemon.sweep()
+        if daemon.failure is not None:
+            raise daemon.failure
+        return report
+    except OperationalError as exc:
+        raise SojournError(f"the sweep failed: {_first_line(exc)}", details=["nothing was lost; run it again"]
+                           ) from None
+    finally:
+        daemon.stop()
 
 
 # --- the command ---------------------------------------------------------------------------------------------
@@ -254,16 +281,10 @@ def run_daemon(engine: Engine, settings: Settings, *, once: bool, environ: Mappi
                     clock=clock)
     try:
         daemon.start()
-        if not once:
-            run_forever(daemon)
-            return None
-        try:
-            return daemon.sweep()
-        except OperationalError as exc:
-            raise SojournError(f"the sweep failed: {_first_line(exc)}", details=["nothing was lost; run it again"]
-                               ) from None
-        finally:
-            daemon.stop()
+        if once:
+            return run_once(daemon)
+        run_forever(daemon)
+        return None
     finally:
         close_notifiers(notifiers)
 
