@@ -240,7 +240,7 @@ def test_heartbeat_stops_daemon_when_another_took_the_lease_over(db: Engine, now
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_scheduler_runs_one_sweep_job_and_a_heartbeat_with_deliberate_options(db: Engine, now: datetime) -> None:
+def test_scheduler_jobs_have_deliberate_options_when_built_for_short_interval(db: Engine, now: datetime) -> None:
     """Sweeps every interval with max_instances 1, coalescing and no misfire limit; heartbeat every lease/3."""
     daemon = _daemon(db, lambda: now, Recorder(), interval=0.2)
     scheduler = build_scheduler(daemon, lambda: None)

@@ -240,8 +240,8 @@ def test_second_dispatcher_is_refused_when_lease_is_held(db: Engine, now: dateti
     assert refused.value.exit_code == 1
 
 
-def test_expired_lease_is_taken_over_and_dead_holders_claims_freed(db: Engine, pending: list[str],
-                                                                   now: datetime) -> None:
+def test_lease_and_claims_of_dead_holder_are_taken_over_when_lease_expired(db: Engine, pending: list[str],
+                                                                          now: datetime) -> None:
     """A killed holder's lease is taken once expired, and the rows it had claimed are free at once."""
     with transaction(db) as session:
         acquire_dispatcher_lease(session, ALICE, now, LEASE)
@@ -286,8 +286,8 @@ def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine,
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_claimers_in_separate_sessions_never_get_same_row_on_postgresql(db: Engine, spec: service.AssignmentSpec,
-                                                                        now: datetime) -> None:
+def test_claimers_never_get_same_row_when_claiming_in_separate_postgresql_sessions(
+        db: Engine, spec: service.AssignmentSpec, now: datetime) -> None:
     """With SKIP LOCKED, open claim transactions skip each other's rows, and racing threads split the work."""
     assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
     with transaction(db) as session:
