@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,21 +68,22 @@ class AssignmentRecord:
         return ", ".join(people)
 
 
-def load_records(session: Session, assignments: Sequence[Assignment]) -> list[AssignmentRecord]:
-    """Records for many assignments with one query per related table."""
-    if not assignments:
+def load_records(session: Session, *where: Any) -> list[AssignmentRecord]:
+    """Records of the assignments matching `where`, by id, with one query per related table.
+
+    The assignment, its workflow version and its assignee come in one joined query; stakeholders with their people in
+    a second; then tasks, goals and sign-offs.
+    """
+    statement = (select(Assignment, Workflow, Person).join(Workflow, col(Assignment.workflow_id) == Workflow.id)
+                 .join(Person, col(Assignment.assignee_id) == Person.id).where(*where).order_by(col(Assignment.id)))
+    records = {a.id: AssignmentRecord(a, w, p, {"assignee": p}) for a, w, p in session.exec(statement)}
+    if not records:
         return []
-    ids = [a.id for a in assignments]
-    workflows = {w.id: w for w in session.exec(
-        select(Workflow).where(col(Workflow.id).in_({a.workflow_id for a in assignments})))}
-    roles = session.exec(select(Stakeholder).where(col(Stakeholder.assignment_id).in_(ids))).all()
-    person_ids = {s.person_id for s in roles} | {a.assignee_id for a in assignments}
-    people = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(person_ids)))}
-    records = {a.id: AssignmentRecord(a, workflows[a.workflow_id], people[a.assignee_id]) for a in assignments}
-    for r in records.values():
-        r.stakeholders["assignee"] = r.assignee
-    for s in roles:
-        records[s.assignment_id].stakeholders[s.role] = people[s.person_id]
+    ids = list(records)
+    holders = select(Stakeholder.assignment_id, Stakeholder.role, Person).join(
+        Person, col(Stakeholder.person_id) == Person.id).where(col(Stakeholder.assignment_id).in_(ids))
+    for assignment_id, role, person in session.exec(holders):
+        records[assignment_id].stakeholders[role] = person
     for t in session.exec(select(Task).where(col(Task.assignment_id).in_(ids)).order_by(col(Task.id))):
         records[t.assignment_id].tasks.append(t)
     for g in session.exec(select(Goal).where(col(Goal.assignment_id).in_(ids)).order_by(col(Goal.id))):
@@ -91,15 +92,14 @@ def load_records(session: Session, assignments: Sequence[Assignment]) -> list[As
         record = records[sign.assignment_id]
         if sign.plan_version == record.assignment.plan_version:
             record.signed_roles.add(sign.role)
-    return [records[a.id] for a in assignments]
+    return list(records.values())
 
 
 def load_record(session: Session, assignment_id: int) -> AssignmentRecord:
-    statement = select(Assignment).where(Assignment.id == assignment_id)
-    assignment = session.exec(statement).first()
-    if assignment is None:
+    found = load_records(session, Assignment.id == assignment_id)
+    if not found:
         raise NotFound(f"no assignment {assignment_id}", details=["`sojourn assignment list` shows them"])
-    return load_records(session, [assignment])[0]
+    return found[0]
 
 
 # --- views: the JSON shapes of the public interface -------------------------------------------------------------

@@ -261,10 +261,8 @@ def _check_roles(definition: WorkflowDefinition, given: Mapping[str, str]) -> No
 
 def list_assignments(db: Engine, *, stage: str | None = None, now: datetime) -> list[dict[str, Any]]:
     with _transaction(db) as session:
-        statement = select(Assignment).order_by(col(Assignment.id))
-        if stage is not None:
-            statement = statement.where(Assignment.stage == stage)
-        return [assignment_view(r, now) for r in load_records(session, session.exec(statement).all())]
+        where = [] if stage is None else [Assignment.stage == stage]
+        return [assignment_view(r, now) for r in load_records(session, *where)]
 
 
 def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[str, Any]:
