@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
 from engine.errors import DatabaseUnavailable, NotInitialised
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration in MIGRATIONS, so checking a database needs no alembic import; a test pins the two together.
+SCHEMA_REVISION = "0001"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_SCHEMA_CHECKED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def open_engine(url: str) -> Engine:
@@ -68,6 +71,8 @@ def _redacted(url: str) -> str:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -76,35 +81,46 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to the newest migration; returns the revisions before and after."""
+    from alembic import command
+
     before = current_revision(engine)
     try:
         command.upgrade(alembic_config(engine), "head")
     except OperationalError as exc:
         raise _unavailable(engine, exc) from None
-    return before, head_revision()
+    return before, SCHEMA_REVISION
 
 
-def head_revision() -> str:
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    assert head is not None, "the package ships at least one migration"
-    return head
+def head_revision() -> str | None:
+    """The newest migration as alembic sees it (slow: it reads every migration file)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except OperationalError as exc:
         raise _unavailable(engine, exc) from None
 
 
 def require_schema(engine: Engine) -> None:
-    """Refuse to work on a database that `sojourn init` has not brought to the newest schema."""
+    """Refuse to work on a database that `sojourn init` has not brought to the newest schema.
+
+    Checked once per engine: a process does not see its schema change under it (`init` only ever upgrades).
+    """
+    if engine in _SCHEMA_CHECKED:
+        return
     current = current_revision(engine)
-    if current != head_revision():
+    if current != SCHEMA_REVISION:
         state = "is not initialised" if current is None else f"has an older schema ({current})"
         raise NotInitialised(f"the database {_redacted(str(engine.url))} {state}",
                              details=["run `sojourn init` to create or upgrade it"])
+    _SCHEMA_CHECKED.add(engine)
 
 
 def _unavailable(engine: Engine, exc: OperationalError) -> DatabaseUnavailable:
