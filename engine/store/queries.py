@@ -5,19 +5,33 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any, cast
+from functools import cache
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from engine.store.models import CadenceState, Contact, DaemonLease, Outbox, Task, TransitionRecord
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 DELIVERABLE = ("pending", "failed")  # outbox statuses a dispatcher may still send
 
 
 def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
+
+
+def _dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that knows ON CONFLICT; the dialect module is imported only for the database in use."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def _rowcount(result: Any) -> int:
@@ -27,10 +41,8 @@ def _rowcount(result: Any) -> int:
 def _insert_ignoring_duplicates(session: Session, table: Any, conflict_column: str) -> Insert:
     """`INSERT ... ON CONFLICT (column) DO NOTHING` in the dialect of the session's database."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[conflict_column])
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[conflict_column])
+    if dialect in ("postgresql", "sqlite"):
+        return _dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=[conflict_column])
     return insert(table)
 
 
@@ -89,13 +101,17 @@ def wake_cadence_checks(session: Session, assignment_id: int, kinds: Iterable[st
     rows = [{"assignment_id": assignment_id, "kind": kind, "next_check_at": now} for kind in dict.fromkeys(kinds)]
     if not rows:
         return
+    session.execute(_wake_statement(session.get_bind().dialect.name), rows)
+
+
+@cache
+def _wake_statement(dialect: str) -> Insert:
+    """The cadence upsert, built once per dialect with bind parameters only, so SQLAlchemy compiles it once."""
     table = _table(CadenceState)
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).values(rows)
+    statement = _dialect_insert(dialect, table)
     current, wanted = table.c.next_check_at, statement.excluded.next_check_at
     earlier = case((or_(current.is_(None), current > wanted), wanted), else_=current)
-    session.execute(statement.on_conflict_do_update(index_elements=["assignment_id", "kind"],
-                                                    set_={"next_check_at": earlier}))
+    return statement.on_conflict_do_update(index_elements=["assignment_id", "kind"], set_={"next_check_at": earlier})
 
 
 def transitions_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[TransitionRecord]]:
