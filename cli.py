@@ -82,11 +82,10 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
 @click.pass_context
 def main_group(ctx: click.Context, db: str | None, config: str | None, actor: str | None, verbose: bool) -> None:
     """Run international leadership-development assignments through their lifecycle."""
-    import logging
+    if verbose:
+        from engine.logging import configure_logging
 
-    from engine.logging import configure_logging
-
-    configure_logging("console", logging.INFO if verbose else logging.WARNING)
+        configure_logging("console")
     ctx.obj = Context(db, config, actor)
 
 
@@ -527,8 +526,13 @@ def fail(lines: list[str], code: int) -> NoReturn:
 
 def main() -> None:
     """The console script: user errors become `Error:` lines and their exit code, never a traceback."""
+    import atexit
+    import gc
+
     from engine.errors import SojournError
 
+    # Every object lives until exit anyway; freezing the heap spares the interpreter a last full collection.
+    atexit.register(gc.freeze)
     try:
         main_group.main(standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -10,17 +10,19 @@ import logging
 import sys
 from typing import Any, Literal
 
-import structlog
-
 
 class _StderrLoggerFactory:
     """Creates loggers that write to whatever `sys.stderr` is when they are made (tests swap it)."""
 
-    def __call__(self, *args: Any) -> structlog.PrintLogger:
+    def __call__(self, *args: Any) -> Any:
+        import structlog
+
         return structlog.PrintLogger(sys.stderr)
 
 
 def configure_logging(style: Literal["console", "json"], level: int = logging.INFO) -> None:
+    import structlog
+
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if style == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -37,8 +39,23 @@ def configure_logging(style: Literal["console", "json"], level: int = logging.IN
     )
 
 
+class _LazyLogger:
+    """Imports structlog on the first log call, so commands that log nothing start faster."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, method: str) -> Any:
+        if self._logger is None:
+            import structlog
+
+            if not structlog.is_configured():
+                configure_logging("console", logging.WARNING)
+            self._logger = structlog.get_logger(self._name)
+        return getattr(self._logger, method)
+
+
 def get_logger(name: str) -> Any:
-    """A logger for `name`; configures the quiet stderr default if nobody has configured logging yet."""
-    if not structlog.is_configured():
-        configure_logging("console", logging.WARNING)
-    return structlog.get_logger(name)
+    """A logger for `name`; until a process configures logging, warnings and worse go to stderr."""
+    return _LazyLogger(name)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from engine.guards import GoalFacts, GuardContext, TaskFacts, min_smart_goals, not_before, plan_signed_off, stage_tasks_done
+from engine.guards import (
+    GoalFacts,
+    GuardContext,
+    TaskFacts,
+    min_smart_goals,
+    not_before,
+    plan_signed_off,
+    stage_tasks_done,
+)
 
 BASE = GuardContext(stage="plan_agreed", start=date(2026, 1, 31), end=date(2027, 6, 30), today=date(2026, 3, 1),
                     plan_version=3)
