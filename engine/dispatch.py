@@ -8,6 +8,7 @@ the row's key so the receiver can drop the repeat.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ KINDS = ("task_due_soon", "task_due", "task_overdue", "escalation", "contact_due
          "stage_changed", "plan_changed")
 DEFAULT_ROUTE = "default"
 MAX_ERROR_LENGTH = 1000
+MAX_RETRY_AFTER_SECONDS = 86400.0  # a longer Retry-After (or a date in the year 9999) is cut to one day
+FALLBACK_RETRY = timedelta(hours=1)  # when a row's next attempt cannot be worked out
 
 
 # --- settings --------------------------------------------------------------------------------------------------
@@ -37,8 +40,9 @@ class DeliveryPolicy:
 
     A failed attempt n (counting from 0) waits min(cap, base * 2**n) seconds, less up to `jitter` of it at
     random so that a burst of failures does not retry in lockstep, and never less than a channel's
-    Retry-After. With the defaults the waits are about 30 s, 1, 2, 4, 8, 16 and 32 minutes and 1 hour: the
-    8th failed attempt, about 2 hours after the first, dead-letters the notification.
+    Retry-After, which is honoured up to one day. With the defaults the waits are about 30 s, 1, 2, 4, 8, 16
+    and 32 minutes and 1 hour: the 8th failed attempt, about 2 hours after the first, dead-letters the
+    notification.
     """
 
     base_seconds: float = 30.0
@@ -73,7 +77,8 @@ class DeliveryPolicy:
         """Seconds to wait before the next attempt after `failed_attempts` earlier failures (0 for the first)."""
         delay = min(self.cap_seconds, self.base_seconds * 2.0 ** min(failed_attempts, 60))
         delay *= 1 - self.jitter * rng.random()
-        return max(delay, retry_after or 0.0)
+        asked = 0.0 if retry_after is None or math.isnan(retry_after) else retry_after
+        return max(delay, min(asked, MAX_RETRY_AFTER_SECONDS))
 
 
 def _number(section: Mapping[str, Any], key: str, default: float, *, low: float, high: float | None = None,
@@ -143,7 +148,7 @@ class DispatchReport:
     failed: int = 0
     dead: int = 0
     released: int = 0
-    lost: int = 0  # outcomes not recorded because the claim had expired and another holder took the row
+    lost: int = 0  # outcomes not recorded: the claim had expired and another holder took the row, or writing failed
 
     def add(self, other: DispatchReport) -> None:
         for name in ("claimed", "sent", "failed", "dead", "released", "lost"):
@@ -181,9 +186,14 @@ def dispatch_due(engine: Engine, notifiers: Sequence[Notifier], *, holder: str, 
             break
         assert row.id is not None
         outcome = _deliver(row, routing.targets(row.kind, notifiers), log)
-        status, values = _outcome_values(row, outcome, policy, rng, now)
-        with transaction(engine) as session:
-            recorded = queries.record_delivery(session, row.id, holder, values)
+        status, values = _safe_outcome_values(row, outcome, policy, rng, now, log)
+        try:
+            with transaction(engine) as session:
+                recorded = queries.record_delivery(session, row.id, holder, values)
+        except Exception as exc:  # the claim runs out and the row is tried again; the rest of the batch goes on
+            _log(log, "error", "outcome_not_recorded", key=row.key, error_type=type(exc).__name__)
+            report.lost += 1
+            continue
         if not recorded:
             report.lost += 1
             _log(log, "warning", "claim_lost", key=row.key)
@@ -223,6 +233,23 @@ def _deliver(row: Outbox, targets: Sequence[Notifier], log: Any) -> _Outcome:
         else:
             outcome.delivered_to.append(notifier.name)
     return outcome
+
+
+def _safe_outcome_values(row: Outbox, outcome: _Outcome, policy: DeliveryPolicy, rng: random.Random,
+                         now: datetime, log: Any) -> tuple[str, dict[str, Any]]:
+    """The outcome to record; when it cannot be worked out, the row is failed and tried again in an hour.
+
+    One row's bookkeeping must never keep the rest of the batch from being recorded.
+    """
+    try:
+        return _outcome_values(row, outcome, policy, rng, now)
+    except Exception as exc:
+        _log(log, "error", "outcome_not_computed", key=row.key, error_type=type(exc).__name__)
+        names = ", ".join(name for name, _ in [*outcome.permanent, *outcome.transient])
+        return "failed", {"attempts": row.attempts + 1, "delivered_to": outcome.delivered_to, "status": "failed",
+                          "last_error": f"{names}: not delivered, and the next attempt could not be scheduled "
+                                        f"({type(exc).__name__}); trying again in an hour",
+                          "next_attempt_at": now + FALLBACK_RETRY}
 
 
 def _outcome_values(row: Outbox, outcome: _Outcome, policy: DeliveryPolicy, rng: random.Random,

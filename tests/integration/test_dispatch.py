@@ -122,6 +122,42 @@ def test_retry_after_is_honoured_when_longer_than_backoff(db: Engine, pending: l
     assert _row(db, pending[0]).next_attempt_at == now + timedelta(seconds=600)
 
 
+def test_absurd_retry_after_waits_one_day_when_channel_asks_for_centuries(db: Engine, pending: list[str],
+                                                                         now: datetime) -> None:
+    """A Retry-After of 999999999999 s is cut to one day, and every row's failure is recorded."""
+    greedy = FakeNotifier("webhook", always=TransientDeliveryError("HTTP 429", retry_after=999999999999))
+    report = _dispatch(db, [greedy], now)
+    assert (report.claimed, report.failed) == (7, 7)
+    assert {(r.status, r.attempts, r.claimed_by, r.next_attempt_at) for r in _rows(db)} == {
+        ("failed", 1, None, now + timedelta(days=1))}
+
+
+class _BrokenPolicy(DeliveryPolicy):
+    def retry_delay(self, failed_attempts: int, retry_after: float | None, rng: random.Random) -> float:
+        raise OverflowError("date value out of range")
+
+
+def test_other_rows_are_recorded_when_one_row_outcome_cannot_be_computed(db: Engine, pending: list[str],
+                                                                        now: datetime) -> None:
+    """A row whose retry time cannot be worked out is retried in an hour; the rest of the batch is still sent."""
+    unlucky = pending[0]
+
+    class FailsOne(FakeNotifier):
+        def send(self, notification: Notification) -> None:
+            if notification.key == unlucky:
+                raise TransientDeliveryError("HTTP 503")
+            super().send(notification)
+
+    report = _dispatch(db, [FailsOne("webhook")], now, policy=_BrokenPolicy())
+    assert (report.claimed, report.sent, report.failed) == (7, 6, 1)
+    row = _row(db, unlucky)
+    assert (row.status, row.attempts, row.claimed_by) == ("failed", 1, None)
+    assert row.next_attempt_at == now + timedelta(hours=1)
+    assert row.last_error == ("webhook: not delivered, and the next attempt could not be scheduled (OverflowError); "
+                              "trying again in an hour")
+    assert {r.status for r in _rows(db) if r.key != unlucky} == {"sent"}
+
+
 def test_permanent_failure_dead_letters_at_once_when_channel_refuses(db: Engine, pending: list[str],
                                                                      now: datetime) -> None:
     """A permanent error ends delivery on the first attempt: status dead, error kept, never claimed again."""

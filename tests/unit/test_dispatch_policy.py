@@ -41,6 +41,17 @@ def test_retry_delay_honours_retry_after_when_channel_asks_for_longer() -> None:
     assert policy.retry_delay(3, 5, FixedRandom(0.0)) == 240
 
 
+
+@pytest.mark.parametrize("asked", [999_999_999_999, float("inf"), 86_401])
+def test_retry_delay_waits_at_most_a_day_when_retry_after_is_absurd(asked: float) -> None:
+    """A Retry-After longer than a day, or infinite, is cut to one day."""
+    assert DeliveryPolicy().retry_delay(0, asked, FixedRandom(0.0)) == 86_400
+
+
+def test_retry_delay_ignores_retry_after_when_it_is_not_a_number() -> None:
+    """A NaN Retry-After is ignored and the backoff applies."""
+    assert DeliveryPolicy().retry_delay(0, float("nan"), FixedRandom(0.0)) == 30
+
 def test_delivery_policy_reads_config_when_values_are_valid() -> None:
     """Every [delivery] key overrides its default."""
     policy = DeliveryPolicy.from_config({"base_seconds": 5, "cap_seconds": 60, "max_attempts": 3, "jitter": 0,
