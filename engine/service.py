@@ -45,7 +45,13 @@ from engine.store.models import (
     Workflow,
     pk,
 )
-from engine.store.queries import insert_notifications, wake_cadence_checks
+from engine.store.queries import (
+    close_open_tasks,
+    complete_open_task,
+    insert_notifications,
+    reload_tasks,
+    wake_cadence_checks,
+)
 from workflows import builtin_workflow_texts
 
 log = get_logger(__name__)
@@ -332,9 +338,11 @@ def _enter_stage(session: Session, record: AssignmentRecord, source: str | None,
 
 
 def _close_open_tasks(record: AssignmentRecord) -> None:
-    for task in record.tasks:
-        if task.status == "open":
-            task.status, task.next_reminder_at = "cancelled", None
+    """Cancel the assignment's open tasks with one conditional UPDATE, so a task done meanwhile stays done."""
+    session = Session.object_session(record.assignment)
+    assert isinstance(session, Session), "the rows of a use case belong to its session"
+    close_open_tasks(session, pk(record.assignment))
+    reload_tasks(session, (pk(t) for t in record.tasks))  # so the returned view shows what was written
 
 
 def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now: datetime) -> Task:
@@ -396,14 +404,18 @@ def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now
         if task is None:
             raise NotFound(f"no task {task_id}", details=["`sojourn task list` shows them"])
         if task.status != "open":
-            raise SojournError(f"task {task_id} ({task.key}) is already {task.status}")
-        task.status, task.completed_at, task.completed_by, task.note = "done", now, actor, note
-        task.next_reminder_at = None
-        session.add(task)
-        session.flush()
+            raise _not_open(task)
+        if not complete_open_task(session, task_id, actor=actor, note=note, now=now):
+            session.refresh(task)  # another transaction cancelled or completed it after it was read
+            raise _not_open(task)
+        session.refresh(task)
         view = task_view(task, session.get(Person, task.owner_id))
     log.info("task done", task=task_id, key=view["key"], actor=actor)
     return view
+
+
+def _not_open(task: Task) -> SojournError:
+    return SojournError(f"task {task.id} ({task.key}) is already {task.status}")
 
 
 def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str, actor: str,

@@ -133,6 +133,43 @@ def contact_logged(session: Session, assignment_id: int, kind: str, first_day: d
     return session.exec(statement).first() is not None
 
 
+# --- tasks ----------------------------------------------------------------------------------------------------
+
+
+def complete_open_task(session: Session, task_id: int, *, actor: str, note: str | None, now: datetime) -> bool:
+    """complete_open_task: mark a task done if it is still open; False when it is not (done or cancelled already).
+
+    Concurrency contract. Completing and `close_open_tasks` are each one UPDATE conditional on `status = 'open'`.
+    On PostgreSQL the second of two concurrent statements on the same task waits for the first transaction and
+    re-checks the condition on the row it committed, so a task ends either done or cancelled, never cancelled
+    with a completion time. SQLite runs one writer at a time.
+    """
+    statement = (update(Task).where(col(Task.id) == task_id, col(Task.status) == "open")
+                 .values(status="done", completed_at=now, completed_by=actor, note=note, next_reminder_at=None)
+                 .execution_options(synchronize_session=False))
+    return _rowcount(session.execute(statement)) == 1
+
+
+def close_open_tasks(session: Session, assignment_id: int) -> int:
+    """close_open_tasks: cancel every task of an assignment that is still open; returns how many.
+
+    A task completed by a concurrent transaction stays done (see `complete_open_task`).
+    """
+    statement = (update(Task).where(col(Task.assignment_id) == assignment_id, col(Task.status) == "open")
+                 .values(status="cancelled", next_reminder_at=None).execution_options(synchronize_session=False))
+    return _rowcount(session.execute(statement))
+
+
+def reload_tasks(session: Session, task_ids: Iterable[int]) -> list[Task]:
+    """reload_tasks: the tasks with these ids as the database has them now, refreshing copies already loaded."""
+    ids = set(task_ids)
+    if not ids:
+        return []
+    statement = (select(Task).where(col(Task.id).in_(ids)).order_by(col(Task.id))
+                 .execution_options(populate_existing=True))
+    return list(session.exec(statement).all())
+
+
 # --- dispatch -------------------------------------------------------------------------------------------------
 
 

@@ -6,14 +6,19 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+import pytest
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from engine import service
+from engine.errors import SojournError
+from engine.store.db import open_engine
 from engine.store.models import Outbox, Task, TransitionRecord
 
 RACERS = 4
@@ -98,3 +103,79 @@ def test_losing_cli_advance_exits_1_with_a_clear_message(db: Engine, db_url: str
             assert stderr.startswith("Error: ")
             assert "Traceback" not in stderr
     assert _count(db, TransitionRecord, TransitionRecord.to_stage == "plan_agreed") == 1
+
+
+# --- a task done while its assignment is cancelled, on PostgreSQL where both transactions run at once ----------------
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_task_stays_done_when_done_commits_while_cancel_is_under_way(db: Engine, spec: service.AssignmentSpec,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `task done` that commits after a cancel loaded the tasks keeps the task done; the cancel closes the rest."""
+    created = service.create_assignment(db, spec, actor="setup", now=NOW)
+    done_id, other_id = (t["id"] for t in created["tasks"])
+    checked = service._fire
+
+    def done_meanwhile(*args: Any) -> None:
+        checked(*args)
+        service.complete_task(db, done_id, note="sent", actor="coach", now=NOW)
+
+    monkeypatch.setattr(service, "_fire", done_meanwhile)
+    shown = service.advance(db, created["id"], to="cancelled", reason="budget cut", actor="admin", now=NOW)
+    with Session(db) as session:
+        done, other = session.get(Task, done_id), session.get(Task, other_id)
+        assert done is not None
+        assert other is not None
+        assert (done.status, done.completed_by) == ("done", "coach")
+        assert (other.status, other.completed_at) == ("cancelled", None)
+    assert {t["id"]: t["status"] for t in shown["tasks"]} == {done_id: "done", other_id: "cancelled"}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_task_done_is_refused_when_cancel_commits_after_task_was_read(db: Engine,
+                                                                      spec: service.AssignmentSpec) -> None:
+    """A cancel that commits after `task done` read the task wins: done is refused and the task stays cancelled."""
+    created = service.create_assignment(db, spec, actor="setup", now=NOW)
+    task_id = created["tasks"][0]["id"]
+    cancelled: list[bool] = []
+
+    def cancel_meanwhile(target: Task, _context: Any) -> None:
+        if target.id == task_id and not cancelled:
+            cancelled.append(True)
+            service.advance(db, created["id"], to="cancelled", reason="budget cut", actor="admin", now=NOW)
+
+    event.listen(Task, "load", cancel_meanwhile)
+    try:
+        with pytest.raises(SojournError, match=rf"task {task_id} \(interview_assignee\) is already cancelled"):
+            service.complete_task(db, task_id, note=None, actor="coach", now=NOW)
+    finally:
+        event.remove(Task, "load", cancel_meanwhile)
+    assert cancelled == [True]
+    with Session(db) as session:
+        task = session.get(Task, task_id)
+        assert task is not None
+        assert (task.status, task.completed_at, task.completed_by) == ("cancelled", None, None)
+
+
+@pytest.mark.postgres
+def test_concurrent_init_on_postgresql_all_succeed(postgres_url: str, tmp_path: Path) -> None:
+    """Several hosts running `sojourn init` at once on a fresh database take turns instead of crashing."""
+    admin = create_engine(make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"sojourn_init_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        command = [sys.executable, "-c", "import cli; cli.main()", "--db", url, "init"]
+        runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                for _ in range(3)]
+        results = [(p.returncode, err) for p in runs for _, err in [p.communicate(timeout=120)]]
+        assert [code for code, _ in results] == [0, 0, 0], results
+        engine = open_engine(url)
+        assert [(w["name"], w["version"]) for w in service.list_workflows(engine)] == [
+            ("leadership-development", 1), ("short-term-project", 1)]
+        engine.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
