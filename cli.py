@@ -49,6 +49,7 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+ROW_ID = click.IntRange(1, 2**31 - 1)  # every database Sojourn supports stores ids in this range
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
 
@@ -123,7 +124,7 @@ def workflow_list(obj: Context, as_json: bool) -> None:
 
 @workflow.command("show")
 @click.argument("name")
-@click.option("--version", "version", type=int, help="An older installed version (default: newest).")
+@click.option("--version", "version", type=ROW_ID, help="An older installed version (default: newest).")
 @click.option("--diagram", is_flag=True, help="Print a Mermaid stateDiagram-v2 of the lifecycle.")
 @json_option
 @pass_context
@@ -180,7 +181,7 @@ def _read_text(file: Path) -> str:
     from engine.errors import BadInput
 
     try:
-        return file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8-sig")  # spreadsheets often start UTF-8 files with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
 
@@ -279,7 +280,7 @@ def assignment_list(obj: Context, stage: str | None, as_json: bool) -> None:
 
 
 @assignment.command("show")
-@click.argument("assignment_id", metavar="ID", type=int)
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @json_option
 @pass_context
 def assignment_show(obj: Context, assignment_id: int, as_json: bool) -> None:
@@ -309,7 +310,7 @@ def _assignment_lines(a: dict[str, Any]) -> Iterable[str]:
 
 
 @main_group.command()
-@click.argument("assignment_id", metavar="ID", type=int)
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @click.option("--to", "to", metavar="STAGE", help="Target stage (default: the next one).")
 @click.option("--reason", help="Why; required to cancel.")
 @json_option
@@ -325,7 +326,7 @@ def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None
 
 
 @main_group.command()
-@click.argument("assignment_id", metavar="ID", type=int)
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @json_option
 @pass_context
 def history(obj: Context, assignment_id: int, as_json: bool) -> None:
@@ -346,7 +347,7 @@ def task() -> None:
 
 
 @task.command("list")
-@click.option("--assignment", "assignment_id", type=int, metavar="ID")
+@click.option("--assignment", "assignment_id", type=ROW_ID, metavar="ID")
 @click.option("--owner", metavar="EMAIL")
 @click.option("--status", type=click.Choice(["open", "done", "cancelled"]))
 @click.option("--overdue", is_flag=True, help="Only open tasks past their due date.")
@@ -365,7 +366,7 @@ def task_list(obj: Context, assignment_id: int | None, owner: str | None, status
 
 
 @task.command("done")
-@click.argument("task_id", metavar="TASK_ID", type=int)
+@click.argument("task_id", metavar="TASK_ID", type=ROW_ID)
 @click.option("--note", help="What was done.")
 @json_option
 @pass_context
@@ -383,7 +384,7 @@ def goal() -> None:
 
 
 @goal.command("add")
-@click.argument("assignment_id", metavar="ID", type=int)
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @click.option("--title", required=True)
 @click.option("--measure", required=True, help="How progress is measured.")
 @click.option("--target", required=True, help="The value that means the goal is met.")
@@ -401,7 +402,7 @@ def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target:
 
 
 @main_group.command()
-@click.argument("assignment_id", metavar="ID", type=int)
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @click.option("--role", required=True, help="The role signing off, e.g. host_manager.")
 @click.option("--by", metavar="EMAIL", help="Who signs (must hold the role; default: the role's holder).")
 @json_option
@@ -422,7 +423,7 @@ def contact() -> None:
 
 
 @contact.command("log")
-@click.argument("assignment_id", metavar="ID", type=int)
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @click.option("--kind", required=True, help="Cadence kind, e.g. sponsor_contact or coaching.")
 @click.option("--with", "with_email", required=True, metavar="EMAIL")
 @click.option("--on", metavar="DATE", help="YYYY-MM-DD (default: today).")
@@ -540,8 +541,9 @@ def main() -> None:
     except click.Abort:
         fail(["aborted"], 1)
     except click.ClickException as exc:
+        hint = []
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            click.echo(exc.ctx.get_usage(), err=True)
-        fail([exc.format_message()], exc.exit_code)
+            hint = [f"see `{exc.ctx.command_path} --help`"]
+        fail([exc.format_message(), *hint], exc.exit_code)
     except SojournError as exc:
         fail(exc.lines(), exc.exit_code)

@@ -15,6 +15,7 @@ from engine.errors import BadInput
 DEFAULT_DATABASE_URL = "sqlite:///sojourn.db"
 DEFAULT_CONFIG_FILE = "sojourn.toml"
 DEFAULT_INTERVAL_SECONDS = 60.0
+MAX_INTERVAL_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"config file {path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"config file {path}: not UTF-8 text") from None
     except OSError as exc:
         raise BadInput(f"config file {path}: cannot be read: {exc.strerror}") from None
 
@@ -76,8 +79,9 @@ def _section(table: Mapping[str, Any], name: str, path: Path | None) -> dict[str
 def _interval(value: Any) -> float:
     if value is None:
         return DEFAULT_INTERVAL_SECONDS
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise BadInput(f"daemon interval: {value!r} must be a number of seconds greater than 0")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_INTERVAL_SECONDS:
+        raise BadInput(f"daemon interval: {value!r} must be a number of seconds greater than 0 and at most "
+                       f"{MAX_INTERVAL_SECONDS:.0f}")
     return float(value)
 
 

@@ -64,13 +64,11 @@ class Every(_Strict):
     months: int = Field(default=0, ge=0, le=12)
     weeks: int = Field(default=0, ge=0, le=52)
 
-    @field_validator("weeks")
-    @classmethod
-    def _one_unit(cls, weeks: int, info: Any) -> int:
-        months = info.data.get("months", 0)
-        if bool(months) == bool(weeks):
+    @model_validator(mode="after")
+    def _one_unit(self) -> Every:
+        if bool(self.months) == bool(self.weeks):
             raise ValueError("give exactly one of months or weeks, greater than 0")
-        return weeks
+        return self
 
 
 class Cadence(_Strict):
@@ -211,6 +209,8 @@ def semantic_problems(d: WorkflowDefinition) -> list[str]:
     pairs = Counter((t.source, t.dest) for t in d.transitions)
     problems += [f"transitions: duplicate transition {s} -> {t}" for (s, t), n in pairs.items() if n > 1]
     problems += [f"stages: stage {k!r} is unreachable from {d.initial!r}" for k in _unreachable(d)]
+    problems += [f"stages[{i}]: stage {s.key!r} has tasks and can be entered more than once"
+                 for i, s in enumerate(d.stages) if s.tasks and s.key in _reachable(d, _successors(d, s.key))]
     for i, c in enumerate(d.cadences):
         where = f"cadences[{i}]"
         for field, value in (("from_stage", c.from_stage), ("until_stage", c.until_stage)):
@@ -225,15 +225,24 @@ def semantic_problems(d: WorkflowDefinition) -> list[str]:
     return problems
 
 
+def _successors(d: WorkflowDefinition, stage: str) -> set[str]:
+    own = {t.dest for t in d.transitions if t.source == stage}
+    return own | ({t.dest for t in d.transitions if t.source == ANY_STAGE} if own else set())
+
+
+def _reachable(d: WorkflowDefinition, start: set[str]) -> set[str]:
+    """Every stage reachable from `start`, `start` included."""
+    seen, frontier = set(start), list(start)
+    while frontier:
+        for dest in _successors(d, frontier.pop()):
+            if dest not in seen:
+                seen.add(dest)
+                frontier.append(dest)
+    return seen
+
+
 def _unreachable(d: WorkflowDefinition) -> list[str]:
     if d.initial not in d.stage_keys:
         return []
-    seen = {d.initial}
-    frontier = [d.initial]
-    while frontier:
-        stage = frontier.pop()
-        for t in d.transitions:
-            if t.source in (stage, ANY_STAGE) and t.dest not in seen:
-                seen.add(t.dest)
-                frontier.append(t.dest)
+    seen = _reachable(d, {d.initial})
     return [k for k in d.stage_keys if k not in seen]

@@ -117,8 +117,10 @@ def guard_param_problems(name: str, params: Mapping[str, Any], roles: set[str]) 
         else:
             problems += [f"roles: unknown role {r!r}" for r in given if r not in roles]
     elif name == "not_before":
-        if set(params) - {"days", "anchor", "role"} or not isinstance(params.get("days"), int):
-            problems.append("not_before needs days (a whole number), anchor (start or end) and optionally role")
+        days = params.get("days")
+        if set(params) - {"days", "anchor", "role"} or not isinstance(days, int) or not -3650 <= days <= 3650:
+            problems.append("not_before needs days (a whole number from -3650 to 3650), anchor (start or end) "
+                            "and optionally role")
         if params.get("anchor") not in ("start", "end"):
             problems.append("not_before.anchor must be start or end")
         if params.get("role", "mobility") not in roles:

@@ -9,6 +9,8 @@ from engine.errors import BadInput
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MIN_YEAR, MAX_YEAR = 1950, 2200
 
 
 def email(value: str, what: str = "email") -> str:
@@ -26,12 +28,18 @@ def country(value: str, what: str) -> str:
 
 
 def iso_date(value: str | date, what: str) -> date:
+    """A calendar date written YYYY-MM-DD, within the years an assignment can plausibly touch."""
     if isinstance(value, date):
         return value
     try:
-        return date.fromisoformat(value.strip())
+        if not _DATE.match(value.strip()):
+            raise ValueError(value)
+        parsed = date.fromisoformat(value.strip())
     except ValueError:
         raise BadInput(f"{what}: {value!r} is not a date in the form YYYY-MM-DD") from None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise BadInput(f"{what}: {parsed.isoformat()} is outside the years {MIN_YEAR} to {MAX_YEAR}")
+    return parsed
 
 
 def text(value: str, what: str) -> str:

@@ -1,1 +1,1 @@
-"""Persistence: SQLModel tables (`models`), engine setup and migrations (`db`), and the named hot queries (`queries`)."""
+"""Persistence: SQLModel tables (`models`), engine setup and migrations (`db`), named hot queries (`queries`)."""

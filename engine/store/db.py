@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import Session
 
 from engine.errors import DatabaseUnavailable, NotInitialised
@@ -86,9 +86,15 @@ def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
     before = current_revision(engine)
     try:
         command.upgrade(alembic_config(engine), "head")
-    except OperationalError as exc:
+    except DBAPIError as exc:
         raise _unavailable(engine, exc) from None
     return before, SCHEMA_REVISION
+
+
+def serialize_schema_changes(connection: Any) -> None:
+    """On PostgreSQL, make concurrent `sojourn init` runs (one per daemon host) take turns until commit."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(7243)"))
 
 
 def head_revision() -> str | None:
@@ -104,7 +110,7 @@ def current_revision(engine: Engine) -> str | None:
             if not inspect(connection).has_table("alembic_version"):
                 return None
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except OperationalError as exc:
+    except DBAPIError as exc:
         raise _unavailable(engine, exc) from None
 
 
@@ -115,6 +121,10 @@ def require_schema(engine: Engine) -> None:
     """
     if engine in _SCHEMA_CHECKED:
         return
+    path = engine.url.database if is_sqlite(engine) else None
+    if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+        raise NotInitialised(f"the database file {path} does not exist",
+                             details=["run `sojourn init` to create it, or point --db at an existing database"])
     current = current_revision(engine)
     if current != SCHEMA_REVISION:
         state = "is not initialised" if current is None else f"has an older schema ({current})"
@@ -123,7 +133,7 @@ def require_schema(engine: Engine) -> None:
     _SCHEMA_CHECKED.add(engine)
 
 
-def _unavailable(engine: Engine, exc: OperationalError) -> DatabaseUnavailable:
+def _unavailable(engine: Engine, exc: DBAPIError) -> DatabaseUnavailable:
     first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     return DatabaseUnavailable(f"cannot connect to {engine.url.render_as_string(hide_password=True)}: {first_line}",
                                details=["check --db, SOJOURN_DATABASE_URL or [database] url in the config file"])

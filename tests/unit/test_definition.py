@@ -115,4 +115,26 @@ def test_cadence_needs_exactly_one_unit() -> None:
     """`every` takes months or weeks, not both and not neither."""
     def mutate(raw: dict) -> None:  # type: ignore[type-arg]
         raw["cadences"][0]["every"] = {"months": 1, "weeks": 4}
-    assert any("cadences[0].every.weeks" in d for d in _problems(mutate))
+    assert any(d.startswith("wf.yaml: cadences[0].every: Value error, give exactly one") for d in _problems(mutate))
+
+
+@pytest.mark.parametrize("every", [{}, {"months": 0}, {"weeks": 0}])
+def test_cadence_without_a_period_is_refused(every: dict[str, int]) -> None:
+    """A cadence that never advances would stall the daemon; it is refused at validation."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["cadences"][0]["every"] = every
+    assert any(d.startswith("wf.yaml: cadences[0].every:") for d in _problems(mutate))
+
+
+def test_not_before_days_are_bounded() -> None:
+    """A date offset beyond ten years is refused instead of overflowing the calendar later."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["transitions"][5]["guards"][1]["params"]["days"] = -99999999999
+    assert any("not_before needs days (a whole number from -3650 to 3650)" in d for d in _problems(mutate))
+
+
+def test_stage_with_tasks_cannot_be_entered_twice() -> None:
+    """Tasks are created once per stage, so a loop back into a stage with tasks is refused."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["transitions"].insert(0, {"from": "orientation", "to": "plan_agreed"})
+    assert "wf.yaml: stages[1]: stage 'plan_agreed' has tasks and can be entered more than once" in _problems(mutate)

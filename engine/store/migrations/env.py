@@ -4,11 +4,13 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import engine.store.models
+from engine.store.db import serialize_schema_changes
 
 target_metadata = SQLModel.metadata
 engine = context.config.attributes["engine"]
 
 with engine.begin() as connection:
+    serialize_schema_changes(connection)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
