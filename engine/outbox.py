@@ -9,9 +9,10 @@ from sqlalchemy import Engine
 
 from engine.errors import BadInput, NotFound, SojournError
 from engine.leases import DISPATCHER, HEARTBEAT_PREFIX
+from engine.records import instant
 from engine.store import queries
-from engine.store.db import require_schema, transaction
 from engine.store.models import DaemonLease, Outbox
+from engine.transactions import use_case_transaction
 
 STATUSES = ("pending", "sent", "failed", "dead")
 
@@ -21,9 +22,9 @@ def notification_view(row: Outbox) -> dict[str, Any]:
     return {
         "key": row.key, "kind": row.kind, "assignment_id": row.assignment_id, "task_id": row.task_id,
         "recipient": row.recipient, "role": row.role, "subject": row.subject, "body": row.body,
-        "created_at": _instant(row.created_at), "deliver_at": _instant(row.deliver_at), "status": row.status,
-        "attempts": row.attempts, "last_error": row.last_error, "next_attempt_at": _instant(row.next_attempt_at),
-        "sent_at": _instant(row.sent_at), "delivered_to": list(row.delivered_to or []),
+        "created_at": instant(row.created_at), "deliver_at": instant(row.deliver_at), "status": row.status,
+        "attempts": row.attempts, "last_error": row.last_error, "next_attempt_at": instant(row.next_attempt_at),
+        "sent_at": instant(row.sent_at), "delivered_to": list(row.delivered_to or []),
     }
 
 
@@ -34,8 +35,7 @@ def list_notifications(db: Engine, *, status: str | None = None, kind: str | Non
         raise BadInput(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
     if limit is not None and limit < 1:
         raise BadInput(f"--limit: {limit} must be at least 1")
-    require_schema(db)
-    with transaction(db) as session:
+    with use_case_transaction(db) as session:
         return [notification_view(r) for r in queries.outbox_rows(session, status=status, kind=kind, limit=limit)]
 
 
@@ -44,27 +44,28 @@ def retry_notification(db: Engine, key: str, *, now: datetime) -> dict[str, Any]
 
     Notifiers that already accepted it (`delivered_to`) are not sent it again.
     """
-    require_schema(db)
-    with transaction(db) as session:
+    with use_case_transaction(db) as session:
+        requeued = queries.requeue_notification(session, key, now)
         row = queries.outbox_row(session, key)
         if row is None:
             raise NotFound(f"no notification with key {key!r}", details=["`sojourn outbox list` shows the keys"])
-        if row.status == "sent":
-            raise SojournError(f"notification {key} was already sent at {_instant(row.sent_at)}; nothing to retry")
-        if row.claimed_until is not None and row.claimed_until > now:
-            raise SojournError(f"notification {key} is being delivered right now by {row.claimed_by}",
-                               details=["look again in a moment with `sojourn outbox list`"])
-        row.status, row.attempts, row.next_attempt_at = "pending", 0, now
-        row.claimed_by = row.claimed_until = None
-        session.add(row)
-        session.flush()
+        if not requeued:
+            raise _not_retryable(row, now)
         return notification_view(row)
+
+
+def _not_retryable(row: Outbox, now: datetime) -> SojournError:
+    if row.status == "sent":
+        return SojournError(f"notification {row.key} was already sent at {instant(row.sent_at)}; nothing to retry")
+    if row.claimed_until is not None and row.claimed_until > now:
+        return SojournError(f"notification {row.key} is being delivered right now by {row.claimed_by}",
+                            details=["look again in a moment with `sojourn outbox list`"])
+    return SojournError(f"notification {row.key} is {row.status}; only dead or failed notifications can be retried")
 
 
 def daemon_status(db: Engine, *, now: datetime) -> dict[str, Any]:
     """Every daemon that has a heartbeat row, whether it is alive, and who holds the SQLite dispatcher lease."""
-    require_schema(db)
-    with transaction(db) as session:
+    with use_case_transaction(db) as session:
         daemons = [_daemon_view(row, now) for row in queries.heartbeats(session, HEARTBEAT_PREFIX)]
         lease = queries.lease_row(session, DISPATCHER)
         return {
@@ -72,16 +73,12 @@ def daemon_status(db: Engine, *, now: datetime) -> dict[str, Any]:
             "alive": sum(d["alive"] for d in daemons),
             "daemons": daemons,
             "dispatcher": None if lease is None else {
-                "holder": lease.holder, "pid": lease.pid, "host": lease.host, "since": _instant(lease.started_at),
-                "expires_at": _instant(lease.expires_at), "valid": lease.expires_at > now},
+                "holder": lease.holder, "pid": lease.pid, "host": lease.host, "since": instant(lease.started_at),
+                "expires_at": instant(lease.expires_at), "valid": lease.expires_at > now},
         }
 
 
 def _daemon_view(row: DaemonLease, now: datetime) -> dict[str, Any]:
     return {"name": row.name, "host": row.host, "pid": row.pid, "holder": row.holder,
-            "started_at": _instant(row.started_at), "heartbeat_at": _instant(row.heartbeat_at),
-            "expires_at": _instant(row.expires_at), "alive": row.expires_at > now}
-
-
-def _instant(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+            "started_at": instant(row.started_at), "heartbeat_at": instant(row.heartbeat_at),
+            "expires_at": instant(row.expires_at), "alive": row.expires_at > now}

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
 from engine import inputs
 from engine.definition import WorkflowDefinition, parse_definition
-from engine.errors import BadInput, ConcurrentChange, GuardsUnmet, NotFound, SojournError
+from engine.errors import BadInput, GuardsUnmet, NotFound, SojournError
 from engine.lifecycle import Lifecycle, Subject
 from engine.logging import get_logger
 from engine.records import (
@@ -32,7 +29,7 @@ from engine.records import (
     task_view,
 )
 from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
-from engine.store.db import require_schema, transaction, upgrade_schema
+from engine.store.db import transaction, upgrade_schema
 from engine.store.models import (
     Assignment,
     Contact,
@@ -52,6 +49,7 @@ from engine.store.queries import (
     reload_tasks,
     wake_cadence_checks,
 )
+from engine.transactions import use_case_transaction as _transaction
 from workflows import builtin_workflow_texts
 
 log = get_logger(__name__)
@@ -501,25 +499,3 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
         return {"id": contact.id, "assignment_id": assignment_id, "kind": kind, "with": person.email,
                 "on": day.isoformat(), "notes": contact.notes}
 
-
-# --- plumbing -------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _transaction(db: Engine) -> Iterator[Session]:
-    """A transaction on a database that `sojourn init` has prepared; write races become user errors."""
-    require_schema(db)
-    try:
-        with transaction(db) as session:
-            yield session
-    except StaleDataError:
-        raise ConcurrentChange("someone else changed this assignment at the same time; nothing was written",
-                               details=["look at it again (sojourn assignment show ID) and retry"]) from None
-    except IntegrityError:
-        raise ConcurrentChange("someone else wrote the same record at the same time; nothing was written",
-                               details=["look again and retry"]) from None
-    except OperationalError as exc:
-        if "locked" in str(exc.orig):
-            raise ConcurrentChange("the database stayed busy with another writer; nothing was written",
-                                   details=["retry in a moment"]) from None
-        raise

@@ -256,8 +256,24 @@ def outbox_rows(session: Session, *, status: str | None, kind: str | None, limit
 
 
 def outbox_row(session: Session, key: str) -> Outbox | None:
-    """outbox_row: the outbox row with idempotency key `key`."""
-    return session.exec(select(Outbox).where(Outbox.key == key)).first()
+    """outbox_row: the outbox row with idempotency key `key`, read fresh from the database."""
+    statement = select(Outbox).where(Outbox.key == key).execution_options(populate_existing=True)
+    return session.exec(statement).first()
+
+
+def requeue_notification(session: Session, key: str, now: datetime) -> bool:
+    """requeue_notification: make a dead or failed row pending again, due at `now`, with a fresh budget of attempts.
+
+    Concurrency contract. One conditional UPDATE: only a `dead` or `failed` row that nobody holds an unexpired
+    claim on is changed. A daemon that claims the row first keeps it (the UPDATE changes nothing and False
+    is returned); on PostgreSQL a claim made while the UPDATE's transaction is open skips the locked row.
+    `delivered_to` is kept, so notifiers that accepted the row are not sent it again.
+    """
+    statement = (update(Outbox).where(col(Outbox.key) == key, col(Outbox.status).in_(("dead", "failed")),
+                                      or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now))
+                 .values(status="pending", attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
+                 .execution_options(synchronize_session=False))
+    return _rowcount(session.execute(statement)) == 1
 
 
 # --- leases and heartbeats ------------------------------------------------------------------------------------

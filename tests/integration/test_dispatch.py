@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from engine import outbox, service
 from engine.dispatch import DeliveryPolicy, DispatchReport, Routing, dispatch_due
-from engine.errors import BadInput, DaemonAlreadyRunning, NotFound, SojournError
+from engine.errors import BadInput, ConcurrentChange, DaemonAlreadyRunning, NotFound, SojournError
 from engine.leases import (
     DaemonIdentity,
     acquire_dispatcher_lease,
@@ -210,6 +213,71 @@ def test_outbox_retry_refuses_when_key_is_unknown_or_already_sent(db: Engine, pe
     with pytest.raises(SojournError, match="already sent"):
         outbox.retry_notification(db, pending[0], now=now)
     assert NotFound.exit_code == SojournError.exit_code == 1
+
+
+def test_outbox_retry_refuses_when_row_is_pending_or_being_delivered(db: Engine, pending: list[str],
+                                                                    now: datetime) -> None:
+    """Only dead or failed rows are retried; a pending row or one claimed right now is left as it is."""
+    with pytest.raises(SojournError, match="is pending; only dead or failed notifications can be retried"):
+        outbox.retry_notification(db, pending[0], now=now)
+    _dispatch(db, [FakeNotifier("email", always=TransientDeliveryError("timed out"))], now)
+    later = now + timedelta(minutes=1)
+    with transaction(db) as session:
+        queries.claim_due_notifications(session, holder="daemon-a", now=later, limit=10,
+                                        claim_until=later + timedelta(minutes=5))
+    with pytest.raises(SojournError, match="is being delivered right now by daemon-a"):
+        outbox.retry_notification(db, pending[0], now=later)
+    assert (_row(db, pending[0]).status, _row(db, pending[0]).claimed_by) == ("failed", "daemon-a")
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_outbox_retry_keeps_daemon_claim_when_daemon_claims_row_while_retry_runs(db: Engine, pending: list[str],
+                                                                                  now: datetime) -> None:
+    """A daemon claiming the row while `outbox retry` runs keeps its claim: retry goes first or is refused."""
+    _dispatch(db, [FakeNotifier("email", always=TransientDeliveryError("timed out"))], now)
+    later, key = now + timedelta(minutes=1), pending[0]
+    claimed: list[str] = []
+
+    def claim_meanwhile(target: Outbox, _context: object) -> None:
+        if target.key == key and not claimed:
+            claimed.append("tried")
+            with transaction(db) as session:
+                claimed.extend(r.key for r in queries.claim_due_notifications(
+                    session, holder="daemon-a", now=later, limit=10, claim_until=later + timedelta(minutes=5)))
+
+    event.listen(Outbox, "load", claim_meanwhile)
+    try:
+        refused = False
+        try:
+            outbox.retry_notification(db, key, now=later)
+        except SojournError:
+            refused = True
+    finally:
+        event.remove(Outbox, "load", claim_meanwhile)
+    row = _row(db, key)
+    assert claimed[0] == "tried"
+    if key in claimed:
+        assert (refused, row.status, row.claimed_by) == (True, "failed", "daemon-a")
+    else:
+        assert (refused, row.status, row.attempts, row.claimed_by) == (False, "pending", 0, None)
+
+
+@pytest.mark.parametrize("use", [
+    lambda db, now: outbox.list_notifications(db),
+    lambda db, now: outbox.retry_notification(db, "task_due/1", now=now),
+    lambda db, now: outbox.daemon_status(db, now=now),
+], ids=["list", "retry", "status"])
+def test_outbox_commands_report_busy_database_when_it_stays_locked(db: Engine, now: datetime,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   use: Callable[[Engine, datetime], object]) -> None:
+    """A database that stays locked is a ConcurrentChange (an Error: line, exit 1), not a traceback."""
+    def locked(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("UPDATE outbox ...", {}, sqlite3.OperationalError("database is locked"))
+
+    for name in ("outbox_rows", "outbox_row", "requeue_notification", "heartbeats"):
+        monkeypatch.setattr(queries, name, locked, raising=False)
+    with pytest.raises(ConcurrentChange, match="the database stayed busy with another writer"):
+        use(db, now)
 
 
 def test_routing_sends_each_kind_only_to_its_notifiers_when_routes_are_configured(

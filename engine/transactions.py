@@ -1,0 +1,34 @@
+"""The transaction every use case runs in, on a prepared database, with write races turned into user errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Session
+
+from engine.errors import ConcurrentChange
+from engine.store.db import require_schema, transaction
+
+
+@contextmanager
+def use_case_transaction(db: Engine) -> Iterator[Session]:
+    """A transaction on a database that `sojourn init` has prepared; write races become user errors."""
+    require_schema(db)
+    try:
+        with transaction(db) as session:
+            yield session
+    except StaleDataError:
+        raise ConcurrentChange("someone else changed this assignment at the same time; nothing was written",
+                               details=["look at it again (sojourn assignment show ID) and retry"]) from None
+    except IntegrityError:
+        raise ConcurrentChange("someone else wrote the same record at the same time; nothing was written",
+                               details=["look again and retry"]) from None
+    except OperationalError as exc:
+        if "locked" in str(exc.orig):
+            raise ConcurrentChange("the database stayed busy with another writer; nothing was written",
+                                   details=["retry in a moment"]) from None
+        raise
