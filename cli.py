@@ -491,7 +491,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["pending", "sent", "failed", "dead"]))
+@click.option("--status", type=click.Choice(["pending", "sent", "failed", "dead", "cancelled"]))
 @click.option("--kind", help="Only this kind, e.g. escalation.")
 @click.option("--limit", type=int, default=200, show_default=True, help="Show the newest N; 0 shows all.")
 @json_option

@@ -14,7 +14,7 @@ from engine.store import queries
 from engine.store.models import DaemonLease, Outbox
 from engine.transactions import use_case_transaction
 
-STATUSES = ("pending", "sent", "failed", "dead")
+STATUSES = ("pending", "sent", "failed", "dead", "cancelled")
 
 
 def notification_view(row: Outbox) -> dict[str, Any]:

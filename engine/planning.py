@@ -30,7 +30,8 @@ next one starts. Each period brings
   period end + grace_days, when no contact of that kind dated inside the period was logged by then
   (key contact_missed/{assignment}/{kind}/{period start}/{role}).
 The daemon looks at a cadence when the first of the recipients' local hours comes. Nothing more is sent once
-the assignment leaves the range, not even for a period whose grace time was still running.
+the assignment leaves the range, not even for a period whose grace time was still running: the first sweep
+after the stage change cancels the cadence's notices still queued.
 
 After downtime (`now` past several steps) each step that was missed is sent once, not once per missed sweep,
 and a step superseded by a later one is dropped: of task_due_soon, task_due and task_overdue only the latest
@@ -62,6 +63,8 @@ from engine.store.models import Assignment, CadenceState, Person, Stakeholder, T
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
 OWNER_STEPS = ("task_due_soon", "task_due", "task_overdue")
+TASK_KINDS = (*OWNER_STEPS, "escalation")  # the notices about one task
+CADENCE_KINDS = ("contact_due", "contact_missed")
 
 
 def plan(session: Session, now: datetime) -> int:
@@ -280,6 +283,21 @@ def range_entered_at(definition: WorkflowDefinition, cadence: Cadence,
     return entered
 
 
+def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable[TransitionRecord], tz: str,
+                    day: date) -> date | None:
+    """The first day of the period of cadence `kind` that `day` falls in, counted as planning counts periods from
+    the last entry into the cadence's stages (in `tz`, the assignee's zone); None when there is no such period."""
+    cadence = next((c for c in definition.cadences if c.kind == kind), None)
+    entered = None if cadence is None else range_entered_at(definition, cadence, history)
+    if cadence is None or entered is None:
+        return None
+    schedule = CadenceSchedule(anchor=entered.astimezone(ZoneInfo(tz)).date(), every=cadence.every,
+                               grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
+                               due_zones=(), missed_zones=())
+    index = schedule.index_of(day)
+    return schedule.start(index) if index >= 0 else None
+
+
 def plan_cadences(session: Session, now: datetime) -> int:
     """Send the contact_due and contact_missed notices of every cadence whose `next_check_at` has come."""
     added = 0
@@ -307,7 +325,13 @@ def _cadence_notices(session: Session, state: CadenceState, context: _Context, h
     assignment = context.assignments[state.assignment_id]
     definition = context.definitions[state.assignment_id]
     cadence = next((c for c in definition.cadences if c.kind == state.kind), None)
-    if cadence is None or not in_range(definition, cadence, assignment.stage):
+    if cadence is None:
+        return [], None
+    if not in_range(definition, cadence, assignment.stage):
+        queries.cancel_queued_notifications(
+            session, assignment_id=state.assignment_id, kinds=CADENCE_KINDS,
+            reason="assignment left the stages of this cadence before delivery",
+            key_prefixes=[f"{kind}/{state.assignment_id}/{cadence.kind}/" for kind in CADENCE_KINDS])
         return [], None
     entered = range_entered_at(definition, cadence, history)
     holders = context.holders[state.assignment_id]

@@ -17,6 +17,7 @@ from engine.definition import WorkflowDefinition, parse_definition
 from engine.errors import BadInput, GuardsUnmet, NotFound, SojournError
 from engine.lifecycle import Lifecycle, Subject
 from engine.logging import get_logger
+from engine.planning import CADENCE_KINDS, TASK_KINDS, period_start_of
 from engine.records import (
     AssignmentRecord,
     assignment_view,
@@ -43,10 +44,12 @@ from engine.store.models import (
     pk,
 )
 from engine.store.queries import (
+    cancel_queued_notifications,
     close_open_tasks,
     complete_open_task,
     insert_notifications,
     reload_tasks,
+    transitions_of,
     wake_cadence_checks,
 )
 from engine.transactions import use_case_transaction as _transaction
@@ -341,6 +344,9 @@ def _close_open_tasks(record: AssignmentRecord) -> None:
     assert isinstance(session, Session), "the rows of a use case belong to its session"
     close_open_tasks(session, pk(record.assignment))
     reload_tasks(session, (pk(t) for t in record.tasks))  # so the returned view shows what was written
+    # reminders and cadence notices still queued would now mislead; stage_changed and plan_changed still go out
+    cancel_queued_notifications(session, assignment_id=pk(record.assignment), kinds=(*TASK_KINDS, *CADENCE_KINDS),
+                                reason=f"assignment {record.assignment.stage} before delivery")
 
 
 def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now: datetime) -> Task:
@@ -407,6 +413,8 @@ def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now
             session.refresh(task)  # another transaction cancelled or completed it after it was read
             raise _not_open(task)
         session.refresh(task)
+        cancel_queued_notifications(session, assignment_id=task.assignment_id, kinds=TASK_KINDS, task_id=task_id,
+                                    reason="task done before delivery")
         view = task_view(task, session.get(Person, task.owner_id))
     log.info("task done", task=task_id, key=view["key"], actor=actor)
     return view
@@ -414,6 +422,18 @@ def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now
 
 def _not_open(task: Task) -> SojournError:
     return SojournError(f"task {task.id} ({task.key}) is already {task.status}")
+
+
+def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, kind: str, day: date) -> None:
+    """A contact logged after its period's contact_missed was queued (in the grace days of a later recipient's
+    zone, or while delivery was failing) cancels the notices of that period not sent yet."""
+    assignment_id = pk(record.assignment)
+    start = period_start_of(record.definition, kind, transitions_of(session, [assignment_id])[assignment_id],
+                            record.assignee.tz, day)
+    if start is not None:
+        cancel_queued_notifications(session, assignment_id=assignment_id, kinds=["contact_missed"],
+                                    key_prefixes=[f"contact_missed/{assignment_id}/{kind}/{start.isoformat()}/"],
+                                    reason="contact logged before delivery")
 
 
 def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str, actor: str,
@@ -496,6 +516,7 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
                           notes=notes or "", logged_by=actor, logged_at=now)
         session.add(contact)
         session.flush()
+        _cancel_missed_contact_notices(session, record, kind, day)
         return {"id": contact.id, "assignment_id": assignment_id, "kind": kind, "with": person.email,
                 "on": day.isoformat(), "notes": contact.notes}
 

@@ -168,7 +168,7 @@ class Outbox(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime
     deliver_at: datetime  # not before this instant (a local hour in the recipient's time zone)
-    status: str = "pending"  # pending, sent, failed (will retry), dead
+    status: str = "pending"  # pending, sent, failed (will retry), dead, cancelled (its cause went away first)
     attempts: int = 0
     next_attempt_at: datetime
     last_error: str | None = None

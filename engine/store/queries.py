@@ -8,7 +8,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, or_, update
+from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, literal, or_, update
 from sqlmodel import Session, col, select
 
 from engine.store.models import CadenceState, Contact, DaemonLease, Outbox, Task, TransitionRecord
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
 DELIVERABLE = ("pending", "failed")  # outbox statuses a dispatcher may still send
+CANCELLED = "cancelled"  # queued but never to be sent: the reason is in last_error
 
 
 def _table(model: Any) -> Table:
@@ -170,6 +171,25 @@ def reload_tasks(session: Session, task_ids: Iterable[int]) -> list[Task]:
     return list(session.exec(statement).all())
 
 
+def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: Iterable[str], reason: str,
+                                task_id: int | None = None, key_prefixes: Iterable[str] | None = None) -> int:
+    """cancel_queued_notifications: stop an assignment's queued notices of `kinds` whose cause went away.
+
+    Only rows not sent yet (`pending` or `failed`) change: they become `cancelled`, with `reason` in
+    `last_error`, and are kept for the record. `task_id` narrows to one task's notices, `key_prefixes` to keys
+    starting with one of them. A row a daemon is delivering at this moment is cancelled too; `record_delivery`
+    then marks it sent if a notifier accepted it, and otherwise leaves it cancelled. Returns the rows cancelled.
+    """
+    statement = update(Outbox).where(col(Outbox.assignment_id) == assignment_id, col(Outbox.kind).in_(list(kinds)),
+                                     col(Outbox.status).in_(DELIVERABLE))
+    if task_id is not None:
+        statement = statement.where(col(Outbox.task_id) == task_id)
+    if key_prefixes is not None:
+        statement = statement.where(or_(*(col(Outbox.key).startswith(p, autoescape=True) for p in key_prefixes)))
+    statement = statement.values(status=CANCELLED, last_error=reason).execution_options(synchronize_session=False)
+    return _rowcount(session.execute(statement))
+
+
 # --- dispatch -------------------------------------------------------------------------------------------------
 
 
@@ -214,7 +234,12 @@ def record_delivery(session: Session, outbox_id: int, holder: str, values: dict[
     """record_delivery: store the outcome of an attempt and drop the claim, if `holder` still holds the row.
 
     False means the claim expired and another holder took the row; the outcome is then left to that holder.
+    A row cancelled while it was being delivered stays cancelled, with its reason, unless this attempt sent it.
     """
+    if values.get("status") != "sent":
+        cancelled = col(Outbox.status) == CANCELLED
+        values = {**values, "status": case((cancelled, CANCELLED), else_=literal(values["status"])),
+                  "last_error": case((cancelled, col(Outbox.last_error)), else_=literal(values.get("last_error")))}
     statement = (update(Outbox).where(col(Outbox.id) == outbox_id, col(Outbox.claimed_by) == holder)
                  .values(**values, claimed_by=None, claimed_until=None)
                  .execution_options(synchronize_session=False))

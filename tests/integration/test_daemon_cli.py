@@ -175,6 +175,19 @@ def test_outbox_list_prints_notification_shape_when_json(sojourn: Sojourn, creat
     assert json.loads(sojourn("outbox", "list", "--status", "dead", "--json").stdout) == []
 
 
+def test_outbox_list_shows_cancelled_rows_when_status_cancelled_is_asked(sojourn: Sojourn, db: Engine,
+                                                                         created: int) -> None:
+    """`outbox list --status cancelled` lists the rows whose cause went away, with the reason."""
+    with transaction(db) as session:
+        row = session.exec(select(Outbox)).first()
+        assert row is not None
+        row.status, row.last_error = "cancelled", "task done before delivery"
+    outcome = sojourn("outbox", "list", "--status", "cancelled", "--json")
+    assert outcome.code == 0, outcome.stderr
+    assert [(r["status"], r["last_error"]) for r in json.loads(outcome.stdout)] == [
+        ("cancelled", "task done before delivery")]
+
+
 def test_outbox_retry_exits_1_when_key_is_unknown(sojourn: Sojourn) -> None:
     """Retrying a key that is not in the outbox is refused with exit 1."""
     outcome = sojourn("outbox", "retry", "task_due/404")

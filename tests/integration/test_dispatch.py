@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
@@ -278,6 +278,29 @@ def test_outbox_commands_report_busy_database_when_it_stays_locked(db: Engine, n
         monkeypatch.setattr(queries, name, locked, raising=False)
     with pytest.raises(ConcurrentChange, match="the database stayed busy with another writer"):
         use(db, now)
+
+
+def test_row_cancelled_in_flight_stays_cancelled_unless_its_delivery_got_through(db: Engine, pending: list[str],
+                                                                                   now: datetime) -> None:
+    """A row cancelled while a daemon delivers it ends sent if a notifier took it, and cancelled if all failed."""
+    keys = pending[:2]
+
+    class CancelsWhileSending(FakeNotifier):
+        def send(self, notification: Notification) -> None:
+            with transaction(db) as session:
+                session.execute(update(Outbox).where(col(Outbox.key) == notification.key)
+                                .values(status="cancelled", last_error="task done before delivery"))
+            if notification.key == keys[1]:
+                raise TransientDeliveryError("HTTP 503")
+            super().send(notification)
+
+    report = _dispatch(db, [CancelsWhileSending("webhook")], now, policy=DeliveryPolicy(batch_size=2))
+    assert (report.sent, report.failed) == (1, 1)
+    got_through, failed = _row(db, keys[0]), _row(db, keys[1])
+    assert (got_through.status, got_through.sent_at, got_through.claimed_by) == ("sent", now, None)
+    assert (failed.status, failed.last_error, failed.attempts, failed.claimed_by) == (
+        "cancelled", "task done before delivery", 1, None)
+    assert _dispatch(db, [FakeNotifier("webhook")], now + timedelta(days=1)).claimed == 5
 
 
 def test_routing_sends_each_kind_only_to_its_notifiers_when_routes_are_configured(

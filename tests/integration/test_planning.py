@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, update
 from sqlmodel import col, select
 
-from engine import service
+from engine import outbox, service
 from engine.planning import add_months_clamped, plan
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Task
@@ -30,9 +30,9 @@ def _cast(db: Engine, zones: dict[str, str] | None = None) -> dict[str, str]:
     return emails
 
 
-def _create(db: Engine, cast: dict[str, str], at: datetime = CREATED) -> int:
+def _create(db: Engine, cast: dict[str, str], at: datetime = CREATED, end: str = "2031-12-31") -> int:
     spec = service.AssignmentSpec(workflow="leadership-development", assignee=cast["assignee"], home="BR", host="DE",
-                                  start="2027-01-01", end="2031-12-31",
+                                  start="2027-01-01", end=end,
                                   stakeholders={r: e for r, e in cast.items() if r != "assignee"})
     return int(service.create_assignment(db, spec, actor="admin", now=at)["id"])
 
@@ -289,3 +289,87 @@ def test_four_weekly_coaching_cadence_runs_during_coaching_when_stage_is_reached
     coaching = [r for r in _rows(db, "contact_due") if r.key.split("/")[2] == "coaching" and r.role == "coach"]
     assert [r.deliver_at.astimezone(ZoneInfo("Europe/Berlin")) for r in coaching] == [
         datetime(2027, 6, 1, 9, tzinfo=ZoneInfo("Europe/Berlin")) + timedelta(days=28 * k) for k in range(4)]
+
+
+# --- queued notices whose cause went away ------------------------------------------------------------------------
+
+
+def _statuses(rows: list[Outbox]) -> dict[str, tuple[str, str | None]]:
+    return {r.key: (r.status, r.last_error) for r in rows}
+
+
+def test_queued_task_reminders_are_cancelled_when_task_is_done_before_delivery(db: Engine) -> None:
+    """Done before its reminders went out, a task's pending and failed notices end `cancelled`; sent ones stay."""
+    cast = _cast(db)
+    assignment_id = _create(db, cast)
+    task, other = _tasks(db, assignment_id)
+    _plan(db, datetime.combine(task.due_on - timedelta(days=3), time(9), tzinfo=UTC))
+    _plan(db, datetime.combine(task.due_on + timedelta(days=11), time(9), tzinfo=UTC))
+    with transaction(db) as session:
+        session.execute(update(Outbox).where(col(Outbox.key) == f"task_due_soon/{task.id}").values(status="sent"))
+        session.execute(update(Outbox).where(col(Outbox.key) == f"escalation/{task.id}/1/mobility")
+                        .values(status="failed"))
+    service.complete_task(db, task.id or 0, note=None, actor="admin", now=CREATED + timedelta(days=40))
+    mine = _statuses([r for r in _rows(db) if r.task_id == task.id])
+    cancelled = ("cancelled", "task done before delivery")
+    escalations = {f"escalation/{task.id}/{n}/{role}": cancelled for n in (1, 2) for role in ("mobility", "talent")}
+    assert mine == {f"task_due_soon/{task.id}": ("sent", None), f"task_overdue/{task.id}": cancelled, **escalations}
+    assert {r.status for r in _rows(db) if r.task_id == other.id} == {"pending"}
+    assert {n["key"] for n in outbox.list_notifications(db, status="cancelled")} == {
+        key for key, (status, _) in mine.items() if status == "cancelled"}
+
+
+def test_queued_reminders_and_cadence_notices_are_cancelled_when_assignment_is_cancelled(db: Engine) -> None:
+    """Cancelling stops the assignment's queued task and contact notices; stage_changed notices still go out."""
+    cast = _cast(db)
+    entered = datetime(2027, 3, 10, 12, tzinfo=UTC)
+    assignment_id = _create(db, cast, at=entered - timedelta(days=1))
+    _advance_to(db, assignment_id, "orientation", entered)  # its tasks are due 14 and 21 days later
+    _plan(db, entered + timedelta(days=12))
+    cancelled_at = entered + timedelta(days=13)
+    service.advance(db, assignment_id, to="cancelled", reason="assignee resigned", actor="admin", now=cancelled_at)
+    rows = [r for r in _rows(db) if r.assignment_id == assignment_id]
+    queued = [r for r in rows if r.kind not in ("stage_changed", "plan_changed")]
+    assert {r.kind for r in queued} >= {"contact_due", "task_due_soon"}
+    assert {(r.status, r.last_error) for r in queued} == {("cancelled", "assignment cancelled before delivery")}
+    assert {r.status for r in rows if r.kind in ("stage_changed", "plan_changed")} == {"pending"}
+    with pytest.raises(service.SojournError, match="is cancelled; only dead or failed notifications can be retried"):
+        outbox.retry_notification(db, queued[0].key, now=cancelled_at)
+
+
+def test_queued_cadence_notices_are_cancelled_when_assignment_leaves_cadence_range(db: Engine) -> None:
+    """Moving on from coaching cancels the coaching cadence's queued notices; the sponsor cadence's stay queued."""
+    cast = _cast(db)
+    entered = datetime(2027, 6, 1, 6, tzinfo=UTC)
+    assignment_id = _create(db, cast, at=entered - timedelta(days=1), end="2027-12-31")
+    _advance_to(db, assignment_id, "coaching", entered)
+    left = datetime(2027, 7, 10, 12, tzinfo=UTC)
+    _run_until(db, entered, left)
+    _finish_stage_tasks(db, assignment_id, left)
+    service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=left)
+    _plan(db, left)
+    contacts = [r for r in _rows(db) if r.assignment_id == assignment_id and r.kind.startswith("contact")]
+    coaching = {(r.status, r.last_error) for r in contacts if r.key.split("/")[2] == "coaching"}
+    assert coaching == {("cancelled", "assignment left the stages of this cadence before delivery")}
+    assert {r.status for r in contacts if r.key.split("/")[2] == "sponsor_contact"} == {"pending"}
+
+
+def test_queued_contact_missed_is_cancelled_when_contact_in_its_period_is_logged_late(db: Engine) -> None:
+    """A contact dated inside a period, logged after its contact_missed was queued, cancels those notices only."""
+    cast = _cast(db, {"sponsor": "Asia/Kolkata", "assignee": "America/Sao_Paulo"})
+    entered = datetime(2027, 3, 10, 12, tzinfo=UTC)
+    assignment_id = _enter_orientation(db, cast, entered)
+    checked = _at(date(2027, 4, 17), 9, 0, "Asia/Kolkata")  # period 10 Mar to 9 Apr, plus 7 days of grace
+    _run_until(db, entered, checked)
+    missed = [r for r in _rows(db, "contact_missed") if r.assignment_id == assignment_id]
+    assert sorted(r.role for r in missed) == ["assignee", "mobility", "sponsor"]
+
+    def log(on: str) -> None:
+        service.log_contact(db, assignment_id, kind="sponsor_contact", with_email=cast["sponsor"], on=on, notes=None,
+                            actor="admin", now=checked + timedelta(hours=1))
+
+    log("2027-04-12")  # in the next period: the lapse of March stands
+    assert {r.status for r in _rows(db, "contact_missed") if r.assignment_id == assignment_id} == {"pending"}
+    log("2027-04-09")
+    assert {(r.status, r.last_error) for r in _rows(db, "contact_missed") if r.assignment_id == assignment_id} == {
+        ("cancelled", "contact logged before delivery")}
