@@ -16,7 +16,11 @@ owner's time zone on its day:
 
 (D + 1 is the first day the task is overdue, so escalation i comes E[i-1] days after the task fell overdue;
 with the built-in [3, 10] that is D + 4 and D + 11.) Escalations go out at the instant of the step, which
-is the owner's local hour: an escalation is about how long the owner has let the task run over.
+is the owner's local hour: an escalation is about how long the owner has let the task run over. So an
+escalation dated before the task was created is dropped: a task created already overdue (due 14 days
+before a start that is 5 days away) brings its owner one task_overdue and nobody an escalation about it.
+A task is created when its stage is entered, so its creation is the assignment's `stage_entered_at` for a
+task of the current stage, and the last entry into the task's stage in the history otherwise.
 
 Cadences. A cadence is active while the assignment's stage lies between `from_stage` and `until_stage`
 (inclusive, in the workflow's stage order). Its periods are anchored on the day the assignment entered that
@@ -99,11 +103,15 @@ def task_steps(due_on: date, reminders: Reminders, tz: str) -> list[ReminderStep
             for kind, day, number, after in days]
 
 
-def steps_to_send(steps: Sequence[ReminderStep], now: datetime) -> tuple[list[ReminderStep], datetime | None]:
+def steps_to_send(steps: Sequence[ReminderStep], now: datetime,
+                  created_at: datetime | None = None) -> tuple[list[ReminderStep], datetime | None]:
     """The steps to send at `now` and the instant of the next step still to come (None: no more steps).
 
-    Of the owner's own steps only the latest that has come is sent; every escalation that has come is sent.
+    Of the owner's own steps only the latest that has come is sent; every escalation that has come is sent,
+    except those dated before the task was created (`created_at`): nobody let a task run over before it existed.
     """
+    if created_at is not None:
+        steps = [s for s in steps if s.kind != "escalation" or s.at >= created_at]
     come = [s for s in steps if s.at <= now]
     owner = [s for s in come if s.kind in OWNER_STEPS]
     chosen = owner[-1:] + [s for s in come if s.kind == "escalation"]
@@ -119,17 +127,29 @@ def plan_task_reminders(session: Session, now: datetime) -> int:
         if not tasks:
             return added
         context = _load_assignments(session, {t.assignment_id for t in tasks})
+        earlier_stages = queries.transitions_of(session, {
+            t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
         rows: list[dict[str, Any]] = []
         for task in tasks:
             definition = context.definitions[task.assignment_id]
             owner = context.people[task.owner_id]
-            chosen, task.next_reminder_at = steps_to_send(task_steps(task.due_on, definition.reminders, owner.tz), now)
+            created = _task_created_at(task, context.assignments[task.assignment_id],
+                                       earlier_stages.get(task.assignment_id, []))
+            steps = task_steps(task.due_on, definition.reminders, owner.tz)
+            chosen, task.next_reminder_at = steps_to_send(steps, now, created)
             rows += [row for step in chosen for row in _task_notices(task, step, context, now)]
             session.add(task)
         added += queries.insert_notifications(session, rows)
         session.flush()
         if len(tasks) < BATCH_SIZE:
             return added
+
+
+def _task_created_at(task: Task, assignment: Assignment, history: Iterable[TransitionRecord]) -> datetime | None:
+    """When a task was created: tasks are created as their stage is entered, so when the assignment last entered it."""
+    if task.stage == assignment.stage:
+        return assignment.stage_entered_at
+    return max((step.at for step in history if step.to_stage == task.stage), default=None)
 
 
 def _task_notices(task: Task, step: ReminderStep, context: _Context, now: datetime) -> list[dict[str, Any]]:

@@ -192,6 +192,40 @@ def test_completed_task_gets_no_more_reminders_when_done_before_due(db: Engine) 
     assert sorted(r.kind for r in _rows(db) if r.task_id == task.id) == ["task_due_soon"]
 
 
+def _short_project(db: Engine, cast: dict[str, str], created: datetime, start: str) -> int:
+    spec = service.AssignmentSpec(workflow="short-term-project", assignee=cast["assignee"], home="BR", host="DE",
+                                  start=start, end="2027-05-31",
+                                  stakeholders={r: cast[r] for r in ("sending_manager", "host_manager", "mobility")})
+    return int(service.create_assignment(db, spec, actor="admin", now=created)["id"])
+
+
+def test_task_overdue_at_creation_gets_one_overdue_reminder_and_no_escalation_when_first_swept(db: Engine) -> None:
+    """Travel due 14 days before a start 5 days away: its owner hears it is overdue once; nobody is escalated to."""
+    cast = _cast(db)
+    created = datetime(2027, 2, 24, 12, tzinfo=UTC)
+    assignment_id = _short_project(db, cast, created, start="2027-03-01")
+    travel = next(t for t in _tasks(db, assignment_id) if t.key == "arrange_travel")
+    assert travel.due_on == date(2027, 2, 15)  # escalations would have fallen on 18 and 21 February
+    _plan(db, created)
+    _run_until(db, created, datetime(2027, 4, 1, tzinfo=UTC))
+    rows = [r for r in _rows(db) if r.task_id == travel.id]
+    assert [(r.kind, r.recipient, r.deliver_at) for r in rows] == [
+        ("task_overdue", cast["mobility"], datetime(2027, 2, 16, 9, tzinfo=UTC))]
+
+
+def test_escalations_after_creation_still_come_when_task_was_created_overdue(db: Engine) -> None:
+    """A task created on its due day is escalated as usual: only steps dated before it existed are dropped."""
+    cast = _cast(db)
+    created = datetime(2027, 2, 17, 12, tzinfo=UTC)
+    assignment_id = _short_project(db, cast, created, start="2027-03-03")
+    travel = next(t for t in _tasks(db, assignment_id) if t.key == "arrange_travel")
+    assert travel.due_on == date(2027, 2, 17)
+    _run_until(db, created, datetime(2027, 4, 1, tzinfo=UTC))
+    rows = [r for r in _rows(db) if r.task_id == travel.id]
+    assert [r.key for r in rows] == [f"task_due/{travel.id}", f"task_overdue/{travel.id}",
+                                     f"escalation/{travel.id}/1/mobility", f"escalation/{travel.id}/2/mobility"]
+
+
 # --- cadences --------------------------------------------------------------------------------------------------
 
 

@@ -65,6 +65,18 @@ def test_steps_to_send_sends_every_escalation_when_downtime_spanned_both() -> No
     assert next_at is None
 
 
+def test_steps_to_send_drops_escalations_dated_before_creation_when_task_was_created_overdue() -> None:
+    """Created between the two escalations, a task gets its owner's latest step and the second escalation only."""
+    steps = task_steps(date(2026, 5, 20), REMINDERS, "UTC")
+    created = datetime(2026, 5, 26, 12, tzinfo=UTC)
+    chosen, next_at = steps_to_send(steps, created, created)
+    assert [(s.kind, s.number) for s in chosen] == [("task_overdue", 0)]
+    assert next_at == datetime(2026, 5, 31, 9, tzinfo=UTC)
+    chosen, next_at = steps_to_send(steps, datetime(2026, 5, 31, 9, tzinfo=UTC), created)
+    assert [(s.kind, s.number) for s in chosen] == [("task_overdue", 0), ("escalation", 2)]
+    assert next_at is None
+
+
 def test_steps_to_send_sends_nothing_when_one_minute_before_first_step() -> None:
     """At 08:59 on the due-soon day nothing is due yet and the next instant is 09:00."""
     steps = task_steps(date(2026, 5, 20), REMINDERS, "UTC")
