@@ -109,10 +109,6 @@ def release_leases(session: Session, identity: DaemonIdentity) -> int:
     return released
 
 
-def lease_holder(session: Session) -> DaemonLease | None:
-    return queries.lease_row(session, DISPATCHER)
-
-
 def _holder_of(session: Session, name: str) -> str | None:
     row = queries.lease_row(session, name)
     return row.holder if row else None

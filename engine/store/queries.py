@@ -48,7 +48,7 @@ def _insert_ignoring_duplicates(session: Session, table: Any, conflict_column: s
 
 
 def insert_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """add_notifications: insert outbox rows whose key is new; a key already present is silently kept as it is.
+    """insert_notifications: insert outbox rows whose key is new; a key already present is silently kept as it is.
 
     This is what makes planning idempotent: two daemons, or one daemon after a restart, planning the same
     reminder insert it once. Returns how many rows were new.
