@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,7 +30,7 @@ from engine.records import (
     task_view,
 )
 from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
-from engine.store.db import transaction, upgrade_schema
+from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
 from engine.store.models import (
     Assignment,
     Contact,
@@ -56,6 +56,7 @@ from engine.transactions import use_case_transaction as _transaction
 from workflows import builtin_workflow_texts
 
 log = get_logger(__name__)
+LATEST_UTC_OFFSET = timedelta(hours=14)  # somewhere on Earth (Kiribati) it is already this much later than UTC
 
 # --- schema and workflows ---------------------------------------------------------------------------------------
 
@@ -65,10 +66,20 @@ def init(db: Engine, *, now: datetime) -> dict[str, Any]:
     before, after = upgrade_schema(db)
     installed = []
     with transaction(db) as session:
+        serialize_schema_changes(session.connection())
         for file_name, text in builtin_workflow_texts().items():
-            workflow, new = _install(session, parse_definition(text, source=file_name), text, now)
+            workflow, new = _install_builtin(session, parse_definition(text, source=file_name), text, now)
             installed.append({"name": workflow.name, "version": workflow.version, "new": new})
     return {"schema_before": before, "schema": after, "workflows": installed}
+
+
+def _install_builtin(session: Session, definition: WorkflowDefinition, text: str,
+                     now: datetime) -> tuple[Workflow, bool]:
+    """Install a built-in unless some version already has its text: an admin's later version stays the newest."""
+    same = session.exec(select(Workflow).where(Workflow.name == definition.name, Workflow.source == text)).first()
+    if same is not None:
+        return same, False
+    return _install(session, definition, text, now)
 
 
 def validate_workflow(text: str, *, source: str) -> dict[str, Any]:
@@ -217,9 +228,11 @@ def _read_import(csv_text: str, source: str) -> list[tuple[int, AssignmentSpec]]
                        details=[f"columns: {', '.join(IMPORT_FIXED_COLUMNS + IMPORT_ROLE_COLUMNS)}"])
     unknown = [h for h in header if h not in IMPORT_FIXED_COLUMNS + IMPORT_ROLE_COLUMNS]
     missing = [h for h in IMPORT_FIXED_COLUMNS if h not in header]
-    if unknown or missing:
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if unknown or missing or repeated:
         details = [f"{source}, line 1: unknown column {h!r}" for h in unknown]
         details += [f"{source}, line 1: missing column {h!r}" for h in missing]
+        details += [f"{source}, line 1: column {h!r} appears more than once" for h in repeated]
         raise BadInput(f"{source}: the header is wrong", details=details)
     reader.fieldnames = header
     rows = []
@@ -268,8 +281,16 @@ def _check_roles(definition: WorkflowDefinition, given: Mapping[str, str]) -> No
 
 def list_assignments(db: Engine, *, stage: str | None = None, now: datetime) -> list[dict[str, Any]]:
     with _transaction(db) as session:
+        if stage is not None:
+            _check_stage_name(session, stage)
         where = [] if stage is None else [Assignment.stage == stage]
         return [assignment_view(r, now) for r in load_records(session, *where)]
+
+
+def _check_stage_name(session: Session, stage: str) -> None:
+    known = {key for w in session.exec(select(Workflow)) for key in definition_of(w).stage_keys}
+    if stage not in known:
+        raise BadInput(f"--stage: no installed workflow has a stage {stage!r}; stages: {', '.join(sorted(known))}")
 
 
 def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[str, Any]:
@@ -458,7 +479,8 @@ def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target
         session.flush()
         if _plan_already_agreed(record):
             insert_notifications(session, [_plan_changed_notice(record, goal, now)])
-        return {"id": goal.id, "assignment_id": assignment_id, "plan_version": a.plan_version, "due": due,
+        return {"id": goal.id, "assignment_id": assignment_id, "plan_version": a.plan_version,
+                "due": goal_due.isoformat(),
                 **fields}
 
 
@@ -504,13 +526,18 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
                 actor: str, now: datetime) -> dict[str, Any]:
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
-        kinds = [c.kind for c in record.definition.cadences]
-        if kind not in kinds:
-            raise BadInput(f"--kind: unknown contact kind {kind!r}; kinds of {record.workflow.name}: "
-                           f"{', '.join(kinds) or 'none'}")
+        cadence = next((c for c in record.definition.cadences if c.kind == kind), None)
+        if cadence is None:
+            kinds = ", ".join(c.kind for c in record.definition.cadences) or "none"
+            raise BadInput(f"--kind: unknown contact kind {kind!r}; kinds of {record.workflow.name}: {kinds}")
         person = _person(session, inputs.email(with_email, "--with"), "--with")
-        day = inputs.iso_date(on, "--on") if on else now.date()
-        if day > now.date():
+        holder = record.person_for(cadence.with_role)
+        if holder is None or holder.email != person.email:
+            expected = holder.email if holder else "nobody"
+            raise SojournError(f"a {kind} contact is with the {cadence.with_role} of assignment {assignment_id} "
+                               f"({expected}), not {person.email}")
+        day = inputs.iso_date(on, "--on") if on else local_date(now, record.assignee.tz)
+        if day > (now + LATEST_UTC_OFFSET).date():
             raise BadInput(f"--on {day.isoformat()} is in the future; log a contact once it has happened")
         contact = Contact(assignment_id=assignment_id, kind=kind, with_person_id=pk(person), on=day,
                           notes=notes or "", logged_by=actor, logged_at=now)

@@ -500,3 +500,15 @@ def test_default_database_is_sojourn_db_in_working_directory(sojourn: Sojourn) -
     as_json(sojourn("init", "--json"))
     assert Path("sojourn.db").is_file()
     assert as_json(sojourn("workflow", "list", "--json"))[0]["name"] == "leadership-development"
+
+
+def test_import_accepts_a_spreadsheet_bom(on_db: Sojourn, people: dict[str, str], tmp_path: Path) -> None:
+    """A CSV saved as "UTF-8 with BOM" by a spreadsheet imports like any other."""
+    roles = ["sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility"]
+    row = ",".join(["leadership-development", people["assignee"], "BR", "DE", "2026-03-01", "2027-08-31",
+                    *(people[r] for r in roles)])
+    path = tmp_path / "excel.csv"
+    path.write_text("\ufeffworkflow,assignee,home,host,start,end," + ",".join(roles) + "\n" + row + "\n",
+                    encoding="utf-8")
+    imported = as_json(on_db("assignment", "import", str(path), "--json"))
+    assert [a["assignee"] for a in imported] == [people["assignee"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -488,9 +489,18 @@ def test_unknown_database_driver_exits_2(sojourn: Sojourn) -> None:
 
 def test_uninitialised_database_exits_1_with_hint(sojourn: Sojourn, tmp_path: Path) -> None:
     """A database without the schema exits 1 and tells the user to run `sojourn init`."""
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()  # a database file without Sojourn's tables
+    url = f"sqlite:///{empty}"
     assert_fails(sojourn("--db", url, "person", "list"), 1, "is not initialised", "sojourn init")
     assert_fails(sojourn("--db", url, "person", "add", "a@example.com", "--name", "A"), 1, "sojourn init")
+
+
+def test_missing_database_file_is_refused_and_not_created(sojourn: Sojourn, tmp_path: Path) -> None:
+    """A command other than init on a SQLite file that does not exist exits 1 and leaves no file behind."""
+    missing = tmp_path / "missing.db"
+    assert_fails(sojourn("--db", f"sqlite:///{missing}", "history", "1"), 1, "does not exist", "sojourn init")
+    assert list(tmp_path.glob("missing.db*")) == []
 
 
 def test_missing_config_file_exits_2(sojourn: Sojourn, tmp_path: Path) -> None:
@@ -504,3 +514,60 @@ def test_invalid_config_file_exits_2(sojourn: Sojourn, tmp_path: Path) -> None:
     config = tmp_path / "sojourn.toml"
     config.write_text("[database\nurl = 1\n", encoding="utf-8")
     assert_fails(sojourn("--config", str(config), "person", "list"), 2, "not valid TOML")
+
+
+# --- values at the edges --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "code", "fragments"), [
+    (["assignment", "show", "9223372036854775808"], 2,
+     ["9223372036854775808 is not in the range", "see `sojourn assignment show --help`"]),
+    (["assignment", "show", "0"], 2, ["0 is not in the range"]),
+    (["task", "done", "3000000000"], 2, ["is not in the range"]),
+    (["goal", "add", "{id}", "--title", "Lead", "--measure", "NPS", "--target", "60", "--due", "20260901"], 2,
+     ["--due: '20260901' is not a date in the form YYYY-MM-DD"]),
+    (["contact", "log", "{id}", "--kind", "coaching", "--with", "sam.home@example.com"], 1,
+     ["a coaching contact is with the coach of assignment", "cole.coach@example.com", "not sam.home@example.com"]),
+    (["contact", "log", "{id}", "--kind", "coaching", "--with", "cole.coach@example.com", "--on", "2099-01-01"], 2,
+     ["is in the future"]),
+    (["assignment", "list", "--stage", "limbo"], 2, ["--stage: no installed workflow has a stage 'limbo'"]),
+    (["daemon", "--once", "--interval", "nan"], 2, ["daemon interval: nan must be a number of seconds"]),
+], ids=["id-beyond-64-bits", "id-zero", "id-beyond-32-bits", "compact-date", "contact-with-wrong-person",
+        "contact-in-future", "unknown-stage-filter", "interval-nan"])
+def test_edge_values_are_refused_without_traceback(on_db: Sojourn, db_url: str, assignment_id: int,
+                                                   args: list[str], code: int, fragments: list[str]) -> None:
+    """Out-of-range ids, compact dates, the wrong contact person and a NaN interval are user errors."""
+    before = snapshot(db_url)
+    assert_fails(on_db(*(a.format(id=assignment_id) for a in args)), code, *fragments)
+    assert snapshot(db_url) == before
+
+
+def test_create_refuses_dates_outside_plausible_years(on_db: Sojourn, db_url: str, people: dict[str, str]) -> None:
+    """A start in year 1 would overflow the calendar arithmetic; it is refused as a bad value."""
+    before = snapshot(db_url)
+    assert_fails(on_db(*create_args(people, start="0001-01-01")), 2, "start: 0001-01-01 is outside the years")
+    assert snapshot(db_url) == before
+
+
+def test_import_refuses_a_column_named_twice(on_db: Sojourn, db_url: str, people: dict[str, str],
+                                             assignment_id: int, tmp_path: Path) -> None:
+    """Two columns for one role would silently drop one email; the header is refused instead."""
+    path = tmp_path / "hr-export.csv"
+    path.write_text(f"{CSV_HEADER},coach\n{csv_row(people)},{people['coach']}\n", encoding="utf-8")
+    before = snapshot(db_url)
+    assert_fails(on_db("assignment", "import", str(path)), 2, "line 1: column 'coach' appears more than once")
+    assert snapshot(db_url) == before
+
+
+def test_config_file_that_is_not_utf8_exits_2(sojourn: Sojourn, tmp_path: Path) -> None:
+    """A config file in another encoding is reported, not a UnicodeDecodeError."""
+    config = tmp_path / "latin1.toml"
+    config.write_bytes("[daemon]\n# caf\xe9\ninterval_seconds = 5\n".encode("latin-1"))
+    assert_fails(sojourn("--config", str(config), "person", "list"), 2, "not UTF-8 text")
+
+
+def test_database_url_naming_a_non_database_file_exits_2(sojourn: Sojourn, tmp_path: Path) -> None:
+    """A SQLite URL pointing at some other file is a bad value, not a traceback."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list\n" * 200, encoding="utf-8")
+    assert_fails(sojourn("--db", f"sqlite:///{notes}", "person", "list"), 2, "cannot connect to")

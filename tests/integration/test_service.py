@@ -209,3 +209,14 @@ def test_unknown_assignment_is_not_found(db: Engine) -> None:
     """Naming an assignment that does not exist is refused."""
     with pytest.raises(NotFound, match="no assignment 42"):
         service.show_assignment(db, 42, now=datetime(2026, 3, 2, tzinfo=UTC))
+
+
+def test_init_keeps_an_admins_newer_version(db: Engine, now: datetime) -> None:
+    """Re-running init (as a service unit does at every start) does not reinstall a built-in over a custom version."""
+    custom = builtin_workflow_texts()["leadership-development.yaml"].replace(
+        "title: Leadership development assignment", "title: Leadership development (EMEA)")
+    assert service.install_workflow(db, custom, source="emea.yaml", now=now)["version"] == 2
+    report = service.init(db, now=now)
+    assert {w["name"]: (w["version"], w["new"]) for w in report["workflows"]} == {
+        "leadership-development": (1, False), "short-term-project": (1, False)}
+    assert service.show_workflow(db, "leadership-development")["title"] == "Leadership development (EMEA)"
