@@ -8,7 +8,7 @@ from typing import Any
 from transitions import Machine, MachineError
 
 from engine.definition import ANY_STAGE, Transition, WorkflowDefinition
-from engine.errors import InvalidTransition
+from engine.errors import BadInput, InvalidTransition
 from engine.guards import GuardContext, GuardResult, evaluate
 
 
@@ -64,7 +64,7 @@ class Lifecycle:
             return default
         if dest not in self.definition.stage_keys:
             known = ", ".join(self.definition.stage_keys)
-            raise InvalidTransition(f"unknown stage {dest!r} in workflow {self.definition.name} (stages: {known})")
+            raise BadInput(f"--to: unknown stage {dest!r}; stages of {self.definition.name}: {known}")
         if dest == stage:
             raise InvalidTransition(f"the assignment is already in stage {stage}")
         for t in self.definition.transitions_from(stage):
