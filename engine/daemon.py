@@ -106,7 +106,9 @@ class Daemon:
                 planned = plan(session, self.clock())
             dispatched = DispatchReport()
             budget = max(self.interval_seconds, MIN_DISPATCH_BUDGET_SECONDS)
-            while not self.stopping.is_set() and time.monotonic() - began < budget:
+            # counted from the end of planning: a long plan (a backlog after downtime) must not use up the budget
+            dispatching = time.monotonic()
+            while not self.stopping.is_set() and time.monotonic() - dispatching < budget:
                 batch = dispatch_due(self.engine, self.notifiers, holder=self.identity.holder, now=self.clock(),
                                      routing=self.routing, policy=self.policy, rng=self._rng,
                                      should_stop=self.stopping.is_set, log=self.log)
