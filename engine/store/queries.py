@@ -193,8 +193,12 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
 # --- dispatch -------------------------------------------------------------------------------------------------
 
 
-def _claimable(now: datetime) -> Any:
-    return and_(col(Outbox.status).in_(DELIVERABLE), col(Outbox.next_attempt_at) <= now,
+def _claimable(now: datetime, *, by_index: bool = True) -> Any:
+    """The claim conditions. With `by_index=False` no index can serve them, for a statement that picks its rows by
+    primary key: SQLite, without table statistics, would otherwise walk ix_outbox_status_next_attempt_at over
+    every due row (the whole backlog) rather than look up a batch's ids."""
+    status = col(Outbox.status) if by_index else col(Outbox.status).concat("")
+    return and_(status.in_(DELIVERABLE), col(Outbox.next_attempt_at) <= now,
                 or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now))
 
 
@@ -220,7 +224,7 @@ def claim_due_notifications(session: Session, *, holder: str, now: datetime, cla
     ids = list(session.exec(candidates).all())
     if not ids:
         return []
-    session.execute(update(Outbox).where(col(Outbox.id).in_(ids), _claimable(now))
+    session.execute(update(Outbox).where(col(Outbox.id).in_(ids), _claimable(now, by_index=False))
                     .values(claimed_by=holder, claimed_until=claim_until)
                     .execution_options(synchronize_session=False))
     claimed = (select(Outbox).where(col(Outbox.id).in_(ids), col(Outbox.claimed_by) == holder,

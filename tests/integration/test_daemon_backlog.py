@@ -1,18 +1,21 @@
-"""A daemon facing a large backlog: a long plan still leaves time to dispatch."""
+"""A daemon facing a large backlog: a long plan still leaves time to dispatch, and a claim never scans the backlog."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 import engine.daemon
 from engine import service
 from engine.daemon import Daemon
 from engine.dispatch import DeliveryPolicy, Routing
 from engine.leases import DaemonIdentity
+from engine.store import queries
+from engine.store.db import transaction
 from notifiers import Notification
 
 
@@ -58,3 +61,35 @@ def test_sweep_dispatches_when_planning_took_longer_than_the_dispatch_budget(
     daemon.stop()
     assert report.dispatched.sent == 7
     assert len(recorder.sent) == 7
+
+
+@pytest.fixture
+def statements(db: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement the database is sent while the test runs, with its parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(db, "before_cursor_execute", note)
+    yield seen
+    event.remove(db, "before_cursor_execute", note)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_claim_finds_rows_by_primary_key_when_sqlite_has_no_statistics(
+        db: Engine, spec: service.AssignmentSpec, now: datetime, statements: list[tuple[str, Any]]) -> None:
+    """SQLite marks the claimed rows through the primary key, not by walking every due row of the status index."""
+    service.create_assignment(db, spec, actor="admin", now=now)
+    with transaction(db) as session:
+        claimed = queries.claim_due_notifications(session, holder="h", now=now, limit=3,
+                                                  claim_until=now + timedelta(minutes=5))
+    assert len(claimed) == 3
+    updates = [(s, p) for s, p in statements if s.lstrip().upper().startswith("UPDATE OUTBOX SET CLAIMED_BY")]
+    assert len(updates) == 1
+    statement, parameters = updates[0]
+    with db.connect() as connection:
+        plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                                                            parameters))
+    assert "INTEGER PRIMARY KEY" in plan, plan
+    assert "ix_outbox_status_next_attempt_at" not in plan, plan
