@@ -40,20 +40,21 @@ def configure_logging(style: Literal["console", "json"], level: int = logging.IN
 
 
 class _LazyLogger:
-    """Imports structlog on the first log call, so commands that log nothing start faster."""
+    """Imports structlog on the first log call, so commands that log nothing start faster.
+
+    Each call checks that logging is configured: a process (or a test) may reset structlog to its defaults, which
+    print to stdout.
+    """
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._logger: Any = None
 
     def __getattr__(self, method: str) -> Any:
-        if self._logger is None:
-            import structlog
+        import structlog
 
-            if not structlog.is_configured():
-                configure_logging("console", logging.WARNING)
-            self._logger = structlog.get_logger(self._name)
-        return getattr(self._logger, method)
+        if not structlog.is_configured():
+            configure_logging("console", logging.WARNING)
+        return getattr(structlog.get_logger(self._name), method)
 
 
 def get_logger(name: str) -> Any:

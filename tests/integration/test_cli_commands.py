@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,13 +11,11 @@ from typing import Any
 import pytest
 import yaml
 from freezegun import freeze_time
-from sqlalchemy import MetaData, create_engine, select
 from sqlalchemy.engine import Engine
 
-import cli
 from engine import service
-from engine.store import db as store_db
 from engine.store.db import open_engine
+from integration.conftest import Outcome, Sojourn, snapshot
 from workflows import builtin_workflow_texts
 
 LEADERSHIP_YAML = builtin_workflow_texts()["leadership-development.yaml"]
@@ -32,57 +27,6 @@ TASK_FIELDS = {"id", "key", "title", "stage", "owner_role", "owner", "due_at", "
 HISTORY_FIELDS = {"from", "to", "at", "actor", "reason"}
 
 
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-Sojourn = Callable[..., Outcome]
-
-
-@pytest.fixture
-def sojourn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Sojourn:
-    """Run `sojourn ARGS...` in-process exactly as the console script does, in an empty working directory."""
-    for variable in ("SOJOURN_DATABASE_URL", "SOJOURN_CONFIG", "SOJOURN_ACTOR"):
-        monkeypatch.delenv(variable, raising=False)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    engines: list[Engine] = []
-    real_open_engine = store_db.open_engine
-
-    def tracked_open_engine(url: str) -> Engine:
-        engines.append(real_open_engine(url))
-        return engines[-1]
-
-    # The console script exits with its process; in-process runs must close their connections themselves.
-    monkeypatch.setattr(store_db, "open_engine", tracked_open_engine)
-
-    def run(*args: str) -> Outcome:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["sojourn", *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            while engines:
-                engines.pop().dispose()
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return run
-
-
-@pytest.fixture
-def on_db(sojourn: Sojourn, db_url: str) -> Sojourn:
-    """`sojourn --db URL ARGS...` on the test database."""
-    return lambda *args: sojourn("--db", db_url, *args)
-
-
 def succeeds(outcome: Outcome) -> str:
     assert outcome.code == 0, outcome
     assert outcome.stderr == ""
@@ -92,19 +36,6 @@ def succeeds(outcome: Outcome) -> str:
 def as_json(outcome: Outcome) -> Any:
     """The one JSON document a --json command printed (json.loads refuses anything before or after it)."""
     return json.loads(succeeds(outcome))
-
-
-def snapshot(db_url: str) -> dict[str, list[str]]:
-    """Every row of every table, as text."""
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as connection:
-            metadata = MetaData()
-            metadata.reflect(connection)
-            return {name: sorted(repr(tuple(row)) for row in connection.execute(select(table)))
-                    for name, table in metadata.tables.items()}
-    finally:
-        engine.dispose()
 
 
 def create_args(people: dict[str, str], *, start: str = "2026-03-01", end: str = "2027-08-31") -> list[str]:

@@ -3,76 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import MetaData, create_engine, select
 from sqlalchemy.engine import Engine
 
-import cli
 from engine import service
-from engine.store import db as store_db
+from integration.conftest import Outcome, Sojourn, snapshot
 from workflows import builtin_workflow_texts
 
 NOW_ISO = "2026-03-02"
 LEADERSHIP_YAML = builtin_workflow_texts()["leadership-development.yaml"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-Sojourn = Callable[..., Outcome]
-
-
-@pytest.fixture
-def sojourn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Sojourn:
-    """Run `sojourn ARGS...` in-process exactly as the console script does, in an empty working directory."""
-    for variable in ("SOJOURN_DATABASE_URL", "SOJOURN_CONFIG", "SOJOURN_ACTOR"):
-        monkeypatch.delenv(variable, raising=False)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    engines: list[Engine] = []
-    open_engine = store_db.open_engine
-
-    def tracked_open_engine(url: str) -> Engine:
-        engines.append(open_engine(url))
-        return engines[-1]
-
-    # The console script exits with its process; in-process runs must close their connections themselves.
-    monkeypatch.setattr(store_db, "open_engine", tracked_open_engine)
-
-    def run(*args: str) -> Outcome:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["sojourn", *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            while engines:
-                engines.pop().dispose()
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return run
-
-
-@pytest.fixture
-def on_db(sojourn: Sojourn, db_url: str) -> Sojourn:
-    """`sojourn --db URL ARGS...` on the test database."""
-    return lambda *args: sojourn("--db", db_url, *args)
 
 
 @pytest.fixture
@@ -80,19 +25,6 @@ def assignment_id(db: Engine, spec: service.AssignmentSpec, now: datetime) -> in
     """An assignment in stage interviews, so every table the CLI writes already has rows to compare."""
     created = service.create_assignment(db, spec, actor="setup@example.com", now=now)
     return int(created["id"])
-
-
-def snapshot(db_url: str) -> dict[str, list[str]]:
-    """Every row of every table, as text, so any write at all shows up as a difference."""
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as connection:
-            metadata = MetaData()
-            metadata.reflect(connection)
-            return {name: sorted(repr(tuple(row)) for row in connection.execute(select(table)))
-                    for name, table in metadata.tables.items()}
-    finally:
-        engine.dispose()
 
 
 def assert_fails(outcome: Outcome, code: int, *fragments: str) -> None:

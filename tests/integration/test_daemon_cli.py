@@ -3,75 +3,27 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlmodel import select
 
-import cli
 from engine import service
 from engine.daemon import Daemon, build_scheduler
 from engine.dispatch import DeliveryPolicy, Routing
 from engine.leases import DaemonIdentity, acquire_dispatcher_lease, start_heartbeat
-from engine.store import db as store_db
 from engine.store.db import transaction
 from engine.store.models import Outbox
+from integration.conftest import Sojourn
 from notifiers import Notification
 
 OUTBOX_FIELDS = {"key", "kind", "assignment_id", "task_id", "recipient", "role", "subject", "body", "created_at",
                  "status", "attempts", "last_error", "next_attempt_at"}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-Sojourn = Callable[..., Outcome]
-
-
-@pytest.fixture
-def sojourn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-            db_url: str) -> Iterator[Sojourn]:
-    """`sojourn --db URL ARGS...` in-process, as the console script runs it, in an empty directory."""
-    for variable in ("SOJOURN_DATABASE_URL", "SOJOURN_CONFIG", "SOJOURN_ACTOR"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.chdir(tmp_path)
-    engines: list[Engine] = []
-    real_open_engine = store_db.open_engine
-
-    def tracked_open_engine(url: str) -> Engine:
-        engines.append(real_open_engine(url))
-        return engines[-1]
-
-    monkeypatch.setattr(store_db, "open_engine", tracked_open_engine)
-
-    def run(*args: str) -> Outcome:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["sojourn", "--db", db_url, *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            while engines:
-                engines.pop().dispose()
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    yield run
-    structlog.reset_defaults()  # the daemon configured JSON logging for this process
 
 
 @pytest.fixture
@@ -90,12 +42,12 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def test_daemon_once_writes_json_lines_when_file_notifier_is_configured(sojourn: Sojourn, created: int,
+def test_daemon_once_writes_json_lines_when_file_notifier_is_configured(on_db: Sojourn, created: int,
                                                                         tmp_path: Path) -> None:
     """One sweep delivers every due notice as one JSON object per line, logs JSON on stderr and exits 0."""
     out = tmp_path / "notifications.jsonl"
     config = _config(tmp_path, f'[notifiers.file]\npath = "{out}"\n')
-    outcome = sojourn("--config", str(config), "daemon", "--once")
+    outcome = on_db("--config", str(config), "daemon", "--once")
     assert outcome.code == 0, outcome.stderr
     delivered = _json_lines(out.read_text(encoding="utf-8"))
     assert len(delivered) == 7
@@ -107,12 +59,12 @@ def test_daemon_once_writes_json_lines_when_file_notifier_is_configured(sojourn:
     assert events.count("notification_sent") == 7
 
 
-def test_daemon_once_sends_nothing_twice_when_run_again(sojourn: Sojourn, created: int, tmp_path: Path) -> None:
+def test_daemon_once_sends_nothing_twice_when_run_again(on_db: Sojourn, created: int, tmp_path: Path) -> None:
     """A second sweep finds nothing due: the file keeps its seven lines."""
     out = tmp_path / "notifications.jsonl"
     config = _config(tmp_path, f'[notifiers.file]\npath = "{out}"\n')
-    assert sojourn("--config", str(config), "daemon", "--once").code == 0
-    assert sojourn("--config", str(config), "daemon", "--once").code == 0
+    assert on_db("--config", str(config), "daemon", "--once").code == 0
+    assert on_db("--config", str(config), "daemon", "--once").code == 0
     assert len(out.read_text(encoding="utf-8").splitlines()) == 7
 
 
@@ -123,10 +75,10 @@ def test_daemon_once_sends_nothing_twice_when_run_again(sojourn: Sojourn, create
     ('[notifiers.file]\npath = "n.jsonl"\n[routing]\nescalation = ["webhook"]\n', "webhook not configured"),
     ("[delivery]\nmax_attempts = 0\n", "max_attempts: 0 must be a whole number of at least 1"),
 ])
-def test_daemon_refuses_to_start_with_exit_2_when_config_is_bad(sojourn: Sojourn, tmp_path: Path, body: str,
+def test_daemon_refuses_to_start_with_exit_2_when_config_is_bad(on_db: Sojourn, tmp_path: Path, body: str,
                                                                 message: str) -> None:
     """Bad notifier, routing or delivery settings are `Error:` lines and exit 2, and never show a secret."""
-    outcome = sojourn("--config", str(_config(tmp_path, body)), "daemon", "--once")
+    outcome = on_db("--config", str(_config(tmp_path, body)), "daemon", "--once")
     assert outcome.code == 2
     assert outcome.stderr.startswith("Error: ")
     assert message in outcome.stderr
@@ -134,75 +86,75 @@ def test_daemon_refuses_to_start_with_exit_2_when_config_is_bad(sojourn: Sojourn
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_daemon_refuses_to_start_with_exit_1_when_another_holds_sqlite_lease(sojourn: Sojourn, db: Engine) -> None:
+def test_daemon_refuses_to_start_with_exit_1_when_another_holds_sqlite_lease(on_db: Sojourn, db: Engine) -> None:
     """On SQLite a second daemon is told which daemon holds the lease and until when."""
     other = DaemonIdentity(host="other-host", pid=4242, token="cafe")
     with transaction(db) as session:
         acquire_dispatcher_lease(session, other, datetime.now(UTC), 60)
-    outcome = sojourn("daemon", "--once")
+    outcome = on_db("daemon", "--once")
     assert outcome.code == 1
     assert outcome.stderr.startswith("Error: another daemon (pid 4242 on other-host) holds the lease until ")
 
 
-def test_daemon_status_shows_alive_and_stale_daemons_when_heartbeats_differ(sojourn: Sojourn, db: Engine) -> None:
+def test_daemon_status_shows_alive_and_stale_daemons_when_heartbeats_differ(on_db: Sojourn, db: Engine) -> None:
     """A fresh heartbeat is alive, an expired one stale; --json prints one document saying so."""
     now = datetime.now(UTC)
     with transaction(db) as session:
         start_heartbeat(session, DaemonIdentity("alpha", 11, "a1"), now, 60)
         start_heartbeat(session, DaemonIdentity("beta", 22, "b2"), now - timedelta(minutes=5), 5)
-    status = json.loads(sojourn("daemon", "status", "--json").stdout)
+    status = json.loads(on_db("daemon", "status", "--json").stdout)
     assert status["running"] is True
     assert {(d["host"], d["pid"], d["alive"]) for d in status["daemons"]} == {("alpha", 11, True),
                                                                                ("beta", 22, False)}
-    text = sojourn("daemon", "status").stdout
+    text = on_db("daemon", "status").stdout
     assert "1 daemon(s) alive" in text
     assert "stale" in text
 
 
-def test_daemon_status_says_none_running_when_no_heartbeat(sojourn: Sojourn) -> None:
+def test_daemon_status_says_none_running_when_no_heartbeat(on_db: Sojourn) -> None:
     """With no daemon ever started, status exits 0 and says so."""
-    outcome = sojourn("daemon", "status", "--json")
+    outcome = on_db("daemon", "status", "--json")
     assert outcome.code == 0
     assert json.loads(outcome.stdout) == {"running": False, "alive": 0, "daemons": [], "dispatcher": None}
 
 
-def test_outbox_list_prints_notification_shape_when_json(sojourn: Sojourn, created: int) -> None:
+def test_outbox_list_prints_notification_shape_when_json(on_db: Sojourn, created: int) -> None:
     """Each row has the contract's notification fields plus status, attempts, last_error and next attempt."""
-    rows = json.loads(sojourn("outbox", "list", "--status", "pending", "--json").stdout)
+    rows = json.loads(on_db("outbox", "list", "--status", "pending", "--json").stdout)
     assert len(rows) == 7
     assert set(rows[0]) >= OUTBOX_FIELDS
     assert {(r["status"], r["attempts"], r["task_id"]) for r in rows} == {("pending", 0, None)}
-    assert json.loads(sojourn("outbox", "list", "--status", "dead", "--json").stdout) == []
+    assert json.loads(on_db("outbox", "list", "--status", "dead", "--json").stdout) == []
 
 
-def test_outbox_list_shows_cancelled_rows_when_status_cancelled_is_asked(sojourn: Sojourn, db: Engine,
+def test_outbox_list_shows_cancelled_rows_when_status_cancelled_is_asked(on_db: Sojourn, db: Engine,
                                                                          created: int) -> None:
     """`outbox list --status cancelled` lists the rows whose cause went away, with the reason."""
     with transaction(db) as session:
         row = session.exec(select(Outbox)).first()
         assert row is not None
         row.status, row.last_error = "cancelled", "task done before delivery"
-    outcome = sojourn("outbox", "list", "--status", "cancelled", "--json")
+    outcome = on_db("outbox", "list", "--status", "cancelled", "--json")
     assert outcome.code == 0, outcome.stderr
     assert [(r["status"], r["last_error"]) for r in json.loads(outcome.stdout)] == [
         ("cancelled", "task done before delivery")]
 
 
-def test_outbox_retry_exits_1_when_key_is_unknown(sojourn: Sojourn) -> None:
+def test_outbox_retry_exits_1_when_key_is_unknown(on_db: Sojourn) -> None:
     """Retrying a key that is not in the outbox is refused with exit 1."""
-    outcome = sojourn("outbox", "retry", "task_due/404")
+    outcome = on_db("outbox", "retry", "task_due/404")
     assert outcome.code == 1
     assert outcome.stderr.startswith("Error: no notification with key 'task_due/404'")
 
 
-def test_outbox_retry_makes_dead_row_pending_when_key_exists(sojourn: Sojourn, db: Engine, created: int) -> None:
+def test_outbox_retry_makes_dead_row_pending_when_key_exists(on_db: Sojourn, db: Engine, created: int) -> None:
     """A dead row comes back as pending with its attempts reset."""
     with transaction(db) as session:
         row = session.exec(select(Outbox)).first()
         assert row is not None
         row.status, row.attempts, row.last_error = "dead", 8, "webhook: HTTP 410"
         key = row.key
-    revived = json.loads(sojourn("outbox", "retry", key, "--json").stdout)
+    revived = json.loads(on_db("outbox", "retry", key, "--json").stdout)
     assert (revived["status"], revived["attempts"], revived["last_error"]) == ("pending", 0, "webhook: HTTP 410")
 
 
