@@ -240,13 +240,13 @@ def record_delivery(session: Session, outbox_id: int, holder: str, values: dict[
     False means the claim expired and another holder took the row; the outcome is then left to that holder.
     A row cancelled while it was being delivered stays cancelled, with its reason, unless this attempt sent it.
     """
+    outbox = _table(Outbox)  # a Core UPDATE: the ORM's bulk-update bookkeeping cost more than the write itself
     if values.get("status") != "sent":
-        cancelled = col(Outbox.status) == CANCELLED
+        cancelled = outbox.c.status == CANCELLED
         values = {**values, "status": case((cancelled, CANCELLED), else_=literal(values["status"])),
-                  "last_error": case((cancelled, col(Outbox.last_error)), else_=literal(values.get("last_error")))}
-    statement = (update(Outbox).where(col(Outbox.id) == outbox_id, col(Outbox.claimed_by) == holder)
-                 .values(**values, claimed_by=None, claimed_until=None)
-                 .execution_options(synchronize_session=False))
+                  "last_error": case((cancelled, outbox.c.last_error), else_=literal(values.get("last_error")))}
+    statement = (update(outbox).where(outbox.c.id == outbox_id, outbox.c.claimed_by == holder)
+                 .values(**values, claimed_by=None, claimed_until=None))
     return _rowcount(session.execute(statement)) == 1
 
 
