@@ -156,7 +156,10 @@ class Outbox(SQLModel, table=True):
     notifiers that already accepted it, so a retry does not repeat them.
     """
 
-    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_claimed_until", "claimed_until"),  # freeing a dead daemon's claims reads only claimed rows
+    )
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)
     kind: str
