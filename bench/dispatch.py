@@ -16,7 +16,6 @@ falls on all alike. Goal: the daemon sends at least 2,000 notifications/s.
     .venv/bin/python bench/dispatch.py                 # N=20,000, 3 rounds (about a minute)
     .venv/bin/python bench/dispatch.py --small         # N=2,000, quick check
     .venv/bin/python bench/dispatch.py --profile       # also cProfile one daemon run and list the hot spots
-    .venv/bin/python bench/dispatch.py --what-if       # also the daemon with record_delivery's UPDATE built once
     .venv/bin/python bench/dispatch.py --json
 """
 
@@ -25,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import functools
 import io
 import json
 import logging
@@ -131,43 +129,6 @@ class DaemonSweep:
         self.engine.dispose()
 
 
-class WhatIfRecordOnce(DaemonSweep):
-    """The daemon with one change: `queries.record_delivery` runs a Core UPDATE built once with bind parameters.
-
-    Today it builds an ORM-enabled UPDATE for every row, which SQLAlchemy then runs through its bulk-update
-    path and keys for its statement cache; the profile (`--profile`) shows that as most of a notification's cost.
-    """
-
-    name = "what if: record_delivery built once"
-
-    def __call__(self) -> int:
-        from engine.store import queries
-
-        original = queries.record_delivery
-        queries.record_delivery = _record_delivery_built_once
-        try:
-            return super().__call__()
-        finally:
-            queries.record_delivery = original
-
-
-@functools.cache
-def _record_statement(names: tuple[str, ...]) -> Any:
-    from sqlalchemy import bindparam, update
-
-    from engine.store.models import Outbox
-
-    table: Any = Outbox.__table__  # type: ignore[attr-defined]  # SQLModel declares it only at run time
-    return (update(table).where(table.c.id == bindparam("record_id"), table.c.claimed_by == bindparam("holder"))
-            .values({**{name: bindparam(name) for name in names}, "claimed_by": None, "claimed_until": None}))
-
-
-def _record_delivery_built_once(session: Any, outbox_id: int, holder: str, values: dict[str, Any]) -> bool:
-    result = session.connection().execute(_record_statement(tuple(sorted(values))),
-                                          {**values, "record_id": outbox_id, "holder": holder})
-    return bool(result.rowcount == 1)
-
-
 class PlainDispatcher:
     name = "plain sqlite3 dispatcher"
 
@@ -270,7 +231,7 @@ def timed(contender: Callable[[], int], path: Path, out: Path, total: int, uses_
     return seconds
 
 
-def run(total: int, rounds: int, profile: bool, what_if: bool) -> dict[str, Any]:
+def run(total: int, rounds: int, profile: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sojourn-dispatch-") as directory:
         work = Path(directory)
         path = work / "sojourn.db"
@@ -279,9 +240,6 @@ def run(total: int, rounds: int, profile: bool, what_if: bool) -> dict[str, Any]
         contenders: dict[str, Any] = {"daemon": DaemonSweep(path, outs["daemon"]),
                                       "plain_dispatcher": PlainDispatcher(path, outs["plain_dispatcher"]),
                                       "plain_lines": PlainLines(path, outs["plain_lines"])}
-        if what_if:
-            outs["what_if"] = work / "what_if.jsonl"
-            contenders["what_if"] = WhatIfRecordOnce(path, outs["what_if"])
         seconds: dict[str, list[float]] = {key: [] for key in contenders}
         order = list(contenders)
         for round_number in range(rounds):
@@ -357,15 +315,13 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="quick check: 2,000 notifications")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--profile", action="store_true", help="also cProfile one daemon run")
-    parser.add_argument("--what-if", action="store_true",
-                        help="also run the daemon with record_delivery's UPDATE built once (not the shipped code)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     args = parser.parse_args()
     total = args.n or (2_000 if args.small else 20_000)
     if total < 1 or args.rounds < 1:
         parser.error("--n and --rounds must be at least 1")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the report (or the one JSON document)
-        data = run(total, args.rounds, args.profile, args.what_if)
+        data = run(total, args.rounds, args.profile)
     print(json.dumps(data, indent=2) if args.json else report(data))
 
 
