@@ -7,6 +7,7 @@ import platform
 import statistics
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 WORKFLOW = "leadership-development"
@@ -64,3 +65,12 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
+
+
+def short_path(file: str) -> str:
+    """A profiled function's file, relative to site-packages or to the repository, for reports."""
+    marker = "site-packages/"
+    if marker in file:
+        return file.split(marker, 1)[1]
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    return file[len(root):] if file.startswith(root) else file

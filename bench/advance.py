@@ -39,7 +39,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import ASSIGNMENT, CAST, WORKFLOW, machine, median, percentile, stakeholders, table, verdict
+from _common import (
+    ASSIGNMENT,
+    CAST,
+    WORKFLOW,
+    machine,
+    median,
+    percentile,
+    short_path,
+    stakeholders,
+    table,
+    verdict,
+)
 
 GOAL_PER_SECOND = 1_000
 GOAL_RATIO = 5.0
@@ -354,7 +365,7 @@ def _profile(advance: ServiceAdvance, ids: list[int]) -> dict[str, Any]:
     total = stats.total_tt  # type: ignore[attr-defined]
     entries = []
     for (file, line, function), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
-        entries.append({"where": f"{_short(file)}:{line}({function})", "calls": calls, "own_s": own,
+        entries.append({"where": f"{short_path(file)}:{line}({function})", "calls": calls, "own_s": own,
                         "cumulative_s": cumulative})
     project = [e for e in entries if e["where"].startswith(("engine/", "cli.py"))]
     text = io.StringIO()
@@ -365,14 +376,6 @@ def _profile(advance: ServiceAdvance, ids: list[int]) -> dict[str, Any]:
         "all_by_cumulative": sorted(entries, key=lambda e: -e["cumulative_s"])[:30],
         "all_by_own": sorted(entries, key=lambda e: -e["own_s"])[:15],
     }
-
-
-def _short(file: str) -> str:
-    marker = "site-packages/"
-    if marker in file:
-        return file.split(marker, 1)[1]
-    root = str(Path(__file__).resolve().parent.parent) + "/"
-    return file[len(root):] if file.startswith(root) else file
 
 
 # --- reporting ----------------------------------------------------------------------------------------------------

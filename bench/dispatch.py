@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import ASSIGNMENT, CAST, WORKFLOW, machine, median, stakeholders, table, verdict
+from _common import ASSIGNMENT, CAST, WORKFLOW, machine, median, short_path, stakeholders, table, verdict
 
 GOAL_PER_SECOND = 2_000
 ACTOR = "bench@example.com"
@@ -276,18 +276,10 @@ def _profile(daemon: DaemonSweep, path: Path, out: Path, total: int) -> dict[str
     text = io.StringIO()
     stats = pstats.Stats(profiler, stream=text)
     total_s = stats.total_tt  # type: ignore[attr-defined]
-    entries = [{"where": f"{_short(file)}:{line}({function})", "calls": calls, "cumulative_s": cumulative}
+    entries = [{"where": f"{short_path(file)}:{line}({function})", "calls": calls, "cumulative_s": cumulative}
                for (file, line, function), (_, calls, _, cumulative, _) in stats.stats.items()]  # type: ignore[attr-defined]
     return {"notifications": total, "total_s": total_s,
             "by_cumulative": sorted(entries, key=lambda e: -e["cumulative_s"])[:30]}
-
-
-def _short(file: str) -> str:
-    marker = "site-packages/"
-    if marker in file:
-        return file.split(marker, 1)[1]
-    root = str(Path(__file__).resolve().parent.parent) + "/"
-    return file[len(root):] if file.startswith(root) else file
 
 
 def report(data: dict[str, Any]) -> str:
