@@ -22,6 +22,17 @@ SKIP_POSTGRES = os.environ.get("SOJOURN_SKIP_POSTGRES") == "1"  # only ever set 
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
+# One person per role of leadership-development, in several time zones: role -> (email, name, time zone).
+CAST = {
+    "assignee": ("ana.lima@example.com", "Ana Lima", "America/Sao_Paulo"),
+    "sending_manager": ("sam.home@example.com", "Sam Home", "America/Sao_Paulo"),
+    "host_manager": ("hanna.host@example.com", "Hanna Host", "Europe/Berlin"),
+    "coach": ("cole.coach@example.com", "Cole Coach", "Europe/Berlin"),
+    "sponsor": ("sara.sponsor@example.com", "Sara Sponsor", "America/Sao_Paulo"),
+    "talent": ("tess.talent@example.com", "Tess Talent", "UTC"),
+    "mobility": ("mo.mobility@example.com", "Mo Mobility", "Asia/Kolkata"),
+}
+
 
 @pytest.fixture
 def now() -> datetime:
@@ -93,18 +104,9 @@ def db(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def people(db: Engine) -> dict[str, str]:
     """One person per role of leadership-development, in several time zones; role -> email."""
-    cast = {
-        "assignee": ("ana.lima@example.com", "Ana Lima", "America/Sao_Paulo"),
-        "sending_manager": ("sam.home@example.com", "Sam Home", "America/Sao_Paulo"),
-        "host_manager": ("hanna.host@example.com", "Hanna Host", "Europe/Berlin"),
-        "coach": ("cole.coach@example.com", "Cole Coach", "Europe/Berlin"),
-        "sponsor": ("sara.sponsor@example.com", "Sara Sponsor", "America/Sao_Paulo"),
-        "talent": ("tess.talent@example.com", "Tess Talent", "UTC"),
-        "mobility": ("mo.mobility@example.com", "Mo Mobility", "Asia/Kolkata"),
-    }
-    for email, name, tz in cast.values():
+    for email, name, tz in CAST.values():
         service.add_person(db, email, name=name, tz=tz)
-    return {role: email for role, (email, _, _) in cast.items()}
+    return {role: email for role, (email, _, _) in CAST.items()}
 
 
 @pytest.fixture

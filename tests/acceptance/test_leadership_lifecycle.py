@@ -6,16 +6,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from acceptance.conftest import Sojourn
+from tests.conftest import CAST
 
-CAST = {
-    "assignee": ("ana.lima@example.com", "Ana Lima", "America/Sao_Paulo"),
-    "sending_manager": ("sam.home@example.com", "Sam Home", "America/Sao_Paulo"),
-    "host_manager": ("hanna.host@example.com", "Hanna Host", "Europe/Berlin"),
-    "coach": ("cole.coach@example.com", "Cole Coach", "Europe/Berlin"),
-    "sponsor": ("sara.sponsor@example.com", "Sara Sponsor", "America/Sao_Paulo"),
-    "talent": ("tess.talent@example.com", "Tess Talent", "UTC"),
-    "mobility": ("mo.mobility@example.com", "Mo Mobility", "Asia/Kolkata"),
-}
 EMAIL = {role: email for role, (email, _, _) in CAST.items()}
 PLAN_SIGNERS = ["assignee", "sending_manager", "host_manager", "talent", "mobility"]
 
