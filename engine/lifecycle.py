@@ -92,7 +92,8 @@ class Lifecycle:
         for stage in self.definition.stages:
             lines.append(f"    {stage.key} : {stage.title}")
         for t in self.definition.transitions:
-            label = ", ".join(g.name for g in t.guards) + (" (reason required)" if t.requires_reason else "")
+            notes = [", ".join(g.name for g in t.guards), "(reason required)" if t.requires_reason else ""]
+            label = " ".join(n for n in notes if n)
             lines += [f"    {s} --> {t.dest}" + (f" : {label}" if label else "") for s in self._sources(t)]
         lines += [f"    {s} --> [*]" for s in self.definition.stage_keys if self.definition.is_terminal(s)]
         return "\n".join(lines)

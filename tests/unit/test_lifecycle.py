@@ -62,6 +62,6 @@ def test_diagram_is_mermaid_with_every_stage_and_guard() -> None:
     assert diagram.splitlines()[0] == "stateDiagram-v2"
     assert "    [*] --> interviews" in diagram
     assert "    plan_agreed --> orientation : stage_tasks_done, min_smart_goals, plan_signed_off" in diagram
-    assert "    coaching --> cancelled :  (reason required)" in diagram
+    assert "    coaching --> cancelled : (reason required)" in diagram
     assert "    completed --> [*]" in diagram
     assert all(stage in diagram for stage in DEFINITION.stage_keys)
