@@ -40,7 +40,7 @@ from engine.leases import (
     start_heartbeat,
 )
 from engine.logging import configure_logging, get_logger
-from engine.planning import plan
+from engine.planning import plan_batch
 from engine.store import queries
 from engine.store.db import is_sqlite, require_schema, transaction
 from notifiers import Notifier, NotifierConfigError, build_notifiers, close_notifiers
@@ -102,8 +102,7 @@ class Daemon:
         the sweep has dispatched for max(interval, 10 s), so that planning gets its turn during a long backlog."""
         with self._sweeping:
             began = time.monotonic()
-            with transaction(self.engine) as session:
-                planned = plan(session, self.clock())
+            planned = self._plan()
             dispatched = DispatchReport()
             budget = max(self.interval_seconds, MIN_DISPATCH_BUDGET_SECONDS)
             # counted from the end of planning: a long plan (a backlog after downtime) must not use up the budget
@@ -121,6 +120,17 @@ class Daemon:
             "sweep", planned=planned, claimed=dispatched.claimed, sent=dispatched.sent, failed=dispatched.failed,
             dead=dispatched.dead, released=dispatched.released, duration_ms=round(report.seconds * 1000, 1))
         return report
+
+    def _plan(self) -> int:
+        """Plan everything due, one committed batch at a time, so CLI writers never wait long for the lock."""
+        planned, now = 0, self.clock()
+        while not self.stopping.is_set():
+            with transaction(self.engine) as session:
+                batch = plan_batch(session, now)
+            planned += batch.added
+            if not batch.more:
+                break
+        return planned
 
     def heartbeat(self) -> bool:
         """Renew the heartbeat and lease, and free the claims of daemons whose heartbeat has died.

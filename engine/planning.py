@@ -73,7 +73,29 @@ CADENCE_KINDS = ("contact_due", "contact_missed")
 
 def plan(session: Session, now: datetime) -> int:
     """Write every task reminder, escalation and cadence notice due at `now` to the outbox; returns rows added."""
-    return plan_task_reminders(session, now) + plan_cadences(session, now)
+    added = 0
+    while True:
+        batch = plan_batch(session, now)
+        added += batch.added
+        if not batch.more:
+            return added
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    added: int  # outbox rows written
+    more: bool  # a batch came back full, so more may be due
+
+
+def plan_batch(session: Session, now: datetime) -> PlannedBatch:
+    """Plan one batch of due tasks and one of due cadences.
+
+    Each batch is complete on its own (notices written, next instants moved), so the daemon commits after every
+    batch: a backlog after long downtime never holds the database's write lock for more than one batch.
+    """
+    tasks_added, tasks_full = _plan_task_batch(session, now)
+    cadences_added, cadences_full = _plan_cadence_batch(session, now)
+    return PlannedBatch(tasks_added + cadences_added, tasks_full or cadences_full)
 
 
 # --- task reminders --------------------------------------------------------------------------------------------
@@ -119,30 +141,27 @@ def steps_to_send(steps: Sequence[ReminderStep], now: datetime,
     return chosen, min(upcoming, default=None)
 
 
-def plan_task_reminders(session: Session, now: datetime) -> int:
-    """Send the due steps of every task whose `next_reminder_at` has come, then move it to the next step."""
-    added = 0
-    while True:
-        tasks = queries.due_task_reminders(session, now, BATCH_SIZE)
-        if not tasks:
-            return added
-        context = _load_assignments(session, {t.assignment_id for t in tasks})
-        earlier_stages = queries.transitions_of(session, {
-            t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
-        rows: list[dict[str, Any]] = []
-        for task in tasks:
-            definition = context.definitions[task.assignment_id]
-            owner = context.people[task.owner_id]
-            created = _task_created_at(task, context.assignments[task.assignment_id],
-                                       earlier_stages.get(task.assignment_id, []))
-            steps = task_steps(task.due_on, definition.reminders, owner.tz)
-            chosen, task.next_reminder_at = steps_to_send(steps, now, created)
-            rows += [row for step in chosen for row in _task_notices(task, step, context, now)]
-            session.add(task)
-        added += queries.insert_notifications(session, rows)
-        session.flush()
-        if len(tasks) < BATCH_SIZE:
-            return added
+def _plan_task_batch(session: Session, now: datetime) -> tuple[int, bool]:
+    """Send the due steps of up to a batch of tasks whose `next_reminder_at` has come; move each to its next step."""
+    tasks = queries.due_task_reminders(session, now, BATCH_SIZE)
+    if not tasks:
+        return 0, False
+    context = _load_assignments(session, {t.assignment_id for t in tasks})
+    earlier_stages = queries.transitions_of(session, {
+        t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        definition = context.definitions[task.assignment_id]
+        owner = context.people[task.owner_id]
+        created = _task_created_at(task, context.assignments[task.assignment_id],
+                                   earlier_stages.get(task.assignment_id, []))
+        steps = task_steps(task.due_on, definition.reminders, owner.tz)
+        chosen, task.next_reminder_at = steps_to_send(steps, now, created)
+        rows += [row for step in chosen for row in _task_notices(task, step, context, now)]
+        session.add(task)
+    added = queries.insert_notifications(session, rows)
+    session.flush()
+    return added, len(tasks) == BATCH_SIZE
 
 
 def _task_created_at(task: Task, assignment: Assignment, history: Iterable[TransitionRecord]) -> datetime | None:
@@ -318,26 +337,23 @@ def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable
     return schedule.start(index) if index >= 0 else None
 
 
-def plan_cadences(session: Session, now: datetime) -> int:
-    """Send the contact_due and contact_missed notices of every cadence whose `next_check_at` has come."""
-    added = 0
-    while True:
-        states = queries.due_cadence_checks(session, now, BATCH_SIZE)
-        if not states:
-            return added
-        assignment_ids = {s.assignment_id for s in states}
-        context = _load_assignments(session, assignment_ids)
-        history = queries.transitions_of(session, assignment_ids)
-        rows: list[dict[str, Any]] = []
-        for state in states:
-            notices, state.next_check_at = _cadence_notices(session, state, context, history[state.assignment_id],
-                                                            now)
-            rows += notices
-            session.add(state)
-        added += queries.insert_notifications(session, rows)
-        session.flush()
-        if len(states) < BATCH_SIZE:
-            return added
+def _plan_cadence_batch(session: Session, now: datetime) -> tuple[int, bool]:
+    """Send the contact_due and contact_missed notices of up to a batch of cadences whose `next_check_at` has come."""
+    states = queries.due_cadence_checks(session, now, BATCH_SIZE)
+    if not states:
+        return 0, False
+    assignment_ids = {s.assignment_id for s in states}
+    context = _load_assignments(session, assignment_ids)
+    history = queries.transitions_of(session, assignment_ids)
+    rows: list[dict[str, Any]] = []
+    for state in states:
+        notices, state.next_check_at = _cadence_notices(session, state, context, history[state.assignment_id],
+                                                        now)
+        rows += notices
+        session.add(state)
+    added = queries.insert_notifications(session, rows)
+    session.flush()
+    return added, len(states) == BATCH_SIZE
 
 
 def _cadence_notices(session: Session, state: CadenceState, context: _Context, history: list[TransitionRecord],

@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import Engine, event
 
 import engine.daemon
+import engine.planning
 from engine import service
 from engine.daemon import Daemon
 from engine.dispatch import DeliveryPolicy, Routing
 from engine.leases import DaemonIdentity
+from engine.planning import PlannedBatch
 from engine.store import queries
 from engine.store.db import transaction
 from notifiers import Notification
@@ -45,14 +47,14 @@ def test_sweep_dispatches_when_planning_took_longer_than_the_dispatch_budget(
     """The dispatch budget starts after planning: a sweep that planned for ages still sends what is due."""
     service.create_assignment(db, spec, actor="admin", now=now)  # seven stage_changed notices, due at once
     clock = SlowPlanningClock(planning_seconds=3_600)
-    real_plan = engine.daemon.plan
+    real_plan_batch = engine.daemon.plan_batch
 
-    def slow_plan(session: Any, at: datetime) -> int:
+    def slow_plan_batch(session: Any, at: datetime) -> PlannedBatch:
         clock.now += clock.planning_seconds
-        return real_plan(session, at)
+        return real_plan_batch(session, at)
 
     monkeypatch.setattr(engine.daemon, "time", clock)
-    monkeypatch.setattr(engine.daemon, "plan", slow_plan)
+    monkeypatch.setattr(engine.daemon, "plan_batch", slow_plan_batch)
     recorder = Recorder()
     daemon = Daemon(db, [recorder], routing=Routing({}), policy=DeliveryPolicy(), interval_seconds=60,
                     identity=DaemonIdentity("test-host", 1, "t1"), clock=lambda: now)
@@ -93,3 +95,28 @@ def test_claim_finds_rows_by_primary_key_when_sqlite_has_no_statistics(
                                                                             parameters))
     assert "INTEGER PRIMARY KEY" in plan, plan
     assert "ix_outbox_status_next_attempt_at" not in plan, plan
+
+
+def test_sweep_commits_planning_batch_by_batch(db: Engine, spec: service.AssignmentSpec, now: datetime,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each planning batch commits on its own, so a long backlog never holds the write lock for the whole plan."""
+    for _ in range(3):
+        service.create_assignment(db, spec, actor="admin", now=now)
+    monkeypatch.setattr(engine.planning, "BATCH_SIZE", 2)  # six due tasks: three full batches, then an empty one
+    commits: list[int] = []
+    real_plan_batch = engine.daemon.plan_batch
+
+    def counting_plan_batch(session: Any, at: datetime) -> PlannedBatch:
+        commits.append(len(commits))
+        return real_plan_batch(session, at)
+
+    monkeypatch.setattr(engine.daemon, "plan_batch", counting_plan_batch)
+    daemon = Daemon(db, [Recorder()], routing=Routing({}), policy=DeliveryPolicy(), interval_seconds=60,
+                    identity=DaemonIdentity("test-host", 1, "t1"), clock=lambda: now + timedelta(days=30))
+    daemon.start()
+    report = daemon.sweep()
+    daemon.stop()
+    assert len(commits) == 4
+    with transaction(db) as session:
+        assert queries.due_task_reminders(session, now + timedelta(days=30), 100) == []
+    assert report.planned >= 6
