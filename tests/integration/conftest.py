@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 import cli
 from engine.store import db as store_db
+from notifiers import Notification
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,15 @@ def snapshot(db_url: str) -> dict[str, list[str]]:
                     for name, table in metadata.tables.items()}
     finally:
         engine.dispose()
+
+
+class Recorder:
+    """A notifier that keeps what it is handed, for tests of the daemon's delivery."""
+
+    name = "file"
+
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+
+    def send(self, notification: Notification) -> None:
+        self.sent.append(notification)

@@ -120,15 +120,21 @@ def test_workflow_show_diagram_prints_mermaid_with_every_stage(on_db: Sojourn) -
     assert "    completed --> [*]" in lines
 
 
-def test_workflow_install_keeps_running_assignments_on_their_version(on_db: Sojourn, people: dict[str, str],
-                                                                     tmp_path: Path) -> None:
-    """A new workflow version applies to new assignments only; earlier ones keep their version and tasks."""
-    earlier = as_json(on_db(*create_args(people), "--json"))
+def _with_reference_check(tmp_path: Path) -> Path:
+    """leadership-development with one more interviews task, written to a file to install as a new version."""
     definition = yaml.safe_load(LEADERSHIP_YAML)
     definition["stages"][0]["tasks"].append(
         {"key": "reference_check", "title": "Check references", "owner": "talent", "due": {"days": 7}})
     path = tmp_path / "leadership-development.yaml"
     path.write_text(yaml.safe_dump(definition, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_workflow_install_keeps_running_assignments_on_their_version(on_db: Sojourn, people: dict[str, str],
+                                                                     tmp_path: Path) -> None:
+    """A new workflow version applies to new assignments only; earlier ones keep their version and tasks."""
+    earlier = as_json(on_db(*create_args(people), "--json"))
+    path = _with_reference_check(tmp_path)
 
     installed = as_json(on_db("workflow", "install", str(path), "--json"))
     assert installed == {"name": "leadership-development", "version": 2, "new": True}
@@ -170,11 +176,7 @@ def test_assignment_on_old_version_advances_by_its_own_rules(on_db: Sojourn, peo
                                                              tmp_path: Path) -> None:
     """An assignment started on version 1 leaves interviews without the task version 2 added to that stage."""
     earlier = as_json(on_db(*create_args(people), "--json"))
-    definition = yaml.safe_load(LEADERSHIP_YAML)
-    definition["stages"][0]["tasks"].append(
-        {"key": "reference_check", "title": "Check references", "owner": "talent", "due": {"days": 7}})
-    path = tmp_path / "leadership-development.yaml"
-    path.write_text(yaml.safe_dump(definition, sort_keys=False), encoding="utf-8")
+    path = _with_reference_check(tmp_path)
     succeeds(on_db("workflow", "install", str(path)))
     for task in earlier["tasks"]:
         succeeds(on_db("task", "done", str(task["id"])))

@@ -18,17 +18,7 @@ from engine.leases import DaemonIdentity
 from engine.planning import PlannedBatch
 from engine.store import queries
 from engine.store.db import transaction
-from notifiers import Notification
-
-
-class Recorder:
-    name = "file"
-
-    def __init__(self) -> None:
-        self.sent: list[Notification] = []
-
-    def send(self, notification: Notification) -> None:
-        self.sent.append(notification)
+from integration.conftest import Recorder
 
 
 class SlowPlanningClock:

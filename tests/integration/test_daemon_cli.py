@@ -19,8 +19,7 @@ from engine.dispatch import DeliveryPolicy, Routing
 from engine.leases import DaemonIdentity, acquire_dispatcher_lease, start_heartbeat
 from engine.store.db import transaction
 from engine.store.models import Outbox
-from integration.conftest import Sojourn
-from notifiers import Notification
+from integration.conftest import Recorder, Sojourn
 
 OUTBOX_FIELDS = {"key", "kind", "assignment_id", "task_id", "recipient", "role", "subject", "body", "created_at",
                  "status", "attempts", "last_error", "next_attempt_at"}
@@ -159,16 +158,6 @@ def test_outbox_retry_makes_dead_row_pending_when_key_exists(on_db: Sojourn, db:
 
 
 # --- the daemon object and its scheduler ------------------------------------------------------------------------
-
-
-class Recorder:
-    name = "file"
-
-    def __init__(self) -> None:
-        self.sent: list[Notification] = []
-
-    def send(self, notification: Notification) -> None:
-        self.sent.append(notification)
 
 
 def _daemon(db: Engine, clock: Callable[[], datetime], notifier: Recorder, interval: float = 60) -> Daemon:
