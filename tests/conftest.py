@@ -3,35 +3,32 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from engine import service
 from engine.store.db import open_engine
 from notifiers import Notification
+from tests.support import scenarios
+from tests.support.cast import CAST
+from tests.support.scratch import (
+    POSTGRES_ADMIN_URL,
+    create_postgres_database,
+    drop_postgres_database,
+    initialise,
+    sqlite_url,
+)
 
-POSTGRES_ADMIN_URL = os.environ.get("SOJOURN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+__all__ = ["CAST", "NOW", "POSTGRES_ADMIN_URL"]
+
 SKIP_POSTGRES = os.environ.get("SOJOURN_SKIP_POSTGRES") == "1"  # only ever set by hand, never in CI
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-# One person per role of leadership-development, in several time zones: role -> (email, name, time zone).
-CAST = {
-    "assignee": ("ana.lima@example.com", "Ana Lima", "America/Sao_Paulo"),
-    "sending_manager": ("sam.home@example.com", "Sam Home", "America/Sao_Paulo"),
-    "host_manager": ("hanna.host@example.com", "Hanna Host", "Europe/Berlin"),
-    "coach": ("cole.coach@example.com", "Cole Coach", "Europe/Berlin"),
-    "sponsor": ("sara.sponsor@example.com", "Sara Sponsor", "America/Sao_Paulo"),
-    "talent": ("tess.talent@example.com", "Tess Talent", "UTC"),
-    "mobility": ("mo.mobility@example.com", "Mo Mobility", "Asia/Kolkata"),
-}
 
 
 @pytest.fixture
@@ -39,28 +36,18 @@ def now() -> datetime:
     return NOW
 
 
-def _postgres_admin() -> Engine:
-    return create_engine(make_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session; an unreachable server fails the run, not skips it."""
     if SKIP_POSTGRES:
         pytest.skip("SOJOURN_SKIP_POSTGRES=1")
-    admin = _postgres_admin()
-    name = f"sojourn_test_{uuid.uuid4().hex[:10]}"
     try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = create_postgres_database(POSTGRES_ADMIN_URL, prefix="sojourn_test")
     except Exception as exc:
         pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable ({exc}); start it or set "
                     "SOJOURN_TEST_POSTGRES_URL", pytrace=False)
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_postgres_database(url, POSTGRES_ADMIN_URL)
 
 
 TABLES = ["outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
@@ -69,9 +56,7 @@ TABLES = ["outbox", "cadencestate", "transition", "contact", "signoff", "goal", 
 
 @pytest.fixture(scope="session")
 def _postgres_initialised(postgres_url: str) -> str:
-    engine = open_engine(postgres_url)
-    service.init(engine, now=NOW)
-    engine.dispose()
+    initialise(postgres_url, NOW)
     return postgres_url
 
 
@@ -79,10 +64,8 @@ def _postgres_initialised(postgres_url: str) -> str:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An initialised, empty database URL on each backend (workflow versions beyond the built-ins removed)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'sojourn.db'}"
-        engine = open_engine(url)
-        service.init(engine, now=NOW)
-        engine.dispose()
+        url = sqlite_url(tmp_path)
+        initialise(url, NOW)
         yield url
         return
     url = request.getfixturevalue("_postgres_initialised")
@@ -104,18 +87,13 @@ def db(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def people(db: Engine) -> dict[str, str]:
     """One person per role of leadership-development, in several time zones; role -> email."""
-    for email, name, tz in CAST.values():
-        service.add_person(db, email, name=name, tz=tz)
-    return {role: email for role, (email, _, _) in CAST.items()}
+    return scenarios.add_cast(db)
 
 
 @pytest.fixture
 def spec(people: dict[str, str]) -> service.AssignmentSpec:
-    """A leadership-development assignment from Brazil to Germany with every role filled."""
-    return service.AssignmentSpec(
-        workflow="leadership-development", assignee=people["assignee"], home="BR", host="DE",
-        start="2026-03-01", end="2027-08-31",
-        stakeholders={role: email for role, email in people.items() if role != "assignee"})
+    """A leadership-development assignment from Brazil to Germany with every role filled (the people added)."""
+    return scenarios.cast_spec()
 
 
 @pytest.fixture

@@ -7,15 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from tests.support.scratch import postgres_database
 
 
 def installed_sojourn() -> Path:
@@ -79,16 +78,8 @@ def _clean_environment() -> dict[str, str]:
 @pytest.fixture
 def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
     """An empty PostgreSQL database of its own on the test server, dropped afterwards."""
-    server = create_engine(make_url(postgres_url), isolation_level="AUTOCOMMIT")
-    name = f"sojourn_acceptance_{uuid.uuid4().hex[:10]}"
-    with server.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+    with postgres_database(postgres_url, prefix="sojourn_acceptance") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -5,28 +5,24 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, delete, func, update
+from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from acceptance.conftest import installed_sojourn
 from engine import service
 from engine.dispatch import DeliveryPolicy
 from engine.leases import DISPATCHER, lease_seconds
-from engine.store import queries
 from engine.store.db import transaction
-from engine.store.models import CadenceState, DaemonLease, Outbox, Person, Task
+from engine.store.models import DaemonLease, Outbox
+from tests.support.scenarios import fill_outbox, make_task_overdue, quiet_assignment
+from tests.support.webhook import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -35,70 +31,6 @@ NOTIFICATIONS = 1_000
 WEBHOOK_DELAY = 0.003  # seconds the receiver takes per request: slow enough that kills land mid-request
 SEED = 20261123
 DEADLINE = 120.0  # seconds any single wait may take before the test fails
-
-
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 that answers every POST with 200 after a delay, counting Idempotency-Keys.
-
-    A key is counted when its request has been read, before the answer: a daemon killed while waiting for the
-    answer has delivered the notification as far as the receiver is concerned.
-    """
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.record(self.headers.get("Idempotency-Key", ""))
-                time.sleep(receiver.delay)
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:  # the daemon was killed while waiting for the answer
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # a client killed mid-request is what these tests do on purpose
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-
-    def record(self, key: str) -> None:
-        with self._lock:
-            self.counts[key] += 1
-
-    def reached(self, distinct_keys: int) -> bool:
-        with self._lock:
-            return len(self.counts) >= distinct_keys
-
-    def snapshot(self) -> Counter[str]:
-        with self._lock:
-            return Counter(self.counts)
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -160,28 +92,6 @@ def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen
         time.sleep(0.02)
 
 
-def quiet_assignment(db: Engine, spec: service.AssignmentSpec) -> int:
-    """An assignment with nothing to plan and an empty outbox, for notifications a test puts there itself."""
-    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=datetime.now(UTC))["id"])
-    with transaction(db) as session:
-        session.execute(delete(Outbox))
-        session.execute(update(Task).values(next_reminder_at=None))
-        session.execute(update(CadenceState).values(next_check_at=None))
-    return assignment_id
-
-
-def fill_outbox(db: Engine, assignment_id: int, count: int) -> list[str]:
-    """`count` notifications already due, inserted as planning would; returns their keys."""
-    due = datetime.now(UTC) - timedelta(minutes=5)
-    rows: list[dict[str, Any]] = [{"key": f"notice/{n:05d}", "kind": "task_due", "assignment_id": assignment_id,
-                                   "recipient": "cole.coach@example.com", "role": "coach",
-                                   "subject": f"Notice {n}", "body": "Put in the outbox by an acceptance test.",
-                                   "created_at": due, "deliver_at": due} for n in range(count)]
-    with transaction(db) as session:
-        assert queries.insert_notifications(session, rows) == count
-    return [r["key"] for r in rows]
-
-
 def status_counts(db: Engine) -> dict[str, int]:
     with transaction(db) as session:
         return dict(session.exec(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
@@ -219,23 +129,8 @@ def test_daemon_loses_nothing_and_repeats_only_rows_in_flight_when_killed_repeat
     repeats = sum(received.values()) - len(received)
     assert set(received) == set(keys), "a notification was lost or an unknown one was sent"
     assert len(received) == NOTIFICATIONS
-    # The documented promise is stronger than "at most a batch per kill": only the one row in flight repeats.
-    assert repeats <= len(kill_points) <= DeliveryPolicy().batch_size * len(kill_points), received.most_common(10)
-
-
-def _overdue_since_two_days(db: Engine, task_id: int) -> None:
-    """Move a task's due day back so its overdue reminder fell due while no daemon ran."""
-    with transaction(db) as session:
-        task = session.get(Task, task_id)
-        assert task is not None
-        owner = session.get(Person, task.owner_id)
-        assert owner is not None
-        today: date = datetime.now(ZoneInfo(owner.tz)).date()
-        # due two days ago: the overdue step (day after due, 09:00 local) has passed; the first escalation
-        # (three days after that) has not, so exactly one reminder is due for this task
-        task.due_on = today - timedelta(days=2)
-        task.next_reminder_at = datetime.now(UTC) - timedelta(seconds=1)
-        session.add(task)
+    # The documented promise: only the batch in flight at a kill can be sent twice.
+    assert repeats <= DeliveryPolicy().batch_size * len(kill_points), received.most_common(10)
 
 
 def _heartbeat_after(db: Engine, instant: datetime) -> bool:
@@ -253,7 +148,7 @@ def test_daemon_sends_reminder_once_when_it_fell_due_while_stopped(
     assert daemons.stop(first) == 0, daemons.log_of(first)
 
     task_id = int(view["tasks"][0]["id"])
-    _overdue_since_two_days(db, task_id)
+    make_task_overdue(db, task_id)
     second = daemons.start()
     key = f"task_overdue/{task_id}"
     wait_for(lambda: receiver.snapshot()[key] >= 1, f"the reminder {key}", second, daemons)

@@ -15,11 +15,11 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from acceptance.conftest import installed_sojourn
-from acceptance.test_daemon_crash import fill_outbox, quiet_assignment, status_counts, wait_for
-from acceptance.test_leadership_lifecycle import CAST
+from acceptance.test_daemon_crash import status_counts, wait_for
 from engine import service
 from engine.store.db import open_engine, transaction
 from engine.store.models import DaemonLease
+from tests.support.scenarios import add_cast, cast_spec, fill_outbox, quiet_assignment
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -34,17 +34,9 @@ def fleet_db(fresh_postgres_url: str) -> Iterator[Engine]:
     engine = open_engine(fresh_postgres_url)
     now = datetime.now(UTC)
     service.init(engine, now=now)
-    for email, name, tz in CAST.values():
-        service.add_person(engine, email, name=name, tz=tz)
+    add_cast(engine)
     yield engine
     engine.dispose()
-
-
-def _spec() -> service.AssignmentSpec:
-    return service.AssignmentSpec(workflow="leadership-development", assignee=CAST["assignee"][0], home="BR",
-                                  host="DE", start="2026-03-01", end="2027-08-31",
-                                  stakeholders={role: email for role, (email, _, _) in CAST.items()
-                                                if role != "assignee"})
 
 
 def _alive_daemons(db: Engine) -> int:
@@ -56,7 +48,7 @@ def _alive_daemons(db: Engine) -> int:
 def test_three_daemons_send_each_notice_once_when_sharing_postgresql(fleet_db: Engine, fresh_postgres_url: str,
                                                                      tmp_path: Path) -> None:
     """With three daemons on one PostgreSQL database, all 5,000 notices go out, none twice, and each daemon helps."""
-    keys = fill_outbox(fleet_db, quiet_assignment(fleet_db, _spec()), NOTIFICATIONS)
+    keys = fill_outbox(fleet_db, quiet_assignment(fleet_db, cast_spec()), NOTIFICATIONS)
     outputs = [tmp_path / f"notifications-{n}.jsonl" for n in range(DAEMONS)]
     processes: list[subprocess.Popen[bytes]] = []
     try:

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from acceptance.conftest import Sojourn
-from tests.conftest import CAST
+from tests.support.cast import CAST, emails
 
-EMAIL = {role: email for role, (email, _, _) in CAST.items()}
+EMAIL = emails()
 PLAN_SIGNERS = ["assignee", "sending_manager", "host_manager", "talent", "mobility"]
 
 

@@ -6,20 +6,19 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session
 
 from engine import service
 from engine.errors import SojournError
 from engine.store.db import open_engine
 from engine.store.models import Outbox, Task, TransitionRecord
+from tests.support.scratch import postgres_database
 
 RACERS = 4
 NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
@@ -160,12 +159,7 @@ def test_task_done_is_refused_when_cancel_commits_after_task_was_read(db: Engine
 @pytest.mark.postgres
 def test_concurrent_init_on_postgresql_all_succeed(postgres_url: str, tmp_path: Path) -> None:
     """Several hosts running `sojourn init` at once on a fresh database take turns instead of crashing."""
-    admin = create_engine(make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"sojourn_init_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with postgres_database(postgres_url, prefix="sojourn_init") as url:
         command = [sys.executable, "-c", "import cli; cli.main()", "--db", url, "init"]
         runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
                 for _ in range(3)]
@@ -175,7 +169,3 @@ def test_concurrent_init_on_postgresql_all_succeed(postgres_url: str, tmp_path: 
         assert [(w["name"], w["version"]) for w in service.list_workflows(engine)] == [
             ("leadership-development", 1), ("short-term-project", 1)]
         engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -15,6 +15,7 @@ from engine import outbox, service
 from engine.planning import add_months_clamped, plan
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Task
+from tests.support.scenarios import advance_to, finish_stage_tasks
 
 ROLES = ("assignee", "sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility")
 CREATED = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -35,25 +36,6 @@ def _create(db: Engine, cast: dict[str, str], at: datetime = CREATED, end: str =
                                   start="2027-01-01", end=end,
                                   stakeholders={r: e for r, e in cast.items() if r != "assignee"})
     return int(service.create_assignment(db, spec, actor="admin", now=at)["id"])
-
-
-def _finish_stage_tasks(db: Engine, assignment_id: int, at: datetime) -> None:
-    shown = service.show_assignment(db, assignment_id, now=at)
-    for task in shown["tasks"]:
-        if task["stage"] == shown["stage"] and task["status"] == "open":
-            service.complete_task(db, task["id"], note=None, actor="admin", now=at)
-
-
-def _advance_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None:
-    """Do whatever each stage needs and advance, until the assignment is in `stage` (all at instant `at`)."""
-    while (current := service.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
-        _finish_stage_tasks(db, assignment_id, at)
-        if current == "plan_agreed":
-            service.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score",
-                             target="75", due="2027-12-31", actor="admin", now=at)
-            for role in ("assignee", "sending_manager", "host_manager", "talent", "mobility"):
-                service.signoff(db, assignment_id, role=role, by=None, actor="admin", now=at)
-        service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=at)
 
 
 def _plan(db: Engine, at: datetime) -> int:
@@ -232,8 +214,8 @@ def test_escalations_after_creation_still_come_when_task_was_created_overdue(db:
 def _enter_orientation(db: Engine, cast: dict[str, str], entered: datetime) -> int:
     """An assignment that reaches orientation at `entered` with every task done, so only cadences speak."""
     assignment_id = _create(db, cast, at=entered - timedelta(days=1))
-    _advance_to(db, assignment_id, "orientation", entered)
-    _finish_stage_tasks(db, assignment_id, entered)
+    advance_to(db, assignment_id, "orientation", entered)
+    finish_stage_tasks(db, assignment_id, entered)
     return assignment_id
 
 
@@ -317,8 +299,8 @@ def test_four_weekly_coaching_cadence_runs_during_coaching_when_stage_is_reached
     cast = _cast(db, {"coach": "Europe/Berlin"})
     entered = datetime(2027, 6, 1, 6, tzinfo=UTC)
     assignment_id = _create(db, cast, at=entered - timedelta(days=1))
-    _advance_to(db, assignment_id, "coaching", entered)
-    _finish_stage_tasks(db, assignment_id, entered)
+    advance_to(db, assignment_id, "coaching", entered)
+    finish_stage_tasks(db, assignment_id, entered)
     _run_until(db, entered, datetime(2027, 9, 1, tzinfo=UTC))
     coaching = [r for r in _rows(db, "contact_due") if r.key.split("/")[2] == "coaching" and r.role == "coach"]
     assert [r.deliver_at.astimezone(ZoneInfo("Europe/Berlin")) for r in coaching] == [
@@ -358,7 +340,7 @@ def test_queued_reminders_and_cadence_notices_are_cancelled_when_assignment_is_c
     cast = _cast(db)
     entered = datetime(2027, 3, 10, 12, tzinfo=UTC)
     assignment_id = _create(db, cast, at=entered - timedelta(days=1))
-    _advance_to(db, assignment_id, "orientation", entered)  # its tasks are due 14 and 21 days later
+    advance_to(db, assignment_id, "orientation", entered)  # its tasks are due 14 and 21 days later
     _plan(db, entered + timedelta(days=12))
     cancelled_at = entered + timedelta(days=13)
     service.advance(db, assignment_id, to="cancelled", reason="assignee resigned", actor="admin", now=cancelled_at)
@@ -376,10 +358,10 @@ def test_queued_cadence_notices_are_cancelled_when_assignment_leaves_cadence_ran
     cast = _cast(db)
     entered = datetime(2027, 6, 1, 6, tzinfo=UTC)
     assignment_id = _create(db, cast, at=entered - timedelta(days=1), end="2027-12-31")
-    _advance_to(db, assignment_id, "coaching", entered)
+    advance_to(db, assignment_id, "coaching", entered)
     left = datetime(2027, 7, 10, 12, tzinfo=UTC)
     _run_until(db, entered, left)
-    _finish_stage_tasks(db, assignment_id, left)
+    finish_stage_tasks(db, assignment_id, left)
     service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=left)
     _plan(db, left)
     contacts = [r for r in _rows(db) if r.assignment_id == assignment_id and r.kind.startswith("contact")]

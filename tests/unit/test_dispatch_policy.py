@@ -95,3 +95,11 @@ def test_routing_sends_everything_everywhere_when_no_routes_are_configured() -> 
 def test_lease_lasts_three_intervals_within_bounds_when_interval_varies(interval: float, lease: float) -> None:
     """Leases are three sweep intervals long, at least 5 s and at most 2 minutes."""
     assert lease_seconds(interval) == lease
+
+
+def test_routing_refuses_config_when_it_names_unconfigured_notifier_or_unknown_kind() -> None:
+    """A route to a notifier that is not configured, or for a kind that does not exist, is bad input."""
+    with pytest.raises(BadInput) as refused:
+        Routing.from_config({"escalations": ["email"], "task_due": ["sms"]}, ["email"])
+    assert any("escalations: unknown kind" in d for d in refused.value.details)
+    assert any("sms not configured" in d for d in refused.value.details)

@@ -1,0 +1,112 @@
+"""Builders of database states that tests and benchmarks start from: the cast, an assignment at a stage, an overdue
+task, an outbox full of due notices with nothing else to plan."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, delete, update
+from sqlmodel import col
+
+from engine import service
+from engine.store import queries
+from engine.store.db import transaction
+from engine.store.models import CadenceState, Outbox, Person, Task
+from tests.support.cast import ASSIGNMENT, CAST, WORKFLOW, emails, stakeholders
+
+PLAN_SIGNERS = ("assignee", "sending_manager", "host_manager", "talent", "mobility")
+
+
+def add_cast(db: Engine) -> dict[str, str]:
+    """Add every person of the cast; role -> email."""
+    for email, name, tz in CAST.values():
+        service.add_person(db, email, name=name, tz=tz)
+    return emails()
+
+
+def cast_spec() -> service.AssignmentSpec:
+    """The cast's leadership-development assignment from Brazil to Germany, every role filled."""
+    return service.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders(),
+                                  **ASSIGNMENT)
+
+
+# --- an assignment moved along its lifecycle ---------------------------------------------------------------------
+
+
+def finish_stage_tasks(db: Engine, assignment_id: int, at: datetime) -> None:
+    """Mark every open task of the assignment's current stage done at `at`."""
+    shown = service.show_assignment(db, assignment_id, now=at)
+    for task in shown["tasks"]:
+        if task["stage"] == shown["stage"] and task["status"] == "open":
+            service.complete_task(db, task["id"], note=None, actor="admin", now=at)
+
+
+def advance_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None:
+    """Do whatever each stage needs and advance, until the assignment is in `stage` (all at instant `at`)."""
+    while (current := service.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
+        finish_stage_tasks(db, assignment_id, at)
+        if current == "plan_agreed":
+            service.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score",
+                             target="75", due="2027-12-31", actor="admin", now=at)
+            for role in PLAN_SIGNERS:
+                service.signoff(db, assignment_id, role=role, by=None, actor="admin", now=at)
+        service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=at)
+
+
+def assignment_in_stage(db: Engine, spec: service.AssignmentSpec, stage: str, at: datetime) -> int:
+    """An assignment created at `at` and moved on to `stage` at the same instant, its new stage's tasks open."""
+    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=at)["id"])
+    advance_to(db, assignment_id, stage, at)
+    return assignment_id
+
+
+def make_task_overdue(db: Engine, task_id: int, *, days: int = 2, now: datetime | None = None) -> None:
+    """Move a task's due day `days` back from today in its owner's zone (at `now`, else the real clock), with its
+    next reminder due, as if the days had passed while no daemon ran.
+
+    With the default two days, the overdue step (the day after due, 09:00 local) has passed and the first
+    escalation (three days after that) has not, so exactly one reminder is due for the task.
+    """
+    now = now or datetime.now(UTC)
+    with transaction(db) as session:
+        task = session.get(Task, task_id)
+        assert task is not None
+        owner = session.get(Person, task.owner_id)
+        assert owner is not None
+        today: date = now.astimezone(ZoneInfo(owner.tz)).date()
+        task.due_on = today - timedelta(days=days)
+        task.next_reminder_at = now - timedelta(seconds=1)
+        session.add(task)
+
+
+# --- an outbox to deliver and nothing else -----------------------------------------------------------------------
+
+
+def silence_planning(db: Engine, *, keep_sent: bool = False) -> None:
+    """Empty the outbox (but for sent rows with `keep_sent`) and leave no task reminder or cadence check to plan."""
+    with transaction(db) as session:
+        session.execute(delete(Outbox).where(col(Outbox.status) != "sent") if keep_sent else delete(Outbox))
+        session.execute(update(Task).values(next_reminder_at=None))
+        session.execute(update(CadenceState).values(next_check_at=None))
+
+
+def quiet_assignment(db: Engine, spec: service.AssignmentSpec) -> int:
+    """An assignment with nothing to plan and an empty outbox, for notifications a test puts there itself."""
+    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=datetime.now(UTC))["id"])
+    silence_planning(db)
+    return assignment_id
+
+
+def fill_outbox(db: Engine, assignment_id: int, count: int, *, prefix: str = "notice",
+                body: str = "Put in the outbox by an acceptance test.", due: datetime | None = None) -> list[str]:
+    """`count` task_due notices to the coach, already due (five minutes ago unless `due` says), inserted as planning
+    would; returns their keys, `prefix/00000` onwards."""
+    due = due or datetime.now(UTC) - timedelta(minutes=5)
+    rows: list[dict[str, Any]] = [{"key": f"{prefix}/{n:05d}", "kind": "task_due", "assignment_id": assignment_id,
+                                   "recipient": CAST["coach"][0], "role": "coach", "subject": f"Notice {n}",
+                                   "body": body, "created_at": due, "deliver_at": due} for n in range(count)]
+    with transaction(db) as session:
+        assert queries.insert_notifications(session, rows) == count
+    return [r["key"] for r in rows]
