@@ -1,4 +1,9 @@
-"""What both benchmarks share: the cast of a leadership-development assignment, machine facts and table printing."""
+"""What the benchmarks share: the repository on the import path, the test cast, machine facts and table printing.
+
+`python bench/NAME.py` puts only `bench/` on `sys.path`. Importing this module first adds the repository root, so a
+benchmark imports the engine and the test suite's helpers (`tests.support`: scratch databases, the cast, scenario
+builders, the webhook receiver) by their full names.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-WORKFLOW = "leadership-development"
+REPOSITORY = Path(__file__).resolve().parent.parent
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
 
-# One person per role of leadership-development, in several time zones (the same cast as the test suite):
-# role -> (email, name, time zone)
-CAST: dict[str, tuple[str, str, str]] = {
-    "assignee": ("ana.lima@example.com", "Ana Lima", "America/Sao_Paulo"),
-    "sending_manager": ("sam.home@example.com", "Sam Home", "America/Sao_Paulo"),
-    "host_manager": ("hanna.host@example.com", "Hanna Host", "Europe/Berlin"),
-    "coach": ("cole.coach@example.com", "Cole Coach", "Europe/Berlin"),
-    "sponsor": ("sara.sponsor@example.com", "Sara Sponsor", "America/Sao_Paulo"),
-    "talent": ("tess.talent@example.com", "Tess Talent", "UTC"),
-    "mobility": ("mo.mobility@example.com", "Mo Mobility", "Asia/Kolkata"),
-}
-ASSIGNMENT = {"home": "BR", "host": "DE", "start": "2026-03-01", "end": "2027-08-31"}
+from tests.support.cast import ASSIGNMENT, CAST, WORKFLOW, stakeholders  # noqa: E402  (needs the path above)
 
-
-def stakeholders() -> dict[str, str]:
-    """Every role but the assignee, role -> email."""
-    return {role: email for role, (email, _, _) in CAST.items() if role != "assignee"}
+__all__ = ["ASSIGNMENT", "CAST", "REPOSITORY", "WORKFLOW", "machine", "median", "percentile", "short_path",
+           "stakeholders", "table", "verdict"]
 
 
 def machine() -> dict[str, Any]:
@@ -72,5 +66,5 @@ def short_path(file: str) -> str:
     marker = "site-packages/"
     if marker in file:
         return file.split(marker, 1)[1]
-    root = str(Path(__file__).resolve().parent.parent) + "/"
+    root = str(REPOSITORY) + "/"
     return file[len(root):] if file.startswith(root) else file

@@ -28,129 +28,56 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from _common import ASSIGNMENT, CAST, WORKFLOW, machine, median, stakeholders, table, verdict
-from sqlalchemy import Engine, create_engine, delete, func, select, update
+from _common import machine, median, table, verdict
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlmodel import col
+
+from tests.support.scratch import POSTGRES_ADMIN_URL
+from tests.support.webhook import Receiver
 
 GOAL_RATIO = 2.5
 WEBHOOK_SECONDS = 0.020
 INTERVAL = "0.2"
 FLEETS = (1, 3)
 ACTOR = "bench@example.com"
-DEFAULT_ADMIN_URL = os.environ.get("SOJOURN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RUN_DEADLINE_S = 600
 
 
-class Receiver:
-    """A webhook on 127.0.0.1 that answers 200 after a fixed delay and notes each key's arrival time."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.arrivals: list[tuple[float, str]] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.note(self.headers.get("Idempotency-Key", ""))
-                time.sleep(receiver.delay)
-                with contextlib.suppress(OSError):
-                    self.send_response(200)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 64
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-
-    def note(self, key: str) -> None:
-        with self._lock:
-            self.arrivals.append((time.monotonic(), key))
-
-    def take(self) -> list[tuple[float, str]]:
-        with self._lock:
-            taken, self.arrivals = self.arrivals, []
-        return taken
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
-
-
 @contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[tuple[str, Engine]]:
+def scratch_database(admin_url: str) -> Iterator[tuple[str, Engine, int]]:
+    """A scratch PostgreSQL database with the cast and one assignment: its URL, an engine on it, the assignment."""
     from engine import service
     from engine.store.db import open_engine
+    from tests.support.scenarios import add_cast, cast_spec
+    from tests.support.scratch import initialise, postgres_database
 
-    admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
-    name = f"sojourn_fleet_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = open_engine(url)
-    try:
+    with postgres_database(admin_url, prefix="sojourn_fleet") as url:
         now = datetime.now(UTC)
-        service.init(engine, now=now)
-        for email, person, tz in CAST.values():
-            service.add_person(engine, email, name=person, tz=tz)
-        spec = service.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders(),
-                                      **ASSIGNMENT)
-        service.create_assignment(engine, spec, actor=ACTOR, now=now)
-        yield url, engine
-    finally:
-        engine.dispose()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        initialise(url, now)
+        engine = open_engine(url)
+        try:
+            add_cast(engine)
+            assignment_id = int(service.create_assignment(engine, cast_spec(), actor=ACTOR, now=now)["id"])
+            yield url, engine, assignment_id
+        finally:
+            engine.dispose()
 
 
-def fill(engine: Engine, prefix: str, total: int) -> None:
+def fill(engine: Engine, assignment_id: int, prefix: str, total: int) -> None:
     """`total` due notifications, and nothing else left to plan or send."""
-    from engine.store import queries
-    from engine.store.db import transaction
-    from engine.store.models import Assignment, CadenceState, Outbox, Task
+    from tests.support.scenarios import fill_outbox, silence_planning
 
-    due = datetime.now(UTC) - timedelta(minutes=1)
-    with transaction(engine) as session:
-        assignment = session.execute(select(func.min(Assignment.id))).scalar_one()
-        session.execute(delete(Outbox).where(col(Outbox.status) != "sent"))
-        session.execute(update(Task).values(next_reminder_at=None))
-        session.execute(update(CadenceState).values(next_check_at=None))
-        rows = [{"key": f"{prefix}/{n}", "kind": "task_due", "assignment_id": assignment,
-                 "recipient": CAST["coach"][0], "role": "coach", "subject": f"Notice {n}",
-                 "body": "A notification for the fleet benchmark.", "created_at": due, "deliver_at": due}
-                for n in range(total)]
-        assert queries.insert_notifications(session, rows) == total
+    silence_planning(engine, keep_sent=True)
+    fill_outbox(engine, assignment_id, total, prefix=prefix, body="A notification for the fleet benchmark.",
+                due=datetime.now(UTC) - timedelta(minutes=1))
 
 
 def unsent(engine: Engine) -> int:
@@ -165,9 +92,9 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def one_run(url: str, engine: Engine, receiver: Receiver, work: Path, daemons: int, total: int,
-            label: str) -> dict[str, Any]:
-    fill(engine, label, total)
+def one_run(url: str, engine: Engine, assignment_id: int, receiver: Receiver, work: Path, daemons: int,
+            total: int, label: str) -> dict[str, Any]:
+    fill(engine, assignment_id, label, total)
     receiver.take()
     binary = shutil.which("sojourn", path=str(Path(sys.executable).parent)) or shutil.which("sojourn")
     assert binary, "the sojourn console script is not installed (pip install -e .)"
@@ -213,10 +140,10 @@ def run(admin_url: str, total: int, rounds: int) -> dict[str, Any]:
     configure_logging("console", logging.WARNING)
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sojourn-fleet-") as directory, \
-            Receiver(WEBHOOK_SECONDS) as receiver, scratch_database(admin_url) as (url, engine):
+            Receiver(WEBHOOK_SECONDS) as receiver, scratch_database(admin_url) as (url, engine, assignment_id):
         for round_number in range(rounds):
             for daemons in FLEETS if round_number % 2 == 0 else tuple(reversed(FLEETS)):
-                result = one_run(url, engine, receiver, Path(directory), daemons, total,
+                result = one_run(url, engine, assignment_id, receiver, Path(directory), daemons, total,
                                  f"round{round_number + 1}-k{daemons}")
                 runs.append(result)
                 print(f"round {round_number + 1}: {daemons} daemon(s) {result['per_second']:.1f}/s",
@@ -258,7 +185,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=None, help="notifications per run (default 1500)")
     parser.add_argument("--small", action="store_true", help="quick check: 300 notifications, 1 round")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of one and three daemons (default 2)")
-    parser.add_argument("--postgres", metavar="URL", default=DEFAULT_ADMIN_URL,
+    parser.add_argument("--postgres", metavar="URL", default=POSTGRES_ADMIN_URL,
                         help="a database on the server from which a scratch database is created and dropped")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     args = parser.parse_args()

@@ -11,10 +11,11 @@ with the same schema and the same due work, and differ only in how much else the
 One assignment is made through the service layer; SQL clones it (INSERT ... SELECT over a recursive CTE), so a
 million tasks take under a minute to create, not an hour. Creation is not measured.
 
-Each timed sweep is what the daemon runs before dispatching: `plan(session, now)` in one transaction, committed
-(1,000 outbox rows written, 1,000 tasks moved to their next step). Between runs the script puts the due work back
-(untimed). Also measured: an idle sweep (nothing due) on both. Sizes alternate in rounds so machine noise falls on
-both alike. Goal: the large database's due sweep within 1.5x of the small one's.
+Each timed sweep is the planning the daemon runs before dispatching: `plan_batch(session, now)`, each batch in a
+transaction of its own and committed, repeated until no batch comes back full (1,000 outbox rows written, 1,000
+tasks moved to their next step, in batches of `engine.planning.BATCH_SIZE`). Between runs the script puts the due
+work back (untimed). Also measured: an idle sweep (nothing due) on both. Sizes alternate in rounds so machine noise
+falls on both alike. Goal: the large database's due sweep within 1.5x of the small one's.
 
     .venv/bin/python bench/sweep.py                       # SQLite, 10,000 vs 1,000,000 tasks (about 2 minutes)
     .venv/bin/python bench/sweep.py --small               # 10,000 vs 100,000: quick check
@@ -32,15 +33,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import ASSIGNMENT, CAST, WORKFLOW, machine, median, stakeholders, table, verdict
-from sqlalchemy import Engine, create_engine, delete, func, select, text, update
-from sqlalchemy.engine import make_url
+from _common import CAST, machine, median, table, verdict
+from sqlalchemy import Engine, delete, func, select, text, update
 from sqlmodel import col
 
 GOAL_RATIO = 1.5
@@ -78,13 +77,11 @@ def build(engine: Engine, tasks: int, due: int) -> dict[str, Any]:
     """Fill an empty, initialised database: `tasks` tasks, of which `due` have a reminder due at NOW."""
     from engine import service
     from engine.store.models import Assignment, CadenceState, Outbox, Stakeholder, Task, TransitionRecord
+    from tests.support.scenarios import add_cast, cast_spec
 
     started = time.perf_counter()
-    for email, name, tz in CAST.values():
-        service.add_person(engine, email, name=name, tz=tz)
-    spec = service.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders(),
-                                  **ASSIGNMENT)
-    template = int(service.create_assignment(engine, spec, actor=ACTOR, now=CREATED_AT)["id"])
+    add_cast(engine)
+    template = int(service.create_assignment(engine, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"])
     assignments = tasks // TASKS_PER_ASSIGNMENT
     with engine.begin() as c:
         template_task = c.execute(select(func.min(Task.id)).where(col(Task.assignment_id) == template)).scalar_one()
@@ -174,47 +171,46 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 def one_sweep(engine: Engine, now: datetime) -> tuple[float, int]:
-    """Seconds for one planning transaction at `now`, as the daemon runs it (commit included), and rows planned."""
-    from engine.planning import plan
+    """Seconds for the planning of one sweep at `now`, as the daemon runs it: one committed transaction per batch
+    until no batch comes back full (commits included); and the rows planned."""
+    from engine.planning import plan_batch
     from engine.store.db import transaction
 
     started = time.perf_counter()
-    with transaction(engine) as session:
-        planned = plan(session, now)
+    planned, more = 0, True
+    while more:
+        with transaction(engine) as session:
+            batch = plan_batch(session, now)
+        planned, more = planned + batch.added, batch.more
     return time.perf_counter() - started, planned
 
 
 @contextlib.contextmanager
-def sqlite_database(directory: Path, name: str) -> Iterator[Engine]:
-    from engine import service
+def initialised_engine(url: str) -> Iterator[Engine]:
+    """An engine on `url` after `sojourn init`, disposed afterwards."""
     from engine.store.db import open_engine
+    from tests.support.scratch import initialise
 
-    engine = open_engine(f"sqlite:///{directory / name}.db")
-    service.init(engine, now=CREATED_AT)
+    initialise(url, CREATED_AT)
+    engine = open_engine(url)
     try:
         yield engine
     finally:
         engine.dispose()
 
 
-@contextlib.contextmanager
-def postgres_database(admin_url: str) -> Iterator[Engine]:
-    from engine import service
-    from engine.store.db import open_engine
+def scratch_engine(stack: contextlib.ExitStack, backend: str, directory: Path, name: str,
+                   postgres: str | None) -> Engine:
+    """A scratch database of `backend` for the life of `stack`: a SQLite file in `directory`, or a database of its
+    own on the server of `postgres`."""
+    from tests.support.scratch import postgres_database, sqlite_database
 
-    admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
-    name = f"sojourn_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = open_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-    try:
-        service.init(engine, now=CREATED_AT)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    if backend == "sqlite":
+        url = stack.enter_context(sqlite_database(directory, name))
+    else:
+        assert postgres is not None
+        url = stack.enter_context(postgres_database(postgres, prefix="sojourn_bench"))
+    return stack.enter_context(initialised_engine(url))
 
 
 def measure(engines: dict[str, Engine], info: dict[str, dict[str, Any]], rounds: int) -> dict[str, Any]:
@@ -245,11 +241,7 @@ def run_backend(backend: str, sizes: dict[str, int], due: int, rounds: int, post
         engines: dict[str, Engine] = {}
         info: dict[str, dict[str, Any]] = {}
         for name, tasks in sizes.items():
-            if backend == "sqlite":
-                engines[name] = stack.enter_context(sqlite_database(Path(directory), name))
-            else:
-                assert postgres is not None
-                engines[name] = stack.enter_context(postgres_database(postgres))
+            engines[name] = scratch_engine(stack, backend, Path(directory), name, postgres)
             print(f"[{backend}] building {name}: {tasks:,} tasks ...", file=sys.stderr, flush=True)
             info[name] = build(engines[name], tasks, due)
             print(f"[{backend}]   {info[name]['build_s']:.1f} s", file=sys.stderr, flush=True)
