@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import ASSIGNMENT, CAST, WORKFLOW, machine, table, verdict
+from _common import machine, table, verdict
 
 GOAL_MB = 150
 ACTOR = "bench@example.com"
@@ -62,17 +62,14 @@ def prepare(path: Path, assignments: int) -> float:
     from engine import service
     from engine.logging import configure_logging
     from engine.store.db import open_engine
+    from tests.support.scenarios import add_cast, cast_spec
 
     configure_logging("console", logging.WARNING)
     started = time.perf_counter()
     db = open_engine(f"sqlite:///{path}")
     service.init(db, now=CREATED_AT)
-    for email, name, tz in CAST.values():
-        service.add_person(db, email, name=name, tz=tz)
-    stakeholders = {role: email for role, (email, _, _) in CAST.items() if role != "assignee"}
-    spec = service.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders,
-                                  **ASSIGNMENT)
-    assert service.create_assignment(db, spec, actor=ACTOR, now=CREATED_AT)["id"] == TEMPLATE_ID
+    add_cast(db)
+    assert service.create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"] == TEMPLATE_ID
     db.dispose()
     clone(path, assignments)
     return time.perf_counter() - started

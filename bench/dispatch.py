@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import ASSIGNMENT, CAST, WORKFLOW, machine, median, short_path, stakeholders, table, verdict
+from _common import CAST, machine, median, short_path, table, verdict
 
 GOAL_PER_SECOND = 2_000
 ACTOR = "bench@example.com"
@@ -50,32 +50,25 @@ BUSY_TIMEOUT_MS = 10_000
 
 def prepare(path: Path, total: int) -> None:
     """An initialised database with `total` notifications due now, on one assignment that plans nothing more."""
-    from sqlalchemy import delete, update
-
     from engine import service
     from engine.logging import configure_logging
     from engine.store import queries
     from engine.store.db import open_engine, transaction
-    from engine.store.models import CadenceState, Outbox, Task
+    from tests.support.scenarios import add_cast, cast_spec, silence_planning
 
     configure_logging("console", logging.WARNING)
     db = open_engine(f"sqlite:///{path}")
     service.init(db, now=CREATED_AT)
-    for email, name, tz in CAST.values():
-        service.add_person(db, email, name=name, tz=tz)
-    spec = service.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders(),
-                                  **ASSIGNMENT)
-    assignment = int(service.create_assignment(db, spec, actor=ACTOR, now=CREATED_AT)["id"])
+    add_cast(db)
+    assignment = int(service.create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"])
     due = datetime.now(UTC) - timedelta(hours=1)
     body = ("Assignment #1 (Ana Lima, BR to DE): your task 'Interview the assignee on expectations' is due on "
             "2026-03-16.\nWhen it is done: sojourn task done 1")
     rows = [{"key": f"task_due/{n}", "kind": "task_due", "assignment_id": assignment, "recipient": CAST["coach"][0],
              "role": "coach", "subject": f"Due today: interview number {n}", "body": body, "created_at": due,
              "deliver_at": due} for n in range(total)]
+    silence_planning(db)
     with transaction(db) as session:
-        session.execute(delete(Outbox))
-        session.execute(update(Task).values(next_reminder_at=None))
-        session.execute(update(CadenceState).values(next_check_at=None))
         assert queries.insert_notifications(session, rows) == total
     db.dispose()
 
