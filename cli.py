@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from engine.notices import NoticeStatus
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -491,7 +493,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["pending", "sent", "failed", "dead", "cancelled"]))
+@click.option("--status", type=click.Choice([s.value for s in NoticeStatus]))
 @click.option("--kind", help="Only this kind, e.g. escalation.")
 @click.option("--limit", type=int, default=200, show_default=True, help="Show the newest N; 0 shows all.")
 @json_option

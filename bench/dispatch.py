@@ -54,6 +54,7 @@ def prepare(path: Path, total: int) -> None:
 
     from engine import service
     from engine.logging import configure_logging
+    from engine.notices import NewNotice, NoticeKind
     from engine.store import queries
     from engine.store.db import open_engine, transaction
     from engine.store.models import CadenceState, Outbox, Task
@@ -69,9 +70,9 @@ def prepare(path: Path, total: int) -> None:
     due = datetime.now(UTC) - timedelta(hours=1)
     body = ("Assignment #1 (Ana Lima, BR to DE): your task 'Interview the assignee on expectations' is due on "
             "2026-03-16.\nWhen it is done: sojourn task done 1")
-    rows = [{"key": f"task_due/{n}", "kind": "task_due", "assignment_id": assignment, "recipient": CAST["coach"][0],
-             "role": "coach", "subject": f"Due today: interview number {n}", "body": body, "created_at": due,
-             "deliver_at": due} for n in range(total)]
+    rows = [NewNotice(key=f"task_due/{n}", kind=NoticeKind.TASK_DUE, assignment_id=assignment, task_id=None,
+                      recipient=CAST["coach"][0], role="coach", subject=f"Due today: interview number {n}", body=body,
+                      created_at=due, deliver_at=due) for n in range(total)]
     with transaction(db) as session:
         session.execute(delete(Outbox))
         session.execute(update(Task).values(next_reminder_at=None))

@@ -136,6 +136,7 @@ def scratch_database(admin_url: str) -> Iterator[tuple[str, Engine]]:
 
 def fill(engine: Engine, prefix: str, total: int) -> None:
     """`total` due notifications, and nothing else left to plan or send."""
+    from engine.notices import NewNotice, NoticeKind
     from engine.store import queries
     from engine.store.db import transaction
     from engine.store.models import Assignment, CadenceState, Outbox, Task
@@ -146,9 +147,9 @@ def fill(engine: Engine, prefix: str, total: int) -> None:
         session.execute(delete(Outbox).where(col(Outbox.status) != "sent"))
         session.execute(update(Task).values(next_reminder_at=None))
         session.execute(update(CadenceState).values(next_check_at=None))
-        rows = [{"key": f"{prefix}/{n}", "kind": "task_due", "assignment_id": assignment,
-                 "recipient": CAST["coach"][0], "role": "coach", "subject": f"Notice {n}",
-                 "body": "A notification for the fleet benchmark.", "created_at": due, "deliver_at": due}
+        rows = [NewNotice(key=f"{prefix}/{n}", kind=NoticeKind.TASK_DUE, assignment_id=assignment, task_id=None,
+                          recipient=CAST["coach"][0], role="coach", subject=f"Notice {n}",
+                          body="A notification for the fleet benchmark.", created_at=due, deliver_at=due)
                 for n in range(total)]
         assert queries.insert_notifications(session, rows) == total
 

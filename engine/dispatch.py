@@ -18,13 +18,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.errors import BadInput
+from engine.notices import NoticeKind, NoticeStatus
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
 from notifiers import Notification, Notifier, PermanentDeliveryError, TransientDeliveryError
 
-KINDS = ("task_due_soon", "task_due", "task_overdue", "escalation", "contact_due", "contact_missed",
-         "stage_changed", "plan_changed")
 DEFAULT_ROUTE = "default"
 MAX_ERROR_LENGTH = 1000
 MAX_RETRY_AFTER_SECONDS = 86400.0  # a longer Retry-After (or a date in the year 9999) is cut to one day
@@ -108,8 +107,8 @@ class Routing:
         routes: dict[str, tuple[str, ...]] = {}
         problems: list[str] = []
         for kind, names in section.items():
-            if kind not in (*KINDS, DEFAULT_ROUTE):
-                problems.append(f"{kind}: unknown kind (known: {', '.join((*KINDS, DEFAULT_ROUTE))})")
+            if kind not in (*NoticeKind, DEFAULT_ROUTE):
+                problems.append(f"{kind}: unknown kind (known: {', '.join((*NoticeKind, DEFAULT_ROUTE))})")
                 continue
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 problems.append(f"{kind}: must be a list of notifier names, e.g. [\"email\", \"webhook\"]")
@@ -198,9 +197,9 @@ def dispatch_due(engine: Engine, notifiers: Sequence[Notifier], *, holder: str, 
             report.lost += 1
             _log(log, "warning", "claim_lost", key=row.key)
             continue
-        if status == "sent":
+        if status == NoticeStatus.SENT:
             report.sent += 1
-        elif status == "dead":
+        elif status == NoticeStatus.DEAD:
             report.dead += 1
         else:
             report.failed += 1
@@ -236,7 +235,7 @@ def _deliver(row: Outbox, targets: Sequence[Notifier], log: Any) -> _Outcome:
 
 
 def _safe_outcome_values(row: Outbox, outcome: _Outcome, policy: DeliveryPolicy, rng: random.Random,
-                         now: datetime, log: Any) -> tuple[str, dict[str, Any]]:
+                         now: datetime, log: Any) -> tuple[NoticeStatus, dict[str, Any]]:
     """The outcome to record; when it cannot be worked out, the row is failed and tried again in an hour.
 
     One row's bookkeeping must never keep the rest of the batch from being recorded.
@@ -246,26 +245,28 @@ def _safe_outcome_values(row: Outbox, outcome: _Outcome, policy: DeliveryPolicy,
     except Exception as exc:
         _log(log, "error", "outcome_not_computed", key=row.key, error_type=type(exc).__name__)
         names = ", ".join(name for name, _ in [*outcome.permanent, *outcome.transient])
-        return "failed", {"attempts": row.attempts + 1, "delivered_to": outcome.delivered_to, "status": "failed",
+        return NoticeStatus.FAILED, {"attempts": row.attempts + 1, "delivered_to": outcome.delivered_to,
+                                     "status": NoticeStatus.FAILED,
                           "last_error": f"{names}: not delivered, and the next attempt could not be scheduled "
                                         f"({type(exc).__name__}); trying again in an hour",
                           "next_attempt_at": now + FALLBACK_RETRY}
 
 
 def _outcome_values(row: Outbox, outcome: _Outcome, policy: DeliveryPolicy, rng: random.Random,
-                    now: datetime) -> tuple[str, dict[str, Any]]:
+                    now: datetime) -> tuple[NoticeStatus, dict[str, Any]]:
     attempts = row.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "delivered_to": outcome.delivered_to}
     if not outcome.transient and not outcome.permanent:
-        return "sent", {**values, "status": "sent", "sent_at": now, "last_error": None}
+        return NoticeStatus.SENT, {**values, "status": NoticeStatus.SENT, "sent_at": now, "last_error": None}
     error = _describe([*outcome.permanent, *outcome.transient])
     if outcome.permanent:
-        return "dead", {**values, "status": "dead", "last_error": error}
+        return NoticeStatus.DEAD, {**values, "status": NoticeStatus.DEAD, "last_error": error}
     if attempts >= policy.max_attempts:
-        return "dead", {**values, "status": "dead", "last_error": f"gave up after {attempts} attempts: {error}"}
+        return NoticeStatus.DEAD, {**values, "status": NoticeStatus.DEAD,
+                                   "last_error": f"gave up after {attempts} attempts: {error}"}
     retry_after = max((getattr(e, "retry_after", None) or 0.0 for _, e in outcome.transient), default=0.0)
     delay = policy.retry_delay(row.attempts, retry_after, rng)
-    return "failed", {**values, "status": "failed", "last_error": error,
+    return NoticeStatus.FAILED, {**values, "status": NoticeStatus.FAILED, "last_error": error,
                       "next_attempt_at": now + timedelta(seconds=delay)}
 
 
@@ -276,11 +277,11 @@ def _describe(failures: Sequence[tuple[str, Exception]]) -> str:
     return "; ".join(parts)[:MAX_ERROR_LENGTH]
 
 
-def _log_outcome(log: Any, row: Outbox, status: str, values: dict[str, Any]) -> None:
+def _log_outcome(log: Any, row: Outbox, status: NoticeStatus, values: dict[str, Any]) -> None:
     fields = {"key": row.key, "kind": row.kind, "attempts": values["attempts"], "delivered_to": values["delivered_to"]}
-    if status == "sent":
+    if status == NoticeStatus.SENT:
         _log(log, "info", "notification_sent", **fields)
-    elif status == "failed":
+    elif status == NoticeStatus.FAILED:
         _log(log, "warning", "delivery_failed", **fields, error=values["last_error"],
              next_attempt_at=values["next_attempt_at"].isoformat())
     else:

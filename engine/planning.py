@@ -54,21 +54,19 @@ import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from engine import notices
 from engine.definition import Cadence, Every, Reminders, WorkflowDefinition
+from engine.notices import CADENCE_KINDS, OWNER_STEPS, NewNotice, NoticeKind
 from engine.records import definition_of
 from engine.schedule import local_instant
 from engine.store import queries
 from engine.store.models import Assignment, CadenceState, Person, Stakeholder, Task, TransitionRecord, Workflow
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
-OWNER_STEPS = ("task_due_soon", "task_due", "task_overdue")
-TASK_KINDS = (*OWNER_STEPS, "escalation")  # the notices about one task
-CADENCE_KINDS = ("contact_due", "contact_missed")
 
 
 def plan(session: Session, now: datetime) -> int:
@@ -105,7 +103,7 @@ def plan_batch(session: Session, now: datetime) -> PlannedBatch:
 class ReminderStep:
     """One step of a task's reminder schedule: what is sent, on which day, at which instant."""
 
-    kind: str
+    kind: NoticeKind
     day: date
     at: datetime
     number: int = 0  # escalation steps count from 1
@@ -114,12 +112,12 @@ class ReminderStep:
 
 def task_steps(due_on: date, reminders: Reminders, tz: str) -> list[ReminderStep]:
     """Every reminder step of a task due on `due_on` whose owner lives in `tz`, in time order."""
-    days: list[tuple[str, date, int, int]] = []
+    days: list[tuple[NoticeKind, date, int, int]] = []
     if reminders.due_soon_days > 0:
-        days.append(("task_due_soon", due_on - timedelta(days=reminders.due_soon_days), 0, 0))
+        days.append((NoticeKind.TASK_DUE_SOON, due_on - timedelta(days=reminders.due_soon_days), 0, 0))
     overdue_on = due_on + timedelta(days=1)
-    days += [("task_due", due_on, 0, 0), ("task_overdue", overdue_on, 0, 0)]
-    days += [("escalation", overdue_on + timedelta(days=after), number, after)
+    days += [(NoticeKind.TASK_DUE, due_on, 0, 0), (NoticeKind.TASK_OVERDUE, overdue_on, 0, 0)]
+    days += [(NoticeKind.ESCALATION, overdue_on + timedelta(days=after), number, after)
              for number, after in enumerate(reminders.escalation_days, start=1)]
     return [ReminderStep(kind, day, local_instant(day, reminders.local_hour, tz), number, after)
             for kind, day, number, after in days]
@@ -133,10 +131,10 @@ def steps_to_send(steps: Sequence[ReminderStep], now: datetime,
     except those dated before the task was created (`created_at`): nobody let a task run over before it existed.
     """
     if created_at is not None:
-        steps = [s for s in steps if s.kind != "escalation" or s.at >= created_at]
+        steps = [s for s in steps if s.kind != NoticeKind.ESCALATION or s.at >= created_at]
     come = [s for s in steps if s.at <= now]
     owner = [s for s in come if s.kind in OWNER_STEPS]
-    chosen = owner[-1:] + [s for s in come if s.kind == "escalation"]
+    chosen = owner[-1:] + [s for s in come if s.kind == NoticeKind.ESCALATION]
     upcoming = [s.at for s in steps if s.at > now]
     return chosen, min(upcoming, default=None)
 
@@ -149,7 +147,7 @@ def _plan_task_batch(session: Session, now: datetime) -> tuple[int, bool]:
     context = _load_assignments(session, {t.assignment_id for t in tasks})
     earlier_stages = queries.transitions_of(session, {
         t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
-    rows: list[dict[str, Any]] = []
+    rows: list[NewNotice] = []
     for task in tasks:
         definition = context.definitions[task.assignment_id]
         owner = context.people[task.owner_id]
@@ -171,28 +169,17 @@ def _task_created_at(task: Task, assignment: Assignment, history: Iterable[Trans
     return max((step.at for step in history if step.to_stage == task.stage), default=None)
 
 
-def _task_notices(task: Task, step: ReminderStep, context: _Context, now: datetime) -> list[dict[str, Any]]:
+def _task_notices(task: Task, step: ReminderStep, context: _Context, now: datetime) -> list[NewNotice]:
     assignment = context.assignments[task.assignment_id]
     holders = context.holders[task.assignment_id]
     owner = context.people[task.owner_id]
-    about = _assignment_line(assignment, holders)
-    common = {"kind": step.kind, "assignment_id": assignment.id, "task_id": task.id, "created_at": now,
-              "deliver_at": step.at}
-    if step.kind != "escalation":
-        subject = {"task_due_soon": f"Due in {(task.due_on - step.day).days} day(s): {task.title}",
-                   "task_due": f"Due today: {task.title}",
-                   "task_overdue": f"Overdue since today: {task.title}"}[step.kind]
-        body = (f"{about}\nYour task {task.id} ({task.key}) is due on {task.due_on.isoformat()}.\n"
-                f"When it is done: sojourn task done {task.id}")
-        return [{**common, "key": f"{step.kind}/{task.id}", "recipient": owner.email, "role": task.owner_role,
-                 "subject": subject, "body": body}]
+    about = notices.assignment_line(assignment, holders["assignee"])
+    if step.kind != NoticeKind.ESCALATION:
+        return [notices.task_reminder(step.kind, task, owner, about, day=step.day, at=step.at, now=now)]
     reminders = context.definitions[task.assignment_id].reminders
     roles = _unique([reminders.escalate_to, reminders.managers.get(task.owner_role)])
-    subject = f"Escalation {step.number}: {task.title} is {step.overdue_days + 1} day(s) overdue"
-    body = (f"{about}\nTask {task.id} ({task.key}) of {owner.name} <{owner.email}> ({task.owner_role}) was due "
-            f"on {task.due_on.isoformat()} and is still open.\nPlease follow up with {owner.name}.")
-    return [{**common, "key": f"escalation/{task.id}/{step.number}/{role}", "recipient": holders[role].email,
-             "role": role, "subject": subject, "body": body} for role in roles if role in holders]
+    return notices.escalations(task, owner, about, [(role, holders[role]) for role in roles if role in holders],
+                               number=step.number, overdue_days=step.overdue_days, at=step.at, now=now)
 
 
 # --- cadences --------------------------------------------------------------------------------------------------
@@ -345,11 +332,10 @@ def _plan_cadence_batch(session: Session, now: datetime) -> tuple[int, bool]:
     assignment_ids = {s.assignment_id for s in states}
     context = _load_assignments(session, assignment_ids)
     history = queries.transitions_of(session, assignment_ids)
-    rows: list[dict[str, Any]] = []
+    rows: list[NewNotice] = []
     for state in states:
-        notices, state.next_check_at = _cadence_notices(session, state, context, history[state.assignment_id],
-                                                        now)
-        rows += notices
+        found, state.next_check_at = _cadence_notices(session, state, context, history[state.assignment_id], now)
+        rows += found
         session.add(state)
     added = queries.insert_notifications(session, rows)
     session.flush()
@@ -357,7 +343,7 @@ def _plan_cadence_batch(session: Session, now: datetime) -> tuple[int, bool]:
 
 
 def _cadence_notices(session: Session, state: CadenceState, context: _Context, history: list[TransitionRecord],
-                     now: datetime) -> tuple[list[dict[str, Any]], datetime | None]:
+                     now: datetime) -> tuple[list[NewNotice], datetime | None]:
     assignment = context.assignments[state.assignment_id]
     definition = context.definitions[state.assignment_id]
     cadence = next((c for c in definition.cadences if c.kind == state.kind), None)
@@ -367,7 +353,8 @@ def _cadence_notices(session: Session, state: CadenceState, context: _Context, h
         queries.cancel_queued_notifications(
             session, assignment_id=state.assignment_id, kinds=CADENCE_KINDS,
             reason="assignment left the stages of this cadence before delivery",
-            key_prefixes=[f"{kind}/{state.assignment_id}/{cadence.kind}/" for kind in CADENCE_KINDS])
+            key_prefixes=[notices.cadence_key_prefix(kind, state.assignment_id, cadence.kind)
+                          for kind in CADENCE_KINDS])
         return [], None
     entered = range_entered_at(definition, cadence, history)
     holders = context.holders[state.assignment_id]
@@ -378,39 +365,29 @@ def _cadence_notices(session: Session, state: CadenceState, context: _Context, h
         anchor=entered.astimezone(ZoneInfo(holders["assignee"].tz)).date(), every=cadence.every,
         grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
         due_zones=tuple(holders[r].tz for r in cadence.notify), missed_zones=tuple(holders[r].tz for r in missed_roles))
-    rows: list[dict[str, Any]] = []
+    rows: list[NewNotice] = []
     current = schedule.current_period(now)
     if current is not None:
-        rows += _contact_notices("contact_due", cadence.notify, cadence, schedule, current, assignment, holders, now)
+        rows += _contact_notices(NoticeKind.CONTACT_DUE, cadence.notify, cadence, schedule, current, assignment,
+                                 holders, now)
     since = state.next_check_at or now
     for index in schedule.checks_between(since, now):
         if not queries.contact_logged(session, state.assignment_id, cadence.kind, schedule.start(index),
                                       schedule.last_day(index)):
-            rows += _contact_notices("contact_missed", missed_roles, cadence, schedule, index, assignment, holders,
-                                     now)
+            rows += _contact_notices(NoticeKind.CONTACT_MISSED, missed_roles, cadence, schedule, index, assignment,
+                                     holders, now)
     return rows, schedule.next_event_after(now)
 
 
-def _contact_notices(kind: str, roles: Iterable[str], cadence: Cadence, schedule: CadenceSchedule, index: int,
-                     assignment: Assignment, holders: dict[str, Person], now: datetime) -> list[dict[str, Any]]:
-    first, last = schedule.start(index), schedule.last_day(index)
-    day = first if kind == "contact_due" else schedule.check_day(index)
-    partner = holders[cadence.with_role]
-    about = _assignment_line(assignment, holders)
-    if kind == "contact_due":
-        subject = f"{cadence.title}: due by {last.isoformat()}"
-        body = (f"{about}\nA {cadence.kind} contact with the {cadence.with_role}, {partner.name} <{partner.email}>, "
-                f"is due between {first.isoformat()} and {last.isoformat()}.\nOnce it has happened: sojourn contact "
-                f"log {assignment.id} --kind {cadence.kind} --with {partner.email} --on YYYY-MM-DD")
-    else:
-        subject = f"Missed: {cadence.title} for {first.isoformat()} to {last.isoformat()}"
-        body = (f"{about}\nNo {cadence.kind} contact with the {cadence.with_role}, {partner.name} <{partner.email}>, "
-                f"was logged for {first.isoformat()} to {last.isoformat()}, {cadence.grace_days} day(s) of grace "
-                "included.")
-    return [{"key": f"{kind}/{assignment.id}/{cadence.kind}/{first.isoformat()}/{role}", "kind": kind,
-             "assignment_id": assignment.id, "task_id": None, "recipient": holders[role].email, "role": role,
-             "subject": subject, "body": body, "created_at": now,
-             "deliver_at": local_instant(day, schedule.local_hour, holders[role].tz)}
+def _contact_notices(kind: NoticeKind, roles: Iterable[str], cadence: Cadence, schedule: CadenceSchedule,
+                     index: int, assignment: Assignment, holders: dict[str, Person], now: datetime) -> list[NewNotice]:
+    period = notices.ContactPeriod(assignment, cadence, holders[cadence.with_role], schedule.start(index),
+                                   schedule.last_day(index))
+    day = period.first if kind == NoticeKind.CONTACT_DUE else schedule.check_day(index)
+    about = notices.assignment_line(assignment, holders["assignee"])
+    build = notices.contact_due if kind == NoticeKind.CONTACT_DUE else notices.contact_missed
+    return [build(period, about, role=role, recipient=holders[role],
+                  at=local_instant(day, schedule.local_hour, holders[role].tz), now=now)
             for role in roles if role in holders]
 
 
@@ -445,12 +422,6 @@ def _load_assignments(session: Session, assignment_ids: set[int]) -> _Context:
     for s in roles:
         context.holders[s.assignment_id][s.role] = context.people[s.person_id]
     return context
-
-
-def _assignment_line(assignment: Assignment, holders: dict[str, Person]) -> str:
-    assignee = holders["assignee"]
-    return (f"Assignment #{assignment.id} ({assignee.name}, {assignment.home} to {assignment.host}), "
-            f"stage {assignment.stage}.")
 
 
 def _unique(roles: Iterable[str | None]) -> list[str]:

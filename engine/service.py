@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from engine import inputs
+from engine import inputs, notices
 from engine.definition import Transition, WorkflowDefinition, parse_definition
 from engine.errors import BadInput, GuardsUnmet, NotFound, SojournError
 from engine.lifecycle import Lifecycle, Subject
 from engine.logging import get_logger
-from engine.planning import CADENCE_KINDS, TASK_KINDS, period_start_of
+from engine.notices import CADENCE_KINDS, TASK_KINDS, NewNotice, NoticeKind
+from engine.planning import period_start_of
 from engine.records import (
     AssignmentRecord,
     assignment_view,
@@ -380,22 +381,10 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
 
 
 def _stage_change_notices(record: AssignmentRecord, history_row: TransitionRecord, new_tasks: list[Task],
-                          now: datetime) -> list[dict[str, Any]]:
-    a = record.assignment
-    moved = f"from {history_row.from_stage} to {history_row.to_stage}" if history_row.from_stage else \
-        f"created in stage {history_row.to_stage}"
-    subject = f"Assignment #{a.id} ({record.assignee.name}, {a.home} to {a.host}): {moved}"
-    notices = []
-    for role, person in sorted(record.stakeholders.items()):
-        mine = [t for t in new_tasks if t.owner_id == person.id]
-        lines = [f"{subject}, by {history_row.actor}."]
-        if history_row.reason:
-            lines.append(f"Reason: {history_row.reason}")
-        lines += [f"Your task: {t.title} (due {t.due_on.isoformat()}, task {t.id})" for t in mine]
-        notices.append({"key": f"stage_changed/{history_row.id}/{role}", "kind": "stage_changed",
-                        "assignment_id": a.id, "task_id": None, "recipient": person.email, "role": role,
-                        "subject": subject, "body": "\n".join(lines), "created_at": now, "deliver_at": now})
-    return notices
+                          now: datetime) -> list[NewNotice]:
+    return [notices.stage_changed(record.assignment, record.assignee, history_row, role=role, recipient=person,
+                                  new_tasks=[t for t in new_tasks if t.owner_id == person.id], now=now)
+            for role, person in sorted(record.stakeholders.items())]
 
 
 # --- tasks, goals, sign-offs, contacts -------------------------------------------------------------------------
@@ -448,8 +437,9 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
     start = period_start_of(record.definition, kind, transitions_of(session, [assignment_id])[assignment_id],
                             record.assignee.tz, day)
     if start is not None:
-        cancel_queued_notifications(session, assignment_id=assignment_id, kinds=["contact_missed"],
-                                    key_prefixes=[f"contact_missed/{assignment_id}/{kind}/{start.isoformat()}/"],
+        cancel_queued_notifications(session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_MISSED],
+                                    key_prefixes=[notices.cadence_key_prefix(NoticeKind.CONTACT_MISSED, assignment_id,
+                                                                             kind, start)],
                                     reason="contact logged before delivery")
 
 
@@ -485,16 +475,11 @@ def _plan_already_agreed(record: AssignmentRecord) -> bool:
     return "plan_agreed" in stages and stages.index(record.assignment.stage) > stages.index("plan_agreed")
 
 
-def _plan_changed_notice(record: AssignmentRecord, goal: Goal, now: datetime) -> dict[str, Any]:
+def _plan_changed_notice(record: AssignmentRecord, goal: Goal, now: datetime) -> NewNotice:
     """The home manager hears at once of any change to a plan agreed at home."""
     manager = record.person_for("sending_manager") or record.assignee
-    a = record.assignment
-    subject = f"Assignment #{a.id} ({record.assignee.name}): the development plan changed (version {a.plan_version})"
-    body = (f"{subject}.\nNew goal: {goal.title}; measure {goal.measure}; target {goal.target}; due "
-            f"{goal.due.isoformat()}.\nPlease follow up with a call; this message is the written record.")
-    return {"key": f"plan_changed/{a.id}/{a.plan_version}", "kind": "plan_changed", "assignment_id": a.id,
-            "recipient": manager.email, "role": "sending_manager", "subject": subject, "body": body,
-            "created_at": now, "deliver_at": now}
+    return notices.plan_changed(record.assignment, record.assignee, goal, role="sending_manager", recipient=manager,
+                                now=now)
 
 
 def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor: str, now: datetime) -> dict[str, Any]:

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, literal, or_, update
 from sqlmodel import Session, col, select
 
+from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
 from engine.store.models import CadenceState, Contact, DaemonLease, Outbox, Task, TransitionRecord
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
-
-DELIVERABLE = ("pending", "failed")  # outbox statuses a dispatcher may still send
-CANCELLED = "cancelled"  # queued but never to be sent: the reason is in last_error
 
 
 def _table(model: Any) -> Table:
@@ -47,24 +45,23 @@ def _insert_ignoring_duplicates(session: Session, table: Any, conflict_column: s
     return insert(table)
 
 
-def insert_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+def insert_notifications(session: Session, notices: Sequence[NewNotice]) -> int:
     """insert_notifications: insert outbox rows whose key is new; a key already present is silently kept as it is.
 
     This is what makes planning idempotent: two daemons, or one daemon after a restart, planning the same
     reminder insert it once. Returns how many rows were new.
     """
-    if not rows:
+    if not notices:
         return 0
     table = _table(Outbox)
     # RETURNING counts what was new on every backend; psycopg reports no row count for a batched insert.
     statement = _insert_ignoring_duplicates(session, table, "key").returning(table.c.key)
-    return len(session.execute(statement, [_with_defaults(r) for r in rows]).all())
+    return len(session.execute(statement, [_outbox_row(n) for n in notices]).all())
 
 
-def _with_defaults(row: dict[str, Any]) -> dict[str, Any]:
-    complete = {"task_id": None, "status": "pending", "attempts": 0, "delivered_to": [], **row}
-    complete.setdefault("next_attempt_at", complete["deliver_at"])
-    return complete
+def _outbox_row(notice: NewNotice) -> dict[str, Any]:
+    return {**notice._asdict(), "status": NoticeStatus.PENDING, "attempts": 0, "delivered_to": [],
+            "next_attempt_at": notice.deliver_at}
 
 
 # --- planning -------------------------------------------------------------------------------------------------
@@ -186,7 +183,8 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
         statement = statement.where(col(Outbox.task_id) == task_id)
     if key_prefixes is not None:
         statement = statement.where(or_(*(col(Outbox.key).startswith(p, autoescape=True) for p in key_prefixes)))
-    statement = statement.values(status=CANCELLED, last_error=reason).execution_options(synchronize_session=False)
+    statement = (statement.values(status=NoticeStatus.CANCELLED, last_error=reason)
+                 .execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement))
 
 
@@ -241,9 +239,9 @@ def record_delivery(session: Session, outbox_id: int, holder: str, values: dict[
     A row cancelled while it was being delivered stays cancelled, with its reason, unless this attempt sent it.
     """
     outbox = _table(Outbox)  # a Core UPDATE: the ORM's bulk-update bookkeeping cost more than the write itself
-    if values.get("status") != "sent":
-        cancelled = outbox.c.status == CANCELLED
-        values = {**values, "status": case((cancelled, CANCELLED), else_=literal(values["status"])),
+    if values.get("status") != NoticeStatus.SENT:
+        cancelled = outbox.c.status == NoticeStatus.CANCELLED
+        values = {**values, "status": case((cancelled, NoticeStatus.CANCELLED), else_=literal(values["status"])),
                   "last_error": case((cancelled, outbox.c.last_error), else_=literal(values.get("last_error")))}
     statement = (update(outbox).where(outbox.c.id == outbox_id, outbox.c.claimed_by == holder)
                  .values(**values, claimed_by=None, claimed_until=None))
@@ -298,9 +296,10 @@ def requeue_notification(session: Session, key: str, now: datetime) -> bool:
     is returned); on PostgreSQL a claim made while the UPDATE's transaction is open skips the locked row.
     `delivered_to` is kept, so notifiers that accepted the row are not sent it again.
     """
-    statement = (update(Outbox).where(col(Outbox.key) == key, col(Outbox.status).in_(("dead", "failed")),
+    statement = (update(Outbox).where(col(Outbox.key) == key, col(Outbox.status).in_(RETRYABLE),
                                       or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now))
-                 .values(status="pending", attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
+                 .values(status=NoticeStatus.PENDING, attempts=0, next_attempt_at=now, claimed_by=None,
+                         claimed_until=None)
                  .execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement)) == 1
 

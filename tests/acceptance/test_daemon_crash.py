@@ -24,6 +24,7 @@ from acceptance.conftest import installed_sojourn
 from engine import service
 from engine.dispatch import DeliveryPolicy
 from engine.leases import DISPATCHER, lease_seconds
+from engine.notices import NewNotice, NoticeKind
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import CadenceState, DaemonLease, Outbox, Person, Task
@@ -173,13 +174,13 @@ def quiet_assignment(db: Engine, spec: service.AssignmentSpec) -> int:
 def fill_outbox(db: Engine, assignment_id: int, count: int) -> list[str]:
     """`count` notifications already due, inserted as planning would; returns their keys."""
     due = datetime.now(UTC) - timedelta(minutes=5)
-    rows: list[dict[str, Any]] = [{"key": f"notice/{n:05d}", "kind": "task_due", "assignment_id": assignment_id,
-                                   "recipient": "cole.coach@example.com", "role": "coach",
-                                   "subject": f"Notice {n}", "body": "Put in the outbox by an acceptance test.",
-                                   "created_at": due, "deliver_at": due} for n in range(count)]
+    rows = [NewNotice(key=f"notice/{n:05d}", kind=NoticeKind.TASK_DUE, assignment_id=assignment_id, task_id=None,
+                      recipient="cole.coach@example.com", role="coach", subject=f"Notice {n}",
+                      body="Put in the outbox by an acceptance test.", created_at=due, deliver_at=due)
+            for n in range(count)]
     with transaction(db) as session:
         assert queries.insert_notifications(session, rows) == count
-    return [r["key"] for r in rows]
+    return [r.key for r in rows]
 
 
 def status_counts(db: Engine) -> dict[str, int]:

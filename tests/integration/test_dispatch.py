@@ -24,6 +24,7 @@ from engine.leases import (
     renew_leases,
     start_heartbeat,
 )
+from engine.notices import NewNotice, NoticeKind
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
@@ -309,9 +310,9 @@ def test_routing_sends_each_kind_only_to_its_notifiers_when_routes_are_configure
     email, webhook = FakeNotifier("email"), FakeNotifier("webhook")
     routing = Routing.from_config({"stage_changed": ["webhook"], "default": ["email"]}, ["email", "webhook"])
     with transaction(db) as session:
-        queries.insert_notifications(session, [{
-            "key": "escalation/test/1/mobility", "kind": "escalation", "assignment_id": 1, "recipient": "m@example.com",
-            "role": "mobility", "subject": "s", "body": "b", "created_at": now, "deliver_at": now}])
+        queries.insert_notifications(session, [NewNotice(
+            key="escalation/test/1/mobility", kind=NoticeKind.ESCALATION, assignment_id=1, task_id=None,
+            recipient="m@example.com", role="mobility", subject="s", body="b", created_at=now, deliver_at=now)])
     _dispatch(db, [email, webhook], now, routing=routing)
     assert sorted(n.key for n in webhook.sent) == sorted(pending)
     assert [n.key for n in email.sent] == ["escalation/test/1/mobility"]
@@ -334,9 +335,9 @@ def test_row_is_not_claimed_when_deliver_at_is_still_ahead(db: Engine, people: d
     assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
     tomorrow = now + timedelta(days=1)
     with transaction(db) as session:
-        queries.insert_notifications(session, [{
-            "key": "task_due/99", "kind": "task_due", "assignment_id": assignment_id, "recipient": "c@example.com",
-            "role": "coach", "subject": "s", "body": "b", "created_at": now, "deliver_at": tomorrow}])
+        queries.insert_notifications(session, [NewNotice(
+            key="task_due/99", kind=NoticeKind.TASK_DUE, assignment_id=assignment_id, task_id=None,
+            recipient="c@example.com", role="coach", subject="s", body="b", created_at=now, deliver_at=tomorrow)])
     file = FakeNotifier("file")
     _dispatch(db, [file], tomorrow - timedelta(minutes=1))
     assert "task_due/99" not in {n.key for n in file.sent}
@@ -418,10 +419,10 @@ def test_claimers_never_get_same_row_when_claiming_in_separate_postgresql_sessio
     """With SKIP LOCKED, open claim transactions skip each other's rows, and racing threads split the work."""
     assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
     with transaction(db) as session:
-        queries.insert_notifications(session, [{
-            "key": f"contact_due/{assignment_id}/test/{n}", "kind": "contact_due", "assignment_id": assignment_id,
-            "recipient": "s@example.com", "role": "sponsor", "subject": "s", "body": "b", "created_at": now,
-            "deliver_at": now} for n in range(293)])
+        queries.insert_notifications(session, [NewNotice(
+            key=f"contact_due/{assignment_id}/test/{n}", kind=NoticeKind.CONTACT_DUE, assignment_id=assignment_id,
+            task_id=None, recipient="s@example.com", role="sponsor", subject="s", body="b", created_at=now,
+            deliver_at=now) for n in range(293)])
     until = now + timedelta(minutes=5)
     with Session(db) as first, Session(db) as second:
         mine = queries.claim_due_notifications(first, holder="first", now=now, limit=5, claim_until=until)
