@@ -4,33 +4,16 @@
 it writes has a unique key, and `insert_notifications` ignores keys already present, so planning the same
 instant twice, by two daemons or after a restart, adds nothing.
 
-Task reminders. For an open task due on day D (a calendar day in its owner's time zone), with the workflow's
-`reminders` (H = local_hour, S = due_soon_days, E = escalation_days), each step falls due at H:00 in the
-owner's time zone on its day:
+Task reminders follow `engine.reminders`: each open task due on day D brings task_due_soon, task_due and
+task_overdue to its owner, and escalations to `reminders.escalate_to` and the owner's manager, each at the
+workflow's local hour in the owner's time zone. A task is created when its stage is entered, so its creation
+is the assignment's `stage_entered_at` for a task of the current stage, and the last entry into the task's
+stage in the history otherwise; escalations dated before it are dropped.
 
-    step                day              to                                              key
-    task_due_soon       D - S (S > 0)    the owner                                       task_due_soon/{task}
-    task_due            D                the owner                                       task_due/{task}
-    task_overdue        D + 1            the owner                                       task_overdue/{task}
-    escalation i        D + 1 + E[i-1]   escalate_to and managers[owner role], if any    escalation/{task}/{i}/{role}
-
-(D + 1 is the first day the task is overdue, so escalation i comes E[i-1] days after the task fell overdue;
-with the built-in [3, 10] that is D + 4 and D + 11.) Escalations go out at the instant of the step, which
-is the owner's local hour: an escalation is about how long the owner has let the task run over. So an
-escalation dated before the task was created is dropped: a task created already overdue (due 14 days
-before a start that is 5 days away) brings its owner one task_overdue and nobody an escalation about it.
-A task is created when its stage is entered, so its creation is the assignment's `stage_entered_at` for a
-task of the current stage, and the last entry into the task's stage in the history otherwise.
-
-Cadences. A cadence is active while the assignment's stage lies between `from_stage` and `until_stage`
-(inclusive, in the workflow's stage order). Its periods are anchored on the day the assignment entered that
-range (the last entry in its transition history, as a date in the assignee's time zone): period k starts on
-the anchor plus k months, clamped to the end of shorter months and always counted from the anchor (31 Jan,
-28/29 Feb, 31 Mar, 30 Apr, ...), or on the anchor plus k times the weeks. A period ends the day before the
-next one starts. Each period brings
-- `contact_due` to every `notify` role, at H:00 in each recipient's time zone on the period's first day
-  (key contact_due/{assignment}/{kind}/{period start}/{role});
-- `contact_missed` to the `notify` roles and `reminders.escalate_to`, at H:00 on the day after
+Cadences follow the calendar of `engine.cadences`. Each period brings
+- `contact_due` to every `notify` role, at the local hour in each recipient's time zone on the period's first
+  day (key contact_due/{assignment}/{kind}/{period start}/{role});
+- `contact_missed` to the `notify` roles and `reminders.escalate_to`, at the local hour on the day after
   period end + grace_days, when no contact of that kind dated inside the period was logged by then
   (key contact_missed/{assignment}/{kind}/{period start}/{role}).
 The daemon looks at a cadence when the first of the recipients' local hours comes. Nothing more is sent once
@@ -50,18 +33,18 @@ instant to the next step (or to null when nothing is left).
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from engine import notices
-from engine.definition import Cadence, Every, Reminders, WorkflowDefinition
-from engine.notices import CADENCE_KINDS, OWNER_STEPS, NewNotice, NoticeKind
+from engine.cadences import CadenceSchedule, in_range, range_entered_at
+from engine.definition import Cadence, WorkflowDefinition
+from engine.notices import CADENCE_KINDS, NewNotice, NoticeKind
 from engine.records import definition_of
+from engine.reminders import ReminderStep, steps_to_send, task_steps
 from engine.schedule import local_instant
 from engine.store import queries
 from engine.store.models import Assignment, CadenceState, Person, Stakeholder, Task, TransitionRecord, Workflow
@@ -97,46 +80,6 @@ def plan_batch(session: Session, now: datetime) -> PlannedBatch:
 
 
 # --- task reminders --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReminderStep:
-    """One step of a task's reminder schedule: what is sent, on which day, at which instant."""
-
-    kind: NoticeKind
-    day: date
-    at: datetime
-    number: int = 0  # escalation steps count from 1
-    overdue_days: int = 0  # for escalations: days since the task fell overdue
-
-
-def task_steps(due_on: date, reminders: Reminders, tz: str) -> list[ReminderStep]:
-    """Every reminder step of a task due on `due_on` whose owner lives in `tz`, in time order."""
-    days: list[tuple[NoticeKind, date, int, int]] = []
-    if reminders.due_soon_days > 0:
-        days.append((NoticeKind.TASK_DUE_SOON, due_on - timedelta(days=reminders.due_soon_days), 0, 0))
-    overdue_on = due_on + timedelta(days=1)
-    days += [(NoticeKind.TASK_DUE, due_on, 0, 0), (NoticeKind.TASK_OVERDUE, overdue_on, 0, 0)]
-    days += [(NoticeKind.ESCALATION, overdue_on + timedelta(days=after), number, after)
-             for number, after in enumerate(reminders.escalation_days, start=1)]
-    return [ReminderStep(kind, day, local_instant(day, reminders.local_hour, tz), number, after)
-            for kind, day, number, after in days]
-
-
-def steps_to_send(steps: Sequence[ReminderStep], now: datetime,
-                  created_at: datetime | None = None) -> tuple[list[ReminderStep], datetime | None]:
-    """The steps to send at `now` and the instant of the next step still to come (None: no more steps).
-
-    Of the owner's own steps only the latest that has come is sent; every escalation that has come is sent,
-    except those dated before the task was created (`created_at`): nobody let a task run over before it existed.
-    """
-    if created_at is not None:
-        steps = [s for s in steps if s.kind != NoticeKind.ESCALATION or s.at >= created_at]
-    come = [s for s in steps if s.at <= now]
-    owner = [s for s in come if s.kind in OWNER_STEPS]
-    chosen = owner[-1:] + [s for s in come if s.kind == NoticeKind.ESCALATION]
-    upcoming = [s.at for s in steps if s.at > now]
-    return chosen, min(upcoming, default=None)
 
 
 def _plan_task_batch(session: Session, now: datetime) -> tuple[int, bool]:
@@ -185,145 +128,6 @@ def _task_notices(task: Task, step: ReminderStep, context: _Context, now: dateti
 # --- cadences --------------------------------------------------------------------------------------------------
 
 
-def add_months_clamped(anchor: date, months: int) -> date:
-    """`anchor` plus `months` calendar months, on the anchor's day or the month's last day if that is shorter.
-
-    Plain arithmetic on purpose: APScheduler's CalendarIntervalTrigger(months=1) started on the 31st skips
-    the months without one, and CronTrigger(day="last") only knows month ends, not anniversaries.
-    """
-    year, month = divmod(anchor.month - 1 + months, 12)
-    year += anchor.year
-    month += 1
-    return date(year, month, min(anchor.day, calendar.monthrange(year, month)[1]))
-
-
-@dataclass(frozen=True)
-class CadenceSchedule:
-    """The periods of one cadence of one assignment and the instants the daemon must act on them.
-
-    Calendar days are computed with plain date arithmetic (clearer than triggers for clamped months);
-    `zoneinfo` turns each day's local hour into an instant per recipient, so DST never moves the hour.
-    """
-
-    anchor: date
-    every: Every
-    grace_days: int
-    local_hour: int
-    due_zones: tuple[str, ...]  # time zones of the contact_due recipients
-    missed_zones: tuple[str, ...]  # time zones of the contact_missed recipients
-
-    def start(self, index: int) -> date:
-        """The first day of period `index` (0 is the period that starts on the anchor)."""
-        if self.every.months:
-            return add_months_clamped(self.anchor, index * self.every.months)
-        return self.anchor + timedelta(weeks=index * self.every.weeks)
-
-    def last_day(self, index: int) -> date:
-        return self.start(index + 1) - timedelta(days=1)
-
-    def check_day(self, index: int) -> date:
-        """The day the period's contact is looked for: the day after its end plus the grace days."""
-        return self.start(index + 1) + timedelta(days=self.grace_days)
-
-    def index_of(self, day: date) -> int:
-        """The period `day` falls in; -1 before the anchor."""
-        if day < self.anchor:
-            return -1
-        if self.every.months:
-            index = ((day.year - self.anchor.year) * 12 + day.month - self.anchor.month) // self.every.months
-        else:
-            index = (day - self.anchor).days // (7 * self.every.weeks)
-        while index > 0 and self.start(index) > day:
-            index -= 1
-        while self.start(index + 1) <= day:
-            index += 1
-        return index
-
-    def due_at(self, index: int) -> datetime:
-        """When the first recipient's local hour comes on the period's first day."""
-        return _earliest(self.start(index), self.local_hour, self.due_zones)
-
-    def check_at(self, index: int) -> datetime:
-        return _earliest(self.check_day(index), self.local_hour, self.missed_zones)
-
-    def current_period(self, now: datetime) -> int | None:
-        """The latest period whose contact_due has come by `now` (None before the first one)."""
-        index = max(self.index_of(_latest_local_date(now, self.due_zones)), 0)
-        while index >= 0 and self.due_at(index) > now:
-            index -= 1
-        while self.due_at(index + 1) <= now:
-            index += 1
-        return index if index >= 0 else None
-
-    def checks_between(self, since: datetime, until: datetime) -> list[int]:
-        """Periods whose contact_missed check falls in [since, until]."""
-        index = self._first_check_not_before(since)
-        found = []
-        while self.check_at(index) <= until:
-            found.append(index)
-            index += 1
-        return found
-
-    def next_event_after(self, now: datetime) -> datetime:
-        """The first instant after `now` when a contact_due or a contact_missed check falls due."""
-        current = self.current_period(now)
-        next_due = self.due_at(0 if current is None else current + 1)
-        index = self._first_check_not_before(now)
-        while self.check_at(index) <= now:
-            index += 1
-        return min(next_due, self.check_at(index))
-
-    def _first_check_not_before(self, instant: datetime) -> int:
-        # A check day lies grace days after a period's end; start a little early and walk forward, because
-        # time zones put the same instant on neighbouring days.
-        earliest_day = min(instant.astimezone(ZoneInfo(z)).date() for z in self.missed_zones)
-        index = max(self.index_of(earliest_day - timedelta(days=self.grace_days + 2)) - 1, 0)
-        while self.check_at(index) < instant:
-            index += 1
-        return index
-
-
-def _earliest(day: date, hour: int, zones: Iterable[str]) -> datetime:
-    return min(local_instant(day, hour, z) for z in zones)
-
-
-def _latest_local_date(instant: datetime, zones: Iterable[str]) -> date:
-    return max(instant.astimezone(ZoneInfo(z)).date() for z in zones)
-
-
-def in_range(definition: WorkflowDefinition, cadence: Cadence, stage: str | None) -> bool:
-    """Whether `stage` lies between the cadence's from_stage and until_stage, inclusive, in stage order."""
-    stages = definition.stage_keys
-    if stage is None or stage not in stages or cadence.from_stage not in stages or cadence.until_stage not in stages:
-        return False
-    return stages.index(cadence.from_stage) <= stages.index(stage) <= stages.index(cadence.until_stage)
-
-
-def range_entered_at(definition: WorkflowDefinition, cadence: Cadence,
-                     history: Iterable[TransitionRecord]) -> datetime | None:
-    """When the assignment last moved into the cadence's stage range from outside it (None: never)."""
-    entered = None
-    for step in history:
-        if in_range(definition, cadence, step.to_stage) and not in_range(definition, cadence, step.from_stage):
-            entered = step.at
-    return entered
-
-
-def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable[TransitionRecord], tz: str,
-                    day: date) -> date | None:
-    """The first day of the period of cadence `kind` that `day` falls in, counted as planning counts periods from
-    the last entry into the cadence's stages (in `tz`, the assignee's zone); None when there is no such period."""
-    cadence = next((c for c in definition.cadences if c.kind == kind), None)
-    entered = None if cadence is None else range_entered_at(definition, cadence, history)
-    if cadence is None or entered is None:
-        return None
-    schedule = CadenceSchedule(anchor=entered.astimezone(ZoneInfo(tz)).date(), every=cadence.every,
-                               grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
-                               due_zones=(), missed_zones=())
-    index = schedule.index_of(day)
-    return schedule.start(index) if index >= 0 else None
-
-
 def _plan_cadence_batch(session: Session, now: datetime) -> tuple[int, bool]:
     """Send the contact_due and contact_missed notices of up to a batch of cadences whose `next_check_at` has come."""
     states = queries.due_cadence_checks(session, now, BATCH_SIZE)
@@ -361,10 +165,9 @@ def _cadence_notices(session: Session, state: CadenceState, context: _Context, h
     missed_roles = _unique([*cadence.notify, definition.reminders.escalate_to])
     if entered is None or any(role not in holders for role in missed_roles):
         return [], None
-    schedule = CadenceSchedule(
-        anchor=entered.astimezone(ZoneInfo(holders["assignee"].tz)).date(), every=cadence.every,
-        grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
-        due_zones=tuple(holders[r].tz for r in cadence.notify), missed_zones=tuple(holders[r].tz for r in missed_roles))
+    schedule = CadenceSchedule.of(definition, cadence, entered, holders["assignee"].tz,
+                                  due_zones=[holders[r].tz for r in cadence.notify],
+                                  missed_zones=[holders[r].tz for r in missed_roles])
     rows: list[NewNotice] = []
     current = schedule.current_period(now)
     if current is not None:

@@ -13,12 +13,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from engine import inputs, notices
+from engine.cadences import period_start_of
 from engine.definition import Transition, WorkflowDefinition, parse_definition
 from engine.errors import BadInput, GuardsUnmet, NotFound, SojournError
 from engine.lifecycle import Lifecycle, Subject
 from engine.logging import get_logger
 from engine.notices import CADENCE_KINDS, TASK_KINDS, NewNotice, NoticeKind
-from engine.planning import period_start_of
 from engine.records import (
     AssignmentRecord,
     assignment_view,

@@ -12,7 +12,8 @@ from sqlalchemy import Engine, func, update
 from sqlmodel import col, select
 
 from engine import outbox, service
-from engine.planning import add_months_clamped, plan
+from engine.cadences import add_months_clamped
+from engine.planning import plan
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Task
 
