@@ -40,7 +40,7 @@ from engine.leases import (
     start_heartbeat,
 )
 from engine.logging import configure_logging, get_logger
-from engine.planning import plan_batch
+from engine.planning import plan_in_batches
 from engine.store import queries
 from engine.store.db import is_sqlite, require_schema, transaction
 from notifiers import Notifier, NotifierConfigError, build_notifiers, close_notifiers
@@ -123,14 +123,7 @@ class Daemon:
 
     def _plan(self) -> int:
         """Plan everything due, one committed batch at a time, so CLI writers never wait long for the lock."""
-        planned, now = 0, self.clock()
-        while not self.stopping.is_set():
-            with transaction(self.engine) as session:
-                batch = plan_batch(session, now)
-            planned += batch.added
-            if not batch.more:
-                break
-        return planned
+        return plan_in_batches(lambda: transaction(self.engine), self.clock(), should_stop=self.stopping.is_set)
 
     def heartbeat(self) -> bool:
         """Renew the heartbeat and lease, and free the claims of daemons whose heartbeat has died.

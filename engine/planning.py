@@ -33,7 +33,8 @@ instant to the next step (or to null when nothing is left).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -53,13 +54,28 @@ BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothi
 
 
 def plan(session: Session, now: datetime) -> int:
-    """Write every task reminder, escalation and cadence notice due at `now` to the outbox; returns rows added."""
+    """Write every task reminder, escalation and cadence notice due at `now` to the outbox; returns rows added.
+
+    Every batch runs in the caller's transaction.
+    """
+    return plan_in_batches(lambda: nullcontext(session), now)
+
+
+def plan_in_batches(batch_transaction: Callable[[], AbstractContextManager[Session]], now: datetime, *,
+                    should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Plan batch after batch, each in a transaction from `batch_transaction`, until nothing due is left or
+    `should_stop` turns true; returns rows added.
+
+    The daemon commits every batch on its own, so CLI writers never wait long for the lock.
+    """
     added = 0
-    while True:
-        batch = plan_batch(session, now)
+    while not should_stop():
+        with batch_transaction() as session:
+            batch = plan_batch(session, now)
         added += batch.added
         if not batch.more:
-            return added
+            break
+    return added
 
 
 @dataclass(frozen=True)
