@@ -38,7 +38,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from engine import notices
 from engine.cadences import CadenceSchedule, in_range, range_entered_at
@@ -47,8 +47,8 @@ from engine.notices import CADENCE_KINDS, NewNotice, NoticeKind
 from engine.records import definition_of
 from engine.reminders import ReminderStep, steps_to_send, task_steps
 from engine.schedule import local_instant
-from engine.store import queries
-from engine.store.models import Assignment, CadenceState, Person, Stakeholder, Task, TransitionRecord, Workflow
+from engine.store import lookups, queries
+from engine.store.models import Assignment, CadenceState, Person, Task, TransitionRecord
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
 
@@ -225,13 +225,10 @@ class _Context:
 
 def _load_assignments(session: Session, assignment_ids: set[int]) -> _Context:
     context = _Context()
-    assignments = session.exec(select(Assignment).where(col(Assignment.id).in_(assignment_ids))).all()
-    workflows = {w.id: w for w in session.exec(
-        select(Workflow).where(col(Workflow.id).in_({a.workflow_id for a in assignments})))}
-    roles = session.exec(select(Stakeholder).where(col(Stakeholder.assignment_id).in_(assignment_ids))).all()
-    person_ids = {s.person_id for s in roles} | {a.assignee_id for a in assignments}
-    context.people = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(person_ids)))
-                      if p.id is not None}
+    assignments = lookups.assignments_by_id(session, assignment_ids)
+    workflows = lookups.workflows_by_id(session, {a.workflow_id for a in assignments})
+    roles = lookups.stakeholders_of(session, assignment_ids)
+    context.people = lookups.people_by_id(session, {s.person_id for s in roles} | {a.assignee_id for a in assignments})
     for a in assignments:
         assert a.id is not None
         workflow = workflows[a.workflow_id]

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from engine import inputs, notices
 from engine.cadences import period_start_of
@@ -27,10 +27,10 @@ from engine.records import (
     lifecycle_of,
     load_record,
     load_records,
-    people_by_id,
     task_view,
 )
 from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
+from engine.store import lookups
 from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
 from engine.store.models import (
     Assignment,
@@ -77,7 +77,7 @@ def init(db: Engine, *, now: datetime) -> dict[str, Any]:
 def _install_builtin(session: Session, definition: WorkflowDefinition, text: str,
                      now: datetime) -> tuple[Workflow, bool]:
     """Install a built-in unless some version already has its text: an admin's later version stays the newest."""
-    same = session.exec(select(Workflow).where(Workflow.name == definition.name, Workflow.source == text)).first()
+    same = lookups.workflow_with_source(session, definition.name, text)
     if same is not None:
         return same, False
     return _install(session, definition, text, now)
@@ -97,7 +97,7 @@ def install_workflow(db: Engine, text: str, *, source: str, now: datetime) -> di
 
 
 def _install(session: Session, definition: WorkflowDefinition, text: str, now: datetime) -> tuple[Workflow, bool]:
-    latest = _latest_workflow(session, definition.name)
+    latest = lookups.latest_workflow(session, definition.name)
     if latest is not None and latest.source == text:
         return latest, False
     workflow = Workflow(name=definition.name, version=(latest.version + 1) if latest else 1, source=text,
@@ -107,18 +107,13 @@ def _install(session: Session, definition: WorkflowDefinition, text: str, now: d
     return workflow, True
 
 
-def _latest_workflow(session: Session, name: str) -> Workflow | None:
-    statement = select(Workflow).where(Workflow.name == name).order_by(col(Workflow.version).desc())
-    return session.exec(statement).first()
-
-
 def _workflow(session: Session, name: str, version: int | None = None) -> Workflow:
     if version is None:
-        workflow = _latest_workflow(session, name)
+        workflow = lookups.latest_workflow(session, name)
     else:
-        workflow = session.exec(select(Workflow).where(Workflow.name == name, Workflow.version == version)).first()
+        workflow = lookups.workflow_version(session, name, version)
     if workflow is None:
-        known = ", ".join(sorted(set(session.exec(select(Workflow.name)).all()))) or "none installed"
+        known = ", ".join(lookups.workflow_names(session)) or "none installed"
         which = f"{name} version {version}" if version else name
         raise NotFound(f"no workflow {which} (installed: {known})")
     return workflow
@@ -126,7 +121,7 @@ def _workflow(session: Session, name: str, version: int | None = None) -> Workfl
 
 def list_workflows(db: Engine) -> list[dict[str, Any]]:
     with _transaction(db) as session:
-        rows = session.exec(select(Workflow).order_by(col(Workflow.name), col(Workflow.version))).all()
+        rows = lookups.all_workflows(session)
         latest: dict[str, Workflow] = {w.name: w for w in rows}
         return [{"name": w.name, "version": w.version, "versions": [r.version for r in rows if r.name == w.name],
                  "title": definition_of(w).title, "installed_at": instant(w.installed_at)} for w in latest.values()]
@@ -156,7 +151,7 @@ def add_person(db: Engine, email: str, *, name: str, tz: str = "UTC") -> dict[st
 
 def list_people(db: Engine) -> list[dict[str, Any]]:
     with _transaction(db) as session:
-        return [_person_view(p) for p in session.exec(select(Person).order_by(col(Person.email)))]
+        return [_person_view(p) for p in lookups.people(session)]
 
 
 def _person_view(person: Person) -> dict[str, Any]:
@@ -164,7 +159,7 @@ def _person_view(person: Person) -> dict[str, Any]:
 
 
 def _find_person(session: Session, email: str) -> Person | None:
-    return session.exec(select(Person).where(Person.email == email.strip().lower())).first()
+    return lookups.person_by_email(session, email.strip().lower())
 
 
 def _person(session: Session, email: str, what: str = "person") -> Person:
@@ -289,7 +284,7 @@ def list_assignments(db: Engine, *, stage: str | None = None, now: datetime) -> 
 
 
 def _check_stage_name(session: Session, stage: str) -> None:
-    known = {key for w in session.exec(select(Workflow)) for key in definition_of(w).stage_keys}
+    known = {key for w in lookups.all_workflows(session) for key in definition_of(w).stage_keys}
     if stage not in known:
         raise BadInput(f"--stage: no installed workflow has a stage {stage!r}; stages: {', '.join(sorted(known))}")
 
@@ -302,8 +297,7 @@ def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[st
 def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
     with _transaction(db) as session:
         load_record(session, assignment_id)
-        rows = session.exec(select(TransitionRecord).where(TransitionRecord.assignment_id == assignment_id)
-                            .order_by(col(TransitionRecord.id))).all()
+        rows = transitions_of(session, [assignment_id])[assignment_id]
         return [{"from": r.from_stage, "to": r.to_stage, "at": instant(r.at), "actor": r.actor, "reason": r.reason,
                  "workflow_version": r.workflow_version} for r in rows]
 
@@ -393,18 +387,12 @@ def _stage_change_notices(record: AssignmentRecord, history_row: TransitionRecor
 def list_tasks(db: Engine, *, now: datetime, assignment_id: int | None = None, owner: str | None = None,
                status: str | None = None, overdue: bool = False) -> list[dict[str, Any]]:
     with _transaction(db) as session:
-        statement = select(Task).order_by(col(Task.due_at), col(Task.id))
         if assignment_id is not None:
             load_record(session, assignment_id)
-            statement = statement.where(Task.assignment_id == assignment_id)
-        if owner is not None:
-            statement = statement.where(Task.owner_id == _person(session, inputs.email(owner, "--owner")).id)
-        if status is not None:
-            statement = statement.where(Task.status == status)
-        if overdue:
-            statement = statement.where(Task.status == "open", col(Task.due_at) <= now)
-        tasks = session.exec(statement).all()
-        owners = people_by_id(session, (t.owner_id for t in tasks))
+        owner_id = None if owner is None else pk(_person(session, inputs.email(owner, "--owner")))
+        tasks = lookups.tasks_matching(session, assignment_id=assignment_id, owner_id=owner_id, status=status,
+                                       overdue_at=now if overdue else None)
+        owners = lookups.people_by_id(session, (t.owner_id for t in tasks))
         return [task_view(t, owners.get(t.owner_id)) for t in tasks]
 
 
