@@ -104,8 +104,8 @@ class DaemonSweep:
     name = "daemon sweep (engine.daemon)"
 
     def __init__(self, path: Path, out: Path) -> None:
+        from engine.config import DeliveryPolicy, Routing
         from engine.daemon import Daemon
-        from engine.dispatch import DeliveryPolicy, Routing
         from engine.store.db import open_engine
         from notifiers.file import FileNotifier
 

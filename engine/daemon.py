@@ -28,8 +28,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from engine.config import Settings
-from engine.dispatch import DeliveryPolicy, DispatchReport, Routing, dispatch_due
+from engine.config import DeliveryPolicy, Routing, Settings
+from engine.dispatch import DispatchReport, dispatch_due
 from engine.errors import BadInput, SojournError
 from engine.leases import (
     DaemonIdentity,
@@ -277,8 +277,8 @@ def run_daemon(engine: Engine, settings: Settings, *, once: bool, environ: Mappi
     dispatcher elsewhere raises DaemonAlreadyRunning.
     """
     notifiers = notifiers_from(settings, os.environ if environ is None else environ)
-    routing = Routing.from_config(settings.routing, [n.name for n in notifiers])
-    policy = DeliveryPolicy.from_config(settings.delivery)
+    routing = settings.routing_for([n.name for n in notifiers])
+    policy = settings.delivery_policy()
     configure_logging("json")
     _route_library_logs()
     require_schema(engine)

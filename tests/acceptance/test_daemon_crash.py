@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from acceptance.conftest import installed_sojourn
 from engine import service
-from engine.dispatch import DeliveryPolicy
+from engine.config import DeliveryPolicy
 from engine.leases import DISPATCHER, lease_seconds
 from engine.notices import NewNotice, NoticeKind
 from engine.store import queries

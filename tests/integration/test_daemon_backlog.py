@@ -12,8 +12,8 @@ from sqlalchemy import Engine, event
 import engine.daemon
 import engine.planning
 from engine import service
+from engine.config import DeliveryPolicy, Routing
 from engine.daemon import Daemon
-from engine.dispatch import DeliveryPolicy, Routing
 from engine.leases import DaemonIdentity
 from engine.planning import PlannedBatch
 from engine.store import queries

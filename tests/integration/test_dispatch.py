@@ -15,7 +15,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from engine import outbox, service
-from engine.dispatch import DeliveryPolicy, DispatchReport, Routing, dispatch_due
+from engine.config import DeliveryPolicy, Routing
+from engine.dispatch import DispatchReport, dispatch_due
 from engine.errors import BadInput, ConcurrentChange, DaemonAlreadyRunning, NotFound, SojournError
 from engine.leases import (
     DaemonIdentity,
