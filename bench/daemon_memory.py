@@ -61,11 +61,11 @@ def prepare(path: Path, assignments: int) -> float:
     """`assignments` assignments in the state of a daemon coming back after months away; returns seconds taken."""
     from engine import service
     from engine.logging import configure_logging
-    from engine.store.db import open_engine
+    from engine.store.db import open_db
 
     configure_logging("console", logging.WARNING)
     started = time.perf_counter()
-    db = open_engine(f"sqlite:///{path}")
+    db = open_db(f"sqlite:///{path}")
     service.init(db, now=CREATED_AT)
     for email, name, tz in CAST.values():
         service.add_person(db, email, name=name, tz=tz)

@@ -56,11 +56,11 @@ def prepare(path: Path, total: int) -> None:
     from engine.logging import configure_logging
     from engine.notices import NewNotice, NoticeKind
     from engine.store import queries
-    from engine.store.db import open_engine, transaction
+    from engine.store.db import open_db, transaction
     from engine.store.models import CadenceState, Outbox, Task
 
     configure_logging("console", logging.WARNING)
-    db = open_engine(f"sqlite:///{path}")
+    db = open_db(f"sqlite:///{path}")
     service.init(db, now=CREATED_AT)
     for email, name, tz in CAST.values():
         service.add_person(db, email, name=name, tz=tz)
@@ -106,10 +106,10 @@ class DaemonSweep:
     def __init__(self, path: Path, out: Path) -> None:
         from engine.config import DeliveryPolicy, Routing
         from engine.daemon import Daemon
-        from engine.store.db import open_engine
+        from engine.store.db import open_db
         from notifiers.file import FileNotifier
 
-        self.engine = open_engine(f"sqlite:///{path}")
+        self.engine = open_db(f"sqlite:///{path}")
         self.notifier = FileNotifier(out)
         # a long interval only lifts the per-sweep dispatch budget, so one sweep sends everything
         self.daemon = Daemon(self.engine, [self.notifier], routing=Routing({}), policy=DeliveryPolicy(),

@@ -110,14 +110,14 @@ class Receiver:
 @contextlib.contextmanager
 def scratch_database(admin_url: str) -> Iterator[tuple[str, Engine]]:
     from engine import service
-    from engine.store.db import open_engine
+    from engine.store.db import open_db
 
     admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
     name = f"sojourn_fleet_{uuid.uuid4().hex[:10]}"
     with admin.connect() as c:
         c.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = open_engine(url)
+    engine = open_db(url)
     try:
         now = datetime.now(UTC)
         service.init(engine, now=now)

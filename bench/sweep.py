@@ -77,7 +77,7 @@ def _quoted(columns: list[str], alias: str | None = None) -> str:
 def build(engine: Engine, tasks: int, due: int) -> dict[str, Any]:
     """Fill an empty, initialised database: `tasks` tasks, of which `due` have a reminder due at NOW."""
     from engine import service
-    from engine.store.models import Assignment, CadenceState, Outbox, Stakeholder, Task, TransitionRecord
+    from engine.store.models import Assignment, CadenceState, Outbox, StageChange, Stakeholder, Task
 
     started = time.perf_counter()
     for email, name, tz in CAST.values():
@@ -95,7 +95,7 @@ def build(engine: Engine, tasks: int, due: int) -> dict[str, Any]:
         c.execute(text(f"WITH RECURSIVE {_cte('n', assignments, 2)} INSERT INTO assignment (id, {_quoted(rest)}) "
                        f"SELECT n.i, {_quoted(rest, 'a')} FROM assignment AS a, n WHERE a.id = :t ORDER BY n.i"),
                   {"t": template})
-        for model in (Stakeholder, TransitionRecord, CadenceState):
+        for model in (Stakeholder, StageChange, CadenceState):
             columns = _columns(model, without=("id",))
             values = ", ".join("n.i" if name == "assignment_id" else f'r."{name}"' for name in columns)
             c.execute(text(f'WITH RECURSIVE {_cte("n", assignments, 2)} INSERT INTO "{model.__tablename__}" '
@@ -187,9 +187,9 @@ def one_sweep(engine: Engine, now: datetime) -> tuple[float, int]:
 @contextlib.contextmanager
 def sqlite_database(directory: Path, name: str) -> Iterator[Engine]:
     from engine import service
-    from engine.store.db import open_engine
+    from engine.store.db import open_db
 
-    engine = open_engine(f"sqlite:///{directory / name}.db")
+    engine = open_db(f"sqlite:///{directory / name}.db")
     service.init(engine, now=CREATED_AT)
     try:
         yield engine
@@ -200,13 +200,13 @@ def sqlite_database(directory: Path, name: str) -> Iterator[Engine]:
 @contextlib.contextmanager
 def postgres_database(admin_url: str) -> Iterator[Engine]:
     from engine import service
-    from engine.store.db import open_engine
+    from engine.store.db import open_db
 
     admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
     name = f"sojourn_bench_{uuid.uuid4().hex[:10]}"
     with admin.connect() as c:
         c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = open_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+    engine = open_db(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
     try:
         service.init(engine, now=CREATED_AT)
         yield engine

@@ -22,7 +22,7 @@ from engine.definition import Cadence, Every, WorkflowDefinition
 from engine.schedule import local_instant
 
 if TYPE_CHECKING:
-    from engine.store.models import TransitionRecord
+    from engine.store.models import StageChange
 
 
 def add_months_clamped(anchor: date, months: int) -> date:
@@ -148,7 +148,7 @@ def in_range(definition: WorkflowDefinition, cadence: Cadence, stage: str | None
 
 
 def range_entered_at(definition: WorkflowDefinition, cadence: Cadence,
-                     history: Iterable[TransitionRecord]) -> datetime | None:
+                     history: Iterable[StageChange]) -> datetime | None:
     """When the assignment last moved into the cadence's stage range from outside it (None: never)."""
     entered = None
     for step in history:
@@ -157,7 +157,7 @@ def range_entered_at(definition: WorkflowDefinition, cadence: Cadence,
     return entered
 
 
-def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable[TransitionRecord], tz: str,
+def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable[StageChange], tz: str,
                     day: date) -> date | None:
     """The first day of the period of cadence `kind` that `day` falls in, counted from the last entry into the
     cadence's stages (in `tz`, the assignee's zone); None when there is no such period."""

@@ -1,4 +1,4 @@
-"""Dispatch: claim due outbox rows, hand them to the routed notifiers, record sent, retry later, or dead-letter.
+"""Dispatch: claim due outbox rows, hand them to the routed notifiers, mark sent, retry later, or dead-letter.
 
 Delivery is at-least-once. A row is claimed (and the claim committed) before anything is sent; each notifier
 that accepts it is remembered in `delivered_to`, so a retry goes only to the notifiers that have not accepted
@@ -39,7 +39,7 @@ class DispatchReport:
     failed: int = 0
     dead: int = 0
     released: int = 0
-    lost: int = 0  # outcomes not recorded: the claim had expired and another holder took the row, or writing failed
+    lost: int = 0  # outcomes not marked: the claim had expired and another holder took the row, or writing failed
 
     def add(self, other: DispatchReport) -> None:
         for name in ("claimed", "sent", "failed", "dead", "released", "lost"):
@@ -53,11 +53,11 @@ class _Outcome:
     permanent: list[tuple[str, PermanentDeliveryError]]
 
 
-def dispatch_due(engine: Engine, notifiers: Sequence[Notifier], *, holder: str, now: datetime,
+def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now: datetime,
                  routing: Routing = EVERYTHING_EVERYWHERE, policy: DeliveryPolicy | None = None,
                  rng: random.Random | None = None, should_stop: Callable[[], bool] = lambda: False,
                  log: Any = None) -> DispatchReport:
-    """Claim one batch of due rows for `holder`, deliver each, and record every outcome at `now`.
+    """Claim one batch of due rows for `holder`, deliver each, and mark every outcome at `now`.
 
     The claim is committed before anything is sent, and each outcome in its own transaction right after its
     sends, so a crash loses at most the outcomes of the row in flight. When `should_stop` turns true the row
@@ -65,13 +65,13 @@ def dispatch_due(engine: Engine, notifiers: Sequence[Notifier], *, holder: str, 
     """
     policy = policy or DeliveryPolicy()
     rng = rng or random.Random()
-    with transaction(engine) as session:
+    with transaction(db) as session:
         rows = queries.claim_due_notifications(session, holder=holder, now=now, limit=policy.batch_size,
                                                claim_until=now + timedelta(seconds=policy.claim_seconds))
     report = DispatchReport(claimed=len(rows))
     for position, row in enumerate(rows):
         if should_stop():
-            with transaction(engine) as session:
+            with transaction(db) as session:
                 report.released = queries.release_claims(session, holder, [r.id for r in rows[position:]
                                                                              if r.id is not None])
             break
@@ -79,13 +79,13 @@ def dispatch_due(engine: Engine, notifiers: Sequence[Notifier], *, holder: str, 
         outcome = _deliver(row, routing.targets(row.kind, notifiers), log)
         status, values = _safe_outcome_values(row, outcome, policy, rng, now, log)
         try:
-            with transaction(engine) as session:
-                recorded = queries.record_delivery(session, row.id, holder, values)
+            with transaction(db) as session:
+                marked = queries.mark_delivery(session, row.id, holder, values)
         except Exception as exc:  # the claim runs out and the row is tried again; the rest of the batch goes on
             _log(log, "error", "outcome_not_recorded", key=row.key, error_type=type(exc).__name__)
             report.lost += 1
             continue
-        if not recorded:
+        if not marked:
             report.lost += 1
             _log(log, "warning", "claim_lost", key=row.key)
             continue
@@ -128,9 +128,9 @@ def _deliver(row: Outbox, targets: Sequence[Notifier], log: Any) -> _Outcome:
 
 def _safe_outcome_values(row: Outbox, outcome: _Outcome, policy: DeliveryPolicy, rng: random.Random,
                          now: datetime, log: Any) -> tuple[NoticeStatus, dict[str, Any]]:
-    """The outcome to record; when it cannot be worked out, the row is failed and tried again in an hour.
+    """The outcome to mark; when it cannot be worked out, the row is failed and tried again in an hour.
 
-    One row's bookkeeping must never keep the rest of the batch from being recorded.
+    One row's bookkeeping must never keep the rest of the batch from being marked.
     """
     try:
         return _outcome_values(row, outcome, policy, rng, now)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from datetime import date, datetime
 
     from engine.definition import Cadence
-    from engine.store.models import Assignment, Goal, Person, Task, TransitionRecord
+    from engine.store.models import Assignment, Goal, Person, StageChange, Task
 
 
 class NoticeKind(StrEnum):
@@ -165,7 +165,7 @@ def _contact_notice(kind: NoticeKind, period: ContactPeriod, subject: str, body:
 # --- changes made by a use case ---------------------------------------------------------------------------------
 
 
-def stage_changed(assignment: Assignment, assignee: Person, change: TransitionRecord, *, role: str, recipient: Person,
+def stage_changed(assignment: Assignment, assignee: Person, change: StageChange, *, role: str, recipient: Person,
                   new_tasks: Iterable[Task], now: datetime) -> NewNotice:
     """A stakeholder hears that the assignment moved, and which of the new stage's tasks are theirs."""
     moved = f"from {change.from_stage} to {change.to_stage}" if change.from_stage else \

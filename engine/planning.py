@@ -48,7 +48,7 @@ from engine.records import definition_of
 from engine.reminders import ReminderStep, steps_to_send, task_steps
 from engine.schedule import local_instant
 from engine.store import lookups, queries
-from engine.store.models import Assignment, CadenceState, Person, Task, TransitionRecord
+from engine.store.models import Assignment, CadenceState, Person, StageChange, Task
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
 
@@ -104,7 +104,7 @@ def _plan_task_batch(session: Session, now: datetime) -> tuple[int, bool]:
     if not tasks:
         return 0, False
     context = _load_assignments(session, {t.assignment_id for t in tasks})
-    earlier_stages = queries.transitions_of(session, {
+    earlier_stages = queries.stage_changes_of(session, {
         t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
     rows: list[NewNotice] = []
     for task in tasks:
@@ -121,7 +121,7 @@ def _plan_task_batch(session: Session, now: datetime) -> tuple[int, bool]:
     return added, len(tasks) == BATCH_SIZE
 
 
-def _task_created_at(task: Task, assignment: Assignment, history: Iterable[TransitionRecord]) -> datetime | None:
+def _task_created_at(task: Task, assignment: Assignment, history: Iterable[StageChange]) -> datetime | None:
     """When a task was created: tasks are created as their stage is entered, so when the assignment last entered it."""
     if task.stage == assignment.stage:
         return assignment.stage_entered_at
@@ -151,7 +151,7 @@ def _plan_cadence_batch(session: Session, now: datetime) -> tuple[int, bool]:
         return 0, False
     assignment_ids = {s.assignment_id for s in states}
     context = _load_assignments(session, assignment_ids)
-    history = queries.transitions_of(session, assignment_ids)
+    history = queries.stage_changes_of(session, assignment_ids)
     rows: list[NewNotice] = []
     for state in states:
         found, state.next_check_at = _cadence_notices(session, state, context, history[state.assignment_id], now)
@@ -162,7 +162,7 @@ def _plan_cadence_batch(session: Session, now: datetime) -> tuple[int, bool]:
     return added, len(states) == BATCH_SIZE
 
 
-def _cadence_notices(session: Session, state: CadenceState, context: _Context, history: list[TransitionRecord],
+def _cadence_notices(session: Session, state: CadenceState, context: _Context, history: list[StageChange],
                      now: datetime) -> tuple[list[NewNotice], datetime | None]:
     assignment = context.assignments[state.assignment_id]
     definition = context.definitions[state.assignment_id]

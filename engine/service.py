@@ -38,9 +38,9 @@ from engine.store.models import (
     Goal,
     Person,
     Signoff,
+    StageChange,
     Stakeholder,
     Task,
-    TransitionRecord,
     Workflow,
     pk,
 )
@@ -50,7 +50,7 @@ from engine.store.queries import (
     complete_open_task,
     insert_notifications,
     reload_tasks,
-    transitions_of,
+    stage_changes_of,
     wake_cadence_checks,
 )
 from engine.transactions import use_case_transaction as _transaction
@@ -297,7 +297,7 @@ def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[st
 def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
     with _transaction(db) as session:
         load_record(session, assignment_id)
-        rows = transitions_of(session, [assignment_id])[assignment_id]
+        rows = stage_changes_of(session, [assignment_id])[assignment_id]
         return [{"from": r.from_stage, "to": r.to_stage, "at": instant(r.at), "actor": r.actor, "reason": r.reason,
                  "workflow_version": r.workflow_version} for r in rows]
 
@@ -338,7 +338,7 @@ def _enter_stage(session: Session, record: AssignmentRecord, source: str | None,
     if definition.is_terminal(dest) and not definition.stage(dest).tasks:
         _close_open_tasks(record)
     session.add(assignment)
-    history_row = TransitionRecord(assignment_id=pk(assignment), from_stage=source, to_stage=dest, at=now, actor=actor,
+    history_row = StageChange(assignment_id=pk(assignment), from_stage=source, to_stage=dest, at=now, actor=actor,
                                    reason=reason, workflow_version=record.workflow.version)
     session.add(history_row)
     new_tasks = [_task_from_template(record, template, dest, now) for template in definition.stage(dest).tasks]
@@ -374,7 +374,7 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
                 due_at=end_of_day(due_on, owner.tz), next_reminder_at=first_reminder)
 
 
-def _stage_change_notices(record: AssignmentRecord, history_row: TransitionRecord, new_tasks: list[Task],
+def _stage_change_notices(record: AssignmentRecord, history_row: StageChange, new_tasks: list[Task],
                           now: datetime) -> list[NewNotice]:
     return [notices.stage_changed(record.assignment, record.assignee, history_row, role=role, recipient=person,
                                   new_tasks=[t for t in new_tasks if t.owner_id == person.id], now=now)
@@ -422,7 +422,7 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
     """A contact logged after its period's contact_missed was queued (in the grace days of a later recipient's
     zone, or while delivery was failing) cancels the notices of that period not sent yet."""
     assignment_id = pk(record.assignment)
-    start = period_start_of(record.definition, kind, transitions_of(session, [assignment_id])[assignment_id],
+    start = period_start_of(record.definition, kind, stage_changes_of(session, [assignment_id])[assignment_id],
                             record.assignee.tz, day)
     if start is not None:
         cancel_queued_notifications(session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_MISSED],

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from engine import service
-from engine.store.db import open_engine
+from engine.store.db import open_db
 from notifiers import Notification
 
 POSTGRES_ADMIN_URL = os.environ.get("SOJOURN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -69,7 +69,7 @@ TABLES = ["outbox", "cadencestate", "transition", "contact", "signoff", "goal", 
 
 @pytest.fixture(scope="session")
 def _postgres_initialised(postgres_url: str) -> str:
-    engine = open_engine(postgres_url)
+    engine = open_db(postgres_url)
     service.init(engine, now=NOW)
     engine.dispose()
     return postgres_url
@@ -80,14 +80,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An initialised, empty database URL on each backend (workflow versions beyond the built-ins removed)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'sojourn.db'}"
-        engine = open_engine(url)
+        engine = open_db(url)
         service.init(engine, now=NOW)
         engine.dispose()
         yield url
         return
     url = request.getfixturevalue("_postgres_initialised")
     yield url
-    engine = open_engine(url)
+    engine = open_db(url)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
         connection.execute(text("DELETE FROM workflow WHERE version > 1"))
@@ -96,7 +96,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Engine]:
-    engine = open_engine(db_url)
+    engine = open_db(db_url)
     yield engine
     engine.dispose()
 

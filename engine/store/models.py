@@ -128,8 +128,8 @@ class Contact(SQLModel, table=True):
     logged_at: datetime
 
 
-class TransitionRecord(SQLModel, table=True):
-    """Append-only history of stage changes."""
+class StageChange(SQLModel, table=True):
+    """One step of an assignment's append-only stage history; the table keeps its older name, `transition`."""
 
     __tablename__: ClassVar[str] = "transition"
     id: int | None = Field(default=None, primary_key=True)

@@ -12,7 +12,7 @@ from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, 
 from sqlmodel import Session, col, select
 
 from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
-from engine.store.models import CadenceState, Contact, DaemonLease, Outbox, Task, TransitionRecord
+from engine.store.models import CadenceState, Contact, DaemonLease, Outbox, StageChange, Task
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
@@ -112,13 +112,13 @@ def _wake_statement(dialect: str) -> Insert:
     return statement.on_conflict_do_update(index_elements=["assignment_id", "kind"], set_={"next_check_at": earlier})
 
 
-def transitions_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[TransitionRecord]]:
-    """transitions_of: the stage history of several assignments, oldest first, in one query."""
-    history: dict[int, list[TransitionRecord]] = defaultdict(list)
+def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageChange]]:
+    """stage_changes_of: the stage history of several assignments, oldest first, in one query."""
+    history: dict[int, list[StageChange]] = defaultdict(list)
     ids = set(assignment_ids)
     if ids:
-        statement = (select(TransitionRecord).where(col(TransitionRecord.assignment_id).in_(ids))
-                     .order_by(col(TransitionRecord.id)))
+        statement = (select(StageChange).where(col(StageChange.assignment_id).in_(ids))
+                     .order_by(col(StageChange.id)))
         for row in session.exec(statement):
             history[row.assignment_id].append(row)
     return history
@@ -174,7 +174,7 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
 
     Only rows not sent yet (`pending` or `failed`) change: they become `cancelled`, with `reason` in
     `last_error`, and are kept for the record. `task_id` narrows to one task's notices, `key_prefixes` to keys
-    starting with one of them. A row a daemon is delivering at this moment is cancelled too; `record_delivery`
+    starting with one of them. A row a daemon is delivering at this moment is cancelled too; `mark_delivery`
     then marks it sent if a notifier accepted it, and otherwise leaves it cancelled. Returns the rows cancelled.
     """
     statement = update(Outbox).where(col(Outbox.assignment_id) == assignment_id, col(Outbox.kind).in_(list(kinds)),
@@ -232,8 +232,8 @@ def claim_due_notifications(session: Session, *, holder: str, now: datetime, cla
     return list(session.exec(claimed).all())
 
 
-def record_delivery(session: Session, outbox_id: int, holder: str, values: dict[str, Any]) -> bool:
-    """record_delivery: store the outcome of an attempt and drop the claim, if `holder` still holds the row.
+def mark_delivery(session: Session, outbox_id: int, holder: str, values: dict[str, Any]) -> bool:
+    """mark_delivery: store the outcome of an attempt and drop the claim, if `holder` still holds the row.
 
     False means the claim expired and another holder took the row; the outcome is then left to that holder.
     A row cancelled while it was being delivered stays cancelled, with its reason, unless this attempt sent it.

@@ -18,7 +18,7 @@ from acceptance.conftest import installed_sojourn
 from acceptance.test_daemon_crash import fill_outbox, quiet_assignment, status_counts, wait_for
 from acceptance.test_leadership_lifecycle import CAST
 from engine import service
-from engine.store.db import open_engine, transaction
+from engine.store.db import open_db, transaction
 from engine.store.models import DaemonLease
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -31,7 +31,7 @@ INTERVAL = 0.2
 @pytest.fixture
 def fleet_db(fresh_postgres_url: str) -> Iterator[Engine]:
     """A fresh PostgreSQL database, initialised, with one assignment that has nothing left to plan."""
-    engine = open_engine(fresh_postgres_url)
+    engine = open_db(fresh_postgres_url)
     now = datetime.now(UTC)
     service.init(engine, now=now)
     for email, name, tz in CAST.values():

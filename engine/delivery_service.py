@@ -1,4 +1,4 @@
-"""Outbox and daemon use cases for the CLI: list notifications, send a dead one again, see which daemons run."""
+"""Use cases of delivery for the CLI: list the outbox, send a dead notification again, see which daemons run."""
 
 from __future__ import annotations
 
