@@ -339,7 +339,7 @@ def _enter_stage(session: Session, record: AssignmentRecord, source: str | None,
         _close_open_tasks(record)
     session.add(assignment)
     history_row = StageChange(assignment_id=pk(assignment), from_stage=source, to_stage=dest, at=now, actor=actor,
-                                   reason=reason, workflow_version=record.workflow.version)
+                              reason=reason, workflow_version=record.workflow.version)
     session.add(history_row)
     new_tasks = [_task_from_template(record, template, dest, now) for template in definition.stage(dest).tasks]
     session.add_all(new_tasks)

@@ -38,12 +38,12 @@ def sojourn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     engines: list[Engine] = []
     open_db = store_db.open_db
 
-    def tracked_open_engine(url: str) -> Engine:
+    def tracked_open_db(url: str) -> Engine:
         engines.append(open_db(url))
         return engines[-1]
 
     # The console script exits with its process; in-process runs must close their connections themselves.
-    monkeypatch.setattr(store_db, "open_db", tracked_open_engine)
+    monkeypatch.setattr(store_db, "open_db", tracked_open_db)
 
     def run(*args: str) -> Outcome:
         capsys.readouterr()
