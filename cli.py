@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from engine.notices import NoticeStatus
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -21,27 +23,27 @@ if TYPE_CHECKING:
 
 
 class Context:
-    """What every command shares: the resolved settings and, once asked for, the database engine."""
+    """What every command shares: the resolved settings and, once asked for, the database."""
 
     def __init__(self, db: str | None, config: str | None, actor: str | None) -> None:
-        self._db, self._config, self._actor = db, config, actor
+        self._db_url, self._config, self._actor = db, config, actor
         self._settings: Settings | None = None
-        self._engine: Engine | None = None
+        self._db: Engine | None = None
 
     def settings(self, interval: float | None = None) -> Settings:
         from engine.config import load_settings
 
         if self._settings is None or interval is not None:
-            self._settings = load_settings(db=self._db, config=self._config, actor=self._actor, interval=interval)
+            self._settings = load_settings(db=self._db_url, config=self._config, actor=self._actor, interval=interval)
         return self._settings
 
     @property
-    def engine(self) -> Engine:
-        from engine.store.db import open_engine
+    def db(self) -> Engine:
+        from engine.store.db import open_db
 
-        if self._engine is None:
-            self._engine = open_engine(self.settings().database_url)
-        return self._engine
+        if self._db is None:
+            self._db = open_db(self.settings().database_url)
+        return self._db
 
     @property
     def actor(self) -> str:
@@ -97,7 +99,7 @@ def init(obj: Context, as_json: bool) -> None:
     """Create or upgrade the schema and install the built-in workflows (safe to repeat)."""
     from engine import service
 
-    report = service.init(obj.engine, now=now())
+    report = service.init(obj.db, now=now())
     emit(report, as_json, lambda r: [f"schema at {r['schema']}"] + [
         f"workflow {w['name']} version {w['version']}" + (" installed" if w["new"] else " already installed")
         for w in r["workflows"]])
@@ -118,7 +120,7 @@ def workflow_list(obj: Context, as_json: bool) -> None:
     """List installed workflows with their newest version."""
     from engine import service
 
-    emit(service.list_workflows(obj.engine), as_json, lambda rows: table(
+    emit(service.list_workflows(obj.db), as_json, lambda rows: table(
         [[w["name"], str(w["version"]), w["title"]] for w in rows], ["NAME", "VERSION", "TITLE"]))
 
 
@@ -132,7 +134,7 @@ def workflow_show(obj: Context, name: str, version: int | None, diagram: bool, a
     """Show a workflow's stages, tasks, transitions and cadences."""
     from engine import service
 
-    shown = service.show_workflow(obj.engine, name, version)
+    shown = service.show_workflow(obj.db, name, version)
     if diagram and not as_json:
         click.echo(shown["diagram"])
         return
@@ -172,7 +174,7 @@ def workflow_install(obj: Context, file: Path, as_json: bool) -> None:
     """Install FILE as a new version; running assignments stay on theirs."""
     from engine import service
 
-    installed = service.install_workflow(obj.engine, _read_text(file), source=str(file), now=now())
+    installed = service.install_workflow(obj.db, _read_text(file), source=str(file), now=now())
     emit(installed, as_json, lambda w: [f"workflow {w['name']} version {w['version']} " +
                                         ("installed" if w["new"] else "is already installed, unchanged")])
 
@@ -204,7 +206,7 @@ def person_add(obj: Context, email: str, name: str, tz: str, as_json: bool) -> N
     """Add a person."""
     from engine import service
 
-    emit(service.add_person(obj.engine, email, name=name, tz=tz), as_json,
+    emit(service.add_person(obj.db, email, name=name, tz=tz), as_json,
          lambda p: [f"added {p['name']} <{p['email']}> ({p['tz']})"])
 
 
@@ -215,7 +217,7 @@ def person_list(obj: Context, as_json: bool) -> None:
     """List people."""
     from engine import service
 
-    emit(service.list_people(obj.engine), as_json,
+    emit(service.list_people(obj.db), as_json,
          lambda rows: table([[p["email"], p["name"], p["tz"]] for p in rows], ["EMAIL", "NAME", "TZ"]))
 
 
@@ -248,7 +250,7 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
     if duplicated := sorted({r for r in roles if roles.count(r) > 1}):
         raise BadInput(f"--stakeholder given more than once for: {', '.join(duplicated)}")
     spec = service.AssignmentSpec(workflow_name, assignee, home, host, start, end, dict(pairs))
-    emit(service.create_assignment(obj.engine, spec, actor=obj.actor, now=now()), as_json, _assignment_lines)
+    emit(service.create_assignment(obj.db, spec, actor=obj.actor, now=now()), as_json, _assignment_lines)
 
 
 @assignment.command("import")
@@ -259,7 +261,7 @@ def assignment_import(obj: Context, file: Path, as_json: bool) -> None:
     """Create assignments from a CSV export, all or nothing."""
     from engine import service
 
-    created = service.import_assignments(obj.engine, _read_text(file), source=str(file), actor=obj.actor, now=now())
+    created = service.import_assignments(obj.db, _read_text(file), source=str(file), actor=obj.actor, now=now())
     emit(created, as_json, lambda rows: [f"imported {len(rows)} assignment(s): " +
                                          ", ".join(str(a["id"]) for a in rows)])
 
@@ -272,7 +274,7 @@ def assignment_list(obj: Context, stage: str | None, as_json: bool) -> None:
     """List assignments with where they stand."""
     from engine import service
 
-    rows = service.list_assignments(obj.engine, stage=stage, now=now())
+    rows = service.list_assignments(obj.db, stage=stage, now=now())
     emit(rows, as_json, lambda rows: table(
         [[str(a["id"]), a["assignee"], f"{a['home']}->{a['host']}", a["stage"], a["end"],
           "ready" if not a["blocking"] else f"{len(a['blocking'])} blocker(s)"] for a in rows],
@@ -287,7 +289,7 @@ def assignment_show(obj: Context, assignment_id: int, as_json: bool) -> None:
     """Show an assignment, its tasks and what blocks the next stage."""
     from engine import service
 
-    emit(service.show_assignment(obj.engine, assignment_id, now=now()), as_json, _assignment_lines)
+    emit(service.show_assignment(obj.db, assignment_id, now=now()), as_json, _assignment_lines)
 
 
 def _assignment_lines(a: dict[str, Any]) -> Iterable[str]:
@@ -319,7 +321,7 @@ def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None
     """Move an assignment to its next stage (or --to STAGE) if every guard passes."""
     from engine import service
 
-    moved = service.advance(obj.engine, assignment_id, to=to, reason=reason, actor=obj.actor, now=now())
+    moved = service.advance(obj.db, assignment_id, to=to, reason=reason, actor=obj.actor, now=now())
     emit(moved, as_json, lambda a: [f"assignment {a['id']} is now in stage {a['stage']}"] + [
         f"  new task {t['id']} {t['key']} for {t['owner']} due {t['due_on']}" for t in a["tasks"]
         if t["stage"] == a["stage"] and t["status"] == "open"])
@@ -333,7 +335,7 @@ def history(obj: Context, assignment_id: int, as_json: bool) -> None:
     """Show an assignment's stage changes, oldest first."""
     from engine import service
 
-    emit(service.history(obj.engine, assignment_id), as_json, lambda rows: table(
+    emit(service.history(obj.db, assignment_id), as_json, lambda rows: table(
         [[h["at"], h["from"] or "-", h["to"], h["actor"], h["reason"] or ""] for h in rows],
         ["AT", "FROM", "TO", "ACTOR", "REASON"]))
 
@@ -358,7 +360,7 @@ def task_list(obj: Context, assignment_id: int | None, owner: str | None, status
     """List tasks, soonest due first."""
     from engine import service
 
-    rows = service.list_tasks(obj.engine, now=now(), assignment_id=assignment_id, owner=owner, status=status,
+    rows = service.list_tasks(obj.db, now=now(), assignment_id=assignment_id, owner=owner, status=status,
                               overdue=overdue)
     emit(rows, as_json, lambda rows: table(
         [[str(t["id"]), str(t["assignment_id"]), t["key"], t["owner"], t["due_on"], t["status"]] for t in rows],
@@ -374,7 +376,7 @@ def task_done(obj: Context, task_id: int, note: str | None, as_json: bool) -> No
     """Mark a task done."""
     from engine import service
 
-    emit(service.complete_task(obj.engine, task_id, note=note, actor=obj.actor, now=now()), as_json,
+    emit(service.complete_task(obj.db, task_id, note=note, actor=obj.actor, now=now()), as_json,
          lambda t: [f"task {t['id']} {t['key']} done"])
 
 
@@ -396,7 +398,7 @@ def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target:
     """Add a goal; the plan gets a new version that needs signing again."""
     from engine import service
 
-    added = service.add_goal(obj.engine, assignment_id, title=title, measure=measure, target=target, due=due,
+    added = service.add_goal(obj.db, assignment_id, title=title, measure=measure, target=target, due=due,
                              actor=obj.actor, now=now())
     emit(added, as_json, lambda g: [f"goal {g['id']} added; plan is now version {g['plan_version']}"])
 
@@ -411,7 +413,7 @@ def signoff(obj: Context, assignment_id: int, role: str, by: str | None, as_json
     """Record a role's sign-off of the current plan version."""
     from engine import service
 
-    signed = service.signoff(obj.engine, assignment_id, role=role, by=by, actor=obj.actor, now=now())
+    signed = service.signoff(obj.db, assignment_id, role=role, by=by, actor=obj.actor, now=now())
     emit(signed, as_json, lambda s: [
         f"{s['role']} {s['by']} {'had already signed' if s['already_signed'] else 'signed'} plan version "
         f"{s['plan_version']}"])
@@ -435,7 +437,7 @@ def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on
     """Log a contact that happened."""
     from engine import service
 
-    logged = service.log_contact(obj.engine, assignment_id, kind=kind, with_email=with_email, on=on, notes=notes,
+    logged = service.log_contact(obj.db, assignment_id, kind=kind, with_email=with_email, on=on, notes=notes,
                                  actor=obj.actor, now=now())
     emit(logged, as_json, lambda c: [f"logged {c['kind']} with {c['with']} on {c['on']}"])
 
@@ -460,7 +462,7 @@ def daemon(ctx: click.Context, once: bool, interval: float | None) -> None:
     obj = ctx.find_object(Context)
     assert obj is not None
     settings = obj.settings(interval)
-    run_daemon(obj.engine, settings, once=once)
+    run_daemon(obj.db, settings, once=once)
 
 
 @daemon.command("status")
@@ -468,9 +470,9 @@ def daemon(ctx: click.Context, once: bool, interval: float | None) -> None:
 @pass_context
 def daemon_status(obj: Context, as_json: bool) -> None:
     """Show the daemons with a heartbeat and whether each is alive."""
-    from engine import outbox
+    from engine import delivery_service
 
-    emit(outbox.daemon_status(obj.engine, now=now()), as_json, _daemon_status_lines)
+    emit(delivery_service.daemon_status(obj.db, now=now()), as_json, _daemon_status_lines)
 
 
 def _daemon_status_lines(status: dict[str, Any]) -> Iterable[str]:
@@ -491,16 +493,16 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["pending", "sent", "failed", "dead", "cancelled"]))
+@click.option("--status", type=click.Choice([s.value for s in NoticeStatus]))
 @click.option("--kind", help="Only this kind, e.g. escalation.")
 @click.option("--limit", type=int, default=200, show_default=True, help="Show the newest N; 0 shows all.")
 @json_option
 @pass_context
 def outbox_list(obj: Context, status: str | None, kind: str | None, limit: int, as_json: bool) -> None:
     """List notifications, oldest first, with their delivery state."""
-    from engine import outbox as outbox_service
+    from engine import delivery_service
 
-    rows = outbox_service.list_notifications(obj.engine, status=status, kind=kind, limit=limit or None)
+    rows = delivery_service.list_notifications(obj.db, status=status, kind=kind, limit=limit or None)
     emit(rows, as_json, lambda rows: table(
         [[n["key"], n["status"], str(n["attempts"]), n["recipient"], n["next_attempt_at"] or "",
           n["last_error"] or ""] for n in rows], ["KEY", "STATUS", "ATTEMPTS", "RECIPIENT", "NEXT ATTEMPT", "ERROR"]))
@@ -512,9 +514,9 @@ def outbox_list(obj: Context, status: str | None, kind: str | None, limit: int, 
 @pass_context
 def outbox_retry(obj: Context, key: str, as_json: bool) -> None:
     """Make a dead or failed notification pending again, to be sent by the next sweep."""
-    from engine import outbox as outbox_service
+    from engine import delivery_service
 
-    emit(outbox_service.retry_notification(obj.engine, key, now=now()), as_json,
+    emit(delivery_service.retry_notification(obj.db, key, now=now()), as_json,
          lambda n: [f"notification {n['key']} is pending again (was sent to: "
                     f"{', '.join(n['delivered_to']) or 'none yet'})"])
 

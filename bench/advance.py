@@ -77,11 +77,11 @@ def quiet_logging() -> None:
 def prepare(path: Path, total: int) -> dict[str, float]:
     """An initialised database with `total` assignments in `interviews`, their interview tasks done."""
     from engine import service
-    from engine.store.db import open_engine
+    from engine.store.db import open_db
 
     quiet_logging()
     started = time.perf_counter()
-    db = open_engine(f"sqlite:///{path}")
+    db = open_db(f"sqlite:///{path}")
     service.init(db, now=CREATED_AT)
     for email, name, tz in CAST.values():
         service.add_person(db, email, name=name, tz=tz)
@@ -167,10 +167,10 @@ class ServiceAdvance:
 
     def __init__(self, path: Path) -> None:
         from engine import service
-        from engine.store.db import open_engine
+        from engine.store.db import open_db
 
         self._service = service
-        self.db = open_engine(f"sqlite:///{path}")
+        self.db = open_db(f"sqlite:///{path}")
 
     def __call__(self, assignment_id: int) -> None:
         result = self._service.advance(self.db, assignment_id, to=None, reason=None, actor=ACTOR, now=ADVANCED_AT)

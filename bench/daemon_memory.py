@@ -61,12 +61,12 @@ def prepare(path: Path, assignments: int) -> float:
     """`assignments` assignments in the state of a daemon coming back after months away; returns seconds taken."""
     from engine import service
     from engine.logging import configure_logging
-    from engine.store.db import open_engine
+    from engine.store.db import open_db
     from tests.support.scenarios import add_cast, cast_spec
 
     configure_logging("console", logging.WARNING)
     started = time.perf_counter()
-    db = open_engine(f"sqlite:///{path}")
+    db = open_db(f"sqlite:///{path}")
     service.init(db, now=CREATED_AT)
     add_cast(db)
     assert service.create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"] == TEMPLATE_ID

@@ -52,21 +52,22 @@ def prepare(path: Path, total: int) -> None:
     """An initialised database with `total` notifications due now, on one assignment that plans nothing more."""
     from engine import service
     from engine.logging import configure_logging
+    from engine.notices import NewNotice, NoticeKind
     from engine.store import queries
-    from engine.store.db import open_engine, transaction
+    from engine.store.db import open_db, transaction
     from tests.support.scenarios import add_cast, cast_spec, silence_planning
 
     configure_logging("console", logging.WARNING)
-    db = open_engine(f"sqlite:///{path}")
+    db = open_db(f"sqlite:///{path}")
     service.init(db, now=CREATED_AT)
     add_cast(db)
     assignment = int(service.create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"])
     due = datetime.now(UTC) - timedelta(hours=1)
     body = ("Assignment #1 (Ana Lima, BR to DE): your task 'Interview the assignee on expectations' is due on "
             "2026-03-16.\nWhen it is done: sojourn task done 1")
-    rows = [{"key": f"task_due/{n}", "kind": "task_due", "assignment_id": assignment, "recipient": CAST["coach"][0],
-             "role": "coach", "subject": f"Due today: interview number {n}", "body": body, "created_at": due,
-             "deliver_at": due} for n in range(total)]
+    rows = [NewNotice(key=f"task_due/{n}", kind=NoticeKind.TASK_DUE, assignment_id=assignment, task_id=None,
+                      recipient=CAST["coach"][0], role="coach", subject=f"Due today: interview number {n}", body=body,
+                      created_at=due, deliver_at=due) for n in range(total)]
     silence_planning(db)
     with transaction(db) as session:
         assert queries.insert_notifications(session, rows) == total
@@ -96,12 +97,12 @@ class DaemonSweep:
     name = "daemon sweep (engine.daemon)"
 
     def __init__(self, path: Path, out: Path) -> None:
+        from engine.config import DeliveryPolicy, Routing
         from engine.daemon import Daemon
-        from engine.dispatch import DeliveryPolicy, Routing
-        from engine.store.db import open_engine
+        from engine.store.db import open_db
         from notifiers.file import FileNotifier
 
-        self.engine = open_engine(f"sqlite:///{path}")
+        self.engine = open_db(f"sqlite:///{path}")
         self.notifier = FileNotifier(out)
         # a long interval only lifts the per-sweep dispatch budget, so one sweep sends everything
         self.daemon = Daemon(self.engine, [self.notifier], routing=Routing({}), policy=DeliveryPolicy(),

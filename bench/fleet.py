@@ -55,14 +55,14 @@ RUN_DEADLINE_S = 600
 def scratch_database(admin_url: str) -> Iterator[tuple[str, Engine, int]]:
     """A scratch PostgreSQL database with the cast and one assignment: its URL, an engine on it, the assignment."""
     from engine import service
-    from engine.store.db import open_engine
+    from engine.store.db import open_db
     from tests.support.scenarios import add_cast, cast_spec
     from tests.support.scratch import initialise, postgres_database
 
     with postgres_database(admin_url, prefix="sojourn_fleet") as url:
         now = datetime.now(UTC)
         initialise(url, now)
-        engine = open_engine(url)
+        engine = open_db(url)
         try:
             add_cast(engine)
             assignment_id = int(service.create_assignment(engine, cast_spec(), actor=ACTOR, now=now)["id"])

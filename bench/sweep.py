@@ -76,7 +76,7 @@ def _quoted(columns: list[str], alias: str | None = None) -> str:
 def build(engine: Engine, tasks: int, due: int) -> dict[str, Any]:
     """Fill an empty, initialised database: `tasks` tasks, of which `due` have a reminder due at NOW."""
     from engine import service
-    from engine.store.models import Assignment, CadenceState, Outbox, Stakeholder, Task, TransitionRecord
+    from engine.store.models import Assignment, CadenceState, Outbox, StageChange, Stakeholder, Task
     from tests.support.scenarios import add_cast, cast_spec
 
     started = time.perf_counter()
@@ -92,7 +92,7 @@ def build(engine: Engine, tasks: int, due: int) -> dict[str, Any]:
         c.execute(text(f"WITH RECURSIVE {_cte('n', assignments, 2)} INSERT INTO assignment (id, {_quoted(rest)}) "
                        f"SELECT n.i, {_quoted(rest, 'a')} FROM assignment AS a, n WHERE a.id = :t ORDER BY n.i"),
                   {"t": template})
-        for model in (Stakeholder, TransitionRecord, CadenceState):
+        for model in (Stakeholder, StageChange, CadenceState):
             columns = _columns(model, without=("id",))
             values = ", ".join("n.i" if name == "assignment_id" else f'r."{name}"' for name in columns)
             c.execute(text(f'WITH RECURSIVE {_cte("n", assignments, 2)} INSERT INTO "{model.__tablename__}" '
@@ -188,11 +188,11 @@ def one_sweep(engine: Engine, now: datetime) -> tuple[float, int]:
 @contextlib.contextmanager
 def initialised_engine(url: str) -> Iterator[Engine]:
     """An engine on `url` after `sojourn init`, disposed afterwards."""
-    from engine.store.db import open_engine
+    from engine.store.db import open_db
     from tests.support.scratch import initialise
 
     initialise(url, CREATED_AT)
-    engine = open_engine(url)
+    engine = open_db(url)
     try:
         yield engine
     finally:

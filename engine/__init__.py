@@ -1,4 +1,4 @@
-"""Sojourn's engine: use cases (`engine.service`, `engine.outbox`), the lifecycle, planning, dispatch and the daemon.
+"""Sojourn's engine: use cases (`service`, `delivery_service`), the lifecycle, planning, dispatch and the daemon.
 
 Submodules are imported where they are used, so the command line pays only for what a command needs.
 """

@@ -1,21 +1,34 @@
-"""Settings: command-line options over environment variables over the TOML file over defaults."""
+"""Settings: options over environment variables over the TOML file over defaults; delivery policy and routing too.
+
+`[delivery]` and `[routing]` are checked when the daemon asks for them, so a mistake there never stops a command
+that does not deliver.
+"""
 
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import BadInput
+from engine.notices import NoticeKind
+
+if TYPE_CHECKING:
+    import random
+
+    from notifiers import Notifier
 
 DEFAULT_DATABASE_URL = "sqlite:///sojourn.db"
 DEFAULT_CONFIG_FILE = "sojourn.toml"
 DEFAULT_INTERVAL_SECONDS = 60.0
 MAX_INTERVAL_SECONDS = 86_400.0
+DEFAULT_ROUTE = "default"
+MAX_RETRY_AFTER_SECONDS = 86400.0  # a longer Retry-After (or a date in the year 9999) is cut to one day
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,14 @@ class Settings:
     routing: Mapping[str, Any] = field(default_factory=dict)
     delivery: Mapping[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
+
+    def delivery_policy(self) -> DeliveryPolicy:
+        """The `[delivery]` table, checked when the daemon needs it (BadInput names a wrong key or value)."""
+        return DeliveryPolicy.from_config(self.delivery)
+
+    def routing_for(self, notifier_names: Sequence[str]) -> Routing:
+        """The `[routing]` table, checked against the notifiers `[notifiers]` configures."""
+        return Routing.from_config(self.routing, notifier_names)
 
 
 def load_settings(*, db: str | None = None, config: str | None = None, actor: str | None = None,
@@ -90,3 +111,108 @@ def _login_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+# --- delivery ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How hard and how often delivery is tried: the `[delivery]` table of the config file.
+
+    A failed attempt n (counting from 0) waits min(cap, base * 2**n) seconds, less up to `jitter` of it at
+    random so that a burst of failures does not retry in lockstep, and never less than a channel's
+    Retry-After, which is honoured up to one day. With the defaults the waits are about 30 s, 1, 2, 4, 8, 16
+    and 32 minutes and 1 hour: the 8th failed attempt, about 2 hours after the first, dead-letters the
+    notification.
+    """
+
+    base_seconds: float = 30.0
+    cap_seconds: float = 3600.0
+    max_attempts: int = 8
+    jitter: float = 0.2
+    batch_size: int = 50
+    claim_seconds: float = 300.0  # a crashed holder's rows are free again after this, or once its heartbeat dies
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> DeliveryPolicy:
+        """Read `[delivery]`, refusing unknown keys and values out of range with BadInput."""
+        defaults = cls()
+        known = {"base_seconds", "cap_seconds", "max_attempts", "jitter", "batch_size", "claim_seconds"}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise BadInput(f"config [delivery]: unknown key(s) {', '.join(unknown)} "
+                           f"(known: {', '.join(sorted(known))})")
+        policy = cls(
+            base_seconds=_number(section, "base_seconds", defaults.base_seconds, low=0.001),
+            cap_seconds=_number(section, "cap_seconds", defaults.cap_seconds, low=0.001),
+            max_attempts=int(_number(section, "max_attempts", defaults.max_attempts, low=1, whole=True)),
+            jitter=_number(section, "jitter", defaults.jitter, low=0, high=1),
+            batch_size=int(_number(section, "batch_size", defaults.batch_size, low=1, high=10_000, whole=True)),
+            claim_seconds=_number(section, "claim_seconds", defaults.claim_seconds, low=1),
+        )
+        if policy.cap_seconds < policy.base_seconds:
+            raise BadInput("config [delivery]: cap_seconds must not be smaller than base_seconds")
+        return policy
+
+    def retry_delay(self, failed_attempts: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before the next attempt after `failed_attempts` earlier failures (0 for the first)."""
+        delay = min(self.cap_seconds, self.base_seconds * 2.0 ** min(failed_attempts, 60))
+        delay *= 1 - self.jitter * rng.random()
+        asked = 0.0 if retry_after is None or math.isnan(retry_after) else retry_after
+        return max(delay, min(asked, MAX_RETRY_AFTER_SECONDS))
+
+
+def _number(section: Mapping[str, Any], key: str, default: float, *, low: float, high: float | None = None,
+            whole: bool = False) -> float:
+    value = section.get(key, default)
+    kind_ok = isinstance(value, int) if whole else isinstance(value, int | float)
+    if isinstance(value, bool) or not kind_ok or value < low or (high is not None and value > high):
+        what = "a whole number" if whole else "a number"
+        bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+        raise BadInput(f"config [delivery] {key}: {value!r} must be {what} {bounds}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Which notifiers get which kinds: the `[routing]` table, kind -> list of notifier names.
+
+    A kind without an entry goes to the `default` entry, and without that to every configured notifier. An
+    empty list means the kind is not delivered anywhere (the row is marked sent).
+    """
+
+    routes: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], notifier_names: Sequence[str]) -> Routing:
+        """Read `[routing]`, refusing unknown kinds and notifiers that are not configured with BadInput."""
+        routes: dict[str, tuple[str, ...]] = {}
+        problems: list[str] = []
+        for kind, names in section.items():
+            if kind not in (*NoticeKind, DEFAULT_ROUTE):
+                problems.append(f"{kind}: unknown kind (known: {', '.join((*NoticeKind, DEFAULT_ROUTE))})")
+                continue
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                problems.append(f"{kind}: must be a list of notifier names, e.g. [\"email\", \"webhook\"]")
+                continue
+            missing = [n for n in names if n not in notifier_names]
+            if missing:
+                problems.append(f"{kind}: notifier(s) {', '.join(missing)} not configured "
+                                f"(configured: {', '.join(notifier_names)})")
+                continue
+            routes[kind] = tuple(dict.fromkeys(names))
+        if problems:
+            raise BadInput(f"config [routing]: {len(problems)} problem(s)",
+                           details=[f"config [routing] {p}" for p in problems])
+        return cls(routes)
+
+    def targets(self, kind: str, notifiers: Sequence[Notifier]) -> list[Notifier]:
+        """The notifiers a notification of `kind` goes to, in configuration order."""
+        names = self.routes.get(kind, self.routes.get(DEFAULT_ROUTE))
+        if names is None:
+            return list(notifiers)
+        return [n for n in notifiers if n.name in names]
+
+
+EVERYTHING_EVERYWHERE = Routing({})

@@ -28,8 +28,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from engine.config import Settings
-from engine.dispatch import DeliveryPolicy, DispatchReport, Routing, dispatch_due
+from engine.config import DeliveryPolicy, Routing, Settings
+from engine.dispatch import DispatchReport, dispatch_due
 from engine.errors import BadInput, SojournError
 from engine.leases import (
     DaemonIdentity,
@@ -40,7 +40,7 @@ from engine.leases import (
     start_heartbeat,
 )
 from engine.logging import configure_logging, get_logger
-from engine.planning import plan_batch
+from engine.planning import plan_in_batches
 from engine.store import queries
 from engine.store.db import is_sqlite, require_schema, transaction
 from notifiers import Notifier, NotifierConfigError, build_notifiers, close_notifiers
@@ -65,10 +65,10 @@ class SweepReport:
 class Daemon:
     """Sweeps (plan, then dispatch) for one daemon process, and keeps its heartbeat and lease."""
 
-    def __init__(self, engine: Engine, notifiers: Sequence[Notifier], *, routing: Routing, policy: DeliveryPolicy,
+    def __init__(self, db: Engine, notifiers: Sequence[Notifier], *, routing: Routing, policy: DeliveryPolicy,
                  interval_seconds: float, identity: DaemonIdentity | None = None, clock: Clock = utc_now,
                  log: Any = None) -> None:
-        self.engine = engine
+        self.db = db
         self.notifiers = list(notifiers)
         self.routing = routing
         self.policy = policy
@@ -77,7 +77,7 @@ class Daemon:
         self.identity = identity or DaemonIdentity.of_this_process()
         self.clock = clock
         self.log = log if log is not None else get_logger("sojourn.daemon")
-        self.dispatcher_lease = is_sqlite(engine)  # SQLite ignores SKIP LOCKED: one dispatcher at a time
+        self.dispatcher_lease = is_sqlite(db)  # SQLite ignores SKIP LOCKED: one dispatcher at a time
         self.stopping = threading.Event()
         self.failure: SojournError | None = None  # why the daemon stopped on its own, if it did
         self._sweeping = threading.Lock()
@@ -86,14 +86,14 @@ class Daemon:
     def start(self) -> None:
         """Register the heartbeat and, on SQLite, take the dispatcher lease (DaemonAlreadyRunning if held)."""
         now = self.clock()
-        with transaction(self.engine) as session:
+        with transaction(self.db) as session:
             start_heartbeat(session, self.identity, now, self.lease_seconds)
             taken_over = None
             if self.dispatcher_lease:
                 taken_over = acquire_dispatcher_lease(session, self.identity, now, self.lease_seconds)
         self.log.info("daemon_started", holder=self.identity.holder, pid=self.identity.pid, host=self.identity.host,
                       interval_seconds=self.interval_seconds, lease_seconds=self.lease_seconds,
-                      database=self.engine.url.render_as_string(hide_password=True),
+                      database=self.db.url.render_as_string(hide_password=True),
                       notifiers=[n.name for n in self.notifiers], dispatcher_lease=self.dispatcher_lease,
                       took_over_from=taken_over)
 
@@ -108,7 +108,7 @@ class Daemon:
             # counted from the end of planning: a long plan (a backlog after downtime) must not use up the budget
             dispatching = time.monotonic()
             while not self.stopping.is_set() and time.monotonic() - dispatching < budget:
-                batch = dispatch_due(self.engine, self.notifiers, holder=self.identity.holder, now=self.clock(),
+                batch = dispatch_due(self.db, self.notifiers, holder=self.identity.holder, now=self.clock(),
                                      routing=self.routing, policy=self.policy, rng=self._rng,
                                      should_stop=self.stopping.is_set, log=self.log)
                 dispatched.add(batch)
@@ -123,14 +123,7 @@ class Daemon:
 
     def _plan(self) -> int:
         """Plan everything due, one committed batch at a time, so CLI writers never wait long for the lock."""
-        planned, now = 0, self.clock()
-        while not self.stopping.is_set():
-            with transaction(self.engine) as session:
-                batch = plan_batch(session, now)
-            planned += batch.added
-            if not batch.more:
-                break
-        return planned
+        return plan_in_batches(lambda: transaction(self.db), self.clock(), should_stop=self.stopping.is_set)
 
     def heartbeat(self) -> bool:
         """Renew the heartbeat and lease, and free the claims of daemons whose heartbeat has died.
@@ -138,7 +131,7 @@ class Daemon:
         Returns False (and asks for a stop) when another daemon has taken the dispatcher lease over.
         """
         now = self.clock()
-        with transaction(self.engine) as session:
+        with transaction(self.db) as session:
             held = renew_leases(session, self.identity, now, self.lease_seconds, dispatcher=self.dispatcher_lease)
             orphans = queries.release_orphaned_claims(session, now) if held else 0
         if orphans:
@@ -161,7 +154,7 @@ class Daemon:
     def stop(self) -> None:
         """Hand back unattempted claims and delete the heartbeat and lease, so a successor can start at once."""
         try:
-            with transaction(self.engine) as session:
+            with transaction(self.db) as session:
                 released = release_leases(session, self.identity)
         except OperationalError as exc:
             self.log.error("cleanup_failed", error=_first_line(exc))
@@ -276,7 +269,7 @@ def run_once(daemon: Daemon) -> SweepReport:
 # --- the command ---------------------------------------------------------------------------------------------
 
 
-def run_daemon(engine: Engine, settings: Settings, *, once: bool, environ: Mapping[str, str] | None = None,
+def run_daemon(db: Engine, settings: Settings, *, once: bool, environ: Mapping[str, str] | None = None,
                clock: Clock = utc_now) -> SweepReport | None:
     """`sojourn daemon`: check the configuration, then sweep once (`once`) or until stopped.
 
@@ -284,12 +277,12 @@ def run_daemon(engine: Engine, settings: Settings, *, once: bool, environ: Mappi
     dispatcher elsewhere raises DaemonAlreadyRunning.
     """
     notifiers = notifiers_from(settings, os.environ if environ is None else environ)
-    routing = Routing.from_config(settings.routing, [n.name for n in notifiers])
-    policy = DeliveryPolicy.from_config(settings.delivery)
+    routing = settings.routing_for([n.name for n in notifiers])
+    policy = settings.delivery_policy()
     configure_logging("json")
     _route_library_logs()
-    require_schema(engine)
-    daemon = Daemon(engine, notifiers, routing=routing, policy=policy, interval_seconds=settings.interval_seconds,
+    require_schema(db)
+    daemon = Daemon(db, notifiers, routing=routing, policy=policy, interval_seconds=settings.interval_seconds,
                     clock=clock)
     try:
         daemon.start()

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from engine.definition import WorkflowDefinition, parse_definition
 from engine.errors import NotFound
 from engine.guards import GoalFacts, GuardContext, TaskFacts
 from engine.lifecycle import Lifecycle, lifecycle_for
-from engine.store.models import Assignment, Goal, Person, Signoff, Stakeholder, Task, Workflow
+from engine.store import lookups
+from engine.store.models import Assignment, Goal, Person, Task, Workflow, pk
 
 # Keyed by the YAML text: row ids and version numbers repeat across databases one process may open.
 _DEFINITIONS: dict[str, WorkflowDefinition] = {}
@@ -74,21 +75,18 @@ def load_records(session: Session, *where: Any) -> list[AssignmentRecord]:
     The assignment, its workflow version and its assignee come in one joined query; stakeholders with their people in
     a second; then tasks, goals and sign-offs.
     """
-    statement = (select(Assignment, Workflow, Person).join(Workflow, col(Assignment.workflow_id) == Workflow.id)
-                 .join(Person, col(Assignment.assignee_id) == Person.id).where(*where).order_by(col(Assignment.id)))
-    records = {a.id: AssignmentRecord(a, w, p, {"assignee": p}) for a, w, p in session.exec(statement)}
+    records = {pk(a): AssignmentRecord(a, w, p, {"assignee": p})
+               for a, w, p in lookups.assignments_with_workflow_and_assignee(session, *where)}
     if not records:
         return []
     ids = list(records)
-    holders = select(Stakeholder.assignment_id, Stakeholder.role, Person).join(
-        Person, col(Stakeholder.person_id) == Person.id).where(col(Stakeholder.assignment_id).in_(ids))
-    for assignment_id, role, person in session.exec(holders):
+    for assignment_id, role, person in lookups.stakeholder_people_of(session, ids):
         records[assignment_id].stakeholders[role] = person
-    for t in session.exec(select(Task).where(col(Task.assignment_id).in_(ids)).order_by(col(Task.id))):
+    for t in lookups.tasks_of(session, ids):
         records[t.assignment_id].tasks.append(t)
-    for g in session.exec(select(Goal).where(col(Goal.assignment_id).in_(ids)).order_by(col(Goal.id))):
+    for g in lookups.goals_of(session, ids):
         records[g.assignment_id].goals.append(g)
-    for sign in session.exec(select(Signoff).where(col(Signoff.assignment_id).in_(ids))):
+    for sign in lookups.signoffs_of(session, ids):
         record = records[sign.assignment_id]
         if sign.plan_version == record.assignment.plan_version:
             record.signed_roles.add(sign.role)
@@ -145,11 +143,4 @@ def assignment_view(record: AssignmentRecord, now: datetime) -> dict[str, Any]:
         "tasks": [task_view(t, people_by_id.get(t.owner_id)) for t in record.tasks],
         "blocking": blockers,
     }
-
-
-def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    return {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(wanted))) if p.id is not None}
 

@@ -10,14 +10,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from engine import inputs
+from engine import inputs, notices
+from engine.cadences import period_start_of
 from engine.definition import Transition, WorkflowDefinition, parse_definition
 from engine.errors import BadInput, GuardsUnmet, NotFound, SojournError
 from engine.lifecycle import Lifecycle, Subject
 from engine.logging import get_logger
-from engine.planning import CADENCE_KINDS, TASK_KINDS, period_start_of
+from engine.notices import CADENCE_KINDS, TASK_KINDS, NewNotice, NoticeKind
 from engine.records import (
     AssignmentRecord,
     assignment_view,
@@ -26,10 +27,10 @@ from engine.records import (
     lifecycle_of,
     load_record,
     load_records,
-    people_by_id,
     task_view,
 )
 from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
+from engine.store import lookups
 from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
 from engine.store.models import (
     Assignment,
@@ -37,9 +38,9 @@ from engine.store.models import (
     Goal,
     Person,
     Signoff,
+    StageChange,
     Stakeholder,
     Task,
-    TransitionRecord,
     Workflow,
     pk,
 )
@@ -49,7 +50,7 @@ from engine.store.queries import (
     complete_open_task,
     insert_notifications,
     reload_tasks,
-    transitions_of,
+    stage_changes_of,
     wake_cadence_checks,
 )
 from engine.transactions import use_case_transaction as _transaction
@@ -76,7 +77,7 @@ def init(db: Engine, *, now: datetime) -> dict[str, Any]:
 def _install_builtin(session: Session, definition: WorkflowDefinition, text: str,
                      now: datetime) -> tuple[Workflow, bool]:
     """Install a built-in unless some version already has its text: an admin's later version stays the newest."""
-    same = session.exec(select(Workflow).where(Workflow.name == definition.name, Workflow.source == text)).first()
+    same = lookups.workflow_with_source(session, definition.name, text)
     if same is not None:
         return same, False
     return _install(session, definition, text, now)
@@ -96,7 +97,7 @@ def install_workflow(db: Engine, text: str, *, source: str, now: datetime) -> di
 
 
 def _install(session: Session, definition: WorkflowDefinition, text: str, now: datetime) -> tuple[Workflow, bool]:
-    latest = _latest_workflow(session, definition.name)
+    latest = lookups.latest_workflow(session, definition.name)
     if latest is not None and latest.source == text:
         return latest, False
     workflow = Workflow(name=definition.name, version=(latest.version + 1) if latest else 1, source=text,
@@ -106,18 +107,13 @@ def _install(session: Session, definition: WorkflowDefinition, text: str, now: d
     return workflow, True
 
 
-def _latest_workflow(session: Session, name: str) -> Workflow | None:
-    statement = select(Workflow).where(Workflow.name == name).order_by(col(Workflow.version).desc())
-    return session.exec(statement).first()
-
-
 def _workflow(session: Session, name: str, version: int | None = None) -> Workflow:
     if version is None:
-        workflow = _latest_workflow(session, name)
+        workflow = lookups.latest_workflow(session, name)
     else:
-        workflow = session.exec(select(Workflow).where(Workflow.name == name, Workflow.version == version)).first()
+        workflow = lookups.workflow_version(session, name, version)
     if workflow is None:
-        known = ", ".join(sorted(set(session.exec(select(Workflow.name)).all()))) or "none installed"
+        known = ", ".join(lookups.workflow_names(session)) or "none installed"
         which = f"{name} version {version}" if version else name
         raise NotFound(f"no workflow {which} (installed: {known})")
     return workflow
@@ -125,7 +121,7 @@ def _workflow(session: Session, name: str, version: int | None = None) -> Workfl
 
 def list_workflows(db: Engine) -> list[dict[str, Any]]:
     with _transaction(db) as session:
-        rows = session.exec(select(Workflow).order_by(col(Workflow.name), col(Workflow.version))).all()
+        rows = lookups.all_workflows(session)
         latest: dict[str, Workflow] = {w.name: w for w in rows}
         return [{"name": w.name, "version": w.version, "versions": [r.version for r in rows if r.name == w.name],
                  "title": definition_of(w).title, "installed_at": instant(w.installed_at)} for w in latest.values()]
@@ -155,7 +151,7 @@ def add_person(db: Engine, email: str, *, name: str, tz: str = "UTC") -> dict[st
 
 def list_people(db: Engine) -> list[dict[str, Any]]:
     with _transaction(db) as session:
-        return [_person_view(p) for p in session.exec(select(Person).order_by(col(Person.email)))]
+        return [_person_view(p) for p in lookups.people(session)]
 
 
 def _person_view(person: Person) -> dict[str, Any]:
@@ -163,7 +159,7 @@ def _person_view(person: Person) -> dict[str, Any]:
 
 
 def _find_person(session: Session, email: str) -> Person | None:
-    return session.exec(select(Person).where(Person.email == email.strip().lower())).first()
+    return lookups.person_by_email(session, email.strip().lower())
 
 
 def _person(session: Session, email: str, what: str = "person") -> Person:
@@ -288,7 +284,7 @@ def list_assignments(db: Engine, *, stage: str | None = None, now: datetime) -> 
 
 
 def _check_stage_name(session: Session, stage: str) -> None:
-    known = {key for w in session.exec(select(Workflow)) for key in definition_of(w).stage_keys}
+    known = {key for w in lookups.all_workflows(session) for key in definition_of(w).stage_keys}
     if stage not in known:
         raise BadInput(f"--stage: no installed workflow has a stage {stage!r}; stages: {', '.join(sorted(known))}")
 
@@ -301,8 +297,7 @@ def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[st
 def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
     with _transaction(db) as session:
         load_record(session, assignment_id)
-        rows = session.exec(select(TransitionRecord).where(TransitionRecord.assignment_id == assignment_id)
-                            .order_by(col(TransitionRecord.id))).all()
+        rows = stage_changes_of(session, [assignment_id])[assignment_id]
         return [{"from": r.from_stage, "to": r.to_stage, "at": instant(r.at), "actor": r.actor, "reason": r.reason,
                  "workflow_version": r.workflow_version} for r in rows]
 
@@ -343,8 +338,8 @@ def _enter_stage(session: Session, record: AssignmentRecord, source: str | None,
     if definition.is_terminal(dest) and not definition.stage(dest).tasks:
         _close_open_tasks(record)
     session.add(assignment)
-    history_row = TransitionRecord(assignment_id=pk(assignment), from_stage=source, to_stage=dest, at=now, actor=actor,
-                                   reason=reason, workflow_version=record.workflow.version)
+    history_row = StageChange(assignment_id=pk(assignment), from_stage=source, to_stage=dest, at=now, actor=actor,
+                              reason=reason, workflow_version=record.workflow.version)
     session.add(history_row)
     new_tasks = [_task_from_template(record, template, dest, now) for template in definition.stage(dest).tasks]
     session.add_all(new_tasks)
@@ -379,23 +374,11 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
                 due_at=end_of_day(due_on, owner.tz), next_reminder_at=first_reminder)
 
 
-def _stage_change_notices(record: AssignmentRecord, history_row: TransitionRecord, new_tasks: list[Task],
-                          now: datetime) -> list[dict[str, Any]]:
-    a = record.assignment
-    moved = f"from {history_row.from_stage} to {history_row.to_stage}" if history_row.from_stage else \
-        f"created in stage {history_row.to_stage}"
-    subject = f"Assignment #{a.id} ({record.assignee.name}, {a.home} to {a.host}): {moved}"
-    notices = []
-    for role, person in sorted(record.stakeholders.items()):
-        mine = [t for t in new_tasks if t.owner_id == person.id]
-        lines = [f"{subject}, by {history_row.actor}."]
-        if history_row.reason:
-            lines.append(f"Reason: {history_row.reason}")
-        lines += [f"Your task: {t.title} (due {t.due_on.isoformat()}, task {t.id})" for t in mine]
-        notices.append({"key": f"stage_changed/{history_row.id}/{role}", "kind": "stage_changed",
-                        "assignment_id": a.id, "task_id": None, "recipient": person.email, "role": role,
-                        "subject": subject, "body": "\n".join(lines), "created_at": now, "deliver_at": now})
-    return notices
+def _stage_change_notices(record: AssignmentRecord, history_row: StageChange, new_tasks: list[Task],
+                          now: datetime) -> list[NewNotice]:
+    return [notices.stage_changed(record.assignment, record.assignee, history_row, role=role, recipient=person,
+                                  new_tasks=[t for t in new_tasks if t.owner_id == person.id], now=now)
+            for role, person in sorted(record.stakeholders.items())]
 
 
 # --- tasks, goals, sign-offs, contacts -------------------------------------------------------------------------
@@ -404,18 +387,12 @@ def _stage_change_notices(record: AssignmentRecord, history_row: TransitionRecor
 def list_tasks(db: Engine, *, now: datetime, assignment_id: int | None = None, owner: str | None = None,
                status: str | None = None, overdue: bool = False) -> list[dict[str, Any]]:
     with _transaction(db) as session:
-        statement = select(Task).order_by(col(Task.due_at), col(Task.id))
         if assignment_id is not None:
             load_record(session, assignment_id)
-            statement = statement.where(Task.assignment_id == assignment_id)
-        if owner is not None:
-            statement = statement.where(Task.owner_id == _person(session, inputs.email(owner, "--owner")).id)
-        if status is not None:
-            statement = statement.where(Task.status == status)
-        if overdue:
-            statement = statement.where(Task.status == "open", col(Task.due_at) <= now)
-        tasks = session.exec(statement).all()
-        owners = people_by_id(session, (t.owner_id for t in tasks))
+        owner_id = None if owner is None else pk(_person(session, inputs.email(owner, "--owner")))
+        tasks = lookups.tasks_matching(session, assignment_id=assignment_id, owner_id=owner_id, status=status,
+                                       overdue_at=now if overdue else None)
+        owners = lookups.people_by_id(session, (t.owner_id for t in tasks))
         return [task_view(t, owners.get(t.owner_id)) for t in tasks]
 
 
@@ -445,11 +422,12 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
     """A contact logged after its period's contact_missed was queued (in the grace days of a later recipient's
     zone, or while delivery was failing) cancels the notices of that period not sent yet."""
     assignment_id = pk(record.assignment)
-    start = period_start_of(record.definition, kind, transitions_of(session, [assignment_id])[assignment_id],
+    start = period_start_of(record.definition, kind, stage_changes_of(session, [assignment_id])[assignment_id],
                             record.assignee.tz, day)
     if start is not None:
-        cancel_queued_notifications(session, assignment_id=assignment_id, kinds=["contact_missed"],
-                                    key_prefixes=[f"contact_missed/{assignment_id}/{kind}/{start.isoformat()}/"],
+        cancel_queued_notifications(session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_MISSED],
+                                    key_prefixes=[notices.cadence_key_prefix(NoticeKind.CONTACT_MISSED, assignment_id,
+                                                                             kind, start)],
                                     reason="contact logged before delivery")
 
 
@@ -485,16 +463,11 @@ def _plan_already_agreed(record: AssignmentRecord) -> bool:
     return "plan_agreed" in stages and stages.index(record.assignment.stage) > stages.index("plan_agreed")
 
 
-def _plan_changed_notice(record: AssignmentRecord, goal: Goal, now: datetime) -> dict[str, Any]:
+def _plan_changed_notice(record: AssignmentRecord, goal: Goal, now: datetime) -> NewNotice:
     """The home manager hears at once of any change to a plan agreed at home."""
     manager = record.person_for("sending_manager") or record.assignee
-    a = record.assignment
-    subject = f"Assignment #{a.id} ({record.assignee.name}): the development plan changed (version {a.plan_version})"
-    body = (f"{subject}.\nNew goal: {goal.title}; measure {goal.measure}; target {goal.target}; due "
-            f"{goal.due.isoformat()}.\nPlease follow up with a call; this message is the written record.")
-    return {"key": f"plan_changed/{a.id}/{a.plan_version}", "kind": "plan_changed", "assignment_id": a.id,
-            "recipient": manager.email, "role": "sending_manager", "subject": subject, "body": body,
-            "created_at": now, "deliver_at": now}
+    return notices.plan_changed(record.assignment, record.assignee, goal, role="sending_manager", recipient=manager,
+                                now=now)
 
 
 def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor: str, now: datetime) -> dict[str, Any]:

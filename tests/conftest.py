@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from engine import service
-from engine.store.db import open_engine
+from engine.store.db import open_db
 from notifiers import Notification
 from tests.support import scenarios
 from tests.support.cast import CAST
@@ -70,7 +70,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     url = request.getfixturevalue("_postgres_initialised")
     yield url
-    engine = open_engine(url)
+    engine = open_db(url)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
         connection.execute(text("DELETE FROM workflow WHERE version > 1"))
@@ -79,7 +79,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Engine]:
-    engine = open_engine(db_url)
+    engine = open_db(db_url)
     yield engine
     engine.dispose()
 

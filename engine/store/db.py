@@ -1,4 +1,4 @@
-"""Opening a database: engine settings per backend, schema checks, and migrations run by `sojourn init`."""
+"""Opening a database: connection settings per backend, schema checks, and migrations run by `sojourn init`."""
 
 from __future__ import annotations
 
@@ -25,17 +25,17 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 _SCHEMA_CHECKED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for `url`, with the SQLite settings a daemon and CLI users need side by side."""
+def open_db(url: str) -> Engine:
+    """The database at `url`, a SQLAlchemy Engine with the SQLite settings a daemon and CLI users need side by side."""
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         if parsed.get_backend_name() == "sqlite":
-            engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-            event.listen(engine, "connect", _sqlite_pragmas)
-            event.listen(engine, "begin", _sqlite_begin_immediate)
-            return engine
+            db = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            event.listen(db, "connect", _sqlite_pragmas)
+            event.listen(db, "begin", _sqlite_begin_immediate)
+            return db
         return create_engine(parsed, pool_pre_ping=True)
     except (ArgumentError, ImportError, ValueError) as exc:
         raise DatabaseUnavailable(f"cannot use database URL {_redacted(url)}: {exc}",
@@ -59,8 +59,8 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
+def is_sqlite(db: Engine) -> bool:
+    return db.dialect.name == "sqlite"
 
 
 def _redacted(url: str) -> str:
@@ -70,24 +70,24 @@ def _redacted(url: str) -> str:
         return "(unparseable URL)"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(db: Engine) -> Config:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["engine"] = engine
+    config.attributes["db"] = db
     return config
 
 
-def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
+def upgrade_schema(db: Engine) -> tuple[str | None, str]:
     """Bring the schema to the newest migration; returns the revisions before and after."""
     from alembic import command
 
-    before = current_revision(engine)
+    before = current_revision(db)
     try:
-        command.upgrade(alembic_config(engine), "head")
+        command.upgrade(alembic_config(db), "head")
     except DBAPIError as exc:
-        raise _unavailable(engine, exc) from None
+        raise _unavailable(db, exc) from None
     return before, SCHEMA_REVISION
 
 
@@ -104,43 +104,43 @@ def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(db: Engine) -> str | None:
     try:
-        with engine.connect() as connection:
+        with db.connect() as connection:
             if not inspect(connection).has_table("alembic_version"):
                 return None
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DBAPIError as exc:
-        raise _unavailable(engine, exc) from None
+        raise _unavailable(db, exc) from None
 
 
-def require_schema(engine: Engine) -> None:
+def require_schema(db: Engine) -> None:
     """Refuse to work on a database that `sojourn init` has not brought to the newest schema.
 
-    Checked once per engine: a process does not see its schema change under it (`init` only ever upgrades).
+    Checked once per database: a process does not see its schema change under it (`init` only ever upgrades).
     """
-    if engine in _SCHEMA_CHECKED:
+    if db in _SCHEMA_CHECKED:
         return
-    path = engine.url.database if is_sqlite(engine) else None
+    path = db.url.database if is_sqlite(db) else None
     if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
         raise NotInitialised(f"the database file {path} does not exist",
                              details=["run `sojourn init` to create it, or point --db at an existing database"])
-    current = current_revision(engine)
+    current = current_revision(db)
     if current != SCHEMA_REVISION:
         state = "is not initialised" if current is None else f"has an older schema ({current})"
-        raise NotInitialised(f"the database {_redacted(str(engine.url))} {state}",
+        raise NotInitialised(f"the database {_redacted(str(db.url))} {state}",
                              details=["run `sojourn init` to create or upgrade it"])
-    _SCHEMA_CHECKED.add(engine)
+    _SCHEMA_CHECKED.add(db)
 
 
-def _unavailable(engine: Engine, exc: DBAPIError) -> DatabaseUnavailable:
+def _unavailable(db: Engine, exc: DBAPIError) -> DatabaseUnavailable:
     first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    return DatabaseUnavailable(f"cannot connect to {engine.url.render_as_string(hide_password=True)}: {first_line}",
+    return DatabaseUnavailable(f"cannot connect to {db.url.render_as_string(hide_password=True)}: {first_line}",
                                details=["check --db, SOJOURN_DATABASE_URL or [database] url in the config file"])
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
+def transaction(db: Engine) -> Iterator[Session]:
     """One unit of work: commits when the block ends, rolls everything back when it raises."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+    with Session(db, expire_on_commit=False) as session, session.begin():
         yield session

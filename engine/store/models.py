@@ -9,6 +9,8 @@ from sqlalchemy import JSON, Column, Index, Integer, Text, UniqueConstraint
 from sqlalchemy.ext.mutable import MutableList
 from sqlmodel import Field, SQLModel
 
+from engine.notices import NoticeStatus
+
 
 def pk(row: SQLModel) -> int:
     """The primary key of a row that has been flushed (SQLModel types it as optional until then)."""
@@ -126,8 +128,8 @@ class Contact(SQLModel, table=True):
     logged_at: datetime
 
 
-class TransitionRecord(SQLModel, table=True):
-    """Append-only history of stage changes."""
+class StageChange(SQLModel, table=True):
+    """One step of an assignment's append-only stage history; the table keeps its older name, `transition`."""
 
     __tablename__: ClassVar[str] = "transition"
     id: int | None = Field(default=None, primary_key=True)
@@ -171,7 +173,7 @@ class Outbox(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime
     deliver_at: datetime  # not before this instant (a local hour in the recipient's time zone)
-    status: str = "pending"  # pending, sent, failed (will retry), dead, cancelled (its cause went away first)
+    status: str = NoticeStatus.PENDING  # see NoticeStatus
     attempts: int = 0
     next_attempt_at: datetime
     last_error: str | None = None

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, literal, or_, update
 from sqlmodel import Session, col, select
 
-from engine.store.models import CadenceState, Contact, DaemonLease, Outbox, Task, TransitionRecord
+from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
+from engine.store.models import CadenceState, Contact, DaemonLease, Outbox, StageChange, Task
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
-
-DELIVERABLE = ("pending", "failed")  # outbox statuses a dispatcher may still send
-CANCELLED = "cancelled"  # queued but never to be sent: the reason is in last_error
 
 
 def _table(model: Any) -> Table:
@@ -47,24 +45,23 @@ def _insert_ignoring_duplicates(session: Session, table: Any, conflict_column: s
     return insert(table)
 
 
-def insert_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+def insert_notifications(session: Session, notices: Sequence[NewNotice]) -> int:
     """insert_notifications: insert outbox rows whose key is new; a key already present is silently kept as it is.
 
     This is what makes planning idempotent: two daemons, or one daemon after a restart, planning the same
     reminder insert it once. Returns how many rows were new.
     """
-    if not rows:
+    if not notices:
         return 0
     table = _table(Outbox)
     # RETURNING counts what was new on every backend; psycopg reports no row count for a batched insert.
     statement = _insert_ignoring_duplicates(session, table, "key").returning(table.c.key)
-    return len(session.execute(statement, [_with_defaults(r) for r in rows]).all())
+    return len(session.execute(statement, [_outbox_row(n) for n in notices]).all())
 
 
-def _with_defaults(row: dict[str, Any]) -> dict[str, Any]:
-    complete = {"task_id": None, "status": "pending", "attempts": 0, "delivered_to": [], **row}
-    complete.setdefault("next_attempt_at", complete["deliver_at"])
-    return complete
+def _outbox_row(notice: NewNotice) -> dict[str, Any]:
+    return {**notice._asdict(), "status": NoticeStatus.PENDING, "attempts": 0, "delivered_to": [],
+            "next_attempt_at": notice.deliver_at}
 
 
 # --- planning -------------------------------------------------------------------------------------------------
@@ -115,13 +112,13 @@ def _wake_statement(dialect: str) -> Insert:
     return statement.on_conflict_do_update(index_elements=["assignment_id", "kind"], set_={"next_check_at": earlier})
 
 
-def transitions_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[TransitionRecord]]:
-    """transitions_of: the stage history of several assignments, oldest first, in one query."""
-    history: dict[int, list[TransitionRecord]] = defaultdict(list)
+def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageChange]]:
+    """stage_changes_of: the stage history of several assignments, oldest first, in one query."""
+    history: dict[int, list[StageChange]] = defaultdict(list)
     ids = set(assignment_ids)
     if ids:
-        statement = (select(TransitionRecord).where(col(TransitionRecord.assignment_id).in_(ids))
-                     .order_by(col(TransitionRecord.id)))
+        statement = (select(StageChange).where(col(StageChange.assignment_id).in_(ids))
+                     .order_by(col(StageChange.id)))
         for row in session.exec(statement):
             history[row.assignment_id].append(row)
     return history
@@ -177,7 +174,7 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
 
     Only rows not sent yet (`pending` or `failed`) change: they become `cancelled`, with `reason` in
     `last_error`, and are kept for the record. `task_id` narrows to one task's notices, `key_prefixes` to keys
-    starting with one of them. A row a daemon is delivering at this moment is cancelled too; `record_delivery`
+    starting with one of them. A row a daemon is delivering at this moment is cancelled too; `mark_delivery`
     then marks it sent if a notifier accepted it, and otherwise leaves it cancelled. Returns the rows cancelled.
     """
     statement = update(Outbox).where(col(Outbox.assignment_id) == assignment_id, col(Outbox.kind).in_(list(kinds)),
@@ -186,7 +183,8 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
         statement = statement.where(col(Outbox.task_id) == task_id)
     if key_prefixes is not None:
         statement = statement.where(or_(*(col(Outbox.key).startswith(p, autoescape=True) for p in key_prefixes)))
-    statement = statement.values(status=CANCELLED, last_error=reason).execution_options(synchronize_session=False)
+    statement = (statement.values(status=NoticeStatus.CANCELLED, last_error=reason)
+                 .execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement))
 
 
@@ -234,16 +232,16 @@ def claim_due_notifications(session: Session, *, holder: str, now: datetime, cla
     return list(session.exec(claimed).all())
 
 
-def record_delivery(session: Session, outbox_id: int, holder: str, values: dict[str, Any]) -> bool:
-    """record_delivery: store the outcome of an attempt and drop the claim, if `holder` still holds the row.
+def mark_delivery(session: Session, outbox_id: int, holder: str, values: dict[str, Any]) -> bool:
+    """mark_delivery: store the outcome of an attempt and drop the claim, if `holder` still holds the row.
 
     False means the claim expired and another holder took the row; the outcome is then left to that holder.
     A row cancelled while it was being delivered stays cancelled, with its reason, unless this attempt sent it.
     """
     outbox = _table(Outbox)  # a Core UPDATE: the ORM's bulk-update bookkeeping cost more than the write itself
-    if values.get("status") != "sent":
-        cancelled = outbox.c.status == CANCELLED
-        values = {**values, "status": case((cancelled, CANCELLED), else_=literal(values["status"])),
+    if values.get("status") != NoticeStatus.SENT:
+        cancelled = outbox.c.status == NoticeStatus.CANCELLED
+        values = {**values, "status": case((cancelled, NoticeStatus.CANCELLED), else_=literal(values["status"])),
                   "last_error": case((cancelled, outbox.c.last_error), else_=literal(values.get("last_error")))}
     statement = (update(outbox).where(outbox.c.id == outbox_id, outbox.c.claimed_by == holder)
                  .values(**values, claimed_by=None, claimed_until=None))
@@ -298,9 +296,10 @@ def requeue_notification(session: Session, key: str, now: datetime) -> bool:
     is returned); on PostgreSQL a claim made while the UPDATE's transaction is open skips the locked row.
     `delivered_to` is kept, so notifiers that accepted the row are not sent it again.
     """
-    statement = (update(Outbox).where(col(Outbox.key) == key, col(Outbox.status).in_(("dead", "failed")),
+    statement = (update(Outbox).where(col(Outbox.key) == key, col(Outbox.status).in_(RETRYABLE),
                                       or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now))
-                 .values(status="pending", attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
+                 .values(status=NoticeStatus.PENDING, attempts=0, next_attempt_at=now, claimed_by=None,
+                         claimed_until=None)
                  .execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement)) == 1
 

@@ -36,14 +36,14 @@ def sojourn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     work.mkdir()
     monkeypatch.chdir(work)
     engines: list[Engine] = []
-    open_engine = store_db.open_engine
+    open_db = store_db.open_db
 
-    def tracked_open_engine(url: str) -> Engine:
-        engines.append(open_engine(url))
+    def tracked_open_db(url: str) -> Engine:
+        engines.append(open_db(url))
         return engines[-1]
 
     # The console script exits with its process; in-process runs must close their connections themselves.
-    monkeypatch.setattr(store_db, "open_engine", tracked_open_engine)
+    monkeypatch.setattr(store_db, "open_db", tracked_open_db)
 
     def run(*args: str) -> Outcome:
         capsys.readouterr()

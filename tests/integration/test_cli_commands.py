@@ -14,7 +14,7 @@ from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
 from engine import service
-from engine.store.db import open_engine
+from engine.store.db import open_db
 from integration.conftest import Outcome, Sojourn, snapshot
 from workflows import builtin_workflow_texts
 
@@ -385,7 +385,7 @@ def test_actor_option_beats_environment(on_db: Sojourn, db: Engine, people: dict
 
 def _database_with_person(path: Path, email: str) -> str:
     url = f"sqlite:///{path}"
-    engine = open_engine(url)
+    engine = open_db(url)
     try:
         service.init(engine, now=datetime(2026, 3, 2, tzinfo=UTC))
         service.add_person(engine, email, name=email.split("@")[0])

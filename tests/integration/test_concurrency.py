@@ -16,8 +16,8 @@ from sqlmodel import Session
 
 from engine import service
 from engine.errors import SojournError
-from engine.store.db import open_engine
-from engine.store.models import Outbox, Task, TransitionRecord
+from engine.store.db import open_db
+from engine.store.models import Outbox, StageChange, Task
 from tests.support.scratch import postgres_database
 
 RACERS = 4
@@ -37,10 +37,10 @@ from datetime import datetime
 from pathlib import Path
 from engine import service
 from engine.errors import SojournError
-from engine.store.db import open_engine
+from engine.store.db import open_db
 
 url, assignment_id, racer, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
-engine = open_engine(url)
+engine = open_db(url)
 engine.connect().close()
 (folder / f"ready-{racer}").touch()
 while not (folder / "go").exists():
@@ -77,7 +77,7 @@ def test_parallel_advances_have_exactly_one_winner(db: Engine, db_url: str, spec
     winners = [o for o in outcomes if o[0] == "won"]
     assert len(winners) == 1, outcomes
     assert {o[0] for o in outcomes if o[0] != "won"} <= {"ConcurrentChange", "InvalidTransition"}
-    assert _count(db, TransitionRecord, TransitionRecord.to_stage == "plan_agreed") == 1
+    assert _count(db, StageChange, StageChange.to_stage == "plan_agreed") == 1
     assert _count(db, Task, Task.stage == "plan_agreed") == 2
     assert _count(db, Outbox, Outbox.kind == "stage_changed") == 14  # 7 at creation, 7 for the one advance
     assert service.history(db, assignment_id)[-1]["actor"] == f"admin{winners[0][1]}"
@@ -101,7 +101,7 @@ def test_losing_cli_advance_exits_1_with_a_clear_message(db: Engine, db_url: str
         if code == 1:
             assert stderr.startswith("Error: ")
             assert "Traceback" not in stderr
-    assert _count(db, TransitionRecord, TransitionRecord.to_stage == "plan_agreed") == 1
+    assert _count(db, StageChange, StageChange.to_stage == "plan_agreed") == 1
 
 
 # --- a task done while its assignment is cancelled, on PostgreSQL where both transactions run at once ----------------
@@ -165,7 +165,7 @@ def test_concurrent_init_on_postgresql_all_succeed(postgres_url: str, tmp_path: 
                 for _ in range(3)]
         results = [(p.returncode, err) for p in runs for _, err in [p.communicate(timeout=120)]]
         assert [code for code, _ in results] == [0, 0, 0], results
-        engine = open_engine(url)
+        engine = open_db(url)
         assert [(w["name"], w["version"]) for w in service.list_workflows(engine)] == [
             ("leadership-development", 1), ("short-term-project", 1)]
         engine.dispose()

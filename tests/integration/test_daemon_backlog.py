@@ -12,8 +12,8 @@ from sqlalchemy import Engine, event
 import engine.daemon
 import engine.planning
 from engine import service
+from engine.config import DeliveryPolicy, Routing
 from engine.daemon import Daemon
-from engine.dispatch import DeliveryPolicy, Routing
 from engine.leases import DaemonIdentity
 from engine.planning import PlannedBatch
 from engine.store import queries
@@ -37,14 +37,14 @@ def test_sweep_dispatches_when_planning_took_longer_than_the_dispatch_budget(
     """The dispatch budget starts after planning: a sweep that planned for ages still sends what is due."""
     service.create_assignment(db, spec, actor="admin", now=now)  # seven stage_changed notices, due at once
     clock = SlowPlanningClock(planning_seconds=3_600)
-    real_plan_batch = engine.daemon.plan_batch
+    real_plan_batch = engine.planning.plan_batch
 
     def slow_plan_batch(session: Any, at: datetime) -> PlannedBatch:
         clock.now += clock.planning_seconds
         return real_plan_batch(session, at)
 
     monkeypatch.setattr(engine.daemon, "time", clock)
-    monkeypatch.setattr(engine.daemon, "plan_batch", slow_plan_batch)
+    monkeypatch.setattr(engine.planning, "plan_batch", slow_plan_batch)
     recorder = Recorder()
     daemon = Daemon(db, [recorder], routing=Routing({}), policy=DeliveryPolicy(), interval_seconds=60,
                     identity=DaemonIdentity("test-host", 1, "t1"), clock=lambda: now)
@@ -94,13 +94,13 @@ def test_sweep_commits_planning_batch_by_batch(db: Engine, spec: service.Assignm
         service.create_assignment(db, spec, actor="admin", now=now)
     monkeypatch.setattr(engine.planning, "BATCH_SIZE", 2)  # six due tasks: three full batches, then an empty one
     commits: list[int] = []
-    real_plan_batch = engine.daemon.plan_batch
+    real_plan_batch = engine.planning.plan_batch
 
     def counting_plan_batch(session: Any, at: datetime) -> PlannedBatch:
         commits.append(len(commits))
         return real_plan_batch(session, at)
 
-    monkeypatch.setattr(engine.daemon, "plan_batch", counting_plan_batch)
+    monkeypatch.setattr(engine.planning, "plan_batch", counting_plan_batch)
     daemon = Daemon(db, [Recorder()], routing=Routing({}), policy=DeliveryPolicy(), interval_seconds=60,
                     identity=DaemonIdentity("test-host", 1, "t1"), clock=lambda: now + timedelta(days=30))
     daemon.start()

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from engine import service
+from engine.config import DeliveryPolicy, Routing
 from engine.daemon import Daemon, build_scheduler
-from engine.dispatch import DeliveryPolicy, Routing
 from engine.leases import DaemonIdentity, acquire_dispatcher_lease, start_heartbeat
 from engine.store.db import transaction
 from engine.store.models import Outbox

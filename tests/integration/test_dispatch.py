@@ -14,8 +14,9 @@ from sqlalchemy import Engine, event, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from engine import outbox, service
-from engine.dispatch import DeliveryPolicy, DispatchReport, Routing, dispatch_due
+from engine import delivery_service, service
+from engine.config import DeliveryPolicy, Routing
+from engine.dispatch import DispatchReport, dispatch_due
 from engine.errors import ConcurrentChange, DaemonAlreadyRunning, NotFound, SojournError
 from engine.leases import (
     DaemonIdentity,
@@ -24,6 +25,7 @@ from engine.leases import (
     renew_leases,
     start_heartbeat,
 )
+from engine.notices import NewNotice, NoticeKind
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
@@ -195,7 +197,7 @@ def test_outbox_retry_revives_dead_row_and_skips_notifiers_that_accepted(db: Eng
     dead = _row(db, pending[0])
     assert (dead.status, dead.delivered_to) == ("dead", ["file"])
     later = now + timedelta(hours=2)
-    revived = outbox.retry_notification(db, dead.key, now=later)
+    revived = delivery_service.retry_notification(db, dead.key, now=later)
     assert (revived["status"], revived["attempts"], revived["next_attempt_at"]) == ("pending", 0, later.isoformat())
     _dispatch(db, [file, email], later)
     row = _row(db, dead.key)
@@ -208,10 +210,10 @@ def test_outbox_retry_refuses_when_key_is_unknown_or_already_sent(db: Engine, pe
                                                                   now: datetime) -> None:
     """An unknown key is NotFound and a sent row is refused; both exit 1 and change nothing."""
     with pytest.raises(NotFound, match="no notification with key 'nope/1'"):
-        outbox.retry_notification(db, "nope/1", now=now)
+        delivery_service.retry_notification(db, "nope/1", now=now)
     _dispatch(db, [FakeNotifier("file")], now)
     with pytest.raises(SojournError, match="already sent"):
-        outbox.retry_notification(db, pending[0], now=now)
+        delivery_service.retry_notification(db, pending[0], now=now)
     assert NotFound.exit_code == SojournError.exit_code == 1
 
 
@@ -219,14 +221,14 @@ def test_outbox_retry_refuses_when_row_is_pending_or_being_delivered(db: Engine,
                                                                     now: datetime) -> None:
     """Only dead or failed rows are retried; a pending row or one claimed right now is left as it is."""
     with pytest.raises(SojournError, match="is pending; only dead or failed notifications can be retried"):
-        outbox.retry_notification(db, pending[0], now=now)
+        delivery_service.retry_notification(db, pending[0], now=now)
     _dispatch(db, [FakeNotifier("email", always=TransientDeliveryError("timed out"))], now)
     later = now + timedelta(minutes=1)
     with transaction(db) as session:
         queries.claim_due_notifications(session, holder="daemon-a", now=later, limit=10,
                                         claim_until=later + timedelta(minutes=5))
     with pytest.raises(SojournError, match="is being delivered right now by daemon-a"):
-        outbox.retry_notification(db, pending[0], now=later)
+        delivery_service.retry_notification(db, pending[0], now=later)
     assert (_row(db, pending[0]).status, _row(db, pending[0]).claimed_by) == ("failed", "daemon-a")
 
 
@@ -249,7 +251,7 @@ def test_outbox_retry_keeps_daemon_claim_when_daemon_claims_row_while_retry_runs
     try:
         refused = False
         try:
-            outbox.retry_notification(db, key, now=later)
+            delivery_service.retry_notification(db, key, now=later)
         except SojournError:
             refused = True
     finally:
@@ -263,9 +265,9 @@ def test_outbox_retry_keeps_daemon_claim_when_daemon_claims_row_while_retry_runs
 
 
 @pytest.mark.parametrize("use", [
-    lambda db, now: outbox.list_notifications(db),
-    lambda db, now: outbox.retry_notification(db, "task_due/1", now=now),
-    lambda db, now: outbox.daemon_status(db, now=now),
+    lambda db, now: delivery_service.list_notifications(db),
+    lambda db, now: delivery_service.retry_notification(db, "task_due/1", now=now),
+    lambda db, now: delivery_service.daemon_status(db, now=now),
 ], ids=["list", "retry", "status"])
 def test_outbox_commands_report_busy_database_when_it_stays_locked(db: Engine, now: datetime,
                                                                    monkeypatch: pytest.MonkeyPatch,
@@ -309,9 +311,9 @@ def test_routing_sends_each_kind_only_to_its_notifiers_when_routes_are_configure
     email, webhook = FakeNotifier("email"), FakeNotifier("webhook")
     routing = Routing.from_config({"stage_changed": ["webhook"], "default": ["email"]}, ["email", "webhook"])
     with transaction(db) as session:
-        queries.insert_notifications(session, [{
-            "key": "escalation/test/1/mobility", "kind": "escalation", "assignment_id": 1, "recipient": "m@example.com",
-            "role": "mobility", "subject": "s", "body": "b", "created_at": now, "deliver_at": now}])
+        queries.insert_notifications(session, [NewNotice(
+            key="escalation/test/1/mobility", kind=NoticeKind.ESCALATION, assignment_id=1, task_id=None,
+            recipient="m@example.com", role="mobility", subject="s", body="b", created_at=now, deliver_at=now)])
     _dispatch(db, [email, webhook], now, routing=routing)
     assert sorted(n.key for n in webhook.sent) == sorted(pending)
     assert [n.key for n in email.sent] == ["escalation/test/1/mobility"]
@@ -326,9 +328,9 @@ def test_row_is_not_claimed_when_deliver_at_is_still_ahead(db: Engine, people: d
     assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
     tomorrow = now + timedelta(days=1)
     with transaction(db) as session:
-        queries.insert_notifications(session, [{
-            "key": "task_due/99", "kind": "task_due", "assignment_id": assignment_id, "recipient": "c@example.com",
-            "role": "coach", "subject": "s", "body": "b", "created_at": now, "deliver_at": tomorrow}])
+        queries.insert_notifications(session, [NewNotice(
+            key="task_due/99", kind=NoticeKind.TASK_DUE, assignment_id=assignment_id, task_id=None,
+            recipient="c@example.com", role="coach", subject="s", body="b", created_at=now, deliver_at=tomorrow)])
     file = FakeNotifier("file")
     _dispatch(db, [file], tomorrow - timedelta(minutes=1))
     assert "task_due/99" not in {n.key for n in file.sent}
@@ -384,7 +386,7 @@ def test_released_lease_lets_successor_start_at_once_when_holder_exits_cleanly(d
         release_leases(session, ALICE)
     with transaction(db) as session:
         assert acquire_dispatcher_lease(session, BOB, now + timedelta(seconds=1), LEASE) is None
-    assert outbox.daemon_status(db, now=now)["daemons"] == []
+    assert delivery_service.daemon_status(db, now=now)["daemons"] == []
 
 
 def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine, pending: list[str],
@@ -400,7 +402,7 @@ def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine,
     with transaction(db) as session:
         assert queries.release_orphaned_claims(session, now + timedelta(seconds=10)) == 3
     assert Counter(r.claimed_by for r in _rows(db)) == {None: 4, BOB.holder: 3}
-    status = outbox.daemon_status(db, now=now + timedelta(seconds=10))
+    status = delivery_service.daemon_status(db, now=now + timedelta(seconds=10))
     assert {(d["pid"], d["alive"]) for d in status["daemons"]} == {(101, False), (202, True)}
 
 
@@ -410,10 +412,10 @@ def test_claimers_never_get_same_row_when_claiming_in_separate_postgresql_sessio
     """With SKIP LOCKED, open claim transactions skip each other's rows, and racing threads split the work."""
     assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
     with transaction(db) as session:
-        queries.insert_notifications(session, [{
-            "key": f"contact_due/{assignment_id}/test/{n}", "kind": "contact_due", "assignment_id": assignment_id,
-            "recipient": "s@example.com", "role": "sponsor", "subject": "s", "body": "b", "created_at": now,
-            "deliver_at": now} for n in range(293)])
+        queries.insert_notifications(session, [NewNotice(
+            key=f"contact_due/{assignment_id}/test/{n}", kind=NoticeKind.CONTACT_DUE, assignment_id=assignment_id,
+            task_id=None, recipient="s@example.com", role="sponsor", subject="s", body="b", created_at=now,
+            deliver_at=now) for n in range(293)])
     until = now + timedelta(minutes=5)
     with Session(db) as first, Session(db) as second:
         mine = queries.claim_due_notifications(first, holder="first", now=now, limit=5, claim_until=until)

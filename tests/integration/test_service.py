@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from engine import service
 from engine.errors import BadInput, GuardsUnmet, InvalidTransition, NotFound
-from engine.store.models import Outbox, Task, TransitionRecord
+from engine.store.models import Outbox, StageChange, Task
 from workflows import builtin_workflow_texts
 
 ACTOR = "admin@example.com"
@@ -68,7 +68,7 @@ def test_advance_refuses_when_stage_tasks_are_open(db: Engine, spec: service.Ass
         "stage_tasks_done: 2 task(s) of stage interviews still open: interview_assignee (coach); "
         "interview_sending_manager (coach); must act: coach cole.coach@example.com"]
     assert service.show_assignment(db, created["id"], now=now)["stage"] == "interviews"
-    assert _count(db, TransitionRecord) == 1
+    assert _count(db, StageChange) == 1
 
 
 def test_advance_refuses_when_plan_unsigned(db: Engine, spec: service.AssignmentSpec, now: datetime) -> None:

@@ -4,13 +4,13 @@ task, an outbox full of due notices with nothing else to plan."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, delete, update
 from sqlmodel import col
 
 from engine import service
+from engine.notices import NewNotice, NoticeKind
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Person, Task
@@ -104,9 +104,9 @@ def fill_outbox(db: Engine, assignment_id: int, count: int, *, prefix: str = "no
     """`count` task_due notices to the coach, already due (five minutes ago unless `due` says), inserted as planning
     would; returns their keys, `prefix/00000` onwards."""
     due = due or datetime.now(UTC) - timedelta(minutes=5)
-    rows: list[dict[str, Any]] = [{"key": f"{prefix}/{n:05d}", "kind": "task_due", "assignment_id": assignment_id,
-                                   "recipient": CAST["coach"][0], "role": "coach", "subject": f"Notice {n}",
-                                   "body": body, "created_at": due, "deliver_at": due} for n in range(count)]
+    rows = [NewNotice(key=f"{prefix}/{n:05d}", kind=NoticeKind.TASK_DUE, assignment_id=assignment_id, task_id=None,
+                      recipient=CAST["coach"][0], role="coach", subject=f"Notice {n}", body=body, created_at=due,
+                      deliver_at=due) for n in range(count)]
     with transaction(db) as session:
         assert queries.insert_notifications(session, rows) == count
-    return [r["key"] for r in rows]
+    return [r.key for r in rows]

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from engine import service
-from engine.store.db import open_engine
+from engine.store.db import open_db
 
 # The server on which scratch PostgreSQL databases are made: any database there that the user may connect to.
 POSTGRES_ADMIN_URL = os.environ.get("SOJOURN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -74,7 +74,7 @@ def sqlite_database(directory: Path, name: str = "sojourn") -> Iterator[str]:
 
 def initialise(url: str, now: datetime) -> None:
     """Run `sojourn init` on `url`: the schema and the built-in workflows."""
-    engine = open_engine(url)
+    engine = open_db(url)
     try:
         service.init(engine, now=now)
     finally:

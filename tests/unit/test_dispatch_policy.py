@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from engine.dispatch import DeliveryPolicy, Routing
+from engine.config import DeliveryPolicy, Routing
 from engine.errors import BadInput
 from engine.leases import lease_seconds
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from engine.store.db import SCHEMA_REVISION, head_revision, open_engine, upgrade_schema
+from engine.store.db import SCHEMA_REVISION, head_revision, open_db, upgrade_schema
 
 
 def test_schema_revision_is_alembics_head() -> None:
@@ -15,7 +15,7 @@ def test_schema_revision_is_alembics_head() -> None:
 
 def test_migrations_create_every_table_the_models_declare(tmp_path: object) -> None:
     """Running the migrations yields the tables and columns of the SQLModel metadata."""
-    engine = open_engine(f"sqlite:///{tmp_path}/m.db")
+    engine = open_db(f"sqlite:///{tmp_path}/m.db")
     upgrade_schema(engine)
     inspector = inspect(engine)
     for table in SQLModel.metadata.sorted_tables:

@@ -1,15 +1,15 @@
-"""Alembic environment: runs against the engine Sojourn hands over, never a URL from an ini file."""
+"""Alembic environment: runs against the database Sojourn hands over, never a URL from an ini file."""
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import engine.store.models
+import engine.store.models  # noqa: F401  (defines the tables on SQLModel.metadata)
 from engine.store.db import serialize_schema_changes
 
 target_metadata = SQLModel.metadata
-engine = context.config.attributes["engine"]
+db = context.config.attributes["db"]
 
-with engine.begin() as connection:
+with db.begin() as connection:
     serialize_schema_changes(connection)
     context.configure(
         connection=connection,

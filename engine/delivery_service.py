@@ -1,4 +1,4 @@
-"""Outbox and daemon use cases for the CLI: list notifications, send a dead one again, see which daemons run."""
+"""Use cases of delivery for the CLI: list the outbox, send a dead notification again, see which daemons run."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from sqlalchemy import Engine
 
 from engine.errors import BadInput, NotFound, SojournError
 from engine.leases import DISPATCHER, HEARTBEAT_PREFIX
+from engine.notices import NoticeStatus
 from engine.records import instant
 from engine.store import queries
 from engine.store.models import DaemonLease, Outbox
 from engine.transactions import use_case_transaction
-
-STATUSES = ("pending", "sent", "failed", "dead", "cancelled")
 
 
 def notification_view(row: Outbox) -> dict[str, Any]:
@@ -31,8 +30,8 @@ def notification_view(row: Outbox) -> dict[str, Any]:
 def list_notifications(db: Engine, *, status: str | None = None, kind: str | None = None,
                        limit: int | None = None) -> list[dict[str, Any]]:
     """Outbox rows, oldest first; with `limit`, only the newest that many."""
-    if status is not None and status not in STATUSES:
-        raise BadInput(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
+    if status is not None and status not in tuple(NoticeStatus):
+        raise BadInput(f"--status: {status!r} is not one of {', '.join(NoticeStatus)}")
     if limit is not None and limit < 1:
         raise BadInput(f"--limit: {limit} must be at least 1")
     with use_case_transaction(db) as session:
@@ -55,7 +54,7 @@ def retry_notification(db: Engine, key: str, *, now: datetime) -> dict[str, Any]
 
 
 def _not_retryable(row: Outbox, now: datetime) -> SojournError:
-    if row.status == "sent":
+    if row.status == NoticeStatus.SENT:
         return SojournError(f"notification {row.key} was already sent at {instant(row.sent_at)}; nothing to retry")
     if row.claimed_until is not None and row.claimed_until > now:
         return SojournError(f"notification {row.key} is being delivered right now by {row.claimed_by}",

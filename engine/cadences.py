@@ -1,0 +1,170 @@
+"""Cadence calendar: the periods of a recurring contact, month ends clamped, and the local hours they fall due.
+
+A cadence is active while the assignment's stage lies between `from_stage` and `until_stage` (inclusive, in the
+workflow's stage order). Its periods are anchored on the day the assignment entered that range (the last entry in
+its stage history, as a date in the assignee's time zone): period k starts on the anchor plus k months, clamped to
+the end of shorter months and always counted from the anchor (31 Jan, 28/29 Feb, 31 Mar, 30 Apr, ...), or on the
+anchor plus k times the weeks. A period ends the day before the next one starts. Its contact is due from its first
+day, at the workflow's local hour in each recipient's time zone, and looked for on the day after its end plus the
+grace days.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from engine.definition import Cadence, Every, WorkflowDefinition
+from engine.schedule import local_instant
+
+if TYPE_CHECKING:
+    from engine.store.models import StageChange
+
+
+def add_months_clamped(anchor: date, months: int) -> date:
+    """`anchor` plus `months` calendar months, on the anchor's day or the month's last day if that is shorter.
+
+    Plain arithmetic on purpose: APScheduler's CalendarIntervalTrigger(months=1) started on the 31st skips
+    the months without one, and CronTrigger(day="last") only knows month ends, not anniversaries.
+    """
+    year, month = divmod(anchor.month - 1 + months, 12)
+    year += anchor.year
+    month += 1
+    return date(year, month, min(anchor.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class CadenceSchedule:
+    """The periods of one cadence of one assignment and the instants the daemon must act on them.
+
+    Calendar days are computed with plain date arithmetic (clearer than triggers for clamped months);
+    `zoneinfo` turns each day's local hour into an instant per recipient, so DST never moves the hour.
+    """
+
+    anchor: date
+    every: Every
+    grace_days: int
+    local_hour: int
+    due_zones: tuple[str, ...]  # time zones of the contact_due recipients
+    missed_zones: tuple[str, ...]  # time zones of the contact_missed recipients
+
+    @classmethod
+    def of(cls, definition: WorkflowDefinition, cadence: Cadence, entered: datetime, assignee_tz: str, *,
+           due_zones: Iterable[str] = (), missed_zones: Iterable[str] = ()) -> CadenceSchedule:
+        """The schedule of `cadence` for an assignment that entered its stages at `entered`."""
+        return cls(anchor=entered.astimezone(ZoneInfo(assignee_tz)).date(), every=cadence.every,
+                   grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
+                   due_zones=tuple(due_zones), missed_zones=tuple(missed_zones))
+
+    def start(self, index: int) -> date:
+        """The first day of period `index` (0 is the period that starts on the anchor)."""
+        if self.every.months:
+            return add_months_clamped(self.anchor, index * self.every.months)
+        return self.anchor + timedelta(weeks=index * self.every.weeks)
+
+    def last_day(self, index: int) -> date:
+        return self.start(index + 1) - timedelta(days=1)
+
+    def check_day(self, index: int) -> date:
+        """The day the period's contact is looked for: the day after its end plus the grace days."""
+        return self.start(index + 1) + timedelta(days=self.grace_days)
+
+    def index_of(self, day: date) -> int:
+        """The period `day` falls in; -1 before the anchor."""
+        if day < self.anchor:
+            return -1
+        if self.every.months:
+            index = ((day.year - self.anchor.year) * 12 + day.month - self.anchor.month) // self.every.months
+        else:
+            index = (day - self.anchor).days // (7 * self.every.weeks)
+        while index > 0 and self.start(index) > day:
+            index -= 1
+        while self.start(index + 1) <= day:
+            index += 1
+        return index
+
+    def due_at(self, index: int) -> datetime:
+        """When the first recipient's local hour comes on the period's first day."""
+        return _earliest(self.start(index), self.local_hour, self.due_zones)
+
+    def check_at(self, index: int) -> datetime:
+        return _earliest(self.check_day(index), self.local_hour, self.missed_zones)
+
+    def current_period(self, now: datetime) -> int | None:
+        """The latest period whose contact_due has come by `now` (None before the first one)."""
+        index = max(self.index_of(_latest_local_date(now, self.due_zones)), 0)
+        while index >= 0 and self.due_at(index) > now:
+            index -= 1
+        while self.due_at(index + 1) <= now:
+            index += 1
+        return index if index >= 0 else None
+
+    def checks_between(self, since: datetime, until: datetime) -> list[int]:
+        """Periods whose contact_missed check falls in [since, until]."""
+        index = self._first_check_not_before(since)
+        found = []
+        while self.check_at(index) <= until:
+            found.append(index)
+            index += 1
+        return found
+
+    def next_event_after(self, now: datetime) -> datetime:
+        """The first instant after `now` when a contact_due or a contact_missed check falls due."""
+        current = self.current_period(now)
+        next_due = self.due_at(0 if current is None else current + 1)
+        index = self._first_check_not_before(now)
+        while self.check_at(index) <= now:
+            index += 1
+        return min(next_due, self.check_at(index))
+
+    def _first_check_not_before(self, instant: datetime) -> int:
+        # A check day lies grace days after a period's end; start a little early and walk forward, because
+        # time zones put the same instant on neighbouring days.
+        earliest_day = min(instant.astimezone(ZoneInfo(z)).date() for z in self.missed_zones)
+        index = max(self.index_of(earliest_day - timedelta(days=self.grace_days + 2)) - 1, 0)
+        while self.check_at(index) < instant:
+            index += 1
+        return index
+
+
+def _earliest(day: date, hour: int, zones: Iterable[str]) -> datetime:
+    return min(local_instant(day, hour, z) for z in zones)
+
+
+def _latest_local_date(instant: datetime, zones: Iterable[str]) -> date:
+    return max(instant.astimezone(ZoneInfo(z)).date() for z in zones)
+
+
+def in_range(definition: WorkflowDefinition, cadence: Cadence, stage: str | None) -> bool:
+    """Whether `stage` lies between the cadence's from_stage and until_stage, inclusive, in stage order."""
+    stages = definition.stage_keys
+    if stage is None or stage not in stages or cadence.from_stage not in stages or cadence.until_stage not in stages:
+        return False
+    return stages.index(cadence.from_stage) <= stages.index(stage) <= stages.index(cadence.until_stage)
+
+
+def range_entered_at(definition: WorkflowDefinition, cadence: Cadence,
+                     history: Iterable[StageChange]) -> datetime | None:
+    """When the assignment last moved into the cadence's stage range from outside it (None: never)."""
+    entered = None
+    for step in history:
+        if in_range(definition, cadence, step.to_stage) and not in_range(definition, cadence, step.from_stage):
+            entered = step.at
+    return entered
+
+
+def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable[StageChange], tz: str,
+                    day: date) -> date | None:
+    """The first day of the period of cadence `kind` that `day` falls in, counted from the last entry into the
+    cadence's stages (in `tz`, the assignee's zone); None when there is no such period."""
+    cadence = next((c for c in definition.cadences if c.kind == kind), None)
+    entered = None if cadence is None else range_entered_at(definition, cadence, history)
+    if cadence is None or entered is None:
+        return None
+    schedule = CadenceSchedule.of(definition, cadence, entered, tz)
+    index = schedule.index_of(day)
+    return schedule.start(index) if index >= 0 else None

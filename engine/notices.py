@@ -1,0 +1,193 @@
+"""What Sojourn tells people: notice kinds and outbox statuses, the typed new notice, and every message's text.
+
+Each message says what happened, to whom it matters, and the command its recipient can run about it. The
+planner, the use cases, the dispatcher, the outbox views and the command line all take their words from here.
+The module imports nothing heavy, so the command line can read the choices without loading the database.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import date, datetime
+
+    from engine.definition import Cadence
+    from engine.store.models import Assignment, Goal, Person, StageChange, Task
+
+
+class NoticeKind(StrEnum):
+    """What a notice is about; `[routing]` routes by these names."""
+
+    TASK_DUE_SOON = "task_due_soon"
+    TASK_DUE = "task_due"
+    TASK_OVERDUE = "task_overdue"
+    ESCALATION = "escalation"
+    CONTACT_DUE = "contact_due"
+    CONTACT_MISSED = "contact_missed"
+    STAGE_CHANGED = "stage_changed"
+    PLAN_CHANGED = "plan_changed"
+
+
+class NoticeStatus(StrEnum):
+    """Where a notice stands in the outbox."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # will be tried again
+    DEAD = "dead"
+    CANCELLED = "cancelled"  # queued but never to be sent: its cause went away first
+
+
+# The task owner's own reminders: only the latest that has come is sent.
+OWNER_STEPS = (NoticeKind.TASK_DUE_SOON, NoticeKind.TASK_DUE, NoticeKind.TASK_OVERDUE)
+TASK_KINDS = (*OWNER_STEPS, NoticeKind.ESCALATION)  # the notices about one task
+CADENCE_KINDS = (NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED)
+DELIVERABLE = (NoticeStatus.PENDING, NoticeStatus.FAILED)  # statuses a dispatcher may still send
+RETRYABLE = (NoticeStatus.DEAD, NoticeStatus.FAILED)  # statuses `outbox retry` makes pending again
+
+
+class NewNotice(NamedTuple):
+    """One message for one recipient, ready for the outbox; `key` makes writing it twice a no-op."""
+
+    key: str
+    kind: NoticeKind
+    assignment_id: int
+    task_id: int | None
+    recipient: str
+    role: str
+    subject: str
+    body: str
+    created_at: datetime
+    deliver_at: datetime  # not before this instant (a local hour in the recipient's time zone)
+
+
+# --- what a recipient can do ------------------------------------------------------------------------------------
+
+
+def task_done_command(task_id: int | None) -> str:
+    return f"sojourn task done {task_id}"
+
+
+def contact_log_command(assignment_id: int | None, kind: str, partner: str) -> str:
+    return f"sojourn contact log {assignment_id} --kind {kind} --with {partner} --on YYYY-MM-DD"
+
+
+# --- keys ---------------------------------------------------------------------------------------------------------
+
+
+def cadence_key_prefix(kind: NoticeKind, assignment_id: int, cadence: str, period_start: date | None = None) -> str:
+    """The start of the keys of an assignment's cadence notices of `kind`, narrowed to one period if given."""
+    prefix = f"{kind}/{assignment_id}/{cadence}/"
+    return prefix if period_start is None else f"{prefix}{period_start.isoformat()}/"
+
+
+# --- task reminders ---------------------------------------------------------------------------------------------
+
+
+def assignment_line(assignment: Assignment, assignee: Person) -> str:
+    """The line that opens a reminder: which assignment, whose, and where it stands."""
+    return (f"Assignment #{assignment.id} ({assignee.name}, {assignment.home} to {assignment.host}), "
+            f"stage {assignment.stage}.")
+
+
+def task_reminder(kind: NoticeKind, task: Task, owner: Person, about: str, *, day: date, at: datetime,
+                  now: datetime) -> NewNotice:
+    """A task_due_soon, task_due or task_overdue for the task's owner, for the step on `day`."""
+    subject = {NoticeKind.TASK_DUE_SOON: f"Due in {(task.due_on - day).days} day(s): {task.title}",
+               NoticeKind.TASK_DUE: f"Due today: {task.title}",
+               NoticeKind.TASK_OVERDUE: f"Overdue since today: {task.title}"}[kind]
+    body = (f"{about}\nYour task {task.id} ({task.key}) is due on {task.due_on.isoformat()}.\n"
+            f"When it is done: {task_done_command(task.id)}")
+    return NewNotice(key=f"{kind}/{task.id}", kind=kind, assignment_id=task.assignment_id, task_id=task.id,
+                     recipient=owner.email, role=task.owner_role, subject=subject, body=body, created_at=now,
+                     deliver_at=at)
+
+
+def escalations(task: Task, owner: Person, about: str, recipients: Iterable[tuple[str, Person]], *, number: int,
+                overdue_days: int, at: datetime, now: datetime) -> list[NewNotice]:
+    """Escalation `number` about an overdue task, one per (role, person) to follow up with its owner."""
+    subject = f"Escalation {number}: {task.title} is {overdue_days + 1} day(s) overdue"
+    body = (f"{about}\nTask {task.id} ({task.key}) of {owner.name} <{owner.email}> ({task.owner_role}) was due "
+            f"on {task.due_on.isoformat()} and is still open.\nPlease follow up with {owner.name}.")
+    return [NewNotice(key=f"{NoticeKind.ESCALATION}/{task.id}/{number}/{role}", kind=NoticeKind.ESCALATION,
+                      assignment_id=task.assignment_id, task_id=task.id, recipient=person.email, role=role,
+                      subject=subject, body=body, created_at=now, deliver_at=at)
+            for role, person in recipients]
+
+
+# --- cadences -----------------------------------------------------------------------------------------------------
+
+
+class ContactPeriod(NamedTuple):
+    """One period of one cadence of one assignment, and who the contact is with."""
+
+    assignment: Assignment
+    cadence: Cadence
+    partner: Person
+    first: date
+    last: date
+
+
+def contact_due(period: ContactPeriod, about: str, *, role: str, recipient: Person, at: datetime,
+                now: datetime) -> NewNotice:
+    """The period's contact is due: sent on its first day."""
+    cadence, partner, first, last = period.cadence, period.partner, period.first, period.last
+    subject = f"{cadence.title}: due by {last.isoformat()}"
+    body = (f"{about}\nA {cadence.kind} contact with the {cadence.with_role}, {partner.name} <{partner.email}>, "
+            f"is due between {first.isoformat()} and {last.isoformat()}.\nOnce it has happened: "
+            f"{contact_log_command(period.assignment.id, cadence.kind, partner.email)}")
+    return _contact_notice(NoticeKind.CONTACT_DUE, period, subject, body, role, recipient, at, now)
+
+
+def contact_missed(period: ContactPeriod, about: str, *, role: str, recipient: Person, at: datetime,
+                   now: datetime) -> NewNotice:
+    """No contact was logged for the period by the end of its grace days."""
+    cadence, partner, first, last = period.cadence, period.partner, period.first, period.last
+    subject = f"Missed: {cadence.title} for {first.isoformat()} to {last.isoformat()}"
+    body = (f"{about}\nNo {cadence.kind} contact with the {cadence.with_role}, {partner.name} <{partner.email}>, "
+            f"was logged for {first.isoformat()} to {last.isoformat()}, {cadence.grace_days} day(s) of grace "
+            "included.")
+    return _contact_notice(NoticeKind.CONTACT_MISSED, period, subject, body, role, recipient, at, now)
+
+
+def _contact_notice(kind: NoticeKind, period: ContactPeriod, subject: str, body: str, role: str, recipient: Person,
+                    at: datetime, now: datetime) -> NewNotice:
+    assignment = period.assignment
+    assert assignment.id is not None, "planned assignments are stored ones"
+    key = f"{cadence_key_prefix(kind, assignment.id, period.cadence.kind, period.first)}{role}"
+    return NewNotice(key=key, kind=kind, assignment_id=assignment.id, task_id=None, recipient=recipient.email,
+                     role=role, subject=subject, body=body, created_at=now, deliver_at=at)
+
+
+# --- changes made by a use case ---------------------------------------------------------------------------------
+
+
+def stage_changed(assignment: Assignment, assignee: Person, change: StageChange, *, role: str, recipient: Person,
+                  new_tasks: Iterable[Task], now: datetime) -> NewNotice:
+    """A stakeholder hears that the assignment moved, and which of the new stage's tasks are theirs."""
+    moved = f"from {change.from_stage} to {change.to_stage}" if change.from_stage else \
+        f"created in stage {change.to_stage}"
+    subject = f"Assignment #{assignment.id} ({assignee.name}, {assignment.home} to {assignment.host}): {moved}"
+    lines = [f"{subject}, by {change.actor}."]
+    if change.reason:
+        lines.append(f"Reason: {change.reason}")
+    lines += [f"Your task: {t.title} (due {t.due_on.isoformat()}, task {t.id})" for t in new_tasks]
+    return NewNotice(key=f"{NoticeKind.STAGE_CHANGED}/{change.id}/{role}", kind=NoticeKind.STAGE_CHANGED,
+                     assignment_id=change.assignment_id, task_id=None, recipient=recipient.email, role=role,
+                     subject=subject, body="\n".join(lines), created_at=now, deliver_at=now)
+
+
+def plan_changed(assignment: Assignment, assignee: Person, goal: Goal, *, role: str, recipient: Person,
+                 now: datetime) -> NewNotice:
+    """The home manager hears at once of any change to a plan agreed at home."""
+    subject = (f"Assignment #{assignment.id} ({assignee.name}): the development plan changed "
+               f"(version {assignment.plan_version})")
+    body = (f"{subject}.\nNew goal: {goal.title}; measure {goal.measure}; target {goal.target}; due "
+            f"{goal.due.isoformat()}.\nPlease follow up with a call; this message is the written record.")
+    return NewNotice(key=f"{NoticeKind.PLAN_CHANGED}/{assignment.id}/{assignment.plan_version}",
+                     kind=NoticeKind.PLAN_CHANGED, assignment_id=goal.assignment_id, task_id=None,
+                     recipient=recipient.email, role=role, subject=subject, body=body, created_at=now,
+                     deliver_at=now)
