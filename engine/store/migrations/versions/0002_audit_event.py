@@ -34,13 +34,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('assignment_id', 'seq')
     )
-    with op.batch_alter_table('assignment', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('audit_seq', sa.Integer(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('audit_head', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    # plain ALTER TABLE on every backend: a batch copy of `assignment` on SQLite would trip the foreign keys to it
+    op.add_column('assignment', sa.Column('audit_seq', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('assignment', sa.Column('audit_head', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('assignment', schema=None) as batch_op:
-        batch_op.drop_column('audit_head')
-        batch_op.drop_column('audit_seq')
+    op.drop_column('assignment', 'audit_head')  # SQLite 3.35 and later drop columns in place
+    op.drop_column('assignment', 'audit_seq')
     op.drop_table('audit_event')
