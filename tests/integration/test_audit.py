@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,9 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, create_engine, text
 
-from engine import service
+from engine import audit, service
 from engine.audit import check_chain, event_from_export, verify_audit
-from engine.errors import BadInput, GuardsUnmet
+from engine.errors import BadInput, GuardsUnmet, SojournError
 from engine.store.db import alembic_config
 from integration.conftest import Sojourn, snapshot
 
@@ -214,3 +216,49 @@ def test_assignments_from_before_the_upgrade_start_an_empty_chain(db: Engine, sp
     assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 0, "problems": []}
     service.complete_task(db, created["tasks"][0]["id"], note=None, actor=ACTOR, now=now)
     assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 1, "problems": []}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_concurrent_appends_to_one_assignment_queue_instead_of_failing(db: Engine, db_url: str,
+                                                                       spec: service.AssignmentSpec,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       now: datetime) -> None:
+    """On PostgreSQL a second append waits for the first transaction's head, then chains after it; both succeed."""
+    created = service.create_assignment(db, spec, actor=ACTOR, now=now)
+    task_id = created["tasks"][0]["id"]
+    outcomes: list[Any] = []
+    append = audit.append_audit_event
+
+    def complete_task() -> None:
+        try:
+            outcomes.append(service.complete_task(db, task_id, note=None, actor=ACTOR, now=now)["status"])
+        except SojournError as exc:
+            outcomes.append(exc.message)
+
+    def append_then_wait_for_a_second_writer(session: Any, event: dict[str, Any]) -> bool:
+        advanced = append(session, event)
+        monkeypatch.setattr(audit, "append_audit_event", append)
+        racer = threading.Thread(target=complete_task)
+        racer.start()
+        _wait_until_a_session_waits_for_a_lock(db_url)
+        outcomes.append(racer)
+        return advanced
+
+    monkeypatch.setattr(audit, "append_audit_event", append_then_wait_for_a_second_writer)
+    service.signoff(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)
+    racer = outcomes.pop(0)
+    racer.join(timeout=30)
+    assert outcomes == ["done"]
+    rows = _raw(db_url, "SELECT seq, action FROM audit_event WHERE assignment_id = :a ORDER BY seq", a=created["id"])
+    assert rows == [(1, "assignment_created"), (2, "stage_changed"), (3, "signed_off"), (4, "task_completed")]
+    assert verify_audit(db)["intact"]
+
+
+def _wait_until_a_session_waits_for_a_lock(db_url: str) -> None:
+    """Poll PostgreSQL until another session of this database is blocked on a row lock."""
+    deadline = time.monotonic() + 30
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+             "AND wait_event_type = 'Lock'")
+    while _raw(db_url, query)[0][0] == 0:
+        assert time.monotonic() < deadline, "the second writer never waited for the first"
+        time.sleep(0.01)
