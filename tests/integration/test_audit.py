@@ -26,6 +26,7 @@ ACTIONS = ["assignment_created", "stage_changed", "task_completed", "plan_change
 
 def _history(db: Engine, spec: service.AssignmentSpec, people: dict[str, str], now: datetime) -> int:
     """One assignment taken through every use case that writes history (see ACTIONS); returns its id."""
+    now = now.replace(microsecond=654321)  # instants must come back from the database exactly as they were hashed
     created = service.create_assignment(db, spec, actor=ACTOR, now=now)
     first, second = (t["id"] for t in created["tasks"])
     service.complete_task(db, first, note="done", actor=people["coach"], now=now)
