@@ -521,6 +521,55 @@ def outbox_retry(obj: Context, key: str, as_json: bool) -> None:
                     f"{', '.join(n['delivered_to']) or 'none yet'})"])
 
 
+# --- audit trail ----------------------------------------------------------------------------------------------
+
+
+@main_group.group()
+def audit() -> None:
+    """Check and export the hash-chained audit trail of every assignment's history."""
+
+
+@audit.command("verify")
+@click.option("--assignment", "assignment_id", type=ROW_ID, metavar="ID", help="Only this assignment's chain.")
+@json_option
+@pass_context
+def audit_verify(obj: Context, assignment_id: int | None, as_json: bool) -> None:
+    """Check every chain; exit 1 naming the first row edited, deleted or moved behind Sojourn's back."""
+    from engine import audit as audit_trail
+
+    report = audit_trail.verify_audit(obj.db, assignment_id=assignment_id)
+    if as_json:
+        emit(report, as_json, lambda _: [])
+    audit_trail.require_intact(report)
+    if not as_json:
+        click.echo(f"audit trail intact: {report['events']} event(s) in {report['assignments']} assignment(s)")
+
+
+@audit.command("export")
+@click.option("--assignment", "assignment_id", type=ROW_ID, metavar="ID", help="Only this assignment's events.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write to FILE instead of standard output.")
+@pass_context
+def audit_export(obj: Context, assignment_id: int | None, output: Path | None) -> None:
+    """Write the audit trail as JSON lines, one event a line with its hashes, to keep outside the database."""
+    from engine import audit as audit_trail
+    from engine.errors import BadInput
+
+    if output is None:
+        audit_trail.export_audit(obj.db, sys.stdout, assignment_id=assignment_id)
+        return
+    partial = output.with_name(f".{output.name}.partial")  # a failed export leaves an earlier FILE as it was
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            written = audit_trail.export_audit(obj.db, out, assignment_id=assignment_id)
+        partial.replace(output)
+    except OSError as exc:
+        raise BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    click.echo(f"exported {written['events']} event(s) of {written['assignments']} assignment(s) to {output}")
+
+
 def fail(lines: list[str], code: int) -> NoReturn:
     for line in lines:
         click.echo(f"Error: {line}", err=True)

@@ -53,3 +53,7 @@ class DatabaseUnavailable(BadInput):
 
 class DaemonAlreadyRunning(SojournError):
     """Another daemon holds the dispatch lease on an embedded database."""
+
+
+class AuditChainBroken(SojournError):
+    """An audit chain no longer matches what Sojourn wrote: a row was edited, deleted or moved behind its back."""

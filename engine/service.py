@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engine import inputs, notices
+from engine import audit, inputs, notices
 from engine.cadences import period_start_of
 from engine.definition import Transition, WorkflowDefinition, parse_definition
 from engine.errors import BadInput, GuardsUnmet, NotFound, SojournError
@@ -260,6 +260,7 @@ def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, no
     session.add_all(Stakeholder(assignment_id=pk(assignment), role=role, person_id=pk(p))
                     for role, p in holders.items())
     record = AssignmentRecord(assignment, workflow, assignee, {"assignee": assignee, **holders})
+    audit.append_event(session, pk(assignment), audit.ASSIGNMENT_CREATED, audit.creation(record), actor=actor, at=now)
     _enter_stage(session, record, None, definition.initial, actor=actor, reason="created", now=now)
     return record
 
@@ -348,6 +349,8 @@ def _enter_stage(session: Session, record: AssignmentRecord, source: str | None,
     insert_notifications(session, _stage_change_notices(record, history_row, new_tasks, now))
     # the daemon decides whether a cadence starts, continues or stops with the new stage
     wake_cadence_checks(session, pk(assignment), [c.kind for c in definition.cadences], now)
+    audit.append_event(session, pk(assignment), audit.STAGE_CHANGED, {"from": source, "to": dest, "reason": reason},
+                       actor=actor, at=now)
 
 
 def _close_open_tasks(record: AssignmentRecord) -> None:
@@ -403,6 +406,8 @@ def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now
             raise NotFound(f"no task {task_id}", details=["`sojourn task list` shows them"])
         if task.status != "open":
             raise _not_open(task)
+        audit.append_event(session, task.assignment_id, audit.TASK_COMPLETED,
+                           {"task": task_id, "key": task.key, "note": note}, actor=actor, at=now)
         if not complete_open_task(session, task_id, actor=actor, note=note, now=now):
             session.refresh(task)  # another transaction cancelled or completed it after it was read
             raise _not_open(task)
@@ -451,6 +456,9 @@ def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target
                     created_by=actor)
         session.add_all([a, goal])
         session.flush()
+        audit.append_event(session, assignment_id, audit.PLAN_CHANGED,
+                           {"goal": goal.id, "plan_version": a.plan_version, "due": goal_due, **fields},
+                           actor=actor, at=now)
         if _plan_already_agreed(record):
             insert_notifications(session, [_plan_changed_notice(record, goal, now)])
         return {"id": goal.id, "assignment_id": assignment_id, "plan_version": a.plan_version,
@@ -487,6 +495,8 @@ def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor:
             session.add(Signoff(assignment_id=assignment_id, role=role, person_id=pk(holder), plan_version=version,
                                 signed_at=now, recorded_by=actor))
             session.flush()
+            audit.append_event(session, assignment_id, audit.SIGNED_OFF,
+                               {"role": role, "by": holder.email, "plan_version": version}, actor=actor, at=now)
         return {"assignment_id": assignment_id, "role": role, "by": holder.email, "plan_version": version,
                 "already_signed": already}
 
@@ -512,6 +522,9 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
                           notes=notes or "", logged_by=actor, logged_at=now)
         session.add(contact)
         session.flush()
+        audit.append_event(session, assignment_id, audit.CONTACT_LOGGED,
+                           {"contact": contact.id, "kind": kind, "with": person.email, "on": day,
+                            "notes": contact.notes}, actor=actor, at=now)
         _cancel_missed_contact_notices(session, record, kind, day)
         return {"id": contact.id, "assignment_id": assignment_id, "kind": kind, "with": person.email,
                 "on": day.isoformat(), "notes": contact.notes}

@@ -51,7 +51,7 @@ def postgres_url() -> Iterator[str]:
 
 
 TABLES = ["outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
-          "person", "daemonlease"]
+          "person", "daemonlease", "audit_event"]
 
 
 @pytest.fixture(scope="session")

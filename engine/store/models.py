@@ -55,6 +55,9 @@ class Assignment(SQLModel, table=True):
     created_at: datetime
     # optimistic lock: every UPDATE checks and bumps it, so a stale write raises StaleDataError
     row_version: int = Field(default=0, sa_column=_ASSIGNMENT_ROW_VERSION)
+    # the head of the assignment's audit chain (see AuditEvent): its newest seq and hash, so a deleted newest row shows
+    audit_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    audit_head: str | None = None
 
 
 class Stakeholder(SQLModel, table=True):
@@ -140,6 +143,26 @@ class StageChange(SQLModel, table=True):
     actor: str
     reason: str | None = None
     workflow_version: int
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only audit trail: each row is chained to its predecessor by a hash of its content.
+
+    `seq` counts an assignment's events from 1; `details` is canonical JSON text, exactly the bytes that were hashed.
+    Rows are only ever inserted, by `append_audit_event`.
+    """
+
+    __tablename__: ClassVar[str] = "audit_event"
+    __table_args__ = (UniqueConstraint("assignment_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id")
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    details: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str | None = None
+    hash: str
 
 
 class CadenceState(SQLModel, table=True):

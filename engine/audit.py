@@ -1,0 +1,299 @@
+"""The audit trail: history events chained by hashes, so a row edited, deleted or moved behind Sojourn's back shows.
+
+Each event's hash is SHA-256 over a canonical JSON encoding of (assignment_id, seq, at, actor, action, details,
+prev_hash); `prev_hash` is the hash of the assignment's previous event (null for its first). The assignment row keeps
+the chain's head (its newest seq and hash), so deleting the newest event is detected too. The chain proves that rows
+were not changed by someone who did not also recompute every later hash and the head; an export kept outside the
+database (`export_audit`) anchors the chain against that too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from itertools import groupby
+from typing import TYPE_CHECKING, Any, TextIO
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from engine.errors import AuditChainBroken, ConcurrentChange, NotFound
+from engine.store.audit_events import (
+    append_audit_event,
+    audit_event_rows,
+    audit_heads,
+    lock_audit_head,
+    read_one_snapshot,
+)
+from engine.transactions import use_case_transaction
+
+if TYPE_CHECKING:
+    from engine.records import AssignmentRecord
+
+# What the use cases append; a new use case that changes history adds its own action name.
+ASSIGNMENT_CREATED = "assignment_created"
+STAGE_CHANGED = "stage_changed"  # cancelling is a stage change too
+PLAN_CHANGED = "plan_changed"
+SIGNED_OFF = "signed_off"
+TASK_COMPLETED = "task_completed"
+CONTACT_LOGGED = "contact_logged"
+
+Head = tuple[int, str | None]  # (newest seq, newest hash) as kept on the assignment row; (0, None) for no events
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    """One audit event as stored; `details` is the canonical JSON text that was hashed."""
+
+    assignment_id: int
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    details: str
+    prev_hash: str | None
+    hash: str
+    id: int | None = None
+
+    def export_view(self) -> dict[str, Any]:
+        """The event as one JSON-lines record of an export, details as an object."""
+        return {"id": self.id, "assignment_id": self.assignment_id, "seq": self.seq, "at": _instant(self.at),
+                "actor": self.actor, "action": self.action, "details": json.loads(self.details),
+                "prev_hash": self.prev_hash, "hash": self.hash}
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The first thing wrong with one assignment's chain; `event_id` is None when the row is gone."""
+
+    assignment_id: int
+    seq: int
+    event_id: int | None
+    kind: str  # content_edited, row_missing, out_of_order, chain_broken, head_mismatch
+    reason: str
+
+    @property
+    def message(self) -> str:
+        row = f"event id {self.event_id}" if self.event_id is not None else "row gone"
+        return (f"assignment {self.assignment_id}, seq {self.seq} ({row}): {self.kind.replace('_', ' ')}: "
+                f"{self.reason}")
+
+    def view(self) -> dict[str, Any]:
+        return {**asdict(self), "message": self.message}
+
+
+# --- hashing --------------------------------------------------------------------------------------------------
+
+
+def canonical_json(value: Any) -> str:
+    """One text per value: sorted keys, no spaces, UTF-8 as is; dates and instants as ISO 8601."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                      default=_iso)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return _instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} has no canonical JSON form")
+
+
+def _instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def event_hash(assignment_id: int, seq: int, at: datetime, actor: str, action: str, details: str,
+               prev_hash: str | None) -> str:
+    """SHA-256 (hex) of the canonical encoding of an event's content and its predecessor's hash."""
+    content = canonical_json([assignment_id, seq, _instant(at), actor, action, details, prev_hash])
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def seal(assignment_id: int, seq: int, at: datetime, actor: str, action: str, details: Mapping[str, Any],
+         prev_hash: str | None) -> ChainEvent:
+    """A new event with its hash, following the event whose hash is `prev_hash`."""
+    text = canonical_json(details)
+    return ChainEvent(assignment_id, seq, at, actor, action, text, prev_hash,
+                      event_hash(assignment_id, seq, at, actor, action, text, prev_hash))
+
+
+def _hash_as(event: ChainEvent, seq: int) -> str:
+    return event_hash(event.assignment_id, seq, event.at, event.actor, event.action, event.details, event.prev_hash)
+
+
+# --- checking -------------------------------------------------------------------------------------------------
+
+
+def check_chain(assignment_id: int, events: Sequence[ChainEvent], head: Head | None) -> ChainProblem | None:
+    """The first problem of one assignment's chain (`events` ordered by seq), or None when it is intact.
+
+    `head` is what the assignment row says (None: there is no such assignment).
+    """
+    if head is None:
+        return ChainProblem(assignment_id, events[0].seq, events[0].id, "head_mismatch",
+                            "its assignment does not exist")
+    previous: ChainEvent | None = None
+    for index, event in enumerate(events):
+        following = events[index + 1] if index + 1 < len(events) else None
+        problem = _check_event(event, previous, following, events)
+        if problem is not None:
+            return problem
+        previous = event
+    return _check_head(assignment_id, events, head)
+
+
+def _check_event(event: ChainEvent, previous: ChainEvent | None, following: ChainEvent | None,
+                 chain: Sequence[ChainEvent]) -> ChainProblem | None:
+    expected_seq = previous.seq + 1 if previous else 1
+    if event.seq > expected_seq:
+        after = f"seq {previous.seq}" if previous else "the start"
+        return ChainProblem(event.assignment_id, expected_seq, None, "row_missing",
+                            f"the chain jumps from {after} to seq {event.seq} (event id {event.id})")
+    if event.seq < expected_seq:
+        return _problem(event, "out_of_order", f"seq {event.seq} is before the first seq, 1")
+    if following is not None and _written_after(event, following):
+        return _problem(event, "out_of_order", f"it was written after event id {following.id}, which now follows "
+                                               f"it as seq {following.seq}")
+    if _hash_as(event, event.seq) != event.hash:
+        return _edited(event, chain)
+    if event.prev_hash != (previous.hash if previous else None):
+        before = f"seq {previous.seq}" if previous else "the start of the chain"
+        return _problem(event, "chain_broken", f"it does not follow {before}: the rows before it were replaced and "
+                                               "their hashes recomputed")
+    return None
+
+
+def _written_after(event: ChainEvent, other: ChainEvent) -> bool:
+    """Ids grow in the order rows are inserted, and so do seqs within a chain."""
+    return event.id is not None and other.id is not None and event.id > other.id
+
+
+def _edited(event: ChainEvent, chain: Sequence[ChainEvent]) -> ChainProblem:
+    """A row whose hash does not match: moved, if it was sealed at another position of the chain; else edited."""
+    sealed_as = next((other.seq for other in chain if other.seq != event.seq and _hash_as(event, other.seq)
+                      == event.hash), None)
+    if sealed_as is not None:
+        return _problem(event, "out_of_order", f"it was written as seq {sealed_as}")
+    return _problem(event, "content_edited", "the row no longer matches its hash")
+
+
+def _check_head(assignment_id: int, events: Sequence[ChainEvent], head: Head) -> ChainProblem | None:
+    head_seq, head_hash = head
+    last = events[-1] if events else None
+    last_seq = last.seq if last else 0
+    if head_seq > last_seq:
+        return ChainProblem(assignment_id, last_seq + 1, None, "row_missing",
+                            f"the newest event(s), seq {last_seq + 1} to {head_seq}, are gone; the chain ends at "
+                            f"seq {last_seq}")
+    if head_seq < last_seq:
+        beyond = next(e for e in events if e.seq > head_seq)
+        return _problem(beyond, "head_mismatch", f"it lies beyond the assignment's head (seq {head_seq}): added "
+                                                 "behind Sojourn's back, or the head was edited")
+    if last is not None and head_hash != last.hash:
+        return _problem(last, "head_mismatch", "the assignment's head hash is not this newest event's hash")
+    return None
+
+
+def _problem(event: ChainEvent, kind: str, reason: str) -> ChainProblem:
+    return ChainProblem(event.assignment_id, event.seq, event.id, kind, reason)
+
+
+def check_chains(events: Iterable[ChainEvent], heads: Mapping[int, Head]) -> tuple[int, list[ChainProblem]]:
+    """Check every chain: `events` ordered by assignment then seq. Returns the events read and one problem per
+    broken chain, in assignment order."""
+    problems: list[ChainProblem] = []
+    count = 0
+    seen: set[int] = set()
+    for assignment_id, group in groupby(events, key=lambda e: e.assignment_id):
+        chain = list(group)
+        count += len(chain)
+        seen.add(assignment_id)
+        if (problem := check_chain(assignment_id, chain, heads.get(assignment_id))) is not None:
+            problems.append(problem)
+    for assignment_id, head in heads.items():
+        if assignment_id not in seen and (problem := check_chain(assignment_id, [], head)) is not None:
+            problems.append(problem)
+    return count, sorted(problems, key=lambda p: p.assignment_id)
+
+
+# --- appending (inside a use case's transaction) ----------------------------------------------------------------
+
+
+def append_event(session: Session, assignment_id: int, action: str, details: Mapping[str, Any], *, actor: str,
+                 at: datetime) -> ChainEvent:
+    """Chain one event to an assignment's history in the caller's transaction; a rollback takes it back too."""
+    head = lock_audit_head(session, assignment_id)
+    assert head is not None, "events are appended to assignments the use case has loaded"
+    seq, prev_hash = head
+    event = seal(assignment_id, seq + 1, at, actor, action, details, prev_hash)
+    row = {k: v for k, v in asdict(event).items() if k != "id"}
+    if not append_audit_event(session, row):
+        raise ConcurrentChange(f"someone else changed assignment {assignment_id}'s history at the same time; "
+                               "nothing was written", details=["retry"])
+    return event
+
+
+def creation(record: AssignmentRecord) -> dict[str, Any]:
+    """What an assignment was created with: its workflow version, assignee, route, dates and stakeholders."""
+    a = record.assignment
+    return {"workflow": record.workflow.name, "workflow_version": record.workflow.version,
+            "assignee": record.assignee.email, "home": a.home, "host": a.host, "start": a.start, "end": a.end,
+            "stakeholders": {role: person.email for role, person in sorted(record.stakeholders.items())}}
+
+
+# --- use cases --------------------------------------------------------------------------------------------------
+
+
+def verify_audit(db: Engine, *, assignment_id: int | None = None) -> dict[str, Any]:
+    """Check every chain (or one assignment's) against its rows and head; says what is wrong, raises nothing."""
+    with use_case_transaction(db) as session:
+        read_one_snapshot(session)
+        heads = _heads(session, assignment_id)
+        count, problems = check_chains(_stored_events(session, assignment_id), heads)
+    return {"intact": not problems, "assignments": len(heads), "events": count,
+            "problems": [p.view() for p in problems]}
+
+
+def require_intact(report: Mapping[str, Any]) -> None:
+    """Raise AuditChainBroken naming the first bad row when `verify_audit` found any."""
+    problems = report["problems"]
+    if problems:
+        raise AuditChainBroken(f"audit trail broken at {problems[0]['message']}",
+                               details=[f"also broken at {p['message']}" for p in problems[1:]] +
+                               ["compare with an export kept outside the database (sojourn audit export)"])
+
+
+def export_audit(db: Engine, out: TextIO, *, assignment_id: int | None = None) -> dict[str, Any]:
+    """Write every event (or one assignment's) as JSON lines, oldest first per assignment, hashes included."""
+    written = 0
+    with use_case_transaction(db) as session:
+        read_one_snapshot(session)
+        heads = _heads(session, assignment_id)
+        for event in _stored_events(session, assignment_id):
+            out.write(json.dumps(event.export_view(), ensure_ascii=False) + "\n")
+            written += 1
+    return {"assignments": len(heads), "events": written}
+
+
+def event_from_export(record: Mapping[str, Any]) -> ChainEvent:
+    """An event read back from one exported line, ready for `check_chain`."""
+    return ChainEvent(int(record["assignment_id"]), int(record["seq"]), datetime.fromisoformat(record["at"]),
+                      record["actor"], record["action"], canonical_json(record["details"]), record["prev_hash"],
+                      record["hash"], record["id"])
+
+
+def _heads(session: Session, assignment_id: int | None) -> dict[int, Head]:
+    heads = audit_heads(session, assignment_id)
+    if assignment_id is not None and not heads:
+        raise NotFound(f"no assignment {assignment_id}", details=["`sojourn assignment list` shows them"])
+    return heads
+
+
+def _stored_events(session: Session, assignment_id: int | None) -> Iterable[ChainEvent]:
+    for row in audit_event_rows(session, assignment_id):
+        yield ChainEvent(**row._mapping)
+

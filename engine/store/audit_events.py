@@ -1,0 +1,79 @@
+"""The audit trail's statements: append an event and advance the chain's head, read chains back for checking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Row, insert, update
+from sqlalchemy import select as select_columns
+from sqlmodel import Session, col, select
+
+from engine.store.models import Assignment, AuditEvent
+
+AUDIT_EVENT_COLUMNS = ("id", "assignment_id", "seq", "at", "actor", "action", "details", "prev_hash", "hash")
+
+
+def lock_audit_head(session: Session, assignment_id: int) -> tuple[int, str | None] | None:
+    """lock_audit_head: the newest seq and hash of an assignment's chain, locked until the transaction ends.
+
+    None when the assignment does not exist. On PostgreSQL the assignment row is read FOR UPDATE, so a second
+    transaction appending to the same assignment waits here until the first commits and then reads its new head.
+    SQLite ignores FOR UPDATE; there every write transaction begins IMMEDIATE, so writers already run one at a time.
+    """
+    statement = (select(Assignment.audit_seq, Assignment.audit_head).where(col(Assignment.id) == assignment_id)
+                 .with_for_update())
+    row = session.exec(statement).first()
+    return None if row is None else (row[0], row[1])
+
+
+def append_audit_event(session: Session, event: dict[str, Any]) -> bool:
+    """append_audit_event: insert one sealed event and advance its assignment's head to it; False if the head moved.
+
+    Concurrency contract. Only a use case that changes an assignment's history appends, inside that use case's
+    transaction, after `lock_audit_head` read the head the event was sealed on (`seq` is that head's seq + 1 and
+    `prev_hash` its hash). The head advances with one UPDATE conditional on still being at that seq and hash, so
+    appends to one assignment serialise through its row (the lock taken by `lock_audit_head`, and the unique
+    (assignment_id, seq)); appends to different assignments never wait for each other. False means another writer
+    advanced the head unseen; the caller must roll back. The row's version column is left alone, so an append
+    does not make a concurrent stage change fail.
+    """
+    session.execute(insert(AuditEvent).values(**event))
+    advanced = (update(Assignment)
+                .where(col(Assignment.id) == event["assignment_id"], col(Assignment.audit_seq) == event["seq"] - 1,
+                       col(Assignment.audit_head).is_not_distinct_from(event["prev_hash"]))
+                .values(audit_seq=event["seq"], audit_head=event["hash"])
+                .execution_options(synchronize_session=False))
+    return int(cast(CursorResult[Any], session.execute(advanced)).rowcount or 0) == 1
+
+
+def read_one_snapshot(session: Session) -> None:
+    """read_one_snapshot: make every later read of this transaction see the same committed state.
+
+    Must run before the transaction's first statement. Checking a chain reads the heads and the events in two
+    statements; on PostgreSQL (READ COMMITTED by default) an append committed between them would look like a
+    broken chain, so the reads run REPEATABLE READ. SQLite transactions already read one snapshot.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def audit_heads(session: Session, assignment_id: int | None = None) -> dict[int, tuple[int, str | None]]:
+    """audit_heads: assignment id -> (newest seq, newest hash) of every assignment's chain, or of one."""
+    statement = select(Assignment.id, Assignment.audit_seq, Assignment.audit_head).order_by(col(Assignment.id))
+    if assignment_id is not None:
+        statement = statement.where(col(Assignment.id) == assignment_id)
+    return {int(a_id): (seq, head) for a_id, seq, head in session.exec(statement) if a_id is not None}
+
+
+def audit_event_rows(session: Session, assignment_id: int | None = None) -> Iterator[Row[Any]]:
+    """audit_event_rows: every audit event (or one assignment's), by assignment then seq, streamed in batches.
+
+    Served by the unique (assignment_id, seq) index.
+    """
+    table = AuditEvent.metadata.tables[AuditEvent.__tablename__]
+    columns = (table.c[name] for name in AUDIT_EVENT_COLUMNS)
+    statement = select_columns(*columns).order_by(table.c.assignment_id, table.c.seq)
+    if assignment_id is not None:
+        statement = statement.where(table.c.assignment_id == assignment_id)
+    yield from session.execute(statement.execution_options(yield_per=1000))
