@@ -60,6 +60,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from engine.definition import Cadence, Every, Reminders, WorkflowDefinition
+from engine.ical import ContactPeriod, contact_due_calendar
 from engine.records import definition_of
 from engine.schedule import local_instant
 from engine.store import queries
@@ -397,6 +398,7 @@ def _contact_notices(kind: str, roles: Iterable[str], cadence: Cadence, schedule
     day = first if kind == "contact_due" else schedule.check_day(index)
     partner = holders[cadence.with_role]
     about = _assignment_line(assignment, holders)
+    period = ContactPeriod(assignment, holders["assignee"], cadence, partner, first, last)
     if kind == "contact_due":
         subject = f"{cadence.title}: due by {last.isoformat()}"
         body = (f"{about}\nA {cadence.kind} contact with the {cadence.with_role}, {partner.name} <{partner.email}>, "
@@ -410,7 +412,9 @@ def _contact_notices(kind: str, roles: Iterable[str], cadence: Cadence, schedule
     return [{"key": f"{kind}/{assignment.id}/{cadence.kind}/{first.isoformat()}/{role}", "kind": kind,
              "assignment_id": assignment.id, "task_id": None, "recipient": holders[role].email, "role": role,
              "subject": subject, "body": body, "created_at": now,
-             "deliver_at": local_instant(day, schedule.local_hour, holders[role].tz)}
+             "deliver_at": local_instant(day, schedule.local_hour, holders[role].tz),
+             "calendar": contact_due_calendar(period, holders[role], schedule.local_hour, now)
+             if kind == "contact_due" else None}
             for role in roles if role in holders]
 
 
