@@ -3,8 +3,9 @@
 An event's UID names what the event is (`task-42@sojourn`, `sponsor_contact-7-2027-02-04@sojourn`), so the
 file exported today and the one exported next month, or the event attached to a notice, carry the same UID
 for the same thing: a calendar that imports them again updates the event instead of adding a second one.
-What an event says follows from what its UID names (a task's due day is fixed when the task is created, a
-period's days when its cadence is anchored), so SEQUENCE stays 0; DTSTAMP is when the file was made.
+SEQUENCE is the assignment's `row_version`, which every change to the assignment raises, so a client that
+compares SEQUENCE (as Google Calendar does on import) takes a newer file over an older one; DTSTAMP is when the
+file was made.
 
 - A task is an all-day event on its due day. The due day is already a date in the owner's zone (the task is
   overdue once it ends there), so no zone conversion can move it to a neighbouring day.
@@ -55,7 +56,7 @@ def task_event(task: Task, assignment: Assignment, assignee: Person, now: dateti
     description = (f"{_about(assignment, assignee)}\nTask {task.id} ({task.key}) is due on {task.due_on.isoformat()} "
                    f"and is overdue once that day ends.\nWhen it is done: sojourn task done {task.id}")
     return Event.new(uid=task_uid(task.id), summary=f"Due: {task.title}", description=description,
-                     start=task.due_on, end=task.due_on + timedelta(days=1), stamp=now, sequence=0,
+                     start=task.due_on, end=task.due_on + timedelta(days=1), stamp=now, sequence=assignment.row_version,
                      transparency=TRANSP.TRANSPARENT, categories=["sojourn", "task"])
 
 
@@ -70,8 +71,8 @@ def contact_event(period: ContactPeriod, tz: str, local_hour: int, now: datetime
                    f"{cadence.kind} --with {partner.email} --on YYYY-MM-DD")
     return Event.new(uid=contact_uid(a.id, cadence.kind, period.first_day),
                      summary=f"{cadence.title}: due by {period.last_day.isoformat()}", description=description,
-                     start=start, end=start + CONTACT_EVENT, stamp=now, sequence=0, transparency=TRANSP.TRANSPARENT,
-                     categories=["sojourn", cadence.kind])
+                     start=start, end=start + CONTACT_EVENT, stamp=now, sequence=a.row_version,
+                     transparency=TRANSP.TRANSPARENT, categories=["sojourn", cadence.kind])
 
 
 def calendar_text(events: Iterable[Event], *, tz: str, name: str | None = None) -> str:

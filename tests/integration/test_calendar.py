@@ -117,6 +117,20 @@ def test_calendar_uids_stay_the_same_across_runs(on_db: Sojourn, assignment: int
     assert [uid for uid, _ in _contact_events(later)] == [uid for uid, _ in _contact_events(first)][1:]
 
 
+def test_calendar_sequence_rises_when_the_assignment_changes(
+        on_db: Sojourn, db: Engine, assignment: int, tmp_path: Path) -> None:
+    """After a change to the assignment the same events come back with the same UIDs and a higher SEQUENCE."""
+    at = ENTERED + timedelta(hours=1)
+    before = {str(e.uid): int(e["SEQUENCE"]) for e in _export(on_db, "sponsor", at, tmp_path).events}
+    service.add_goal(db, assignment, title="Win two key accounts", measure="accounts", target="2", due="2027-06-01",
+                     actor="admin", now=at)
+
+    after = {str(e.uid): int(e["SEQUENCE"]) for e in _export(on_db, "sponsor", at, tmp_path).events}
+
+    assert after.keys() == before.keys()
+    assert all(after[uid] > before[uid] for uid in before)
+
+
 def test_calendar_lists_open_tasks_as_all_day_events_on_their_due_days(
         on_db: Sojourn, db: Engine, assignment: int, tmp_path: Path) -> None:
     """Each open task the person owns is an all-day event on its due day; a task done drops out of the next file."""

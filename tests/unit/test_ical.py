@@ -16,7 +16,8 @@ NOW = datetime(2027, 2, 1, 10, 0, tzinfo=UTC)
 ASSIGNEE = Person(id=1, email="ana.lima@example.com", name="Ana Lima", tz="America/Sao_Paulo")
 SPONSOR = Person(id=2, email="sara.sponsor@example.com", name="Sara Sponsor", tz="Europe/Berlin")
 ASSIGNMENT = Assignment(id=7, workflow_id=1, assignee_id=1, stage="orientation", home="BR", host="DE",
-                        start=date(2027, 1, 4), end=date(2028, 6, 30), stage_entered_at=NOW, created_at=NOW)
+                        start=date(2027, 1, 4), end=date(2028, 6, 30), stage_entered_at=NOW, created_at=NOW,
+                        row_version=5)
 SPONSOR_CONTACT = Cadence(kind="sponsor_contact", title="Monthly sponsor contact", with_role="sponsor",
                           notify=("sponsor", "assignee"), every=Every(months=1), from_stage="orientation",
                           until_stage="repatriation")
@@ -45,7 +46,7 @@ def test_task_event_is_an_all_day_event_on_the_due_day_with_a_uid_naming_the_tas
     assert event.uid == "task-42@sojourn"
     assert (event.start, event.end) == (date(2027, 3, 1), date(2027, 3, 2))
     assert event["DTSTAMP"].dt == NOW
-    assert event["SEQUENCE"] == 0
+    assert event["SEQUENCE"] == ASSIGNMENT.row_version
     assert str(event["TRANSP"]) == "TRANSPARENT"
     assert "Due: Family orientation" in str(event["SUMMARY"])
     assert "sojourn task done 42" in str(event["DESCRIPTION"])
@@ -61,6 +62,7 @@ def test_contact_event_starts_at_the_local_hour_of_the_first_day_in_the_persons_
     assert parsed.start.astimezone(ZoneInfo("Europe/Berlin")).time() == time(9)
     assert parsed.start == local_instant(date(2027, 2, 4), 9, "Europe/Berlin")
     assert (parsed.end - parsed.start).total_seconds() == 30 * 60
+    assert parsed["SEQUENCE"] == ASSIGNMENT.row_version
     assert parsed.uid == "sponsor_contact-7-2027-02-04@sojourn"
     assert "due by 2027-03-03" in str(parsed["SUMMARY"])
     assert "sojourn contact log 7 --kind sponsor_contact --with sara.sponsor@example.com" in str(
