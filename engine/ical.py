@@ -19,12 +19,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-from icalendar import TRANSP, Calendar, Event
 
 from engine.definition import Cadence
 from engine.store.models import Assignment, Person, Task
+
+if TYPE_CHECKING:
+    from icalendar import Event
+
+# icalendar is imported by the functions that build events: planning imports this module, and every command
+# would otherwise pay for the import (about 30 ms) whether or not it builds a calendar.
 
 PRODID = "-//Sojourn//Sojourn assignments//EN"
 CONTACT_EVENT = timedelta(minutes=30)
@@ -52,6 +57,8 @@ def contact_uid(assignment_id: int, kind: str, first_day: date) -> str:
 
 def task_event(task: Task, assignment: Assignment, assignee: Person, now: datetime) -> Event:
     """An all-day event on the day `task` is due."""
+    from icalendar import TRANSP, Event
+
     assert task.id is not None
     description = (f"{_about(assignment, assignee)}\nTask {task.id} ({task.key}) is due on {task.due_on.isoformat()} "
                    f"and is overdue once that day ends.\nWhen it is done: sojourn task done {task.id}")
@@ -62,6 +69,8 @@ def task_event(task: Task, assignment: Assignment, assignee: Person, now: dateti
 
 def contact_event(period: ContactPeriod, tz: str, local_hour: int, now: datetime) -> Event:
     """The event of a contact period at `local_hour` on its first day in time zone `tz`."""
+    from icalendar import TRANSP, Event
+
     a, cadence, partner = period.assignment, period.cadence, period.partner
     assert a.id is not None
     start = datetime.combine(period.first_day, time(local_hour), tzinfo=ZoneInfo(tz))
@@ -77,6 +86,8 @@ def contact_event(period: ContactPeriod, tz: str, local_hour: int, now: datetime
 
 def calendar_text(events: Iterable[Event], *, tz: str, name: str | None = None) -> str:
     """One VCALENDAR (METHOD:PUBLISH) holding `events` in date order, with the VTIMEZONE their TZIDs name."""
+    from icalendar import Calendar
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")

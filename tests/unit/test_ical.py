@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -115,3 +117,11 @@ def test_contact_due_calendar_holds_the_one_event_in_the_recipients_zone() -> No
     assert "X-WR-CALNAME" not in calendar
     assert event.start == local_instant(date(2027, 2, 4), 9, "America/Sao_Paulo")
     assert event.uid == "sponsor_contact-7-2027-02-04@sojourn"
+
+
+def test_commands_that_build_no_calendar_do_not_import_icalendar() -> None:
+    """Loading the use cases (and planning, which imports this module) leaves icalendar unimported until needed."""
+    probe = "import sys, engine.service, engine.planning; print('icalendar' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+
+    assert done.stdout.strip() == "False"
