@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from engine import inputs
 from engine.errors import NotFound
-from engine.ical import ContactPeriod, calendar_text, contact_event, task_event
+from engine.ical import ContactPeriod, calendar_text, contact_event, in_date_order, task_event
 from engine.planning import CadenceSchedule, in_range, range_entered_at
 from engine.records import AssignmentRecord, load_records
 from engine.store import queries
@@ -48,18 +48,18 @@ def person_calendar(db: Engine, email: str, *, now: datetime) -> PersonCalendar:
         if person is None:
             raise NotFound(f"--person: no person with email {address}", details=["`sojourn person list` shows them"])
         person_id = pk(person)
-        records = {pk(r.assignment): r for r in load_records(
-            session, col(Assignment.id).in_(queries.assignments_involving(session, person_id)))}
-        history = queries.transitions_of(session, records)
         tasks = queries.open_tasks_owned_by(session, person_id)
+        involved = {*queries.assignments_involving(session, person_id), *(t.assignment_id for t in tasks)}
+        records = {pk(r.assignment): r for r in load_records(session, col(Assignment.id).in_(involved))}
+        history = queries.transitions_of(session, records)
     events = [task_event(t, records[t.assignment_id].assignment, records[t.assignment_id].assignee, now)
-              for t in tasks if t.assignment_id in records]
+              for t in tasks]
     for assignment_id, record in records.items():
         events += [contact_event(period, person.tz, record.definition.reminders.local_hour, now)
                    for period in contact_periods(record, history.get(assignment_id, []), person, now)]
-    unique = list({str(e.uid): e for e in events}.values())  # one person may hold two roles a cadence notifies
+    ordered = in_date_order(events)
     name = f"Sojourn: {person.name}"
-    return PersonCalendar(person, [_event_view(e) for e in unique], calendar_text(unique, tz=person.tz, name=name))
+    return PersonCalendar(person, [_event_view(e) for e in ordered], calendar_text(ordered, tz=person.tz, name=name))
 
 
 def contact_periods(record: AssignmentRecord, history: list[TransitionRecord], person: Person,

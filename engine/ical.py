@@ -96,7 +96,7 @@ def calendar_text(events: Iterable[Event], *, tz: str, name: str | None = None) 
     if name is not None:
         calendar.add("x-wr-calname", name)
     calendar.add("x-wr-timezone", tz)
-    ordered = sorted(events, key=lambda e: (_day(e.start), str(e.uid)))
+    ordered = in_date_order(events)
     for event in ordered:
         calendar.add_component(event)
     if ordered:
@@ -105,6 +105,11 @@ def calendar_text(events: Iterable[Event], *, tz: str, name: str | None = None) 
         calendar.add_missing_timezones(first_date=date(min(years), 1, 1), last_date=date(max(years) + 1, 1, 1))
     data: bytes = calendar.to_ical()
     return data.decode()
+
+
+def in_date_order(events: Iterable[Event]) -> list[Event]:
+    """`events` by the day they start on, then by UID, so the same events always come out in the same order."""
+    return sorted(events, key=lambda e: (_day(e.start), str(e.uid)))
 
 
 def contact_due_calendar(period: ContactPeriod, recipient: Person, local_hour: int, now: datetime) -> str:

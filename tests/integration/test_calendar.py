@@ -162,6 +162,7 @@ def test_calendar_prints_the_file_on_stdout_and_a_summary_with_json(on_db: Sojou
     assert shown["output"] is None
     assert [e["uid"] for e in shown["events"]] == uids
     assert shown["events"][0]["start"] == local_instant(MONTH_ENDS[0], 9, "America/Sao_Paulo").isoformat()
+    assert {e["all_day"] for e in shown["events"]} == {False}
 
 
 def test_calendar_of_a_person_without_assignments_is_an_empty_valid_calendar(on_db: Sojourn, tmp_path: Path) -> None:
