@@ -4,8 +4,7 @@ An event's UID names what the event is (`task-42@sojourn`, `sponsor_contact-7-20
 file exported today and the one exported next month, or the event attached to a notice, carry the same UID
 for the same thing: a calendar that imports them again updates the event instead of adding a second one.
 SEQUENCE is the assignment's `row_version`, which every change to the assignment raises, so a client that
-compares SEQUENCE (as Google Calendar does on import) takes a newer file over an older one; DTSTAMP is when the
-file was made.
+compares SEQUENCE on import takes a newer file over an older one; DTSTAMP is when the file was made.
 
 - A task is an all-day event on its due day. The due day is already a date in the owner's zone (the task is
   overdue once it ends there), so no zone conversion can move it to a neighbouring day.
