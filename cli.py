@@ -570,6 +570,38 @@ def audit_export(obj: Context, assignment_id: int | None, output: Path | None) -
     click.echo(f"exported {written['events']} event(s) of {written['assignments']} assignment(s) to {output}")
 
 
+# --- calendars ------------------------------------------------------------------------------------------------
+
+
+@main_group.command("calendar")
+@click.option("--person", "email", required=True, metavar="EMAIL", help="Whose calendar.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the iCalendar file here (default: print it on stdout).")
+@json_option
+@pass_context
+def calendar_command(obj: Context, email: str, output: Path | None, as_json: bool) -> None:
+    """Export a person's task due dates and contact periods as iCalendar, in their time zone.
+
+    Every event keeps its UID from one export to the next, so importing a newer file updates the events.
+    With --json, print a summary of the events instead of the file (which still goes to --output).
+    """
+    from engine import agenda
+    from engine.errors import BadInput
+
+    exported = agenda.person_calendar(obj.db, email, now=now())
+    if output is not None:
+        try:
+            with output.open("w", encoding="utf-8", newline="") as file:  # keep iCalendar's CRLF line ends
+                file.write(exported.text)
+        except OSError as exc:
+            raise BadInput(f"--output: cannot write {output}: {exc.strerror or exc}") from None
+    elif not as_json:
+        click.echo(exported.text, nl=False)
+        return
+    emit({**exported.view(), "output": None if output is None else str(output)}, as_json,
+         lambda c: [f"wrote {len(c['events'])} event(s) for {c['person']} ({c['tz']}) to {c['output']}"])
+
+
 def fail(lines: list[str], code: int) -> NoReturn:
     for line in lines:
         click.echo(f"Error: {line}", err=True)

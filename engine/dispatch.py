@@ -103,7 +103,7 @@ def notification_of(row: Outbox) -> Notification:
     """The value notifiers deliver, made from an outbox row."""
     return Notification(key=row.key, kind=row.kind, assignment_id=row.assignment_id, task_id=row.task_id,
                         recipient=row.recipient, role=row.role, subject=row.subject, body=row.body,
-                        created_at=row.created_at)
+                        created_at=row.created_at, calendar=row.calendar)
 
 
 def _deliver(row: Outbox, targets: Sequence[Notifier], log: Any) -> _Outcome:

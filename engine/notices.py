@@ -62,6 +62,7 @@ class NewNotice(NamedTuple):
     body: str
     created_at: datetime
     deliver_at: datetime  # not before this instant (a local hour in the recipient's time zone)
+    calendar: str | None = None  # an iCalendar attachment (METHOD:PUBLISH), for notices about a dated event
 
 
 # --- what a recipient can do ------------------------------------------------------------------------------------

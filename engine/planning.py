@@ -43,6 +43,8 @@ from sqlmodel import Session
 from engine import notices
 from engine.cadences import CadenceSchedule, in_range, range_entered_at
 from engine.definition import Cadence, WorkflowDefinition
+from engine.ical import ContactPeriod as CalendarPeriod
+from engine.ical import contact_due_calendar
 from engine.notices import CADENCE_KINDS, NewNotice, NoticeKind
 from engine.records import definition_of
 from engine.reminders import ReminderStep, steps_to_send, task_steps
@@ -205,8 +207,11 @@ def _contact_notices(kind: NoticeKind, roles: Iterable[str], cadence: Cadence, s
     day = period.first if kind == NoticeKind.CONTACT_DUE else schedule.check_day(index)
     about = notices.assignment_line(assignment, holders["assignee"])
     build = notices.contact_due if kind == NoticeKind.CONTACT_DUE else notices.contact_missed
+    calendar = CalendarPeriod(assignment, holders["assignee"], cadence, period.partner, period.first, period.last)
     return [build(period, about, role=role, recipient=holders[role],
-                  at=local_instant(day, schedule.local_hour, holders[role].tz), now=now)
+                  at=local_instant(day, schedule.local_hour, holders[role].tz), now=now)._replace(
+                      calendar=contact_due_calendar(calendar, holders[role], schedule.local_hour, now)
+                      if kind == NoticeKind.CONTACT_DUE else None)
             for role in roles if role in holders]
 
 

@@ -10,7 +10,12 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Notification:
-    """One message for one recipient; `key` stays the same across retries so receivers can deduplicate."""
+    """One message for one recipient; `key` stays the same across retries so receivers can deduplicate.
+
+    `calendar`, when set, is an iCalendar text (METHOD:PUBLISH) about what the message concerns: the email
+    notifier attaches it as a text/calendar part, the file and webhook notifiers carry it as the JSON field
+    `calendar`, and the console notifier leaves it out.
+    """
 
     key: str
     kind: str
@@ -21,6 +26,7 @@ class Notification:
     subject: str
     body: str
     created_at: datetime
+    calendar: str | None = None
 
     def __post_init__(self) -> None:
         # A naive datetime would be written without an offset and read back in whatever zone the reader uses.
@@ -28,8 +34,11 @@ class Notification:
             raise ValueError("Notification.created_at must be timezone-aware")
 
     def to_dict(self) -> dict[str, object]:
-        """Return the JSON-ready shape that notifiers deliver; `created_at` is ISO 8601 in UTC."""
-        return {
+        """Return the JSON-ready shape that notifiers deliver; `created_at` is ISO 8601 in UTC.
+
+        `calendar` is there only when the notification has one, so other notices keep their shape.
+        """
+        shape: dict[str, object] = {
             "key": self.key,
             "kind": self.kind,
             "assignment_id": self.assignment_id,
@@ -40,6 +49,9 @@ class Notification:
             "body": self.body,
             "created_at": self.created_at.astimezone(UTC).isoformat(),
         }
+        if self.calendar is not None:
+            shape["calendar"] = self.calendar
+        return shape
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Notification:
@@ -55,6 +67,7 @@ class Notification:
             subject=str(data["subject"]),
             body=str(data["body"]),
             created_at=datetime.fromisoformat(str(data["created_at"])),
+            calendar=None if data.get("calendar") is None else str(data["calendar"]),
         )
 
 

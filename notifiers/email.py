@@ -1,4 +1,4 @@
-"""Sends notifications as plain-text email over SMTP, with a Message-ID that stays the same across retries."""
+"""Sends notifications as plain-text email over SMTP (with any calendar attached), with a stable Message-ID."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from email.utils import format_datetime, parseaddr
 from notifiers.base import DeliveryError, Notification, PermanentDeliveryError, TransientDeliveryError
 
 TLS_MODES = ("none", "starttls", "ssl")
+CALENDAR_FILENAME = "event.ics"
 
 # 7bit makes non-ASCII bodies quoted-printable, so servers without 8BITMIME accept them too.
 _POLICY = email.policy.SMTP.clone(cte_type="7bit")
@@ -37,6 +38,10 @@ def build_message(notification: Notification, sender: str) -> EmailMessage:
     # RFC 3834: tells vacation responders and mailing lists not to answer a machine.
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(notification.body)
+    if notification.calendar is not None:
+        # Base64 keeps the iCalendar CRLF line ends intact; method=PUBLISH lets mail clients offer "add to calendar".
+        message.add_attachment(notification.calendar.encode(), maintype="text", subtype="calendar",
+                               filename=CALENDAR_FILENAME, params={"method": "PUBLISH", "charset": "utf-8"})
     return message
 
 

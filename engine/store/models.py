@@ -204,6 +204,7 @@ class Outbox(SQLModel, table=True):
     claimed_by: str | None = None
     claimed_until: datetime | None = None
     delivered_to: list[str] = Field(default_factory=list, sa_column=Column(MutableList.as_mutable(JSON)))
+    calendar: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # iCalendar text to attach
 
 
 class DaemonLease(SQLModel, table=True):

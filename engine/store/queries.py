@@ -12,7 +12,17 @@ from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, 
 from sqlmodel import Session, col, select
 
 from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
-from engine.store.models import CadenceState, Contact, DaemonLease, Outbox, StageChange, Task
+from engine.store.models import (
+    Assignment,
+    CadenceState,
+    Contact,
+    DaemonLease,
+    Outbox,
+    Person,
+    StageChange,
+    Stakeholder,
+    Task,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
@@ -186,6 +196,29 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
     statement = (statement.values(status=NoticeStatus.CANCELLED, last_error=reason)
                  .execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement))
+
+
+# --- calendars ------------------------------------------------------------------------------------------------
+
+
+def person_by_email(session: Session, email: str) -> Person | None:
+    """person_by_email: the person with this (already normalised, lower-case) email address, if any."""
+    return session.exec(select(Person).where(Person.email == email)).first()
+
+
+def assignments_involving(session: Session, person_id: int) -> list[int]:
+    """assignments_involving: ids of the assignments the person is the assignee of or holds a role in, ascending."""
+    as_assignee = select(Assignment.id).where(Assignment.assignee_id == person_id)
+    as_stakeholder = select(Stakeholder.assignment_id).where(Stakeholder.person_id == person_id)
+    ids = {*session.exec(as_assignee).all(), *session.exec(as_stakeholder).all()}
+    return sorted(i for i in ids if i is not None)
+
+
+def open_tasks_owned_by(session: Session, person_id: int) -> Sequence[Task]:
+    """open_tasks_owned_by: the person's open tasks, soonest due first (ix_task_owner_id)."""
+    statement = (select(Task).where(Task.owner_id == person_id, Task.status == "open")
+                 .order_by(col(Task.due_on), col(Task.id)))
+    return session.exec(statement).all()
 
 
 # --- dispatch -------------------------------------------------------------------------------------------------

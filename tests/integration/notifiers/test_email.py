@@ -230,6 +230,27 @@ def test_email_delivers_to_the_recipient_with_sojourn_headers(
     assert message.get_content().splitlines() == notification.body.splitlines()
 
 
+def test_email_attaches_the_calendar_as_a_text_calendar_publish_part(
+    server: SmtpServer, make_notifier: MakeNotifier, make_notification: MakeNotification
+) -> None:
+    """A notification with a calendar arrives as the plain-text body plus a text/calendar; method=PUBLISH part."""
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nMETHOD:PUBLISH\r\nBEGIN:VEVENT\r\n"
+           "UID:sponsor_contact-7-2027-02-04@sojourn\r\nDTSTAMP:20270201T100000Z\r\nSUMMARY:Sponsor café\r\n"
+           "DTSTART;VALUE=DATE:20270204\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    notification = make_notification(kind="contact_due", calendar=ics)
+
+    make_notifier(server.port).send(notification)
+
+    message = server.handler.delivered[0].message
+    assert message.get_content_type() == "multipart/mixed"
+    body, attachment = list(message.iter_parts())
+    assert body.get_content().splitlines() == notification.body.splitlines()
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_param("method") == "PUBLISH"
+    assert attachment.get_filename() == "event.ics"
+    assert attachment.get_payload(decode=True) == ics.encode()
+
+
 def test_email_message_id_depends_only_on_the_key(
     server: SmtpServer, make_notifier: MakeNotifier, make_notification: MakeNotification
 ) -> None:

@@ -39,6 +39,16 @@ def test_from_dict_reverses_to_dict(make_notification: MakeNotification) -> None
         assert Notification.from_dict(notification.to_dict()) == notification
 
 
+def test_calendar_travels_in_the_json_shape_only_when_present(make_notification: MakeNotification) -> None:
+    """A notification's iCalendar text is to_dict's `calendar` field, absent without one; from_dict keeps it."""
+    ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+    with_calendar = make_notification(kind="contact_due", calendar=ics)
+
+    assert with_calendar.to_dict()["calendar"] == ics
+    assert "calendar" not in make_notification().to_dict()
+    assert Notification.from_dict(with_calendar.to_dict()) == with_calendar
+
+
 def test_notification_refuses_naive_created_at(make_notification: MakeNotification) -> None:
     """A naive created_at is refused because its instant would be ambiguous."""
     with pytest.raises(ValueError, match="timezone-aware"):

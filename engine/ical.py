@@ -1,0 +1,124 @@
+"""iCalendar events for tasks and contact periods: stable UIDs, times in the person's zone, one VCALENDAR text.
+
+An event's UID names what the event is (`task-42@sojourn`, `sponsor_contact-7-2027-02-04@sojourn`), so the
+file exported today and the one exported next month, or the event attached to a notice, carry the same UID
+for the same thing: a calendar that imports them again updates the event instead of adding a second one.
+SEQUENCE is the assignment's `row_version`, which every change to the assignment raises, so a client that
+compares SEQUENCE on import takes a newer file over an older one; DTSTAMP is when the file was made.
+
+- A task is an all-day event on its due day. The due day is already a date in the owner's zone (the task is
+  overdue once it ends there), so no zone conversion can move it to a neighbouring day.
+- A contact period is a 30-minute event at the workflow's local hour on the period's first day, in the
+  person's zone: when that person's contact_due notice arrives. It marks the period; it books no meeting, so
+  it is transparent to free/busy, and its description gives the period's last day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from engine.definition import Cadence
+from engine.store.models import Assignment, Person, Task
+
+if TYPE_CHECKING:
+    from icalendar import Event
+
+# icalendar is imported by the functions that build events: planning imports this module, and every command
+# would otherwise pay for the import (about 30 ms) whether or not it builds a calendar.
+
+PRODID = "-//Sojourn//Sojourn assignments//EN"
+CONTACT_EVENT = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class ContactPeriod:
+    """One period of one assignment's cadence: a contact with `partner` is due from `first_day` to `last_day`."""
+
+    assignment: Assignment
+    assignee: Person
+    cadence: Cadence
+    partner: Person
+    first_day: date
+    last_day: date
+
+
+def task_uid(task_id: int) -> str:
+    return f"task-{task_id}@sojourn"
+
+
+def contact_uid(assignment_id: int, kind: str, first_day: date) -> str:
+    return f"{kind}-{assignment_id}-{first_day.isoformat()}@sojourn"
+
+
+def task_event(task: Task, assignment: Assignment, assignee: Person, now: datetime) -> Event:
+    """An all-day event on the day `task` is due."""
+    from icalendar import TRANSP, Event
+
+    assert task.id is not None
+    description = (f"{_about(assignment, assignee)}\nTask {task.id} ({task.key}) is due on {task.due_on.isoformat()} "
+                   f"and is overdue once that day ends.\nWhen it is done: sojourn task done {task.id}")
+    return Event.new(uid=task_uid(task.id), summary=f"Due: {task.title}", description=description,
+                     start=task.due_on, end=task.due_on + timedelta(days=1), stamp=now, sequence=assignment.row_version,
+                     transparency=TRANSP.TRANSPARENT, categories=["sojourn", "task"])
+
+
+def contact_event(period: ContactPeriod, tz: str, local_hour: int, now: datetime) -> Event:
+    """The event of a contact period at `local_hour` on its first day in time zone `tz`."""
+    from icalendar import TRANSP, Event
+
+    a, cadence, partner = period.assignment, period.cadence, period.partner
+    assert a.id is not None
+    start = datetime.combine(period.first_day, time(local_hour), tzinfo=ZoneInfo(tz))
+    description = (f"{_about(a, period.assignee)}\nA {cadence.kind} contact with the {cadence.with_role}, "
+                   f"{partner.name} <{partner.email}>, is due between {period.first_day.isoformat()} and "
+                   f"{period.last_day.isoformat()}.\nOnce it has happened: sojourn contact log {a.id} --kind "
+                   f"{cadence.kind} --with {partner.email} --on YYYY-MM-DD")
+    return Event.new(uid=contact_uid(a.id, cadence.kind, period.first_day),
+                     summary=f"{cadence.title}: due by {period.last_day.isoformat()}", description=description,
+                     start=start, end=start + CONTACT_EVENT, stamp=now, sequence=a.row_version,
+                     transparency=TRANSP.TRANSPARENT, categories=["sojourn", cadence.kind])
+
+
+def calendar_text(events: Iterable[Event], *, tz: str, name: str | None = None) -> str:
+    """One VCALENDAR (METHOD:PUBLISH) holding `events` in date order, with the VTIMEZONE their TZIDs name."""
+    from icalendar import Calendar
+
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    if name is not None:
+        calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-timezone", tz)
+    ordered = in_date_order(events)
+    for event in ordered:
+        calendar.add_component(event)
+    if ordered:
+        # Only the rules of the years the events fall in: a zone's whole history would make every file long.
+        years = [_day(e.start).year for e in ordered]
+        calendar.add_missing_timezones(first_date=date(min(years), 1, 1), last_date=date(max(years) + 1, 1, 1))
+    data: bytes = calendar.to_ical()
+    return data.decode()
+
+
+def in_date_order(events: Iterable[Event]) -> list[Event]:
+    """`events` by the day they start on, then by UID, so the same events always come out in the same order."""
+    return sorted(events, key=lambda e: (_day(e.start), str(e.uid)))
+
+
+def contact_due_calendar(period: ContactPeriod, recipient: Person, local_hour: int, now: datetime) -> str:
+    """The iCalendar attachment of a contact_due notice: the period's event in the recipient's zone."""
+    return calendar_text([contact_event(period, recipient.tz, local_hour, now)], tz=recipient.tz)
+
+
+def _about(assignment: Assignment, assignee: Person) -> str:
+    return f"Assignment #{assignment.id} ({assignee.name}, {assignment.home} to {assignment.host})."
+
+
+def _day(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
