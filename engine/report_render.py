@@ -73,15 +73,15 @@ def sections(report: dict[str, Any]) -> list[Section]:
     ]
 
 
-def _heading(report: dict[str, Any]) -> str:
+def _summary(report: dict[str, Any]) -> str:
     filters = report["filters"]
     chosen = [f"{name.replace('_', ' ')} {value}" for name, value in filters.items() if value is not None]
-    return (f"Sojourn program report as of {report['as_of']}: {report['assignments']} assignment(s)"
+    return (f"{report['as_of']}: {report['assignments']} assignment(s)"
             + (f" ({', '.join(chosen)})" if chosen else ""))
 
 
 def render_table(report: dict[str, Any]) -> str:
-    lines = [_heading(report)]
+    lines = [f"Sojourn program report as of {_summary(report)}"]
     for key, title, header, rows in sections(report):
         shown = [[_cell(key, column, value) for column, value in zip(header, row, strict=True)] for row in rows]
         lines += ["", title, *_aligned(shown, [h.upper() for h in header])]
@@ -132,7 +132,7 @@ _BLUE, _ORANGE, _GREEN, _GREY = "#2f6db5", "#e07b39", "#3f9c5a", "#c4cdd5"
 def render_html(report: dict[str, Any]) -> str:
     """A self-contained page: pipeline, overdue work, stage durations and contact compliance, charts and tables."""
     tables = {key: (title, header, rows) for key, title, header, rows in sections(report)}
-    parts = [f"<h1>Sojourn program report</h1><p class=\"meta\">{html.escape(_heading(report))}</p>"]
+    parts = [f"<h1>Sojourn program report</h1><p class=\"meta\">As of {html.escape(_summary(report))}</p>"]
     charts: list[tuple[str, Callable[[], str | None]]] = [
         ("pipeline", lambda: _pipeline_chart(report["pipeline"])),
         ("overdue", lambda: _overdue_chart(report["overdue"])),
@@ -258,7 +258,7 @@ def _durations_chart(rows: list[dict[str, Any]]) -> str | None:
         axes.set_yticks(positions, labels)
         axes.invert_yaxis()
         axes.set_xlabel("days in stage")
-        axes.legend(loc="lower right", frameon=False)
+        axes.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False)
 
     return _svg(draw, 0.8 + 0.35 * len(measured))
 
@@ -277,6 +277,6 @@ def _compliance_chart(rows: list[dict[str, Any]]) -> str | None:
         axes.invert_yaxis()
         axes.set_xlabel("periods")
         _whole_numbers(axes)
-        axes.legend(loc="lower right", frameon=False)
+        axes.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False)
 
     return _svg(draw, 0.8 + 0.3 * len(shown))
