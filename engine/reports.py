@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from engine import inputs
-from engine.definition import WorkflowDefinition, parse_definition
+from engine.definition import Cadence, WorkflowDefinition, parse_definition
 from engine.errors import BadInput
-from engine.planning import CadenceSchedule, in_range, range_entered_at
+from engine.planning import CadenceSchedule, in_range
 from engine.store import report_queries
 from engine.store.report_queries import AssignmentFilter, AssignmentRow, ContactRow, OverdueTaskRow, TransitionRow
 from engine.transactions import use_case_transaction
@@ -199,25 +199,47 @@ def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]]
     found = []
     for a in rows.assignments:
         definition = rows.workflows[a.workflow_id][2]
-        steps = history.get(a.id, [])
         for cadence in definition.cadences:
-            # range_entered_at reads only from_stage, to_stage and at, which history rows carry too
-            entered = range_entered_at(definition, cadence, steps)  # type: ignore[arg-type]
-            if entered is None:
+            span = _time_in_stages(history.get(a.id, []), _stages_of(definition, cadence))
+            if span is None:
                 continue
+            entered, left = span
             zone = ZoneInfo(a.assignee_tz)
-            left = next((s.at for s in steps if s.at > entered and not in_range(definition, cadence, s.to_stage)),
-                        None)
-            last_check = min(now, left) if left is not None else now
             schedule = CadenceSchedule(anchor=entered.astimezone(zone).date(), every=cadence.every,
                                        grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
                                        due_zones=(), missed_zones=())
+            last_check = min(now, left) if left is not None else now
             held, due = _periods_held(schedule, last_check.astimezone(zone).date(),
                                       sorted(logged[(a.id, cadence.kind)]))
             found.append({"assignment_id": a.id, "assignee": a.assignee_email, "kind": cadence.kind,
                           "periods_held": held, "periods_due": due,
                           "rate": round(held / due, 3) if due else None})
     return found
+
+
+_STAGES_OF: dict[tuple[int, str], frozenset[str]] = {}
+
+
+def _stages_of(definition: WorkflowDefinition, cadence: Cadence) -> frozenset[str]:
+    """The stages a cadence runs in, as planning decides it (`in_range`), worked out once per definition."""
+    key = (id(definition), cadence.kind)
+    if key not in _STAGES_OF:
+        _STAGES_OF[key] = frozenset(s for s in definition.stage_keys if in_range(definition, cadence, s))
+    return _STAGES_OF[key]
+
+
+def _time_in_stages(history: Sequence[TransitionRow],
+                    stages: frozenset[str]) -> tuple[datetime, datetime | None] | None:
+    """When the assignment last entered `stages` from outside them, and when it next left them (None: it has not);
+    None when it never entered them. Planning anchors a cadence's periods on the same entry."""
+    entered = None
+    for step in history:
+        if step.to_stage in stages and step.from_stage not in stages:
+            entered = step.at
+    if entered is None:
+        return None
+    left = next((s.at for s in history if s.at > entered and s.to_stage not in stages), None)
+    return entered, left
 
 
 def _periods_held(schedule: CadenceSchedule, last_check_day: date, contact_days: Sequence[date]) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 """The reads behind `sojourn report`: one query per table for all selected assignments, never one per assignment.
 
-They select plain columns (SQLAlchemy Core rows, not ORM objects): a report reads every row of a program once.
+They select plain columns and run as Core statements on the session's connection: a report reads every row of a
+program once, and ORM objects would cost more than the figures.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, extract, select
+from sqlalchemy import Executable, Select, extract, select
 from sqlmodel import Session, col
 
 from engine.store.models import Assignment, Contact, Person, Task, TransitionRecord, Workflow
@@ -75,11 +76,16 @@ def _selected_ids(selection: AssignmentFilter) -> Select[Any]:
     return statement
 
 
+def _rows(session: Session, statement: Executable) -> list[tuple[Any, ...]]:
+    """Plain tuples from a Core execution on the session's connection, bypassing the ORM's row processing."""
+    return [tuple(row) for row in session.connection().execute(statement)]
+
+
 def report_workflows(session: Session) -> list[tuple[int, str, int, str]]:
     """report_workflows: every installed workflow version as (id, name, version, source), oldest first."""
     statement = (select(col(Workflow.id), col(Workflow.name), col(Workflow.version), col(Workflow.source))
                  .order_by(col(Workflow.id)))
-    return [(int(i), n, int(v), s) for i, n, v, s in session.execute(statement)]
+    return [(int(i), n, int(v), s) for i, n, v, s in _rows(session, statement)]
 
 
 def report_assignments(session: Session, selection: AssignmentFilter) -> list[AssignmentRow]:
@@ -89,7 +95,7 @@ def report_assignments(session: Session, selection: AssignmentFilter) -> list[As
                         col(Person.name), col(Person.tz))
                  .join(Person, col(Assignment.assignee_id) == col(Person.id))
                  .where(col(Assignment.id).in_(_selected_ids(selection))).order_by(col(Assignment.id)))
-    return [AssignmentRow(*row) for row in session.execute(statement)]
+    return [AssignmentRow(*row) for row in _rows(session, statement)]
 
 
 def report_transitions(session: Session, selection: AssignmentFilter) -> list[TransitionRow]:
@@ -98,7 +104,7 @@ def report_transitions(session: Session, selection: AssignmentFilter) -> list[Tr
                         col(TransitionRecord.to_stage), col(TransitionRecord.at), col(TransitionRecord.reason))
                  .where(col(TransitionRecord.assignment_id).in_(_selected_ids(selection)))
                  .order_by(col(TransitionRecord.assignment_id), col(TransitionRecord.id)))
-    return [TransitionRow(*row) for row in session.execute(statement)]
+    return [TransitionRow(*row) for row in _rows(session, statement)]
 
 
 def report_overdue_tasks(session: Session, selection: AssignmentFilter, now: datetime) -> list[OverdueTaskRow]:
@@ -109,11 +115,11 @@ def report_overdue_tasks(session: Session, selection: AssignmentFilter, now: dat
                  .where(col(Task.status) == "open", col(Task.due_at) <= now,
                         col(Task.assignment_id).in_(_selected_ids(selection)))
                  .order_by(col(Task.due_on), col(Task.id)))
-    return [OverdueTaskRow(*row) for row in session.execute(statement)]
+    return [OverdueTaskRow(*row) for row in _rows(session, statement)]
 
 
 def report_contacts(session: Session, selection: AssignmentFilter) -> list[ContactRow]:
     """report_contacts: the logged contacts (kind and day) of the selected assignments."""
     statement = (select(col(Contact.assignment_id), col(Contact.kind), col(Contact.on))
                  .where(col(Contact.assignment_id).in_(_selected_ids(selection))))
-    return [ContactRow(*row) for row in session.execute(statement)]
+    return [ContactRow(*row) for row in _rows(session, statement)]
