@@ -200,6 +200,12 @@ class ServiceReport:
         text = self._render(self._report(self.db, now=NOW), "json")
         return dict(json.loads(text))
 
+    def html(self) -> tuple[float, int]:
+        """Seconds to compute and render the HTML page once (charts included), and its size in bytes."""
+        started = time.perf_counter()
+        page = self._render(self._report(self.db, now=NOW), "html")
+        return time.perf_counter() - started, len(page.encode())
+
     def close(self) -> None:
         self.db.dispose()
 
@@ -334,7 +340,8 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sojourn-bench-report-") as workdir:
         path = Path(workdir) / "report.db"
         prepared = prepare(path, n, seed)
-        contenders = [ServiceReport(path), PlainReport(path)]
+        service = ServiceReport(path)
+        contenders: list[ServiceReport | PlainReport] = [service, PlainReport(path)]
         times: dict[str, list[float]] = {c.name: [] for c in contenders}
         results: dict[str, dict[str, Any]] = {}
         try:
@@ -345,6 +352,7 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
                     started = time.perf_counter()
                     results[contender.name] = contender()
                     times[contender.name].append(time.perf_counter() - started)
+            html_s, html_bytes = service.html()
         finally:
             for contender in contenders:
                 contender.close()
@@ -361,6 +369,7 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
                     "compliance_rows": len(results[engine_name]["contact_compliance"])},
         "results": {name: {"median_s": median(values), "min_s": min(values), "max_s": max(values)}
                     for name, values in times.items()},
+        "html": {"seconds": html_s, "bytes": html_bytes},
         "ratio": engine_s / plain_s,
         "goal_ratio": GOAL_RATIO,
         "met": engine_s / plain_s <= GOAL_RATIO,
@@ -377,6 +386,8 @@ def describe(data: dict[str, Any]) -> str:
         table(rows, ["contender", "median ms", "min ms", "max ms"]),
         f"ratio {data['ratio']:.2f}x (goal within {data['goal_ratio']:.0f}x: {verdict(data['met'])}); "
         f"both computed the same figures ({data['figures']})",
+        f"reference, not a goal: --format html once took {data['html']['seconds']:.1f} s and wrote "
+        f"{data['html']['bytes'] / 1e6:.1f} MB",
     ])
 
 
