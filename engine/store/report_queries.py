@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Executable, Select, extract, select
 from sqlmodel import Session, col
@@ -25,8 +25,8 @@ class AssignmentFilter:
     host: str | None = None
 
 
-@dataclass(frozen=True)
-class AssignmentRow:
+# Rows are named tuples: a report reads hundreds of thousands of them, and a tuple is the cheapest to build.
+class AssignmentRow(NamedTuple):
     id: int
     workflow_id: int
     stage: str
@@ -39,8 +39,7 @@ class AssignmentRow:
     assignee_tz: str
 
 
-@dataclass(frozen=True)
-class TransitionRow:
+class TransitionRow(NamedTuple):
     assignment_id: int
     from_stage: str | None
     to_stage: str
@@ -48,8 +47,7 @@ class TransitionRow:
     reason: str | None
 
 
-@dataclass(frozen=True)
-class OverdueTaskRow:
+class OverdueTaskRow(NamedTuple):
     assignment_id: int
     owner_role: str
     owner_email: str
@@ -57,8 +55,7 @@ class OverdueTaskRow:
     due_on: date
 
 
-@dataclass(frozen=True)
-class ContactRow:
+class ContactRow(NamedTuple):
     assignment_id: int
     kind: str
     on: date
