@@ -20,16 +20,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from engine import inputs
-from engine.definition import Cadence, WorkflowDefinition, parse_definition
+from engine.definition import Cadence, WorkflowDefinition
 from engine.errors import BadInput
 from engine.planning import CadenceSchedule, in_range
+from engine.records import definition_of
 from engine.store import report_queries
+from engine.store.models import pk
 from engine.store.report_queries import AssignmentFilter, AssignmentRow, ContactRow, OverdueTaskRow, TransitionRow
 from engine.transactions import use_case_transaction
 
 REPATRIATION_WINDOW_DAYS = 180  # repatriation planning starts three to six months before the end date
 SECONDS_PER_DAY = 86_400
-REPORT_FORMATS = ("table", "csv", "json", "html")
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,7 @@ def program_report(db: Engine, *, workflow: str | None = None, start_year: int |
     """The report over the assignments the filters select, as of `now`, in one read transaction."""
     selection = check_filter(workflow=workflow, start_year=start_year, host=host)
     with use_case_transaction(db) as session:
-        workflows = {wid: (name, version, _definition(source, name, version))
-                     for wid, name, version, source in report_queries.report_workflows(session)}
+        workflows = {pk(w): (w.name, w.version, definition_of(w)) for w in report_queries.report_workflows(session)}
         if selection.workflow is not None and selection.workflow not in {n for n, _, _ in workflows.values()}:
             known = ", ".join(sorted({n for n, _, _ in workflows.values()})) or "none installed"
             raise BadInput(f"--workflow: no workflow named {selection.workflow!r} (installed: {known})")
@@ -66,15 +66,6 @@ def program_report(db: Engine, *, workflow: str | None = None, start_year: int |
                           overdue_tasks=report_queries.report_overdue_tasks(session, selection, now),
                           contacts=report_queries.report_contacts(session, selection))
     return compute_report(rows, selection, now)
-
-
-_DEFINITIONS: dict[str, WorkflowDefinition] = {}
-
-
-def _definition(source: str, name: str, version: int) -> WorkflowDefinition:
-    if source not in _DEFINITIONS:
-        _DEFINITIONS[source] = parse_definition(source, source=f"{name} v{version}")
-    return _DEFINITIONS[source]
 
 
 # --- the figures ------------------------------------------------------------------------------------------------
@@ -197,10 +188,14 @@ def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]]
     for contact in rows.contacts:
         logged[(contact.assignment_id, contact.kind)].append(contact.on)
     found = []
+    stages_of: dict[tuple[int, str], frozenset[str]] = {}
     for a in rows.assignments:
         definition = rows.workflows[a.workflow_id][2]
         for cadence in definition.cadences:
-            span = _time_in_stages(history.get(a.id, []), _stages_of(definition, cadence))
+            key = (a.workflow_id, cadence.kind)
+            if key not in stages_of:
+                stages_of[key] = _stages_of(definition, cadence)
+            span = _time_in_stages(history.get(a.id, []), stages_of[key])
             if span is None:
                 continue
             entered, left = span
@@ -217,15 +212,9 @@ def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]]
     return found
 
 
-_STAGES_OF: dict[tuple[int, str], frozenset[str]] = {}
-
-
 def _stages_of(definition: WorkflowDefinition, cadence: Cadence) -> frozenset[str]:
-    """The stages a cadence runs in, as planning decides it (`in_range`), worked out once per definition."""
-    key = (id(definition), cadence.kind)
-    if key not in _STAGES_OF:
-        _STAGES_OF[key] = frozenset(s for s in definition.stage_keys if in_range(definition, cadence, s))
-    return _STAGES_OF[key]
+    """The stages a cadence runs in, as planning decides it (`in_range`)."""
+    return frozenset(s for s in definition.stage_keys if in_range(definition, cadence, s))
 
 
 def _time_in_stages(history: Sequence[TransitionRow],

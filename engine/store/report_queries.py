@@ -78,11 +78,9 @@ def _rows(session: Session, statement: Executable) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in session.connection().execute(statement)]
 
 
-def report_workflows(session: Session) -> list[tuple[int, str, int, str]]:
-    """report_workflows: every installed workflow version as (id, name, version, source), oldest first."""
-    statement = (select(col(Workflow.id), col(Workflow.name), col(Workflow.version), col(Workflow.source))
-                 .order_by(col(Workflow.id)))
-    return [(int(i), n, int(v), s) for i, n, v, s in _rows(session, statement)]
+def report_workflows(session: Session) -> list[Workflow]:
+    """report_workflows: every installed workflow version (a handful of rows), oldest first."""
+    return list(session.scalars(select(Workflow).order_by(col(Workflow.id))))
 
 
 def report_assignments(session: Session, selection: AssignmentFilter) -> list[AssignmentRow]:
