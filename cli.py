@@ -602,6 +602,35 @@ def calendar_command(obj: Context, email: str, output: Path | None, as_json: boo
          lambda c: [f"wrote {len(c['events'])} event(s) for {c['person']} ({c['tz']}) to {c['output']}"])
 
 
+# --- reports --------------------------------------------------------------------------------------------------
+
+
+@main_group.command()
+@click.option("--workflow", metavar="NAME", help="Only assignments of this workflow.")
+@click.option("--start-year", type=int, metavar="YYYY", help="Only assignments that start in this year.")
+@click.option("--host", metavar="CC", help="Only assignments hosted in this country (ISO 3166 code).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]), default="table",
+              show_default=True, help="html is one self-contained page with charts, to send by email.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), metavar="FILE",
+              help="Write the report to FILE instead of stdout.")
+@json_option
+@pass_context
+def report(obj: Context, workflow: str | None, start_year: int | None, host: str | None, fmt: str,
+           output: Path | None, as_json: bool) -> None:
+    """Program figures: assignments per stage, stage durations, overdue tasks, sponsor contact, repatriations,
+    outcomes. --json is --format json."""
+    from engine.report_render import render
+    from engine.reports import program_report
+
+    figures = program_report(obj.db, workflow=workflow, start_year=start_year, host=host, now=now())
+    text = render(figures, "json" if as_json else fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"report written to {output}", err=True)
+
+
 def fail(lines: list[str], code: int) -> NoReturn:
     for line in lines:
         click.echo(f"Error: {line}", err=True)
