@@ -151,9 +151,10 @@ def forecast_new(db: Engine, spec: service.AssignmentSpec, *, options: ForecastO
     scratch = scratch_store.create_scratch_database()
     try:
         with use_case_transaction(db) as source, transaction(scratch) as target:
-            if not scratch_store.copy_latest_workflow(source, target, spec.workflow.strip()):
-                service.show_workflow(db, spec.workflow.strip())  # raises NotFound naming the installed ones
+            found = scratch_store.copy_latest_workflow(source, target, spec.workflow.strip())
             filled = scratch_store.copy_people(source, target, [spec.assignee, *spec.stakeholders.values()])
+        if not found:
+            service.show_workflow(db, spec.workflow.strip())  # raises NotFound naming the installed ones
         complete = _with_placeholders(scratch, spec, filled)
         shown = service.show_workflow(scratch, spec.workflow.strip())
         start = inputs.iso_date(spec.start, "--start")
