@@ -295,7 +295,7 @@ class _Replay:
             acted = self._complete_due_tasks(now) | self._pop_wakes(now) | to_advance
             advanced = self._advance_all(acted, now)
             to_advance = set()
-            if not sent and not acted and not advanced:
+            if not acted and not advanced:  # sending alone changes nothing planning looks at
                 candidates = [following, self.completions[0][0] if self.completions else None,
                               self.wakes[0][0] if self.wakes else None]
                 return min((c for c in candidates if c is not None), default=None)
