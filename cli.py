@@ -571,9 +571,9 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
     else:
         raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
     emit(result.notice_views(), as_json, lambda rows: [*table(
-        [[n["at"], f"{n['local_time'][:16].replace('T', ' ')} {n['tz']}", n["recipient"], n["kind"], n["key"]]
-         for n in rows],
-        ["AT (UTC)", "LOCAL TIME", "RECIPIENT", "KIND", "KEY"]), "assumed:",
+        [[str(n["assignment_id"]), n["at"], f"{n['local_time'][:16].replace('T', ' ')} {n['tz']}", n["recipient"],
+          n["kind"], n["key"]] for n in rows],
+        ["ID", "AT (UTC)", "LOCAL TIME", "RECIPIENT", "KIND", "KEY"]), "assumed:",
         *(f"  - {a}" for a in forecasting.ASSUMPTIONS)])
 
 

@@ -172,9 +172,10 @@ def _with_placeholders(scratch: Engine, spec: service.AssignmentSpec, filled: se
     """`spec` with a placeholder person for the assignee and every role it does not name."""
     shown = service.show_workflow(scratch, spec.workflow.strip())
     roles = dict(spec.stakeholders)
-    wanted = {"assignee": spec.assignee, **{r: roles.get(r, "") for r in shown["roles"] if r != "assignee"}}
+    # roles the workflow does not know are passed on, so creating the assignment refuses them as `create` does
+    wanted = {"assignee": spec.assignee, **{r: roles.get(r, "") for r in shown["roles"] if r != "assignee"}, **roles}
     for role, email in wanted.items():
-        if email.strip() and email.strip().lower() in filled:
+        if (email.strip() and email.strip().lower() in filled) or role not in shown["roles"]:
             continue
         if email.strip():
             raise SojournError(f"{role}: no person with email {email}",
@@ -291,7 +292,7 @@ class _Replay:
                 planning.plan(session, now)
                 sent = scratch_store.take_deliverable(session, now)
                 following = scratch_store.next_planning_instant(session)
-            self._record(sent)
+            self._record(sent, now)
             acted = self._complete_due_tasks(now) | self._pop_wakes(now) | to_advance
             advanced = self._advance_all(acted, now)
             to_advance = set()
@@ -300,12 +301,15 @@ class _Replay:
                               self.wakes[0][0] if self.wakes else None]
                 return min((c for c in candidates if c is not None), default=None)
 
-    def _record(self, rows: list[Outbox]) -> None:
+    def _record(self, rows: list[Outbox], now: datetime) -> None:
+        """Keep the notices sent at `now` (the instant each was due, or the forecast's start for one overdue)."""
+        stop_at = self.options.stop_at
         for row in rows:
-            if row.kind == "contact_missed" and not self.options.missed_contacts:
+            if (row.kind == "contact_missed" and not self.options.missed_contacts) or \
+                    (stop_at is not None and now >= stop_at):
                 continue
             self.notices.append(ForecastNotice(
-                at=row.next_attempt_at.astimezone(UTC), recipient=row.recipient,
+                at=now, recipient=row.recipient,
                 tz=self.zones.get(row.recipient, "UTC"), role=row.role, kind=row.kind, key=row.key,
                 assignment_id=row.assignment_id, task_id=row.task_id, subject=row.subject))
 

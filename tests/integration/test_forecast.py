@@ -258,6 +258,10 @@ def test_forecast_text_names_its_assumptions_when_run_for_an_assignment(on_db: S
       "--until", "someday"], 2, "--until: 'someday' is not a date"),
     (["forecast", "--workflow", "leadership-development", "--start", "2027-01-04", "--end", "2027-12-31",
       "--assignee", "who@example.com"], 1, "no person with email who@example.com"),
+    (["forecast", "--workflow", "leadership-development", "--start", "2027-01-04", "--end", "2027-12-31",
+      "--stakeholder", "boss=ana.lima@example.com"], 2, "unknown role 'boss'"),
+    (["forecast", "--workflow", "leadership-development", "--start", "2027-01-04", "--end", "2026-12-31"], 2,
+     "must be after start"),
 ])
 def test_forecast_refuses_with_error_line_when_asked_wrongly(on_db: Sojourn, args: list[str], code: int,
                                                            message: str) -> None:
