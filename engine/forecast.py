@@ -5,7 +5,8 @@ real schema. A virtual clock then steps through every instant that matters: each
 cadence's `next_check_at`, each queued notice's delivery instant, the moment each task is done and each date a
 guard waits for. At every instant it runs what really runs: `planning.plan`, then it takes the queued notices a
 dispatcher would send, then the people act through the real use cases (`complete_task`, `add_goal`, `signoff`,
-`advance`, `log_contact`). The notices taken are the forecast. The real database is only read.
+`advance`). The notices taken are the forecast. The real database is only read. `_Replay` says why logged contacts
+are left out.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def forecast_new(db: Engine, spec: service.AssignmentSpec, *, options: ForecastO
         start = inputs.iso_date(spec.start, "--start")
         assignee_tz = _tz_of(scratch, complete.assignee)
         created = local_instant(start, shown["reminders"]["local_hour"], assignee_tz)
-        with _quiet_logs():
+        with _marked_logs():
             assignment_id = int(service.create_assignment(scratch, complete, actor=ACTOR, now=created)["id"])
         replay = _Replay(scratch, options)
         return replay.run([assignment_id], created, _Existing())
@@ -193,7 +194,7 @@ def _tz_of(scratch: Engine, email: str) -> str:
 
 
 @contextmanager
-def _quiet_logs() -> Iterator[None]:
+def _marked_logs() -> Iterator[None]:
     """Marks the log lines of replayed use cases, so `-v` never reads as if the real database changed."""
     import structlog
 
@@ -249,7 +250,7 @@ class _Replay:
         self.zones: dict[str, str] = {}  # email -> time zone
 
     def run(self, assignment_ids: list[int], start: datetime, existing: _Existing) -> Forecast:
-        with _quiet_logs():
+        with _marked_logs():
             self._load(assignment_ids, start)
             now, to_advance = start, set(assignment_ids)
             for _ in range(MAX_INSTANTS):
