@@ -283,13 +283,21 @@ def assignment_list(obj: Context, stage: str | None, as_json: bool) -> None:
 
 @assignment.command("show")
 @click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--gantt", is_flag=True, help="Print a Mermaid gantt: stages so far and as forecast, task due dates.")
 @json_option
 @pass_context
-def assignment_show(obj: Context, assignment_id: int, as_json: bool) -> None:
+def assignment_show(obj: Context, assignment_id: int, gantt: bool, as_json: bool) -> None:
     """Show an assignment, its tasks and what blocks the next stage."""
     from engine import service
 
-    emit(service.show_assignment(obj.db, assignment_id, now=now()), as_json, _assignment_lines)
+    shown = service.show_assignment(obj.db, assignment_id, now=now())
+    if gantt:
+        from engine.forecast import gantt_chart
+
+        chart = gantt_chart(obj.db, assignment_id, now=now())
+        emit({**shown, "gantt": chart}, as_json, lambda _: [chart])
+        return
+    emit(shown, as_json, _assignment_lines)
 
 
 def _assignment_lines(a: dict[str, Any]) -> Iterable[str]:
@@ -629,6 +637,56 @@ def report(obj: Context, workflow: str | None, start_year: int | None, host: str
         return
     output.write_text(text, encoding="utf-8")
     click.echo(f"report written to {output}", err=True)
+
+
+# --- forecasts ------------------------------------------------------------------------------------------------
+
+
+@main_group.command()
+@click.argument("assignment_ids", metavar="[ID]...", nargs=-1, type=ROW_ID)
+@click.option("--workflow", "workflow_name", metavar="NAME", help="Forecast an assignment that does not exist yet.")
+@click.option("--start", metavar="DATE", help="With --workflow: its start date (it is created that day).")
+@click.option("--end", metavar="DATE", help="With --workflow: its end date.")
+@click.option("--assignee", metavar="EMAIL", help="With --workflow: the assignee (default: a placeholder in UTC).")
+@click.option("--stakeholder", "stakeholders", multiple=True, metavar="ROLE=EMAIL",
+              help="With --workflow: a role's holder; roles left out get placeholders in UTC.")
+@click.option("--home", default="XX", show_default=True, metavar="CC", help="With --workflow: home country.")
+@click.option("--host", default="XX", show_default=True, metavar="CC", help="With --workflow: host country.")
+@click.option("--until", metavar="DATE", help="Last day to forecast, in UTC (default: until nothing more is sent).")
+@click.option("--late", "late_days", type=click.IntRange(0, 3650), default=0, show_default=True, metavar="DAYS",
+              help="Assume every task is done DAYS after its due date, to see the escalations.")
+@click.option("--missed-contacts", is_flag=True, help="Assume no cadence contact is logged, to see contact_missed.")
+@json_option
+@pass_context
+def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str | None, start: str | None,
+             end: str | None, assignee: str | None, stakeholders: tuple[str, ...], home: str, host: str,
+             until: str | None, late_days: int, missed_contacts: bool, as_json: bool) -> None:
+    """List every notice the daemon would send, replayed with its own planning code; writes and sends nothing.
+
+    Give assignment IDs, or --workflow with --start and --end for an assignment that does not exist yet. Every
+    task is assumed done on its due date; the assumptions are listed after the notices.
+    """
+    from engine import forecast as forecasting
+    from engine import inputs, service
+    from engine.errors import BadInput
+
+    options = forecasting.ForecastOptions(until=inputs.iso_date(until, "--until") if until else None,
+                                          late_days=late_days, missed_contacts=missed_contacts)
+    if assignment_ids and workflow_name:
+        raise BadInput("give assignment IDs or --workflow, not both")
+    if assignment_ids:
+        result = forecasting.forecast_assignments(obj.db, assignment_ids, now=now(), options=options)
+    elif workflow_name and start and end:
+        pairs = dict(inputs.stakeholder_pair(s) for s in stakeholders)
+        spec = service.AssignmentSpec(workflow_name, assignee or "", home, host, start, end, pairs)
+        result = forecasting.forecast_new(obj.db, spec, options=options)
+    else:
+        raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
+    emit(result.notice_views(), as_json, lambda rows: [*table(
+        [[str(n["assignment_id"]), n["at"], f"{n['local_time'][:16].replace('T', ' ')} {n['tz']}", n["recipient"],
+          n["kind"], n["key"]] for n in rows],
+        ["ID", "AT (UTC)", "LOCAL TIME", "RECIPIENT", "KIND", "KEY"]), "assumed:",
+        *(f"  - {a}" for a in forecasting.ASSUMPTIONS)])
 
 
 def fail(lines: list[str], code: int) -> NoReturn:

@@ -1,0 +1,115 @@
+"""Scratch databases: in-memory copies of assignments with the real schema, for replays that write nothing real."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, Table, func, insert, select, text, update
+from sqlmodel import Session, SQLModel, col
+
+from engine.store.db import SCHEMA_REVISION, open_db
+from engine.store.models import CadenceState, Outbox, StageChange, Task
+
+# The tables that describe an assignment, parents first, and how each row is found from the assignment ids.
+_BY_ASSIGNMENT = ("assignment", "stakeholder", "task", "goal", "signoff", "contact", "transition", "cadencestate",
+                  "outbox")
+
+
+def create_scratch_database() -> Engine:
+    """An empty in-memory SQLite database with the newest schema, private to this process and thread.
+
+    The tables come from the same SQLModel metadata the migrations are checked against, and the schema is stamped
+    with SCHEMA_REVISION so the use cases accept it. SQLite keeps one connection per thread for `sqlite://`,
+    so every session opened on the db sees the same database.
+    """
+    db = open_db("sqlite://")
+    SQLModel.metadata.create_all(db)
+    with db.begin() as connection:
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:revision)"),
+                           {"revision": SCHEMA_REVISION})
+    return db
+
+
+def _table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
+
+
+def copy_assignments(source: Session, target: Session, assignment_ids: Collection[int]) -> None:
+    """copy_assignments: copy assignments with their workflow versions, people and every row that hangs off them.
+
+    Rows keep their ids, so keys already in the outbox stay the same in the copy. Only reads `source`.
+    """
+    ids = list(assignment_ids)
+    if not ids:
+        return
+    rows: dict[str, Sequence[Any]] = {}
+    for name in _BY_ASSIGNMENT:
+        table = _table(name)
+        rows[name] = source.execute(select(table).where(table.c.assignment_id.in_(ids) if name != "assignment"
+                                                        else table.c.id.in_(ids))).mappings().all()
+    workflow_ids = {r["workflow_id"] for r in rows["assignment"]}
+    person_ids = {r["assignee_id"] for r in rows["assignment"]} | {r["person_id"] for r in rows["stakeholder"]}
+    workflow, person = _table("workflow"), _table("person")
+    rows["workflow"] = source.execute(select(workflow).where(workflow.c.id.in_(workflow_ids))).mappings().all()
+    rows["person"] = source.execute(select(person).where(person.c.id.in_(person_ids))).mappings().all()
+    for name in ("workflow", "person", *_BY_ASSIGNMENT):
+        if rows[name]:
+            target.execute(insert(_table(name)), [dict(r) for r in rows[name]])
+
+
+def copy_latest_workflow(source: Session, target: Session, name: str) -> bool:
+    """copy_latest_workflow: copy the newest installed version of workflow `name`; False when there is none."""
+    workflow = _table("workflow")
+    row = source.execute(select(workflow).where(workflow.c.name == name).order_by(workflow.c.version.desc())
+                         .limit(1)).mappings().first()
+    if row is not None:
+        target.execute(insert(workflow), [dict(row)])
+    return row is not None
+
+
+def copy_people(source: Session, target: Session, emails: Iterable[str]) -> set[str]:
+    """copy_people: copy the people with these emails (compared in lower case); returns the emails found."""
+    person = _table("person")
+    wanted = {e.strip().lower() for e in emails if e.strip()}
+    rows = source.execute(select(person).where(person.c.email.in_(wanted))).mappings().all() if wanted else []
+    if rows:
+        target.execute(insert(person), [dict(r) for r in rows])
+    return {str(r["email"]) for r in rows}
+
+
+def row_ids(session: Session) -> tuple[set[int], set[int], set[int]]:
+    """row_ids: the ids of every task, of the tasks done, and of every transition record."""
+    tasks = {(int(i), s) for i, s in session.execute(select(col(Task.id), col(Task.status)))}
+    transitions = {int(i) for i in session.execute(select(col(StageChange.id))).scalars()}
+    return {i for i, _ in tasks}, {i for i, s in tasks if s == "done"}, transitions
+
+
+def next_planning_instant(session: Session) -> datetime | None:
+    """next_planning_instant: the earliest instant planning or dispatch has something to do (None: never again)."""
+    candidates = [
+        session.execute(select(func.min(Task.next_reminder_at)).where(col(Task.status) == "open")).scalar(),
+        session.execute(select(func.min(CadenceState.next_check_at))).scalar(),
+        session.execute(select(func.min(Outbox.next_attempt_at))
+                        .where(col(Outbox.status).in_(("pending", "failed")))).scalar(),
+    ]
+    found = [c if c.tzinfo else c.replace(tzinfo=UTC) for c in candidates if c is not None]
+    return min(found, default=None)
+
+
+def take_deliverable(session: Session, now: datetime) -> list[Outbox]:
+    """take_deliverable: the queued rows a dispatcher would send at `now`, marked sent at their own due instant.
+
+    For replays on a scratch database only: nothing is handed to a notifier, the rows are just recorded as sent.
+    """
+    statement = (select(Outbox).where(col(Outbox.status).in_(("pending", "failed")),
+                                      col(Outbox.next_attempt_at) <= now)
+                 .order_by(col(Outbox.next_attempt_at), col(Outbox.id)))
+    rows = list(session.scalars(statement).all())
+    if rows:
+        session.execute(update(Outbox).where(col(Outbox.id).in_([r.id for r in rows]))
+                        .values(status="sent", sent_at=Outbox.next_attempt_at, attempts=1)
+                        .execution_options(synchronize_session=False))
+    return rows
