@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from engine.records import (
     instant,
     lifecycle_of,
     load_record,
+    load_record_to_move,
     load_records,
     people_by_id,
     task_view,
@@ -37,20 +38,29 @@ from engine.store.models import (
     Goal,
     Person,
     Signoff,
-    Stakeholder,
     Task,
     TransitionRecord,
     Workflow,
     pk,
+)
+from engine.store.moves import (
+    insert_assignments,
+    insert_history,
+    insert_stage_notices,
+    insert_stakeholders,
+    insert_tasks,
+    move_assignment,
+    people_by_email,
+    tasks_of,
+    typed_row,
+    wake_cadence_checks,
 )
 from engine.store.queries import (
     cancel_queued_notifications,
     close_open_tasks,
     complete_open_task,
     insert_notifications,
-    reload_tasks,
     transitions_of,
-    wake_cadence_checks,
 )
 from engine.transactions import use_case_transaction as _transaction
 from workflows import builtin_workflow_texts
@@ -198,21 +208,26 @@ def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: date
 
 
 def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, now: datetime) -> list[dict[str, Any]]:
-    """Create one assignment per CSV line, all or nothing; every bad line is reported with its line number."""
+    """Create one assignment per CSV line, all or nothing; every bad line is reported with its line number.
+
+    Every line is checked before anything is written, then all of them are written together, a few hundred rows
+    per statement.
+    """
     rows = _read_import(csv_text, source)
     problems: list[str] = []
     bad_lines = 0
     with _transaction(db) as session:
-        created: list[AssignmentRecord] = []
+        lookups = _CreationLookups(session, [spec for _, spec in rows])
+        checked: list[_NewAssignment] = []
         for line, spec in rows:
             try:
-                with session.begin_nested():
-                    created.append(_create_assignment(session, spec, actor=actor, now=now))
+                checked.append(_check_new_assignment(lookups, spec))
             except SojournError as exc:
                 bad_lines += 1
                 problems += [f"{source}, line {line}: {text}" for text in exc.lines()]
         if problems:
             raise BadInput(f"{source}: nothing imported; {bad_lines} line(s) to fix", details=problems)
+        created = _create_assignments(session, checked, actor=actor, now=now)
         return [assignment_view(r, now) for r in created]
 
 
@@ -249,23 +264,72 @@ def _read_import(csv_text: str, source: str) -> list[tuple[int, AssignmentSpec]]
 
 
 def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime) -> AssignmentRecord:
+    checked = _check_new_assignment(_CreationLookups(session, [spec]), spec)
+    return _create_assignments(session, [checked], actor=actor, now=now)[0]
+
+
+@dataclass(frozen=True)
+class _NewAssignment:
+    """An assignment that passed every check and may be written."""
+
+    workflow: Workflow
+    assignee: Person
+    holders: dict[str, Person]  # role -> person, the assignee not included
+    home: str
+    host: str
+    start: date
+    end: date
+
+
+class _CreationLookups:
+    """The workflows and people a batch of new assignments names, read once for the whole batch."""
+
+    def __init__(self, session: Session, specs: Sequence[AssignmentSpec]) -> None:
+        self.session = session
+        named = [s.assignee for s in specs] + [email for s in specs for email in s.stakeholders.values()]
+        self.people = people_by_email(session.connection(), (email.strip().lower() for email in named))
+        self.workflows: dict[str, Workflow] = {}
+
+    def workflow(self, name: str) -> Workflow:
+        if name not in self.workflows:
+            self.workflows[name] = _workflow(self.session, name)
+        return self.workflows[name]
+
+    def person(self, email: str, what: str) -> Person:
+        found = self.people.get(email)
+        return found if found is not None else _person(self.session, email, what)
+
+
+def _check_new_assignment(lookups: _CreationLookups, spec: AssignmentSpec) -> _NewAssignment:
+    """Every check of a new assignment, in the order a user fixes them; the first failure is raised."""
     start, end = inputs.iso_date(spec.start, "start"), inputs.iso_date(spec.end, "end")
     inputs.period(start, end)
     home, host = inputs.country(spec.home, "home"), inputs.country(spec.host, "host")
-    workflow = _workflow(session, inputs.text(spec.workflow, "workflow"))
-    definition = definition_of(workflow)
-    _check_roles(definition, spec.stakeholders)
-    assignee = _person(session, inputs.email(spec.assignee, "assignee"), "assignee")
-    holders = {role: _person(session, inputs.email(email, role), role) for role, email in spec.stakeholders.items()}
-    assignment = Assignment(workflow_id=pk(workflow), assignee_id=pk(assignee), stage=definition.initial, home=home,
-                            host=host, start=start, end=end, stage_entered_at=now, created_at=now)
-    session.add(assignment)
-    session.flush()
-    session.add_all(Stakeholder(assignment_id=pk(assignment), role=role, person_id=pk(p))
-                    for role, p in holders.items())
-    record = AssignmentRecord(assignment, workflow, assignee, {"assignee": assignee, **holders})
-    _enter_stage(session, record, None, definition.initial, actor=actor, reason="created", now=now)
-    return record
+    workflow = lookups.workflow(inputs.text(spec.workflow, "workflow"))
+    _check_roles(definition_of(workflow), spec.stakeholders)
+    assignee = lookups.person(inputs.email(spec.assignee, "assignee"), "assignee")
+    holders = {role: lookups.person(inputs.email(email, role), role) for role, email in spec.stakeholders.items()}
+    return _NewAssignment(workflow, assignee, holders, home, host, start, end)
+
+
+def _create_assignments(session: Session, checked: Sequence[_NewAssignment], *, actor: str,
+                        now: datetime) -> list[AssignmentRecord]:
+    """Write checked assignments, their stakeholders and their entry into the initial stage, in bulk."""
+    connection = session.connection()
+    rows = [{"workflow_id": pk(n.workflow), "assignee_id": pk(n.assignee), "stage": definition_of(n.workflow).initial,
+             "home": n.home, "host": n.host, "start": n.start, "end": n.end, "stage_entered_at": now,
+             "created_at": now} for n in checked]
+    ids = insert_assignments(connection, rows)
+    insert_stakeholders(connection, [{"assignment_id": assignment_id, "role": role, "person_id": pk(person)}
+                                     for assignment_id, n in zip(ids, checked, strict=True)
+                                     for role, person in n.holders.items()])
+    records = [AssignmentRecord(typed_row(Assignment, {"id": assignment_id, **row, "plan_version": 1,
+                                                       "row_version": 1}),
+                                n.workflow, n.assignee, {"assignee": n.assignee, **n.holders})
+               for assignment_id, row, n in zip(ids, rows, checked, strict=True)]
+    _enter_stage(session, [_StageEntry(r, None, r.assignment.stage, "created") for r in records], actor=actor,
+                 now=now)
+    return records
 
 
 def _check_roles(definition: WorkflowDefinition, given: Mapping[str, str]) -> None:
@@ -312,61 +376,86 @@ def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
 
 def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | None, actor: str,
             now: datetime) -> dict[str, Any]:
-    """Move an assignment to `to` (default: the next stage) if every guard passes; otherwise say who must act."""
+    """Move an assignment to `to` (default: the next stage) if every guard passes; otherwise say who must act.
+
+    Reads and writes with the named Core statements of `engine.store.moves`; the stage update checks the version
+    read, so a concurrent change loses cleanly.
+    """
     with _transaction(db) as session:
-        record = load_record(session, assignment_id)
+        record = load_record_to_move(session.connection(), assignment_id)
         lifecycle = record.lifecycle
         transition = lifecycle.transition(record.assignment.stage, to)
         if transition.requires_reason and not (reason and reason.strip()):
             raise BadInput(f"moving to {transition.dest} needs a reason: add --reason TEXT")
         _fire(lifecycle, record, transition, now)
         source = record.assignment.stage
-        _enter_stage(session, record, source, transition.dest, actor=actor, reason=reason, now=now)
+        _enter_stage(session, [_StageEntry(record, source, transition.dest, reason)], actor=actor, now=now)
     log.info("assignment advanced", assignment=assignment_id, source=source, dest=transition.dest, actor=actor)
     return assignment_view(record, now)
 
 
 def _fire(lifecycle: Lifecycle, record: AssignmentRecord, transition: Transition, now: datetime) -> None:
-    ctx = record.guard_context(now)
-    unmet = lifecycle.unmet(transition, ctx)
-    if unmet or not lifecycle.fire(Subject(record.assignment.stage), transition.dest, ctx):
+    """Evaluate the guards once and fire the machine once; refuse with every unmet guard and who must act."""
+    unmet = lifecycle.attempt(Subject(record.assignment.stage), transition, record.guard_context(now))
+    if unmet:
         raise GuardsUnmet(
             f"assignment {record.assignment.id} cannot move from {record.assignment.stage} to {transition.dest} yet",
             details=[f"{u.guard}: {u.reason}; must act: {record.who_must_act(u.who)}" for u in unmet])
 
 
-def _enter_stage(session: Session, record: AssignmentRecord, source: str | None, dest: str, *, actor: str,
-                 reason: str | None, now: datetime) -> None:
-    """Set the stage, append history, create the stage's tasks and tell every stakeholder, in one transaction."""
-    assignment, definition = record.assignment, record.definition
-    assignment.stage, assignment.stage_entered_at = dest, now
-    if definition.is_terminal(dest) and not definition.stage(dest).tasks:
-        _close_open_tasks(record)
-    session.add(assignment)
-    history_row = TransitionRecord(assignment_id=pk(assignment), from_stage=source, to_stage=dest, at=now, actor=actor,
-                                   reason=reason, workflow_version=record.workflow.version)
-    session.add(history_row)
-    new_tasks = [_task_from_template(record, template, dest, now) for template in definition.stage(dest).tasks]
-    session.add_all(new_tasks)
-    session.flush()
-    record.tasks += new_tasks
-    insert_notifications(session, _stage_change_notices(record, history_row, new_tasks, now))
+@dataclass(frozen=True)
+class _StageEntry:
+    """One assignment entering a stage, from `source` (None: it has just been created)."""
+
+    record: AssignmentRecord
+    source: str | None
+    dest: str
+    reason: str | None
+
+
+def _enter_stage(session: Session, entries: Sequence[_StageEntry], *, actor: str, now: datetime) -> None:
+    """Set each stage, append history, create the stages' tasks and tell every stakeholder, in one transaction.
+
+    A move checks the assignment's version (`move_assignment`); history, tasks, notices and cadence checks of all
+    entries go in one multi-row INSERT each.
+    """
+    connection = session.connection()
+    for entry in entries:
+        assignment, definition = entry.record.assignment, entry.record.definition
+        if entry.source is not None:
+            assignment.row_version = move_assignment(connection, pk(assignment), seen_version=assignment.row_version,
+                                                     stage=entry.dest, entered_at=now)
+        assignment.stage, assignment.stage_entered_at = entry.dest, now
+        if definition.is_terminal(entry.dest) and not definition.stage(entry.dest).tasks:
+            _close_open_tasks(session, entry.record)
+    history_ids = insert_history(connection, [
+        {"assignment_id": pk(e.record.assignment), "from_stage": e.source, "to_stage": e.dest, "at": now,
+         "actor": actor, "reason": e.reason, "workflow_version": e.record.workflow.version} for e in entries])
+    new_tasks = [[_task_from_template(e.record, template, e.dest, now)
+                  for template in e.record.definition.stage(e.dest).tasks] for e in entries]
+    insert_tasks(connection, [task for tasks in new_tasks for task in tasks])
+    notices: list[dict[str, Any]] = []
+    for entry, history_id, tasks in zip(entries, history_ids, new_tasks, strict=True):
+        entry.record.tasks += tasks
+        notices += _stage_change_notices(entry.record, entry, history_id, actor, tasks, now)
+    insert_stage_notices(connection, notices)
     # the daemon decides whether a cadence starts, continues or stops with the new stage
-    wake_cadence_checks(session, pk(assignment), [c.kind for c in definition.cadences], now)
+    wake_cadence_checks(connection, [(pk(e.record.assignment), cadence.kind) for e in entries
+                                     for cadence in e.record.definition.cadences], now)
 
 
-def _close_open_tasks(record: AssignmentRecord) -> None:
+def _close_open_tasks(session: Session, record: AssignmentRecord) -> None:
     """Cancel the assignment's open tasks with one conditional UPDATE, so a task done meanwhile stays done."""
-    session = Session.object_session(record.assignment)
-    assert isinstance(session, Session), "the rows of a use case belong to its session"
-    close_open_tasks(session, pk(record.assignment))
-    reload_tasks(session, (pk(t) for t in record.tasks))  # so the returned view shows what was written
+    assignment_id = pk(record.assignment)
+    close_open_tasks(session, assignment_id)
+    record.tasks = tasks_of(session.connection(), assignment_id)  # so the returned view shows what was written
     # reminders and cadence notices still queued would now mislead; stage_changed and plan_changed still go out
-    cancel_queued_notifications(session, assignment_id=pk(record.assignment), kinds=(*TASK_KINDS, *CADENCE_KINDS),
+    cancel_queued_notifications(session, assignment_id=assignment_id, kinds=(*TASK_KINDS, *CADENCE_KINDS),
                                 reason=f"assignment {record.assignment.stage} before delivery")
 
 
 def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now: datetime) -> Task:
+    """A new open task of `stage`, due as the template says in its owner's time zone (its id comes on insert)."""
     owner = record.person_for(template.owner)
     assert owner is not None, "every workflow role is filled when the assignment is created"
     a = record.assignment
@@ -374,25 +463,26 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
     reminders = record.definition.reminders
     first_reminder = local_instant(date.fromordinal(due_on.toordinal() - reminders.due_soon_days),
                                    reminders.local_hour, owner.tz)
-    return Task(assignment_id=pk(a), key=template.key, title=template.title, description=template.description,
-                stage=stage, owner_role=template.owner, owner_id=pk(owner), due_on=due_on,
-                due_at=end_of_day(due_on, owner.tz), next_reminder_at=first_reminder)
+    return typed_row(Task, {"id": None, "assignment_id": pk(a), "key": template.key, "title": template.title,
+                            "description": template.description, "stage": stage, "owner_role": template.owner,
+                            "owner_id": pk(owner), "due_on": due_on, "due_at": end_of_day(due_on, owner.tz),
+                            "status": "open", "completed_at": None, "completed_by": None, "note": None,
+                            "next_reminder_at": first_reminder})
 
 
-def _stage_change_notices(record: AssignmentRecord, history_row: TransitionRecord, new_tasks: list[Task],
-                          now: datetime) -> list[dict[str, Any]]:
+def _stage_change_notices(record: AssignmentRecord, entry: _StageEntry, history_id: int, actor: str,
+                          new_tasks: list[Task], now: datetime) -> list[dict[str, Any]]:
     a = record.assignment
-    moved = f"from {history_row.from_stage} to {history_row.to_stage}" if history_row.from_stage else \
-        f"created in stage {history_row.to_stage}"
+    moved = f"from {entry.source} to {entry.dest}" if entry.source else f"created in stage {entry.dest}"
     subject = f"Assignment #{a.id} ({record.assignee.name}, {a.home} to {a.host}): {moved}"
     notices = []
     for role, person in sorted(record.stakeholders.items()):
         mine = [t for t in new_tasks if t.owner_id == person.id]
-        lines = [f"{subject}, by {history_row.actor}."]
-        if history_row.reason:
-            lines.append(f"Reason: {history_row.reason}")
+        lines = [f"{subject}, by {actor}."]
+        if entry.reason:
+            lines.append(f"Reason: {entry.reason}")
         lines += [f"Your task: {t.title} (due {t.due_on.isoformat()}, task {t.id})" for t in mine]
-        notices.append({"key": f"stage_changed/{history_row.id}/{role}", "kind": "stage_changed",
+        notices.append({"key": f"stage_changed/{history_id}/{role}", "kind": "stage_changed",
                         "assignment_id": a.id, "task_id": None, "recipient": person.email, "role": role,
                         "subject": subject, "body": "\n".join(lines), "created_at": now, "deliver_at": now})
     return notices
