@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session, col, select
 
 from engine import inputs
@@ -62,6 +62,7 @@ from engine.store.queries import (
     insert_notifications,
     transitions_of,
 )
+from engine.transactions import use_case_connection as _connection
 from engine.transactions import use_case_transaction as _transaction
 from workflows import builtin_workflow_texts
 
@@ -327,7 +328,7 @@ def _create_assignments(session: Session, checked: Sequence[_NewAssignment], *, 
                                                        "row_version": 1}),
                                 n.workflow, n.assignee, {"assignee": n.assignee, **n.holders})
                for assignment_id, row, n in zip(ids, rows, checked, strict=True)]
-    _enter_stage(session, [_StageEntry(r, None, r.assignment.stage, "created") for r in records], actor=actor,
+    _enter_stage(connection, [_StageEntry(r, None, r.assignment.stage, "created") for r in records], actor=actor,
                  now=now)
     return records
 
@@ -381,15 +382,15 @@ def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | Non
     Reads and writes with the named Core statements of `engine.store.moves`; the stage update checks the version
     read, so a concurrent change loses cleanly.
     """
-    with _transaction(db) as session:
-        record = load_record_to_move(session.connection(), assignment_id)
+    with _connection(db) as connection:
+        record = load_record_to_move(connection, assignment_id)
         lifecycle = record.lifecycle
         transition = lifecycle.transition(record.assignment.stage, to)
         if transition.requires_reason and not (reason and reason.strip()):
             raise BadInput(f"moving to {transition.dest} needs a reason: add --reason TEXT")
         _fire(lifecycle, record, transition, now)
         source = record.assignment.stage
-        _enter_stage(session, [_StageEntry(record, source, transition.dest, reason)], actor=actor, now=now)
+        _enter_stage(connection, [_StageEntry(record, source, transition.dest, reason)], actor=actor, now=now)
     log.info("assignment advanced", assignment=assignment_id, source=source, dest=transition.dest, actor=actor)
     return assignment_view(record, now)
 
@@ -413,13 +414,12 @@ class _StageEntry:
     reason: str | None
 
 
-def _enter_stage(session: Session, entries: Sequence[_StageEntry], *, actor: str, now: datetime) -> None:
+def _enter_stage(connection: Connection, entries: Sequence[_StageEntry], *, actor: str, now: datetime) -> None:
     """Set each stage, append history, create the stages' tasks and tell every stakeholder, in one transaction.
 
     A move checks the assignment's version (`move_assignment`); history, tasks, notices and cadence checks of all
     entries go in one multi-row INSERT each.
     """
-    connection = session.connection()
     for entry in entries:
         assignment, definition = entry.record.assignment, entry.record.definition
         if entry.source is not None:
@@ -427,7 +427,7 @@ def _enter_stage(session: Session, entries: Sequence[_StageEntry], *, actor: str
                                                      stage=entry.dest, entered_at=now)
         assignment.stage, assignment.stage_entered_at = entry.dest, now
         if definition.is_terminal(entry.dest) and not definition.stage(entry.dest).tasks:
-            _close_open_tasks(session, entry.record)
+            _close_open_tasks(connection, entry.record)
     history_ids = insert_history(connection, [
         {"assignment_id": pk(e.record.assignment), "from_stage": e.source, "to_stage": e.dest, "at": now,
          "actor": actor, "reason": e.reason, "workflow_version": e.record.workflow.version} for e in entries])
@@ -444,14 +444,15 @@ def _enter_stage(session: Session, entries: Sequence[_StageEntry], *, actor: str
                                      for cadence in e.record.definition.cadences], now)
 
 
-def _close_open_tasks(session: Session, record: AssignmentRecord) -> None:
+def _close_open_tasks(connection: Connection, record: AssignmentRecord) -> None:
     """Cancel the assignment's open tasks with one conditional UPDATE, so a task done meanwhile stays done."""
     assignment_id = pk(record.assignment)
-    close_open_tasks(session, assignment_id)
-    record.tasks = tasks_of(session.connection(), assignment_id)  # so the returned view shows what was written
-    # reminders and cadence notices still queued would now mislead; stage_changed and plan_changed still go out
-    cancel_queued_notifications(session, assignment_id=assignment_id, kinds=(*TASK_KINDS, *CADENCE_KINDS),
-                                reason=f"assignment {record.assignment.stage} before delivery")
+    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+        close_open_tasks(session, assignment_id)
+        # reminders and cadence notices still queued would now mislead; stage_changed and plan_changed still go out
+        cancel_queued_notifications(session, assignment_id=assignment_id, kinds=(*TASK_KINDS, *CADENCE_KINDS),
+                                    reason=f"assignment {record.assignment.stage} before delivery")
+    record.tasks = tasks_of(connection, assignment_id)  # so the returned view shows what was written
 
 
 def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now: datetime) -> Task:
@@ -483,7 +484,7 @@ def _stage_change_notices(record: AssignmentRecord, entry: _StageEntry, history_
             lines.append(f"Reason: {entry.reason}")
         lines += [f"Your task: {t.title} (due {t.due_on.isoformat()}, task {t.id})" for t in mine]
         notices.append({"key": f"stage_changed/{history_id}/{role}", "kind": "stage_changed",
-                        "assignment_id": a.id, "task_id": None, "recipient": person.email, "role": role,
+                        "assignment_id": a.id, "recipient": person.email, "role": role,
                         "subject": subject, "body": "\n".join(lines), "created_at": now, "deliver_at": now})
     return notices
 

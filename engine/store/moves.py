@@ -26,9 +26,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from itertools import accumulate
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, CursorResult, Insert, Table, bindparam, case, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Insert,
+    Table,
+    bindparam,
+    case,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.instrumentation import manager_of_class
@@ -57,9 +71,10 @@ def _table(model: Any) -> Table:
 
 
 @cache
-def _mappers_ready() -> bool:
+def _layout(model: type[SQLModel]) -> tuple[Any, tuple[str, ...]]:
+    """How to build instances of `model`: its class manager (mappers configured first) and its column keys."""
     configure_mappers()
-    return True
+    return manager_of_class(model), tuple(_table(model).c.keys())
 
 
 def typed_row(model: type[Row], values: Mapping[str, Any]) -> Row:
@@ -67,14 +82,20 @@ def typed_row(model: type[Row], values: Mapping[str, Any]) -> Row:
 
     It reads like any loaded row; it is not attached to a session, so changing it writes nothing.
     """
-    _mappers_ready()
-    instance: Row = manager_of_class(model).new_instance()
+    instance: Row = _layout(model)[0].new_instance()
     instance.__dict__.update(values)
     return instance
 
 
-def _typed_rows(model: type[Row], rows: Iterable[Any]) -> list[Row]:
-    return [typed_row(model, row._mapping) for row in rows]
+def _typed_rows(model: type[Row], rows: Iterable[Sequence[Any]]) -> list[Row]:
+    """Instances of `model` from result rows whose columns are the table's, in order."""
+    manager, keys = _layout(model)
+    built = []
+    for row in rows:
+        instance: Row = manager.new_instance()
+        instance.__dict__.update(zip(keys, row, strict=True))
+        built.append(instance)
+    return built
 
 
 # --- loading --------------------------------------------------------------------------------------------------
@@ -98,10 +119,12 @@ def _load_statements() -> dict[str, Any]:
     a, w, p, s = _table(Assignment), _table(Workflow), _table(Person), _table(Stakeholder)
     t, g, so = _table(Task), _table(Goal), _table(Signoff)
     wanted: Any = bindparam("assignment_id")
+    holder = p.alias("holder")
     return {
-        "head": select(a, w, p).join(w, w.c.id == a.c.workflow_id).join(p, p.c.id == a.c.assignee_id)
-        .where(a.c.id == wanted),
-        "stakeholders": select(s.c.role, p).join(p, p.c.id == s.c.person_id).where(s.c.assignment_id == wanted),
+        # one row per stakeholder (one row with no role when there is none): the head repeats on each
+        "head": select(a, w, p, s.c.role, holder).join(w, w.c.id == a.c.workflow_id)
+        .join(p, p.c.id == a.c.assignee_id).outerjoin(s, s.c.assignment_id == a.c.id)
+        .outerjoin(holder, holder.c.id == s.c.person_id).where(a.c.id == wanted).order_by(s.c.role),
         "tasks": select(t).where(t.c.assignment_id == wanted).order_by(t.c.id),
         "goals": select(g).where(g.c.assignment_id == wanted).order_by(g.c.id),
         "signoffs": select(so).where(so.c.assignment_id == wanted).order_by(so.c.id),
@@ -111,25 +134,21 @@ def _load_statements() -> dict[str, Any]:
 def load_assignment(connection: Connection, assignment_id: int) -> AssignmentRows | None:
     """load_assignment: an assignment with its workflow version, assignee, stakeholders, tasks, goals and sign-offs.
 
-    Five indexed SELECTs (the first joins the assignment, its workflow version and its assignee); None when there
-    is no such assignment.
+    Four indexed SELECTs: the assignment joined with its workflow version, its assignee and its stakeholders, then
+    tasks, goals and sign-offs. None when there is no such assignment.
     """
     statements, key = _load_statements(), {"assignment_id": assignment_id}
-    head = connection.execute(statements["head"], key).first()
-    if head is None:
+    head = connection.execute(statements["head"], key).all()
+    if not head:
         return None
-    widths = [len(_table(model).c) for model in (Assignment, Workflow)]
-    values = tuple(head)
-    assignment_values = values[:widths[0]]
-    workflow_values = values[widths[0]:widths[0] + widths[1]]
-    person_values = values[widths[0] + widths[1]:]
-    rows = AssignmentRows(
-        typed_row(Assignment, dict(zip(_table(Assignment).c.keys(), assignment_values, strict=True))),
-        typed_row(Workflow, dict(zip(_table(Workflow).c.keys(), workflow_values, strict=True))),
-        typed_row(Person, dict(zip(_table(Person).c.keys(), person_values, strict=True))))
-    person_columns = _table(Person).c.keys()
-    for role, *person in connection.execute(statements["stakeholders"], key):
-        rows.stakeholders[role] = typed_row(Person, dict(zip(person_columns, person, strict=True)))
+    assignment_end, workflow_end, person_end = accumulate(len(_layout(m)[1]) for m in (Assignment, Workflow, Person))
+    first = tuple(head[0])
+    rows = AssignmentRows(_typed_rows(Assignment, [first[:assignment_end]])[0],
+                          _typed_rows(Workflow, [first[assignment_end:workflow_end]])[0],
+                          _typed_rows(Person, [first[workflow_end:person_end]])[0])
+    holders = [tuple(row)[person_end:] for row in head if row[person_end] is not None]  # (role, *person)
+    for holder, person in zip(holders, _typed_rows(Person, (h[1:] for h in holders)), strict=True):
+        rows.stakeholders[holder[0]] = person
     rows.tasks = tasks_of(connection, assignment_id)
     rows.goals = _typed_rows(Goal, connection.execute(statements["goals"], key))
     rows.signoffs = _typed_rows(Signoff, connection.execute(statements["signoffs"], key))
@@ -177,65 +196,100 @@ def move_assignment(connection: Connection, assignment_id: int, *, seen_version:
     return seen_version + 1
 
 
-def _insert_returning_ids(connection: Connection, model: Any, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """One multi-row INSERT per few hundred rows; the new ids come back in the order of `rows`."""
-    if not rows:
-        return []
+@cache
+def _insert_returning(model: Any, *columns: str, ordered: bool = False) -> Insert:
+    """A cached INSERT into `model`'s table returning `columns`; `ordered` returns rows in the order given."""
     table = _table(model)
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids: list[int] = []
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        ids += connection.execute(statement, list(rows[start:start + ROWS_PER_STATEMENT])).scalars().all()
-    return ids
+    return insert(table).returning(*(table.c[c] for c in columns), sort_by_parameter_order=ordered)
 
 
-def _insert_all(connection: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        connection.execute(statement, list(rows[start:start + ROWS_PER_STATEMENT]))
+def _execute_in_batches(connection: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Run `statement` over `rows`, a few hundred a time, and collect what it returns (if anything).
+
+    A single row runs as a plain one-row INSERT, the cheapest form for the one advance of a CLI call.
+    """
+    batches = [dict(rows[0])] if len(rows) == 1 else [list(rows[i:i + ROWS_PER_STATEMENT])
+                                                        for i in range(0, len(rows), ROWS_PER_STATEMENT)]
+    returned: list[Any] = []
+    for batch in batches:
+        result = connection.execute(statement, batch)
+        if result.returns_rows:
+            returned += result.all()
+    return returned
 
 
 def insert_assignments(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """insert_assignments: new assignment rows at row_version 1 (as the ORM starts them); their ids, in order."""
-    return _insert_returning_ids(connection, Assignment, [{"plan_version": 1, "row_version": 1, **r} for r in rows])
+    """insert_assignments: new assignment rows at row_version 1 (as the ORM starts them); their ids, in order.
+
+    New assignments have no key of their own to match returned ids with, so SQLAlchemy keeps the order: one
+    multi-row INSERT per batch on PostgreSQL, one INSERT per row on SQLite (where it cannot order a batch).
+    """
+    statement = _insert_returning(Assignment, "id", ordered=True)
+    complete = [{"plan_version": 1, "row_version": 1, **r} for r in rows]
+    return [row.id for row in _execute_in_batches(connection, statement, complete)]
 
 
 def insert_stakeholders(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """insert_stakeholders: who holds each role of new assignments (assignment_id, role, person_id)."""
-    _insert_all(connection, insert(_table(Stakeholder)), rows)
+    _execute_in_batches(connection, _plain_insert(Stakeholder), rows)
+
+
+@cache
+def _plain_insert(model: Any) -> Insert:
+    return insert(_table(model))
 
 
 def insert_history(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """insert_history: append stage changes to the history; their ids, in order (notice keys carry them)."""
-    return _insert_returning_ids(connection, TransitionRecord, rows)
+    """insert_history: append stage changes (one per assignment) in multi-row INSERTs; their ids, in order.
+
+    Each returned id is matched to its row by assignment id, so no backend has to keep the rows' order.
+    """
+    assignment_ids = [r["assignment_id"] for r in rows]
+    assert len(set(assignment_ids)) == len(assignment_ids), "one stage change per assignment and statement"
+    returned = _execute_in_batches(connection, _insert_returning(TransitionRecord, "id", "assignment_id"), rows)
+    ids = {row.assignment_id: row.id for row in returned}
+    return [ids[a] for a in assignment_ids]
 
 
 def insert_tasks(connection: Connection, tasks: Sequence[Task]) -> None:
-    """insert_tasks: write new tasks and give each instance the id it got."""
+    """insert_tasks: write new tasks in multi-row INSERTs and give each instance the id it got.
+
+    Ids are matched back by (assignment, key), which the schema keeps unique.
+    """
     columns = [c.key for c in _table(Task).c if c.key != "id"]
-    ids = _insert_returning_ids(connection, Task, [{c: task.__dict__[c] for c in columns} for task in tasks])
-    for task, task_id in zip(tasks, ids, strict=True):
-        task.__dict__["id"] = task_id
+    statement = _insert_returning(Task, "id", "assignment_id", "key")
+    returned = _execute_in_batches(connection, statement, [{c: task.__dict__[c] for c in columns} for task in tasks])
+    ids = {(row.assignment_id, row.key): row.id for row in returned}
+    for task in tasks:
+        task.__dict__["id"] = ids[(task.assignment_id, task.key)]
 
 
 @cache
 def _outbox_insert(dialect: str) -> Insert:
-    """`INSERT ... ON CONFLICT (key) DO NOTHING` into the outbox, as `queries.insert_notifications` writes it."""
+    """`INSERT ... ON CONFLICT (key) DO NOTHING` of new pending notices, as `queries.insert_notifications` writes
+    them; the columns every new notice shares are written into the statement, so each row binds only its own."""
     table = _table(Outbox)
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["key"])
-    from sqlalchemy.dialects import sqlite
+        statement: Any = postgresql.insert(table)
+    else:
+        from sqlalchemy.dialects import sqlite
 
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["key"])
+        statement = sqlite.insert(table)
+    fresh = {"task_id": null(), "status": literal_column("'pending'"), "attempts": literal_column("0"),
+             "last_error": null(), "sent_at": null(), "claimed_by": null(), "claimed_until": null(),
+             "delivered_to": literal_column("'[]'")}
+    return cast(Insert, statement.values(fresh).on_conflict_do_nothing(index_elements=["key"]))
 
 
 def insert_stage_notices(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """insert_stage_notices: queue `stage_changed` notices; a key already present is kept as it is."""
-    complete = [{"task_id": None, "status": "pending", "attempts": 0, "delivered_to": [], "last_error": None,
-                 "sent_at": None, "claimed_by": None, "claimed_until": None, "next_attempt_at": r["deliver_at"], **r}
-                for r in rows]
-    _insert_all(connection, _outbox_insert(connection.dialect.name), complete)
+    """insert_stage_notices: queue new `stage_changed` notices; a key already present is kept as it is.
+
+    Each row gives key, kind, assignment_id, recipient, role, subject, body, created_at and deliver_at.
+    """
+    complete = [{**r, "next_attempt_at": r["deliver_at"]} for r in rows]
+    _execute_in_batches(connection, _outbox_insert(connection.dialect.name), complete)
 
 
 @cache
@@ -264,4 +318,4 @@ def wake_cadence_checks(connection: Connection, checks: Iterable[tuple[int, str]
     """
     rows = [{"assignment_id": a, "kind": kind, "next_check_at": now} for a, kind in dict.fromkeys(checks)]
     if rows:
-        _insert_all(connection, _wake_statement(connection.dialect.name), rows)
+        _execute_in_batches(connection, _wake_statement(connection.dialect.name), rows)
