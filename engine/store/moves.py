@@ -16,8 +16,9 @@ SQLite every transaction begins with `BEGIN IMMEDIATE`, so writers take turns an
 first committed. ORM writes of the same row elsewhere (a goal bumping `plan_version`) check and bump the same column
 through the mapper's `version_id_col`, so both paths honour one lock.
 
-Statements are built once per dialect with bind parameters, so SQLAlchemy compiles each once per process; rows of
-one kind go in one multi-row INSERT (RETURNING ids in the order given where the caller needs them).
+Statements are built once per dialect with bind parameters, so SQLAlchemy compiles each once per process. History
+and tasks go in multi-row INSERTs whose RETURNING ids are matched back to their rows by key; rows that need no ids
+back (stakeholders, notices, cadence checks) go to the driver as one `executemany` batch, which measured faster.
 """
 
 from __future__ import annotations
