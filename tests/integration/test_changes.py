@@ -232,16 +232,20 @@ def test_cli_changes_print_json_and_history_shows_them(on_db: Sojourn, people: d
 
 
 @pytest.mark.parametrize(("args", "code", "words"), [
-    (["coach=nobody@example.com", "--reason", "r"], 1, "Error: coach: no person with email nobody@example.com"),
-    (["buddy=cole.coach@example.com", "--reason", "r"], 2, "Error: unknown role 'buddy'"),
-    (["coach", "--reason", "r"], 2, "Error: 'coach': give ROLE=EMAIL"),
+    (["set-stakeholder", "coach=nobody@example.com", "--reason", "r"], 1,
+     "Error: coach: no person with email nobody@example.com"),
+    (["set-stakeholder", "buddy=cole.coach@example.com", "--reason", "r"], 2, "Error: unknown role 'buddy'"),
+    (["set-stakeholder", "coach", "--reason", "r"], 2, "Error: 'coach': give ROLE=EMAIL"),
+    (["extend", "--end", "2026-01-31", "--reason", "r"], 2, "Error: --end 2026-01-31 must be after the start"),
+    (["extend", "--end", "2027-13-01", "--reason", "r"], 2, "Error: --end: '2027-13-01' is not a date"),
+    (["extend", "--end", "2027-12-31"], 2, "Error: Missing option '--reason'"),
 ])
-def test_cli_bad_stakeholder_change_exits_with_its_code(on_db: Sojourn, db_url: str, spec: service.AssignmentSpec,
-                                                        db: Engine, args: list[str], code: int, words: str) -> None:
-    """A bad set-stakeholder prints an Error: line, exits 1 (refused) or 2 (bad value) and writes nothing."""
+def test_cli_bad_change_exits_with_its_code(on_db: Sojourn, db_url: str, spec: service.AssignmentSpec,
+                                            db: Engine, args: list[str], code: int, words: str) -> None:
+    """A bad set-stakeholder or extend prints an Error: line, exits 1 (refused) or 2 (bad value), writes nothing."""
     assignment_id = str(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
     before = snapshot(db_url)
-    outcome = on_db("assignment", "set-stakeholder", assignment_id, *args)
+    outcome = on_db("assignment", args[0], assignment_id, *args[1:])
     assert (outcome.code, outcome.stderr.splitlines()[0].startswith(words)) == (code, True), outcome.stderr
     assert snapshot(db_url) == before
 
