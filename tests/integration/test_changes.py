@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from engine import audit, changes, planning, service
-from engine.errors import BadInput, NotFound, SojournError
+from engine.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.store.db import transaction
 from engine.store.models import Assignment, Outbox, Task
 from tests.integration.conftest import Sojourn, snapshot
@@ -321,3 +322,23 @@ def test_assignment_import_takes_role_columns_from_the_workflow(on_db: Sojourn, 
     assert imported.code == 0, imported.stderr
     assert json.loads(imported.stdout)[0]["stakeholders"] == {"buddy": people["coach"],
                                                               "mobility": people["mobility"]}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_stakeholder_change_loses_cleanly_to_an_extension_committed_meanwhile(
+        db: Engine, db_url: str, spec: service.AssignmentSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An extension that commits after a stakeholder change loaded the assignment wins; the change writes nothing."""
+    service.add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
+    assignment_id = service.create_assignment(db, spec, actor="admin", now=CREATED)["id"]
+    checked = changes._check_role
+
+    def extend_meanwhile(*args: Any) -> None:
+        checked(*args)
+        changes.extend_assignment(db, assignment_id, end="2027-12-31", reason="phase two", actor="other", now=CREATED)
+
+    monkeypatch.setattr(changes, "_check_role", extend_meanwhile)
+    with pytest.raises(ConcurrentChange):
+        changes.set_stakeholder(db, assignment_id, "coach", NEW_COACH[0], reason="r", actor="admin", now=CREATED)
+    shown = service.show_assignment(db, assignment_id, now=CREATED)
+    assert (shown["end"], shown["stakeholders"]["coach"]) == ("2027-12-31", spec.stakeholders["coach"])
+    assert [e["event"] for e in service.history(db, assignment_id)] == [audit.STAGE_CHANGED, audit.END_EXTENDED]
