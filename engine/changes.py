@@ -28,6 +28,7 @@ from engine.records import AssignmentRecord, instant, load_record, task_view
 from engine.reminders import task_steps
 from engine.schedule import end_of_day, zone
 from engine.service import _find_person, _person, _person_view
+from engine.store import lookups
 from engine.store.change_queries import cancel_queued_notices_to
 from engine.store.models import Person, Stakeholder, Task, pk
 from engine.store.queries import cancel_queued_notifications, wake_cadence_checks
@@ -96,8 +97,8 @@ def extend_assignment(db: Engine, assignment_id: int, *, end: str | date, reason
         a.end = new_end
         session.add(a)
         shift = new_end - old_end
-        owners = {p.id: p for p in record.stakeholders.values()}
         moved = [t for t in record.tasks if t.status == "open" and _due_from_end(record, t)]
+        owners = lookups.people_by_id(session, (t.owner_id for t in moved))
         for task in moved:
             _replan(session, task, owners[task.owner_id], task.due_on + shift, record.definition.reminders, now,
                     reason="end date moved")

@@ -286,9 +286,10 @@ def test_person_import_with_bad_lines_writes_nothing(on_db: Sojourn, db_url: str
 
 # --- assignment import with a custom workflow ----------------------------------------------------------------------
 
+# An administrator's own version of short-term-project, with other roles (the test databases keep only version 1).
 BUDDY_WORKFLOW = """
-name: buddy-program
-title: Buddy program
+name: short-term-project
+title: Short-term project with a buddy
 roles: [assignee, buddy, mobility]
 initial: welcome
 stages:
@@ -306,15 +307,16 @@ transitions:
 def test_assignment_import_takes_role_columns_from_the_workflow(on_db: Sojourn, db: Engine, people: dict[str, str],
                                                                  db_url: str, tmp_path: Path) -> None:
     """A custom workflow's roles are import columns; a line may fill only the roles of its own workflow."""
-    service.install_workflow(db, BUDDY_WORKFLOW, source="buddy.yaml", now=CREATED)
+    assert service.install_workflow(db, BUDDY_WORKFLOW, source="buddy.yaml", now=CREATED)["version"] == 2
     header = "workflow,assignee,home,host,start,end,buddy,mobility,coach\n"
-    line = f"buddy-program,{people['assignee']},BR,DE,2026-03-01,2026-09-30,{people['coach']},{people['mobility']},"
+    line = (f"short-term-project,{people['assignee']},BR,DE,2026-03-01,2026-09-30,{people['coach']},"
+            f"{people['mobility']},")
     bad = tmp_path / "bad.csv"
     bad.write_text(header + line + people["coach"] + "\n")
     before = snapshot(db_url)
     refused = on_db("assignment", "import", str(bad))
     assert refused.code == 2
-    assert f"{bad}, line 2: column 'coach' is not a role of workflow buddy-program" in refused.stderr
+    assert f"{bad}, line 2: column 'coach' is not a role of workflow short-term-project" in refused.stderr
     assert snapshot(db_url) == before
     good = tmp_path / "good.csv"
     good.write_text(header + line + "\n")
