@@ -340,12 +340,13 @@ def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None
 @json_option
 @pass_context
 def history(obj: Context, assignment_id: int, as_json: bool) -> None:
-    """Show an assignment's stage changes, oldest first."""
+    """Show an assignment's stage changes, new stakeholders and end dates, oldest first."""
     from engine import service
 
     emit(service.history(obj.db, assignment_id), as_json, lambda rows: table(
-        [[h["at"], h["from"] or "-", h["to"], h["actor"], h["reason"] or ""] for h in rows],
-        ["AT", "FROM", "TO", "ACTOR", "REASON"]))
+        [[h["at"], h["event"] + (f" {h['role']}" if "role" in h else ""), h["from"] or "-", h["to"], h["actor"],
+          h["reason"] or ""] for h in rows],
+        ["AT", "EVENT", "FROM", "TO", "ACTOR", "REASON"]))
 
 
 # --- tasks, goals, sign-offs, contacts ------------------------------------------------------------------------
@@ -687,6 +688,60 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
           n["kind"], n["key"]] for n in rows],
         ["ID", "AT (UTC)", "LOCAL TIME", "RECIPIENT", "KIND", "KEY"]), "assumed:",
         *(f"  - {a}" for a in forecasting.ASSUMPTIONS)])
+
+
+# --- changes mid-assignment -----------------------------------------------------------------------------------
+
+
+@assignment.command("set-stakeholder")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.argument("pair", metavar="ROLE=EMAIL")
+@click.option("--reason", required=True, help="Why the role changes hands (kept in the history).")
+@json_option
+@pass_context
+def assignment_set_stakeholder(obj: Context, assignment_id: int, pair: str, reason: str, as_json: bool) -> None:
+    """Give a role to another person, who takes over the role's open tasks."""
+    from engine import changes
+    from engine.errors import BadInput
+
+    role, sep, email = pair.partition("=")
+    if not sep or not role.strip():
+        raise BadInput(f"{pair!r}: give ROLE=EMAIL, e.g. coach=new.coach@example.com")
+    emit(changes.set_stakeholder(obj.db, assignment_id, role.strip(), email, reason=reason, actor=obj.actor,
+                                 now=now()), as_json, _change_lines)
+
+
+@assignment.command("extend")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--end", required=True, metavar="DATE", help="The new, later end date (YYYY-MM-DD).")
+@click.option("--reason", required=True, help="Why the assignment runs longer (kept in the history).")
+@json_option
+@pass_context
+def assignment_extend(obj: Context, assignment_id: int, end: str, reason: str, as_json: bool) -> None:
+    """Move the end date later; open tasks due relative to the end move with it."""
+    from engine import changes
+
+    emit(changes.extend_assignment(obj.db, assignment_id, end=end, reason=reason, actor=obj.actor, now=now()),
+         as_json, _change_lines)
+
+
+def _change_lines(change: dict[str, Any]) -> list[str]:
+    what = f"{change['role']} " if "role" in change else "end "
+    moved = [f"  task {t['id']} ({t['key']}) {t['owner']}, due {t['due_on']}" for t in change["tasks"]]
+    return [f"assignment {change['assignment_id']}: {what}{change['from']} -> {change['to']}; "
+            f"{len(moved)} open task(s) moved", *moved]
+
+
+@person.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_context
+def person_import(obj: Context, file: Path, as_json: bool) -> None:
+    """Add people from a CSV file with columns email, name, tz; all or nothing."""
+    from engine import changes
+
+    emit(changes.import_people(obj.db, _read_text(file), source=str(file)), as_json,
+         lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p["email"] for p in rows)])
 
 
 def fail(lines: list[str], code: int) -> NoReturn:

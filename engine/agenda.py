@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import col
 
 from engine import inputs
-from engine.cadences import CadenceSchedule, in_range, range_entered_at
+from engine.cadences import CadenceSchedule, anchor_day, in_range, range_entered_at
 from engine.errors import NotFound
 from engine.ical import ContactPeriod, calendar_text, contact_event, in_date_order, task_event
 from engine.records import AssignmentRecord, load_records
@@ -75,7 +75,7 @@ def contact_periods(record: AssignmentRecord, history: list[StageChange], person
                 or not in_range(definition, cadence, assignment.stage)):
             continue
         # Periods are counted in the assignee's zone, as planning counts them.
-        schedule = CadenceSchedule(anchor=entered.astimezone(ZoneInfo(record.assignee.tz)).date(),
+        schedule = CadenceSchedule(anchor=anchor_day(entered, record.assignee.tz, assignment.start),
                                    every=cadence.every, grace_days=cadence.grace_days,
                                    local_hour=definition.reminders.local_hour, due_zones=(), missed_zones=())
         index = max(schedule.index_of(today), 0)

@@ -2,7 +2,9 @@
 
 A cadence is active while the assignment's stage lies between `from_stage` and `until_stage` (inclusive, in the
 workflow's stage order). Its periods are anchored on the day the assignment entered that range (the last entry in
-its stage history, as a date in the assignee's time zone): period k starts on the anchor plus k months, clamped to
+its stage history, as a date in the assignee's time zone), or on the assignment's start date if that is later, so no
+period begins before the assignment does (an assignment created months ahead enters the cadence's stages early):
+period k starts on the anchor plus k months, clamped to
 the end of shorter months and always counted from the anchor (31 Jan, 28/29 Feb, 31 Mar, 30 Apr, ...), or on the
 anchor plus k times the weeks. A period ends the day before the next one starts. Its contact is due from its first
 day, at the workflow's local hour in each recipient's time zone, and looked for on the day after its end plus the
@@ -37,6 +39,13 @@ def add_months_clamped(anchor: date, months: int) -> date:
     return date(year, month, min(anchor.day, calendar.monthrange(year, month)[1]))
 
 
+def anchor_day(entered: datetime, tz: str, start: date | None) -> date:
+    """The first day of a cadence's first period: the day the assignment entered the cadence's stages, in `tz`,
+    but never before the assignment's `start`."""
+    entered_on = entered.astimezone(ZoneInfo(tz)).date()
+    return entered_on if start is None else max(entered_on, start)
+
+
 @dataclass(frozen=True)
 class CadenceSchedule:
     """The periods of one cadence of one assignment and the instants the daemon must act on them.
@@ -54,9 +63,10 @@ class CadenceSchedule:
 
     @classmethod
     def of(cls, definition: WorkflowDefinition, cadence: Cadence, entered: datetime, assignee_tz: str, *,
-           due_zones: Iterable[str] = (), missed_zones: Iterable[str] = ()) -> CadenceSchedule:
-        """The schedule of `cadence` for an assignment that entered its stages at `entered`."""
-        return cls(anchor=entered.astimezone(ZoneInfo(assignee_tz)).date(), every=cadence.every,
+           start: date | None = None, due_zones: Iterable[str] = (),
+           missed_zones: Iterable[str] = ()) -> CadenceSchedule:
+        """The schedule of `cadence` for an assignment that entered its stages at `entered` and starts on `start`."""
+        return cls(anchor=anchor_day(entered, assignee_tz, start), every=cadence.every,
                    grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
                    due_zones=tuple(due_zones), missed_zones=tuple(missed_zones))
 
@@ -158,13 +168,14 @@ def range_entered_at(definition: WorkflowDefinition, cadence: Cadence,
 
 
 def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable[StageChange], tz: str,
-                    day: date) -> date | None:
+                    day: date, *, start: date | None = None) -> date | None:
     """The first day of the period of cadence `kind` that `day` falls in, counted from the last entry into the
-    cadence's stages (in `tz`, the assignee's zone); None when there is no such period."""
+    cadence's stages (in `tz`, the assignee's zone) or the assignment's `start`, whichever is later; None when there
+    is no such period."""
     cadence = next((c for c in definition.cadences if c.kind == kind), None)
     entered = None if cadence is None else range_entered_at(definition, cadence, history)
     if cadence is None or entered is None:
         return None
-    schedule = CadenceSchedule.of(definition, cadence, entered, tz)
+    schedule = CadenceSchedule.of(definition, cadence, entered, tz, start=start)
     index = schedule.index_of(day)
     return schedule.start(index) if index >= 0 else None

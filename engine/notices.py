@@ -88,6 +88,11 @@ def cadence_key_prefix(kind: NoticeKind, assignment_id: int, cadence: str, perio
 # --- task reminders ---------------------------------------------------------------------------------------------
 
 
+def task_key_part(task: Task) -> str:
+    """How a task's reminder keys name it: its id, then `.N` from its Nth re-planning (a new owner or due date)."""
+    return f"{task.id}.{task.reminder_round}" if task.reminder_round else f"{task.id}"
+
+
 def assignment_line(assignment: Assignment, assignee: Person) -> str:
     """The line that opens a reminder: which assignment, whose, and where it stands."""
     return (f"Assignment #{assignment.id} ({assignee.name}, {assignment.home} to {assignment.host}), "
@@ -102,7 +107,7 @@ def task_reminder(kind: NoticeKind, task: Task, owner: Person, about: str, *, da
                NoticeKind.TASK_OVERDUE: f"Overdue since today: {task.title}"}[kind]
     body = (f"{about}\nYour task {task.id} ({task.key}) is due on {task.due_on.isoformat()}.\n"
             f"When it is done: {task_done_command(task.id)}")
-    return NewNotice(key=f"{kind}/{task.id}", kind=kind, assignment_id=task.assignment_id, task_id=task.id,
+    return NewNotice(key=f"{kind}/{task_key_part(task)}", kind=kind, assignment_id=task.assignment_id, task_id=task.id,
                      recipient=owner.email, role=task.owner_role, subject=subject, body=body, created_at=now,
                      deliver_at=at)
 
@@ -113,7 +118,7 @@ def escalations(task: Task, owner: Person, about: str, recipients: Iterable[tupl
     subject = f"Escalation {number}: {task.title} is {overdue_days + 1} day(s) overdue"
     body = (f"{about}\nTask {task.id} ({task.key}) of {owner.name} <{owner.email}> ({task.owner_role}) was due "
             f"on {task.due_on.isoformat()} and is still open.\nPlease follow up with {owner.name}.")
-    return [NewNotice(key=f"{NoticeKind.ESCALATION}/{task.id}/{number}/{role}", kind=NoticeKind.ESCALATION,
+    return [NewNotice(key=f"{NoticeKind.ESCALATION}/{task_key_part(task)}/{number}/{role}", kind=NoticeKind.ESCALATION,
                       assignment_id=task.assignment_id, task_id=task.id, recipient=person.email, role=role,
                       subject=subject, body=body, created_at=now, deliver_at=at)
             for role, person in recipients]

@@ -183,7 +183,7 @@ def _cadence_notices(session: Session, state: CadenceState, context: _Context, h
     missed_roles = _unique([*cadence.notify, definition.reminders.escalate_to])
     if entered is None or any(role not in holders for role in missed_roles):
         return [], None
-    schedule = CadenceSchedule.of(definition, cadence, entered, holders["assignee"].tz,
+    schedule = CadenceSchedule.of(definition, cadence, entered, holders["assignee"].tz, start=assignment.start,
                                   due_zones=[holders[r].tz for r in cadence.notify],
                                   missed_zones=[holders[r].tz for r in missed_roles])
     rows: list[NewNotice] = []

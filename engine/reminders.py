@@ -10,6 +10,8 @@ owner's time zone on its day:
     task_overdue        D + 1            the owner                                       task_overdue/{task}
     escalation i        D + 1 + E[i-1]   escalate_to and managers[owner role], if any    escalation/{task}/{i}/{role}
 
+{task} is the task's id, followed by `.N` once its owner or due date has moved N times (`Task.reminder_round`),
+so a re-planned task's steps go out again under keys of their own.
 (D + 1 is the first day the task is overdue, so escalation i comes E[i-1] days after the task fell overdue;
 with the built-in [3, 10] that is D + 4 and D + 11.) Escalations go out at the instant of the step, which
 is the owner's local hour: an escalation is about how long the owner has let the task run over. So an

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from engine import inputs
-from engine.cadences import CadenceSchedule, in_range
+from engine.cadences import CadenceSchedule, anchor_day, in_range
 from engine.definition import Cadence, WorkflowDefinition
 from engine.errors import BadInput
 from engine.records import definition_of
@@ -200,7 +200,7 @@ def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]]
                 continue
             entered, left = span
             zone = ZoneInfo(a.assignee_tz)
-            schedule = CadenceSchedule(anchor=entered.astimezone(zone).date(), every=cadence.every,
+            schedule = CadenceSchedule(anchor=anchor_day(entered, a.assignee_tz, a.start), every=cadence.every,
                                        grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
                                        due_zones=(), missed_zones=())
             last_check = min(now, left) if left is not None else now

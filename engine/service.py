@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,6 +33,7 @@ from engine.records import (
 )
 from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
 from engine.store import lookups
+from engine.store.audit_events import audit_event_rows
 from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
 from engine.store.models import (
     Assignment,
@@ -210,7 +212,7 @@ def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, no
     Every line is checked before anything is written, then all of them are written together, a few hundred rows
     per statement.
     """
-    rows = _read_import(csv_text, source)
+    rows = _read_import(csv_text, source, _workflow_roles(db))
     problems: list[str] = []
     bad_lines = 0
     with _transaction(db) as session:
@@ -232,13 +234,18 @@ IMPORT_FIXED_COLUMNS = ("workflow", "assignee", "home", "host", "start", "end")
 IMPORT_ROLE_COLUMNS = ("sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility")
 
 
-def _read_import(csv_text: str, source: str) -> list[tuple[int, AssignmentSpec]]:
+def _read_import(csv_text: str, source: str,
+                 roles_by_workflow: Mapping[str, Sequence[str]] | None = None) -> list[tuple[int, AssignmentSpec]]:
+    """The lines of an import; the role columns are the stakeholder roles of the workflows in `roles_by_workflow`
+    (by name), and each line may fill only the roles of the workflow it names (without it: the built-in roles)."""
     reader = csv.DictReader(io.StringIO(csv_text))
     header = [h.strip() for h in reader.fieldnames or []]
+    known_roles = (sorted({r for roles in roles_by_workflow.values() for r in roles}) if roles_by_workflow
+                   else IMPORT_ROLE_COLUMNS)
     if not header:
         raise BadInput(f"{source}: empty file; the first line must name the columns",
-                       details=[f"columns: {', '.join(IMPORT_FIXED_COLUMNS + IMPORT_ROLE_COLUMNS)}"])
-    unknown = [h for h in header if h not in IMPORT_FIXED_COLUMNS + IMPORT_ROLE_COLUMNS]
+                       details=[f"columns: {', '.join((*IMPORT_FIXED_COLUMNS, *known_roles))}"])
+    unknown = [h for h in header if h not in (*IMPORT_FIXED_COLUMNS, *known_roles)]
     missing = [h for h in IMPORT_FIXED_COLUMNS if h not in header]
     repeated = sorted({h for h in header if header.count(h) > 1})
     if unknown or missing or repeated:
@@ -247,17 +254,29 @@ def _read_import(csv_text: str, source: str) -> list[tuple[int, AssignmentSpec]]
         details += [f"{source}, line 1: column {h!r} appears more than once" for h in repeated]
         raise BadInput(f"{source}: the header is wrong", details=details)
     reader.fieldnames = header
-    rows = []
+    role_columns = [h for h in header if h not in IMPORT_FIXED_COLUMNS]
+    rows, problems = [], []
     for row in reader:
         if None in row:
             raise BadInput(f"{source}, line {reader.line_num}: more fields than the header names")
         values = {k: (v or "").strip() for k, v in row.items()}
-        roles = {role: values[role] for role in IMPORT_ROLE_COLUMNS if values.get(role)}
+        allowed = (roles_by_workflow or {}).get(values["workflow"], role_columns)
+        problems += [f"{source}, line {reader.line_num}: column {h!r} is not a role of workflow {values['workflow']} "
+                     f"(roles: {', '.join(allowed)})" for h in role_columns if values.get(h) and h not in allowed]
+        roles = {role: values[role] for role in role_columns if values.get(role) and role in allowed}
         rows.append((reader.line_num, AssignmentSpec(values["workflow"], values["assignee"], values["home"],
                                                      values["host"], values["start"], values["end"], roles)))
+    if problems:
+        raise BadInput(f"{source}: nothing imported; {len(problems)} value(s) to fix", details=problems)
     if not rows:
         raise BadInput(f"{source}: no assignments after the header line")
     return rows
+
+
+def _workflow_roles(db: Engine) -> dict[str, tuple[str, ...]]:
+    """The stakeholder roles of the newest version of every installed workflow, by name: an import's role columns."""
+    with _transaction(db) as session:
+        return {w.name: definition_of(w).stakeholder_roles for w in lookups.all_workflows(session)}
 
 
 def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime) -> AssignmentRecord:
@@ -363,11 +382,26 @@ def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[st
 
 
 def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
+    """Stage changes and an administrator's changes (a new stakeholder, a later end date), oldest first."""
     with _transaction(db) as session:
         load_record(session, assignment_id)
         rows = stage_changes_of(session, [assignment_id])[assignment_id]
-        return [{"from": r.from_stage, "to": r.to_stage, "at": instant(r.at), "actor": r.actor, "reason": r.reason,
-                 "workflow_version": r.workflow_version} for r in rows]
+        stages = [{"event": audit.STAGE_CHANGED, "from": r.from_stage, "to": r.to_stage, "at": instant(r.at),
+                   "actor": r.actor, "reason": r.reason, "workflow_version": r.workflow_version} for r in rows]
+        changes = [_history_entry(e) for e in audit_event_rows(session, assignment_id)
+                   if e.action in HISTORY_CHANGES]
+    return sorted(stages + changes, key=lambda entry: datetime.fromisoformat(entry["at"]))  # stable: stages first
+
+
+HISTORY_CHANGES = (audit.STAKEHOLDER_CHANGED, audit.END_EXTENDED)  # audit actions `history` lists beside stages
+
+
+def _history_entry(event: Any) -> dict[str, Any]:
+    """A change from the audit trail in the shape of a stage change; a stakeholder change also names its role."""
+    details = json.loads(event.details)
+    role = {"role": details["role"]} if "role" in details else {}
+    return {"event": event.action, "from": details["from"], "to": details["to"], "at": instant(event.at),
+            "actor": event.actor, "reason": details["reason"], **role, "tasks": details.get("tasks", [])}
 
 
 # --- advancing ------------------------------------------------------------------------------------------------
@@ -470,7 +504,7 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
                             "description": template.description, "stage": stage, "owner_role": template.owner,
                             "owner_id": pk(owner), "due_on": due_on, "due_at": end_of_day(due_on, owner.tz),
                             "status": "open", "completed_at": None, "completed_by": None, "note": None,
-                            "next_reminder_at": first_reminder})
+                            "next_reminder_at": first_reminder, "reminder_round": 0})
 
 
 def _stage_change_notices(record: AssignmentRecord, entry: _StageEntry, history_id: int, actor: str,
@@ -527,7 +561,7 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
     zone, or while delivery was failing) cancels the notices of that period not sent yet."""
     assignment_id = pk(record.assignment)
     start = period_start_of(record.definition, kind, stage_changes_of(session, [assignment_id])[assignment_id],
-                            record.assignee.tz, day)
+                            record.assignee.tz, day, start=record.assignment.start)
     if start is not None:
         cancel_queued_notifications(session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_MISSED],
                                     key_prefixes=[notices.cadence_key_prefix(NoticeKind.CONTACT_MISSED, assignment_id,

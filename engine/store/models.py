@@ -92,6 +92,9 @@ class Task(SQLModel, table=True):
     completed_by: str | None = None
     note: str | None = None
     next_reminder_at: datetime | None = None
+    # bumped when the task's owner or due date moves after it was made: each round's reminders have keys of their own,
+    # so the new owner, or the owner of a new due date, hears the steps already sent in an earlier round
+    reminder_round: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Goal(SQLModel, table=True):

@@ -90,9 +90,9 @@ def expected_figures(ids: dict[str, int], people: dict[str, str]) -> dict[str, A
     coach_oldest = SEEDED_AT.date() + timedelta(days=14)  # a4's interviews, never done
     talent_due = _at(A2_INTERVIEWS_DAYS).date() + timedelta(days=21)  # a2's plan_agreed share task
     mobility_oldest = A1_ORIENTATION_AT.date() + timedelta(days=14)  # a1's orientation tasks
-    # Sponsor contact is anchored on a1's entry into orientation (2026-02-04): periods 02-04..03-03 and
-    # 03-04..04-03 have ended with their 7 grace days (checked 03-11 and 04-11) by 04-15; 04-04..05-03 has not.
-    # 2026-02-20 falls in the first; 2026-04-10 in the third, not due yet.
+    # a1 entered orientation (2026-02-04) before its start (2026-03-01), so sponsor contact is anchored on the start:
+    # period 03-01..03-31 has ended with its 7 grace days (checked 04-08) by 04-15; 04-01..04-30 has not.
+    # 2026-02-20 precedes every period, so it holds none; 2026-04-10 falls in the second, not due yet.
     return {
         "assignments": 4,
         "pipeline": {"interviews": 1, "plan_agreed": 1, "orientation": 1, "manager_briefing": 0,
@@ -102,7 +102,7 @@ def expected_figures(ids: dict[str, int], people: dict[str, str]) -> dict[str, A
         "overdue": [(people["coach"], "coach", 3, 2, coach_oldest.isoformat()),
                     (people["mobility"], "mobility", 2, 1, mobility_oldest.isoformat()),
                     (people["talent"], "talent", 1, 1, talent_due.isoformat())],
-        "contact_compliance": [(ids["a1"], "sponsor_contact", 1, 2)],
+        "contact_compliance": [(ids["a1"], "sponsor_contact", 0, 1)],
         "upcoming_repatriations": [(ids["a2"], "2026-09-30", (date(2026, 9, 30) - REPORTED_AT.date()).days)],
         "cancellations": [(ids["a3"], "interviews", _at(A3_CANCELLED_AFTER).date().isoformat(), CANCEL_REASON)],
     }
@@ -135,7 +135,7 @@ def test_json_report_gives_the_seeded_figures(on_db: Sojourn, seeded: dict[str, 
             for o in figures["overdue"]] == seeded["overdue"]
     assert [(c["assignment_id"], c["kind"], c["periods_held"], c["periods_due"])
             for c in figures["contact_compliance"]] == seeded["contact_compliance"]
-    assert figures["contact_compliance"][0]["rate"] == 0.5
+    assert figures["contact_compliance"][0]["rate"] == 0.0
     assert [(r["assignment_id"], r["end"], r["days_left"])
             for r in figures["upcoming_repatriations"]] == seeded["upcoming_repatriations"]
     outcome = figures["outcomes"]
@@ -224,7 +224,7 @@ def test_table_report_gives_the_seeded_figures(on_db: Sojourn, seeded: dict[str,
     compliance = tables["Contact compliance (periods held of periods due)"]
     assert [(int(r["ASSIGNMENT_ID"]), r["KIND"], int(r["PERIODS_HELD"]), int(r["PERIODS_DUE"]))
             for r in compliance] == seeded["contact_compliance"]
-    assert compliance[0]["RATE"] == "50%"
+    assert compliance[0]["RATE"] == "0%"
     assert [(int(r["ASSIGNMENT_ID"]), r["END"], int(r["DAYS_LEFT"]))
             for r in tables["Upcoming repatriations (end within 180 days)"]] == seeded["upcoming_repatriations"]
     assert {r["MEASURE"]: r["VALUE"] for r in tables["Outcomes"]} == {
@@ -255,7 +255,7 @@ def test_csv_report_gives_the_seeded_figures(on_db: Sojourn, seeded: dict[str, A
             for r in sections["overdue"]] == seeded["overdue"]
     assert [(int(r["assignment_id"]), r["kind"], int(r["periods_held"]), int(r["periods_due"]))
             for r in sections["contact_compliance"]] == seeded["contact_compliance"]
-    assert float(sections["contact_compliance"][0]["rate"]) == 0.5
+    assert float(sections["contact_compliance"][0]["rate"]) == 0.0
     assert [(int(r["assignment_id"]), r["end"], int(r["days_left"]))
             for r in sections["upcoming_repatriations"]] == seeded["upcoming_repatriations"]
     assert [(int(r["assignment_id"]), r["from_stage"], r["on"], r["reason"])

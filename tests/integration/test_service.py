@@ -54,8 +54,9 @@ def test_create_writes_history_and_stage_notices_in_the_same_transaction(db: Eng
                                                                         now: datetime) -> None:
     """Creation appends history and tells every stakeholder through the outbox."""
     created = _create(db, spec, now)
-    assert service.history(db, created["id"]) == [{"from": None, "to": "interviews", "at": now.isoformat(),
-                                                   "actor": ACTOR, "reason": "created", "workflow_version": 1}]
+    assert service.history(db, created["id"]) == [{"event": "stage_changed", "from": None, "to": "interviews",
+                                                   "at": now.isoformat(), "actor": ACTOR, "reason": "created",
+                                                   "workflow_version": 1}]
     assert _count(db, Outbox, Outbox.kind == "stage_changed") == 7
 
 

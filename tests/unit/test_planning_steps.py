@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
 
-from engine.cadences import CadenceSchedule, add_months_clamped
+from engine.cadences import CadenceSchedule, add_months_clamped, anchor_day
 from engine.definition import Every, Reminders
 from engine.reminders import steps_to_send, task_steps
 
@@ -172,3 +172,19 @@ def test_due_instants_stay_at_local_hour_across_dst_when_zone_changes_offset(zon
     for k in range(36):
         local = _local(schedule.due_at(k), zone)
         assert (local.date(), local.time()) == (add_months_clamped(date(2027, 1, 31), k), time(9))
+
+
+def test_anchor_day_is_the_start_when_the_cadence_stages_were_entered_before_it() -> None:
+    """Entering the stages on 2026-12-01 for an assignment starting 2027-01-04 anchors the periods on the start."""
+    entered = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert anchor_day(entered, "America/Sao_Paulo", date(2027, 1, 4)) == date(2027, 1, 4)
+    assert anchor_day(entered, "America/Sao_Paulo", date(2026, 11, 2)) == date(2026, 12, 1)
+    assert anchor_day(datetime(2026, 12, 1, 1, 0, tzinfo=UTC), "America/Sao_Paulo", None) == date(2026, 11, 30)
+
+
+def test_no_period_is_current_before_the_start_when_anchored_on_it() -> None:
+    """Before the start no contact is due; the next event is the first period's due instant on the start date."""
+    schedule = _monthly(anchor_day(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), "UTC", date(2027, 1, 4)), ("UTC",))
+    december = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert schedule.current_period(december) is None
+    assert schedule.next_event_after(december) == datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
