@@ -40,6 +40,8 @@ PLAN_CHANGED = "plan_changed"
 SIGNED_OFF = "signed_off"
 TASK_COMPLETED = "task_completed"
 CONTACT_LOGGED = "contact_logged"
+CHECKIN_RECORDED = "checkin_recorded"
+PULSE_RECORDED = "pulse_recorded"
 
 Head = tuple[int, str | None]  # (newest seq, newest hash) as kept on the assignment row; (0, None) for no events
 
