@@ -744,6 +744,53 @@ def person_import(obj: Context, file: Path, as_json: bool) -> None:
          lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p["email"] for p in rows)])
 
 
+# --- check-ins and pulses ---------------------------------------------------------------------------------------
+
+
+@main_group.command()
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--by", required=True, metavar="EMAIL", help="Who checks in: the assignee or the host manager.")
+@click.option("--goal", "goals", multiple=True, metavar="GOAL_ID=PCT", help="A goal's progress in percent; repeat.")
+@click.option("--note", help="What was discussed.")
+@click.option("--feedback", help="Feedback on the other side: the host manager and program, or the assignee.")
+@json_option
+@pass_context
+def checkin(obj: Context, assignment_id: int, by: str, goals: tuple[str, ...], note: str | None,
+            feedback: str | None, as_json: bool) -> None:
+    """Record a check-in on the goals, with feedback both ways; it satisfies the check-in cadence."""
+    from engine import checkins, inputs
+
+    recorded = checkins.record_checkin(obj.db, assignment_id, by=by, progress=inputs.goal_progress(goals),
+                                       note=note, feedback=feedback, actor=obj.actor, now=now())
+    emit(recorded, as_json, lambda c: [
+        f"check-in {c['id']} by the {c['role']} {c['by']} at {c['at']}",
+        *(f"  goal {p['goal_id']} {p['title']}: {p['percent']}%" for p in c["progress"])])
+
+
+@main_group.command()
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--by", required=True, metavar="EMAIL", help="The assignee.")
+@click.option("--expectancy", required=True, type=int, metavar="1-5", help="My effort will lead to the performance.")
+@click.option("--instrumentality", required=True, type=int, metavar="1-5",
+              help="That performance will lead to the promised reward.")
+@click.option("--valence", required=True, type=int, metavar="1-5", help="I still value that reward.")
+@click.option("--note")
+@json_option
+@pass_context
+def pulse(obj: Context, assignment_id: int, by: str, expectancy: int, instrumentality: int, valence: int,
+          note: str | None, as_json: bool) -> None:
+    """Record the assignee's expectancy pulse; a weak one alerts the coach and the talent team at once."""
+    from engine import checkins
+
+    recorded = checkins.record_pulse(obj.db, assignment_id, by=by, expectancy=expectancy,
+                                     instrumentality=instrumentality, valence=valence, note=note, actor=obj.actor,
+                                     now=now())
+    emit(recorded, as_json, lambda p: [
+        f"pulse {p['id']} by {p['by']}: expectancy {p['expectancy']}, instrumentality {p['instrumentality']}, "
+        f"valence {p['valence']}",
+        *([f"alert: {p['alert_reason']}; told {', '.join(p['alerted'])}"] if p["alert"] else [])])
+
+
 def fail(lines: list[str], code: int) -> NoReturn:
     for line in lines:
         click.echo(f"Error: {line}", err=True)

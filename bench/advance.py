@@ -10,7 +10,7 @@ baseline, then advances every assignment from `interviews` to `plan_agreed`, one
             foreign_keys=ON, busy_timeout; or `psycopg` on PostgreSQL): BEGIN; select the assignment (with its
             assignee), its tasks and its stakeholders; check the stage's tasks are done; update the stage with a
             version check; insert 1 history row, 2 task rows and 7 outbox rows (ON CONFLICT(key) DO NOTHING); where
-            the schema has `cadencestate`, upsert the workflow's 2 cadence checks as the service does since stage
+            the schema has `cadencestate`, upsert the workflow's 4 cadence checks as the service does since stage
             changes wake them; COMMIT.
 
 The two run interleaved in rounds so machine noise falls on both alike. Reports advances/s and the ratio, on SQLite
@@ -250,7 +250,7 @@ class ServiceAdvance:
 
 # What a hand-written script hard-codes about leadership-development: the next stage and its task templates.
 NEXT_STAGE = {"interviews": "plan_agreed"}
-CADENCE_KINDS = ("sponsor_contact", "coaching")
+CADENCE_KINDS = ("sponsor_contact", "coaching", "checkin", "pulse")
 NEW_TASKS = {
     "plan_agreed": [
         ("draft_development_plan", "Draft the development plan with SMART goals, metrics and learning activities",

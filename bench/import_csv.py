@@ -6,7 +6,7 @@ the database for the baseline, then imports the file, one transaction for the wh
 
 - service:  `engine.service.import_assignments(db, csv_text, source=..., actor=..., now=...)`, which checks every
             line, writes all of them and returns the JSON views; each line becomes 1 assignment, 6 stakeholder rows,
-            1 history row, 2 task rows, 7 outbox rows and 2 cadence checks.
+            1 history row, 2 task rows, 7 outbox rows and 4 cadence checks.
 - baseline: the plain driver (`sqlite3` with the service's PRAGMAs, or `psycopg`) on the copy: BEGIN; parse the file
             with `csv`; look the people up by email; insert the same rows with `executemany` (the assignments one by
             one, as their ids are needed); COMMIT. It checks nothing and builds no views: the floor of the writes.
@@ -181,7 +181,7 @@ FIRST_TASKS = [("interview_assignee", "Interview the assignee on expectations, w
                 "build", "coach", 14),
                ("interview_sending_manager", "Interview the sending manager on what would most improve the home "
                 "organisation on return", "coach", 14)]
-CADENCE_KINDS = ("sponsor_contact", "coaching")
+CADENCE_KINDS = ("sponsor_contact", "coaching", "checkin", "pulse")
 
 
 def plain_import(conn: Any, sqlite: bool, csv_text: str) -> int:

@@ -42,6 +42,8 @@ TASK_COMPLETED = "task_completed"
 CONTACT_LOGGED = "contact_logged"
 STAKEHOLDER_CHANGED = "stakeholder_changed"  # a role passed to another person mid-assignment
 END_EXTENDED = "end_extended"  # the assignment's end date moved later
+CHECKIN_RECORDED = "checkin_recorded"
+PULSE_RECORDED = "pulse_recorded"
 
 Head = tuple[int, str | None]  # (newest seq, newest hash) as kept on the assignment row; (0, None) for no events
 

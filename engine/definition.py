@@ -10,10 +10,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import BadInput
+from engine.notices import PULSE_CADENCE
 
 ANY_STAGE = "*"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser is ten times faster
 Anchor = Literal["stage_entry", "start", "end"]
+
 
 
 class _Strict(BaseModel):
@@ -72,7 +74,11 @@ class Every(_Strict):
 
 
 class Cadence(_Strict):
-    """A recurring contact that must happen in every period while the assignment is in a range of stages."""
+    """A recurring contact that must happen in every period while the assignment is in a range of stages.
+
+    Kind `checkin` is satisfied by a `sojourn checkin` in the period and `pulse` by a `sojourn pulse`; any
+    other kind by a contact of that kind logged with `sojourn contact log`.
+    """
 
     kind: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str = Field(min_length=1)
@@ -105,6 +111,15 @@ class Reminders(_Strict):
         return days
 
 
+class PulseRules(_Strict):
+    """When an expectancy pulse alerts, and whom: any answer at or below `alert_at_or_below`, or any answer
+    `alert_drop` or more below the assignee's previous pulse, sends `pulse_alert` to every `notify` role at once."""
+
+    alert_at_or_below: int = Field(default=2, ge=1, le=5)
+    alert_drop: int = Field(default=2, ge=1, le=4)
+    notify: tuple[str, ...] = Field(min_length=1)
+
+
 class WorkflowDefinition(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     title: str = Field(min_length=1)
@@ -115,6 +130,7 @@ class WorkflowDefinition(_Strict):
     transitions: tuple[Transition, ...] = Field(min_length=1)
     cadences: tuple[Cadence, ...] = ()
     reminders: Reminders = Reminders()
+    pulse: PulseRules | None = None  # without it, pulses are recorded but never alert
 
     def stage(self, key: str) -> Stage:
         return next(s for s in self.stages if s.key == key)
@@ -219,6 +235,10 @@ def semantic_problems(d: WorkflowDefinition) -> list[str]:
         for role in (c.with_role, *c.notify):
             if role not in roles:
                 problems.append(f"{where}: unknown role {role!r}")
+        if c.kind == PULSE_CADENCE and c.with_role != "assignee":
+            problems.append(f"{where}.with_role: a pulse is answered by the assignee, so with_role must be assignee")
+    if d.pulse is not None:
+        problems += [f"pulse.notify: unknown role {r!r}" for r in d.pulse.notify if r not in roles]
     reminder_roles = [("escalate_to", d.reminders.escalate_to)]
     reminder_roles += [(f"managers.{k}", r) for k, v in d.reminders.managers.items() for r in (k, v)]
     problems += [f"reminders.{where}: unknown role {r!r}" for where, r in reminder_roles if r not in roles]

@@ -26,6 +26,7 @@ from engine import inputs, planning, service
 from engine.definition import Transition
 from engine.errors import BadInput, SojournError
 from engine.guards import GoalFacts
+from engine.notices import MISSED_KINDS
 from engine.records import AssignmentRecord, load_record, load_records
 from engine.schedule import local_instant
 from engine.store import scratch as scratch_store
@@ -45,8 +46,9 @@ ASSUMPTIONS = (
     "or, for a date guard (not_before), at the local hour in the assignee's time zone on the first day it passes",
     "guards that need people's input are met when the stage's tasks are done: a SMART goal is added and every "
     "sign-off given then",
-    "each cadence contact is held and logged on the first day of its period, as its contact_due goes out; with "
-    "--missed-contacts none is, which shows the contact_missed notices",
+    "each cadence contact, check-in and pulse is held and recorded on the first day of its period, as its "
+    "contact_due, checkin_due or pulse_due goes out; with --missed-contacts none is, which shows the "
+    "contact_missed and checkin_missed notices",
     "nothing else changes: no plan changes, cancellations, new people or new workflow versions",
     "ids of tasks and stage changes that do not exist yet are provisional, and so are the keys that contain them",
 )
@@ -234,10 +236,10 @@ class _Tracked:
 class _Replay:
     """Steps a virtual clock through a scratch database, doing at each instant what the daemon and people would.
 
-    Contacts are not logged: a logged contact only keeps its period's contact_missed from being planned, and
-    nothing else reads it, so a replay without them that drops every contact_missed notice sends exactly what one
-    with them would (the test that drives the real daemon alongside checks this). With `missed_contacts` the
-    contact_missed notices are kept.
+    Contacts, check-ins and pulses are not recorded: one only keeps its period's contact_missed or checkin_missed
+    from being planned, and nothing else the replay sends reads it (a checkin_due's progress lines are body text),
+    so a replay without them that drops every such notice sends exactly what one with them would (the test that
+    drives the real daemon alongside checks this). With `missed_contacts` those notices are kept.
     """
 
     def __init__(self, scratch: Engine, options: ForecastOptions) -> None:
@@ -306,7 +308,7 @@ class _Replay:
         """Keep the notices sent at `now` (the instant each was due, or the forecast's start for one overdue)."""
         stop_at = self.options.stop_at
         for row in rows:
-            if (row.kind == "contact_missed" and not self.options.missed_contacts) or \
+            if (row.kind in MISSED_KINDS and not self.options.missed_contacts) or \
                     (stop_at is not None and now >= stop_at):
                 continue
             self.notices.append(ForecastNotice(

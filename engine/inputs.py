@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 
 from engine.errors import BadInput
@@ -60,3 +61,19 @@ def stakeholder_pair(value: str) -> tuple[str, str]:
     if not sep or not role.strip():
         raise BadInput(f"--stakeholder {value!r}: give ROLE=EMAIL, e.g. sponsor=chief@example.com")
     return role.strip(), email(address, f"--stakeholder {role.strip()}")
+
+
+def goal_progress(values: Iterable[str]) -> dict[int, int]:
+    """`GOAL_ID=PERCENT` as given to --goal, once per goal; the percentage must lie in 0-100."""
+    progress: dict[int, int] = {}
+    for value in values:
+        goal, sep, percent = value.partition("=")
+        if not sep or not goal.strip().isdigit() or not percent.strip().lstrip("-").isdigit():
+            raise BadInput(f"--goal {value!r}: give GOAL_ID=PERCENT, e.g. --goal 3=40")
+        goal_id, share = int(goal), int(percent)
+        if goal_id in progress:
+            raise BadInput(f"--goal {goal_id}: given more than once")
+        if not 0 <= share <= 100:
+            raise BadInput(f"--goal {value!r}: progress is a percentage from 0 to 100")
+        progress[goal_id] = share
+    return progress

@@ -29,6 +29,10 @@ class NoticeKind(StrEnum):
     CONTACT_MISSED = "contact_missed"
     STAGE_CHANGED = "stage_changed"
     PLAN_CHANGED = "plan_changed"
+    CHECKIN_DUE = "checkin_due"
+    CHECKIN_MISSED = "checkin_missed"
+    PULSE_DUE = "pulse_due"
+    PULSE_ALERT = "pulse_alert"
 
 
 class NoticeStatus(StrEnum):
@@ -44,7 +48,13 @@ class NoticeStatus(StrEnum):
 # The task owner's own reminders: only the latest that has come is sent.
 OWNER_STEPS = (NoticeKind.TASK_DUE_SOON, NoticeKind.TASK_DUE, NoticeKind.TASK_OVERDUE)
 TASK_KINDS = (*OWNER_STEPS, NoticeKind.ESCALATION)  # the notices about one task
-CADENCE_KINDS = (NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED)
+CADENCE_KINDS = (NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED, NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED,
+                 NoticeKind.PULSE_DUE)
+MISSED_KINDS = (NoticeKind.CONTACT_MISSED, NoticeKind.CHECKIN_MISSED)  # a lapse, not a request
+# Cadence kinds satisfied by a recorded check-in or pulse rather than by a logged contact.
+CHECKIN_CADENCE = "checkin"
+PULSE_CADENCE = "pulse"
+RECORDED_CADENCES = (CHECKIN_CADENCE, PULSE_CADENCE)
 DELIVERABLE = (NoticeStatus.PENDING, NoticeStatus.FAILED)  # statuses a dispatcher may still send
 RETRYABLE = (NoticeStatus.DEAD, NoticeStatus.FAILED)  # statuses `outbox retry` makes pending again
 
@@ -74,6 +84,28 @@ def task_done_command(task_id: int | None) -> str:
 
 def contact_log_command(assignment_id: int | None, kind: str, partner: str) -> str:
     return f"sojourn contact log {assignment_id} --kind {kind} --with {partner} --on YYYY-MM-DD"
+
+
+def checkin_command(assignment_id: int | None) -> str:
+    return f"sojourn checkin {assignment_id} --by YOUR_EMAIL --goal GOAL_ID=PERCENT ... [--feedback TEXT]"
+
+
+def pulse_command(assignment_id: int | None) -> str:
+    return (f"sojourn pulse {assignment_id} --by YOUR_EMAIL --expectancy 1-5 --instrumentality 1-5 "
+            "--valence 1-5")
+
+
+def cadence_notice_kinds(cadence_kind: str) -> tuple[NoticeKind, NoticeKind]:
+    """The (due, missed) notice kinds of a cadence: a check-in's and a pulse's own, a logged contact's otherwise.
+
+    A lapsed pulse sends checkin_missed: it is a missed check-in on the assignee's motivation, and the people
+    who act on a lapsed check-in are the ones to ask why nobody answered.
+    """
+    if cadence_kind == CHECKIN_CADENCE:
+        return NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED
+    if cadence_kind == PULSE_CADENCE:
+        return NoticeKind.PULSE_DUE, NoticeKind.CHECKIN_MISSED
+    return NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED
 
 
 # --- keys ---------------------------------------------------------------------------------------------------------
@@ -168,6 +200,73 @@ def _contact_notice(kind: NoticeKind, period: ContactPeriod, subject: str, body:
                      role=role, subject=subject, body=body, created_at=now, deliver_at=at)
 
 
+class GoalProgressLine(NamedTuple):
+    """The latest recorded progress of one goal (percent None: no check-in has named it yet)."""
+
+    goal_id: int
+    title: str
+    percent: int | None = None
+    at: datetime | None = None
+    role: str | None = None
+
+    def text(self) -> str:
+        if self.percent is None or self.at is None:
+            return f"- goal {self.goal_id}, {self.title}: no progress recorded yet"
+        return (f"- goal {self.goal_id}, {self.title}: {self.percent}% (check-in by the {self.role} on "
+                f"{self.at.date().isoformat()})")
+
+
+def progress_lines(progress: Iterable[GoalProgressLine]) -> list[str]:
+    lines = [line.text() for line in progress]
+    return ["Latest progress on the goals:", *lines] if lines else ["No goals yet."]
+
+
+def checkin_due(period: ContactPeriod, about: str, progress: Iterable[GoalProgressLine], *, role: str,
+                recipient: Person, at: datetime, now: datetime) -> NewNotice:
+    """The period's check-in is due; every recipient sees the latest progress (home sees what the host sees)."""
+    cadence, partner, first, last = period.cadence, period.partner, period.first, period.last
+    subject = f"{cadence.title}: due by {last.isoformat()}"
+    lines = [about, f"A check-in on every goal by the assignee or the {cadence.with_role}, {partner.name} "
+                    f"<{partner.email}>, is due between {first.isoformat()} and {last.isoformat()}."]
+    if role in ("assignee", cadence.with_role):
+        lines.append(f"Record it: {checkin_command(period.assignment.id)}")
+    body = "\n".join([*lines, *progress_lines(progress)])
+    return _contact_notice(NoticeKind.CHECKIN_DUE, period, subject, body, role, recipient, at, now)
+
+
+def pulse_due(period: ContactPeriod, about: str, *, role: str, recipient: Person, at: datetime,
+              now: datetime) -> NewNotice:
+    """The assignee is asked for the period's expectancy pulse."""
+    first, last = period.first, period.last
+    subject = f"{period.cadence.title}: due by {last.isoformat()}"
+    body = (f"{about}\nHow do you see it between {first.isoformat()} and {last.isoformat()}? Expectancy: will your "
+            "effort lead to the performance asked of you? Instrumentality: will that performance lead to the "
+            "promised reward? Valence: do you still value that reward? Answer 1 (not at all) to 5 (fully).\n"
+            f"Answer: {pulse_command(period.assignment.id)}")
+    return _contact_notice(NoticeKind.PULSE_DUE, period, subject, body, role, recipient, at, now)
+
+
+def checkin_missed(period: ContactPeriod, about: str, *, role: str, recipient: Person, at: datetime,
+                   now: datetime) -> NewNotice:
+    """No check-in (or pulse) was recorded for the period by the end of its grace days."""
+    cadence, first, last = period.cadence, period.first, period.last
+    what = "pulse" if cadence.kind == PULSE_CADENCE else "check-in"
+    subject = f"Missed: {cadence.title} for {first.isoformat()} to {last.isoformat()}"
+    body = (f"{about}\nNo {what} was recorded for {first.isoformat()} to {last.isoformat()}, "
+            f"{cadence.grace_days} day(s) of grace included.")
+    return _contact_notice(NoticeKind.CHECKIN_MISSED, period, subject, body, role, recipient, at, now)
+
+
+def cadence_notice(kind: NoticeKind, period: ContactPeriod, about: str, *, role: str, recipient: Person,
+                   at: datetime, now: datetime, progress: Iterable[GoalProgressLine] = ()) -> NewNotice:
+    """The notice of `kind` about one period of a cadence, whichever kind of cadence it is."""
+    if kind == NoticeKind.CHECKIN_DUE:
+        return checkin_due(period, about, progress, role=role, recipient=recipient, at=at, now=now)
+    builders = {NoticeKind.CONTACT_DUE: contact_due, NoticeKind.CONTACT_MISSED: contact_missed,
+                NoticeKind.PULSE_DUE: pulse_due, NoticeKind.CHECKIN_MISSED: checkin_missed}
+    return builders[kind](period, about, role=role, recipient=recipient, at=at, now=now)
+
+
 # --- changes made by a use case ---------------------------------------------------------------------------------
 
 
@@ -197,3 +296,26 @@ def plan_changed(assignment: Assignment, assignee: Person, goal: Goal, *, role: 
                      kind=NoticeKind.PLAN_CHANGED, assignment_id=goal.assignment_id, task_id=None,
                      recipient=recipient.email, role=role, subject=subject, body=body, created_at=now,
                      deliver_at=now)
+
+
+class PulseAnswers(NamedTuple):
+    """One expectancy pulse as the alert tells it."""
+
+    pulse_id: int
+    expectancy: int
+    instrumentality: int
+    valence: int
+    note: str | None
+
+
+def pulse_alert(assignment: Assignment, assignee: Person, answers: PulseAnswers, reason: str, *, role: str,
+                recipient: Person, now: datetime) -> NewNotice:
+    """The coach and the talent team hear at once that the assignee's motivation is at risk."""
+    assert assignment.id is not None, "alerts are about stored assignments"
+    subject = f"Assignment #{assignment.id} ({assignee.name}): expectancy pulse alert"
+    body = (f"{subject}.\n{reason}.\nExpectancy {answers.expectancy}, instrumentality {answers.instrumentality}, "
+            f"valence {answers.valence} (1 to 5)." + (f"\nNote: {answers.note}" if answers.note else "")
+            + f"\nPlease talk with {assignee.name} <{assignee.email}>.")
+    return NewNotice(key=f"{NoticeKind.PULSE_ALERT}/{answers.pulse_id}/{role}", kind=NoticeKind.PULSE_ALERT,
+                     assignment_id=assignment.id, task_id=None, recipient=recipient.email, role=role,
+                     subject=subject, body=body, created_at=now, deliver_at=now)

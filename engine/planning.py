@@ -10,7 +10,11 @@ workflow's local hour in the owner's time zone. A task is created when its stage
 is the assignment's `stage_entered_at` for a task of the current stage, and the last entry into the task's
 stage in the history otherwise; escalations dated before it are dropped.
 
-Cadences follow the calendar of `engine.cadences`. Each period brings
+Cadences follow the calendar of `engine.cadences`. A cadence's kind decides what satisfies it and what it sends
+(`notices.cadence_notice_kinds`): kind `checkin` is held by a check-in recorded in the period and sends
+checkin_due / checkin_missed (checkin_due carries the latest progress on every goal), kind `pulse` is held by a
+pulse and sends pulse_due / checkin_missed, any other kind is held by a logged contact of that kind and sends
+contact_due / contact_missed. The keys below start with the notice kind sent. Each period brings
 - `contact_due` to every `notify` role, at the local hour in each recipient's time zone on the period's first
   day (key contact_due/{assignment}/{kind}/{period start}/{role});
 - `contact_missed` to the `notify` roles and `reminders.escalate_to`, at the local hour on the day after
@@ -45,12 +49,12 @@ from engine.cadences import CadenceSchedule, in_range, range_entered_at
 from engine.definition import Cadence, WorkflowDefinition
 from engine.ical import ContactPeriod as CalendarPeriod
 from engine.ical import contact_due_calendar
-from engine.notices import CADENCE_KINDS, NewNotice, NoticeKind
+from engine.notices import CADENCE_KINDS, CHECKIN_CADENCE, MISSED_KINDS, RECORDED_CADENCES, NewNotice, NoticeKind
 from engine.records import definition_of
 from engine.reminders import ReminderStep, steps_to_send, task_steps
 from engine.schedule import local_instant
-from engine.store import lookups, queries
-from engine.store.models import Assignment, CadenceState, Person, StageChange, Task
+from engine.store import checkin_queries, lookups, queries
+from engine.store.models import Assignment, CadenceState, Person, StageChange, Task, pk
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
 
@@ -187,31 +191,47 @@ def _cadence_notices(session: Session, state: CadenceState, context: _Context, h
                                   due_zones=[holders[r].tz for r in cadence.notify],
                                   missed_zones=[holders[r].tz for r in missed_roles])
     rows: list[NewNotice] = []
+    due_kind, missed_kind = notices.cadence_notice_kinds(cadence.kind)
     current = schedule.current_period(now)
     if current is not None:
-        rows += _contact_notices(NoticeKind.CONTACT_DUE, cadence.notify, cadence, schedule, current, assignment,
+        rows += _contact_notices(session, due_kind, cadence.notify, cadence, schedule, current, assignment,
                                  holders, now)
     since = state.next_check_at or now
     for index in schedule.checks_between(since, now):
-        if not queries.contact_logged(session, state.assignment_id, cadence.kind, schedule.start(index),
-                                      schedule.last_day(index)):
-            rows += _contact_notices(NoticeKind.CONTACT_MISSED, missed_roles, cadence, schedule, index, assignment,
+        if not _period_held(session, cadence, state.assignment_id, schedule, index, holders["assignee"].tz):
+            rows += _contact_notices(session, missed_kind, missed_roles, cadence, schedule, index, assignment,
                                      holders, now)
     return rows, schedule.next_event_after(now)
 
 
-def _contact_notices(kind: NoticeKind, roles: Iterable[str], cadence: Cadence, schedule: CadenceSchedule,
-                     index: int, assignment: Assignment, holders: dict[str, Person], now: datetime) -> list[NewNotice]:
+def _period_held(session: Session, cadence: Cadence, assignment_id: int, schedule: CadenceSchedule, index: int,
+                 assignee_tz: str) -> bool:
+    """Whether the period's contact happened: a check-in or a pulse recorded while the period ran (its days in the
+    assignee's zone, as periods are counted), or a logged contact of the cadence's kind dated inside it."""
+    first, last = schedule.start(index), schedule.last_day(index)
+    if cadence.kind not in RECORDED_CADENCES:
+        return queries.contact_logged(session, assignment_id, cadence.kind, first, last)
+    recorded = checkin_queries.checkin_recorded if cadence.kind == CHECKIN_CADENCE else checkin_queries.pulse_recorded
+    return recorded(session, assignment_id, local_instant(first, 0, assignee_tz),
+                    local_instant(schedule.start(index + 1), 0, assignee_tz))
+
+
+def _contact_notices(session: Session, kind: NoticeKind, roles: Iterable[str], cadence: Cadence,
+                     schedule: CadenceSchedule, index: int, assignment: Assignment, holders: dict[str, Person],
+                     now: datetime) -> list[NewNotice]:
     period = notices.ContactPeriod(assignment, cadence, holders[cadence.with_role], schedule.start(index),
                                    schedule.last_day(index))
-    day = period.first if kind == NoticeKind.CONTACT_DUE else schedule.check_day(index)
+    day = schedule.check_day(index) if kind in MISSED_KINDS else period.first
     about = notices.assignment_line(assignment, holders["assignee"])
-    build = notices.contact_due if kind == NoticeKind.CONTACT_DUE else notices.contact_missed
+    # the sending manager sees the latest progress in every check-in notice
+    progress = checkin_queries.latest_goal_progress(session, pk(assignment)) if kind == NoticeKind.CHECKIN_DUE \
+        else []
     calendar = CalendarPeriod(assignment, holders["assignee"], cadence, period.partner, period.first, period.last)
-    return [build(period, about, role=role, recipient=holders[role],
-                  at=local_instant(day, schedule.local_hour, holders[role].tz), now=now)._replace(
-                      calendar=contact_due_calendar(calendar, holders[role], schedule.local_hour, now)
-                      if kind == NoticeKind.CONTACT_DUE else None)
+    return [notices.cadence_notice(kind, period, about, role=role, recipient=holders[role],
+                                   at=local_instant(day, schedule.local_hour, holders[role].tz), now=now,
+                                   progress=progress)._replace(
+                calendar=contact_due_calendar(calendar, holders[role], schedule.local_hour, now)
+                if kind == NoticeKind.CONTACT_DUE else None)
             for role in roles if role in holders]
 
 

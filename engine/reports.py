@@ -23,6 +23,7 @@ from engine import inputs
 from engine.cadences import CadenceSchedule, anchor_day, in_range
 from engine.definition import Cadence, WorkflowDefinition
 from engine.errors import BadInput
+from engine.notices import RECORDED_CADENCES
 from engine.records import definition_of
 from engine.store import report_queries
 from engine.store.models import pk
@@ -191,7 +192,8 @@ def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]]
     stages_of: dict[tuple[int, str], frozenset[str]] = {}
     for a in rows.assignments:
         definition = rows.workflows[a.workflow_id][2]
-        for cadence in definition.cadences:
+        # check-ins and pulses are not logged contacts: they have no rows in `contacts` to count
+        for cadence in (c for c in definition.cadences if c.kind not in RECORDED_CADENCES):
             key = (a.workflow_id, cadence.kind)
             if key not in stages_of:
                 stages_of[key] = _stages_of(definition, cadence)

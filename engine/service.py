@@ -19,7 +19,7 @@ from engine.definition import Transition, WorkflowDefinition, parse_definition
 from engine.errors import BadInput, GuardsUnmet, NotFound, SojournError
 from engine.lifecycle import Lifecycle, Subject
 from engine.logging import get_logger
-from engine.notices import CADENCE_KINDS, TASK_KINDS, NewNotice, NoticeKind
+from engine.notices import CADENCE_KINDS, RECORDED_CADENCES, TASK_KINDS, NewNotice, NoticeKind
 from engine.records import (
     AssignmentRecord,
     assignment_view,
@@ -639,8 +639,11 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
         cadence = next((c for c in record.definition.cadences if c.kind == kind), None)
+        if cadence is not None and cadence.kind in RECORDED_CADENCES:
+            raise BadInput(f"--kind {kind}: record it with `sojourn {kind} {assignment_id} --by EMAIL ...`, "
+                           "not as a contact")
         if cadence is None:
-            kinds = ", ".join(c.kind for c in record.definition.cadences) or "none"
+            kinds = ", ".join(c.kind for c in record.definition.cadences if c.kind not in RECORDED_CADENCES) or "none"
             raise BadInput(f"--kind: unknown contact kind {kind!r}; kinds of {record.workflow.name}: {kinds}")
         person = _person(session, inputs.email(with_email, "--with"), "--with")
         holder = record.person_for(cadence.with_role)

@@ -220,3 +220,48 @@ class DaemonLease(SQLModel, table=True):
     started_at: datetime
     heartbeat_at: datetime
     expires_at: datetime
+
+
+class Checkin(SQLModel, table=True):
+    """A check-in on goals by the assignee or the host manager, with feedback about the other side.
+
+    `role` says whose view it is: the assignee's feedback is on the host manager and the program, the host
+    manager's on the assignee. It satisfies a `checkin` cadence in the period its instant falls in.
+    """
+
+    __table_args__ = (Index("ix_checkin_assignment_at", "assignment_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id")
+    person_id: int = Field(foreign_key="person.id")
+    role: str
+    at: datetime
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    feedback: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class GoalProgress(SQLModel, table=True):
+    """How far one goal had come at one check-in, in percent."""
+
+    __tablename__: ClassVar[str] = "goal_progress"
+    __table_args__ = (UniqueConstraint("checkin_id", "goal_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    checkin_id: int = Field(foreign_key="checkin.id")
+    goal_id: int = Field(foreign_key="goal.id", index=True)
+    percent: int
+
+
+class Pulse(SQLModel, table=True):
+    """The assignee's expectancy, instrumentality and valence (1-5 each) at one instant; `alert` when it warned."""
+
+    __table_args__ = (Index("ix_pulse_assignment_at", "assignment_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id")
+    person_id: int = Field(foreign_key="person.id")
+    at: datetime
+    expectancy: int
+    instrumentality: int
+    valence: int
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    alert: bool = False
+    alert_reason: str | None = None
+    resolved_at: datetime | None = None

@@ -105,7 +105,7 @@ def test_workflow_show_json_describes_the_lifecycle(on_db: Sojourn) -> None:
     assert [g["guard"] for g in leaving_plan["guards"]] == ["stage_tasks_done", "min_smart_goals", "plan_signed_off"]
     cancel = next(t for t in shown["transitions"] if t["to"] == "cancelled")
     assert cancel["requires_reason"] is True
-    assert {c["kind"] for c in shown["cadences"]} == {"sponsor_contact", "coaching"}
+    assert {c["kind"] for c in shown["cadences"]} == {"sponsor_contact", "coaching", "checkin", "pulse"}
 
 
 def test_workflow_show_diagram_prints_mermaid_with_every_stage(on_db: Sojourn) -> None:

@@ -92,7 +92,8 @@ def test_sweep_commits_planning_batch_by_batch(db: Engine, spec: service.Assignm
     """Each planning batch commits on its own, so a long backlog never holds the write lock for the whole plan."""
     for _ in range(3):
         service.create_assignment(db, spec, actor="admin", now=now)
-    monkeypatch.setattr(engine.planning, "BATCH_SIZE", 2)  # six due tasks: three full batches, then an empty one
+    # six due tasks and twelve due cadence checks (four cadences each): six full batches, then an empty one
+    monkeypatch.setattr(engine.planning, "BATCH_SIZE", 2)
     commits: list[int] = []
     real_plan_batch = engine.planning.plan_batch
 
@@ -106,7 +107,7 @@ def test_sweep_commits_planning_batch_by_batch(db: Engine, spec: service.Assignm
     daemon.start()
     report = daemon.sweep()
     daemon.stop()
-    assert len(commits) == 4
+    assert len(commits) == 7
     with transaction(db) as session:
         assert queries.due_task_reminders(session, now + timedelta(days=30), 100) == []
     assert report.planned >= 6

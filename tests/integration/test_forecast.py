@@ -12,7 +12,7 @@ from freezegun import freeze_time
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
-from engine import service
+from engine import checkins, service
 from engine.daemon import Daemon
 from engine.dispatch import DeliveryPolicy, Routing
 from engine.errors import GuardsUnmet
@@ -60,7 +60,7 @@ class People:
         return _local(END - timedelta(days=180), "assignee")  # the built-in not_before guard leaving coaching
 
     def act(self, received: list[Sent], now: datetime) -> bool:
-        acted = False
+        acted = self._answer_checkins_and_pulses(received, now)
         for key, kind, _, _ in received:
             _, _, cadence, period, _ = key.split("/") if kind == "contact_due" else ("",) * 5
             if kind == "contact_due" and (cadence, period) not in self.logged:
@@ -74,6 +74,21 @@ class People:
                 service.complete_task(self.db, task_id, note=None, actor="people", now=now)
                 acted = True
         return self._advance(now) or acted
+
+    def _answer_checkins_and_pulses(self, received: list[Sent], now: datetime) -> bool:
+        """The assignee checks in as their checkin_due arrives, and answers a pulse as their pulse_due does."""
+        acted = False
+        for _, kind, recipient, _ in received:
+            if recipient != CAST["assignee"][0] or kind not in ("checkin_due", "pulse_due"):
+                continue
+            if kind == "checkin_due":
+                checkins.record_checkin(self.db, self.assignment_id, by=recipient, progress={}, note=None,
+                                        feedback=None, actor="people", now=now)
+            else:
+                checkins.record_pulse(self.db, self.assignment_id, by=recipient, expectancy=4, instrumentality=4,
+                                      valence=4, note=None, actor="people", now=now)
+            acted = True
+        return acted
 
     def _advance(self, now: datetime) -> bool:
         shown = service.show_assignment(self.db, self.assignment_id, now=now)
@@ -145,7 +160,7 @@ def test_forecast_equals_notice_for_notice_what_the_daemon_sends_when_time_moves
     sent = _run_daemon_through(db, people)
     assert sorted(predicted) == sorted(sent)
     kinds = Counter(kind for _, kind, _, _ in sent)
-    assert set(kinds) == {"stage_changed", "task_due_soon", "task_due", "contact_due"}
+    assert set(kinds) == {"stage_changed", "task_due_soon", "task_due", "contact_due", "checkin_due", "pulse_due"}
     assert [e.stage for e in forecast.stages[1]] == ["interviews", "plan_agreed", "orientation", "manager_briefing",
                                                     "alignment_meetings", "coaching", "repatriation", "completed"]
 

@@ -1,6 +1,6 @@
 """task reminder round: bumped when a task's owner or due date moves, so its reminders get keys of their own
 
-Revision ID: 0008_task_reminder_round
+Revision ID: 0004_task_reminder_round
 Revises: 0003_outbox_calendar
 Create Date: 2026-12-02 08:30:00.000000
 """
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0008_task_reminder_round'
+revision: str = '0004_task_reminder_round'
 down_revision: str | None = "0003_outbox_calendar"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,64 @@
+"""The reads and writes of check-ins and pulses: whether one fell in a cadence period, and the latest of each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from engine.notices import GoalProgressLine
+from engine.store.models import Checkin, Goal, GoalProgress, Pulse
+
+
+def checkin_recorded(session: Session, assignment_id: int, since: datetime, before: datetime) -> bool:
+    """checkin_recorded: whether a check-in of the assignment happened in [since, before) (ix_checkin_...)."""
+    statement = (select(Checkin.id).where(Checkin.assignment_id == assignment_id, col(Checkin.at) >= since,
+                                          col(Checkin.at) < before).limit(1))
+    return session.exec(statement).first() is not None
+
+
+def pulse_recorded(session: Session, assignment_id: int, since: datetime, before: datetime) -> bool:
+    """pulse_recorded: whether the assignee answered a pulse in [since, before) (ix_pulse_assignment_at)."""
+    statement = (select(Pulse.id).where(Pulse.assignment_id == assignment_id, col(Pulse.at) >= since,
+                                        col(Pulse.at) < before).limit(1))
+    return session.exec(statement).first() is not None
+
+
+def goals_by_id(session: Session, goal_ids: Iterable[int]) -> dict[int, Goal]:
+    """goals_by_id: the goals with these ids, of any assignment, by id."""
+    wanted = set(goal_ids)
+    if not wanted:
+        return {}
+    return {g.id: g for g in session.exec(select(Goal).where(col(Goal.id).in_(wanted))) if g.id is not None}
+
+
+def latest_goal_progress(session: Session, assignment_id: int) -> list[GoalProgressLine]:
+    """latest_goal_progress: every goal of the assignment, oldest first, with the progress its latest check-in
+    recorded (none when no check-in named it)."""
+    goals = session.exec(select(Goal.id, Goal.title).where(Goal.assignment_id == assignment_id)
+                         .order_by(col(Goal.id))).all()
+    statement = (select(GoalProgress.goal_id, GoalProgress.percent, Checkin.at, Checkin.role)
+                 .join(Checkin, col(GoalProgress.checkin_id) == Checkin.id)
+                 .where(Checkin.assignment_id == assignment_id).order_by(col(Checkin.at), col(Checkin.id)))
+    latest = {goal_id: (percent, at, role) for goal_id, percent, at, role in session.exec(statement)}
+    return [GoalProgressLine(goal_id, title, *latest.get(goal_id, (None, None, None)))
+            for goal_id, title in goals if goal_id is not None]
+
+
+def latest_pulse(session: Session, assignment_id: int) -> Pulse | None:
+    """latest_pulse: the assignment's most recent pulse, if any."""
+    statement = (select(Pulse).where(Pulse.assignment_id == assignment_id)
+                 .order_by(col(Pulse.at).desc(), col(Pulse.id).desc()).limit(1))
+    return session.exec(statement).first()
+
+
+def add_checkin(session: Session, checkin: Checkin, progress: Sequence[tuple[int, int]]) -> int:
+    """add_checkin: store a check-in and its (goal id, percent) pairs; returns the check-in's id."""
+    session.add(checkin)
+    session.flush()
+    assert checkin.id is not None
+    session.add_all(GoalProgress(checkin_id=checkin.id, goal_id=goal_id, percent=percent)
+                    for goal_id, percent in progress)
+    session.flush()
+    return checkin.id

@@ -1,0 +1,331 @@
+"""Check-ins and pulses: recording, their cadences over a year in two time zones, pulse alerts, and bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from freezegun import freeze_time
+from freezegun.api import FrozenDateTimeFactory
+from sqlalchemy import Engine, func
+from sqlmodel import col, select
+
+from engine import checkins, service
+from engine.cadences import add_months_clamped
+from engine.errors import SojournError
+from engine.planning import plan
+from engine.store.db import transaction
+from engine.store.models import CadenceState, Checkin, GoalProgress, Outbox, Pulse, Task
+from integration.conftest import Sojourn, snapshot
+from tests.support.scenarios import advance_to
+
+ROLES = ("assignee", "sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility")
+CREATED = datetime(2027, 1, 4, 20, 0, tzinfo=UTC)  # already 5 January in Tokyo
+# Two casts: the assignee west of UTC with the host manager east of it, and the other way round.
+ZONES = {
+    "sao_paulo_to_berlin": {"assignee": "America/Sao_Paulo", "host_manager": "Europe/Berlin",
+                            "sending_manager": "America/Sao_Paulo", "mobility": "Asia/Kolkata"},
+    "tokyo_to_los_angeles": {"assignee": "Asia/Tokyo", "host_manager": "America/Los_Angeles",
+                             "sending_manager": "Asia/Tokyo", "mobility": "Europe/London"},
+}
+CHECKIN_NOTIFY = ("assignee", "host_manager", "sending_manager")
+
+
+def _cast(db: Engine, zones: dict[str, str], prefix: str = "") -> dict[str, str]:
+    """One person per role, in the zone `zones` names (UTC otherwise); role -> email."""
+    emails = {}
+    for role in ROLES:
+        email = f"{prefix}{role.replace('_', '.')}@example.com"
+        service.add_person(db, email, name=role.replace("_", " ").title(), tz=zones.get(role, "UTC"))
+        emails[role] = email
+    return emails
+
+
+def _create(db: Engine, cast: dict[str, str], at: datetime, workflow: str = "leadership-development") -> int:
+    spec = service.AssignmentSpec(workflow=workflow, assignee=cast["assignee"], home="BR", host="DE",
+                                  start="2027-01-01", end="2029-06-30",
+                                  stakeholders={r: e for r, e in cast.items() if r != "assignee"})
+    return int(service.create_assignment(db, spec, actor="admin", now=at)["id"])
+
+
+def _in_alignment(db: Engine, cast: dict[str, str], at: datetime) -> int:
+    """An assignment that enters orientation and alignment_meetings at `at`: both cadences run from there."""
+    assignment_id = _create(db, cast, at)
+    advance_to(db, assignment_id, "alignment_meetings", at)
+    return assignment_id
+
+
+def _goal_id(db: Engine, assignment_id: int, now: datetime) -> int:
+    return int(service.show_assignment(db, assignment_id, now=now)["goals"][0]["id"])
+
+
+def _rows(db: Engine, kind: str) -> list[Outbox]:
+    with transaction(db) as session:
+        return list(session.exec(select(Outbox).where(Outbox.kind == kind).order_by(col(Outbox.id))).all())
+
+
+def _next_instant(db: Engine) -> datetime | None:
+    with transaction(db) as session:
+        task = session.exec(select(func.min(Task.next_reminder_at)).where(Task.status == "open")).one()
+        cadence = session.exec(select(func.min(CadenceState.next_check_at))).one()
+    found = [i.astimezone(UTC) for i in (task, cadence) if i is not None]
+    return min(found) if found else None
+
+
+def _sweep_until(db: Engine, clock: FrozenDateTimeFactory, until: datetime) -> None:
+    """Plan at every instant something falls due up to `until`, moving the frozen clock there, then stop at it."""
+    while (following := _next_instant(db)) is not None and following <= until:
+        clock.move_to(following)
+        with transaction(db) as session:
+            plan(session, datetime.now(UTC))
+    clock.move_to(until)
+
+
+def _local(day: date, hour: int, tz: str) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def _period(row: Outbox) -> date:
+    return date.fromisoformat(row.key.split("/")[3])
+
+
+# --- cadences over a year ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cast_name", list(ZONES))
+def test_checkin_and_pulse_cadences_run_a_year_and_lapse_only_where_nothing_was_recorded(
+        db: Engine, cast_name: str) -> None:
+    """Over a year, checkin_due comes monthly and pulse_due quarterly at 09:00 local from the assignee's entry day;
+    checkin_missed comes only for the months without a check-in and the quarters without a pulse."""
+    zones = ZONES[cast_name]
+    cast = _cast(db, zones)
+    assignee_tz = zones["assignee"]
+    anchor = CREATED.astimezone(ZoneInfo(assignee_tz)).date()
+    year_end = _local(add_months_clamped(anchor, 12), 0, assignee_tz)
+    with freeze_time(CREATED) as clock:
+        assignment_id = _in_alignment(db, cast, CREATED)
+        for month in range(6):  # the first six months: a check-in on the tenth day of the period
+            _sweep_until(db, clock, _local(add_months_clamped(anchor, month) + timedelta(days=9), 10, assignee_tz))
+            checkins.record_checkin(db, assignment_id, by=cast["host_manager" if month % 2 else "assignee"],
+                                    progress={}, note=None, feedback=None, actor="admin", now=datetime.now(UTC))
+            if month in (0, 3):  # the first two quarters: a pulse
+                checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=4, instrumentality=4,
+                                      valence=4, note=None, actor="admin", now=datetime.now(UTC))
+        _sweep_until(db, clock, year_end)
+
+    months = [add_months_clamped(anchor, k) for k in range(12)]
+    due = _rows(db, "checkin_due")
+    for role in CHECKIN_NOTIFY:
+        mine = [r for r in due if r.role == role]
+        local = [r.deliver_at.astimezone(ZoneInfo(zones.get(role, "UTC"))) for r in mine]
+        assert [t.date() for t in local] == months
+        assert {t.time() for t in local} == {time(9)}
+        assert {r.recipient for r in mine} == {cast[role]}
+    missed = _rows(db, "checkin_missed")
+    checked_months = [m for k, m in enumerate(months) if add_months_clamped(anchor, k + 1) + timedelta(days=7)
+                      < year_end.astimezone(ZoneInfo(assignee_tz)).date()]
+    lapsed_months = sorted({_period(r) for r in missed if "/checkin/" in r.key})
+    assert lapsed_months == checked_months[6:]
+    assert {r.role for r in missed if "/checkin/" in r.key} == {*CHECKIN_NOTIFY, "mobility"}
+
+    quarters = [add_months_clamped(anchor, 3 * k) for k in range(4)]
+    pulse_due = _rows(db, "pulse_due")
+    assert [r.deliver_at.astimezone(ZoneInfo(assignee_tz)) for r in pulse_due] == [
+        datetime.combine(q, time(9), tzinfo=ZoneInfo(assignee_tz)) for q in quarters]
+    assert {(r.role, r.recipient) for r in pulse_due} == {("assignee", cast["assignee"])}
+    lapsed_quarters = sorted({_period(r) for r in missed if "/pulse/" in r.key})
+    assert lapsed_quarters == [quarters[2]]  # the fourth quarter's grace has not run out within the year
+    assert {r.role for r in missed if "/pulse/" in r.key} == {"assignee", "mobility"}
+
+
+def test_checkin_due_shows_every_recipient_the_latest_progress_of_each_goal(db: Engine) -> None:
+    """The sending manager's monthly checkin_due lists each goal with the percentage of its latest check-in."""
+    cast = _cast(db, ZONES["sao_paulo_to_berlin"])
+    assignment_id = _in_alignment(db, cast, CREATED)
+    goal_id = _goal_id(db, assignment_id, CREATED)
+    first = CREATED + timedelta(days=3)
+    checkins.record_checkin(db, assignment_id, by=cast["host_manager"], progress={goal_id: 40}, note=None,
+                            feedback="needs more delegation", actor="admin", now=first)
+    checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={goal_id: 55}, note=None,
+                            feedback=None, actor="admin", now=first + timedelta(days=5))
+    with transaction(db) as session:
+        plan(session, CREATED + timedelta(days=40))
+    home = [r for r in _rows(db, "checkin_due") if r.role == "sending_manager"]
+    latest = home[-1].body
+    assert f"goal {goal_id}, Lead the regional team: 55% (check-in by the assignee on " in latest
+    assert "40%" not in latest
+    assert "sojourn checkin" not in latest  # the sending manager reads; the assignee and host manager record
+
+
+# --- recording -------------------------------------------------------------------------------------------------
+
+
+def test_checkin_records_progress_per_goal_and_feedback_with_the_role_of_who_checked_in(
+        db: Engine, on_db: Sojourn) -> None:
+    """`sojourn checkin --json` stores each goal's percentage and the host manager's feedback under their role."""
+    cast = _cast(db, ZONES["sao_paulo_to_berlin"])
+    assignment_id = _in_alignment(db, cast, CREATED)
+    goal_id = _goal_id(db, assignment_id, CREATED)
+    out = on_db("checkin", str(assignment_id), "--by", cast["host_manager"], "--goal", f"{goal_id}=35",
+                "--note", "monthly one-to-one", "--feedback", "owns the forecast now", "--json")
+    assert out.code == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert (shown["role"], shown["by"], shown["feedback"]) == ("host_manager", cast["host_manager"],
+                                                               "owns the forecast now")
+    assert shown["progress"] == [{"goal_id": goal_id, "title": "Lead the regional team", "percent": 35}]
+    with transaction(db) as session:
+        stored = session.exec(select(Checkin)).one()
+        progress = session.exec(select(GoalProgress)).one()
+    assert (stored.role, stored.note, progress.goal_id, progress.percent) == ("host_manager", "monthly one-to-one",
+                                                                              goal_id, 35)
+    assert progress.checkin_id == stored.id
+
+
+def test_contact_log_refuses_checkin_kind_and_points_to_the_checkin_command(db: Engine, db_url: str,
+                                                                            on_db: Sojourn) -> None:
+    """A check-in cannot be logged as a contact: exit 2, the command to use instead, nothing written."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    before = snapshot(db_url)
+    out = on_db("contact", "log", str(assignment_id), "--kind", "checkin", "--with", cast["host_manager"])
+    assert out.code == 2
+    assert out.stderr.startswith(f"Error: --kind checkin: record it with `sojourn checkin {assignment_id}")
+    assert snapshot(db_url) == before
+
+
+# --- pulse alerts ------------------------------------------------------------------------------------------------
+
+
+def _alerts(db: Engine) -> list[tuple[str, str]]:
+    return sorted((r.role, r.recipient) for r in _rows(db, "pulse_alert"))
+
+
+def test_pulse_with_an_answer_at_two_alerts_coach_and_talent_at_once(db: Engine) -> None:
+    """Valence 2 writes pulse_alert to the coach and the talent team, deliverable at the pulse's instant."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    at = CREATED + timedelta(days=2)
+    answered = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=4, instrumentality=3,
+                                     valence=2, note="the promotion seems unlikely", actor="admin", now=at)
+    assert answered["alert"] is True
+    assert answered["alert_reason"] == "valence 2 is at or below 2"
+    assert _alerts(db) == [("coach", cast["coach"]), ("talent", cast["talent"])]
+    assert {r.deliver_at for r in _rows(db, "pulse_alert")} == {at}
+    assert all("the promotion seems unlikely" in r.body for r in _rows(db, "pulse_alert"))
+
+
+@pytest.mark.parametrize(("second", "alerts"), [((3, 5, 5), True), ((4, 5, 5), False), ((3, 3, 3), False)])
+def test_pulse_alerts_on_a_drop_of_two_since_the_previous_one_only(db: Engine, second: tuple[int, int, int],
+                                                                   alerts: bool) -> None:
+    """From 5/5/5, expectancy 3 (a drop of 2) alerts; a drop of 1 does not; a first pulse of 3s does not either."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    first = (5, 5, 5) if second != (3, 3, 3) else None
+    if first is not None:
+        checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=first[0], instrumentality=first[1],
+                              valence=first[2], note=None, actor="admin", now=CREATED)
+    answered = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=second[0],
+                                     instrumentality=second[1], valence=second[2], note=None, actor="admin",
+                                     now=CREATED + timedelta(days=90))
+    assert answered["alert"] is alerts
+    assert (answered["alert_reason"] == "expectancy fell from 5 to 3") is alerts
+    assert bool(_alerts(db)) is alerts
+
+
+def test_pulse_is_not_written_when_its_alert_cannot_be(db: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pulse and its alert share one transaction: an alert that fails to be written leaves no pulse either."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+
+    def failing_insert(*_: object) -> int:
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(checkins, "insert_notifications", failing_insert)
+    with pytest.raises(RuntimeError):
+        checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=1, instrumentality=1, valence=1,
+                              note=None, actor="admin", now=CREATED)
+    with transaction(db) as session:
+        assert session.exec(select(Pulse)).all() == []
+
+
+def test_pulse_never_alerts_in_a_workflow_without_pulse_rules(db: Engine) -> None:
+    """short-term-project declares no `pulse:` section: a pulse of all 1s is stored without an alert."""
+    cast = _cast(db, {})
+    spec = service.AssignmentSpec(workflow="short-term-project", assignee=cast["assignee"], home="BR", host="DE",
+                                  start="2027-01-01", end="2027-06-30",
+                                  stakeholders={r: cast[r] for r in ("sending_manager", "host_manager", "mobility")})
+    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    answered = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=1, instrumentality=1,
+                                     valence=1, note=None, actor="admin", now=CREATED)
+    assert (answered["alert"], answered["alerted"]) == (False, [])
+    assert _rows(db, "pulse_alert") == []
+
+
+# --- bad input ----------------------------------------------------------------------------------------------------
+
+
+BAD_CHECKINS = [
+    # (arguments after `checkin ID`, exit code, start of the first Error line)
+    (["--by", "{host_manager}", "--goal", "999=10"], 1, "Error: 1 goal(s) are not goals of assignment"),
+    (["--by", "{host_manager}", "--goal", "{other_goal}=10"], 1, "Error: 1 goal(s) are not goals of assignment"),
+    (["--by", "{host_manager}", "--goal", "{goal}=101"], 2, "Error: --goal '{goal}=101': progress is a percentage"),
+    (["--by", "{host_manager}", "--goal", "{goal}=-1"], 2, "Error: --goal '{goal}=-1': progress is a percentage"),
+    (["--by", "{host_manager}", "--goal", "{goal}"], 2, "Error: --goal '{goal}': give GOAL_ID=PERCENT"),
+    (["--by", "{host_manager}", "--goal", "{goal}=5", "--goal", "{goal}=6"], 2, "Error: --goal {goal}: given more"),
+    (["--by", "{sponsor}", "--goal", "{goal}=10"], 1, "Error: {sponsor} may not check in on assignment"),
+    (["--by", "nobody@example.com"], 1, "Error: --by: no person with email nobody@example.com"),
+    (["--by", "not-an-email"], 2, "Error: --by: 'not-an-email' is not an email address"),
+]
+BAD_PULSES = [
+    (["--by", "{assignee}", "--expectancy", "0", "--instrumentality", "3", "--valence", "3"], 2,
+     "Error: --expectancy 0: answer from 1"),
+    (["--by", "{assignee}", "--expectancy", "3", "--instrumentality", "6", "--valence", "3"], 2,
+     "Error: --instrumentality 6: answer from 1"),
+    (["--by", "{assignee}", "--expectancy", "3", "--instrumentality", "3", "--valence", "high"], 2,
+     "Error: Invalid value for '--valence'"),
+    (["--by", "{host_manager}", "--expectancy", "3", "--instrumentality", "3", "--valence", "3"], 1,
+     "Error: {host_manager} may not answer the expectancy pulse"),
+]
+
+
+@pytest.mark.parametrize(("command", "args", "code", "error"),
+                         [("checkin", *case) for case in BAD_CHECKINS] + [("pulse", *case) for case in BAD_PULSES])
+def test_bad_checkin_or_pulse_is_refused_with_its_exit_code_and_changes_nothing(
+        db: Engine, db_url: str, on_db: Sojourn, command: str, args: list[str], code: int, error: str) -> None:
+    """Each bad check-in or pulse prints one clear Error line, exits 1 (refused) or 2 (malformed), writes nothing."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    other_id = _in_alignment(db, _cast(db, {}, prefix="other."), CREATED)
+    names = {**cast, "goal": _goal_id(db, assignment_id, CREATED), "other_goal": _goal_id(db, other_id, CREATED)}
+    before = snapshot(db_url)
+    out = on_db(command, str(assignment_id), *(a.format(**names) for a in args))
+    assert out.code == code, out.stderr
+    assert out.stderr.startswith(error.format(**names)), out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stdout == ""
+    assert snapshot(db_url) == before
+
+
+def test_checkin_on_a_cancelled_assignment_is_refused_and_changes_nothing(db: Engine, db_url: str,
+                                                                          on_db: Sojourn) -> None:
+    """Once cancelled, an assignment takes no check-in: exit 1, nothing written."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    service.advance(db, assignment_id, to="cancelled", reason="returned early", actor="admin", now=CREATED)
+    before = snapshot(db_url)
+    out = on_db("checkin", str(assignment_id), "--by", cast["assignee"])
+    assert (out.code, out.stderr.splitlines()[0]) == (
+        1, f"Error: assignment {assignment_id} is cancelled; check-ins and pulses are closed")
+    assert snapshot(db_url) == before
+
+
+def test_record_checkin_refuses_percentages_outside_0_to_100_when_called_directly(db: Engine) -> None:
+    """The use case checks percentages itself, for callers other than the command line."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    with pytest.raises(SojournError, match="from 0 to 100") as refused:
+        checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={1: 150}, note=None, feedback=None,
+                                actor="admin", now=CREATED)
+    assert refused.value.exit_code == 2
