@@ -40,6 +40,9 @@ PLAN_CHANGED = "plan_changed"
 SIGNED_OFF = "signed_off"
 TASK_COMPLETED = "task_completed"
 CONTACT_LOGGED = "contact_logged"
+EARLY_RETURN_RECORDED = "early_return_recorded"  # the reason category of a cancellation
+COST_SET = "cost_set"
+OUTCOME_RECORDED = "outcome_recorded"
 
 Head = tuple[int, str | None]  # (newest seq, newest hash) as kept on the assignment row; (0, None) for no events
 

@@ -307,17 +307,27 @@ def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
 
 
 def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | None, actor: str,
-            now: datetime) -> dict[str, Any]:
-    """Move an assignment to `to` (default: the next stage) if every guard passes; otherwise say who must act."""
+            now: datetime, early_return: str | None = None) -> dict[str, Any]:
+    """Move an assignment to `to` (default: the next stage) if every guard passes; otherwise say who must act.
+
+    `early_return` is the category of a cancellation (inputs.EARLY_RETURN_REASONS), kept for the program summary.
+    """
+    category = None if early_return is None else inputs.early_return_reason(early_return)
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
         lifecycle = record.lifecycle
         transition = lifecycle.transition(record.assignment.stage, to)
         if transition.requires_reason and not (reason and reason.strip()):
             raise BadInput(f"moving to {transition.dest} needs a reason: add --reason TEXT")
+        if category is not None and not transition.requires_reason:
+            raise BadInput(f"--early-return is the category of a cancellation, not of moving to {transition.dest}")
         _fire(lifecycle, record, transition, now)
         source = record.assignment.stage
+        record.assignment.early_return_reason = category or record.assignment.early_return_reason
         _enter_stage(session, record, source, transition.dest, actor=actor, reason=reason, now=now)
+        if category is not None:
+            audit.append_event(session, assignment_id, audit.EARLY_RETURN_RECORDED, {"category": category},
+                               actor=actor, at=now)
     log.info("assignment advanced", assignment=assignment_id, source=source, dest=transition.dest, actor=actor)
     return assignment_view(record, now)
 

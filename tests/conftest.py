@@ -50,7 +50,8 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(url, POSTGRES_ADMIN_URL)
 
 
-TABLES = ["outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
+TABLES = ["outcome_competency", "outcome",
+          "outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
           "person", "daemonlease", "audit_event"]
 
 
