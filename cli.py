@@ -788,8 +788,8 @@ def program_summary(obj: Context, workflow: str | None, start_year: int | None, 
 
 
 def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
-    def share(part: int, whole: int) -> str:
-        return f"{part} of {whole}" + (f" ({100 * part / whole:.0f}%)" if whole else "")
+    def share(part: int, whole: int, what: str) -> str:
+        return f"{part} of {whole} {what}" + (f" ({100 * part / whole:.0f}%)" if whole else "")
 
     yield f"assignments: {s['assignments']} (active {s['active']}, completed {s['completed']})"
     yield "by stage: " + ", ".join(f"{r['stage']} {r['assignments']}" for r in s["by_stage"])
@@ -799,9 +799,9 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
     yield f"considered for promotion: {s['considered_for_promotion']}"
     yield f"promoted: {s['promoted']}"
     for r in s["retention"]:
-        yield f"retained at {r['months']} months: {share(r['retained'], r['due'])} due ({r['recorded']} recorded)"
+        yield f"retained at {r['months']} months: {share(r['retained'], r['due'], 'due')}; {r['recorded']} recorded"
     contact = s["sponsor_contact"]
-    yield f"sponsor contact: {share(contact['periods_held'], contact['periods_due'])} periods held"
+    yield f"sponsor contact: {share(contact['periods_held'], contact['periods_due'], 'periods held')}"
     for c in s["cost"] or [{"currency": None}]:
         if c["currency"] is None:
             yield "cost: none recorded"

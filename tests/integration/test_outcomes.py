@@ -177,9 +177,9 @@ def test_program_summary_gives_the_seeded_cohorts_figures_in_json_and_text(on_db
     assert "early returns: 2 of 2 cancelled (family 1, performance 1, business_change 0, health 0, other 0)" in text
     assert "considered for promotion: 5" in text
     assert "promoted: 3" in text
-    assert "retained at 12 months: 15 of 16 (94%) due (16 recorded)" in text
-    assert "retained at 24 months: 4 of 6 (67%) due (5 recorded)" in text
-    assert "sponsor contact: 1 of 2 (50%) periods held" in text
+    assert "retained at 12 months: 15 of 16 due (94%); 16 recorded" in text
+    assert "retained at 24 months: 4 of 6 due (67%); 5 recorded" in text
+    assert "sponsor contact: 1 of 2 periods held (50%)" in text
     assert "cost: 3500000.00 EUR for 18 assignment(s); 250000.00 per leader retained (14)" in text
 
 
