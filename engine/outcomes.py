@@ -98,7 +98,8 @@ def record_outcome(db: Engine, assignment_id: int, report: OutcomeReport, *, act
         record = load_record(session, assignment_id)
         _require_completed(record)
         left_on = fields["left_on"]
-        if left_on is not None and not record.assignment.end <= left_on <= now.date() + service.LATEST_UTC_OFFSET:
+        latest_today = (now + service.LATEST_UTC_OFFSET).date()  # a day has begun once it has begun anywhere
+        if left_on is not None and not record.assignment.end <= left_on <= latest_today:
             raise BadInput(f"--left-on {left_on.isoformat()} must fall between the end of the assignment "
                            f"({record.assignment.end.isoformat()}) and today")
         if program_queries.outcome_of(session, assignment_id, report.months) is not None:
