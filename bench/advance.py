@@ -1,21 +1,24 @@
-"""Advance throughput: `engine.service.advance` against a plain sqlite3 script doing the same writes, in one run.
+"""Advance throughput: `engine.service.advance` against a plain DB-API script doing the same writes, in one run.
 
-Prepares one SQLite file with N leadership-development assignments whose `interviews` tasks are done (one assignment
+Prepares one database with N leadership-development assignments whose `interviews` tasks are done (one assignment
 made through the service layer, then cloned row for row with SQL; creation is not measured), copies it for the
 baseline, then advances every assignment from `interviews` to `plan_agreed`, one transaction per advance:
 
 - service:  `engine.service.advance(db, id, to=None, reason=None, actor=..., now=...)`; each call writes the stage
             update with the version check, one history row, 2 task rows and 7 outbox rows.
-- baseline: plain `sqlite3` with the same PRAGMAs (WAL, synchronous=NORMAL, foreign_keys=ON, busy_timeout) on the
-            copy: BEGIN; select the assignment (with its assignee), its tasks and its stakeholders; check the stage's
-            tasks are done; update the stage with a version check; insert 1 history row, 2 task rows and 7 outbox rows
-            (ON CONFLICT(key) DO NOTHING); where the schema has `cadencestate`, upsert the workflow's 2 cadence checks
-            as the service does since stage changes wake them; COMMIT.
+- baseline: the plain driver on the copy (`sqlite3` with the same PRAGMAs: WAL, synchronous=NORMAL,
+            foreign_keys=ON, busy_timeout; or `psycopg` on PostgreSQL): BEGIN; select the assignment (with its
+            assignee), its tasks and its stakeholders; check the stage's tasks are done; update the stage with a
+            version check; insert 1 history row, 2 task rows and 7 outbox rows (ON CONFLICT(key) DO NOTHING); where
+            the schema has `cadencestate`, upsert the workflow's 2 cadence checks as the service does since stage
+            changes wake them; COMMIT.
 
-The two run interleaved in rounds so machine noise falls on both alike. Reports advances/s and the ratio.
-Goals: at least 1,000 advances/s, and within 5x of the plain script.
+The two run interleaved in rounds so machine noise falls on both alike. Reports advances/s and the ratio, on SQLite
+and, with --postgres, on a scratch PostgreSQL database. Goals: at least 1,000 advances/s, and within 5x of the plain
+script.
 
-    .venv/bin/python bench/advance.py                 # N=10,000 (about two minutes at ~120 advances/s)
+    .venv/bin/python bench/advance.py                 # SQLite, N=10,000 (under a minute)
+    .venv/bin/python bench/advance.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
     .venv/bin/python bench/advance.py --n 500         # quick check
     .venv/bin/python bench/advance.py --json          # one JSON document on stdout
     .venv/bin/python bench/advance.py --profile 300   # also cProfile 300 extra service advances
@@ -29,12 +32,14 @@ import cProfile
 import io
 import json
 import logging
+import os
 import pstats
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +56,8 @@ from _common import (
     table,
     verdict,
 )
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 GOAL_PER_SECOND = 1_000
 GOAL_RATIO = 5.0
@@ -74,14 +81,14 @@ def quiet_logging() -> None:
     configure_logging("console", logging.WARNING)
 
 
-def prepare(path: Path, total: int) -> dict[str, float]:
+def prepare(url: str, total: int) -> dict[str, float]:
     """An initialised database with `total` assignments in `interviews`, their interview tasks done."""
     from engine import service
     from engine.store.db import open_db
 
     quiet_logging()
     started = time.perf_counter()
-    db = open_db(f"sqlite:///{path}")
+    db = open_db(url)
     service.init(db, now=CREATED_AT)
     for email, name, tz in CAST.values():
         service.add_person(db, email, name=name, tz=tz)
@@ -92,85 +99,146 @@ def prepare(path: Path, total: int) -> dict[str, float]:
     for task in template["tasks"]:
         if task["stage"] == template["stage"]:
             service.complete_task(db, task["id"], note=None, actor=ACTOR, now=CREATED_AT)
-    db.dispose()
     through_service = time.perf_counter() - started
     started = time.perf_counter()
-    _clone(path, TEMPLATE_ID, total)
+    _clone(db, TEMPLATE_ID, total)
+    db.dispose()
     return {"service_setup_s": through_service, "clone_s": time.perf_counter() - started}
 
 
-def _clone(path: Path, template_id: int, total: int) -> None:
+def _clone(db: Engine, template_id: int, total: int) -> None:
     """Copy the template assignment and every row hanging off it, so ids 1..total exist with identical shapes."""
     if total <= 1:
         return
-    conn = sqlite3.connect(path, isolation_level=None)
-    numbers = "WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
-                                         "'sqlite_%' ORDER BY name")]
-    conn.execute("BEGIN")
-    columns = [r[1] for r in conn.execute("PRAGMA table_info(assignment)")]
-    rest = [c for c in columns if c != "id"]
-    conn.execute(numbers + f"INSERT INTO assignment (id, {_names(rest)}) SELECT n.i, {_names(rest, 'a')} "
-                 "FROM assignment AS a, n WHERE a.id = ? ORDER BY n.i", (total, template_id))
-    for name in tables:
-        info = list(conn.execute(f'PRAGMA table_info("{name}")'))
-        columns = [r[1] for r in info]
-        if name == "assignment" or "assignment_id" not in columns:
-            continue
-        own_key = [r[1] for r in info if r[5] == 1 and r[1] == "id" and r[2].upper() == "INTEGER"]
-        copied = [c for c in columns if c not in own_key]
-        values = []
-        for c in copied:
-            if c == "assignment_id":
-                values.append("n.i")
-            elif name == "outbox" and c == "key":
-                values.append("t.\"key\" || '/copy-' || n.i")  # keys are unique
-            else:
-                values.append(f't."{c}"')
-        order = "n.i, t.rowid"
-        conn.execute(numbers + f'INSERT INTO "{name}" ({_names(copied)}) SELECT {", ".join(values)} '
-                     f'FROM "{name}" AS t, n WHERE t.assignment_id = ? ORDER BY {order}', (total, template_id))
-    conn.execute("COMMIT")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
+    numbers = "WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < :total) "
+    key = {"total": total, "template": template_id}
+    with db.begin() as c:
+        inspector = inspect(c)
+        rest = [col["name"] for col in inspector.get_columns("assignment") if col["name"] != "id"]
+        c.execute(text(numbers + f"INSERT INTO assignment (id, {_names(rest)}) SELECT n.i, {_names(rest, 'a')} "
+                       "FROM assignment AS a, n WHERE a.id = :template ORDER BY n.i"), key)
+        for name in sorted(inspector.get_table_names()):
+            columns = [col["name"] for col in inspector.get_columns(name)]
+            if name == "assignment" or "assignment_id" not in columns:
+                continue
+            own_key = inspector.get_pk_constraint(name)["constrained_columns"] == ["id"]
+            copied = [c for c in columns if not (own_key and c == "id")]
+            values = []
+            for column in copied:
+                if column == "assignment_id":
+                    values.append("n.i")
+                elif name == "outbox" and column == "key":
+                    values.append("t.\"key\" || '/copy-' || n.i")  # keys are unique
+                else:
+                    values.append(f't."{column}"')
+            order = "n.i" + (", t.id" if own_key else "")
+            c.execute(text(numbers + f'INSERT INTO "{name}" ({_names(copied)}) SELECT {", ".join(values)} '
+                           f'FROM "{name}" AS t, n WHERE t.assignment_id = :template ORDER BY {order}'), key)
+        if db.dialect.name == "postgresql":
+            c.execute(text("SELECT setval(pg_get_serial_sequence('assignment', 'id'), :total)"), key)
 
 
 def _names(columns: list[str], alias: str | None = None) -> str:
     return ", ".join(f'{alias}."{c}"' if alias else f'"{c}"' for c in columns)
 
 
-def copy_database(source: Path, target: Path) -> None:
-    conn = sqlite3.connect(source)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    shutil.copyfile(source, target)
+class SqliteFiles:
+    """The service's database file and the baseline's copy, in a temporary directory."""
 
+    backend = "sqlite"
+    driver = "sqlite3"
 
-def counts(path: Path) -> dict[str, int]:
-    conn = sqlite3.connect(path)
-    try:
-        return {
-            "plan_agreed": conn.execute("SELECT count(*) FROM assignment WHERE stage = 'plan_agreed'").fetchone()[0],
-            "transition": conn.execute("SELECT count(*) FROM \"transition\"").fetchone()[0],
-            "task": conn.execute("SELECT count(*) FROM task").fetchone()[0],
-            "outbox": conn.execute("SELECT count(*) FROM outbox").fetchone()[0],
-        }
-    finally:
+    def __init__(self, workdir: Path) -> None:
+        self.service_path, self.plain_path = workdir / "service.db", workdir / "plain.db"
+        self.service_url = f"sqlite:///{self.service_path}"
+
+    def copy_for_plain(self) -> None:
+        conn = sqlite3.connect(self.service_path)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
+        shutil.copyfile(self.service_path, self.plain_path)
+
+    def connect_plain(self) -> Any:
+        conn = sqlite3.connect(self.plain_path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        for pragma in ("journal_mode=WAL", f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
+            conn.execute(f"PRAGMA {pragma}")
+        return conn
+
+    def counts(self, which: str) -> dict[str, int]:
+        conn = sqlite3.connect(self.service_path if which == "service" else self.plain_path)
+        try:
+            return _counts(conn)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresDatabases:
+    """Two scratch databases on one PostgreSQL server: the service's, and the baseline's made from it as template."""
+
+    backend = "postgresql"
+    driver = "psycopg"
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
+        suffix = uuid.uuid4().hex[:10]
+        self.names = {"service": f"sojourn_bench_advance_{suffix}", "plain": f"sojourn_bench_plain_{suffix}"}
+        self.urls = {which: make_url(admin_url).set(database=name) for which, name in self.names.items()}
+        with self.admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{self.names["service"]}"')
+        self.service_url = self.urls["service"].render_as_string(hide_password=False)
+
+    def copy_for_plain(self) -> None:
+        with self.admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{self.names["plain"]}" TEMPLATE "{self.names["service"]}"')
+        for which in self.names:
+            with self._connect(which) as conn:
+                conn.execute("VACUUM ANALYZE")  # what autovacuum does soon after a bulk load
+
+    def _connect(self, which: str) -> Any:
+        import psycopg
+
+        url = self.urls[which]
+        return psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                               dbname=url.database, autocommit=True)
+
+    def connect_plain(self) -> Any:
+        return self._connect("plain")
+
+    def counts(self, which: str) -> dict[str, int]:
+        with self._connect(which) as conn:
+            return _counts(conn)
+
+    def close(self) -> None:
+        with self.admin.connect() as c:
+            for name in self.names.values():
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
+
+
+def _counts(conn: Any) -> dict[str, int]:
+    def count(sql: str) -> int:
+        return int(conn.execute(sql).fetchone()[0])
+
+    return {"plan_agreed": count("SELECT count(*) FROM assignment WHERE stage = 'plan_agreed'"),
+            "transition": count('SELECT count(*) FROM "transition"'), "task": count("SELECT count(*) FROM task"),
+            "outbox": count("SELECT count(*) FROM outbox")}
 
 
 # --- the two contenders -----------------------------------------------------------------------------------------
 
 
 class ServiceAdvance:
-    name = "service.advance (SQLModel)"
+    name = "service.advance"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, url: str) -> None:
         from engine import service
         from engine.store.db import open_db
 
         self._service = service
-        self.db = open_db(f"sqlite:///{path}")
+        self.db = open_db(url)
 
     def __call__(self, assignment_id: int) -> None:
         result = self._service.advance(self.db, assignment_id, to=None, reason=None, actor=ACTOR, now=ADVANCED_AT)
@@ -193,68 +261,90 @@ NEW_TASKS = {
 
 
 class PlainAdvance:
-    name = "plain sqlite3 script"
+    """The same advance written by hand against the driver: `sqlite3` (`?`, instants as SQLAlchemy's text) or
+    `psycopg` (`%s`, aware datetimes)."""
 
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-        for pragma in ("journal_mode=WAL", f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
-            self.conn.execute(f"PRAGMA {pragma}")
+    def __init__(self, files: SqliteFiles | PostgresDatabases) -> None:
+        self.name = f"plain {files.driver} script"
+        self.conn = files.connect_plain()
+        self.cursor = self.conn.cursor()
+        self.sqlite = files.backend == "sqlite"
         # where the schema keeps per-assignment cadence checks, a stage change asks for them to be looked at now
-        self.cadences = bool(self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                               "AND name = 'cadencestate'").fetchone())
+        self.cadences = self._has_cadences()
+
+    def _sql(self, statement: str) -> str:
+        return statement if self.sqlite else statement.replace("?", "%s")
+
+    def _one(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.cursor.execute(self._sql(statement), params).fetchone()
+
+    def _has_cadences(self) -> bool:
+        if self.sqlite:
+            found = self._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cadencestate'")
+        else:
+            found = self._one("SELECT 1 FROM information_schema.tables WHERE table_name = 'cadencestate'")
+        return found is not None
+
+    def _instant(self, value: datetime) -> Any:
+        return value.strftime(SQLITE_INSTANT) if self.sqlite else value
 
     def __call__(self, assignment_id: int) -> None:
-        c = self.conn
+        c, sql = self.cursor, self._sql
         now = ADVANCED_AT
-        at = now.strftime(SQLITE_INSTANT)
+        at = self._instant(now)
         c.execute("BEGIN")
         try:
-            a = c.execute('SELECT a.id, a.stage, a.row_version, a.home, a.host, p.id, p.email, p.name '
-                          'FROM assignment AS a JOIN person AS p ON p.id = a.assignee_id WHERE a.id = ?',
+            a = c.execute(sql('SELECT a.id, a.stage, a.row_version, a.home, a.host, p.id, p.email, p.name '
+                              'FROM assignment AS a JOIN person AS p ON p.id = a.assignee_id WHERE a.id = ?'),
                           (assignment_id,)).fetchone()
             if a is None:
                 raise LookupError(f"no assignment {assignment_id}")
             _, stage, version, home, host, assignee_id, assignee_email, assignee_name = a
-            tasks = c.execute("SELECT id, key, stage, status, owner_id FROM task WHERE assignment_id = ? ORDER BY id",
-                              (assignment_id,)).fetchall()
-            holders = {role: (pid, email) for role, pid, email in c.execute(
+            tasks = c.execute(sql("SELECT id, key, stage, status, owner_id FROM task WHERE assignment_id = ? "
+                                  "ORDER BY id"), (assignment_id,)).fetchall()
+            holders = {role: (pid, email) for role, pid, email in c.execute(sql(
                 "SELECT s.role, p.id, p.email FROM stakeholder AS s JOIN person AS p ON p.id = s.person_id "
-                "WHERE s.assignment_id = ?", (assignment_id,))}
+                "WHERE s.assignment_id = ?"), (assignment_id,)).fetchall()}
             holders["assignee"] = (assignee_id, assignee_email)
             if any(t[2] == stage and t[3] != "done" for t in tasks):
                 raise RuntimeError(f"assignment {assignment_id}: tasks of {stage} still open")
             dest = NEXT_STAGE[stage]
-            updated = c.execute("UPDATE assignment SET stage = ?, stage_entered_at = ?, row_version = ? "
-                                "WHERE id = ? AND row_version = ?", (dest, at, version + 1, assignment_id, version))
+            updated = c.execute(sql("UPDATE assignment SET stage = ?, stage_entered_at = ?, row_version = ? "
+                                    "WHERE id = ? AND row_version = ?"),
+                                (dest, at, version + 1, assignment_id, version))
             if updated.rowcount != 1:
                 raise RuntimeError(f"assignment {assignment_id} changed concurrently")
-            history_id = c.execute(
+            history_id = c.execute(sql(
                 'INSERT INTO "transition" (assignment_id, from_stage, to_stage, at, actor, reason, workflow_version) '
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", (assignment_id, stage, dest, at, ACTOR, None, 1)).lastrowid
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"), (assignment_id, stage, dest, at, ACTOR, None, 1)
+            ).fetchone()[0]
             new_tasks = []
             for key, title, role, days in NEW_TASKS[dest]:
                 due_on = date.fromordinal(now.date().toordinal() + days)
-                new_tasks.append((assignment_id, key, title, "", dest, role, holders[role][0], due_on.isoformat(),
-                                  f"{due_on.isoformat()} 23:59:59.000000", "open",
-                                  f"{date.fromordinal(due_on.toordinal() - 3).isoformat()} 09:00:00.000000"))
-            c.executemany("INSERT INTO task (assignment_id, key, title, description, stage, owner_role, owner_id, "
-                          "due_on, due_at, status, next_reminder_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                due_at = datetime.combine(due_on, datetime.max.time(), UTC).replace(microsecond=0)
+                reminder = datetime.combine(date.fromordinal(due_on.toordinal() - 3), datetime.min.time(), UTC)
+                new_tasks.append((assignment_id, key, title, "", dest, role, holders[role][0], due_on,
+                                  self._instant(due_at), "open", self._instant(reminder.replace(hour=9))))
+            c.executemany(sql("INSERT INTO task (assignment_id, key, title, description, stage, owner_role, owner_id, "
+                              "due_on, due_at, status, next_reminder_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                           new_tasks)
             subject = f"Assignment #{assignment_id} ({assignee_name}, {home} to {host}): from {stage} to {dest}"
             notices = []
             for role, (pid, email) in sorted(holders.items()):
-                lines = [f"{subject}, by {ACTOR}."] + [f"Your task: {t[2]} (due {t[7]})" for t in new_tasks
-                                                       if t[6] == pid]
+                lines = [f"{subject}, by {ACTOR}."] + [f"Your task: {t[2]} (due {t[7].isoformat()})"
+                                                       for t in new_tasks if t[6] == pid]
                 notices.append((f"stage_changed/{history_id}/{role}", "stage_changed", assignment_id, None, email,
                                 role, subject, "\n".join(lines), at, at, "pending", 0, at, "[]"))
-            c.executemany('INSERT INTO outbox ("key", kind, assignment_id, task_id, recipient, role, subject, body, '
-                          "created_at, deliver_at, status, attempts, next_attempt_at, delivered_to) "
-                          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT("key") DO NOTHING', notices)
+            c.executemany(sql('INSERT INTO outbox ("key", kind, assignment_id, task_id, recipient, role, subject, '
+                              "body, created_at, deliver_at, status, attempts, next_attempt_at, delivered_to) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " + ("?" if self.sqlite else "?::json")
+                              + ') ON CONFLICT("key") DO NOTHING'), notices)
             if self.cadences:
-                c.executemany("INSERT INTO cadencestate (assignment_id, kind, next_check_at) VALUES (?, ?, ?) "
-                              "ON CONFLICT (assignment_id, kind) DO UPDATE SET next_check_at = CASE "
-                              "WHEN cadencestate.next_check_at IS NULL OR cadencestate.next_check_at > "
-                              "excluded.next_check_at THEN excluded.next_check_at ELSE cadencestate.next_check_at END",
+                c.executemany(sql("INSERT INTO cadencestate (assignment_id, kind, next_check_at) VALUES (?, ?, ?) "
+                                  "ON CONFLICT (assignment_id, kind) DO UPDATE SET next_check_at = CASE "
+                                  "WHEN cadencestate.next_check_at IS NULL OR cadencestate.next_check_at > "
+                                  "excluded.next_check_at THEN excluded.next_check_at "
+                                  "ELSE cadencestate.next_check_at END"),
                               [(assignment_id, kind, at) for kind in CADENCE_KINDS])
             c.execute("COMMIT")
         except BaseException:
@@ -268,10 +358,24 @@ class PlainAdvance:
 # --- measuring ----------------------------------------------------------------------------------------------------
 
 
-def run(n: int, warmup: int, rounds: int, profile: int, keep: bool) -> dict[str, Any]:
+def run(n: int, warmup: int, rounds: int, profile: int, keep: bool, postgres: str | None) -> dict[str, Any]:
+    load_at_start = list(os.getloadavg())
+    backends = {"sqlite": run_sqlite(n, warmup, rounds, profile, keep)}
+    if postgres:
+        databases = PostgresDatabases(postgres)
+        try:
+            backends["postgresql"] = measure(databases, n, warmup, rounds, profile)
+        finally:
+            databases.close()
+    # the machine may be shared: other work skews absolute figures more than the same-run ratios
+    return {"benchmark": "advance", "machine": machine(),
+            "load_average": {"start": load_at_start, "end": list(os.getloadavg())}, "backends": backends}
+
+
+def run_sqlite(n: int, warmup: int, rounds: int, profile: int, keep: bool) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="sojourn-bench-advance-"))
     try:
-        return _run(workdir, n, warmup, rounds, profile)
+        return measure(SqliteFiles(workdir), n, warmup, rounds, profile)
     finally:
         if keep:
             print(f"databases kept in {workdir}", file=sys.stderr)
@@ -279,34 +383,39 @@ def run(n: int, warmup: int, rounds: int, profile: int, keep: bool) -> dict[str,
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(workdir: Path, n: int, warmup: int, rounds: int, profile: int) -> dict[str, Any]:
-    service_db, plain_db = workdir / "service.db", workdir / "plain.db"
+def measure(files: SqliteFiles | PostgresDatabases, n: int, warmup: int, rounds: int,
+            profile: int) -> dict[str, Any]:
     total = warmup + n + profile
-    setup = prepare(service_db, total)
-    copy_database(service_db, plain_db)
-    before = counts(service_db)
+    setup = prepare(files.service_url, total)
+    files.copy_for_plain()
+    before = files.counts("service")
 
     ids = list(range(1, total + 1))
     warm, timed, profiled = ids[:warmup], ids[warmup:warmup + n], ids[warmup + n:]
-    service_advance = ServiceAdvance(service_db)
+    service_advance = ServiceAdvance(files.service_url)
     contenders: dict[str, ServiceAdvance | PlainAdvance] = {"service": service_advance,
-                                                            "plain": PlainAdvance(plain_db)}
+                                                            "plain": PlainAdvance(files)}
     latencies: dict[str, list[float]] = {k: [] for k in contenders}
     for advance in contenders.values():
         for assignment_id in warm:
             advance(assignment_id)
 
     clock = time.perf_counter
+    # CPU time of this process: on a loaded machine it moves far less than wall time; on PostgreSQL it leaves out
+    # the server's work, which both contenders share
+    cpu = dict.fromkeys(contenders, 0.0)
     size = max(1, -(-len(timed) // rounds))
     for number, start in enumerate(range(0, len(timed), size)):
         chunk = timed[start:start + size]
         order = ["service", "plain"] if number % 2 == 0 else ["plain", "service"]
         for key in order:
             advance, sink = contenders[key], latencies[key]
+            cpu_started = time.process_time()
             for assignment_id in chunk:
                 t0 = clock()
                 advance(assignment_id)
                 sink.append(clock() - t0)
+            cpu[key] += time.process_time() - cpu_started
 
     hot_spots = None
     if profiled:
@@ -322,11 +431,12 @@ def _run(workdir: Path, n: int, warmup: int, rounds: int, profile: int) -> dict[
             "per_second": len(latencies[key]) / seconds if seconds else float("nan"),
             "p50_ms": median(latencies[key]) * 1000, "p95_ms": percentile(latencies[key], 0.95) * 1000,
             "p99_ms": percentile(latencies[key], 0.99) * 1000,
+            "cpu_ms_per_advance": cpu[key] / len(latencies[key]) * 1000 if latencies[key] else float("nan"),
             # advances/s of each round in order: a drift shows whether cost grows with the data already written
             "per_round": [len(chunk) / sum(chunk) for chunk in
                           (latencies[key][i:i + size] for i in range(0, len(latencies[key]), size)) if sum(chunk)],
         }
-    after = {"service": counts(service_db), "plain": counts(plain_db)}
+    after = {"service": files.counts("service"), "plain": files.counts("plain")}
     expected_moves = warmup + n
     for key, numbers in after.items():
         moved = expected_moves + (len(profiled) if key == "service" else 0)
@@ -342,7 +452,7 @@ def _run(workdir: Path, n: int, warmup: int, rounds: int, profile: int) -> dict[
 
     ratio = results["plain"]["per_second"] / results["service"]["per_second"]
     return {
-        "benchmark": "advance", "machine": machine(),
+        "backend": files.backend,
         "params": {"n": n, "warmup": warmup, "rounds": rounds, "profiled": len(profiled), "assignments": total},
         "setup": setup, "rows_before": before, "rows_after": after, "results": results,
         "ratio_plain_over_service": ratio,
@@ -382,19 +492,34 @@ def _profile(advance: ServiceAdvance, ids: list[int]) -> dict[str, Any]:
 
 
 def report(data: dict[str, Any]) -> str:
-    r, p, m = data["results"], data["params"], data["machine"]
-    lines = [f"advance throughput: {p['n']} timed advances each (after {p['warmup']} warm-up), {p['rounds']} "
-             f"interleaved rounds; {m['cpus']} CPUs, Python {m['python']}, "
-             f"load average {m['load_average_1m'] or 0:.2f} at the end", ""]
+    m, load = data["machine"], data["load_average"]
+    lines = [f"advance throughput; {m['cpus']} CPUs, Python {m['python']}; load average (1, 5, 15 min) "
+             f"{_load(load['start'])} at the start, {_load(load['end'])} at the end"]
+    for backend in data["backends"].values():
+        lines += ["", *_backend_report(backend)]
+    return "\n".join(lines)
+
+
+def _load(averages: list[float]) -> str:
+    return ", ".join(f"{a:.2f}" for a in averages)
+
+
+def _backend_report(data: dict[str, Any]) -> list[str]:
+    r, p = data["results"], data["params"]
+    lines = [f"{data['backend']}: {p['n']} timed advances each (after {p['warmup']} warm-up), {p['rounds']} "
+             "interleaved rounds", ""]
     rows = [[v["name"], str(v["advances"]), f"{v['seconds']:.2f}", f"{v['per_second']:,.0f}", f"{v['p50_ms']:.2f}",
-             f"{v['p95_ms']:.2f}", f"{v['p99_ms']:.2f}"] for v in (r["service"], r["plain"])]
-    lines.append(table(rows, ["contender", "advances", "seconds", "advances/s", "p50 ms", "p95 ms", "p99 ms"]))
+             f"{v['p95_ms']:.2f}", f"{v['p99_ms']:.2f}", f"{v['cpu_ms_per_advance']:.2f}"]
+            for v in (r["service"], r["plain"])]
+    lines.append(table(rows, ["contender", "advances", "seconds", "advances/s", "p50 ms", "p95 ms", "p99 ms",
+                              "CPU ms"]))
     g = data["goals"]
+    cpu_ratio = r["service"]["cpu_ms_per_advance"] / r["plain"]["cpu_ms_per_advance"]
     lines += ["", f"ratio plain/service: {data['ratio_plain_over_service']:.1f}x (the plain script's advances/s over "
-                  "the service's)",
+                  f"the service's); in this process's CPU time per advance: {cpu_ratio:.1f}x",
               f"goal >= {GOAL_PER_SECOND:,} advances/s: {r['service']['per_second']:,.0f}/s -> "
               f"{verdict(g['per_second']['met'])}",
-              f"goal within {GOAL_RATIO:g}x of plain sqlite3: {data['ratio_plain_over_service']:.1f}x -> "
+              f"goal within {GOAL_RATIO:g}x of the {r['plain']['name']}: {data['ratio_plain_over_service']:.1f}x -> "
               f"{verdict(g['ratio']['met'])}"]
     if data["profile"]:
         prof = data["profile"]
@@ -409,7 +534,7 @@ def report(data: dict[str, Any]) -> str:
                              f"{e['cumulative_s'] / prof['advances'] * 1000:.2f}"]
                             for e in prof["all_by_cumulative"][:25]],
                            ["function", "calls", "share", "ms/advance"]))
-    return "\n".join(lines)
+    return lines
 
 
 def main() -> None:
@@ -421,11 +546,13 @@ def main() -> None:
                         help="cProfile K extra service advances after the timed run and print the hot spots")
     parser.add_argument("--keep", action="store_true", help="keep the two database files and print where")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--postgres", metavar="URL", help="also measure on PostgreSQL; URL of a database on the "
+                        "server (scratch databases are created and dropped next to it)")
     args = parser.parse_args()
     if args.n < 1 or args.warmup < 0 or args.rounds < 1 or args.profile < 0:
         parser.error("--n and --rounds must be at least 1; --warmup and --profile at least 0")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the report (or the one JSON document)
-        data = run(args.n, args.warmup, args.rounds, args.profile, args.keep)
+        data = run(args.n, args.warmup, args.rounds, args.profile, args.keep, args.postgres)
     print(json.dumps(data, indent=2) if args.json else report(data))
 
 

@@ -51,6 +51,9 @@ class Lifecycle:
     @staticmethod
     def _condition(transition: Transition) -> Any:
         def all_guards_pass(event: Any) -> bool:
+            unmet: list[UnmetGuard] | None = event.kwargs.get("unmet")
+            if unmet is not None:  # evaluated already by `attempt`
+                return not unmet
             ctx: GuardContext = event.kwargs["ctx"]
             return all(evaluate(g.name, g.params, ctx).ok for g in transition.guards)
         return all_guards_pass
@@ -81,8 +84,21 @@ class Lifecycle:
 
     def fire(self, subject: Subject, dest: str, ctx: GuardContext) -> bool:
         """Fire the trigger into `dest`; False when a guard fails, InvalidTransition when not allowed."""
+        return self._trigger(subject, dest, ctx=ctx)
+
+    def attempt(self, subject: Subject, transition: Transition, ctx: GuardContext) -> list[UnmetGuard]:
+        """Evaluate the transition's guards once and fire the machine once with that verdict.
+
+        Returns the unmet guards; when there are none the subject has moved to the transition's destination.
+        """
+        unmet = self.unmet(transition, ctx)
+        moved = self._trigger(subject, transition.dest, ctx=ctx, unmet=unmet)
+        assert moved == (not unmet), "the machine fires on the verdict it is given"
+        return unmet
+
+    def _trigger(self, subject: Subject, dest: str, **kwargs: Any) -> bool:
         try:
-            return bool(self.machine.events[trigger_name(dest)].trigger(subject, ctx=ctx))
+            return bool(self.machine.events[trigger_name(dest)].trigger(subject, **kwargs))
         except (MachineError, KeyError):
             raise InvalidTransition(f"cannot go from {subject.stage} to {dest}") from None
 

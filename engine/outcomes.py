@@ -190,8 +190,10 @@ def create_costed_assignment(db: Engine, spec: service.AssignmentSpec, *, amount
 def _apply_cost(session: Session, record: AssignmentRecord, cost: tuple[Decimal, str], *, actor: str,
                 now: datetime) -> None:
     assignment = record.assignment
-    assignment.cost_amount, assignment.cost_currency = cost
-    session.add(assignment)
-    session.flush()
+    program_queries.set_assignment_cost(session.connection(), pk(assignment), *cost)
+    if assignment in session:
+        session.refresh(assignment)  # the row as written, with the version the UPDATE left
+    else:
+        assignment.cost_amount, assignment.cost_currency = cost
     audit.append_event(session, pk(assignment), audit.COST_SET, {"amount": str(cost[0]), "currency": cost[1]},
                        actor=actor, at=now)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from engine.definition import WorkflowDefinition, parse_definition
@@ -15,6 +16,7 @@ from engine.guards import GoalFacts, GuardContext, TaskFacts
 from engine.lifecycle import Lifecycle, lifecycle_for
 from engine.store import lookups
 from engine.store.models import Assignment, Goal, Person, Task, Workflow, pk
+from engine.store.moves import AssignmentRows, load_assignment
 
 # Keyed by the YAML text: row ids and version numbers repeat across databases one process may open.
 _DEFINITIONS: dict[str, WorkflowDefinition] = {}
@@ -98,6 +100,21 @@ def load_record(session: Session, assignment_id: int) -> AssignmentRecord:
     if not found:
         raise NotFound(f"no assignment {assignment_id}", details=["`sojourn assignment list` shows them"])
     return found[0]
+
+
+def load_record_to_move(connection: Connection, assignment_id: int) -> AssignmentRecord:
+    """The record an advance reads, loaded with Core statements (`engine.store.moves`) into typed rows."""
+    rows = load_assignment(connection, assignment_id)
+    if rows is None:
+        raise NotFound(f"no assignment {assignment_id}", details=["`sojourn assignment list` shows them"])
+    return record_of(rows)
+
+
+def record_of(rows: AssignmentRows) -> AssignmentRecord:
+    version = rows.assignment.plan_version
+    return AssignmentRecord(rows.assignment, rows.workflow, rows.assignee, {"assignee": rows.assignee,
+                                                                             **rows.stakeholders},
+                            rows.tasks, rows.goals, {s.role for s in rows.signoffs if s.plan_version == version})
 
 
 # --- views: the JSON shapes of the public interface -------------------------------------------------------------

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from engine import audit, inputs, notices
@@ -26,6 +26,7 @@ from engine.records import (
     instant,
     lifecycle_of,
     load_record,
+    load_record_to_move,
     load_records,
     task_view,
 )
@@ -39,20 +40,31 @@ from engine.store.models import (
     Person,
     Signoff,
     StageChange,
-    Stakeholder,
     Task,
     Workflow,
     pk,
 )
+from engine.store.moves import (
+    insert_assignments,
+    insert_history,
+    insert_stage_notices,
+    insert_stakeholders,
+    insert_tasks,
+    move_assignment,
+    people_by_email,
+    tasks_of,
+    typed_row,
+    wake_cadence_checks,
+)
+from engine.store.program_queries import set_early_return_reason
 from engine.store.queries import (
     cancel_queued_notifications,
     close_open_tasks,
     complete_open_task,
     insert_notifications,
-    reload_tasks,
     stage_changes_of,
-    wake_cadence_checks,
 )
+from engine.transactions import use_case_connection as _connection
 from engine.transactions import use_case_transaction as _transaction
 from workflows import builtin_workflow_texts
 
@@ -194,21 +206,26 @@ def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: date
 
 
 def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, now: datetime) -> list[dict[str, Any]]:
-    """Create one assignment per CSV line, all or nothing; every bad line is reported with its line number."""
+    """Create one assignment per CSV line, all or nothing; every bad line is reported with its line number.
+
+    Every line is checked before anything is written, then all of them are written together, a few hundred rows
+    per statement.
+    """
     rows = _read_import(csv_text, source)
     problems: list[str] = []
     bad_lines = 0
     with _transaction(db) as session:
-        created: list[AssignmentRecord] = []
+        lookups = _CreationLookups(session, [spec for _, spec in rows])
+        checked: list[_NewAssignment] = []
         for line, spec in rows:
             try:
-                with session.begin_nested():
-                    created.append(_create_assignment(session, spec, actor=actor, now=now))
+                checked.append(_check_new_assignment(lookups, spec))
             except SojournError as exc:
                 bad_lines += 1
                 problems += [f"{source}, line {line}: {text}" for text in exc.lines()]
         if problems:
             raise BadInput(f"{source}: nothing imported; {bad_lines} line(s) to fix", details=problems)
+        created = _create_assignments(session, checked, actor=actor, now=now)
         return [assignment_view(r, now) for r in created]
 
 
@@ -245,24 +262,75 @@ def _read_import(csv_text: str, source: str) -> list[tuple[int, AssignmentSpec]]
 
 
 def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime) -> AssignmentRecord:
+    checked = _check_new_assignment(_CreationLookups(session, [spec]), spec)
+    return _create_assignments(session, [checked], actor=actor, now=now)[0]
+
+
+@dataclass(frozen=True)
+class _NewAssignment:
+    """An assignment that passed every check and may be written."""
+
+    workflow: Workflow
+    assignee: Person
+    holders: dict[str, Person]  # role -> person, the assignee not included
+    home: str
+    host: str
+    start: date
+    end: date
+
+
+class _CreationLookups:
+    """The workflows and people a batch of new assignments names, read once for the whole batch."""
+
+    def __init__(self, session: Session, specs: Sequence[AssignmentSpec]) -> None:
+        self.session = session
+        named = [s.assignee for s in specs] + [email for s in specs for email in s.stakeholders.values()]
+        self.people = people_by_email(session.connection(), (email.strip().lower() for email in named))
+        self.workflows: dict[str, Workflow] = {}
+
+    def workflow(self, name: str) -> Workflow:
+        if name not in self.workflows:
+            self.workflows[name] = _workflow(self.session, name)
+        return self.workflows[name]
+
+    def person(self, email: str, what: str) -> Person:
+        found = self.people.get(email)
+        return found if found is not None else _person(self.session, email, what)
+
+
+def _check_new_assignment(lookups: _CreationLookups, spec: AssignmentSpec) -> _NewAssignment:
+    """Every check of a new assignment, in the order a user fixes them; the first failure is raised."""
     start, end = inputs.iso_date(spec.start, "start"), inputs.iso_date(spec.end, "end")
     inputs.period(start, end)
     home, host = inputs.country(spec.home, "home"), inputs.country(spec.host, "host")
-    workflow = _workflow(session, inputs.text(spec.workflow, "workflow"))
-    definition = definition_of(workflow)
-    _check_roles(definition, spec.stakeholders)
-    assignee = _person(session, inputs.email(spec.assignee, "assignee"), "assignee")
-    holders = {role: _person(session, inputs.email(email, role), role) for role, email in spec.stakeholders.items()}
-    assignment = Assignment(workflow_id=pk(workflow), assignee_id=pk(assignee), stage=definition.initial, home=home,
-                            host=host, start=start, end=end, stage_entered_at=now, created_at=now)
-    session.add(assignment)
-    session.flush()
-    session.add_all(Stakeholder(assignment_id=pk(assignment), role=role, person_id=pk(p))
-                    for role, p in holders.items())
-    record = AssignmentRecord(assignment, workflow, assignee, {"assignee": assignee, **holders})
-    audit.append_event(session, pk(assignment), audit.ASSIGNMENT_CREATED, audit.creation(record), actor=actor, at=now)
-    _enter_stage(session, record, None, definition.initial, actor=actor, reason="created", now=now)
-    return record
+    workflow = lookups.workflow(inputs.text(spec.workflow, "workflow"))
+    _check_roles(definition_of(workflow), spec.stakeholders)
+    assignee = lookups.person(inputs.email(spec.assignee, "assignee"), "assignee")
+    holders = {role: lookups.person(inputs.email(email, role), role) for role, email in spec.stakeholders.items()}
+    return _NewAssignment(workflow, assignee, holders, home, host, start, end)
+
+
+def _create_assignments(session: Session, checked: Sequence[_NewAssignment], *, actor: str,
+                        now: datetime) -> list[AssignmentRecord]:
+    """Write checked assignments, their stakeholders and their entry into the initial stage, in bulk."""
+    connection = session.connection()
+    rows = [{"workflow_id": pk(n.workflow), "assignee_id": pk(n.assignee), "stage": definition_of(n.workflow).initial,
+             "home": n.home, "host": n.host, "start": n.start, "end": n.end, "stage_entered_at": now,
+             "created_at": now} for n in checked]
+    ids = insert_assignments(connection, rows)
+    insert_stakeholders(connection, [{"assignment_id": assignment_id, "role": role, "person_id": pk(person)}
+                                     for assignment_id, n in zip(ids, checked, strict=True)
+                                     for role, person in n.holders.items()])
+    records = [AssignmentRecord(typed_row(Assignment, {"id": assignment_id, **row, "plan_version": 1,
+                                                       "row_version": 1}),
+                                n.workflow, n.assignee, {"assignee": n.assignee, **n.holders})
+               for assignment_id, row, n in zip(ids, rows, checked, strict=True)]
+    for record in records:
+        audit.append_event(session, pk(record.assignment), audit.ASSIGNMENT_CREATED, audit.creation(record),
+                           actor=actor, at=now)
+    _enter_stage(connection, [_StageEntry(r, None, r.assignment.stage, "created") for r in records], actor=actor,
+                 now=now)
+    return records
 
 
 def _check_roles(definition: WorkflowDefinition, given: Mapping[str, str]) -> None:
@@ -310,11 +378,13 @@ def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | Non
             now: datetime, early_return: str | None = None) -> dict[str, Any]:
     """Move an assignment to `to` (default: the next stage) if every guard passes; otherwise say who must act.
 
-    `early_return` is the category of a cancellation (inputs.EARLY_RETURN_REASONS), kept for the program summary.
+    Reads and writes with the named Core statements of `engine.store.moves`; the stage update checks the version
+    read, so a concurrent change loses cleanly. `early_return` is the category of a cancellation
+    (inputs.EARLY_RETURN_REASONS), kept for the program summary.
     """
     category = None if early_return is None else inputs.early_return_reason(early_return)
-    with _transaction(db) as session:
-        record = load_record(session, assignment_id)
+    with _connection(db) as connection:
+        record = load_record_to_move(connection, assignment_id)
         lifecycle = record.lifecycle
         transition = lifecycle.transition(record.assignment.stage, to)
         if transition.requires_reason and not (reason and reason.strip()):
@@ -323,58 +393,87 @@ def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | Non
             raise BadInput(f"--early-return is the category of a cancellation, not of moving to {transition.dest}")
         _fire(lifecycle, record, transition, now)
         source = record.assignment.stage
-        record.assignment.early_return_reason = category or record.assignment.early_return_reason
-        _enter_stage(session, record, source, transition.dest, actor=actor, reason=reason, now=now)
+        _enter_stage(connection, [_StageEntry(record, source, transition.dest, reason)], actor=actor, now=now)
         if category is not None:
-            audit.append_event(session, assignment_id, audit.EARLY_RETURN_RECORDED, {"category": category},
-                               actor=actor, at=now)
+            _note_early_return(connection, record, category, actor=actor, now=now)
     log.info("assignment advanced", assignment=assignment_id, source=source, dest=transition.dest, actor=actor)
     return assignment_view(record, now)
 
 
+def _note_early_return(connection: Connection, record: AssignmentRecord, category: str, *, actor: str,
+                       now: datetime) -> None:
+    record.assignment.early_return_reason = set_early_return_reason(connection, pk(record.assignment), category)
+    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+        audit.append_event(session, pk(record.assignment), audit.EARLY_RETURN_RECORDED, {"category": category},
+                           actor=actor, at=now)
+
+
 def _fire(lifecycle: Lifecycle, record: AssignmentRecord, transition: Transition, now: datetime) -> None:
-    ctx = record.guard_context(now)
-    unmet = lifecycle.unmet(transition, ctx)
-    if unmet or not lifecycle.fire(Subject(record.assignment.stage), transition.dest, ctx):
+    """Evaluate the guards once and fire the machine once; refuse with every unmet guard and who must act."""
+    unmet = lifecycle.attempt(Subject(record.assignment.stage), transition, record.guard_context(now))
+    if unmet:
         raise GuardsUnmet(
             f"assignment {record.assignment.id} cannot move from {record.assignment.stage} to {transition.dest} yet",
             details=[f"{u.guard}: {u.reason}; must act: {record.who_must_act(u.who)}" for u in unmet])
 
 
-def _enter_stage(session: Session, record: AssignmentRecord, source: str | None, dest: str, *, actor: str,
-                 reason: str | None, now: datetime) -> None:
-    """Set the stage, append history, create the stage's tasks and tell every stakeholder, in one transaction."""
-    assignment, definition = record.assignment, record.definition
-    assignment.stage, assignment.stage_entered_at = dest, now
-    if definition.is_terminal(dest) and not definition.stage(dest).tasks:
-        _close_open_tasks(record)
-    session.add(assignment)
-    history_row = StageChange(assignment_id=pk(assignment), from_stage=source, to_stage=dest, at=now, actor=actor,
-                              reason=reason, workflow_version=record.workflow.version)
-    session.add(history_row)
-    new_tasks = [_task_from_template(record, template, dest, now) for template in definition.stage(dest).tasks]
-    session.add_all(new_tasks)
-    session.flush()
-    record.tasks += new_tasks
-    insert_notifications(session, _stage_change_notices(record, history_row, new_tasks, now))
+@dataclass(frozen=True)
+class _StageEntry:
+    """One assignment entering a stage, from `source` (None: it has just been created)."""
+
+    record: AssignmentRecord
+    source: str | None
+    dest: str
+    reason: str | None
+
+
+def _enter_stage(connection: Connection, entries: Sequence[_StageEntry], *, actor: str, now: datetime) -> None:
+    """Set each stage, append history, create the stages' tasks and tell every stakeholder, in one transaction.
+
+    A move checks the assignment's version (`move_assignment`); history, tasks, notices and cadence checks of all
+    entries go in one multi-row INSERT each.
+    """
+    for entry in entries:
+        assignment, definition = entry.record.assignment, entry.record.definition
+        if entry.source is not None:
+            assignment.row_version = move_assignment(connection, pk(assignment), seen_version=assignment.row_version,
+                                                     stage=entry.dest, entered_at=now)
+        assignment.stage, assignment.stage_entered_at = entry.dest, now
+        if definition.is_terminal(entry.dest) and not definition.stage(entry.dest).tasks:
+            _close_open_tasks(connection, entry.record)
+    history_ids = insert_history(connection, [
+        {"assignment_id": pk(e.record.assignment), "from_stage": e.source, "to_stage": e.dest, "at": now,
+         "actor": actor, "reason": e.reason, "workflow_version": e.record.workflow.version} for e in entries])
+    new_tasks = [[_task_from_template(e.record, template, e.dest, now)
+                  for template in e.record.definition.stage(e.dest).tasks] for e in entries]
+    insert_tasks(connection, [task for tasks in new_tasks for task in tasks])
+    queued: list[NewNotice] = []
+    for entry, history_id, tasks in zip(entries, history_ids, new_tasks, strict=True):
+        entry.record.tasks += tasks
+        queued += _stage_change_notices(entry.record, entry, history_id, actor, tasks, now)
+    insert_stage_notices(connection, queued)
     # the daemon decides whether a cadence starts, continues or stops with the new stage
-    wake_cadence_checks(session, pk(assignment), [c.kind for c in definition.cadences], now)
-    audit.append_event(session, pk(assignment), audit.STAGE_CHANGED, {"from": source, "to": dest, "reason": reason},
-                       actor=actor, at=now)
+    wake_cadence_checks(connection, [(pk(e.record.assignment), cadence.kind) for e in entries
+                                     for cadence in e.record.definition.cadences], now)
+    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+        for entry in entries:
+            audit.append_event(session, pk(entry.record.assignment), audit.STAGE_CHANGED,
+                               {"from": entry.source, "to": entry.dest, "reason": entry.reason}, actor=actor, at=now)
 
 
-def _close_open_tasks(record: AssignmentRecord) -> None:
+def _close_open_tasks(connection: Connection, record: AssignmentRecord) -> None:
     """Cancel the assignment's open tasks with one conditional UPDATE, so a task done meanwhile stays done."""
-    session = Session.object_session(record.assignment)
-    assert isinstance(session, Session), "the rows of a use case belong to its session"
-    close_open_tasks(session, pk(record.assignment))
-    reload_tasks(session, (pk(t) for t in record.tasks))  # so the returned view shows what was written
-    # reminders and cadence notices still queued would now mislead; stage_changed and plan_changed still go out
-    cancel_queued_notifications(session, assignment_id=pk(record.assignment), kinds=(*TASK_KINDS, *CADENCE_KINDS),
-                                reason=f"assignment {record.assignment.stage} before delivery")
+    assignment_id = pk(record.assignment)
+    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+        close_open_tasks(session, assignment_id)
+        # reminders and cadence notices still queued would now mislead; stage_changed and plan_changed still go out
+        cancel_queued_notifications(session, assignment_id=assignment_id, kinds=(*TASK_KINDS, *CADENCE_KINDS),
+                                    reason=f"assignment {record.assignment.stage} before delivery")
+    record.tasks = tasks_of(connection, assignment_id)  # so the returned view shows what was written
 
 
 def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now: datetime) -> Task:
+    """A new open task of `stage`, due as the template says in its owner's time zone (its id comes on insert)."""
     owner = record.person_for(template.owner)
     assert owner is not None, "every workflow role is filled when the assignment is created"
     a = record.assignment
@@ -382,14 +481,19 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
     reminders = record.definition.reminders
     first_reminder = local_instant(date.fromordinal(due_on.toordinal() - reminders.due_soon_days),
                                    reminders.local_hour, owner.tz)
-    return Task(assignment_id=pk(a), key=template.key, title=template.title, description=template.description,
-                stage=stage, owner_role=template.owner, owner_id=pk(owner), due_on=due_on,
-                due_at=end_of_day(due_on, owner.tz), next_reminder_at=first_reminder)
+    return typed_row(Task, {"id": None, "assignment_id": pk(a), "key": template.key, "title": template.title,
+                            "description": template.description, "stage": stage, "owner_role": template.owner,
+                            "owner_id": pk(owner), "due_on": due_on, "due_at": end_of_day(due_on, owner.tz),
+                            "status": "open", "completed_at": None, "completed_by": None, "note": None,
+                            "next_reminder_at": first_reminder})
 
 
-def _stage_change_notices(record: AssignmentRecord, history_row: StageChange, new_tasks: list[Task],
-                          now: datetime) -> list[NewNotice]:
-    return [notices.stage_changed(record.assignment, record.assignee, history_row, role=role, recipient=person,
+def _stage_change_notices(record: AssignmentRecord, entry: _StageEntry, history_id: int, actor: str,
+                          new_tasks: list[Task], now: datetime) -> list[NewNotice]:
+    change = StageChange(id=history_id, assignment_id=pk(record.assignment), from_stage=entry.source,
+                         to_stage=entry.dest, at=now, actor=actor, reason=entry.reason,
+                         workflow_version=record.workflow.version)
+    return [notices.stage_changed(record.assignment, record.assignee, change, role=role, recipient=person,
                                   new_tasks=[t for t in new_tasks if t.owner_id == person.id], now=now)
             for role, person in sorted(record.stakeholders.items())]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
@@ -18,9 +18,22 @@ from engine.store.db import require_schema, transaction
 def use_case_transaction(db: Engine) -> Iterator[Session]:
     """A transaction on a database that `sojourn init` has prepared; write races become user errors."""
     require_schema(db)
+    with _write_races_as_user_errors(), transaction(db) as session:
+        yield session
+
+
+@contextmanager
+def use_case_connection(db: Engine) -> Iterator[Connection]:
+    """The same transaction on a bare Core connection, for use cases that write with named statements only."""
+    require_schema(db)
+    with _write_races_as_user_errors(), db.begin() as connection:
+        yield connection
+
+
+@contextmanager
+def _write_races_as_user_errors() -> Iterator[None]:
     try:
-        with transaction(db) as session:
-            yield session
+        yield
     except StaleDataError:
         raise ConcurrentChange("someone else changed this assignment at the same time; nothing was written",
                                details=["look at it again (sojourn assignment show ID) and retry"]) from None

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select, update
 from sqlmodel import Session, col
 
 from engine.store.models import Assignment, Outcome
@@ -38,6 +38,19 @@ def outcome_of(session: Session, assignment_id: int, months: int) -> Outcome | N
     """outcome_of: the assignment's outcome at `months` after return, if recorded."""
     return session.scalars(select(Outcome).where(col(Outcome.assignment_id) == assignment_id,
                                                  col(Outcome.months) == months)).first()
+
+
+def set_early_return_reason(connection: Connection, assignment_id: int, category: str) -> str:
+    """set_early_return_reason: keep why a cancelled assignment ended early; returns the category written."""
+    connection.execute(update(Assignment).where(col(Assignment.id) == assignment_id)
+                       .values(early_return_reason=category))
+    return category
+
+
+def set_assignment_cost(connection: Connection, assignment_id: int, amount: Decimal, currency: str) -> None:
+    """set_assignment_cost: what the assignment cost, in its currency."""
+    connection.execute(update(Assignment).where(col(Assignment.id) == assignment_id)
+                       .values(cost_amount=amount, cost_currency=currency))
 
 
 def program_assignments(session: Session, selection: AssignmentFilter) -> list[ProgramAssignmentRow]:

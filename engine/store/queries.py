@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, literal, or_, update
@@ -101,27 +100,6 @@ def due_cadence_checks(session: Session, now: datetime, limit: int) -> Sequence[
     return session.exec(statement).all()
 
 
-def wake_cadence_checks(session: Session, assignment_id: int, kinds: Iterable[str], now: datetime) -> None:
-    """wake_cadence_checks: ask the daemon to look at an assignment's cadences at `now` (after a stage change).
-
-    An existing earlier check is kept: moving it later could skip a period's check that is still pending.
-    """
-    rows = [{"assignment_id": assignment_id, "kind": kind, "next_check_at": now} for kind in dict.fromkeys(kinds)]
-    if not rows:
-        return
-    session.execute(_wake_statement(session.get_bind().dialect.name), rows)
-
-
-@cache
-def _wake_statement(dialect: str) -> Insert:
-    """The cadence upsert, built once per dialect with bind parameters only, so SQLAlchemy compiles it once."""
-    table = _table(CadenceState)
-    statement = _dialect_insert(dialect, table)
-    current, wanted = table.c.next_check_at, statement.excluded.next_check_at
-    earlier = case((or_(current.is_(None), current > wanted), wanted), else_=current)
-    return statement.on_conflict_do_update(index_elements=["assignment_id", "kind"], set_={"next_check_at": earlier})
-
-
 def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageChange]]:
     """stage_changes_of: the stage history of several assignments, oldest first, in one query."""
     history: dict[int, list[StageChange]] = defaultdict(list)
@@ -166,16 +144,6 @@ def close_open_tasks(session: Session, assignment_id: int) -> int:
     statement = (update(Task).where(col(Task.assignment_id) == assignment_id, col(Task.status) == "open")
                  .values(status="cancelled", next_reminder_at=None).execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement))
-
-
-def reload_tasks(session: Session, task_ids: Iterable[int]) -> list[Task]:
-    """reload_tasks: the tasks with these ids as the database has them now, refreshing copies already loaded."""
-    ids = set(task_ids)
-    if not ids:
-        return []
-    statement = (select(Task).where(col(Task.id).in_(ids)).order_by(col(Task.id))
-                 .execution_options(populate_existing=True))
-    return list(session.exec(statement).all())
 
 
 def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: Iterable[str], reason: str,
