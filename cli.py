@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from engine.inputs import EARLY_RETURN_REASONS
 from engine.notices import NoticeStatus
 
 if TYPE_CHECKING:
@@ -237,10 +238,12 @@ def assignment() -> None:
 @click.option("--start", required=True, metavar="DATE", help="YYYY-MM-DD")
 @click.option("--end", required=True, metavar="DATE", help="YYYY-MM-DD")
 @click.option("--stakeholder", "stakeholders", multiple=True, metavar="ROLE=EMAIL", help="Repeat for every role.")
+@click.option("--cost", metavar="AMOUNT", help="What the assignment costs, e.g. 250000 (with --currency).")
+@click.option("--currency", metavar="CCC", help="ISO 4217 currency of --cost, e.g. EUR.")
 @json_option
 @pass_context
 def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str, host: str, start: str, end: str,
-                      stakeholders: tuple[str, ...], as_json: bool) -> None:
+                      stakeholders: tuple[str, ...], cost: str | None, currency: str | None, as_json: bool) -> None:
     """Create an assignment in its workflow's first stage."""
     from engine import inputs, service
     from engine.errors import BadInput
@@ -250,7 +253,30 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
     if duplicated := sorted({r for r in roles if roles.count(r) > 1}):
         raise BadInput(f"--stakeholder given more than once for: {', '.join(duplicated)}")
     spec = service.AssignmentSpec(workflow_name, assignee, home, host, start, end, dict(pairs))
-    emit(service.create_assignment(obj.db, spec, actor=obj.actor, now=now()), as_json, _assignment_lines)
+    if (cost is None) != (currency is None):
+        raise BadInput("--cost and --currency go together: give both, e.g. --cost 250000 --currency EUR")
+    if cost is not None and currency is not None:
+        from engine import outcomes
+
+        created = outcomes.create_costed_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor,
+                                                    now=now())
+    else:
+        created = service.create_assignment(obj.db, spec, actor=obj.actor, now=now())
+    emit(created, as_json, _assignment_lines)
+
+
+@assignment.command("set-cost")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--cost", required=True, metavar="AMOUNT", help="What the assignment cost, e.g. 250000.")
+@click.option("--currency", required=True, metavar="CCC", help="ISO 4217 currency code, e.g. EUR.")
+@json_option
+@pass_context
+def assignment_set_cost(obj: Context, assignment_id: int, cost: str, currency: str, as_json: bool) -> None:
+    """Set or correct what an assignment costs, for the program's cost per leader retained."""
+    from engine import outcomes
+
+    emit(outcomes.set_cost(obj.db, assignment_id, amount=cost, currency=currency, actor=obj.actor, now=now()),
+         as_json, lambda a: [f"assignment {a['id']} costs {a['cost']['amount']} {a['cost']['currency']}"])
 
 
 @assignment.command("import")
@@ -323,13 +349,17 @@ def _assignment_lines(a: dict[str, Any]) -> Iterable[str]:
 @click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @click.option("--to", "to", metavar="STAGE", help="Target stage (default: the next one).")
 @click.option("--reason", help="Why; required to cancel.")
+@click.option("--early-return", type=click.Choice(EARLY_RETURN_REASONS),
+              help="With --to cancelled: the assignee came home early, for this reason category.")
 @json_option
 @pass_context
-def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None, as_json: bool) -> None:
+def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None, early_return: str | None,
+            as_json: bool) -> None:
     """Move an assignment to its next stage (or --to STAGE) if every guard passes."""
     from engine import service
 
-    moved = service.advance(obj.db, assignment_id, to=to, reason=reason, actor=obj.actor, now=now())
+    moved = service.advance(obj.db, assignment_id, to=to, reason=reason, actor=obj.actor, now=now(),
+                            early_return=early_return)
     emit(moved, as_json, lambda a: [f"assignment {a['id']} is now in stage {a['stage']}"] + [
         f"  new task {t['id']} {t['key']} for {t['owner']} due {t['due_on']}" for t in a["tasks"]
         if t["stage"] == a["stage"] and t["status"] == "open"])
@@ -789,6 +819,98 @@ def pulse(obj: Context, assignment_id: int, by: str, expectancy: int, instrument
         f"pulse {p['id']} by {p['by']}: expectancy {p['expectancy']}, instrumentality {p['instrumentality']}, "
         f"valence {p['valence']}",
         *([f"alert: {p['alert_reason']}; told {', '.join(p['alerted'])}"] if p["alert"] else [])])
+
+
+# --- outcomes and the program summary ----------------------------------------------------------------------------
+
+
+@main_group.group()
+def outcome() -> None:
+    """Record what became of assignees after return."""
+
+
+@outcome.command("record")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--months", required=True, type=click.Choice(["12", "24"]), help="Months after return.")
+@click.option("--retained", required=True, type=click.Choice(["yes", "no"]), help="Still with the company?")
+@click.option("--left-on", metavar="DATE", help="With --retained no: the day the assignee left (YYYY-MM-DD).")
+@click.option("--left-reason", metavar="TEXT", help="With --retained no: why the assignee left.")
+@click.option("--considered-for-promotion", is_flag=True, help="The assignee was considered for a promotion.")
+@click.option("--promoted-to", metavar="ROLE", help="The role the assignee was promoted to.")
+@click.option("--competency", "competencies", multiple=True, metavar="NAME=BEFORE:AFTER",
+              help="A competency rated 1-5 before and after the assignment; repeat for each.")
+@click.option("--impact", metavar="TEXT", help="The business impact the assignment had.")
+@json_option
+@pass_context
+def outcome_record(obj: Context, assignment_id: int, months: str, retained: str, left_on: str | None,
+                   left_reason: str | None, considered_for_promotion: bool, promoted_to: str | None,
+                   competencies: tuple[str, ...], impact: str | None, as_json: bool) -> None:
+    """Record the 12- or 24-month outcome of a completed assignment; completes that milestone's task."""
+    from engine import outcomes
+
+    report = outcomes.OutcomeReport(
+        months=int(months), retained=retained == "yes", left_on=left_on, left_reason=left_reason,
+        considered_for_promotion=considered_for_promotion, promoted_to=promoted_to,
+        competencies=tuple(outcomes.competency_rating(c) for c in competencies), impact=impact)
+    recorded = outcomes.record_outcome(obj.db, assignment_id, report, actor=obj.actor, now=now())
+    emit(recorded, as_json, _outcome_lines)
+
+
+def _outcome_lines(o: dict[str, Any]) -> Iterable[str]:
+    stayed = "still employed" if o["retained"] else f"left on {o['left_on'] or 'an unknown day'}"
+    yield f"assignment {o['assignment_id']}, {o['months']} months after return: {stayed}" + (
+        f" ({o['left_reason']})" if o["left_reason"] else "")
+    if o["promoted_to"]:
+        yield f"  promoted to {o['promoted_to']}"
+    elif o["considered_for_promotion"]:
+        yield "  considered for promotion"
+    for c in o["competencies"]:
+        yield f"  competency {c['name']}: {c['before']} -> {c['after']}"
+    if o["task_completed"] is not None:
+        yield f"  task {o['task_completed']} done"
+
+
+@main_group.group()
+def program() -> None:
+    """The program's figures for its owner."""
+
+
+@program.command("summary")
+@click.option("--workflow", metavar="NAME", help="Only assignments of this workflow.")
+@click.option("--start-year", type=int, metavar="YYYY", help="Only assignments that start in this year.")
+@click.option("--host", metavar="CC", help="Only assignments hosted in this country (ISO 3166 code).")
+@json_option
+@pass_context
+def program_summary(obj: Context, workflow: str | None, start_year: int | None, host: str | None,
+                    as_json: bool) -> None:
+    """The cohort: stages, early returns, promotion, retention at 12 and 24 months, sponsor contact, cost."""
+    from engine.program import program_summary as summarise
+
+    emit(summarise(obj.db, workflow=workflow, start_year=start_year, host=host, now=now()), as_json, _summary_lines)
+
+
+def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
+    def share(part: int, whole: int, what: str) -> str:
+        return f"{part} of {whole} {what}" + (f" ({100 * part / whole:.0f}%)" if whole else "")
+
+    yield f"assignments: {s['assignments']} (active {s['active']}, completed {s['completed']})"
+    yield "by stage: " + ", ".join(f"{r['stage']} {r['assignments']}" for r in s["by_stage"])
+    early = s["early_returns"]
+    yield f"early returns: {early['total']} of {early['cancelled']} cancelled (" + ", ".join(
+        f"{reason} {count}" for reason, count in early["by_reason"].items()) + ")"
+    yield f"considered for promotion: {s['considered_for_promotion']}"
+    yield f"promoted: {s['promoted']}"
+    for r in s["retention"]:
+        yield f"retained at {r['months']} months: {share(r['retained'], r['due'], 'due')}; {r['recorded']} recorded"
+    contact = s["sponsor_contact"]
+    yield f"sponsor contact: {share(contact['periods_held'], contact['periods_due'], 'periods held')}"
+    for c in s["cost"] or [{"currency": None}]:
+        if c["currency"] is None:
+            yield "cost: none recorded"
+            continue
+        per = c["per_retained_leader"] or "n/a (no leader retained)"
+        yield f"cost: {c['total']} {c['currency']} for {c['assignments']} assignment(s); " \
+              f"{per} per leader retained ({c['retained_leaders']})"
 
 
 def fail(lines: list[str], code: int) -> NoReturn:

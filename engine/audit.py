@@ -44,6 +44,9 @@ STAKEHOLDER_CHANGED = "stakeholder_changed"  # a role passed to another person m
 END_EXTENDED = "end_extended"  # the assignment's end date moved later
 CHECKIN_RECORDED = "checkin_recorded"
 PULSE_RECORDED = "pulse_recorded"
+EARLY_RETURN_RECORDED = "early_return_recorded"  # the reason category of a cancellation
+COST_SET = "cost_set"
+OUTCOME_RECORDED = "outcome_recorded"
 
 Head = tuple[int, str | None]  # (newest seq, newest hash) as kept on the assignment row; (0, None) for no events
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 
 from engine.errors import BadInput
 
@@ -77,3 +78,34 @@ def goal_progress(values: Iterable[str]) -> dict[int, int]:
             raise BadInput(f"--goal {value!r}: progress is a percentage from 0 to 100")
         progress[goal_id] = share
     return progress
+
+
+# Why an assignment ended before its time, as data the program summary counts (`advance --to cancelled`).
+EARLY_RETURN_REASONS = ("family", "performance", "business_change", "health", "other")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_COST = Decimal("999999999999.99")  # what a Numeric(14, 2) column holds
+
+
+def early_return_reason(value: str) -> str:
+    cleaned = value.strip().lower()
+    if cleaned not in EARLY_RETURN_REASONS:
+        raise BadInput(f"--early-return: {value!r} is not a reason; give one of {', '.join(EARLY_RETURN_REASONS)}")
+    return cleaned
+
+
+def currency(value: str, what: str = "--currency") -> str:
+    cleaned = value.strip().upper()
+    if not _CURRENCY.match(cleaned):
+        raise BadInput(f"{what}: {value!r} is not a three-letter ISO 4217 currency code such as EUR or USD")
+    return cleaned
+
+
+def amount(value: str | Decimal, what: str = "--cost") -> Decimal:
+    """A sum of money: not negative, at most two decimal places."""
+    try:
+        parsed = Decimal(str(value).strip().replace("_", ""))
+    except ArithmeticError:
+        parsed = Decimal("NaN")
+    if not parsed.is_finite() or parsed < 0 or parsed > MAX_COST or parsed != parsed.quantize(Decimal("0.01")):
+        raise BadInput(f"{what}: {value!r} is not an amount like 250000 or 250000.50 (at most two decimals)")
+    return parsed.quantize(Decimal("0.01"))

@@ -159,5 +159,7 @@ def assignment_view(record: AssignmentRecord, now: datetime) -> dict[str, Any]:
         "signed_off_by": sorted(record.signed_roles),
         "tasks": [task_view(t, people_by_id.get(t.owner_id)) for t in record.tasks],
         "blocking": blockers,
+        "cost": None if a.cost_amount is None else {"amount": str(a.cost_amount), "currency": a.cost_currency},
+        "early_return_reason": a.early_return_reason,
     }
 

@@ -223,14 +223,15 @@ def _time_in_stages(history: Sequence[TransitionRow],
                     stages: frozenset[str]) -> tuple[datetime, datetime | None] | None:
     """When the assignment last entered `stages` from outside them, and when it next left them (None: it has not);
     None when it never entered them. Planning anchors a cadence's periods on the same entry."""
-    entered = None
-    for step in history:
+    entry = None
+    for index, step in enumerate(history):
         if step.to_stage in stages and step.from_stage not in stages:
-            entered = step.at
-    if entered is None:
+            entry = index
+    if entry is None:
         return None
-    left = next((s.at for s in history if s.at > entered and s.to_stage not in stages), None)
-    return entered, left
+    # the steps after the entry, not the later instants: stages passed through in one instant left at that instant
+    left = next((s.at for s in history[entry + 1:] if s.to_stage not in stages), None)
+    return history[entry].at, left
 
 
 def _periods_held(schedule: CadenceSchedule, last_check_day: date, contact_days: Sequence[date]) -> tuple[int, int]:

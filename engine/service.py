@@ -58,6 +58,7 @@ from engine.store.moves import (
     typed_row,
     wake_cadence_checks,
 )
+from engine.store.program_queries import set_early_return_reason
 from engine.store.queries import (
     cancel_queued_notifications,
     close_open_tasks,
@@ -408,23 +409,37 @@ def _history_entry(event: Any) -> dict[str, Any]:
 
 
 def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | None, actor: str,
-            now: datetime) -> dict[str, Any]:
+            now: datetime, early_return: str | None = None) -> dict[str, Any]:
     """Move an assignment to `to` (default: the next stage) if every guard passes; otherwise say who must act.
 
     Reads and writes with the named Core statements of `engine.store.moves`; the stage update checks the version
-    read, so a concurrent change loses cleanly.
+    read, so a concurrent change loses cleanly. `early_return` is the category of a cancellation
+    (inputs.EARLY_RETURN_REASONS), kept for the program summary.
     """
+    category = None if early_return is None else inputs.early_return_reason(early_return)
     with _connection(db) as connection:
         record = load_record_to_move(connection, assignment_id)
         lifecycle = record.lifecycle
         transition = lifecycle.transition(record.assignment.stage, to)
         if transition.requires_reason and not (reason and reason.strip()):
             raise BadInput(f"moving to {transition.dest} needs a reason: add --reason TEXT")
+        if category is not None and not transition.requires_reason:
+            raise BadInput(f"--early-return is the category of a cancellation, not of moving to {transition.dest}")
         _fire(lifecycle, record, transition, now)
         source = record.assignment.stage
         _enter_stage(connection, [_StageEntry(record, source, transition.dest, reason)], actor=actor, now=now)
+        if category is not None:
+            _note_early_return(connection, record, category, actor=actor, now=now)
     log.info("assignment advanced", assignment=assignment_id, source=source, dest=transition.dest, actor=actor)
     return assignment_view(record, now)
+
+
+def _note_early_return(connection: Connection, record: AssignmentRecord, category: str, *, actor: str,
+                       now: datetime) -> None:
+    record.assignment.early_return_reason = set_early_return_reason(connection, pk(record.assignment), category)
+    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+        audit.append_event(session, pk(record.assignment), audit.EARLY_RETURN_RECORDED, {"category": category},
+                           actor=actor, at=now)
 
 
 def _fire(lifecycle: Lifecycle, record: AssignmentRecord, transition: Transition, now: datetime) -> None:

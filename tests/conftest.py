@@ -50,7 +50,7 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(url, POSTGRES_ADMIN_URL)
 
 
-TABLES = ["goal_progress", "checkin", "pulse",
+TABLES = ["outcome_competency", "outcome", "goal_progress", "checkin", "pulse",
           "outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
           "person", "daemonlease", "audit_event"]
 

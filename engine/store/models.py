@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Column, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, Numeric, Text, UniqueConstraint
 from sqlalchemy.ext.mutable import MutableList
 from sqlmodel import Field, SQLModel
 
@@ -58,6 +59,11 @@ class Assignment(SQLModel, table=True):
     # the head of the assignment's audit chain (see AuditEvent): its newest seq and hash, so a deleted newest row shows
     audit_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     audit_head: str | None = None
+    # what the assignment cost (assignments cost two to five times base pay), for the cost per leader retained
+    cost_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2), nullable=True))
+    cost_currency: str | None = Field(default=None, max_length=3)  # ISO 4217, e.g. EUR
+    # why a cancelled assignment ended early: one of engine.inputs.EARLY_RETURN_REASONS (null: not an early return)
+    early_return_reason: str | None = None
 
 
 class Stakeholder(SQLModel, table=True):
@@ -265,3 +271,32 @@ class Pulse(SQLModel, table=True):
     alert: bool = False
     alert_reason: str | None = None
     resolved_at: datetime | None = None
+
+
+class Outcome(SQLModel, table=True):
+    """What became of an assignee 12 or 24 months after return: retention, promotion and business impact."""
+
+    __table_args__ = (UniqueConstraint("assignment_id", "months"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id")
+    months: int  # 12 or 24
+    retained: bool
+    left_on: date | None = None
+    left_reason: str | None = None
+    considered_for_promotion: bool = False
+    promoted_to: str | None = None
+    impact: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    recorded_at: datetime
+    recorded_by: str
+
+
+class OutcomeCompetency(SQLModel, table=True):
+    """One competency of an outcome, rated before the assignment and after it on a scale of 1 to 5."""
+
+    __tablename__: ClassVar[str] = "outcome_competency"
+    __table_args__ = (UniqueConstraint("outcome_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    outcome_id: int = Field(foreign_key="outcome.id", index=True)
+    name: str
+    before: int
+    after: int

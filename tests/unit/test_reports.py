@@ -83,6 +83,15 @@ def test_contact_periods_stop_falling_due_when_the_assignment_leaves_the_cadence
     assert [(c["kind"], c["periods_held"], c["periods_due"]) for c in compliance] == [("sponsor_contact", 0, 2)]
 
 
+def test_contact_periods_end_with_stages_passed_through_in_one_instant() -> None:
+    """An assignment moved through the cadence's stages and out of them at one instant has no period due."""
+    history = _history((None, "interviews", date(2026, 1, 2), None),
+                       ("interviews", "orientation", date(2026, 1, 31), None),
+                       ("orientation", "cancelled", date(2026, 1, 31), "moved on"))
+    compliance = _report(_rows("cancelled", history), date(2026, 12, 1))["contact_compliance"]
+    assert [(c["kind"], c["periods_held"], c["periods_due"]) for c in compliance] == [("sponsor_contact", 0, 0)]
+
+
 def test_cancellations_name_the_stage_left_and_the_reason() -> None:
     """A cancelled assignment counts as cancelled with its last transition's stage, day and reason; outcomes
     recorded after return are present and empty."""

@@ -1,0 +1,256 @@
+"""Summary time: `sojourn program summary --json` over N assignments against plain SQL computing the same figures.
+
+Prepares the database of `bench/report.py` (N leadership-development assignments with a varied stage history, tasks,
+sponsor contacts and coaching sessions; see its docstring), then adds what the summary reads besides (not timed):
+one to three plan goals per assignment past `plan_agreed`; a cost for every assignment (EUR, one in five in USD,
+whole thousands from 100,000 to 400,000); an early-return category for four cancellations out of five; and for
+every completed assignment the 12-month outcome (and the 24-month one when its date has come, or one time in ten
+before), retained 85 % of the time, considered for promotion 30 %, promoted 15 %, with two competency ratings each.
+
+- service:  `engine.program.program_summary(db, now=...)` then `json.dumps`: one query per table (workflows,
+            assignments twice, stage history, contacts, outcomes) and the figures in Python, the sponsor-contact
+            periods by `engine.reports.contact_compliance`.
+- baseline: plain `sqlite3`, one SQL statement per figure computing it in the database (the sponsor-contact
+            periods with the recursive CTE of `bench/report.py`, summed in Python), then `json.dumps`.
+
+The two alternate over the rounds, the order flipping each round; afterwards the script checks that both computed
+the same figures and stops with an error otherwise. Goal: the summary within 3x of the plain SQL.
+
+    .venv/bin/python bench/program_summary.py              # N=10,000
+    .venv/bin/python bench/program_summary.py --n 1000     # quick check
+    .venv/bin/python bench/program_summary.py --json       # one JSON document on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from _common import machine, median, table, verdict
+from report import NOW, PLAIN_SQL, _instant, prepare, quiet_logging
+
+GOAL_RATIO = 3.0
+REASONS = ("family", "performance", "business_change", "health", "other")
+PAST_PLAN = ("orientation", "manager_briefing", "alignment_meetings", "coaching", "repatriation", "completed")
+
+
+# --- preparing the database -------------------------------------------------------------------------------------
+
+
+def add_program_data(path: Path, seed: int) -> dict[str, int]:
+    """Goals, costs, early-return categories and outcomes on top of the report benchmark's assignments."""
+    rng = random.Random(seed)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    assignments = conn.execute('SELECT id, stage, "end" FROM assignment ORDER BY id').fetchall()
+    goals, costs, returns, outcomes = [], [], [], []
+    for assignment_id, stage, end in assignments:
+        currency = "USD" if rng.random() < 0.2 else "EUR"
+        costs.append((rng.randint(100, 400) * 1000, currency, assignment_id))
+        if stage in PAST_PLAN:
+            goals += [(assignment_id, f"Goal {n}", "a measure", "a target", end, 1, _instant(NOW), "bench@example.com")
+                      for n in range(rng.randint(1, 3))]
+        if stage == "cancelled" and rng.random() < 0.8:
+            returns.append((rng.choice(REASONS), assignment_id))
+        if stage == "completed":
+            outcomes += _outcomes(rng, assignment_id, date.fromisoformat(end))
+    conn.executemany("UPDATE assignment SET cost_amount = ?, cost_currency = ? WHERE id = ?", costs)
+    conn.executemany("UPDATE assignment SET early_return_reason = ? WHERE id = ?", returns)
+    conn.executemany("INSERT INTO goal (assignment_id, title, measure, target, due, plan_version, created_at, "
+                     "created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", goals)
+    for values, ratings in outcomes:
+        outcome_id = conn.execute("INSERT INTO outcome (assignment_id, months, retained, left_on, left_reason, "
+                                  "considered_for_promotion, promoted_to, impact, recorded_at, recorded_by) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values).lastrowid
+        conn.executemany("INSERT INTO outcome_competency (outcome_id, name, before, after) VALUES (?, ?, ?, ?)",
+                         [(outcome_id, *rating) for rating in ratings])
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()
+    return {"goals": len(goals), "early_returns": len(returns), "outcomes": len(outcomes)}
+
+
+def _outcomes(rng: random.Random, assignment_id: int, end: date) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    found = []
+    for months, days in ((12, 365), (24, 730)):
+        if end + timedelta(days=days) > NOW.date() and rng.random() >= 0.1:
+            continue
+        retained = rng.random() < 0.85
+        promoted = "Director" if rng.random() < 0.15 else None
+        considered = promoted is not None or rng.random() < 0.3
+        left_on = None if retained else (end + timedelta(days=rng.randint(1, days))).isoformat()
+        values = (assignment_id, months, retained, left_on, None if retained else "left", considered, promoted,
+                  "impact", _instant(NOW), "bench@example.com")
+        found.append((values, [("leadership", rng.randint(1, 3), rng.randint(3, 5)),
+                               ("negotiation", rng.randint(1, 3), rng.randint(2, 5))]))
+    return found
+
+
+# --- the two contenders -----------------------------------------------------------------------------------------
+
+
+class ServiceSummary:
+    name = "sojourn program summary --json (engine)"
+
+    def __init__(self, path: Path) -> None:
+        from engine.program import program_summary
+        from engine.store.db import open_db
+
+        self._summary = program_summary
+        self.db = open_db(f"sqlite:///{path}")
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(json.loads(json.dumps(self._summary(self.db, now=NOW))))
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+_COMPLETED_OUTCOME = "outcome AS o JOIN assignment AS a ON a.id = o.assignment_id AND a.stage = 'completed'"
+_LATEST = f"""
+    SELECT o.assignment_id, o.retained FROM {_COMPLETED_OUTCOME}
+    WHERE o.months = (SELECT max(x.months) FROM outcome AS x WHERE x.assignment_id = o.assignment_id)"""
+
+SUMMARY_SQL = {
+    "by_stage": "SELECT stage, count(*) FROM assignment GROUP BY stage",
+    "active": "SELECT count(*) FROM assignment WHERE stage NOT IN ('completed', 'cancelled')",
+    "completed": "SELECT count(*) FROM assignment WHERE stage = 'completed'",
+    "cancelled": "SELECT count(*) FROM assignment WHERE stage = 'cancelled'",
+    "early_returns": """
+        SELECT early_return_reason, count(*) FROM assignment
+        WHERE stage = 'cancelled' AND early_return_reason IS NOT NULL GROUP BY early_return_reason""",
+    "considered": f"SELECT count(DISTINCT o.assignment_id) FROM {_COMPLETED_OUTCOME} WHERE o.considered_for_promotion",
+    "promoted": f"SELECT count(DISTINCT o.assignment_id) FROM {_COMPLETED_OUTCOME} WHERE o.promoted_to IS NOT NULL",
+    "retention": """
+        SELECT m.months, count(*), count(o.id), coalesce(sum(o.retained), 0)
+        FROM (SELECT 12 AS months, 365 AS days UNION ALL SELECT 24, 730) AS m
+        JOIN assignment AS a ON a.stage = 'completed'
+        LEFT JOIN outcome AS o ON o.assignment_id = a.id AND o.months = m.months
+        WHERE date(a."end", '+' || m.days || ' days') <= date(:now) OR o.id IS NOT NULL
+        GROUP BY m.months ORDER BY m.months""",
+    "retained_leaders": f"SELECT count(*) FROM ({_LATEST}) WHERE retained",
+    "cost": f"""
+        SELECT a.cost_currency, count(*), sum(a.cost_amount), coalesce(sum(l.retained), 0)
+        FROM assignment AS a LEFT JOIN ({_LATEST}) AS l ON l.assignment_id = a.id
+        WHERE a.cost_amount IS NOT NULL GROUP BY a.cost_currency ORDER BY a.cost_currency""",
+    "contact_periods": PLAIN_SQL["contact_compliance"],
+}
+
+
+class PlainSummary:
+    name = "plain sqlite3 script"
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path)
+
+    def __call__(self) -> dict[str, Any]:
+        now = {"now": _instant(NOW)}
+        figures = {name: self.conn.execute(sql, now).fetchall() for name, sql in SUMMARY_SQL.items()}
+        sponsor = [row for row in figures.pop("contact_periods") if row[2] == "sponsor_contact"]
+        figures["sponsor_contact"] = [sum(row[3] for row in sponsor), sum(row[4] for row in sponsor)]
+        return dict(json.loads(json.dumps(figures)))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --- comparing and running ----------------------------------------------------------------------------------------
+
+
+def same_figures(engine: dict[str, Any], plain: dict[str, Any]) -> list[str]:
+    """Where the two disagree (empty when they computed the same figures)."""
+    early = engine["early_returns"]
+    pairs = {
+        "by_stage": ({r["stage"]: r["assignments"] for r in engine["by_stage"] if r["assignments"]},
+                     dict(map(tuple, plain["by_stage"]))),
+        "active": (engine["active"], plain["active"][0][0]),
+        "completed": (engine["completed"], plain["completed"][0][0]),
+        "early_returns": ((early["cancelled"], {k: v for k, v in early["by_reason"].items() if v}),
+                          (plain["cancelled"][0][0], dict(map(tuple, plain["early_returns"])))),
+        "considered": (engine["considered_for_promotion"], plain["considered"][0][0]),
+        "promoted": (engine["promoted"], plain["promoted"][0][0]),
+        "retention": ([[r["months"], r["due"], r["recorded"], r["retained"]] for r in engine["retention"]],
+                      plain["retention"]),
+        "retained_leaders": (engine["retained_leaders"], plain["retained_leaders"][0][0]),
+        "cost": ([[c["currency"], c["assignments"], c["total"], c["retained_leaders"]] for c in engine["cost"]],
+                 [[cur, n, f"{total:.2f}", kept] for cur, n, total, kept in plain["cost"]]),
+        "sponsor_contact": ([engine["sponsor_contact"]["periods_held"], engine["sponsor_contact"]["periods_due"]],
+                            plain["sponsor_contact"]),
+    }
+    return [name for name, (mine, theirs) in pairs.items() if mine != theirs]
+
+
+def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="sojourn-bench-summary-") as workdir:
+        path = Path(workdir) / "summary.db"
+        prepared = prepare(path, n, seed)
+        prepared["rows"].update(add_program_data(path, seed))
+        contenders: list[ServiceSummary | PlainSummary] = [ServiceSummary(path), PlainSummary(path)]
+        times: dict[str, list[float]] = {c.name: [] for c in contenders}
+        results: dict[str, dict[str, Any]] = {}
+        try:
+            for contender in contenders:  # warm-up: caches, parsed workflow definitions, SQLite pages
+                results[contender.name] = contender()
+            for number in range(rounds):
+                for contender in contenders if number % 2 == 0 else contenders[::-1]:
+                    started = time.perf_counter()
+                    results[contender.name] = contender()
+                    times[contender.name].append(time.perf_counter() - started)
+        finally:
+            for contender in contenders:
+                contender.close()
+    engine_name, plain_name = (c.name for c in contenders)
+    differences = same_figures(results[engine_name], results[plain_name])
+    if differences:
+        sys.exit(f"the two computed different figures: {', '.join(differences)}")
+    engine_s, plain_s = median(times[engine_name]), median(times[plain_name])
+    summary = results[engine_name]
+    return {
+        "params": {"n": n, "rounds": rounds, "seed": seed, "now": NOW.isoformat(), **prepared},
+        "machine": machine(),
+        "figures": {"completed": summary["completed"], "early_returns": summary["early_returns"]["total"],
+                    "retention": [[r["months"], r["retained"], r["due"]] for r in summary["retention"]],
+                    "sponsor_periods_due": summary["sponsor_contact"]["periods_due"]},
+        "results": {name: {"median_s": median(values), "min_s": min(values), "max_s": max(values)}
+                    for name, values in times.items()},
+        "ratio": engine_s / plain_s,
+        "goal_ratio": GOAL_RATIO,
+        "met": engine_s / plain_s <= GOAL_RATIO,
+    }
+
+
+def describe(data: dict[str, Any]) -> str:
+    p, m = data["params"], data["machine"]
+    rows = [[name, f"{r['median_s'] * 1000:.0f}", f"{r['min_s'] * 1000:.0f}", f"{r['max_s'] * 1000:.0f}"]
+            for name, r in data["results"].items()]
+    return "\n".join([
+        f"program summary over {p['n']} assignments ({p['rows']}), {p['rounds']} interleaved rounds; "
+        f"{m['cpus']} CPUs, Python {m['python']}, load {m['load_average_1m']:.2f}",
+        table(rows, ["contender", "median ms", "min ms", "max ms"]),
+        f"ratio {data['ratio']:.2f}x (goal within {data['goal_ratio']:.0f}x: {verdict(data['met'])}); "
+        f"both computed the same figures ({data['figures']})",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10_000, help="assignments (default 10000)")
+    parser.add_argument("--rounds", type=int, default=10, help="timed runs of each contender (default 10)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated history (default 7)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+    quiet_logging()
+    data = run(args.n, args.rounds, args.seed)
+    print(json.dumps(data, indent=2) if args.json else describe(data))
+
+
+if __name__ == "__main__":
+    main()

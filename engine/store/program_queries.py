@@ -1,0 +1,70 @@
+"""The reads behind outcomes and `sojourn program summary`: one query per table for all selected assignments.
+
+Like `report_queries`, they select plain columns as Core statements; the figures are computed in `engine.program`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import NamedTuple
+
+from sqlalchemy import Connection, select, update
+from sqlmodel import Session, col
+
+from engine.store.models import Assignment, Outcome
+from engine.store.report_queries import AssignmentFilter, _rows, _selected_ids
+
+
+class ProgramAssignmentRow(NamedTuple):
+    id: int
+    workflow_id: int
+    stage: str
+    end: date
+    early_return_reason: str | None
+    cost_amount: Decimal | None
+    cost_currency: str | None
+
+
+class OutcomeRow(NamedTuple):
+    assignment_id: int
+    months: int
+    retained: bool
+    considered_for_promotion: bool
+    promoted_to: str | None
+
+
+def outcome_of(session: Session, assignment_id: int, months: int) -> Outcome | None:
+    """outcome_of: the assignment's outcome at `months` after return, if recorded."""
+    return session.scalars(select(Outcome).where(col(Outcome.assignment_id) == assignment_id,
+                                                 col(Outcome.months) == months)).first()
+
+
+def set_early_return_reason(connection: Connection, assignment_id: int, category: str) -> str:
+    """set_early_return_reason: keep why a cancelled assignment ended early; returns the category written."""
+    connection.execute(update(Assignment).where(col(Assignment.id) == assignment_id)
+                       .values(early_return_reason=category))
+    return category
+
+
+def set_assignment_cost(connection: Connection, assignment_id: int, amount: Decimal, currency: str) -> None:
+    """set_assignment_cost: what the assignment cost, in its currency."""
+    connection.execute(update(Assignment).where(col(Assignment.id) == assignment_id)
+                       .values(cost_amount=amount, cost_currency=currency))
+
+
+def program_assignments(session: Session, selection: AssignmentFilter) -> list[ProgramAssignmentRow]:
+    """program_assignments: stage, end date, early-return category and cost of the selected assignments, by id."""
+    statement = (select(col(Assignment.id), col(Assignment.workflow_id), col(Assignment.stage), col(Assignment.end),
+                        col(Assignment.early_return_reason), col(Assignment.cost_amount),
+                        col(Assignment.cost_currency))
+                 .where(col(Assignment.id).in_(_selected_ids(selection))).order_by(col(Assignment.id)))
+    return [ProgramAssignmentRow(*row) for row in _rows(session, statement)]
+
+
+def program_outcomes(session: Session, selection: AssignmentFilter) -> list[OutcomeRow]:
+    """program_outcomes: the recorded outcomes of the selected assignments."""
+    statement = (select(col(Outcome.assignment_id), col(Outcome.months), col(Outcome.retained),
+                        col(Outcome.considered_for_promotion), col(Outcome.promoted_to))
+                 .where(col(Outcome.assignment_id).in_(_selected_ids(selection))))
+    return [OutcomeRow(*row) for row in _rows(session, statement)]
