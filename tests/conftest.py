@@ -51,7 +51,7 @@ def postgres_url() -> Iterator[str]:
 
 
 TABLES = ["outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
-          "person", "daemonlease", "audit_event"]
+          "person", "daemonlease", "audit_event", "link_use", "link_revocation"]
 
 
 @pytest.fixture(scope="session")
