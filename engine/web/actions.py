@@ -234,8 +234,10 @@ def confirm(db: Engine, signer: LinkSigner, action_name: str, token: str, form: 
                           "This form was not sent from this link's own page.")
     with use_case_transaction(db) as session:
         checked = _check(session, signer, action_name, token, now)
+        entry = _entry(checked.claims)
+        # the preview's checks (whose object it is, whether it exists, whether it is still to do) guard the POST too
+        _refusing(lambda: entry.describe(session, checked.person, checked.claims.object, now), checked.claims)
     claims, person = checked.claims, checked.person
-    entry = _entry(claims)
     _claim(db, claims, person, now)
     try:
         done = _refusing(lambda: entry.perform(db, person, claims.object, form, now), claims)
