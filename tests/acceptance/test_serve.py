@@ -118,7 +118,7 @@ def test_a_scanner_get_changes_nothing_and_the_post_does_it_once(served: Served)
 
 
 def test_refused_links_get_their_status_change_nothing_and_log_no_token(served: Served) -> None:
-    """Tampered 400, another person's 403, unknown task 404, expired and revoked 410: nothing written or logged."""
+    """Tampered 400, another's 403, unknown 404, expired and revoked 410: nothing written, no token in the log."""
     task = _open_task(served)
     owner, other = task["owner"], scenarios.CAST["sponsor"][0]
     good = served.link(owner, LinkAction.TASK_DONE, {"task": task["id"]})
