@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.config import EVERYTHING_EVERYWHERE, DeliveryPolicy, Routing
-from engine.links import LinkSigner, notice_action
+from engine.links import LinkSigner, notice_action, notice_token_id
 from engine.notices import NoticeStatus
 from engine.store import queries
 from engine.store.db import transaction
@@ -106,7 +106,8 @@ def notification_of(row: Outbox, *, links: LinkSigner | None = None, now: dateti
     action_url = None
     if links is not None:
         action, obj = notice_action(row.kind, row.key, assignment_id=row.assignment_id, task_id=row.task_id)
-        action_url = links.url(row.recipient, action, obj, now=now or row.created_at)
+        action_url = links.url(row.recipient, action, obj, now=now or row.created_at,
+                               token_id=notice_token_id(row.key))
     return Notification(key=row.key, kind=row.kind, assignment_id=row.assignment_id, task_id=row.task_id,
                         recipient=row.recipient, role=row.role, subject=row.subject, body=row.body,
                         created_at=row.created_at, calendar=row.calendar, action_url=action_url)

@@ -8,6 +8,7 @@ itsdangerous signs in is the issue instant, which expiry and `links revoke` are 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,13 +74,15 @@ class LinkSigner:
     public_url: str
     lifetime: timedelta = timedelta(days=DEFAULT_LINK_DAYS)
 
-    def mint(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime) -> str:
-        """A fresh token for `person` to do `action` on `obj`, issued at `now`."""
-        payload = {"p": person, "a": str(action), "o": obj, "j": secrets.token_urlsafe(12)}
+    def mint(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime,
+             token_id: str | None = None) -> str:
+        """A token for `person` to do `action` on `obj`, issued at `now`; its id is random unless given."""
+        payload = {"p": person, "a": str(action), "o": obj, "j": token_id or secrets.token_urlsafe(12)}
         return _serializer(self.secret, action, now).dumps(payload)
 
-    def url(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime) -> str:
-        return link_url(self.public_url, action, self.mint(person, action, obj, now=now))
+    def url(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime,
+            token_id: str | None = None) -> str:
+        return link_url(self.public_url, action, self.mint(person, action, obj, now=now, token_id=token_id))
 
     def read(self, action_name: str, token: str, *, now: datetime) -> LinkClaims:
         """The claims of a token for the action named in its URL; refused when malformed, tampered or expired."""
@@ -155,3 +158,8 @@ def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | Non
         if len(parts) > 2:
             return LinkAction.CONTACT_HELD, {"assignment": assignment_id, "kind": parts[2]}
     return LinkAction.MY_PAGE, {}
+
+
+def notice_token_id(key: str) -> str:
+    """The token id of a notice's link: every delivery of one notice (a retry, another channel) is used up together."""
+    return "n-" + hashlib.sha256(key.encode()).hexdigest()[:24]

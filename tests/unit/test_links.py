@@ -88,3 +88,17 @@ def test_other_notices_link_to_the_persons_page() -> None:
         LinkAction.MY_PAGE, {})
     assert notice_action(NoticeKind.STAGE_CHANGED, "stage_changed/4/coach", assignment_id=3, task_id=None) == (
         LinkAction.MY_PAGE, {})
+
+
+def test_every_delivery_of_one_notice_shares_its_token_id() -> None:
+    """A notice re-sent after a failure carries a new token with the same id, so using one uses up both."""
+    from engine.links import notice_token_id
+
+    first = SIGNER.mint("a@example.com", LinkAction.TASK_DONE, {"task": 1}, now=NOW,
+                        token_id=notice_token_id("task_due/1"))
+    retry = SIGNER.mint("a@example.com", LinkAction.TASK_DONE, {"task": 1}, now=NOW + timedelta(minutes=5),
+                        token_id=notice_token_id("task_due/1"))
+    assert first != retry
+    later = NOW + timedelta(hours=1)
+    assert SIGNER.read("task_done", first, now=later).token_id == SIGNER.read("task_done", retry, now=later).token_id
+    assert notice_token_id("task_due/1") != notice_token_id("task_due_soon/1")
