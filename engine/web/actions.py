@@ -331,7 +331,7 @@ def _signer_roles(record: AssignmentRecord) -> list[str]:
 def revoke_person_links(db: Engine, email: str, *, now: datetime) -> dict[str, Any]:
     """End every link the person has been sent so far; links minted after now work."""
     with use_case_transaction(db) as session:
-        person = service._person(session, inputs.email(email, "--person"))
+        person = service._person(session, inputs.email(email, "--person"), "--person")
         link_queries.revoke_links(session, pk(person), now=now)
     log.info("links_revoked", person=person.email)
     return {"person": person.email, "revoked_before": now.isoformat()}
