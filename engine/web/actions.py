@@ -3,6 +3,12 @@
 Nothing here imports Flask. A GET only reads (`preview`); a POST (`confirm`) claims the token id in `link_use` in a
 transaction of its own, then calls the same use case as the command line with the person as the actor. A refused
 use case releases the claim again, so the link stays usable and nothing is written.
+
+Adding an action is one `LinkAction` member, one `ACTIONS` entry and, for the notices that carry it, one branch of
+`engine.links.notice_action`. `describe(session, person, obj, now)` reads the object, raises `LinkRefused` (403 not
+theirs, 404 unknown, 409 already done) and returns the `Preview` with the form's fields; `perform(db, person, obj,
+form, now)` calls the part's use case with `actor=person.email` and returns `Done`. Its `SojournError`s become
+refusals (NotFound 404, BadInput 400, others 409).
 """
 
 from __future__ import annotations
@@ -241,7 +247,7 @@ def confirm(db: Engine, signer: LinkSigner, action_name: str, token: str, form: 
     _claim(db, claims, person, now)
     try:
         done = _refusing(lambda: entry.perform(db, person, claims.object, form, now), claims)
-    except LinkRefused:
+    except Exception:  # refused or failed: the use case wrote nothing, so the link must stay usable
         with transaction(db) as session:
             link_queries.release_link(session, claims.token_id)
         raise
