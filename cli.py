@@ -913,6 +913,45 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
               f"{per} per leader retained ({c['retained_leaders']})"
 
 
+# --- signed links and the web pages -----------------------------------------------------------------------------
+
+
+@main_group.command()
+@click.option("--check", "check_only", is_flag=True, help="Probe the running server's health; exit 0 if it is up.")
+@pass_context
+def serve(obj: Context, check_only: bool) -> None:
+    """Serve the pages where stakeholders act on the signed links of their notices (host, port, public_url and
+    secret_env in [serve] of the config file)."""
+    import os
+
+    from engine.logging import configure_logging
+    from engine.web import serve as web
+
+    settings = obj.settings().serve_settings(os.environ)
+    if check_only:
+        click.echo(f"ok: {web.check(settings)}")
+        return
+    configure_logging("json")
+    web.serve(obj.db, settings)
+
+
+@main_group.group()
+def links() -> None:
+    """Signed links sent in notices."""
+
+
+@links.command("revoke")
+@click.option("--person", "email", required=True, metavar="EMAIL", help="Whose links to end.")
+@json_option
+@pass_context
+def links_revoke(obj: Context, email: str, as_json: bool) -> None:
+    """End every link the person has been sent so far (for example, when they leave); later notices carry new ones."""
+    from engine.web.actions import revoke_person_links
+
+    emit(revoke_person_links(obj.db, email, now=now()), as_json,
+         lambda r: [f"revoked every link of {r['person']} issued up to {r['revoked_before']}"])
+
+
 def fail(lines: list[str], code: int) -> NoReturn:
     for line in lines:
         click.echo(f"Error: {line}", err=True)

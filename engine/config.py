@@ -40,6 +40,11 @@ class Settings:
     routing: Mapping[str, Any] = field(default_factory=dict)
     delivery: Mapping[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
+    serve: Mapping[str, Any] = field(default_factory=dict)
+
+    def serve_settings(self, environ: Mapping[str, str]) -> ServeSettings:
+        """The `[serve]` table, checked when `sojourn serve` or the daemon's link minting needs it."""
+        return ServeSettings.from_config(self.serve, environ)
 
     def delivery_policy(self) -> DeliveryPolicy:
         """The `[delivery]` table, checked when the daemon needs it (BadInput names a wrong key or value)."""
@@ -66,6 +71,7 @@ def load_settings(*, db: str | None = None, config: str | None = None, actor: st
         routing=_section(table, "routing", config_path),
         delivery=_section(table, "delivery", config_path),
         config_path=config_path,
+        serve=_section(table, "serve", config_path),
     )
 
 
@@ -216,3 +222,62 @@ class Routing:
 
 
 EVERYTHING_EVERYWHERE = Routing({})
+
+
+# --- serving signed links -----------------------------------------------------------------------------------------
+
+DEFAULT_SERVE_PORT = 8080
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """`[serve]`: where `sojourn serve` listens, the public base URL of its links, and the link-signing secret.
+
+    `secret` is read from the environment variable `secret_env` names; links are minted only when both it and
+    `public_url` are set.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_SERVE_PORT
+    public_url: str | None = None
+    secret: str | None = None
+    link_days: int = 14
+    threads: int = 8
+
+    @property
+    def links_enabled(self) -> bool:
+        return bool(self.public_url and self.secret)
+
+    @property
+    def local_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host  # noqa: S104 - compared, not bound
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], environ: Mapping[str, str]) -> ServeSettings:
+        known = {"host", "port", "public_url", "secret_env", "link_days", "threads"}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise BadInput(f"config [serve]: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        public_url = section.get("public_url")
+        if public_url is not None and not (isinstance(public_url, str) and public_url.startswith(("http://",
+                                                                                                   "https://"))):
+            raise BadInput(f"config [serve] public_url: {public_url!r} must be an http:// or https:// URL")
+        secret_env = section.get("secret_env")
+        if secret_env is not None and not isinstance(secret_env, str):
+            raise BadInput("config [serve] secret_env: must be the name of an environment variable")
+        host = section.get("host", cls.host)
+        if not isinstance(host, str):
+            raise BadInput("config [serve] host: must be a host name or address")
+        return cls(host=host, port=_whole(section, "port", DEFAULT_SERVE_PORT, 1, 65535),
+                   public_url=public_url.rstrip("/") if public_url else None,
+                   secret=environ.get(secret_env) or None if secret_env else None,
+                   link_days=_whole(section, "link_days", cls.link_days, 1, 365),
+                   threads=_whole(section, "threads", cls.threads, 1, 64))
+
+
+def _whole(section: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadInput(f"config [serve] {key}: {value!r} must be a whole number from {low} to {high}")
+    return value

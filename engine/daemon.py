@@ -39,6 +39,7 @@ from engine.leases import (
     renew_leases,
     start_heartbeat,
 )
+from engine.links import LinkSigner, signer_from
 from engine.logging import configure_logging, get_logger
 from engine.planning import plan_in_batches
 from engine.store import queries
@@ -67,8 +68,9 @@ class Daemon:
 
     def __init__(self, db: Engine, notifiers: Sequence[Notifier], *, routing: Routing, policy: DeliveryPolicy,
                  interval_seconds: float, identity: DaemonIdentity | None = None, clock: Clock = utc_now,
-                 log: Any = None) -> None:
+                 log: Any = None, links: LinkSigner | None = None) -> None:
         self.db = db
+        self.links = links  # signs each notice's action link as it is sent
         self.notifiers = list(notifiers)
         self.routing = routing
         self.policy = policy
@@ -110,7 +112,7 @@ class Daemon:
             while not self.stopping.is_set() and time.monotonic() - dispatching < budget:
                 batch = dispatch_due(self.db, self.notifiers, holder=self.identity.holder, now=self.clock(),
                                      routing=self.routing, policy=self.policy, rng=self._rng,
-                                     should_stop=self.stopping.is_set, log=self.log)
+                                     should_stop=self.stopping.is_set, log=self.log, links=self.links)
                 dispatched.add(batch)
                 if batch.claimed < self.policy.batch_size:
                     break
@@ -276,14 +278,16 @@ def run_daemon(db: Engine, settings: Settings, *, once: bool, environ: Mapping[s
     Bad configuration raises BadInput before the database is touched; an SQLite database with a live
     dispatcher elsewhere raises DaemonAlreadyRunning.
     """
-    notifiers = notifiers_from(settings, os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    links = signer_from(settings.serve_settings(env))
+    notifiers = notifiers_from(settings, env)
     routing = settings.routing_for([n.name for n in notifiers])
     policy = settings.delivery_policy()
     configure_logging("json")
     _route_library_logs()
     require_schema(db)
     daemon = Daemon(db, notifiers, routing=routing, policy=policy, interval_seconds=settings.interval_seconds,
-                    clock=clock)
+                    clock=clock, links=links)
     try:
         daemon.start()
         if once:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.config import EVERYTHING_EVERYWHERE, DeliveryPolicy, Routing
+from engine.links import LinkSigner, notice_action, notice_token_id
 from engine.notices import NoticeStatus
 from engine.store import queries
 from engine.store.db import transaction
@@ -56,12 +57,13 @@ class _Outcome:
 def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now: datetime,
                  routing: Routing = EVERYTHING_EVERYWHERE, policy: DeliveryPolicy | None = None,
                  rng: random.Random | None = None, should_stop: Callable[[], bool] = lambda: False,
-                 log: Any = None) -> DispatchReport:
+                 log: Any = None, links: LinkSigner | None = None) -> DispatchReport:
     """Claim one batch of due rows for `holder`, deliver each, and mark every outcome at `now`.
 
     The claim is committed before anything is sent, and each outcome in its own transaction right after its
     sends, so a crash loses at most the outcomes of the row in flight. When `should_stop` turns true the row
-    being delivered is finished and the rest of the batch is handed back unattempted.
+    being delivered is finished and the rest of the batch is handed back unattempted. With `links`, each
+    notification carries a link signed for its recipient, minted at sending so it is never stored in the outbox.
     """
     policy = policy or DeliveryPolicy()
     rng = rng or random.Random()
@@ -76,7 +78,7 @@ def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now:
                                                                              if r.id is not None])
             break
         assert row.id is not None
-        outcome = _deliver(row, routing.targets(row.kind, notifiers), log)
+        outcome = _deliver(notification_of(row, links=links, now=now), row, routing.targets(row.kind, notifiers), log)
         status, values = _safe_outcome_values(row, outcome, policy, rng, now, log)
         try:
             with transaction(db) as session:
@@ -99,15 +101,19 @@ def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now:
     return report
 
 
-def notification_of(row: Outbox) -> Notification:
-    """The value notifiers deliver, made from an outbox row."""
+def notification_of(row: Outbox, *, links: LinkSigner | None = None, now: datetime | None = None) -> Notification:
+    """The value notifiers deliver, made from an outbox row, with its recipient's signed link when `links` is given."""
+    action_url = None
+    if links is not None:
+        action, obj = notice_action(row.kind, row.key, assignment_id=row.assignment_id, task_id=row.task_id)
+        action_url = links.url(row.recipient, action, obj, now=now or row.created_at,
+                               token_id=notice_token_id(row.key))
     return Notification(key=row.key, kind=row.kind, assignment_id=row.assignment_id, task_id=row.task_id,
                         recipient=row.recipient, role=row.role, subject=row.subject, body=row.body,
-                        created_at=row.created_at, calendar=row.calendar)
+                        created_at=row.created_at, calendar=row.calendar, action_url=action_url)
 
 
-def _deliver(row: Outbox, targets: Sequence[Notifier], log: Any) -> _Outcome:
-    notification = notification_of(row)
+def _deliver(notification: Notification, row: Outbox, targets: Sequence[Notifier], log: Any) -> _Outcome:
     outcome = _Outcome(delivered_to=list(row.delivered_to or []), transient=[], permanent=[])
     for notifier in targets:
         if notifier.name in outcome.delivered_to:

@@ -14,7 +14,9 @@ class Notification:
 
     `calendar`, when set, is an iCalendar text (METHOD:PUBLISH) about what the message concerns: the email
     notifier attaches it as a text/calendar part, the file and webhook notifiers carry it as the JSON field
-    `calendar`, and the console notifier leaves it out.
+    `calendar`, and the console notifier leaves it out. `action_url`, when set, is a link signed for this
+    recipient to act on what the message asks: the email notifier ends the body with it, the webhook and file
+    notifiers carry it as the JSON field `action_url`.
     """
 
     key: str
@@ -27,6 +29,7 @@ class Notification:
     body: str
     created_at: datetime
     calendar: str | None = None
+    action_url: str | None = None
 
     def __post_init__(self) -> None:
         # A naive datetime would be written without an offset and read back in whatever zone the reader uses.
@@ -51,6 +54,8 @@ class Notification:
         }
         if self.calendar is not None:
             shape["calendar"] = self.calendar
+        if self.action_url is not None:
+            shape["action_url"] = self.action_url
         return shape
 
     @classmethod
@@ -68,6 +73,7 @@ class Notification:
             body=str(data["body"]),
             created_at=datetime.fromisoformat(str(data["created_at"])),
             calendar=None if data.get("calendar") is None else str(data["calendar"]),
+            action_url=None if data.get("action_url") is None else str(data["action_url"]),
         )
 
 

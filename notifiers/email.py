@@ -37,7 +37,10 @@ def build_message(notification: Notification, sender: str) -> EmailMessage:
     message["X-Sojourn-Key"] = notification.key
     # RFC 3834: tells vacation responders and mailing lists not to answer a machine.
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(notification.body)
+    body = notification.body
+    if notification.action_url is not None:
+        body = f"{body}\n\nAct on it here: {notification.action_url}"
+    message.set_content(body)
     if notification.calendar is not None:
         # Base64 keeps the iCalendar CRLF line ends intact; method=PUBLISH lets mail clients offer "add to calendar".
         message.add_attachment(notification.calendar.encode(), maintype="text", subtype="calendar",

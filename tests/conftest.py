@@ -52,7 +52,7 @@ def postgres_url() -> Iterator[str]:
 
 TABLES = ["outcome_competency", "outcome", "goal_progress", "checkin", "pulse",
           "outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
-          "person", "daemonlease", "audit_event"]
+          "person", "daemonlease", "audit_event", "link_use", "link_revocation"]
 
 
 @pytest.fixture(scope="session")

@@ -133,3 +133,10 @@ def tasks_matching(session: Session, *, assignment_id: int | None = None, owner_
     if overdue_at is not None:
         statement = statement.where(Task.status == "open", col(Task.due_at) <= overdue_at)
     return session.exec(statement).all()
+
+
+def assignment_ids_of_stakeholder(session: Session, person_id: int) -> set[int]:
+    """The assignments where the person holds some role (the assignee's own role included)."""
+    held = session.exec(select(Stakeholder.assignment_id).where(Stakeholder.person_id == person_id)).all()
+    assigned = session.exec(select(Assignment.id).where(Assignment.assignee_id == person_id)).all()
+    return {*held, *(i for i in assigned if i is not None)}

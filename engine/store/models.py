@@ -300,3 +300,23 @@ class OutcomeCompetency(SQLModel, table=True):
     name: str
     before: int
     after: int
+
+
+class LinkRevocation(SQLModel, table=True):
+    """`sojourn links revoke`: every link of the person issued before `revoked_before` is refused."""
+
+    __tablename__: ClassVar[str] = "link_revocation"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", unique=True)
+    revoked_before: datetime
+
+
+class LinkUse(SQLModel, table=True):
+    """A signed link that has been acted on; the unique token id makes a second click write nothing."""
+
+    __tablename__: ClassVar[str] = "link_use"
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(unique=True)
+    used_at: datetime
+    person_id: int = Field(foreign_key="person.id")
+    action: str

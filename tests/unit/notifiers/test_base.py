@@ -85,3 +85,26 @@ def test_close_notifiers_closes_only_those_that_can_be_closed() -> None:
     close_notifiers([closable, Plain()])
 
     assert closable.closed
+
+
+def test_action_url_travels_in_the_json_shape_only_when_present(make_notification: MakeNotification) -> None:
+    """A notification's signed link is to_dict's `action_url` (what webhooks post), absent without one."""
+    linked = make_notification(action_url="https://sojourn.example.com/a/task_done/TOKEN")
+
+    assert linked.to_dict()["action_url"] == "https://sojourn.example.com/a/task_done/TOKEN"
+    assert "action_url" not in make_notification().to_dict()
+    assert Notification.from_dict(linked.to_dict()) == linked
+
+
+def test_email_and_webhook_carry_the_action_url(make_notification: MakeNotification) -> None:
+    """The email body ends with the link; the webhook payload carries it as `action_url`."""
+    import json
+
+    from notifiers.email import build_message
+    from notifiers.webhook import request_body
+
+    linked = make_notification(action_url="https://sojourn.example.com/a/task_done/TOKEN")
+    body = build_message(linked, "sojourn@example.com").get_content()
+    assert body.rstrip().endswith("Act on it here: https://sojourn.example.com/a/task_done/TOKEN")
+    assert json.loads(request_body(linked))["action_url"] == linked.action_url
+    assert "Act on it here" not in build_message(make_notification(), "sojourn@example.com").get_content()

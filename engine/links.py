@@ -1,0 +1,165 @@
+"""Signed action links: who may do what to which object, until when; minted from a secret and a clock, no Flask.
+
+A link is `PUBLIC_URL/a/ACTION/TOKEN`. The token is an itsdangerous `URLSafeTimedSerializer` document, salted per
+action (a token minted for one action never verifies for another), naming the person (`p`, an email), the action
+(`a`), the object (`o`) and a random token id (`j`) that one-time use is recorded against. The timestamp
+itsdangerous signs in is the issue instant, which expiry and `links revoke` are measured from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Any
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from engine.notices import OWNER_STEPS, NoticeKind
+
+if TYPE_CHECKING:
+    from engine.config import ServeSettings
+
+DEFAULT_LINK_DAYS = 14
+SALT_PREFIX = "sojourn.link."
+
+
+class LinkAction(StrEnum):
+    """What a link lets its person do; each is one entry of the registry in `engine.web.actions`."""
+
+    TASK_DONE = "task_done"
+    CONTACT_HELD = "contact_held"
+    PLAN_SIGNOFF = "plan_signoff"
+    MY_PAGE = "me"  # the person's own page: reading only, never used up
+
+
+class Refusal(IntEnum):
+    """Why a link is refused, as the HTTP status its page is served with."""
+
+    MALFORMED = 400  # not a token, or its signature does not match (tampered)
+    OTHER_PERSON = 403  # the object is not this person's to act on, or the form carries another link
+    UNKNOWN_OBJECT = 404
+    ALREADY_DONE = 409  # used up, done another way, or stale (the plan changed since)
+    EXPIRED = 410  # past its lifetime, or revoked
+
+
+class LinkRefused(Exception):
+    """A link that must not be acted on; `message` is for the person, never contains the token."""
+
+    def __init__(self, refusal: Refusal, message: str, *, claims: LinkClaims | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.message = message
+        self.claims = claims
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    """What a verified token says, and when it was issued."""
+
+    person: str
+    action: LinkAction
+    object: dict[str, Any]
+    token_id: str
+    issued_at: datetime
+
+
+@dataclass(frozen=True)
+class LinkSigner:
+    """Mints and reads the tokens of one deployment: its secret, its public base URL and the links' lifetime."""
+
+    secret: str
+    public_url: str
+    lifetime: timedelta = timedelta(days=DEFAULT_LINK_DAYS)
+
+    def mint(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime,
+             token_id: str | None = None) -> str:
+        """A token for `person` to do `action` on `obj`, issued at `now`; its id is random unless given."""
+        payload = {"p": person, "a": str(action), "o": obj, "j": token_id or secrets.token_urlsafe(12)}
+        return _serializer(self.secret, action, now).dumps(payload)
+
+    def url(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime,
+            token_id: str | None = None) -> str:
+        return link_url(self.public_url, action, self.mint(person, action, obj, now=now, token_id=token_id))
+
+    def read(self, action_name: str, token: str, *, now: datetime) -> LinkClaims:
+        """The claims of a token for the action named in its URL; refused when malformed, tampered or expired."""
+        try:
+            action = LinkAction(action_name)
+        except ValueError:
+            raise LinkRefused(Refusal.MALFORMED, "This link is not one Sojourn sent: its action is unknown.") from None
+        serializer = _serializer(self.secret, action, now)
+        try:
+            payload, signed_at = serializer.loads(token, max_age=int(self.lifetime.total_seconds()),
+                                                  return_timestamp=True)
+        except SignatureExpired:
+            raise LinkRefused(Refusal.EXPIRED, "This link has expired. Use a newer message, or ask the mobility "
+                                               "team to send it again.") from None
+        except BadSignature:
+            raise LinkRefused(Refusal.MALFORMED, "This link is damaged or was changed, so it cannot be used. "
+                                                 "Open it again from the message, in full.") from None
+        return _claims(payload, action, signed_at)
+
+
+def link_url(public_url: str, action: LinkAction, token: str) -> str:
+    """Where a token is opened: the person's page for MY_PAGE, the action's confirm page otherwise."""
+    page = "me" if action == LinkAction.MY_PAGE else "a"
+    return f"{public_url.rstrip('/')}/{page}/{action}/{token}"
+
+
+def signer_from(settings: ServeSettings) -> LinkSigner | None:
+    """The deployment's link signer, or None when `[serve]` lacks public_url or the secret (notices then carry none)."""
+    if not (settings.public_url and settings.secret):
+        return None
+    return LinkSigner(settings.secret, settings.public_url, timedelta(days=settings.link_days))
+
+
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous reads the wall clock; Sojourn injects it, so expiry is testable and follows the server's clock."""
+
+    def __init__(self, *args: Any, now_seconds: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._now_seconds = now_seconds
+
+    def get_timestamp(self) -> int:
+        return self._now_seconds
+
+
+def _serializer(secret: str, action: LinkAction, now: datetime) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=f"{SALT_PREFIX}{action}", signer=_ClockedSigner,
+                                  signer_kwargs={"now_seconds": int(now.timestamp())})
+
+
+def _claims(payload: Any, action: LinkAction, signed_at: datetime) -> LinkClaims:
+    if not (isinstance(payload, dict) and payload.get("a") == action and isinstance(payload.get("p"), str)
+            and isinstance(payload.get("o"), dict) and isinstance(payload.get("j"), str)):
+        raise LinkRefused(Refusal.MALFORMED, "This link is not one Sojourn sent.")
+    issued = signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=UTC)
+    return LinkClaims(person=payload["p"], action=action, object=payload["o"], token_id=payload["j"],
+                      issued_at=issued)
+
+
+# --- which notice carries which link ------------------------------------------------------------------------------
+
+
+def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | None) -> tuple[LinkAction, dict[str, Any]]:
+    """The action a notice's recipient can take from it; the person's own page when the notice asks for none.
+
+    The owner's task reminders mark the task done; contact_due and contact_missed log the period's contact as
+    held (the cadence kind is the third part of their key). Notice kinds of the plan and check-in parts add
+    their entry here.
+    """
+    if kind in OWNER_STEPS and task_id is not None:
+        return LinkAction.TASK_DONE, {"task": task_id}
+    if kind in (NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED):
+        parts = key.split("/")
+        if len(parts) > 2:
+            return LinkAction.CONTACT_HELD, {"assignment": assignment_id, "kind": parts[2]}
+    return LinkAction.MY_PAGE, {}
+
+
+def notice_token_id(key: str) -> str:
+    """The token id of a notice's link: every delivery of one notice (a retry, another channel) is used up together."""
+    return "n-" + hashlib.sha256(key.encode()).hexdigest()[:24]

@@ -1,0 +1,357 @@
+"""What a signed link does: one registry entry per action, the checks every link passes, and the use cases it calls.
+
+Nothing here imports Flask. A GET only reads (`preview`); a POST (`confirm`) claims the token id in `link_use` in a
+transaction of its own, then calls the same use case as the command line with the person as the actor. A refused
+use case releases the claim again, so the link stays usable and nothing is written.
+
+Adding an action is one `LinkAction` member, one `ACTIONS` entry and, for the notices that carry it, one branch of
+`engine.links.notice_action`. `describe(session, person, obj, now)` reads the object, raises `LinkRefused` (403 not
+theirs, 404 unknown, 409 already done) and returns the `Preview` with the form's fields; `perform(db, person, obj,
+form, now)` calls the part's use case with `actor=person.email` and returns `Done`. Its `SojournError`s become
+refusals (NotFound 404, BadInput 400, others 409).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from engine import inputs, service
+from engine.errors import BadInput, ConcurrentChange, NotFound, SojournError
+from engine.links import LinkAction, LinkClaims, LinkRefused, LinkSigner, Refusal
+from engine.logging import get_logger
+from engine.records import AssignmentRecord, load_record, load_records
+from engine.schedule import local_date, zone
+from engine.store import link_queries, lookups
+from engine.store.db import transaction
+from engine.store.models import Assignment, Person, Task, pk
+from engine.transactions import use_case_transaction
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input the confirm form asks for (a note, a date)."""
+
+    name: str
+    label: str
+    kind: str = "text"  # an HTML input type, or "textarea"
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What confirming will do, for the GET page."""
+
+    title: str
+    lines: list[str]
+    button: str
+    fields: list[FormField] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a confirmed action did, for the page after the POST."""
+
+    title: str
+    lines: list[str]
+
+
+Describe = Callable[[Session, Person, Mapping[str, Any], datetime], Preview]
+Perform = Callable[[Engine, Person, Mapping[str, Any], Mapping[str, str], datetime], Done]
+
+
+@dataclass(frozen=True)
+class ActionEntry:
+    """One action a link can carry: how it is previewed (and refused) and which use case confirming it calls."""
+
+    describe: Describe
+    perform: Perform
+
+
+# --- task done --------------------------------------------------------------------------------------------------
+
+
+def _own_task(session: Session, person: Person, obj: Mapping[str, Any]) -> Task:
+    task = session.get(Task, _int(obj, "task"))
+    if task is None:
+        raise LinkRefused(Refusal.UNKNOWN_OBJECT, "This task no longer exists.")
+    if task.owner_id != person.id:
+        raise LinkRefused(Refusal.OTHER_PERSON, "This task is not yours to mark done; its owner has their own link.")
+    if task.status != "open":
+        raise LinkRefused(Refusal.ALREADY_DONE, f"Already done: the task “{task.title}” is {task.status}.")
+    return task
+
+
+def describe_task_done(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
+    task = _own_task(session, person, obj)
+    return Preview(title=f"Mark “{task.title}” done", button="Mark done",
+                   lines=[f"Task {task.id} of assignment #{task.assignment_id}, due {task.due_on.isoformat()}.",
+                          "Confirming records it as done by you, with the note below if you write one."],
+                   fields=[FormField("note", "Note (optional)", "textarea")])
+
+
+def perform_task_done(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
+                      now: datetime) -> Done:
+    view = service.complete_task(db, _int(obj, "task"), note=form.get("note", "").strip() or None,
+                                 actor=person.email, now=now)
+    return Done(title="Task done", lines=[f"“{view['title']}” (task {view['id']}) is marked done by {person.email}."])
+
+
+# --- contact held -----------------------------------------------------------------------------------------------
+
+
+def _contact_partner(session: Session, person: Person, obj: Mapping[str, Any]) -> tuple[AssignmentRecord, Person]:
+    record = _record(session, obj)
+    kind = str(obj.get("kind", ""))
+    cadence = next((c for c in record.definition.cadences if c.kind == kind), None)
+    partner = record.person_for(cadence.with_role) if cadence else None
+    if cadence is None or partner is None:
+        raise LinkRefused(Refusal.UNKNOWN_OBJECT, "This assignment has no such recurring contact.")
+    if person.id not in (record.assignee.id, partner.id):
+        raise LinkRefused(Refusal.OTHER_PERSON, "Only the assignee or the contact's partner can log this contact.")
+    return record, partner
+
+
+def describe_contact_held(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
+    record, partner = _contact_partner(session, person, obj)
+    return Preview(title=f"Log a {obj['kind']} contact as held", button="Log contact",
+                   lines=[f"Assignment #{record.assignment.id} ({record.assignee.name}): the {obj['kind']} contact "
+                          f"with {partner.name} <{partner.email}>.",
+                          "Confirming records that it happened on the day below."],
+                   fields=[FormField("on", "Held on", "date", local_date(now, person.tz).isoformat()),
+                           FormField("notes", "Notes (optional)", "textarea")])
+
+
+def perform_contact_held(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
+                         now: datetime) -> Done:
+    with transaction(db) as session:
+        record, partner = _contact_partner(session, person, obj)
+    on = form.get("on", "").strip() or None
+    view = service.log_contact(db, pk(record.assignment), kind=str(obj["kind"]), with_email=partner.email, on=on,
+                               notes=form.get("notes", "").strip() or None, actor=person.email, now=now)
+    return Done(title="Contact logged",
+                lines=[f"The {view['kind']} contact with {view['with']} on {view['on']} is logged by {person.email}."])
+
+
+# --- plan sign-off ----------------------------------------------------------------------------------------------
+
+
+def _signable(session: Session, person: Person, obj: Mapping[str, Any]) -> AssignmentRecord:
+    record = _record(session, obj)
+    role = str(obj.get("role", ""))
+    holder = record.person_for(role)
+    if holder is None:
+        raise LinkRefused(Refusal.UNKNOWN_OBJECT, "This assignment has no such role.")
+    if holder.id != person.id:
+        raise LinkRefused(Refusal.OTHER_PERSON, f"You do not hold the role {role} on this assignment, so you cannot "
+                                                "sign the plan for it.")
+    if _int(obj, "plan_version") != record.assignment.plan_version:
+        raise LinkRefused(Refusal.ALREADY_DONE, "The plan has changed since this link was sent; open your page "
+                                                "for a link to the current version.")
+    if role in record.signed_roles:
+        raise LinkRefused(Refusal.ALREADY_DONE, f"Already done: version {record.assignment.plan_version} of the "
+                                                f"plan is signed for the {role}.")
+    return record
+
+
+def describe_plan_signoff(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
+    record = _signable(session, person, obj)
+    goals = [f"Goal: {g.title}; measure {g.measure}; target {g.target}; due {g.due.isoformat()}."
+             for g in record.goals]
+    return Preview(title=f"Sign plan version {record.assignment.plan_version} as {obj['role']}", button="Sign the plan",
+                   lines=[f"Assignment #{record.assignment.id} ({record.assignee.name}, {record.assignment.home} to "
+                          f"{record.assignment.host}).", *goals,
+                          "Confirming records that you agree to this version of the plan."])
+
+
+def perform_plan_signoff(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
+                         now: datetime) -> Done:
+    with transaction(db) as session:
+        _signable(session, person, obj)
+    view = service.signoff(db, _int(obj, "assignment"), role=str(obj["role"]), by=person.email, actor=person.email,
+                           now=now)
+    if view["already_signed"]:
+        raise LinkRefused(Refusal.ALREADY_DONE, "Already done: this plan version is signed for your role.")
+    return Done(title="Plan signed", lines=[f"Version {view['plan_version']} of the plan of assignment "
+                                            f"#{view['assignment_id']} is signed by {view['by']} as {view['role']}."])
+
+
+# --- the registry -----------------------------------------------------------------------------------------------
+
+ACTIONS: dict[LinkAction, ActionEntry] = {
+    LinkAction.TASK_DONE: ActionEntry(describe_task_done, perform_task_done),
+    LinkAction.CONTACT_HELD: ActionEntry(describe_contact_held, perform_contact_held),
+    LinkAction.PLAN_SIGNOFF: ActionEntry(describe_plan_signoff, perform_plan_signoff),
+}
+
+
+# --- what every link goes through -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checked:
+    claims: LinkClaims
+    person: Person
+
+
+def _check(session: Session, signer: LinkSigner, action_name: str, token: str, now: datetime) -> Checked:
+    """Signature, expiry, the person and revocation; the same for every action and for the person's page."""
+    claims = signer.read(action_name, token, now=now)
+    person = lookups.person_by_email(session, claims.person)
+    if person is None:
+        raise LinkRefused(Refusal.OTHER_PERSON, "This link belongs to nobody Sojourn knows.", claims=claims)
+    revoked = link_queries.revoked_before(session, pk(person))
+    if revoked is not None and claims.issued_at <= revoked:
+        raise LinkRefused(Refusal.EXPIRED, "This link was revoked. Ask the mobility team if you still need it.",
+                          claims=claims)
+    return Checked(claims, person)
+
+
+def _entry(claims: LinkClaims) -> ActionEntry:
+    entry = ACTIONS.get(claims.action)
+    if entry is None:
+        raise LinkRefused(Refusal.MALFORMED, "This link does not lead to an action.", claims=claims)
+    return entry
+
+
+def preview(db: Engine, signer: LinkSigner, action_name: str, token: str, *, now: datetime) -> Preview:
+    """What confirming the link would do; reads only (mail scanners follow links)."""
+    with use_case_transaction(db) as session:
+        checked = _check(session, signer, action_name, token, now)
+        entry = _entry(checked.claims)
+        if link_queries.link_used(session, checked.claims.token_id):
+            raise LinkRefused(Refusal.ALREADY_DONE, "Already done: this link has been used.", claims=checked.claims)
+        return _refusing(lambda: entry.describe(session, checked.person, checked.claims.object, now), checked.claims)
+
+
+def confirm(db: Engine, signer: LinkSigner, action_name: str, token: str, form: Mapping[str, str], *,
+            now: datetime) -> Done:
+    """Do what the link says, once: the form must carry the link's own token; a second confirm writes nothing."""
+    if form.get("token") != token:
+        raise LinkRefused(Refusal.OTHER_PERSON if form.get("token") else Refusal.MALFORMED,
+                          "This form was not sent from this link's own page.")
+    with use_case_transaction(db) as session:
+        checked = _check(session, signer, action_name, token, now)
+        entry = _entry(checked.claims)
+        # the preview's checks (whose object it is, whether it exists, whether it is still to do) guard the POST too
+        _refusing(lambda: entry.describe(session, checked.person, checked.claims.object, now), checked.claims)
+    claims, person = checked.claims, checked.person
+    _claim(db, claims, person, now)
+    try:
+        done = _refusing(lambda: entry.perform(db, person, claims.object, form, now), claims)
+    except Exception:  # refused or failed: the use case wrote nothing, so the link must stay usable
+        with transaction(db) as session:
+            link_queries.release_link(session, claims.token_id)
+        raise
+    log.info("link_confirmed", action=str(claims.action), person=person.email, token_id=claims.token_id)
+    return done
+
+
+def _claim(db: Engine, claims: LinkClaims, person: Person, now: datetime) -> None:
+    try:
+        with use_case_transaction(db) as session:
+            if link_queries.link_used(session, claims.token_id):
+                raise LinkRefused(Refusal.ALREADY_DONE, "Already done: this link has been used.", claims=claims)
+            link_queries.claim_link(session, claims.token_id, person_id=pk(person), action=str(claims.action),
+                                    now=now)
+    except ConcurrentChange:
+        raise LinkRefused(Refusal.ALREADY_DONE, "Already done: this link has been used.", claims=claims) from None
+
+
+def _refusing(call: Callable[[], T], claims: LinkClaims) -> T:
+    """A use case's refusal as a link refusal with the right status."""
+    try:
+        return call()
+    except LinkRefused as exc:
+        raise LinkRefused(exc.refusal, exc.message, claims=claims) from None
+    except NotFound as exc:
+        raise LinkRefused(Refusal.UNKNOWN_OBJECT, exc.message, claims=claims) from None
+    except BadInput as exc:
+        raise LinkRefused(Refusal.MALFORMED, exc.message, claims=claims) from None
+    except SojournError as exc:
+        raise LinkRefused(Refusal.ALREADY_DONE, exc.message, claims=claims) from None
+
+
+# --- the person's page --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonPage:
+    name: str
+    email: str
+    tz: str
+    tasks: list[dict[str, Any]]
+    signoffs: list[dict[str, Any]]
+
+
+def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *, now: datetime) -> PersonPage:
+    """The person's open tasks across assignments (due in their time zone) and plans awaiting their sign-off,
+    each with a fresh link to act on it. Any unexpired, unrevoked link of theirs opens it, used or not."""
+    with use_case_transaction(db) as session:
+        person = _check(session, signer, action_name, token, now).person
+        tasks = lookups.tasks_matching(session, owner_id=pk(person), status="open")
+        tz = zone(person.tz)
+        task_rows = [{"title": t.title, "assignment_id": t.assignment_id, "due_on": t.due_on.isoformat(),
+                      "due_local": t.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                      "url": signer.url(person.email, LinkAction.TASK_DONE, {"task": t.id}, now=now)}
+                     for t in tasks]
+        return PersonPage(person.name, person.email, person.tz, task_rows, _owed_signoffs(session, signer, person, now))
+
+
+def _owed_signoffs(session: Session, signer: LinkSigner, person: Person, now: datetime) -> list[dict[str, Any]]:
+    """Plans the person must sign for a role before their assignment can leave its current stage."""
+    ids = lookups.assignment_ids_of_stakeholder(session, pk(person))
+    rows = []
+    for record in load_records(session, Assignment.id.in_(ids)):  # type: ignore[union-attr]
+        for role in _signer_roles(record):
+            holder = record.person_for(role)
+            if holder is not None and holder.id == person.id and role not in record.signed_roles:
+                obj = {"assignment": record.assignment.id, "role": role,
+                       "plan_version": record.assignment.plan_version}
+                rows.append({"assignment_id": record.assignment.id, "role": role,
+                             "plan_version": record.assignment.plan_version,
+                             "url": signer.url(person.email, LinkAction.PLAN_SIGNOFF, obj, now=now)})
+    return rows
+
+
+def _signer_roles(record: AssignmentRecord) -> list[str]:
+    roles: list[str] = []
+    for transition in record.definition.transitions_from(record.assignment.stage):
+        for guard in transition.guards:
+            if guard.name == "plan_signed_off":
+                roles += [r for r in guard.params.get("roles", []) if r not in roles]
+    return roles
+
+
+# --- revocation ---------------------------------------------------------------------------------------------------
+
+
+def revoke_person_links(db: Engine, email: str, *, now: datetime) -> dict[str, Any]:
+    """End every link the person has been sent so far; links minted after now work."""
+    with use_case_transaction(db) as session:
+        person = service._person(session, inputs.email(email, "--person"), "--person")
+        link_queries.revoke_links(session, pk(person), now=now)
+    log.info("links_revoked", person=person.email)
+    return {"person": person.email, "revoked_before": now.isoformat()}
+
+
+def _record(session: Session, obj: Mapping[str, Any]) -> AssignmentRecord:
+    try:
+        return load_record(session, _int(obj, "assignment"))
+    except NotFound:
+        raise LinkRefused(Refusal.UNKNOWN_OBJECT, "This assignment no longer exists.") from None
+
+
+def _int(obj: Mapping[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LinkRefused(Refusal.MALFORMED, "This link is not one Sojourn sent.")
+    return value

@@ -1,0 +1,97 @@
+"""The Flask application of `sojourn serve`: confirm pages for signed links, the person's page, a health check.
+
+A GET never writes; the POST carries the link's token in its form (no cookies, no sessions). Every refusal is a
+page with its HTTP status and a log line that names the action and the person, never the token.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, render_template, request
+from sqlalchemy import Engine, text
+
+from engine.links import LinkRefused, LinkSigner
+from engine.logging import get_logger
+from engine.web import actions
+
+log = get_logger(__name__)
+Clock = Callable[[], datetime]
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class _TokenSafeFlask(Flask):
+    """Flask logs a failed request with its URL, which holds the token; this logs the route instead."""
+
+    def log_exception(self, exc_info: Any) -> None:
+        rule = request.url_rule.rule if request.url_rule else None
+        log.error("request_failed", method=request.method, route=rule,
+                  error="".join(traceback.format_exception(*exc_info)))
+
+
+def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) -> Flask:
+    """The app for one database and one signing secret."""
+    app = _TokenSafeFlask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # a note, a date and a token
+
+    def refused(exc: LinkRefused, action: str) -> tuple[str, int]:
+        claims = exc.claims
+        log.warning("link_refused", status=int(exc.refusal), reason=exc.refusal.name.lower(), action=action,
+                    person=claims.person if claims else None, token_id=claims.token_id if claims else None,
+                    method=request.method)
+        return render_template("refused.html", message=exc.message, status=int(exc.refusal)), int(exc.refusal)
+
+    @app.get("/a/<action>/<token>")
+    def show_action(action: str, token: str) -> tuple[str, int]:
+        try:
+            shown = actions.preview(db, signer, action, token, now=clock())
+        except LinkRefused as exc:
+            return refused(exc, action)
+        return render_template("confirm.html", preview=shown, token=token,
+                               person_url=f"/me/{action}/{token}"), 200
+
+    @app.post("/a/<action>/<token>")
+    def confirm_action(action: str, token: str) -> tuple[str, int]:
+        try:
+            done = actions.confirm(db, signer, action, token, request.form, now=clock())
+        except LinkRefused as exc:
+            return refused(exc, action)
+        return render_template("done.html", done=done, person_url=f"/me/{action}/{token}"), 200
+
+    @app.get("/me/<action>/<token>")
+    def person_page(action: str, token: str) -> tuple[str, int]:
+        try:
+            page = actions.person_page(db, signer, action, token, now=clock())
+        except LinkRefused as exc:
+            return refused(exc, action)
+        return render_template("person.html", page=page), 200
+
+    @app.get("/healthz")
+    def health() -> tuple[str, int, dict[str, str]]:
+        with db.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+    @app.errorhandler(404)
+    def not_found(_: Exception) -> tuple[str, int]:
+        return render_template("refused.html", message="There is nothing at this address.", status=404), 404
+
+    @app.errorhandler(405)
+    def wrong_method(_: Exception) -> tuple[str, int]:
+        return render_template("refused.html", message="This address does not take that kind of request.",
+                               status=405), 405
+
+    @app.after_request
+    def no_caching(response):  # type: ignore[no-untyped-def]
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    return app

@@ -1,0 +1,251 @@
+"""Acting on signed links in-process: previews write nothing, confirms call the CLI's use cases once, refusals."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from engine import audit, service
+from engine.dispatch import dispatch_due, notification_of
+from engine.links import LinkAction, LinkRefused, LinkSigner, Refusal
+from engine.store.db import transaction
+from engine.store.models import AuditEvent, Contact, LinkUse, Outbox, Signoff, Task
+from engine.web import actions
+from notifiers import Notification
+from tests.conftest import NOW
+from tests.support import scenarios
+
+SIGNER = LinkSigner("test secret", "https://sojourn.example.com", timedelta(days=14))
+LATER = NOW + timedelta(hours=1)
+
+
+def _counts(db: Engine) -> dict[str, int]:
+    with transaction(db) as session:
+        return {model.__name__: session.execute(select(func.count()).select_from(model)).scalar_one()
+                for model in (AuditEvent, LinkUse, Contact, Signoff)}
+
+
+def _link(person: str, action: LinkAction, obj: dict[str, Any]) -> tuple[str, str]:
+    return str(action), SIGNER.mint(person, action, obj, now=NOW)
+
+
+def _refused(call: Any) -> Refusal:
+    with pytest.raises(LinkRefused) as caught:
+        call()
+    return caught.value.refusal
+
+
+@pytest.fixture
+def assignment(db: Engine, spec: service.AssignmentSpec) -> int:
+    return int(service.create_assignment(db, spec, actor="admin", now=NOW)["id"])
+
+
+def _first_task(db: Engine, assignment_id: int) -> dict[str, Any]:
+    return service.list_tasks(db, now=NOW, assignment_id=assignment_id)[0]
+
+
+def test_preview_describes_the_task_and_writes_nothing(db: Engine, assignment: int) -> None:
+    """Opening a task link (as a mail scanner would) shows the task and changes no row."""
+    task = _first_task(db, assignment)
+    before = _counts(db)
+    shown = actions.preview(db, SIGNER, *_link(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]}), now=LATER)
+    assert task["title"] in shown.title
+    assert _counts(db) == before
+    assert _first_task(db, assignment)["status"] == "open"
+
+
+def test_confirm_marks_the_task_done_with_the_person_as_actor(db: Engine, assignment: int) -> None:
+    """The POST completes the task through the use case; the audit trail names the owner, not an admin."""
+    task = _first_task(db, assignment)
+    action, token = _link(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]})
+    actions.confirm(db, SIGNER, action, token, {"token": token, "note": "done in Berlin"}, now=LATER)
+    done = _first_task(db, assignment)
+    assert (done["status"], done["completed_by"], done["note"]) == ("done", task["owner"], "done in Berlin")
+    out = io.StringIO()
+    audit.export_audit(db, out, assignment_id=assignment)
+    last = json.loads(out.getvalue().splitlines()[-1])
+    assert (last["action"], last["actor"]) == (audit.TASK_COMPLETED, task["owner"])
+
+
+def test_a_second_confirm_says_already_done_and_writes_nothing(db: Engine, assignment: int) -> None:
+    """Reusing a link is refused with 409 and adds no row."""
+    task = _first_task(db, assignment)
+    action, token = _link(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]})
+    actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
+    before = _counts(db)
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.ALREADY_DONE
+    assert _refused(lambda: actions.preview(db, SIGNER, action, token, now=LATER)) == Refusal.ALREADY_DONE
+    assert _counts(db) == before
+
+
+def test_a_link_for_someone_elses_task_is_refused(db: Engine, assignment: int, people: dict[str, str]) -> None:
+    """A task link minted for a person who does not own the task is refused with 403 and leaves it open."""
+    task = _first_task(db, assignment)
+    action, token = _link(people["sponsor"], LinkAction.TASK_DONE, {"task": task["id"]})
+    before = _counts(db)
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.OTHER_PERSON
+    assert _counts(db) == before
+    assert _first_task(db, assignment)["status"] == "open"
+
+
+def test_a_form_carrying_another_link_is_refused(db: Engine, assignment: int, people: dict[str, str]) -> None:
+    """The POST must carry the link's own token: one person's form cannot confirm another's link."""
+    task = _first_task(db, assignment)
+    action, token = _link(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]})
+    _, other = _link(people["sponsor"], LinkAction.TASK_DONE, {"task": task["id"]})
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": other}, now=LATER)) == \
+        Refusal.OTHER_PERSON
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {}, now=LATER)) == Refusal.MALFORMED
+    assert _first_task(db, assignment)["status"] == "open"
+
+
+def test_an_unknown_task_is_404(db: Engine, assignment: int, people: dict[str, str]) -> None:
+    """A link to a task that does not exist is refused with 404."""
+    action, token = _link(people["coach"], LinkAction.TASK_DONE, {"task": 99_999})
+    assert _refused(lambda: actions.preview(db, SIGNER, action, token, now=LATER)) == Refusal.UNKNOWN_OBJECT
+
+
+def test_revoked_links_are_refused_and_new_ones_work(db: Engine, assignment: int) -> None:
+    """`links revoke` ends every link issued before it (410); a link minted afterwards is accepted."""
+    task = _first_task(db, assignment)
+    action, token = _link(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]})
+    actions.revoke_person_links(db, task["owner"], now=LATER)
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.EXPIRED
+    assert _first_task(db, assignment)["status"] == "open"
+    fresh = SIGNER.mint(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]}, now=LATER + timedelta(seconds=1))
+    actions.confirm(db, SIGNER, action, fresh, {"token": fresh}, now=LATER + timedelta(seconds=2))
+    assert _first_task(db, assignment)["status"] == "done"
+
+
+def _in_orientation(db: Engine, spec: service.AssignmentSpec) -> int:
+    """An assignment past its agreed plan (long enough for the scenario's goal), in orientation."""
+    return scenarios.assignment_in_stage(db, dataclasses.replace(spec, end="2028-08-31"), "orientation", NOW)
+
+
+def test_contact_held_logs_the_contact_with_the_partner(db: Engine, spec: service.AssignmentSpec,
+                                                        people: dict[str, str]) -> None:
+    """The sponsor's contact link logs a sponsor_contact with them, on the day given, as the sponsor."""
+    assignment_id = _in_orientation(db, spec)
+    action, token = _link(people["sponsor"], LinkAction.CONTACT_HELD,
+                          {"assignment": assignment_id, "kind": "sponsor_contact"})
+    actions.confirm(db, SIGNER, action, token, {"token": token, "on": "2026-03-02", "notes": "call"}, now=LATER)
+    with transaction(db) as session:
+        (contact,) = session.execute(select(Contact)).scalars().all()
+    assert (contact.kind, contact.on.isoformat(), contact.logged_by) == ("sponsor_contact", "2026-03-02",
+                                                                          people["sponsor"])
+
+
+def test_contact_held_is_refused_to_a_bystander(db: Engine, spec: service.AssignmentSpec,
+                                                people: dict[str, str]) -> None:
+    """Only the assignee or the partner may log the contact; the talent team's link is refused with 403."""
+    assignment_id = _in_orientation(db, spec)
+    action, token = _link(people["talent"], LinkAction.CONTACT_HELD,
+                          {"assignment": assignment_id, "kind": "sponsor_contact"})
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.OTHER_PERSON
+    assert _counts(db)["Contact"] == 0
+
+
+def _plan_agreed(db: Engine, spec: service.AssignmentSpec) -> int:
+    assignment_id = scenarios.assignment_in_stage(db, spec, "plan_agreed", NOW)
+    service.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement", target="75",
+                     due="2027-06-30", actor="admin", now=NOW)
+    return assignment_id
+
+
+def test_plan_signoff_signs_the_current_version_for_the_holder(db: Engine, spec: service.AssignmentSpec,
+                                                               people: dict[str, str]) -> None:
+    """The host manager's link signs the current plan version for host_manager, recorded by them."""
+    assignment_id = _plan_agreed(db, spec)
+    action, token = _link(people["host_manager"], LinkAction.PLAN_SIGNOFF,
+                          {"assignment": assignment_id, "role": "host_manager", "plan_version": 2})
+    actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
+    with transaction(db) as session:
+        (signed,) = session.execute(select(Signoff)).scalars().all()
+    assert (signed.role, signed.plan_version, signed.recorded_by) == ("host_manager", 2, people["host_manager"])
+
+
+def test_a_plan_cannot_be_signed_for_a_role_by_someone_who_does_not_hold_it(
+        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+    """Neither a link (403) nor the use case lets the coach sign as host_manager; nothing is recorded."""
+    assignment_id = _plan_agreed(db, spec)
+    action, token = _link(people["coach"], LinkAction.PLAN_SIGNOFF,
+                          {"assignment": assignment_id, "role": "host_manager", "plan_version": 2})
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.OTHER_PERSON
+    with pytest.raises(service.SojournError, match="is not the host_manager"):
+        service.signoff(db, assignment_id, role="host_manager", by=people["coach"], actor=people["coach"], now=LATER)
+    assert _counts(db)["Signoff"] == 0
+
+
+def test_a_signoff_link_for_an_older_plan_version_is_stale(db: Engine, spec: service.AssignmentSpec,
+                                                           people: dict[str, str]) -> None:
+    """A plan changed after the link was sent is not signed by it: 409, nothing recorded."""
+    assignment_id = _plan_agreed(db, spec)
+    action, token = _link(people["talent"], LinkAction.PLAN_SIGNOFF,
+                          {"assignment": assignment_id, "role": "talent", "plan_version": 1})
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.ALREADY_DONE
+    assert _counts(db)["Signoff"] == 0
+
+
+def test_the_persons_page_lists_open_tasks_in_their_zone_and_owed_signoffs(
+        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+    """The host manager's page shows their open tasks due at the end of the day in Berlin, and the plan to sign."""
+    assignment_id = _plan_agreed(db, spec)
+    action, token = _link(people["host_manager"], LinkAction.MY_PAGE, {})
+    page = actions.person_page(db, SIGNER, action, token, now=LATER)
+    owned = service.list_tasks(db, now=LATER, owner=people["host_manager"], status="open")
+    assert [t["title"] for t in page.tasks] == [t["title"] for t in owned]
+    assert all(t["due_local"].endswith("00:00") for t in page.tasks)  # midnight ending the day, Berlin time
+    assert [(s["assignment_id"], s["role"], s["plan_version"]) for s in page.signoffs] == [
+        (assignment_id, "host_manager", 2)]
+
+
+def test_sent_notices_carry_a_link_for_their_recipient(db: Engine, assignment: int) -> None:
+    """Dispatching with a signer gives every notification an action link that names its recipient."""
+    sent: list[Notification] = []
+
+    class Capture:
+        name = "capture"
+
+        def send(self, notification: Notification) -> None:
+            sent.append(notification)
+
+    dispatch_due(db, [Capture()], holder="test", now=LATER, links=SIGNER)
+    assert sent
+    for notification in sent:
+        assert notification.action_url is not None
+        assert notification.to_dict()["action_url"] == notification.action_url
+        action, token = notification.action_url.removeprefix("https://sojourn.example.com/").split("/")[1:]
+        assert SIGNER.read(action, token, now=LATER).person == notification.recipient
+
+
+def test_without_a_signer_notices_keep_their_shape(db: Engine, assignment: int) -> None:
+    """No [serve] secret or public URL: notifications carry no action_url at all."""
+    with transaction(db) as session:
+        row = session.execute(select(Outbox)).scalars().first()
+    assert row is not None
+    assert "action_url" not in notification_of(row).to_dict()
+
+
+def test_a_task_done_from_the_cli_makes_its_link_say_already_done(db: Engine, assignment: int) -> None:
+    """A task finished another way refuses its link with 409 and writes nothing more."""
+    task = _first_task(db, assignment)
+    service.complete_task(db, task["id"], note=None, actor="admin", now=NOW)
+    before = _counts(db)
+    action, token = _link(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]})
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.ALREADY_DONE
+    assert _counts(db) == before
+    with transaction(db) as session:
+        assert session.get(Task, task["id"]).completed_by == "admin"  # type: ignore[union-attr]
