@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from engine.notices import OWNER_STEPS, NoticeKind
+from engine.checkins import CHECKIN_ROLES, PULSE_ROLE
+from engine.notices import OWNER_STEPS, PULSE_CADENCE, NoticeKind
 
 if TYPE_CHECKING:
     from engine.config import ServeSettings
@@ -32,6 +33,8 @@ class LinkAction(StrEnum):
     TASK_DONE = "task_done"
     CONTACT_HELD = "contact_held"
     PLAN_SIGNOFF = "plan_signoff"
+    CHECKIN = "checkin"
+    PULSE = "pulse"
     MY_PAGE = "me"  # the person's own page: reading only, never used up
 
 
@@ -148,8 +151,9 @@ def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | Non
     """The action a notice's recipient can take from it; the person's own page when the notice asks for none.
 
     The owner's task reminders mark the task done; contact_due and contact_missed log the period's contact as
-    held (the cadence kind is the third part of their key). Notice kinds of the plan and check-in parts add
-    their entry here.
+    held (the cadence kind is the third part of their key). checkin_due and checkin_missed record a check-in,
+    pulse_due and a pulse cadence's checkin_missed answer the pulse, each only for a role that may (the role is
+    the last part of the key); other recipients get their page.
     """
     if kind in OWNER_STEPS and task_id is not None:
         return LinkAction.TASK_DONE, {"task": task_id}
@@ -157,6 +161,17 @@ def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | Non
         parts = key.split("/")
         if len(parts) > 2:
             return LinkAction.CONTACT_HELD, {"assignment": assignment_id, "kind": parts[2]}
+    if kind in (NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED, NoticeKind.PULSE_DUE):
+        return _cadence_action(kind, key.split("/"), assignment_id)
+    return LinkAction.MY_PAGE, {}
+
+
+def _cadence_action(kind: str, parts: list[str], assignment_id: int) -> tuple[LinkAction, dict[str, Any]]:
+    """A check-in or pulse link for a recipient whose role may record it; the person's page otherwise."""
+    is_pulse = kind == NoticeKind.PULSE_DUE or (len(parts) > 2 and parts[2] == PULSE_CADENCE)
+    action, roles = (LinkAction.PULSE, (PULSE_ROLE,)) if is_pulse else (LinkAction.CHECKIN, CHECKIN_ROLES)
+    if parts[-1] in roles:
+        return action, {"assignment": assignment_id}
     return LinkAction.MY_PAGE, {}
 
 

@@ -8,7 +8,8 @@ Adding an action is one `LinkAction` member, one `ACTIONS` entry and, for the no
 `engine.links.notice_action`. `describe(session, person, obj, now)` reads the object, raises `LinkRefused` (403 not
 theirs, 404 unknown, 409 already done) and returns the `Preview` with the form's fields; `perform(db, person, obj,
 form, now)` calls the part's use case with `actor=person.email` and returns `Done`. Its `SojournError`s become
-refusals (NotFound 404, BadInput 400, others 409).
+refusals (NotFound 404, BadInput 400, others 409); a form value it cannot take raises `FormRejected`, whose page
+shows the form again.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engine import inputs, service
+from engine import checkins, inputs, service
 from engine.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.links import LinkAction, LinkClaims, LinkRefused, LinkSigner, Refusal
 from engine.logging import get_logger
@@ -42,8 +43,9 @@ class FormField:
 
     name: str
     label: str
-    kind: str = "text"  # an HTML input type, or "textarea"
+    kind: str = "text"  # an HTML input type, "textarea", "percent" (a whole number 0-100) or "radio" (`options`)
     value: str = ""
+    options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ class Done:
 
     title: str
     lines: list[str]
+
+
+class FormRejected(LinkRefused):
+    """A form value the action cannot take: the form is shown again (400), nothing is written, the link stays usable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Refusal.MALFORMED, message)
 
 
 Describe = Callable[[Session, Person, Mapping[str, Any], datetime], Preview]
@@ -184,12 +193,120 @@ def perform_plan_signoff(db: Engine, person: Person, obj: Mapping[str, Any], for
                                             f"#{view['assignment_id']} is signed by {view['by']} as {view['role']}."])
 
 
+# --- check-in -------------------------------------------------------------------------------------------------
+
+
+def _open_for(session: Session, person: Person, obj: Mapping[str, Any], roles: tuple[str, ...],
+              what: str) -> AssignmentRecord:
+    """The assignment, when `person` holds one of `roles` on it and it is not closed."""
+    record = _record(session, obj)
+    if not any((holder := record.person_for(role)) is not None and holder.id == person.id for role in roles):
+        names = " or ".join(f"the {role}" for role in roles)
+        raise LinkRefused(Refusal.OTHER_PERSON, f"Only {names} can {what} for this assignment.")
+    if record.definition.is_terminal(record.assignment.stage):
+        raise LinkRefused(Refusal.ALREADY_DONE, f"Assignment #{record.assignment.id} is "
+                                                f"{record.assignment.stage}; check-ins and pulses are closed.")
+    return record
+
+
+def _checkin_record(session: Session, person: Person, obj: Mapping[str, Any]) -> AssignmentRecord:
+    return _open_for(session, person, obj, checkins.CHECKIN_ROLES, "record a check-in")
+
+
+def _goal_field(goal_id: int | None) -> str:
+    return f"goal_{goal_id}"
+
+
+def describe_checkin(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
+    record = _checkin_record(session, person, obj)
+    goals = [FormField(_goal_field(g.id), f"{g.title}: progress in percent (optional)", "percent")
+             for g in record.goals]
+    return Preview(title=f"Check in on assignment #{record.assignment.id}", button="Record the check-in",
+                   lines=[f"Assignment #{record.assignment.id} ({record.assignee.name}, {record.assignment.home} to "
+                          f"{record.assignment.host}).",
+                          "Give each goal's progress from 0 to 100 (leave it empty to skip it), a note and feedback "
+                          "for the other side."],
+                   fields=[*goals, FormField("note", "Note (optional)", "textarea"),
+                           FormField("feedback", "Feedback (optional)", "textarea")])
+
+
+def checkin_progress(goal_ids: list[int], form: Mapping[str, str]) -> dict[int, int]:
+    """Each filled percentage field of the form, by goal; a value that is not a whole number 0-100 is rejected."""
+    progress = {}
+    for goal_id in goal_ids:
+        raw = form.get(_goal_field(goal_id), "").strip()
+        if not raw:
+            continue
+        if not (raw.isdigit() and int(raw) in checkins.PERCENT_RANGE):
+            raise FormRejected(f"Progress “{raw}” is not a whole percentage from 0 to 100.")
+        progress[goal_id] = int(raw)
+    return progress
+
+
+def perform_checkin(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
+                    now: datetime) -> Done:
+    with transaction(db) as session:
+        goal_ids = [pk(g) for g in _checkin_record(session, person, obj).goals]
+    view = checkins.record_checkin(db, _int(obj, "assignment"), by=person.email,
+                                   progress=checkin_progress(goal_ids, form), note=form.get("note"),
+                                   feedback=form.get("feedback"), actor=person.email, now=now)
+    progress = [f"{p['title']}: {p['percent']}%." for p in view["progress"]]
+    return Done(title="Check-in recorded",
+                lines=[f"The check-in on assignment #{view['assignment_id']} is recorded by {view['by']} as "
+                       f"{view['role']}.", *progress])
+
+
+# --- pulse -----------------------------------------------------------------------------------------------------
+
+PULSE_LABELS = {"expectancy": "Expectancy: will your effort lead to the performance asked of you?",
+                "instrumentality": "Instrumentality: will that performance lead to the promised reward?",
+                "valence": "Valence: do you still value that reward?"}
+PULSE_OPTIONS = tuple(str(value) for value in checkins.PULSE_RANGE)
+
+
+def _pulse_record(session: Session, person: Person, obj: Mapping[str, Any]) -> AssignmentRecord:
+    return _open_for(session, person, obj, (checkins.PULSE_ROLE,), "answer the expectancy pulse")
+
+
+def describe_pulse(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
+    record = _pulse_record(session, person, obj)
+    questions = [FormField(q, f"{PULSE_LABELS[q]} 1 (not at all) to 5 (fully)", "radio", options=PULSE_OPTIONS)
+                 for q in checkins.PULSE_QUESTIONS]
+    return Preview(title=f"Expectancy pulse for assignment #{record.assignment.id}", button="Send my answers",
+                   lines=[f"Assignment #{record.assignment.id} ({record.assignment.home} to "
+                          f"{record.assignment.host}). Answer all three questions."],
+                   fields=[*questions, FormField("note", "Note (optional)", "textarea")])
+
+
+def pulse_answers(form: Mapping[str, str]) -> dict[str, int]:
+    """The three answers of the form; a missing one, or one outside 1-5, is rejected."""
+    answers = {}
+    for question in checkins.PULSE_QUESTIONS:
+        raw = form.get(question, "").strip()
+        if raw not in PULSE_OPTIONS:
+            raise FormRejected(f"Answer the {question} question with a value from 1 to 5.")
+        answers[question] = int(raw)
+    return answers
+
+
+def perform_pulse(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
+                  now: datetime) -> Done:
+    answers = pulse_answers(form)
+    view = checkins.record_pulse(db, _int(obj, "assignment"), by=person.email, note=form.get("note"),
+                                 actor=person.email, now=now, **answers)
+    return Done(title="Pulse recorded",
+                lines=[f"Your pulse on assignment #{view['assignment_id']} is recorded: expectancy "
+                       f"{view['expectancy']}, instrumentality {view['instrumentality']}, valence {view['valence']}."])
+
+
 # --- the registry -----------------------------------------------------------------------------------------------
 
 ACTIONS: dict[LinkAction, ActionEntry] = {
     LinkAction.TASK_DONE: ActionEntry(describe_task_done, perform_task_done),
     LinkAction.CONTACT_HELD: ActionEntry(describe_contact_held, perform_contact_held),
     LinkAction.PLAN_SIGNOFF: ActionEntry(describe_plan_signoff, perform_plan_signoff),
+    LinkAction.CHECKIN: ActionEntry(describe_checkin, perform_checkin),
+    LinkAction.PULSE: ActionEntry(describe_pulse, perform_pulse),
 }
 
 
@@ -271,7 +388,8 @@ def _refusing(call: Callable[[], T], claims: LinkClaims) -> T:
     try:
         return call()
     except LinkRefused as exc:
-        raise LinkRefused(exc.refusal, exc.message, claims=claims) from None
+        exc.claims = claims  # keeps its kind: a FormRejected shows the form again
+        raise
     except NotFound as exc:
         raise LinkRefused(Refusal.UNKNOWN_OBJECT, exc.message, claims=claims) from None
     except BadInput as exc:

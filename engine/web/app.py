@@ -47,19 +47,32 @@ def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) ->
                     method=request.method)
         return render_template("refused.html", message=exc.message, status=int(exc.refusal)), int(exc.refusal)
 
+    def form_again(exc: actions.FormRejected, action: str, token: str) -> tuple[str, int]:
+        """The confirm page once more, with what was typed and what is wrong with it (400)."""
+        log.info("link_form_rejected", action=action, person=exc.claims.person if exc.claims else None,
+                 token_id=exc.claims.token_id if exc.claims else None)
+        try:
+            shown = actions.preview(db, signer, action, token, now=clock())
+        except LinkRefused as again:
+            return refused(again, action)
+        return render_template("confirm.html", preview=shown, token=token, values=request.form, error=exc.message,
+                               person_url=f"/me/{action}/{token}"), int(exc.refusal)
+
     @app.get("/a/<action>/<token>")
     def show_action(action: str, token: str) -> tuple[str, int]:
         try:
             shown = actions.preview(db, signer, action, token, now=clock())
         except LinkRefused as exc:
             return refused(exc, action)
-        return render_template("confirm.html", preview=shown, token=token,
+        return render_template("confirm.html", preview=shown, token=token, values={},
                                person_url=f"/me/{action}/{token}"), 200
 
     @app.post("/a/<action>/<token>")
     def confirm_action(action: str, token: str) -> tuple[str, int]:
         try:
             done = actions.confirm(db, signer, action, token, request.form, now=clock())
+        except actions.FormRejected as exc:
+            return form_again(exc, action, token)
         except LinkRefused as exc:
             return refused(exc, action)
         return render_template("done.html", done=done, person_url=f"/me/{action}/{token}"), 200

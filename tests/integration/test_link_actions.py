@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from engine import audit, service
+from engine import audit, checkins, service
 from engine.dispatch import dispatch_due, notification_of
 from engine.links import LinkAction, LinkRefused, LinkSigner, Refusal
 from engine.store.db import transaction
-from engine.store.models import AuditEvent, Contact, LinkUse, Outbox, Signoff, Task
+from engine.store.models import AuditEvent, Checkin, Contact, GoalProgress, LinkUse, Outbox, Pulse, Signoff, Task
 from engine.web import actions
 from notifiers import Notification
 from tests.conftest import NOW
@@ -28,7 +28,7 @@ LATER = NOW + timedelta(hours=1)
 def _counts(db: Engine) -> dict[str, int]:
     with transaction(db) as session:
         return {model.__name__: session.execute(select(func.count()).select_from(model)).scalar_one()
-                for model in (AuditEvent, LinkUse, Contact, Signoff)}
+                for model in (AuditEvent, LinkUse, Contact, Signoff, Checkin, GoalProgress, Pulse)}
 
 
 def _link(person: str, action: LinkAction, obj: dict[str, Any]) -> tuple[str, str]:
@@ -249,3 +249,153 @@ def test_a_task_done_from_the_cli_makes_its_link_say_already_done(db: Engine, as
     assert _counts(db) == before
     with transaction(db) as session:
         assert session.get(Task, task["id"]).completed_by == "admin"  # type: ignore[union-attr]
+
+
+# --- check-ins and pulses ------------------------------------------------------------------------------------------
+
+
+def _goal_ids(db: Engine, assignment_id: int) -> list[int]:
+    return [int(g["id"]) for g in service.show_assignment(db, assignment_id, now=NOW)["goals"]]
+
+
+def _last_event(db: Engine, assignment_id: int) -> dict[str, Any]:
+    out = io.StringIO()
+    audit.export_audit(db, out, assignment_id=assignment_id)
+    return dict(json.loads(out.getvalue().splitlines()[-1]))
+
+
+def test_a_checkin_preview_asks_for_each_goal_and_writes_nothing(db: Engine, spec: service.AssignmentSpec,
+                                                                 people: dict[str, str]) -> None:
+    """The check-in page has one percentage field per goal, a note and feedback; opening it changes no row."""
+    assignment_id = _in_orientation(db, spec)
+    before = _counts(db)
+    shown = actions.preview(db, SIGNER, *_link(people["assignee"], LinkAction.CHECKIN, {"assignment": assignment_id}),
+                            now=LATER)
+    assert [(f.name, f.kind) for f in shown.fields] == [
+        *((f"goal_{g}", "percent") for g in _goal_ids(db, assignment_id)), ("note", "textarea"),
+        ("feedback", "textarea")]
+    assert _counts(db) == before
+
+
+@pytest.mark.parametrize("role", ["assignee", "host_manager"])
+def test_a_checkin_link_records_the_progress_as_its_person(db: Engine, spec: service.AssignmentSpec,
+                                                           people: dict[str, str], role: str) -> None:
+    """The POST records the check-in through record_checkin, by and on behalf of the link's person, in their role."""
+    assignment_id = _in_orientation(db, spec)
+    (goal,) = _goal_ids(db, assignment_id)
+    action, token = _link(people[role], LinkAction.CHECKIN, {"assignment": assignment_id})
+    form = {"token": token, f"goal_{goal}": "40", "note": "on track", "feedback": "clear priorities"}
+    actions.confirm(db, SIGNER, action, token, form, now=LATER)
+    with transaction(db) as session:
+        (checkin,) = session.execute(select(Checkin)).scalars().all()
+        (progress,) = session.execute(select(GoalProgress)).scalars().all()
+    assert (checkin.role, checkin.note, checkin.feedback) == (role, "on track", "clear priorities")
+    assert (progress.goal_id, progress.percent) == (goal, 40)
+    last = _last_event(db, assignment_id)
+    assert (last["action"], last["actor"], last["details"]["by"]) == (audit.CHECKIN_RECORDED, people[role],
+                                                                     people[role])
+
+
+def test_a_second_checkin_post_of_one_link_is_already_done(db: Engine, spec: service.AssignmentSpec,
+                                                           people: dict[str, str]) -> None:
+    """A check-in link is used up by its first POST: the second, even with other values, is 409 and writes nothing."""
+    assignment_id = _in_orientation(db, spec)
+    (goal,) = _goal_ids(db, assignment_id)
+    action, token = _link(people["assignee"], LinkAction.CHECKIN, {"assignment": assignment_id})
+    actions.confirm(db, SIGNER, action, token, {"token": token, f"goal_{goal}": "40"}, now=LATER)
+    before = _counts(db)
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token, f"goal_{goal}": "60"},
+                                            now=LATER)) == Refusal.ALREADY_DONE
+    assert _counts(db) == before
+
+
+def test_a_checkin_link_of_someone_else_on_the_assignment_is_refused(db: Engine, spec: service.AssignmentSpec,
+                                                                     people: dict[str, str]) -> None:
+    """The sending manager may not check in (record_checkin refuses them): the page is 403 and nothing is written."""
+    assignment_id = _in_orientation(db, spec)
+    (goal,) = _goal_ids(db, assignment_id)
+    action, token = _link(people["sending_manager"], LinkAction.CHECKIN, {"assignment": assignment_id})
+    before = _counts(db)
+    assert _refused(lambda: actions.preview(db, SIGNER, action, token, now=LATER)) == Refusal.OTHER_PERSON
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token, f"goal_{goal}": "40"},
+                                            now=LATER)) == Refusal.OTHER_PERSON
+    with pytest.raises(service.SojournError, match="may not check in"):
+        checkins.record_checkin(db, assignment_id, by=people["sending_manager"], progress={goal: 40}, note=None,
+                                feedback=None, actor=people["sending_manager"], now=LATER)
+    assert _counts(db) == before
+
+
+@pytest.mark.parametrize("percent", ["101", "-5", "forty", "12.5"])
+def test_a_bad_percentage_writes_nothing_and_leaves_the_link_usable(db: Engine, spec: service.AssignmentSpec,
+                                                                    people: dict[str, str], percent: str) -> None:
+    """A percentage that is not a whole number 0-100 is refused with 400, writes nothing; the link still works."""
+    assignment_id = _in_orientation(db, spec)
+    (goal,) = _goal_ids(db, assignment_id)
+    action, token = _link(people["host_manager"], LinkAction.CHECKIN, {"assignment": assignment_id})
+    before = _counts(db)
+    with pytest.raises(actions.FormRejected) as caught:
+        actions.confirm(db, SIGNER, action, token, {"token": token, f"goal_{goal}": percent}, now=LATER)
+    assert caught.value.refusal == Refusal.MALFORMED
+    assert _counts(db) == before
+    actions.confirm(db, SIGNER, action, token, {"token": token, f"goal_{goal}": "100"}, now=LATER)
+    assert _counts(db)["Checkin"] == 1
+
+
+PULSE_FORM = {"expectancy": "4", "instrumentality": "3", "valence": "5", "note": "settling in"}
+
+
+def test_a_pulse_link_records_the_assignees_answers_as_them(db: Engine, spec: service.AssignmentSpec,
+                                                            people: dict[str, str]) -> None:
+    """The pulse page asks three 1-5 questions and a note; the POST records them via record_pulse as the assignee."""
+    assignment_id = _in_orientation(db, spec)
+    action, token = _link(people["assignee"], LinkAction.PULSE, {"assignment": assignment_id})
+    before = _counts(db)
+    shown = actions.preview(db, SIGNER, action, token, now=LATER)
+    assert [(f.name, f.kind, f.options) for f in shown.fields] == [
+        *((q, "radio", ("1", "2", "3", "4", "5")) for q in checkins.PULSE_QUESTIONS), ("note", "textarea", ())]
+    assert _counts(db) == before
+    actions.confirm(db, SIGNER, action, token, {"token": token, **PULSE_FORM}, now=LATER)
+    with transaction(db) as session:
+        (pulse,) = session.execute(select(Pulse)).scalars().all()
+    assert (pulse.expectancy, pulse.instrumentality, pulse.valence, pulse.note) == (4, 3, 5, "settling in")
+    last = _last_event(db, assignment_id)
+    assert (last["action"], last["actor"]) == (audit.PULSE_RECORDED, people["assignee"])
+
+
+def test_a_second_pulse_post_of_one_link_is_already_done(db: Engine, spec: service.AssignmentSpec,
+                                                         people: dict[str, str]) -> None:
+    """A pulse link answers once: the second POST is 409 and records no second pulse."""
+    assignment_id = _in_orientation(db, spec)
+    action, token = _link(people["assignee"], LinkAction.PULSE, {"assignment": assignment_id})
+    actions.confirm(db, SIGNER, action, token, {"token": token, **PULSE_FORM}, now=LATER)
+    before = _counts(db)
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token, **PULSE_FORM},
+                                            now=LATER)) == Refusal.ALREADY_DONE
+    assert _counts(db) == before
+
+
+def test_a_pulse_link_of_anyone_but_the_assignee_is_refused(db: Engine, spec: service.AssignmentSpec,
+                                                            people: dict[str, str]) -> None:
+    """The host manager cannot answer the assignee's pulse: 403, nothing written."""
+    assignment_id = _in_orientation(db, spec)
+    action, token = _link(people["host_manager"], LinkAction.PULSE, {"assignment": assignment_id})
+    before = _counts(db)
+    assert _refused(lambda: actions.preview(db, SIGNER, action, token, now=LATER)) == Refusal.OTHER_PERSON
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token, **PULSE_FORM},
+                                            now=LATER)) == Refusal.OTHER_PERSON
+    assert _counts(db) == before
+
+
+@pytest.mark.parametrize("bad", [{"valence": ""}, {"expectancy": "6"}, {"instrumentality": "0"}])
+def test_a_missing_or_bad_pulse_answer_writes_nothing_and_leaves_the_link_usable(
+        db: Engine, spec: service.AssignmentSpec, people: dict[str, str], bad: dict[str, str]) -> None:
+    """An answer left out or outside 1-5 is refused with 400 and no row; the same link then records the pulse."""
+    assignment_id = _in_orientation(db, spec)
+    action, token = _link(people["assignee"], LinkAction.PULSE, {"assignment": assignment_id})
+    before = _counts(db)
+    with pytest.raises(actions.FormRejected) as caught:
+        actions.confirm(db, SIGNER, action, token, {"token": token, **PULSE_FORM, **bad}, now=LATER)
+    assert caught.value.refusal == Refusal.MALFORMED
+    assert _counts(db) == before
+    actions.confirm(db, SIGNER, action, token, {"token": token, **PULSE_FORM}, now=LATER)
+    assert _counts(db)["Pulse"] == 1

@@ -1,15 +1,27 @@
-"""The Flask app in-process: a failing request is logged by its route, never with the token in its URL."""
+"""The Flask app in-process: a failing request is logged by its route, never with the token in its URL; the
+check-in and pulse forms over HTTP, with their statuses, on both backends."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
+from engine import service
 from engine.links import LinkAction, LinkSigner
 from engine.store.db import open_db
 from engine.web.app import create_app
+from integration.conftest import snapshot
+from tests.conftest import NOW
+from tests.support import scenarios
+
+SIGNER = LinkSigner("test secret", "https://sojourn.example.com", timedelta(days=14))
+LATER = NOW + timedelta(hours=1)
 
 
 def test_a_failed_request_is_logged_without_its_token(tmp_path: Path) -> None:
@@ -25,3 +37,111 @@ def test_a_failed_request_is_logged_without_its_token(tmp_path: Path) -> None:
     (failed,) = [entry for entry in logs if entry["event"] == "request_failed"]
     assert failed["route"] == "/a/<action>/<token>"
     assert token not in repr(logs)
+
+
+@pytest.fixture
+def in_orientation(db: Engine, spec: service.AssignmentSpec) -> int:
+    """An assignment in orientation with one goal, where check-ins and pulses are open."""
+    return scenarios.assignment_in_stage(db, dataclasses.replace(spec, end="2028-08-31"), "orientation", NOW)
+
+
+@pytest.fixture
+def client(db: Engine) -> FlaskClient:
+    return create_app(db, SIGNER, clock=lambda: LATER).test_client()
+
+
+def _path(person: str, action: LinkAction, assignment_id: int) -> tuple[str, str]:
+    token = SIGNER.mint(person, action, {"assignment": assignment_id}, now=NOW)
+    return f"/a/{action}/{token}", token
+
+
+def _goal_field(db: Engine, assignment_id: int) -> str:
+    (goal,) = service.show_assignment(db, assignment_id, now=NOW)["goals"]
+    return f"goal_{goal['id']}"
+
+
+def test_the_checkin_form_over_http(db: Engine, db_url: str, client: FlaskClient, in_orientation: int,
+                                    people: dict[str, str]) -> None:
+    """GET shows a 0-100 field per goal and writes nothing; POST records it (200); the second POST is 409."""
+    path, token = _path(people["assignee"], LinkAction.CHECKIN, in_orientation)
+    field = _goal_field(db, in_orientation)
+    before = snapshot(db_url)
+    shown = client.get(path)
+    assert shown.status_code == 200
+    assert f'name="{field}" type="number" min="0" max="100"' in shown.text
+    assert snapshot(db_url) == before
+    done = client.post(path, data={"token": token, field: "55", "note": "halfway", "feedback": "more time"})
+    assert done.status_code == 200
+    assert "55%" in done.text
+    after = snapshot(db_url)
+    assert len(after["checkin"]) == len(before["checkin"]) + 1
+    again = client.post(path, data={"token": token, field: "70"})
+    assert again.status_code == 409
+    assert "Already done" in again.text
+    assert snapshot(db_url) == after
+
+
+def test_a_bad_percentage_shows_the_form_again_with_400(db: Engine, db_url: str, client: FlaskClient,
+                                                        in_orientation: int, people: dict[str, str]) -> None:
+    """A percentage over 100 re-shows the form as typed with a 400, writes nothing, and the link still works."""
+    path, token = _path(people["host_manager"], LinkAction.CHECKIN, in_orientation)
+    field = _goal_field(db, in_orientation)
+    before = snapshot(db_url)
+    rejected = client.post(path, data={"token": token, field: "150", "note": "kept"})
+    assert rejected.status_code == 400
+    assert 'id="error"' in rejected.text
+    assert 'value="150"' in rejected.text
+    assert ">kept</textarea>" in rejected.text
+    assert snapshot(db_url) == before
+    assert client.post(path, data={"token": token, field: "100"}).status_code == 200
+
+
+def test_a_checkin_link_of_the_sending_manager_is_403(db: Engine, db_url: str, client: FlaskClient,
+                                                      in_orientation: int, people: dict[str, str]) -> None:
+    """Only the assignee or host manager may check in: the sending manager's link is 403 on GET and POST."""
+    path, token = _path(people["sending_manager"], LinkAction.CHECKIN, in_orientation)
+    before = snapshot(db_url)
+    assert client.get(path).status_code == 403
+    assert client.post(path, data={"token": token, _goal_field(db, in_orientation): "10"}).status_code == 403
+    assert snapshot(db_url) == before
+
+
+PULSE_FORM = {"expectancy": "2", "instrumentality": "4", "valence": "4"}
+
+
+def test_the_pulse_form_over_http(db_url: str, client: FlaskClient, in_orientation: int,
+                                  people: dict[str, str]) -> None:
+    """GET shows three 1-5 radio groups and writes nothing; POST records the pulse (200); the second POST is 409."""
+    path, token = _path(people["assignee"], LinkAction.PULSE, in_orientation)
+    before = snapshot(db_url)
+    shown = client.get(path)
+    assert shown.status_code == 200
+    assert all(f'type="radio" id="{q}_{v}"' in shown.text for q in PULSE_FORM for v in "12345")
+    assert snapshot(db_url) == before
+    assert client.post(path, data={"token": token, **PULSE_FORM}).status_code == 200
+    after = snapshot(db_url)
+    assert len(after["pulse"]) == len(before["pulse"]) + 1
+    assert client.post(path, data={"token": token, **PULSE_FORM}).status_code == 409
+    assert snapshot(db_url) == after
+
+
+def test_a_missing_pulse_answer_shows_the_form_again_with_400(db_url: str, client: FlaskClient, in_orientation: int,
+                                                              people: dict[str, str]) -> None:
+    """A pulse without its valence is 400 with the form again, the given answers still checked; nothing is written."""
+    path, token = _path(people["assignee"], LinkAction.PULSE, in_orientation)
+    before = snapshot(db_url)
+    rejected = client.post(path, data={"token": token, "expectancy": "2", "instrumentality": "4"})
+    assert rejected.status_code == 400
+    assert 'id="expectancy_2" name="expectancy" value="2" checked' in rejected.text
+    assert snapshot(db_url) == before
+    assert client.post(path, data={"token": token, **PULSE_FORM}).status_code == 200
+
+
+def test_a_pulse_link_of_the_host_manager_is_403(db_url: str, client: FlaskClient, in_orientation: int,
+                                                 people: dict[str, str]) -> None:
+    """Only the assignee answers the pulse: another person's link is 403 on GET and POST, nothing written."""
+    path, token = _path(people["host_manager"], LinkAction.PULSE, in_orientation)
+    before = snapshot(db_url)
+    assert client.get(path).status_code == 403
+    assert client.post(path, data={"token": token, **PULSE_FORM}).status_code == 403
+    assert snapshot(db_url) == before

@@ -102,3 +102,22 @@ def test_every_delivery_of_one_notice_shares_its_token_id() -> None:
     later = NOW + timedelta(hours=1)
     assert SIGNER.read("task_done", first, now=later).token_id == SIGNER.read("task_done", retry, now=later).token_id
     assert notice_token_id("task_due/1") != notice_token_id("task_due_soon/1")
+
+
+def test_checkin_notices_carry_a_checkin_link_for_who_may_check_in() -> None:
+    """checkin_due and checkin_missed link the assignee and host manager to a check-in; the home side to their page."""
+    for kind in (NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED):
+        for role in ("assignee", "host_manager"):
+            key = f"{kind}/3/checkin/2027-03-01/{role}"
+            assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.CHECKIN, {"assignment": 3})
+        key = f"{kind}/3/checkin/2027-03-01/sending_manager"
+        assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.MY_PAGE, {})
+
+
+def test_pulse_notices_carry_a_pulse_link_for_the_assignee() -> None:
+    """pulse_due and a pulse cadence's checkin_missed link the assignee to the pulse; anyone else to their page."""
+    for kind in (NoticeKind.PULSE_DUE, NoticeKind.CHECKIN_MISSED):
+        key = f"{kind}/3/pulse/2027-03-01/assignee"
+        assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.PULSE, {"assignment": 3})
+        key = f"{kind}/3/pulse/2027-03-01/host_manager"
+        assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.MY_PAGE, {})
