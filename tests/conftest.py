@@ -50,8 +50,8 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(url, POSTGRES_ADMIN_URL)
 
 
-TABLES = ["outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
-          "person", "daemonlease", "audit_event"]
+TABLES = ["outbox", "cadencestate", "transition", "contact", "signoff", "activity", "plan_change", "goal", "task",
+          "stakeholder", "assignment", "person", "daemonlease", "audit_event"]
 
 
 @pytest.fixture(scope="session")
