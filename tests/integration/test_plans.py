@@ -163,7 +163,8 @@ def test_change_after_agreement_tells_home_and_opens_follow_up_in_one_go(db: Eng
     goal = _add_goal(db, agreed, now, title="Run the DACH launch")
     [notice] = _rows(db, Outbox, Outbox.kind == "plan_changed")
     assert (notice.recipient, notice.role, notice.key) == (HOME_LEAD, "home_lead", f"plan_changed/{agreed}/3")
-    assert "Run the DACH launch" in notice.body and f"sojourn plan ack {agreed} --by {HOME_LEAD}" in notice.body
+    assert "Run the DACH launch" in notice.body
+    assert f"sojourn plan ack {agreed} --by {HOME_LEAD}" in notice.body
     [follow_up] = _rows(db, Task, col(Task.key).startswith("plan-follow-up/"))
     mentor_today = now.date()  # 10:00 UTC is already the same day in Berlin
     assert (follow_up.owner_role, follow_up.due_on, follow_up.id) == (
@@ -306,7 +307,8 @@ def test_plan_commands_refuse_bad_input_and_write_nothing(on_db: Sojourn, db: En
     before = snapshot(db_url)
     outcome = on_db(*(a.format(id=agreed, goal=goal["id"]) for a in args))
     assert outcome.code == code, outcome
-    assert outcome.stdout == "" and "Traceback" not in outcome.stderr
+    assert outcome.stdout == ""
+    assert "Traceback" not in outcome.stderr
     assert all(line.startswith("Error: ") for line in outcome.stderr.splitlines())
     for fragment in fragments:
         assert fragment in outcome.stderr

@@ -143,7 +143,8 @@ def test_built_in_workflow_declares_its_plan_rules() -> None:
     assert plan is not None
     assert (plan.agreed_stage, plan.notify_change, plan.acknowledge, plan.immersion_days) == (
         "plan_agreed", "sending_manager", "sending_manager", 90)
-    assert plan.follow_up is not None and (plan.follow_up.role, plan.follow_up.days) == ("coach", 2)
+    assert plan.follow_up is not None
+    assert (plan.follow_up.role, plan.follow_up.days) == ("coach", 2)
     assert plan.signers == ("assignee", "sending_manager", "host_manager", "talent", "mobility")
 
 
