@@ -402,6 +402,10 @@ def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now
         task = session.get(Task, task_id)
         if task is None:
             raise NotFound(f"no task {task_id}", details=["`sojourn task list` shows them"])
+        if task.key.startswith(notices.PLAN_ACK_TASK):
+            raise SojournError(f"task {task_id} asks for the acknowledgement of a plan change",
+                               details=[f"the {task.owner_role} acknowledges with: "
+                                        f"{notices.plan_ack_command(task.assignment_id, 'EMAIL')}"])
         if task.status != "open":
             raise _not_open(task)
         audit.append_event(session, task.assignment_id, audit.TASK_COMPLETED,

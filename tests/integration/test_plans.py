@@ -12,9 +12,9 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from engine import planning, plans, service
-from engine.errors import BadInput
+from engine.errors import BadInput, SojournError
 from engine.store.db import transaction
-from engine.store.models import Outbox, Task
+from engine.store.models import Outbox, Task, pk
 from integration.conftest import Outcome, Sojourn, snapshot
 from tests.support.cast import CAST
 
@@ -220,6 +220,17 @@ def test_without_acknowledgement_the_ladder_runs_to_its_end(db: Engine, agreed: 
     _plan_at(db, _after(ack_task.due_on, 30))
     assert sorted(r.key for r in _rows(db, Outbox, Outbox.kind == "plan_unacknowledged")) == [
         f"plan_unacknowledged/{ack_task.id}/1/hr", f"plan_unacknowledged/{ack_task.id}/2/hr"]
+
+
+def test_acknowledgement_task_is_not_done_by_task_done(db: Engine, db_url: str, agreed: int, now: datetime) -> None:
+    """Only `plan ack` closes an acknowledgement, so the change is recorded as acknowledged and by whom."""
+    _add_goal(db, agreed, now, title="Run the DACH launch")
+    [ack_task] = _rows(db, Task, col(Task.key).startswith("plan-ack/"))
+    before = snapshot(db_url)
+    with pytest.raises(SojournError, match="asks for the acknowledgement of a plan change") as refused:
+        service.complete_task(db, pk(ack_task), note=None, actor=HOME_LEAD, now=now)
+    assert refused.value.details == [f"the home_lead acknowledges with: sojourn plan ack {agreed} --by EMAIL"]
+    assert snapshot(db_url) == before
 
 
 def test_plan_tasks_do_not_hold_the_stage(db: Engine, agreed: int, now: datetime) -> None:
