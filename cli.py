@@ -725,7 +725,7 @@ def _plan_lines(p: dict[str, Any]) -> Iterable[str]:
         if g["competencies"]:
             yield f"    competencies: {', '.join(g['competencies'])}"
         if g["alignment_level"] or g["aligned_to"]:
-            yield f"    aligned to: {g['alignment_level'] or '-'} {g['aligned_to']}".rstrip()
+            yield f"    aligned ({g['alignment_level'] or 'no level'}): {g['aligned_to'] or '-'}"
         yield from (f"    - {a['kind']}: {a['description']}" + (f" (due {a['due_on']})" if a["due_on"] else "")
                     for a in g["activities"])
     if not p["goals"]:
