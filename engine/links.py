@@ -35,6 +35,7 @@ class LinkAction(StrEnum):
     PLAN_SIGNOFF = "plan_signoff"
     CHECKIN = "checkin"
     PULSE = "pulse"
+    PLAN_ACK = "plan_ack"
     MY_PAGE = "me"  # the person's own page: reading only, never used up
 
 
@@ -153,7 +154,8 @@ def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | Non
     The owner's task reminders mark the task done; contact_due and contact_missed log the period's contact as
     held (the cadence kind is the third part of their key). checkin_due and checkin_missed record a check-in,
     pulse_due and a pulse cadence's checkin_missed answer the pulse, each only for a role that may (the role is
-    the last part of the key); other recipients get their page.
+    the last part of the key); other recipients get their page. plan_changed acknowledges the plan version its key
+    names; plan_unacknowledged, whose key names the acknowledgement task instead, the change of that task.
     """
     if kind in OWNER_STEPS and task_id is not None:
         return LinkAction.TASK_DONE, {"task": task_id}
@@ -161,6 +163,12 @@ def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | Non
         parts = key.split("/")
         if len(parts) > 2:
             return LinkAction.CONTACT_HELD, {"assignment": assignment_id, "kind": parts[2]}
+    if kind == NoticeKind.PLAN_CHANGED:
+        parts = key.split("/")
+        if len(parts) > 2 and parts[2].isdigit():
+            return LinkAction.PLAN_ACK, {"assignment": assignment_id, "plan_version": int(parts[2])}
+    if kind == NoticeKind.PLAN_UNACKNOWLEDGED and task_id is not None:
+        return LinkAction.PLAN_ACK, {"assignment": assignment_id, "task": task_id}
     if kind in (NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED, NoticeKind.PULSE_DUE):
         return _cadence_action(kind, key.split("/"), assignment_id)
     return LinkAction.MY_PAGE, {}

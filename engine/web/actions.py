@@ -22,15 +22,15 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engine import checkins, inputs, service
+from engine import checkins, inputs, notices, plans, service
 from engine.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.links import LinkAction, LinkClaims, LinkRefused, LinkSigner, Refusal
 from engine.logging import get_logger
 from engine.records import AssignmentRecord, load_record, load_records
 from engine.schedule import local_date, zone
-from engine.store import link_queries, lookups
+from engine.store import link_queries, lookups, plan_queries
 from engine.store.db import transaction
-from engine.store.models import Assignment, Person, Task, pk
+from engine.store.models import Assignment, Person, PlanChange, Task, pk
 from engine.transactions import use_case_transaction
 
 log = get_logger(__name__)
@@ -299,6 +299,68 @@ def perform_pulse(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapp
                        f"{view['expectancy']}, instrumentality {view['instrumentality']}, valence {view['valence']}."])
 
 
+# --- plan acknowledgement -------------------------------------------------------------------------------------
+
+
+def _acknowledgeable(session: Session, person: Person, obj: Mapping[str, Any]) -> tuple[AssignmentRecord,
+                                                                                         PlanChange]:
+    """The plan change the link asks its person to acknowledge, named by its version or by its acknowledgement task."""
+    record = _record(session, obj)
+    rules = record.definition.plan
+    role = rules.acknowledge if rules is not None else None
+    change = _plan_change(session, record, obj)
+    if role is None or change is None or change.acknowledge_task_id is None:
+        raise LinkRefused(Refusal.UNKNOWN_OBJECT, "This plan change asks nobody to acknowledge it.")
+    holder = record.person_for(role)
+    if holder is None or holder.id != person.id:
+        raise LinkRefused(Refusal.OTHER_PERSON, f"Only the {role} of this assignment can acknowledge its plan "
+                                                "changes.")
+    if change.acknowledged_at is not None:
+        raise LinkRefused(Refusal.ALREADY_DONE, f"Already done: plan version {change.plan_version} was acknowledged "
+                                                f"by {change.acknowledged_by}.")
+    return record, change
+
+
+def _plan_change(session: Session, record: AssignmentRecord, obj: Mapping[str, Any]) -> PlanChange | None:
+    assignment_id = pk(record.assignment)
+    if "task" in obj:
+        task_id = _int(obj, "task")
+        return next((c for c in plan_queries.unacknowledged_plan_changes(session, assignment_id)
+                     if c.acknowledge_task_id == task_id), None) or _acknowledged_by_task(session, record, task_id)
+    return plan_queries.plan_change_of_version(session, assignment_id, _int(obj, "plan_version"))
+
+
+def _acknowledged_by_task(session: Session, record: AssignmentRecord, task_id: int) -> PlanChange | None:
+    """The change an acknowledgement task asked about, once it is no longer waiting (its key names the version)."""
+    task = session.get(Task, task_id)
+    if task is None or task.assignment_id != record.assignment.id or not task.key.startswith(notices.PLAN_ACK_TASK):
+        return None
+    version = task.key.removeprefix(notices.PLAN_ACK_TASK)
+    if not version.isdigit():
+        return None
+    return plan_queries.plan_change_of_version(session, pk(record.assignment), int(version))
+
+
+def describe_plan_ack(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
+    record, change = _acknowledgeable(session, person, obj)
+    pending = plan_queries.unacknowledged_plan_changes(session, pk(record.assignment))
+    changes = [f"Version {c.plan_version}, changed on {c.changed_at.date().isoformat()}: {c.summary}"
+               for c in pending]
+    return Preview(title=f"Acknowledge plan version {change.plan_version}", button="Acknowledge",
+                   lines=[f"Assignment #{record.assignment.id} ({record.assignee.name}, {record.assignment.home} to "
+                          f"{record.assignment.host}).", *changes,
+                          "Confirming records that you have heard of every change above."])
+
+
+def perform_plan_ack(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
+                     now: datetime) -> Done:
+    view = plans.acknowledge_plan_change(db, _int(obj, "assignment"), by=person.email, actor=person.email, now=now)
+    versions = ", ".join(str(v) for v in view["plan_versions"])
+    return Done(title="Plan change acknowledged",
+                lines=[f"Plan version(s) {versions} of assignment #{view['assignment_id']} are acknowledged by "
+                       f"{view['by']} as {view['role']}."])
+
+
 # --- the registry -----------------------------------------------------------------------------------------------
 
 ACTIONS: dict[LinkAction, ActionEntry] = {
@@ -307,6 +369,7 @@ ACTIONS: dict[LinkAction, ActionEntry] = {
     LinkAction.PLAN_SIGNOFF: ActionEntry(describe_plan_signoff, perform_plan_signoff),
     LinkAction.CHECKIN: ActionEntry(describe_checkin, perform_checkin),
     LinkAction.PULSE: ActionEntry(describe_pulse, perform_pulse),
+    LinkAction.PLAN_ACK: ActionEntry(describe_plan_ack, perform_plan_ack),
 }
 
 
@@ -419,9 +482,16 @@ def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *,
         tz = zone(person.tz)
         task_rows = [{"title": t.title, "assignment_id": t.assignment_id, "due_on": t.due_on.isoformat(),
                       "due_local": t.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                      "url": signer.url(person.email, LinkAction.TASK_DONE, {"task": t.id}, now=now)}
+                      "url": signer.url(person.email, *_task_link(t), now=now)}
                      for t in tasks]
         return PersonPage(person.name, person.email, person.tz, task_rows, _owed_signoffs(session, signer, person, now))
+
+
+def _task_link(task: Task) -> tuple[LinkAction, dict[str, Any]]:
+    """A task's own action: an acknowledgement task is done by acknowledging its plan change."""
+    if task.key.startswith(notices.PLAN_ACK_TASK):
+        return LinkAction.PLAN_ACK, {"assignment": task.assignment_id, "task": task.id}
+    return LinkAction.TASK_DONE, {"task": task.id}
 
 
 def _owed_signoffs(session: Session, signer: LinkSigner, person: Person, now: datetime) -> list[dict[str, Any]]:
@@ -445,8 +515,14 @@ def _signer_roles(record: AssignmentRecord) -> list[str]:
     for transition in record.definition.transitions_from(record.assignment.stage):
         for guard in transition.guards:
             if guard.name == "plan_signed_off":
-                roles += [r for r in guard.params.get("roles", []) if r not in roles]
+                roles += [r for r in guard.params.get("roles", _plan_signers(record)) if r not in roles]
     return roles
+
+
+def _plan_signers(record: AssignmentRecord) -> list[str]:
+    """Who signs when the guard names nobody: the workflow's `plan.signers`."""
+    rules = record.definition.plan
+    return list(rules.signers) if rules is not None else []
 
 
 # --- revocation ---------------------------------------------------------------------------------------------------

@@ -11,11 +11,22 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from engine import audit, checkins, service
+from engine import audit, checkins, plans, service
 from engine.dispatch import dispatch_due, notification_of
-from engine.links import LinkAction, LinkRefused, LinkSigner, Refusal
+from engine.links import LinkAction, LinkRefused, LinkSigner, Refusal, notice_action
 from engine.store.db import transaction
-from engine.store.models import AuditEvent, Checkin, Contact, GoalProgress, LinkUse, Outbox, Pulse, Signoff, Task
+from engine.store.models import (
+    AuditEvent,
+    Checkin,
+    Contact,
+    GoalProgress,
+    LinkUse,
+    Outbox,
+    PlanChange,
+    Pulse,
+    Signoff,
+    Task,
+)
 from engine.web import actions
 from notifiers import Notification
 from tests.conftest import NOW
@@ -28,7 +39,7 @@ LATER = NOW + timedelta(hours=1)
 def _counts(db: Engine) -> dict[str, int]:
     with transaction(db) as session:
         return {model.__name__: session.execute(select(func.count()).select_from(model)).scalar_one()
-                for model in (AuditEvent, LinkUse, Contact, Signoff, Checkin, GoalProgress, Pulse)}
+                for model in (AuditEvent, LinkUse, Contact, Signoff, Checkin, GoalProgress, Pulse, PlanChange)}
 
 
 def _link(person: str, action: LinkAction, obj: dict[str, Any]) -> tuple[str, str]:
@@ -399,3 +410,96 @@ def test_a_missing_or_bad_pulse_answer_writes_nothing_and_leaves_the_link_usable
     assert _counts(db) == before
     actions.confirm(db, SIGNER, action, token, {"token": token, **PULSE_FORM}, now=LATER)
     assert _counts(db)["Pulse"] == 1
+
+
+# --- plan acknowledgement ------------------------------------------------------------------------------------------
+
+
+def _changed_after_agreement(db: Engine, spec: service.AssignmentSpec) -> tuple[int, int]:
+    """An assignment past its agreed plan whose plan then changed: the sending manager must acknowledge the version."""
+    assignment_id = _in_orientation(db, spec)
+    view = plans.add_goal(db, assignment_id, title="Run the DACH launch", measure="revenue", target="+10%",
+                          due="2027-06-30", actor="admin", now=NOW)
+    return assignment_id, int(view["plan_version"])
+
+
+def _acknowledged(db: Engine, assignment_id: int) -> list[tuple[int, str | None]]:
+    with transaction(db) as session:
+        changes = session.execute(select(PlanChange).where(PlanChange.assignment_id == assignment_id)).scalars()
+        return [(c.plan_version, c.acknowledged_by) for c in changes if c.acknowledge_task_id is not None]
+
+
+def test_a_plan_ack_link_acknowledges_the_change_as_the_acknowledging_role(
+        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+    """The sending manager's link shows the change (writing nothing), then acknowledges it through
+    acknowledge_plan_change with them as the actor."""
+    assignment_id, version = _changed_after_agreement(db, spec)
+    action, token = _link(people["sending_manager"], LinkAction.PLAN_ACK,
+                          {"assignment": assignment_id, "plan_version": version})
+    before = _counts(db)
+    shown = actions.preview(db, SIGNER, action, token, now=LATER)
+    assert any("Run the DACH launch" in line for line in shown.lines)
+    assert _counts(db) == before
+    actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
+    assert _acknowledged(db, assignment_id) == [(version, people["sending_manager"])]
+    last = _last_event(db, assignment_id)
+    assert (last["action"], last["actor"]) == (audit.PLAN_ACKNOWLEDGED, people["sending_manager"])
+
+
+def test_a_second_plan_ack_and_an_ack_made_elsewhere_are_already_done(
+        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+    """Once the change is acknowledged (by this link or the CLI), its links are 409 and write nothing."""
+    assignment_id, version = _changed_after_agreement(db, spec)
+    obj = {"assignment": assignment_id, "plan_version": version}
+    action, token = _link(people["sending_manager"], LinkAction.PLAN_ACK, obj)
+    actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
+    before = _counts(db)
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.ALREADY_DONE
+    _, other = _link(people["sending_manager"], LinkAction.PLAN_ACK, obj)
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, other, {"token": other}, now=LATER)) == \
+        Refusal.ALREADY_DONE
+    assert _counts(db) == before
+
+
+def test_a_plan_ack_link_of_anyone_but_the_acknowledging_role_is_refused(
+        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+    """The host manager cannot acknowledge for home: 403 on preview and confirm, the change stays unacknowledged."""
+    assignment_id, version = _changed_after_agreement(db, spec)
+    action, token = _link(people["host_manager"], LinkAction.PLAN_ACK,
+                          {"assignment": assignment_id, "plan_version": version})
+    before = _counts(db)
+    assert _refused(lambda: actions.preview(db, SIGNER, action, token, now=LATER)) == Refusal.OTHER_PERSON
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.OTHER_PERSON
+    assert _counts(db) == before
+    assert _acknowledged(db, assignment_id) == [(version, None)]
+
+
+def test_the_escalation_link_acknowledges_the_change_of_its_task(db: Engine, spec: service.AssignmentSpec,
+                                                                 people: dict[str, str]) -> None:
+    """plan_unacknowledged names the acknowledgement task: its link acknowledges that task's change."""
+    assignment_id, version = _changed_after_agreement(db, spec)
+    with transaction(db) as session:
+        (change,) = session.execute(select(PlanChange).where(PlanChange.plan_version == version)).scalars()
+        task_id = change.acknowledge_task_id
+    assert task_id is not None
+    link_action, obj = notice_action("plan_unacknowledged", f"plan_unacknowledged/{task_id}/1/mobility",
+                                     assignment_id=assignment_id, task_id=task_id)
+    action, token = _link(people["sending_manager"], link_action, obj)
+    actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
+    assert _acknowledged(db, assignment_id) == [(version, people["sending_manager"])]
+    assert _refused(lambda: actions.preview(db, SIGNER, *_link(people["sending_manager"], link_action, obj),
+                                            now=LATER)) == Refusal.ALREADY_DONE
+
+
+def test_the_persons_page_links_an_acknowledgement_task_to_the_acknowledgement(
+        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+    """The acknowledgement task on the sending manager's page opens the acknowledgement, not task done."""
+    assignment_id, version = _changed_after_agreement(db, spec)
+    page = actions.person_page(db, SIGNER, *_link(people["sending_manager"], LinkAction.MY_PAGE, {}), now=LATER)
+    (ack,) = [t for t in page.tasks if t["title"] == f"Acknowledge plan version {version}"]
+    action, token = ack["url"].removeprefix("https://sojourn.example.com/a/").split("/")
+    assert action == LinkAction.PLAN_ACK
+    actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
+    assert _acknowledged(db, assignment_id) == [(version, people["sending_manager"])]

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
-from engine import service
+from engine import plans, service
 from engine.links import LinkAction, LinkSigner
 from engine.store.db import open_db
 from engine.web.app import create_app
@@ -145,3 +145,26 @@ def test_a_pulse_link_of_the_host_manager_is_403(db_url: str, client: FlaskClien
     assert client.get(path).status_code == 403
     assert client.post(path, data={"token": token, **PULSE_FORM}).status_code == 403
     assert snapshot(db_url) == before
+
+
+def test_the_plan_acknowledgement_over_http(db_url: str, client: FlaskClient, db: Engine, in_orientation: int,
+                                            people: dict[str, str]) -> None:
+    """A plan change after agreement: the host manager's link is 403; the sending manager's GET writes nothing, the
+    POST acknowledges (200) and the second POST is 409, all without further writes."""
+    version = plans.add_goal(db, in_orientation, title="Run the DACH launch", measure="revenue", target="+10%",
+                             due="2027-06-30", actor="admin", now=NOW)["plan_version"]
+    obj = {"assignment": in_orientation, "plan_version": version}
+    other = SIGNER.mint(people["host_manager"], LinkAction.PLAN_ACK, obj, now=NOW)
+    token = SIGNER.mint(people["sending_manager"], LinkAction.PLAN_ACK, obj, now=NOW)
+    before = snapshot(db_url)
+    assert client.post(f"/a/plan_ack/{other}", data={"token": other}).status_code == 403
+    shown = client.get(f"/a/plan_ack/{token}")
+    assert shown.status_code == 200
+    assert "Run the DACH launch" in shown.text
+    assert snapshot(db_url) == before
+    done = client.post(f"/a/plan_ack/{token}", data={"token": token})
+    assert done.status_code == 200
+    after = snapshot(db_url)
+    assert after["plan_change"] != before["plan_change"]
+    assert client.post(f"/a/plan_ack/{token}", data={"token": token}).status_code == 409
+    assert snapshot(db_url) == after

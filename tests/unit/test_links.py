@@ -121,3 +121,11 @@ def test_pulse_notices_carry_a_pulse_link_for_the_assignee() -> None:
         assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.PULSE, {"assignment": 3})
         key = f"{kind}/3/pulse/2027-03-01/host_manager"
         assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.MY_PAGE, {})
+
+
+def test_plan_change_notices_carry_an_acknowledgement_link() -> None:
+    """plan_changed acknowledges the version in its key; plan_unacknowledged the change of its acknowledgement task."""
+    assert notice_action(NoticeKind.PLAN_CHANGED, "plan_changed/3/4", assignment_id=3, task_id=None) == (
+        LinkAction.PLAN_ACK, {"assignment": 3, "plan_version": 4})
+    assert notice_action(NoticeKind.PLAN_UNACKNOWLEDGED, "plan_unacknowledged/9/1/mobility", assignment_id=3,
+                         task_id=9) == (LinkAction.PLAN_ACK, {"assignment": 3, "task": 9})
