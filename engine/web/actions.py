@@ -30,7 +30,7 @@ from engine.records import AssignmentRecord, load_record, load_records
 from engine.schedule import local_date, zone
 from engine.store import link_queries, lookups, plan_queries
 from engine.store.db import transaction
-from engine.store.models import Assignment, Person, PlanChange, Task, pk
+from engine.store.models import Assignment, Goal, Person, PlanChange, Task, pk
 from engine.transactions import use_case_transaction
 
 log = get_logger(__name__)
@@ -213,6 +213,11 @@ def _checkin_record(session: Session, person: Person, obj: Mapping[str, Any]) ->
     return _open_for(session, person, obj, checkins.CHECKIN_ROLES, "record a check-in")
 
 
+def _live_goals(record: AssignmentRecord) -> list[Goal]:
+    """The goals of the current plan: a removed goal stays on record but is not checked in on."""
+    return [g for g in record.goals if g.removed_at is None]
+
+
 def _goal_field(goal_id: int | None) -> str:
     return f"goal_{goal_id}"
 
@@ -220,7 +225,7 @@ def _goal_field(goal_id: int | None) -> str:
 def describe_checkin(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
     record = _checkin_record(session, person, obj)
     goals = [FormField(_goal_field(g.id), f"{g.title}: progress in percent (optional)", "percent")
-             for g in record.goals]
+             for g in _live_goals(record)]
     return Preview(title=f"Check in on assignment #{record.assignment.id}", button="Record the check-in",
                    lines=[f"Assignment #{record.assignment.id} ({record.assignee.name}, {record.assignment.home} to "
                           f"{record.assignment.host}).",
@@ -246,7 +251,7 @@ def checkin_progress(goal_ids: list[int], form: Mapping[str, str]) -> dict[int, 
 def perform_checkin(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
                     now: datetime) -> Done:
     with transaction(db) as session:
-        goal_ids = [pk(g) for g in _checkin_record(session, person, obj).goals]
+        goal_ids = [pk(g) for g in _live_goals(_checkin_record(session, person, obj))]
     view = checkins.record_checkin(db, _int(obj, "assignment"), by=person.email,
                                    progress=checkin_progress(goal_ids, form), note=form.get("note"),
                                    feedback=form.get("feedback"), actor=person.email, now=now)

@@ -503,3 +503,20 @@ def test_the_persons_page_links_an_acknowledgement_task_to_the_acknowledgement(
     assert action == LinkAction.PLAN_ACK
     actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
     assert _acknowledged(db, assignment_id) == [(version, people["sending_manager"])]
+
+
+def test_a_removed_goal_is_left_out_of_the_checkin_form(db: Engine, spec: service.AssignmentSpec,
+                                                        people: dict[str, str]) -> None:
+    """Only the current plan's goals get a percentage field: a removed goal's progress is neither asked nor taken."""
+    assignment_id = _in_orientation(db, spec)
+    (kept,) = _goal_ids(db, assignment_id)
+    removed = plans.add_goal(db, assignment_id, title="Run the DACH launch", measure="revenue", target="+10%",
+                             due="2027-06-30", actor="admin", now=NOW)["id"]
+    plans.remove_goal(db, removed, reason="merged into the first", actor="admin", now=NOW)
+    action, token = _link(people["assignee"], LinkAction.CHECKIN, {"assignment": assignment_id})
+    shown = actions.preview(db, SIGNER, action, token, now=LATER)
+    assert [f.name for f in shown.fields if f.kind == "percent"] == [f"goal_{kept}"]
+    actions.confirm(db, SIGNER, action, token, {"token": token, f"goal_{kept}": "30", f"goal_{removed}": "90"},
+                    now=LATER)
+    with transaction(db) as session:
+        assert [(p.goal_id, p.percent) for p in session.execute(select(GoalProgress)).scalars()] == [(kept, 30)]
