@@ -421,7 +421,7 @@ def task_done(obj: Context, task_id: int, note: str | None, as_json: bool) -> No
 
 @main_group.group()
 def goal() -> None:
-    """Add SMART goals to an assignment's development plan."""
+    """Add, change and remove the SMART goals of an assignment's development plan."""
 
 
 @goal.command("add")
@@ -430,16 +430,23 @@ def goal() -> None:
 @click.option("--measure", required=True, help="How progress is measured.")
 @click.option("--target", required=True, help="The value that means the goal is met.")
 @click.option("--due", required=True, metavar="DATE", help="YYYY-MM-DD")
+@click.option("--baseline", default="", help="Where the measure stands today.")
+@click.option("--competency", "competencies", multiple=True, metavar="NAME",
+              help="A competency the goal develops, e.g. 'cultural agility' (repeatable).")
+@click.option("--level", metavar="LEVEL", help="What the goal is aligned to: organisation, mobility_team, individual.")
+@click.option("--aligned-to", default="", metavar="TEXT", help="The objective the goal is aligned to.")
 @json_option
 @pass_context
-def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target: str, due: str,
-             as_json: bool) -> None:
+def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target: str, due: str, baseline: str,
+             competencies: tuple[str, ...], level: str | None, aligned_to: str, as_json: bool) -> None:
     """Add a goal; the plan gets a new version that needs signing again."""
-    from engine import service
+    from engine import plans
 
-    added = service.add_goal(obj.db, assignment_id, title=title, measure=measure, target=target, due=due,
-                             actor=obj.actor, now=now())
-    emit(added, as_json, lambda g: [f"goal {g['id']} added; plan is now version {g['plan_version']}"])
+    added = plans.add_goal(obj.db, assignment_id, title=title, measure=measure, target=target, due=due,
+                           baseline=baseline, competencies=competencies, level=level, aligned_to=aligned_to,
+                           actor=obj.actor, now=now())
+    emit(added, as_json, lambda g: [f"goal {g['id']} added; plan is now version {g['plan_version']}",
+                                    *_plan_change_lines(g["change"])])
 
 
 @main_group.command()
@@ -450,9 +457,9 @@ def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target:
 @pass_context
 def signoff(obj: Context, assignment_id: int, role: str, by: str | None, as_json: bool) -> None:
     """Record a role's sign-off of the current plan version."""
-    from engine import service
+    from engine import plans
 
-    signed = service.signoff(obj.db, assignment_id, role=role, by=by, actor=obj.actor, now=now())
+    signed = plans.sign_plan(obj.db, assignment_id, role=role, by=by, actor=obj.actor, now=now())
     emit(signed, as_json, lambda s: [
         f"{s['role']} {s['by']} {'had already signed' if s['already_signed'] else 'signed'} plan version "
         f"{s['plan_version']}"])
@@ -956,6 +963,133 @@ def links_revoke(obj: Context, email: str, as_json: bool) -> None:
 
     emit(revoke_person_links(obj.db, email, now=now()), as_json,
          lambda r: [f"revoked every link of {r['person']} issued up to {r['revoked_before']}"])
+
+
+# --- the development plan -------------------------------------------------------------------------------------
+
+
+@main_group.group()
+def plan() -> None:
+    """Show an assignment's development plan and acknowledge changes to it."""
+
+
+@plan.command("show")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--version", type=ROW_ID, metavar="N", help="An earlier plan version (default: the current one).")
+@json_option
+@pass_context
+def plan_show(obj: Context, assignment_id: int, version: int | None, as_json: bool) -> None:
+    """Show a plan version: its goals, their learning activities, and who signed it."""
+    from engine import plans
+
+    emit(plans.show_plan(obj.db, assignment_id, version=version), as_json, _plan_lines)
+
+
+def _plan_lines(p: dict[str, Any]) -> Iterable[str]:
+    state = "current" if p["current"] else f"earlier; current is {p['current_version']}"
+    yield f"assignment {p['assignment_id']}: development plan version {p['plan_version']} ({state})"
+    for g in p["goals"]:
+        yield f"  goal {g['id']}: {g['title']} (due {g['due']})"
+        yield f"    measure {g['measure']}; baseline {g['baseline'] or '-'}; target {g['target']}"
+        if g["competencies"]:
+            yield f"    competencies: {', '.join(g['competencies'])}"
+        if g["alignment_level"] or g["aligned_to"]:
+            yield f"    aligned ({g['alignment_level'] or 'no level'}): {g['aligned_to'] or '-'}"
+        yield from (f"    - {a['kind']}: {a['description']}" + (f" (due {a['due_on']})" if a["due_on"] else "")
+                    for a in g["activities"])
+    if not p["goals"]:
+        yield "  no goals"
+    void = " (void: the plan changed since)" if not p["current"] else ""
+    yield f"signed by: {', '.join(p['signed_off_by']) or 'nobody'}{void}"
+    if p["unsigned"] and p["current"]:
+        yield f"still to sign: {', '.join(p['unsigned'])}"
+    if p["unacknowledged_versions"]:
+        yield f"changes not acknowledged yet: version(s) {', '.join(map(str, p['unacknowledged_versions']))}"
+
+
+def _plan_change_lines(change: dict[str, Any]) -> Iterable[str]:
+    if change["notified"]:
+        yield f"told {', '.join(change['notified'])} of the change"
+    if change["follow_up_task"]:
+        yield f"follow-up task {change['follow_up_task']} opened"
+    if change["acknowledge_task"]:
+        yield f"acknowledgement task {change['acknowledge_task']} opened"
+
+
+@plan.command("ack")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--by", required=True, metavar="EMAIL", help="Who acknowledges (the role the workflow names).")
+@json_option
+@pass_context
+def plan_ack(obj: Context, assignment_id: int, by: str, as_json: bool) -> None:
+    """Acknowledge every change to the agreed plan not acknowledged yet; its reminders stop."""
+    from engine import plans
+
+    acked = plans.acknowledge_plan_change(obj.db, assignment_id, by=by, actor=obj.actor, now=now())
+    emit(acked, as_json, lambda a: [f"{a['role']} {a['by']} acknowledged plan version(s) "
+                                    f"{', '.join(map(str, a['plan_versions']))}"])
+
+
+@goal.command("edit")
+@click.argument("goal_id", metavar="GOAL_ID", type=ROW_ID)
+@click.option("--title")
+@click.option("--measure")
+@click.option("--baseline")
+@click.option("--target")
+@click.option("--due", metavar="DATE", help="YYYY-MM-DD")
+@click.option("--competency", "competencies", multiple=True, metavar="NAME",
+              help="Replaces the goal's competencies (repeatable).")
+@click.option("--level", metavar="LEVEL", help="organisation, mobility_team or individual.")
+@click.option("--aligned-to", metavar="TEXT")
+@json_option
+@pass_context
+def goal_edit(obj: Context, goal_id: int, title: str | None, measure: str | None, baseline: str | None,
+              target: str | None, due: str | None, competencies: tuple[str, ...], level: str | None,
+              aligned_to: str | None, as_json: bool) -> None:
+    """Change a goal; the plan gets a new version that needs signing again."""
+    from engine import plans
+
+    edited = plans.edit_goal(obj.db, goal_id, title=title, measure=measure, baseline=baseline, target=target,
+                             due=due, competencies=competencies or None, level=level, aligned_to=aligned_to,
+                             actor=obj.actor, now=now())
+    emit(edited, as_json, lambda g: [f"goal {g['id']} changed; plan is now version {g['plan_version']}",
+                                     *_plan_change_lines(g["change"])])
+
+
+@goal.command("remove")
+@click.argument("goal_id", metavar="GOAL_ID", type=ROW_ID)
+@click.option("--reason", required=True, help="Why the goal leaves the plan.")
+@json_option
+@pass_context
+def goal_remove(obj: Context, goal_id: int, reason: str, as_json: bool) -> None:
+    """Take a goal out of the plan; it stays in earlier versions."""
+    from engine import plans
+
+    removed = plans.remove_goal(obj.db, goal_id, reason=reason, actor=obj.actor, now=now())
+    emit(removed, as_json, lambda g: [f"goal {g['id']} removed; plan is now version {g['plan_version']}",
+                                      *_plan_change_lines(g["change"])])
+
+
+@main_group.group()
+def activity() -> None:
+    """Add learning activities to the goals of a development plan."""
+
+
+@activity.command("add")
+@click.argument("goal_id", metavar="GOAL_ID", type=ROW_ID)
+@click.option("--kind", required=True, help="reflection, mentoring, project, training or network.")
+@click.option("--description", required=True)
+@click.option("--due", metavar="DATE", help="YYYY-MM-DD (optional).")
+@json_option
+@pass_context
+def activity_add(obj: Context, goal_id: int, kind: str, description: str, due: str | None, as_json: bool) -> None:
+    """Add a learning activity to a goal; the plan gets a new version."""
+    from engine import plans
+
+    added = plans.add_activity(obj.db, goal_id, kind=kind, description=description, due=due, actor=obj.actor,
+                               now=now())
+    emit(added, as_json, lambda a: [f"activity {a['id']} added to goal {a['goal_id']}; plan is now version "
+                                    f"{a['plan_version']}", *_plan_change_lines(a["change"])])
 
 
 def fail(lines: list[str], code: int) -> NoReturn:

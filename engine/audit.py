@@ -38,6 +38,7 @@ ASSIGNMENT_CREATED = "assignment_created"
 STAGE_CHANGED = "stage_changed"  # cancelling is a stage change too
 PLAN_CHANGED = "plan_changed"
 SIGNED_OFF = "signed_off"
+PLAN_ACKNOWLEDGED = "plan_acknowledged"
 TASK_COMPLETED = "task_completed"
 CONTACT_LOGGED = "contact_logged"
 STAKEHOLDER_CHANGED = "stakeholder_changed"  # a role passed to another person mid-assignment

@@ -120,6 +120,31 @@ class PulseRules(_Strict):
     notify: tuple[str, ...] = Field(min_length=1)
 
 
+class FollowUp(_Strict):
+    """Who writes up a change to an agreed plan, and within how many days."""
+
+    role: str
+    days: int = Field(default=2, ge=0, le=60)
+
+
+class PlanRules(_Strict):
+    """The development plan's rules: when it counts as agreed, who signs it, and what a later change sets off.
+
+    Once the assignment has left `agreed_stage`, every change tells `notify_change`, opens a written follow-up task
+    for `follow_up.role` and a task for `acknowledge` to confirm they heard of it (due in `acknowledge_days`),
+    which the reminder ladder escalates while it stays open. No goal may fall due in the first `immersion_days`
+    days after the start date.
+    """
+
+    agreed_stage: str | None = None
+    signers: tuple[str, ...] = ()
+    notify_change: str | None = None
+    follow_up: FollowUp | None = None
+    acknowledge: str | None = None
+    acknowledge_days: int = Field(default=2, ge=0, le=60)
+    immersion_days: int = Field(default=0, ge=0, le=3650)
+
+
 class WorkflowDefinition(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     title: str = Field(min_length=1)
@@ -131,6 +156,7 @@ class WorkflowDefinition(_Strict):
     cadences: tuple[Cadence, ...] = ()
     reminders: Reminders = Reminders()
     pulse: PulseRules | None = None  # without it, pulses are recorded but never alert
+    plan: PlanRules | None = None
 
     def stage(self, key: str) -> Stage:
         return next(s for s in self.stages if s.key == key)
@@ -222,6 +248,8 @@ def semantic_problems(d: WorkflowDefinition) -> list[str]:
                 problems.append(f"{where}.guards[{k}].guard: unknown guard {g.name!r} (known: {known})")
                 continue
             problems += [f"{where}.guards[{k}].params: {p}" for p in guard_param_problems(g.name, g.params, roles)]
+            if g.name == "plan_signed_off" and not g.params and not (d.plan and d.plan.signers):
+                problems.append(f"{where}.guards[{k}]: plan_signed_off without roles needs plan.signers")
     pairs = Counter((t.source, t.dest) for t in d.transitions)
     problems += [f"transitions: duplicate transition {s} -> {t}" for (s, t), n in pairs.items() if n > 1]
     problems += [f"stages: stage {k!r} is unreachable from {d.initial!r}" for k in _unreachable(d)]
@@ -242,6 +270,24 @@ def semantic_problems(d: WorkflowDefinition) -> list[str]:
     reminder_roles = [("escalate_to", d.reminders.escalate_to)]
     reminder_roles += [(f"managers.{k}", r) for k, v in d.reminders.managers.items() for r in (k, v)]
     problems += [f"reminders.{where}: unknown role {r!r}" for where, r in reminder_roles if r not in roles]
+    if d.plan is not None:
+        problems += _plan_problems(d.plan, stages, roles)
+    return problems
+
+
+def _plan_problems(plan: PlanRules, stages: set[str], roles: set[str]) -> list[str]:
+    problems: list[str] = []
+    if plan.agreed_stage is not None and plan.agreed_stage not in stages:
+        problems.append(f"plan.agreed_stage: unknown stage {plan.agreed_stage!r}")
+    named = [("signers", r) for r in plan.signers] + [
+        (field, role) for field, role in (("notify_change", plan.notify_change), ("acknowledge", plan.acknowledge),
+                                          ("follow_up.role", plan.follow_up.role if plan.follow_up else None))
+        if role is not None]
+    problems += [f"plan.{field}: unknown role {role!r}" for field, role in named if role not in roles]
+    problems += [f"plan.signers: duplicate role {r!r}" for r, n in Counter(plan.signers).items() if n > 1]
+    after_agreement = [f for f in ("notify_change", "follow_up", "acknowledge") if getattr(plan, f) is not None]
+    if after_agreement and plan.agreed_stage is None:
+        problems.append(f"plan: {', '.join(after_agreement)} need agreed_stage, the stage whose end agrees the plan")
     return problems
 
 

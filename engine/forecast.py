@@ -376,7 +376,8 @@ class _Replay:
                                  measure="as agreed", target="as agreed", due=a.end.isoformat(), actor=ACTOR, now=now)
         for guard in transition.guards:
             if guard.name == "plan_signed_off":
-                for role in guard.params["roles"]:
+                plan = tracked.record.definition.plan
+                for role in guard.params.get("roles") or (plan.signers if plan else ()):
                     service.signoff(self.scratch, a.id, role=role, by=None, actor=ACTOR, now=now)
 
     def _result(self, assignment_ids: list[int], existing: _Existing) -> Forecast:

@@ -51,6 +51,8 @@ class GuardContext:
     stage_tasks: tuple[TaskFacts, ...] = ()
     goals: tuple[GoalFacts, ...] = ()
     signed_roles: frozenset[str] = field(default_factory=frozenset)  # roles that signed the current plan
+    plan_signers: tuple[str, ...] = ()  # the workflow's `plan.signers`
+    goal_writers: tuple[str, ...] = ("assignee",)  # who must act when the plan lacks goals
 
 
 def stage_tasks_done(ctx: GuardContext) -> GuardResult:
@@ -67,11 +69,12 @@ def min_smart_goals(ctx: GuardContext, count: int = 1) -> GuardResult:
     if smart >= count:
         return PASS
     return GuardResult(False, f"the plan has {smart} goal(s) with a measure, a target and a due date; "
-                              f"it needs at least {count}", ("assignee", "sending_manager"))
+                              f"it needs at least {count}", ctx.goal_writers)
 
 
-def plan_signed_off(ctx: GuardContext, roles: list[str]) -> GuardResult:
-    missing = [r for r in roles if r not in ctx.signed_roles]
+def plan_signed_off(ctx: GuardContext, roles: list[str] | None = None) -> GuardResult:
+    """Every role in `roles` (default: the workflow's plan signers) signed the current plan version."""
+    missing = [r for r in (ctx.plan_signers if roles is None else roles) if r not in ctx.signed_roles]
     if not missing:
         return PASS
     return GuardResult(False, f"plan version {ctx.plan_version} is not signed off by: {', '.join(missing)}",
@@ -112,8 +115,10 @@ def guard_param_problems(name: str, params: Mapping[str, Any], roles: set[str]) 
             problems.append("min_smart_goals takes only count, a whole number of at least 1")
     elif name == "plan_signed_off":
         given = params.get("roles")
-        if set(params) != {"roles"} or not isinstance(given, list) or not given:
-            problems.append("plan_signed_off needs roles, a non-empty list")
+        if not params:
+            pass  # the signers come from the workflow's plan section
+        elif set(params) != {"roles"} or not isinstance(given, list) or not given:
+            problems.append("plan_signed_off takes roles, a non-empty list, or no parameters to use plan.signers")
         else:
             problems += [f"roles: unknown role {r!r}" for r in given if r not in roles]
     elif name == "not_before":

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from engine.definition import Cadence
 from engine.store.models import Assignment, Person, Task
 
 if TYPE_CHECKING:
-    from icalendar import Event
+    from icalendar import Event, Timezone
 
 # icalendar is imported by the functions that build events: planning imports this module, and every command
 # would otherwise pay for the import (about 30 ms) whether or not it builds a calendar.
@@ -101,9 +102,27 @@ def calendar_text(events: Iterable[Event], *, tz: str, name: str | None = None) 
     if ordered:
         # Only the rules of the years the events fall in: a zone's whole history would make every file long.
         years = [_day(e.start).year for e in ordered]
-        calendar.add_missing_timezones(first_date=date(min(years), 1, 1), last_date=date(max(years) + 1, 1, 1))
+        first, last = date(min(years), 1, 1), date(max(years) + 1, 1, 1)
+        for position, tzid in enumerate(sorted(calendar.get_missing_tzids())):
+            if (timezone := _vtimezone(tzid, first, last)) is not None:
+                calendar.subcomponents.insert(position, timezone)
     data: bytes = calendar.to_ical()
     return data.decode()
+
+
+@lru_cache(maxsize=256)
+def _vtimezone(tzid: str, first: date, last: date) -> Timezone | None:
+    """The VTIMEZONE of `tzid` between two dates (None for a zone icalendar does not know), built once per process.
+
+    Building one walks every hour of the years it spans (about 90 ms); planning attaches a calendar to every
+    contact_due notice, so a sweep would otherwise spend most of its time here. Calendars only serialise it.
+    """
+    from icalendar import Timezone
+
+    try:
+        return Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    except ValueError:
+        return None
 
 
 def in_date_order(events: Iterable[Event]) -> list[Event]:

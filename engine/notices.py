@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from datetime import date, datetime
 
     from engine.definition import Cadence
-    from engine.store.models import Assignment, Goal, Person, StageChange, Task
+    from engine.store.models import Assignment, Person, StageChange, Task
 
 
 class NoticeKind(StrEnum):
@@ -33,6 +33,7 @@ class NoticeKind(StrEnum):
     CHECKIN_MISSED = "checkin_missed"
     PULSE_DUE = "pulse_due"
     PULSE_ALERT = "pulse_alert"
+    PLAN_UNACKNOWLEDGED = "plan_unacknowledged"  # the escalation of a plan change nobody acknowledged
 
 
 class NoticeStatus(StrEnum):
@@ -47,7 +48,7 @@ class NoticeStatus(StrEnum):
 
 # The task owner's own reminders: only the latest that has come is sent.
 OWNER_STEPS = (NoticeKind.TASK_DUE_SOON, NoticeKind.TASK_DUE, NoticeKind.TASK_OVERDUE)
-TASK_KINDS = (*OWNER_STEPS, NoticeKind.ESCALATION)  # the notices about one task
+TASK_KINDS = (*OWNER_STEPS, NoticeKind.ESCALATION, NoticeKind.PLAN_UNACKNOWLEDGED)  # the notices about one task
 CADENCE_KINDS = (NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED, NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED,
                  NoticeKind.PULSE_DUE)
 MISSED_KINDS = (NoticeKind.CONTACT_MISSED, NoticeKind.CHECKIN_MISSED)  # a lapse, not a request
@@ -108,6 +109,10 @@ def cadence_notice_kinds(cadence_kind: str) -> tuple[NoticeKind, NoticeKind]:
     return NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED
 
 
+def plan_ack_command(assignment_id: int | None, by: str) -> str:
+    return f"sojourn plan ack {assignment_id} --by {by}"
+
+
 # --- keys ---------------------------------------------------------------------------------------------------------
 
 
@@ -115,6 +120,20 @@ def cadence_key_prefix(kind: NoticeKind, assignment_id: int, cadence: str, perio
     """The start of the keys of an assignment's cadence notices of `kind`, narrowed to one period if given."""
     prefix = f"{kind}/{assignment_id}/{cadence}/"
     return prefix if period_start is None else f"{prefix}{period_start.isoformat()}/"
+
+
+# Tasks a plan change opens have keys no workflow task can have (those match ^[a-z][a-z0-9_]*$).
+PLAN_FOLLOW_UP_TASK = "plan-follow-up/"
+PLAN_ACK_TASK = "plan-ack/"
+
+
+def plan_task_key(prefix: str, plan_version: int) -> str:
+    return f"{prefix}{plan_version}"
+
+
+def is_plan_change_task(key: str) -> bool:
+    """A task opened by a change to an agreed plan rather than by entering a stage."""
+    return key.startswith((PLAN_FOLLOW_UP_TASK, PLAN_ACK_TASK))
 
 
 # --- task reminders ---------------------------------------------------------------------------------------------
@@ -285,16 +304,18 @@ def stage_changed(assignment: Assignment, assignee: Person, change: StageChange,
                      subject=subject, body="\n".join(lines), created_at=now, deliver_at=now)
 
 
-def plan_changed(assignment: Assignment, assignee: Person, goal: Goal, *, role: str, recipient: Person,
-                 now: datetime) -> NewNotice:
+def plan_changed(assignment: Assignment, assignee: Person, summary: str, *, role: str, recipient: Person,
+                 acknowledge_by: Person | None, now: datetime) -> NewNotice:
     """The home manager hears at once of any change to a plan agreed at home."""
     subject = (f"Assignment #{assignment.id} ({assignee.name}): the development plan changed "
                f"(version {assignment.plan_version})")
-    body = (f"{subject}.\nNew goal: {goal.title}; measure {goal.measure}; target {goal.target}; due "
-            f"{goal.due.isoformat()}.\nPlease follow up with a call; this message is the written record.")
+    lines = [f"{subject}.", f"Change: {summary}", "Please follow up with a call; this message is the written record."]
+    if acknowledge_by is not None and acknowledge_by.email == recipient.email:
+        lines.append(f"To acknowledge it: {plan_ack_command(assignment.id, recipient.email)}")
+    assert assignment.id is not None, "a changed plan belongs to a stored assignment"
     return NewNotice(key=f"{NoticeKind.PLAN_CHANGED}/{assignment.id}/{assignment.plan_version}",
-                     kind=NoticeKind.PLAN_CHANGED, assignment_id=goal.assignment_id, task_id=None,
-                     recipient=recipient.email, role=role, subject=subject, body=body, created_at=now,
+                     kind=NoticeKind.PLAN_CHANGED, assignment_id=assignment.id, task_id=None,
+                     recipient=recipient.email, role=role, subject=subject, body="\n".join(lines), created_at=now,
                      deliver_at=now)
 
 
@@ -319,3 +340,18 @@ def pulse_alert(assignment: Assignment, assignee: Person, answers: PulseAnswers,
     return NewNotice(key=f"{NoticeKind.PULSE_ALERT}/{answers.pulse_id}/{role}", kind=NoticeKind.PULSE_ALERT,
                      assignment_id=assignment.id, task_id=None, recipient=recipient.email, role=role,
                      subject=subject, body=body, created_at=now, deliver_at=now)
+
+
+def plan_unacknowledged(task: Task, owner: Person, about: str, recipients: Iterable[tuple[str, Person]], *,
+                        number: int, overdue_days: int, at: datetime, now: datetime) -> list[NewNotice]:
+    """Escalation `number` of a plan change its acknowledging role has not acknowledged."""
+    version = task.key.removeprefix(PLAN_ACK_TASK)
+    subject = (f"Escalation {number}: plan version {version} of assignment #{task.assignment_id} is "
+               f"{overdue_days + 1} day(s) overdue for acknowledgement")
+    body = (f"{about}\n{owner.name} <{owner.email}> ({task.owner_role}) has not acknowledged the change that made "
+            f"plan version {version}, due on {task.due_on.isoformat()}.\nPlease make sure home has heard of it; "
+            f"{owner.name} acknowledges with: {plan_ack_command(task.assignment_id, owner.email)}")
+    return [NewNotice(key=f"{NoticeKind.PLAN_UNACKNOWLEDGED}/{task.id}/{number}/{role}",
+                      kind=NoticeKind.PLAN_UNACKNOWLEDGED, assignment_id=task.assignment_id, task_id=task.id,
+                      recipient=person.email, role=role, subject=subject, body=body, created_at=now, deliver_at=at)
+            for role, person in recipients]

@@ -143,8 +143,9 @@ def _task_notices(task: Task, step: ReminderStep, context: _Context, now: dateti
         return [notices.task_reminder(step.kind, task, owner, about, day=step.day, at=step.at, now=now)]
     reminders = context.definitions[task.assignment_id].reminders
     roles = _unique([reminders.escalate_to, reminders.managers.get(task.owner_role)])
-    return notices.escalations(task, owner, about, [(role, holders[role]) for role in roles if role in holders],
-                               number=step.number, overdue_days=step.overdue_days, at=step.at, now=now)
+    escalate = notices.plan_unacknowledged if task.key.startswith(notices.PLAN_ACK_TASK) else notices.escalations
+    return escalate(task, owner, about, [(role, holders[role]) for role in roles if role in holders],
+                    number=step.number, overdue_days=step.overdue_days, at=step.at, now=now)
 
 
 # --- cadences --------------------------------------------------------------------------------------------------

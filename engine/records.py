@@ -14,6 +14,7 @@ from engine.definition import WorkflowDefinition, parse_definition
 from engine.errors import NotFound
 from engine.guards import GoalFacts, GuardContext, TaskFacts
 from engine.lifecycle import Lifecycle, lifecycle_for
+from engine.notices import is_plan_change_task
 from engine.store import lookups
 from engine.store.models import Assignment, Goal, Person, Task, Workflow, pk
 from engine.store.moves import AssignmentRows, load_assignment
@@ -59,12 +60,15 @@ class AssignmentRecord:
 
     def guard_context(self, now: datetime) -> GuardContext:
         a = self.assignment
-        stage_tasks = tuple(
-            TaskFacts(t.key, t.title, t.owner_role, t.status == "done") for t in self.tasks if t.stage == a.stage
-        )
+        stage_tasks = tuple(TaskFacts(t.key, t.title, t.owner_role, t.status == "done") for t in self.tasks
+                            if t.stage == a.stage and not is_plan_change_task(t.key))
         goals = tuple(GoalFacts(g.title, g.measure, g.target, g.due) for g in self.goals)
+        plan = self.definition.plan
         return GuardContext(stage=a.stage, start=a.start, end=a.end, today=now.date(), plan_version=a.plan_version,
-                            stage_tasks=stage_tasks, goals=goals, signed_roles=frozenset(self.signed_roles))
+                            stage_tasks=stage_tasks, goals=goals, signed_roles=frozenset(self.signed_roles),
+                            plan_signers=plan.signers if plan else (),
+                            goal_writers=("assignee", plan.notify_change) if plan and plan.notify_change
+                            else ("assignee",))
 
     def who_must_act(self, roles: Iterable[str]) -> str:
         people = [f"{r} {p.email}" if (p := self.person_for(r)) else r for r in roles]
@@ -87,7 +91,8 @@ def load_records(session: Session, *where: Any) -> list[AssignmentRecord]:
     for t in lookups.tasks_of(session, ids):
         records[t.assignment_id].tasks.append(t)
     for g in lookups.goals_of(session, ids):
-        records[g.assignment_id].goals.append(g)
+        if g.removed_at is None:
+            records[g.assignment_id].goals.append(g)
     for sign in lookups.signoffs_of(session, ids):
         record = records[sign.assignment_id]
         if sign.plan_version == record.assignment.plan_version:

@@ -38,9 +38,7 @@ from engine.store.db import serialize_schema_changes, transaction, upgrade_schem
 from engine.store.models import (
     Assignment,
     Contact,
-    Goal,
     Person,
-    Signoff,
     StageChange,
     Task,
     Workflow,
@@ -63,7 +61,6 @@ from engine.store.queries import (
     cancel_queued_notifications,
     close_open_tasks,
     complete_open_task,
-    insert_notifications,
     stage_changes_of,
 )
 from engine.transactions import use_case_connection as _connection
@@ -552,6 +549,10 @@ def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now
         task = session.get(Task, task_id)
         if task is None:
             raise NotFound(f"no task {task_id}", details=["`sojourn task list` shows them"])
+        if task.key.startswith(notices.PLAN_ACK_TASK):
+            raise SojournError(f"task {task_id} asks for the acknowledgement of a plan change",
+                               details=[f"the {task.owner_role} acknowledges with: "
+                                        f"{notices.plan_ack_command(task.assignment_id, 'EMAIL')}"])
         if task.status != "open":
             raise _not_open(task)
         audit.append_event(session, task.assignment_id, audit.TASK_COMPLETED,
@@ -586,67 +587,18 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
 
 def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str, actor: str,
              now: datetime) -> dict[str, Any]:
-    """Add a SMART goal; the plan gets a new version, so earlier sign-offs no longer count."""
-    goal_due = inputs.iso_date(due, "--due")
-    fields = {"title": inputs.text(title, "--title"), "measure": inputs.text(measure, "--measure"),
-              "target": inputs.text(target, "--target")}
-    with _transaction(db) as session:
-        record = load_record(session, assignment_id)
-        a = record.assignment
-        if record.definition.is_terminal(a.stage):
-            raise SojournError(f"assignment {assignment_id} is {a.stage}; its plan can no longer change")
-        if not a.start <= goal_due <= a.end:
-            raise BadInput(f"--due {goal_due.isoformat()} must fall within the assignment "
-                           f"({a.start.isoformat()} to {a.end.isoformat()})")
-        a.plan_version += 1
-        goal = Goal(assignment_id=assignment_id, title=fields["title"], measure=fields["measure"],
-                    target=fields["target"], due=goal_due, plan_version=a.plan_version, created_at=now,
-                    created_by=actor)
-        session.add_all([a, goal])
-        session.flush()
-        audit.append_event(session, assignment_id, audit.PLAN_CHANGED,
-                           {"goal": goal.id, "plan_version": a.plan_version, "due": goal_due, **fields},
-                           actor=actor, at=now)
-        if _plan_already_agreed(record):
-            insert_notifications(session, [_plan_changed_notice(record, goal, now)])
-        return {"id": goal.id, "assignment_id": assignment_id, "plan_version": a.plan_version,
-                "due": goal_due.isoformat(),
-                **fields}
+    """Kept for callers of the service: `engine.plans.add_goal`, where the plan's use cases live."""
+    from engine import plans
 
-
-def _plan_already_agreed(record: AssignmentRecord) -> bool:
-    stages = record.definition.stage_keys
-    return "plan_agreed" in stages and stages.index(record.assignment.stage) > stages.index("plan_agreed")
-
-
-def _plan_changed_notice(record: AssignmentRecord, goal: Goal, now: datetime) -> NewNotice:
-    """The home manager hears at once of any change to a plan agreed at home."""
-    manager = record.person_for("sending_manager") or record.assignee
-    return notices.plan_changed(record.assignment, record.assignee, goal, role="sending_manager", recipient=manager,
-                                now=now)
+    return plans.add_goal(db, assignment_id, title=title, measure=measure, target=target, due=due, actor=actor,
+                          now=now)
 
 
 def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor: str, now: datetime) -> dict[str, Any]:
-    """Record that `role` agrees to the current plan version."""
-    with _transaction(db) as session:
-        record = load_record(session, assignment_id)
-        if role not in record.definition.roles:
-            raise BadInput(f"--role: unknown role {role!r}; roles of {record.workflow.name}: "
-                           f"{', '.join(record.definition.roles)}")
-        holder = record.person_for(role)
-        assert holder is not None
-        if by is not None and inputs.email(by, "--by") != holder.email:
-            raise SojournError(f"{by} is not the {role} of assignment {assignment_id}; {holder.email} is")
-        version = record.assignment.plan_version
-        already = role in record.signed_roles
-        if not already:
-            session.add(Signoff(assignment_id=assignment_id, role=role, person_id=pk(holder), plan_version=version,
-                                signed_at=now, recorded_by=actor))
-            session.flush()
-            audit.append_event(session, assignment_id, audit.SIGNED_OFF,
-                               {"role": role, "by": holder.email, "plan_version": version}, actor=actor, at=now)
-        return {"assignment_id": assignment_id, "role": role, "by": holder.email, "plan_version": version,
-                "already_signed": already}
+    """Kept for callers of the service: `engine.plans.sign_plan`."""
+    from engine import plans
+
+    return plans.sign_plan(db, assignment_id, role=role, by=by, actor=actor, now=now)
 
 
 def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, on: str | None, notes: str | None,

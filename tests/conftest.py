@@ -50,7 +50,7 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(url, POSTGRES_ADMIN_URL)
 
 
-TABLES = ["outcome_competency", "outcome", "goal_progress", "checkin", "pulse",
+TABLES = ["outcome_competency", "outcome", "goal_progress", "checkin", "pulse", "activity", "plan_change",
           "outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
           "person", "daemonlease", "audit_event", "link_use", "link_revocation"]
 

@@ -113,6 +113,13 @@ class Goal(SQLModel, table=True):
     plan_version: int  # the plan version this goal first appeared in
     created_at: datetime
     created_by: str
+    baseline: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    competencies: list[str] = Field(default_factory=list, sa_column=Column(MutableList.as_mutable(JSON), nullable=False,
+                                                                               server_default="[]"))
+    alignment_level: str | None = None  # organisation, mobility_team or individual
+    aligned_to: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    removed_at: datetime | None = None  # a removed goal stays for the record; plans from then on leave it out
+    removed_reason: str | None = None
 
 
 class Signoff(SQLModel, table=True):
@@ -320,3 +327,37 @@ class LinkUse(SQLModel, table=True):
     used_at: datetime
     person_id: int = Field(foreign_key="person.id")
     action: str
+
+
+class Activity(SQLModel, table=True):
+    """A learning activity of a goal: how the assignee works towards it (reflection, mentoring, ...)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    goal_id: int = Field(foreign_key="goal.id", index=True)
+    kind: str  # reflection, mentoring, project, training or network
+    description: str
+    due_on: date | None = None
+    plan_version: int  # the plan version this activity first appeared in
+    created_at: datetime
+
+
+class PlanChange(SQLModel, table=True):
+    """One change of a development plan: the version it made, what the plan then was, and who acknowledged it.
+
+    `snapshot` is the plan of that version (goals and activities as JSON), so any earlier version can be shown.
+    `acknowledge_task_id` is the task that asks for acknowledgement; null when the change needed none (made
+    before the plan was agreed, or under a workflow without an acknowledging role).
+    """
+
+    __tablename__: ClassVar[str] = "plan_change"
+    __table_args__ = (UniqueConstraint("assignment_id", "plan_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    plan_version: int
+    summary: str
+    changed_at: datetime
+    changed_by: str
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    acknowledge_task_id: int | None = Field(default=None, foreign_key="task.id")

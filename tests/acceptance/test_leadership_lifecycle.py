@@ -39,9 +39,10 @@ def complete_stage_tasks(sojourn: Sojourn, view: dict[str, Any]) -> None:
         sojourn.ok("task", "done", str(task["id"]), "--note", "done", actor=task["owner"])
 
 
-def add_goal(sojourn: Sojourn, assignment_id: str, title: str) -> dict[str, Any]:
+def add_goal(sojourn: Sojourn, assignment_id: str, title: str, due: str | None = None) -> dict[str, Any]:
+    """A goal due `due`, by default 30 days from today."""
     return dict(sojourn.json("goal", "add", assignment_id, "--title", title, "--measure", "engagement survey",
-                             "--target", "top quartile", "--due", day(30), actor=EMAIL["assignee"]))
+                             "--target", "top quartile", "--due", due or day(30), actor=EMAIL["assignee"]))
 
 
 def sign(sojourn: Sojourn, assignment_id: str, roles: list[str]) -> None:
@@ -66,7 +67,9 @@ def walk_to(sojourn: Sojourn, view: dict[str, Any], stage: str) -> dict[str, Any
     while view["stage"] != stage:
         complete_stage_tasks(sojourn, view)
         if view["stage"] == "plan_agreed":
-            add_goal(sojourn, assignment_id, "Lead the host team through one planning cycle")
+            # no goal falls due in the first 90 days abroad
+            due = (date.fromisoformat(view["start"]) + timedelta(days=120)).isoformat()
+            add_goal(sojourn, assignment_id, "Lead the host team through one planning cycle", due)
             sign(sojourn, assignment_id, PLAN_SIGNERS)
         view = dict(sojourn.json("advance", assignment_id, actor=EMAIL["mobility"]))
     return view

@@ -107,8 +107,45 @@ def test_offset_anchor_must_be_known() -> None:
 def test_guard_parameters_are_checked() -> None:
     """A sign-off guard naming an unknown role is refused at validation, not at run time."""
     def mutate(raw: dict) -> None:  # type: ignore[type-arg]
-        raw["transitions"][1]["guards"][2]["params"]["roles"] = ["assignee", "board"]
+        raw["transitions"][1]["guards"][2] = {"guard": "plan_signed_off", "params": {"roles": ["assignee", "board"]}}
     assert "wf.yaml: transitions[1].guards[2].params: roles: unknown role 'board'" in _problems(mutate)
+
+
+def test_plan_section_names_known_stages_and_roles() -> None:
+    """Every stage and role the plan section names must exist in the workflow."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["plan"].update(agreed_stage="handshake", signers=["assignee", "board"], notify_change="boss",
+                           follow_up={"role": "ghost", "days": 2}, acknowledge="nobody")
+    details = _problems(mutate)
+    assert {"wf.yaml: plan.agreed_stage: unknown stage 'handshake'", "wf.yaml: plan.signers: unknown role 'board'",
+            "wf.yaml: plan.notify_change: unknown role 'boss'", "wf.yaml: plan.acknowledge: unknown role 'nobody'",
+            "wf.yaml: plan.follow_up.role: unknown role 'ghost'"} <= set(details)
+
+
+def test_rules_after_agreement_need_the_agreed_stage() -> None:
+    """Telling home of a change means nothing without a stage that agrees the plan."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        del raw["plan"]["agreed_stage"]
+    assert ("wf.yaml: plan: notify_change, follow_up, acknowledge need agreed_stage, the stage whose end agrees the "
+            "plan") in _problems(mutate)
+
+
+def test_sign_off_guard_without_roles_needs_plan_signers() -> None:
+    """A bare plan_signed_off reads the signers from the plan section, so a workflow without them is refused."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        del raw["plan"]
+    assert "wf.yaml: transitions[1].guards[2]: plan_signed_off without roles needs plan.signers" in _problems(mutate)
+
+
+def test_built_in_workflow_declares_its_plan_rules() -> None:
+    """The leadership program's plan rules are data: who signs, who hears, who follows up, and 90 days of immersion."""
+    plan = parse_definition(LEADERSHIP).plan
+    assert plan is not None
+    assert (plan.agreed_stage, plan.notify_change, plan.acknowledge, plan.immersion_days) == (
+        "plan_agreed", "sending_manager", "sending_manager", 90)
+    assert plan.follow_up is not None
+    assert (plan.follow_up.role, plan.follow_up.days) == ("coach", 2)
+    assert plan.signers == ("assignee", "sending_manager", "host_manager", "talent", "mobility")
 
 
 def test_cadence_needs_exactly_one_unit() -> None:

@@ -76,3 +76,11 @@ def test_not_before_counts_from_the_start_date() -> None:
     """A positive offset from the start date waits that many days."""
     assert not not_before(_with(today=date(2026, 3, 1)), days=90, anchor="start").ok
     assert not_before(_with(today=date(2026, 5, 1)), days=90, anchor="start").ok
+
+
+def test_plan_signed_off_without_roles_reads_the_workflows_signers() -> None:
+    """A bare plan_signed_off asks for the signers the plan section declares, in their order."""
+    signers = ("assignee", "home_lead")
+    result = plan_signed_off(_with(signed_roles=frozenset({"assignee"}), plan_signers=signers))
+    assert (result.ok, result.who) == (False, ("home_lead",))
+    assert plan_signed_off(_with(signed_roles=frozenset(signers), plan_signers=signers)).ok

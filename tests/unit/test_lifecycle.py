@@ -17,7 +17,8 @@ DEFINITION = parse_definition(builtin_workflow_texts()["leadership-development.y
 
 def _ctx(stage: str, *, tasks_done: bool = True) -> GuardContext:
     return GuardContext(stage=stage, start=date(2026, 1, 1), end=date(2027, 1, 1), today=date(2026, 6, 1),
-                        plan_version=1, stage_tasks=(TaskFacts("t", "T", "coach", tasks_done),))
+                        plan_version=1, stage_tasks=(TaskFacts("t", "T", "coach", tasks_done),),
+                        plan_signers=DEFINITION.plan.signers if DEFINITION.plan else ())
 
 
 def test_fire_moves_the_subject_when_guards_pass() -> None:
