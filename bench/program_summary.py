@@ -201,7 +201,8 @@ SUMMARY_SQL = {
     "goal_progress": """
         SELECT count(*), round(avg(percent), 1) FROM (
             SELECT gp.percent, row_number() OVER (PARTITION BY gp.goal_id ORDER BY c.at DESC, c.id DESC) AS rn
-            FROM goal_progress AS gp JOIN checkin AS c ON c.id = gp.checkin_id) WHERE rn = 1""",
+            FROM goal_progress AS gp JOIN checkin AS c ON c.id = gp.checkin_id
+            JOIN goal AS g ON g.id = gp.goal_id WHERE g.removed_at IS NULL) WHERE rn = 1""",
     "checkin_periods": f"""
         WITH RECURSIVE entered AS MATERIALIZED (
             SELECT t.assignment_id, max(t.at) AS at FROM "transition" AS t

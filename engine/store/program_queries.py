@@ -90,12 +90,12 @@ def program_checkins(session: Session, selection: AssignmentFilter) -> list[Chec
 
 
 def program_goal_progress(session: Session, selection: AssignmentFilter) -> list[GoalProgressRow]:
-    """program_goal_progress: every progress recorded on the selected assignments' goals, with its check-in's
-    instant."""
+    """program_goal_progress: every progress recorded on the selected assignments' goals not removed, with its
+    check-in's instant."""
     statement = (select(col(GoalProgress.goal_id), col(GoalProgress.percent), col(Checkin.at), col(Checkin.id))
                  .join(Checkin, col(GoalProgress.checkin_id) == col(Checkin.id))
                  .join(Goal, col(GoalProgress.goal_id) == col(Goal.id))
-                 .where(col(Goal.assignment_id).in_(_selected_ids(selection))))
+                 .where(col(Goal.assignment_id).in_(_selected_ids(selection)), col(Goal.removed_at).is_(None)))
     return [GoalProgressRow(*row) for row in _rows(session, statement)]
 
 
