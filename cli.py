@@ -911,6 +911,12 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
         yield f"retained at {r['months']} months: {share(r['retained'], r['due'], 'due')}; {r['recorded']} recorded"
     contact = s["sponsor_contact"]
     yield f"sponsor contact: {share(contact['periods_held'], contact['periods_due'], 'periods held')}"
+    checkins = s["checkin_compliance"]
+    yield f"check-ins: {share(checkins['periods_held'], checkins['periods_due'], 'periods held')}"
+    progress = s["goal_progress"]
+    mean = "n/a" if progress["mean_percent"] is None else f"{progress['mean_percent']}%"
+    yield f"mean goal progress: {mean} over {progress['goals']} goal(s) checked in on"
+    yield f"open pulse alerts: {s['open_pulse_alerts']}"
     for c in s["cost"] or [{"currency": None}]:
         if c["currency"] is None:
             yield "cost: none recorded"

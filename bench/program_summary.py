@@ -5,13 +5,18 @@ sponsor contacts and coaching sessions; see its docstring), then adds what the s
 one to three plan goals per assignment past `plan_agreed`; a cost for every assignment (EUR, one in five in USD,
 whole thousands from 100,000 to 400,000); an early-return category for four cancellations out of five; and for
 every completed assignment the 12-month outcome (and the 24-month one when its date has come, or one time in ten
-before), retained 85 % of the time, considered for promotion 30 %, promoted 15 %, with two competency ratings each.
+before), retained 85 % of the time, considered for promotion 30 %, promoted 15 %, with two competency ratings each;
+while an assignment is in the `checkin` cadence's stages, a check-in by the assignee every 30 days four times in
+five with the progress of each goal (the goal left out one time in five), and from orientation on a pulse every 90
+days, one in four alerting, half of those resolved. Check-ins and pulses fall at noon UTC, the same day in every
+assignee's zone, so the plain SQL may count check-in periods on the UTC date.
 
 - service:  `engine.program.program_summary(db, now=...)` then `json.dumps`: one query per table (workflows,
-            assignments twice, stage history, contacts, outcomes) and the figures in Python, the sponsor-contact
-            periods by `engine.reports.contact_compliance`.
+            assignments twice, stage history, contacts, outcomes, check-ins, goal progress, pulse alerts) and the
+            figures in Python, the sponsor-contact periods by `engine.reports.contact_compliance`.
 - baseline: plain `sqlite3`, one SQL statement per figure computing it in the database (the sponsor-contact
-            periods with the recursive CTE of `bench/report.py`, summed in Python), then `json.dumps`.
+            periods with the recursive CTE of `bench/report.py`, summed in Python, the check-in periods with the
+            same CTE over check-ins), then `json.dumps`.
 
 The two alternate over the rounds, the order flipping each round; afterwards the script checks that both computed
 the same figures and stops with an error otherwise. Goal: the summary within 3x of the plain SQL.
@@ -30,16 +35,19 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from _common import machine, median, table, verdict
-from report import NOW, PLAIN_SQL, _instant, prepare, quiet_logging
+from report import GRACE_DAYS, NOW, PLAIN_SQL, _instant, _period_start, prepare, quiet_logging
 
 GOAL_RATIO = 3.0
 REASONS = ("family", "performance", "business_change", "health", "other")
 PAST_PLAN = ("orientation", "manager_briefing", "alignment_meetings", "coaching", "repatriation", "completed")
+# What the plain script hard-codes about leadership-development's `checkin` and `pulse` cadences: their stages.
+CHECKIN_STAGES = ("alignment_meetings", "coaching", "repatriation")
+PULSE_STAGES = ("orientation", "manager_briefing", "alignment_meetings", "coaching", "repatriation")
 
 
 # --- preparing the database -------------------------------------------------------------------------------------
@@ -72,10 +80,58 @@ def add_program_data(path: Path, seed: int) -> dict[str, int]:
                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values).lastrowid
         conn.executemany("INSERT INTO outcome_competency (outcome_id, name, before, after) VALUES (?, ?, ?, ?)",
                          [(outcome_id, *rating) for rating in ratings])
+    recorded = _add_checkins_and_pulses(rng, conn)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
-    return {"goals": len(goals), "early_returns": len(returns), "outcomes": len(outcomes)}
+    return {"goals": len(goals), "early_returns": len(returns), "outcomes": len(outcomes), **recorded}
+
+
+def _add_checkins_and_pulses(rng: random.Random, conn: sqlite3.Connection) -> dict[str, int]:
+    """Check-ins with goal progress and pulses, each while the assignment is in its cadence's stages."""
+    goals_of: dict[int, list[int]] = {}
+    for goal_id, assignment_id in conn.execute("SELECT id, assignment_id FROM goal ORDER BY id"):
+        goals_of.setdefault(assignment_id, []).append(goal_id)
+    history: dict[int, list[tuple[str, datetime]]] = {}
+    for assignment_id, stage, at in conn.execute('SELECT assignment_id, to_stage, at FROM "transition" ORDER BY id'):
+        history.setdefault(assignment_id, []).append((stage, datetime.fromisoformat(at).replace(tzinfo=UTC)))
+    assignees = dict(conn.execute("SELECT id, assignee_id FROM assignment"))
+    progress, pulses = 0, []
+    for assignment_id, steps in history.items():
+        for at in _days_in(steps, CHECKIN_STAGES, 30):
+            if rng.random() >= 0.8:
+                continue
+            checkin_id = conn.execute("INSERT INTO checkin (assignment_id, person_id, role, at) VALUES (?, ?, ?, ?)",
+                                      (assignment_id, assignees[assignment_id], "assignee", _instant(at))).lastrowid
+            values = [(checkin_id, goal_id, rng.randint(0, 100)) for goal_id in goals_of.get(assignment_id, [])
+                      if rng.random() < 0.8]
+            conn.executemany("INSERT INTO goal_progress (checkin_id, goal_id, percent) VALUES (?, ?, ?)", values)
+            progress += len(values)
+        for at in _days_in(steps, PULSE_STAGES, 90):
+            alert = rng.random() < 0.25
+            resolved = _instant(at + timedelta(days=3)) if alert and rng.random() < 0.5 else None
+            answers = (1, 3, 4) if alert else (4, 4, 5)
+            pulses.append((assignment_id, assignees[assignment_id], _instant(at), *answers, alert,
+                           "expectancy 1 is at or below 2" if alert else None, resolved))
+    conn.executemany("INSERT INTO pulse (assignment_id, person_id, at, expectancy, instrumentality, valence, alert, "
+                     "alert_reason, resolved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", pulses)
+    checkins = conn.execute("SELECT count(*) FROM checkin").fetchone()[0]
+    return {"checkins": checkins, "goal_progress": progress, "pulses": len(pulses)}
+
+
+def _days_in(steps: list[tuple[str, datetime]], stages: tuple[str, ...], every_days: int) -> list[datetime]:
+    """Noon UTC on a random day of each `every_days` from entering `stages` until leaving them (or NOW)."""
+    entered = next((at for stage, at in steps if stage in stages), None)
+    if entered is None:
+        return []
+    left = next((at for stage, at in steps if at > entered and stage not in stages), NOW)
+    found, day = [], entered
+    while day < left:
+        at = day + timedelta(days=random.Random(day.toordinal()).randrange(every_days))
+        if at < left:
+            found.append(at.replace(hour=12, minute=0, second=0, microsecond=0))
+        day += timedelta(days=every_days)
+    return found
 
 
 def _outcomes(rng: random.Random, assignment_id: int, end: date) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
@@ -142,6 +198,33 @@ SUMMARY_SQL = {
         FROM assignment AS a LEFT JOIN ({_LATEST}) AS l ON l.assignment_id = a.id
         WHERE a.cost_amount IS NOT NULL GROUP BY a.cost_currency ORDER BY a.cost_currency""",
     "contact_periods": PLAIN_SQL["contact_compliance"],
+    "goal_progress": """
+        SELECT count(*), round(avg(percent), 1) FROM (
+            SELECT gp.percent, row_number() OVER (PARTITION BY gp.goal_id ORDER BY c.at DESC, c.id DESC) AS rn
+            FROM goal_progress AS gp JOIN checkin AS c ON c.id = gp.checkin_id
+            JOIN goal AS g ON g.id = gp.goal_id WHERE g.removed_at IS NULL) WHERE rn = 1""",
+    "checkin_periods": f"""
+        WITH RECURSIVE entered AS MATERIALIZED (
+            SELECT t.assignment_id, max(t.at) AS at FROM "transition" AS t
+            WHERE t.to_stage IN {CHECKIN_STAGES} AND (t.from_stage IS NULL OR t.from_stage NOT IN {CHECKIN_STAGES})
+            GROUP BY t.assignment_id),
+        e AS MATERIALIZED (
+            SELECT n.assignment_id, 0 AS weeks, max(date(n.at), a.start) AS anchor,  -- never before the start
+                   date(coalesce(min((SELECT min(x.at) FROM "transition" AS x
+                                      WHERE x.assignment_id = n.assignment_id AND x.at > n.at
+                                        AND x.to_stage NOT IN {CHECKIN_STAGES}), :now), :now)) AS last_check
+            FROM entered AS n JOIN assignment AS a ON a.id = n.assignment_id),
+        periods(assignment_id, k, first_day, next_day) AS (
+            SELECT e.assignment_id, 0, e.anchor, {_period_start('1')} FROM e
+            WHERE date({_period_start('1')}, '+{GRACE_DAYS} days') <= e.last_check
+            UNION ALL
+            SELECT p.assignment_id, p.k + 1, p.next_day, {_period_start('p.k + 2')}
+            FROM periods AS p JOIN e ON e.assignment_id = p.assignment_id
+            WHERE date({_period_start('p.k + 2')}, '+{GRACE_DAYS} days') <= e.last_check)
+        SELECT coalesce(sum(EXISTS (SELECT 1 FROM checkin AS c WHERE c.assignment_id = p.assignment_id
+                                    AND c.at >= p.first_day AND c.at < p.next_day)), 0), count(*)
+        FROM periods AS p""",
+    "open_pulse_alerts": "SELECT count(*) FROM pulse WHERE alert AND resolved_at IS NULL",
 }
 
 
@@ -156,6 +239,7 @@ class PlainSummary:
         figures = {name: self.conn.execute(sql, now).fetchall() for name, sql in SUMMARY_SQL.items()}
         sponsor = [row for row in figures.pop("contact_periods") if row[2] == "sponsor_contact"]
         figures["sponsor_contact"] = [sum(row[3] for row in sponsor), sum(row[4] for row in sponsor)]
+        figures["checkin_periods"] = list(figures["checkin_periods"][0])
         return dict(json.loads(json.dumps(figures)))
 
     def close(self) -> None:
@@ -184,6 +268,11 @@ def same_figures(engine: dict[str, Any], plain: dict[str, Any]) -> list[str]:
                  [[cur, n, f"{total:.2f}", kept] for cur, n, total, kept in plain["cost"]]),
         "sponsor_contact": ([engine["sponsor_contact"]["periods_held"], engine["sponsor_contact"]["periods_due"]],
                             plain["sponsor_contact"]),
+        "goal_progress": ([engine["goal_progress"]["goals"], engine["goal_progress"]["mean_percent"]],
+                          list(plain["goal_progress"][0])),
+        "checkin_compliance": ([engine["checkin_compliance"]["periods_held"],
+                                engine["checkin_compliance"]["periods_due"]], plain["checkin_periods"]),
+        "open_pulse_alerts": (engine["open_pulse_alerts"], plain["open_pulse_alerts"][0][0]),
     }
     return [name for name, (mine, theirs) in pairs.items() if mine != theirs]
 
@@ -218,7 +307,10 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
         "machine": machine(),
         "figures": {"completed": summary["completed"], "early_returns": summary["early_returns"]["total"],
                     "retention": [[r["months"], r["retained"], r["due"]] for r in summary["retention"]],
-                    "sponsor_periods_due": summary["sponsor_contact"]["periods_due"]},
+                    "sponsor_periods_due": summary["sponsor_contact"]["periods_due"],
+                    "checkin_periods_due": summary["checkin_compliance"]["periods_due"],
+                    "mean_goal_progress": summary["goal_progress"]["mean_percent"],
+                    "open_pulse_alerts": summary["open_pulse_alerts"]},
         "results": {name: {"median_s": median(values), "min_s": min(values), "max_s": max(values)}
                     for name, values in times.items()},
         "ratio": engine_s / plain_s,

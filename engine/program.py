@@ -9,21 +9,24 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from engine import reports
+from engine.cadences import CadenceSchedule, anchor_day
 from engine.definition import WorkflowDefinition
 from engine.errors import BadInput
 from engine.inputs import EARLY_RETURN_REASONS
+from engine.notices import CHECKIN_CADENCE
 from engine.outcomes import OUTCOME_MONTHS, cancelled_stages_of, completed_stages_of
 from engine.records import definition_of
 from engine.store import program_queries, report_queries
 from engine.store.models import pk
-from engine.store.program_queries import OutcomeRow, ProgramAssignmentRow
+from engine.store.program_queries import CheckinRow, GoalProgressRow, OutcomeRow, ProgramAssignmentRow
 from engine.store.report_queries import AssignmentFilter
 from engine.transactions import use_case_transaction
 
@@ -40,6 +43,9 @@ class SummaryRows:
     report: reports.ReportRows  # the report's rows: workflows, assignments, stage history, contacts
     assignments: list[ProgramAssignmentRow]
     outcomes: list[OutcomeRow]
+    checkins: list[CheckinRow]
+    goal_progress: list[GoalProgressRow]
+    open_pulse_alerts: int
 
 
 def program_summary(db: Engine, *, workflow: str | None = None, start_year: int | None = None,
@@ -57,7 +63,10 @@ def program_summary(db: Engine, *, workflow: str | None = None, start_year: int 
             transitions=report_queries.report_transitions(session, selection), overdue_tasks=[],
             contacts=report_queries.report_contacts(session, selection))
         rows = SummaryRows(report=report_rows, assignments=program_queries.program_assignments(session, selection),
-                           outcomes=program_queries.program_outcomes(session, selection))
+                           outcomes=program_queries.program_outcomes(session, selection),
+                           checkins=program_queries.program_checkins(session, selection),
+                           goal_progress=program_queries.program_goal_progress(session, selection),
+                           open_pulse_alerts=program_queries.program_open_pulse_alerts(session, selection))
     return compute_summary(rows, selection, now)
 
 
@@ -80,6 +89,9 @@ def compute_summary(rows: SummaryRows, selection: AssignmentFilter, now: datetim
         "retention": retention(rows.assignments, completed, outcomes, now),
         "retained_leaders": len(retained),
         "sponsor_contact": sponsor_contact(rows.report, now),
+        "goal_progress": mean_goal_progress(rows.goal_progress),
+        "checkin_compliance": checkin_compliance(rows.report, rows.checkins, now),
+        "open_pulse_alerts": rows.open_pulse_alerts,
         "cost": cost_per_retained_leader(rows.assignments, retained),
     }
 
@@ -129,6 +141,44 @@ def sponsor_contact(rows: reports.ReportRows, now: datetime) -> dict[str, Any]:
         history[step.assignment_id].append(step)
     periods = [p for p in reports.contact_compliance(rows, history, now) if p["kind"] in kinds]
     held, due = sum(p["periods_held"] for p in periods), sum(p["periods_due"] for p in periods)
+    return {"periods_held": held, "periods_due": due, "rate": round(held / due, 3) if due else None}
+
+
+def mean_goal_progress(progress: Iterable[GoalProgressRow]) -> dict[str, Any]:
+    """The mean of each goal's latest recorded percent (latest by check-in instant), over the goals checked in on."""
+    latest: dict[int, GoalProgressRow] = {}
+    for p in progress:
+        if p.goal_id not in latest or (p.at, p.checkin_id) > (latest[p.goal_id].at, latest[p.goal_id].checkin_id):
+            latest[p.goal_id] = p
+    percents = [p.percent for p in latest.values()]
+    return {"goals": len(percents), "mean_percent": round(sum(percents) / len(percents), 1) if percents else None}
+
+
+def checkin_compliance(rows: reports.ReportRows, checkins: Iterable[CheckinRow], now: datetime) -> dict[str, Any]:
+    """Periods of the `checkin` cadences held out of periods due, counted as the sponsor contact is; a check-in
+    holds the period its instant falls in, in the assignee's zone, as planning decides it."""
+    zones = {a.id: ZoneInfo(a.assignee_tz) for a in rows.assignments}
+    days: dict[int, list[date]] = defaultdict(list)
+    for c in checkins:
+        days[c.assignment_id].append(c.at.astimezone(zones[c.assignment_id]).date())
+    history: dict[int, list[report_queries.TransitionRow]] = defaultdict(list)
+    for step in rows.transitions:
+        history[step.assignment_id].append(step)
+    held = due = 0
+    for a in rows.assignments:
+        definition = rows.workflows[a.workflow_id][2]
+        for cadence in (c for c in definition.cadences if c.kind == CHECKIN_CADENCE):
+            span = reports._time_in_stages(history.get(a.id, []), reports._stages_of(definition, cadence))
+            if span is None:
+                continue
+            entered, left = span
+            schedule = CadenceSchedule(anchor=anchor_day(entered, a.assignee_tz, a.start), every=cadence.every,
+                                       grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
+                                       due_zones=(), missed_zones=())
+            last_check = min(now, left) if left is not None else now
+            a_held, a_due = reports._periods_held(schedule, last_check.astimezone(zones[a.id]).date(),
+                                                  sorted(days[a.id]))
+            held, due = held + a_held, due + a_due
     return {"periods_held": held, "periods_due": due, "rate": round(held / due, 3) if due else None}
 
 

@@ -5,14 +5,14 @@ Like `report_queries`, they select plain columns as Core statements; the figures
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, true, update
 from sqlmodel import Session, col
 
-from engine.store.models import Assignment, Outcome
+from engine.store.models import Assignment, Checkin, Goal, GoalProgress, Outcome, Pulse
 from engine.store.report_queries import AssignmentFilter, _rows, _selected_ids
 
 
@@ -32,6 +32,18 @@ class OutcomeRow(NamedTuple):
     retained: bool
     considered_for_promotion: bool
     promoted_to: str | None
+
+
+class CheckinRow(NamedTuple):
+    assignment_id: int
+    at: datetime
+
+
+class GoalProgressRow(NamedTuple):
+    goal_id: int
+    percent: int
+    at: datetime  # when the check-in that recorded it happened
+    checkin_id: int
 
 
 def outcome_of(session: Session, assignment_id: int, months: int) -> Outcome | None:
@@ -68,3 +80,28 @@ def program_outcomes(session: Session, selection: AssignmentFilter) -> list[Outc
                         col(Outcome.considered_for_promotion), col(Outcome.promoted_to))
                  .where(col(Outcome.assignment_id).in_(_selected_ids(selection))))
     return [OutcomeRow(*row) for row in _rows(session, statement)]
+
+
+def program_checkins(session: Session, selection: AssignmentFilter) -> list[CheckinRow]:
+    """program_checkins: when each check-in of the selected assignments happened."""
+    statement = (select(col(Checkin.assignment_id), col(Checkin.at))
+                 .where(col(Checkin.assignment_id).in_(_selected_ids(selection))))
+    return [CheckinRow(*row) for row in _rows(session, statement)]
+
+
+def program_goal_progress(session: Session, selection: AssignmentFilter) -> list[GoalProgressRow]:
+    """program_goal_progress: every progress recorded on the selected assignments' goals not removed, with its
+    check-in's instant."""
+    statement = (select(col(GoalProgress.goal_id), col(GoalProgress.percent), col(Checkin.at), col(Checkin.id))
+                 .join(Checkin, col(GoalProgress.checkin_id) == col(Checkin.id))
+                 .join(Goal, col(GoalProgress.goal_id) == col(Goal.id))
+                 .where(col(Goal.assignment_id).in_(_selected_ids(selection)), col(Goal.removed_at).is_(None)))
+    return [GoalProgressRow(*row) for row in _rows(session, statement)]
+
+
+def program_open_pulse_alerts(session: Session, selection: AssignmentFilter) -> int:
+    """program_open_pulse_alerts: how many pulses of the selected assignments alerted and are not resolved yet."""
+    statement = (select(func.count()).select_from(Pulse)
+                 .where(col(Pulse.assignment_id).in_(_selected_ids(selection)), col(Pulse.alert) == true(),
+                        col(Pulse.resolved_at).is_(None)))
+    return int(session.connection().execute(statement).scalar_one())

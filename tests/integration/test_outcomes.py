@@ -9,10 +9,14 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
-from engine import outcomes, service
+from engine import checkins, outcomes, service
 from engine.outcomes import CompetencyRating, OutcomeReport
+from engine.store.db import transaction
+from engine.store.models import Pulse
 from integration.conftest import Sojourn, snapshot
 from tests.support.scenarios import PLAN_SIGNERS
 
@@ -27,6 +31,12 @@ EARLY_RETURN_START, EARLY_RETURN_END, EARLY_RETURN_AT = "2024-03-01", "2026-08-3
 ACTIVE_START, ACTIVE_END = "2025-09-01", "2027-08-31"
 ACTIVE_ORIENTATION_AT = datetime(2025, 12, 1, 12, 0, tzinfo=UTC)
 SPONSOR_CONTACTS = ("2025-12-15", "2026-02-10")
+# the active assignment's goal: recorded in February first, then in December; the later instant counts, not the id
+ACTIVE_CHECKINS = ((datetime(2026, 2, 15, 12, tzinfo=UTC), 70), (datetime(2025, 12, 20, 12, tzinfo=UTC), 40))
+EARLY_RETURN_PROGRESS = 20  # the family early return's goal, at a check-in just before going home
+ACTIVE_PULSES = ((datetime(2025, 12, 10, 12, tzinfo=UTC), (4, 4, 4)),  # no alert
+                 (datetime(2026, 1, 10, 12, tzinfo=UTC), (2, 4, 4)),  # alert, resolved on 2026-01-20
+                 (datetime(2026, 2, 10, 12, tzinfo=UTC), (4, 4, 1)))  # alert, still open
 
 
 def _noon(day: str | date) -> datetime:
@@ -66,6 +76,13 @@ def returned_assignment(db: Engine, spec: service.AssignmentSpec, number: int, s
     return assignment_id
 
 
+def check_in(db: Engine, assignment_id: int, number: int, percent: int, at: datetime) -> None:
+    """A check-in on the assignment's goal by its assignee (`assigneeNN@example.com`, as `new_assignment` names)."""
+    goal_id = int(service.show_assignment(db, assignment_id, now=at)["goals"][0]["id"])
+    checkins.record_checkin(db, assignment_id, by=f"assignee{number:02d}@example.com", progress={goal_id: percent},
+                            note=None, feedback=None, actor=ACTOR, now=at)
+
+
 def record(db: Engine, assignment_id: int, months: int, **fields: Any) -> None:
     report = OutcomeReport(months=months, retained=fields.pop("retained", True), **fields)
     outcomes.record_outcome(db, assignment_id, report, actor=ACTOR, now=SUMMARY_AT)
@@ -85,7 +102,10 @@ def seed_cohort(db: Engine, spec: service.AssignmentSpec) -> Cohort:
                    the first two promoted
     returned_2025  1, ended 2025-12-31: no outcome due yet
     early_return   2, cancelled from coaching on 2025-06-02: one for family, one for performance
-    active         1, in coaching since 2025-12-01, sponsor contacts on 2025-12-15 and 2026-02-10
+    active         1, in coaching since 2025-12-01, sponsor contacts on 2025-12-15 and 2026-02-10; check-ins on
+                   2025-12-20 (40%) and 2026-02-15 (70%), none in January; pulses on 2025-12-10, 2026-01-10 (alert,
+                   resolved) and 2026-02-10 (alert, open)
+    The family early return checked in at 20% on the day it was cancelled; no other goal was checked in on.
     Cost: the first 16 EUR 200,000 each, the early returns EUR 150,000 each, returned_2025 and active USD 300,000.
     """
     ids: dict[str, list[int]] = {}
@@ -98,6 +118,8 @@ def seed_cohort(db: Engine, spec: service.AssignmentSpec) -> Cohort:
         number += 1
         assignment_id = new_assignment(db, spec, number, EARLY_RETURN_START, EARLY_RETURN_END, "DE")
         move_to(db, assignment_id, "coaching", EARLY_RETURN_AT)
+        if reason == "family":
+            check_in(db, assignment_id, number, EARLY_RETURN_PROGRESS, EARLY_RETURN_AT)
         service.advance(db, assignment_id, to="cancelled", reason="went home early", actor=ACTOR,
                         now=EARLY_RETURN_AT, early_return=reason)
         ids.setdefault("early_return", []).append(assignment_id)
@@ -107,6 +129,15 @@ def seed_cohort(db: Engine, spec: service.AssignmentSpec) -> Cohort:
     for day in SPONSOR_CONTACTS:
         service.log_contact(db, active, kind="sponsor_contact", with_email=spec.stakeholders["sponsor"], on=day,
                             notes=None, actor=ACTOR, now=SUMMARY_AT)
+    for at, percent in ACTIVE_CHECKINS:
+        check_in(db, active, number, percent, at)
+    for at, (expectancy, instrumentality, valence) in ACTIVE_PULSES:
+        checkins.record_pulse(db, active, by=f"assignee{number:02d}@example.com", expectancy=expectancy,
+                              instrumentality=instrumentality, valence=valence, note=None, actor=ACTOR, now=at)
+    with transaction(db) as session:  # Sojourn has no command to resolve an alert yet: mark the first one
+        session.execute(update(Pulse).where(col(Pulse.assignment_id) == active, col(Pulse.alert))
+                        .where(col(Pulse.at) == ACTIVE_PULSES[1][0]).values(resolved_at=ACTIVE_PULSES[1][0]
+                                                                             + timedelta(days=10)))
     ids["active"] = [active]
 
     a2023, a2024 = ids["returned_2023"], ids["returned_2024"]
@@ -166,6 +197,12 @@ def test_program_summary_gives_the_seeded_cohorts_figures_in_json_and_text(on_db
     # anchored on 2025-12-01: December and January have passed their grace days by 2026-03-02, February has not;
     # 2025-12-15 holds December
     assert figures["sponsor_contact"] == {"periods_held": 1, "periods_due": 2, "rate": 0.5}
+    # the active goal's latest check-in (70%, in February) and the family early return's (20%); no other goal
+    assert figures["goal_progress"] == {"goals": 2, "mean_percent": 45.0}
+    # the same periods as the sponsor contact: 2025-12-20 holds December, January has none; the early returns and
+    # the returned passed through the check-in stages in an instant, so no period of theirs fell due
+    assert figures["checkin_compliance"] == {"periods_held": 1, "periods_due": 2, "rate": 0.5}
+    assert figures["open_pulse_alerts"] == 1  # of two alerts, the January one was resolved
     assert figures["cost"] == [
         {"currency": "EUR", "assignments": 18, "total": "3500000.00", "retained_leaders": 14,
          "per_retained_leader": "250000.00"},
@@ -180,6 +217,9 @@ def test_program_summary_gives_the_seeded_cohorts_figures_in_json_and_text(on_db
     assert "retained at 12 months: 15 of 16 due (94%); 16 recorded" in text
     assert "retained at 24 months: 4 of 6 due (67%); 5 recorded" in text
     assert "sponsor contact: 1 of 2 periods held (50%)" in text
+    assert "check-ins: 1 of 2 periods held (50%)" in text
+    assert "mean goal progress: 45.0% over 2 goal(s) checked in on" in text
+    assert "open pulse alerts: 1" in text
     assert "cost: 3500000.00 EUR for 18 assignment(s); 250000.00 per leader retained (14)" in text
 
 
@@ -193,6 +233,9 @@ def test_program_summary_filters_narrow_every_figure(on_db: Sojourn, cohort: Coh
     assert started_2021["assignments"] == len(cohort.ids["returned_2023"])
     assert started_2021["early_returns"]["total"] == 0
     assert started_2021["cost"][0]["per_retained_leader"] == "240000.00"  # 6 x 200,000 over 5 still employed
+    started_2024 = json.loads(summary(on_db, "--json", "--start-year", "2024"))  # the early returns, returned_2025
+    assert started_2024["goal_progress"] == {"goals": 1, "mean_percent": float(EARLY_RETURN_PROGRESS)}
+    assert (started_2024["checkin_compliance"]["periods_due"], started_2024["open_pulse_alerts"]) == (0, 0)
 
 
 def test_outcome_record_completes_the_milestone_task_and_prints_the_outcome(
