@@ -258,12 +258,12 @@ PLAIN_SQL = {
                                                                WHERE s.kind = c.kind))
             GROUP BY t.assignment_id, c.kind),
         e AS MATERIALIZED (
-            SELECT n.assignment_id, n.kind, n.weeks, date(n.at) AS anchor,
+            SELECT n.assignment_id, n.kind, n.weeks, max(date(n.at), a.start) AS anchor,  -- never before the start
                    date(coalesce(min((SELECT min(x.at) FROM "transition" AS x
                                       WHERE x.assignment_id = n.assignment_id AND x.at > n.at
                                         AND x.to_stage NOT IN (SELECT stage FROM cadence_stage AS s
                                                                WHERE s.kind = n.kind)), :now), :now)) AS last_check
-            FROM entered AS n),
+            FROM entered AS n JOIN assignment AS a ON a.id = n.assignment_id),
         periods(assignment_id, kind, k, first_day, next_day) AS (
             SELECT e.assignment_id, e.kind, 0, e.anchor, {_period_start('1')} FROM e
             WHERE date({_period_start('1')}, '+{GRACE_DAYS} days') <= e.last_check
