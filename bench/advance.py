@@ -5,13 +5,14 @@ made through the service layer, then cloned row for row with SQL; creation is no
 baseline, then advances every assignment from `interviews` to `plan_agreed`, one transaction per advance:
 
 - service:  `engine.service.advance(db, id, to=None, reason=None, actor=..., now=...)`; each call writes the stage
-            update with the version check, one history row, 2 task rows and 7 outbox rows.
+            update with the version check, one history row, 2 task rows, 7 outbox rows and one audit event.
 - baseline: the plain driver on the copy (`sqlite3` with the same PRAGMAs: WAL, synchronous=NORMAL,
             foreign_keys=ON, busy_timeout; or `psycopg` on PostgreSQL): BEGIN; select the assignment (with its
-            assignee), its tasks and its stakeholders; check the stage's tasks are done; update the stage with a
-            version check; insert 1 history row, 2 task rows and 7 outbox rows (ON CONFLICT(key) DO NOTHING); where
-            the schema has `cadencestate`, upsert the workflow's 4 cadence checks as the service does since stage
-            changes wake them; COMMIT.
+            assignee and audit head), its tasks and its stakeholders; check the stage's tasks are done; hash the
+            audit event (SHA-256 of its JSON and the previous hash); update the stage and the audit head with a
+            version check; insert the audit event, 1 history row, 2 task rows and 7 outbox rows (ON CONFLICT(key)
+            DO NOTHING); upsert the workflow's 4 cadence checks as the service does since stage changes wake them;
+            COMMIT.
 
 The two run interleaved in rounds so machine noise falls on both alike. Reports advances/s and the ratio, on SQLite
 and, with --postgres, on a scratch PostgreSQL database. Goals: at least 1,000 advances/s, and within 5x of the plain
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import hashlib
 import io
 import json
 import logging
@@ -224,7 +226,7 @@ def _counts(conn: Any) -> dict[str, int]:
 
     return {"plan_agreed": count("SELECT count(*) FROM assignment WHERE stage = 'plan_agreed'"),
             "transition": count('SELECT count(*) FROM "transition"'), "task": count("SELECT count(*) FROM task"),
-            "outbox": count("SELECT count(*) FROM outbox")}
+            "outbox": count("SELECT count(*) FROM outbox"), "audit_event": count("SELECT count(*) FROM audit_event")}
 
 
 # --- the two contenders -----------------------------------------------------------------------------------------
@@ -269,21 +271,9 @@ class PlainAdvance:
         self.conn = files.connect_plain()
         self.cursor = self.conn.cursor()
         self.sqlite = files.backend == "sqlite"
-        # where the schema keeps per-assignment cadence checks, a stage change asks for them to be looked at now
-        self.cadences = self._has_cadences()
 
     def _sql(self, statement: str) -> str:
         return statement if self.sqlite else statement.replace("?", "%s")
-
-    def _one(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
-        return self.cursor.execute(self._sql(statement), params).fetchone()
-
-    def _has_cadences(self) -> bool:
-        if self.sqlite:
-            found = self._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cadencestate'")
-        else:
-            found = self._one("SELECT 1 FROM information_schema.tables WHERE table_name = 'cadencestate'")
-        return found is not None
 
     def _instant(self, value: datetime) -> Any:
         return value.strftime(SQLITE_INSTANT) if self.sqlite else value
@@ -294,12 +284,12 @@ class PlainAdvance:
         at = self._instant(now)
         c.execute("BEGIN")
         try:
-            a = c.execute(sql('SELECT a.id, a.stage, a.row_version, a.home, a.host, p.id, p.email, p.name '
-                              'FROM assignment AS a JOIN person AS p ON p.id = a.assignee_id WHERE a.id = ?'),
-                          (assignment_id,)).fetchone()
+            a = c.execute(sql('SELECT a.id, a.stage, a.row_version, a.audit_seq, a.audit_head, a.home, a.host, p.id, '
+                              'p.email, p.name FROM assignment AS a JOIN person AS p ON p.id = a.assignee_id '
+                              'WHERE a.id = ?'), (assignment_id,)).fetchone()
             if a is None:
                 raise LookupError(f"no assignment {assignment_id}")
-            _, stage, version, home, host, assignee_id, assignee_email, assignee_name = a
+            _, stage, version, seq, head, home, host, assignee_id, assignee_email, assignee_name = a
             tasks = c.execute(sql("SELECT id, key, stage, status, owner_id FROM task WHERE assignment_id = ? "
                                   "ORDER BY id"), (assignment_id,)).fetchall()
             holders = {role: (pid, email) for role, pid, email in c.execute(sql(
@@ -309,11 +299,18 @@ class PlainAdvance:
             if any(t[2] == stage and t[3] != "done" for t in tasks):
                 raise RuntimeError(f"assignment {assignment_id}: tasks of {stage} still open")
             dest = NEXT_STAGE[stage]
-            updated = c.execute(sql("UPDATE assignment SET stage = ?, stage_entered_at = ?, row_version = ? "
-                                    "WHERE id = ? AND row_version = ?"),
-                                (dest, at, version + 1, assignment_id, version))
+            details = json.dumps({"from": stage, "reason": None, "to": dest}, separators=(",", ":"))
+            event = json.dumps([assignment_id, seq + 1, now.isoformat(), ACTOR, "stage_changed", details, head],
+                               separators=(",", ":"))
+            event_hash = hashlib.sha256(event.encode()).hexdigest()
+            updated = c.execute(sql("UPDATE assignment SET stage = ?, stage_entered_at = ?, row_version = ?, "
+                                    "audit_seq = ?, audit_head = ? WHERE id = ? AND row_version = ? AND audit_seq = ?"),
+                                (dest, at, version + 1, seq + 1, event_hash, assignment_id, version, seq))
             if updated.rowcount != 1:
                 raise RuntimeError(f"assignment {assignment_id} changed concurrently")
+            c.execute(sql("INSERT INTO audit_event (assignment_id, seq, at, actor, action, details, prev_hash, hash) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                      (assignment_id, seq + 1, at, ACTOR, "stage_changed", details, head, event_hash))
             history_id = c.execute(sql(
                 'INSERT INTO "transition" (assignment_id, from_stage, to_stage, at, actor, reason, workflow_version) '
                 "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"), (assignment_id, stage, dest, at, ACTOR, None, 1)
@@ -339,13 +336,12 @@ class PlainAdvance:
                               "body, created_at, deliver_at, status, attempts, next_attempt_at, delivered_to) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " + ("?" if self.sqlite else "?::json")
                               + ') ON CONFLICT("key") DO NOTHING'), notices)
-            if self.cadences:
-                c.executemany(sql("INSERT INTO cadencestate (assignment_id, kind, next_check_at) VALUES (?, ?, ?) "
-                                  "ON CONFLICT (assignment_id, kind) DO UPDATE SET next_check_at = CASE "
-                                  "WHEN cadencestate.next_check_at IS NULL OR cadencestate.next_check_at > "
-                                  "excluded.next_check_at THEN excluded.next_check_at "
-                                  "ELSE cadencestate.next_check_at END"),
-                              [(assignment_id, kind, at) for kind in CADENCE_KINDS])
+            c.executemany(sql("INSERT INTO cadencestate (assignment_id, kind, next_check_at) VALUES (?, ?, ?) "
+                              "ON CONFLICT (assignment_id, kind) DO UPDATE SET next_check_at = CASE "
+                              "WHEN cadencestate.next_check_at IS NULL OR cadencestate.next_check_at > "
+                              "excluded.next_check_at THEN excluded.next_check_at "
+                              "ELSE cadencestate.next_check_at END"),
+                          [(assignment_id, kind, at) for kind in CADENCE_KINDS])
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -443,7 +439,7 @@ def measure(files: SqliteFiles | PostgresDatabases, n: int, warmup: int, rounds:
         problems = []
         if numbers["plan_agreed"] != moved:
             problems.append(f"{numbers['plan_agreed']} assignments in plan_agreed, expected {moved}")
-        for table_name, per_advance in (("transition", 1), ("task", 2), ("outbox", 7)):
+        for table_name, per_advance in (("transition", 1), ("task", 2), ("outbox", 7), ("audit_event", 1)):
             added = numbers[table_name] - before[table_name]
             if added != per_advance * moved:
                 problems.append(f"{table_name}: {added} rows added, expected {per_advance * moved}")

@@ -238,11 +238,29 @@ def append_event(session: Session, assignment_id: int, action: str, details: Map
     assert head is not None, "events are appended to assignments the use case has loaded"
     seq, prev_hash = head
     event = seal(assignment_id, seq + 1, at, actor, action, details, prev_hash)
-    row = {k: v for k, v in asdict(event).items() if k != "id"}
-    if not append_audit_event(session, row):
+    if not append_audit_event(session, stored_row(event)):
         raise ConcurrentChange(f"someone else changed assignment {assignment_id}'s history at the same time; "
                                "nothing was written", details=["retry"])
     return event
+
+
+def chained(assignment_id: int, head: Head, entries: Sequence[tuple[str, Mapping[str, Any]]], *, actor: str,
+            at: datetime) -> list[ChainEvent]:
+    """Events (action, details) sealed one after another on `head`, for a use case that writes them in bulk
+    (`append_audit_chains`) on a head it holds."""
+    seq, prev_hash = head
+    events = []
+    for action, details in entries:
+        seq += 1
+        events.append(seal(assignment_id, seq, at, actor, action, details, prev_hash))
+        prev_hash = events[-1].hash
+    return events
+
+
+def stored_row(event: ChainEvent) -> dict[str, Any]:
+    """An event as the columns of its new row (the id comes on insert)."""
+    return {"assignment_id": event.assignment_id, "seq": event.seq, "at": event.at, "actor": event.actor,
+            "action": event.action, "details": event.details, "prev_hash": event.prev_hash, "hash": event.hash}
 
 
 def creation(record: AssignmentRecord) -> dict[str, Any]:

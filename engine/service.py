@@ -33,7 +33,7 @@ from engine.records import (
 )
 from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
 from engine.store import lookups
-from engine.store.audit_events import audit_event_rows
+from engine.store.audit_events import append_audit_chains, audit_event_rows
 from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
 from engine.store.models import (
     Assignment,
@@ -341,11 +341,9 @@ def _create_assignments(session: Session, checked: Sequence[_NewAssignment], *, 
                                                        "row_version": 1}),
                                 n.workflow, n.assignee, {"assignee": n.assignee, **n.holders})
                for assignment_id, row, n in zip(ids, rows, checked, strict=True)]
-    for record in records:
-        audit.append_event(session, pk(record.assignment), audit.ASSIGNMENT_CREATED, audit.creation(record),
-                           actor=actor, at=now)
-    _enter_stage(connection, [_StageEntry(r, None, r.assignment.stage, "created") for r in records], actor=actor,
-                 now=now)
+    _enter_stage(connection, [_StageEntry(r, None, r.assignment.stage, "created",
+                                          opening=((audit.ASSIGNMENT_CREATED, audit.creation(r)),)) for r in records],
+                 actor=actor, now=now)
     return records
 
 
@@ -456,20 +454,27 @@ class _StageEntry:
     source: str | None
     dest: str
     reason: str | None
+    opening: tuple[tuple[str, Mapping[str, Any]], ...] = ()  # audit events chained before the stage change's own
 
 
 def _enter_stage(connection: Connection, entries: Sequence[_StageEntry], *, actor: str, now: datetime) -> None:
     """Set each stage, append history, create the stages' tasks and tell every stakeholder, in one transaction.
 
-    A move checks the assignment's version (`move_assignment`); history, tasks, notices and cadence checks of all
-    entries go in one multi-row INSERT each.
+    A move checks the assignment's version (`move_assignment`); history, tasks, notices, cadence checks and audit
+    events of all entries go in one multi-row INSERT (or executemany) each.
     """
+    events: list[audit.ChainEvent] = []
     for entry in entries:
         assignment, definition = entry.record.assignment, entry.record.definition
+        head: audit.Head = (0, None)  # a new assignment's chain starts here
         if entry.source is not None:
-            assignment.row_version = move_assignment(connection, pk(assignment), seen_version=assignment.row_version,
-                                                     stage=entry.dest, entered_at=now)
+            moved = move_assignment(connection, pk(assignment), seen_version=assignment.row_version, stage=entry.dest,
+                                    entered_at=now)
+            assignment.row_version, head = moved.row_version, moved.audit_head
         assignment.stage, assignment.stage_entered_at = entry.dest, now
+        events += audit.chained(pk(assignment), head, [*entry.opening, (audit.STAGE_CHANGED, {
+            "from": entry.source, "to": entry.dest, "reason": entry.reason})], actor=actor, at=now)
+        assignment.audit_seq, assignment.audit_head = events[-1].seq, events[-1].hash
         if definition.is_terminal(entry.dest) and not definition.stage(entry.dest).tasks:
             _close_open_tasks(connection, entry.record)
     history_ids = insert_history(connection, [
@@ -486,10 +491,7 @@ def _enter_stage(connection: Connection, entries: Sequence[_StageEntry], *, acto
     # the daemon decides whether a cadence starts, continues or stops with the new stage
     wake_cadence_checks(connection, [(pk(e.record.assignment), cadence.kind) for e in entries
                                      for cadence in e.record.definition.cadences], now)
-    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
-        for entry in entries:
-            audit.append_event(session, pk(entry.record.assignment), audit.STAGE_CHANGED,
-                               {"from": entry.source, "to": entry.dest, "reason": entry.reason}, actor=actor, at=now)
+    append_audit_chains(connection, [audit.stored_row(event) for event in events])
 
 
 def _close_open_tasks(connection: Connection, record: AssignmentRecord) -> None:
@@ -521,9 +523,9 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
 
 def _stage_change_notices(record: AssignmentRecord, entry: _StageEntry, history_id: int, actor: str,
                           new_tasks: list[Task], now: datetime) -> list[NewNotice]:
-    change = StageChange(id=history_id, assignment_id=pk(record.assignment), from_stage=entry.source,
-                         to_stage=entry.dest, at=now, actor=actor, reason=entry.reason,
-                         workflow_version=record.workflow.version)
+    change = typed_row(StageChange, {"id": history_id, "assignment_id": pk(record.assignment),
+                                     "from_stage": entry.source, "to_stage": entry.dest, "at": now, "actor": actor,
+                                     "reason": entry.reason, "workflow_version": record.workflow.version})
     return [notices.stage_changed(record.assignment, record.assignee, change, role=role, recipient=person,
                                   new_tasks=[t for t in new_tasks if t.owner_id == person.id], now=now)
             for role, person in sorted(record.stakeholders.items())]

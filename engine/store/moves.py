@@ -8,10 +8,10 @@ and the cadence checks the daemon must look at. The daemon never calls it: it pl
 
 The optimistic lock. `assignment.row_version` is read with the assignment and checked when it moves:
 `move_assignment` runs `UPDATE assignment SET stage = ?, stage_entered_at = ?, row_version = row_version + 1
-WHERE id = ? AND row_version = ?` and counts the rows it changed. Zero means another transaction moved or changed the
-assignment after it was read; `StaleDataError` is raised, the use case's transaction rolls back, and the user is
-told of a concurrent change (exit 1, nothing written). On PostgreSQL a second writer waits on the row lock of the
-first and then re-checks the WHERE clause against the committed row, so it finds the version moved and loses. On
+WHERE id = ? AND row_version = ? RETURNING audit_seq, audit_head`. No row back means another transaction moved or
+changed the assignment after it was read; `StaleDataError` is raised, the use case's transaction rolls back, and the
+user is told of a concurrent change (exit 1, nothing written). On PostgreSQL a second writer waits on the row lock of
+the first and then re-checks the WHERE clause against the committed row, so it finds the version moved and loses. On
 SQLite every transaction begins with `BEGIN IMMEDIATE`, so writers take turns and the second reads the stage the
 first committed. ORM writes of the same row elsewhere (a goal bumping `plan_version`) check and bump the same column
 through the mapper's `version_id_col`, so both paths honour one lock.
@@ -32,7 +32,6 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Insert,
     Table,
     bindparam,
@@ -182,20 +181,31 @@ def _move_statement() -> Any:
     return (update(table).where(table.c.id == bindparam("assignment_id"),
                                 table.c.row_version == bindparam("seen_version"))
             .values(stage=bindparam("stage"), stage_entered_at=bindparam("entered_at"),
-                    row_version=table.c.row_version + 1))
+                    row_version=table.c.row_version + 1)
+            .returning(table.c.audit_seq, table.c.audit_head))
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What `move_assignment` leaves: the row's new version and its audit chain's head, read under the row's lock."""
+
+    row_version: int
+    audit_head: tuple[int, str | None]  # (newest seq, newest hash)
 
 
 def move_assignment(connection: Connection, assignment_id: int, *, seen_version: int, stage: str,
-                    entered_at: datetime) -> int:
-    """move_assignment: set the stage if the row still has the version read; returns the new version.
+                    entered_at: datetime) -> Moved:
+    """move_assignment: set the stage if the row still has the version read; returns the new version and head.
 
-    Raises StaleDataError when no row matched: another transaction changed the assignment since it was read.
+    Raises StaleDataError when no row matched: another transaction changed the assignment since it was read. The
+    head comes back from the UPDATE itself, so it is the newest one: an event another transaction chained since the
+    load (a task done, which leaves the version alone) is followed, not overwritten.
     """
-    result = cast(CursorResult[Any], connection.execute(_move_statement(), {
-        "assignment_id": assignment_id, "seen_version": seen_version, "stage": stage, "entered_at": entered_at}))
-    if result.rowcount != 1:
+    head = connection.execute(_move_statement(), {
+        "assignment_id": assignment_id, "seen_version": seen_version, "stage": stage, "entered_at": entered_at}).first()
+    if head is None:
         raise StaleDataError(f"assignment {assignment_id} changed since version {seen_version} was read")
-    return seen_version + 1
+    return Moved(seen_version + 1, (head.audit_seq, head.audit_head))
 
 
 @cache

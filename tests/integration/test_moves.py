@@ -40,8 +40,9 @@ def test_move_with_a_stale_version_raises_and_changes_nothing(db: Engine, spec: 
         current = load_record_to_move(connection, created["id"]).assignment.row_version
         with pytest.raises(StaleDataError):
             move_assignment(connection, created["id"], seen_version=current - 1, stage="cancelled", entered_at=NOW)
-        assert move_assignment(connection, created["id"], seen_version=current, stage="cancelled",
-                               entered_at=NOW) == current + 1
+        moved = move_assignment(connection, created["id"], seen_version=current, stage="cancelled", entered_at=NOW)
+        assert moved.row_version == current + 1
+        assert moved.audit_head[0] == 2, "created and entered its first stage: two events chained"
     with Session(db) as session:
         stored = session.get(Assignment, created["id"])
         assert stored is not None
