@@ -289,19 +289,23 @@ def cadence_notice(kind: NoticeKind, period: ContactPeriod, about: str, *, role:
 # --- changes made by a use case ---------------------------------------------------------------------------------
 
 
-def stage_changed(assignment: Assignment, assignee: Person, change: StageChange, *, role: str, recipient: Person,
-                  new_tasks: Iterable[Task], now: datetime) -> NewNotice:
-    """A stakeholder hears that the assignment moved, and which of the new stage's tasks are theirs."""
+def stage_changed(assignment: Assignment, assignee: Person, change: StageChange, *,
+                  recipients: Iterable[tuple[str, Person, Iterable[Task]]], now: datetime) -> list[NewNotice]:
+    """Every stakeholder hears that the assignment moved, and which of the new stage's tasks are theirs.
+
+    `recipients` are (role, person, their new tasks); the text they share is built once, as an import sends
+    thousands of these at a time.
+    """
     moved = f"from {change.from_stage} to {change.to_stage}" if change.from_stage else \
         f"created in stage {change.to_stage}"
     subject = f"Assignment #{assignment.id} ({assignee.name}, {assignment.home} to {assignment.host}): {moved}"
-    lines = [f"{subject}, by {change.actor}."]
-    if change.reason:
-        lines.append(f"Reason: {change.reason}")
-    lines += [f"Your task: {t.title} (due {t.due_on.isoformat()}, task {t.id})" for t in new_tasks]
-    return NewNotice(key=f"{NoticeKind.STAGE_CHANGED}/{change.id}/{role}", kind=NoticeKind.STAGE_CHANGED,
-                     assignment_id=change.assignment_id, task_id=None, recipient=recipient.email, role=role,
-                     subject=subject, body="\n".join(lines), created_at=now, deliver_at=now)
+    opening = f"{subject}, by {change.actor}." + (f"\nReason: {change.reason}" if change.reason else "")
+    key, assignment_id = f"{NoticeKind.STAGE_CHANGED}/{change.id}/", change.assignment_id
+    return [NewNotice(key=key + role, kind=NoticeKind.STAGE_CHANGED, assignment_id=assignment_id, task_id=None,
+                      recipient=recipient.email, role=role, subject=subject,
+                      body="\n".join([opening, *(f"Your task: {t.title} (due {t.due_on.isoformat()}, task {t.id})"
+                                                  for t in tasks)]), created_at=now, deliver_at=now)
+            for role, recipient, tasks in recipients]
 
 
 def plan_changed(assignment: Assignment, assignee: Person, summary: str, *, role: str, recipient: Person,

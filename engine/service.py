@@ -526,9 +526,9 @@ def _stage_change_notices(record: AssignmentRecord, entry: _StageEntry, history_
     change = typed_row(StageChange, {"id": history_id, "assignment_id": pk(record.assignment),
                                      "from_stage": entry.source, "to_stage": entry.dest, "at": now, "actor": actor,
                                      "reason": entry.reason, "workflow_version": record.workflow.version})
-    return [notices.stage_changed(record.assignment, record.assignee, change, role=role, recipient=person,
-                                  new_tasks=[t for t in new_tasks if t.owner_id == person.id], now=now)
-            for role, person in sorted(record.stakeholders.items())]
+    return notices.stage_changed(record.assignment, record.assignee, change, now=now, recipients=[
+        (role, person, [t for t in new_tasks if t.owner_id == person.id])
+        for role, person in sorted(record.stakeholders.items())])
 
 
 # --- tasks, goals, sign-offs, contacts -------------------------------------------------------------------------
