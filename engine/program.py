@@ -58,12 +58,13 @@ def program_summary(db: Engine, *, workflow: str | None = None, start_year: int 
         if selection.workflow is not None and selection.workflow not in names:
             raise BadInput(f"--workflow: no workflow named {selection.workflow!r} "
                            f"(installed: {', '.join(names) or 'none installed'})")
+        outcomes = program_queries.program_outcomes(session, selection)
         report_rows = reports.ReportRows(
             workflows=workflows, assignments=report_queries.report_assignments(session, selection),
             transitions=report_queries.report_transitions(session, selection), overdue_tasks=[],
-            contacts=report_queries.report_contacts(session, selection))
+            contacts=report_queries.report_contacts(session, selection), outcomes=outcomes)
         rows = SummaryRows(report=report_rows, assignments=program_queries.program_assignments(session, selection),
-                           outcomes=program_queries.program_outcomes(session, selection),
+                           outcomes=outcomes,
                            checkins=program_queries.program_checkins(session, selection),
                            goal_progress=program_queries.program_goal_progress(session, selection),
                            open_pulse_alerts=program_queries.program_open_pulse_alerts(session, selection))

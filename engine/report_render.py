@@ -66,7 +66,15 @@ def sections(report: dict[str, Any]) -> list[Section]:
           for r in report["upcoming_repatriations"]]),
         ("outcomes", "Outcomes", ["measure", "value"],
          [["completed", outcome["completed"]], ["cancelled", outcome["cancelled"]],
-          ["outcomes recorded after return", len(outcome["recorded"])]]),
+          ["outcomes recorded after return", len(outcome["recorded"])],
+          *[[f"retained at {r['months']} months", f"{r['retained']} of {r['recorded']} recorded"]
+            for r in outcome["retention"]],
+          ["considered for promotion", outcome["considered_for_promotion"]],
+          ["promoted", outcome["promoted"]]]),
+        ("recorded_outcomes", "Outcomes recorded after return",
+         ["assignment_id", "assignee", "months", "retained", "considered_for_promotion", "promoted_to"],
+         [[o["assignment_id"], o["assignee"], o["months"], "yes" if o["retained"] else "no",
+           "yes" if o["considered_for_promotion"] else "no", o["promoted_to"]] for o in outcome["recorded"]]),
         ("cancellations", "Cancellations", ["assignment_id", "assignee", "from_stage", "on", "reason"],
          [[c["assignment_id"], c["assignee"], c["from_stage"], c["on"], c["reason"]]
           for c in outcome["cancellations"]]),
@@ -138,7 +146,8 @@ def render_html(report: dict[str, Any]) -> str:
         ("overdue", lambda: _overdue_chart(report["overdue"])),
         ("stage_durations", lambda: _durations_chart(report["stage_durations"])),
         ("contact_compliance", lambda: _compliance_chart(report["contact_compliance"])),
-        ("upcoming_repatriations", lambda: None), ("outcomes", lambda: None), ("cancellations", lambda: None)]
+        ("upcoming_repatriations", lambda: None), ("outcomes", lambda: None), ("recorded_outcomes", lambda: None),
+        ("cancellations", lambda: None)]
     for number, (key, chart) in enumerate(charts):
         title, header, rows = tables[key]
         parts.append(f"<section id=\"{key}\"><h2>{html.escape(title)}</h2>")
@@ -146,10 +155,6 @@ def render_html(report: dict[str, Any]) -> str:
         if svg is not None:
             parts.append(f"<figure>{_isolated(svg, f'c{number}-')}</figure>")
         parts.append(_html_table(key, header, rows))
-        if key == "outcomes":
-            parts.append("<p class=\"empty\">Outcomes recorded after return (retention at 12 and 24 months, "
-                         "promotion, competencies grown, business impact) will appear here once they are "
-                         "recorded.</p>")
         parts.append("</section>")
     body = "\n".join(parts)
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -12,7 +12,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,9 +24,11 @@ from engine.cadences import CadenceSchedule, anchor_day, in_range
 from engine.definition import Cadence, WorkflowDefinition
 from engine.errors import BadInput
 from engine.notices import RECORDED_CADENCES
+from engine.outcomes import OUTCOME_MONTHS
 from engine.records import definition_of
-from engine.store import report_queries
+from engine.store import program_queries, report_queries
 from engine.store.models import pk
+from engine.store.program_queries import OutcomeRow
 from engine.store.report_queries import AssignmentFilter, AssignmentRow, ContactRow, OverdueTaskRow, TransitionRow
 from engine.transactions import use_case_transaction
 
@@ -43,6 +45,7 @@ class ReportRows:
     transitions: list[TransitionRow]
     overdue_tasks: list[OverdueTaskRow]
     contacts: list[ContactRow]
+    outcomes: list[OutcomeRow] = field(default_factory=list)  # recorded 12 and 24 months after return
 
 
 def check_filter(*, workflow: str | None, start_year: int | None, host: str | None) -> AssignmentFilter:
@@ -65,7 +68,8 @@ def program_report(db: Engine, *, workflow: str | None = None, start_year: int |
         rows = ReportRows(workflows=workflows, assignments=report_queries.report_assignments(session, selection),
                           transitions=report_queries.report_transitions(session, selection),
                           overdue_tasks=report_queries.report_overdue_tasks(session, selection, now),
-                          contacts=report_queries.report_contacts(session, selection))
+                          contacts=report_queries.report_contacts(session, selection),
+                          outcomes=program_queries.program_outcomes(session, selection))
     return compute_report(rows, selection, now)
 
 
@@ -258,12 +262,13 @@ def upcoming_repatriations(rows: ReportRows, now: datetime) -> list[dict[str, An
 
 
 def outcomes(rows: ReportRows, history: dict[int, list[TransitionRow]]) -> dict[str, Any]:
-    """What is known of how assignments ended: completed, and cancelled with the stage left and the reason given.
+    """How assignments ended and what became of the leaders after return.
 
     An assignment has ended when it stands in a final stage; it was cancelled when the workflow asks a reason for
-    entering that stage (the built-in `cancelled`), and completed otherwise. `recorded` will hold the outcomes
-    recorded after return (retention at 12 and 24 months, promotion, competencies, business impact); Sojourn does
-    not store them as data yet, so it is empty for now.
+    entering that stage (the built-in `cancelled`), and completed otherwise. `recorded` lists every outcome recorded
+    12 or 24 months after return (`sojourn outcome record`), and `retention` counts them by milestone: of the
+    outcomes recorded, how many say the leader is still employed. The program summary also counts the milestones
+    due but not recorded yet.
     """
     completed = 0
     cancellations = []
@@ -279,5 +284,20 @@ def outcomes(rows: ReportRows, history: dict[int, list[TransitionRow]]) -> dict[
                               "from_stage": last.from_stage if last else None,
                               "on": last.at.date().isoformat() if last else None,
                               "reason": last.reason if last else None})
+    assignees = {a.id: a.assignee_email for a in rows.assignments}
+    recorded = sorted(rows.outcomes, key=lambda o: (o.assignment_id, o.months))
     return {"completed": completed, "cancelled": len(cancellations), "cancellations": cancellations,
-            "recorded": []}
+            "recorded": [{"assignment_id": o.assignment_id, "assignee": assignees[o.assignment_id],
+                          "months": o.months, "retained": o.retained,
+                          "considered_for_promotion": o.considered_for_promotion, "promoted_to": o.promoted_to}
+                         for o in recorded],
+            "retention": [_retention_at(months, [o for o in recorded if o.months == months])
+                          for months in OUTCOME_MONTHS],
+            "considered_for_promotion": len({o.assignment_id for o in recorded if o.considered_for_promotion}),
+            "promoted": len({o.assignment_id for o in recorded if o.promoted_to is not None})}
+
+
+def _retention_at(months: int, recorded: Sequence[OutcomeRow]) -> dict[str, Any]:
+    kept = sum(o.retained for o in recorded)
+    return {"months": months, "recorded": len(recorded), "retained": kept,
+            "rate": round(kept / len(recorded), 3) if recorded else None}

@@ -223,6 +223,31 @@ def test_program_summary_gives_the_seeded_cohorts_figures_in_json_and_text(on_db
     assert "cost: 3500000.00 EUR for 18 assignment(s); 250000.00 per leader retained (14)" in text
 
 
+def test_report_lists_the_recorded_outcomes_in_json_and_table(on_db: Sojourn, cohort: Cohort) -> None:
+    """`sojourn report` shows what the cohort's outcomes record: 16 at 12 months (15 retained), 5 at 24 months (4)."""
+    with freeze_time(SUMMARY_AT):
+        printed = on_db("report", "--format", "json")
+        table = on_db("report")
+    assert (printed.code, table.code) == (0, 0)
+    outcome = json.loads(printed.stdout)["outcomes"]
+    assert [(r["months"], r["recorded"], r["retained"], r["rate"]) for r in outcome["retention"]] == [
+        (12, 16, 15, 0.938), (24, 5, 4, 0.8)]
+    assert (outcome["considered_for_promotion"], outcome["promoted"]) == (5, 3)
+    returned = cohort.ids["returned_2023"] + cohort.ids["returned_2024"]
+    assert sorted({r["assignment_id"] for r in outcome["recorded"]}) == sorted(returned)
+    first = [r for r in outcome["recorded"] if r["assignment_id"] == cohort.ids["returned_2023"][0]]
+    assert [(r["assignee"], r["months"], r["retained"], r["considered_for_promotion"], r["promoted_to"])
+            for r in first] == [("assignee01@example.com", 12, True, True, "Head of Sales LATAM"),
+                                ("assignee01@example.com", 24, True, False, None)]
+    left = [r for r in outcome["recorded"] if not r["retained"]]
+    assert [(r["assignment_id"], r["months"]) for r in left] == [
+        (cohort.ids["returned_2023"][4], 24), (cohort.ids["returned_2024"][-1], 12)]
+    lines = table.stdout.splitlines()
+    assert any(line.split()[:6] == ["retained", "at", "12", "months", "15", "of"] for line in lines)
+    assert any(line.split()[:6] == ["retained", "at", "24", "months", "4", "of"] for line in lines)
+    assert any(line.startswith("Outcomes recorded after return") for line in lines)
+
+
 def test_program_summary_filters_narrow_every_figure(on_db: Sojourn, cohort: Cohort) -> None:
     """--host and --start-year select the assignments every figure is computed over."""
     in_us = json.loads(summary(on_db, "--json", "--host", "us"))
