@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
@@ -68,6 +69,26 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], Iterable[str]]) -> Non
     else:
         for line in human(data):
             click.echo(line)
+
+
+@contextmanager
+def output_file(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
+    """Write --output FILE whole or not at all: into a hidden file beside it, renamed over FILE once complete, so a
+    failed write leaves an earlier FILE as it was. An unwritable FILE is a user error (exit 2)."""
+    from engine.errors import BadInput
+
+    partial = path.with_name(f".{path.name}.partial")
+    created = False
+    try:
+        with partial.open("w", encoding="utf-8", newline=newline) as out:
+            created = True
+            yield out
+        partial.replace(path)
+    except OSError as exc:
+        raise BadInput(f"--output: cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if created:
+            partial.unlink(missing_ok=True)  # gone already when the rename succeeded
 
 
 def table(rows: list[list[str]], header: list[str]) -> list[str]:
@@ -599,20 +620,12 @@ def audit_verify(obj: Context, assignment_id: int | None, as_json: bool) -> None
 def audit_export(obj: Context, assignment_id: int | None, output: Path | None) -> None:
     """Write the audit trail as JSON lines, one event a line with its hashes, to keep outside the database."""
     from engine import audit as audit_trail
-    from engine.errors import BadInput
 
     if output is None:
         audit_trail.export_audit(obj.db, sys.stdout, assignment_id=assignment_id)
         return
-    partial = output.with_name(f".{output.name}.partial")  # a failed export leaves an earlier FILE as it was
-    try:
-        with partial.open("w", encoding="utf-8") as out:
-            written = audit_trail.export_audit(obj.db, out, assignment_id=assignment_id)
-        partial.replace(output)
-    except OSError as exc:
-        raise BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
-    finally:
-        partial.unlink(missing_ok=True)
+    with output_file(output) as out:
+        written = audit_trail.export_audit(obj.db, out, assignment_id=assignment_id)
     click.echo(f"exported {written['events']} event(s) of {written['assignments']} assignment(s) to {output}")
 
 
@@ -632,15 +645,11 @@ def calendar_command(obj: Context, email: str, output: Path | None, as_json: boo
     With --json, print a summary of the events instead of the file (which still goes to --output).
     """
     from engine import agenda
-    from engine.errors import BadInput
 
     exported = agenda.person_calendar(obj.db, email, now=now())
     if output is not None:
-        try:
-            with output.open("w", encoding="utf-8", newline="") as file:  # keep iCalendar's CRLF line ends
-                file.write(exported.text)
-        except OSError as exc:
-            raise BadInput(f"--output: cannot write {output}: {exc.strerror or exc}") from None
+        with output_file(output, newline="") as file:  # keep iCalendar's CRLF line ends
+            file.write(exported.text)
     elif not as_json:
         click.echo(exported.text, nl=False)
         return
@@ -673,7 +682,8 @@ def report(obj: Context, workflow: str | None, start_year: int | None, host: str
     if output is None:
         click.echo(text, nl=False)
         return
-    output.write_text(text, encoding="utf-8")
+    with output_file(output) as out:
+        out.write(text)
     click.echo(f"report written to {output}", err=True)
 
 

@@ -11,9 +11,10 @@ import os
 import platform
 import statistics
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 if str(REPOSITORY) not in sys.path:
@@ -21,8 +22,8 @@ if str(REPOSITORY) not in sys.path:
 
 from tests.support.cast import ASSIGNMENT, CAST, WORKFLOW, stakeholders  # noqa: E402  (needs the path above)
 
-__all__ = ["ASSIGNMENT", "CAST", "REPOSITORY", "WORKFLOW", "machine", "median", "percentile", "short_path",
-           "stakeholders", "table", "verdict"]
+__all__ = ["ASSIGNMENT", "CAST", "REPOSITORY", "WORKFLOW", "Contender", "interleaved_rounds", "machine", "median",
+           "percentile", "race_lines", "race_result", "short_path", "stakeholders", "table", "verdict"]
 
 
 def machine() -> dict[str, Any]:
@@ -68,3 +69,53 @@ def short_path(file: str) -> str:
         return file.split(marker, 1)[1]
     root = str(REPOSITORY) + "/"
     return file[len(root):] if file.startswith(root) else file
+
+
+# --- two contenders computing the same figures, timed in turns ---------------------------------------------------
+
+
+class Contender(Protocol):
+    name: str
+
+    def __call__(self) -> dict[str, Any]: ...
+
+
+def interleaved_rounds(contenders: Sequence[Contender], rounds: int) -> tuple[dict[str, list[float]],
+                                                                               dict[str, dict[str, Any]]]:
+    """Run each contender once untimed (caches, parsed workflows, database pages), then `rounds` timed runs each,
+    the order flipping every round so machine noise falls on both alike. Returns the times and last results."""
+    times: dict[str, list[float]] = {c.name: [] for c in contenders}
+    results = {c.name: c() for c in contenders}
+    for number in range(rounds):
+        for contender in contenders if number % 2 == 0 else contenders[::-1]:
+            started = time.perf_counter()
+            results[contender.name] = contender()
+            times[contender.name].append(time.perf_counter() - started)
+    return times, results
+
+
+def race_result(times: dict[str, list[float]], engine_name: str, plain_name: str, goal_ratio: float,
+                figures: dict[str, Any], same_figures: Callable[[dict[str, Any], dict[str, Any]], list[str]],
+                results: dict[str, dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document of a race: the engine's time as a ratio of the plain SQL's, once both computed the same
+    figures (the run stops naming the figures that differ)."""
+    differences = same_figures(results[engine_name], results[plain_name])
+    if differences:
+        sys.exit(f"the two computed different figures: {', '.join(differences)}")
+    ratio = median(times[engine_name]) / median(times[plain_name])
+    return {"params": params, "machine": machine(), "figures": figures,
+            "results": {name: {"median_s": median(values), "min_s": min(values), "max_s": max(values)}
+                        for name, values in times.items()},
+            "ratio": ratio, "goal_ratio": goal_ratio, "met": ratio <= goal_ratio}
+
+
+def race_lines(what: str, data: dict[str, Any]) -> list[str]:
+    """A race's report: what was timed, on which machine, the table of times and the ratio against its goal."""
+    p, m = data["params"], data["machine"]
+    rows = [[name, f"{r['median_s'] * 1000:.0f}", f"{r['min_s'] * 1000:.0f}", f"{r['max_s'] * 1000:.0f}"]
+            for name, r in data["results"].items()]
+    return [f"{what} over {p['n']} assignments ({p['rows']}), {p['rounds']} interleaved rounds; "
+            f"{m['cpus']} CPUs, Python {m['python']}, load {m['load_average_1m']:.2f}",
+            table(rows, ["contender", "median ms", "min ms", "max ms"]),
+            f"ratio {data['ratio']:.2f}x (goal within {data['goal_ratio']:.0f}x: {verdict(data['met'])}); "
+            f"both computed the same figures ({data['figures']})"]

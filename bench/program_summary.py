@@ -32,14 +32,12 @@ import argparse
 import json
 import random
 import sqlite3
-import sys
 import tempfile
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import machine, median, table, verdict
+from _common import interleaved_rounds, race_lines, race_result
 from report import GRACE_DAYS, NOW, PLAIN_SQL, _instant, _period_start, prepare, quiet_logging
 
 GOAL_RATIO = 3.0
@@ -283,53 +281,25 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
         prepared = prepare(path, n, seed)
         prepared["rows"].update(add_program_data(path, seed))
         contenders: list[ServiceSummary | PlainSummary] = [ServiceSummary(path), PlainSummary(path)]
-        times: dict[str, list[float]] = {c.name: [] for c in contenders}
-        results: dict[str, dict[str, Any]] = {}
         try:
-            for contender in contenders:  # warm-up: caches, parsed workflow definitions, SQLite pages
-                results[contender.name] = contender()
-            for number in range(rounds):
-                for contender in contenders if number % 2 == 0 else contenders[::-1]:
-                    started = time.perf_counter()
-                    results[contender.name] = contender()
-                    times[contender.name].append(time.perf_counter() - started)
+            times, results = interleaved_rounds(contenders, rounds)
         finally:
             for contender in contenders:
                 contender.close()
     engine_name, plain_name = (c.name for c in contenders)
-    differences = same_figures(results[engine_name], results[plain_name])
-    if differences:
-        sys.exit(f"the two computed different figures: {', '.join(differences)}")
-    engine_s, plain_s = median(times[engine_name]), median(times[plain_name])
     summary = results[engine_name]
-    return {
-        "params": {"n": n, "rounds": rounds, "seed": seed, "now": NOW.isoformat(), **prepared},
-        "machine": machine(),
-        "figures": {"completed": summary["completed"], "early_returns": summary["early_returns"]["total"],
-                    "retention": [[r["months"], r["retained"], r["due"]] for r in summary["retention"]],
-                    "sponsor_periods_due": summary["sponsor_contact"]["periods_due"],
-                    "checkin_periods_due": summary["checkin_compliance"]["periods_due"],
-                    "mean_goal_progress": summary["goal_progress"]["mean_percent"],
-                    "open_pulse_alerts": summary["open_pulse_alerts"]},
-        "results": {name: {"median_s": median(values), "min_s": min(values), "max_s": max(values)}
-                    for name, values in times.items()},
-        "ratio": engine_s / plain_s,
-        "goal_ratio": GOAL_RATIO,
-        "met": engine_s / plain_s <= GOAL_RATIO,
-    }
+    figures = {"completed": summary["completed"], "early_returns": summary["early_returns"]["total"],
+               "retention": [[r["months"], r["retained"], r["due"]] for r in summary["retention"]],
+               "sponsor_periods_due": summary["sponsor_contact"]["periods_due"],
+               "checkin_periods_due": summary["checkin_compliance"]["periods_due"],
+               "mean_goal_progress": summary["goal_progress"]["mean_percent"],
+               "open_pulse_alerts": summary["open_pulse_alerts"]}
+    return race_result(times, engine_name, plain_name, GOAL_RATIO, figures, same_figures, results,
+                       {"n": n, "rounds": rounds, "seed": seed, "now": NOW.isoformat(), **prepared})
 
 
 def describe(data: dict[str, Any]) -> str:
-    p, m = data["params"], data["machine"]
-    rows = [[name, f"{r['median_s'] * 1000:.0f}", f"{r['min_s'] * 1000:.0f}", f"{r['max_s'] * 1000:.0f}"]
-            for name, r in data["results"].items()]
-    return "\n".join([
-        f"program summary over {p['n']} assignments ({p['rows']}), {p['rounds']} interleaved rounds; "
-        f"{m['cpus']} CPUs, Python {m['python']}, load {m['load_average_1m']:.2f}",
-        table(rows, ["contender", "median ms", "min ms", "max ms"]),
-        f"ratio {data['ratio']:.2f}x (goal within {data['goal_ratio']:.0f}x: {verdict(data['met'])}); "
-        f"both computed the same figures ({data['figures']})",
-    ])
+    return "\n".join(race_lines("program summary", data))
 
 
 def main() -> None:

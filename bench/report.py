@@ -30,14 +30,13 @@ import json
 import logging
 import random
 import sqlite3
-import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import CAST, WORKFLOW, machine, median, table, verdict
+from _common import CAST, WORKFLOW, interleaved_rounds, race_lines, race_result
 
 GOAL_RATIO = 3.0
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -342,53 +341,25 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
         prepared = prepare(path, n, seed)
         service = ServiceReport(path)
         contenders: list[ServiceReport | PlainReport] = [service, PlainReport(path)]
-        times: dict[str, list[float]] = {c.name: [] for c in contenders}
-        results: dict[str, dict[str, Any]] = {}
         try:
-            for contender in contenders:  # warm-up: caches, parsed workflow definitions, SQLite pages
-                results[contender.name] = contender()
-            for number in range(rounds):
-                for contender in contenders if number % 2 == 0 else contenders[::-1]:
-                    started = time.perf_counter()
-                    results[contender.name] = contender()
-                    times[contender.name].append(time.perf_counter() - started)
+            times, results = interleaved_rounds(contenders, rounds)
             html_s, html_bytes = service.html()
         finally:
             for contender in contenders:
                 contender.close()
     engine_name, plain_name = (c.name for c in contenders)
-    differences = same_figures(results[engine_name], results[plain_name])
-    if differences:
-        sys.exit(f"the two computed different figures: {', '.join(differences)}")
-    engine_s, plain_s = median(times[engine_name]), median(times[plain_name])
-    return {
-        "params": {"n": n, "rounds": rounds, "seed": seed, "now": NOW.isoformat(), **prepared},
-        "machine": machine(),
-        "figures": {"assignments": results[engine_name]["assignments"],
-                    "overdue_tasks": sum(o["tasks"] for o in results[engine_name]["overdue"]),
-                    "compliance_rows": len(results[engine_name]["contact_compliance"])},
-        "results": {name: {"median_s": median(values), "min_s": min(values), "max_s": max(values)}
-                    for name, values in times.items()},
-        "html": {"seconds": html_s, "bytes": html_bytes},
-        "ratio": engine_s / plain_s,
-        "goal_ratio": GOAL_RATIO,
-        "met": engine_s / plain_s <= GOAL_RATIO,
-    }
+    report = results[engine_name]
+    figures = {"assignments": report["assignments"], "overdue_tasks": sum(o["tasks"] for o in report["overdue"]),
+               "compliance_rows": len(report["contact_compliance"])}
+    data = race_result(times, engine_name, plain_name, GOAL_RATIO, figures, same_figures, results,
+                       {"n": n, "rounds": rounds, "seed": seed, "now": NOW.isoformat(), **prepared})
+    return {**data, "html": {"seconds": html_s, "bytes": html_bytes}}
 
 
 def describe(data: dict[str, Any]) -> str:
-    p, m = data["params"], data["machine"]
-    rows = [[name, f"{r['median_s'] * 1000:.0f}", f"{r['min_s'] * 1000:.0f}", f"{r['max_s'] * 1000:.0f}"]
-            for name, r in data["results"].items()]
-    return "\n".join([
-        f"report over {p['n']} assignments ({p['rows']}), {p['rounds']} interleaved rounds; {m['cpus']} CPUs, "
-        f"Python {m['python']}, load {m['load_average_1m']:.2f}",
-        table(rows, ["contender", "median ms", "min ms", "max ms"]),
-        f"ratio {data['ratio']:.2f}x (goal within {data['goal_ratio']:.0f}x: {verdict(data['met'])}); "
-        f"both computed the same figures ({data['figures']})",
-        f"reference, not a goal: --format html once took {data['html']['seconds']:.1f} s and wrote "
-        f"{data['html']['bytes'] / 1e6:.1f} MB",
-    ])
+    return "\n".join([*race_lines("report", data),
+                      f"reference, not a goal: --format html once took {data['html']['seconds']:.1f} s and wrote "
+                      f"{data['html']['bytes'] / 1e6:.1f} MB"])
 
 
 def main() -> None:
