@@ -101,6 +101,8 @@ def _own_task(session: Session, person: Person, obj: Mapping[str, Any]) -> Task:
 
 def describe_task_done(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
     task = _own_task(session, person, obj)
+    if _acknowledges_a_plan(task):
+        return describe_plan_ack(session, person, _task_link(task)[1], now)
     return Preview(title=f"Mark “{task.title}” done", button="Mark done",
                    lines=[f"Task {task.id} of assignment #{task.assignment_id}, due {task.due_on.isoformat()}.",
                           "Confirming records it as done by you, with the note below if you write one."],
@@ -109,6 +111,10 @@ def describe_task_done(session: Session, person: Person, obj: Mapping[str, Any],
 
 def perform_task_done(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
                       now: datetime) -> Done:
+    with use_case_transaction(db) as session:
+        task = session.get(Task, _int(obj, "task"))
+    if task is not None and _acknowledges_a_plan(task):
+        return perform_plan_ack(db, person, _task_link(task)[1], form, now)
     view = service.complete_task(db, _int(obj, "task"), note=form.get("note", "").strip() or None,
                                  actor=person.email, now=now)
     return Done(title="Task done", lines=[f"“{view['title']}” (task {view['id']}) is marked done by {person.email}."])
@@ -492,9 +498,15 @@ def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *,
         return PersonPage(person.name, person.email, person.tz, task_rows, _owed_signoffs(session, signer, person, now))
 
 
+def _acknowledges_a_plan(task: Task) -> bool:
+    """An acknowledgement task is done by acknowledging its plan change, so its reminders' "task done" links, and
+    the person's page, lead to the acknowledgement."""
+    return task.key.startswith(notices.PLAN_ACK_TASK)
+
+
 def _task_link(task: Task) -> tuple[LinkAction, dict[str, Any]]:
     """A task's own action: an acknowledgement task is done by acknowledging its plan change."""
-    if task.key.startswith(notices.PLAN_ACK_TASK):
+    if _acknowledges_a_plan(task):
         return LinkAction.PLAN_ACK, {"assignment": task.assignment_id, "task": task.id}
     return LinkAction.TASK_DONE, {"task": task.id}
 

@@ -493,6 +493,30 @@ def test_the_escalation_link_acknowledges_the_change_of_its_task(db: Engine, spe
                                             now=LATER)) == Refusal.ALREADY_DONE
 
 
+def test_the_acknowledgement_tasks_reminder_link_acknowledges_the_change(
+        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+    """The task_due reminder of an acknowledgement task carries a "task done" link: it shows the change and
+    acknowledges it (the task cannot be marked done any other way), then is already done."""
+    assignment_id, version = _changed_after_agreement(db, spec)
+    with transaction(db) as session:
+        (change,) = session.execute(select(PlanChange).where(PlanChange.plan_version == version)).scalars()
+        task_id = change.acknowledge_task_id
+    assert task_id is not None
+    link_action, obj = notice_action("task_due", f"task_due/{task_id}/2026-04-01", assignment_id=assignment_id,
+                                     task_id=task_id)
+    assert link_action == LinkAction.TASK_DONE
+    action, token = _link(people["sending_manager"], link_action, obj)
+    shown = actions.preview(db, SIGNER, action, token, now=LATER)
+    assert any("Run the DACH launch" in line for line in shown.lines)
+    done = actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
+    assert done.title == "Plan change acknowledged"
+    assert _acknowledged(db, assignment_id) == [(version, people["sending_manager"])]
+    last = _last_event(db, assignment_id)
+    assert (last["action"], last["actor"]) == (audit.PLAN_ACKNOWLEDGED, people["sending_manager"])
+    assert _refused(lambda: actions.preview(db, SIGNER, *_link(people["sending_manager"], link_action, obj),
+                                            now=LATER)) == Refusal.ALREADY_DONE
+
+
 def test_the_persons_page_links_an_acknowledgement_task_to_the_acknowledgement(
         db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
     """The acknowledgement task on the sending manager's page opens the acknowledgement, not task done."""
