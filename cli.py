@@ -838,6 +838,27 @@ def pulse(obj: Context, assignment_id: int, by: str, expectancy: int, instrument
         *([f"alert: {p['alert_reason']}; told {', '.join(p['alerted'])}"] if p["alert"] else [])])
 
 
+@main_group.group()
+def alert() -> None:
+    """Pulse alerts: close one once it has been followed up."""
+
+
+@alert.command("resolve")
+@click.argument("pulse_id", metavar="PULSE_ID", type=ROW_ID)
+@click.option("--by", required=True, metavar="EMAIL", help="Who followed it up: a role the alert went to.")
+@click.option("--note", help="What was done about it.")
+@json_option
+@pass_context
+def alert_resolve(obj: Context, pulse_id: int, by: str, note: str | None, as_json: bool) -> None:
+    """Resolve the alert of a weak pulse; the program summary counts the alerts still open."""
+    from engine import checkins
+
+    resolved = checkins.resolve_pulse_alert(obj.db, pulse_id, by=by, note=note, actor=obj.actor, now=now())
+    emit(resolved, as_json, lambda r: [
+        f"alert of pulse {r['id']} (assignment {r['assignment_id']}: {r['alert_reason']}) resolved by the "
+        f"{r['role']} {r['by']} at {r['resolved_at']}"])
+
+
 # --- outcomes and the program summary ----------------------------------------------------------------------------
 
 

@@ -45,6 +45,7 @@ STAKEHOLDER_CHANGED = "stakeholder_changed"  # a role passed to another person m
 END_EXTENDED = "end_extended"  # the assignment's end date moved later
 CHECKIN_RECORDED = "checkin_recorded"
 PULSE_RECORDED = "pulse_recorded"
+PULSE_ALERT_RESOLVED = "pulse_alert_resolved"  # the coach or talent team followed a weak pulse up
 EARLY_RETURN_RECORDED = "early_return_recorded"  # the reason category of a cancellation
 COST_SET = "cost_set"
 OUTCOME_RECORDED = "outcome_recorded"

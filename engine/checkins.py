@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from engine import audit, inputs, notices
 from engine.definition import PulseRules
-from engine.errors import BadInput, NotFound, SojournError
+from engine.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.records import AssignmentRecord, instant, load_record
 from engine.service import _person
 from engine.store import checkin_queries
@@ -83,6 +83,35 @@ def record_pulse(db: Engine, assignment_id: int, *, by: str, expectancy: int, in
         alerted = _send_pulse_alert(session, record, pulse, rules, now) if reason and rules else []
         return {"id": pulse.id, "assignment_id": assignment_id, "by": person.email, "at": instant(now), **answers,
                 "note": pulse.note, "alert": pulse.alert, "alert_reason": reason, "alerted": alerted}
+
+
+def resolve_pulse_alert(db: Engine, pulse_id: int, *, by: str, note: str | None, actor: str,
+                        now: datetime) -> dict[str, Any]:
+    """Close a pulse alert once someone it went to has followed it up; the program summary counts only open ones.
+
+    Only a holder of a role the workflow's `pulse.notify` names may resolve it (built-in: the coach and the talent
+    team). The note is kept in the audit trail.
+    """
+    email = inputs.email(by, "--by")
+    with use_case_transaction(db) as session:
+        pulse = session.get(Pulse, pulse_id)
+        if pulse is None:
+            raise NotFound(f"no pulse {pulse_id}", details=["the pulse_alert notice names its pulse"])
+        if not pulse.alert:
+            raise SojournError(f"pulse {pulse_id} raised no alert; there is nothing to resolve")
+        if pulse.resolved_at is not None:
+            raise SojournError(f"the alert of pulse {pulse_id} was resolved already, at {instant(pulse.resolved_at)}")
+        record = load_record(session, pulse.assignment_id)
+        person = _person(session, email, "--by")
+        rules = record.definition.pulse
+        role = _role_of(record, person, tuple(dict.fromkeys(rules.notify)) if rules else (), "resolve this alert")
+        if not checkin_queries.resolve_pulse_alert(session, pulse_id, now):
+            raise ConcurrentChange(f"the alert of pulse {pulse_id} was resolved at the same time; nothing was written")
+        audit.append_event(session, pulse.assignment_id, audit.PULSE_ALERT_RESOLVED,
+                           {"pulse": pulse_id, "by": person.email, "role": role, "note": _optional(note)},
+                           actor=actor, at=now)
+        return {"id": pulse_id, "assignment_id": pulse.assignment_id, "alert_reason": pulse.alert_reason,
+                "resolved_at": instant(now), "by": person.email, "role": role, "note": _optional(note)}
 
 
 def pulse_alert_reason(rules: PulseRules, answers: Mapping[str, int],

@@ -83,6 +83,10 @@ def task_done_command(task_id: int | None) -> str:
     return f"sojourn task done {task_id}"
 
 
+def alert_resolve_command(pulse_id: int, email: str) -> str:
+    return f"sojourn alert resolve {pulse_id} --by {email} --note TEXT"
+
+
 def contact_log_command(assignment_id: int | None, kind: str, partner: str) -> str:
     return f"sojourn contact log {assignment_id} --kind {kind} --with {partner} --on YYYY-MM-DD"
 
@@ -340,7 +344,8 @@ def pulse_alert(assignment: Assignment, assignee: Person, answers: PulseAnswers,
     subject = f"Assignment #{assignment.id} ({assignee.name}): expectancy pulse alert"
     body = (f"{subject}.\n{reason}.\nExpectancy {answers.expectancy}, instrumentality {answers.instrumentality}, "
             f"valence {answers.valence} (1 to 5)." + (f"\nNote: {answers.note}" if answers.note else "")
-            + f"\nPlease talk with {assignee.name} <{assignee.email}>.")
+            + f"\nPlease talk with {assignee.name} <{assignee.email}>."
+            + f"\nOnce it is followed up: {alert_resolve_command(answers.pulse_id, recipient.email)}")
     return NewNotice(key=f"{NoticeKind.PULSE_ALERT}/{answers.pulse_id}/{role}", kind=NoticeKind.PULSE_ALERT,
                      assignment_id=assignment.id, task_id=None, recipient=recipient.email, role=role,
                      subject=subject, body=body, created_at=now, deliver_at=now)

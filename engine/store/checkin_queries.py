@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col, select
 
 from engine.notices import GoalProgressLine
@@ -62,3 +64,10 @@ def add_checkin(session: Session, checkin: Checkin, progress: Sequence[tuple[int
                     for goal_id, percent in progress)
     session.flush()
     return checkin.id
+
+
+def resolve_pulse_alert(session: Session, pulse_id: int, now: datetime) -> bool:
+    """resolve_pulse_alert: mark an alerting pulse resolved at `now`; False if it was resolved meanwhile."""
+    statement = (update(Pulse).where(col(Pulse.id) == pulse_id, col(Pulse.alert), col(Pulse.resolved_at).is_(None))
+                 .values(resolved_at=now).execution_options(synchronize_session=False))
+    return int(cast(CursorResult[Any], session.execute(statement)).rowcount or 0) == 1

@@ -16,6 +16,7 @@ from engine import checkins, service
 from engine.cadences import add_months_clamped
 from engine.errors import SojournError
 from engine.planning import plan
+from engine.store.audit_events import audit_event_rows
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Checkin, GoalProgress, Outbox, Pulse, Task
 from integration.conftest import Sojourn, snapshot
@@ -214,6 +215,48 @@ def test_pulse_with_an_answer_at_two_alerts_coach_and_talent_at_once(db: Engine)
     assert _alerts(db) == [("coach", cast["coach"]), ("talent", cast["talent"])]
     assert {r.deliver_at for r in _rows(db, "pulse_alert")} == {at}
     assert all("the promotion seems unlikely" in r.body for r in _rows(db, "pulse_alert"))
+
+
+def test_alert_resolve_closes_the_alert_for_the_program_summary_once(db: Engine, db_url: str,
+                                                                      on_db: Sojourn) -> None:
+    """The coach resolves a pulse alert named in its notice: the summary's open alerts drop to 0, the audit trail
+    keeps who and why; a second resolve, an outsider, a pulse without alert or an unknown pulse change nothing."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    calm = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=4, instrumentality=4,
+                                 valence=4, note=None, actor="admin", now=CREATED)
+    weak = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=4, instrumentality=3,
+                                 valence=2, note=None, actor="admin", now=CREATED + timedelta(days=1))
+    command = f"sojourn alert resolve {weak['id']} --by {cast['coach']} --note TEXT"
+    assert all(command in r.body for r in _rows(db, "pulse_alert") if r.role == "coach")
+    assert json.loads(on_db("program", "summary", "--json").stdout)["open_pulse_alerts"] == 1
+
+    before = snapshot(db_url)
+    refusals = [(["alert", "resolve", str(weak["id"]), "--by", cast["host_manager"]], 1,
+                 f"Error: {cast['host_manager']} may not resolve this alert on assignment {assignment_id}"),
+                (["alert", "resolve", str(calm["id"]), "--by", cast["coach"]], 1,
+                 f"Error: pulse {calm['id']} raised no alert"),
+                (["alert", "resolve", "999", "--by", cast["coach"]], 1, "Error: no pulse 999"),
+                (["alert", "resolve", str(weak["id"]), "--by", "coach"], 2, "Error: --by: 'coach' is not an email")]
+    for args, code, error in refusals:
+        out = on_db(*args)
+        assert (out.code, out.stderr.startswith(error)) == (code, True), out.stderr
+        assert "Traceback" not in out.stderr
+    assert snapshot(db_url) == before
+
+    resolved = on_db("alert", "resolve", str(weak["id"]), "--by", cast["coach"], "--note", "talked it through",
+                     "--json")
+    assert resolved.code == 0, resolved.stderr
+    view = json.loads(resolved.stdout)
+    assert (view["role"], view["by"], view["note"]) == ("coach", cast["coach"], "talked it through")
+    assert json.loads(on_db("program", "summary", "--json").stdout)["open_pulse_alerts"] == 0
+    with transaction(db) as session:
+        trail = [json.loads(e.details) for e in audit_event_rows(session, assignment_id)
+                 if e.action == "pulse_alert_resolved"]
+    assert trail == [{"pulse": weak["id"], "by": cast["coach"], "role": "coach", "note": "talked it through"}]
+    again = on_db("alert", "resolve", str(weak["id"]), "--by", cast["talent"])
+    assert again.code == 1
+    assert again.stderr.startswith(f"Error: the alert of pulse {weak['id']} was resolved already")
 
 
 @pytest.mark.parametrize(("second", "alerts"), [((3, 5, 5), True), ((4, 5, 5), False), ((3, 3, 3), False)])

@@ -9,14 +9,10 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import col
 
 from engine import checkins, outcomes, service
 from engine.outcomes import CompetencyRating, OutcomeReport
-from engine.store.db import transaction
-from engine.store.models import Pulse
 from integration.conftest import Sojourn, snapshot
 from tests.support.scenarios import PLAN_SIGNERS
 
@@ -131,13 +127,11 @@ def seed_cohort(db: Engine, spec: service.AssignmentSpec) -> Cohort:
                             notes=None, actor=ACTOR, now=SUMMARY_AT)
     for at, percent in ACTIVE_CHECKINS:
         check_in(db, active, number, percent, at)
-    for at, (expectancy, instrumentality, valence) in ACTIVE_PULSES:
-        checkins.record_pulse(db, active, by=f"assignee{number:02d}@example.com", expectancy=expectancy,
-                              instrumentality=instrumentality, valence=valence, note=None, actor=ACTOR, now=at)
-    with transaction(db) as session:  # Sojourn has no command to resolve an alert yet: mark the first one
-        session.execute(update(Pulse).where(col(Pulse.assignment_id) == active, col(Pulse.alert))
-                        .where(col(Pulse.at) == ACTIVE_PULSES[1][0]).values(resolved_at=ACTIVE_PULSES[1][0]
-                                                                             + timedelta(days=10)))
+    pulse_ids = [checkins.record_pulse(db, active, by=f"assignee{number:02d}@example.com", expectancy=expectancy,
+                                       instrumentality=instrumentality, valence=valence, note=None, actor=ACTOR,
+                                       now=at)["id"] for at, (expectancy, instrumentality, valence) in ACTIVE_PULSES]
+    checkins.resolve_pulse_alert(db, pulse_ids[1], by=spec.stakeholders["coach"], note="talked it through",
+                                 actor=ACTOR, now=ACTIVE_PULSES[1][0] + timedelta(days=10))
     ids["active"] = [active]
 
     a2023, a2024 = ids["returned_2023"], ids["returned_2024"]
