@@ -36,6 +36,7 @@ class LinkAction(StrEnum):
     CHECKIN = "checkin"
     PULSE = "pulse"
     PLAN_ACK = "plan_ack"
+    ALERT_RESOLVE = "alert_resolve"
     MY_PAGE = "me"  # the person's own page: reading only, never used up
 
 
@@ -156,6 +157,7 @@ def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | Non
     pulse_due and a pulse cadence's checkin_missed answer the pulse, each only for a role that may (the role is
     the last part of the key); other recipients get their page. plan_changed acknowledges the plan version its key
     names; plan_unacknowledged, whose key names the acknowledgement task instead, the change of that task.
+    pulse_alert resolves the alert of the pulse its key names, once followed up.
     """
     if kind in OWNER_STEPS and task_id is not None:
         return LinkAction.TASK_DONE, {"task": task_id}
@@ -171,6 +173,10 @@ def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | Non
         return LinkAction.PLAN_ACK, {"assignment": assignment_id, "task": task_id}
     if kind in (NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED, NoticeKind.PULSE_DUE):
         return _cadence_action(kind, key.split("/"), assignment_id)
+    if kind == NoticeKind.PULSE_ALERT:
+        parts = key.split("/")
+        if len(parts) > 1 and parts[1].isdigit():
+            return LinkAction.ALERT_RESOLVE, {"pulse": int(parts[1])}
     return LinkAction.MY_PAGE, {}
 
 

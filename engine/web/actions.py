@@ -30,7 +30,7 @@ from engine.records import AssignmentRecord, load_record, load_records
 from engine.schedule import local_date, zone
 from engine.store import link_queries, lookups, plan_queries
 from engine.store.db import transaction
-from engine.store.models import Assignment, Goal, Person, PlanChange, Task, pk
+from engine.store.models import Assignment, Goal, Person, PlanChange, Pulse, Task, pk
 from engine.transactions import use_case_transaction
 
 log = get_logger(__name__)
@@ -372,6 +372,43 @@ def perform_plan_ack(db: Engine, person: Person, obj: Mapping[str, Any], form: M
                        f"{view['by']} as {view['role']}."])
 
 
+# --- pulse alert resolved ------------------------------------------------------------------------------------------
+
+
+def _alerting_pulse(session: Session, person: Person, obj: Mapping[str, Any]) -> tuple[Pulse, AssignmentRecord]:
+    """The pulse whose alert the link resolves, still open, for a person the alert went to."""
+    pulse = session.get(Pulse, _int(obj, "pulse"))
+    if pulse is None or not pulse.alert:
+        raise LinkRefused(Refusal.UNKNOWN_OBJECT, "This pulse raised no alert.")
+    if pulse.resolved_at is not None:
+        raise LinkRefused(Refusal.ALREADY_DONE, f"Already done: this alert was resolved at "
+                                                f"{local_date(pulse.resolved_at, person.tz).isoformat()}.")
+    record = load_record(session, pulse.assignment_id)
+    rules = record.definition.pulse
+    told = (record.person_for(role) for role in (rules.notify if rules else ()))
+    if not any(holder is not None and holder.id == person.id for holder in told):
+        raise LinkRefused(Refusal.OTHER_PERSON, "Only those the alert went to can resolve it.")
+    return pulse, record
+
+
+def describe_alert_resolve(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
+    pulse, record = _alerting_pulse(session, person, obj)
+    return Preview(title=f"Resolve the pulse alert of assignment #{record.assignment.id}", button="Resolve",
+                   lines=[f"{record.assignee.name}'s pulse of {local_date(pulse.at, person.tz).isoformat()}: "
+                          f"{pulse.alert_reason}.",
+                          "Confirming records that you have followed it up, with the note below if you write one."],
+                   fields=[FormField("note", "What was done (optional)", "textarea")])
+
+
+def perform_alert_resolve(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
+                          now: datetime) -> Done:
+    view = checkins.resolve_pulse_alert(db, _int(obj, "pulse"), by=person.email,
+                                        note=form.get("note", "").strip() or None, actor=person.email, now=now)
+    return Done(title="Pulse alert resolved",
+                lines=[f"The alert of pulse {view['id']} (assignment #{view['assignment_id']}) is resolved by "
+                       f"{view['by']} as {view['role']}."])
+
+
 # --- the registry -----------------------------------------------------------------------------------------------
 
 ACTIONS: dict[LinkAction, ActionEntry] = {
@@ -381,6 +418,7 @@ ACTIONS: dict[LinkAction, ActionEntry] = {
     LinkAction.CHECKIN: ActionEntry(describe_checkin, perform_checkin),
     LinkAction.PULSE: ActionEntry(describe_pulse, perform_pulse),
     LinkAction.PLAN_ACK: ActionEntry(describe_plan_ack, perform_plan_ack),
+    LinkAction.ALERT_RESOLVE: ActionEntry(describe_alert_resolve, perform_alert_resolve),
 }
 
 

@@ -412,6 +412,56 @@ def test_a_missing_or_bad_pulse_answer_writes_nothing_and_leaves_the_link_usable
     assert _counts(db)["Pulse"] == 1
 
 
+# --- pulse alert resolved ------------------------------------------------------------------------------------------
+
+
+def _weak_pulse(db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> tuple[int, int]:
+    assignment_id = _in_orientation(db, spec)
+    answered = checkins.record_pulse(db, assignment_id, by=people["assignee"], expectancy=4, instrumentality=3,
+                                     valence=1, note=None, actor="admin", now=NOW)
+    assert answered["alert"]
+    return assignment_id, int(answered["id"])
+
+
+def test_the_pulse_alert_link_resolves_the_alert_once(db: Engine, spec: service.AssignmentSpec,
+                                                      people: dict[str, str]) -> None:
+    """The coach's pulse_alert notice links to resolving that alert: the preview names the reason and writes
+    nothing, the confirm resolves it as the coach with the note, and the talent team's link is then already done."""
+    assignment_id, pulse_id = _weak_pulse(db, spec, people)
+    link_action, obj = notice_action("pulse_alert", f"pulse_alert/{pulse_id}/coach", assignment_id=assignment_id,
+                                     task_id=None)
+    assert (link_action, obj) == (LinkAction.ALERT_RESOLVE, {"pulse": pulse_id})
+    action, token = _link(people["coach"], link_action, obj)
+    before = _counts(db)
+    shown = actions.preview(db, SIGNER, action, token, now=LATER)
+    assert any("valence 1 is at or below 2" in line for line in shown.lines)
+    assert _counts(db) == before
+    done = actions.confirm(db, SIGNER, action, token, {"token": token, "note": "called her"}, now=LATER)
+    assert done.title == "Pulse alert resolved"
+    with transaction(db) as session:
+        pulse = session.get(Pulse, pulse_id)
+        assert pulse is not None
+        assert pulse.resolved_at is not None
+    last = _last_event(db, assignment_id)
+    assert (last["action"], last["actor"]) == (audit.PULSE_ALERT_RESOLVED, people["coach"])
+    assert last["details"] == {"pulse": pulse_id, "by": people["coach"], "role": "coach", "note": "called her"}
+    talent_action, talent_token = _link(people["talent"], link_action, obj)
+    assert _refused(lambda: actions.preview(db, SIGNER, talent_action, talent_token, now=LATER)) == \
+        Refusal.ALREADY_DONE
+
+
+def test_a_pulse_alert_link_of_someone_it_did_not_go_to_is_refused(db: Engine, spec: service.AssignmentSpec,
+                                                                   people: dict[str, str]) -> None:
+    """The host manager was not told: 403 on preview and confirm, the alert stays open, nothing is written."""
+    _, pulse_id = _weak_pulse(db, spec, people)
+    action, token = _link(people["host_manager"], LinkAction.ALERT_RESOLVE, {"pulse": pulse_id})
+    before = _counts(db)
+    assert _refused(lambda: actions.preview(db, SIGNER, action, token, now=LATER)) == Refusal.OTHER_PERSON
+    assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
+        Refusal.OTHER_PERSON
+    assert _counts(db) == before
+
+
 # --- plan acknowledgement ------------------------------------------------------------------------------------------
 
 
