@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from datetime import UTC, date, datetime
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from engine import reports
 from engine.definition import parse_definition
 from engine.store import report_queries
+from engine.store.program_queries import OutcomeRow
 from engine.store.report_queries import AssignmentFilter, AssignmentRow, ContactRow, TransitionRow
 from workflows import builtin_workflow_texts
 
@@ -93,14 +95,35 @@ def test_contact_periods_end_with_stages_passed_through_in_one_instant() -> None
 
 
 def test_cancellations_name_the_stage_left_and_the_reason() -> None:
-    """A cancelled assignment counts as cancelled with its last transition's stage, day and reason; outcomes
-    recorded after return are present and empty."""
+    """A cancelled assignment counts as cancelled with its last transition's stage, day and reason; with no outcome
+    recorded after return, the list is empty and each milestone counts none."""
     history = _history((None, "interviews", date(2026, 1, 2), None),
                        ("interviews", "cancelled", date(2026, 1, 9), "visa refused"))
     outcome = _report(_rows("cancelled", history), date(2026, 2, 1))["outcomes"]
     assert outcome == {"completed": 0, "cancelled": 1, "recorded": [], "cancellations": [
         {"assignment_id": 1, "assignee": "ana.lima@example.com", "from_stage": "interviews", "on": "2026-01-09",
-         "reason": "visa refused"}]}
+         "reason": "visa refused"}],
+        "retention": [{"months": 12, "recorded": 0, "retained": 0, "rate": None},
+                      {"months": 24, "recorded": 0, "retained": 0, "rate": None}],
+        "considered_for_promotion": 0, "promoted": 0}
+
+
+def test_recorded_outcomes_are_listed_and_counted_per_milestone() -> None:
+    """Each recorded outcome is listed with its assignee; retention counts the retained of those recorded at each
+    milestone, and promotion counts assignments, not outcomes."""
+    history = _history((None, "interviews", date(2026, 1, 2), None), ("interviews", "completed", date(2027, 7, 1),
+                                                                      None))
+    rows = dataclasses.replace(_rows("completed", history), outcomes=[
+        OutcomeRow(1, 24, False, True, None), OutcomeRow(1, 12, True, True, "Head of Sales LATAM")])
+    outcome = _report(rows, date(2029, 8, 1))["outcomes"]
+    assert outcome["recorded"] == [
+        {"assignment_id": 1, "assignee": "ana.lima@example.com", "months": 12, "retained": True,
+         "considered_for_promotion": True, "promoted_to": "Head of Sales LATAM"},
+        {"assignment_id": 1, "assignee": "ana.lima@example.com", "months": 24, "retained": False,
+         "considered_for_promotion": True, "promoted_to": None}]
+    assert outcome["retention"] == [{"months": 12, "recorded": 1, "retained": 1, "rate": 1.0},
+                                    {"months": 24, "recorded": 1, "retained": 0, "rate": 0.0}]
+    assert (outcome["completed"], outcome["considered_for_promotion"], outcome["promoted"]) == (1, 1, 1)
 
 
 def test_upcoming_repatriations_cover_the_next_180_days_of_running_assignments() -> None:
