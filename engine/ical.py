@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from engine import notices
 from engine.definition import Cadence
 from engine.store.models import Assignment, Person, Task
 
@@ -71,17 +72,28 @@ def contact_event(period: ContactPeriod, tz: str, local_hour: int, now: datetime
     """The event of a contact period at `local_hour` on its first day in time zone `tz`."""
     from icalendar import TRANSP, Event
 
-    a, cadence, partner = period.assignment, period.cadence, period.partner
+    a, cadence = period.assignment, period.cadence
     assert a.id is not None
     start = datetime.combine(period.first_day, time(local_hour), tzinfo=ZoneInfo(tz))
-    description = (f"{_about(a, period.assignee)}\nA {cadence.kind} contact with the {cadence.with_role}, "
-                   f"{partner.name} <{partner.email}>, is due between {period.first_day.isoformat()} and "
-                   f"{period.last_day.isoformat()}.\nOnce it has happened: sojourn contact log {a.id} --kind "
-                   f"{cadence.kind} --with {partner.email} --on YYYY-MM-DD")
+    description = f"{_about(a, period.assignee)}\n{_what_is_due(period)}"
     return Event.new(uid=contact_uid(a.id, cadence.kind, period.first_day),
                      summary=f"{cadence.title}: due by {period.last_day.isoformat()}", description=description,
                      start=start, end=start + CONTACT_EVENT, stamp=now, sequence=a.row_version,
                      transparency=TRANSP.TRANSPARENT, categories=["sojourn", cadence.kind])
+
+
+def _what_is_due(period: ContactPeriod) -> str:
+    """The period's own words: a check-in and a pulse are recorded with their commands, a contact is logged."""
+    a, cadence, partner = period.assignment, period.cadence, period.partner
+    days = f"between {period.first_day.isoformat()} and {period.last_day.isoformat()}"
+    if cadence.kind == notices.CHECKIN_CADENCE:
+        return (f"A check-in on the goals, by the assignee or the host manager, is due {days}.\n"
+                f"Record it: {notices.checkin_command(a.id)}")
+    if cadence.kind == notices.PULSE_CADENCE:
+        return (f"{period.assignee.name}'s expectancy pulse is due {days}.\n"
+                f"Answer: {notices.pulse_command(a.id)}")
+    return (f"A {cadence.kind} contact with the {cadence.with_role}, {partner.name} <{partner.email}>, is due "
+            f"{days}.\nOnce it has happened: {notices.contact_log_command(a.id, cadence.kind, partner.email)}")
 
 
 def calendar_text(events: Iterable[Event], *, tz: str, name: str | None = None) -> str:

@@ -29,6 +29,7 @@ from engine.store.db import transaction
 from engine.store.models import Outbox
 from integration.conftest import Sojourn
 from notifiers import EmailNotifier
+from tests.support.scenarios import advance_to
 
 ZONES = {"assignee": "America/Sao_Paulo", "sponsor": "Europe/Berlin", "mobility": "Asia/Kolkata"}
 ENTERED = local_instant(date(2027, 1, 31), 12, ZONES["assignee"])  # orientation begins; periods clamp to month ends
@@ -103,6 +104,23 @@ def test_calendar_event_falls_at_the_instant_the_persons_contact_due_notice_is_s
         first_uid, first_start = _contact_events(_export(on_db, role, at, tmp_path))[0]
         assert first_start == due[role].deliver_at
         assert first_uid == f"sponsor_contact-{assignment}-{due[role].key.split('/')[3]}@sojourn"
+
+
+def test_checkin_and_pulse_periods_say_what_to_record_not_a_contact_to_log(
+        on_db: Sojourn, db: Engine, assignment: int, tmp_path: Path) -> None:
+    """The assignee's check-in and pulse periods name the check-in and the pulse with their commands; only a
+    contact cadence's period asks for `contact log`."""
+    advance_to(db, assignment, "alignment_meetings", ENTERED + timedelta(hours=1))  # where check-ins begin
+    calendar = _export(on_db, "assignee", ENTERED + timedelta(hours=2), tmp_path)
+    described = {str(e.uid).split("-")[0]: str(e.get("description")) for e in calendar.events}
+    assert {"checkin", "pulse", "sponsor_contact"} <= described.keys()
+    assert "A check-in on the goals, by the assignee or the host manager, is due" in described["checkin"]
+    assert f"Record it: sojourn checkin {assignment} --by YOUR_EMAIL" in described["checkin"]
+    assert "Assignee's expectancy pulse is due" in described["pulse"]
+    assert f"Answer: sojourn pulse {assignment} --by YOUR_EMAIL" in described["pulse"]
+    assert all("contact log" not in described[kind] for kind in ("checkin", "pulse"))
+    assert f"sojourn contact log {assignment} --kind sponsor_contact --with {_email('sponsor')}" in \
+        described["sponsor_contact"]
 
 
 def test_calendar_uids_stay_the_same_across_runs(on_db: Sojourn, assignment: int, tmp_path: Path) -> None:
