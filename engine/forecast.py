@@ -292,7 +292,7 @@ class _Replay:
         returns the next instant planning or delivery has something to do."""
         while True:
             with transaction(self.scratch) as session:
-                planning.plan(session, now)
+                planning.plan(session, now, attach_calendars=False)  # a forecast shows no attachment
                 sent = scratch_store.take_deliverable(session, now)
                 following = scratch_store.next_planning_instant(session)
             self._record(sent, now)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, literal, or_, update
+from sqlalchemy import CursorResult, Insert, Table, and_, bindparam, case, delete, insert, literal, or_, update
 from sqlmodel import Session, col, select
 
 from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
@@ -89,15 +89,35 @@ def due_task_reminders(session: Session, now: datetime, limit: int) -> Sequence[
     return session.exec(statement).all()
 
 
-def due_cadence_checks(session: Session, now: datetime, limit: int) -> Sequence[CadenceState]:
+class DueCadence(NamedTuple):
+    assignment_id: int
+    kind: str
+    next_check_at: datetime | None
+
+
+def due_cadence_checks(session: Session, now: datetime, limit: int) -> list[DueCadence]:
     """due_cadence_checks: cadences the daemon must look at (`next_check_at <= now`), soonest first.
 
     Served by ix_cadencestate_next_check_at; locked FOR UPDATE SKIP LOCKED on PostgreSQL like due_task_reminders.
+    Plain rows, not tracked objects: planning moves `next_check_at` with `set_next_cadence_checks`.
     """
-    statement = (select(CadenceState).where(col(CadenceState.next_check_at) <= now)
+    statement = (select(CadenceState.assignment_id, CadenceState.kind, CadenceState.next_check_at)
+                 .where(col(CadenceState.next_check_at) <= now)
                  .order_by(col(CadenceState.next_check_at), col(CadenceState.assignment_id), col(CadenceState.kind))
                  .limit(limit).with_for_update(skip_locked=True))
-    return session.exec(statement).all()
+    return [DueCadence(*row) for row in session.exec(statement)]
+
+
+def set_next_cadence_checks(session: Session, next_checks: Sequence[tuple[int, str, datetime | None]]) -> None:
+    """set_next_cadence_checks: move each (assignment id, cadence kind) to its next check instant, in one statement."""
+    if not next_checks:
+        return
+    table = _table(CadenceState)
+    statement = (update(table).where(table.c.assignment_id == bindparam("state_assignment_id"),
+                                     table.c.kind == bindparam("state_kind"))
+                 .values(next_check_at=bindparam("state_next_check_at")))
+    session.execute(statement, [{"state_assignment_id": a, "state_kind": k, "state_next_check_at": at}
+                                for a, k, at in next_checks])
 
 
 def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageChange]]:
@@ -112,11 +132,18 @@ def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[in
     return history
 
 
-def contact_logged(session: Session, assignment_id: int, kind: str, first_day: date, last_day: date) -> bool:
-    """contact_logged: whether a contact of `kind` happened on a day in [first_day, last_day] (ix_contact_...)."""
-    statement = (select(Contact.id).where(Contact.assignment_id == assignment_id, Contact.kind == kind,
-                                          col(Contact.on) >= first_day, col(Contact.on) <= last_day).limit(1))
-    return session.exec(statement).first() is not None
+def contact_days_of(session: Session, assignment_ids: Iterable[int], kinds: Iterable[str], first_day: date,
+                    last_day: date) -> dict[tuple[int, str], list[date]]:
+    """contact_days_of: (assignment id, kind) -> the days, in order, of the contacts of those kinds logged on a day
+    in [first_day, last_day] (ix_contact_assignment_kind_on)."""
+    days: dict[tuple[int, str], list[date]] = defaultdict(list)
+    statement = (select(col(Contact.assignment_id), col(Contact.kind), col(Contact.on))
+                 .where(col(Contact.assignment_id).in_(set(assignment_ids)), col(Contact.kind).in_(set(kinds)),
+                        col(Contact.on) >= first_day, col(Contact.on) <= last_day)
+                 .order_by(col(Contact.on)))
+    for assignment_id, kind, on in session.exec(statement):
+        days[(assignment_id, kind)].append(on)
+    return days
 
 
 # --- tasks ----------------------------------------------------------------------------------------------------
