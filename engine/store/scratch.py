@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table, func, insert, select, text, update
 from sqlmodel import Session, SQLModel, col
@@ -99,17 +99,30 @@ def next_planning_instant(session: Session) -> datetime | None:
     return min(found, default=None)
 
 
-def take_deliverable(session: Session, now: datetime) -> list[Outbox]:
+class TakenNotice(NamedTuple):
+    """What a replay keeps of a notice it took: the columns a forecast lists."""
+
+    recipient: str
+    role: str
+    kind: str
+    key: str
+    assignment_id: int
+    task_id: int | None
+    subject: str
+
+
+def take_deliverable(session: Session, now: datetime) -> list[TakenNotice]:
     """take_deliverable: the queued rows a dispatcher would send at `now`, marked sent at their own due instant.
 
     For replays on a scratch database only: nothing is handed to a notifier, the rows are just recorded as sent.
+    Plain rows of the columns a forecast lists, not tracked objects: a replay takes tens of thousands.
     """
-    statement = (select(Outbox).where(col(Outbox.status).in_(("pending", "failed")),
-                                      col(Outbox.next_attempt_at) <= now)
-                 .order_by(col(Outbox.next_attempt_at), col(Outbox.id)))
-    rows = list(session.scalars(statement).all())
+    outbox = _table("outbox")
+    statement = (select(outbox.c.id, *(outbox.c[name] for name in TakenNotice._fields))
+                 .where(outbox.c.status.in_(("pending", "failed")), outbox.c.next_attempt_at <= now)
+                 .order_by(outbox.c.next_attempt_at, outbox.c.id))
+    rows = session.execute(statement).all()
     if rows:
-        session.execute(update(Outbox).where(col(Outbox.id).in_([r.id for r in rows]))
-                        .values(status="sent", sent_at=Outbox.next_attempt_at, attempts=1)
-                        .execution_options(synchronize_session=False))
-    return rows
+        session.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
+                        .values(status="sent", sent_at=outbox.c.next_attempt_at, attempts=1))
+    return [TakenNotice(*row[1:]) for row in rows]
