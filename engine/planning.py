@@ -333,16 +333,17 @@ def _load_assignments(session: Session, assignment_ids: set[int]) -> _Context:
     context = _Context()
     assignments = lookups.assignments_by_id(session, assignment_ids)
     workflows = lookups.workflows_by_id(session, {a.workflow_id for a in assignments})
-    roles = lookups.stakeholders_of(session, assignment_ids)
-    context.people = lookups.people_by_id(session, {s.person_id for s in roles} | {a.assignee_id for a in assignments})
+    roles = lookups.stakeholder_roles_of(session, assignment_ids)
+    context.people = lookups.people_by_id(session, {person_id for *_, person_id in roles} |
+                                          {a.assignee_id for a in assignments})
     for a in assignments:
         assert a.id is not None
         workflow = workflows[a.workflow_id]
         context.assignments[a.id] = a
         context.definitions[a.id] = definition_of(workflow)
         context.holders[a.id] = {"assignee": context.people[a.assignee_id]}
-    for s in roles:
-        context.holders[s.assignment_id][s.role] = context.people[s.person_id]
+    for assignment_id, role, person_id in roles:
+        context.holders[assignment_id][role] = context.people[person_id]
     return context
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Insert, Table, and_, bindparam, case, delete, insert, literal, or_, update
+from sqlalchemy import CursorResult, Insert, Table, Update, and_, bindparam, case, delete, insert, literal, or_, update
 from sqlmodel import Session, col, select
 
 from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
@@ -157,9 +158,9 @@ def complete_open_task(session: Session, task_id: int, *, actor: str, note: str 
     re-checks the condition on the row it committed, so a task ends either done or cancelled, never cancelled
     with a completion time. SQLite runs one writer at a time.
     """
-    statement = (update(Task).where(col(Task.id) == task_id, col(Task.status) == "open")
-                 .values(status="done", completed_at=now, completed_by=actor, note=note, next_reminder_at=None)
-                 .execution_options(synchronize_session=False))
+    task = _table(Task)  # the table, not the entity: no session state to synchronise, and less work per call
+    statement = (update(task).where(task.c.id == task_id, task.c.status == "open")
+                 .values(status="done", completed_at=now, completed_by=actor, note=note, next_reminder_at=None))
     return _rowcount(session.execute(statement)) == 1
 
 
@@ -182,15 +183,37 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
     starting with one of them. A row a daemon is delivering at this moment is cancelled too; `mark_delivery`
     then marks it sent if a notifier accepted it, and otherwise leaves it cancelled. Returns the rows cancelled.
     """
-    statement = update(Outbox).where(col(Outbox.assignment_id) == assignment_id, col(Outbox.kind).in_(list(kinds)),
-                                     col(Outbox.status).in_(DELIVERABLE))
-    if task_id is not None:
-        statement = statement.where(col(Outbox.task_id) == task_id)
-    if key_prefixes is not None:
-        statement = statement.where(or_(*(col(Outbox.key).startswith(p, autoescape=True) for p in key_prefixes)))
-    statement = (statement.values(status=NoticeStatus.CANCELLED, last_error=reason)
-                 .execution_options(synchronize_session=False))
-    return _rowcount(session.execute(statement))
+    prefixes = None if key_prefixes is None else list(key_prefixes)
+    statement = _cancel_statement(task_id is not None, None if prefixes is None else len(prefixes))
+    values = {"cancel_assignment_id": assignment_id, "cancel_kinds": list(kinds), "cancel_reason": reason,
+              "cancel_task_id": task_id}
+    values |= {f"cancel_prefix_{i}": _like_prefix(p) for i, p in enumerate(prefixes or [])}
+    return _rowcount(session.execute(statement, values))
+
+
+@cache
+def _cancel_statement(by_task: bool, prefix_count: int | None) -> Update:
+    """The UPDATE of `cancel_queued_notifications` for one shape of call, built once: planning and every use case
+    that ends a notice's cause run it, and building it cost more than running it."""
+    outbox = _table(Outbox)
+    statement = update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
+                                     outbox.c.kind.in_(bindparam("cancel_kinds", expanding=True)),
+                                     outbox.c.status.in_(DELIVERABLE))
+    if by_task:
+        statement = statement.where(outbox.c.task_id == bindparam("cancel_task_id"))
+    if prefix_count is not None:
+        statement = statement.where(or_(*(outbox.c.key.like(bindparam(f"cancel_prefix_{i}"), escape=_LIKE_ESCAPE)
+                                          for i in range(prefix_count))))
+    return statement.values(status=NoticeStatus.CANCELLED, last_error=bindparam("cancel_reason"))
+
+
+_LIKE_ESCAPE = "/"
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching what starts with `prefix`, its wildcards escaped (as `startswith(autoescape=True)`)."""
+    escaped = prefix.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", _LIKE_ESCAPE + "%")
+    return escaped.replace("_", _LIKE_ESCAPE + "_") + "%"
 
 
 # --- calendars ------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, Table, func, insert, select, text, update
 from sqlmodel import Session, SQLModel, col
 
 from engine.store.db import SCHEMA_REVISION, open_db
-from engine.store.models import CadenceState, Outbox, StageChange, Task
+from engine.store.models import StageChange, Task
 
 # The tables that describe an assignment, parents first, and how each row is found from the assignment ids.
 _BY_ASSIGNMENT = ("assignment", "stakeholder", "task", "goal", "signoff", "contact", "transition", "cadencestate",
@@ -88,15 +88,23 @@ def row_ids(session: Session) -> tuple[set[int], set[int], set[int]]:
 
 
 def next_planning_instant(session: Session) -> datetime | None:
-    """next_planning_instant: the earliest instant planning or dispatch has something to do (None: never again)."""
-    candidates = [
-        session.execute(select(func.min(Task.next_reminder_at)).where(col(Task.status) == "open")).scalar(),
-        session.execute(select(func.min(CadenceState.next_check_at))).scalar(),
-        session.execute(select(func.min(Outbox.next_attempt_at))
-                        .where(col(Outbox.status).in_(("pending", "failed")))).scalar(),
-    ]
-    found = [c if c.tzinfo else c.replace(tzinfo=UTC) for c in candidates if c is not None]
+    """next_planning_instant: the earliest instant planning or dispatch has something to do (None: never again).
+
+    One statement of three subqueries: a replay asks after every sweep."""
+    task, cadence, outbox = _table("task"), _table("cadencestate"), _table("outbox")
+    candidates = session.execute(select(
+        select(func.min(task.c.next_reminder_at)).where(task.c.status == "open").scalar_subquery(),
+        select(func.min(cadence.c.next_check_at)).scalar_subquery(),
+        select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status.in_(("pending", "failed")))
+        .scalar_subquery())).one()
+    found = [_utc(c) for c in candidates if c is not None]
     return min(found, default=None)
+
+
+def _utc(instant: datetime | str) -> datetime:
+    """An instant read through min(), which SQLite hands back as text without its zone (stored in UTC)."""
+    value = datetime.fromisoformat(instant) if isinstance(instant, str) else instant
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class TakenNotice(NamedTuple):

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from engine import checkins, plans, service
+from engine.notices import NewNotice, NoticeKind
 from engine.planning import plan
 from engine.store import checkin_queries, queries
 from engine.store import scratch as scratch_store
@@ -222,3 +223,25 @@ def test_planning_without_calendars_writes_the_same_notices_without_their_attach
     assert [r | {"has_calendar": False} for r in attached] == bare
     assert {r["kind"] for r in attached if r["has_calendar"]} == {"contact_due"}
     assert not any(r["has_calendar"] for r in bare)
+
+
+# --- cancelling queued notices -------------------------------------------------------------------------------------
+
+
+def test_cancelling_by_key_prefix_takes_wildcards_in_the_prefix_literally(
+        db: Engine, people: dict[str, str]) -> None:
+    """`_` and `%` in a key prefix match themselves only, as `startswith(autoescape=True)` did."""
+    assignment_id = int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"])
+    keys = ["contact_due/x_y%/1", "contact_due/xzy%/1", "contact_due/x_yA/1", "contact_due/x_y%/2", "contact_due//1"]
+    with transaction(db) as session:
+        queries.insert_notifications(session, [NewNotice(
+            key=key, kind=NoticeKind.CONTACT_DUE, assignment_id=assignment_id, task_id=None, recipient="a@example.com",
+            role="assignee", subject="s", body="b", created_at=AT, deliver_at=AT) for key in keys])
+    with transaction(db) as session:
+        cancelled = queries.cancel_queued_notifications(
+            session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_DUE], reason="gone",
+            key_prefixes=["contact_due/x_y%/", "contact_due//"])
+        statuses = {o.key: o.status for o in session.exec(select(Outbox).where(col(Outbox.key).in_(keys)))}
+    assert cancelled == 3
+    assert [k for k in keys if statuses[k] == "cancelled"] == ["contact_due/x_y%/1", "contact_due/x_y%/2",
+                                                               "contact_due//1"]
