@@ -38,7 +38,7 @@ instant to the next step (or to null when nothing is left).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -117,20 +117,24 @@ def plan_batch(session: Session, now: datetime, *, attach_calendars: bool = True
     Each batch is complete on its own (notices written, next instants moved), so the daemon commits after every
     batch: a backlog after long downtime never holds the database's write lock for more than one batch.
     """
-    tasks_added, tasks_full = _plan_task_batch(session, now)
-    cadences_added, cadences_full = _plan_cadence_batch(session, now, attach_calendars=attach_calendars)
-    return PlannedBatch(tasks_added + cadences_added, tasks_full or cadences_full)
+    tasks = queries.due_task_reminders(session, now, BATCH_SIZE)
+    states = queries.due_cadence_checks(session, now, BATCH_SIZE)
+    if not tasks and not states:
+        return PlannedBatch(0, False)
+    # one read of the assignments for both halves: most sweeps find tasks and cadences of the same assignments
+    context = _load_assignments(session, {t.assignment_id for t in tasks} | {s.assignment_id for s in states})
+    added = _plan_task_batch(session, tasks, context, now) + \
+        _plan_cadence_batch(session, states, context, now, attach_calendars=attach_calendars)
+    return PlannedBatch(added, len(tasks) == BATCH_SIZE or len(states) == BATCH_SIZE)
 
 
 # --- task reminders --------------------------------------------------------------------------------------------
 
 
-def _plan_task_batch(session: Session, now: datetime) -> tuple[int, bool]:
-    """Send the due steps of up to a batch of tasks whose `next_reminder_at` has come; move each to its next step."""
-    tasks = queries.due_task_reminders(session, now, BATCH_SIZE)
+def _plan_task_batch(session: Session, tasks: Sequence[Task], context: _Context, now: datetime) -> int:
+    """Send the due steps of a batch of tasks whose `next_reminder_at` has come; move each to its next step."""
     if not tasks:
-        return 0, False
-    context = _load_assignments(session, {t.assignment_id for t in tasks})
+        return 0
     earlier_stages = queries.stage_changes_of(session, {
         t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
     rows: list[NewNotice] = []
@@ -145,7 +149,7 @@ def _plan_task_batch(session: Session, now: datetime) -> tuple[int, bool]:
         session.add(task)
     added = queries.insert_notifications(session, rows)
     session.flush()
-    return added, len(tasks) == BATCH_SIZE
+    return added
 
 
 def _task_created_at(task: Task, assignment: Assignment, history: Iterable[StageChange]) -> datetime | None:
@@ -185,18 +189,16 @@ class _CadenceCheck:
     missed_roles: list[str]
 
 
-def _plan_cadence_batch(session: Session, now: datetime, *, attach_calendars: bool = True) -> tuple[int, bool]:
-    """Send the contact_due and contact_missed notices of up to a batch of cadences whose `next_check_at` has come.
+def _plan_cadence_batch(session: Session, states: Sequence[queries.DueCadence], context: _Context, now: datetime, *,
+                        attach_calendars: bool) -> int:
+    """Send the contact_due and contact_missed notices of a batch of cadences whose `next_check_at` has come.
 
     What satisfies a period and the goal progress a checkin_due carries are read once for the whole batch, not
     once per period: planning writes neither, so reading them before the notices are made reads the same rows.
     """
-    states = queries.due_cadence_checks(session, now, BATCH_SIZE)
     if not states:
-        return 0, False
-    assignment_ids = {s.assignment_id for s in states}
-    context = _load_assignments(session, assignment_ids)
-    history = queries.stage_changes_of(session, assignment_ids)
+        return 0
+    history = queries.stage_changes_of(session, {s.assignment_id for s in states})
     checks: list[_CadenceCheck] = []
     next_checks: list[tuple[int, str, datetime | None]] = []
     for state in states:
@@ -212,7 +214,7 @@ def _plan_cadence_batch(session: Session, now: datetime, *, attach_calendars: bo
             for row in _check_notices(check, context, held, progress, now, attach_calendars=attach_calendars)]
     added = queries.insert_notifications(session, rows)
     queries.set_next_cadence_checks(session, next_checks)
-    return added, len(states) == BATCH_SIZE
+    return added
 
 
 def _cadence_check(session: Session, assignment_id: int, kind: str, since: datetime, context: _Context,
