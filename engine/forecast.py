@@ -4,9 +4,12 @@ The assignments are copied (or, for one that does not exist yet, created) in an 
 real schema. A virtual clock then steps through every instant that matters: each task's `next_reminder_at`, each
 cadence's `next_check_at`, each queued notice's delivery instant, the moment each task is done and each date a
 guard waits for. At every instant it runs what really runs: `planning.plan`, then it takes the queued notices a
-dispatcher would send, then the people act through the real use cases (`complete_task`, `add_goal`, `signoff`,
-`advance`). The notices taken are the forecast. The real database is only read. `_Replay` says why logged contacts
-are left out.
+dispatcher would send, then the people act through the real use cases (`complete_tasks` for the tasks done at that
+instant, `add_goal`, `sign_plan_by_holders`, `advance`). The notices taken are the forecast. The real database is
+only read. `_Replay` says why logged contacts are left out.
+
+Planning runs without calendar attachments (`attach_calendars=False`): a forecast lists no attachment, and an
+attachment is made from a notice already decided, so which notices go out, and when, is the same without it.
 """
 
 from __future__ import annotations
