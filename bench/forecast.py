@@ -4,8 +4,9 @@ A forecast replays the daemon on a virtual clock in a scratch database: at every
 `planning.plan` (what the daemon itself runs), takes the notices a dispatcher would send, and lets people act
 through the real use cases (tasks done, goals, sign-offs, stage changes). Its baseline is that planning: the
 time the same replay spends inside `planning.plan`, the sweeps the daemon runs over the same months at the same
-instants on the same rows, measured in the same run. The ratio says what the replay costs beyond the daemon's
-own work; the goal is absolute: 500 assignments forecast in under 10 s.
+instants on the same rows, measured in the same run (the replay plans without the iCalendar attachments, which it
+never shows, so the baseline leaves them out too). The ratio says what the replay costs beyond the daemon's own
+work; the goal is absolute: 500 assignments forecast in under 10 s.
 
 Setup (not timed): a SQLite file database with the built-in workflows, the test cast of seven people in five time
 zones, and N leadership-development assignments of 18 months created through the service layer, one a day

@@ -4,9 +4,12 @@ The assignments are copied (or, for one that does not exist yet, created) in an 
 real schema. A virtual clock then steps through every instant that matters: each task's `next_reminder_at`, each
 cadence's `next_check_at`, each queued notice's delivery instant, the moment each task is done and each date a
 guard waits for. At every instant it runs what really runs: `planning.plan`, then it takes the queued notices a
-dispatcher would send, then the people act through the real use cases (`complete_task`, `add_goal`, `signoff`,
-`advance`). The notices taken are the forecast. The real database is only read. `_Replay` says why logged contacts
-are left out.
+dispatcher would send, then the people act through the real use cases (`complete_tasks` for the tasks done at that
+instant, `add_goal`, `sign_plan_by_holders`, `advance`). The notices taken are the forecast. The real database is
+only read. `_Replay` says why logged contacts are left out.
+
+Planning runs without calendar attachments (`attach_calendars=False`): a forecast lists no attachment, and an
+attachment is made from a notice already decided, so which notices go out, and when, is the same without it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import col
 
-from engine import inputs, planning, service
+from engine import inputs, planning, plans, service
 from engine.definition import Transition
 from engine.errors import BadInput, SojournError
 from engine.guards import GoalFacts
@@ -31,7 +34,7 @@ from engine.records import AssignmentRecord, load_record, load_records
 from engine.schedule import local_instant
 from engine.store import scratch as scratch_store
 from engine.store.db import transaction
-from engine.store.models import Assignment, Outbox, pk
+from engine.store.models import Assignment, pk
 from engine.store.queries import stage_changes_of
 from engine.transactions import use_case_transaction
 
@@ -292,7 +295,7 @@ class _Replay:
         returns the next instant planning or delivery has something to do."""
         while True:
             with transaction(self.scratch) as session:
-                planning.plan(session, now)
+                planning.plan(session, now, attach_calendars=False)  # a forecast shows no attachment
                 sent = scratch_store.take_deliverable(session, now)
                 following = scratch_store.next_planning_instant(session)
             self._record(sent, now)
@@ -304,7 +307,7 @@ class _Replay:
                               self.wakes[0][0] if self.wakes else None]
                 return min((c for c in candidates if c is not None), default=None)
 
-    def _record(self, rows: list[Outbox], now: datetime) -> None:
+    def _record(self, rows: list[scratch_store.TakenNotice], now: datetime) -> None:
         """Keep the notices sent at `now` (the instant each was due, or the forecast's start for one overdue)."""
         stop_at = self.options.stop_at
         for row in rows:
@@ -317,17 +320,17 @@ class _Replay:
                 assignment_id=row.assignment_id, task_id=row.task_id, subject=row.subject))
 
     def _complete_due_tasks(self, now: datetime) -> set[int]:
-        touched = set()
+        """Complete every task whose moment has come, in one transaction; a task cancelled meanwhile stays so."""
+        due: dict[int, int] = {}  # task id -> assignment id, in the order they come due
         while self.completions and self.completions[0][0] <= now:
             _, task_id, assignment_id = heapq.heappop(self.completions)
-            try:
-                service.complete_task(self.scratch, task_id, note="forecast", actor=ACTOR, now=now)
-            except SojournError:
-                continue  # cancelled meanwhile: nobody does it
-            tracked = self.assignments[assignment_id]
+            due[task_id] = assignment_id
+        touched = set()
+        for task_id in service.complete_tasks(self.scratch, due, note="forecast", actor=ACTOR, now=now) if due else []:
+            tracked = self.assignments[due[task_id]]
             tracked.open_here.discard(task_id)
             if not tracked.open_here:
-                touched.add(assignment_id)
+                touched.add(due[task_id])
         return touched
 
     def _pop_wakes(self, now: datetime) -> set[int]:
@@ -377,8 +380,8 @@ class _Replay:
         for guard in transition.guards:
             if guard.name == "plan_signed_off":
                 plan = tracked.record.definition.plan
-                for role in guard.params.get("roles") or (plan.signers if plan else ()):
-                    service.signoff(self.scratch, a.id, role=role, by=None, actor=ACTOR, now=now)
+                plans.sign_plan_by_holders(self.scratch, a.id, guard.params.get("roles") or
+                                           (plan.signers if plan else ()), actor=ACTOR, now=now)
 
     def _result(self, assignment_ids: list[int], existing: _Existing) -> Forecast:
         forecast = Forecast(notices=sorted(self.notices, key=lambda n: (n.at, n.assignment_id, n.key)))

@@ -37,10 +37,12 @@ instant to the next step (or to null when nothing is left).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from sqlmodel import Session
 
@@ -49,22 +51,41 @@ from engine.cadences import CadenceSchedule, in_range, range_entered_at
 from engine.definition import Cadence, WorkflowDefinition
 from engine.ical import ContactPeriod as CalendarPeriod
 from engine.ical import contact_due_calendar
-from engine.notices import CADENCE_KINDS, CHECKIN_CADENCE, MISSED_KINDS, RECORDED_CADENCES, NewNotice, NoticeKind
+from engine.notices import (
+    CADENCE_KINDS,
+    CHECKIN_CADENCE,
+    MISSED_KINDS,
+    PULSE_CADENCE,
+    RECORDED_CADENCES,
+    GoalProgressLine,
+    NewNotice,
+    NoticeKind,
+)
 from engine.records import definition_of
 from engine.reminders import ReminderStep, steps_to_send, task_steps
 from engine.schedule import local_instant
 from engine.store import checkin_queries, lookups, queries
-from engine.store.models import Assignment, CadenceState, Person, StageChange, Task, pk
+from engine.store.models import Assignment, Person, StageChange, Task
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
 
+_Moment = TypeVar("_Moment", date, datetime)
 
-def plan(session: Session, now: datetime) -> int:
+
+def plan(session: Session, now: datetime, *, attach_calendars: bool = True) -> int:
     """Write every task reminder, escalation and cadence notice due at `now` to the outbox; returns rows added.
 
-    Every batch runs in the caller's transaction.
+    Every batch runs in the caller's transaction. `attach_calendars=False` leaves the iCalendar attachment off
+    contact_due notices, for a replay that never delivers them: the attachment is made from a notice already
+    decided (its period, recipient and instant) and nothing reads it back, so which notices are written, with
+    which keys, texts and instants, stays the same.
     """
-    return plan_in_batches(lambda: nullcontext(session), now)
+    added = 0
+    while True:
+        batch = plan_batch(session, now, attach_calendars=attach_calendars)
+        added += batch.added
+        if not batch.more:
+            return added
 
 
 def plan_in_batches(batch_transaction: Callable[[], AbstractContextManager[Session]], now: datetime, *,
@@ -90,26 +111,30 @@ class PlannedBatch:
     more: bool  # a batch came back full, so more may be due
 
 
-def plan_batch(session: Session, now: datetime) -> PlannedBatch:
+def plan_batch(session: Session, now: datetime, *, attach_calendars: bool = True) -> PlannedBatch:
     """Plan one batch of due tasks and one of due cadences.
 
     Each batch is complete on its own (notices written, next instants moved), so the daemon commits after every
     batch: a backlog after long downtime never holds the database's write lock for more than one batch.
     """
-    tasks_added, tasks_full = _plan_task_batch(session, now)
-    cadences_added, cadences_full = _plan_cadence_batch(session, now)
-    return PlannedBatch(tasks_added + cadences_added, tasks_full or cadences_full)
+    tasks = queries.due_task_reminders(session, now, BATCH_SIZE)
+    states = queries.due_cadence_checks(session, now, BATCH_SIZE)
+    if not tasks and not states:
+        return PlannedBatch(0, False)
+    # one read of the assignments for both halves: most sweeps find tasks and cadences of the same assignments
+    context = _load_assignments(session, {t.assignment_id for t in tasks} | {s.assignment_id for s in states})
+    added = _plan_task_batch(session, tasks, context, now) + \
+        _plan_cadence_batch(session, states, context, now, attach_calendars=attach_calendars)
+    return PlannedBatch(added, len(tasks) == BATCH_SIZE or len(states) == BATCH_SIZE)
 
 
 # --- task reminders --------------------------------------------------------------------------------------------
 
 
-def _plan_task_batch(session: Session, now: datetime) -> tuple[int, bool]:
-    """Send the due steps of up to a batch of tasks whose `next_reminder_at` has come; move each to its next step."""
-    tasks = queries.due_task_reminders(session, now, BATCH_SIZE)
+def _plan_task_batch(session: Session, tasks: Sequence[Task], context: _Context, now: datetime) -> int:
+    """Send the due steps of a batch of tasks whose `next_reminder_at` has come; move each to its next step."""
     if not tasks:
-        return 0, False
-    context = _load_assignments(session, {t.assignment_id for t in tasks})
+        return 0
     earlier_stages = queries.stage_changes_of(session, {
         t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
     rows: list[NewNotice] = []
@@ -124,7 +149,7 @@ def _plan_task_batch(session: Session, now: datetime) -> tuple[int, bool]:
         session.add(task)
     added = queries.insert_notifications(session, rows)
     session.flush()
-    return added, len(tasks) == BATCH_SIZE
+    return added
 
 
 def _task_created_at(task: Task, assignment: Assignment, history: Iterable[StageChange]) -> datetime | None:
@@ -151,88 +176,145 @@ def _task_notices(task: Task, step: ReminderStep, context: _Context, now: dateti
 # --- cadences --------------------------------------------------------------------------------------------------
 
 
-def _plan_cadence_batch(session: Session, now: datetime) -> tuple[int, bool]:
-    """Send the contact_due and contact_missed notices of up to a batch of cadences whose `next_check_at` has come."""
-    states = queries.due_cadence_checks(session, now, BATCH_SIZE)
+@dataclass(frozen=True)
+class _CadenceCheck:
+    """What one due cadence asks for at a sweep: the period whose due notice has come (if any) and the periods
+    whose contact is looked for now."""
+
+    assignment_id: int
+    cadence: Cadence
+    schedule: CadenceSchedule
+    current: int | None
+    checked: list[int]
+    missed_roles: list[str]
+
+
+def _plan_cadence_batch(session: Session, states: Sequence[queries.DueCadence], context: _Context, now: datetime, *,
+                        attach_calendars: bool) -> int:
+    """Send the contact_due and contact_missed notices of a batch of cadences whose `next_check_at` has come.
+
+    What satisfies a period and the goal progress a checkin_due carries are read once for the whole batch, not
+    once per period: planning writes neither, so reading them before the notices are made reads the same rows.
+    """
     if not states:
-        return 0, False
-    assignment_ids = {s.assignment_id for s in states}
-    context = _load_assignments(session, assignment_ids)
-    history = queries.stage_changes_of(session, assignment_ids)
-    rows: list[NewNotice] = []
+        return 0
+    history = queries.stage_changes_of(session, {s.assignment_id for s in states})
+    checks: list[_CadenceCheck] = []
+    next_checks: list[tuple[int, str, datetime | None]] = []
     for state in states:
-        found, state.next_check_at = _cadence_notices(session, state, context, history[state.assignment_id], now)
-        rows += found
-        session.add(state)
+        check, next_check_at = _cadence_check(session, state.assignment_id, state.kind, state.next_check_at or now,
+                                              context, history[state.assignment_id], now)
+        next_checks.append((state.assignment_id, state.kind, next_check_at))
+        if check is not None:
+            checks.append(check)
+    held = _held_periods(session, checks, context)
+    progress = checkin_queries.latest_goal_progress_of(session, {
+        c.assignment_id for c in checks if c.current is not None and c.cadence.kind == CHECKIN_CADENCE})
+    rows = [row for check in checks
+            for row in _check_notices(check, context, held, progress, now, attach_calendars=attach_calendars)]
     added = queries.insert_notifications(session, rows)
-    session.flush()
-    return added, len(states) == BATCH_SIZE
+    queries.set_next_cadence_checks(session, next_checks)
+    return added
 
 
-def _cadence_notices(session: Session, state: CadenceState, context: _Context, history: list[StageChange],
-                     now: datetime) -> tuple[list[NewNotice], datetime | None]:
-    assignment = context.assignments[state.assignment_id]
-    definition = context.definitions[state.assignment_id]
-    cadence = next((c for c in definition.cadences if c.kind == state.kind), None)
+def _cadence_check(session: Session, assignment_id: int, kind: str, since: datetime, context: _Context,
+                   history: list[StageChange], now: datetime) -> tuple[_CadenceCheck | None, datetime | None]:
+    """What a due cadence asks for at `now`, and when to look at it next (None: never, the cadence is over)."""
+    assignment = context.assignments[assignment_id]
+    definition = context.definitions[assignment_id]
+    cadence = next((c for c in definition.cadences if c.kind == kind), None)
     if cadence is None:
-        return [], None
+        return None, None
     if not in_range(definition, cadence, assignment.stage):
         queries.cancel_queued_notifications(
-            session, assignment_id=state.assignment_id, kinds=CADENCE_KINDS,
+            session, assignment_id=assignment_id, kinds=CADENCE_KINDS,
             reason="assignment left the stages of this cadence before delivery",
-            key_prefixes=[notices.cadence_key_prefix(kind, state.assignment_id, cadence.kind)
-                          for kind in CADENCE_KINDS])
-        return [], None
+            key_prefixes=[notices.cadence_key_prefix(kind, assignment_id, cadence.kind) for kind in CADENCE_KINDS])
+        return None, None
     entered = range_entered_at(definition, cadence, history)
-    holders = context.holders[state.assignment_id]
+    holders = context.holders[assignment_id]
     missed_roles = _unique([*cadence.notify, definition.reminders.escalate_to])
     if entered is None or any(role not in holders for role in missed_roles):
-        return [], None
+        return None, None
     schedule = CadenceSchedule.of(definition, cadence, entered, holders["assignee"].tz, start=assignment.start,
                                   due_zones=[holders[r].tz for r in cadence.notify],
                                   missed_zones=[holders[r].tz for r in missed_roles])
+    check = _CadenceCheck(assignment_id, cadence, schedule, schedule.current_period(now),
+                          schedule.checks_between(since, now), missed_roles)
+    return check, schedule.next_event_after(now)
+
+
+def _check_notices(check: _CadenceCheck, context: _Context, held: set[tuple[int, str, int]],
+                   progress: dict[int, list[GoalProgressLine]], now: datetime, *,
+                   attach_calendars: bool) -> list[NewNotice]:
+    """The due notice of the current period and the missed notices of the periods looked for and not held."""
     rows: list[NewNotice] = []
-    due_kind, missed_kind = notices.cadence_notice_kinds(cadence.kind)
-    current = schedule.current_period(now)
-    if current is not None:
-        rows += _contact_notices(session, due_kind, cadence.notify, cadence, schedule, current, assignment,
-                                 holders, now)
-    since = state.next_check_at or now
-    for index in schedule.checks_between(since, now):
-        if not _period_held(session, cadence, state.assignment_id, schedule, index, holders["assignee"].tz):
-            rows += _contact_notices(session, missed_kind, missed_roles, cadence, schedule, index, assignment,
-                                     holders, now)
-    return rows, schedule.next_event_after(now)
+    due_kind, missed_kind = notices.cadence_notice_kinds(check.cadence.kind)
+    lines = progress.get(check.assignment_id, []) if due_kind == NoticeKind.CHECKIN_DUE else []
+    if check.current is not None:
+        rows += _contact_notices(due_kind, check.cadence.notify, check, check.current, context, lines, now,
+                                 attach_calendars=attach_calendars)
+    for index in check.checked:
+        if (check.assignment_id, check.cadence.kind, index) not in held:
+            rows += _contact_notices(missed_kind, check.missed_roles, check, index, context, [], now,
+                                     attach_calendars=attach_calendars)
+    return rows
 
 
-def _period_held(session: Session, cadence: Cadence, assignment_id: int, schedule: CadenceSchedule, index: int,
-                 assignee_tz: str) -> bool:
-    """Whether the period's contact happened: a check-in or a pulse recorded while the period ran (its days in the
-    assignee's zone, as periods are counted), or a logged contact of the cadence's kind dated inside it."""
-    first, last = schedule.start(index), schedule.last_day(index)
-    if cadence.kind not in RECORDED_CADENCES:
-        return queries.contact_logged(session, assignment_id, cadence.kind, first, last)
-    recorded = checkin_queries.checkin_recorded if cadence.kind == CHECKIN_CADENCE else checkin_queries.pulse_recorded
-    return recorded(session, assignment_id, local_instant(first, 0, assignee_tz),
-                    local_instant(schedule.start(index + 1), 0, assignee_tz))
+def _held_periods(session: Session, checks: Iterable[_CadenceCheck], context: _Context) -> set[tuple[int, str, int]]:
+    """(assignment id, cadence kind, period index) of every period looked for whose contact happened: a check-in
+    or a pulse recorded while the period ran (its days in the assignee's zone, as periods are counted), or a logged
+    contact of the cadence's kind dated inside it. One query per kind of record for the whole batch."""
+    windows = [(c, index) for c in checks for index in c.checked]
+    held: set[tuple[int, str, int]] = set()
+    contact_windows = [(c, i) for c, i in windows if c.cadence.kind not in RECORDED_CADENCES]
+    if contact_windows:
+        days = queries.contact_days_of(
+            session, {c.assignment_id for c, _ in contact_windows}, {c.cadence.kind for c, _ in contact_windows},
+            min(c.schedule.start(i) for c, i in contact_windows),
+            max(c.schedule.last_day(i) for c, i in contact_windows))
+        held |= {(c.assignment_id, c.cadence.kind, i) for c, i in contact_windows
+                 if _any_within(days.get((c.assignment_id, c.cadence.kind), []), c.schedule.start(i),
+                                c.schedule.last_day(i) + timedelta(days=1))}
+    for kind, recorded_of in ((CHECKIN_CADENCE, checkin_queries.checkin_instants_of),
+                              (PULSE_CADENCE, checkin_queries.pulse_instants_of)):
+        spans = [(c, i, *_recorded_span(c, i, context)) for c, i in windows if c.cadence.kind == kind]
+        if not spans:
+            continue
+        instants = recorded_of(session, {c.assignment_id for c, *_ in spans}, min(s for *_, s, _ in spans),
+                               max(b for *_, b in spans))
+        held |= {(c.assignment_id, kind, i) for c, i, since, before in spans
+                 if _any_within(instants.get(c.assignment_id, []), since, before)}
+    return held
 
 
-def _contact_notices(session: Session, kind: NoticeKind, roles: Iterable[str], cadence: Cadence,
-                     schedule: CadenceSchedule, index: int, assignment: Assignment, holders: dict[str, Person],
-                     now: datetime) -> list[NewNotice]:
+def _recorded_span(check: _CadenceCheck, index: int, context: _Context) -> tuple[datetime, datetime]:
+    """The instants a period ran for a check-in or pulse: its days in the assignee's zone, [since, before)."""
+    tz = context.holders[check.assignment_id]["assignee"].tz
+    return (local_instant(check.schedule.start(index), 0, tz),
+            local_instant(check.schedule.start(index + 1), 0, tz))
+
+
+def _any_within(ordered: list[_Moment], since: _Moment, before: _Moment) -> bool:
+    """Whether a value of the sorted list `ordered` lies in [since, before)."""
+    position = bisect_left(ordered, since)
+    return position < len(ordered) and ordered[position] < before
+
+
+def _contact_notices(kind: NoticeKind, roles: Iterable[str], check: _CadenceCheck, index: int, context: _Context,
+                     progress: list[GoalProgressLine], now: datetime, *, attach_calendars: bool) -> list[NewNotice]:
+    cadence, schedule = check.cadence, check.schedule
+    assignment, holders = context.assignments[check.assignment_id], context.holders[check.assignment_id]
     period = notices.ContactPeriod(assignment, cadence, holders[cadence.with_role], schedule.start(index),
                                    schedule.last_day(index))
     day = schedule.check_day(index) if kind in MISSED_KINDS else period.first
     about = notices.assignment_line(assignment, holders["assignee"])
-    # the sending manager sees the latest progress in every check-in notice
-    progress = checkin_queries.latest_goal_progress(session, pk(assignment)) if kind == NoticeKind.CHECKIN_DUE \
-        else []
     calendar = CalendarPeriod(assignment, holders["assignee"], cadence, period.partner, period.first, period.last)
+    attach = attach_calendars and kind == NoticeKind.CONTACT_DUE
     return [notices.cadence_notice(kind, period, about, role=role, recipient=holders[role],
                                    at=local_instant(day, schedule.local_hour, holders[role].tz), now=now,
                                    progress=progress)._replace(
-                calendar=contact_due_calendar(calendar, holders[role], schedule.local_hour, now)
-                if kind == NoticeKind.CONTACT_DUE else None)
+                calendar=contact_due_calendar(calendar, holders[role], schedule.local_hour, now) if attach else None)
             for role in roles if role in holders]
 
 
@@ -253,16 +335,17 @@ def _load_assignments(session: Session, assignment_ids: set[int]) -> _Context:
     context = _Context()
     assignments = lookups.assignments_by_id(session, assignment_ids)
     workflows = lookups.workflows_by_id(session, {a.workflow_id for a in assignments})
-    roles = lookups.stakeholders_of(session, assignment_ids)
-    context.people = lookups.people_by_id(session, {s.person_id for s in roles} | {a.assignee_id for a in assignments})
+    roles = lookups.stakeholder_roles_of(session, assignment_ids)
+    context.people = lookups.people_by_id(session, {person_id for *_, person_id in roles} |
+                                          {a.assignee_id for a in assignments})
     for a in assignments:
         assert a.id is not None
         workflow = workflows[a.workflow_id]
         context.assignments[a.id] = a
         context.definitions[a.id] = definition_of(workflow)
         context.holders[a.id] = {"assignee": context.people[a.assignee_id]}
-    for s in roles:
-        context.holders[s.assignment_id][s.role] = context.people[s.person_id]
+    for assignment_id, role, person_id in roles:
+        context.holders[assignment_id][role] = context.people[person_id]
     return context
 
 

@@ -269,25 +269,38 @@ def sign_plan(db: Engine, assignment_id: int, *, role: str, by: str | None, acto
               now: datetime) -> dict[str, Any]:
     """Record that `role` agrees to the current plan version; a later change voids it."""
     with _transaction(db) as session:
+        return _sign(session, load_record(session, assignment_id), role, by, actor=actor, now=now)
+
+
+def sign_plan_by_holders(db: Engine, assignment_id: int, roles: Iterable[str], *, actor: str,
+                         now: datetime) -> list[dict[str, Any]]:
+    """The holder of each of `roles` signs the current plan, in one transaction, as `sign_plan` one by one would."""
+    with _transaction(db) as session:
         record = load_record(session, assignment_id)
-        if role not in record.definition.roles:
-            raise BadInput(f"--role: unknown role {role!r}; roles of {record.workflow.name}: "
-                           f"{', '.join(record.definition.roles)}")
-        holder = _holder(record, role, by)
-        rules = record.definition.plan
-        if rules is not None and rules.signers and role not in rules.signers:
-            raise SojournError(f"the {role} does not sign plans of workflow {record.workflow.name}",
-                               details=[f"signers: {', '.join(rules.signers)}"])
-        version = record.assignment.plan_version
-        already = role in record.signed_roles
-        if not already:
-            session.add(Signoff(assignment_id=assignment_id, role=role, person_id=pk(holder), plan_version=version,
-                                signed_at=now, recorded_by=actor))
-            session.flush()
-            audit.append_event(session, assignment_id, audit.SIGNED_OFF,
-                               {"role": role, "by": holder.email, "plan_version": version}, actor=actor, at=now)
-        return {"assignment_id": assignment_id, "role": role, "by": holder.email, "plan_version": version,
-                "already_signed": already}
+        return [_sign(session, record, role, None, actor=actor, now=now) for role in dict.fromkeys(roles)]
+
+
+def _sign(session: Session, record: AssignmentRecord, role: str, by: str | None, *, actor: str,
+          now: datetime) -> dict[str, Any]:
+    assignment_id = pk(record.assignment)
+    if role not in record.definition.roles:
+        raise BadInput(f"--role: unknown role {role!r}; roles of {record.workflow.name}: "
+                       f"{', '.join(record.definition.roles)}")
+    holder = _holder(record, role, by)
+    rules = record.definition.plan
+    if rules is not None and rules.signers and role not in rules.signers:
+        raise SojournError(f"the {role} does not sign plans of workflow {record.workflow.name}",
+                           details=[f"signers: {', '.join(rules.signers)}"])
+    version = record.assignment.plan_version
+    already = role in record.signed_roles
+    if not already:
+        session.add(Signoff(assignment_id=assignment_id, role=role, person_id=pk(holder), plan_version=version,
+                            signed_at=now, recorded_by=actor))
+        session.flush()
+        audit.append_event(session, assignment_id, audit.SIGNED_OFF,
+                           {"role": role, "by": holder.email, "plan_version": version}, actor=actor, at=now)
+    return {"assignment_id": assignment_id, "role": role, "by": holder.email, "plan_version": version,
+            "already_signed": already}
 
 
 def _holder(record: AssignmentRecord, role: str, by: str | None) -> Person:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from engine.definition import DueOffset
@@ -35,8 +36,13 @@ def local_date(instant: datetime, tz: str) -> date:
     return instant.astimezone(ZoneInfo(tz)).date()
 
 
+@lru_cache(maxsize=16384)
 def local_instant(day: date, hour: int, tz: str) -> datetime:
-    """`hour`:00 on `day` in `tz`, as an aware UTC instant (a gap or fold at DST resolves the usual way)."""
+    """`hour`:00 on `day` in `tz`, as an aware UTC instant (a gap or fold at DST resolves the usual way).
+
+    Kept for the days asked again: planning turns the same few days, hours and zones into instants for every
+    cadence of a batch, many times a sweep.
+    """
     return datetime.combine(day, time(hour), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -13,18 +14,30 @@ from engine.notices import GoalProgressLine
 from engine.store.models import Checkin, Goal, GoalProgress, Pulse
 
 
-def checkin_recorded(session: Session, assignment_id: int, since: datetime, before: datetime) -> bool:
-    """checkin_recorded: whether a check-in of the assignment happened in [since, before) (ix_checkin_...)."""
-    statement = (select(Checkin.id).where(Checkin.assignment_id == assignment_id, col(Checkin.at) >= since,
-                                          col(Checkin.at) < before).limit(1))
-    return session.exec(statement).first() is not None
+def checkin_instants_of(session: Session, assignment_ids: Iterable[int], since: datetime,
+                        before: datetime) -> dict[int, list[datetime]]:
+    """checkin_instants_of: assignment id -> the instants, in order, of its check-ins in [since, before)
+    (ix_checkin_assignment_at)."""
+    return _instants_of(session, Checkin, assignment_ids, since, before)
 
 
-def pulse_recorded(session: Session, assignment_id: int, since: datetime, before: datetime) -> bool:
-    """pulse_recorded: whether the assignee answered a pulse in [since, before) (ix_pulse_assignment_at)."""
-    statement = (select(Pulse.id).where(Pulse.assignment_id == assignment_id, col(Pulse.at) >= since,
-                                        col(Pulse.at) < before).limit(1))
-    return session.exec(statement).first() is not None
+def pulse_instants_of(session: Session, assignment_ids: Iterable[int], since: datetime,
+                      before: datetime) -> dict[int, list[datetime]]:
+    """pulse_instants_of: assignment id -> the instants, in order, the assignee answered a pulse in [since, before)
+    (ix_pulse_assignment_at)."""
+    return _instants_of(session, Pulse, assignment_ids, since, before)
+
+
+def _instants_of(session: Session, model: type[Checkin] | type[Pulse], assignment_ids: Iterable[int],
+                 since: datetime, before: datetime) -> dict[int, list[datetime]]:
+    instants: dict[int, list[datetime]] = defaultdict(list)
+    statement = (select(model.assignment_id, model.at)
+                 .where(col(model.assignment_id).in_(set(assignment_ids)), col(model.at) >= since,
+                        col(model.at) < before)
+                 .order_by(col(model.at)))
+    for assignment_id, at in session.exec(statement):
+        instants[assignment_id].append(at)
+    return instants
 
 
 def goals_by_id(session: Session, goal_ids: Iterable[int]) -> dict[int, Goal]:
@@ -35,17 +48,28 @@ def goals_by_id(session: Session, goal_ids: Iterable[int]) -> dict[int, Goal]:
     return {g.id: g for g in session.exec(select(Goal).where(col(Goal.id).in_(wanted))) if g.id is not None}
 
 
-def latest_goal_progress(session: Session, assignment_id: int) -> list[GoalProgressLine]:
-    """latest_goal_progress: every goal of the assignment, oldest first, with the progress its latest check-in
-    recorded (none when no check-in named it)."""
-    goals = session.exec(select(Goal.id, Goal.title).where(Goal.assignment_id == assignment_id)
+def latest_goal_progress_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[GoalProgressLine]]:
+    """latest_goal_progress_of: assignment id -> every goal of the assignment, oldest first, with the progress its
+    latest check-in recorded (none when no check-in named it); two queries whatever the number of assignments."""
+    wanted = set(assignment_ids)
+    if not wanted:
+        return {}
+    goals = session.exec(select(Goal.assignment_id, Goal.id, Goal.title).where(col(Goal.assignment_id).in_(wanted))
                          .order_by(col(Goal.id))).all()
     statement = (select(GoalProgress.goal_id, GoalProgress.percent, Checkin.at, Checkin.role)
                  .join(Checkin, col(GoalProgress.checkin_id) == Checkin.id)
-                 .where(Checkin.assignment_id == assignment_id).order_by(col(Checkin.at), col(Checkin.id)))
+                 .where(col(Checkin.assignment_id).in_(wanted)).order_by(col(Checkin.at), col(Checkin.id)))
     latest = {goal_id: (percent, at, role) for goal_id, percent, at, role in session.exec(statement)}
-    return [GoalProgressLine(goal_id, title, *latest.get(goal_id, (None, None, None)))
-            for goal_id, title in goals if goal_id is not None]
+    lines: dict[int, list[GoalProgressLine]] = {a: [] for a in wanted}
+    for assignment_id, goal_id, title in goals:
+        if goal_id is not None:
+            lines[assignment_id].append(GoalProgressLine(goal_id, title, *latest.get(goal_id, (None, None, None))))
+    return lines
+
+
+def latest_goal_progress(session: Session, assignment_id: int) -> list[GoalProgressLine]:
+    """latest_goal_progress: every goal of one assignment with the progress its latest check-in recorded."""
+    return latest_goal_progress_of(session, [assignment_id])[assignment_id]
 
 
 def latest_pulse(session: Session, assignment_id: int) -> Pulse | None:

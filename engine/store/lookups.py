@@ -92,6 +92,14 @@ def stakeholders_of(session: Session, assignment_ids: Iterable[int]) -> Sequence
     return session.exec(select(Stakeholder).where(col(Stakeholder.assignment_id).in_(set(assignment_ids)))).all()
 
 
+def stakeholder_roles_of(session: Session, assignment_ids: Iterable[int]) -> list[tuple[int, str, int]]:
+    """stakeholder_roles_of: (assignment id, role, person id) for every role held in these assignments, as plain
+    rows: planning reads them for a whole batch at every sweep."""
+    statement = select(Stakeholder.assignment_id, Stakeholder.role, Stakeholder.person_id).where(
+        col(Stakeholder.assignment_id).in_(set(assignment_ids)))
+    return [(assignment_id, role, person_id) for assignment_id, role, person_id in session.exec(statement)]
+
+
 def stakeholder_people_of(session: Session, assignment_ids: Iterable[int]) -> list[tuple[int, str, Person]]:
     """stakeholder_people_of: (assignment id, role, person) for every role held in these assignments."""
     statement = select(Stakeholder.assignment_id, Stakeholder.role, Person).join(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, cast
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Insert, Table, and_, case, delete, insert, literal, or_, update
+from sqlalchemy import CursorResult, Insert, Table, Update, and_, bindparam, case, delete, insert, literal, or_, update
 from sqlmodel import Session, col, select
 
 from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
@@ -89,15 +90,35 @@ def due_task_reminders(session: Session, now: datetime, limit: int) -> Sequence[
     return session.exec(statement).all()
 
 
-def due_cadence_checks(session: Session, now: datetime, limit: int) -> Sequence[CadenceState]:
+class DueCadence(NamedTuple):
+    assignment_id: int
+    kind: str
+    next_check_at: datetime | None
+
+
+def due_cadence_checks(session: Session, now: datetime, limit: int) -> list[DueCadence]:
     """due_cadence_checks: cadences the daemon must look at (`next_check_at <= now`), soonest first.
 
     Served by ix_cadencestate_next_check_at; locked FOR UPDATE SKIP LOCKED on PostgreSQL like due_task_reminders.
+    Plain rows, not tracked objects: planning moves `next_check_at` with `set_next_cadence_checks`.
     """
-    statement = (select(CadenceState).where(col(CadenceState.next_check_at) <= now)
+    statement = (select(CadenceState.assignment_id, CadenceState.kind, CadenceState.next_check_at)
+                 .where(col(CadenceState.next_check_at) <= now)
                  .order_by(col(CadenceState.next_check_at), col(CadenceState.assignment_id), col(CadenceState.kind))
                  .limit(limit).with_for_update(skip_locked=True))
-    return session.exec(statement).all()
+    return [DueCadence(*row) for row in session.exec(statement)]
+
+
+def set_next_cadence_checks(session: Session, next_checks: Sequence[tuple[int, str, datetime | None]]) -> None:
+    """set_next_cadence_checks: move each (assignment id, cadence kind) to its next check instant, in one statement."""
+    if not next_checks:
+        return
+    table = _table(CadenceState)
+    statement = (update(table).where(table.c.assignment_id == bindparam("state_assignment_id"),
+                                     table.c.kind == bindparam("state_kind"))
+                 .values(next_check_at=bindparam("state_next_check_at")))
+    session.execute(statement, [{"state_assignment_id": a, "state_kind": k, "state_next_check_at": at}
+                                for a, k, at in next_checks])
 
 
 def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageChange]]:
@@ -112,11 +133,18 @@ def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[in
     return history
 
 
-def contact_logged(session: Session, assignment_id: int, kind: str, first_day: date, last_day: date) -> bool:
-    """contact_logged: whether a contact of `kind` happened on a day in [first_day, last_day] (ix_contact_...)."""
-    statement = (select(Contact.id).where(Contact.assignment_id == assignment_id, Contact.kind == kind,
-                                          col(Contact.on) >= first_day, col(Contact.on) <= last_day).limit(1))
-    return session.exec(statement).first() is not None
+def contact_days_of(session: Session, assignment_ids: Iterable[int], kinds: Iterable[str], first_day: date,
+                    last_day: date) -> dict[tuple[int, str], list[date]]:
+    """contact_days_of: (assignment id, kind) -> the days, in order, of the contacts of those kinds logged on a day
+    in [first_day, last_day] (ix_contact_assignment_kind_on)."""
+    days: dict[tuple[int, str], list[date]] = defaultdict(list)
+    statement = (select(col(Contact.assignment_id), col(Contact.kind), col(Contact.on))
+                 .where(col(Contact.assignment_id).in_(set(assignment_ids)), col(Contact.kind).in_(set(kinds)),
+                        col(Contact.on) >= first_day, col(Contact.on) <= last_day)
+                 .order_by(col(Contact.on)))
+    for assignment_id, kind, on in session.exec(statement):
+        days[(assignment_id, kind)].append(on)
+    return days
 
 
 # --- tasks ----------------------------------------------------------------------------------------------------
@@ -130,9 +158,9 @@ def complete_open_task(session: Session, task_id: int, *, actor: str, note: str 
     re-checks the condition on the row it committed, so a task ends either done or cancelled, never cancelled
     with a completion time. SQLite runs one writer at a time.
     """
-    statement = (update(Task).where(col(Task.id) == task_id, col(Task.status) == "open")
-                 .values(status="done", completed_at=now, completed_by=actor, note=note, next_reminder_at=None)
-                 .execution_options(synchronize_session=False))
+    task = _table(Task)  # the table, not the entity: no session state to synchronise, and less work per call
+    statement = (update(task).where(task.c.id == task_id, task.c.status == "open")
+                 .values(status="done", completed_at=now, completed_by=actor, note=note, next_reminder_at=None))
     return _rowcount(session.execute(statement)) == 1
 
 
@@ -155,15 +183,37 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
     starting with one of them. A row a daemon is delivering at this moment is cancelled too; `mark_delivery`
     then marks it sent if a notifier accepted it, and otherwise leaves it cancelled. Returns the rows cancelled.
     """
-    statement = update(Outbox).where(col(Outbox.assignment_id) == assignment_id, col(Outbox.kind).in_(list(kinds)),
-                                     col(Outbox.status).in_(DELIVERABLE))
-    if task_id is not None:
-        statement = statement.where(col(Outbox.task_id) == task_id)
-    if key_prefixes is not None:
-        statement = statement.where(or_(*(col(Outbox.key).startswith(p, autoescape=True) for p in key_prefixes)))
-    statement = (statement.values(status=NoticeStatus.CANCELLED, last_error=reason)
-                 .execution_options(synchronize_session=False))
-    return _rowcount(session.execute(statement))
+    prefixes = None if key_prefixes is None else list(key_prefixes)
+    statement = _cancel_statement(task_id is not None, None if prefixes is None else len(prefixes))
+    values = {"cancel_assignment_id": assignment_id, "cancel_kinds": list(kinds), "cancel_reason": reason,
+              "cancel_task_id": task_id}
+    values |= {f"cancel_prefix_{i}": _like_prefix(p) for i, p in enumerate(prefixes or [])}
+    return _rowcount(session.execute(statement, values))
+
+
+@cache
+def _cancel_statement(by_task: bool, prefix_count: int | None) -> Update:
+    """The UPDATE of `cancel_queued_notifications` for one shape of call, built once: planning and every use case
+    that ends a notice's cause run it, and building it cost more than running it."""
+    outbox = _table(Outbox)
+    statement = update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
+                                     outbox.c.kind.in_(bindparam("cancel_kinds", expanding=True)),
+                                     outbox.c.status.in_(DELIVERABLE))
+    if by_task:
+        statement = statement.where(outbox.c.task_id == bindparam("cancel_task_id"))
+    if prefix_count is not None:
+        statement = statement.where(or_(*(outbox.c.key.like(bindparam(f"cancel_prefix_{i}"), escape=_LIKE_ESCAPE)
+                                          for i in range(prefix_count))))
+    return statement.values(status=NoticeStatus.CANCELLED, last_error=bindparam("cancel_reason"))
+
+
+_LIKE_ESCAPE = "/"
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching what starts with `prefix`, its wildcards escaped (as `startswith(autoescape=True)`)."""
+    escaped = prefix.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", _LIKE_ESCAPE + "%")
+    return escaped.replace("_", _LIKE_ESCAPE + "_") + "%"
 
 
 # --- calendars ------------------------------------------------------------------------------------------------

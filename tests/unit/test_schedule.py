@@ -49,3 +49,16 @@ def test_zone_refuses_names_that_are_not_iana_areas(name: str) -> None:
     """Only IANA Area/City names (and UTC) are accepted, with a hint."""
     with pytest.raises(BadInput, match="IANA"):
         zone(name)
+
+
+def test_local_instant_asked_again_equals_the_instant_computed_afresh() -> None:
+    """The kept instants are the ones computed without keeping, DST gaps and folds included, asked twice."""
+    days = [date(2027, 3, d) for d in range(1, 32)] + [date(2027, 10, d) for d in range(20, 32)] + \
+        [date(2027, 11, d) for d in range(1, 8)]
+    zones = ["Europe/Berlin", "America/Sao_Paulo", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]
+    for _ in range(2):
+        for day in days:
+            for zone_name in zones:
+                for hour in (0, 1, 2, 3, 9, 23):
+                    assert local_instant(day, hour, zone_name) == local_instant.__wrapped__(day, hour, zone_name)
+                    assert local_instant(day, hour, zone_name).tzinfo is UTC
