@@ -142,8 +142,9 @@ def in_date_order(events: Iterable[Event]) -> list[Event]:
     return sorted(events, key=lambda e: (_day(e.start), str(e.uid)))
 
 
-def contact_due_calendar(period: ContactPeriod, recipient: Person, local_hour: int, now: datetime) -> str:
-    """The iCalendar attachment of a contact_due notice: the period's event in the recipient's zone."""
+def period_calendar(period: ContactPeriod, recipient: Person, local_hour: int, now: datetime) -> str:
+    """The iCalendar attachment of a notice that opens a period (contact_due, checkin_due, pulse_due): the period's
+    event in the recipient's zone, with the UID the exported calendar gives it."""
     return calendar_text([contact_event(period, recipient.tz, local_hour, now)], tz=recipient.tz)
 
 

@@ -52,6 +52,8 @@ TASK_KINDS = (*OWNER_STEPS, NoticeKind.ESCALATION, NoticeKind.PLAN_UNACKNOWLEDGE
 CADENCE_KINDS = (NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED, NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED,
                  NoticeKind.PULSE_DUE)
 MISSED_KINDS = (NoticeKind.CONTACT_MISSED, NoticeKind.CHECKIN_MISSED)  # a lapse, not a request
+# The request that opens a cadence period; it carries the period's calendar event.
+PERIOD_DUE_KINDS = (NoticeKind.CONTACT_DUE, NoticeKind.CHECKIN_DUE, NoticeKind.PULSE_DUE)
 # Cadence kinds satisfied by a recorded check-in or pulse rather than by a logged contact.
 CHECKIN_CADENCE = "checkin"
 PULSE_CADENCE = "pulse"

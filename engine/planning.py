@@ -50,11 +50,12 @@ from engine import notices
 from engine.cadences import CadenceSchedule, in_range, range_entered_at
 from engine.definition import Cadence, WorkflowDefinition
 from engine.ical import ContactPeriod as CalendarPeriod
-from engine.ical import contact_due_calendar
+from engine.ical import period_calendar
 from engine.notices import (
     CADENCE_KINDS,
     CHECKIN_CADENCE,
     MISSED_KINDS,
+    PERIOD_DUE_KINDS,
     PULSE_CADENCE,
     RECORDED_CADENCES,
     GoalProgressLine,
@@ -76,9 +77,9 @@ def plan(session: Session, now: datetime, *, attach_calendars: bool = True) -> i
     """Write every task reminder, escalation and cadence notice due at `now` to the outbox; returns rows added.
 
     Every batch runs in the caller's transaction. `attach_calendars=False` leaves the iCalendar attachment off
-    contact_due notices, for a replay that never delivers them: the attachment is made from a notice already
-    decided (its period, recipient and instant) and nothing reads it back, so which notices are written, with
-    which keys, texts and instants, stays the same.
+    the notices that open a period (contact_due, checkin_due, pulse_due), for a replay that never delivers them:
+    the attachment is made from a notice already decided (its period, recipient and instant) and nothing reads it
+    back, so which notices are written, with which keys, texts and instants, stays the same.
     """
     added = 0
     while True:
@@ -310,11 +311,11 @@ def _contact_notices(kind: NoticeKind, roles: Iterable[str], check: _CadenceChec
     day = schedule.check_day(index) if kind in MISSED_KINDS else period.first
     about = notices.assignment_line(assignment, holders["assignee"])
     calendar = CalendarPeriod(assignment, holders["assignee"], cadence, period.partner, period.first, period.last)
-    attach = attach_calendars and kind == NoticeKind.CONTACT_DUE
+    attach = attach_calendars and kind in PERIOD_DUE_KINDS
     return [notices.cadence_notice(kind, period, about, role=role, recipient=holders[role],
                                    at=local_instant(day, schedule.local_hour, holders[role].tz), now=now,
                                    progress=progress)._replace(
-                calendar=contact_due_calendar(calendar, holders[role], schedule.local_hour, now) if attach else None)
+                calendar=period_calendar(calendar, holders[role], schedule.local_hour, now) if attach else None)
             for role in roles if role in holders]
 
 

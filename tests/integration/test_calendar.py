@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from freezegun import freeze_time
-from icalendar import Calendar
+from icalendar import Calendar, Event
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -225,10 +225,8 @@ class _Inbox:
         return "250 OK"
 
 
-def test_contact_due_email_carries_the_event_of_the_exported_calendar(
-        on_db: Sojourn, db: Engine, assignment: int, tmp_path: Path) -> None:
-    """The sponsor's contact_due email attaches the period's event with the UID and start of their calendar file."""
-    at = ENTERED + timedelta(days=1)
+def _planned_and_mailed(db: Engine, at: datetime) -> list[EmailMessage]:
+    """Plan at `at`, then deliver what is due a day later through a real SMTP server; the messages it received."""
     with transaction(db) as session:
         plan(session, at)
     inbox = _Inbox()
@@ -243,8 +241,38 @@ def test_contact_due_email_carries_the_event_of_the_exported_calendar(
     finally:
         notifier.close()
         controller.stop()
+    return inbox.messages
 
-    (message,) = [m for m in inbox.messages if m["To"] == _email("sponsor")
+
+def _attached_event(message: EmailMessage) -> Event:
+    (attachment,) = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert attachment.get_param("method") == "PUBLISH"
+    payload = attachment.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    (attached,) = Calendar.from_ical(payload).events
+    return attached
+
+
+def test_checkin_and_pulse_due_emails_carry_their_periods_event(on_db: Sojourn, db: Engine, assignment: int,
+                                                                 tmp_path: Path) -> None:
+    """The assignee's checkin_due and pulse_due emails attach the period's event, as its calendar file has it."""
+    began = ENTERED + timedelta(hours=1)
+    advance_to(db, assignment, "alignment_meetings", began)  # where check-ins begin
+    messages = [m for m in _planned_and_mailed(db, began) if m["To"] == _email("assignee")]
+    exported = {str(e.uid): e.start for e in _export(on_db, "assignee", began, tmp_path).events}
+    for kind in ("checkin_due", "pulse_due"):
+        (message,) = [m for m in messages if m["X-Sojourn-Key"].startswith(f"{kind}/")]
+        attached = _attached_event(message)
+        assert str(attached.uid).startswith(f"{kind.removesuffix('_due')}-{assignment}-")
+        assert exported[str(attached.uid)] == attached.start
+    assert all(not list(m.iter_attachments()) for m in messages if m["X-Sojourn-Key"].startswith("stage_changed/"))
+
+
+def test_contact_due_email_carries_the_event_of_the_exported_calendar(
+        on_db: Sojourn, db: Engine, assignment: int, tmp_path: Path) -> None:
+    """The sponsor's contact_due email attaches the period's event with the UID and start of their calendar file."""
+    at = ENTERED + timedelta(days=1)
+    (message,) = [m for m in _planned_and_mailed(db, at) if m["To"] == _email("sponsor")
                   and m["X-Sojourn-Key"].startswith("contact_due/")]
     (attachment,) = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
     assert attachment.get_param("method") == "PUBLISH"

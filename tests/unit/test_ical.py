@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 
 from engine.definition import Cadence, Every
-from engine.ical import ContactPeriod, calendar_text, contact_due_calendar, contact_event, task_event
+from engine.ical import ContactPeriod, calendar_text, contact_event, period_calendar, task_event
 from engine.schedule import local_instant
 from engine.store.models import Assignment, Person, Task
 
@@ -107,9 +107,9 @@ def test_uids_name_what_the_event_is_so_rebuilding_it_gives_the_same_uid() -> No
     assert len(set(first)) == 4
 
 
-def test_contact_due_calendar_holds_the_one_event_in_the_recipients_zone() -> None:
+def test_period_calendar_holds_the_one_event_in_the_recipients_zone() -> None:
     """A notice's attachment is one published event at the recipient's local hour, and no calendar name."""
-    calendar = _parsed(contact_due_calendar(_period(date(2027, 2, 4), date(2027, 3, 3)), ASSIGNEE, 9, NOW))
+    calendar = _parsed(period_calendar(_period(date(2027, 2, 4), date(2027, 3, 3)), ASSIGNEE, 9, NOW))
 
     (event,) = calendar.events
     assert isinstance(event, Event)
