@@ -221,7 +221,7 @@ def test_planning_without_calendars_writes_the_same_notices_without_their_attach
     bare = _planned_through(db, assignment_id, attach_calendars=False)
     assert {r["kind"] for r in attached} >= {"contact_due", "checkin_due", "contact_missed"}
     assert [r | {"has_calendar": False} for r in attached] == bare
-    assert {r["kind"] for r in attached if r["has_calendar"]} == {"contact_due"}
+    assert {r["kind"] for r in attached if r["has_calendar"]} == {"contact_due", "checkin_due", "pulse_due"}
     assert not any(r["has_calendar"] for r in bare)
 
 
