@@ -82,6 +82,8 @@ def goal_progress(values: Iterable[str]) -> dict[int, int]:
 
 # Why an assignment ended before its time, as data the program summary counts (`advance --to cancelled`).
 EARLY_RETURN_REASONS = ("family", "performance", "business_change", "health", "other")
+# The milestones after return at which an outcome is recorded, in months (`outcome record --months`).
+OUTCOME_MONTHS = (12, 24)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_COST = Decimal("999999999999.99")  # what a Numeric(14, 2) column holds
 

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from engine import audit, inputs, service
 from engine.definition import WorkflowDefinition
 from engine.errors import BadInput, SojournError
+from engine.inputs import OUTCOME_MONTHS
 from engine.notices import TASK_KINDS
 from engine.records import AssignmentRecord, assignment_view, load_record
 from engine.store import program_queries
@@ -21,7 +22,6 @@ from engine.store.models import Outcome, OutcomeCompetency, Task, pk
 from engine.store.queries import cancel_queued_notifications, complete_open_task
 from engine.transactions import use_case_transaction
 
-OUTCOME_MONTHS = (12, 24)
 # The task of the `completed` stage that recording the outcome of these months completes (when the workflow has it).
 OUTCOME_TASK_KEYS = {12: "record_outcome_12_months", 24: "record_outcome_24_months"}
 RATING_SCALE = range(1, 6)  # competencies are rated 1 (novice) to 5 (role model)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TypeVar
@@ -81,16 +81,11 @@ def plan(session: Session, now: datetime, *, attach_calendars: bool = True) -> i
     the attachment is made from a notice already decided (its period, recipient and instant) and nothing reads it
     back, so which notices are written, with which keys, texts and instants, stays the same.
     """
-    added = 0
-    while True:
-        batch = plan_batch(session, now, attach_calendars=attach_calendars)
-        added += batch.added
-        if not batch.more:
-            return added
+    return plan_in_batches(lambda: nullcontext(session), now, attach_calendars=attach_calendars)
 
 
 def plan_in_batches(batch_transaction: Callable[[], AbstractContextManager[Session]], now: datetime, *,
-                    should_stop: Callable[[], bool] = lambda: False) -> int:
+                    should_stop: Callable[[], bool] = lambda: False, attach_calendars: bool = True) -> int:
     """Plan batch after batch, each in a transaction from `batch_transaction`, until nothing due is left or
     `should_stop` turns true; returns rows added.
 
@@ -99,7 +94,7 @@ def plan_in_batches(batch_transaction: Callable[[], AbstractContextManager[Sessi
     added = 0
     while not should_stop():
         with batch_transaction() as session:
-            batch = plan_batch(session, now)
+            batch = plan_batch(session, now, attach_calendars=attach_calendars)
         added += batch.added
         if not batch.more:
             break

@@ -20,9 +20,9 @@ from engine import reports
 from engine.cadences import CadenceSchedule, anchor_day
 from engine.definition import WorkflowDefinition
 from engine.errors import BadInput
-from engine.inputs import EARLY_RETURN_REASONS
+from engine.inputs import EARLY_RETURN_REASONS, OUTCOME_MONTHS
 from engine.notices import CHECKIN_CADENCE
-from engine.outcomes import OUTCOME_MONTHS, cancelled_stages_of, completed_stages_of
+from engine.outcomes import cancelled_stages_of, completed_stages_of
 from engine.records import definition_of
 from engine.store import program_queries, report_queries
 from engine.store.models import pk

@@ -23,8 +23,8 @@ from engine import inputs
 from engine.cadences import CadenceSchedule, anchor_day, in_range
 from engine.definition import Cadence, WorkflowDefinition
 from engine.errors import BadInput
+from engine.inputs import OUTCOME_MONTHS
 from engine.notices import RECORDED_CADENCES
-from engine.outcomes import OUTCOME_MONTHS
 from engine.records import definition_of
 from engine.store import program_queries, report_queries
 from engine.store.models import pk

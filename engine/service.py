@@ -566,7 +566,7 @@ def complete_tasks(db: Engine, task_ids: Iterable[int], *, note: str | None, act
     with _transaction(db) as session:
         for task_id in task_ids:
             task = session.get(Task, task_id)
-            if task is None or _refusal_to_complete(task, task_id) is not None:
+            if task is None or _refusal_to_complete(task, task_id) is not None:  # cancelled meanwhile: left as is
                 continue
             _complete_open_task(session, task, note=note, actor=actor, now=now)
             done.append((task_id, task.key))
