@@ -248,7 +248,7 @@ def append_event(session: Session, assignment_id: int, action: str, details: Map
 def chained(assignment_id: int, head: Head, entries: Sequence[tuple[str, Mapping[str, Any]]], *, actor: str,
             at: datetime) -> list[ChainEvent]:
     """Events (action, details) sealed one after another on `head`, for a use case that writes them in bulk
-    (`append_audit_chains`) on a head it holds."""
+    (`moves.append_audit_chains`) on a head it holds."""
     seq, prev_hash = head
     events = []
     for action, details in entries:

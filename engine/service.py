@@ -33,7 +33,7 @@ from engine.records import (
 )
 from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
 from engine.store import lookups
-from engine.store.audit_events import append_audit_chains, audit_event_rows
+from engine.store.audit_events import audit_event_rows
 from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
 from engine.store.models import (
     Assignment,
@@ -45,6 +45,7 @@ from engine.store.models import (
     pk,
 )
 from engine.store.moves import (
+    append_audit_chains,
     insert_assignments,
     insert_history,
     insert_stage_notices,

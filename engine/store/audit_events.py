@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from functools import cache
+from collections.abc import Iterator
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Insert, Row, Update, bindparam, insert, update
+from sqlalchemy import CursorResult, Row, insert, update
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
@@ -46,35 +45,6 @@ def append_audit_event(session: Session, event: dict[str, Any]) -> bool:
                 .values(audit_seq=event["seq"], audit_head=event["hash"])
                 .execution_options(synchronize_session=False))
     return int(cast(CursorResult[Any], session.execute(advanced)).rowcount or 0) == 1
-
-
-@cache
-def _chain_statements() -> tuple[Insert, Update]:
-    events, assignments = AuditEvent.metadata.tables[AuditEvent.__tablename__], Assignment.metadata.tables["assignment"]
-    head = (update(assignments).where(assignments.c.id == bindparam("head_of"))
-            .values(audit_seq=bindparam("new_seq"), audit_head=bindparam("new_hash")))
-    return insert(events), head
-
-
-def append_audit_chains(connection: Connection, events: Sequence[Mapping[str, Any]]) -> None:
-    """append_audit_chains: insert sealed events (several per assignment, in chain order) and move each head.
-
-    The Core form of `append_audit_event` for the use cases that write with named statements: the caller holds
-    each head it sealed on, because it read it from the assignment row it has just updated (`move_assignment`)
-    or inserted, so the head is written without a check. One executemany of inserts, one of head updates.
-    """
-    if not events:
-        return
-    add, move_head = _chain_statements()
-    newest = {e["assignment_id"]: e for e in events}  # the last event of each assignment is its new head
-    heads = [{"head_of": a, "new_seq": e["seq"], "new_hash": e["hash"]} for a, e in newest.items()]
-    connection.execute(add, _one_or_many(events))
-    connection.execute(move_head, _one_or_many(heads))
-
-
-def _one_or_many(rows: Sequence[Mapping[str, Any]]) -> Any:
-    """One row runs as a plain statement, the cheapest form for the one advance of a CLI call; more as executemany."""
-    return dict(rows[0]) if len(rows) == 1 else [dict(r) for r in rows]
 
 
 def read_one_snapshot(session: Session) -> None:

@@ -2,9 +2,10 @@
 
 Who may write what. Only the use cases that put an assignment into a stage (creating one, importing a CSV file,
 advancing) write through this module: the assignment row (its stage, `stage_entered_at` and `row_version`), its
-stakeholders, one history row per stage entered, the new stage's tasks, the `stage_changed` notices of the outbox
-and the cadence checks the daemon must look at. The daemon never calls it: it plans and dispatches through
-`engine.store.queries`, writing task reminder steps, cadence checks and outbox state only.
+stakeholders, one history row per stage entered, the new stage's tasks, the `stage_changed` notices of the outbox,
+the cadence checks the daemon must look at, and the audit events of the move with the chain's new head. The daemon
+never calls it: it plans and dispatches through `engine.store.queries`, writing task reminder steps, cadence checks
+and outbox state only.
 
 The optimistic lock. `assignment.row_version` is read with the assignment and checked when it moves:
 `move_assignment` runs `UPDATE assignment SET stage = ?, stage_entered_at = ?, row_version = row_version + 1
@@ -51,6 +52,7 @@ from sqlmodel import SQLModel
 from engine.notices import NewNotice
 from engine.store.models import (
     Assignment,
+    AuditEvent,
     CadenceState,
     Goal,
     Outbox,
@@ -215,10 +217,11 @@ def _insert_returning(model: Any, *columns: str, ordered: bool = False) -> Inser
     return insert(table).returning(*(table.c[c] for c in columns), sort_by_parameter_order=ordered)
 
 
-def _execute_in_batches(connection: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """Run `statement` over `rows`, a few hundred a time, and collect what it returns (if anything).
+def _execute_in_batches(connection: Connection, statement: Any, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Run `statement` (an INSERT, or an UPDATE by bound keys) over `rows`, a few hundred a time, and collect what
+    it returns (if anything).
 
-    A single row runs as a plain one-row INSERT, the cheapest form for the one advance of a CLI call.
+    A single row runs as a plain one-row statement, the cheapest form for the one advance of a CLI call.
     """
     batches = [dict(rows[0])] if len(rows) == 1 else [list(rows[i:i + ROWS_PER_STATEMENT])
                                                         for i in range(0, len(rows), ROWS_PER_STATEMENT)]
@@ -304,6 +307,28 @@ def insert_stage_notices(connection: Connection, notices: Sequence[NewNotice]) -
                  "role": n.role, "subject": n.subject, "body": n.body, "created_at": n.created_at,
                  "deliver_at": n.deliver_at, "next_attempt_at": n.deliver_at} for n in notices]
     _execute_in_batches(connection, _outbox_insert(connection.dialect.name), complete)
+
+
+@cache
+def _audit_head_statement() -> Any:
+    table = _table(Assignment)
+    return (update(table).where(table.c.id == bindparam("head_of"))
+            .values(audit_seq=bindparam("new_seq"), audit_head=bindparam("new_hash")))
+
+
+def append_audit_chains(connection: Connection, events: Sequence[Mapping[str, Any]]) -> None:
+    """append_audit_chains: insert sealed audit events (several per assignment, in chain order) and move each head.
+
+    The Core form of `audit_events.append_audit_event`: the caller holds each head it sealed on, because it read it
+    from the assignment row it has just updated (`move_assignment`, under the row's lock) or inserted, so the head
+    is written without a check.
+    """
+    if not events:
+        return
+    newest = {e["assignment_id"]: e for e in events}  # the last event of each assignment is its new head
+    _execute_in_batches(connection, _plain_insert(AuditEvent), events)
+    _execute_in_batches(connection, _audit_head_statement(), [
+        {"head_of": a, "new_seq": e["seq"], "new_hash": e["hash"]} for a, e in newest.items()])
 
 
 @cache
