@@ -87,7 +87,7 @@ def _what_is_due(period: ContactPeriod) -> str:
     a, cadence, partner = period.assignment, period.cadence, period.partner
     days = f"between {period.first_day.isoformat()} and {period.last_day.isoformat()}"
     if cadence.kind == notices.CHECKIN_CADENCE:
-        return (f"A check-in on the goals, by the assignee or the host manager, is due {days}.\n"
+        return (f"A check-in on the goals is due {days}.\n"
                 f"Record it: {notices.checkin_command(a.id)}")
     if cadence.kind == notices.PULSE_CADENCE:
         return (f"{period.assignee.name}'s expectancy pulse is due {days}.\n"

@@ -114,7 +114,7 @@ def test_checkin_and_pulse_periods_say_what_to_record_not_a_contact_to_log(
     calendar = _export(on_db, "assignee", ENTERED + timedelta(hours=2), tmp_path)
     described = {str(e.uid).split("-")[0]: str(e.get("description")) for e in calendar.events}
     assert {"checkin", "pulse", "sponsor_contact"} <= described.keys()
-    assert "A check-in on the goals, by the assignee or the host manager, is due" in described["checkin"]
+    assert "A check-in on the goals is due between" in described["checkin"]
     assert f"Record it: sojourn checkin {assignment} --by YOUR_EMAIL" in described["checkin"]
     assert "Assignee's expectancy pulse is due" in described["pulse"]
     assert f"Answer: sojourn pulse {assignment} --by YOUR_EMAIL" in described["pulse"]
