@@ -39,9 +39,9 @@ def test_sweep_dispatches_when_planning_took_longer_than_the_dispatch_budget(
     clock = SlowPlanningClock(planning_seconds=3_600)
     real_plan_batch = engine.planning.plan_batch
 
-    def slow_plan_batch(session: Any, at: datetime) -> PlannedBatch:
+    def slow_plan_batch(session: Any, at: datetime, **options: Any) -> PlannedBatch:
         clock.now += clock.planning_seconds
-        return real_plan_batch(session, at)
+        return real_plan_batch(session, at, **options)
 
     monkeypatch.setattr(engine.daemon, "time", clock)
     monkeypatch.setattr(engine.planning, "plan_batch", slow_plan_batch)
@@ -97,9 +97,9 @@ def test_sweep_commits_planning_batch_by_batch(db: Engine, spec: service.Assignm
     commits: list[int] = []
     real_plan_batch = engine.planning.plan_batch
 
-    def counting_plan_batch(session: Any, at: datetime) -> PlannedBatch:
+    def counting_plan_batch(session: Any, at: datetime, **options: Any) -> PlannedBatch:
         commits.append(len(commits))
-        return real_plan_batch(session, at)
+        return real_plan_batch(session, at, **options)
 
     monkeypatch.setattr(engine.planning, "plan_batch", counting_plan_batch)
     daemon = Daemon(db, [Recorder()], routing=Routing({}), policy=DeliveryPolicy(), interval_seconds=60,
