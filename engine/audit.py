@@ -4,15 +4,23 @@ Each event's hash is SHA-256 over a canonical JSON encoding of (assignment_id, s
 prev_hash); `prev_hash` is the hash of the assignment's previous event (null for its first). The assignment row keeps
 the chain's head (its newest seq and hash), so deleting the newest event is detected too. The chain proves that rows
 were not changed by someone who did not also recompute every later hash and the head; an export kept outside the
-database (`export_audit`) anchors the chain against that too.
+database (`export_audit`, `compare_with_export`) anchors the chain against that too.
+
+Personal values are committed, not hashed in clear (`docs/privacy.md`). Every string an event holds (its actor and
+each string in its details) enters the hash as a salted digest; each string's salt is derived from a random secret
+kept beside the event (`leaf_salt`). Erasing a person replaces their strings in clear, freezes those digests and
+drops the secret (`erase_strings`), so the hash still verifies while nothing left in the database leads back to
+what was erased. Events written before this scheme (no secret) hash their strings in clear, as they always did.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, TextIO
@@ -49,6 +57,11 @@ PULSE_ALERT_RESOLVED = "pulse_alert_resolved"  # the coach or talent team follow
 EARLY_RETURN_RECORDED = "early_return_recorded"  # the reason category of a cancellation
 COST_SET = "cost_set"
 OUTCOME_RECORDED = "outcome_recorded"
+PERSON_ERASED = "person_erased"  # a person's strings in this chain were erased; `events` lists the seqs it changed
+
+SECRET_BYTES = 16
+ERASED_DOMAIN = "erased.invalid"  # pseudonymous emails end with it; an erased string is one of those or ""
+ERASED_NAME_PREFIX = "Erased person "
 
 Head = tuple[int, str | None]  # (newest seq, newest hash) as kept on the assignment row; (0, None) for no events
 
@@ -66,12 +79,35 @@ class ChainEvent:
     prev_hash: str | None
     hash: str
     id: int | None = None
+    secret: str | None = None  # hex; each string's salt derives from it (None: hashed in clear, or erased)
+    erased: str | None = None  # JSON text of `Erasure.view()`, once a person's strings in it were erased
+    committed: str | None = None  # canonical [actor, details] as hashed, read from an export (no secret there)
 
     def export_view(self) -> dict[str, Any]:
-        """The event as one JSON-lines record of an export, details as an object."""
+        """The event as one JSON-lines record of an export, details as an object; `committed` is the form that was
+        hashed (digests in place of strings), so a reader can recompute the hash from the line alone."""
+        actor, details = json.loads(self.committed_text()) if self.hashable() else (None, None)
         return {"id": self.id, "assignment_id": self.assignment_id, "seq": self.seq, "at": _instant(self.at),
                 "actor": self.actor, "action": self.action, "details": json.loads(self.details),
-                "prev_hash": self.prev_hash, "hash": self.hash}
+                "prev_hash": self.prev_hash, "hash": self.hash,
+                "committed": None if self.in_clear() else {"actor": actor, "details": details}}
+
+    def in_clear(self) -> bool:
+        """Written before personal values were committed: the hash covers actor and details as they are."""
+        return self.secret is None and self.erased is None and self.committed is None
+
+    def hashable(self) -> bool:
+        """Whether the hash can be recomputed: not an event from before commitments whose strings were erased."""
+        return self.in_clear() or self.committed is not None or self.secret is not None or \
+            not Erasure.read(self.erased).clear_before
+
+    def committed_text(self) -> str:
+        """canonical [actor, details] with every string replaced by its commitment (raises KeyError when a string
+        has no salt nor frozen digest: it was added behind Sojourn's back)."""
+        if self.committed is not None:
+            return self.committed
+        salts = Erasure.read(self.erased) if self.secret is None else None
+        return canonical_json(_commit_tree(self.actor, json.loads(self.details), self.secret, salts))
 
 
 @dataclass(frozen=True)
@@ -122,16 +158,152 @@ def event_hash(assignment_id: int, seq: int, at: datetime, actor: str, action: s
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
+def committed_hash(assignment_id: int, seq: int, at: datetime, committed: str, action: str,
+                   prev_hash: str | None) -> str:
+    """SHA-256 (hex) of an event whose strings are committed: `committed` is canonical [actor, details] with each
+    string replaced by its digest. The leading "c1" keeps the two encodings from ever meeting."""
+    content = canonical_json(["c1", assignment_id, seq, _instant(at), committed, action, prev_hash])
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def leaf_salt(secret: str, path: str) -> bytes:
+    """The salt of the string at `path` ("actor", "details/notes", "details/stakeholders/coach", ...).
+
+    Derived (HMAC-SHA256) from the event's secret, so an event stores one secret however many strings it holds;
+    a salt kept after an erasure tells nothing about the secret or the other salts.
+    """
+    return hmac.new(bytes.fromhex(secret), path.encode("utf-8"), hashlib.sha256).digest()[:SECRET_BYTES]
+
+
+def commitment(salt: bytes, value: str) -> str:
+    """The digest that stands for one string in the hash: SHA-256 over its salt and its UTF-8 bytes."""
+    return hashlib.sha256(salt + value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """How an erased event's strings are committed once its secret is gone: the salts of the strings still in clear,
+    and the frozen digests of those erased. `clear_before`: the event was hashed in clear, so after an erasure
+    only its place in the chain can be checked."""
+
+    salts: Mapping[str, str]
+    digests: Mapping[str, str]
+    clear_before: bool = False
+
+    @classmethod
+    def read(cls, text: str | None) -> Erasure:
+        data = json.loads(text or "{}")
+        return cls(data.get("salts", {}), data.get("digests", {}), bool(data.get("clear_before", False)))
+
+    def view(self) -> dict[str, Any]:
+        return {"salts": dict(self.salts), "digests": dict(self.digests), "clear_before": self.clear_before}
+
+
+def string_leaves(actor: str, details: Any) -> Iterator[tuple[str, str]]:
+    """(path, value) of every string an event holds: its actor, then each string in its details."""
+    yield "actor", actor
+    yield from _leaves(details, "details")
+
+
+def _leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key in sorted(value):
+            yield from _leaves(value[key], f"{path}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}/{index}")
+
+
+def _commit_tree(actor: str, details: Any, secret: str | None, erasure: Erasure | None) -> list[Any]:
+    """[actor, details] with each string replaced by its commitment."""
+
+    def commit(path: str, value: str) -> str:
+        if secret is not None:
+            return commitment(leaf_salt(secret, path), value)
+        assert erasure is not None
+        if path in erasure.digests:
+            if not _erased_form(value):
+                raise KeyError(path)
+            return erasure.digests[path]
+        return commitment(bytes.fromhex(erasure.salts[path]), value)
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            return commit(path, value)
+        if isinstance(value, dict):
+            return {key: walk(item, f"{path}/{key}") for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item, f"{path}/{index}") for index, item in enumerate(value)]
+        return value
+
+    return [commit("actor", actor), walk(details, "details")]
+
+
+def _erased_form(value: str) -> bool:
+    """What an erased string may read: blank, or a pseudonym."""
+    return value == "" or value.endswith(f"@{ERASED_DOMAIN}") or value.startswith(ERASED_NAME_PREFIX)
+
+
+def erase_strings(event: ChainEvent, replacements: Mapping[str, str]) -> ChainEvent:
+    """The event with the strings at `replacements`' paths replaced (by "" or a pseudonym), their digests frozen and
+    its secret dropped; its hash is unchanged. An event hashed in clear keeps its hash, which can no longer be
+    recomputed (`Erasure.clear_before`)."""
+    details = json.loads(event.details)
+    actor = replacements.get("actor", event.actor)
+    for path, value in replacements.items():
+        if path != "actor":
+            details = _replaced(details, path.split("/")[1:], value)
+    if event.in_clear() or (event.erased is not None and Erasure.read(event.erased).clear_before):
+        erasure = Erasure({}, {}, clear_before=True)
+    else:
+        before = Erasure.read(event.erased) if event.secret is None else None
+        salts = {path: (leaf_salt(event.secret, path).hex() if event.secret is not None else
+                        before.salts.get(path, "") if before is not None else "")
+                 for path, _ in string_leaves(event.actor, json.loads(event.details))}
+        digests = dict(before.digests) if before is not None else {}
+        for path, value in string_leaves(event.actor, json.loads(event.details)):
+            if path in replacements and path not in digests:
+                digests[path] = commitment(bytes.fromhex(salts[path]), value)
+        erasure = Erasure({p: v for p, v in salts.items() if p not in digests}, digests)
+    return replace(event, actor=actor, details=canonical_json(details), secret=None,
+                   erased=canonical_json(erasure.view()))
+
+
+def _replaced(value: Any, keys: list[str], new: str) -> Any:
+    if not keys:
+        return new
+    key, rest = keys[0], keys[1:]
+    if isinstance(value, list):
+        copy = list(value)
+        copy[int(key)] = _replaced(copy[int(key)], rest, new)
+        return copy
+    return {**value, key: _replaced(value[key], rest, new)}
+
+
 def seal(assignment_id: int, seq: int, at: datetime, actor: str, action: str, details: Mapping[str, Any],
          prev_hash: str | None) -> ChainEvent:
-    """A new event with its hash, following the event whose hash is `prev_hash`."""
+    """A new event with its hash, following the event whose hash is `prev_hash`; its strings are committed under a
+    fresh random secret."""
     text = canonical_json(details)
-    return ChainEvent(assignment_id, seq, at, actor, action, text, prev_hash,
-                      event_hash(assignment_id, seq, at, actor, action, text, prev_hash))
+    secret = secrets.token_hex(SECRET_BYTES)
+    event = ChainEvent(assignment_id, seq, at, actor, action, text, prev_hash, "", secret=secret)
+    return replace(event, hash=_hash_as(event, seq))
 
 
 def _hash_as(event: ChainEvent, seq: int) -> str:
-    return event_hash(event.assignment_id, seq, event.at, event.actor, event.action, event.details, event.prev_hash)
+    """The hash the event would have at `seq`; its stored hash when it cannot be recomputed (see `hashable`)."""
+    if event.in_clear():
+        return event_hash(event.assignment_id, seq, event.at, event.actor, event.action, event.details,
+                          event.prev_hash)
+    if not event.hashable():
+        return event.hash
+    try:
+        committed = event.committed_text()
+    except (KeyError, ValueError):  # a string without a salt, or an erased one that reads like someone
+        return ""
+    return committed_hash(event.assignment_id, seq, event.at, committed, event.action, event.prev_hash)
 
 
 # --- checking -------------------------------------------------------------------------------------------------
@@ -146,13 +318,27 @@ def check_chain(assignment_id: int, events: Sequence[ChainEvent], head: Head | N
         return ChainProblem(assignment_id, events[0].seq, events[0].id, "head_mismatch",
                             "its assignment does not exist")
     previous: ChainEvent | None = None
+    recorded_erasures = _recorded_erasures(events)
     for index, event in enumerate(events):
         following = events[index + 1] if index + 1 < len(events) else None
         problem = _check_event(event, previous, following, events)
+        if problem is None and event.erased is not None and event.seq not in recorded_erasures:
+            problem = _problem(event, "content_edited", "its strings read as erased, but no person_erased event "
+                                                        "records that erasure")
         if problem is not None:
             return problem
         previous = event
     return _check_head(assignment_id, events, head)
+
+
+def _recorded_erasures(events: Sequence[ChainEvent]) -> set[int]:
+    """The seqs that the chain's person_erased events say they erased."""
+    seqs: set[int] = set()
+    for event in events:
+        if event.action == PERSON_ERASED:
+            listed = json.loads(event.details).get("events", [])
+            seqs.update(s for s in listed if isinstance(s, int) and s < event.seq)
+    return seqs
 
 
 def _check_event(event: ChainEvent, previous: ChainEvent | None, following: ChainEvent | None,
@@ -261,7 +447,8 @@ def chained(assignment_id: int, head: Head, entries: Sequence[tuple[str, Mapping
 def stored_row(event: ChainEvent) -> dict[str, Any]:
     """An event as the columns of its new row (the id comes on insert)."""
     return {"assignment_id": event.assignment_id, "seq": event.seq, "at": event.at, "actor": event.actor,
-            "action": event.action, "details": event.details, "prev_hash": event.prev_hash, "hash": event.hash}
+            "action": event.action, "details": event.details, "prev_hash": event.prev_hash, "hash": event.hash,
+            "secret": event.secret, "erased": event.erased}
 
 
 def creation(record: AssignmentRecord) -> dict[str, Any]:
@@ -308,9 +495,12 @@ def export_audit(db: Engine, out: TextIO, *, assignment_id: int | None = None) -
 
 def event_from_export(record: Mapping[str, Any]) -> ChainEvent:
     """An event read back from one exported line, ready for `check_chain`."""
+    committed = record.get("committed")
     return ChainEvent(int(record["assignment_id"]), int(record["seq"]), datetime.fromisoformat(record["at"]),
                       record["actor"], record["action"], canonical_json(record["details"]), record["prev_hash"],
-                      record["hash"], record["id"])
+                      record["hash"], record["id"],
+                      committed=None if committed is None else canonical_json([committed["actor"],
+                                                                               committed["details"]]))
 
 
 def _heads(session: Session, assignment_id: int | None) -> dict[int, Head]:

@@ -52,7 +52,7 @@ def postgres_url() -> Iterator[str]:
 
 TABLES = ["outcome_competency", "outcome", "goal_progress", "checkin", "pulse", "activity", "plan_change",
           "outbox", "cadencestate", "transition", "contact", "signoff", "goal", "task", "stakeholder", "assignment",
-          "person", "daemonlease", "audit_event", "link_use", "link_revocation"]
+          "person", "daemonlease", "audit_event", "link_use", "link_revocation", "person_erasure"]
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 
 from engine.store.models import Assignment, AuditEvent
 
-AUDIT_EVENT_COLUMNS = ("id", "assignment_id", "seq", "at", "actor", "action", "details", "prev_hash", "hash")
+AUDIT_EVENT_COLUMNS = ("id", "assignment_id", "seq", "at", "actor", "action", "details", "prev_hash", "hash", "secret",
+                       "erased")
 
 
 def lock_audit_head(session: Session, assignment_id: int) -> tuple[int, str | None] | None:

@@ -179,6 +179,10 @@ class AuditEvent(SQLModel, table=True):
     details: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str | None = None
     hash: str
+    # how the strings of actor and details were committed (engine.audit): the random secret their salts derive from;
+    # after an erasure, `erased` holds the remaining salts and the frozen digests instead. Both null: hashed in clear
+    secret: str | None = None
+    erased: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class CadenceState(SQLModel, table=True):
@@ -361,3 +365,14 @@ class PlanChange(SQLModel, table=True):
     acknowledged_by: str | None = None
     snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     acknowledge_task_id: int | None = Field(default=None, foreign_key="task.id")
+
+
+class PersonErasure(SQLModel, table=True):
+    """`sojourn person erase`: who erased a person, when and why; the person row now holds the pseudonym."""
+
+    __tablename__: ClassVar[str] = "person_erasure"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", unique=True)
+    erased_at: datetime
+    erased_by: str
+    reason: str = Field(sa_column=Column(Text, nullable=False))

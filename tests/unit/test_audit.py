@@ -9,10 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from engine.audit import (
+    ERASED_DOMAIN,
+    PERSON_ERASED,
     ChainEvent,
     canonical_json,
     check_chain,
     check_chains,
+    erase_strings,
     event_from_export,
     event_hash,
     seal,
@@ -178,9 +181,37 @@ def test_check_chains_reports_one_problem_per_broken_assignment_in_order() -> No
 
 
 def test_exported_event_reads_back_identical() -> None:
-    """An event written as an export line and read back equals the stored event, so exports verify offline."""
+    """An event written as an export line and read back equals the stored event but for its secret, which an export
+    never holds, and verifies offline from its committed form."""
     events = chain()
     lines = [json.dumps(e.export_view(), ensure_ascii=False) for e in events]
+    assert all("secret" not in line for line in lines)
     read_back = [event_from_export(json.loads(line)) for line in lines]
-    assert read_back == events
+    assert [replace(e, committed=None, secret=None) for e in read_back] == [replace(e, secret=None) for e in events]
     assert check_chain(7, read_back, head_of(events)) is None
+
+
+def test_committed_event_hides_its_strings_from_the_hash() -> None:
+    """A sealed event's strings enter the hash only as salted digests: the committed form holds none of them."""
+    event = seal(7, 1, T0, "ana@example.com", "contact_logged", {"notes": "met Ana Lima", "on": "2026-03-01"}, None)
+    committed = event.export_view()["committed"]
+    assert "ana" not in json.dumps(committed).lower()
+    assert committed["details"]["on"] != "2026-03-01"  # every string is committed, not only known personal ones
+
+
+def test_erased_strings_keep_the_hash_and_need_a_recorded_erasure() -> None:
+    """Erasing strings keeps the event's hash; the chain verifies once a person_erased event lists the seq, and
+    an erased-looking string without that record, or edited after the erasure, is named."""
+    events = chain(length=2)
+    erased = erase_strings(events[1], {"actor": f"erased-1@{ERASED_DOMAIN}"})
+    assert (erased.hash, erased.secret, erased.actor) == (events[1].hash, None, f"erased-1@{ERASED_DOMAIN}")
+    record = replace(seal(7, 3, T0, "admin", PERSON_ERASED, {"events": [2], "reason": "asked"}, events[1].hash),
+                     id=200)
+    assert check_chain(7, [events[0], erased, record], head_of([record])) is None
+    problem = check_chain(7, [events[0], erased], head_of(events))
+    assert problem is not None
+    assert (problem.seq, problem.kind) == (2, "content_edited")
+    edited = replace(erased, actor="eve@example.com")
+    problem = check_chain(7, [events[0], edited, record], head_of([record]))
+    assert problem is not None
+    assert (problem.seq, problem.kind) == (2, "content_edited")
