@@ -598,18 +598,25 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.option("--assignment", "assignment_id", type=ROW_ID, metavar="ID", help="Only this assignment's chain.")
+@click.option("--against", type=click.Path(dir_okay=False, path_type=Path), metavar="EXPORT_FILE",
+              help="Also check that every event of this earlier `audit export` still has its hash.")
 @json_option
 @pass_context
-def audit_verify(obj: Context, assignment_id: int | None, as_json: bool) -> None:
-    """Check every chain; exit 1 naming the first row edited, deleted or moved behind Sojourn's back."""
+def audit_verify(obj: Context, assignment_id: int | None, against: Path | None, as_json: bool) -> None:
+    """Check every chain, and the history, sign-offs, tasks, contacts, check-ins, pulses and outcomes against it;
+    exit 1 naming the first row edited, deleted or moved behind Sojourn's back."""
     from engine import audit as audit_trail
 
-    report = audit_trail.verify_audit(obj.db, assignment_id=assignment_id)
+    exported = None if against is None else audit_trail.read_export(_read_text(against).splitlines(),
+                                                                    source=str(against))
+    report = audit_trail.verify_audit(obj.db, assignment_id=assignment_id, against=exported)
     if as_json:
         emit(report, as_json, lambda _: [])
     audit_trail.require_intact(report)
     if not as_json:
-        click.echo(f"audit trail intact: {report['events']} event(s) in {report['assignments']} assignment(s)")
+        anchored = "" if exported is None else f"; its {report['against']['events']} exported event(s) unchanged"
+        click.echo(f"audit trail intact: {report['events']} event(s) in {report['assignments']} assignment(s)"
+                   f"{anchored}")
 
 
 @audit.command("export")

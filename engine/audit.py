@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from itertools import groupby
@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engine.errors import AuditChainBroken, ConcurrentChange, NotFound
+from engine.errors import AuditChainBroken, BadInput, ConcurrentChange, NotFound
 from engine.store.audit_events import (
     append_audit_event,
     audit_event_rows,
+    audit_hashes,
     audit_heads,
     lock_audit_head,
     read_one_snapshot,
@@ -117,14 +118,17 @@ class ChainProblem:
     assignment_id: int
     seq: int
     event_id: int | None
-    kind: str  # content_edited, row_missing, out_of_order, chain_broken, head_mismatch
+    kind: str  # content_edited, row_missing, out_of_order, chain_broken, head_mismatch; row_edited, row_unrecorded
     reason: str
+    row: str | None = None  # a row of another table that no longer matches its event ("transition row 12")
 
     @property
     def message(self) -> str:
-        row = f"event id {self.event_id}" if self.event_id is not None else "row gone"
-        return (f"assignment {self.assignment_id}, seq {self.seq} ({row}): {self.kind.replace('_', ' ')}: "
-                f"{self.reason}")
+        where = (self.row if self.row is not None and self.event_id is None else
+                 f"{self.row}, seq {self.seq} (event id {self.event_id})" if self.row is not None else
+                 f"seq {self.seq} (event id {self.event_id})" if self.event_id is not None else
+                 f"seq {self.seq} (row gone)")
+        return f"assignment {self.assignment_id}, {where}: {self.kind.replace('_', ' ')}: {self.reason}"
 
     def view(self) -> dict[str, Any]:
         return {**asdict(self), "message": self.message}
@@ -397,9 +401,14 @@ def _problem(event: ChainEvent, kind: str, reason: str) -> ChainProblem:
     return ChainProblem(event.assignment_id, event.seq, event.id, kind, reason)
 
 
-def check_chains(events: Iterable[ChainEvent], heads: Mapping[int, Head]) -> tuple[int, list[ChainProblem]]:
+RowCheck = Callable[[int, Sequence[ChainEvent]], "ChainProblem | None"]
+
+
+def check_chains(events: Iterable[ChainEvent], heads: Mapping[int, Head],
+                 check_rows: RowCheck | None = None) -> tuple[int, list[ChainProblem]]:
     """Check every chain: `events` ordered by assignment then seq. Returns the events read and one problem per
-    broken chain, in assignment order."""
+    broken chain, in assignment order. `check_rows` then holds the other tables' rows of each intact chain against
+    its events (`engine.audit_rows`)."""
     problems: list[ChainProblem] = []
     count = 0
     seen: set[int] = set()
@@ -407,7 +416,10 @@ def check_chains(events: Iterable[ChainEvent], heads: Mapping[int, Head]) -> tup
         chain = list(group)
         count += len(chain)
         seen.add(assignment_id)
-        if (problem := check_chain(assignment_id, chain, heads.get(assignment_id))) is not None:
+        problem = check_chain(assignment_id, chain, heads.get(assignment_id))
+        if problem is None and check_rows is not None:
+            problem = check_rows(assignment_id, chain)
+        if problem is not None:
             problems.append(problem)
     for assignment_id, head in heads.items():
         if assignment_id not in seen and (problem := check_chain(assignment_id, [], head)) is not None:
@@ -462,23 +474,79 @@ def creation(record: AssignmentRecord) -> dict[str, Any]:
 # --- use cases --------------------------------------------------------------------------------------------------
 
 
-def verify_audit(db: Engine, *, assignment_id: int | None = None) -> dict[str, Any]:
-    """Check every chain (or one assignment's) against its rows and head; says what is wrong, raises nothing."""
+def verify_audit(db: Engine, *, assignment_id: int | None = None,
+                 against: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Check every chain (or one assignment's) against its rows and head, and what the other tables show against
+    the events; with `against` (an earlier export, `read_export`), also that every exported event still has the
+    hash it had then. Says what is wrong, raises nothing."""
+    from engine import audit_rows  # it builds on this module's events and problems
+
     with use_case_transaction(db) as session:
         read_one_snapshot(session)
         heads = _heads(session, assignment_id)
-        count, problems = check_chains(_stored_events(session, assignment_id), heads)
-    return {"intact": not problems, "assignments": len(heads), "events": count,
-            "problems": [p.view() for p in problems]}
+        rows = audit_rows.load_recorded_rows(session, assignment_id)
+        count, problems = check_chains(_stored_events(session, assignment_id), heads,
+                                       lambda a, chain: audit_rows.check_rows(a, chain, rows))
+        report: dict[str, Any] = {"intact": not problems, "assignments": len(heads), "events": count,
+                                  "problems": [p.view() for p in problems]}
+        if against is not None:
+            exported = [e for e in against if assignment_id is None or e["assignment_id"] == assignment_id]
+            differences = _differences(exported, audit_hashes(session, assignment_id))
+            report["against"] = {"events": len(exported), "differences": [d.view() for d in differences]}
+            report["intact"] = report["intact"] and not differences
+    return report
+
+
+def _differences(exported: Sequence[Mapping[str, Any]],
+                 stored: Mapping[tuple[int, int], tuple[int, str]]) -> list[ChainProblem]:
+    """The first exported event of each assignment whose hash the database no longer has."""
+    found: dict[int, ChainProblem] = {}
+    for line in exported:
+        a, seq = line["assignment_id"], line["seq"]
+        if a in found:
+            continue
+        if (a, seq) not in stored:
+            found[a] = ChainProblem(a, seq, None, "not_as_exported", "the export holds this event; the database "
+                                                                      "no longer does")
+        elif stored[(a, seq)][1] != line["hash"]:
+            found[a] = ChainProblem(a, seq, stored[(a, seq)][0], "not_as_exported",
+                                    "its hash is not the exported one: the chain was rewritten after the export")
+    return sorted(found.values(), key=lambda p: p.assignment_id)
+
+
+def read_export(lines: Iterable[str], *, source: str) -> list[dict[str, Any]]:
+    """The events of an `audit export` file (assignment_id, seq, hash of each line); every malformed line is
+    reported at once, by line number."""
+    events: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            event = {"assignment_id": record["assignment_id"], "seq": record["seq"], "hash": record["hash"]}
+            if not (isinstance(event["assignment_id"], int) and isinstance(event["seq"], int)
+                    and isinstance(event["hash"], str)):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"{source} line {number}: not an event of `sojourn audit export` (a JSON object with "
+                            "assignment_id, seq and hash)")
+            continue
+        events.append(event)
+    if problems:
+        raise BadInput(f"--against: {source} is not an audit export", details=problems)
+    return events
 
 
 def require_intact(report: Mapping[str, Any]) -> None:
-    """Raise AuditChainBroken naming the first bad row when `verify_audit` found any."""
-    problems = report["problems"]
-    if problems:
-        raise AuditChainBroken(f"audit trail broken at {problems[0]['message']}",
-                               details=[f"also broken at {p['message']}" for p in problems[1:]] +
-                               ["compare with an export kept outside the database (sojourn audit export)"])
+    """Raise AuditChainBroken naming the first bad row, and the first event not as exported, when `verify_audit`
+    found any."""
+    lines = [f"broken at {p['message']}" for p in report["problems"]]
+    lines += [f"differs from the export at {d['message']}" for d in report.get("against", {}).get("differences", [])]
+    if not lines:
+        return
+    hint = [] if "against" in report else ["compare with an export kept outside the database (sojourn audit export)"]
+    raise AuditChainBroken(f"audit trail {lines[0]}", details=[f"also {line}" for line in lines[1:]] + hint)
 
 
 def export_audit(db: Engine, out: TextIO, *, assignment_id: int | None = None) -> dict[str, Any]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, insert, update
+from sqlalchemy import CursorResult, Row, insert, or_, update
 from sqlalchemy import select as select_columns
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
-from engine.store.models import Assignment, AuditEvent
+from engine.store.models import Assignment, AuditEvent, Person
 
 AUDIT_EVENT_COLUMNS = ("id", "assignment_id", "seq", "at", "actor", "action", "details", "prev_hash", "hash", "secret",
                        "erased")
@@ -67,6 +67,15 @@ def audit_heads(session: Session, assignment_id: int | None = None) -> dict[int,
     return {int(a_id): (seq, head) for a_id, seq, head in session.exec(statement) if a_id is not None}
 
 
+def audit_hashes(session: Session, assignment_id: int | None = None) -> dict[tuple[int, int], tuple[int, str]]:
+    """audit_hashes: (assignment id, seq) -> (event id, hash) of every event (or one assignment's)."""
+    table = AuditEvent.metadata.tables[AuditEvent.__tablename__]
+    statement = select_columns(table.c.assignment_id, table.c.seq, table.c.id, table.c.hash)
+    if assignment_id is not None:
+        statement = statement.where(table.c.assignment_id == assignment_id)
+    return {(a, seq): (event_id, digest) for a, seq, event_id, digest in session.execute(statement)}
+
+
 def audit_event_rows(session: Session, assignment_id: int | None = None) -> Iterator[Row[Any]]:
     """audit_event_rows: every audit event (or one assignment's), by assignment then seq, streamed in batches.
 
@@ -78,3 +87,71 @@ def audit_event_rows(session: Session, assignment_id: int | None = None) -> Iter
     if assignment_id is not None:
         statement = statement.where(table.c.assignment_id == assignment_id)
     yield from session.execute(statement.execution_options(yield_per=1000))
+
+
+# --- the rows `audit verify` checks against the events -------------------------------------------------------------
+
+# table -> the columns the events vouch for (plus id and assignment_id), ordered by assignment then id
+CHECKED_ROWS: dict[str, tuple[str, ...]] = {
+    "transition": ("from_stage", "to_stage", "at", "actor", "reason"),
+    "task": ("key", "status", "completed_at", "completed_by", "note"),
+    "signoff": ("role", "person_id", "plan_version", "signed_at", "recorded_by"),
+    "contact": ("kind", "with_person_id", "on", "notes", "logged_by", "logged_at"),
+    "checkin": ("person_id", "role", "at", "note", "feedback"),
+    "pulse": ("person_id", "at", "expectancy", "instrumentality", "valence", "note", "alert_reason", "resolved_at"),
+    "outcome": ("months", "retained", "left_on", "left_reason", "considered_for_promotion", "promoted_to", "impact",
+                "recorded_at", "recorded_by"),
+}
+
+
+def recorded_rows(session: Session, table_name: str,
+                  assignment_id: int | None = None) -> dict[int, list[dict[str, Any]]]:
+    """recorded_rows: assignment id -> the rows of `table_name` (one of CHECKED_ROWS) the audit events vouch for.
+
+    Tasks are read only once completed (a done task, or one with a `completed_by`).
+    """
+    table = SQLModel.metadata.tables[table_name]
+    statement = select_columns(table.c.id, table.c.assignment_id,
+                               *(table.c[c] for c in CHECKED_ROWS[table_name])).order_by(table.c.assignment_id,
+                                                                                          table.c.id)
+    if assignment_id is not None:
+        statement = statement.where(table.c.assignment_id == assignment_id)
+    if table_name == "task":
+        statement = statement.where(or_(table.c.status == "done", table.c.completed_by.is_not(None)))
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for row in session.execute(statement):
+        grouped.setdefault(row.assignment_id, []).append(dict(row._mapping))
+    return grouped
+
+
+def checkin_progress(session: Session, assignment_id: int | None = None) -> dict[int, dict[str, int]]:
+    """checkin_progress: check-in id -> {goal id (as text): percent}."""
+    progress = SQLModel.metadata.tables["goal_progress"]
+    checkin = SQLModel.metadata.tables["checkin"]
+    statement = select_columns(progress.c.checkin_id, progress.c.goal_id, progress.c.percent)
+    if assignment_id is not None:
+        statement = statement.join(checkin, checkin.c.id == progress.c.checkin_id).where(
+            checkin.c.assignment_id == assignment_id)
+    found: dict[int, dict[str, int]] = {}
+    for checkin_id, goal_id, percent in session.execute(statement):
+        found.setdefault(checkin_id, {})[str(goal_id)] = percent
+    return found
+
+
+def outcome_competencies(session: Session, assignment_id: int | None = None) -> dict[int, dict[str, list[int]]]:
+    """outcome_competencies: outcome id -> {competency: [before, after]}."""
+    competency = SQLModel.metadata.tables["outcome_competency"]
+    outcome = SQLModel.metadata.tables["outcome"]
+    statement = select_columns(competency.c.outcome_id, competency.c.name, competency.c.before, competency.c.after)
+    if assignment_id is not None:
+        statement = statement.join(outcome, outcome.c.id == competency.c.outcome_id).where(
+            outcome.c.assignment_id == assignment_id)
+    found: dict[int, dict[str, list[int]]] = {}
+    for outcome_id, name, before, after in session.execute(statement):
+        found.setdefault(outcome_id, {})[name] = [before, after]
+    return found
+
+
+def person_emails(session: Session) -> dict[int, str]:
+    """person_emails: person id -> email, of everyone."""
+    return {int(p_id): email for p_id, email in session.exec(select(Person.id, Person.email)) if p_id is not None}

@@ -110,3 +110,49 @@ def fill_outbox(db: Engine, assignment_id: int, count: int, *, prefix: str = "no
     with transaction(db) as session:
         assert queries.insert_notifications(session, rows) == count
     return [r.key for r in rows]
+
+
+# --- an assignment with a record of every kind -------------------------------------------------------------------
+
+
+def assignment_with_every_record(db: Engine, spec: service.AssignmentSpec, at: datetime) -> int:
+    """A completed assignment whose history holds every kind of record `audit verify` checks: stage changes, tasks
+    done with notes, sign-offs, an acknowledged plan change, a contact, check-ins both ways, a pulse whose alert
+    was resolved, and a 12-month outcome. The assignee (Ana Lima) wrote notes, feedback and a pulse note and is
+    named in what others wrote. Returns its id."""
+    from engine import checkins, outcomes, plans
+
+    people = emails()
+    assignee, name = CAST["assignee"][0], CAST["assignee"][1]
+    assignment_id = int(service.create_assignment(db, spec, actor="admin@example.com", now=at)["id"])
+    first = service.show_assignment(db, assignment_id, now=at)["tasks"][0]
+    service.complete_task(db, first["id"], note="my expectations, written down", actor=assignee, now=at)
+    advance_to(db, assignment_id, "plan_agreed", at)
+    plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score", target="75",
+                   due="2027-06-30", actor="admin@example.com", now=at)
+    plans.sign_plan_by_holders(db, assignment_id, PLAN_SIGNERS, actor="admin@example.com", now=at)
+    finish_stage_tasks(db, assignment_id, at)
+    service.advance(db, assignment_id, to=None, reason=None, actor="admin@example.com", now=at)
+    goal = plans.add_goal(db, assignment_id, title="Grow the team", measure="hires", target="3", due="2027-06-30",
+                          actor="admin@example.com", now=at)
+    plans.acknowledge_plan_change(db, assignment_id, by=people["sending_manager"], actor=people["sending_manager"],
+                                  now=at)
+    service.log_contact(db, assignment_id, kind="sponsor_contact", with_email=people["sponsor"],
+                        on=at.date().isoformat(), notes=f"call with {name} about her return", actor=people["sponsor"],
+                        now=at)
+    goal_id = int(goal["id"])
+    checkins.record_checkin(db, assignment_id, by=assignee, progress={goal_id: 40}, note="hiring is slow",
+                            feedback="my host manager makes time for me", actor=assignee, now=at)
+    checkins.record_checkin(db, assignment_id, by=people["host_manager"], progress={goal_id: 45}, note=None,
+                            feedback=f"{name} ({assignee}) learns fast", actor=people["host_manager"], now=at)
+    pulse = checkins.record_pulse(db, assignment_id, by=assignee, expectancy=2, instrumentality=4, valence=4,
+                                  note="unsure the promotion is still on the table", actor=assignee, now=at)
+    checkins.resolve_pulse_alert(db, int(pulse["id"]), by=people["coach"], note=f"spoke with {name}",
+                                 actor=people["coach"], now=at)
+    returned = at + timedelta(days=550)  # after the cast's end date, which the last stages wait for
+    advance_to(db, assignment_id, "completed", returned)
+    outcomes.record_outcome(db, assignment_id, outcomes.OutcomeReport(
+        months=12, retained=True, considered_for_promotion=True,
+        competencies=(outcomes.CompetencyRating("negotiation", 2, 4),), impact=f"{name} opened the Chilean market"),
+        actor=people["talent"], now=returned)
+    return assignment_id
