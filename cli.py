@@ -243,6 +243,40 @@ def person_list(obj: Context, as_json: bool) -> None:
          lambda rows: table([[p["email"], p["name"], p["tz"]] for p in rows], ["EMAIL", "NAME", "TZ"]))
 
 
+@person.command("export")
+@click.argument("email")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the document to FILE instead of standard output.")
+@pass_context
+def person_export(obj: Context, email: str, output: Path | None) -> None:
+    """Print everything held about one person as one JSON document: profile, roles, tasks and notes, contacts,
+    check-ins and feedback, pulses, sign-offs, outcomes, notices sent to them, links issued, audit events."""
+    from engine import privacy
+
+    document = json.dumps(privacy.export_person(obj.db, email), indent=2, ensure_ascii=False)
+    if output is None:
+        click.echo(document)
+        return
+    with output_file(output) as out:
+        out.write(document + "\n")
+    click.echo(f"exported what is held about {email} to {output}", err=True)
+
+
+@person.command("erase")
+@click.argument("email")
+@click.option("--reason", required=True, help="Why the person is erased (kept in the audit trail).")
+@json_option
+@pass_context
+def person_erase(obj: Context, email: str, reason: str, as_json: bool) -> None:
+    """Replace a person's name and email by a pseudonym and blank what they wrote or what names them; refused
+    while they hold a role in a running assignment."""
+    from engine import privacy
+
+    emit(privacy.erase_person(obj.db, email, reason=reason, actor=obj.actor, now=now()), as_json,
+         lambda e: [f"erased {email}: now {e['email']} ({e['name']}); {e['events_rewritten']} audit event(s) "
+                    f"rewritten in {len(e['assignments'])} assignment(s)"])
+
+
 # --- assignments ----------------------------------------------------------------------------------------------
 
 

@@ -228,7 +228,7 @@ def _commit_tree(actor: str, details: Any, secret: str | None, erasure: Erasure 
             return commitment(leaf_salt(secret, path), value)
         assert erasure is not None
         if path in erasure.digests:
-            if not _erased_form(value):
+            if not is_erased_form(value):
                 raise KeyError(path)
             return erasure.digests[path]
         return commitment(bytes.fromhex(erasure.salts[path]), value)
@@ -245,7 +245,7 @@ def _commit_tree(actor: str, details: Any, secret: str | None, erasure: Erasure 
     return [commit("actor", actor), walk(details, "details")]
 
 
-def _erased_form(value: str) -> bool:
+def is_erased_form(value: str) -> bool:
     """What an erased string may read: blank, or a pseudonym."""
     return value == "" or value.endswith(f"@{ERASED_DOMAIN}") or value.startswith(ERASED_NAME_PREFIX)
 

@@ -30,6 +30,7 @@ from engine.audit import (
     TASK_COMPLETED,
     ChainEvent,
     ChainProblem,
+    is_erased_form,
 )
 from engine.notices import PLAN_ACK_TASK
 from engine.store.audit_events import (
@@ -181,12 +182,19 @@ def _check_tasks(chain: _Chain, rows: RecordedRows) -> ChainProblem | None:
         return problem
     for row in tasks:
         if str(row["key"]).startswith(PLAN_ACK_TASK) and chain.vouches_for(row["completed_at"]) and not any(
-                not _differing({"status": (row["status"], "done"), "completed_by": (row["completed_by"], e.actor),
-                                "completed_at": (row["completed_at"], e.at),
-                                "note": (row["note"], f"acknowledged by {d.get('by')}")})
-                for e, d in acknowledgements):
+                _acknowledged_by(row, event, details) for event, details in acknowledgements):
             return chain.unrecorded("task", row, "this acknowledgement as the row now reads")
     return None
+
+
+def _acknowledged_by(row: Row, event: ChainEvent, details: dict[str, Any]) -> bool:
+    """Whether an acknowledgement task reads as the event recorded it; the note, which names the acknowledger, is
+    blank once they were erased."""
+    by = str(details.get("by"))
+    note_as_recorded = _same(row["note"], f"acknowledged by {by}") or (is_erased_form(by) and not row["note"])
+    return note_as_recorded and not _differing({"status": (row["status"], "done"),
+                                                "completed_by": (row["completed_by"], event.actor),
+                                                "completed_at": (row["completed_at"], event.at)})
 
 
 def _check_signoffs(chain: _Chain, rows: RecordedRows) -> ChainProblem | None:

@@ -127,7 +127,8 @@ def assignment_with_every_record(db: Engine, spec: service.AssignmentSpec, at: d
     assignment_id = int(service.create_assignment(db, spec, actor="admin@example.com", now=at)["id"])
     first = service.show_assignment(db, assignment_id, now=at)["tasks"][0]
     service.complete_task(db, first["id"], note="my expectations, written down", actor=assignee, now=at)
-    advance_to(db, assignment_id, "plan_agreed", at)
+    finish_stage_tasks(db, assignment_id, at)
+    service.advance(db, assignment_id, to=None, reason=f"{name} and her manager interviewed", actor=assignee, now=at)
     plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score", target="75",
                    due="2027-06-30", actor="admin@example.com", now=at)
     plans.sign_plan_by_holders(db, assignment_id, PLAN_SIGNERS, actor="admin@example.com", now=at)
