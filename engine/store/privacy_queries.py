@@ -78,9 +78,9 @@ def replace_equal(session: Session, table_name: str, column_name: str, old: Any,
 
 
 def blank_where(session: Session, table_name: str, columns: Iterable[str], author_column: str, author: Any) -> None:
-    """blank_where: empty the text columns of every row whose `author_column` is `author` (null where nullable)."""
+    """blank_where: empty the text columns of every row whose `author_column` is `author`."""
     table = _table(table_name)
-    values = {name: (None if table.c[name].nullable else "") for name in columns}
+    values = dict.fromkeys(columns, "")
     session.execute(update(table).where(table.c[author_column] == author).values(values))
 
 
