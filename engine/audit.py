@@ -87,11 +87,16 @@ class ChainEvent:
     def export_view(self) -> dict[str, Any]:
         """The event as one JSON-lines record of an export, details as an object; `committed` is the form that was
         hashed (digests in place of strings), so a reader can recompute the hash from the line alone."""
-        actor, details = json.loads(self.committed_text()) if self.hashable() else (None, None)
+        committed = None
+        if not self.in_clear() and self.hashable():
+            try:
+                actor, details = json.loads(self.committed_text())
+                committed = {"actor": actor, "details": details}
+            except (KeyError, ValueError):  # edited behind Sojourn's back: exported as it is, `verify` names it
+                committed = None
         return {"id": self.id, "assignment_id": self.assignment_id, "seq": self.seq, "at": _instant(self.at),
                 "actor": self.actor, "action": self.action, "details": json.loads(self.details),
-                "prev_hash": self.prev_hash, "hash": self.hash,
-                "committed": None if self.in_clear() else {"actor": actor, "details": details}}
+                "prev_hash": self.prev_hash, "hash": self.hash, "committed": committed}
 
     def in_clear(self) -> bool:
         """Written before personal values were committed: the hash covers actor and details as they are."""
@@ -176,7 +181,11 @@ def leaf_salt(secret: str, path: str) -> bytes:
     Derived (HMAC-SHA256) from the event's secret, so an event stores one secret however many strings it holds;
     a salt kept after an erasure tells nothing about the secret or the other salts.
     """
-    return hmac.new(bytes.fromhex(secret), path.encode("utf-8"), hashlib.sha256).digest()[:SECRET_BYTES]
+    return _derived_salt(bytes.fromhex(secret), path)
+
+
+def _derived_salt(key: bytes, path: str) -> bytes:
+    return hmac.digest(key, path.encode("utf-8"), "sha256")[:SECRET_BYTES]
 
 
 def commitment(salt: bytes, value: str) -> str:
@@ -223,9 +232,11 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
 def _commit_tree(actor: str, details: Any, secret: str | None, erasure: Erasure | None) -> list[Any]:
     """[actor, details] with each string replaced by its commitment."""
 
+    key = bytes.fromhex(secret) if secret is not None else b""
+
     def commit(path: str, value: str) -> str:
         if secret is not None:
-            return commitment(leaf_salt(secret, path), value)
+            return commitment(_derived_salt(key, path), value)
         assert erasure is not None
         if path in erasure.digests:
             if not is_erased_form(value):
