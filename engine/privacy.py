@@ -332,7 +332,7 @@ def _erase_events(session: Session, subject: ErasedPerson) -> dict[int, list[int
     rewritten: dict[int, list[int]] = {}
     for row in privacy_queries.events_mentioning(session, subject.email, subject.needles):
         event = audit.ChainEvent(**row._mapping)
-        replacements = _replacements(event, subject)
+        replacements = event_replacements(event, subject)
         if not replacements:
             continue
         erased = audit.erase_strings(event, replacements)
@@ -343,7 +343,8 @@ def _erase_events(session: Session, subject: ErasedPerson) -> dict[int, list[int
     return rewritten
 
 
-def _replacements(event: audit.ChainEvent, subject: ErasedPerson) -> dict[str, str]:
+def event_replacements(event: audit.ChainEvent, subject: ErasedPerson) -> dict[str, str]:
+    """path -> new value of each string of the event that the erasure changes (by the rules of `erased_value`)."""
     details = json.loads(event.details)
     author = details.get("by") if isinstance(details.get("by"), str) else event.actor
     authored = author.casefold() == subject.email.casefold()
