@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
+from functools import cached_property
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -113,7 +114,12 @@ class ChainEvent:
         if self.committed is not None:
             return self.committed
         salts = Erasure.read(self.erased) if self.secret is None else None
-        return canonical_json(_commit_tree(self.actor, json.loads(self.details), self.secret, salts))
+        return canonical_json(_commit_tree(self.actor, self.parsed_details, self.secret, salts))
+
+    @cached_property
+    def parsed_details(self) -> Any:
+        """`details` read once: hashing and the checks of other tables' rows both need it."""
+        return json.loads(self.details)
 
 
 @dataclass(frozen=True)

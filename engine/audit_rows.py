@@ -9,7 +9,6 @@ from before the audit trail) are checked only from the chain's first event on: n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -89,7 +88,7 @@ class _Chain:
         return self.complete or at is None or at >= self.events[0].at
 
     def of(self, action: str) -> list[tuple[ChainEvent, dict[str, Any]]]:
-        return [(e, json.loads(e.details)) for e in self.events if e.action == action]
+        return [(e, e.parsed_details) for e in self.events if e.action == action]
 
     def edited(self, table: str, row: Row, event: ChainEvent, fields: Iterable[str]) -> ChainProblem:
         return ChainProblem(self.assignment_id, event.seq, event.id, "row_edited",
