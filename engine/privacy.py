@@ -285,8 +285,10 @@ def _refuse_running_roles(session: Session, person: Person) -> None:
 
 
 def _scrub_tables(session: Session, subject: ErasedPerson, now: datetime) -> None:
-    """Every table but the audit trail: the person's free text blanked, mentions blanked or replaced, their email
-    replaced where it names who acted, their queued notices and links dropped."""
+    """Every table but the audit trail: the person's free text blanked, also where notices to others quoted it;
+    mentions blanked or replaced; their email replaced where it names who acted; their queued notices and links
+    dropped."""
+    quoted = _authored_texts(session, subject)
     for table, (author, columns) in AUTHORED_TEXT.items():
         if author is not None:
             privacy_queries.blank_where(session, table, columns, author,
@@ -301,14 +303,33 @@ def _scrub_tables(session: Session, subject: ErasedPerson, now: datetime) -> Non
     for table, name in IDENTITY_COLUMNS:
         privacy_queries.replace_equal(session, table, name, subject.email, subject.pseudonymous_email)
     for table, name in GENERATED_TEXT:
-        for row_id, value in privacy_queries.text_rows_containing(session, table, name, subject.needles):
-            if subject.mentioned_in(value):
-                privacy_queries.set_value(session, table, row_id, name, subject.substituted(value))
+        for row_id, value in privacy_queries.text_rows_containing(session, table, name, [*subject.needles, *quoted]):
+            scrubbed = subject.substituted(value)
+            for text in quoted:
+                scrubbed = scrubbed.replace(text, "")
+            if scrubbed != value:
+                privacy_queries.set_value(session, table, row_id, name, scrubbed)
     for table, name in JSON_TEXT:
         for row_id, value in privacy_queries.text_rows_containing(session, table, name, subject.needles):
             privacy_queries.set_value(session, table, row_id, name, _blank_json_mentions(value, subject))
     privacy_queries.drop_link_uses(session, subject.person_id)
     revoke_links(session, subject.person_id, now=now)
+
+
+QUOTED_MINIMUM = 8  # shorter texts they wrote ("ok", "done") are left where notices quote them: too common to tell
+
+
+def _authored_texts(session: Session, subject: ErasedPerson) -> list[str]:
+    """The free text the person wrote, longest first, to take out of notices that quoted it (a pulse alert quotes
+    the pulse's note)."""
+    found: set[str] = set()
+    for table, (author, columns) in AUTHORED_TEXT.items():
+        if author is None:
+            continue
+        value = subject.person_id if author == "person_id" else subject.email
+        for row in rows_where(session, table, column(table, author) == value):
+            found.update(row[c] for c in columns if isinstance(row[c], str) and len(row[c]) >= QUOTED_MINIMUM)
+    return sorted(found, key=len, reverse=True)
 
 
 def _blank_mentions(session: Session, subject: ErasedPerson, table: str, name: str) -> None:

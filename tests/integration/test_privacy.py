@@ -83,6 +83,9 @@ def test_erased_person_is_gone_and_the_trail_and_figures_stay(ended: int, db_url
     text = _database_text(db_url, tmp_path)
     assert ASSIGNEE not in text
     assert NAME.lower() not in text
+    for written in ("my expectations, written down", "hiring is slow", "my host manager makes time for me",
+                    "unsure the promotion is still on the table"):  # quoted by the pulse alert to the coach too
+        assert written not in text
     verified = on_db("audit", "verify")
     assert verified.code == 0, verified
     history = json.loads(on_db("history", str(ended), "--json").stdout)
