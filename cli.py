@@ -259,7 +259,7 @@ def person_export(obj: Context, email: str, output: Path | None) -> None:
         return
     with output_file(output) as out:
         out.write(document + "\n")
-    click.echo(f"exported what is held about {email} to {output}", err=True)
+    click.echo(f"exported what is held about {email} to {output}")
 
 
 @person.command("erase")

@@ -224,12 +224,17 @@ def string_leaves(actor: str, details: Any) -> Iterator[tuple[str, str]]:
     yield from _leaves(details, "details")
 
 
+def path_key(key: str) -> str:
+    """A mapping key as one step of a path, escaped as in a JSON pointer (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
 def _leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):
         for key in sorted(value):
-            yield from _leaves(value[key], f"{path}/{key}")
+            yield from _leaves(value[key], f"{path}/{path_key(key)}")
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _leaves(item, f"{path}/{index}")
@@ -254,7 +259,7 @@ def _commit_tree(actor: str, details: Any, secret: str | None, erasure: Erasure 
         if isinstance(value, str):
             return commit(path, value)
         if isinstance(value, dict):
-            return {key: walk(item, f"{path}/{key}") for key, item in value.items()}
+            return {key: walk(item, f"{path}/{path_key(key)}") for key, item in value.items()}
         if isinstance(value, list):
             return [walk(item, f"{path}/{index}") for index, item in enumerate(value)]
         return value
@@ -295,7 +300,7 @@ def erase_strings(event: ChainEvent, replacements: Mapping[str, str]) -> ChainEv
 def _replaced(value: Any, keys: list[str], new: str) -> Any:
     if not keys:
         return new
-    key, rest = keys[0], keys[1:]
+    key, rest = keys[0].replace("~1", "/").replace("~0", "~"), keys[1:]
     if isinstance(value, list):
         copy = list(value)
         copy[int(key)] = _replaced(copy[int(key)], rest, new)

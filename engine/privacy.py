@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from engine import audit, inputs
-from engine.errors import NotFound, SojournError
+from engine.errors import BadInput, NotFound, SojournError
 from engine.links import notice_action, notice_token_id
 from engine.logging import get_logger
 from engine.records import AssignmentRecord, load_records
@@ -218,8 +218,7 @@ def _jsonable(value: Any) -> Any:
 
 def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: datetime) -> dict[str, Any]:
     """Pseudonymise a person who holds no role in a running assignment, scrub what mentions them, and record it."""
-    address = inputs.email(email)
-    why = inputs.text(reason, "--reason")
+    address, why = _checked(email, reason)
     with use_case_transaction(db) as session:
         person = _existing_person(session, address)
         _refuse_running_roles(session, person)
@@ -245,6 +244,21 @@ def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: dateti
     return {"person_id": subject.person_id, "email": subject.pseudonymous_email, "name": subject.pseudonymous_name,
             "erased_at": _jsonable(now), "erased_by": actor, "reason": recorded_why, "assignments": chains,
             "events_rewritten": sum(len(seqs) for seqs in erased_events.values())}
+
+
+def _checked(email: str, reason: str) -> tuple[str, str]:
+    """The email and the reason, each checked; both problems reported at once."""
+    checks: list[Callable[[], str]] = [lambda: inputs.email(email), lambda: inputs.text(reason, "--reason")]
+    checked: list[str] = []
+    problems: list[str] = []
+    for check in checks:
+        try:
+            checked.append(check())
+        except BadInput as problem:
+            problems.append(problem.message)
+    if problems:
+        raise BadInput(problems[0], details=problems[1:])
+    return checked[0], checked[1]
 
 
 def _existing_person(session: Session, email: str) -> Person:

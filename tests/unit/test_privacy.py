@@ -49,3 +49,11 @@ def test_erased_event_keeps_its_hash_and_its_chain() -> None:
     record = seal(7, 2, T0, "dpo", "person_erased", {"events": [1], "reason": "asked"}, event.hash)
     assert erased.hash == event.hash
     assert check_chain(7, [erased, record], (2, record.hash)) is None
+
+
+def test_a_key_with_a_slash_is_one_step_of_a_path() -> None:
+    """A details key holding "/" is escaped in the path, so the string under it can be erased like any other."""
+    event = seal(7, 1, T0, "admin", "outcome_recorded", {"impact": {"sales/marketing": f"{ANA.name} led it"}}, None)
+    replacements = event_replacements(event, ANA)
+    assert replacements == {"details/impact/sales~1marketing": ""}
+    assert erase_strings(event, replacements).details == '{"impact":{"sales/marketing":""}}'
