@@ -228,3 +228,13 @@ def _reseal_in_clear(db_url: str, assignment_id: int) -> None:
              h=digest, id=event_id)
         prev = digest
     _raw(db_url, "UPDATE assignment SET audit_head = :h WHERE id = :a", h=prev, a=assignment_id)
+
+
+def test_every_problem_of_an_erase_is_reported_at_once(ended: int, db_url: str, on_db: Sojourn) -> None:
+    """A malformed email and a blank reason are both named (exit 2), and nothing is written."""
+    before = snapshot(db_url)
+    outcome = on_db("person", "erase", "not-an-email", "--reason", " ")
+    assert outcome.code == 2
+    assert outcome.stderr.splitlines() == ["Error: email: 'not-an-email' is not an email address like "
+                                           "ana.lima@example.com", "Error: --reason: must not be empty"]
+    assert snapshot(db_url) == before
