@@ -39,7 +39,7 @@ from engine.leases import (
     renew_leases,
     start_heartbeat,
 )
-from engine.links import LinkSigner, signer_from
+from engine.links import LinkSigner, required_signer_from
 from engine.logging import configure_logging, get_logger
 from engine.planning import plan_in_batches
 from engine.store import queries
@@ -279,7 +279,7 @@ def run_daemon(db: Engine, settings: Settings, *, once: bool, environ: Mapping[s
     dispatcher elsewhere raises DaemonAlreadyRunning.
     """
     env = os.environ if environ is None else environ
-    links = signer_from(settings.serve_settings(env))
+    links = required_signer_from(settings.serve_settings(env))
     notifiers = notifiers_from(settings, env)
     routing = settings.routing_for([n.name for n in notifiers])
     policy = settings.delivery_policy()

@@ -75,7 +75,7 @@ def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) ->
             return form_again(exc, action, token)
         except LinkRefused as exc:
             return refused(exc, action)
-        return render_template("done.html", done=done, person_url=f"/me/{action}/{token}"), 200
+        return render_template("done.html", done=done, person_url=done.person_path), 200
 
     @app.get("/me/<action>/<token>")
     def person_page(action: str, token: str) -> tuple[str, int]:
