@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,8 +22,10 @@ from engine.config import DeliveryPolicy, Routing
 from engine.dispatch import DispatchReport, dispatch_due
 from engine.errors import ConcurrentChange, DaemonAlreadyRunning, NotFound, SojournError
 from engine.leases import (
+    DISPATCHER,
     DaemonIdentity,
     acquire_dispatcher_lease,
+    process_start_of,
     release_leases,
     renew_leases,
     start_heartbeat,
@@ -375,6 +380,59 @@ def test_lease_and_claims_of_dead_holder_are_taken_over_when_lease_expired(db: E
     with transaction(db) as session:
         assert not renew_leases(session, ALICE, later, LEASE, dispatcher=True)
         assert renew_leases(session, BOB, later, LEASE, dispatcher=True)
+
+
+@pytest.fixture
+def child() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of this host standing in for a daemon; ended when the test ends."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _identity_of(process: subprocess.Popen[bytes], token: str) -> DaemonIdentity:
+    return DaemonIdentity(socket.gethostname(), process.pid, token, process_start_of(process.pid))
+
+
+def test_lease_claims_and_heartbeat_of_a_gone_process_of_this_host_are_taken_over_at_once(
+        db: Engine, pending: list[str], now: datetime, child: subprocess.Popen[bytes]) -> None:
+    """A killed daemon of this host: its unexpired lease is taken at once, its claims freed, its heartbeat gone."""
+    dead = _identity_of(child, "dead")
+    child.kill()
+    child.wait()
+    with transaction(db) as session:
+        start_heartbeat(session, dead, now, 60)
+        acquire_dispatcher_lease(session, dead, now, 60)
+        queries.claim_due_notifications(session, holder=dead.holder, now=now, limit=3,
+                                        claim_until=now + timedelta(minutes=5))
+    successor = DaemonIdentity.of_this_process()
+    with transaction(db) as session:
+        assert start_heartbeat(session, successor, now + timedelta(seconds=1), 60) == [dead.holder]
+        assert acquire_dispatcher_lease(session, successor, now + timedelta(seconds=1), 60) == dead.holder
+    assert {r.claimed_by for r in _rows(db)} == {None}
+    status = delivery_service.daemon_status(db, now=now + timedelta(seconds=1))
+    assert [(d["pid"], d["alive"]) for d in status["daemons"]] == [(successor.pid, True)]
+
+
+def test_the_lease_of_a_live_process_or_of_another_host_is_still_waited_out(db: Engine, now: datetime,
+                                                                           child: subprocess.Popen[bytes]) -> None:
+    """A live daemon of this host, and any daemon of another host (dead or not), keep their lease until it expires."""
+    live = _identity_of(child, "live")
+    with transaction(db) as session:
+        acquire_dispatcher_lease(session, live, now, 60)
+    with pytest.raises(DaemonAlreadyRunning), transaction(db) as session:
+        acquire_dispatcher_lease(session, DaemonIdentity.of_this_process(), now + timedelta(seconds=1), 60)
+    child.kill()
+    child.wait()
+    elsewhere = DaemonIdentity(f"not-{socket.gethostname()}", live.pid, "far", live.process_start)
+    with transaction(db) as session:
+        queries.drop_lease(session, DISPATCHER, live.holder)
+        acquire_dispatcher_lease(session, elsewhere, now, 60)
+    with pytest.raises(DaemonAlreadyRunning), transaction(db) as session:
+        acquire_dispatcher_lease(session, DaemonIdentity.of_this_process(), now + timedelta(seconds=1), 60)
 
 
 def test_released_lease_lets_successor_start_at_once_when_holder_exits_cleanly(db: Engine, now: datetime) -> None:
