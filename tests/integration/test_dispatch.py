@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, event, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
+from structlog.testing import capture_logs
 
 from engine import delivery_service, service
 from engine.config import DeliveryPolicy, Routing
@@ -30,11 +31,13 @@ from engine.leases import (
     renew_leases,
     start_heartbeat,
 )
+from engine.logging import get_logger
 from engine.notices import NewNotice, NoticeKind
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
-from notifiers import Notification, PermanentDeliveryError, TransientDeliveryError
+from notifiers import Notification, PermanentDeliveryError, TransientDeliveryError, WebhookNotifier
+from tests.support.webhook import Receiver
 
 LEASE = 5.0
 ALICE = DaemonIdentity(host="alpha", pid=101, token="aaaa")
@@ -499,3 +502,34 @@ def test_claimers_never_get_same_row_when_claiming_in_separate_postgresql_sessio
     for worker in workers:
         worker.join(timeout=60)
     assert len(claimed) == len(set(claimed)) == 300
+
+
+SECRET_PATH = "/services/T0SECRET/B0SECRET/pathSecret42"
+SECRET_QUERY = "token=querySecret42"
+
+
+@pytest.mark.parametrize("status", [404, 503])
+def test_a_webhook_error_body_echoing_its_url_is_redacted_in_last_error_and_logs(
+        db: Engine, pending: list[str], now: datetime, status: int) -> None:
+    """A receiver answering with its request's path and query in the body: `last_error` and the log keep the
+    status and a short reason, never the path, the query or the signing secret."""
+    def echo(path: str) -> bytes:
+        return f'{{"error": "no hook at {path}", "see": "http://127.0.0.1{path}", "secret": "whsec-hook"}}'.encode()
+
+    with Receiver(0, status=status, answer=echo) as receiver:
+        notifier = WebhookNotifier(receiver.at(f"{SECRET_PATH}?{SECRET_QUERY}"), secret="whsec-hook")
+        with capture_logs() as logs:
+            dispatch_due(db, [notifier], holder="tester", now=now, policy=DeliveryPolicy(), routing=Routing({}),
+                         rng=random.Random(7), log=get_logger("sojourn.daemon"))
+        assert receiver.take()
+    errors = [r.last_error or "" for r in _rows(db)]
+    assert errors
+    logged = repr([entry for entry in logs if entry.get("error")])
+    assert f"answered {status} " in logged
+    for error in errors:
+        assert f"answered {status} " in error
+        assert len(error) < 250
+    for leaked in ("T0SECRET", "B0SECRET", "pathSecret42", "querySecret42", "/services", "whsec-hook"):
+        assert leaked.lower() not in " ".join(errors).lower()
+        assert leaked.lower() not in logged.lower()
+    assert "no hook at" in errors[0]
