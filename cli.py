@@ -1002,7 +1002,8 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
 
 
 @main_group.command()
-@click.option("--check", "check_only", is_flag=True, help="Probe the running server's health; exit 0 if it is up.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Probe the running server's health; exit 0 if it is up and serves this database.")
 @pass_context
 def serve(obj: Context, check_only: bool) -> None:
     """Serve the pages where stakeholders act on the signed links of their notices (host, port, public_url and
@@ -1014,7 +1015,7 @@ def serve(obj: Context, check_only: bool) -> None:
 
     settings = obj.settings().serve_settings(os.environ)
     if check_only:
-        click.echo(f"ok: {web.check(settings)}")
+        click.echo(f"ok: {web.check(settings, web.instance_database(obj.db))}")
         return
     configure_logging("json")
     web.serve(obj.db, settings)

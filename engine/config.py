@@ -227,6 +227,7 @@ EVERYTHING_EVERYWHERE = Routing({})
 # --- serving signed links -----------------------------------------------------------------------------------------
 
 DEFAULT_SERVE_PORT = 8080
+MIN_SECRET_BYTES = 32  # shorter secrets were cracked offline from a single token
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,9 @@ class ServeSettings:
     """`[serve]`: where `sojourn serve` listens, the public base URL of its links, and the link-signing secret.
 
     `secret` is read from the environment variable `secret_env` names; links are minted only when both it and
-    `public_url` are set.
+    `public_url` are set. A secret shorter than MIN_SECRET_BYTES is refused. `connection_limit`, `channel_timeout`
+    and `threads` go to waitress: the limit is well above what slow clients holding connections open can use up,
+    and the threads only ever serve complete requests.
     """
 
     host: str = "127.0.0.1"
@@ -243,6 +246,9 @@ class ServeSettings:
     secret: str | None = None
     link_days: int = 14
     threads: int = 8
+    connection_limit: int = 500
+    channel_timeout: int = 30
+    secret_env: str | None = None
 
     @property
     def links_enabled(self) -> bool:
@@ -255,7 +261,8 @@ class ServeSettings:
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any], environ: Mapping[str, str]) -> ServeSettings:
-        known = {"host", "port", "public_url", "secret_env", "link_days", "threads"}
+        known = {"host", "port", "public_url", "secret_env", "link_days", "threads", "connection_limit",
+                 "channel_timeout"}
         unknown = sorted(set(section) - known)
         if unknown:
             raise BadInput(f"config [serve]: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -269,11 +276,17 @@ class ServeSettings:
         host = section.get("host", cls.host)
         if not isinstance(host, str):
             raise BadInput("config [serve] host: must be a host name or address")
+        secret = environ.get(secret_env) or None if secret_env else None
+        if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
+            raise BadInput(f"config [serve] secret_env: the secret in {secret_env} is {len(secret.encode())} bytes "
+                           f"long; it must be at least {MIN_SECRET_BYTES}",
+                           details=["make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"])
         return cls(host=host, port=_whole(section, "port", DEFAULT_SERVE_PORT, 1, 65535),
-                   public_url=public_url.rstrip("/") if public_url else None,
-                   secret=environ.get(secret_env) or None if secret_env else None,
+                   public_url=public_url.rstrip("/") if public_url else None, secret=secret, secret_env=secret_env,
                    link_days=_whole(section, "link_days", cls.link_days, 1, 365),
-                   threads=_whole(section, "threads", cls.threads, 1, 64))
+                   threads=_whole(section, "threads", cls.threads, 1, 64),
+                   connection_limit=_whole(section, "connection_limit", cls.connection_limit, 1, 100_000),
+                   channel_timeout=_whole(section, "channel_timeout", cls.channel_timeout, 1, 3600))
 
 
 def _whole(section: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:

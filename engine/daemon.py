@@ -39,7 +39,7 @@ from engine.leases import (
     renew_leases,
     start_heartbeat,
 )
-from engine.links import LinkSigner, signer_from
+from engine.links import LinkSigner, required_signer_from
 from engine.logging import configure_logging, get_logger
 from engine.planning import plan_in_batches
 from engine.store import queries
@@ -89,7 +89,7 @@ class Daemon:
         """Register the heartbeat and, on SQLite, take the dispatcher lease (DaemonAlreadyRunning if held)."""
         now = self.clock()
         with transaction(self.db) as session:
-            start_heartbeat(session, self.identity, now, self.lease_seconds)
+            gone = start_heartbeat(session, self.identity, now, self.lease_seconds)
             taken_over = None
             if self.dispatcher_lease:
                 taken_over = acquire_dispatcher_lease(session, self.identity, now, self.lease_seconds)
@@ -97,7 +97,7 @@ class Daemon:
                       interval_seconds=self.interval_seconds, lease_seconds=self.lease_seconds,
                       database=self.db.url.render_as_string(hide_password=True),
                       notifiers=[n.name for n in self.notifiers], dispatcher_lease=self.dispatcher_lease,
-                      took_over_from=taken_over)
+                      took_over_from=taken_over, forgot_gone_daemons=gone)
 
     def sweep(self) -> SweepReport:
         """Plan everything due, then dispatch due rows batch by batch until none are left, a stop is asked, or
@@ -279,7 +279,7 @@ def run_daemon(db: Engine, settings: Settings, *, once: bool, environ: Mapping[s
     dispatcher elsewhere raises DaemonAlreadyRunning.
     """
     env = os.environ if environ is None else environ
-    links = signer_from(settings.serve_settings(env))
+    links = required_signer_from(settings.serve_settings(env))
     notifiers = notifiers_from(settings, env)
     routing = settings.routing_for([n.name for n in notifiers])
     policy = settings.delivery_policy()

@@ -2,8 +2,10 @@
 
 A link is `PUBLIC_URL/a/ACTION/TOKEN`. The token is an itsdangerous `URLSafeTimedSerializer` document, salted per
 action (a token minted for one action never verifies for another), naming the person (`p`, an email), the action
-(`a`), the object (`o`) and a random token id (`j`) that one-time use is recorded against. The timestamp
-itsdangerous signs in is the issue instant, which expiry and `links revoke` are measured from.
+(`a`), the object (`o`), a random token id (`j`) that one-time use is recorded against and, for a link minted
+from another one, the instant it must expire by (`x`, seconds since the epoch), so that links opened from links
+never outlive the first one. The timestamp itsdangerous signs in is the issue instant, which expiry and
+`links revoke` are measured from.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from engine.checkins import CHECKIN_ROLES, PULSE_ROLE
+from engine.errors import BadInput
 from engine.notices import OWNER_STEPS, PULSE_CADENCE, NoticeKind
 
 if TYPE_CHECKING:
@@ -69,6 +72,7 @@ class LinkClaims:
     object: dict[str, Any]
     token_id: str
     issued_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -80,14 +84,18 @@ class LinkSigner:
     lifetime: timedelta = timedelta(days=DEFAULT_LINK_DAYS)
 
     def mint(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime,
-             token_id: str | None = None) -> str:
-        """A token for `person` to do `action` on `obj`, issued at `now`; its id is random unless given."""
-        payload = {"p": person, "a": str(action), "o": obj, "j": token_id or secrets.token_urlsafe(12)}
+             token_id: str | None = None, until: datetime | None = None) -> str:
+        """A token for `person` to do `action` on `obj`, issued at `now`; its id is random unless given. With
+        `until` (the expiry of the link it is minted from) it expires then at the latest."""
+        payload: dict[str, Any] = {"p": person, "a": str(action), "o": obj, "j": token_id or secrets.token_urlsafe(12)}
+        if until is not None:
+            payload["x"] = int(until.timestamp())
         return _serializer(self.secret, action, now).dumps(payload)
 
     def url(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime,
-            token_id: str | None = None) -> str:
-        return link_url(self.public_url, action, self.mint(person, action, obj, now=now, token_id=token_id))
+            token_id: str | None = None, until: datetime | None = None) -> str:
+        return link_url(self.public_url, action, self.mint(person, action, obj, now=now, token_id=token_id,
+                                                           until=until))
 
     def read(self, action_name: str, token: str, *, now: datetime) -> LinkClaims:
         """The claims of a token for the action named in its URL; refused when malformed, tampered or expired."""
@@ -105,7 +113,11 @@ class LinkSigner:
         except BadSignature:
             raise LinkRefused(Refusal.MALFORMED, "This link is damaged or was changed, so it cannot be used. "
                                                  "Open it again from the message, in full.") from None
-        return _claims(payload, action, signed_at)
+        claims = _claims(payload, action, signed_at, self.lifetime)
+        if now > claims.expires_at:  # minted from a link that has expired since
+            raise LinkRefused(Refusal.EXPIRED, "This link has expired. Use a newer message, or ask the mobility "
+                                               "team to send it again.")
+        return claims
 
 
 def link_url(public_url: str, action: LinkAction, token: str) -> str:
@@ -119,6 +131,18 @@ def signer_from(settings: ServeSettings) -> LinkSigner | None:
     if not (settings.public_url and settings.secret):
         return None
     return LinkSigner(settings.secret, settings.public_url, timedelta(days=settings.link_days))
+
+
+def required_signer_from(settings: ServeSettings) -> LinkSigner | None:
+    """The signer for a daemon: None without `[serve]` public_url; BadInput when public_url is set but the secret is
+    missing or empty, since the deployment expects links and notices would silently go out without them."""
+    if settings.public_url and not settings.secret:
+        where = (f"the environment variable {settings.secret_env} named by secret_env is not set or empty"
+                 if settings.secret_env else "secret_env is not set")
+        raise BadInput(f"config [serve]: public_url is set but {where}, so notices would carry no links",
+                       details=["set the secret (at least 32 bytes) in the daemon's environment, or remove "
+                                "public_url to send notices without links"])
+    return signer_from(settings)
 
 
 class _ClockedSigner(TimestampSigner):
@@ -137,13 +161,21 @@ def _serializer(secret: str, action: LinkAction, now: datetime) -> URLSafeTimedS
                                   signer_kwargs={"now_seconds": int(now.timestamp())})
 
 
-def _claims(payload: Any, action: LinkAction, signed_at: datetime) -> LinkClaims:
+def _claims(payload: Any, action: LinkAction, signed_at: datetime, lifetime: timedelta) -> LinkClaims:
     if not (isinstance(payload, dict) and payload.get("a") == action and isinstance(payload.get("p"), str)
-            and isinstance(payload.get("o"), dict) and isinstance(payload.get("j"), str)):
+            and isinstance(payload.get("o"), dict) and isinstance(payload.get("j"), str)
+            and _is_instant(payload.get("x", 0))):
         raise LinkRefused(Refusal.MALFORMED, "This link is not one Sojourn sent.")
     issued = signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=UTC)
+    expires = issued + lifetime
+    if "x" in payload:
+        expires = min(expires, datetime.fromtimestamp(payload["x"], UTC))
     return LinkClaims(person=payload["p"], action=action, object=payload["o"], token_id=payload["j"],
-                      issued_at=issued)
+                      issued_at=issued, expires_at=expires)
+
+
+def _is_instant(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**40
 
 
 # --- which notice carries which link ------------------------------------------------------------------------------

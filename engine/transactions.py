@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from engine.errors import ConcurrentChange
-from engine.store.db import require_schema, transaction
+from engine.store.db import reading, require_schema, transaction
 
 
 @contextmanager
@@ -19,6 +19,14 @@ def use_case_transaction(db: Engine) -> Iterator[Session]:
     """A transaction on a database that `sojourn init` has prepared; write races become user errors."""
     require_schema(db)
     with _write_races_as_user_errors(), transaction(db) as session:
+        yield session
+
+
+@contextmanager
+def use_case_reading(db: Engine) -> Iterator[Session]:
+    """A read-only transaction on a prepared database, for pages that only show (it never waits for writers)."""
+    require_schema(db)
+    with reading(db) as session:
         yield session
 
 

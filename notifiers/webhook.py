@@ -6,17 +6,21 @@ import hashlib
 import hmac
 import http.client
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from notifiers.base import DeliveryError, Notification, PermanentDeliveryError, TransientDeliveryError
 
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _ERROR_BODY_CHARS = 200
+_REASON_CHARS = 120
+_SHORTEST_SECRET_PIECE = 4  # shorter path segments ("v1", "api") are names, not credentials
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -52,7 +56,8 @@ class WebhookNotifier:
 
     Requests carry `Idempotency-Key: <key>` and, with a secret, `X-Sojourn-Signature`. 2xx is success;
     408, 425, 429 and 5xx are transient (honouring Retry-After); redirects and other 4xx are permanent.
-    Neither the secret nor the URL's path or query appears in error messages.
+    Neither the secret nor the URL's path or query appears in error messages, even when the receiver's error
+    body echoes them: errors keep the status code and a short, scrubbed reason (`scrubbed`).
     """
 
     name = "webhook"
@@ -99,7 +104,8 @@ class WebhookNotifier:
             raise self._transient(f"failed: {exc or type(exc).__name__}") from exc
 
     def _classify_status(self, response: urllib.error.HTTPError) -> DeliveryError:
-        detail = self._redact(f"{response.code} {response.reason}{_body_excerpt(response)}")
+        reason = scrubbed(f"{response.reason}{_body_excerpt(response)}", self.url, self._secret)
+        detail = f"{response.code} {reason}".rstrip()
         if response.code in _TRANSIENT_STATUSES or response.code >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             return self._transient(f"answered {detail}", retry_after)
@@ -107,11 +113,32 @@ class WebhookNotifier:
             detail += "; configure the URL it redirects to"
         return PermanentDeliveryError(f"webhook {redacted_url(self.url)} answered {detail}")
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
-
     def _transient(self, what: str, retry_after: float | None = None) -> TransientDeliveryError:
         return TransientDeliveryError(f"webhook {redacted_url(self.url)} {what}", retry_after=retry_after)
+
+
+def scrubbed(text: str, url: str, secret: str | None) -> str:
+    """A receiver's reason phrase and error body, fit for `outbox list` and the logs: without the secret, any URL
+    beyond its host, and the webhook URL's path and query or any part of them (receivers often echo the path,
+    which is the credential of Slack or Teams hooks), on one line of at most _REASON_CHARS characters."""
+    text = _URL_IN_TEXT.sub(lambda match: redacted_url(match.group()), unquote(text))
+    for piece in sorted(_secret_pieces(url, secret), key=len, reverse=True):
+        text = re.sub(re.escape(piece), "***", text, flags=re.IGNORECASE)
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS - 1] + "…"
+
+
+def _secret_pieces(url: str, secret: str | None) -> set[str]:
+    """The secret, and the URL's path and query whole, by segment and by parameter value, raw and decoded."""
+    parts = urlsplit(url)
+    pieces = {parts.path, parts.query, parts.path.replace("/", "\\/"), parts.netloc.rpartition("@")[0]}
+    pieces.update(parts.path.split("/"))
+    for pair in parts.query.split("&"):
+        pieces.update((pair, pair.split("=", 1)[-1]))  # a parameter's name ("token") is no secret, its value is
+    pieces.update({unquote(p) for p in pieces} | {unquote_plus(p) for p in pieces})
+    if secret:
+        pieces.add(secret)
+    return {p for p in pieces if len(p) >= _SHORTEST_SECRET_PIECE and p != "/"}
 
 
 def request_body(notification: Notification) -> bytes:

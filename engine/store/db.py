@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration in MIGRATIONS, so checking a database needs no alembic import; a test pins the two together.
-SCHEMA_REVISION = "0009_audit_privacy"
+SCHEMA_REVISION = "0010_lease_owner"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY_OPTION = "sojourn_read_only"  # an execution option: this connection's transactions only read
 _SCHEMA_CHECKED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -55,8 +56,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    """Take the write lock when a transaction starts, so writers queue (busy_timeout) instead of failing midway."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Take the write lock when a transaction starts, so writers queue (busy_timeout) instead of failing midway;
+    a transaction opened by `reading` only reads, so it never takes it."""
+    read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def is_sqlite(db: Engine) -> bool:
@@ -143,4 +146,14 @@ def _unavailable(db: Engine, exc: DBAPIError) -> DatabaseUnavailable:
 def transaction(db: Engine) -> Iterator[Session]:
     """One unit of work: commits when the block ends, rolls everything back when it raises."""
     with Session(db, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+@contextmanager
+def reading(db: Engine) -> Iterator[Session]:
+    """A read-only transaction: on SQLite a deferred BEGIN, so it reads beside a writer (WAL) instead of queueing
+    for the write lock; on PostgreSQL a READ ONLY transaction. Writing in it fails."""
+    options = {READ_ONLY_OPTION: True, **({"postgresql_readonly": True} if db.dialect.name == "postgresql" else {})}
+    with db.connect().execution_options(**options) as connection, \
+            Session(connection, expire_on_commit=False) as session, session.begin():
         yield session

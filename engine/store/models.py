@@ -228,12 +228,17 @@ class Outbox(SQLModel, table=True):
 
 
 class DaemonLease(SQLModel, table=True):
-    """Heartbeats of running daemons; on SQLite the single `dispatcher` row is the lease to dispatch."""
+    """Heartbeats of running daemons; on SQLite the single `dispatcher` row is the lease to dispatch.
+
+    `process_start` tells the holder apart from a later process with the same pid on its host (see
+    `engine.leases.process_start_of`); None where the platform does not say.
+    """
 
     name: str = Field(primary_key=True)
     holder: str
     pid: int
     host: str
+    process_start: str | None = None
     started_at: datetime
     heartbeat_at: datetime
     expires_at: datetime

@@ -365,7 +365,7 @@ def lease_row(session: Session, name: str) -> DaemonLease | None:
 
 
 def take_lease(session: Session, *, name: str, holder: str, pid: int, host: str, now: datetime,
-               expires_at: datetime) -> bool:
+               expires_at: datetime, process_start: str | None = None) -> bool:
     """take_lease: make `holder` the holder of lease `name` until `expires_at`, unless someone else holds it.
 
     Concurrency contract. The lease is free when its row is missing or has expired (`expires_at <= now`);
@@ -373,8 +373,8 @@ def take_lease(session: Session, *, name: str, holder: str, pid: int, host: str,
     nothing on a conflict, so of several daemons racing for a free lease exactly one wins. The lease expires
     on its own at `expires_at` unless `renew_lease` moves it on; `drop_lease` gives it up at once.
     """
-    values = {"holder": holder, "pid": pid, "host": host, "started_at": now, "heartbeat_at": now,
-              "expires_at": expires_at}
+    values = {"holder": holder, "pid": pid, "host": host, "process_start": process_start, "started_at": now,
+              "heartbeat_at": now, "expires_at": expires_at}
     taken = (update(DaemonLease).where(col(DaemonLease.name) == name,
                                        or_(col(DaemonLease.holder) == holder, col(DaemonLease.expires_at) <= now))
              .values(**values).execution_options(synchronize_session=False))
@@ -384,6 +384,21 @@ def take_lease(session: Session, *, name: str, holder: str, pid: int, host: str,
     inserted = session.execute(_insert_ignoring_duplicates(session, table, "name").values(name=name, **values)
                                .returning(table.c.name))
     return inserted.first() is not None
+
+
+def take_over_lease(session: Session, *, name: str, dead_holder: str, holder: str, pid: int, host: str,
+                    process_start: str | None, now: datetime, expires_at: datetime) -> bool:
+    """take_over_lease: make `holder` the holder of lease `name` in place of `dead_holder`, expired or not.
+
+    Concurrency contract. Only for a holder the caller has found dead (its process is gone). One conditional
+    UPDATE that still names `dead_holder`, so of several daemons taking over at once exactly one wins, and a
+    lease that changed hands in between is left alone (False).
+    """
+    statement = (update(DaemonLease).where(col(DaemonLease.name) == name, col(DaemonLease.holder) == dead_holder)
+                 .values(holder=holder, pid=pid, host=host, process_start=process_start, started_at=now,
+                         heartbeat_at=now, expires_at=expires_at)
+                 .execution_options(synchronize_session=False))
+    return _rowcount(session.execute(statement)) == 1
 
 
 def renew_lease(session: Session, *, name: str, holder: str, now: datetime, expires_at: datetime) -> bool:

@@ -15,7 +15,7 @@ shows the form again.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -24,14 +24,14 @@ from sqlmodel import Session
 
 from engine import checkins, inputs, notices, plans, service
 from engine.errors import BadInput, ConcurrentChange, NotFound, SojournError
-from engine.links import LinkAction, LinkClaims, LinkRefused, LinkSigner, Refusal
+from engine.links import LinkAction, LinkClaims, LinkRefused, LinkSigner, Refusal, link_url
 from engine.logging import get_logger
 from engine.records import AssignmentRecord, load_record, load_records
 from engine.schedule import local_date, zone
 from engine.store import link_queries, lookups, plan_queries
 from engine.store.db import transaction
 from engine.store.models import Assignment, Goal, Person, PlanChange, Pulse, Task, pk
-from engine.transactions import use_case_transaction
+from engine.transactions import use_case_reading, use_case_transaction
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -60,10 +60,12 @@ class Preview:
 
 @dataclass(frozen=True)
 class Done:
-    """What a confirmed action did, for the page after the POST."""
+    """What a confirmed action did, for the page after the POST; `person_path` opens the person's page, the used
+    link no longer does."""
 
     title: str
     lines: list[str]
+    person_path: str | None = None
 
 
 class FormRejected(LinkRefused):
@@ -452,8 +454,8 @@ def _entry(claims: LinkClaims) -> ActionEntry:
 
 
 def preview(db: Engine, signer: LinkSigner, action_name: str, token: str, *, now: datetime) -> Preview:
-    """What confirming the link would do; reads only (mail scanners follow links)."""
-    with use_case_transaction(db) as session:
+    """What confirming the link would do; reads only (mail scanners follow links), so it never waits for writers."""
+    with use_case_reading(db) as session:
         checked = _check(session, signer, action_name, token, now)
         entry = _entry(checked.claims)
         if link_queries.link_used(session, checked.claims.token_id):
@@ -481,7 +483,8 @@ def confirm(db: Engine, signer: LinkSigner, action_name: str, token: str, form: 
             link_queries.release_link(session, claims.token_id)
         raise
     log.info("link_confirmed", action=str(claims.action), person=person.email, token_id=claims.token_id)
-    return done
+    page = signer.mint(person.email, LinkAction.MY_PAGE, {}, now=now, until=claims.expires_at)
+    return replace(done, person_path=link_url("", LinkAction.MY_PAGE, page))
 
 
 def _claim(db: Engine, claims: LinkClaims, person: Person, now: datetime) -> None:
@@ -524,16 +527,23 @@ class PersonPage:
 
 def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *, now: datetime) -> PersonPage:
     """The person's open tasks across assignments (due in their time zone) and plans awaiting their sign-off,
-    each with a fresh link to act on it. Any unexpired, unrevoked link of theirs opens it, used or not."""
-    with use_case_transaction(db) as session:
-        person = _check(session, signer, action_name, token, now).person
+    each with a fresh link to act on it that expires with the link that opened the page (so following links
+    never extends a link's life). Any unexpired, unrevoked link of theirs opens it, unless it is a used-up
+    action link."""
+    with use_case_reading(db) as session:
+        checked = _check(session, signer, action_name, token, now)
+        if checked.claims.action != LinkAction.MY_PAGE and link_queries.link_used(session, checked.claims.token_id):
+            raise LinkRefused(Refusal.ALREADY_DONE, "This link has been used, so it opens nothing any more. Use a "
+                                                    "newer message.", claims=checked.claims)
+        person, until = checked.person, checked.claims.expires_at
         tasks = lookups.tasks_matching(session, owner_id=pk(person), status="open")
         tz = zone(person.tz)
         task_rows = [{"title": t.title, "assignment_id": t.assignment_id, "due_on": t.due_on.isoformat(),
                       "due_local": t.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                      "url": signer.url(person.email, *_task_link(t), now=now)}
+                      "url": signer.url(person.email, *_task_link(t), now=now, until=until)}
                      for t in tasks]
-        return PersonPage(person.name, person.email, person.tz, task_rows, _owed_signoffs(session, signer, person, now))
+        signoffs = _owed_signoffs(session, signer, person, now, until)
+        return PersonPage(person.name, person.email, person.tz, task_rows, signoffs)
 
 
 def _acknowledges_a_plan(task: Task) -> bool:
@@ -549,7 +559,8 @@ def _task_link(task: Task) -> tuple[LinkAction, dict[str, Any]]:
     return LinkAction.TASK_DONE, {"task": task.id}
 
 
-def _owed_signoffs(session: Session, signer: LinkSigner, person: Person, now: datetime) -> list[dict[str, Any]]:
+def _owed_signoffs(session: Session, signer: LinkSigner, person: Person, now: datetime,
+                   until: datetime) -> list[dict[str, Any]]:
     """Plans the person must sign for a role before their assignment can leave its current stage."""
     ids = lookups.assignment_ids_of_stakeholder(session, pk(person))
     rows = []
@@ -561,7 +572,7 @@ def _owed_signoffs(session: Session, signer: LinkSigner, person: Person, now: da
                        "plan_version": record.assignment.plan_version}
                 rows.append({"assignment_id": record.assignment.id, "role": role,
                              "plan_version": record.assignment.plan_version,
-                             "url": signer.url(person.email, LinkAction.PLAN_SIGNOFF, obj, now=now)})
+                             "url": signer.url(person.email, LinkAction.PLAN_SIGNOFF, obj, now=now, until=until)})
     return rows
 
 

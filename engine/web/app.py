@@ -17,9 +17,13 @@ from sqlalchemy import Engine, text
 from engine.links import LinkRefused, LinkSigner
 from engine.logging import get_logger
 from engine.web import actions
+from engine.web.serve import HEALTH_SERVICE, instance_database, sojourn_version
 
 log = get_logger(__name__)
 Clock = Callable[[], datetime]
+# The pages are rendered on the server: no scripts at all, the stylesheet and forms of this origin only.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                           "frame-ancestors 'none'; base-uri 'none'")
 
 
 def _wall_clock() -> datetime:
@@ -75,7 +79,7 @@ def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) ->
             return form_again(exc, action, token)
         except LinkRefused as exc:
             return refused(exc, action)
-        return render_template("done.html", done=done, person_url=f"/me/{action}/{token}"), 200
+        return render_template("done.html", done=done, person_url=done.person_path), 200
 
     @app.get("/me/<action>/<token>")
     def person_page(action: str, token: str) -> tuple[str, int]:
@@ -85,11 +89,15 @@ def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) ->
             return refused(exc, action)
         return render_template("person.html", page=page), 200
 
+    instance = {"status": "ok", "service": HEALTH_SERVICE, "version": sojourn_version(),
+                "database": instance_database(db)}
+
     @app.get("/healthz")
-    def health() -> tuple[str, int, dict[str, str]]:
+    def health() -> dict[str, str]:
+        """Names the instance, so `serve --check` knows it reached Sojourn on its own database."""
         with db.connect() as connection:
             connection.execute(text("SELECT 1"))
-        return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
+        return instance
 
     @app.errorhandler(404)
     def not_found(_: Exception) -> tuple[str, int]:
@@ -105,6 +113,8 @@ def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) ->
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
         response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     return app

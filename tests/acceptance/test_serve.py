@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import socket
+import subprocess
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +103,94 @@ def test_serve_check_probes_the_running_server(served: Served, tmp_path: Path) -
     assert served.cli.ok("serve", "--check").startswith("ok: ")
     write_config(served.cli.cwd, free_port())
     assert "is not healthy" in served.cli.refused("serve", "--check")
+
+
+def test_serve_check_confirms_it_reached_sojourn_on_its_own_database(served: Served, tmp_path: Path) -> None:
+    """`serve --check` names the version and database; pointed at another database it exits 1 saying which
+    database the server serves; a server that is not Sojourn on the port is not taken for it."""
+    answered = served.cli.ok("serve", "--check")
+    assert f"/healthz (sojourn {version('sojourn')} on " in answered
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    refused = served.cli.refused("--db", other, "serve", "--check")
+    assert "serves the database " in refused
+    assert f"not sqlite:///{tmp_path / 'other.db'}" in refused
+    with _http_server_answering(b'{"status": "ok"}') as port:
+        write_config(served.cli.cwd, port)
+        assert "it is not sojourn serve" in served.cli.refused("serve", "--check")
+
+
+@contextmanager
+def _http_server_answering(body: bytes) -> Iterator[int]:
+    """Another program answering 200 with `body` on a loopback port; its port."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_serve_on_a_busy_port_says_so_in_one_error_line_and_never_logs_serving(sojourn: Sojourn) -> None:
+    """Another program listens on the port: one `Error:` line naming the address, exit 2, no `serving` log line."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        write_config(sojourn.cwd, port)
+        done = subprocess.run([str(sojourn.binary), "serve"], cwd=sojourn.cwd, env={**sojourn.env,
+                              SECRET_ENV: LINK_SECRET}, capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (2, "")
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"Error: sojourn serve cannot listen on 127.0.0.1:{port}: ")
+    assert "serving" not in done.stderr
+
+
+SLOW_CLIENTS = 150
+
+
+def test_health_checks_pass_while_150_slow_clients_trickle_their_headers(served: Served) -> None:
+    """150 loopback connections each sending a header byte every 0.2 s (slowloris) for a few seconds: `serve --check`
+    exits 0 every time meanwhile, and the pages still answer."""
+    port = int(served.base.rsplit(":", 1)[1])
+    clients: list[socket.socket] = []
+    stop = threading.Event()
+    try:
+        for _ in range(SLOW_CLIENTS):
+            client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            clients.append(client)
+        trickler = threading.Thread(target=_trickle, args=(clients, stop), daemon=True)
+        trickler.start()
+        for _ in range(3):
+            assert served.cli.ok("serve", "--check").startswith("ok: ")
+            assert get(f"{served.base}/healthz")[0] == 200
+    finally:
+        stop.set()
+        for client in clients:
+            client.close()
+
+
+def _trickle(clients: list[socket.socket], stop: threading.Event) -> None:
+    """One byte of a never-ending header per client every 0.2 s, for at most 60 s or until stopped."""
+    for _ in range(300):
+        if stop.wait(0.2):
+            return
+        for client in clients:
+            with contextlib.suppress(OSError):
+                client.sendall(b"X")
 
 
 def test_a_scanner_get_changes_nothing_and_the_post_does_it_once(served: Served) -> None:

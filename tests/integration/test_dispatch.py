@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import random
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, event, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
+from structlog.testing import capture_logs
 
 from engine import delivery_service, service
 from engine.config import DeliveryPolicy, Routing
 from engine.dispatch import DispatchReport, dispatch_due
 from engine.errors import ConcurrentChange, DaemonAlreadyRunning, NotFound, SojournError
 from engine.leases import (
+    DISPATCHER,
     DaemonIdentity,
     acquire_dispatcher_lease,
+    process_start_of,
     release_leases,
     renew_leases,
     start_heartbeat,
 )
+from engine.logging import get_logger
 from engine.notices import NewNotice, NoticeKind
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
-from notifiers import Notification, PermanentDeliveryError, TransientDeliveryError
+from notifiers import Notification, PermanentDeliveryError, TransientDeliveryError, WebhookNotifier
+from tests.support.webhook import Receiver
 
 LEASE = 5.0
 ALICE = DaemonIdentity(host="alpha", pid=101, token="aaaa")
@@ -377,6 +385,59 @@ def test_lease_and_claims_of_dead_holder_are_taken_over_when_lease_expired(db: E
         assert renew_leases(session, BOB, later, LEASE, dispatcher=True)
 
 
+@pytest.fixture
+def child() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of this host standing in for a daemon; ended when the test ends."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _identity_of(process: subprocess.Popen[bytes], token: str) -> DaemonIdentity:
+    return DaemonIdentity(socket.gethostname(), process.pid, token, process_start_of(process.pid))
+
+
+def test_lease_claims_and_heartbeat_of_a_gone_process_of_this_host_are_taken_over_at_once(
+        db: Engine, pending: list[str], now: datetime, child: subprocess.Popen[bytes]) -> None:
+    """A killed daemon of this host: its unexpired lease is taken at once, its claims freed, its heartbeat gone."""
+    dead = _identity_of(child, "dead")
+    child.kill()
+    child.wait()
+    with transaction(db) as session:
+        start_heartbeat(session, dead, now, 60)
+        acquire_dispatcher_lease(session, dead, now, 60)
+        queries.claim_due_notifications(session, holder=dead.holder, now=now, limit=3,
+                                        claim_until=now + timedelta(minutes=5))
+    successor = DaemonIdentity.of_this_process()
+    with transaction(db) as session:
+        assert start_heartbeat(session, successor, now + timedelta(seconds=1), 60) == [dead.holder]
+        assert acquire_dispatcher_lease(session, successor, now + timedelta(seconds=1), 60) == dead.holder
+    assert {r.claimed_by for r in _rows(db)} == {None}
+    status = delivery_service.daemon_status(db, now=now + timedelta(seconds=1))
+    assert [(d["pid"], d["alive"]) for d in status["daemons"]] == [(successor.pid, True)]
+
+
+def test_the_lease_of_a_live_process_or_of_another_host_is_still_waited_out(db: Engine, now: datetime,
+                                                                           child: subprocess.Popen[bytes]) -> None:
+    """A live daemon of this host, and any daemon of another host (dead or not), keep their lease until it expires."""
+    live = _identity_of(child, "live")
+    with transaction(db) as session:
+        acquire_dispatcher_lease(session, live, now, 60)
+    with pytest.raises(DaemonAlreadyRunning), transaction(db) as session:
+        acquire_dispatcher_lease(session, DaemonIdentity.of_this_process(), now + timedelta(seconds=1), 60)
+    child.kill()
+    child.wait()
+    elsewhere = DaemonIdentity(f"not-{socket.gethostname()}", live.pid, "far", live.process_start)
+    with transaction(db) as session:
+        queries.drop_lease(session, DISPATCHER, live.holder)
+        acquire_dispatcher_lease(session, elsewhere, now, 60)
+    with pytest.raises(DaemonAlreadyRunning), transaction(db) as session:
+        acquire_dispatcher_lease(session, DaemonIdentity.of_this_process(), now + timedelta(seconds=1), 60)
+
+
 def test_released_lease_lets_successor_start_at_once_when_holder_exits_cleanly(db: Engine, now: datetime) -> None:
     """A clean exit deletes the lease and the heartbeat, so the next daemon need not wait for expiry."""
     with transaction(db) as session:
@@ -441,3 +502,34 @@ def test_claimers_never_get_same_row_when_claiming_in_separate_postgresql_sessio
     for worker in workers:
         worker.join(timeout=60)
     assert len(claimed) == len(set(claimed)) == 300
+
+
+SECRET_PATH = "/services/T0SECRET/B0SECRET/pathSecret42"
+SECRET_QUERY = "token=querySecret42"
+
+
+@pytest.mark.parametrize("status", [404, 503])
+def test_a_webhook_error_body_echoing_its_url_is_redacted_in_last_error_and_logs(
+        db: Engine, pending: list[str], now: datetime, status: int) -> None:
+    """A receiver answering with its request's path and query in the body: `last_error` and the log keep the
+    status and a short reason, never the path, the query or the signing secret."""
+    def echo(path: str) -> bytes:
+        return f'{{"error": "no hook at {path}", "see": "http://127.0.0.1{path}", "secret": "whsec-hook"}}'.encode()
+
+    with Receiver(0, status=status, answer=echo) as receiver:
+        notifier = WebhookNotifier(receiver.at(f"{SECRET_PATH}?{SECRET_QUERY}"), secret="whsec-hook")
+        with capture_logs() as logs:
+            dispatch_due(db, [notifier], holder="tester", now=now, policy=DeliveryPolicy(), routing=Routing({}),
+                         rng=random.Random(7), log=get_logger("sojourn.daemon"))
+        assert receiver.take()
+    errors = [r.last_error or "" for r in _rows(db)]
+    assert errors
+    logged = repr([entry for entry in logs if entry.get("error")])
+    assert f"answered {status} " in logged
+    for error in errors:
+        assert f"answered {status} " in error
+        assert len(error) < 250
+    for leaked in ("T0SECRET", "B0SECRET", "pathSecret42", "querySecret42", "/services", "whsec-hook"):
+        assert leaked.lower() not in " ".join(errors).lower()
+        assert leaked.lower() not in logged.lower()
+    assert "no hook at" in errors[0]

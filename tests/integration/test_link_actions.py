@@ -594,3 +594,48 @@ def test_a_removed_goal_is_left_out_of_the_checkin_form(db: Engine, spec: servic
                     now=LATER)
     with transaction(db) as session:
         assert [(p.goal_id, p.percent) for p in session.execute(select(GoalProgress)).scalars()] == [(kept, 30)]
+
+
+def _page_links(page: actions.PersonPage) -> list[tuple[str, str]]:
+    urls = [t["url"] for t in page.tasks] + [s["url"] for s in page.signoffs]
+    return [tuple(url.removeprefix("https://sojourn.example.com/").split("/")[1:]) for url in urls]  # type: ignore[misc]
+
+
+def test_links_on_the_persons_page_expire_with_the_link_that_opened_it(
+        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+    """A page opened on the link's last day mints links that expire with it, so following links renews nothing."""
+    _plan_agreed(db, spec)
+    action, token = _link(people["host_manager"], LinkAction.MY_PAGE, {})
+    last_day = NOW + timedelta(days=13, hours=23)
+    page = actions.person_page(db, SIGNER, action, token, now=last_day)
+    minted = _page_links(page)
+    assert minted
+    for minted_action, minted_token in minted:
+        assert SIGNER.read(minted_action, minted_token, now=NOW + timedelta(days=14)).person == people["host_manager"]
+        with pytest.raises(LinkRefused) as caught:
+            SIGNER.read(minted_action, minted_token, now=NOW + timedelta(days=14, seconds=1))
+        assert caught.value.refusal == Refusal.EXPIRED
+    first_action, first_token = minted[0]
+    assert _refused(lambda: actions.person_page(db, SIGNER, first_action, first_token,
+                                                now=NOW + timedelta(days=14, seconds=1))) == Refusal.EXPIRED
+
+
+def test_a_used_up_expired_or_revoked_action_link_opens_no_page(db: Engine, assignment: int) -> None:
+    """Once confirmed, an action link opens neither its confirm page nor the person's page (409); an expired or
+    revoked one neither (410); the page after confirming links to the person's page with a fresh page link."""
+    task = _first_task(db, assignment)
+    action, token = _link(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]})
+    assert actions.person_page(db, SIGNER, action, token, now=LATER).email == task["owner"]
+    done = actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
+    assert _refused(lambda: actions.person_page(db, SIGNER, action, token, now=LATER)) == Refusal.ALREADY_DONE
+    assert _refused(lambda: actions.preview(db, SIGNER, action, token, now=LATER)) == Refusal.ALREADY_DONE
+    assert done.person_path is not None
+    page_action, page_token = done.person_path.split("/")[2:]
+    assert actions.person_page(db, SIGNER, page_action, page_token, now=LATER).email == task["owner"]
+    assert SIGNER.read(page_action, page_token, now=LATER).expires_at == SIGNER.read(action, token, now=LATER
+                                                                                     ).expires_at
+    _, unused = _link(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]})
+    assert _refused(lambda: actions.person_page(db, SIGNER, action, unused,
+                                                now=NOW + timedelta(days=15))) == Refusal.EXPIRED
+    actions.revoke_person_links(db, task["owner"], now=LATER)
+    assert _refused(lambda: actions.person_page(db, SIGNER, action, unused, now=LATER)) == Refusal.EXPIRED

@@ -4,18 +4,24 @@ check-in and pulse forms over HTTP, with their statuses, on both backends."""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
 from engine import plans, service
 from engine.links import LinkAction, LinkSigner
 from engine.store.db import open_db
 from engine.web.app import create_app
+from engine.web.serve import instance_database
 from integration.conftest import snapshot
 from tests.conftest import NOW
 from tests.support import scenarios
@@ -168,3 +174,71 @@ def test_the_plan_acknowledgement_over_http(db_url: str, client: FlaskClient, db
     assert after["plan_change"] != before["plan_change"]
     assert client.post(f"/a/plan_ack/{token}", data={"token": token}).status_code == 409
     assert snapshot(db_url) == after
+
+
+def _task_link(db: Engine, spec: service.AssignmentSpec) -> str:
+    assignment_id = service.create_assignment(db, spec, actor="admin", now=NOW)["id"]
+    task = service.list_tasks(db, now=NOW, assignment_id=assignment_id)[0]
+    return f"/a/task_done/{SIGNER.mint(task['owner'], LinkAction.TASK_DONE, {'task': task['id']}, now=NOW)}"
+
+
+def test_pages_send_a_tight_content_security_policy_and_nosniff(db: Engine, client: FlaskClient,
+                                                                spec: service.AssignmentSpec) -> None:
+    """Every answer (page, refusal, health, stylesheet) forbids scripts, framing and sniffing; no inline style."""
+    page = client.get(_task_link(db, spec))
+    assert page.status_code == 200
+    assert "<style" not in page.text
+    assert "style=" not in page.text
+    stylesheet = client.get("/static/sojourn.css")
+    assert stylesheet.status_code == 200
+    for response in (page, client.get("/a/task_done/nonsense"), client.get("/healthz"), stylesheet):
+        policy = response.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in policy
+        assert "style-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "script-src" not in policy
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    stylesheet.close()
+
+
+def test_healthz_names_the_version_and_the_database_without_its_password(db: Engine, client: FlaskClient) -> None:
+    """`/healthz` says it is Sojourn, which version, and which database (an SQLite file by its absolute path)."""
+    health = client.get("/healthz").get_json()
+    assert health == {"status": "ok", "service": "sojourn", "version": version("sojourn"),
+                      "database": instance_database(db)}
+    if db.dialect.name == "sqlite":
+        assert health["database"] == f"sqlite:///{Path(str(db.url.database)).resolve()}"
+    secret_url = open_db("postgresql+psycopg://sojourn:hunter2@db.example.com:5433/prod?sslpassword=hunter3")
+    assert instance_database(secret_url) == "postgresql+psycopg://sojourn@db.example.com:5433/prod"
+    secret_url.dispose()
+
+
+@contextmanager
+def _writer_holding_the_lock(db: Engine, db_url: str) -> Iterator[None]:
+    """Another connection in the middle of a write transaction: on SQLite it holds the write lock (BEGIN
+    IMMEDIATE); on PostgreSQL it locks the task table against every writer."""
+    if db.dialect.name == "sqlite":
+        writer = sqlite3.connect(str(db.url.database), isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        return
+    with db.connect() as connection, connection.begin():
+        connection.execute(text("LOCK TABLE task IN SHARE ROW EXCLUSIVE MODE"))
+        yield
+
+
+def test_a_preview_and_the_persons_page_read_beside_a_writer_without_waiting(
+        db: Engine, db_url: str, client: FlaskClient, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+    """A GET takes no write lock: while another writer holds it, the confirm page and the person's page answer 200
+    at once (a write transaction would wait for the lock and fail)."""
+    path = _task_link(db, spec)
+    page = f"/me/me/{SIGNER.mint(people['coach'], LinkAction.MY_PAGE, {}, now=NOW)}"
+    with _writer_holding_the_lock(db, db_url):
+        started = time.monotonic()
+        assert client.get(path).status_code == 200
+        assert client.get(page).status_code == 200
+        assert time.monotonic() - started < 5  # the busy timeout a writer would wait is 10 s

@@ -1,4 +1,5 @@
-"""A webhook receiver on 127.0.0.1: answers every POST with 200 after a delay and notes each Idempotency-Key."""
+"""A webhook receiver on 127.0.0.1: answers every POST (200 unless told otherwise) after a delay and notes each
+Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,8 +19,11 @@ class Receiver:
     concerned, so a later resend of that key counts as a repeat.
     """
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, *, status: int = 200, answer: Callable[[str], bytes] | None = None) -> None:
+        """`status` is every answer's; `answer` makes its body from the request's path and query (none if None)."""
         self.delay = delay
+        self.status = status
+        self.answer = answer
         self._arrivals: list[tuple[float, str]] = []
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -28,7 +33,11 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        return self.at("/hook")
+
+    def at(self, path: str) -> str:
+        """The URL of `path` (and query) on this receiver; every path is answered alike."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
     def record(self, key: str) -> None:
         with self._lock:
@@ -77,10 +86,12 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             receiver.record(self.headers.get("Idempotency-Key", ""))
             time.sleep(receiver.delay)
+            body = receiver.answer(self.path) if receiver.answer else b""
             with contextlib.suppress(OSError):  # the daemon was killed while waiting for the answer
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -63,6 +63,15 @@ def test_a_token_past_its_lifetime_is_refused_as_expired() -> None:
     assert _refusal("task_done", token, now=NOW + timedelta(days=14, seconds=1)) == Refusal.EXPIRED
 
 
+def test_a_link_minted_until_an_earlier_expiry_expires_then() -> None:
+    """A link minted from another one (`until` its expiry) is refused once that expiry has passed."""
+    parent = SIGNER.read("me", SIGNER.mint("ana@example.com", LinkAction.MY_PAGE, {}, now=NOW), now=NOW)
+    later = NOW + timedelta(days=13)
+    child = SIGNER.mint("ana@example.com", LinkAction.TASK_DONE, {"task": 7}, now=later, until=parent.expires_at)
+    assert SIGNER.read("task_done", child, now=NOW + timedelta(days=14)).expires_at == parent.expires_at
+    assert _refusal("task_done", child, now=NOW + timedelta(days=14, seconds=1)) == Refusal.EXPIRED
+
+
 def test_action_links_and_the_person_page_have_their_own_paths() -> None:
     """Actions open a confirm page under /a/, the person's page under /me/, below the public URL."""
     assert link_url("https://s.example.com/", LinkAction.TASK_DONE, "T") == "https://s.example.com/a/task_done/T"
