@@ -1,4 +1,5 @@
-"""A webhook receiver on 127.0.0.1: answers every POST with 200 after a delay and notes each Idempotency-Key."""
+"""A webhook receiver on 127.0.0.1: answers every POST with 200 after a delay and notes each Idempotency-Key and
+body."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Receiver:
         self.delay = delay
         self._arrivals: list[tuple[float, str]] = []
         self._counts: Counter[str] = Counter()
+        self._bodies: list[bytes] = []
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -30,10 +32,16 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
 
-    def record(self, key: str) -> None:
+    def record(self, key: str, body: bytes = b"") -> None:
         with self._lock:
             self._arrivals.append((time.monotonic(), key))
             self._counts[key] += 1
+            self._bodies.append(body)
+
+    def bodies(self) -> list[bytes]:
+        """Every request body received so far, oldest first, as sent."""
+        with self._lock:
+            return list(self._bodies)
 
     def reached(self, distinct_keys: int) -> bool:
         """True once at least `distinct_keys` different keys have arrived."""
@@ -74,8 +82,8 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.0"
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            receiver.record(self.headers.get("Idempotency-Key", ""))
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            receiver.record(self.headers.get("Idempotency-Key", ""), body)
             time.sleep(receiver.delay)
             with contextlib.suppress(OSError):  # the daemon was killed while waiting for the answer
                 self.send_response(200)
