@@ -6,7 +6,10 @@ Engine modules are imported inside commands so `sojourn --help` does not pay for
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -73,22 +76,49 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], Iterable[str]]) -> Non
 
 @contextmanager
 def output_file(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
-    """Write --output FILE whole or not at all: into a hidden file beside it, renamed over FILE once complete, so a
-    failed write leaves an earlier FILE as it was. An unwritable FILE is a user error (exit 2)."""
+    """Write --output FILE whole or not at all: into a new hidden file beside it, renamed over FILE once complete, so
+    a failed write leaves an earlier FILE as it was. The hidden file is created exclusively under a name nobody can
+    predict, so a file or symlink planted beside FILE is never written through. A new FILE is readable by its owner
+    only (it may hold personal data); an earlier FILE keeps its permissions. An unwritable FILE, or one that is a file
+    of the command's own SQLite database, is a user error (exit 2)."""
     from engine.errors import BadInput
 
-    partial = path.with_name(f".{path.name}.partial")
-    created = False
+    _refuse_live_database(path)
     try:
-        with partial.open("w", encoding="utf-8", newline=newline) as out:
-            created = True
+        descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as exc:
+        raise BadInput(f"--output: cannot write {path}: {exc.strerror or exc}") from None
+    partial = Path(name)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline=newline) as out:
             yield out
+        _keep_permissions(path, partial)
         partial.replace(path)
     except OSError as exc:
         raise BadInput(f"--output: cannot write {path}: {exc.strerror or exc}") from None
     finally:
-        if created:
-            partial.unlink(missing_ok=True)  # gone already when the rename succeeded
+        partial.unlink(missing_ok=True)  # gone already when the rename succeeded
+
+
+def _refuse_live_database(path: Path) -> None:
+    """Refuse an --output FILE that is the database file (or its -wal, -shm or -journal) the command runs on: renaming
+    a report over it would replace the live database. Paths are compared resolved, and as files when both exist."""
+    from engine.errors import BadInput
+    from engine.store.db import database_files
+
+    context = click.get_current_context(silent=True)
+    obj = context.find_object(Context) if context is not None else None
+    if obj is None:
+        return
+    target = path.resolve()
+    for file in database_files(obj.settings().database_url):
+        if file.resolve() == target or (file.exists() and path.exists() and file.samefile(path)):
+            raise BadInput(f"--output: {path} is a file of the database this command uses; choose another file")
+
+
+def _keep_permissions(path: Path, partial: Path) -> None:
+    if path.exists():
+        partial.chmod(stat.S_IMODE(path.stat().st_mode))
 
 
 def table(rows: list[list[str]], header: list[str]) -> list[str]:

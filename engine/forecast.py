@@ -28,6 +28,7 @@ from sqlmodel import col
 from engine import inputs, planning, plans, service
 from engine.definition import Transition
 from engine.errors import BadInput, SojournError
+from engine.escape import mermaid_label
 from engine.guards import GoalFacts
 from engine.notices import MISSED_KINDS
 from engine.records import AssignmentRecord, load_record, load_records
@@ -421,7 +422,7 @@ def gantt_chart(db: Engine, assignment_id: int, *, now: datetime) -> str:
     them, and every task's due date as a milestone. Dates are UTC days."""
     with use_case_transaction(db) as session:
         record = load_record(session, assignment_id)
-        title = _mermaid_text(f"Assignment {assignment_id} ({record.assignee.name}, {record.assignment.home} to "
+        title = mermaid_label(f"Assignment {assignment_id} ({record.assignee.name}, {record.assignment.home} to "
                               f"{record.assignment.host})")
     forecast = forecast_assignments(db, [assignment_id], now=now)
     entries, tasks = forecast.stages[assignment_id], forecast.tasks[assignment_id]
@@ -435,17 +436,11 @@ def gantt_chart(db: Engine, assignment_id: int, *, now: datetime) -> str:
         ends = following or max((t.due_on for t in own), default=begins)
         ends = max(ends, begins + timedelta(days=1))
         tag = "done, " if index < last_actual else "active, " if index == last_actual else ""
-        lines.append(f"    section {_mermaid_text(entry.title)}")
-        lines.append(f"    {_mermaid_text(entry.title)}{' (planned)' if entry.planned else ''} :{tag}stage{index + 1}, "
+        lines.append(f"    section {mermaid_label(entry.title)}")
+        lines.append(f"    {mermaid_label(entry.title)}{' (planned)' if entry.planned else ''} :{tag}stage{index + 1}, "
                      f"{begins.isoformat()}, {ends.isoformat()}")
         for number, task in enumerate(own, start=1):
             done = "done, " if task.done_already else ""
-            lines.append(f"    {_mermaid_text(task.title)} :milestone, {done}stage{index + 1}task{number}, "
+            lines.append(f"    {mermaid_label(task.title)} :milestone, {done}stage{index + 1}task{number}, "
                          f"{task.due_on.isoformat()}, 0d")
     return "\n".join(lines)
-
-
-def _mermaid_text(text: str) -> str:
-    """Text safe in a gantt line: no colon (it ends a task's name), semicolon, hash or comment marker."""
-    cleaned = text.replace(":", " -").replace(";", ",").replace("#", "no.").replace("%%", "%")
-    return " ".join(cleaned.split())

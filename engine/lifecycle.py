@@ -9,6 +9,7 @@ from transitions import Machine, MachineError
 
 from engine.definition import ANY_STAGE, Transition, WorkflowDefinition
 from engine.errors import BadInput, InvalidTransition
+from engine.escape import mermaid_id, mermaid_label
 from engine.guards import GuardContext, GuardResult, evaluate
 
 
@@ -104,14 +105,15 @@ class Lifecycle:
 
     def diagram(self) -> str:
         """A Mermaid stateDiagram-v2 of the workflow, with each transition labelled by its guards."""
-        lines = ["stateDiagram-v2", f"    [*] --> {self.definition.initial}"]
+        lines = ["stateDiagram-v2", f"    [*] --> {mermaid_id(self.definition.initial)}"]
         for stage in self.definition.stages:
-            lines.append(f"    {stage.key} : {stage.title}")
+            lines.append(f"    {mermaid_id(stage.key)} : {mermaid_label(stage.title)}")
         for t in self.definition.transitions:
             notes = [", ".join(g.name for g in t.guards), "(reason required)" if t.requires_reason else ""]
-            label = " ".join(n for n in notes if n)
-            lines += [f"    {s} --> {t.dest}" + (f" : {label}" if label else "") for s in self._sources(t)]
-        lines += [f"    {s} --> [*]" for s in self.definition.stage_keys if self.definition.is_terminal(s)]
+            label = mermaid_label(" ".join(n for n in notes if n))
+            lines += [f"    {mermaid_id(s)} --> {mermaid_id(t.dest)}" + (f" : {label}" if label else "")
+                      for s in self._sources(t)]
+        lines += [f"    {mermaid_id(s)} --> [*]" for s in self.definition.stage_keys if self.definition.is_terminal(s)]
         return "\n".join(lines)
 
 

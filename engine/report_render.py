@@ -7,14 +7,16 @@ matplotlib (imported only for HTML), no script and nothing fetched from the netw
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from engine.escape import csv_cell, html_environment, literal_chart_text
+
 if TYPE_CHECKING:
+    from markupsafe import Markup
     from matplotlib.axes import Axes
 
 Section = tuple[str, str, list[str], list[list[Any]]]  # (key, title, column headers, rows)
@@ -109,38 +111,30 @@ def _aligned(rows: list[list[str]], header: list[str]) -> list[str]:
 
 def render_csv(report: dict[str, Any]) -> str:
     """One block per section, separated by a blank line; each block has its own header row, and every row starts
-    with the section's key, so the rows of one section can be picked out with a filter on the first column."""
+    with the section's key, so the rows of one section can be picked out with a filter on the first column. Text
+    that a spreadsheet would run as a formula is neutralised by `csv_cell`; numbers are written as numbers."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for number, (key, _, header, rows) in enumerate(sections(report)):
         if number:
             out.write("\n")
         writer.writerow(["section", *header])
-        writer.writerows([[key, *("" if v is None else v for v in row)] for row in rows])
+        writer.writerows([[key, *(csv_cell(v) for v in row)] for row in rows])
     return out.getvalue()
 
 
 # --- HTML -------------------------------------------------------------------------------------------------------
 
-_STYLE = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2933; margin: 2rem auto;
-       max-width: 60rem; padding: 0 1rem; line-height: 1.4; }
-h1 { font-size: 1.5rem; margin-bottom: 0.2rem; } h2 { font-size: 1.15rem; margin-top: 2rem;
-     border-bottom: 1px solid #d9e2ec; padding-bottom: 0.2rem; }
-p.meta { color: #52606d; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
-th, td { text-align: left; padding: 0.25rem 0.7rem; border-bottom: 1px solid #e4e7eb; }
-th { background: #f0f4f8; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 0.6rem 0; } figure svg { max-width: 100%; height: auto; }
-p.empty { color: #7b8794; font-style: italic; }
-"""
 _BLUE, _ORANGE, _GREEN, _GREY = "#2f6db5", "#e07b39", "#3f9c5a", "#c4cdd5"
 
 
 def render_html(report: dict[str, Any]) -> str:
-    """A self-contained page: pipeline, overdue work, stage durations and contact compliance, charts and tables."""
+    """A self-contained page: pipeline, overdue work, stage durations and contact compliance, charts and tables.
+
+    The page is the template `engine/templates/report.html`, which HTML-escapes every value; only the charts' SVG,
+    which matplotlib writes with its text escaped, goes in as markup.
+    """
     tables = {key: (title, header, rows) for key, title, header, rows in sections(report)}
-    parts = [f"<h1>Sojourn program report</h1><p class=\"meta\">As of {html.escape(_summary(report))}</p>"]
     charts: list[tuple[str, Callable[[], str | None]]] = [
         ("pipeline", lambda: _pipeline_chart(report["pipeline"])),
         ("overdue", lambda: _overdue_chart(report["overdue"])),
@@ -148,35 +142,32 @@ def render_html(report: dict[str, Any]) -> str:
         ("contact_compliance", lambda: _compliance_chart(report["contact_compliance"])),
         ("upcoming_repatriations", lambda: None), ("outcomes", lambda: None), ("recorded_outcomes", lambda: None),
         ("cancellations", lambda: None)]
+    shown = []
     for number, (key, chart) in enumerate(charts):
         title, header, rows = tables[key]
-        parts.append(f"<section id=\"{key}\"><h2>{html.escape(title)}</h2>")
         svg = chart()
-        if svg is not None:
-            parts.append(f"<figure>{_isolated(svg, f'c{number}-')}</figure>")
-        parts.append(_html_table(key, header, rows))
-        parts.append("</section>")
-    body = "\n".join(parts)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>Sojourn program report {html.escape(report['as_of'][:10])}</title>"
-            f"<style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+        shown.append({"key": key, "title": title, "header": [h.replace("_", " ") for h in header],
+                      "chart": None if svg is None else _trusted_svg(_isolated(svg, f"c{number}-")),
+                      "rows": [_html_row(key, header, row) for row in rows]})
+    template = html_environment("engine").get_template("report.html")
+    return template.render(as_of=report["as_of"], summary=_summary(report), sections=shown)
 
 
-def _html_table(key: str, header: list[str], rows: list[list[Any]]) -> str:
-    if not rows:
-        return "<p class=\"empty\">None.</p>"
-    head = "".join(f"<th>{html.escape(h.replace('_', ' '))}</th>" for h in header)
-    body = []
-    for row in rows:
-        cells = []
-        for column, value in zip(header, row, strict=True):
-            shown = _cell(key, column, value)
-            numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            opening = '<td class="num">' if numeric else "<td>"
-            cells.append(f"{opening}{html.escape(shown)}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def _trusted_svg(svg: str) -> Markup:
+    from markupsafe import Markup
+
+    # matplotlib writes the SVG and escapes every text it puts in it (titles, labels, comments).
+    return Markup(svg)  # noqa: S704
+
+
+def _html_row(key: str, header: list[str], row: list[Any]) -> list[dict[str, Any]]:
+    """A table row's cells: the text shown, and whether it is a number (set right-aligned)."""
+    return [{"text": _cell(key, column, value), "numeric": _is_number(value)}
+            for column, value in zip(header, row, strict=True)]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 _ID = re.compile(r'\bid="([^"]+)"')
@@ -196,7 +187,7 @@ def _svg(draw: Callable[[Axes], None], height: float) -> str:
     from matplotlib.figure import Figure
 
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "sojourn", "font.size": 9,
-                                "axes.spines.top": False, "axes.spines.right": False}):
+                                "axes.spines.top": False, "axes.spines.right": False}), literal_chart_text():
         figure = Figure(figsize=(8, height), layout="constrained")
         draw(figure.add_subplot())
         out = io.StringIO()

@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from notifiers.base import DeliveryError, Notification, PermanentDeliveryError, TransientDeliveryError
+from notifiers.escape import header_text
 
 TLS_MODES = ("none", "starttls", "ssl")
 CALENDAR_FILENAME = "event.ics"
@@ -30,8 +31,7 @@ def build_message(notification: Notification, sender: str) -> EmailMessage:
     message = EmailMessage(policy=_POLICY)
     message["From"] = sender
     message["To"] = notification.recipient
-    # Header values may not contain line breaks; a multi-line subject is still worth delivering.
-    message["Subject"] = " ".join(notification.subject.split())
+    message["Subject"] = header_text(notification.subject)
     message["Date"] = format_datetime(notification.created_at)
     message["Message-ID"] = message_id(notification.key, sender)
     message["X-Sojourn-Key"] = notification.key

@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 from notifiers.base import DeliveryError, Notification, PermanentDeliveryError, TransientDeliveryError
+from notifiers.escape import slack_text
 
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _ERROR_BODY_CHARS = 200
@@ -143,8 +144,20 @@ def _secret_pieces(url: str, secret: str | None) -> set[str]:
 
 def request_body(notification: Notification) -> bytes:
     """Return the JSON body: the notification fields plus `text`, which Slack and Teams display."""
-    payload = {**notification.to_dict(), "text": f"*{notification.subject}*\n{notification.body}"}
+    payload = {**notification.to_dict(), "text": message_text(notification)}
     return json.dumps(payload, ensure_ascii=False).encode()
+
+
+def message_text(notification: Notification) -> str:
+    """The `text` Slack and Teams show: the subject in bold, the body, and the signed link when there is one.
+
+    Subject and body carry names, titles and notes, so each part is escaped on its own (`slack_text`) before the
+    parts are joined with Sojourn's own markup: `<!channel>` in a name is shown, never acted on.
+    """
+    text = f"*{slack_text(notification.subject)}*\n{slack_text(notification.body)}"
+    if notification.action_url is not None:
+        text += f"\n\nAct on it here: {slack_text(notification.action_url)}"
+    return text
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -62,6 +62,20 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def database_files(url: str) -> list[Path]:
+    """The files a SQLite database at `url` lives in: the database file and its -wal, -shm and -journal companions,
+    as SQLite would find them from the current directory. None for a server database, an in-memory database or a
+    URL that cannot be parsed (opening it reports that)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return []
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return []
+    database = Path(parsed.database)
+    return [database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+
+
 def is_sqlite(db: Engine) -> bool:
     return db.dialect.name == "sqlite"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import re
@@ -192,7 +193,8 @@ def test_bad_filter_values_exit_2_and_change_nothing(on_db: Sojourn, db_url: str
     assert snapshot(db_url) == before
 
 
-def test_unwritable_output_exits_2_and_keeps_an_earlier_file(on_db: Sojourn, tmp_path: Path) -> None:
+def test_unwritable_output_exits_2_and_keeps_an_earlier_file(on_db: Sojourn, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """--output in a folder that does not exist is an `Error:` line with exit 2; an earlier FILE stays whole when a
     later write cannot finish, because the report is written beside it and renamed over it only when complete."""
     with freeze_time(REPORTED_AT):
@@ -202,12 +204,17 @@ def test_unwritable_output_exits_2_and_keeps_an_earlier_file(on_db: Sojourn, tmp
     assert "Traceback" not in missing.stderr
     target = tmp_path / "report.txt"
     target.write_text("the report of last week", encoding="utf-8")
-    (tmp_path / ".report.txt.partial").mkdir()  # the file beside it cannot be created
+
+    def disk_full(self: Path, other: Path) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", disk_full)
     with freeze_time(REPORTED_AT):
         blocked = on_db("report", "--output", str(target))
     assert blocked.code == 2
     assert blocked.stderr.startswith("Error: --output: cannot write")
     assert target.read_text(encoding="utf-8") == "the report of last week"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".report.txt")] == []  # nothing left behind
 
 
 # --- table and CSV ----------------------------------------------------------------------------------------------

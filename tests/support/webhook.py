@@ -1,5 +1,5 @@
 """A webhook receiver on 127.0.0.1: answers every POST (200 unless told otherwise) after a delay and notes each
-Idempotency-Key."""
+Idempotency-Key and body."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class Receiver:
         self.answer = answer
         self._arrivals: list[tuple[float, str]] = []
         self._counts: Counter[str] = Counter()
+        self._bodies: list[bytes] = []
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -39,10 +40,16 @@ class Receiver:
         """The URL of `path` (and query) on this receiver; every path is answered alike."""
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def record(self, key: str) -> None:
+    def record(self, key: str, body: bytes = b"") -> None:
         with self._lock:
             self._arrivals.append((time.monotonic(), key))
             self._counts[key] += 1
+            self._bodies.append(body)
+
+    def bodies(self) -> list[bytes]:
+        """Every request body received so far, oldest first, as sent."""
+        with self._lock:
+            return list(self._bodies)
 
     def reached(self, distinct_keys: int) -> bool:
         """True once at least `distinct_keys` different keys have arrived."""
@@ -83,15 +90,15 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.0"
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            receiver.record(self.headers.get("Idempotency-Key", ""))
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            receiver.record(self.headers.get("Idempotency-Key", ""), body)
             time.sleep(receiver.delay)
-            body = receiver.answer(self.path) if receiver.answer else b""
+            reply = receiver.answer(self.path) if receiver.answer else b""
             with contextlib.suppress(OSError):  # the daemon was killed while waiting for the answer
                 self.send_response(receiver.status)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(reply)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

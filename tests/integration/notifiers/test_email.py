@@ -279,6 +279,21 @@ def test_email_encodes_non_ascii_and_flattens_multiline_subjects(
     assert message.get_content().strip() == "Grüße aus Zürich"
 
 
+def test_email_subject_with_line_breaks_cannot_add_headers(
+    server: SmtpServer, make_notifier: MakeNotifier, make_notification: MakeNotification
+) -> None:
+    """A subject carrying CR/LF and a `Bcc:` line arrives as one Subject header: no Bcc header, no extra recipient."""
+    notification = make_notification(subject="Plan for Ana\r\nBcc: spy@evil.example\r\n\r\nInjected body\u2028end")
+
+    make_notifier(server.port).send(notification)
+
+    delivered = server.handler.delivered[0]
+    assert delivered.rcpt_tos == [notification.recipient]
+    assert delivered.message["Bcc"] is None
+    assert delivered.message.get_all("Subject") == ["Plan for Ana Bcc: spy@evil.example Injected body end"]
+    assert "Injected body" not in delivered.message.get_content()
+
+
 def test_email_delivers_to_international_addresses(
     server: SmtpServer, make_notifier: MakeNotifier, make_notification: MakeNotification
 ) -> None:
