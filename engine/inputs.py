@@ -63,10 +63,9 @@ def text(value: str, what: str) -> str:
 
 def one_line(value: str, what: str) -> str:
     """`value` unchanged, unless it holds a control character: names, titles and reasons are single lines."""
-    found = _CONTROL.search(value)
-    if found:
-        raise BadInput(f"{what}: contains the control character {_describe(found.group())}; "
-                       "it must be a single line of plain text")
+    problem = control_character(value)
+    if problem:
+        raise BadInput(f"{what}: {problem}")
     return value
 
 
@@ -74,11 +73,29 @@ def multiline(value: str, what: str) -> str:
     """Free text such as notes or feedback: several lines allowed (Windows line ends become plain newlines), no
     other control characters."""
     normalised = value.replace("\r\n", "\n")
-    found = _CONTROL_BUT_NEWLINE.search(normalised)
-    if found:
-        raise BadInput(f"{what}: contains the control character {_describe(found.group())}; "
-                       "only plain text and line breaks are allowed")
+    problem = control_character(normalised, lines=True)
+    if problem:
+        raise BadInput(f"{what}: {problem}")
     return normalised
+
+
+def note(value: str | None, what: str) -> str | None:
+    """An optional free text (a note, feedback, notes of a contact): None stays None, otherwise `multiline`."""
+    return None if value is None else multiline(value, what)
+
+
+def reason(value: str | None, what: str = "--reason") -> str | None:
+    """An optional reason given for a change: None stays None, otherwise a single line (`one_line`)."""
+    return None if value is None else one_line(value, what)
+
+
+def control_character(value: str, *, lines: bool = False) -> str | None:
+    """What is wrong with `value` if it holds a control character (`lines`: other than a newline), else None."""
+    found = (_CONTROL_BUT_NEWLINE if lines else _CONTROL).search(value)
+    if found is None:
+        return None
+    allowed = "only plain text and line breaks are allowed" if lines else "it must be a single line of plain text"
+    return f"contains the control character {_describe(found.group())}; {allowed}"
 
 
 def _describe(char: str) -> str:

@@ -410,6 +410,7 @@ def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | Non
     (inputs.EARLY_RETURN_REASONS), kept for the program summary.
     """
     category = None if early_return is None else inputs.early_return_reason(early_return)
+    reason = inputs.reason(reason)
     with _connection(db) as connection:
         record = load_record_to_move(connection, assignment_id)
         lifecycle = record.lifecycle
@@ -545,6 +546,7 @@ def list_tasks(db: Engine, *, now: datetime, assignment_id: int | None = None, o
 
 
 def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now: datetime) -> dict[str, Any]:
+    note = inputs.note(note, "--note")
     with _transaction(db) as session:
         task = session.get(Task, task_id)
         if (refusal := _refusal_to_complete(task, task_id)) is not None:
@@ -561,6 +563,7 @@ def complete_tasks(db: Engine, task_ids: Iterable[int], *, note: str | None, act
     """Complete several tasks in one transaction, in the order given, each as `complete_task` does; returns the ids
     done. A task `complete_task` would refuse is skipped, not refused: a replay completes what is still open."""
     done = []
+    note = inputs.note(note, "--note")
     with _transaction(db) as session:
         for task_id in task_ids:
             task = session.get(Task, task_id)
@@ -632,6 +635,7 @@ def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor:
 
 def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, on: str | None, notes: str | None,
                 actor: str, now: datetime) -> dict[str, Any]:
+    notes = inputs.note(notes, "--notes")
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
         cadence = next((c for c in record.definition.cadences if c.kind == kind), None)
