@@ -130,7 +130,7 @@ def _header(header: list[str], spec: TableSpec, source: str, text: str) -> tuple
     """The header's column names, lower-cased and stripped; every problem with them raised at once."""
     names = tuple(h.strip().lower() for h in header)
     known = set(spec.columns)
-    unknown = [h for h in names if h not in known]
+    unknown = list(dict.fromkeys(h for h in names if h not in known))
     counts = Counter(names)
     repeated = [h for h, n in counts.items() if n > 1]
     missing = [c for c in spec.required if c not in counts]

@@ -176,3 +176,21 @@ def test_stage_with_tasks_cannot_be_entered_twice() -> None:
     def mutate(raw: dict) -> None:  # type: ignore[type-arg]
         raw["transitions"].insert(0, {"from": "orientation", "to": "plan_agreed"})
     assert "wf.yaml: stages[1]: stage 'plan_agreed' has tasks and can be entered more than once" in _problems(mutate)
+
+
+def test_problems_of_meaning_beside_schema_errors_keep_the_paths_as_written() -> None:
+    """A task that fails the schema is left out of the other checks, and later paths still count it."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        del raw["stages"][0]["tasks"][0]["title"]
+        raw["stages"][0]["tasks"][1]["owner"] = "nobody"
+    assert _problems(mutate) == ["wf.yaml: stages[0].tasks[0].title: Field required",
+                                 "wf.yaml: stages[0].tasks[1].owner: unknown role 'nobody'"]
+
+
+def test_a_transition_failing_the_schema_makes_no_stage_unreachable() -> None:
+    """Leaving out a malformed transition does not report the stages behind it as unreachable."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["transitions"][0]["to"] = ["plan_agreed"]
+        raw["roles"].append("assignee")
+    assert _problems(mutate) == ["wf.yaml: transitions[0].to: Input should be a valid string",
+                                 "wf.yaml: roles: duplicate role 'assignee'"]
