@@ -232,12 +232,20 @@ def workflow_install(obj: Context, file: Path, as_json: bool) -> None:
 
 
 def _read_text(file: Path) -> str:
+    """A workflow file's text: UTF-8, or an error that says which encoding it seems to be in."""
+    from engine.inputs import utf8_text
+
+    return utf8_text(_read_bytes(file), str(file))
+
+
+def _read_bytes(file: Path) -> bytes:
+    """A file a user names, as bytes: imports decode it themselves, to say what is wrong with its encoding."""
     from engine.errors import BadInput
 
     try:
-        return file.read_text(encoding="utf-8-sig")  # spreadsheets often start UTF-8 files with a BOM
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+        return file.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read {file}: {exc.strerror or exc}") from None
 
 
 # --- people ---------------------------------------------------------------------------------------------------
@@ -372,7 +380,7 @@ def assignment_import(obj: Context, file: Path, as_json: bool) -> None:
     """Create assignments from a CSV export, all or nothing."""
     from engine import service
 
-    created = service.import_assignments(obj.db, _read_text(file), source=str(file), actor=obj.actor, now=now())
+    created = service.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now())
     emit(created, as_json, lambda rows: [f"imported {len(rows)} assignment(s): " +
                                          ", ".join(str(a["id"]) for a in rows)])
 
@@ -858,7 +866,7 @@ def person_import(obj: Context, file: Path, as_json: bool) -> None:
     """Add people from a CSV file with columns email, name, tz; all or nothing."""
     from engine import changes
 
-    emit(changes.import_people(obj.db, _read_text(file), source=str(file)), as_json,
+    emit(changes.import_people(obj.db, _read_bytes(file), source=str(file)), as_json,
          lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p["email"] for p in rows)])
 
 

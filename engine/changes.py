@@ -11,8 +11,6 @@ assignment's row version (a concurrent change loses cleanly; calendars get a hig
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime
 from typing import Any
 
@@ -21,6 +19,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session
 
 from engine import audit, inputs
+from engine.csv_tables import Table, TableSpec, read_table
 from engine.definition import Reminders
 from engine.errors import BadInput, SojournError
 from engine.notices import CADENCE_KINDS, TASK_KINDS
@@ -156,67 +155,38 @@ def _change_view(event: str, assignment_id: int, details: dict[str, Any], now: d
 
 # --- people from a file -----------------------------------------------------------------------------------------
 
-PERSON_COLUMNS = ("email", "name", "tz")
-PERSON_REQUIRED = ("email", "name")
+PERSON_COLUMNS = TableSpec(required=("email", "name"), optional=("tz",))
 
 
-def import_people(db: Engine, csv_text: str, *, source: str) -> list[dict[str, Any]]:
-    """Add one person per CSV line (email, name, tz), all or nothing; every bad line is reported by its number."""
-    rows = _read_people(csv_text, source)
+def import_people(db: Engine, data: bytes | str, *, source: str) -> list[dict[str, Any]]:
+    """Add one person per CSV line (email, name, tz), all or nothing; every problem of every line is reported."""
+    table = read_table(data, PERSON_COLUMNS, source=source)
     with use_case_transaction(db) as session:
-        problems = _people_problems(session, rows, source)
-        if problems:
-            raise BadInput(f"{source}: nothing imported; {len({n for n, _ in problems})} line(s) to fix",
-                           details=[text for _, text in problems])
-        people = [Person(email=inputs.email(r["email"]), name=r["name"], tz=zone(r["tz"] or "UTC").key)
-                  for _, r in rows]
+        _people_problems(session, table)
+        table.problems.raise_if_any()
+        people = [Person(email=inputs.email(r.values["email"]), name=r.values["name"],
+                         tz=zone(r.values.get("tz") or "UTC").key) for r in table.rows]
         session.add_all(people)
         session.flush()
         return [_person_view(p) for p in people]
 
 
-def _read_people(csv_text: str, source: str) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(csv_text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    if not header:
-        raise BadInput(f"{source}: empty file; the first line must name the columns",
-                       details=[f"columns: {', '.join(PERSON_COLUMNS)} (tz is optional, default UTC)"])
-    problems = [f"{source}, line 1: unknown column {h!r}" for h in header if h not in PERSON_COLUMNS]
-    problems += [f"{source}, line 1: missing column {h!r}" for h in PERSON_REQUIRED if h not in header]
-    problems += [f"{source}, line 1: column {h!r} appears more than once"
-                 for h in sorted({h for h in header if header.count(h) > 1})]
-    if problems:
-        raise BadInput(f"{source}: the header is wrong", details=problems)
-    reader.fieldnames = header
-    rows = []
-    for row in reader:
-        if None in row:
-            raise BadInput(f"{source}, line {reader.line_num}: more fields than the header names")
-        rows.append((reader.line_num, {c: (row.get(c) or "").strip() for c in PERSON_COLUMNS}))
-    if not rows:
-        raise BadInput(f"{source}: no people after the header line")
-    return rows
-
-
-def _people_problems(session: Session, rows: list[tuple[int, dict[str, str]]],
-                     source: str) -> list[tuple[int, str]]:
-    """Every problem of every line, as (line, message): malformed values, people already there, repeated emails."""
-    problems: list[tuple[int, str]] = []
+def _people_problems(session: Session, table: Table) -> None:
+    """Every problem of every line, added to the table's: malformed values, people already there, repeated emails."""
     first_line: dict[str, int] = {}
-    for line, row in rows:
-        for message in _person_line_problems(session, row):
-            problems.append((line, f"{source}, line {line}: {message}"))
-        address = row["email"].lower()
+    for row in table.rows:
+        for message in _person_line_problems(session, row.values):
+            table.problems.add(row.line, message)
+        address = row.values["email"].lower()
         if address in first_line:
-            problems.append((line, f"{source}, line {line}: {address} is also on line {first_line[address]}"))
-        first_line.setdefault(address, line)
-    return problems
+            table.problems.add(row.line, f"{address} is also on line {first_line[address]}")
+        first_line.setdefault(address, row.line)
 
 
 def _person_line_problems(session: Session, row: dict[str, str]) -> list[str]:
     messages = []
     checks = ((inputs.email, row["email"], "email"), (inputs.text, row["name"], "name"),
-              (lambda value, _what: zone(value), row["tz"] or "UTC", "tz"))
+              (lambda value, _what: zone(value), row.get("tz") or "UTC", "tz"))
     for check, value, what in checks:
         try:
             check(value, what)

@@ -36,6 +36,7 @@ def record_checkin(db: Engine, assignment_id: int, *, by: str, progress: Mapping
                    feedback: str | None, actor: str, now: datetime) -> dict[str, Any]:
     """Record a check-in by the assignee or the host manager: each goal's progress, a note and feedback."""
     email = inputs.email(by, "--by")
+    note, feedback = inputs.note(note, "--note"), inputs.note(feedback, "--feedback")
     for goal_id, percent in progress.items():
         if percent not in PERCENT_RANGE:
             raise BadInput(f"--goal {goal_id}={percent}: progress is a percentage from 0 to 100")
@@ -65,6 +66,7 @@ def record_pulse(db: Engine, assignment_id: int, *, by: str, expectancy: int, in
         if value not in PULSE_RANGE:
             raise BadInput(f"--{question} {value}: answer from 1 (not at all) to 5 (fully)")
     email = inputs.email(by, "--by")
+    note = inputs.note(note, "--note")
     with use_case_transaction(db) as session:
         record = _open_record(session, assignment_id)
         person = _person(session, email, "--by")
@@ -93,6 +95,7 @@ def resolve_pulse_alert(db: Engine, pulse_id: int, *, by: str, note: str | None,
     team). The note is kept in the audit trail.
     """
     email = inputs.email(by, "--by")
+    note = inputs.note(note, "--note")
     with use_case_transaction(db) as session:
         pulse = session.get(Pulse, pulse_id)
         if pulse is None:

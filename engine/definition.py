@@ -10,7 +10,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import BadInput
+from engine.inputs import control_character
 from engine.notices import PULSE_CADENCE
+from engine.pruning import prune
 
 ANY_STAGE = "*"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser is ten times faster
@@ -199,11 +201,32 @@ def parse_definition(text: str, *, source: str = "<workflow>") -> WorkflowDefini
         definition = WorkflowDefinition.model_validate(raw)
     except ValidationError as exc:
         problems = [f"{source}: {_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems += [f"{source}: {p}" for p in _problems_beside_schema_errors(raw, exc)]
         raise BadInput(f"{source}: the workflow has {len(problems)} problem(s)", details=problems) from None
     problems = [f"{source}: {p}" for p in semantic_problems(definition)]
     if problems:
         raise BadInput(f"{source}: the workflow has {len(problems)} problem(s)", details=problems)
     return definition
+
+
+# Values that stand in for a top-level field that failed the schema, so the rest can still be checked for meaning.
+_PLACEHOLDERS: dict[str, Any] = {"name": "workflow", "title": "Workflow", "description": "", "cadences": [],
+                                 "reminders": {}, "pulse": None, "plan": None}
+
+
+def _problems_beside_schema_errors(raw: dict[str, Any], exc: ValidationError) -> list[str]:
+    """The problems of meaning in the part of `raw` that passed the schema, so that one run reports everything."""
+    pruned = prune(raw, [(tuple(e["loc"]), e["type"]) for e in exc.errors()], _PLACEHOLDERS)
+    if pruned is None:
+        return []
+    try:
+        definition = WorkflowDefinition.model_validate(pruned.document)
+    except ValidationError:
+        return []
+    problems = [pruned.original_path(p) for p in semantic_problems(definition) if not pruned.concerns_removed(p)]
+    if pruned.lists & {("stages",), ("transitions",)}:  # what a removed stage or transition made unreachable
+        problems = [p for p in problems if "is unreachable" not in p]
+    return problems
 
 
 def _path(loc: Iterable[int | str]) -> str:
@@ -247,7 +270,7 @@ def semantic_problems(d: WorkflowDefinition) -> list[str]:
                 known = ", ".join(sorted(GUARDS))
                 problems.append(f"{where}.guards[{k}].guard: unknown guard {g.name!r} (known: {known})")
                 continue
-            problems += [f"{where}.guards[{k}].params: {p}" for p in guard_param_problems(g.name, g.params, roles)]
+            problems += [f"{where}.guards[{k}].params{p}" for p in guard_param_problems(g.name, g.params, roles)]
             if g.name == "plan_signed_off" and not g.params and not (d.plan and d.plan.signers):
                 problems.append(f"{where}.guards[{k}]: plan_signed_off without roles needs plan.signers")
     pairs = Counter((t.source, t.dest) for t in d.transitions)
@@ -265,6 +288,7 @@ def semantic_problems(d: WorkflowDefinition) -> list[str]:
                 problems.append(f"{where}: unknown role {role!r}")
         if c.kind == PULSE_CADENCE and c.with_role != "assignee":
             problems.append(f"{where}.with_role: a pulse is answered by the assignee, so with_role must be assignee")
+        problems += _cadence_range_problems(d, c, where)
     if d.pulse is not None:
         problems += [f"pulse.notify: unknown role {r!r}" for r in d.pulse.notify if r not in roles]
     reminder_roles = [("escalate_to", d.reminders.escalate_to)]
@@ -272,7 +296,38 @@ def semantic_problems(d: WorkflowDefinition) -> list[str]:
     problems += [f"reminders.{where}: unknown role {r!r}" for where, r in reminder_roles if r not in roles]
     if d.plan is not None:
         problems += _plan_problems(d.plan, stages, roles)
-    return problems
+    return problems + _text_problems(d)
+
+
+def _text_problems(d: WorkflowDefinition) -> list[str]:
+    """Titles are single lines and descriptions plain text: what a workflow says is shown in lists, diagrams,
+    calendars and e-mail, where a control character could break the format."""
+    texts = [("title", d.title, False), ("description", d.description, True)]
+    for i, stage in enumerate(d.stages):
+        texts.append((f"stages[{i}].title", stage.title, False))
+        for j, task in enumerate(stage.tasks):
+            texts += [(f"stages[{i}].tasks[{j}].title", task.title, False),
+                      (f"stages[{i}].tasks[{j}].description", task.description, True)]
+    texts += [(f"cadences[{i}].title", c.title, False) for i, c in enumerate(d.cadences)]
+    return [f"{where}: {problem}" for where, value, lines in texts
+            if (problem := control_character(value, lines=lines)) is not None]
+
+
+def _cadence_range_problems(d: WorkflowDefinition, cadence: Cadence, where: str) -> list[str]:
+    """A cadence must be active somewhere and must stop: a final stage in its range would keep it due forever,
+    since nothing leaves a final stage (the forecast and the planner would never see it end)."""
+    keys = d.stage_keys
+    if cadence.from_stage not in keys or cadence.until_stage not in keys:
+        return []  # reported as unknown stages
+    first, last = keys.index(cadence.from_stage), keys.index(cadence.until_stage)
+    if first > last:
+        return [f"{where}: from_stage {cadence.from_stage!r} comes after until_stage {cadence.until_stage!r} in "
+                "the order of stages, so the cadence is never active"]
+    final = [k for k in keys[first:last + 1] if d.is_terminal(k)]
+    if final:
+        return [f"{where}.until_stage: the cadence runs in the final stage {final[0]!r}, which nothing leaves, so it "
+                "would never stop; end it at a stage before the final one"]
+    return []
 
 
 def _plan_problems(plan: PlanRules, stages: set[str], roles: set[str]) -> list[str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 @dataclass(frozen=True)
@@ -105,32 +107,51 @@ GUARDS: Mapping[str, GuardFunction] = {
 }
 
 
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _NoParams(_Params):
+    """stage_tasks_done takes no parameters."""
+
+
+class _MinSmartGoalsParams(_Params):
+    count: int = Field(default=1, ge=1)
+
+
+class _PlanSignedOffParams(_Params):
+    roles: list[str] | None = Field(default=None, min_length=1)  # None: the workflow's plan.signers
+
+
+class _NotBeforeParams(_Params):
+    days: int = Field(ge=-3650, le=3650)
+    anchor: Literal["start", "end"]
+    role: str = "mobility"
+
+
+# The parameters each guard takes, as a schema: a workflow file is checked against it before it is installed.
+GUARD_PARAMS: Mapping[str, type[_Params]] = {
+    "stage_tasks_done": _NoParams,
+    "min_smart_goals": _MinSmartGoalsParams,
+    "plan_signed_off": _PlanSignedOffParams,
+    "not_before": _NotBeforeParams,
+}
+
+
 def guard_param_problems(name: str, params: Mapping[str, Any], roles: set[str]) -> list[str]:
-    """What is wrong with the parameters a workflow gives a guard, checked at validation time."""
-    problems: list[str] = []
-    if name == "stage_tasks_done" and params:
-        problems.append("stage_tasks_done takes no parameters")
-    elif name == "min_smart_goals":
-        if set(params) - {"count"} or not isinstance(params.get("count", 1), int) or params.get("count", 1) < 1:
-            problems.append("min_smart_goals takes only count, a whole number of at least 1")
-    elif name == "plan_signed_off":
-        given = params.get("roles")
-        if not params:
-            pass  # the signers come from the workflow's plan section
-        elif set(params) != {"roles"} or not isinstance(given, list) or not given:
-            problems.append("plan_signed_off takes roles, a non-empty list, or no parameters to use plan.signers")
-        else:
-            problems += [f"roles: unknown role {r!r}" for r in given if r not in roles]
-    elif name == "not_before":
-        days = params.get("days")
-        if set(params) - {"days", "anchor", "role"} or not isinstance(days, int) or not -3650 <= days <= 3650:
-            problems.append("not_before needs days (a whole number from -3650 to 3650), anchor (start or end) "
-                            "and optionally role")
-        if params.get("anchor") not in ("start", "end"):
-            problems.append("not_before.anchor must be start or end")
-        if params.get("role", "mobility") not in roles:
-            problems.append(f"not_before.role: unknown role {params.get('role')!r}")
-    return problems
+    """What is wrong with the parameters a workflow gives a guard, each as `path: problem` with the path inside the
+    parameters (empty for the parameters as a whole); checked at validation time."""
+    try:
+        checked = GUARD_PARAMS[name].model_validate(params)
+    except ValidationError as exc:
+        return [f"{_param_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
+    named = [("roles", r) for r in getattr(checked, "roles", None) or []]
+    named += [("role", r) for r in [getattr(checked, "role", None)] if r is not None]
+    return [f".{field}: unknown role {role!r}" for field, role in named if role not in roles]
+
+
+def _param_path(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
 
 
 def evaluate(name: str, params: Mapping[str, Any], ctx: GuardContext) -> GuardResult:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
+from typing import TypeVar
 
-from engine.errors import BadInput
+from engine.errors import BadInput, SojournError
+
+T = TypeVar("T")
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -44,11 +47,127 @@ def iso_date(value: str | date, what: str) -> date:
     return parsed
 
 
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: none belongs in a name or a title,
+# and each can break a line-based format (iCalendar, CSV, e-mail headers, Mermaid) that shows the text later.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def text(value: str, what: str) -> str:
+    """A one-line text such as a name or a title: not empty, no control characters (not even a newline)."""
     cleaned = value.strip()
     if not cleaned:
         raise BadInput(f"{what}: must not be empty")
-    return cleaned
+    return one_line(cleaned, what)
+
+
+def one_line(value: str, what: str) -> str:
+    """`value` unchanged, unless it holds a control character: names, titles and reasons are single lines."""
+    problem = control_character(value)
+    if problem:
+        raise BadInput(f"{what}: {problem}")
+    return value
+
+
+def multiline(value: str, what: str) -> str:
+    """Free text such as notes or feedback: several lines allowed (Windows line ends become plain newlines), no
+    other control characters."""
+    normalised = value.replace("\r\n", "\n")
+    problem = control_character(normalised, lines=True)
+    if problem:
+        raise BadInput(f"{what}: {problem}")
+    return normalised
+
+
+def note(value: str | None, what: str) -> str | None:
+    """An optional free text (a note, feedback, notes of a contact): None stays None, otherwise `multiline`."""
+    return None if value is None else multiline(value, what)
+
+
+def reason(value: str | None, what: str = "--reason") -> str | None:
+    """An optional reason given for a change: None stays None, otherwise a single line (`one_line`)."""
+    return None if value is None else one_line(value, what)
+
+
+def control_character(value: str, *, lines: bool = False) -> str | None:
+    """What is wrong with `value` if it holds a control character (`lines`: other than a newline), else None."""
+    found = (_CONTROL_BUT_NEWLINE if lines else _CONTROL).search(value)
+    if found is None:
+        return None
+    allowed = "only plain text and line breaks are allowed" if lines else "it must be a single line of plain text"
+    return f"contains the control character {_describe(found.group())}; {allowed}"
+
+
+def _describe(char: str) -> str:
+    names = {"\t": "tab", "\r": "carriage return", "\n": "newline", "\x1b": "escape", "\x00": "NUL"}
+    return f"U+{ord(char):04X}" + (f" ({names[char]})" if char in names else "")
+
+
+# --- every problem at once ----------------------------------------------------------------------------------------
+
+MAX_PROBLEMS = 100  # problem lines printed for one input; the rest are counted
+
+
+def capped(problems: list[str], limit: int = MAX_PROBLEMS) -> list[str]:
+    """`problems`, cut to `limit` lines with a last line that counts the rest, so a broken file stays readable."""
+    if len(problems) <= limit:
+        return problems
+    return [*problems[:limit], f"... and {len(problems) - limit:,} more problems"]
+
+
+class Problems:
+    """The failures of independent checks on one input, collected so that the user sees all of them at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[SojournError] = []
+
+    def check(self, function: Callable[..., T], *args: object) -> T | None:
+        """`function(*args)`, or None when it fails (the failure is kept)."""
+        try:
+            return function(*args)
+        except SojournError as exc:
+            self.errors.append(exc)
+            return None
+
+    def raise_if_any(self) -> None:
+        """Raise the one failure as it is, or all of them as one error: bad input (exit 2) when any was bad input,
+        otherwise of the first failure's kind."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            kind = BadInput if any(isinstance(e, BadInput) for e in self.errors) else type(self.errors[0])
+            lines = [line for e in self.errors for line in e.lines()]
+            raise kind(lines[0], details=capped(lines[1:]))
+
+
+# --- files ------------------------------------------------------------------------------------------------------
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def utf8_text(data: bytes, source: str) -> str:
+    """The text of a file users give us, which must be UTF-8 (a leading byte-order mark is dropped); otherwise an
+    error that says which encoding the file seems to use and how to convert it."""
+    if data.startswith(_UTF16_BOMS):
+        raise BadInput(f"{source}: the file is UTF-16 text, not UTF-8",
+                       details=[f"save it as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet) or convert it: "
+                                f"iconv -f UTF-16 -t UTF-8 {source}"])
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        guess, iconv = _legacy_encoding(data)
+        raise BadInput(f"{source}, line {line}: not UTF-8 text; it seems to be {guess}",
+                       details=[f"save it as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet) or convert it: "
+                                f"iconv -f {iconv} -t UTF-8 {source}"]) from None
+
+
+def _legacy_encoding(data: bytes) -> tuple[str, str]:
+    """A guess at a non-UTF-8 file's encoding: Windows-1252 when it uses that code page's extra characters
+    (curly quotes, the euro sign), otherwise Latin-1; both read every byte, so the guess names the likelier one."""
+    if any(0x80 <= b <= 0x9F for b in data):
+        return "Windows-1252 (Western European)", "CP1252"
+    return "Latin-1 (ISO-8859-1)", "ISO-8859-1"
 
 
 def period(start: date, end: date) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from sqlmodel import Session
 
 from engine import audit, inputs, notices
 from engine.cadences import period_start_of
+from engine.csv_tables import LineProblems, TableRow, TableSpec, read_table
 from engine.definition import Transition, WorkflowDefinition, parse_definition
 from engine.errors import BadInput, GuardsUnmet, NotFound, SojournError
 from engine.lifecycle import Lifecycle, Subject
@@ -205,15 +204,17 @@ def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: date
     return assignment_view(record, now)
 
 
-def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, now: datetime) -> list[dict[str, Any]]:
-    """Create one assignment per CSV line, all or nothing; every bad line is reported with its line number.
+def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str,
+                       now: datetime) -> list[dict[str, Any]]:
+    """Create one assignment per CSV line, all or nothing; every problem of every line is reported with its number.
 
     Every line is checked before anything is written, then all of them are written together, a few hundred rows
     per statement.
     """
-    rows = _read_import(csv_text, source, _workflow_roles(db))
-    problems: list[str] = []
-    bad_lines = 0
+    roles_by_workflow = _workflow_roles(db)
+    table = read_table(data, _import_columns(roles_by_workflow), source=source)
+    problems = table.problems
+    rows = [(row.line, _import_spec(row, roles_by_workflow, problems)) for row in table.rows]
     with _transaction(db) as session:
         lookups = _CreationLookups(session, [spec for _, spec in rows])
         checked: list[_NewAssignment] = []
@@ -221,10 +222,9 @@ def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, no
             try:
                 checked.append(_check_new_assignment(lookups, spec))
             except SojournError as exc:
-                bad_lines += 1
-                problems += [f"{source}, line {line}: {text}" for text in exc.lines()]
-        if problems:
-            raise BadInput(f"{source}: nothing imported; {bad_lines} line(s) to fix", details=problems)
+                for text in exc.lines():
+                    problems.add(line, text)
+        problems.raise_if_any()
         created = _create_assignments(session, checked, actor=actor, now=now)
         return [assignment_view(r, now) for r in created]
 
@@ -233,43 +233,28 @@ IMPORT_FIXED_COLUMNS = ("workflow", "assignee", "home", "host", "start", "end")
 IMPORT_ROLE_COLUMNS = ("sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility")
 
 
-def _read_import(csv_text: str, source: str,
-                 roles_by_workflow: Mapping[str, Sequence[str]] | None = None) -> list[tuple[int, AssignmentSpec]]:
-    """The lines of an import; the role columns are the stakeholder roles of the workflows in `roles_by_workflow`
-    (by name), and each line may fill only the roles of the workflow it names (without it: the built-in roles)."""
-    reader = csv.DictReader(io.StringIO(csv_text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    known_roles = (sorted({r for roles in roles_by_workflow.values() for r in roles}) if roles_by_workflow
-                   else IMPORT_ROLE_COLUMNS)
-    if not header:
-        raise BadInput(f"{source}: empty file; the first line must name the columns",
-                       details=[f"columns: {', '.join((*IMPORT_FIXED_COLUMNS, *known_roles))}"])
-    unknown = [h for h in header if h not in (*IMPORT_FIXED_COLUMNS, *known_roles)]
-    missing = [h for h in IMPORT_FIXED_COLUMNS if h not in header]
-    repeated = sorted({h for h in header if header.count(h) > 1})
-    if unknown or missing or repeated:
-        details = [f"{source}, line 1: unknown column {h!r}" for h in unknown]
-        details += [f"{source}, line 1: missing column {h!r}" for h in missing]
-        details += [f"{source}, line 1: column {h!r} appears more than once" for h in repeated]
-        raise BadInput(f"{source}: the header is wrong", details=details)
-    reader.fieldnames = header
-    role_columns = [h for h in header if h not in IMPORT_FIXED_COLUMNS]
-    rows, problems = [], []
-    for row in reader:
-        if None in row:
-            raise BadInput(f"{source}, line {reader.line_num}: more fields than the header names")
-        values = {k: (v or "").strip() for k, v in row.items()}
-        allowed = (roles_by_workflow or {}).get(values["workflow"], role_columns)
-        problems += [f"{source}, line {reader.line_num}: column {h!r} is not a role of workflow {values['workflow']} "
-                     f"(roles: {', '.join(allowed)})" for h in role_columns if values.get(h) and h not in allowed]
-        roles = {role: values[role] for role in role_columns if values.get(role) and role in allowed}
-        rows.append((reader.line_num, AssignmentSpec(values["workflow"], values["assignee"], values["home"],
-                                                     values["host"], values["start"], values["end"], roles)))
-    if problems:
-        raise BadInput(f"{source}: nothing imported; {len(problems)} value(s) to fix", details=problems)
-    if not rows:
-        raise BadInput(f"{source}: no assignments after the header line")
-    return rows
+def _import_columns(roles_by_workflow: Mapping[str, Sequence[str]]) -> TableSpec:
+    """An import's columns: the fixed ones, then the stakeholder roles of every installed workflow (without any
+    workflow installed: the built-in roles)."""
+    roles = sorted({r for roles in roles_by_workflow.values() for r in roles}) if roles_by_workflow else \
+        IMPORT_ROLE_COLUMNS
+    return TableSpec(required=IMPORT_FIXED_COLUMNS, optional=tuple(roles))
+
+
+def _import_spec(row: TableRow, roles_by_workflow: Mapping[str, Sequence[str]],
+                 problems: LineProblems) -> AssignmentSpec:
+    """The assignment a line asks for; it may fill only the roles of the workflow it names (a role column of
+    another workflow holding an email is a problem of the line)."""
+    values = row.values
+    role_columns = [c for c in values if c not in IMPORT_FIXED_COLUMNS]
+    allowed = roles_by_workflow.get(values["workflow"], role_columns)
+    for column in role_columns:
+        if values[column] and column not in allowed:
+            problems.add(row.line, f"column {column!r} is not a role of workflow {values['workflow']} "
+                                   f"(roles: {', '.join(allowed)})")
+    roles = {role: values[role] for role in role_columns if values[role] and role in allowed}
+    return AssignmentSpec(values["workflow"], values["assignee"], values["home"], values["host"], values["start"],
+                          values["end"], roles)
 
 
 def _workflow_roles(db: Engine) -> dict[str, tuple[str, ...]]:
@@ -316,15 +301,27 @@ class _CreationLookups:
 
 
 def _check_new_assignment(lookups: _CreationLookups, spec: AssignmentSpec) -> _NewAssignment:
-    """Every check of a new assignment, in the order a user fixes them; the first failure is raised."""
-    start, end = inputs.iso_date(spec.start, "start"), inputs.iso_date(spec.end, "end")
-    inputs.period(start, end)
-    home, host = inputs.country(spec.home, "home"), inputs.country(spec.host, "host")
-    workflow = lookups.workflow(inputs.text(spec.workflow, "workflow"))
-    _check_roles(definition_of(workflow), spec.stakeholders)
-    assignee = lookups.person(inputs.email(spec.assignee, "assignee"), "assignee")
-    holders = {role: lookups.person(inputs.email(email, role), role) for role, email in spec.stakeholders.items()}
-    return _NewAssignment(workflow, assignee, holders, home, host, start, end)
+    """Every check of a new assignment; all failures are raised together, so one run shows everything to fix."""
+    problems = inputs.Problems()
+    start, end = problems.check(inputs.iso_date, spec.start, "start"), problems.check(inputs.iso_date, spec.end, "end")
+    if start is not None and end is not None:
+        problems.check(inputs.period, start, end)
+    home, host = problems.check(inputs.country, spec.home, "home"), problems.check(inputs.country, spec.host, "host")
+    workflow_name = problems.check(inputs.text, spec.workflow, "workflow")
+    workflow = problems.check(lookups.workflow, workflow_name) if workflow_name is not None else None
+    if workflow is not None:
+        problems.check(_check_roles, definition_of(workflow), spec.stakeholders)
+    assignee = problems.check(_person_named, lookups, spec.assignee, "assignee")
+    holders = {role: problems.check(_person_named, lookups, email, role) for role, email in spec.stakeholders.items()}
+    problems.raise_if_any()
+    if workflow is None or assignee is None or home is None or host is None or start is None or end is None:
+        raise AssertionError("a check failed without raising")  # raise_if_any raised every failure above
+    return _NewAssignment(workflow, assignee, {r: p for r, p in holders.items() if p is not None}, home, host,
+                          start, end)
+
+
+def _person_named(lookups: _CreationLookups, email: str, what: str) -> Person:
+    return lookups.person(inputs.email(email, what), what)
 
 
 def _create_assignments(session: Session, checked: Sequence[_NewAssignment], *, actor: str,
@@ -413,6 +410,7 @@ def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | Non
     (inputs.EARLY_RETURN_REASONS), kept for the program summary.
     """
     category = None if early_return is None else inputs.early_return_reason(early_return)
+    reason = inputs.reason(reason)
     with _connection(db) as connection:
         record = load_record_to_move(connection, assignment_id)
         lifecycle = record.lifecycle
@@ -548,6 +546,7 @@ def list_tasks(db: Engine, *, now: datetime, assignment_id: int | None = None, o
 
 
 def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now: datetime) -> dict[str, Any]:
+    note = inputs.note(note, "--note")
     with _transaction(db) as session:
         task = session.get(Task, task_id)
         if (refusal := _refusal_to_complete(task, task_id)) is not None:
@@ -564,6 +563,7 @@ def complete_tasks(db: Engine, task_ids: Iterable[int], *, note: str | None, act
     """Complete several tasks in one transaction, in the order given, each as `complete_task` does; returns the ids
     done. A task `complete_task` would refuse is skipped, not refused: a replay completes what is still open."""
     done = []
+    note = inputs.note(note, "--note")
     with _transaction(db) as session:
         for task_id in task_ids:
             task = session.get(Task, task_id)
@@ -635,6 +635,7 @@ def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor:
 
 def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, on: str | None, notes: str | None,
                 actor: str, now: datetime) -> dict[str, Any]:
+    notes = inputs.note(notes, "--notes")
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
         cadence = next((c for c in record.definition.cadences if c.kind == kind), None)

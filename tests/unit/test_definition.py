@@ -108,7 +108,7 @@ def test_guard_parameters_are_checked() -> None:
     """A sign-off guard naming an unknown role is refused at validation, not at run time."""
     def mutate(raw: dict) -> None:  # type: ignore[type-arg]
         raw["transitions"][1]["guards"][2] = {"guard": "plan_signed_off", "params": {"roles": ["assignee", "board"]}}
-    assert "wf.yaml: transitions[1].guards[2].params: roles: unknown role 'board'" in _problems(mutate)
+    assert "wf.yaml: transitions[1].guards[2].params.roles: unknown role 'board'" in _problems(mutate)
 
 
 def test_plan_section_names_known_stages_and_roles() -> None:
@@ -167,7 +167,8 @@ def test_not_before_days_are_bounded() -> None:
     """A date offset beyond ten years is refused instead of overflowing the calendar later."""
     def mutate(raw: dict) -> None:  # type: ignore[type-arg]
         raw["transitions"][5]["guards"][1]["params"]["days"] = -99999999999
-    assert any("not_before needs days (a whole number from -3650 to 3650)" in d for d in _problems(mutate))
+    assert "wf.yaml: transitions[5].guards[1].params.days: Input should be greater than or equal to -3650" in \
+        _problems(mutate)
 
 
 def test_stage_with_tasks_cannot_be_entered_twice() -> None:
@@ -175,3 +176,21 @@ def test_stage_with_tasks_cannot_be_entered_twice() -> None:
     def mutate(raw: dict) -> None:  # type: ignore[type-arg]
         raw["transitions"].insert(0, {"from": "orientation", "to": "plan_agreed"})
     assert "wf.yaml: stages[1]: stage 'plan_agreed' has tasks and can be entered more than once" in _problems(mutate)
+
+
+def test_problems_of_meaning_beside_schema_errors_keep_the_paths_as_written() -> None:
+    """A task that fails the schema is left out of the other checks, and later paths still count it."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        del raw["stages"][0]["tasks"][0]["title"]
+        raw["stages"][0]["tasks"][1]["owner"] = "nobody"
+    assert _problems(mutate) == ["wf.yaml: stages[0].tasks[0].title: Field required",
+                                 "wf.yaml: stages[0].tasks[1].owner: unknown role 'nobody'"]
+
+
+def test_a_transition_failing_the_schema_makes_no_stage_unreachable() -> None:
+    """Leaving out a malformed transition does not report the stages behind it as unreachable."""
+    def mutate(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["transitions"][0]["to"] = ["plan_agreed"]
+        raw["roles"].append("assignee")
+    assert _problems(mutate) == ["wf.yaml: transitions[0].to: Input should be a valid string",
+                                 "wf.yaml: roles: duplicate role 'assignee'"]
