@@ -134,6 +134,22 @@ def init(obj: Context, as_json: bool) -> None:
         for w in r["workflows"]])
 
 
+@main_group.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists (never the live database).")
+@json_option
+@pass_context
+def backup_command(obj: Context, file: Path, force: bool, as_json: bool) -> None:
+    """Copy the SQLite database to FILE, safely while the daemon and others write (on PostgreSQL: use pg_dump).
+
+    FILE is one self-contained SQLite file: restore it by stopping Sojourn and putting it in place of the database.
+    """
+    from engine.backup import backup_database
+
+    emit(backup_database(obj.db, file, force=force, now=now()), as_json, lambda b: [
+        f"backed up {b['source']} to {b['backup']}: {b['assignments']} assignment(s), {b['bytes']} bytes"])
+
+
 # --- workflows ------------------------------------------------------------------------------------------------
 
 
