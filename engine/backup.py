@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from engine.errors import BadInput, SojournError
-from engine.store.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, require_schema
+from engine.errors import BadInput, NotInitialised, SojournError
+from engine.store.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite
 
 # Files SQLite keeps beside a database in WAL mode; a backup written over one of them would corrupt the database.
 COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal")
@@ -29,7 +29,6 @@ def backup_database(db: Engine, target: Path, *, force: bool, now: datetime) -> 
     earlier file as it was. An existing `target` is replaced only with `force`; the live database never is.
     """
     source = _source_path(db)
-    require_schema(db)
     _check_target(source, target, force=force)
     partial = target.with_name(f".{target.name}.partial")
     try:
@@ -52,7 +51,11 @@ def _source_path(db: Engine) -> Path:
     if not database or database == ":memory:" or database.startswith("file:"):
         raise BadInput("sojourn backup copies a SQLite database file; this URL names none",
                        details=["give --db sqlite:///path/to/sojourn.db"])
-    return Path(database).resolve()
+    path = Path(database).resolve()
+    if not path.is_file():  # connecting would create an empty database there
+        raise NotInitialised(f"the database file {path} does not exist; there is nothing to back up",
+                             details=["check --db, SOJOURN_DATABASE_URL or [database] url in the config file"])
+    return path
 
 
 def _check_target(source: Path, target: Path, *, force: bool) -> None:
@@ -68,7 +71,11 @@ def _check_target(source: Path, target: Path, *, force: bool) -> None:
 
 def _copy(db: Engine, partial: Path) -> int:
     """Back the database up into `partial`, make that a rollback-journal file and check it; returns its number of
-    assignments. One backup step copies every page under one read snapshot, so concurrent commits cannot tear it."""
+    assignments. One backup step copies every page under one read snapshot, so concurrent commits cannot tear it.
+
+    No schema check comes first: that would open a write transaction (every Sojourn transaction on SQLite begins
+    IMMEDIATE) and wait for any writer, and a database with an older schema is worth a backup before `init`
+    upgrades it."""
     partial.unlink(missing_ok=True)  # left by a backup that was killed
     with db.connect() as connection:
         source = connection.connection.driver_connection
@@ -80,6 +87,10 @@ def _copy(db: Engine, partial: Path) -> int:
             (verdict,) = copy.execute("PRAGMA quick_check").fetchone()
             if verdict != "ok":
                 raise SojournError(f"the backup failed its integrity check ({verdict}); nothing was written")
+            if copy.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'assignment'").fetchone() \
+                    is None:
+                raise NotInitialised(f"{db.url.database} is not a Sojourn database (no assignment table); "
+                                     "nothing was written", details=["run `sojourn init` to create the schema"])
             (assignments,) = copy.execute("SELECT count(*) FROM assignment").fetchone()
         finally:
             copy.close()
