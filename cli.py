@@ -121,9 +121,16 @@ def _keep_permissions(path: Path, partial: Path) -> None:
         partial.chmod(stat.S_IMODE(path.stat().st_mode))
 
 
+def shown(value: object) -> str:
+    """Text for a terminal: a control character in user text (a newline in a note, an escape sequence) is written
+    as a visible escape, so no value can forge a line of output or drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
 def table(rows: list[list[str]], header: list[str]) -> list[str]:
     if not rows:
         return ["(none)"]
+    rows = [[shown(c) for c in r] for r in rows]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
 
@@ -155,6 +162,22 @@ def init(obj: Context, as_json: bool) -> None:
     emit(report, as_json, lambda r: [f"schema at {r['schema']}"] + [
         f"workflow {w['name']} version {w['version']}" + (" installed" if w["new"] else " already installed")
         for w in r["workflows"]])
+
+
+@main_group.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists (never the live database).")
+@json_option
+@pass_context
+def backup_command(obj: Context, file: Path, force: bool, as_json: bool) -> None:
+    """Copy the SQLite database to FILE, safely while the daemon and others write (on PostgreSQL: use pg_dump).
+
+    FILE is one self-contained SQLite file: restore it by stopping Sojourn and putting it in place of the database.
+    """
+    from engine.backup import backup_database
+
+    emit(backup_database(obj.db, file, force=force, now=now()), as_json, lambda b: [
+        f"backed up {b['source']} to {b['backup']}: {b['assignments']} assignment(s), {b['bytes']} bytes"])
 
 
 # --- workflows ------------------------------------------------------------------------------------------------
@@ -199,7 +222,8 @@ def _workflow_lines(w: dict[str, Any]) -> Iterable[str]:
     for stage in w["stages"]:
         yield f"stage {stage['key']}: {stage['title']}"
         for t in stage["tasks"]:
-            yield f"  task {t['key']} ({t['owner']}, due {t['due']['days']:+d} days from {t['due']['from']})"
+            yield f"  task {shown(t['title'])} ({t['key']}; {t['owner']}, due {t['due']['days']:+d} days from " \
+                  f"{t['due']['from']})"
     for t in w["transitions"]:
         guards = ", ".join(g["guard"] for g in t["guards"]) or "no guards"
         yield f"{t['from']} -> {t['to']}: {guards}" + (" (reason required)" if t["requires_reason"] else "")
@@ -333,10 +357,12 @@ def assignment() -> None:
 @click.option("--stakeholder", "stakeholders", multiple=True, metavar="ROLE=EMAIL", help="Repeat for every role.")
 @click.option("--cost", metavar="AMOUNT", help="What the assignment costs, e.g. 250000 (with --currency).")
 @click.option("--currency", metavar="CCC", help="ISO 4217 currency of --cost, e.g. EUR.")
+@click.option("--allow-past", is_flag=True, help="Accept an end date that has passed (recording past assignments).")
 @json_option
 @pass_context
 def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str, host: str, start: str, end: str,
-                      stakeholders: tuple[str, ...], cost: str | None, currency: str | None, as_json: bool) -> None:
+                      stakeholders: tuple[str, ...], cost: str | None, currency: str | None, allow_past: bool,
+                      as_json: bool) -> None:
     """Create an assignment in its workflow's first stage."""
     from engine import inputs, service
     from engine.errors import BadInput
@@ -352,9 +378,9 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
         from engine import outcomes
 
         created = outcomes.create_costed_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor,
-                                                    now=now())
+                                                    now=now(), allow_past=allow_past)
     else:
-        created = service.create_assignment(obj.db, spec, actor=obj.actor, now=now())
+        created = service.create_assignment(obj.db, spec, actor=obj.actor, now=now(), allow_past=allow_past)
     emit(created, as_json, _assignment_lines)
 
 
@@ -374,13 +400,15 @@ def assignment_set_cost(obj: Context, assignment_id: int, cost: str, currency: s
 
 @assignment.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--allow-past", is_flag=True, help="Accept lines whose end date has passed.")
 @json_option
 @pass_context
-def assignment_import(obj: Context, file: Path, as_json: bool) -> None:
+def assignment_import(obj: Context, file: Path, allow_past: bool, as_json: bool) -> None:
     """Create assignments from a CSV export, all or nothing."""
     from engine import service
 
-    created = service.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now())
+    created = service.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now(),
+                                         allow_past=allow_past)
     emit(created, as_json, lambda rows: [f"imported {len(rows)} assignment(s): " +
                                          ", ".join(str(a["id"]) for a in rows)])
 
@@ -395,9 +423,23 @@ def assignment_list(obj: Context, stage: str | None, as_json: bool) -> None:
 
     rows = service.list_assignments(obj.db, stage=stage, now=now())
     emit(rows, as_json, lambda rows: table(
-        [[str(a["id"]), a["assignee"], f"{a['home']}->{a['host']}", a["stage"], a["end"],
-          "ready" if not a["blocking"] else f"{len(a['blocking'])} blocker(s)"] for a in rows],
+        [[str(a["id"]), a["assignee"], f"{a['home']}->{a['host']}", a["stage"], a["end"], _next_step(a)]
+         for a in rows],
         ["ID", "ASSIGNEE", "ROUTE", "STAGE", "END", "NEXT"]))
+
+
+def _next_step(a: dict[str, Any]) -> str:
+    """What the assignment waits for: each unmet guard of its next move and who must act on it."""
+    if a["next_stage"] is None:
+        return "final stage"
+    if not a["blocking"]:
+        return f"ready for {a['next_stage']}"
+    waits = [f"{b['guard']}: {', '.join(_who(w) for w in b['who']) or 'nobody'}" for b in a["blocking"]]
+    return f"{a['next_stage']} waits on " + "; ".join(waits)
+
+
+def _who(w: dict[str, Any]) -> str:
+    return f"{w['role']} {w['email']}" if w["email"] else w["role"]
 
 
 @assignment.command("show")
@@ -420,13 +462,18 @@ def assignment_show(obj: Context, assignment_id: int, gantt: bool, as_json: bool
 
 
 def _assignment_lines(a: dict[str, Any]) -> Iterable[str]:
-    yield f"assignment {a['id']}: {a['assignee_name']} <{a['assignee']}>, {a['home']} -> {a['host']}, " \
+    yield f"assignment {a['id']}: {shown(a['assignee_name'])} <{a['assignee']}>, {a['home']} -> {a['host']}, " \
           f"{a['start']} to {a['end']}"
     yield f"workflow {a['workflow']} v{a['workflow_version']}, stage {a['stage']}, plan version {a['plan_version']}"
     yield "stakeholders: " + ", ".join(f"{r}={e}" for r, e in a["stakeholders"].items())
-    for t in a["tasks"]:
-        mark = "x" if t["status"] == "done" else " "
-        yield f"  [{mark}] task {t['id']} {t['key']} ({t['owner_role']} {t['owner']}, due {t['due_on']}) {t['status']}"
+    cost = a.get("cost")
+    yield f"cost: {cost['amount']} {cost['currency']}" if cost else "cost: not recorded (sojourn assignment set-cost)"
+    if a.get("early_return_reason"):
+        yield f"early return: {a['early_return_reason']}"
+    yield "tasks:" if a["tasks"] else "tasks: none"
+    yield from _task_lines(a["tasks"])
+    yield from _goal_lines(a)
+    yield from _outcome_summary_lines(a.get("outcomes"))
     if a["next_stage"] is None:
         yield "final stage"
     elif not a["blocking"]:
@@ -434,8 +481,38 @@ def _assignment_lines(a: dict[str, Any]) -> Iterable[str]:
     else:
         yield f"blocked from {a['next_stage']}:"
         for b in a["blocking"]:
-            who = ", ".join(f"{w['role']} {w['email']}" for w in b["who"])
-            yield f"  {b['guard']}: {b['reason']}; must act: {who}"
+            yield f"  {b['guard']}: {shown(b['reason'])}; must act: {', '.join(_who(w) for w in b['who'])}"
+
+
+def _task_lines(tasks: list[dict[str, Any]]) -> Iterable[str]:
+    for t in tasks:
+        mark = {"done": "x", "cancelled": "-"}.get(t["status"], " ")
+        yield f"  [{mark}] task {t['id']} {shown(t['title'])} ({t['owner_role']} {t['owner']}, due {t['due_on']}) " \
+              f"{t['status']}"
+        if t["status"] == "done":
+            done = f"      done on {t['completed_at'][:10]} by {shown(t['completed_by'])}" if t["completed_at"] else ""
+            yield done + (f": {shown(t['note'])}" if t["note"] else "")
+
+
+def _goal_lines(a: dict[str, Any]) -> Iterable[str]:
+    """The plan's goals and its sign-offs; `plan show` has the activities and the earlier versions."""
+    yield f"plan version {a['plan_version']} goals:" if a["goals"] else f"plan version {a['plan_version']}: no goals"
+    for g in a["goals"]:
+        yield f"  goal {g['id']} {shown(g['title'])}: {shown(g['measure'])} to {shown(g['target'])} by {g['due']}"
+    signoffs = a.get("signoffs")
+    if signoffs is None:  # a view without the sign-off dates (create, list)
+        return
+    signed = [f"{s['role']} {s['by']} on {s['signed_at'][:10]}" for s in signoffs]
+    yield f"signed off: {', '.join(signed) or 'nobody yet'}"
+
+
+def _outcome_summary_lines(outcomes: list[dict[str, Any]] | None) -> Iterable[str]:
+    if outcomes is None:  # a view without outcomes (create, list)
+        return
+    yield "outcomes:" if outcomes else "outcomes: none recorded"
+    for o in outcomes:
+        yield f"  {_outcome_headline(o)}"
+        yield from (f"  {line}" for line in _outcome_details(o))
 
 
 @main_group.command()
@@ -495,8 +572,8 @@ def task_list(obj: Context, assignment_id: int | None, owner: str | None, status
     rows = service.list_tasks(obj.db, now=now(), assignment_id=assignment_id, owner=owner, status=status,
                               overdue=overdue)
     emit(rows, as_json, lambda rows: table(
-        [[str(t["id"]), str(t["assignment_id"]), t["key"], t["owner"], t["due_on"], t["status"]] for t in rows],
-        ["ID", "ASSIGNMENT", "KEY", "OWNER", "DUE", "STATUS"]))
+        [[str(t["id"]), str(t["assignment_id"]), t["title"], t["owner"], t["due_on"], t["status"]] for t in rows],
+        ["ID", "ASSIGNMENT", "TASK", "OWNER", "DUE", "STATUS"]))
 
 
 @task.command("done")
@@ -974,16 +1051,26 @@ def outcome_record(obj: Context, assignment_id: int, months: str, retained: str,
 
 
 def _outcome_lines(o: dict[str, Any]) -> Iterable[str]:
+    yield f"assignment {o['assignment_id']}, {_outcome_headline(o)}"
+    yield from _outcome_details(o)
+
+
+def _outcome_headline(o: dict[str, Any]) -> str:
     stayed = "still employed" if o["retained"] else f"left on {o['left_on'] or 'an unknown day'}"
-    yield f"assignment {o['assignment_id']}, {o['months']} months after return: {stayed}" + (
-        f" ({o['left_reason']})" if o["left_reason"] else "")
+    return f"{o['months']} months after return: {stayed}" + (
+        f" ({shown(o['left_reason'])})" if o["left_reason"] else "")
+
+
+def _outcome_details(o: dict[str, Any]) -> Iterable[str]:
     if o["promoted_to"]:
-        yield f"  promoted to {o['promoted_to']}"
+        yield f"  promoted to {shown(o['promoted_to'])}"
     elif o["considered_for_promotion"]:
         yield "  considered for promotion"
     for c in o["competencies"]:
-        yield f"  competency {c['name']}: {c['before']} -> {c['after']}"
-    if o["task_completed"] is not None:
+        yield f"  competency {shown(c['name'])}: {c['before']} -> {c['after']}"
+    if o["impact"]:
+        yield f"  impact: {shown(o['impact'])}"
+    if o.get("task_completed") is not None:
         yield f"  task {o['task_completed']} done"
 
 
@@ -1011,7 +1098,7 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
         return f"{part} of {whole} {what}" + (f" ({100 * part / whole:.0f}%)" if whole else "")
 
     yield f"assignments: {s['assignments']} (active {s['active']}, completed {s['completed']})"
-    yield "by stage: " + ", ".join(f"{r['stage']} {r['assignments']}" for r in s["by_stage"])
+    yield from _by_workflow_lines(s["by_stage"])
     early = s["early_returns"]
     yield f"early returns: {early['total']} of {early['cancelled']} cancelled (" + ", ".join(
         f"{reason} {count}" for reason, count in early["by_reason"].items()) + ")"
@@ -1031,9 +1118,22 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
         if c["currency"] is None:
             yield "cost: none recorded"
             continue
-        per = c["per_retained_leader"] or "n/a (no leader retained)"
-        yield f"cost: {c['total']} {c['currency']} for {c['assignments']} assignment(s); " \
-              f"{per} per leader retained ({c['retained_leaders']})"
+        spent = f"cost: {c['total']} {c['currency']} for {c['assignments']} assignment(s); "
+        if c["per_retained_leader"] is None:
+            yield spent + "no leader retained yet, so no cost per leader retained"
+        else:
+            yield spent + f"{c['per_retained_leader']} per leader retained ({c['retained_leaders']})"
+
+
+def _by_workflow_lines(by_stage: list[dict[str, Any]]) -> Iterable[str]:
+    """One line per workflow: its assignments, then how many stand in each of its stages (zeros left out)."""
+    workflows: dict[str, list[dict[str, Any]]] = {}
+    for row in by_stage:
+        workflows.setdefault(row["workflow"], []).append(row)
+    for name, rows in workflows.items():
+        total = sum(r["assignments"] for r in rows)
+        stages = ", ".join(f"{r['stage']} {r['assignments']}" for r in rows if r["assignments"]) or "none"
+        yield f"workflow {name}: {total} assignment(s); by stage: {stages}"
 
 
 # --- signed links and the web pages -----------------------------------------------------------------------------

@@ -36,12 +36,12 @@ def iso_date(value: str | date, what: str) -> date:
     """A calendar date written YYYY-MM-DD, within the years an assignment can plausibly touch."""
     if isinstance(value, date):
         return value
+    if not _DATE.match(value.strip()):
+        raise BadInput(f"{what}: {value!r} is not a date in the form YYYY-MM-DD")
     try:
-        if not _DATE.match(value.strip()):
-            raise ValueError(value)
         parsed = date.fromisoformat(value.strip())
-    except ValueError:
-        raise BadInput(f"{what}: {value!r} is not a date in the form YYYY-MM-DD") from None
+    except ValueError:  # well formed, but no such day: 2027-02-30, 2026-13-01
+        raise BadInput(f"{what}: {value!r} is not a real date") from None
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:
         raise BadInput(f"{what}: {parsed.isoformat()} is outside the years {MIN_YEAR} to {MAX_YEAR}")
     return parsed

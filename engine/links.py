@@ -56,11 +56,14 @@ class Refusal(IntEnum):
 class LinkRefused(Exception):
     """A link that must not be acted on; `message` is for the person, never contains the token."""
 
-    def __init__(self, refusal: Refusal, message: str, *, claims: LinkClaims | None = None) -> None:
+    def __init__(self, refusal: Refusal, message: str, *, claims: LinkClaims | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(message)
         self.refusal = refusal
         self.message = message
         self.claims = claims
+        # what the log says: the status's name, unless one status covers several causes (410: expired or revoked)
+        self.reason = reason or refusal.name.lower()
 
 
 @dataclass(frozen=True)

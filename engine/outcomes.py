@@ -17,6 +17,7 @@ from engine.errors import BadInput, SojournError
 from engine.inputs import OUTCOME_MONTHS
 from engine.notices import TASK_KINDS
 from engine.records import AssignmentRecord, assignment_view, load_record
+from engine.records import outcome_view as recorded_outcome_view
 from engine.store import program_queries
 from engine.store.models import Outcome, OutcomeCompetency, Task, pk
 from engine.store.queries import cancel_queued_notifications, complete_open_task
@@ -104,7 +105,8 @@ def record_outcome(db: Engine, assignment_id: int, report: OutcomeReport, *, act
                            f"({record.assignment.end.isoformat()}) and today")
         if program_queries.outcome_of(session, assignment_id, report.months) is not None:
             raise SojournError(f"assignment {assignment_id} already has its {report.months}-month outcome",
-                               details=["an outcome is recorded once; `sojourn assignment show ID` shows it"])
+                               details=[f"an outcome is recorded once; `sojourn assignment show {assignment_id}` "
+                                        "shows it"])
         outcome = Outcome(assignment_id=assignment_id, recorded_at=now, recorded_by=actor, **fields)
         session.add(outcome)
         session.flush()
@@ -155,16 +157,7 @@ def _complete_milestone_task(session: Session, record: AssignmentRecord, months:
 
 
 def outcome_view(outcome: Outcome, competencies: Iterable[CompetencyRating], task: Task | None) -> dict[str, Any]:
-    return {
-        "id": outcome.id, "assignment_id": outcome.assignment_id, "months": outcome.months,
-        "retained": outcome.retained, "left_on": outcome.left_on.isoformat() if outcome.left_on else None,
-        "left_reason": outcome.left_reason, "considered_for_promotion": outcome.considered_for_promotion,
-        "promoted_to": outcome.promoted_to, "impact": outcome.impact,
-        "competencies": [{"name": c.name, "before": c.before, "after": c.after, "growth": c.after - c.before}
-                         for c in competencies],
-        "recorded_at": outcome.recorded_at.isoformat(), "recorded_by": outcome.recorded_by,
-        "task_completed": None if task is None else task.id,
-    }
+    return {**recorded_outcome_view(outcome, competencies), "task_completed": None if task is None else task.id}
 
 
 def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency: str, actor: str,
@@ -178,11 +171,11 @@ def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency:
 
 
 def create_costed_assignment(db: Engine, spec: service.AssignmentSpec, *, amount: str | Decimal, currency: str,
-                             actor: str, now: datetime) -> dict[str, Any]:
+                             actor: str, now: datetime, allow_past: bool = True) -> dict[str, Any]:
     """`assignment create --cost --currency`: the assignment and its cost in one transaction."""
     cost = inputs.amount(amount), inputs.currency(currency)
     with use_case_transaction(db) as session:
-        record = service._create_assignment(session, spec, actor=actor, now=now)
+        record = service._create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past)
         _apply_cost(session, record, cost, actor=actor, now=now)
         return assignment_view(record, now)
 

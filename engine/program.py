@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from engine import reports
 from engine.cadences import CadenceSchedule, anchor_day
 from engine.definition import WorkflowDefinition
-from engine.errors import BadInput
+from engine.errors import NotFound
 from engine.inputs import EARLY_RETURN_REASONS, OUTCOME_MONTHS
 from engine.notices import CHECKIN_CADENCE
 from engine.outcomes import cancelled_stages_of, completed_stages_of
@@ -56,7 +56,7 @@ def program_summary(db: Engine, *, workflow: str | None = None, start_year: int 
         workflows = {pk(w): (w.name, w.version, definition_of(w)) for w in report_queries.report_workflows(session)}
         names = sorted({name for name, _, _ in workflows.values()})
         if selection.workflow is not None and selection.workflow not in names:
-            raise BadInput(f"--workflow: no workflow named {selection.workflow!r} "
+            raise NotFound(f"--workflow: no workflow named {selection.workflow!r} "
                            f"(installed: {', '.join(names) or 'none installed'})")
         outcomes = program_queries.program_outcomes(session, selection)
         report_rows = reports.ReportRows(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 from sqlmodel import Session
@@ -16,7 +16,7 @@ from engine.guards import GoalFacts, GuardContext, TaskFacts
 from engine.lifecycle import Lifecycle, lifecycle_for
 from engine.notices import is_plan_change_task
 from engine.store import lookups
-from engine.store.models import Assignment, Goal, Person, Task, Workflow, pk
+from engine.store.models import Assignment, Goal, Outcome, Person, Signoff, Task, Workflow, pk
 from engine.store.moves import AssignmentRows, load_assignment
 
 # Keyed by the YAML text: row ids and version numbers repeat across databases one process may open.
@@ -136,6 +136,38 @@ def task_view(task: Task, owner: Person | None) -> dict[str, Any]:
         "status": task.status, "completed_at": instant(task.completed_at), "completed_by": task.completed_by,
         "note": task.note, "assignment_id": task.assignment_id,
     }
+
+
+class Rating(Protocol):
+    """A competency rated before and after an assignment, as typed or as stored."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def before(self) -> int: ...
+    @property
+    def after(self) -> int: ...
+
+
+def outcome_view(outcome: Outcome, competencies: Iterable[Rating]) -> dict[str, Any]:
+    return {
+        "id": outcome.id, "assignment_id": outcome.assignment_id, "months": outcome.months,
+        "retained": outcome.retained, "left_on": outcome.left_on.isoformat() if outcome.left_on else None,
+        "left_reason": outcome.left_reason, "considered_for_promotion": outcome.considered_for_promotion,
+        "promoted_to": outcome.promoted_to, "impact": outcome.impact,
+        "competencies": [{"name": c.name, "before": c.before, "after": c.after, "growth": c.after - c.before}
+                         for c in competencies],
+        "recorded_at": outcome.recorded_at.isoformat(), "recorded_by": outcome.recorded_by,
+    }
+
+
+def signoff_views(record: AssignmentRecord, signoffs: Iterable[Signoff],
+                  people: dict[int, Person]) -> list[dict[str, Any]]:
+    """The sign-offs of the assignment's current plan version: who signed for which role, and when."""
+    version = record.assignment.plan_version
+    return [{"role": s.role, "by": p.email if (p := people.get(s.person_id)) else None, "plan_version": version,
+             "signed_at": instant(s.signed_at), "recorded_by": s.recorded_by}
+            for s in sorted(signoffs, key=lambda s: s.signed_at) if s.plan_version == version]
 
 
 def blocking(record: AssignmentRecord, now: datetime) -> tuple[str | None, list[dict[str, Any]]]:

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from engine import inputs
 from engine.cadences import CadenceSchedule, anchor_day, in_range
 from engine.definition import Cadence, WorkflowDefinition
-from engine.errors import BadInput
+from engine.errors import BadInput, NotFound
 from engine.inputs import OUTCOME_MONTHS
 from engine.notices import RECORDED_CADENCES
 from engine.records import definition_of
@@ -64,7 +64,7 @@ def program_report(db: Engine, *, workflow: str | None = None, start_year: int |
         workflows = {pk(w): (w.name, w.version, definition_of(w)) for w in report_queries.report_workflows(session)}
         if selection.workflow is not None and selection.workflow not in {n for n, _, _ in workflows.values()}:
             known = ", ".join(sorted({n for n, _, _ in workflows.values()})) or "none installed"
-            raise BadInput(f"--workflow: no workflow named {selection.workflow!r} (installed: {known})")
+            raise NotFound(f"--workflow: no workflow named {selection.workflow!r} (installed: {known})")
         rows = ReportRows(workflows=workflows, assignments=report_queries.report_assignments(session, selection),
                           transitions=report_queries.report_transitions(session, selection),
                           overdue_tasks=report_queries.report_overdue_tasks(session, selection, now),

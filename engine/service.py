@@ -28,10 +28,12 @@ from engine.records import (
     load_record,
     load_record_to_move,
     load_records,
+    outcome_view,
+    signoff_views,
     task_view,
 )
 from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
-from engine.store import lookups
+from engine.store import lookups, program_queries
 from engine.store.audit_events import audit_event_rows
 from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
 from engine.store.models import (
@@ -197,16 +199,20 @@ class AssignmentSpec:
     stakeholders: Mapping[str, str]
 
 
-def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: datetime) -> dict[str, Any]:
+def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: datetime,
+                      allow_past: bool = True) -> dict[str, Any]:
+    """Create an assignment in its first stage; with `allow_past` False, one whose end date has passed is refused
+    (the CLI's default: its tasks would all be counted from today)."""
     with _transaction(db) as session:
-        record = _create_assignment(session, spec, actor=actor, now=now)
+        record = _create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past)
     log.info("assignment created", assignment=record.assignment.id, assignee=record.assignee.email, actor=actor)
     return assignment_view(record, now)
 
 
-def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str,
-                       now: datetime) -> list[dict[str, Any]]:
+def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str, now: datetime,
+                       allow_past: bool = True) -> list[dict[str, Any]]:
     """Create one assignment per CSV line, all or nothing; every problem of every line is reported with its number.
+    With `allow_past` False, a line whose end date has passed is one of them.
 
     Every line is checked before anything is written, then all of them are written together, a few hundred rows
     per statement.
@@ -220,7 +226,7 @@ def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str
         checked: list[_NewAssignment] = []
         for line, spec in rows:
             try:
-                checked.append(_check_new_assignment(lookups, spec))
+                checked.append(_check_new_assignment(lookups, spec, ended_by=None if allow_past else now.date()))
             except SojournError as exc:
                 for text in exc.lines():
                     problems.add(line, text)
@@ -263,8 +269,10 @@ def _workflow_roles(db: Engine) -> dict[str, tuple[str, ...]]:
         return {w.name: definition_of(w).stakeholder_roles for w in lookups.all_workflows(session)}
 
 
-def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime) -> AssignmentRecord:
-    checked = _check_new_assignment(_CreationLookups(session, [spec]), spec)
+def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime,
+                       allow_past: bool = True) -> AssignmentRecord:
+    checked = _check_new_assignment(_CreationLookups(session, [spec]), spec,
+                                    ended_by=None if allow_past else now.date())
     return _create_assignments(session, [checked], actor=actor, now=now)[0]
 
 
@@ -300,12 +308,16 @@ class _CreationLookups:
         return found if found is not None else _person(self.session, email, what)
 
 
-def _check_new_assignment(lookups: _CreationLookups, spec: AssignmentSpec) -> _NewAssignment:
-    """Every check of a new assignment; all failures are raised together, so one run shows everything to fix."""
+def _check_new_assignment(lookups: _CreationLookups, spec: AssignmentSpec, *,
+                           ended_by: date | None = None) -> _NewAssignment:
+    """Every check of a new assignment; all failures are raised together, so one run shows everything to fix. An end
+    date before `ended_by` (today, in UTC) is refused: that assignment is over already."""
     problems = inputs.Problems()
     start, end = problems.check(inputs.iso_date, spec.start, "start"), problems.check(inputs.iso_date, spec.end, "end")
     if start is not None and end is not None:
         problems.check(inputs.period, start, end)
+    if end is not None and ended_by is not None:
+        problems.check(_not_past, end, ended_by)
     home, host = problems.check(inputs.country, spec.home, "home"), problems.check(inputs.country, spec.host, "host")
     workflow_name = problems.check(inputs.text, spec.workflow, "workflow")
     workflow = problems.check(lookups.workflow, workflow_name) if workflow_name is not None else None
@@ -318,6 +330,12 @@ def _check_new_assignment(lookups: _CreationLookups, spec: AssignmentSpec) -> _N
         raise AssertionError("a check failed without raising")  # raise_if_any raised every failure above
     return _NewAssignment(workflow, assignee, {r: p for r, p in holders.items() if p is not None}, home, host,
                           start, end)
+
+
+def _not_past(end: date, today: date) -> None:
+    if end < today:
+        raise BadInput(f"end {end.isoformat()} is already past (today is {today.isoformat()} in UTC)",
+                       details=["give --allow-past to record an assignment that has ended"])
 
 
 def _person_named(lookups: _CreationLookups, email: str, what: str) -> Person:
@@ -371,8 +389,14 @@ def _check_stage_name(session: Session, stage: str) -> None:
 
 
 def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[str, Any]:
+    """The assignment's view, with who signed the current plan version and when, and the outcomes recorded."""
     with _transaction(db) as session:
-        return assignment_view(load_record(session, assignment_id), now)
+        record = load_record(session, assignment_id)
+        signoffs = lookups.signoffs_of(session, [assignment_id])
+        signers = lookups.people_by_id(session, (s.person_id for s in signoffs))
+        outcomes = program_queries.outcomes_with_competencies(session, assignment_id)
+        return {**assignment_view(record, now), "signoffs": signoff_views(record, signoffs, signers),
+                "outcomes": [outcome_view(o, ratings) for o, ratings in outcomes]}
 
 
 def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:

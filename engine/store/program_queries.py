@@ -12,7 +12,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, func, select, true, update
 from sqlmodel import Session, col
 
-from engine.store.models import Assignment, Checkin, Goal, GoalProgress, Outcome, Pulse
+from engine.store.models import Assignment, Checkin, Goal, GoalProgress, Outcome, OutcomeCompetency, Pulse
 from engine.store.report_queries import AssignmentFilter, _rows, _selected_ids
 
 
@@ -50,6 +50,21 @@ def outcome_of(session: Session, assignment_id: int, months: int) -> Outcome | N
     """outcome_of: the assignment's outcome at `months` after return, if recorded."""
     return session.scalars(select(Outcome).where(col(Outcome.assignment_id) == assignment_id,
                                                  col(Outcome.months) == months)).first()
+
+
+def outcomes_with_competencies(session: Session,
+                               assignment_id: int) -> list[tuple[Outcome, list[OutcomeCompetency]]]:
+    """outcomes_with_competencies: the assignment's recorded outcomes, 12 months first, each with its competencies
+    in the order recorded; two queries."""
+    outcomes = list(session.scalars(select(Outcome).where(col(Outcome.assignment_id) == assignment_id)
+                                    .order_by(col(Outcome.months))))
+    ratings: dict[int | None, list[OutcomeCompetency]] = {o.id: [] for o in outcomes}
+    if outcomes:
+        for rating in session.scalars(select(OutcomeCompetency)
+                                      .where(col(OutcomeCompetency.outcome_id).in_(list(ratings)))
+                                      .order_by(col(OutcomeCompetency.id))):
+            ratings[rating.outcome_id].append(rating)
+    return [(o, ratings[o.id]) for o in outcomes]
 
 
 def set_early_return_reason(connection: Connection, assignment_id: int, category: str) -> str:

@@ -442,7 +442,7 @@ def _check(session: Session, signer: LinkSigner, action_name: str, token: str, n
     revoked = link_queries.revoked_before(session, pk(person))
     if revoked is not None and claims.issued_at <= revoked:
         raise LinkRefused(Refusal.EXPIRED, "This link was revoked. Ask the mobility team if you still need it.",
-                          claims=claims)
+                          claims=claims, reason="revoked")
     return Checked(claims, person)
 
 
@@ -597,7 +597,10 @@ def _plan_signers(record: AssignmentRecord) -> list[str]:
 def revoke_person_links(db: Engine, email: str, *, now: datetime) -> dict[str, Any]:
     """End every link the person has been sent so far; links minted after now work."""
     with use_case_transaction(db) as session:
-        person = service._person(session, inputs.email(email, "--person"), "--person")
+        address = inputs.email(email, "--person")
+        person = lookups.person_by_email(session, address)
+        if person is None:
+            raise NotFound(f"--person: no person with email {address}", details=["`sojourn person list` shows them"])
         link_queries.revoke_links(session, pk(person), now=now)
     log.info("links_revoked", person=person.email)
     return {"person": person.email, "revoked_before": now.isoformat()}

@@ -46,7 +46,7 @@ def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) ->
 
     def refused(exc: LinkRefused, action: str) -> tuple[str, int]:
         claims = exc.claims
-        log.warning("link_refused", status=int(exc.refusal), reason=exc.refusal.name.lower(), action=action,
+        log.warning("link_refused", status=int(exc.refusal), reason=exc.reason, action=action,
                     person=claims.person if claims else None, token_id=claims.token_id if claims else None,
                     method=request.method)
         return render_template("refused.html", message=exc.message, status=int(exc.refusal)), int(exc.refusal)

@@ -84,7 +84,7 @@ def test_task_done_refuses_unknown_task(on_db: Sojourn, db_url: str, assignment_
                       "coach=nobody@example.com sponsor=sara.sponsor@example.com talent=tess.talent@example.com "
                       "mobility=mo.mobility@example.com"}, 1, ["coach: no person with email nobody@example.com"]),
     ({"workflow": "nope"}, 1, ["no workflow nope", "leadership-development"]),
-    ({"start": "2026-13-01"}, 2, ["'2026-13-01' is not a date in the form YYYY-MM-DD"]),
+    ({"start": "2026-13-01"}, 2, ["'2026-13-01' is not a real date"]),
     ({"end": "soon"}, 2, ["'soon' is not a date in the form YYYY-MM-DD"]),
     ({"start": "2027-09-01"}, 2, ["end 2027-08-31 must be after start 2027-09-01"]),
     ({"start": "2027-08-31"}, 2, ["end 2027-08-31 must be after start 2027-08-31"]),

@@ -176,7 +176,6 @@ def test_filters_select_assignments_by_host_start_year_and_workflow(on_db: Sojou
     ("--host", "Germany", "two-letter"),
     ("--start-year", "1800", "between 1950 and 2200"),
     ("--start-year", "last", "not a valid integer"),
-    ("--workflow", "no-such-program", "no workflow named"),
     ("--format", "pdf", "pdf"),
 ])
 def test_bad_filter_values_exit_2_and_change_nothing(on_db: Sojourn, db_url: str, option: str, value: str,
