@@ -14,14 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from icalendar import Event
 from sqlalchemy import Engine
 from sqlmodel import col
 
 from engine import inputs
 from engine.cadences import CadenceSchedule, anchor_day, in_range, range_entered_at
 from engine.errors import NotFound
-from engine.ical import ContactPeriod, calendar_text, contact_event, in_date_order, task_event
+from engine.ical import CalendarEvent, ContactPeriod, calendar_text, contact_event, in_date_order, task_event
 from engine.records import AssignmentRecord, load_records
 from engine.store import queries
 from engine.store.models import Assignment, Person, StageChange, pk
@@ -85,8 +84,7 @@ def contact_periods(record: AssignmentRecord, history: list[StageChange], person
             index += 1
 
 
-def _event_view(event: Event) -> dict[str, Any]:
-    start = event.start
+def _event_view(event: CalendarEvent) -> dict[str, Any]:
+    start = event.instant()
     shown = start.astimezone(UTC).isoformat() if isinstance(start, datetime) else start.isoformat()
-    return {"uid": str(event.uid), "summary": str(event.get("summary")), "all_day": not isinstance(start, datetime),
-            "start": shown}
+    return {"uid": event.uid, "summary": event.summary, "all_day": event.tz is None, "start": shown}

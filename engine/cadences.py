@@ -17,21 +17,21 @@ import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from engine.definition import Cadence, Every, WorkflowDefinition
 from engine.schedule import local_instant
 
-if TYPE_CHECKING:
-    from engine.store.models import StageChange
 
-
+@lru_cache(maxsize=65536)
 def add_months_clamped(anchor: date, months: int) -> date:
     """`anchor` plus `months` calendar months, on the anchor's day or the month's last day if that is shorter.
 
     Plain arithmetic on purpose: APScheduler's CalendarIntervalTrigger(months=1) started on the 31st skips
-    the months without one, and CronTrigger(day="last") only knows month ends, not anniversaries.
+    the months without one, and CronTrigger(day="last") only knows month ends, not anniversaries. Kept for the
+    anchors and months asked again: planning asks the same few for every cadence check of a sweep.
     """
     year, month = divmod(anchor.month - 1 + months, 12)
     year += anchor.year
@@ -151,14 +151,39 @@ def _latest_local_date(instant: datetime, zones: Iterable[str]) -> date:
 
 def in_range(definition: WorkflowDefinition, cadence: Cadence, stage: str | None) -> bool:
     """Whether `stage` lies between the cadence's from_stage and until_stage, inclusive, in stage order."""
-    stages = definition.stage_keys
-    if stage is None or stage not in stages or cadence.from_stage not in stages or cadence.until_stage not in stages:
-        return False
-    return stages.index(cadence.from_stage) <= stages.index(stage) <= stages.index(cadence.until_stage)
+    order = stage_order(definition)
+    position, first, last = order.get(stage or ""), order.get(cadence.from_stage), order.get(cadence.until_stage)
+    return position is not None and first is not None and last is not None and first <= position <= last
+
+
+def stage_order(definition: WorkflowDefinition) -> dict[str, int]:
+    """Each stage key of `definition` with its position, built once per definition: planning asks for every cadence
+    and every step of its history at each check."""
+    known = _STAGE_ORDERS.get(id(definition))
+    if known is None or known[0] is not definition:
+        known = _STAGE_ORDERS[id(definition)] = (definition, {key: i for i, key in enumerate(definition.stage_keys)})
+    return known[1]
+
+
+# id -> (the definition, its stage order); the definition is kept so that its id is never reused by another
+_STAGE_ORDERS: dict[int, tuple[WorkflowDefinition, dict[str, int]]] = {}
+
+
+class StageStep(Protocol):
+    """One step of a stage history: a stored StageChange, or a plain row with the same three values."""
+
+    @property
+    def from_stage(self) -> str | None: ...
+
+    @property
+    def to_stage(self) -> str: ...
+
+    @property
+    def at(self) -> datetime: ...
 
 
 def range_entered_at(definition: WorkflowDefinition, cadence: Cadence,
-                     history: Iterable[StageChange]) -> datetime | None:
+                     history: Iterable[StageStep]) -> datetime | None:
     """When the assignment last moved into the cadence's stage range from outside it (None: never)."""
     entered = None
     for step in history:
@@ -167,7 +192,7 @@ def range_entered_at(definition: WorkflowDefinition, cadence: Cadence,
     return entered
 
 
-def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable[StageChange], tz: str,
+def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable[StageStep], tz: str,
                     day: date, *, start: date | None = None) -> date | None:
     """The first day of the period of cadence `kind` that `day` falls in, counted from the last entry into the
     cadence's stages (in `tz`, the assignee's zone) or the assignment's `start`, whichever is later; None when there

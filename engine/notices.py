@@ -150,6 +150,16 @@ def task_key_part(task: Task) -> str:
     return f"{task.id}.{task.reminder_round}" if task.reminder_round else f"{task.id}"
 
 
+def task_notice_key(kind: NoticeKind, task: Task, number: int = 0, role: str = "") -> str:
+    """The key of a notice about a task: an owner's step, escalation `number` to `role`, or the escalation of an
+    unacknowledged plan change (keyed by the task id alone). Planning reads which keys exist before building texts."""
+    if kind == NoticeKind.PLAN_UNACKNOWLEDGED:
+        return f"{kind}/{task.id}/{number}/{role}"
+    if kind == NoticeKind.ESCALATION:
+        return f"{kind}/{task_key_part(task)}/{number}/{role}"
+    return f"{kind}/{task_key_part(task)}"
+
+
 def assignment_line(assignment: Assignment, assignee: Person) -> str:
     """The line that opens a reminder: which assignment, whose, and where it stands."""
     return (f"Assignment #{assignment.id} ({assignee.name}, {assignment.home} to {assignment.host}), "
@@ -164,7 +174,7 @@ def task_reminder(kind: NoticeKind, task: Task, owner: Person, about: str, *, da
                NoticeKind.TASK_OVERDUE: f"Overdue since today: {task.title}"}[kind]
     body = (f"{about}\nYour task {task.id} ({task.key}) is due on {task.due_on.isoformat()}.\n"
             f"When it is done: {task_done_command(task.id)}")
-    return NewNotice(key=f"{kind}/{task_key_part(task)}", kind=kind, assignment_id=task.assignment_id, task_id=task.id,
+    return NewNotice(key=task_notice_key(kind, task), kind=kind, assignment_id=task.assignment_id, task_id=task.id,
                      recipient=owner.email, role=task.owner_role, subject=subject, body=body, created_at=now,
                      deliver_at=at)
 
@@ -175,7 +185,7 @@ def escalations(task: Task, owner: Person, about: str, recipients: Iterable[tupl
     subject = f"Escalation {number}: {task.title} is {overdue_days + 1} day(s) overdue"
     body = (f"{about}\nTask {task.id} ({task.key}) of {owner.name} <{owner.email}> ({task.owner_role}) was due "
             f"on {task.due_on.isoformat()} and is still open.\nPlease follow up with {owner.name}.")
-    return [NewNotice(key=f"{NoticeKind.ESCALATION}/{task_key_part(task)}/{number}/{role}", kind=NoticeKind.ESCALATION,
+    return [NewNotice(key=task_notice_key(NoticeKind.ESCALATION, task, number, role), kind=NoticeKind.ESCALATION,
                       assignment_id=task.assignment_id, task_id=task.id, recipient=person.email, role=role,
                       subject=subject, body=body, created_at=now, deliver_at=at)
             for role, person in recipients]
@@ -362,7 +372,7 @@ def plan_unacknowledged(task: Task, owner: Person, about: str, recipients: Itera
     body = (f"{about}\n{owner.name} <{owner.email}> ({task.owner_role}) has not acknowledged the change that made "
             f"plan version {version}, due on {task.due_on.isoformat()}.\nPlease make sure home has heard of it; "
             f"{owner.name} acknowledges with: {plan_ack_command(task.assignment_id, owner.email)}")
-    return [NewNotice(key=f"{NoticeKind.PLAN_UNACKNOWLEDGED}/{task.id}/{number}/{role}",
+    return [NewNotice(key=task_notice_key(NoticeKind.PLAN_UNACKNOWLEDGED, task, number, role),
                       kind=NoticeKind.PLAN_UNACKNOWLEDGED, assignment_id=task.assignment_id, task_id=task.id,
                       recipient=person.email, role=role, subject=subject, body=body, created_at=now, deliver_at=at)
             for role, person in recipients]

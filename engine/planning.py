@@ -66,7 +66,8 @@ from engine.records import definition_of
 from engine.reminders import ReminderStep, steps_to_send, task_steps
 from engine.schedule import local_instant
 from engine.store import checkin_queries, lookups, queries
-from engine.store.models import Assignment, Person, StageChange, Task
+from engine.store.models import Assignment, Person, Task
+from engine.store.queries import StageStep
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
 
@@ -112,6 +113,12 @@ def plan_batch(session: Session, now: datetime, *, attach_calendars: bool = True
 
     Each batch is complete on its own (notices written, next instants moved), so the daemon commits after every
     batch: a backlog after long downtime never holds the database's write lock for more than one batch.
+
+    Planning first decides which notices are due and their keys, then reads which of those keys the outbox holds
+    already and builds texts and attachments only for the others: a task's earlier steps and a period's due notice
+    come up again at every later check, and building them again only for the insert to ignore them cost a third
+    of an hourly sweep. Not a filter on instants: a stage change moves `next_check_at` back, and what was sent
+    before it must still be recognised by its key.
     """
     tasks = queries.due_task_reminders(session, now, BATCH_SIZE)
     states = queries.due_cadence_checks(session, now, BATCH_SIZE)
@@ -119,54 +126,74 @@ def plan_batch(session: Session, now: datetime, *, attach_calendars: bool = True
         return PlannedBatch(0, False)
     # one read of the assignments for both halves: most sweeps find tasks and cadences of the same assignments
     context = _load_assignments(session, {t.assignment_id for t in tasks} | {s.assignment_id for s in states})
-    added = _plan_task_batch(session, tasks, context, now) + \
-        _plan_cadence_batch(session, states, context, now, attach_calendars=attach_calendars)
+    context.history = queries.stage_steps_of(session, {s.assignment_id for s in states} | {
+        t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
+    task_drafts, moves = _task_drafts(tasks, context, now)
+    cadence_drafts, next_checks = _cadence_drafts(session, states, context, now, attach_calendars=attach_calendars)
+    drafts = task_drafts + cadence_drafts
+    existing = queries.existing_outbox_keys(session, [key for key, _ in drafts])
+    added = queries.insert_notifications(session, [build() for key, build in drafts if key not in existing])
+    queries.set_next_reminders(session, moves)
+    queries.set_next_cadence_checks(session, next_checks)
     return PlannedBatch(added, len(tasks) == BATCH_SIZE or len(states) == BATCH_SIZE)
+
+
+# A notice decided on but not written yet: its key, and how to build it (only done when the key is new).
+_Draft = tuple[str, Callable[[], NewNotice]]
 
 
 # --- task reminders --------------------------------------------------------------------------------------------
 
 
-def _plan_task_batch(session: Session, tasks: Sequence[Task], context: _Context, now: datetime) -> int:
-    """Send the due steps of a batch of tasks whose `next_reminder_at` has come; move each to its next step."""
-    if not tasks:
-        return 0
-    earlier_stages = queries.stage_changes_of(session, {
-        t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
-    rows: list[NewNotice] = []
+def _task_drafts(tasks: Sequence[Task], context: _Context,
+                 now: datetime) -> tuple[list[_Draft], list[tuple[Task, datetime | None]]]:
+    """The due steps of a batch of tasks whose `next_reminder_at` has come, and each task's next step."""
+    drafts: list[_Draft] = []
+    moves: list[tuple[Task, datetime | None]] = []
     for task in tasks:
         definition = context.definitions[task.assignment_id]
         owner = context.people[task.owner_id]
         created = _task_created_at(task, context.assignments[task.assignment_id],
-                                   earlier_stages.get(task.assignment_id, []))
+                                   context.history.get(task.assignment_id, []))
         steps = task_steps(task.due_on, definition.reminders, owner.tz)
-        chosen, task.next_reminder_at = steps_to_send(steps, now, created)
-        rows += [row for step in chosen for row in _task_notices(task, step, context, now)]
-        session.add(task)
-    added = queries.insert_notifications(session, rows)
-    session.flush()
-    return added
+        chosen, next_at = steps_to_send(steps, now, created)
+        moves.append((task, next_at))
+        for step in chosen:
+            drafts += _step_drafts(task, step, context, now)
+    return drafts, moves
 
 
-def _task_created_at(task: Task, assignment: Assignment, history: Iterable[StageChange]) -> datetime | None:
+def _task_created_at(task: Task, assignment: Assignment, history: Iterable[StageStep]) -> datetime | None:
     """When a task was created: tasks are created as their stage is entered, so when the assignment last entered it."""
     if task.stage == assignment.stage:
         return assignment.stage_entered_at
     return max((step.at for step in history if step.to_stage == task.stage), default=None)
 
 
-def _task_notices(task: Task, step: ReminderStep, context: _Context, now: datetime) -> list[NewNotice]:
+def _step_drafts(task: Task, step: ReminderStep, context: _Context, now: datetime) -> list[_Draft]:
+    """One draft per recipient of a step: the owner's own reminder, or an escalation to each role it goes to."""
     assignment = context.assignments[task.assignment_id]
     holders = context.holders[task.assignment_id]
     owner = context.people[task.owner_id]
-    about = notices.assignment_line(assignment, holders["assignee"])
+
+    def about() -> str:
+        return notices.assignment_line(assignment, holders["assignee"])
+
     if step.kind != NoticeKind.ESCALATION:
-        return [notices.task_reminder(step.kind, task, owner, about, day=step.day, at=step.at, now=now)]
+        return [(notices.task_notice_key(step.kind, task),
+                 lambda: notices.task_reminder(step.kind, task, owner, about(), day=step.day, at=step.at, now=now))]
     reminders = context.definitions[task.assignment_id].reminders
     roles = _unique([reminders.escalate_to, reminders.managers.get(task.owner_role)])
-    escalate = notices.plan_unacknowledged if task.key.startswith(notices.PLAN_ACK_TASK) else notices.escalations
-    return escalate(task, owner, about, [(role, holders[role]) for role in roles if role in holders],
-                    number=step.number, overdue_days=step.overdue_days, at=step.at, now=now)
+    plan_ack = task.key.startswith(notices.PLAN_ACK_TASK)
+    kind = NoticeKind.PLAN_UNACKNOWLEDGED if plan_ack else NoticeKind.ESCALATION
+    escalate = notices.plan_unacknowledged if plan_ack else notices.escalations
+
+    def escalation(role: str, person: Person) -> Callable[[], NewNotice]:
+        return lambda: escalate(task, owner, about(), [(role, person)], number=step.number,
+                                overdue_days=step.overdue_days, at=step.at, now=now)[0]
+
+    return [(notices.task_notice_key(kind, task, step.number, role), escalation(role, holders[role]))
+            for role in roles if role in holders]
 
 
 # --- cadences --------------------------------------------------------------------------------------------------
@@ -185,78 +212,76 @@ class _CadenceCheck:
     missed_roles: list[str]
 
 
-def _plan_cadence_batch(session: Session, states: Sequence[queries.DueCadence], context: _Context, now: datetime, *,
-                        attach_calendars: bool) -> int:
-    """Send the contact_due and contact_missed notices of a batch of cadences whose `next_check_at` has come.
+def _cadence_drafts(session: Session, states: Sequence[queries.DueCadence], context: _Context, now: datetime, *,
+                    attach_calendars: bool) -> tuple[list[_Draft], list[tuple[int, str, datetime | None]]]:
+    """The contact_due and contact_missed notices of a batch of cadences whose `next_check_at` has come, and each
+    cadence's next check; the queued notices of cadences whose stages the assignment has left are cancelled.
 
     What satisfies a period and the goal progress a checkin_due carries are read once for the whole batch, not
     once per period: planning writes neither, so reading them before the notices are made reads the same rows.
     """
     if not states:
-        return 0
-    history = queries.stage_changes_of(session, {s.assignment_id for s in states})
+        return [], []
     checks: list[_CadenceCheck] = []
     next_checks: list[tuple[int, str, datetime | None]] = []
+    left: list[tuple[int, str]] = []
     for state in states:
-        check, next_check_at = _cadence_check(session, state.assignment_id, state.kind, state.next_check_at or now,
-                                              context, history[state.assignment_id], now)
+        check, next_check_at, in_stages = _cadence_check(state.assignment_id, state.kind,
+                                                         state.next_check_at or now, context, now)
         next_checks.append((state.assignment_id, state.kind, next_check_at))
+        if not in_stages:
+            left.append((state.assignment_id, state.kind))
         if check is not None:
             checks.append(check)
+    queries.cancel_queued_cadence_notifications(session, left, kinds=CADENCE_KINDS,
+                                                reason="assignment left the stages of this cadence before delivery")
     held = _held_periods(session, checks, context)
     progress = checkin_queries.latest_goal_progress_of(session, {
         c.assignment_id for c in checks if c.current is not None and c.cadence.kind == CHECKIN_CADENCE})
-    rows = [row for check in checks
-            for row in _check_notices(check, context, held, progress, now, attach_calendars=attach_calendars)]
-    added = queries.insert_notifications(session, rows)
-    queries.set_next_cadence_checks(session, next_checks)
-    return added
+    drafts = [draft for check in checks
+              for draft in _check_drafts(check, context, held, progress, now, attach_calendars=attach_calendars)]
+    return drafts, next_checks
 
 
-def _cadence_check(session: Session, assignment_id: int, kind: str, since: datetime, context: _Context,
-                   history: list[StageChange], now: datetime) -> tuple[_CadenceCheck | None, datetime | None]:
-    """What a due cadence asks for at `now`, and when to look at it next (None: never, the cadence is over)."""
+def _cadence_check(assignment_id: int, kind: str, since: datetime, context: _Context,
+                   now: datetime) -> tuple[_CadenceCheck | None, datetime | None, bool]:
+    """What a due cadence asks for at `now`, when to look at it next (None: never, the cadence is over), and
+    whether the assignment is still in the cadence's stages."""
     assignment = context.assignments[assignment_id]
     definition = context.definitions[assignment_id]
     cadence = next((c for c in definition.cadences if c.kind == kind), None)
     if cadence is None:
-        return None, None
+        return None, None, True
     if not in_range(definition, cadence, assignment.stage):
-        queries.cancel_queued_notifications(
-            session, assignment_id=assignment_id, kinds=CADENCE_KINDS,
-            reason="assignment left the stages of this cadence before delivery",
-            key_prefixes=[notices.cadence_key_prefix(kind, assignment_id, cadence.kind) for kind in CADENCE_KINDS])
-        return None, None
-    entered = range_entered_at(definition, cadence, history)
+        return None, None, False
+    entered = range_entered_at(definition, cadence, context.history.get(assignment_id, []))
     holders = context.holders[assignment_id]
     missed_roles = _unique([*cadence.notify, definition.reminders.escalate_to])
     if entered is None or any(role not in holders for role in missed_roles):
-        return None, None
+        return None, None, True
     schedule = CadenceSchedule.of(definition, cadence, entered, holders["assignee"].tz, start=assignment.start,
                                   due_zones=[holders[r].tz for r in cadence.notify],
                                   missed_zones=[holders[r].tz for r in missed_roles])
     check = _CadenceCheck(assignment_id, cadence, schedule, schedule.current_period(now),
                           schedule.checks_between(since, now), missed_roles)
-    return check, schedule.next_event_after(now)
+    return check, schedule.next_event_after(now), True
 
 
-def _check_notices(check: _CadenceCheck, context: _Context, held: set[tuple[int, str, int]],
-                   progress: dict[int, list[GoalProgressLine]], now: datetime, *,
-                   attach_calendars: bool) -> list[NewNotice]:
+def _check_drafts(check: _CadenceCheck, context: _Context, held: set[tuple[int, str, int]],
+                  progress: dict[int, list[GoalProgressLine]], now: datetime, *,
+                  attach_calendars: bool) -> list[_Draft]:
     """The due notice of the current period and the missed notices of the periods looked for and not held."""
-    rows: list[NewNotice] = []
+    drafts: list[_Draft] = []
     due_kind, missed_kind = notices.cadence_notice_kinds(check.cadence.kind)
     lines = progress.get(check.assignment_id, []) if due_kind == NoticeKind.CHECKIN_DUE else []
     if check.current is not None:
-        rows += _contact_notices(due_kind, check.cadence.notify, check, check.current, context, lines, now,
-                                 attach_calendars=attach_calendars)
+        drafts += _contact_drafts(due_kind, check.cadence.notify, check, check.current, context, lines, now,
+                                  attach_calendars=attach_calendars)
     for index in check.checked:
         if (check.assignment_id, check.cadence.kind, index) not in held:
-            rows += _contact_notices(missed_kind, check.missed_roles, check, index, context, [], now,
-                                     attach_calendars=attach_calendars)
-    return rows
-
-
+            drafts += _contact_drafts(missed_kind, check.missed_roles, check, index, context, [], now,
+                                      attach_calendars=attach_calendars)
+    return drafts
 def _held_periods(session: Session, checks: Iterable[_CadenceCheck], context: _Context) -> set[tuple[int, str, int]]:
     """(assignment id, cadence kind, period index) of every period looked for whose contact happened: a check-in
     or a pulse recorded while the period ran (its days in the assignee's zone, as periods are counted), or a logged
@@ -297,21 +322,34 @@ def _any_within(ordered: list[_Moment], since: _Moment, before: _Moment) -> bool
     return position < len(ordered) and ordered[position] < before
 
 
-def _contact_notices(kind: NoticeKind, roles: Iterable[str], check: _CadenceCheck, index: int, context: _Context,
-                     progress: list[GoalProgressLine], now: datetime, *, attach_calendars: bool) -> list[NewNotice]:
+def _contact_drafts(kind: NoticeKind, roles: Iterable[str], check: _CadenceCheck, index: int, context: _Context,
+                    progress: list[GoalProgressLine], now: datetime, *, attach_calendars: bool) -> list[_Draft]:
+    """One draft per recipient of a period's notice of `kind`, keyed as `notices` keys it."""
+    holders = context.holders[check.assignment_id]
+    prefix = notices.cadence_key_prefix(kind, check.assignment_id, check.cadence.kind, check.schedule.start(index))
+
+    def contact_notice(role: str) -> Callable[[], NewNotice]:
+        return lambda: _contact_notice(kind, role, check, index, context, progress, now,
+                                       attach_calendar=attach_calendars and kind in PERIOD_DUE_KINDS)
+
+    return [(prefix + role, contact_notice(role)) for role in roles if role in holders]
+
+
+def _contact_notice(kind: NoticeKind, role: str, check: _CadenceCheck, index: int, context: _Context,
+                    progress: list[GoalProgressLine], now: datetime, *, attach_calendar: bool) -> NewNotice:
     cadence, schedule = check.cadence, check.schedule
     assignment, holders = context.assignments[check.assignment_id], context.holders[check.assignment_id]
+    recipient = holders[role]
     period = notices.ContactPeriod(assignment, cadence, holders[cadence.with_role], schedule.start(index),
                                    schedule.last_day(index))
     day = schedule.check_day(index) if kind in MISSED_KINDS else period.first
-    about = notices.assignment_line(assignment, holders["assignee"])
+    notice = notices.cadence_notice(kind, period, notices.assignment_line(assignment, holders["assignee"]), role=role,
+                                    recipient=recipient, at=local_instant(day, schedule.local_hour, recipient.tz),
+                                    now=now, progress=progress)
+    if not attach_calendar:
+        return notice
     calendar = CalendarPeriod(assignment, holders["assignee"], cadence, period.partner, period.first, period.last)
-    attach = attach_calendars and kind in PERIOD_DUE_KINDS
-    return [notices.cadence_notice(kind, period, about, role=role, recipient=holders[role],
-                                   at=local_instant(day, schedule.local_hour, holders[role].tz), now=now,
-                                   progress=progress)._replace(
-                calendar=period_calendar(calendar, holders[role], schedule.local_hour, now) if attach else None)
-            for role in roles if role in holders]
+    return notice._replace(calendar=period_calendar(calendar, recipient, schedule.local_hour, now))
 
 
 # --- loading ---------------------------------------------------------------------------------------------------
@@ -325,6 +363,7 @@ class _Context:
     definitions: dict[int, WorkflowDefinition] = field(default_factory=dict)  # by assignment id
     holders: dict[int, dict[str, Person]] = field(default_factory=dict)  # assignment id -> role -> person
     people: dict[int, Person] = field(default_factory=dict)
+    history: dict[int, list[StageStep]] = field(default_factory=dict)  # by assignment id, oldest first
 
 
 def _load_assignments(session: Session, assignment_ids: set[int]) -> _Context:

@@ -8,11 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from engine.store.models import Assignment, Goal, Person, Signoff, Stakeholder, Task, Workflow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Executable
+    from sqlmodel.sql.expression import SelectOfScalar
+
+_Row = TypeVar("_Row", Assignment, Person, Workflow)
+
+
+@cache
+def _by_ids(model: type[_Row]) -> SelectOfScalar[_Row]:
+    """`select(model) WHERE id IN :ids`, built once per model: planning reads assignments, people and workflows
+    by id at every batch of every sweep, and building the statement cost more than running it."""
+    return select(model).where(col(model.id).in_(bindparam("ids", expanding=True)))
+
 
 # --- workflows --------------------------------------------------------------------------------------------------
 
@@ -45,8 +61,7 @@ def all_workflows(session: Session) -> Sequence[Workflow]:
 
 def workflows_by_id(session: Session, ids: Iterable[int]) -> dict[int, Workflow]:
     """workflows_by_id: the workflow versions with these ids, by id."""
-    statement = select(Workflow).where(col(Workflow.id).in_(set(ids)))
-    return {w.id: w for w in session.exec(statement) if w.id is not None}
+    return {w.id: w for w in session.exec(_by_ids(Workflow), params={"ids": list(set(ids))}) if w.id is not None}
 
 
 # --- people -----------------------------------------------------------------------------------------------------
@@ -67,7 +82,7 @@ def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
     wanted = set(ids)
     if not wanted:
         return {}
-    return {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(wanted))) if p.id is not None}
+    return {p.id: p for p in session.exec(_by_ids(Person), params={"ids": list(wanted)}) if p.id is not None}
 
 
 # --- assignments and what hangs off them --------------------------------------------------------------------------
@@ -84,7 +99,7 @@ def assignments_with_workflow_and_assignee(session: Session, *where: Any) -> lis
 
 def assignments_by_id(session: Session, ids: Iterable[int]) -> Sequence[Assignment]:
     """assignments_by_id: the assignments with these ids."""
-    return session.exec(select(Assignment).where(col(Assignment.id).in_(set(ids)))).all()
+    return session.exec(_by_ids(Assignment), params={"ids": list(set(ids))}).all()
 
 
 def stakeholders_of(session: Session, assignment_ids: Iterable[int]) -> Sequence[Stakeholder]:
@@ -95,9 +110,14 @@ def stakeholders_of(session: Session, assignment_ids: Iterable[int]) -> Sequence
 def stakeholder_roles_of(session: Session, assignment_ids: Iterable[int]) -> list[tuple[int, str, int]]:
     """stakeholder_roles_of: (assignment id, role, person id) for every role held in these assignments, as plain
     rows: planning reads them for a whole batch at every sweep."""
-    statement = select(Stakeholder.assignment_id, Stakeholder.role, Stakeholder.person_id).where(
-        col(Stakeholder.assignment_id).in_(set(assignment_ids)))
-    return [(assignment_id, role, person_id) for assignment_id, role, person_id in session.exec(statement)]
+    rows = session.execute(_stakeholder_roles_statement(), {"ids": list(set(assignment_ids))})
+    return [(assignment_id, role, person_id) for assignment_id, role, person_id in rows]
+
+
+@cache
+def _stakeholder_roles_statement() -> Executable:
+    return select(Stakeholder.assignment_id, Stakeholder.role, Stakeholder.person_id).where(
+        col(Stakeholder.assignment_id).in_(bindparam("ids", expanding=True)))
 
 
 def stakeholder_people_of(session: Session, assignment_ids: Iterable[int]) -> list[tuple[int, str, Person]]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Insert, Table, Update, and_, bindparam, case, delete, insert, literal, or_, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
@@ -25,7 +26,10 @@ from engine.store.models import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy import Executable
     from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.engine import Dialect
+    from sqlmodel.sql.expression import SelectOfScalar
 
 
 def _table(model: Any) -> Table:
@@ -60,18 +64,83 @@ def insert_notifications(session: Session, notices: Sequence[NewNotice]) -> int:
 
     This is what makes planning idempotent: two daemons, or one daemon after a restart, planning the same
     reminder insert it once. Returns how many rows were new.
+
+    The rows go to the driver as one `executemany` of plain tuples, each value converted by its column's own bind
+    processor, so they are stored exactly as the ORM would store them: planning writes thousands of rows a sweep,
+    and SQLAlchemy's per-row statement handling cost more than the insert itself.
     """
     if not notices:
         return 0
-    table = _table(Outbox)
-    # RETURNING counts what was new on every backend; psycopg reports no row count for a batched insert.
-    statement = _insert_ignoring_duplicates(session, table, "key").returning(table.c.key)
-    return len(session.execute(statement, [_outbox_row(n) for n in notices]).all())
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name not in ("postgresql", "sqlite"):
+        table = _table(Outbox)
+        statement = _insert_ignoring_duplicates(session, table, "key").returning(table.c.key)
+        return len(session.execute(statement, [_outbox_row(n) for n in notices]).all())
+    sql, processors = _outbox_insert(dialect)
+    rows = [tuple(value if process is None else process(value)
+                  for value, process in zip(_outbox_values(n), processors, strict=True)) for n in notices]
+    result = connection.exec_driver_sql(sql, rows)
+    return _rowcount(result)
+
+
+_OUTBOX_INSERT_COLUMNS = ("key", "kind", "assignment_id", "task_id", "recipient", "role", "subject", "body",
+                          "created_at", "deliver_at", "calendar", "status", "attempts", "next_attempt_at",
+                          "delivered_to")
+
+
+def _outbox_values(notice: NewNotice) -> tuple[Any, ...]:
+    """A notice's values in the order of _OUTBOX_INSERT_COLUMNS (a new row: pending, not tried, due when delivered)."""
+    n = notice
+    return (n.key, str(n.kind), n.assignment_id, n.task_id, n.recipient, n.role, n.subject, n.body, n.created_at,
+            n.deliver_at, n.calendar, NoticeStatus.PENDING.value, 0, n.deliver_at, [])
+
+
+_OUTBOX_INSERTS: dict[tuple[str, str], tuple[str, tuple[Callable[[Any], Any] | None, ...]]] = {}
+
+
+def _outbox_insert(dialect: Dialect) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
+    """The driver-level `INSERT ... ON CONFLICT (key) DO NOTHING` of one outbox row in the dialect's parameter
+    style, and each column's bind processor; made once per dialect."""
+    cached = _OUTBOX_INSERTS.get((dialect.name, dialect.paramstyle))
+    if cached is None:
+        columns = _table(Outbox).c
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in _OUTBOX_INSERT_COLUMNS)
+        # constant column names quoted by the dialect; every value is bound
+        sql = (f"INSERT INTO outbox ({quoted}) VALUES ({', '.join([mark] * len(_OUTBOX_INSERT_COLUMNS))}) "  # noqa: S608
+               "ON CONFLICT (key) DO NOTHING")
+        processors = tuple(columns[name].type.dialect_impl(dialect).bind_processor(dialect)
+                           for name in _OUTBOX_INSERT_COLUMNS)
+        cached = _OUTBOX_INSERTS[(dialect.name, dialect.paramstyle)] = (sql, processors)
+    return cached
 
 
 def _outbox_row(notice: NewNotice) -> dict[str, Any]:
     return {**notice._asdict(), "status": NoticeStatus.PENDING, "attempts": 0, "delivered_to": [],
             "next_attempt_at": notice.deliver_at}
+
+
+def existing_outbox_keys(session: Session, keys: Iterable[str]) -> set[str]:
+    """existing_outbox_keys: which of `keys` the outbox holds already (the unique index on key), in few queries.
+
+    Planning asks before it builds a notice's text and attachment: at each later step of a task and each check of
+    a cadence, most of what is due was written at an earlier sweep.
+    """
+    wanted = list(dict.fromkeys(keys))
+    found: set[str] = set()
+    for first in range(0, len(wanted), _KEYS_PER_QUERY):
+        chunk = wanted[first:first + _KEYS_PER_QUERY]
+        found.update(session.execute(_existing_keys_statement(), {"keys": chunk}).scalars())
+    return found
+
+
+@cache
+def _existing_keys_statement() -> Executable:
+    return select(Outbox.key).where(col(Outbox.key).in_(bindparam("keys", expanding=True)))
+
+
+_KEYS_PER_QUERY = 2000  # well under SQLite's limit of bound values in one statement
 
 
 # --- planning -------------------------------------------------------------------------------------------------
@@ -84,10 +153,16 @@ def due_task_reminders(session: Session, now: datetime, limit: int) -> Sequence[
     On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED until the planning transaction ends: two daemons
     planning at once work on disjoint tasks instead of waiting on (or deadlocking over) each other.
     """
-    statement = (select(Task).where(Task.status == "open", col(Task.next_reminder_at) <= now)
-                 .order_by(col(Task.next_reminder_at), col(Task.id)).limit(limit)
-                 .with_for_update(skip_locked=True))
-    return session.exec(statement).all()
+    return session.exec(_due_task_statement(limit), params={"due_now": now}).all()
+
+
+@cache
+def _due_task_statement(limit: int) -> SelectOfScalar[Task]:
+    """Built once per limit: the daemon runs it at every sweep, mostly finding nothing, and building it cost more
+    than running it (as for the other statements of a sweep below)."""
+    return (select(Task).where(Task.status == "open", col(Task.next_reminder_at) <= bindparam("due_now"))
+            .order_by(col(Task.next_reminder_at), col(Task.id)).limit(limit)
+            .with_for_update(skip_locked=True))
 
 
 class DueCadence(NamedTuple):
@@ -102,23 +177,94 @@ def due_cadence_checks(session: Session, now: datetime, limit: int) -> list[DueC
     Served by ix_cadencestate_next_check_at; locked FOR UPDATE SKIP LOCKED on PostgreSQL like due_task_reminders.
     Plain rows, not tracked objects: planning moves `next_check_at` with `set_next_cadence_checks`.
     """
-    statement = (select(CadenceState.assignment_id, CadenceState.kind, CadenceState.next_check_at)
-                 .where(col(CadenceState.next_check_at) <= now)
-                 .order_by(col(CadenceState.next_check_at), col(CadenceState.assignment_id), col(CadenceState.kind))
-                 .limit(limit).with_for_update(skip_locked=True))
-    return [DueCadence(*row) for row in session.exec(statement)]
+    return [DueCadence(*row) for row in session.execute(_due_cadence_statement(limit), {"due_now": now})]
+
+
+@cache
+def _due_cadence_statement(limit: int) -> Executable:
+    return (select(CadenceState.assignment_id, CadenceState.kind, CadenceState.next_check_at)
+            .where(col(CadenceState.next_check_at) <= bindparam("due_now"))
+            .order_by(col(CadenceState.next_check_at), col(CadenceState.assignment_id), col(CadenceState.kind))
+            .limit(limit).with_for_update(skip_locked=True))
 
 
 def set_next_cadence_checks(session: Session, next_checks: Sequence[tuple[int, str, datetime | None]]) -> None:
     """set_next_cadence_checks: move each (assignment id, cadence kind) to its next check instant, in one statement."""
-    if not next_checks:
-        return
+    if next_checks:
+        session.execute(_next_check_statement(), [{"state_assignment_id": a, "state_kind": k, "state_next_check_at": at}
+                                                  for a, k, at in next_checks])
+
+
+@cache
+def _next_check_statement() -> Update:
     table = _table(CadenceState)
-    statement = (update(table).where(table.c.assignment_id == bindparam("state_assignment_id"),
-                                     table.c.kind == bindparam("state_kind"))
-                 .values(next_check_at=bindparam("state_next_check_at")))
-    session.execute(statement, [{"state_assignment_id": a, "state_kind": k, "state_next_check_at": at}
-                                for a, k, at in next_checks])
+    return (update(table).where(table.c.assignment_id == bindparam("state_assignment_id"),
+                                table.c.kind == bindparam("state_kind"))
+            .values(next_check_at=bindparam("state_next_check_at")))
+
+
+def set_next_reminders(session: Session, moves: Sequence[tuple[Task, datetime | None]]) -> None:
+    """set_next_reminders: move each task's `next_reminder_at`, in one statement for the batch.
+
+    The loaded tasks get the new instant as their committed value, so the session neither writes them again nor
+    holds a stale value.
+    """
+    if not moves:
+        return
+    session.execute(_next_reminder_statement(),
+                    [{"moved_task_id": task.id, "moved_next_reminder_at": at} for task, at in moves])
+    for task, at in moves:
+        set_committed_value(task, "next_reminder_at", at)
+
+
+def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tuple[int, str]], *, kinds: Sequence[str],
+                                        reason: str) -> int:
+    """cancel_queued_cadence_notifications: `cancel_queued_notifications` for many (assignment id, cadence kind)
+    pairs in one statement: their queued notices of `kinds` (keys `{kind}/{assignment}/{cadence}/...`) that are
+    not sent yet become `cancelled`, with `reason`. Returns the rows cancelled."""
+    if not cadences:
+        return 0
+    outbox = _table(Outbox)
+    statement = (update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
+                                      or_(*(outbox.c.status == literal(s) for s in DELIVERABLE)),
+                                      or_(*(outbox.c.key.like(bindparam(f"cancel_prefix_{i}"), escape=_LIKE_ESCAPE)
+                                            for i in range(len(kinds)))))
+                 .values(status=NoticeStatus.CANCELLED, last_error=reason))
+    values = [{"cancel_assignment_id": assignment_id,
+               **{f"cancel_prefix_{i}": _like_prefix(f"{kind}/{assignment_id}/{cadence}/")
+                  for i, kind in enumerate(kinds)}} for assignment_id, cadence in cadences]
+    return _rowcount(session.execute(statement, values))
+
+
+@cache
+def _next_reminder_statement() -> Update:
+    table = _table(Task)
+    return (update(table).where(table.c.id == bindparam("moved_task_id"))
+            .values(next_reminder_at=bindparam("moved_next_reminder_at")))
+
+
+class StageStep(NamedTuple):
+    """One step of an assignment's stage history, as planning needs it."""
+
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+
+
+def stage_steps_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageStep]]:
+    """stage_steps_of: the stage history of several assignments as plain rows, oldest first, in one query."""
+    history: dict[int, list[StageStep]] = defaultdict(list)
+    ids = set(assignment_ids)
+    if ids:
+        for assignment_id, from_stage, to_stage, at in session.execute(_stage_steps_statement(), {"ids": list(ids)}):
+            history[assignment_id].append(StageStep(from_stage, to_stage, at))
+    return history
+
+
+@cache
+def _stage_steps_statement() -> Executable:
+    return (select(StageChange.assignment_id, StageChange.from_stage, StageChange.to_stage, StageChange.at)
+            .where(col(StageChange.assignment_id).in_(bindparam("ids", expanding=True))).order_by(col(StageChange.id)))
 
 
 def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageChange]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime, time
@@ -125,3 +126,46 @@ def test_commands_that_build_no_calendar_do_not_import_icalendar() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
 
     assert done.stdout.strip() == "False"
+
+
+HOSTILE = "Review\r\nEND:VEVENT\nBEGIN:VEVENT\rSUMMARY:forged;x,y\\N\\\x0bATTENDEE:mailto:evil@example.com\u2028X-Y:z"
+
+
+def _unescaped(text: str) -> str:
+    """A TEXT value as RFC 5545 reads it back."""
+    return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m[1] in "nN" else m[1], text)
+
+
+def _property_names(calendar: Calendar) -> list[str]:
+    return [name for component in calendar.walk() for name in component]
+
+
+def test_hostile_text_stays_one_property_value_and_adds_no_properties() -> None:
+    """Line breaks, `;`, `,` and `\\` in a title, a name and a calendar name come back intact as their one value."""
+    hostile = Person(id=1, email="ana.lima@example.com", name=HOSTILE, tz="America/Sao_Paulo")
+    plain = [task_event(_task(), ASSIGNMENT, ASSIGNEE, NOW),
+             contact_event(_period(date(2027, 2, 4), date(2027, 3, 3)), "Europe/Berlin", 9, NOW)]
+    forged = [task_event(_task(title=HOSTILE), ASSIGNMENT, hostile, NOW),
+              contact_event(ContactPeriod(ASSIGNMENT, hostile, SPONSOR_CONTACT, hostile, date(2027, 2, 4),
+                                          date(2027, 3, 3)), "Europe/Berlin", 9, NOW)]
+    expected = _parsed(calendar_text(plain, tz="Europe/Berlin", name="Sojourn: Ana Lima"))
+    calendar = _parsed(calendar_text(forged, tz="Europe/Berlin", name=f"Sojourn: {HOSTILE}"))
+
+    kept = HOSTILE.replace("\r\n", "\n").replace("\r", "\n").replace("\x0b", "\ufffd").replace("\u2028", "\ufffd")
+    assert _property_names(calendar) == _property_names(expected)
+    assert [e.uid for e in calendar.events] == ["sponsor_contact-7-2027-02-04@sojourn", "task-42@sojourn"]
+    assert str(calendar.events[1]["SUMMARY"]) == f"Due: {kept}"
+    assert f"({kept}, BR to DE)" in str(calendar.events[0]["DESCRIPTION"])
+    assert f"{kept} <ana.lima@example.com>" in str(calendar.events[0]["DESCRIPTION"])
+    # icalendar leaves X-* values as written; clients read X-WR-CALNAME as TEXT, so unescape it as TEXT
+    assert _unescaped(str(calendar["X-WR-CALNAME"])) == f"Sojourn: {kept}"
+
+
+def test_hostile_text_is_escaped_the_same_with_assertions_off() -> None:
+    """Under `python -O` a line break in a name still cannot start a line of the calendar."""
+    probe = ("from datetime import UTC, datetime; from engine.ical import calendar_text; "
+             "print(calendar_text([], tz='UTC', name='x\\nMETHOD:CANCEL'), end='')")
+    done = subprocess.run([sys.executable, "-O", "-c", probe], capture_output=True, text=True, check=True)
+
+    assert "X-WR-CALNAME:x\\nMETHOD:CANCEL\r\n" in done.stdout.replace("\n", "\r\n").replace("\r\r\n", "\r\n")
+    assert [line for line in done.stdout.splitlines() if line.startswith("METHOD:")] == ["METHOD:PUBLISH"]
