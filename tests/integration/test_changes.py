@@ -238,7 +238,7 @@ def test_cli_changes_print_json_and_history_shows_them(on_db: Sojourn, people: d
     (["set-stakeholder", "buddy=cole.coach@example.com", "--reason", "r"], 2, "Error: unknown role 'buddy'"),
     (["set-stakeholder", "coach", "--reason", "r"], 2, "Error: 'coach': give ROLE=EMAIL"),
     (["extend", "--end", "2026-01-31", "--reason", "r"], 2, "Error: --end 2026-01-31 must be after the start"),
-    (["extend", "--end", "2027-13-01", "--reason", "r"], 2, "Error: --end: '2027-13-01' is not a date"),
+    (["extend", "--end", "2027-13-01", "--reason", "r"], 2, "Error: --end: '2027-13-01' is not a real date"),
     (["extend", "--end", "2027-12-31"], 2, "Error: Missing option '--reason'"),
 ])
 def test_cli_bad_change_exits_with_its_code(on_db: Sojourn, db_url: str, spec: service.AssignmentSpec,
