@@ -128,10 +128,11 @@ def _csv_problem(exc: csv.Error) -> str:
 
 
 def _header(header: list[str], spec: TableSpec, source: str, text: str) -> tuple[str, ...]:
-    """The header's column names, lower-cased and stripped; every problem with them raised at once."""
-    names = tuple(h.strip().lower() for h in header)
-    known = set(spec.columns)
-    unknown = list(dict.fromkeys(h for h in names if h not in known))
+    """The header's column names as `spec` spells them (matched without case or surrounding spaces); every problem
+    with them raised at once."""
+    spelling = {c.lower(): c for c in spec.columns}
+    names = tuple(spelling.get(h.strip().lower(), h.strip()) for h in header)
+    unknown = list(dict.fromkeys(h for h in names if h.lower() not in spelling))
     counts = Counter(names)
     repeated = [h for h, n in counts.items() if n > 1]
     missing = [c for c in spec.required if c not in counts]
