@@ -9,6 +9,7 @@ unknown columns summarised on one line, and a field longer than the csv module's
 
 from __future__ import annotations
 
+import _csv
 import csv
 import io
 from collections import Counter
@@ -106,18 +107,18 @@ def read_table(data: bytes | str, spec: TableSpec, *, source: str) -> Table:
     return Table(columns, tuple(rows), problems)
 
 
-def _records(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str] | str]]:
-    """Each record with the number of the line it ends on, or, for a record the csv module cannot read, why not."""
-    line_num = getattr(reader, "line_num", 0)
+def _records(reader: _csv.Reader) -> Iterator[tuple[int, list[str] | str]]:
+    """Each record with the number of the line it ends on, or, for a record the csv module cannot read, why not
+    (the reader goes on with the next record, so one bad line hides none after it)."""
     while True:
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield getattr(reader, "line_num", line_num), _csv_problem(exc)
+            yield reader.line_num, _csv_problem(exc)
             continue
-        yield getattr(reader, "line_num", line_num), fields
+        yield reader.line_num, fields
 
 
 def _csv_problem(exc: csv.Error) -> str:
@@ -127,10 +128,11 @@ def _csv_problem(exc: csv.Error) -> str:
 
 
 def _header(header: list[str], spec: TableSpec, source: str, text: str) -> tuple[str, ...]:
-    """The header's column names, lower-cased and stripped; every problem with them raised at once."""
-    names = tuple(h.strip().lower() for h in header)
-    known = set(spec.columns)
-    unknown = list(dict.fromkeys(h for h in names if h not in known))
+    """The header's column names as `spec` spells them (matched without case or surrounding spaces); every problem
+    with them raised at once."""
+    spelling = {c.lower(): c for c in spec.columns}
+    names = tuple(spelling.get(h.strip().lower(), h.strip()) for h in header)
+    unknown = list(dict.fromkeys(h for h in names if h.lower() not in spelling))
     counts = Counter(names)
     repeated = [h for h, n in counts.items() if n > 1]
     missing = [c for c in spec.required if c not in counts]

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import BadInput
-from engine.inputs import control_character
+from engine.inputs import capped, control_character
 from engine.notices import PULSE_CADENCE
 from engine.pruning import prune
 
@@ -202,10 +202,10 @@ def parse_definition(text: str, *, source: str = "<workflow>") -> WorkflowDefini
     except ValidationError as exc:
         problems = [f"{source}: {_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
         problems += [f"{source}: {p}" for p in _problems_beside_schema_errors(raw, exc)]
-        raise BadInput(f"{source}: the workflow has {len(problems)} problem(s)", details=problems) from None
+        raise BadInput(f"{source}: the workflow has {len(problems)} problem(s)", details=capped(problems)) from None
     problems = [f"{source}: {p}" for p in semantic_problems(definition)]
     if problems:
-        raise BadInput(f"{source}: the workflow has {len(problems)} problem(s)", details=problems)
+        raise BadInput(f"{source}: the workflow has {len(problems)} problem(s)", details=capped(problems))
     return definition
 
 
