@@ -320,7 +320,7 @@ def test_assignment_import_takes_role_columns_from_the_workflow(on_db: Sojourn, 
     assert snapshot(db_url) == before
     good = tmp_path / "good.csv"
     good.write_text(header + line + "\n")
-    imported = on_db("assignment", "import", str(good), "--json")
+    imported = on_db("assignment", "import", str(good), "--allow-past", "--json")
     assert imported.code == 0, imported.stderr
     assert json.loads(imported.stdout)[0]["stakeholders"] == {"buddy": people["coach"],
                                                               "mobility": people["mobility"]}

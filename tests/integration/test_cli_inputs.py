@@ -53,7 +53,7 @@ def test_assignment_import_reports_every_problem_of_a_line(on_db: Sojourn, db_ur
     before = snapshot(db_url)
     outcome = on_db("assignment", "import", str(file))
     assert_fails(outcome, 2, "nothing imported; 1 line(s) to fix",
-                 f"{file}, line 3: start: '2026-13-01' is not a date",
+                 f"{file}, line 3: start: '2026-13-01' is not a real date",
                  f"{file}, line 3: home: 'Brazil' is not a two-letter",
                  f"{file}, line 3: assignee: no person with email nobody@example.com")
     assert snapshot(db_url) == before

@@ -114,12 +114,11 @@ def test_assignment_show_json_keeps_every_field_and_adds_sign_offs_and_outcomes(
 
 
 def test_text_views_escape_control_characters_in_user_text(on_db: Sojourn, assignment_id: int) -> None:
-    """A note holding a newline and an escape sequence cannot forge a line of output or drive the terminal."""
-    on_db("task", "done", "1", "--note", "ok\nError: forged line\x1b[2J")
+    """A note holding a newline cannot forge a line of output (escape sequences are refused when the note is given)."""
+    on_db("task", "done", "1", "--note", "ok\nError: forged line")
     text = text_of(on_db, "assignment", "show", str(assignment_id))
-    assert "\x1b" not in text
     assert not any(line.startswith("Error: forged") for line in text.splitlines())
-    assert "ok\\nError: forged line\\x1b[2J" in text
+    assert "ok\\nError: forged line" in text
 
 
 # --- lists ------------------------------------------------------------------------------------------------------
