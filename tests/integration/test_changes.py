@@ -238,7 +238,7 @@ def test_cli_changes_print_json_and_history_shows_them(on_db: Sojourn, people: d
     (["set-stakeholder", "buddy=cole.coach@example.com", "--reason", "r"], 2, "Error: unknown role 'buddy'"),
     (["set-stakeholder", "coach", "--reason", "r"], 2, "Error: 'coach': give ROLE=EMAIL"),
     (["extend", "--end", "2026-01-31", "--reason", "r"], 2, "Error: --end 2026-01-31 must be after the start"),
-    (["extend", "--end", "2027-13-01", "--reason", "r"], 2, "Error: --end: '2027-13-01' is not a date"),
+    (["extend", "--end", "2027-13-01", "--reason", "r"], 2, "Error: --end: '2027-13-01' is not a real date"),
     (["extend", "--end", "2027-12-31"], 2, "Error: Missing option '--reason'"),
 ])
 def test_cli_bad_change_exits_with_its_code(on_db: Sojourn, db_url: str, spec: service.AssignmentSpec,
@@ -309,7 +309,7 @@ def test_assignment_import_takes_role_columns_from_the_workflow(on_db: Sojourn, 
     """A custom workflow's roles are import columns; a line may fill only the roles of its own workflow."""
     assert service.install_workflow(db, BUDDY_WORKFLOW, source="buddy.yaml", now=CREATED)["version"] == 2
     header = "workflow,assignee,home,host,start,end,buddy,mobility,coach\n"
-    line = (f"short-term-project,{people['assignee']},BR,DE,2026-03-01,2026-09-30,{people['coach']},"
+    line = (f"short-term-project,{people['assignee']},BR,DE,2026-03-01,2027-09-30,{people['coach']},"
             f"{people['mobility']},")
     bad = tmp_path / "bad.csv"
     bad.write_text(header + line + people["coach"] + "\n")

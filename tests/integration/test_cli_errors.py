@@ -134,7 +134,7 @@ def test_assignment_create_refuses_bad_values(on_db: Sojourn, db_url: str, peopl
     (["contact", "log", "{id}", "--kind", "gossip", "--with", "cole.coach@example.com"], 2,
      ["unknown contact kind 'gossip'", "sponsor_contact, coaching"]),
     (["contact", "log", "{id}", "--kind", "coaching", "--with", "cole.coach@example.com", "--on", "2026-02-30"], 2,
-     ["--on: '2026-02-30' is not a date"]),
+     ["--on: '2026-02-30' is not a real date"]),
     (["contact", "log", "{id}", "--kind", "coaching", "--with", "nobody@example.com"], 1,
      ["no person with email nobody@example.com"]),
 ], ids=["unknown-stage", "invalid-transition", "cancel-without-reason", "cancel-with-blank-reason",
@@ -246,7 +246,7 @@ def test_import_refuses_whole_file_when_one_row_is_bad(on_db: Sojourn, db_url: s
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     before = snapshot(db_url)
     outcome = on_db("assignment", "import", str(path))
-    assert_fails(outcome, 2, "nothing imported", f"{path}, line 3: start: '2026-13-01' is not a date")
+    assert_fails(outcome, 2, "nothing imported", f"{path}, line 3: start: '2026-13-01' is not a real date")
     assert "line 2" not in outcome.stderr
     assert "line 4" not in outcome.stderr
     assert snapshot(db_url) == before
