@@ -187,10 +187,10 @@ def workflow_show(obj: Context, name: str, version: int | None, diagram: bool, a
 
 
 def _workflow_lines(w: dict[str, Any]) -> Iterable[str]:
-    yield f"{w['name']} version {w['version']}: {w['title']}"
+    yield f"{w['name']} version {w['version']}: {shown(w['title'])}"
     yield f"roles: {', '.join(w['roles'])}"
     for stage in w["stages"]:
-        yield f"stage {stage['key']}: {stage['title']}"
+        yield f"stage {stage['key']}: {shown(stage['title'])}"
         for t in stage["tasks"]:
             yield f"  task {shown(t['title'])} ({t['key']}; {t['owner']}, due {t['due']['days']:+d} days from " \
                   f"{t['due']['from']})"
