@@ -217,10 +217,10 @@ def workflow_show(obj: Context, name: str, version: int | None, diagram: bool, a
 
 
 def _workflow_lines(w: dict[str, Any]) -> Iterable[str]:
-    yield f"{w['name']} version {w['version']}: {w['title']}"
+    yield f"{w['name']} version {w['version']}: {shown(w['title'])}"
     yield f"roles: {', '.join(w['roles'])}"
     for stage in w["stages"]:
-        yield f"stage {stage['key']}: {stage['title']}"
+        yield f"stage {stage['key']}: {shown(stage['title'])}"
         for t in stage["tasks"]:
             yield f"  task {shown(t['title'])} ({t['key']}; {t['owner']}, due {t['due']['days']:+d} days from " \
                   f"{t['due']['from']})"
@@ -1111,8 +1111,10 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
     checkins = s["checkin_compliance"]
     yield f"check-ins: {share(checkins['periods_held'], checkins['periods_due'], 'periods held')}"
     progress = s["goal_progress"]
-    mean = "n/a" if progress["mean_percent"] is None else f"{progress['mean_percent']}%"
-    yield f"mean goal progress: {mean} over {progress['goals']} goal(s) checked in on"
+    if progress["mean_percent"] is None:
+        yield "mean goal progress: no goal checked in on yet"
+    else:
+        yield f"mean goal progress: {progress['mean_percent']}% over {progress['goals']} goal(s) checked in on"
     yield f"open pulse alerts: {s['open_pulse_alerts']}"
     for c in s["cost"] or [{"currency": None}]:
         if c["currency"] is None:

@@ -61,12 +61,14 @@ class Command:
 def sh_commands(text: str) -> list[Command]:
     """Every command of every ```sh block, in order."""
     commands: list[Command] = []
-    section, block_line, pending, start = "(top)", 0, "", 0
+    section, block_line, pending, start, other_fence = "(top)", 0, "", 0, False
     for number, line in enumerate(text.splitlines(), start=1):
         if not block_line:
-            if line.startswith("#"):
+            if line.startswith("```"):  # a fence of another kind opens or closes (```toml, ```ini, ```)
+                other_fence = not other_fence and line.strip() != "```sh"
+            if line.startswith("#") and not other_fence:
                 section = line.lstrip("#").strip()
-            if line.strip() == "```sh":
+            if line.strip() == "```sh" and not other_fence:
                 block_line = number
             continue
         if line.strip() == "```":
@@ -163,8 +165,9 @@ def test_readme_skips_only_installs_and_commands_that_never_end() -> None:
 def test_readme_reader_finds_commands_refusals_and_skips() -> None:
     """The reader joins continued lines, takes `# refused: exit N` from a command's last line, skips comments."""
     text = "# Demo\n```sh\n# a comment\nsojourn init\nsojourn assignment create --home BR \\\n  --host DE   " \
-           "# refused: exit 2, bad\nsojourn daemon --interval 5\nsojourn daemon --once\n```\n```toml\nx = 1\n```\n"
+           "# refused: exit 2, bad\nsojourn daemon --interval 5\nsojourn daemon --once\n```\n```ini\n# not a " \
+           "heading\n```\n```sh\nsojourn daemon status\n```\n"
     commands = sh_commands(text)
     assert [(c.line, c.expected, c.section) for c in commands] == [(4, 0, "Demo"), (5, 2, "Demo"), (7, 0, "Demo"),
-                                                                     (8, 0, "Demo")]
-    assert [skip_reason(c) for c in commands] == [None, None, "runs until stopped", None]
+                                                                     (8, 0, "Demo"), (14, 0, "Demo")]
+    assert [skip_reason(c) for c in commands] == [None, None, "runs until stopped", None, None]

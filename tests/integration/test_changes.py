@@ -309,7 +309,7 @@ def test_assignment_import_takes_role_columns_from_the_workflow(on_db: Sojourn, 
     """A custom workflow's roles are import columns; a line may fill only the roles of its own workflow."""
     assert service.install_workflow(db, BUDDY_WORKFLOW, source="buddy.yaml", now=CREATED)["version"] == 2
     header = "workflow,assignee,home,host,start,end,buddy,mobility,coach\n"
-    line = (f"short-term-project,{people['assignee']},BR,DE,2026-03-01,2026-09-30,{people['coach']},"
+    line = (f"short-term-project,{people['assignee']},BR,DE,2026-03-01,2027-09-30,{people['coach']},"
             f"{people['mobility']},")
     bad = tmp_path / "bad.csv"
     bad.write_text(header + line + people["coach"] + "\n")

@@ -161,7 +161,8 @@ def test_program_summary_reports_each_workflow_on_its_own_line(on_db: Sojourn, d
     assert not any(line.startswith("by stage:") for line in lines)
     (cost,) = [line for line in lines if line.startswith("cost:")]
     assert cost == "cost: 250000.00 EUR for 1 assignment(s); no leader retained yet, so no cost per leader retained"
-    assert "n/a" not in cost
+    assert "mean goal progress: no goal checked in on yet" in lines
+    assert not any("n/a" in line for line in lines)
 
 
 # --- one exit code for an unknown workflow ------------------------------------------------------------------------

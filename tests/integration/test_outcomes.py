@@ -327,7 +327,7 @@ def refused(on_db: Sojourn, db_url: str, *args: str) -> tuple[int, str]:
     (["--months", "18", "--retained", "yes"], 2, "18"),
     (["--months", "12", "--retained", "no", "--left-on", "2024-05-01"], 2, "between the end of the assignment"),
     (["--months", "12", "--retained", "no", "--left-on", "2026-03-04"], 2, "between the end of the assignment"),
-    (["--months", "12", "--retained", "no", "--left-on", "2026-31-01"], 2, "is not a real date"),
+    (["--months", "12", "--retained", "no", "--left-on", "2026-31-01"], 2, "'2026-31-01' is not a real date"),
 ])
 def test_outcome_record_refuses_bad_values(on_db: Sojourn, db_url: str, returned: int, args: list[str], code: int,
                                            message: str) -> None:
