@@ -22,13 +22,15 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.config import Settings
+    from engine.logging import LogFormat
 
 
 class Context:
     """What every command shares: the resolved settings and, once asked for, the database."""
 
-    def __init__(self, db: str | None, config: str | None, actor: str | None) -> None:
+    def __init__(self, db: str | None, config: str | None, actor: str | None, log_format: LogFormat = "auto") -> None:
         self._db_url, self._config, self._actor = db, config, actor
+        self.log_format = log_format
         self._settings: Settings | None = None
         self._db: Engine | None = None
 
@@ -103,15 +105,18 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
 @click.option("--config", metavar="PATH", help="TOML config file [env SOJOURN_CONFIG; default ./sojourn.toml].")
 @click.option("--actor", metavar="EMAIL", help="Who is acting [env SOJOURN_ACTOR; default your login name].")
 @click.option("-v", "--verbose", is_flag=True, help="Log what is done on stderr.")
+@click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto", show_default=True,
+              help="Logs on stderr: readable lines, JSON lines, or auto (readable on a terminal, else JSON).")
 @click.version_option(package_name="sojourn")
 @click.pass_context
-def main_group(ctx: click.Context, db: str | None, config: str | None, actor: str | None, verbose: bool) -> None:
+def main_group(ctx: click.Context, db: str | None, config: str | None, actor: str | None, verbose: bool,
+               log_format: LogFormat) -> None:
     """Run international leadership-development assignments through their lifecycle."""
     if verbose:
         from engine.logging import configure_logging
 
-        configure_logging("console")
-    ctx.obj = Context(db, config, actor)
+        configure_logging(log_format)
+    ctx.obj = Context(db, config, actor, log_format)
 
 
 @main_group.command()
@@ -520,7 +525,9 @@ def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on
 def daemon(ctx: click.Context, once: bool, interval: float | None) -> None:
     """Plan reminders and deliver the outbox, every interval until SIGTERM or Ctrl-C.
 
-    Logs are JSON lines on stderr. On SQLite one daemon runs at a time; on PostgreSQL several share the work.
+    Needs a notifier in the config file ([notifiers.console] prints notices here). Logs go to stderr: a line per
+    sweep that did work and one a minute while idle, readable on a terminal and JSON otherwise (--log-format).
+    On SQLite one daemon runs at a time; on PostgreSQL several share the work.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -529,7 +536,7 @@ def daemon(ctx: click.Context, once: bool, interval: float | None) -> None:
     obj = ctx.find_object(Context)
     assert obj is not None
     settings = obj.settings(interval)
-    run_daemon(obj.db, settings, once=once)
+    run_daemon(obj.db, settings, once=once, log_format=obj.log_format)
 
 
 @daemon.command("status")
@@ -577,15 +584,26 @@ def outbox_list(obj: Context, status: str | None, kind: str | None, limit: int, 
 
 @outbox.command("retry")
 @click.argument("key")
+@click.option("--to", "to", metavar="NOTIFIER", help="Send a notification already sent again, now, to this "
+              "configured notifier (e.g. file).")
 @json_option
 @pass_context
-def outbox_retry(obj: Context, key: str, as_json: bool) -> None:
-    """Make a dead or failed notification pending again, to be sent by the next sweep."""
+def outbox_retry(obj: Context, key: str, to: str | None, as_json: bool) -> None:
+    """Make a dead or failed notification pending again, to be sent by the next sweep; with --to, send one that
+    was already sent again, at once, to that notifier."""
+    import os
+
     from engine import delivery_service
 
-    emit(delivery_service.retry_notification(obj.db, key, now=now()), as_json,
-         lambda n: [f"notification {n['key']} is pending again (was sent to: "
-                    f"{', '.join(n['delivered_to']) or 'none yet'})"])
+    retried = delivery_service.retry_notification(obj.db, key, now=now(), to=to,
+                                                  settings=obj.settings() if to else None, environ=os.environ)
+    emit(retried, as_json, _retry_lines)
+
+
+def _retry_lines(n: dict[str, Any]) -> list[str]:
+    if "resent_to" in n:
+        return [f"notification {n['key']} sent again to {n['resent_to']}"]
+    return [f"notification {n['key']} is pending again (was sent to: {', '.join(n['delivered_to']) or 'none yet'})"]
 
 
 # --- audit trail ----------------------------------------------------------------------------------------------

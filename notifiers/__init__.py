@@ -9,7 +9,7 @@ from notifiers.base import (
     TransientDeliveryError,
     close_notifiers,
 )
-from notifiers.config import build_notifiers
+from notifiers.config import NotifiersConfig, build_notifier, build_notifiers
 from notifiers.console import ConsoleNotifier
 from notifiers.email import EmailNotifier
 from notifiers.file import FileNotifier
@@ -23,9 +23,11 @@ __all__ = [
     "Notification",
     "Notifier",
     "NotifierConfigError",
+    "NotifiersConfig",
     "PermanentDeliveryError",
     "TransientDeliveryError",
     "WebhookNotifier",
+    "build_notifier",
     "build_notifiers",
     "close_notifiers",
 ]
