@@ -93,6 +93,39 @@ def output_file(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
             partial.unlink(missing_ok=True)  # gone already when the rename succeeded
 
 
+class _ProgressBar:
+    """A progress callback, `progress(done, total)`, that draws a click progress bar on stderr once first called."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.length = total  # a forecast learns its horizon as it goes
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@contextmanager
+def progress_bar(label: str, *, shown: bool = True) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback for a long command, or None: a bar is drawn only on a terminal's stderr, and never with
+    `shown` False (--json), so scripts, pipes and log files see no bar."""
+    if not shown or not sys.stderr.isatty():
+        yield None
+        return
+    bar = _ProgressBar(label)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
 def table(rows: list[list[str]], header: list[str]) -> list[str]:
     if not rows:
         return ["(none)"]
@@ -313,7 +346,9 @@ def assignment_import(obj: Context, file: Path, as_json: bool) -> None:
     """Create assignments from a CSV export, all or nothing."""
     from engine import service
 
-    created = service.import_assignments(obj.db, _read_text(file), source=str(file), actor=obj.actor, now=now())
+    with progress_bar("importing", shown=not as_json) as progress:
+        created = service.import_assignments(obj.db, _read_text(file), source=str(file), actor=obj.actor, now=now(),
+                                             progress=progress)
     emit(created, as_json, lambda rows: [f"imported {len(rows)} assignment(s): " +
                                          ", ".join(str(a["id"]) for a in rows)])
 
@@ -695,7 +730,9 @@ def report(obj: Context, workflow: str | None, start_year: int | None, host: str
     from engine.report_render import render
     from engine.reports import program_report
 
-    figures = program_report(obj.db, workflow=workflow, start_year=start_year, host=host, now=now())
+    with progress_bar("report", shown=not as_json and fmt != "json") as progress:
+        figures = program_report(obj.db, workflow=workflow, start_year=start_year, host=host, now=now(),
+                                 progress=progress)
     text = render(figures, "json" if as_json else fmt)
     if output is None:
         click.echo(text, nl=False)
@@ -740,14 +777,16 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
                                           late_days=late_days, missed_contacts=missed_contacts)
     if assignment_ids and workflow_name:
         raise BadInput("give assignment IDs or --workflow, not both")
-    if assignment_ids:
-        result = forecasting.forecast_assignments(obj.db, assignment_ids, now=now(), options=options)
-    elif workflow_name and start and end:
-        pairs = dict(inputs.stakeholder_pair(s) for s in stakeholders)
-        spec = service.AssignmentSpec(workflow_name, assignee or "", home, host, start, end, pairs)
-        result = forecasting.forecast_new(obj.db, spec, options=options)
-    else:
-        raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
+    with progress_bar("forecast", shown=not as_json) as progress:
+        if assignment_ids:
+            result = forecasting.forecast_assignments(obj.db, assignment_ids, now=now(), options=options,
+                                                      progress=progress)
+        elif workflow_name and start and end:
+            pairs = dict(inputs.stakeholder_pair(s) for s in stakeholders)
+            spec = service.AssignmentSpec(workflow_name, assignee or "", home, host, start, end, pairs)
+            result = forecasting.forecast_new(obj.db, spec, options=options, progress=progress)
+        else:
+            raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
     emit(result.notice_views(), as_json, lambda rows: [*table(
         [[str(n["assignment_id"]), n["at"], f"{n['local_time'][:16].replace('T', ' ')} {n['tz']}", n["recipient"],
           n["kind"], n["key"]] for n in rows],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -205,11 +205,12 @@ def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: date
     return assignment_view(record, now)
 
 
-def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, now: datetime) -> list[dict[str, Any]]:
+def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, now: datetime,
+                       progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Create one assignment per CSV line, all or nothing; every bad line is reported with its line number.
 
     Every line is checked before anything is written, then all of them are written together, a few hundred rows
-    per statement.
+    per statement. `progress(done, total)` counts the lines checked as the first half, the writing as the second.
     """
     rows = _read_import(csv_text, source, _workflow_roles(db))
     problems: list[str] = []
@@ -217,15 +218,19 @@ def import_assignments(db: Engine, csv_text: str, *, source: str, actor: str, no
     with _transaction(db) as session:
         lookups = _CreationLookups(session, [spec for _, spec in rows])
         checked: list[_NewAssignment] = []
-        for line, spec in rows:
+        for done, (line, spec) in enumerate(rows, start=1):
             try:
                 checked.append(_check_new_assignment(lookups, spec))
             except SojournError as exc:
                 bad_lines += 1
                 problems += [f"{source}, line {line}: {text}" for text in exc.lines()]
+            if progress is not None:
+                progress(done, 2 * len(rows))
         if problems:
             raise BadInput(f"{source}: nothing imported; {bad_lines} line(s) to fix", details=problems)
         created = _create_assignments(session, checked, actor=actor, now=now)
+        if progress is not None:
+            progress(2 * len(rows), 2 * len(rows))
         return [assignment_view(r, now) for r in created]
 
 
