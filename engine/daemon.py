@@ -316,9 +316,10 @@ def run_daemon(db: Engine, settings: Settings, *, once: bool, environ: Mapping[s
     links = signer_from(settings.serve_settings(env))
     notifiers = configured_notifiers(settings, env)
     if not notifiers:
+        where = "that file" if settings.config_path else "./sojourn.toml (or a file named by --config)"
         raise BadInput("no notifier is configured, so the daemon would deliver nothing",
                        details=[f"config file: {settings.config_source}",
-                                "add [notifiers.file], [notifiers.email] or [notifiers.webhook] to it "
+                                f"add [notifiers.file], [notifiers.email] or [notifiers.webhook] to {where} "
                                 "(docs/daemon.md), or [notifiers.console] to print notices here while trying it out"])
     routing = settings.routing_for([n.name for n in notifiers])
     policy = settings.delivery_policy()

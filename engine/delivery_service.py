@@ -18,7 +18,7 @@ from engine.records import instant
 from engine.store import queries
 from engine.store.models import DaemonLease, Outbox
 from engine.transactions import use_case_transaction
-from notifiers import DeliveryError, Notifier, NotifierConfigError, build_notifier, build_notifiers
+from notifiers import DeliveryError, Notifier, NotifierConfigError, build_notifier, build_notifiers, close_notifiers
 
 
 def notification_view(row: Outbox) -> dict[str, Any]:
@@ -75,7 +75,10 @@ def retry_notification(db: Engine, key: str, *, now: datetime, to: str | None = 
         if settings is None or environ is None:
             raise ValueError("retry_notification: `to` needs the settings and the environment")
         notifier = named_notifier(settings, to, environ)
-        resent = _resend_if_sent(db, key, notifier, settings, environ, now)
+        try:
+            resent = _resend_if_sent(db, key, notifier, settings, environ, now)
+        finally:
+            close_notifiers([notifier])
         if resent is not None:
             return resent
     with use_case_transaction(db) as session:
