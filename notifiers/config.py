@@ -22,10 +22,6 @@ from pydantic import (
 )
 
 from notifiers.base import Notifier, NotifierConfigError
-from notifiers.console import ConsoleNotifier
-from notifiers.email import EmailNotifier
-from notifiers.file import FileNotifier
-from notifiers.webhook import WebhookNotifier, check_url
 
 # TOML has real types: `port = "587"` or `port = true` is a mistake, not the number 587 or 1.
 TABLE = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -46,6 +42,8 @@ def _email_address(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
+    from notifiers.webhook import check_url  # the notifiers are imported only by commands that send
+
     check_url(value)  # its ValueError says what is wrong without repeating the URL
     return value
 
@@ -133,6 +131,11 @@ def build_notifiers(section: NotifiersConfig | Mapping[str, Any], environ: Mappi
 
 def build_notifier(config: NotifiersConfig, name: str, environ: Mapping[str, str]) -> Notifier:
     """The notifier `name` of a checked `[notifiers]` table (KeyError when it is not configured)."""
+    from notifiers.console import ConsoleNotifier
+    from notifiers.email import EmailNotifier
+    from notifiers.file import FileNotifier
+    from notifiers.webhook import WebhookNotifier
+
     table = getattr(config, name, None) if name in NotifiersConfig.model_fields else None
     if isinstance(table, ConsoleConfig):
         return ConsoleNotifier()
