@@ -154,11 +154,24 @@ class ConfigFile(BaseModel):
 
 def parse_config(table: Mapping[str, Any]) -> ConfigFile:
     """Check a parsed TOML document; BadInput lists every problem, each located like `[database] ulr`."""
-    config = _checked(ConfigFile, table, ())
+    try:
+        config = _checked(ConfigFile, table, ())
+    except BadInput as exc:  # routes to notifiers not configured are mistakes too, whatever else is wrong
+        raise BadInput(exc.message, details=[*exc.details, *_raw_route_problems(table)]) from None
     problems = route_problems(_routes(config.routing), config.notifiers.names())
     if problems:
         raise BadInput(problems[0], details=problems[1:])
     return config
+
+
+def _raw_route_problems(table: Mapping[str, Any]) -> list[str]:
+    """route_problems of a file that did not pass the models, for the routes well-formed enough to check."""
+    routing, notifiers = table.get("routing"), table.get("notifiers", {})
+    if not isinstance(routing, Mapping) or not isinstance(notifiers, Mapping):
+        return []
+    routes = {kind: names for kind, names in routing.items() if kind in RoutingSection.model_fields
+              and isinstance(names, list) and all(isinstance(name, str) for name in names)}
+    return route_problems(routes, [name for name in notifiers if name in NotifiersConfig.model_fields])
 
 
 _Model = TypeVar("_Model", bound=BaseModel)

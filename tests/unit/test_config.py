@@ -42,13 +42,14 @@ def test_a_typo_is_an_error_naming_it_and_the_closest_known_name(document: str, 
 def test_every_problem_of_the_file_is_reported_at_once() -> None:
     """Typos, wrong types and bad values in several sections all come back from one reading."""
     problems = _problems('[databse]\n[daemon]\ninterval_seconds = "5"\n[delivery]\nmax_attempts = 0\n'
-                         '[notifiers.file]\n[serve]\nport = true\n')
+                         '[notifiers.file]\n[serve]\nport = true\n[routing]\nescalation = ["email"]\n')
     assert problems == [
         "[daemon] interval_seconds: must be a number, not '5'",
         "[notifiers.file] path: is required",
         "[delivery] max_attempts: must be greater than or equal to 1, not 0",
         "[serve] port: must be a whole number, not True",
         "[databse]: unknown section; did you mean [database]?",
+        "[routing] escalation: notifier(s) email not configured (configured: file)",
     ]
 
 
