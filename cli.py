@@ -25,13 +25,15 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.config import Settings
+    from engine.logging import LogFormat
 
 
 class Context:
     """What every command shares: the resolved settings and, once asked for, the database."""
 
-    def __init__(self, db: str | None, config: str | None, actor: str | None) -> None:
+    def __init__(self, db: str | None, config: str | None, actor: str | None, log_format: LogFormat = "auto") -> None:
         self._db_url, self._config, self._actor = db, config, actor
+        self.log_format = log_format
         self._settings: Settings | None = None
         self._db: Engine | None = None
 
@@ -127,6 +129,39 @@ def shown(value: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
 
 
+class _ProgressBar:
+    """A progress callback, `progress(done, total)`, that draws a click progress bar on stderr once first called."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.length = total  # a forecast learns its horizon as it goes
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@contextmanager
+def progress_bar(label: str, *, shown: bool = True) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback for a long command, or None: a bar is drawn only on a terminal's stderr, and never with
+    `shown` False (--json), so scripts, pipes and log files see no bar."""
+    if not shown or not sys.stderr.isatty():
+        yield None
+        return
+    bar = _ProgressBar(label)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
 def table(rows: list[list[str]], header: list[str]) -> list[str]:
     if not rows:
         return ["(none)"]
@@ -140,15 +175,18 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
 @click.option("--config", metavar="PATH", help="TOML config file [env SOJOURN_CONFIG; default ./sojourn.toml].")
 @click.option("--actor", metavar="EMAIL", help="Who is acting [env SOJOURN_ACTOR; default your login name].")
 @click.option("-v", "--verbose", is_flag=True, help="Log what is done on stderr.")
+@click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default="auto", show_default=True,
+              help="Logs on stderr: readable lines, JSON lines, or auto (readable on a terminal, else JSON).")
 @click.version_option(package_name="sojourn")
 @click.pass_context
-def main_group(ctx: click.Context, db: str | None, config: str | None, actor: str | None, verbose: bool) -> None:
+def main_group(ctx: click.Context, db: str | None, config: str | None, actor: str | None, verbose: bool,
+               log_format: LogFormat) -> None:
     """Run international leadership-development assignments through their lifecycle."""
     if verbose:
         from engine.logging import configure_logging
 
-        configure_logging("console")
-    ctx.obj = Context(db, config, actor)
+        configure_logging(log_format)
+    ctx.obj = Context(db, config, actor, log_format)
 
 
 @main_group.command()
@@ -407,8 +445,9 @@ def assignment_import(obj: Context, file: Path, allow_past: bool, as_json: bool)
     """Create assignments from a CSV export, all or nothing."""
     from engine import service
 
-    created = service.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now(),
-                                         allow_past=allow_past)
+    with progress_bar("importing", shown=not as_json) as progress:
+        created = service.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now(),
+                                             allow_past=allow_past, progress=progress)
     emit(created, as_json, lambda rows: [f"imported {len(rows)} assignment(s): " +
                                          ", ".join(str(a["id"]) for a in rows)])
 
@@ -669,7 +708,9 @@ def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on
 def daemon(ctx: click.Context, once: bool, interval: float | None) -> None:
     """Plan reminders and deliver the outbox, every interval until SIGTERM or Ctrl-C.
 
-    Logs are JSON lines on stderr. On SQLite one daemon runs at a time; on PostgreSQL several share the work.
+    Needs a notifier in the config file ([notifiers.console] prints notices here). Logs go to stderr: a line per
+    sweep that did work and one a minute while idle, readable on a terminal and JSON otherwise (--log-format).
+    On SQLite one daemon runs at a time; on PostgreSQL several share the work.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -678,7 +719,7 @@ def daemon(ctx: click.Context, once: bool, interval: float | None) -> None:
     obj = ctx.find_object(Context)
     assert obj is not None
     settings = obj.settings(interval)
-    run_daemon(obj.db, settings, once=once)
+    run_daemon(obj.db, settings, once=once, log_format=obj.log_format)
 
 
 @daemon.command("status")
@@ -726,15 +767,26 @@ def outbox_list(obj: Context, status: str | None, kind: str | None, limit: int, 
 
 @outbox.command("retry")
 @click.argument("key")
+@click.option("--to", "to", metavar="NOTIFIER", help="Send a notification already sent again, now, to this "
+              "configured notifier (e.g. file).")
 @json_option
 @pass_context
-def outbox_retry(obj: Context, key: str, as_json: bool) -> None:
-    """Make a dead or failed notification pending again, to be sent by the next sweep."""
+def outbox_retry(obj: Context, key: str, to: str | None, as_json: bool) -> None:
+    """Make a dead or failed notification pending again, to be sent by the next sweep; with --to, send one that
+    was already sent again, at once, to that notifier."""
+    import os
+
     from engine import delivery_service
 
-    emit(delivery_service.retry_notification(obj.db, key, now=now()), as_json,
-         lambda n: [f"notification {n['key']} is pending again (was sent to: "
-                    f"{', '.join(n['delivered_to']) or 'none yet'})"])
+    retried = delivery_service.retry_notification(obj.db, key, now=now(), to=to,
+                                                  settings=obj.settings() if to else None, environ=os.environ)
+    emit(retried, as_json, _retry_lines)
+
+
+def _retry_lines(n: dict[str, Any]) -> list[str]:
+    if "resent_to" in n:
+        return [f"notification {n['key']} sent again to {n['resent_to']}"]
+    return [f"notification {n['key']} is pending again (was sent to: {', '.join(n['delivered_to']) or 'none yet'})"]
 
 
 # --- audit trail ----------------------------------------------------------------------------------------------
@@ -833,7 +885,9 @@ def report(obj: Context, workflow: str | None, start_year: int | None, host: str
     from engine.report_render import render
     from engine.reports import program_report
 
-    figures = program_report(obj.db, workflow=workflow, start_year=start_year, host=host, now=now())
+    with progress_bar("report", shown=not as_json and fmt != "json") as progress:
+        figures = program_report(obj.db, workflow=workflow, start_year=start_year, host=host, now=now(),
+                                 progress=progress)
     text = render(figures, "json" if as_json else fmt)
     if output is None:
         click.echo(text, nl=False)
@@ -878,14 +932,16 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
                                           late_days=late_days, missed_contacts=missed_contacts)
     if assignment_ids and workflow_name:
         raise BadInput("give assignment IDs or --workflow, not both")
-    if assignment_ids:
-        result = forecasting.forecast_assignments(obj.db, assignment_ids, now=now(), options=options)
-    elif workflow_name and start and end:
-        pairs = dict(inputs.stakeholder_pair(s) for s in stakeholders)
-        spec = service.AssignmentSpec(workflow_name, assignee or "", home, host, start, end, pairs)
-        result = forecasting.forecast_new(obj.db, spec, options=options)
-    else:
-        raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
+    with progress_bar("forecast", shown=not as_json) as progress:
+        if assignment_ids:
+            result = forecasting.forecast_assignments(obj.db, assignment_ids, now=now(), options=options,
+                                                      progress=progress)
+        elif workflow_name and start and end:
+            pairs = dict(inputs.stakeholder_pair(s) for s in stakeholders)
+            spec = service.AssignmentSpec(workflow_name, assignee or "", home, host, start, end, pairs)
+            result = forecasting.forecast_new(obj.db, spec, options=options, progress=progress)
+        else:
+            raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
     emit(result.notice_views(), as_json, lambda rows: [*table(
         [[str(n["assignment_id"]), n["at"], f"{n['local_time'][:16].replace('T', ' ')} {n['tz']}", n["recipient"],
           n["kind"], n["key"]] for n in rows],

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from engine.config import DeliveryPolicy, Routing, Settings
+from engine.delivery_service import configured_notifiers
 from engine.dispatch import DispatchReport, dispatch_due
 from engine.errors import BadInput, SojournError
 from engine.leases import (
@@ -40,14 +41,17 @@ from engine.leases import (
     start_heartbeat,
 )
 from engine.links import LinkSigner, required_signer_from
-from engine.logging import configure_logging, get_logger
+from engine.logging import LogFormat, configure_logging, get_logger
 from engine.planning import plan_in_batches
 from engine.store import queries
 from engine.store.db import is_sqlite, require_schema, transaction
-from notifiers import Notifier, NotifierConfigError, build_notifiers, close_notifiers
+from notifiers import Notifier, close_notifiers
 
 MIN_DISPATCH_BUDGET_SECONDS = 10.0  # a sweep dispatches for max(interval, this) before planning again
 STOP_WAIT_SECONDS = 30.0  # how long a stop waits for the batch in flight before cleaning up anyway
+IDLE_LOG_EVERY = timedelta(minutes=1)  # while nothing happens, one `idle` line at most this often
+# Sweeps of a 60 s interval land a few milliseconds either side of the minute; without slack half would be skipped.
+IDLE_LOG_SLACK = timedelta(seconds=1)
 
 Clock = Callable[[], datetime]
 
@@ -61,6 +65,11 @@ class SweepReport:
     planned: int
     dispatched: DispatchReport
     seconds: float
+    next_due: datetime | None = None  # the soonest instant something will be due, after this sweep
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.planned or self.dispatched.claimed)
 
 
 class Daemon:
@@ -68,8 +77,9 @@ class Daemon:
 
     def __init__(self, db: Engine, notifiers: Sequence[Notifier], *, routing: Routing, policy: DeliveryPolicy,
                  interval_seconds: float, identity: DaemonIdentity | None = None, clock: Clock = utc_now,
-                 log: Any = None, links: LinkSigner | None = None) -> None:
+                 log: Any = None, links: LinkSigner | None = None, config_file: str = "none") -> None:
         self.db = db
+        self.config_file = config_file  # the config file read, for the start line: a path, or "none"
         self.links = links  # signs each notice's action link as it is sent
         self.notifiers = list(notifiers)
         self.routing = routing
@@ -84,6 +94,7 @@ class Daemon:
         self.failure: SojournError | None = None  # why the daemon stopped on its own, if it did
         self._sweeping = threading.Lock()
         self._rng = random.Random()
+        self._idle_logged_at: datetime | None = None  # None: the last sweep did work (or none ran yet)
 
     def start(self) -> None:
         """Register the heartbeat and, on SQLite, take the dispatcher lease (DaemonAlreadyRunning if held)."""
@@ -95,7 +106,7 @@ class Daemon:
                 taken_over = acquire_dispatcher_lease(session, self.identity, now, self.lease_seconds)
         self.log.info("daemon_started", holder=self.identity.holder, pid=self.identity.pid, host=self.identity.host,
                       interval_seconds=self.interval_seconds, lease_seconds=self.lease_seconds,
-                      database=self.db.url.render_as_string(hide_password=True),
+                      database=self.db.url.render_as_string(hide_password=True), config_file=self.config_file,
                       notifiers=[n.name for n in self.notifiers], dispatcher_lease=self.dispatcher_lease,
                       took_over_from=taken_over, forgot_gone_daemons=gone)
 
@@ -116,12 +127,30 @@ class Daemon:
                 dispatched.add(batch)
                 if batch.claimed < self.policy.batch_size:
                     break
-            report = SweepReport(planned, dispatched, time.monotonic() - began)
-        busy = planned or dispatched.claimed
-        (self.log.info if busy else self.log.debug)(
-            "sweep", planned=planned, claimed=dispatched.claimed, sent=dispatched.sent, failed=dispatched.failed,
-            dead=dispatched.dead, released=dispatched.released, duration_ms=round(report.seconds * 1000, 1))
+            report = SweepReport(planned, dispatched, time.monotonic() - began, self._next_due())
+        self._log_sweep(report)
         return report
+
+    def _next_due(self) -> datetime | None:
+        with transaction(self.db) as session:
+            return queries.next_due_at(session)
+
+    def _log_sweep(self, report: SweepReport) -> None:
+        """A sweep that did work is an info line with its counts; idle sweeps are debug lines, and one `idle`
+        info line a minute says the daemon is alive and when it next has work."""
+        dispatched = report.dispatched
+        next_due = _iso(report.next_due)
+        (self.log.info if report.busy else self.log.debug)(
+            "sweep", planned=report.planned, claimed=dispatched.claimed, sent=dispatched.sent,
+            failed=dispatched.failed, dead=dispatched.dead, released=dispatched.released, next_due=next_due,
+            duration_ms=round(report.seconds * 1000, 1))
+        if report.busy:
+            self._idle_logged_at = None
+            return
+        now = self.clock()
+        if self._idle_logged_at is None or now - self._idle_logged_at >= IDLE_LOG_EVERY - IDLE_LOG_SLACK:
+            self.log.info("idle", next_due=next_due)
+            self._idle_logged_at = now
 
     def _plan(self) -> int:
         """Plan everything due, one committed batch at a time, so CLI writers never wait long for the lock."""
@@ -205,6 +234,10 @@ def _guarded(daemon: Daemon, job: Callable[[], object], event: str, on_stop: Cal
     return run
 
 
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(UTC).isoformat()
+
+
 def _first_line(exc: BaseException) -> str:
     original = getattr(exc, "orig", None)
     text = str(original if original is not None else exc).strip()
@@ -272,22 +305,29 @@ def run_once(daemon: Daemon) -> SweepReport:
 
 
 def run_daemon(db: Engine, settings: Settings, *, once: bool, environ: Mapping[str, str] | None = None,
-               clock: Clock = utc_now) -> SweepReport | None:
+               clock: Clock = utc_now, log_format: LogFormat = "auto") -> SweepReport | None:
     """`sojourn daemon`: check the configuration, then sweep once (`once`) or until stopped.
 
-    Bad configuration raises BadInput before the database is touched; an SQLite database with a live
+    Bad configuration, or none naming a notifier, raises BadInput before the database is touched: a daemon
+    without a notifier would mark every notice sent and deliver it nowhere. An SQLite database with a live
     dispatcher elsewhere raises DaemonAlreadyRunning.
     """
     env = os.environ if environ is None else environ
     links = required_signer_from(settings.serve_settings(env))
-    notifiers = notifiers_from(settings, env)
+    notifiers = configured_notifiers(settings, env)
+    if not notifiers:
+        where = "that file" if settings.config_path else "./sojourn.toml (or a file named by --config)"
+        raise BadInput("no notifier is configured, so the daemon would deliver nothing",
+                       details=[f"config file: {settings.config_source}",
+                                f"add [notifiers.file], [notifiers.email] or [notifiers.webhook] to {where} "
+                                "(docs/daemon.md), or [notifiers.console] to print notices here while trying it out"])
     routing = settings.routing_for([n.name for n in notifiers])
     policy = settings.delivery_policy()
-    configure_logging("json")
+    configure_logging(log_format)
     _route_library_logs()
     require_schema(db)
     daemon = Daemon(db, notifiers, routing=routing, policy=policy, interval_seconds=settings.interval_seconds,
-                    clock=clock, links=links)
+                    clock=clock, links=links, config_file=settings.config_source)
     try:
         daemon.start()
         if once:
@@ -296,15 +336,6 @@ def run_daemon(db: Engine, settings: Settings, *, once: bool, environ: Mapping[s
         return None
     finally:
         close_notifiers(notifiers)
-
-
-def notifiers_from(settings: Settings, environ: Mapping[str, str]) -> list[Notifier]:
-    """The notifiers `[notifiers]` configures; a bad table is BadInput (exit 2) naming the key."""
-    try:
-        return build_notifiers(settings.notifiers, environ)
-    except NotifierConfigError as exc:
-        where = f"config file {settings.config_path}: " if settings.config_path else "config: "
-        raise BadInput(f"{where}{exc}") from None
 
 
 class _StructlogHandler(logging.Handler):

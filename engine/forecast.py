@@ -15,7 +15,7 @@ attachment is made from a notice already decided, so which notices go out, and w
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -131,8 +131,12 @@ class ForecastOptions:
 
 
 def forecast_assignments(db: Engine, assignment_ids: Iterable[int], *, now: datetime,
-                         options: ForecastOptions = ForecastOptions()) -> Forecast:
-    """What the daemon would send about existing assignments from `now` on; reads `db`, writes nothing to it."""
+                         options: ForecastOptions = ForecastOptions(),
+                         progress: Callable[[int, int], None] | None = None) -> Forecast:
+    """What the daemon would send about existing assignments from `now` on; reads `db`, writes nothing to it.
+
+    `progress(done, total)` is told the days replayed so far out of the days to the horizon.
+    """
     ids = sorted(set(assignment_ids))
     scratch = scratch_store.create_scratch_database()
     try:
@@ -142,14 +146,14 @@ def forecast_assignments(db: Engine, assignment_ids: Iterable[int], *, now: date
             with transaction(scratch) as target:
                 scratch_store.copy_assignments(source, target, ids)
         already = _existing_rows(scratch)
-        replay = _Replay(scratch, options)
+        replay = _Replay(scratch, options, progress)
         return replay.run(ids, now, already)
     finally:
         scratch.dispose()
 
 
-def forecast_new(db: Engine, spec: service.AssignmentSpec, *, options: ForecastOptions = ForecastOptions()
-                 ) -> Forecast:
+def forecast_new(db: Engine, spec: service.AssignmentSpec, *, options: ForecastOptions = ForecastOptions(),
+                 progress: Callable[[int, int], None] | None = None) -> Forecast:
     """What the daemon would send about an assignment created as `spec` says on its start date.
 
     It is created at the workflow's local hour in the assignee's time zone on the start date. People named by
@@ -169,7 +173,7 @@ def forecast_new(db: Engine, spec: service.AssignmentSpec, *, options: ForecastO
         created = local_instant(start, shown["reminders"]["local_hour"], assignee_tz)
         with _marked_logs():
             assignment_id = int(service.create_assignment(scratch, complete, actor=ACTOR, now=created)["id"])
-        replay = _Replay(scratch, options)
+        replay = _Replay(scratch, options, progress)
         return replay.run([assignment_id], created, _Existing())
     finally:
         scratch.dispose()
@@ -246,9 +250,11 @@ class _Replay:
     drives the real daemon alongside checks this). With `missed_contacts` those notices are kept.
     """
 
-    def __init__(self, scratch: Engine, options: ForecastOptions) -> None:
+    def __init__(self, scratch: Engine, options: ForecastOptions,
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.scratch = scratch
         self.options = options
+        self.progress = progress
         self.notices: list[ForecastNotice] = []
         self.completions: list[tuple[datetime, int, int]] = []  # (instant, task id, assignment id), a heap
         self.wakes: list[tuple[datetime, int]] = []  # (instant a date guard passes, assignment id), a heap
@@ -263,11 +269,23 @@ class _Replay:
                 following = self._settle(now, to_advance)
                 stop_at = self.options.stop_at
                 if following is None or (stop_at is not None and following >= stop_at):
+                    self._report_progress(start, None)
                     return self._result(assignment_ids, existing)
+                self._report_progress(start, now)
                 if following <= now:
                     raise RuntimeError(f"the replay stands still at {now.isoformat()}")
                 now, to_advance = following, set()
         raise RuntimeError(f"the replay passed {MAX_INSTANTS} instants")
+
+    def _report_progress(self, start: datetime, now: datetime | None) -> None:
+        """Tell `progress` the days replayed out of those to the horizon (`until`, else the latest end date); the
+        last day counts only once the replay is over (`now` None), as notices may follow an end date."""
+        if self.progress is None:
+            return
+        ends = [datetime.combine(t.record.assignment.end, time(), tzinfo=UTC) for t in self.assignments.values()]
+        horizon = self.options.stop_at or max(ends, default=start)
+        total = max((horizon - start).days, 1)
+        self.progress(total if now is None else min((now - start).days, total - 1), total)
 
     def _load(self, assignment_ids: list[int], start: datetime) -> None:
         with transaction(self.scratch) as session:

@@ -1,7 +1,8 @@
-"""The one structlog configuration: console lines for people at the CLI, JSON lines for the daemon.
+"""The one structlog configuration: readable lines for a person at a terminal, JSON lines for everything else.
 
-Until a process configures logging, engine code logs warnings and worse to stderr, never to stdout, where the CLI
-prints its `--json` documents.
+`--log-format auto` (the default) picks by whether stderr is a terminal; `console` and `json` force one. Until a
+process configures logging, engine code logs warnings and worse to stderr, never to stdout, where the CLI prints
+its `--json` documents.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import logging
 import sys
 from typing import Any, Literal
+
+LogFormat = Literal["auto", "console", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "console", "json")
 
 
 class _StderrLoggerFactory:
@@ -20,11 +24,21 @@ class _StderrLoggerFactory:
         return structlog.PrintLogger(sys.stderr)
 
 
-def configure_logging(style: Literal["console", "json"], level: int = logging.INFO) -> None:
+def resolved_format(style: LogFormat) -> Literal["console", "json"]:
+    """`auto` is `console` when stderr is a terminal, else `json` (a service manager, a pipe, a file)."""
+    if style == "auto":
+        isatty = getattr(sys.stderr, "isatty", None)
+        return "console" if callable(isatty) and isatty() else "json"
+    return style
+
+
+def configure_logging(style: LogFormat, level: int = logging.INFO) -> None:
+    """Log at `level` and above to stderr, as console lines or JSON lines (`auto`: see `resolved_format`)."""
     import structlog
 
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if style == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if resolved_format(style) == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

@@ -11,7 +11,7 @@ import itertools
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -57,8 +57,12 @@ def check_filter(*, workflow: str | None, start_year: int | None, host: str | No
 
 
 def program_report(db: Engine, *, workflow: str | None = None, start_year: int | None = None,
-                   host: str | None = None, now: datetime) -> dict[str, Any]:
-    """The report over the assignments the filters select, as of `now`, in one read transaction."""
+                   host: str | None = None, now: datetime,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The report over the assignments the filters select, as of `now`, in one read transaction.
+
+    `progress(done, total)` is told of its two halves: reading the rows, then computing the figures.
+    """
     selection = check_filter(workflow=workflow, start_year=start_year, host=host)
     with use_case_transaction(db) as session:
         workflows = {pk(w): (w.name, w.version, definition_of(w)) for w in report_queries.report_workflows(session)}
@@ -70,7 +74,12 @@ def program_report(db: Engine, *, workflow: str | None = None, start_year: int |
                           overdue_tasks=report_queries.report_overdue_tasks(session, selection, now),
                           contacts=report_queries.report_contacts(session, selection),
                           outcomes=program_queries.program_outcomes(session, selection))
-    return compute_report(rows, selection, now)
+    if progress is not None:
+        progress(1, 2)
+    report = compute_report(rows, selection, now)
+    if progress is not None:
+        progress(2, 2)
+    return report
 
 
 # --- the figures ------------------------------------------------------------------------------------------------

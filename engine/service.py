@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -210,12 +210,13 @@ def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: date
 
 
 def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str, now: datetime,
-                       allow_past: bool = True) -> list[dict[str, Any]]:
+                       allow_past: bool = True,
+                       progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Create one assignment per CSV line, all or nothing; every problem of every line is reported with its number.
     With `allow_past` False, a line whose end date has passed is one of them.
 
     Every line is checked before anything is written, then all of them are written together, a few hundred rows
-    per statement.
+    per statement. `progress(done, total)` counts the lines checked as the first half, the writing as the second.
     """
     roles_by_workflow = _workflow_roles(db)
     table = read_table(data, _import_columns(roles_by_workflow), source=source)
@@ -224,14 +225,18 @@ def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str
     with _transaction(db) as session:
         lookups = _CreationLookups(session, [spec for _, spec in rows])
         checked: list[_NewAssignment] = []
-        for line, spec in rows:
+        for done, (line, spec) in enumerate(rows, start=1):
             try:
                 checked.append(_check_new_assignment(lookups, spec, ended_by=None if allow_past else now.date()))
             except SojournError as exc:
                 for text in exc.lines():
                     problems.add(line, text)
+            if progress is not None:
+                progress(done, 2 * len(rows))
         problems.raise_if_any()
         created = _create_assignments(session, checked, actor=actor, now=now)
+        if progress is not None:
+            progress(2 * len(rows), 2 * len(rows))
         return [assignment_view(r, now) for r in created]
 
 

@@ -1,157 +1,161 @@
-"""Builds notifiers from the `[notifiers]` table of the configuration file."""
+"""The `[notifiers]` tables of the configuration file as pydantic models, and the notifiers built from them.
+
+The models check the file alone: they refuse unknown notifiers and keys, values of the wrong type and out of
+range, and name each problem by its location. What depends on the environment (the secret a `*_env` key names)
+is checked when the notifiers are built, by `build_notifiers`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from email.utils import parseaddr
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_validator,
+)
 
 from notifiers.base import Notifier, NotifierConfigError
-from notifiers.console import ConsoleNotifier
-from notifiers.email import TLS_MODES, EmailNotifier
-from notifiers.file import FileNotifier
-from notifiers.webhook import WebhookNotifier, check_url
 
-_DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
-_DEFAULT_TIMEOUT = 10.0
-# Keys people reach for first, and the key that keeps the secret out of the file instead.
-_SECRET_KEYS = {"password": "password_env", "secret": "secret_env"}
+# TOML has real types: `port = "587"` or `port = true` is a mistake, not the number 587 or 1.
+TABLE = ConfigDict(extra="forbid", strict=True, frozen=True)
+DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+DEFAULT_TIMEOUT = 10.0
 
 
-class _Table:
-    """One `[notifiers.NAME]` table; every getter names the offending key in its error."""
-
-    def __init__(self, name: str, raw: object, allowed: tuple[str, ...]) -> None:
-        self.where = f"notifiers.{name}"
-        if not isinstance(raw, Mapping):
-            raise NotifierConfigError(f"{self.where}: must be a table")
-        for key in raw:
-            if key in allowed:
-                continue
-            if _SECRET_KEYS.get(key) in allowed:
-                raise NotifierConfigError(
-                    f"{self.where}.{key}: keep secrets out of the config file; put it in an environment "
-                    f"variable and set {_SECRET_KEYS[key]} to the variable's name"
-                )
-            expected = ", ".join(allowed) if allowed else "no keys"
-            raise NotifierConfigError(f"{self.where}.{key}: unknown key (expected {expected})")
-        self.raw: Mapping[str, Any] = raw
-
-    def error(self, key: str, problem: str) -> NotifierConfigError:
-        return NotifierConfigError(f"{self.where}.{key}: {problem}")
-
-    def optional_string(self, key: str) -> str | None:
-        value = self.raw.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, "must be a non-empty string")
-        return value
-
-    def string(self, key: str) -> str:
-        value = self.optional_string(key)
-        if value is None:
-            raise self.error(key, "is required")
-        return value
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self.raw.get(key, default)
-        # bool is an int subclass, but `port = true` is a mistake, not the number 1.
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise self.error(key, f"must be an integer from {low} to {high}")
-        return value
-
-    def positive_number(self, key: str, default: float) -> float:
-        value = self.raw.get(key, default)
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise self.error(key, "must be a positive number of seconds")
-        return float(value)
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.raw.get(key, default)
-        if value not in choices:
-            raise self.error(key, f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
-        return str(value)
-
-    def secret_from_env(self, key: str, environ: Mapping[str, str]) -> str | None:
-        variable = self.optional_string(key)
-        if variable is None:
-            return None
-        value = environ.get(variable)
-        if not value:
-            raise self.error(key, f"environment variable {variable} is not set")
-        return value
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
 
 
-def build_notifiers(section: Mapping[str, Any], environ: Mapping[str, str]) -> list[Notifier]:
-    """Build one notifier per table under `[notifiers]`, in file order; none configured means the console.
+def _email_address(value: str) -> str:
+    if "@" not in parseaddr(value)[1]:
+        raise ValueError("must be an email address")
+    return value
 
-    `environ` supplies the secrets that `password_env` and `secret_env` name. Raises NotifierConfigError,
-    whose message names the offending key and never contains a secret.
+
+def _http_url(value: str) -> str:
+    from notifiers.webhook import check_url  # the notifiers are imported only by commands that send
+
+    check_url(value)  # its ValueError says what is wrong without repeating the URL
+    return value
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class ConsoleConfig(BaseModel):
+    """`[notifiers.console]`: prints each notice on standard output; for trying Sojourn out."""
+
+    model_config = TABLE
+
+
+class FileConfig(BaseModel):
+    """`[notifiers.file]`: appends each notice as one JSON line to `path`."""
+
+    model_config = TABLE
+    path: Text
+
+
+class EmailConfig(BaseModel):
+    """`[notifiers.email]`: SMTP. The password is read from the environment variable `password_env` names."""
+
+    model_config = TABLE
+    host: Text
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: the usual port of the TLS mode
+    sender: Annotated[str, AfterValidator(_email_address)]
+    tls: Literal["none", "starttls", "ssl"] = "starttls"
+    username: Text | None = None
+    password_env: Text | None = None
+    timeout: Seconds = DEFAULT_TIMEOUT
+
+    @model_validator(mode="after")
+    def _login_is_whole(self) -> EmailConfig:
+        if self.username is not None and self.password_env is None:
+            raise ValueError("password_env is required when username is set")
+        if self.username is None and self.password_env is not None:
+            raise ValueError("username is required when password_env is set")
+        return self
+
+
+class WebhookConfig(BaseModel):
+    """`[notifiers.webhook]`: POSTs each notice; with `secret_env`, the body is signed with that variable's value."""
+
+    model_config = TABLE
+    url: Annotated[str, AfterValidator(_http_url)]
+    secret_env: Text | None = None
+    timeout: Seconds = DEFAULT_TIMEOUT
+
+
+class NotifiersConfig(BaseModel):
+    """`[notifiers]`: one table per notifier to deliver to; none at all means nothing is delivered."""
+
+    model_config = TABLE
+    console: ConsoleConfig | None = None
+    file: FileConfig | None = None
+    email: EmailConfig | None = None
+    webhook: WebhookConfig | None = None
+    _order: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_file_order(cls, data: Any, handler: ModelWrapValidatorHandler[NotifiersConfig]) -> NotifiersConfig:
+        checked = handler(data)
+        if isinstance(data, Mapping):
+            checked._order = tuple(name for name in data if name in cls.model_fields)
+        return checked
+
+    def names(self) -> list[str]:
+        """The configured notifiers, in the order of the file."""
+        return [name for name in self._order if getattr(self, name) is not None]
+
+
+def build_notifiers(section: NotifiersConfig | Mapping[str, Any], environ: Mapping[str, str]) -> list[Notifier]:
+    """One notifier per configured table, in file order; an empty list when none is configured.
+
+    `section` is the checked `[notifiers]` table (a raw mapping is checked first, raising pydantic's
+    ValidationError). `environ` supplies the secrets that `password_env` and `secret_env` name; a variable
+    that is not set is NotifierConfigError, whose message names the key and never contains a secret.
     """
-    if not isinstance(section, Mapping):
-        raise NotifierConfigError("notifiers: must be a table")
-    if not section:
-        return [ConsoleNotifier()]
-    notifiers: list[Notifier] = []
-    for name, raw in section.items():
-        builder = _BUILDERS.get(name)
-        if builder is None:
-            known = ", ".join(sorted(_BUILDERS))
-            raise NotifierConfigError(f"notifiers.{name}: unknown notifier (expected one of {known})")
-        notifiers.append(builder(raw, environ))
-    return notifiers
+    config = section if isinstance(section, NotifiersConfig) else NotifiersConfig.model_validate(section)
+    return [build_notifier(config, name, environ) for name in config.names()]
 
 
-def _console(raw: object, environ: Mapping[str, str]) -> Notifier:
-    _Table("console", raw, ())
-    return ConsoleNotifier()
+def build_notifier(config: NotifiersConfig, name: str, environ: Mapping[str, str]) -> Notifier:
+    """The notifier `name` of a checked `[notifiers]` table (KeyError when it is not configured)."""
+    from notifiers.console import ConsoleNotifier
+    from notifiers.email import EmailNotifier
+    from notifiers.file import FileNotifier
+    from notifiers.webhook import WebhookNotifier
+
+    table = getattr(config, name, None) if name in NotifiersConfig.model_fields else None
+    if isinstance(table, ConsoleConfig):
+        return ConsoleNotifier()
+    if isinstance(table, FileConfig):
+        return FileNotifier(table.path)
+    if isinstance(table, EmailConfig):
+        return EmailNotifier(host=table.host, port=table.port or DEFAULT_PORTS[table.tls], sender=table.sender,
+                             tls=table.tls, username=table.username,
+                             password=_secret(environ, "email", "password_env", table.password_env),
+                             timeout=table.timeout)
+    if isinstance(table, WebhookConfig):
+        return WebhookNotifier(table.url, secret=_secret(environ, "webhook", "secret_env", table.secret_env),
+                               timeout=table.timeout)
+    raise KeyError(name)
 
 
-def _file(raw: object, environ: Mapping[str, str]) -> Notifier:
-    table = _Table("file", raw, ("path",))
-    return FileNotifier(table.string("path"))
-
-
-def _email(raw: object, environ: Mapping[str, str]) -> Notifier:
-    table = _Table("email", raw, ("host", "port", "sender", "tls", "username", "password_env", "timeout"))
-    tls = table.choice("tls", TLS_MODES, "starttls")
-    sender = table.string("sender")
-    if "@" not in parseaddr(sender)[1]:
-        raise table.error("sender", f"must be an email address, not {sender!r}")
-    username = table.optional_string("username")
-    if username is not None and "password_env" not in table.raw:
-        raise table.error("password_env", "is required when username is set")
-    if username is None and "password_env" in table.raw:
-        raise table.error("username", "is required when password_env is set")
-    return EmailNotifier(
-        host=table.string("host"),
-        port=table.integer("port", _DEFAULT_PORTS[tls], 1, 65535),
-        sender=sender,
-        tls=tls,
-        username=username,
-        password=table.secret_from_env("password_env", environ),
-        timeout=table.positive_number("timeout", _DEFAULT_TIMEOUT),
-    )
-
-
-def _webhook(raw: object, environ: Mapping[str, str]) -> Notifier:
-    table = _Table("webhook", raw, ("url", "secret_env", "timeout"))
-    url = table.string("url")
-    try:
-        check_url(url)
-    except ValueError as exc:
-        raise table.error("url", str(exc)) from None
-    return WebhookNotifier(
-        url,
-        secret=table.secret_from_env("secret_env", environ),
-        timeout=table.positive_number("timeout", _DEFAULT_TIMEOUT),
-    )
-
-
-_BUILDERS: dict[str, Callable[[object, Mapping[str, str]], Notifier]] = {
-    "console": _console,
-    "email": _email,
-    "file": _file,
-    "webhook": _webhook,
-}
+def _secret(environ: Mapping[str, str], notifier: str, key: str, variable: str | None) -> str | None:
+    if variable is None:
+        return None
+    value = environ.get(variable)
+    if not value:
+        raise NotifierConfigError(f"[notifiers.{notifier}] {key}: environment variable {variable} is not set")
+    return value

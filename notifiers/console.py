@@ -1,4 +1,4 @@
-"""Prints notifications for a person watching the terminal; the default when nothing else is configured."""
+"""Prints notifications for a person watching the terminal: `[notifiers.console]`, for trying Sojourn out."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Insert, Table, Update, and_, bindparam, case, delete, insert, literal, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql import func
 from sqlmodel import Session, col, select
 
 from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
@@ -500,6 +501,34 @@ def requeue_notification(session: Session, key: str, now: datetime) -> bool:
                  .execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement)) == 1
 
+
+
+def note_resent(session: Session, key: str, notifier: str, now: datetime) -> bool:
+    """note_resent: record that a sent row was delivered again, by hand, to `notifier`.
+
+    Only a `sent` row is changed; `notifier` joins `delivered_to` if it was not there. False when the row is gone
+    or no longer sent.
+    """
+    row = outbox_row(session, key)
+    if row is None or row.status != NoticeStatus.SENT:
+        return False
+    if notifier not in (row.delivered_to or []):
+        row.delivered_to = [*(row.delivered_to or []), notifier]
+    row.sent_at = now
+    return True
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """next_due_at: the soonest instant a sweep has something to do: a reminder step, a cadence check or a delivery.
+
+    Each part is the smallest value of an indexed column, so this costs three index look-ups.
+    """
+    soonest = [session.exec(select(func.min(column)).where(*where)).one() for column, where in (
+        (col(Task.next_reminder_at), (col(Task.status) == "open",)),
+        (col(CadenceState.next_check_at), ()),
+        (col(Outbox.next_attempt_at), (col(Outbox.status).in_(DELIVERABLE),)),
+    )]
+    return min((at for at in soonest if at is not None), default=None)
 
 # --- leases and heartbeats ------------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ def test_daemon_delivers_then_stops_cleanly_when_sent_sigterm(sojourn: Sojourn) 
         assert status["running"] is True
         assert [d["pid"] for d in status["daemons"] if d["alive"]] == [daemon.pid]
         if "SOJOURN_DATABASE_URL" not in sojourn.env:  # SQLite: one daemon at a time
-            refused = sojourn.refused("daemon", "--once")
+            refused = sojourn.refused("--config", "daemon.toml", "daemon", "--once")
             assert refused.startswith(f"Error: another daemon (pid {daemon.pid} on ")
         daemon.send_signal(signal.SIGTERM)
         _, stderr = daemon.communicate(timeout=30)

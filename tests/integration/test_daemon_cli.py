@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from apscheduler.triggers.interval import IntervalTrigger
+from freezegun import freeze_time
 from sqlalchemy import Engine
 from sqlmodel import select
+from structlog.testing import capture_logs
+from structlog.typing import EventDict
 
 from engine import service
 from engine.config import DeliveryPolicy, Routing
 from engine.daemon import Daemon, build_scheduler
 from engine.leases import DaemonIdentity, acquire_dispatcher_lease, start_heartbeat
+from engine.logging import configure_logging
 from engine.store.db import transaction
 from engine.store.models import Outbox
-from integration.conftest import Recorder, Sojourn
+from integration.conftest import Recorder, Sojourn, snapshot
 
 OUTBOX_FIELDS = {"key", "kind", "assignment_id", "task_id", "recipient", "role", "subject", "body", "created_at",
                  "status", "attempts", "last_error", "next_attempt_at"}
@@ -68,11 +74,11 @@ def test_daemon_once_sends_nothing_twice_when_run_again(on_db: Sojourn, created:
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ("[notifiers.file]\n", "notifiers.file.path: is required"),
+    ("[notifiers.file]\n", "[notifiers.file] path: is required"),
     ('[notifiers.email]\nhost = "smtp.example.com"\nsender = "s@example.com"\npassword = "hunter2"\n',
-     "notifiers.email.password: keep secrets out of the config file"),
+     "[notifiers.email] password: keep secrets out of the config file"),
     ('[notifiers.file]\npath = "n.jsonl"\n[routing]\nescalation = ["webhook"]\n', "webhook not configured"),
-    ("[delivery]\nmax_attempts = 0\n", "max_attempts: 0 must be a whole number of at least 1"),
+    ("[delivery]\nmax_attempts = 0\n", "[delivery] max_attempts: must be greater than or equal to 1, not 0"),
 ])
 def test_daemon_refuses_to_start_with_exit_2_when_config_is_bad(on_db: Sojourn, tmp_path: Path, body: str,
                                                                 message: str) -> None:
@@ -84,13 +90,62 @@ def test_daemon_refuses_to_start_with_exit_2_when_config_is_bad(on_db: Sojourn, 
     assert "hunter2" not in outcome.stderr
 
 
+def test_daemon_refuses_to_start_when_no_notifier_is_configured(on_db: Sojourn, db_url: str, created: int) -> None:
+    """Without a notifier the daemon exits 2, says which config file it read ("none") and what to add, and leaves
+    every notice queued: nothing is marked sent that nobody received."""
+    before = snapshot(db_url)
+    outcome = on_db("daemon", "--once")
+    assert (outcome.code, outcome.stdout) == (2, "")
+    lines = outcome.stderr.splitlines()
+    assert lines[:2] == ["Error: no notifier is configured, so the daemon would deliver nothing",
+                         "Error: config file: none"]
+    assert "[notifiers.console]" in lines[2]
+    assert snapshot(db_url) == before
+
+
+def test_daemon_names_the_config_file_it_read_when_it_has_no_notifier(on_db: Sojourn, tmp_path: Path) -> None:
+    """A config file without [notifiers] is named by its full path in the refusal."""
+    config = _config(tmp_path, "[daemon]\ninterval_seconds = 5\n")
+    outcome = on_db("--config", str(config), "daemon", "--once")
+    assert outcome.code == 2
+    assert f"Error: config file: {config.resolve()}" in outcome.stderr.splitlines()
+
+
+def test_daemon_prints_notices_on_the_console_when_console_is_the_named_notifier(on_db: Sojourn, created: int,
+                                                                                   tmp_path: Path) -> None:
+    """[notifiers.console] prints each notice on stdout, and the start line names the config file read."""
+    config = _config(tmp_path, "[notifiers.console]\n")
+    outcome = on_db("--config", str(config), "daemon", "--once")
+    assert outcome.code == 0, outcome.stderr
+    assert outcome.stdout.count("[stage_changed] to ") == 7
+    started = _json_lines(outcome.stderr)[0]
+    assert (started["event"], started["config_file"], started["notifiers"]) == (
+        "daemon_started", str(config.resolve()), ["console"])
+
+
+def test_daemon_logs_readable_lines_when_log_format_is_console(on_db: Sojourn, created: int, tmp_path: Path) -> None:
+    """--log-format console gives one human-readable line per event instead of JSON."""
+    config = _config(tmp_path, f'[notifiers.file]\npath = "{tmp_path / "n.jsonl"}"\n')
+    outcome = on_db("--log-format", "console", "--config", str(config), "daemon", "--once")
+    assert outcome.code == 0, outcome.stderr
+    lines = outcome.stderr.splitlines()
+    assert not any(line.startswith("{") for line in lines)
+    started = next(line for line in lines if "daemon_started" in line)
+    assert "[info" in started
+    assert f"config_file={config.resolve()}" in started
+    sweep = next(line for line in lines if " sweep " in line)
+    assert "planned=0" in sweep
+    assert "sent=7" in sweep
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_daemon_refuses_to_start_with_exit_1_when_another_holds_sqlite_lease(on_db: Sojourn, db: Engine) -> None:
+def test_daemon_refuses_to_start_with_exit_1_when_another_holds_sqlite_lease(on_db: Sojourn, db: Engine,
+                                                                            tmp_path: Path) -> None:
     """On SQLite a second daemon is told which daemon holds the lease and until when."""
     other = DaemonIdentity(host="other-host", pid=4242, token="cafe")
     with transaction(db) as session:
         acquire_dispatcher_lease(session, other, datetime.now(UTC), 60)
-    outcome = on_db("daemon", "--once")
+    outcome = on_db("--config", str(_config(tmp_path, "[notifiers.console]\n")), "daemon", "--once")
     assert outcome.code == 1
     assert outcome.stderr.startswith("Error: another daemon (pid 4242 on other-host) holds the lease until ")
 
@@ -157,6 +212,68 @@ def test_outbox_retry_makes_dead_row_pending_when_key_exists(on_db: Sojourn, db:
     assert (revived["status"], revived["attempts"], revived["last_error"]) == ("pending", 0, "webhook: HTTP 410")
 
 
+def _sent_row(on_db: Sojourn, tmp_path: Path) -> str:
+    """Deliver the seven stage_changed notices to the console; the key of one of them, now sent."""
+    assert on_db("--config", str(_config(tmp_path, "[notifiers.console]\n")), "daemon", "--once").code == 0
+    rows = json.loads(on_db("outbox", "list", "--json").stdout)
+    assert {r["status"] for r in rows} == {"sent"}
+    return str(rows[0]["key"])
+
+
+def test_outbox_retry_to_file_sends_a_sent_notification_again_to_that_notifier(on_db: Sojourn, created: int,
+                                                                                  tmp_path: Path) -> None:
+    """A notice only printed on the console is delivered again, at once, to the file notifier --to names."""
+    key = _sent_row(on_db, tmp_path)
+    out = tmp_path / "resent.jsonl"
+    both = tmp_path / "both.toml"
+    both.write_text(f'[notifiers.console]\n[notifiers.file]\npath = "{out}"\n', encoding="utf-8")
+    outcome = on_db("--config", str(both), "outbox", "retry", key, "--to", "file", "--json")
+    assert outcome.code == 0, outcome.stderr
+    (delivered,) = _json_lines(out.read_text(encoding="utf-8"))
+    assert (delivered["key"], delivered["kind"]) == (key, "stage_changed")
+    shown = json.loads(outcome.stdout)
+    assert (shown["status"], shown["delivered_to"], shown["resent_to"]) == ("sent", ["console", "file"], "file")
+    assert on_db("--config", str(both), "outbox", "retry", key, "--to", "file").stdout == (
+        f"notification {key} sent again to file\n")
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_outbox_retry_still_refuses_a_sent_notification_without_to(on_db: Sojourn, created: int,
+                                                                   tmp_path: Path) -> None:
+    """Without --to a sent row is refused (exit 1), with the hint to name a notifier."""
+    key = _sent_row(on_db, tmp_path)
+    outcome = on_db("outbox", "retry", key)
+    assert outcome.code == 1
+    assert "`sojourn outbox retry KEY --to NOTIFIER` sends it again to one notifier" in outcome.stderr
+
+
+def test_outbox_retry_to_an_unknown_notifier_exits_2_listing_the_configured_ones(on_db: Sojourn, db_url: str,
+                                                                                   created: int,
+                                                                                   tmp_path: Path) -> None:
+    """--to must name a notifier of the config file; otherwise exit 2, nothing sent or changed."""
+    key = _sent_row(on_db, tmp_path)
+    before = snapshot(db_url)
+    outcome = on_db("--config", str(_config(tmp_path, "[notifiers.console]\n")), "outbox", "retry", key, "--to",
+                    "sms")
+    assert (outcome.code, outcome.stdout) == (2, "")
+    assert outcome.stderr.startswith("Error: --to: no notifier 'sms' is configured (configured: console)\n")
+    assert snapshot(db_url) == before
+
+
+def test_outbox_retry_to_requeues_a_dead_row_as_before(on_db: Sojourn, db: Engine, created: int,
+                                                       tmp_path: Path) -> None:
+    """A row not sent yet keeps the retry it always had: pending again, for the next sweep."""
+    with transaction(db) as session:
+        row = session.exec(select(Outbox)).first()
+        assert row is not None
+        row.status, row.attempts = "dead", 8
+        key = row.key
+    config = _config(tmp_path, f'[notifiers.file]\npath = "{tmp_path / "n.jsonl"}"\n')
+    revived = json.loads(on_db("--config", str(config), "outbox", "retry", key, "--to", "file", "--json").stdout)
+    assert (revived["status"], revived["attempts"]) == ("pending", 0)
+    assert not (tmp_path / "n.jsonl").exists()
+
+
 # --- the daemon object and its scheduler ------------------------------------------------------------------------
 
 
@@ -210,3 +327,49 @@ def test_scheduler_jobs_have_deliberate_options_when_built_for_short_interval(db
     first = sweep.get_next_fire_time(None, now)
     assert first is not None
     assert sweep.get_next_fire_time(first, first) == first + timedelta(seconds=0.2)
+
+
+@pytest.fixture
+def logs() -> Iterator[list[EventDict]]:
+    """Every log entry from here on, at every level, with the levels the daemon's logging passes on."""
+    configure_logging("json", logging.DEBUG)
+    with capture_logs() as entries:
+        yield entries
+    structlog.reset_defaults()
+
+
+def test_sweep_logs_its_counts_and_next_due_at_info_when_it_did_work(db: Engine, spec: service.AssignmentSpec,
+                                                                     now: datetime, logs: list[EventDict]) -> None:
+    """A sweep that planned or sent logs planned, sent, failed and when work is next due, at info level."""
+    service.create_assignment(db, spec, actor="admin", now=now)
+    at = datetime(2026, 3, 13, 8, tzinfo=UTC)  # 09:00 in Berlin, three days before the coach's tasks are due
+    daemon = _daemon(db, lambda: at, Recorder())
+    daemon.start()
+    report = daemon.sweep()
+    daemon.stop()
+    (sweep,) = [entry for entry in logs if entry["event"] == "sweep"]
+    assert sweep["log_level"] == "info"
+    assert (sweep["planned"], sweep["sent"], sweep["failed"], sweep["dead"]) == (2, 9, 0, 0)
+    assert report.next_due is not None
+    assert report.next_due > at
+    assert sweep["next_due"] == report.next_due.isoformat()
+    assert not [entry for entry in logs if entry["event"] == "idle"]
+
+
+def test_idle_daemon_logs_one_line_a_minute_with_the_next_due_instant(db: Engine, spec: service.AssignmentSpec,
+                                                                     now: datetime, logs: list[EventDict]) -> None:
+    """Sweeping every 10 s with nothing to do, the daemon logs `idle` at info once a minute and its sweeps at debug."""
+    with freeze_time(now) as frozen:
+        service.create_assignment(db, spec, actor="admin", now=now - timedelta(days=1))
+        daemon = _daemon(db, lambda: datetime.now(UTC), Recorder(), interval=10)
+        daemon.start()
+        assert daemon.sweep().busy  # delivers the stage_changed notices
+        logs.clear()
+        for _ in range(13):  # two minutes of sweeps, ten seconds apart
+            frozen.tick(10)
+            daemon.sweep()
+        daemon.stop()
+    idle = [entry for entry in logs if entry["event"] == "idle"]
+    assert [entry["log_level"] for entry in idle] == ["info", "info", "info"]  # at 10 s, 70 s and 130 s
+    assert idle[0]["next_due"] is not None
+    assert {entry["log_level"] for entry in logs if entry["event"] == "sweep"} == {"debug"}

@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.links import LinkSigner
 
-LINK_SECRET = "a link secret for tests only, 32+ bytes long"
+LINK_SECRET = "a link secret for tests only, 32 bytes or more"  # [serve] refuses shorter ones
 SECRET_ENV = "SOJOURN_TEST_LINK_SECRET"
 
 
