@@ -1,8 +1,9 @@
 """The README's shell examples run: every ```sh block, in order, in one scratch folder, with the installed `sojourn`.
 
 How the README's ```sh blocks are read (write new examples to these rules):
-- The blocks run in the order they appear, in one bash session in one empty scratch folder, so a block sees what the
-  blocks before it made (the README reads as one session that starts with the quick start). The database is the
+- The blocks run in the order they appear, in one bash session in one scratch folder, so a block sees what the
+  blocks before it made (the README reads as one session that starts with the quick start). The folder holds only a
+  copy of the checkout's `sojourn.toml`, as a clone does where the README's commands are run. The database is the
   default `./sojourn.db` there; no SOJOURN_* variable is set, and the installed `sojourn` comes first on PATH.
 - A command is one line, with the lines it continues with a trailing backslash; lines that are blank or only a
   comment are not commands. Every command must exit 0.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +127,7 @@ def test_readme_shell_examples_run_and_exit_as_documented(tmp_path: Path) -> Non
     commands = sh_commands(README.read_text(encoding="utf-8"))
     scratch, results = tmp_path / "scratch", tmp_path / "results"
     scratch.mkdir()
+    shutil.copy(README.with_name("sojourn.toml"), scratch / "sojourn.toml")
     results.mkdir()
     script = tmp_path / "session.sh"
     script.write_text(session_script(commands, results), encoding="utf-8")
