@@ -229,6 +229,7 @@ def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: dateti
         _scrub_tables(session, subject, now)
         erased_events = _erase_events(session, subject)
         recorded_why = subject.substituted(why)
+        actor = subject.substituted(actor)  # someone erasing themselves is recorded by their pseudonym
         session.add(PersonErasure(person_id=subject.person_id, erased_at=now, erased_by=actor, reason=recorded_why))
         person.email, person.name = subject.pseudonymous_email, subject.pseudonymous_name
         session.add(person)
