@@ -352,27 +352,41 @@ def check_chain(assignment_id: int, events: Sequence[ChainEvent], head: Head | N
         return ChainProblem(assignment_id, events[0].seq, events[0].id, "head_mismatch",
                             "its assignment does not exist")
     previous: ChainEvent | None = None
-    recorded_erasures = _recorded_erasures(events)
+    recorded, in_clear = _recorded_erasures(events)
     for index, event in enumerate(events):
         following = events[index + 1] if index + 1 < len(events) else None
         problem = _check_event(event, previous, following, events)
-        if problem is None and event.erased is not None and event.seq not in recorded_erasures:
-            problem = _problem(event, "content_edited", "its strings read as erased, but no person_erased event "
-                                                        "records that erasure")
+        if problem is None and event.erased is not None:
+            problem = _check_erasure(event, recorded, in_clear)
         if problem is not None:
             return problem
         previous = event
     return _check_head(assignment_id, events, head)
 
 
-def _recorded_erasures(events: Sequence[ChainEvent]) -> set[int]:
-    """The seqs that the chain's person_erased events say they erased."""
+def _recorded_erasures(events: Sequence[ChainEvent]) -> tuple[set[int], set[int]]:
+    """The seqs that the chain's person_erased events say they erased, and those of them that were hashed in clear
+    (whose content can no longer be recomputed)."""
     seqs: set[int] = set()
+    in_clear: set[int] = set()
     for event in events:
         if event.action == PERSON_ERASED:
-            listed = json.loads(event.details).get("events", [])
-            seqs.update(s for s in listed if isinstance(s, int) and s < event.seq)
-    return seqs
+            details = event.parsed_details
+            seqs.update(s for s in details.get("events", []) if isinstance(s, int) and s < event.seq)
+            in_clear.update(s for s in details.get("hashed_in_clear", []) if isinstance(s, int) and s < event.seq)
+    return seqs, in_clear
+
+
+def _check_erasure(event: ChainEvent, recorded: set[int], in_clear: set[int]) -> ChainProblem | None:
+    """An erased event must be listed by a later person_erased event, and may skip the check of its content only
+    if that event says it was hashed in clear."""
+    if event.seq not in recorded:
+        return _problem(event, "content_edited", "its strings read as erased, but no person_erased event records "
+                                                 "that erasure")
+    if Erasure.read(event.erased).clear_before and event.seq not in in_clear:
+        return _problem(event, "content_edited", "it claims to have been hashed in clear before its erasure, which "
+                                                 "its person_erased event does not record")
+    return None
 
 
 def _check_event(event: ChainEvent, previous: ChainEvent | None, following: ChainEvent | None,

@@ -227,7 +227,7 @@ def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: dateti
                                f"{audit.ERASED_NAME_PREFIX}{token}")
         roles = _roles(session, subject.person_id)
         _scrub_tables(session, subject, now)
-        erased_events = _erase_events(session, subject)
+        erased_events, hashed_in_clear = _erase_events(session, subject)
         recorded_why = subject.substituted(why)
         actor = subject.substituted(actor)  # someone erasing themselves is recorded by their pseudonym
         session.add(PersonErasure(person_id=subject.person_id, erased_at=now, erased_by=actor, reason=recorded_why))
@@ -238,7 +238,8 @@ def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: dateti
         for assignment_id in chains:
             audit.append_event(session, assignment_id, audit.PERSON_ERASED,
                                {"person": subject.pseudonymous_email, "reason": recorded_why,
-                                "events": erased_events.get(assignment_id, [])}, actor=actor, at=now)
+                                "events": erased_events.get(assignment_id, []),
+                                "hashed_in_clear": hashed_in_clear.get(assignment_id, [])}, actor=actor, at=now)
     if is_sqlite(db):
         privacy_queries.compact_sqlite(db)
     log.info("person erased", person=subject.person_id, actor=actor)
@@ -363,9 +364,11 @@ def _blank_json_mentions(value: Any, subject: ErasedPerson) -> Any:
     return value
 
 
-def _erase_events(session: Session, subject: ErasedPerson) -> dict[int, list[int]]:
-    """Rewrite the strings of every event that names the person; returns assignment id -> the seqs rewritten."""
+def _erase_events(session: Session, subject: ErasedPerson) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Rewrite the strings of every event that names the person; returns assignment id -> the seqs rewritten, and
+    assignment id -> those of them written before commitments (hashed in clear)."""
     rewritten: dict[int, list[int]] = {}
+    in_clear: dict[int, list[int]] = {}
     for row in privacy_queries.events_mentioning(session, subject.email, subject.needles):
         event = audit.ChainEvent(**row._mapping)
         replacements = event_replacements(event, subject)
@@ -376,7 +379,9 @@ def _erase_events(session: Session, subject: ErasedPerson) -> dict[int, list[int
         privacy_queries.rewrite_event(session, event.id, actor=erased.actor, details=erased.details,
                                       erased=erased.erased)
         rewritten.setdefault(event.assignment_id, []).append(event.seq)
-    return rewritten
+        if audit.Erasure.read(erased.erased).clear_before:
+            in_clear.setdefault(event.assignment_id, []).append(event.seq)
+    return rewritten, in_clear
 
 
 def event_replacements(event: audit.ChainEvent, subject: ErasedPerson) -> dict[str, str]:

@@ -212,6 +212,9 @@ def test_events_from_before_the_upgrade_verify_and_can_be_erased(db: Engine, db_
     erased = _raw(db_url, "SELECT erased FROM audit_event WHERE erased IS NOT NULL")
     assert erased
     assert all(json.loads(e[0])["clear_before"] for e in erased)
+    details = _raw(db_url, "SELECT details FROM audit_event WHERE action = :a", a=audit.PERSON_ERASED)[0][0]
+    recorded = json.loads(details)
+    assert recorded["hashed_in_clear"] == recorded["events"]
     verified = on_db("audit", "verify")
     assert verified.code == 0, verified
 
