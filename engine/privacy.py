@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -108,7 +108,7 @@ def export_person(db: Engine, email: str) -> dict[str, Any]:
     """Everything Sojourn holds about one person, as one JSON-ready document."""
     address = inputs.email(email)
     with use_case_transaction(db) as session:
-        person = _existing_person(session, address)
+        person = _existing_person(session, address, erased_too=True)  # what is left of them is theirs to see
         person_id = pk(person)
         assignments = _assignment_ids(session, person_id)
         roles = _roles(session, person_id)
@@ -205,7 +205,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
-        return audit.canonical_json(value).strip('"')
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -263,11 +263,13 @@ def _checked(email: str, reason: str) -> tuple[str, str]:
     return checked[0], checked[1]
 
 
-def _existing_person(session: Session, email: str) -> Person:
+def _existing_person(session: Session, email: str, *, erased_too: bool = False) -> Person:
+    """The person with this email; one already erased (named by their pseudonym) only if `erased_too`."""
     person = lookups.person_by_email(session, email)
     if person is None:
         raise NotFound(f"no person {email}", details=["`sojourn person list` shows them"])
-    if rows_where(session, "person_erasure", column("person_erasure", "person_id") == pk(person)):
+    if not erased_too and rows_where(session, "person_erasure",
+                                     column("person_erasure", "person_id") == pk(person)):
         raise SojournError(f"{email} is the pseudonym of a person already erased")
     return person
 
