@@ -315,7 +315,7 @@ def _read_bytes(file: Path) -> bytes:
 
 @main_group.group()
 def person() -> None:
-    """Add and list the people who take part in assignments."""
+    """Add and list the people who take part in assignments; export or erase what is held about one of them."""
 
 
 @person.command("add")

@@ -91,7 +91,7 @@ class ChainEvent:
         committed = None
         if not self.in_clear() and self.hashable():
             try:
-                actor, details = json.loads(self.committed_text())
+                actor, details = self.committed_form()
                 committed = {"actor": actor, "details": details}
             except (KeyError, ValueError):  # edited behind Sojourn's back: exported as it is, `verify` names it
                 committed = None
@@ -108,13 +108,14 @@ class ChainEvent:
         return self.in_clear() or self.committed is not None or self.secret is not None or \
             not Erasure.read(self.erased).clear_before
 
-    def committed_text(self) -> str:
-        """canonical [actor, details] with every string replaced by its commitment (raises KeyError when a string
-        has no salt nor frozen digest: it was added behind Sojourn's back)."""
+    def committed_form(self) -> list[Any]:
+        """[actor, details] with every string replaced by its commitment (raises KeyError when a string has no salt
+        nor frozen digest: it was added behind Sojourn's back)."""
         if self.committed is not None:
-            return self.committed
+            committed: list[Any] = json.loads(self.committed)
+            return committed
         salts = Erasure.read(self.erased) if self.secret is None else None
-        return canonical_json(_commit_tree(self.actor, self.parsed_details, self.secret, salts))
+        return _commit_tree(self.actor, self.parsed_details, self.secret, salts)
 
     @cached_property
     def parsed_details(self) -> Any:
@@ -173,10 +174,10 @@ def event_hash(assignment_id: int, seq: int, at: datetime, actor: str, action: s
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def committed_hash(assignment_id: int, seq: int, at: datetime, committed: str, action: str,
+def committed_hash(assignment_id: int, seq: int, at: datetime, committed: list[Any], action: str,
                    prev_hash: str | None) -> str:
-    """SHA-256 (hex) of an event whose strings are committed: `committed` is canonical [actor, details] with each
-    string replaced by its digest. The leading "c1" keeps the two encodings from ever meeting."""
+    """SHA-256 (hex) of an event whose strings are committed: `committed` is [actor, details] with each string
+    replaced by its digest. The leading "c1" keeps the two encodings from ever meeting."""
     content = canonical_json(["c1", assignment_id, seq, _instant(at), committed, action, prev_hash])
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
@@ -226,6 +227,8 @@ def string_leaves(actor: str, details: Any) -> Iterator[tuple[str, str]]:
 
 def path_key(key: str) -> str:
     """A mapping key as one step of a path, escaped as in a JSON pointer (RFC 6901)."""
+    if "/" not in key and "~" not in key:
+        return key
     return key.replace("~", "~0").replace("/", "~1")
 
 
@@ -241,25 +244,29 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 
 def _commit_tree(actor: str, details: Any, secret: str | None, erasure: Erasure | None) -> list[Any]:
-    """[actor, details] with each string replaced by its commitment."""
+    """[actor, details] with each string replaced by its commitment: under the event's secret, or after an erasure
+    from the salts and frozen digests kept."""
+    if secret is not None:
+        secret_key = bytes.fromhex(secret)
 
-    key = bytes.fromhex(secret) if secret is not None else b""
-
-    def commit(path: str, value: str) -> str:
-        if secret is not None:
-            return commitment(_derived_salt(key, path), value)
+        def commit(path: str, value: str) -> str:  # `commitment(leaf_salt(secret, path), value)`, inlined: hot
+            salt = hmac.digest(secret_key, path.encode("utf-8"), "sha256")[:SECRET_BYTES]
+            return hashlib.sha256(salt + value.encode("utf-8")).hexdigest()
+    else:
         assert erasure is not None
-        if path in erasure.digests:
-            if not is_erased_form(value):
-                raise KeyError(path)
-            return erasure.digests[path]
-        return commitment(bytes.fromhex(erasure.salts[path]), value)
+
+        def commit(path: str, value: str) -> str:
+            if path in erasure.digests:
+                if not is_erased_form(value):
+                    raise KeyError(path)
+                return erasure.digests[path]
+            return commitment(bytes.fromhex(erasure.salts[path]), value)
 
     def walk(value: Any, path: str) -> Any:
         if isinstance(value, str):
             return commit(path, value)
         if isinstance(value, dict):
-            return {key: walk(item, f"{path}/{path_key(key)}") for key, item in value.items()}
+            return {k: walk(item, f"{path}/{path_key(k)}") for k, item in value.items()}
         if isinstance(value, list):
             return [walk(item, f"{path}/{index}") for index, item in enumerate(value)]
         return value
@@ -314,8 +321,9 @@ def seal(assignment_id: int, seq: int, at: datetime, actor: str, action: str, de
     fresh random secret."""
     text = canonical_json(details)
     secret = secrets.token_hex(SECRET_BYTES)
-    event = ChainEvent(assignment_id, seq, at, actor, action, text, prev_hash, "", secret=secret)
-    return replace(event, hash=_hash_as(event, seq))
+    committed = _commit_tree(actor, json.loads(text), secret, None)  # the stored text's strings: dates as ISO
+    return ChainEvent(assignment_id, seq, at, actor, action, text, prev_hash,
+                      committed_hash(assignment_id, seq, at, committed, action, prev_hash), secret=secret)
 
 
 def _hash_as(event: ChainEvent, seq: int) -> str:
@@ -326,7 +334,7 @@ def _hash_as(event: ChainEvent, seq: int) -> str:
     if not event.hashable():
         return event.hash
     try:
-        committed = event.committed_text()
+        committed = event.committed_form()
     except (KeyError, ValueError):  # a string without a salt, or an erased one that reads like someone
         return ""
     return committed_hash(event.assignment_id, seq, event.at, committed, event.action, event.prev_hash)
@@ -344,27 +352,41 @@ def check_chain(assignment_id: int, events: Sequence[ChainEvent], head: Head | N
         return ChainProblem(assignment_id, events[0].seq, events[0].id, "head_mismatch",
                             "its assignment does not exist")
     previous: ChainEvent | None = None
-    recorded_erasures = _recorded_erasures(events)
+    recorded, in_clear = _recorded_erasures(events)
     for index, event in enumerate(events):
         following = events[index + 1] if index + 1 < len(events) else None
         problem = _check_event(event, previous, following, events)
-        if problem is None and event.erased is not None and event.seq not in recorded_erasures:
-            problem = _problem(event, "content_edited", "its strings read as erased, but no person_erased event "
-                                                        "records that erasure")
+        if problem is None and event.erased is not None:
+            problem = _check_erasure(event, recorded, in_clear)
         if problem is not None:
             return problem
         previous = event
     return _check_head(assignment_id, events, head)
 
 
-def _recorded_erasures(events: Sequence[ChainEvent]) -> set[int]:
-    """The seqs that the chain's person_erased events say they erased."""
+def _recorded_erasures(events: Sequence[ChainEvent]) -> tuple[set[int], set[int]]:
+    """The seqs that the chain's person_erased events say they erased, and those of them that were hashed in clear
+    (whose content can no longer be recomputed)."""
     seqs: set[int] = set()
+    in_clear: set[int] = set()
     for event in events:
         if event.action == PERSON_ERASED:
-            listed = json.loads(event.details).get("events", [])
-            seqs.update(s for s in listed if isinstance(s, int) and s < event.seq)
-    return seqs
+            details = event.parsed_details
+            seqs.update(s for s in details.get("events", []) if isinstance(s, int) and s < event.seq)
+            in_clear.update(s for s in details.get("hashed_in_clear", []) if isinstance(s, int) and s < event.seq)
+    return seqs, in_clear
+
+
+def _check_erasure(event: ChainEvent, recorded: set[int], in_clear: set[int]) -> ChainProblem | None:
+    """An erased event must be listed by a later person_erased event, and may skip the check of its content only
+    if that event says it was hashed in clear."""
+    if event.seq not in recorded:
+        return _problem(event, "content_edited", "its strings read as erased, but no person_erased event records "
+                                                 "that erasure")
+    if Erasure.read(event.erased).clear_before and event.seq not in in_clear:
+        return _problem(event, "content_edited", "it claims to have been hashed in clear before its erasure, which "
+                                                 "its person_erased event does not record")
+    return None
 
 
 def _check_event(event: ChainEvent, previous: ChainEvent | None, following: ChainEvent | None,

@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -108,7 +108,7 @@ def export_person(db: Engine, email: str) -> dict[str, Any]:
     """Everything Sojourn holds about one person, as one JSON-ready document."""
     address = inputs.email(email)
     with use_case_transaction(db) as session:
-        person = _existing_person(session, address)
+        person = _existing_person(session, address, erased_too=True)  # what is left of them is theirs to see
         person_id = pk(person)
         assignments = _assignment_ids(session, person_id)
         roles = _roles(session, person_id)
@@ -205,7 +205,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
-        return audit.canonical_json(value).strip('"')
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -227,8 +227,9 @@ def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: dateti
                                f"{audit.ERASED_NAME_PREFIX}{token}")
         roles = _roles(session, subject.person_id)
         _scrub_tables(session, subject, now)
-        erased_events = _erase_events(session, subject)
+        erased_events, hashed_in_clear = _erase_events(session, subject)
         recorded_why = subject.substituted(why)
+        actor = subject.substituted(actor)  # someone erasing themselves is recorded by their pseudonym
         session.add(PersonErasure(person_id=subject.person_id, erased_at=now, erased_by=actor, reason=recorded_why))
         person.email, person.name = subject.pseudonymous_email, subject.pseudonymous_name
         session.add(person)
@@ -237,7 +238,8 @@ def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: dateti
         for assignment_id in chains:
             audit.append_event(session, assignment_id, audit.PERSON_ERASED,
                                {"person": subject.pseudonymous_email, "reason": recorded_why,
-                                "events": erased_events.get(assignment_id, [])}, actor=actor, at=now)
+                                "events": erased_events.get(assignment_id, []),
+                                "hashed_in_clear": hashed_in_clear.get(assignment_id, [])}, actor=actor, at=now)
     if is_sqlite(db):
         privacy_queries.compact_sqlite(db)
     log.info("person erased", person=subject.person_id, actor=actor)
@@ -261,11 +263,13 @@ def _checked(email: str, reason: str) -> tuple[str, str]:
     return checked[0], checked[1]
 
 
-def _existing_person(session: Session, email: str) -> Person:
+def _existing_person(session: Session, email: str, *, erased_too: bool = False) -> Person:
+    """The person with this email; one already erased (named by their pseudonym) only if `erased_too`."""
     person = lookups.person_by_email(session, email)
     if person is None:
         raise NotFound(f"no person {email}", details=["`sojourn person list` shows them"])
-    if rows_where(session, "person_erasure", column("person_erasure", "person_id") == pk(person)):
+    if not erased_too and rows_where(session, "person_erasure",
+                                     column("person_erasure", "person_id") == pk(person)):
         raise SojournError(f"{email} is the pseudonym of a person already erased")
     return person
 
@@ -362,9 +366,11 @@ def _blank_json_mentions(value: Any, subject: ErasedPerson) -> Any:
     return value
 
 
-def _erase_events(session: Session, subject: ErasedPerson) -> dict[int, list[int]]:
-    """Rewrite the strings of every event that names the person; returns assignment id -> the seqs rewritten."""
+def _erase_events(session: Session, subject: ErasedPerson) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Rewrite the strings of every event that names the person; returns assignment id -> the seqs rewritten, and
+    assignment id -> those of them written before commitments (hashed in clear)."""
     rewritten: dict[int, list[int]] = {}
+    in_clear: dict[int, list[int]] = {}
     for row in privacy_queries.events_mentioning(session, subject.email, subject.needles):
         event = audit.ChainEvent(**row._mapping)
         replacements = event_replacements(event, subject)
@@ -375,7 +381,9 @@ def _erase_events(session: Session, subject: ErasedPerson) -> dict[int, list[int
         privacy_queries.rewrite_event(session, event.id, actor=erased.actor, details=erased.details,
                                       erased=erased.erased)
         rewritten.setdefault(event.assignment_id, []).append(event.seq)
-    return rewritten
+        if audit.Erasure.read(erased.erased).clear_before:
+            in_clear.setdefault(event.assignment_id, []).append(event.seq)
+    return rewritten, in_clear
 
 
 def event_replacements(event: audit.ChainEvent, subject: ErasedPerson) -> dict[str, str]:

@@ -167,11 +167,14 @@ def test_bad_input_leaves_the_database_unchanged(args: list[str], code: int, fir
 
 
 def test_pseudonym_of_an_erased_person_is_not_erased_again(ended: int, on_db: Sojourn) -> None:
-    """Erasing the pseudonym again is refused (exit 1): the person is erased once, the pseudonym stays stable."""
+    """Erasing the pseudonym again is refused (exit 1): the person is erased once, the pseudonym stays stable;
+    exporting it shows what is left, with the erasure record."""
     erased = json.loads(on_db("person", "erase", ASSIGNEE, "--reason", "left", "--json").stdout)
     again = on_db("person", "erase", erased["email"], "--reason", "again")
     assert again.code == 1
     assert again.stderr.splitlines()[0] == f"Error: {erased['email']} is the pseudonym of a person already erased"
+    left = json.loads(on_db("person", "export", erased["email"]).stdout)
+    assert (left["person"]["email"], left["erasure"][0]["reason"]) == (erased["email"], "left")
 
 
 def test_export_holds_everything_about_the_person(ended: int, on_db: Sojourn, tmp_path: Path) -> None:
@@ -212,6 +215,9 @@ def test_events_from_before_the_upgrade_verify_and_can_be_erased(db: Engine, db_
     erased = _raw(db_url, "SELECT erased FROM audit_event WHERE erased IS NOT NULL")
     assert erased
     assert all(json.loads(e[0])["clear_before"] for e in erased)
+    details = _raw(db_url, "SELECT details FROM audit_event WHERE action = :a", a=audit.PERSON_ERASED)[0][0]
+    recorded = json.loads(details)
+    assert recorded["hashed_in_clear"] == recorded["events"]
     verified = on_db("audit", "verify")
     assert verified.code == 0, verified
 

@@ -211,6 +211,10 @@ def test_erased_strings_keep_the_hash_and_need_a_recorded_erasure() -> None:
     problem = check_chain(7, [events[0], erased], head_of(events))
     assert problem is not None
     assert (problem.seq, problem.kind) == (2, "content_edited")
+    claimed = replace(erased, erased='{"clear_before":true,"digests":{},"salts":{}}', actor="eve@example.com")
+    problem = check_chain(7, [events[0], claimed, record], head_of([record]))
+    assert problem is not None
+    assert "hashed in clear" in problem.reason
     edited = replace(erased, actor="eve@example.com")
     problem = check_chain(7, [events[0], edited, record], head_of([record]))
     assert problem is not None
