@@ -5,7 +5,9 @@ the sign-offs of the version before no longer count. Once the plan is agreed (th
 `plan.agreed_stage`), the same transaction tells the `plan.notify_change` role, opens a written follow-up task for
 `plan.follow_up.role` and an acknowledgement task for `plan.acknowledge`. The acknowledgement task runs on the
 ordinary reminder ladder, whose escalations of it are `plan_unacknowledged` notices; `plan ack` completes it and
-cancels whatever about it is still queued. A workflow without a `plan` section has none of these rules.
+cancels whatever about it is still queued. Changes made within a day of a pending change nobody has acted on yet
+join it (`GATHER_WINDOW`): its tasks and its notice, if not sent yet, are brought up to date instead of new ones
+being opened. A workflow without a `plan` section has none of these rules.
 """
 
 from __future__ import annotations
@@ -298,12 +300,13 @@ def _join_gathering(session: Session, record: AssignmentRecord, rules: PlanRules
     for task in _gathering_tasks(record, first):
         if task.key.startswith(notices.PLAN_ACK_TASK):
             ack = task
-            task.title, task.description = f"Acknowledge {versions}", \
-                f"{listed}\nAcknowledge with: sojourn plan ack {a.id} --by EMAIL"
+            task.title = f"Acknowledge {versions}"
+            task.description = f"{listed}\nAcknowledge with: sojourn plan ack {a.id} --by EMAIL"
         else:
             follow_up = task
             told = f"the {rules.notify_change}" if rules.notify_change else "home"
-            task.title, task.description = f"Follow up in writing with {told} on {versions}", listed
+            task.title = f"Follow up in writing with {told} on {versions}"
+            task.description = listed
         session.add(task)
     notified: list[str] = []
     if rules.notify_change and (recipient := record.person_for(rules.notify_change)) is not None:

@@ -4,15 +4,16 @@ notices, stage changes reach their declared audience, and linked notices show th
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine, select
 
-from engine import checkins, planning, service
+from engine import checkins, service
 from engine.dispatch import dispatch_due
-from engine.links import LinkSigner
 from engine.store.db import transaction
 from engine.store.models import Outbox, Task
 from notifiers import Notification
@@ -21,7 +22,6 @@ from tests.integration.conftest import Sojourn
 from tests.support.scenarios import assignment_in_stage, make_task_overdue
 
 NEW_COACH = "nia.coach@example.com"
-SIGNER = LinkSigner("a test secret that is long enough to sign", "https://sojourn.example.com", timedelta(days=14))
 
 
 def _long(spec: service.AssignmentSpec) -> service.AssignmentSpec:
@@ -128,7 +128,7 @@ def test_resolved_pulse_alert_is_not_delivered(on_db: Sojourn, db: Engine, spec:
     assert "pulse_alert" not in [n.kind for n in _dispatched(db)]
 
 
-def _dispatched(db: Engine, links: LinkSigner | None = None) -> list[Notification]:
+def _dispatched(db: Engine) -> list[Notification]:
     sent: list[Notification] = []
 
     class Capture:
@@ -137,7 +137,7 @@ def _dispatched(db: Engine, links: LinkSigner | None = None) -> list[Notificatio
         def send(self, notification: Notification) -> None:
             sent.append(notification)
 
-    dispatch_due(db, [Capture()], holder="test", now=NOW + timedelta(minutes=1), links=links)
+    dispatch_due(db, [Capture()], holder="test", now=NOW + timedelta(minutes=1))
     return sent
 
 
@@ -148,7 +148,8 @@ def test_new_assignment_tells_the_assignee_mobility_and_the_coach_who_has_tasks(
                                                                                 spec: service.AssignmentSpec) -> None:
     """Entering interviews is told to the declared roles (assignee, mobility) and the coach, who owns its tasks."""
     service.create_assignment(db, spec, actor="admin", now=NOW)
-    assert sorted(r.role for r in _outbox(db, "stage_changed")) == ["assignee", "coach", "mobility"]
+    listed = json.loads(on_db("outbox", "list", "--json").stdout)
+    assert sorted(n["role"] for n in listed if n["kind"] == "stage_changed") == ["assignee", "coach", "mobility"]
 
 
 def test_stage_with_its_own_notify_list_is_told_to_those_roles(db: Engine, spec: service.AssignmentSpec) -> None:
@@ -161,18 +162,27 @@ def test_stage_with_its_own_notify_list_is_told_to_those_roles(db: Engine, spec:
 # --- links instead of commands ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("links", [SIGNER, None], ids=["serve", "no-serve"])
+@pytest.mark.parametrize("serve", [True, False], ids=["serve", "no-serve"])
 def test_task_reminder_body_carries_the_link_instead_of_the_command_when_serve_is_configured(
-        db: Engine, spec: service.AssignmentSpec, links: LinkSigner | None) -> None:
-    """With links, `When it is done:` shows the signed link; without, the `sojourn task done` command."""
+        on_db: Sojourn, db: Engine, spec: service.AssignmentSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        serve: bool) -> None:
+    """`daemon --once` with [serve]: `When it is done:` shows the signed link; without, `sojourn task done 1`."""
     service.create_assignment(db, spec, actor="admin", now=NOW)
     make_task_overdue(db, 1, now=NOW)
-    with transaction(db) as session:
-        planning.plan(session, NOW)
-    (reminder,) = [n for n in _dispatched(db, links) if n.task_id == 1]
-    if links is None:
-        assert "When it is done: sojourn task done 1" in reminder.body
+    out = tmp_path / "notifications.jsonl"
+    config = f'[notifiers.file]\npath = "{out}"\n'
+    if serve:
+        monkeypatch.setenv("SOJOURN_LINK_SECRET", "a test secret that is long enough to sign links")
+        config += '[serve]\npublic_url = "https://sojourn.example.com"\nsecret_env = "SOJOURN_LINK_SECRET"\n'
+    (tmp_path / "sojourn.toml").write_text(config, encoding="utf-8")
+    with freeze_time(NOW):
+        assert on_db("--config", str(tmp_path / "sojourn.toml"), "daemon", "--once").code == 0
+    delivered = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    (reminder,) = [n for n in delivered if n["key"] == "task_overdue/1"]
+    if serve:
+        assert f"When it is done: {reminder['action_url']}" in reminder["body"]
+        assert reminder["action_url"].startswith("https://sojourn.example.com/a/task_done/")
+        assert "sojourn task done" not in reminder["body"]
     else:
-        assert reminder.action_url is not None
-        assert f"When it is done: {reminder.action_url}" in reminder.body
-        assert "sojourn task done" not in reminder.body
+        assert "When it is done: sojourn task done 1" in reminder["body"]
+        assert "action_url" not in reminder
