@@ -7,7 +7,6 @@ import yaml
 
 from engine.definition import parse_definition
 from engine.errors import BadInput
-from engine.notices import with_action_link
 from workflows import builtin_workflow_texts
 
 LEADERSHIP = builtin_workflow_texts()["leadership-development.yaml"]
@@ -51,11 +50,3 @@ def test_unknown_role_in_an_audience_is_reported_by_path() -> None:
         parse_definition(yaml.safe_dump(raw), source="wf.yaml")
     assert {"wf.yaml: stages[0].notify: unknown role 'board'",
             "wf.yaml: stage_changes.notify: unknown role 'ghost'"} <= set(caught.value.details)
-
-
-def test_action_link_replaces_only_the_command_line() -> None:
-    """The link takes the last command line's place; a body without one is unchanged."""
-    body = "Assignment #1.\nYour task 7 (x) is due on 2027-01-04.\nWhen it is done: sojourn task done 7"
-    assert with_action_link(body, "https://s.example/a/task_done/T") == (
-        "Assignment #1.\nYour task 7 (x) is due on 2027-01-04.\nWhen it is done: https://s.example/a/task_done/T")
-    assert with_action_link("Moved to coaching.", "https://s.example/me/T") == "Moved to coaching."
