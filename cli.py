@@ -1279,6 +1279,10 @@ def _plan_lines(p: dict[str, Any]) -> Iterable[str]:
 def _plan_change_lines(change: dict[str, Any]) -> Iterable[str]:
     if change["notified"]:
         yield f"told {', '.join(change['notified'])} of the change"
+    if change.get("joins_version"):
+        yield (f"gathered into the pending change of plan version {change['joins_version']}: follow-up task "
+               f"{change['follow_up_task']} and acknowledgement task {change['acknowledge_task']} now cover it")
+        return
     if change["follow_up_task"]:
         yield f"follow-up task {change['follow_up_task']} opened"
     if change["acknowledge_task"]:

@@ -5,12 +5,12 @@ made through the service layer, then cloned row for row with SQL; creation is no
 baseline, then advances every assignment from `interviews` to `plan_agreed`, one transaction per advance:
 
 - service:  `engine.service.advance(db, id, to=None, reason=None, actor=..., now=...)`; each call writes the stage
-            update with the version check, one history row, 2 task rows, 7 outbox rows and one audit event.
+            update with the version check, one history row, 2 task rows, 6 outbox rows and one audit event.
 - baseline: the plain driver on the copy (`sqlite3` with the same PRAGMAs: WAL, synchronous=NORMAL,
             foreign_keys=ON, busy_timeout; or `psycopg` on PostgreSQL): BEGIN; select the assignment (with its
             assignee and audit head), its tasks and its stakeholders; check the stage's tasks are done; hash the
             audit event (SHA-256 of its JSON and the previous hash); update the stage and the audit head with a
-            version check; insert the audit event, 1 history row, 2 task rows and 7 outbox rows (ON CONFLICT(key)
+            version check; insert the audit event, 1 history row, 2 task rows and 6 outbox rows (ON CONFLICT(key)
             DO NOTHING); upsert the workflow's 4 cadence checks as the service does since stage changes wake them;
             COMMIT.
 
@@ -252,6 +252,8 @@ class ServiceAdvance:
 
 # What a hand-written script hard-codes about leadership-development: the next stage and its task templates.
 NEXT_STAGE = {"interviews": "plan_agreed"}
+# Who the built-in workflow tells of entering plan_agreed: its notify list (the plan's signers) and its task owners.
+PLAN_AGREED_AUDIENCE = ("assignee", "coach", "host_manager", "mobility", "sending_manager", "talent")
 CADENCE_KINDS = ("sponsor_contact", "coaching", "checkin", "pulse")
 NEW_TASKS = {
     "plan_agreed": [
@@ -328,6 +330,8 @@ class PlainAdvance:
             subject = f"Assignment #{assignment_id} ({assignee_name}, {home} to {host}): from {stage} to {dest}"
             notices = []
             for role, (pid, email) in sorted(holders.items()):
+                if role not in PLAN_AGREED_AUDIENCE:
+                    continue
                 lines = [f"{subject}, by {ACTOR}."] + [f"Your task: {t[2]} (due {t[7].isoformat()})"
                                                        for t in new_tasks if t[6] == pid]
                 notices.append((f"stage_changed/{history_id}/{role}", "stage_changed", assignment_id, None, email,
@@ -439,7 +443,8 @@ def measure(files: SqliteFiles | PostgresDatabases, n: int, warmup: int, rounds:
         problems = []
         if numbers["plan_agreed"] != moved:
             problems.append(f"{numbers['plan_agreed']} assignments in plan_agreed, expected {moved}")
-        for table_name, per_advance in (("transition", 1), ("task", 2), ("outbox", 7), ("audit_event", 1)):
+        per_table = (("transition", 1), ("task", 2), ("outbox", len(PLAN_AGREED_AUDIENCE)), ("audit_event", 1))
+        for table_name, per_advance in per_table:
             added = numbers[table_name] - before[table_name]
             if added != per_advance * moved:
                 problems.append(f"{table_name}: {added} rows added, expected {per_advance * moved}")

@@ -6,7 +6,7 @@ the database for the baseline, then imports the file, one transaction for the wh
 
 - service:  `engine.service.import_assignments(db, csv_text, source=..., actor=..., now=...)`, which checks every
             line, writes all of them and returns the JSON views; each line becomes 1 assignment, 6 stakeholder rows,
-            1 history row, 2 task rows, 7 outbox rows, 4 cadence checks and 2 audit events.
+            1 history row, 2 task rows, 3 outbox rows, 4 cadence checks and 2 audit events.
 - baseline: the plain driver (`sqlite3` with the service's PRAGMAs, or `psycopg`) on the copy: BEGIN; parse the file
             with `csv`; look the people up by email; insert the same rows with `executemany` (the assignments one by
             one, as their ids are needed), hash the 2 audit events of each line (SHA-256 of their JSON, chained),
@@ -181,6 +181,8 @@ def service_import(url: str, csv_text: str) -> int:
 
 # What a hand-written script hard-codes about leadership-development: the first stage, its tasks, the cadences.
 FIRST_STAGE = "interviews"
+# Who the built-in workflow tells of entering interviews: stage_changes.notify and the coach, who owns its tasks.
+INTERVIEWS_AUDIENCE = ("assignee", "coach", "mobility")
 FIRST_TASKS = [("interview_assignee", "Interview the assignee on expectations, what to learn and which skills to "
                 "build", "coach", 14),
                ("interview_sending_manager", "Interview the sending manager on what would most improve the home "
@@ -235,7 +237,7 @@ def plain_import(conn: Any, sqlite: bool, csv_text: str) -> int:
         for a, h, r in zip(ids, history, rows, strict=True):
             subject = f"Assignment #{a} ({people[r['assignee']][1]}, {r['home']} to {r['host']}): created in stage " \
                       f"{FIRST_STAGE}"
-            for role in sorted(("assignee", *stakeholders())):
+            for role in sorted(INTERVIEWS_AUDIENCE):
                 body = f"{subject}, by {ACTOR}.\nReason: created"
                 notices.append((f"stage_changed/{h}/{role}", a, r[role], role, subject, body, now, now, now))
         c.executemany(sql('INSERT INTO outbox ("key", kind, assignment_id, recipient, role, subject, body, created_at, '

@@ -22,7 +22,7 @@ from engine import audit, inputs
 from engine.csv_tables import Table, TableSpec, read_table
 from engine.definition import Reminders
 from engine.errors import BadInput, SojournError
-from engine.notices import CADENCE_KINDS, TASK_KINDS
+from engine.notices import TASK_KINDS, NoticeKind
 from engine.records import AssignmentRecord, instant, load_record, task_view
 from engine.reminders import task_steps
 from engine.schedule import end_of_day, zone
@@ -58,9 +58,10 @@ def set_stakeholder(db: Engine, assignment_id: int, role: str, email: str, *, re
         moved = [t for t in record.tasks if t.status == "open" and t.owner_role == role]
         for task in moved:
             _replan(session, task, new, task.due_on, record.definition.reminders, now, reason=f"new {role}")
-        # what was queued for the old holder in this role is theirs no longer; cadences recompute with the new one
+        # nothing queued for the old holder in this role is theirs any more (a stage change naming tasks now the
+        # new holder's, an alert to follow up, a plan change to acknowledge); cadences recompute with the new one
         cancel_queued_notices_to(session, assignment_id=assignment_id, recipient=old.email, role=role,
-                                 kinds=(*TASK_KINDS, *CADENCE_KINDS), reason=f"{role} changed before delivery")
+                                 kinds=tuple(NoticeKind), reason=f"{role} changed before delivery")
         wake_cadence_checks(session.connection(), [(assignment_id, c.kind) for c in record.definition.cadences], now)
         _bump_row_version(session, record)
         details = {"role": role, "from": old.email, "to": new.email, "reason": why, "tasks": [pk(t) for t in moved]}

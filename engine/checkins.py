@@ -22,7 +22,7 @@ from engine.records import AssignmentRecord, instant, load_record
 from engine.service import _person
 from engine.store import checkin_queries
 from engine.store.models import Checkin, Person, Pulse, pk
-from engine.store.queries import insert_notifications
+from engine.store.queries import cancel_queued_notifications, insert_notifications
 from engine.transactions import use_case_transaction
 
 CHECKIN_ROLES = ("assignee", "host_manager")  # whose check-ins count; feedback runs between the two
@@ -110,6 +110,10 @@ def resolve_pulse_alert(db: Engine, pulse_id: int, *, by: str, note: str | None,
         role = _role_of(record, person, tuple(dict.fromkeys(rules.notify)) if rules else (), "resolve this alert")
         if not checkin_queries.resolve_pulse_alert(session, pulse_id, now):
             raise ConcurrentChange(f"the alert of pulse {pulse_id} was resolved at the same time; nothing was written")
+        # an alert followed up needs no more telling: its notices not delivered yet are cancelled
+        cancel_queued_notifications(session, assignment_id=pulse.assignment_id, kinds=(notices.NoticeKind.PULSE_ALERT,),
+                                    key_prefixes=[notices.pulse_alert_key_prefix(pulse_id)],
+                                    reason="alert resolved before delivery")
         audit.append_event(session, pulse.assignment_id, audit.PULSE_ALERT_RESOLVED,
                            {"pulse": pulse_id, "by": person.email, "role": role, "note": _optional(note)},
                            actor=actor, at=now)

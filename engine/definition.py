@@ -43,6 +43,17 @@ class Stage(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str = Field(min_length=1)
     tasks: tuple[TaskTemplate, ...] = ()
+    notify: tuple[str, ...] | None = None  # who hears the assignment entered it; None: stage_changes.notify
+
+
+class StageChangeRules(_Strict):
+    """Who hears of a stage change (`stage_changed`): these roles, and the owners of the new stage's tasks.
+
+    A stage's own `notify` replaces this list for entering that stage. The default names roles a workflow may
+    lack; those are left out, while a role named in the file must be one of the workflow's.
+    """
+
+    notify: tuple[str, ...] = ("assignee", "mobility")
 
 
 class GuardRef(_Strict):
@@ -159,6 +170,7 @@ class WorkflowDefinition(_Strict):
     reminders: Reminders = Reminders()
     pulse: PulseRules | None = None  # without it, pulses are recorded but never alert
     plan: PlanRules | None = None
+    stage_changes: StageChangeRules = StageChangeRules()
 
     def stage(self, key: str) -> Stage:
         return next(s for s in self.stages if s.key == key)
@@ -177,6 +189,13 @@ class WorkflowDefinition(_Strict):
         """The forward step `advance` takes without `--to`: the first transition declared from the stage."""
         own = [t for t in self.transitions if t.source == stage]
         return own[0] if own else None
+
+    def stage_change_audience(self, stage: str) -> tuple[str, ...]:
+        """The roles told that an assignment entered `stage`, in the workflow's order of roles."""
+        entered = self.stage(stage)
+        declared = entered.notify if entered.notify is not None else self.stage_changes.notify
+        wanted = {*declared, *(t.owner for t in entered.tasks)}
+        return tuple(r for r in self.roles if r in wanted)
 
     def is_terminal(self, stage: str) -> bool:
         return not any(t.source == stage for t in self.transitions)
@@ -296,6 +315,7 @@ def semantic_problems(d: WorkflowDefinition) -> list[str]:
     problems += [f"reminders.{where}: unknown role {r!r}" for where, r in reminder_roles if r not in roles]
     if d.plan is not None:
         problems += _plan_problems(d.plan, stages, roles)
+    problems += _audience_problems(d, roles)
     return problems + _text_problems(d)
 
 
@@ -328,6 +348,14 @@ def _cadence_range_problems(d: WorkflowDefinition, cadence: Cadence, where: str)
         return [f"{where}.until_stage: the cadence runs in the final stage {final[0]!r}, which nothing leaves, so it "
                 "would never stop; end it at a stage before the final one"]
     return []
+
+
+def _audience_problems(d: WorkflowDefinition, roles: set[str]) -> list[str]:
+    """Roles a stage change is told to that the workflow lacks (the built-in default list is exempt)."""
+    named = [(f"stages[{i}].notify", r) for i, s in enumerate(d.stages) for r in s.notify or ()]
+    if "stage_changes" in d.model_fields_set:
+        named += [("stage_changes.notify", r) for r in d.stage_changes.notify]
+    return [f"{where}: unknown role {r!r}" for where, r in named if r not in roles]
 
 
 def _plan_problems(plan: PlanRules, stages: set[str], roles: set[str]) -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from engine.config import EVERYTHING_EVERYWHERE, DeliveryPolicy, Routing
 from engine.links import LinkSigner, notice_action, notice_token_id
-from engine.notices import NoticeStatus
+from engine.notices import NoticeStatus, with_action_link
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
@@ -108,8 +108,9 @@ def notification_of(row: Outbox, *, links: LinkSigner | None = None, now: dateti
         action, obj = notice_action(row.kind, row.key, assignment_id=row.assignment_id, task_id=row.task_id)
         action_url = links.url(row.recipient, action, obj, now=now or row.created_at,
                                token_id=notice_token_id(row.key))
+    body = row.body if action_url is None else with_action_link(row.body, action_url)
     return Notification(key=row.key, kind=row.kind, assignment_id=row.assignment_id, task_id=row.task_id,
-                        recipient=row.recipient, role=row.role, subject=row.subject, body=row.body,
+                        recipient=row.recipient, role=row.role, subject=row.subject, body=body,
                         created_at=row.created_at, calendar=row.calendar, action_url=action_url)
 
 

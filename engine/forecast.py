@@ -41,6 +41,10 @@ from engine.transactions import use_case_transaction
 
 ACTOR = "forecast"
 MAX_INSTANTS = 200_000  # a replay never needs this many; more means a bug would loop forever
+# How far past the latest end date (and --late) a replay may run: a task falls due at most 3650 days from its anchor
+# and its escalations follow within weeks, so only a cadence that never stops (one running in a final stage) or a
+# chain of stages each waiting years goes further; the replay then stops with an error instead of running for ever.
+HORIZON_DAYS = 3650 + 366
 MAX_LATE_DAYS = 3650
 
 ASSUMPTIONS = (
@@ -265,6 +269,7 @@ class _Replay:
         with _marked_logs():
             self._load(assignment_ids, start)
             now, to_advance = start, set(assignment_ids)
+            horizon = self._horizon()
             for _ in range(MAX_INSTANTS):
                 following = self._settle(now, to_advance)
                 stop_at = self.options.stop_at
@@ -274,6 +279,8 @@ class _Replay:
                 self._report_progress(start, now)
                 if following <= now:
                     raise RuntimeError(f"the replay stands still at {now.isoformat()}")
+                if following >= horizon:
+                    raise _past_horizon(horizon, self._stage_at_horizon())
                 now, to_advance = following, set()
         raise RuntimeError(f"the replay passed {MAX_INSTANTS} instants")
 
@@ -286,6 +293,19 @@ class _Replay:
         horizon = self.options.stop_at or max(ends, default=start)
         total = max((horizon - start).days, 1)
         self.progress(total if now is None else min((now - start).days, total - 1), total)
+
+    def _horizon(self) -> datetime:
+        """The first instant the replay may not reach: HORIZON_DAYS (and --late) after the latest end date."""
+        latest_end = max(t.record.assignment.end for t in self.assignments.values())
+        last_day = latest_end + timedelta(days=HORIZON_DAYS + self.options.late_days)
+        return datetime.combine(last_day, time(), tzinfo=UTC)
+
+    def _stage_at_horizon(self) -> list[str]:
+        """Where each replayed assignment stood when the replay gave up, to say which cadence never stopped."""
+        if len(self.assignments) == 1:
+            return [f"the assignment is in stage {tracked.stage}" for tracked in self.assignments.values()]
+        return [f"assignment {assignment_id} is in stage {tracked.stage}"
+                for assignment_id, tracked in sorted(self.assignments.items())]
 
     def _load(self, assignment_ids: list[int], start: datetime) -> None:
         with transaction(self.scratch) as session:
@@ -417,6 +437,15 @@ class _Replay:
                 TaskDue(t.key, t.title, t.stage, t.due_on, t.status, t.id not in existing.task_ids,
                         t.id in existing.done_task_ids) for t in record.tasks]
         return forecast
+
+
+def _past_horizon(horizon: datetime, stages: list[str]) -> SojournError:
+    return SojournError(
+        f"the forecast ran past {horizon.date().isoformat()}, {HORIZON_DAYS} days after the latest end date, and "
+        "stopped; nothing was written",
+        details=[*stages, "a cadence whose until_stage is a final stage never stops: end it in a stage the "
+                          "assignment leaves (sojourn workflow validate FILE), then install the workflow again",
+                 "to see the notices up to a day, add --until YYYY-MM-DD"])
 
 
 def _date_guards_pass_at(record: AssignmentRecord, transition: Transition) -> datetime | None:

@@ -7,11 +7,12 @@ The module imports nothing heavy, so the command line can read the choices witho
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from datetime import date, datetime
 
     from engine.definition import Cadence
@@ -79,6 +80,24 @@ class NewNotice(NamedTuple):
 
 
 # --- what a recipient can do ------------------------------------------------------------------------------------
+
+# The labels of the lines that tell a recipient which command to run about a notice: with `[serve]` configured,
+# the dispatcher puts the notice's signed link in place of the command (`with_action_link`).
+ACTION_LINE = re.compile(r"^(When it is done|Once it has happened|Record it|Answer|To acknowledge it|"
+                         r"Once it is followed up): sojourn .*$", re.MULTILINE)
+
+
+def with_action_link(body: str, url: str) -> str:
+    """The body with its command line (the last, should user text above imitate one) showing `url` instead.
+
+    Stakeholders never touch the command line; a body without such a line is returned as it is.
+    """
+    found = list(ACTION_LINE.finditer(body))
+    if not found:
+        return body
+    last = found[-1]
+    return f"{body[:last.start()]}{last.group(1)}: {url}{body[last.end():]}"
+
 
 
 def task_done_command(task_id: int | None) -> str:
@@ -307,7 +326,8 @@ def cadence_notice(kind: NoticeKind, period: ContactPeriod, about: str, *, role:
 
 def stage_changed(assignment: Assignment, assignee: Person, change: StageChange, *,
                   recipients: Iterable[tuple[str, Person, Iterable[Task]]], now: datetime) -> list[NewNotice]:
-    """Every stakeholder hears that the assignment moved, and which of the new stage's tasks are theirs.
+    """The stage's audience (`WorkflowDefinition.stage_change_audience`) hears that the assignment moved, and
+    which of the new stage's tasks are theirs.
 
     `recipients` are (role, person, their new tasks); the text they share is built once, as an import sends
     thousands of these at a time.
@@ -325,15 +345,24 @@ def stage_changed(assignment: Assignment, assignee: Person, change: StageChange,
 
 
 def plan_changed(assignment: Assignment, assignee: Person, summary: str, *, role: str, recipient: Person,
-                 acknowledge_by: Person | None, now: datetime) -> NewNotice:
-    """The home manager hears at once of any change to a plan agreed at home."""
-    subject = (f"Assignment #{assignment.id} ({assignee.name}): the development plan changed "
-               f"(version {assignment.plan_version})")
-    lines = [f"{subject}.", f"Change: {summary}", "Please follow up with a call; this message is the written record."]
+                 acknowledge_by: Person | None, now: datetime,
+                 gathered: Sequence[tuple[int, str]] = ()) -> NewNotice:
+    """The home manager hears at once of any change to a plan agreed at home.
+
+    `gathered` lists (version, summary) of every change gathered into one pending change, oldest first; the
+    notice then names them all and keeps the key of the first.
+    """
+    first = gathered[0][0] if gathered else assignment.plan_version
+    versions = f"version {first}" if first == assignment.plan_version else \
+        f"versions {first} to {assignment.plan_version}"
+    subject = f"Assignment #{assignment.id} ({assignee.name}): the development plan changed ({versions})"
+    changes = [f"Change: {summary}"] if not gathered else \
+        ["Changes:", *(f"- version {version}: {text}" for version, text in gathered)]
+    lines = [f"{subject}.", *changes, "Please follow up with a call; this message is the written record."]
     if acknowledge_by is not None and acknowledge_by.email == recipient.email:
         lines.append(f"To acknowledge it: {plan_ack_command(assignment.id, recipient.email)}")
     assert assignment.id is not None, "a changed plan belongs to a stored assignment"
-    return NewNotice(key=f"{NoticeKind.PLAN_CHANGED}/{assignment.id}/{assignment.plan_version}",
+    return NewNotice(key=f"{NoticeKind.PLAN_CHANGED}/{assignment.id}/{first}",
                      kind=NoticeKind.PLAN_CHANGED, assignment_id=assignment.id, task_id=None,
                      recipient=recipient.email, role=role, subject=subject, body="\n".join(lines), created_at=now,
                      deliver_at=now)
@@ -358,9 +387,14 @@ def pulse_alert(assignment: Assignment, assignee: Person, answers: PulseAnswers,
             f"valence {answers.valence} (1 to 5)." + (f"\nNote: {answers.note}" if answers.note else "")
             + f"\nPlease talk with {assignee.name} <{assignee.email}>."
             + f"\nOnce it is followed up: {alert_resolve_command(answers.pulse_id, recipient.email)}")
-    return NewNotice(key=f"{NoticeKind.PULSE_ALERT}/{answers.pulse_id}/{role}", kind=NoticeKind.PULSE_ALERT,
+    return NewNotice(key=f"{pulse_alert_key_prefix(answers.pulse_id)}{role}", kind=NoticeKind.PULSE_ALERT,
                      assignment_id=assignment.id, task_id=None, recipient=recipient.email, role=role,
                      subject=subject, body=body, created_at=now, deliver_at=now)
+
+
+def pulse_alert_key_prefix(pulse_id: int) -> str:
+    """The start of the keys of one pulse's alerts (one per role told)."""
+    return f"{NoticeKind.PULSE_ALERT}/{pulse_id}/"
 
 
 def plan_unacknowledged(task: Task, owner: Person, about: str, recipients: Iterable[tuple[str, Person]], *,

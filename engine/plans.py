@@ -5,13 +5,15 @@ the sign-offs of the version before no longer count. Once the plan is agreed (th
 `plan.agreed_stage`), the same transaction tells the `plan.notify_change` role, opens a written follow-up task for
 `plan.follow_up.role` and an acknowledgement task for `plan.acknowledge`. The acknowledgement task runs on the
 ordinary reminder ladder, whose escalations of it are `plan_unacknowledged` notices; `plan ack` completes it and
-cancels whatever about it is still queued. A workflow without a `plan` section has none of these rules.
+cancels whatever about it is still queued. Changes made within a day of a pending change nobody has acted on yet
+join it (`GATHER_WINDOW`): its tasks and its notice, if not sent yet, are brought up to date instead of new ones
+being opened. A workflow without a `plan` section has none of these rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -204,7 +206,10 @@ def _finish_change(session: Session, record: AssignmentRecord, summary: str, det
     agreed = rules is not None and plan_agreed(record)
     follow_up = ack = None
     notified: list[str] = []
-    if rules is not None and agreed:
+    gathering = _pending_gathering(session, record, now) if rules is not None and agreed else []
+    if rules is not None and gathering:
+        follow_up, ack, notified = _join_gathering(session, record, rules, gathering, summary, now)
+    elif rules is not None and agreed:
         follow_up, ack, notified = _after_agreement(session, record, rules, summary, now)
     change = PlanChange(assignment_id=pk(a), plan_version=a.plan_version, summary=summary, changed_at=now,
                         changed_by=actor, snapshot={"goals": _live_goal_views(session, record)},
@@ -212,7 +217,8 @@ def _finish_change(session: Session, record: AssignmentRecord, summary: str, det
     session.add(change)
     session.flush()
     log.info("plan changed", assignment=a.id, plan_version=a.plan_version, agreed=agreed, actor=actor)
-    return {**_change_view(change), "notified": notified, "follow_up_task": follow_up.id if follow_up else None}
+    return {**_change_view(change), "notified": notified, "follow_up_task": follow_up.id if follow_up else None,
+            "joins_version": gathering[0].plan_version if gathering else None}
 
 
 def plan_agreed(record: AssignmentRecord) -> bool:
@@ -246,6 +252,70 @@ def _after_agreement(session: Session, record: AssignmentRecord, rules: PlanRule
     session.add_all(opened)
     session.flush()
     record.tasks += opened
+    return follow_up, ack, notified
+
+
+# Changes to an agreed plan made within this long of the first one that nobody has acted on yet are gathered into
+# it: one notice, one follow-up task and one acknowledgement task for a day of edits, not one of each per edit.
+GATHER_WINDOW = timedelta(hours=24)
+
+
+def _pending_gathering(session: Session, record: AssignmentRecord, now: datetime) -> list[PlanChange]:
+    """The pending change a new one joins, as the changes gathered in it so far (first one first); [] for none.
+
+    It is the latest change waiting for acknowledgement, if the first change gathered in it is younger than
+    GATHER_WINDOW and both its acknowledgement task and its follow-up task (if any) are still open.
+    """
+    pending = plan_queries.unacknowledged_plan_changes(session, pk(record.assignment))
+    if not pending:
+        return []
+    task_id = pending[-1].acknowledge_task_id
+    gathered = [c for c in pending if c.acknowledge_task_id == task_id]
+    first = gathered[0]
+    tasks = _gathering_tasks(record, first.plan_version)
+    if now - _utc(first.changed_at) >= GATHER_WINDOW or not tasks or any(t.status != "open" for t in tasks):
+        return []
+    return gathered
+
+
+def _gathering_tasks(record: AssignmentRecord, first_version: int) -> list[Task]:
+    """The follow-up and acknowledgement tasks the change of `first_version` opened, in that order."""
+    keys = [notices.plan_task_key(p, first_version) for p in (notices.PLAN_FOLLOW_UP_TASK, notices.PLAN_ACK_TASK)]
+    return [t for key in keys for t in record.tasks if t.key == key]
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _join_gathering(session: Session, record: AssignmentRecord, rules: PlanRules, gathering: list[PlanChange],
+                    summary: str, now: datetime) -> tuple[Task | None, Task | None, list[str]]:
+    """Add a change to the pending one: its tasks now name every version gathered, and its notice, if not sent
+    yet, tells them all. Nothing new is opened or queued."""
+    a = record.assignment
+    gathered = [(c.plan_version, c.summary) for c in gathering] + [(a.plan_version, summary)]
+    first, versions = gathered[0][0], f"plan versions {gathered[0][0]} to {a.plan_version}"
+    listed = "\n".join(f"Version {version}: {text}" for version, text in gathered)
+    follow_up = ack = None
+    for task in _gathering_tasks(record, first):
+        if task.key.startswith(notices.PLAN_ACK_TASK):
+            ack = task
+            task.title = f"Acknowledge {versions}"
+            task.description = f"{listed}\nAcknowledge with: sojourn plan ack {a.id} --by EMAIL"
+        else:
+            follow_up = task
+            told = f"the {rules.notify_change}" if rules.notify_change else "home"
+            task.title = f"Follow up in writing with {told} on {versions}"
+            task.description = listed
+        session.add(task)
+    notified: list[str] = []
+    if rules.notify_change and (recipient := record.person_for(rules.notify_change)) is not None:
+        acknowledger = record.person_for(rules.acknowledge) if rules.acknowledge else None
+        notice = notices.plan_changed(a, record.assignee, summary, role=rules.notify_change, recipient=recipient,
+                                      acknowledge_by=acknowledger, now=now, gathered=gathered)
+        if plan_queries.rewrite_queued_notice(session, notice.key, subject=notice.subject, body=notice.body):
+            notified.append(recipient.email)
+    session.flush()
     return follow_up, ack, notified
 
 

@@ -486,7 +486,7 @@ class _StageEntry:
 
 
 def _enter_stage(connection: Connection, entries: Sequence[_StageEntry], *, actor: str, now: datetime) -> None:
-    """Set each stage, append history, create the stages' tasks and tell every stakeholder, in one transaction.
+    """Set each stage, append history, create the stages' tasks and tell the stage's audience, in one transaction.
 
     A move checks the assignment's version (`move_assignment`); history, tasks, notices, cadence checks and audit
     events of all entries go in one multi-row INSERT (or executemany) each.
@@ -554,9 +554,10 @@ def _stage_change_notices(record: AssignmentRecord, entry: _StageEntry, history_
     change = typed_row(StageChange, {"id": history_id, "assignment_id": pk(record.assignment),
                                      "from_stage": entry.source, "to_stage": entry.dest, "at": now, "actor": actor,
                                      "reason": entry.reason, "workflow_version": record.workflow.version})
+    audience = set(record.definition.stage_change_audience(entry.dest))
     return notices.stage_changed(record.assignment, record.assignee, change, now=now, recipients=[
         (role, person, [t for t in new_tasks if t.owner_id == person.id])
-        for role, person in sorted(record.stakeholders.items())])
+        for role, person in sorted(record.stakeholders.items()) if role in audience])
 
 
 # --- tasks, goals, sign-offs, contacts -------------------------------------------------------------------------

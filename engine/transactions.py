@@ -45,7 +45,9 @@ def _write_races_as_user_errors() -> Iterator[None]:
     except StaleDataError:
         raise ConcurrentChange("someone else changed this assignment at the same time; nothing was written",
                                details=["look at it again (sojourn assignment show ID) and retry"]) from None
-    except IntegrityError:
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise  # a dangling reference or a missing value is a bug to see, never someone else's write
         raise ConcurrentChange("someone else wrote the same record at the same time; nothing was written",
                                details=["look again and retry"]) from None
     except OperationalError as exc:
@@ -53,3 +55,16 @@ def _write_races_as_user_errors() -> Iterator[None]:
             raise ConcurrentChange("the database stayed busy with another writer; nothing was written",
                                    details=["retry in a moment"]) from None
         raise
+
+
+# SQLite's extended result codes and PostgreSQL's SQLSTATE for a duplicate key: the only integrity failure two
+# writers racing for the same record can cause (Sojourn deletes no row another may still point at).
+_SQLITE_DUPLICATE = ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+_POSTGRES_DUPLICATE = "23505"
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Whether the database refused a write because the same key was written first (a race, not a bug)."""
+    original = exc.orig
+    return (getattr(original, "sqlite_errorname", None) in _SQLITE_DUPLICATE
+            or getattr(original, "sqlstate", None) == _POSTGRES_DUPLICATE)

@@ -38,7 +38,7 @@ def build_message(notification: Notification, sender: str) -> EmailMessage:
     # RFC 3834: tells vacation responders and mailing lists not to answer a machine.
     message["Auto-Submitted"] = "auto-generated"
     body = notification.body
-    if notification.action_url is not None:
+    if notification.action_url is not None and notification.action_url not in body:  # else the body shows it
         body = f"{body}\n\nAct on it here: {notification.action_url}"
     message.set_content(body)
     if notification.calendar is not None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col, select
 
-from engine.store.models import Activity, Goal, PlanChange
+from engine.notices import DELIVERABLE
+from engine.store.models import Activity, Goal, Outbox, PlanChange
 
 
 def activities_of(session: Session, goal_ids: Iterable[int]) -> Sequence[Activity]:
@@ -35,3 +38,10 @@ def goals_up_to_version(session: Session, assignment_id: int, plan_version: int)
     statement = select(Goal).where(Goal.assignment_id == assignment_id,
                                    col(Goal.plan_version) <= plan_version).order_by(col(Goal.id))
     return session.exec(statement).all()
+
+
+def rewrite_queued_notice(session: Session, key: str, *, subject: str, body: str) -> bool:
+    """rewrite_queued_notice: give a notice not sent yet a new subject and body; False when it is gone or sent."""
+    statement = (update(Outbox).where(col(Outbox.key) == key, col(Outbox.status).in_(DELIVERABLE))
+                 .values(subject=subject, body=body).execution_options(synchronize_session=False))
+    return int(cast(CursorResult[Any], session.execute(statement)).rowcount or 0) == 1

@@ -40,6 +40,8 @@ def _table(name: str) -> Table:
 def copy_assignments(source: Session, target: Session, assignment_ids: Collection[int]) -> None:
     """copy_assignments: copy assignments with their workflow versions, people and every row that hangs off them.
 
+    The people are everyone those rows name, not only the current stakeholders, so no foreign key is left dangling.
+
     Rows keep their ids, so keys already in the outbox stay the same in the copy. Only reads `source`.
     """
     ids = list(assignment_ids)
@@ -51,13 +53,24 @@ def copy_assignments(source: Session, target: Session, assignment_ids: Collectio
         rows[name] = source.execute(select(table).where(table.c.assignment_id.in_(ids) if name != "assignment"
                                                         else table.c.id.in_(ids))).mappings().all()
     workflow_ids = {r["workflow_id"] for r in rows["assignment"]}
-    person_ids = {r["assignee_id"] for r in rows["assignment"]} | {r["person_id"] for r in rows["stakeholder"]}
+    person_ids = _people_named(rows)
     workflow, person = _table("workflow"), _table("person")
     rows["workflow"] = source.execute(select(workflow).where(workflow.c.id.in_(workflow_ids))).mappings().all()
     rows["person"] = source.execute(select(person).where(person.c.id.in_(person_ids))).mappings().all()
     for name in ("workflow", "person", *_BY_ASSIGNMENT):
         if rows[name]:
             target.execute(insert(_table(name)), [dict(r) for r in rows[name]])
+
+
+def _people_named(rows: dict[str, Sequence[Any]]) -> set[int]:
+    """Every person a copied row points at, past holders of a role included: a task done by the coach before a new
+    one took over keeps its old owner, and so do sign-offs and logged contacts."""
+    named: set[int] = set()
+    for name in _BY_ASSIGNMENT:
+        for column in _table(name).columns:
+            if any(key.column.table.name == "person" for key in column.foreign_keys):
+                named |= {r[column.name] for r in rows[name] if r[column.name] is not None}
+    return named
 
 
 def copy_latest_workflow(source: Session, target: Session, name: str) -> bool:

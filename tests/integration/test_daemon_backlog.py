@@ -35,7 +35,7 @@ class SlowPlanningClock:
 def test_sweep_dispatches_when_planning_took_longer_than_the_dispatch_budget(
         db: Engine, spec: service.AssignmentSpec, now: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
     """The dispatch budget starts after planning: a sweep that planned for ages still sends what is due."""
-    service.create_assignment(db, spec, actor="admin", now=now)  # seven stage_changed notices, due at once
+    service.create_assignment(db, spec, actor="admin", now=now)  # three stage_changed notices, due at once
     clock = SlowPlanningClock(planning_seconds=3_600)
     real_plan_batch = engine.planning.plan_batch
 
@@ -51,8 +51,8 @@ def test_sweep_dispatches_when_planning_took_longer_than_the_dispatch_budget(
     daemon.start()
     report = daemon.sweep()
     daemon.stop()
-    assert report.dispatched.sent == 7
-    assert len(recorder.sent) == 7
+    assert report.dispatched.sent == 3
+    assert len(recorder.sent) == 3
 
 
 @pytest.fixture

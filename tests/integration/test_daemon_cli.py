@@ -33,7 +33,7 @@ OUTBOX_FIELDS = {"key", "kind", "assignment_id", "task_id", "recipient", "role",
 
 @pytest.fixture
 def created(db: Engine, spec: service.AssignmentSpec) -> int:
-    """An assignment created a minute ago: seven stage_changed notices wait in the outbox."""
+    """An assignment created a minute ago: three stage_changed notices (assignee, mobility, coach) wait."""
     return int(service.create_assignment(db, spec, actor="admin", now=datetime.now(UTC) - timedelta(minutes=1))["id"])
 
 
@@ -55,22 +55,22 @@ def test_daemon_once_writes_json_lines_when_file_notifier_is_configured(on_db: S
     outcome = on_db("--config", str(config), "daemon", "--once")
     assert outcome.code == 0, outcome.stderr
     delivered = _json_lines(out.read_text(encoding="utf-8"))
-    assert len(delivered) == 7
+    assert len(delivered) == 3
     assert {d["kind"] for d in delivered} == {"stage_changed"}
     assert {d["assignment_id"] for d in delivered} == {created}
     events = [line["event"] for line in _json_lines(outcome.stderr)]
     assert events[0] == "daemon_started"
     assert events[-2:] == ["sweep", "daemon_stopped"]
-    assert events.count("notification_sent") == 7
+    assert events.count("notification_sent") == 3
 
 
 def test_daemon_once_sends_nothing_twice_when_run_again(on_db: Sojourn, created: int, tmp_path: Path) -> None:
-    """A second sweep finds nothing due: the file keeps its seven lines."""
+    """A second sweep finds nothing due: the file keeps its three lines."""
     out = tmp_path / "notifications.jsonl"
     config = _config(tmp_path, f'[notifiers.file]\npath = "{out}"\n')
     assert on_db("--config", str(config), "daemon", "--once").code == 0
     assert on_db("--config", str(config), "daemon", "--once").code == 0
-    assert len(out.read_text(encoding="utf-8").splitlines()) == 7
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -175,7 +175,7 @@ def test_daemon_status_says_none_running_when_no_heartbeat(on_db: Sojourn) -> No
 def test_outbox_list_prints_notification_shape_when_json(on_db: Sojourn, created: int) -> None:
     """Each row has the contract's notification fields plus status, attempts, last_error and next attempt."""
     rows = json.loads(on_db("outbox", "list", "--status", "pending", "--json").stdout)
-    assert len(rows) == 7
+    assert len(rows) == 3
     assert set(rows[0]) >= OUTBOX_FIELDS
     assert {(r["status"], r["attempts"], r["task_id"]) for r in rows} == {("pending", 0, None)}
     assert json.loads(on_db("outbox", "list", "--status", "dead", "--json").stdout) == []
@@ -292,7 +292,7 @@ def test_sweep_plans_then_dispatches_when_a_reminder_falls_due(db: Engine, spec:
     daemon.start()
     report = daemon.sweep()
     assert report.planned == 2
-    assert report.dispatched.sent == 9
+    assert report.dispatched.sent == 5  # the two reminders and the three stage_changed of the creation
     assert sorted(n.kind for n in recorder.sent if n.task_id is not None) == ["task_due_soon", "task_due_soon"]
     daemon.stop()
 

@@ -38,6 +38,7 @@ from engine.store.db import transaction
 from engine.store.models import Outbox
 from notifiers import Notification, PermanentDeliveryError, TransientDeliveryError, WebhookNotifier
 from tests.support.webhook import Receiver
+from workflows import builtin_workflow_texts
 
 LEASE = 5.0
 ALICE = DaemonIdentity(host="alpha", pid=101, token="aaaa")
@@ -61,10 +62,22 @@ class FakeNotifier:
         self.sent.append(notification)
 
 
+EVERY_ROLE_TOLD = builtin_workflow_texts()["leadership-development.yaml"].replace(
+    "stage_changes:\n  notify: [assignee, mobility]",
+    "stage_changes:\n  notify: [assignee, sending_manager, host_manager, coach, sponsor, talent, mobility]")
+
+
+def _created_telling_every_role(db: Engine, spec: service.AssignmentSpec, now: datetime) -> int:
+    """An assignment created at `now` on a workflow version that tells all seven roles of a stage change."""
+    assert "sponsor, talent, mobility]" in EVERY_ROLE_TOLD
+    service.install_workflow(db, EVERY_ROLE_TOLD, source="every-role-told.yaml", now=now)
+    return int(service.create_assignment(db, spec, actor="admin", now=now)["id"])
+
+
 @pytest.fixture
 def pending(db: Engine, spec: service.AssignmentSpec, now: datetime) -> list[str]:
     """An assignment just created at `now`: its seven stage_changed notices are due; their keys."""
-    service.create_assignment(db, spec, actor="admin", now=now)
+    _created_telling_every_role(db, spec, now)
     return [r.key for r in _rows(db)]
 
 
@@ -471,7 +484,7 @@ def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine,
 def test_claimers_never_get_same_row_when_claiming_in_separate_postgresql_sessions(
         db: Engine, spec: service.AssignmentSpec, now: datetime) -> None:
     """With SKIP LOCKED, open claim transactions skip each other's rows, and racing threads split the work."""
-    assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
+    assignment_id = _created_telling_every_role(db, spec, now)
     with transaction(db) as session:
         queries.insert_notifications(session, [NewNotice(
             key=f"contact_due/{assignment_id}/test/{n}", kind=NoticeKind.CONTACT_DUE, assignment_id=assignment_id,

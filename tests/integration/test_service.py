@@ -57,7 +57,7 @@ def test_create_writes_history_and_stage_notices_in_the_same_transaction(db: Eng
     assert service.history(db, created["id"]) == [{"event": "stage_changed", "from": None, "to": "interviews",
                                                    "at": now.isoformat(), "actor": ACTOR, "reason": "created",
                                                    "workflow_version": 1}]
-    assert _count(db, Outbox, Outbox.kind == "stage_changed") == 7
+    assert _count(db, Outbox, Outbox.kind == "stage_changed") == 3  # assignee, mobility, the coach with tasks
 
 
 def test_advance_refuses_when_stage_tasks_are_open(db: Engine, spec: service.AssignmentSpec, now: datetime) -> None:

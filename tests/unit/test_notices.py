@@ -52,3 +52,13 @@ def test_escalations_go_to_every_role_given_when_a_task_is_overdue() -> None:
     assert [(n.key, n.recipient) for n in sent] == [("escalation/7/2/mobility", ANA.email),
                                                     ("escalation/7/2/sending_manager", SARA.email)]
     assert {n.subject for n in sent} == {"Escalation 2: Interview the assignee is 11 day(s) overdue"}
+
+
+def test_action_link_replaces_only_the_command_line() -> None:
+    """The link takes the last command line's place; a body without one is unchanged."""
+    body = notices.task_reminder(NoticeKind.TASK_DUE, TASK, SARA, "Assignment #4.", day=TASK.due_on, at=NOW,
+                                 now=NOW).body
+    assert notices.with_action_link(body, "https://s.example/a/task_done/T") == (
+        "Assignment #4.\nYour task 7 (interview_assignee) is due on 2026-03-16.\n"
+        "When it is done: https://s.example/a/task_done/T")
+    assert notices.with_action_link("Moved to coaching.", "https://s.example/me/T") == "Moved to coaching."
