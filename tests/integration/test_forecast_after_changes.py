@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine import service
+from engine import forecast, service
 from engine.errors import ConcurrentChange
 from engine.store.models import Person, Task
 from engine.transactions import use_case_transaction
@@ -18,29 +17,6 @@ from tests.integration.conftest import Sojourn
 
 CREATED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 NEW_COACH = "nia.coach@example.com"
-
-# The README's "Writing a workflow" example: its check-in cadence runs in the final stage, so it never stops.
-NEVER_STOPPING = """\
-name: my-program
-title: My program
-roles: [assignee, sending_manager, mobility]
-initial: preparation
-stages:
-  - key: preparation
-    title: Preparation
-    tasks:
-      - {key: arrange_visa, title: Arrange the visa, owner: mobility, due: {days: -30, from: start}}
-  - {key: abroad, title: Abroad}
-  - {key: cancelled, title: Cancelled}
-transitions:
-  - from: preparation
-    to: abroad
-    guards: [stage_tasks_done, {guard: not_before, params: {days: -7, anchor: start}}]
-  - {from: "*", to: cancelled, requires_reason: true}
-cadences:
-  - {kind: checkin, title: Check-in, with_role: sending_manager, notify: [sending_manager, assignee],
-     every: {weeks: 2}, from_stage: abroad, until_stage: abroad, grace_days: 3}
-"""
 
 
 @pytest.fixture
@@ -96,13 +72,14 @@ def test_duplicate_key_written_meanwhile_is_still_a_concurrent_change(db: Engine
         session.add(Person(email=people["coach"], name="Cole Again", tz="UTC"))
 
 
-def test_forecast_stops_with_an_error_when_a_cadence_never_stops(on_db: Sojourn, tmp_path: Path) -> None:
-    """A cadence running in a final stage makes the replay stop at its horizon with `Error:` lines, exit 1."""
-    source = tmp_path / "my-program.yaml"
-    source.write_text(NEVER_STOPPING)
-    assert on_db("workflow", "install", str(source)).code == 0
-    outcome = on_db("forecast", "--workflow", "my-program", "--start", "2027-01-04", "--end", "2027-06-30")
+def test_forecast_stops_with_an_error_past_its_horizon(on_db: Sojourn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay that would run past its horizon stops with `Error:` lines naming the stage, exit 1, no traceback.
+
+    `workflow validate` refuses the cadences that would never stop, so the horizon is brought in to a day after the
+    end date, which the built-in workflow's outcome tasks (12 and 24 months after return) run past."""
+    monkeypatch.setattr(forecast, "HORIZON_DAYS", 1)
+    outcome = on_db("forecast", "--workflow", "leadership-development", "--start", "2027-01-04", "--end", "2027-06-30")
     assert outcome.code == 1
-    assert outcome.stderr.startswith("Error: the forecast ran past 2038-")
-    assert "the assignment is in stage abroad" in outcome.stderr
+    assert outcome.stderr.startswith("Error: the forecast ran past 2027-07-01, 1 days after the latest end date")
+    assert "the assignment is in stage" in outcome.stderr
     assert "Traceback" not in outcome.stderr
