@@ -23,6 +23,7 @@ from tests.support.scratch import (
     initialise,
     sqlite_url,
 )
+from workflows import builtin_workflow_texts
 
 __all__ = ["CAST", "NOW", "POSTGRES_ADMIN_URL"]
 
@@ -55,6 +56,10 @@ TABLES = ["outcome_competency", "outcome", "goal_progress", "checkin", "pulse", 
           "person", "daemonlease", "audit_event", "link_use", "link_revocation", "person_erasure"]
 
 
+# A test may install a workflow of its own; the shared PostgreSQL database keeps only the built-ins between tests.
+BUILTIN_WORKFLOWS = [file.removesuffix(".yaml") for file in builtin_workflow_texts()]
+
+
 @pytest.fixture(scope="session")
 def _postgres_initialised(postgres_url: str) -> str:
     initialise(postgres_url, NOW)
@@ -74,7 +79,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     engine = open_db(url)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        connection.execute(text("DELETE FROM workflow WHERE version > 1"))
+        connection.execute(text("DELETE FROM workflow WHERE version > 1 OR NOT (name = ANY(:builtin))"),
+                           {"builtin": BUILTIN_WORKFLOWS})
     engine.dispose()
 
 
