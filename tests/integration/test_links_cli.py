@@ -51,8 +51,8 @@ def test_serve_and_the_daemon_refuse_a_link_secret_shorter_than_32_bytes(
     before = snapshot(db_url)
     refused = on_db("--config", str(config), *command)
     assert (refused.code, refused.stdout) == (2, "")
-    assert refused.stderr.startswith("Error: config [serve] secret_env: the secret in SOJOURN_LINK_SECRET is 31 "
-                                     "bytes long; it must be at least 32")
+    assert refused.stderr.startswith("Error: [serve] secret_env: the secret in SOJOURN_LINK_SECRET is 31 bytes; a "
+                                     "signing secret must be at least 32 bytes")
     assert "s" * 31 not in refused.stderr
     assert snapshot(db_url) == before
 
