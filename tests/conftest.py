@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +103,17 @@ def people(db: Engine) -> dict[str, str]:
 def spec(people: dict[str, str]) -> service.AssignmentSpec:
     """A leadership-development assignment from Brazil to Germany with every role filled (the people added)."""
     return scenarios.cast_spec()
+
+
+@pytest.fixture
+def local_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of this host standing in for a daemon, until the test ends it or ends."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture

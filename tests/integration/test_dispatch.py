@@ -6,10 +6,9 @@ import random
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -398,27 +397,16 @@ def test_lease_and_claims_of_dead_holder_are_taken_over_when_lease_expired(db: E
         assert renew_leases(session, BOB, later, LEASE, dispatcher=True)
 
 
-@pytest.fixture
-def child() -> Iterator[subprocess.Popen[bytes]]:
-    """A process of this host standing in for a daemon; ended when the test ends."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        yield process
-    finally:
-        process.kill()
-        process.wait()
-
-
 def _identity_of(process: subprocess.Popen[bytes], token: str) -> DaemonIdentity:
     return DaemonIdentity(socket.gethostname(), process.pid, token, process_start_of(process.pid))
 
 
 def test_lease_claims_and_heartbeat_of_a_gone_process_of_this_host_are_taken_over_at_once(
-        db: Engine, pending: list[str], now: datetime, child: subprocess.Popen[bytes]) -> None:
+        db: Engine, pending: list[str], now: datetime, local_process: subprocess.Popen[bytes]) -> None:
     """A killed daemon of this host: its unexpired lease is taken at once, its claims freed, its heartbeat gone."""
-    dead = _identity_of(child, "dead")
-    child.kill()
-    child.wait()
+    dead = _identity_of(local_process, "dead")
+    local_process.kill()
+    local_process.wait()
     with transaction(db) as session:
         start_heartbeat(session, dead, now, 60)
         acquire_dispatcher_lease(session, dead, now, 60)
@@ -433,16 +421,16 @@ def test_lease_claims_and_heartbeat_of_a_gone_process_of_this_host_are_taken_ove
     assert [(d["pid"], d["alive"]) for d in status["daemons"]] == [(successor.pid, True)]
 
 
-def test_the_lease_of_a_live_process_or_of_another_host_is_still_waited_out(db: Engine, now: datetime,
-                                                                           child: subprocess.Popen[bytes]) -> None:
+def test_the_lease_of_a_live_process_or_of_another_host_is_still_waited_out(
+        db: Engine, now: datetime, local_process: subprocess.Popen[bytes]) -> None:
     """A live daemon of this host, and any daemon of another host (dead or not), keep their lease until it expires."""
-    live = _identity_of(child, "live")
+    live = _identity_of(local_process, "live")
     with transaction(db) as session:
         acquire_dispatcher_lease(session, live, now, 60)
     with pytest.raises(DaemonAlreadyRunning), transaction(db) as session:
         acquire_dispatcher_lease(session, DaemonIdentity.of_this_process(), now + timedelta(seconds=1), 60)
-    child.kill()
-    child.wait()
+    local_process.kill()
+    local_process.wait()
     elsewhere = DaemonIdentity(f"not-{socket.gethostname()}", live.pid, "far", live.process_start)
     with transaction(db) as session:
         queries.drop_lease(session, DISPATCHER, live.holder)
