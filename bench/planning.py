@@ -690,16 +690,27 @@ def workloads() -> list[Workload]:
             Workload("hourly without calendars", hourly, False)]
 
 
+def fresh_copy(base: Path, path: Path) -> None:
+    """`base` copied to `path`, with no journal of an earlier database at `path` left to replay into it."""
+    remove(path)
+    shutil.copyfile(base, path)
+
+
+def remove(path: Path) -> None:
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+
+
 def warm(base: Path, work: Path, workflow: Workflow, attach: bool) -> None:
     """One backlog sweep by each contender, not timed."""
     for name in ("project", "floor"):
         path = work / f"warm-{name}.db"
-        shutil.copyfile(base, path)
+        fresh_copy(base, path)
         if name == "project":
             run_project(path, [COMEBACK], attach)
         else:
             Floor(path, workflow, attach).run([COMEBACK])
-        path.unlink()
+        remove(path)
 
 
 def race(base: Path, work: Path, rounds: int, chosen: Iterable[Workload]) -> dict[str, Any]:
@@ -719,7 +730,7 @@ def race(base: Path, work: Path, rounds: int, chosen: Iterable[Workload]) -> dic
         for number in range(rounds):
             paths = {name: work / f"{name}.db" for name in times}
             for path in paths.values():
-                shutil.copyfile(base, path)
+                fresh_copy(base, path)
             order = ["project", "floor"] if number % 2 == 0 else ["floor", "project"]
             for name in order:
                 began = time.perf_counter()
@@ -730,7 +741,7 @@ def race(base: Path, work: Path, rounds: int, chosen: Iterable[Workload]) -> dic
                 times[name].append(time.perf_counter() - began)
             same_rows(paths["project"], paths["floor"], load.name)
             for path in paths.values():
-                path.unlink()
+                remove(path)
         count = notices["project"]
         project_s, floor_s = median(times["project"]), median(times["floor"])
         results[load.name] = {"notices": count, "sweeps": len(load.instants), "calendars": load.attach,

@@ -66,7 +66,7 @@ from engine.records import definition_of
 from engine.reminders import ReminderStep, steps_to_send, task_steps
 from engine.schedule import local_instant
 from engine.store import checkin_queries, lookups, queries
-from engine.store.models import Assignment, Person, Task
+from engine.store.models import Assignment, Person, Task, Workflow, pk
 from engine.store.queries import StageStep
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
@@ -120,8 +120,9 @@ def plan_batch(session: Session, now: datetime, *, attach_calendars: bool = True
     of an hourly sweep. Not a filter on instants: a stage change moves `next_check_at` back, and what was sent
     before it must still be recognised by its key.
     """
-    tasks = queries.due_task_reminders(session, now, BATCH_SIZE)
-    states = queries.due_cadence_checks(session, now, BATCH_SIZE)
+    tasks_due, cadences_due = queries.anything_due(session, now)
+    tasks = queries.due_task_reminders(session, now, BATCH_SIZE) if tasks_due else []
+    states = queries.due_cadence_checks(session, now, BATCH_SIZE) if cadences_due else []
     if not tasks and not states:
         return PlannedBatch(0, False)
     # one read of the assignments for both halves: most sweeps find tasks and cadences of the same assignments
@@ -146,10 +147,10 @@ _Draft = tuple[str, Callable[[], NewNotice]]
 
 
 def _task_drafts(tasks: Sequence[Task], context: _Context,
-                 now: datetime) -> tuple[list[_Draft], list[tuple[Task, datetime | None]]]:
+                 now: datetime) -> tuple[list[_Draft], list[tuple[int, datetime | None]]]:
     """The due steps of a batch of tasks whose `next_reminder_at` has come, and each task's next step."""
     drafts: list[_Draft] = []
-    moves: list[tuple[Task, datetime | None]] = []
+    moves: list[tuple[int, datetime | None]] = []
     for task in tasks:
         definition = context.definitions[task.assignment_id]
         owner = context.people[task.owner_id]
@@ -157,7 +158,7 @@ def _task_drafts(tasks: Sequence[Task], context: _Context,
                                    context.history.get(task.assignment_id, []))
         steps = task_steps(task.due_on, definition.reminders, owner.tz)
         chosen, next_at = steps_to_send(steps, now, created)
-        moves.append((task, next_at))
+        moves.append((pk(task), next_at))
         for step in chosen:
             drafts += _step_drafts(task, step, context, now)
     return drafts, moves
@@ -367,11 +368,12 @@ class _Context:
 
 
 def _load_assignments(session: Session, assignment_ids: set[int]) -> _Context:
+    """The batch's assignments, workflows, roles and people, one query each, as read-only values."""
     context = _Context()
-    assignments = lookups.assignments_by_id(session, assignment_ids)
-    workflows = lookups.workflows_by_id(session, {a.workflow_id for a in assignments})
+    assignments = queries.values_by_id(session, Assignment, assignment_ids).values()
+    workflows = queries.values_by_id(session, Workflow, {a.workflow_id for a in assignments})
     roles = lookups.stakeholder_roles_of(session, assignment_ids)
-    context.people = lookups.people_by_id(session, {person_id for *_, person_id in roles} |
+    context.people = queries.values_by_id(session, Person, {person_id for *_, person_id in roles} |
                                           {a.assignee_id for a in assignments})
     for a in assignments:
         assert a.id is not None

@@ -5,11 +5,24 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
-from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import CursorResult, Insert, Table, Update, and_, bindparam, case, delete, insert, literal, or_, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import (
+    CursorResult,
+    Insert,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    insert,
+    literal,
+    or_,
+    update,
+)
 from sqlmodel import Session, col, select
 
 from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
@@ -23,13 +36,13 @@ from engine.store.models import (
     StageChange,
     Stakeholder,
     Task,
+    Workflow,
 )
 
 if TYPE_CHECKING:
     from sqlalchemy import Executable
     from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.engine import Dialect
-    from sqlmodel.sql.expression import SelectOfScalar
 
 
 def _table(model: Any) -> Table:
@@ -131,7 +144,7 @@ def existing_outbox_keys(session: Session, keys: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for first in range(0, len(wanted), _KEYS_PER_QUERY):
         chunk = wanted[first:first + _KEYS_PER_QUERY]
-        found.update(session.execute(_existing_keys_statement(), {"keys": chunk}).scalars())
+        found.update(session.connection().execute(_existing_keys_statement(), {"keys": chunk}).scalars())
     return found
 
 
@@ -146,23 +159,47 @@ _KEYS_PER_QUERY = 2000  # well under SQLite's limit of bound values in one state
 # --- planning -------------------------------------------------------------------------------------------------
 
 
-def due_task_reminders(session: Session, now: datetime, limit: int) -> Sequence[Task]:
-    """due_task_reminders: open tasks whose next reminder step has come (`next_reminder_at <= now`), soonest first.
+def anything_due(session: Session, now: datetime) -> tuple[bool, bool]:
+    """anything_due: whether a task reminder, and whether a cadence check, has come at `now` (two index probes).
+
+    The daemon sweeps every minute and mostly finds nothing; this one plain statement answers that, where the two
+    reads of what is due cost many times more through the ORM.
+    """
+    row = session.connection().execute(_anything_due_statement(), {"due_now": now}).one()
+    return bool(row[0]), bool(row[1])
+
+
+@cache
+def _anything_due_statement() -> Executable:
+    task, state = _table(Task), _table(CadenceState)
+    statement: Executable = select(
+        exists().where(task.c.status == "open", task.c.next_reminder_at <= bindparam("due_now")),
+        exists().where(state.c.next_check_at <= bindparam("due_now")))
+    return statement
+
+
+def due_task_reminders(session: Session, now: datetime, limit: int) -> list[Task]:
+    """due_task_reminders: open tasks whose next reminder step has come (`next_reminder_at <= now`), soonest first,
+    as detached values (planning moves `next_reminder_at` with `set_next_reminders`).
 
     Served by ix_task_next_reminder_at, so the cost follows the reminders that are due, not the tasks ever made.
     On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED until the planning transaction ends: two daemons
     planning at once work on disjoint tasks instead of waiting on (or deadlocking over) each other.
     """
-    return session.exec(_due_task_statement(limit), params={"due_now": now}).all()
+    rows = session.connection().execute(_due_task_statement(limit), {"due_now": now})
+    names = _table(Task).c.keys()
+    return [Task(**dict(zip(names, row, strict=True))) for row in rows]
 
 
 @cache
-def _due_task_statement(limit: int) -> SelectOfScalar[Task]:
-    """Built once per limit: the daemon runs it at every sweep, mostly finding nothing, and building it cost more
-    than running it (as for the other statements of a sweep below)."""
-    return (select(Task).where(Task.status == "open", col(Task.next_reminder_at) <= bindparam("due_now"))
-            .order_by(col(Task.next_reminder_at), col(Task.id)).limit(limit)
-            .with_for_update(skip_locked=True))
+def _due_task_statement(limit: int) -> Executable:
+    """Built once per limit: the daemon runs it at every sweep, and building it cost more than running it (as for
+    the other statements of a sweep below, which run on the session's connection, below the ORM, for the same
+    reason)."""
+    task = _table(Task)
+    statement: Executable = (select(*task.c).where(task.c.status == "open", task.c.next_reminder_at <= bindparam(
+        "due_now")).order_by(task.c.next_reminder_at, task.c.id).limit(limit).with_for_update(skip_locked=True))
+    return statement
 
 
 class DueCadence(NamedTuple):
@@ -177,7 +214,8 @@ def due_cadence_checks(session: Session, now: datetime, limit: int) -> list[DueC
     Served by ix_cadencestate_next_check_at; locked FOR UPDATE SKIP LOCKED on PostgreSQL like due_task_reminders.
     Plain rows, not tracked objects: planning moves `next_check_at` with `set_next_cadence_checks`.
     """
-    return [DueCadence(*row) for row in session.execute(_due_cadence_statement(limit), {"due_now": now})]
+    return [DueCadence(*row) for row in session.connection().execute(_due_cadence_statement(limit),
+                                                                      {"due_now": now})]
 
 
 @cache
@@ -191,8 +229,8 @@ def _due_cadence_statement(limit: int) -> Executable:
 def set_next_cadence_checks(session: Session, next_checks: Sequence[tuple[int, str, datetime | None]]) -> None:
     """set_next_cadence_checks: move each (assignment id, cadence kind) to its next check instant, in one statement."""
     if next_checks:
-        session.execute(_next_check_statement(), [{"state_assignment_id": a, "state_kind": k, "state_next_check_at": at}
-                                                  for a, k, at in next_checks])
+        session.connection().execute(_next_check_statement(), [
+            {"state_assignment_id": a, "state_kind": k, "state_next_check_at": at} for a, k, at in next_checks])
 
 
 @cache
@@ -203,18 +241,11 @@ def _next_check_statement() -> Update:
             .values(next_check_at=bindparam("state_next_check_at")))
 
 
-def set_next_reminders(session: Session, moves: Sequence[tuple[Task, datetime | None]]) -> None:
-    """set_next_reminders: move each task's `next_reminder_at`, in one statement for the batch.
-
-    The loaded tasks get the new instant as their committed value, so the session neither writes them again nor
-    holds a stale value.
-    """
-    if not moves:
-        return
-    session.execute(_next_reminder_statement(),
-                    [{"moved_task_id": task.id, "moved_next_reminder_at": at} for task, at in moves])
-    for task, at in moves:
-        set_committed_value(task, "next_reminder_at", at)
+def set_next_reminders(session: Session, moves: Sequence[tuple[int, datetime | None]]) -> None:
+    """set_next_reminders: move each task (by id) to its next reminder instant, in one statement for the batch."""
+    if moves:
+        session.connection().execute(_next_reminder_statement(), [
+            {"moved_task_id": task_id, "moved_next_reminder_at": at} for task_id, at in moves])
 
 
 def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tuple[int, str]], *, kinds: Sequence[str],
@@ -233,7 +264,7 @@ def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tup
     values = [{"cancel_assignment_id": assignment_id,
                **{f"cancel_prefix_{i}": _like_prefix(f"{kind}/{assignment_id}/{cadence}/")
                   for i, kind in enumerate(kinds)}} for assignment_id, cadence in cadences]
-    return _rowcount(session.execute(statement, values))
+    return _rowcount(session.connection().execute(statement, values))
 
 
 @cache
@@ -256,7 +287,8 @@ def stage_steps_of(session: Session, assignment_ids: Iterable[int]) -> dict[int,
     history: dict[int, list[StageStep]] = defaultdict(list)
     ids = set(assignment_ids)
     if ids:
-        for assignment_id, from_stage, to_stage, at in session.execute(_stage_steps_statement(), {"ids": list(ids)}):
+        rows = session.connection().execute(_stage_steps_statement(), {"ids": list(ids)})
+        for assignment_id, from_stage, to_stage, at in rows:
             history[assignment_id].append(StageStep(from_stage, to_stage, at))
     return history
 
@@ -265,6 +297,36 @@ def stage_steps_of(session: Session, assignment_ids: Iterable[int]) -> dict[int,
 def _stage_steps_statement() -> Executable:
     return (select(StageChange.assignment_id, StageChange.from_stage, StageChange.to_stage, StageChange.at)
             .where(col(StageChange.assignment_id).in_(bindparam("ids", expanding=True))).order_by(col(StageChange.id)))
+
+
+_Value = TypeVar("_Value", Assignment, Person, Workflow)
+
+
+def values_by_id(session: Session, model: type[_Value], ids: Iterable[int]) -> dict[int, _Value]:
+    """values_by_id: the rows of `model` with these ids, read as plain rows and handed out as detached, read-only
+    values, by id, in one query.
+
+    Planning reads the assignments, people and workflows of every batch of every sweep; loading them as tracked
+    entities cost more than reading them. A value is made once per distinct row and handed out again while the row
+    stays the same, so what a caller gets is always what the database holds; callers must not change it.
+    """
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = session.connection().execute(_rows_by_id(model), {"ids": wanted})
+    return {row[0]: _value(model, tuple(row)) for row in rows}
+
+
+@cache
+def _rows_by_id(model: type[_Value]) -> Executable:
+    table = _table(model)
+    statement: Executable = select(*table.c).where(table.c.id.in_(bindparam("ids", expanding=True)))
+    return statement
+
+
+@lru_cache(maxsize=32768)
+def _value(model: type[_Value], row: tuple[Any, ...]) -> _Value:
+    return model(**dict(zip(_table(model).c.keys(), row, strict=True)))
 
 
 def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageChange]]:
@@ -284,13 +346,22 @@ def contact_days_of(session: Session, assignment_ids: Iterable[int], kinds: Iter
     """contact_days_of: (assignment id, kind) -> the days, in order, of the contacts of those kinds logged on a day
     in [first_day, last_day] (ix_contact_assignment_kind_on)."""
     days: dict[tuple[int, str], list[date]] = defaultdict(list)
-    statement = (select(col(Contact.assignment_id), col(Contact.kind), col(Contact.on))
-                 .where(col(Contact.assignment_id).in_(set(assignment_ids)), col(Contact.kind).in_(set(kinds)),
-                        col(Contact.on) >= first_day, col(Contact.on) <= last_day)
-                 .order_by(col(Contact.on)))
-    for assignment_id, kind, on in session.exec(statement):
+    rows = session.connection().execute(_contact_days_statement(), {
+        "ids": list(set(assignment_ids)), "kinds": list(set(kinds)), "first_day": first_day, "last_day": last_day})
+    for assignment_id, kind, on in rows:
         days[(assignment_id, kind)].append(on)
     return days
+
+
+@cache
+def _contact_days_statement() -> Executable:
+    contact = _table(Contact)
+    statement: Executable = (select(contact.c.assignment_id, contact.c.kind, contact.c.on)
+                             .where(contact.c.assignment_id.in_(bindparam("ids", expanding=True)),
+                                    contact.c.kind.in_(bindparam("kinds", expanding=True)),
+                                    contact.c.on >= bindparam("first_day"), contact.c.on <= bindparam("last_day"))
+                             .order_by(contact.c.on))
+    return statement
 
 
 # --- tasks ----------------------------------------------------------------------------------------------------
