@@ -23,6 +23,7 @@ attachment, status), every task's next reminder and every cadence's next check m
     .venv/bin/python bench/planning.py                      # 2,000 assignments, 3 rounds (several minutes)
     .venv/bin/python bench/planning.py --assignments 200    # quick check
     .venv/bin/python bench/planning.py --json
+    .venv/bin/python bench/planning.py --workload /tmp/w.db   # keep the workload to run again (or another version)
 """
 
 from __future__ import annotations
@@ -757,15 +758,22 @@ def main() -> None:
     parser.add_argument("--assignments", type=int, default=2000, help="assignments in the workload (default 2,000)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of each workload (default 3)")
     parser.add_argument("--only", choices=("backlog", "hourly"), help="run one of the two workloads")
+    parser.add_argument("--workload", type=Path, help="the workload database: used if it exists (it must hold "
+                        "the same number of assignments), else built and kept there")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
     quiet_logging()
     load_before = machine()["load_average_1m"]
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "workload.db"
+        base = args.workload or Path(tmp) / "workload.db"
         began = time.perf_counter()
-        build(base, args.assignments)
+        if not base.exists():
+            build(base, args.assignments)
         built_s = time.perf_counter() - began
+        with sqlite3.connect(base) as connection:
+            (held,) = connection.execute("SELECT count(*) FROM assignment").fetchone()
+        if held != args.assignments:
+            raise SystemExit(f"{base} holds {held} assignments, not {args.assignments}")
         chosen = [w for w in workloads() if args.only is None or w.name.startswith(args.only)]
         results = race(base, Path(tmp), args.rounds, chosen)
     report = {"machine": machine(), "load_average_1m_at_start": load_before, "assignments": args.assignments,
