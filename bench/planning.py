@@ -6,13 +6,13 @@ the same rows: plain `sqlite3`, one query per table per batch, one `executemany`
 same iCalendar bytes and the same duplicate-ignoring insert.
 
 Setup (not timed): a SQLite file database with the built-in workflows and N leadership-development assignments
-(default 2,000) made with the project's use cases over 30 days: created, moved on to one of seven stages (from
+(default 2,000) made with the project's use cases over 60 days: created, moved on to one of seven stages (from
 interviews to repatriation), with goals and sign-offs where a stage needs them, and for some of them a logged
 sponsor contact, a check-in or a pulse. Each assignee is a person of their own; the stakeholders come from pools
-of people in eight time zones. Nothing is planned while they are made: the daemon was down.
+of people in eight time zones. The daemon planned once after the first 30 days, then was down for the last 30.
 
 Workloads, each on a fresh copy of that database for each contender and round:
-- backlog: one sweep when the daemon comes back, 30 days after the first assignment was made;
+- backlog: one sweep when the daemon comes back after 30 days down;
 - hourly: that sweep and then one every hour for 90 days;
 each with the iCalendar attachments (the daemon) and without them (a forecast's mode). The project runs
 `planning.plan_in_batches` with one transaction per batch, as the daemon does; the floor runs its batches of the
@@ -48,7 +48,9 @@ from zoneinfo import ZoneInfo
 from _common import WORKFLOW, machine, median, table
 
 FIRST = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # the first assignment is made
-BUILD_DAYS = 30  # assignments are made over this many days, with no daemon running
+BUILD_DAYS = 60  # assignments are made over this many days
+DOWN_DAYS = 30  # the daemon sweeps once after the first half of them, and is down for the rest
+LAST_SWEEP = FIRST + timedelta(days=BUILD_DAYS - DOWN_DAYS)
 COMEBACK = FIRST + timedelta(days=BUILD_DAYS, hours=1)  # the daemon is back: the backlog sweep
 HOURLY_DAYS = 90
 STAGES = ("interviews", "plan_agreed", "orientation", "manager_briefing", "alignment_meetings", "coaching",
@@ -75,7 +77,8 @@ def stakeholder_email(role: str, number: int) -> str:
 
 
 def build(path: Path, count: int) -> None:
-    """N assignments in mixed stages, made over BUILD_DAYS days through the use cases, nothing planned."""
+    """N assignments in mixed stages, made over BUILD_DAYS days through the use cases; the daemon's last sweep
+    before it went down ran DOWN_DAYS days before the end."""
     from engine import checkins, service
     from engine.store.db import open_db
 
@@ -85,8 +88,12 @@ def build(path: Path, count: int) -> None:
         for member in range(POOL):
             service.add_person(db, stakeholder_email(role, member), name=f"{role.replace('_', ' ').title()} {member}",
                                tz=ZONES[(number + member) % len(ZONES)])
+    swept = False
     for number in range(count):
         at = FIRST + timedelta(minutes=number * BUILD_DAYS * 24 * 60 // count)
+        if not swept and at >= LAST_SWEEP:
+            run_project(path, [LAST_SWEEP], True)
+            swept = True
         assignee = f"assignee.{number}@example.com"
         service.add_person(db, assignee, name=f"Assignee {number}, Jr.", tz=ZONES[number % len(ZONES)])
         stage = STAGES[number % len(STAGES)]

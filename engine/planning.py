@@ -263,9 +263,8 @@ def _cadence_check(assignment_id: int, kind: str, since: datetime, context: _Con
     schedule = CadenceSchedule.of(definition, cadence, entered, holders["assignee"].tz, start=assignment.start,
                                   due_zones=[holders[r].tz for r in cadence.notify],
                                   missed_zones=[holders[r].tz for r in missed_roles])
-    check = _CadenceCheck(assignment_id, cadence, schedule, schedule.current_period(now),
-                          schedule.checks_between(since, now), missed_roles)
-    return check, schedule.next_event_after(now), True
+    current, checked, next_check_at = schedule.look_at(min(since, now), now)
+    return _CadenceCheck(assignment_id, cadence, schedule, current, checked, missed_roles), next_check_at, True
 
 
 def _check_drafts(check: _CadenceCheck, context: _Context, held: set[tuple[int, str, int]],

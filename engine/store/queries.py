@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
@@ -90,43 +91,63 @@ def insert_notifications(session: Session, notices: Sequence[NewNotice]) -> int:
         table = _table(Outbox)
         statement = _insert_ignoring_duplicates(session, table, "key").returning(table.c.key)
         return len(session.execute(statement, [_outbox_row(n) for n in notices]).all())
-    sql, processors = _outbox_insert(dialect)
-    rows = [tuple(value if process is None else process(value)
-                  for value, process in zip(_outbox_values(n), processors, strict=True)) for n in notices]
-    result = connection.exec_driver_sql(sql, rows)
-    return _rowcount(result)
+    insert = _outbox_insert(dialect)
+    instant, status, delivered_to = insert.instant, insert.status, insert.delivered_to
+    rows = [(n.key, str(n.kind), n.assignment_id, n.task_id, n.recipient, n.role, n.subject, n.body,
+             instant(n.created_at), deliver := instant(n.deliver_at), n.calendar, status, 0, deliver, delivered_to)
+            for n in notices]
+    return _rowcount(connection.exec_driver_sql(insert.sql, rows))
+
+
+@dataclass(frozen=True)
+class _OutboxInsert:
+    """The driver-level `INSERT ... ON CONFLICT (key) DO NOTHING` of new outbox rows in one dialect's parameter
+    style, with the values its columns' bind processors make: instants converted by the instant columns' own
+    processor, and the constant status and empty `delivered_to` of a new row converted once."""
+
+    sql: str
+    instant: Callable[[Any], Any]
+    status: Any
+    delivered_to: Any
 
 
 _OUTBOX_INSERT_COLUMNS = ("key", "kind", "assignment_id", "task_id", "recipient", "role", "subject", "body",
                           "created_at", "deliver_at", "calendar", "status", "attempts", "next_attempt_at",
                           "delivered_to")
+_OUTBOX_INSTANTS = ("created_at", "deliver_at", "next_attempt_at")
+_OUTBOX_INSERTS: dict[tuple[str, str], _OutboxInsert] = {}
 
 
-def _outbox_values(notice: NewNotice) -> tuple[Any, ...]:
-    """A notice's values in the order of _OUTBOX_INSERT_COLUMNS (a new row: pending, not tried, due when delivered)."""
-    n = notice
-    return (n.key, str(n.kind), n.assignment_id, n.task_id, n.recipient, n.role, n.subject, n.body, n.created_at,
-            n.deliver_at, n.calendar, NoticeStatus.PENDING.value, 0, n.deliver_at, [])
-
-
-_OUTBOX_INSERTS: dict[tuple[str, str], tuple[str, tuple[Callable[[Any], Any] | None, ...]]] = {}
-
-
-def _outbox_insert(dialect: Dialect) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
-    """The driver-level `INSERT ... ON CONFLICT (key) DO NOTHING` of one outbox row in the dialect's parameter
-    style, and each column's bind processor; made once per dialect."""
+def _outbox_insert(dialect: Dialect) -> _OutboxInsert:
+    """The insert for `dialect`, made once. Only the instant columns and `status`/`delivered_to` may have a bind
+    processor (the others are plain text and integers on both backends); a test compares what it stores with what
+    the ORM reads back."""
     cached = _OUTBOX_INSERTS.get((dialect.name, dialect.paramstyle))
     if cached is None:
         columns = _table(Outbox).c
+        processors = {name: columns[name].type.dialect_impl(dialect).bind_processor(dialect)
+                      for name in _OUTBOX_INSERT_COLUMNS}
+        plain = [name for name, process in processors.items() if process is not None
+                 and name not in (*_OUTBOX_INSTANTS, "status", "delivered_to")]
+        assert not plain, f"outbox columns converted on the way in: {plain}"
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in _OUTBOX_INSERT_COLUMNS)
         # constant column names quoted by the dialect; every value is bound
         sql = (f"INSERT INTO outbox ({quoted}) VALUES ({', '.join([mark] * len(_OUTBOX_INSERT_COLUMNS))}) "  # noqa: S608
                "ON CONFLICT (key) DO NOTHING")
-        processors = tuple(columns[name].type.dialect_impl(dialect).bind_processor(dialect)
-                           for name in _OUTBOX_INSERT_COLUMNS)
-        cached = _OUTBOX_INSERTS[(dialect.name, dialect.paramstyle)] = (sql, processors)
+        instant = processors["created_at"] or _unchanged
+        cached = _OUTBOX_INSERTS[(dialect.name, dialect.paramstyle)] = _OutboxInsert(
+            sql, instant, _converted(processors["status"], NoticeStatus.PENDING.value),
+            _converted(processors["delivered_to"], []))
     return cached
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def _converted(process: Callable[[Any], Any] | None, value: Any) -> Any:
+    return value if process is None else process(value)
 
 
 def _outbox_row(notice: NewNotice) -> dict[str, Any]:
