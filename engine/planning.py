@@ -66,7 +66,7 @@ from engine.records import definition_of
 from engine.reminders import ReminderStep, steps_to_send, task_steps
 from engine.schedule import local_instant
 from engine.store import checkin_queries, lookups, queries
-from engine.store.models import Assignment, Person, Task, Workflow, pk
+from engine.store.models import Assignment, Person, Task, Workflow
 from engine.store.queries import StageStep
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
@@ -147,10 +147,10 @@ _Draft = tuple[str, Callable[[], NewNotice]]
 
 
 def _task_drafts(tasks: Sequence[Task], context: _Context,
-                 now: datetime) -> tuple[list[_Draft], list[tuple[int, datetime | None]]]:
+                 now: datetime) -> tuple[list[_Draft], list[tuple[Task, datetime | None]]]:
     """The due steps of a batch of tasks whose `next_reminder_at` has come, and each task's next step."""
     drafts: list[_Draft] = []
-    moves: list[tuple[int, datetime | None]] = []
+    moves: list[tuple[Task, datetime | None]] = []
     for task in tasks:
         definition = context.definitions[task.assignment_id]
         owner = context.people[task.owner_id]
@@ -158,7 +158,7 @@ def _task_drafts(tasks: Sequence[Task], context: _Context,
                                    context.history.get(task.assignment_id, []))
         steps = task_steps(task.due_on, definition.reminders, owner.tz)
         chosen, next_at = steps_to_send(steps, now, created)
-        moves.append((pk(task), next_at))
+        moves.append((task, next_at))
         for step in chosen:
             drafts += _step_drafts(task, step, context, now)
     return drafts, moves

@@ -36,7 +36,7 @@ def _instants_of(session: Session, model: type[Checkin] | type[Pulse], assignmen
                  since: datetime, before: datetime) -> dict[int, list[datetime]]:
     instants: dict[int, list[datetime]] = defaultdict(list)
     rows = session.connection().execute(_instants_statement(model), {
-        "ids": list(set(assignment_ids)), "since": since, "before": before})
+        "ids": list(set(assignment_ids)), "since": since, "before": before}).all()
     for assignment_id, at in rows:
         instants[assignment_id].append(at)
     return instants

@@ -24,6 +24,7 @@ from sqlalchemy import (
     or_,
     update,
 )
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Executable
     from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.engine import Dialect
+    from sqlmodel.sql.expression import SelectOfScalar
 
 
 def _table(model: Any) -> Table:
@@ -199,28 +201,24 @@ def _anything_due_statement() -> Executable:
     return statement
 
 
-def due_task_reminders(session: Session, now: datetime, limit: int) -> list[Task]:
-    """due_task_reminders: open tasks whose next reminder step has come (`next_reminder_at <= now`), soonest first,
-    as detached values (planning moves `next_reminder_at` with `set_next_reminders`).
+def due_task_reminders(session: Session, now: datetime, limit: int) -> Sequence[Task]:
+    """due_task_reminders: open tasks whose next reminder step has come (`next_reminder_at <= now`), soonest first.
 
     Served by ix_task_next_reminder_at, so the cost follows the reminders that are due, not the tasks ever made.
     On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED until the planning transaction ends: two daemons
     planning at once work on disjoint tasks instead of waiting on (or deadlocking over) each other.
     """
-    rows = session.connection().execute(_due_task_statement(limit), {"due_now": now})
-    names = _table(Task).c.keys()
-    return [Task(**dict(zip(names, row, strict=True))) for row in rows]
+    return session.exec(_due_task_statement(limit), params={"due_now": now}).all()
 
 
 @cache
-def _due_task_statement(limit: int) -> Executable:
+def _due_task_statement(limit: int) -> SelectOfScalar[Task]:
     """Built once per limit: the daemon runs it at every sweep, and building it cost more than running it (as for
     the other statements of a sweep below, which run on the session's connection, below the ORM, for the same
     reason)."""
-    task = _table(Task)
-    statement: Executable = (select(*task.c).where(task.c.status == "open", task.c.next_reminder_at <= bindparam(
-        "due_now")).order_by(task.c.next_reminder_at, task.c.id).limit(limit).with_for_update(skip_locked=True))
-    return statement
+    return (select(Task).where(Task.status == "open", col(Task.next_reminder_at) <= bindparam("due_now"))
+            .order_by(col(Task.next_reminder_at), col(Task.id)).limit(limit)
+            .with_for_update(skip_locked=True))
 
 
 class DueCadence(NamedTuple):
@@ -262,11 +260,18 @@ def _next_check_statement() -> Update:
             .values(next_check_at=bindparam("state_next_check_at")))
 
 
-def set_next_reminders(session: Session, moves: Sequence[tuple[int, datetime | None]]) -> None:
-    """set_next_reminders: move each task (by id) to its next reminder instant, in one statement for the batch."""
-    if moves:
-        session.connection().execute(_next_reminder_statement(), [
-            {"moved_task_id": task_id, "moved_next_reminder_at": at} for task_id, at in moves])
+def set_next_reminders(session: Session, moves: Sequence[tuple[Task, datetime | None]]) -> None:
+    """set_next_reminders: move each task's `next_reminder_at`, in one statement for the batch.
+
+    The loaded tasks get the new instant as their committed value, so the session neither writes them again nor
+    holds a stale value.
+    """
+    if not moves:
+        return
+    session.connection().execute(_next_reminder_statement(), [
+        {"moved_task_id": task.id, "moved_next_reminder_at": at} for task, at in moves])
+    for task, at in moves:
+        set_committed_value(task, "next_reminder_at", at)
 
 
 def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tuple[int, str]], *, kinds: Sequence[str],
@@ -308,7 +313,7 @@ def stage_steps_of(session: Session, assignment_ids: Iterable[int]) -> dict[int,
     history: dict[int, list[StageStep]] = defaultdict(list)
     ids = set(assignment_ids)
     if ids:
-        rows = session.connection().execute(_stage_steps_statement(), {"ids": list(ids)})
+        rows = session.connection().execute(_stage_steps_statement(), {"ids": list(ids)}).all()
         for assignment_id, from_stage, to_stage, at in rows:
             history[assignment_id].append(StageStep(from_stage, to_stage, at))
     return history
@@ -334,7 +339,7 @@ def values_by_id(session: Session, model: type[_Value], ids: Iterable[int]) -> d
     wanted = list(set(ids))
     if not wanted:
         return {}
-    rows = session.connection().execute(_rows_by_id(model), {"ids": wanted})
+    rows = session.connection().execute(_rows_by_id(model), {"ids": wanted}).all()
     return {row[0]: _value(model, tuple(row)) for row in rows}
 
 
@@ -367,8 +372,9 @@ def contact_days_of(session: Session, assignment_ids: Iterable[int], kinds: Iter
     """contact_days_of: (assignment id, kind) -> the days, in order, of the contacts of those kinds logged on a day
     in [first_day, last_day] (ix_contact_assignment_kind_on)."""
     days: dict[tuple[int, str], list[date]] = defaultdict(list)
-    rows = session.connection().execute(_contact_days_statement(), {
-        "ids": list(set(assignment_ids)), "kinds": list(set(kinds)), "first_day": first_day, "last_day": last_day})
+    values = {"ids": list(set(assignment_ids)), "kinds": list(set(kinds)), "first_day": first_day,
+              "last_day": last_day}
+    rows = session.connection().execute(_contact_days_statement(), values).all()
     for assignment_id, kind, on in rows:
         days[(assignment_id, kind)].append(on)
     return days
