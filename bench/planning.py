@@ -6,13 +6,13 @@ the same rows: plain `sqlite3`, one query per table per batch, one `executemany`
 same iCalendar bytes and the same duplicate-ignoring insert.
 
 Setup (not timed): a SQLite file database with the built-in workflows and N leadership-development assignments
-(default 2,000) made with the project's use cases over 30 days: created, moved on to one of seven stages (from
+(default 2,000) made with the project's use cases over 60 days: created, moved on to one of seven stages (from
 interviews to repatriation), with goals and sign-offs where a stage needs them, and for some of them a logged
 sponsor contact, a check-in or a pulse. Each assignee is a person of their own; the stakeholders come from pools
-of people in eight time zones. Nothing is planned while they are made: the daemon was down.
+of people in eight time zones. The daemon planned once after the first 30 days, then was down for the last 30.
 
 Workloads, each on a fresh copy of that database for each contender and round:
-- backlog: one sweep when the daemon comes back, 30 days after the first assignment was made;
+- backlog: one sweep when the daemon comes back after 30 days down;
 - hourly: that sweep and then one every hour for 90 days;
 each with the iCalendar attachments (the daemon) and without them (a forecast's mode). The project runs
 `planning.plan_in_batches` with one transaction per batch, as the daemon does; the floor runs its batches of the
@@ -23,6 +23,7 @@ attachment, status), every task's next reminder and every cadence's next check m
     .venv/bin/python bench/planning.py                      # 2,000 assignments, 3 rounds (several minutes)
     .venv/bin/python bench/planning.py --assignments 200    # quick check
     .venv/bin/python bench/planning.py --json
+    .venv/bin/python bench/planning.py --workload /tmp/w.db   # keep the workload to run again (or another version)
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ from zoneinfo import ZoneInfo
 from _common import WORKFLOW, machine, median, table
 
 FIRST = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # the first assignment is made
-BUILD_DAYS = 30  # assignments are made over this many days, with no daemon running
+BUILD_DAYS = 60  # assignments are made over this many days
+DOWN_DAYS = 30  # the daemon sweeps once after the first half of them, and is down for the rest
+LAST_SWEEP = FIRST + timedelta(days=BUILD_DAYS - DOWN_DAYS)
 COMEBACK = FIRST + timedelta(days=BUILD_DAYS, hours=1)  # the daemon is back: the backlog sweep
 HOURLY_DAYS = 90
 STAGES = ("interviews", "plan_agreed", "orientation", "manager_briefing", "alignment_meetings", "coaching",
@@ -74,7 +77,8 @@ def stakeholder_email(role: str, number: int) -> str:
 
 
 def build(path: Path, count: int) -> None:
-    """N assignments in mixed stages, made over BUILD_DAYS days through the use cases, nothing planned."""
+    """N assignments in mixed stages, made over BUILD_DAYS days through the use cases; the daemon's last sweep
+    before it went down ran DOWN_DAYS days before the end."""
     from engine import checkins, service
     from engine.store.db import open_db
 
@@ -84,8 +88,12 @@ def build(path: Path, count: int) -> None:
         for member in range(POOL):
             service.add_person(db, stakeholder_email(role, member), name=f"{role.replace('_', ' ').title()} {member}",
                                tz=ZONES[(number + member) % len(ZONES)])
+    swept = False
     for number in range(count):
         at = FIRST + timedelta(minutes=number * BUILD_DAYS * 24 * 60 // count)
+        if not swept and at >= LAST_SWEEP:
+            run_project(path, [LAST_SWEEP], True)
+            swept = True
         assignee = f"assignee.{number}@example.com"
         service.add_person(db, assignee, name=f"Assignee {number}, Jr.", tz=ZONES[number % len(ZONES)])
         stage = STAGES[number % len(STAGES)]
@@ -690,16 +698,27 @@ def workloads() -> list[Workload]:
             Workload("hourly without calendars", hourly, False)]
 
 
+def fresh_copy(base: Path, path: Path) -> None:
+    """`base` copied to `path`, with no journal of an earlier database at `path` left to replay into it."""
+    remove(path)
+    shutil.copyfile(base, path)
+
+
+def remove(path: Path) -> None:
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+
+
 def warm(base: Path, work: Path, workflow: Workflow, attach: bool) -> None:
     """One backlog sweep by each contender, not timed."""
     for name in ("project", "floor"):
         path = work / f"warm-{name}.db"
-        shutil.copyfile(base, path)
+        fresh_copy(base, path)
         if name == "project":
             run_project(path, [COMEBACK], attach)
         else:
             Floor(path, workflow, attach).run([COMEBACK])
-        path.unlink()
+        remove(path)
 
 
 def race(base: Path, work: Path, rounds: int, chosen: Iterable[Workload]) -> dict[str, Any]:
@@ -719,7 +738,7 @@ def race(base: Path, work: Path, rounds: int, chosen: Iterable[Workload]) -> dic
         for number in range(rounds):
             paths = {name: work / f"{name}.db" for name in times}
             for path in paths.values():
-                shutil.copyfile(base, path)
+                fresh_copy(base, path)
             order = ["project", "floor"] if number % 2 == 0 else ["floor", "project"]
             for name in order:
                 began = time.perf_counter()
@@ -730,7 +749,7 @@ def race(base: Path, work: Path, rounds: int, chosen: Iterable[Workload]) -> dic
                 times[name].append(time.perf_counter() - began)
             same_rows(paths["project"], paths["floor"], load.name)
             for path in paths.values():
-                path.unlink()
+                remove(path)
         count = notices["project"]
         project_s, floor_s = median(times["project"]), median(times["floor"])
         results[load.name] = {"notices": count, "sweeps": len(load.instants), "calendars": load.attach,
@@ -746,15 +765,22 @@ def main() -> None:
     parser.add_argument("--assignments", type=int, default=2000, help="assignments in the workload (default 2,000)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of each workload (default 3)")
     parser.add_argument("--only", choices=("backlog", "hourly"), help="run one of the two workloads")
+    parser.add_argument("--workload", type=Path, help="the workload database: used if it exists (it must hold "
+                        "the same number of assignments), else built and kept there")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
     quiet_logging()
     load_before = machine()["load_average_1m"]
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "workload.db"
+        base = args.workload or Path(tmp) / "workload.db"
         began = time.perf_counter()
-        build(base, args.assignments)
+        if not base.exists():
+            build(base, args.assignments)
         built_s = time.perf_counter() - began
+        with sqlite3.connect(base) as connection:
+            (held,) = connection.execute("SELECT count(*) FROM assignment").fetchone()
+        if held != args.assignments:
+            raise SystemExit(f"{base} holds {held} assignments, not {args.assignments}")
         chosen = [w for w in workloads() if args.only is None or w.name.startswith(args.only)]
         results = race(base, Path(tmp), args.rounds, chosen)
     report = {"machine": machine(), "load_average_1m_at_start": load_before, "assignments": args.assignments,

@@ -131,6 +131,18 @@ class CadenceSchedule:
             index += 1
         return min(next_due, self.check_at(index))
 
+    def look_at(self, since: datetime, now: datetime) -> tuple[int | None, list[int], datetime]:
+        """What a sweep at `now` finds, for a cadence last looked at `since` (<= now): `current_period(now)`,
+        `checks_between(since, now)` and `next_event_after(now)`, each period's instants computed once."""
+        current = self.current_period(now)
+        index = self._first_check_not_before(since)
+        checked = []
+        while (check := self.check_at(index)) <= now:
+            checked.append(index)
+            index += 1
+        # every earlier check fell before `since`, so this is the first one after `now`
+        return current, checked, min(self.due_at(0 if current is None else current + 1), check)
+
     def _first_check_not_before(self, instant: datetime) -> int:
         # A check day lies grace days after a period's end; start a little early and walk forward, because
         # time zones put the same instant on neighbouring days.

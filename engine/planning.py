@@ -66,7 +66,7 @@ from engine.records import definition_of
 from engine.reminders import ReminderStep, steps_to_send, task_steps
 from engine.schedule import local_instant
 from engine.store import checkin_queries, lookups, queries
-from engine.store.models import Assignment, Person, Task
+from engine.store.models import Assignment, Person, Task, Workflow
 from engine.store.queries import StageStep
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
@@ -120,8 +120,9 @@ def plan_batch(session: Session, now: datetime, *, attach_calendars: bool = True
     of an hourly sweep. Not a filter on instants: a stage change moves `next_check_at` back, and what was sent
     before it must still be recognised by its key.
     """
-    tasks = queries.due_task_reminders(session, now, BATCH_SIZE)
-    states = queries.due_cadence_checks(session, now, BATCH_SIZE)
+    tasks_due, cadences_due = queries.anything_due(session, now)
+    tasks = queries.due_task_reminders(session, now, BATCH_SIZE) if tasks_due else []
+    states = queries.due_cadence_checks(session, now, BATCH_SIZE) if cadences_due else []
     if not tasks and not states:
         return PlannedBatch(0, False)
     # one read of the assignments for both halves: most sweeps find tasks and cadences of the same assignments
@@ -262,9 +263,8 @@ def _cadence_check(assignment_id: int, kind: str, since: datetime, context: _Con
     schedule = CadenceSchedule.of(definition, cadence, entered, holders["assignee"].tz, start=assignment.start,
                                   due_zones=[holders[r].tz for r in cadence.notify],
                                   missed_zones=[holders[r].tz for r in missed_roles])
-    check = _CadenceCheck(assignment_id, cadence, schedule, schedule.current_period(now),
-                          schedule.checks_between(since, now), missed_roles)
-    return check, schedule.next_event_after(now), True
+    current, checked, next_check_at = schedule.look_at(min(since, now), now)
+    return _CadenceCheck(assignment_id, cadence, schedule, current, checked, missed_roles), next_check_at, True
 
 
 def _check_drafts(check: _CadenceCheck, context: _Context, held: set[tuple[int, str, int]],
@@ -367,11 +367,12 @@ class _Context:
 
 
 def _load_assignments(session: Session, assignment_ids: set[int]) -> _Context:
+    """The batch's assignments, workflows, roles and people, one query each, as read-only values."""
     context = _Context()
-    assignments = lookups.assignments_by_id(session, assignment_ids)
-    workflows = lookups.workflows_by_id(session, {a.workflow_id for a in assignments})
+    assignments = queries.values_by_id(session, Assignment, assignment_ids).values()
+    workflows = queries.values_by_id(session, Workflow, {a.workflow_id for a in assignments})
     roles = lookups.stakeholder_roles_of(session, assignment_ids)
-    context.people = lookups.people_by_id(session, {person_id for *_, person_id in roles} |
+    context.people = queries.values_by_id(session, Person, {person_id for *_, person_id in roles} |
                                           {a.assignee_id for a in assignments})
     for a in assignments:
         assert a.id is not None

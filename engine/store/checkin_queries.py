@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from functools import cache
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, Table, bindparam, update
 from sqlmodel import Session, col, select
 
 from engine.notices import GoalProgressLine
 from engine.store.models import Checkin, Goal, GoalProgress, Pulse
+
+if TYPE_CHECKING:
+    from sqlalchemy import Executable
 
 
 def checkin_instants_of(session: Session, assignment_ids: Iterable[int], since: datetime,
@@ -31,13 +35,22 @@ def pulse_instants_of(session: Session, assignment_ids: Iterable[int], since: da
 def _instants_of(session: Session, model: type[Checkin] | type[Pulse], assignment_ids: Iterable[int],
                  since: datetime, before: datetime) -> dict[int, list[datetime]]:
     instants: dict[int, list[datetime]] = defaultdict(list)
-    statement = (select(model.assignment_id, model.at)
-                 .where(col(model.assignment_id).in_(set(assignment_ids)), col(model.at) >= since,
-                        col(model.at) < before)
-                 .order_by(col(model.at)))
-    for assignment_id, at in session.exec(statement):
+    rows = session.connection().execute(_instants_statement(model), {
+        "ids": list(set(assignment_ids)), "since": since, "before": before}).all()
+    for assignment_id, at in rows:
         instants[assignment_id].append(at)
     return instants
+
+
+@cache
+def _instants_statement(model: type[Checkin] | type[Pulse]) -> Executable:
+    """Built once per table: planning runs it at every batch that looks for a check-in or a pulse."""
+    table = cast(Table, getattr(model, "__table__"))  # noqa: B009  (SQLModel types it on the metaclass only)
+    statement: Executable = (select(table.c.assignment_id, table.c.at)
+                             .where(table.c.assignment_id.in_(bindparam("ids", expanding=True)),
+                                    table.c.at >= bindparam("since"), table.c.at < bindparam("before"))
+                             .order_by(table.c.at))
+    return statement
 
 
 def goals_by_id(session: Session, goal_ids: Iterable[int]) -> dict[int, Goal]:
@@ -54,17 +67,32 @@ def latest_goal_progress_of(session: Session, assignment_ids: Iterable[int]) -> 
     wanted = set(assignment_ids)
     if not wanted:
         return {}
-    goals = session.exec(select(Goal.assignment_id, Goal.id, Goal.title).where(col(Goal.assignment_id).in_(wanted))
-                         .order_by(col(Goal.id))).all()
-    statement = (select(GoalProgress.goal_id, GoalProgress.percent, Checkin.at, Checkin.role)
-                 .join(Checkin, col(GoalProgress.checkin_id) == Checkin.id)
-                 .where(col(Checkin.assignment_id).in_(wanted)).order_by(col(Checkin.at), col(Checkin.id)))
-    latest = {goal_id: (percent, at, role) for goal_id, percent, at, role in session.exec(statement)}
+    connection, ids = session.connection(), {"ids": list(wanted)}
+    goals = connection.execute(_goals_statement(), ids).all()
+    latest = {goal_id: (percent, at, role) for goal_id, percent, at, role in connection.execute(
+        _progress_statement(), ids)}
     lines: dict[int, list[GoalProgressLine]] = {a: [] for a in wanted}
     for assignment_id, goal_id, title in goals:
         if goal_id is not None:
             lines[assignment_id].append(GoalProgressLine(goal_id, title, *latest.get(goal_id, (None, None, None))))
     return lines
+
+
+@cache
+def _goals_statement() -> Executable:
+    statement: Executable = (select(Goal.assignment_id, Goal.id, Goal.title)
+                             .where(col(Goal.assignment_id).in_(bindparam("ids", expanding=True)))
+                             .order_by(col(Goal.id)))
+    return statement
+
+
+@cache
+def _progress_statement() -> Executable:
+    statement: Executable = (select(GoalProgress.goal_id, GoalProgress.percent, Checkin.at, Checkin.role)
+                             .join(Checkin, col(GoalProgress.checkin_id) == Checkin.id)
+                             .where(col(Checkin.assignment_id).in_(bindparam("ids", expanding=True)))
+                             .order_by(col(Checkin.at), col(Checkin.id)))
+    return statement
 
 
 def latest_goal_progress(session: Session, assignment_id: int) -> list[GoalProgressLine]:

@@ -110,7 +110,7 @@ def stakeholders_of(session: Session, assignment_ids: Iterable[int]) -> Sequence
 def stakeholder_roles_of(session: Session, assignment_ids: Iterable[int]) -> list[tuple[int, str, int]]:
     """stakeholder_roles_of: (assignment id, role, person id) for every role held in these assignments, as plain
     rows: planning reads them for a whole batch at every sweep."""
-    rows = session.execute(_stakeholder_roles_statement(), {"ids": list(set(assignment_ids))})
+    rows = session.connection().execute(_stakeholder_roles_statement(), {"ids": list(set(assignment_ids))}).all()
     return [(assignment_id, role, person_id) for assignment_id, role, person_id in rows]
 
 

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import CursorResult, Insert, Table, Update, and_, bindparam, case, delete, insert, literal, or_, update
+from sqlalchemy import (
+    CursorResult,
+    Insert,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    insert,
+    literal,
+    or_,
+    update,
+)
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import func
 from sqlmodel import Session, col, select
@@ -24,6 +39,7 @@ from engine.store.models import (
     StageChange,
     Stakeholder,
     Task,
+    Workflow,
 )
 
 if TYPE_CHECKING:
@@ -78,43 +94,63 @@ def insert_notifications(session: Session, notices: Sequence[NewNotice]) -> int:
         table = _table(Outbox)
         statement = _insert_ignoring_duplicates(session, table, "key").returning(table.c.key)
         return len(session.execute(statement, [_outbox_row(n) for n in notices]).all())
-    sql, processors = _outbox_insert(dialect)
-    rows = [tuple(value if process is None else process(value)
-                  for value, process in zip(_outbox_values(n), processors, strict=True)) for n in notices]
-    result = connection.exec_driver_sql(sql, rows)
-    return _rowcount(result)
+    insert = _outbox_insert(dialect)
+    instant, status, delivered_to = insert.instant, insert.status, insert.delivered_to
+    rows = [(n.key, str(n.kind), n.assignment_id, n.task_id, n.recipient, n.role, n.subject, n.body,
+             instant(n.created_at), deliver := instant(n.deliver_at), n.calendar, status, 0, deliver, delivered_to)
+            for n in notices]
+    return _rowcount(connection.exec_driver_sql(insert.sql, rows))
+
+
+@dataclass(frozen=True)
+class _OutboxInsert:
+    """The driver-level `INSERT ... ON CONFLICT (key) DO NOTHING` of new outbox rows in one dialect's parameter
+    style, with the values its columns' bind processors make: instants converted by the instant columns' own
+    processor, and the constant status and empty `delivered_to` of a new row converted once."""
+
+    sql: str
+    instant: Callable[[Any], Any]
+    status: Any
+    delivered_to: Any
 
 
 _OUTBOX_INSERT_COLUMNS = ("key", "kind", "assignment_id", "task_id", "recipient", "role", "subject", "body",
                           "created_at", "deliver_at", "calendar", "status", "attempts", "next_attempt_at",
                           "delivered_to")
+_OUTBOX_INSTANTS = ("created_at", "deliver_at", "next_attempt_at")
+_OUTBOX_INSERTS: dict[tuple[str, str], _OutboxInsert] = {}
 
 
-def _outbox_values(notice: NewNotice) -> tuple[Any, ...]:
-    """A notice's values in the order of _OUTBOX_INSERT_COLUMNS (a new row: pending, not tried, due when delivered)."""
-    n = notice
-    return (n.key, str(n.kind), n.assignment_id, n.task_id, n.recipient, n.role, n.subject, n.body, n.created_at,
-            n.deliver_at, n.calendar, NoticeStatus.PENDING.value, 0, n.deliver_at, [])
-
-
-_OUTBOX_INSERTS: dict[tuple[str, str], tuple[str, tuple[Callable[[Any], Any] | None, ...]]] = {}
-
-
-def _outbox_insert(dialect: Dialect) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
-    """The driver-level `INSERT ... ON CONFLICT (key) DO NOTHING` of one outbox row in the dialect's parameter
-    style, and each column's bind processor; made once per dialect."""
+def _outbox_insert(dialect: Dialect) -> _OutboxInsert:
+    """The insert for `dialect`, made once. Only the instant columns and `status`/`delivered_to` may have a bind
+    processor (the others are plain text and integers on both backends); a test compares what it stores with what
+    the ORM reads back."""
     cached = _OUTBOX_INSERTS.get((dialect.name, dialect.paramstyle))
     if cached is None:
         columns = _table(Outbox).c
+        processors = {name: columns[name].type.dialect_impl(dialect).bind_processor(dialect)
+                      for name in _OUTBOX_INSERT_COLUMNS}
+        plain = [name for name, process in processors.items() if process is not None
+                 and name not in (*_OUTBOX_INSTANTS, "status", "delivered_to")]
+        assert not plain, f"outbox columns converted on the way in: {plain}"
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in _OUTBOX_INSERT_COLUMNS)
         # constant column names quoted by the dialect; every value is bound
         sql = (f"INSERT INTO outbox ({quoted}) VALUES ({', '.join([mark] * len(_OUTBOX_INSERT_COLUMNS))}) "  # noqa: S608
                "ON CONFLICT (key) DO NOTHING")
-        processors = tuple(columns[name].type.dialect_impl(dialect).bind_processor(dialect)
-                           for name in _OUTBOX_INSERT_COLUMNS)
-        cached = _OUTBOX_INSERTS[(dialect.name, dialect.paramstyle)] = (sql, processors)
+        instant = processors["created_at"] or _unchanged
+        cached = _OUTBOX_INSERTS[(dialect.name, dialect.paramstyle)] = _OutboxInsert(
+            sql, instant, _converted(processors["status"], NoticeStatus.PENDING.value),
+            _converted(processors["delivered_to"], []))
     return cached
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def _converted(process: Callable[[Any], Any] | None, value: Any) -> Any:
+    return value if process is None else process(value)
 
 
 def _outbox_row(notice: NewNotice) -> dict[str, Any]:
@@ -132,7 +168,7 @@ def existing_outbox_keys(session: Session, keys: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for first in range(0, len(wanted), _KEYS_PER_QUERY):
         chunk = wanted[first:first + _KEYS_PER_QUERY]
-        found.update(session.execute(_existing_keys_statement(), {"keys": chunk}).scalars())
+        found.update(session.connection().execute(_existing_keys_statement(), {"keys": chunk}).scalars())
     return found
 
 
@@ -147,6 +183,25 @@ _KEYS_PER_QUERY = 2000  # well under SQLite's limit of bound values in one state
 # --- planning -------------------------------------------------------------------------------------------------
 
 
+def anything_due(session: Session, now: datetime) -> tuple[bool, bool]:
+    """anything_due: whether a task reminder, and whether a cadence check, has come at `now` (two index probes).
+
+    The daemon sweeps every minute and mostly finds nothing; this one plain statement answers that, where the two
+    reads of what is due cost many times more through the ORM.
+    """
+    row = session.connection().execute(_anything_due_statement(), {"due_now": now}).one()
+    return bool(row[0]), bool(row[1])
+
+
+@cache
+def _anything_due_statement() -> Executable:
+    task, state = _table(Task), _table(CadenceState)
+    statement: Executable = select(
+        exists().where(task.c.status == "open", task.c.next_reminder_at <= bindparam("due_now")),
+        exists().where(state.c.next_check_at <= bindparam("due_now")))
+    return statement
+
+
 def due_task_reminders(session: Session, now: datetime, limit: int) -> Sequence[Task]:
     """due_task_reminders: open tasks whose next reminder step has come (`next_reminder_at <= now`), soonest first.
 
@@ -159,8 +214,9 @@ def due_task_reminders(session: Session, now: datetime, limit: int) -> Sequence[
 
 @cache
 def _due_task_statement(limit: int) -> SelectOfScalar[Task]:
-    """Built once per limit: the daemon runs it at every sweep, mostly finding nothing, and building it cost more
-    than running it (as for the other statements of a sweep below)."""
+    """Built once per limit: the daemon runs it at every sweep, and building it cost more than running it (as for
+    the other statements of a sweep below, which run on the session's connection, below the ORM, for the same
+    reason)."""
     return (select(Task).where(Task.status == "open", col(Task.next_reminder_at) <= bindparam("due_now"))
             .order_by(col(Task.next_reminder_at), col(Task.id)).limit(limit)
             .with_for_update(skip_locked=True))
@@ -178,7 +234,8 @@ def due_cadence_checks(session: Session, now: datetime, limit: int) -> list[DueC
     Served by ix_cadencestate_next_check_at; locked FOR UPDATE SKIP LOCKED on PostgreSQL like due_task_reminders.
     Plain rows, not tracked objects: planning moves `next_check_at` with `set_next_cadence_checks`.
     """
-    return [DueCadence(*row) for row in session.execute(_due_cadence_statement(limit), {"due_now": now})]
+    return [DueCadence(*row) for row in session.connection().execute(_due_cadence_statement(limit),
+                                                                      {"due_now": now})]
 
 
 @cache
@@ -192,8 +249,8 @@ def _due_cadence_statement(limit: int) -> Executable:
 def set_next_cadence_checks(session: Session, next_checks: Sequence[tuple[int, str, datetime | None]]) -> None:
     """set_next_cadence_checks: move each (assignment id, cadence kind) to its next check instant, in one statement."""
     if next_checks:
-        session.execute(_next_check_statement(), [{"state_assignment_id": a, "state_kind": k, "state_next_check_at": at}
-                                                  for a, k, at in next_checks])
+        session.connection().execute(_next_check_statement(), [
+            {"state_assignment_id": a, "state_kind": k, "state_next_check_at": at} for a, k, at in next_checks])
 
 
 @cache
@@ -212,8 +269,8 @@ def set_next_reminders(session: Session, moves: Sequence[tuple[Task, datetime | 
     """
     if not moves:
         return
-    session.execute(_next_reminder_statement(),
-                    [{"moved_task_id": task.id, "moved_next_reminder_at": at} for task, at in moves])
+    session.connection().execute(_next_reminder_statement(), [
+        {"moved_task_id": task.id, "moved_next_reminder_at": at} for task, at in moves])
     for task, at in moves:
         set_committed_value(task, "next_reminder_at", at)
 
@@ -234,7 +291,7 @@ def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tup
     values = [{"cancel_assignment_id": assignment_id,
                **{f"cancel_prefix_{i}": _like_prefix(f"{kind}/{assignment_id}/{cadence}/")
                   for i, kind in enumerate(kinds)}} for assignment_id, cadence in cadences]
-    return _rowcount(session.execute(statement, values))
+    return _rowcount(session.connection().execute(statement, values))
 
 
 @cache
@@ -257,7 +314,8 @@ def stage_steps_of(session: Session, assignment_ids: Iterable[int]) -> dict[int,
     history: dict[int, list[StageStep]] = defaultdict(list)
     ids = set(assignment_ids)
     if ids:
-        for assignment_id, from_stage, to_stage, at in session.execute(_stage_steps_statement(), {"ids": list(ids)}):
+        rows = session.connection().execute(_stage_steps_statement(), {"ids": list(ids)}).all()
+        for assignment_id, from_stage, to_stage, at in rows:
             history[assignment_id].append(StageStep(from_stage, to_stage, at))
     return history
 
@@ -266,6 +324,36 @@ def stage_steps_of(session: Session, assignment_ids: Iterable[int]) -> dict[int,
 def _stage_steps_statement() -> Executable:
     return (select(StageChange.assignment_id, StageChange.from_stage, StageChange.to_stage, StageChange.at)
             .where(col(StageChange.assignment_id).in_(bindparam("ids", expanding=True))).order_by(col(StageChange.id)))
+
+
+_Value = TypeVar("_Value", Assignment, Person, Workflow)
+
+
+def values_by_id(session: Session, model: type[_Value], ids: Iterable[int]) -> dict[int, _Value]:
+    """values_by_id: the rows of `model` with these ids, read as plain rows and handed out as detached, read-only
+    values, by id, in one query.
+
+    Planning reads the assignments, people and workflows of every batch of every sweep; loading them as tracked
+    entities cost more than reading them. A value is made once per distinct row and handed out again while the row
+    stays the same, so what a caller gets is always what the database holds; callers must not change it.
+    """
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = session.connection().execute(_rows_by_id(model), {"ids": wanted}).all()
+    return {row[0]: _value(model, tuple(row)) for row in rows}
+
+
+@cache
+def _rows_by_id(model: type[_Value]) -> Executable:
+    table = _table(model)
+    statement: Executable = select(*table.c).where(table.c.id.in_(bindparam("ids", expanding=True)))
+    return statement
+
+
+@lru_cache(maxsize=32768)
+def _value(model: type[_Value], row: tuple[Any, ...]) -> _Value:
+    return model(**dict(zip(_table(model).c.keys(), row, strict=True)))
 
 
 def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageChange]]:
@@ -285,13 +373,23 @@ def contact_days_of(session: Session, assignment_ids: Iterable[int], kinds: Iter
     """contact_days_of: (assignment id, kind) -> the days, in order, of the contacts of those kinds logged on a day
     in [first_day, last_day] (ix_contact_assignment_kind_on)."""
     days: dict[tuple[int, str], list[date]] = defaultdict(list)
-    statement = (select(col(Contact.assignment_id), col(Contact.kind), col(Contact.on))
-                 .where(col(Contact.assignment_id).in_(set(assignment_ids)), col(Contact.kind).in_(set(kinds)),
-                        col(Contact.on) >= first_day, col(Contact.on) <= last_day)
-                 .order_by(col(Contact.on)))
-    for assignment_id, kind, on in session.exec(statement):
+    values = {"ids": list(set(assignment_ids)), "kinds": list(set(kinds)), "first_day": first_day,
+              "last_day": last_day}
+    rows = session.connection().execute(_contact_days_statement(), values).all()
+    for assignment_id, kind, on in rows:
         days[(assignment_id, kind)].append(on)
     return days
+
+
+@cache
+def _contact_days_statement() -> Executable:
+    contact = _table(Contact)
+    statement: Executable = (select(contact.c.assignment_id, contact.c.kind, contact.c.on)
+                             .where(contact.c.assignment_id.in_(bindparam("ids", expanding=True)),
+                                    contact.c.kind.in_(bindparam("kinds", expanding=True)),
+                                    contact.c.on >= bindparam("first_day"), contact.c.on <= bindparam("last_day"))
+                             .order_by(contact.c.on))
+    return statement
 
 
 # --- tasks ----------------------------------------------------------------------------------------------------
