@@ -7,12 +7,17 @@ builders, the webhook receiver) by their full names.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import platform
+import secrets
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +28,7 @@ if str(REPOSITORY) not in sys.path:
 from tests.support.cast import ASSIGNMENT, CAST, WORKFLOW, stakeholders  # noqa: E402  (needs the path above)
 
 __all__ = ["ASSIGNMENT", "CAST", "REPOSITORY", "WORKFLOW", "Contender", "interleaved_rounds", "machine", "median",
-           "percentile", "race_lines", "race_result", "short_path", "stakeholders", "table", "verdict"]
+           "percentile", "race_lines", "race_result", "seal_event", "short_path", "stakeholders", "table", "verdict"]
 
 
 def machine() -> dict[str, Any]:
@@ -69,6 +74,44 @@ def short_path(file: str) -> str:
         return file.split(marker, 1)[1]
     root = str(REPOSITORY) + "/"
     return file[len(root):] if file.startswith(root) else file
+
+
+# --- audit events as a hand-written script seals them ------------------------------------------------------------
+
+SECRET_BYTES = 16  # as `engine.audit.SECRET_BYTES`
+
+
+def seal_event(assignment_id: int, seq: int, at: datetime, actor: str, action: str, details: dict[str, Any],
+               prev_hash: str | None) -> tuple[str, str, str]:
+    """(details as canonical JSON, secret, hash) of a new audit event, sealed as `engine.audit.seal` does, written
+    out with hashlib and hmac as a plain script would: every string (the actor, each string in the details, found
+    by its path) enters the hash as SHA-256 over a salt and its UTF-8 bytes, each salt an HMAC-SHA256 of its path
+    under a fresh random secret kept beside the event (docs/privacy.md). `details` holds JSON values only."""
+    text = _canonical(details)
+    secret = secrets.token_hex(SECRET_BYTES)
+    key = bytes.fromhex(secret)
+
+    def commit(path: str, value: str) -> str:
+        salt = hmac.digest(key, path.encode("utf-8"), "sha256")[:SECRET_BYTES]
+        return hashlib.sha256(salt + value.encode("utf-8")).hexdigest()
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            return commit(path, value)
+        if isinstance(value, dict):
+            return {k: walk(item, f"{path}/{k.replace('~', '~0').replace('/', '~1')}") for k, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item, f"{path}/{index}") for index, item in enumerate(value)]
+        return value
+
+    committed = [commit("actor", actor), walk(details, "details")]
+    content = _canonical(["c1", assignment_id, seq, at.astimezone(UTC).isoformat(), committed, action, prev_hash])
+    return text, secret, hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    """The engine's canonical JSON: sorted keys, no spaces, UTF-8 as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 # --- two contenders computing the same figures, timed in turns ---------------------------------------------------

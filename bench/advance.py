@@ -8,13 +8,16 @@ baseline, then advances every assignment from `interviews` to `plan_agreed`, one
             update with the version check, one history row, 2 task rows, 6 outbox rows and one audit event.
 - baseline: the plain driver on the copy (`sqlite3` with the same PRAGMAs: WAL, synchronous=NORMAL,
             foreign_keys=ON, busy_timeout; or `psycopg` on PostgreSQL): BEGIN; select the assignment (with its
-            assignee and audit head), its tasks and its stakeholders; check the stage's tasks are done; hash the
-            audit event (SHA-256 of its JSON and the previous hash); update the stage and the audit head with a
-            version check; insert the audit event, 1 history row, 2 task rows and 6 outbox rows (ON CONFLICT(key)
-            DO NOTHING); upsert the workflow's 4 cadence checks as the service does since stage changes wake them;
-            COMMIT.
+            assignee and audit head), its tasks and its stakeholders; check the stage's tasks are done; seal the
+            audit event as the engine does (each string a salted SHA-256 commitment under a fresh secret, the hash
+            over those and the previous hash: `_common.seal_event`); update the stage and the audit head with a
+            version check; insert the audit event with its secret, 1 history row, 2 task rows and 6 outbox rows
+            (ON CONFLICT(key) DO NOTHING); upsert the workflow's 4 cadence checks as the service does since stage
+            changes wake them; COMMIT.
 
-The two run interleaved in rounds so machine noise falls on both alike. Reports advances/s and the ratio, on SQLite
+The two run interleaved in rounds so machine noise falls on both alike. Afterwards both sides must have written the
+same rows and the same audit events (secrets and hashes aside), and the engine's `audit verify` must pass on the
+plain side's chain of the template assignment. Reports advances/s and the ratio, on SQLite
 and, with --postgres, on a scratch PostgreSQL database. Goals: at least 1,000 advances/s, and within 5x of the plain
 script.
 
@@ -30,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import hashlib
 import io
 import json
 import logging
@@ -53,6 +55,7 @@ from _common import (
     machine,
     median,
     percentile,
+    seal_event,
     short_path,
     stakeholders,
     table,
@@ -152,7 +155,7 @@ class SqliteFiles:
 
     def __init__(self, workdir: Path) -> None:
         self.service_path, self.plain_path = workdir / "service.db", workdir / "plain.db"
-        self.service_url = f"sqlite:///{self.service_path}"
+        self.service_url, self.plain_url = f"sqlite:///{self.service_path}", f"sqlite:///{self.plain_path}"
 
     def copy_for_plain(self) -> None:
         conn = sqlite3.connect(self.service_path)
@@ -170,6 +173,13 @@ class SqliteFiles:
         conn = sqlite3.connect(self.service_path if which == "service" else self.plain_path)
         try:
             return _counts(conn)
+        finally:
+            conn.close()
+
+    def events(self, which: str, upto: int) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(self.service_path if which == "service" else self.plain_path)
+        try:
+            return _events(conn, upto)
         finally:
             conn.close()
 
@@ -191,6 +201,7 @@ class PostgresDatabases:
         with self.admin.connect() as c:
             c.exec_driver_sql(f'CREATE DATABASE "{self.names["service"]}"')
         self.service_url = self.urls["service"].render_as_string(hide_password=False)
+        self.plain_url = self.urls["plain"].render_as_string(hide_password=False)
 
     def copy_for_plain(self) -> None:
         with self.admin.connect() as c:
@@ -213,6 +224,10 @@ class PostgresDatabases:
         with self._connect(which) as conn:
             return _counts(conn)
 
+    def events(self, which: str, upto: int) -> list[tuple[Any, ...]]:
+        with self._connect(which) as conn:
+            return _events(conn, upto)
+
     def close(self) -> None:
         with self.admin.connect() as c:
             for name in self.names.values():
@@ -227,6 +242,34 @@ def _counts(conn: Any) -> dict[str, int]:
     return {"plan_agreed": count("SELECT count(*) FROM assignment WHERE stage = 'plan_agreed'"),
             "transition": count('SELECT count(*) FROM "transition"'), "task": count("SELECT count(*) FROM task"),
             "outbox": count("SELECT count(*) FROM outbox"), "audit_event": count("SELECT count(*) FROM audit_event")}
+
+
+def _events(conn: Any, upto: int) -> list[tuple[Any, ...]]:
+    """The audit events of assignments 1..upto as stored, but for what is random in each: its secret and hash."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT assignment_id, seq, at, actor, action, details, secret IS NOT NULL, erased FROM audit_event "
+        f"WHERE assignment_id <= {int(upto)} ORDER BY assignment_id, seq").fetchall()]
+
+
+def audit_problems(files: SqliteFiles | PostgresDatabases, upto: int) -> list[str]:
+    """What differs between the two sides' audit events (assignments 1..upto), and what the engine's `audit verify`
+    finds wrong with the plain side's chain of the template assignment (hashes recomputed from the committed
+    strings, history and task rows held against their events); the clones' chains were copied from it, so their
+    older events do not verify, but the plain script sealed every advance alike. Not timed."""
+    from engine.audit import verify_audit
+    from engine.store.db import open_db
+
+    service, plain = files.events("service", upto), files.events("plain", upto)
+    problems = [f"the plain script wrote {len(plain)} events, the service {len(service)}"] if len(plain) != len(
+        service) else []
+    problems += [f"event {s[:2]} differs: service {s[2:]}, plain {p[2:]}"
+                 for s, p in zip(service, plain, strict=False) if s != p][:3]
+    db = open_db(files.plain_url)
+    try:
+        problems += [f"plain: {p['message']}" for p in verify_audit(db, assignment_id=TEMPLATE_ID)["problems"]]
+    finally:
+        db.dispose()
+    return problems
 
 
 # --- the two contenders -----------------------------------------------------------------------------------------
@@ -301,18 +344,16 @@ class PlainAdvance:
             if any(t[2] == stage and t[3] != "done" for t in tasks):
                 raise RuntimeError(f"assignment {assignment_id}: tasks of {stage} still open")
             dest = NEXT_STAGE[stage]
-            details = json.dumps({"from": stage, "reason": None, "to": dest}, separators=(",", ":"))
-            event = json.dumps([assignment_id, seq + 1, now.isoformat(), ACTOR, "stage_changed", details, head],
-                               separators=(",", ":"))
-            event_hash = hashlib.sha256(event.encode()).hexdigest()
+            details, secret, event_hash = seal_event(assignment_id, seq + 1, now, ACTOR, "stage_changed",
+                                                     {"from": stage, "to": dest, "reason": None}, head)
             updated = c.execute(sql("UPDATE assignment SET stage = ?, stage_entered_at = ?, row_version = ?, "
                                     "audit_seq = ?, audit_head = ? WHERE id = ? AND row_version = ? AND audit_seq = ?"),
                                 (dest, at, version + 1, seq + 1, event_hash, assignment_id, version, seq))
             if updated.rowcount != 1:
                 raise RuntimeError(f"assignment {assignment_id} changed concurrently")
-            c.execute(sql("INSERT INTO audit_event (assignment_id, seq, at, actor, action, details, prev_hash, hash) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-                      (assignment_id, seq + 1, at, ACTOR, "stage_changed", details, head, event_hash))
+            c.execute(sql("INSERT INTO audit_event (assignment_id, seq, at, actor, action, details, prev_hash, hash, "
+                          "secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                      (assignment_id, seq + 1, at, ACTOR, "stage_changed", details, head, event_hash, secret))
             history_id = c.execute(sql(
                 'INSERT INTO "transition" (assignment_id, from_stage, to_stage, at, actor, reason, workflow_version) '
                 "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"), (assignment_id, stage, dest, at, ACTOR, None, 1)
@@ -450,6 +491,8 @@ def measure(files: SqliteFiles | PostgresDatabases, n: int, warmup: int, rounds:
                 problems.append(f"{table_name}: {added} rows added, expected {per_advance * moved}")
         if problems:
             raise SystemExit(f"{key}: the advances did not write what they should: {'; '.join(problems)}")
+    if problems := audit_problems(files, expected_moves):
+        raise SystemExit(f"the audit events are not sealed alike: {'; '.join(problems)}")
 
     ratio = results["plain"]["per_second"] / results["service"]["per_second"]
     return {

@@ -9,11 +9,14 @@ the database for the baseline, then imports the file, one transaction for the wh
             1 history row, 2 task rows, 3 outbox rows, 4 cadence checks and 2 audit events.
 - baseline: the plain driver (`sqlite3` with the service's PRAGMAs, or `psycopg`) on the copy: BEGIN; parse the file
             with `csv`; look the people up by email; insert the same rows with `executemany` (the assignments one by
-            one, as their ids are needed), hash the 2 audit events of each line (SHA-256 of their JSON, chained),
-            insert them and set each assignment's audit head; COMMIT. It checks nothing and builds no views: the
-            floor of the writes.
+            one, as their ids are needed), seal the 2 audit events of each line as the engine does (each string a
+            salted SHA-256 commitment under a fresh secret, chained: `_common.seal_event`), insert them with their
+            secrets and set each assignment's audit head; COMMIT. It checks nothing and builds no views: the floor
+            of the writes.
 
-Each round imports into a fresh copy, service and baseline alternating. Reports lines/s, the CPU time of this
+Each round imports into a fresh copy, service and baseline alternating. Afterwards both must have written the same
+number of rows in every table and the same audit events (secrets and hashes aside), and the engine's `audit verify`
+must pass on the plain import. Reports lines/s, the CPU time of this
 process (on PostgreSQL it leaves out the server's work) and the ratio. Goal: at least 1,000 lines/s through the
 service.
 
@@ -28,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -43,7 +45,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import ASSIGNMENT, CAST, WORKFLOW, machine, median, stakeholders, table, verdict
+from _common import ASSIGNMENT, CAST, WORKFLOW, machine, median, seal_event, stakeholders, table, verdict
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -249,24 +251,55 @@ def plain_import(conn: Any, sqlite: bool, csv_text: str) -> int:
         events, heads = [], []
         for a, r in zip(ids, rows, strict=True):
             previous = None
-            for seq, (action, details) in enumerate([("assignment_created", {**r, "workflow_version": workflow[1]}),
+            created = {"workflow": r["workflow"], "workflow_version": workflow[1], "assignee": r["assignee"],
+                       "home": r["home"], "host": r["host"], "start": r["start"], "end": r["end"],
+                       "stakeholders": {role: r[role] for role in ("assignee", *stakeholders())}}
+            for seq, (action, details) in enumerate([("assignment_created", created),
                                                      ("stage_changed", {"from": None, "to": FIRST_STAGE,
                                                                         "reason": "created"})], start=1):
-                text = json.dumps(details, sort_keys=True, separators=(",", ":"))
-                sealed = json.dumps([a, seq, CREATED_AT.isoformat(), ACTOR, action, text, previous],
-                                    separators=(",", ":"))
-                digest = hashlib.sha256(sealed.encode()).hexdigest()
-                events.append((a, seq, now, ACTOR, action, text, previous, digest))
+                text, secret, digest = seal_event(a, seq, CREATED_AT, ACTOR, action, details, previous)
+                events.append((a, seq, now, ACTOR, action, text, previous, digest, secret))
                 previous = digest
             heads.append((2, previous, a))
-        c.executemany(sql("INSERT INTO audit_event (assignment_id, seq, at, actor, action, details, prev_hash, hash) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"), events)
+        c.executemany(sql("INSERT INTO audit_event (assignment_id, seq, at, actor, action, details, prev_hash, hash, "
+                          "secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"), events)
         c.executemany(sql("UPDATE assignment SET audit_seq = ?, audit_head = ? WHERE id = ?"), heads)
         c.execute("COMMIT")
     except BaseException:
         c.execute("ROLLBACK")
         raise
     return len(ids)
+
+
+def events(conn: Any) -> list[tuple[Any, ...]]:
+    """The audit events as stored, but for what is random in each: its secret and hash."""
+    return [tuple(row) for row in conn.cursor().execute(
+        "SELECT assignment_id, seq, at, actor, action, details, secret IS NOT NULL, erased FROM audit_event "
+        "ORDER BY assignment_id, seq").fetchall()]
+
+
+def audit_problems(databases: SqliteFiles | PostgresDatabases, urls: dict[str, str]) -> list[str]:
+    """What differs between the audit events of the two imports, and what the engine's `audit verify` finds wrong
+    with the plain import's chains: every hash recomputed from the committed strings, the heads, and the history
+    and task rows held against their events. Not timed."""
+    from engine.audit import verify_audit
+    from engine.store.db import open_db
+
+    stored = {}
+    for key, url in urls.items():
+        with contextlib.closing(databases.connect(url)) as conn:
+            stored[key] = events(conn)
+    service, plain = stored["service"], stored["plain"]
+    problems = [f"the plain script wrote {len(plain)} events, the service {len(service)}"] if len(plain) != len(
+        service) else []
+    problems += [f"event {s[:2]} differs: service {s[2:]}, plain {p[2:]}"
+                 for s, p in zip(service, plain, strict=False) if s != p][:3]
+    db = open_db(urls["plain"])
+    try:
+        problems += [f"plain: {p['message']}" for p in verify_audit(db)["problems"][:3]]
+    finally:
+        db.dispose()
+    return problems
 
 
 def counts(conn: Any) -> dict[str, int]:
@@ -281,9 +314,10 @@ def measure(databases: SqliteFiles | PostgresDatabases, lines: int, rounds: int)
     seconds: dict[str, list[float]] = {"service": [], "plain": []}
     cpu: dict[str, list[float]] = {"service": [], "plain": []}
     written: dict[str, dict[str, int]] = {}
+    urls: dict[str, str] = {}
     for number in range(rounds):
         for key in (["service", "plain"] if number % 2 == 0 else ["plain", "service"]):
-            url = databases.fresh(f"{key}_{number}")
+            url = urls[key] = databases.fresh(f"{key}_{number}")
             started, cpu_started = time.perf_counter(), time.process_time()
             if key == "service":
                 imported = service_import(url, csv_text)
@@ -297,6 +331,8 @@ def measure(databases: SqliteFiles | PostgresDatabases, lines: int, rounds: int)
                 written[key] = counts(conn)
     if written["service"] != written["plain"]:
         raise SystemExit(f"the two imports wrote different rows: {written}")
+    if problems := audit_problems(databases, urls):
+        raise SystemExit(f"the audit events are not sealed alike: {'; '.join(problems)}")
     results = {key: {"name": "service.import_assignments" if key == "service" else f"plain {databases.driver} script",
                      "median_s": median(values), "min_s": min(values), "max_s": max(values),
                      "per_second": lines / median(values), "median_cpu_s": median(cpu[key])}
