@@ -117,7 +117,7 @@ def test_daemon_prints_notices_on_the_console_when_console_is_the_named_notifier
     config = _config(tmp_path, "[notifiers.console]\n")
     outcome = on_db("--config", str(config), "daemon", "--once")
     assert outcome.code == 0, outcome.stderr
-    assert outcome.stdout.count("[stage_changed] to ") == 7
+    assert outcome.stdout.count("[stage_changed] to ") == 3  # assignee, mobility, the coach (first tasks)
     started = _json_lines(outcome.stderr)[0]
     assert (started["event"], started["config_file"], started["notifiers"]) == (
         "daemon_started", str(config.resolve()), ["console"])
@@ -135,7 +135,7 @@ def test_daemon_logs_readable_lines_when_log_format_is_console(on_db: Sojourn, c
     assert f"config_file={config.resolve()}" in started
     sweep = next(line for line in lines if " sweep " in line)
     assert "planned=0" in sweep
-    assert "sent=7" in sweep
+    assert "sent=3" in sweep
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -213,7 +213,7 @@ def test_outbox_retry_makes_dead_row_pending_when_key_exists(on_db: Sojourn, db:
 
 
 def _sent_row(on_db: Sojourn, tmp_path: Path) -> str:
-    """Deliver the seven stage_changed notices to the console; the key of one of them, now sent."""
+    """Deliver the three stage_changed notices to the console; the key of one of them, now sent."""
     assert on_db("--config", str(_config(tmp_path, "[notifiers.console]\n")), "daemon", "--once").code == 0
     rows = json.loads(on_db("outbox", "list", "--json").stdout)
     assert {r["status"] for r in rows} == {"sent"}
@@ -349,7 +349,7 @@ def test_sweep_logs_its_counts_and_next_due_at_info_when_it_did_work(db: Engine,
     daemon.stop()
     (sweep,) = [entry for entry in logs if entry["event"] == "sweep"]
     assert sweep["log_level"] == "info"
-    assert (sweep["planned"], sweep["sent"], sweep["failed"], sweep["dead"]) == (2, 9, 0, 0)
+    assert (sweep["planned"], sweep["sent"], sweep["failed"], sweep["dead"]) == (2, 5, 0, 0)
     assert report.next_due is not None
     assert report.next_due > at
     assert sweep["next_due"] == report.next_due.isoformat()
