@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
-from engine.inputs import EARLY_RETURN_REASONS
-from engine.notices import NoticeStatus
+from engine.domain.inputs import EARLY_RETURN_REASONS
+from engine.domain.notices import NoticeStatus
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from engine.config import Settings
-    from engine.logging import LogFormat
+    from engine.delivery.config import Settings
+    from engine.program.logging import LogFormat
 
 
 class Context:
@@ -38,7 +38,7 @@ class Context:
         self._db: Engine | None = None
 
     def settings(self, interval: float | None = None) -> Settings:
-        from engine.config import load_settings
+        from engine.delivery.config import load_settings
 
         if self._settings is None or interval is not None:
             self._settings = load_settings(db=self._db_url, config=self._config, actor=self._actor, interval=interval)
@@ -83,7 +83,7 @@ def output_file(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
     predict, so a file or symlink planted beside FILE is never written through. A new FILE is readable by its owner
     only (it may hold personal data); an earlier FILE keeps its permissions. An unwritable FILE, or one that is a file
     of the command's own SQLite database, is a user error (exit 2)."""
-    from engine.errors import BadInput
+    from engine.domain.errors import BadInput
 
     _refuse_live_database(path)
     try:
@@ -105,7 +105,7 @@ def output_file(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
 def _refuse_live_database(path: Path) -> None:
     """Refuse an --output FILE that is the database file (or its -wal, -shm or -journal) the command runs on: renaming
     a report over it would replace the live database. Paths are compared resolved, and as files when both exist."""
-    from engine.errors import BadInput
+    from engine.domain.errors import BadInput
     from engine.store.db import database_files
 
     context = click.get_current_context(silent=True)
@@ -183,7 +183,7 @@ def main_group(ctx: click.Context, db: str | None, config: str | None, actor: st
                log_format: LogFormat) -> None:
     """Run international leadership-development assignments through their lifecycle."""
     if verbose:
-        from engine.logging import configure_logging
+        from engine.program.logging import configure_logging
 
         configure_logging(log_format)
     ctx.obj = Context(db, config, actor, log_format)
@@ -194,7 +194,7 @@ def main_group(ctx: click.Context, db: str | None, config: str | None, actor: st
 @pass_context
 def init(obj: Context, as_json: bool) -> None:
     """Create or upgrade the schema and install the built-in workflows (safe to repeat)."""
-    from engine import service
+    from engine.program import service
 
     report = service.init(obj.db, now=now())
     emit(report, as_json, lambda r: [f"schema at {r['schema']}"] + [
@@ -212,7 +212,7 @@ def backup_command(obj: Context, file: Path, force: bool, as_json: bool) -> None
 
     FILE is one self-contained SQLite file: restore it by stopping Sojourn and putting it in place of the database.
     """
-    from engine.backup import backup_database
+    from engine.program.backup import backup_database
 
     emit(backup_database(obj.db, file, force=force, now=now()), as_json, lambda b: [
         f"backed up {b['source']} to {b['backup']}: {b['assignments']} assignment(s), {b['bytes']} bytes"])
@@ -231,7 +231,7 @@ def workflow() -> None:
 @pass_context
 def workflow_list(obj: Context, as_json: bool) -> None:
     """List installed workflows with their newest version."""
-    from engine import service
+    from engine.program import service
 
     emit(service.list_workflows(obj.db), as_json, lambda rows: table(
         [[w["name"], str(w["version"]), w["title"]] for w in rows], ["NAME", "VERSION", "TITLE"]))
@@ -245,7 +245,7 @@ def workflow_list(obj: Context, as_json: bool) -> None:
 @pass_context
 def workflow_show(obj: Context, name: str, version: int | None, diagram: bool, as_json: bool) -> None:
     """Show a workflow's stages, tasks, transitions and cadences."""
-    from engine import service
+    from engine.program import service
 
     shown = service.show_workflow(obj.db, name, version)
     if diagram and not as_json:
@@ -274,7 +274,7 @@ def _workflow_lines(w: dict[str, Any]) -> Iterable[str]:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def workflow_validate(file: Path) -> None:
     """Check a workflow file; exit 2 with every problem located by path."""
-    from engine import service
+    from engine.program import service
 
     checked = service.validate_workflow(_read_text(file), source=str(file))
     click.echo(f"{file}: valid workflow {checked['name']} with stages {', '.join(checked['stages'])}")
@@ -286,7 +286,7 @@ def workflow_validate(file: Path) -> None:
 @pass_context
 def workflow_install(obj: Context, file: Path, as_json: bool) -> None:
     """Install FILE as a new version; running assignments stay on theirs."""
-    from engine import service
+    from engine.program import service
 
     installed = service.install_workflow(obj.db, _read_text(file), source=str(file), now=now())
     emit(installed, as_json, lambda w: [f"workflow {w['name']} version {w['version']} " +
@@ -295,14 +295,14 @@ def workflow_install(obj: Context, file: Path, as_json: bool) -> None:
 
 def _read_text(file: Path) -> str:
     """A workflow file's text: UTF-8, or an error that says which encoding it seems to be in."""
-    from engine.inputs import utf8_text
+    from engine.domain.inputs import utf8_text
 
     return utf8_text(_read_bytes(file), str(file))
 
 
 def _read_bytes(file: Path) -> bytes:
     """A file a user names, as bytes: imports decode it themselves, to say what is wrong with its encoding."""
-    from engine.errors import BadInput
+    from engine.domain.errors import BadInput
 
     try:
         return file.read_bytes()
@@ -326,7 +326,7 @@ def person() -> None:
 @pass_context
 def person_add(obj: Context, email: str, name: str, tz: str, as_json: bool) -> None:
     """Add a person."""
-    from engine import service
+    from engine.program import service
 
     emit(service.add_person(obj.db, email, name=name, tz=tz), as_json,
          lambda p: [f"added {p['name']} <{p['email']}> ({p['tz']})"])
@@ -337,7 +337,7 @@ def person_add(obj: Context, email: str, name: str, tz: str, as_json: bool) -> N
 @pass_context
 def person_list(obj: Context, as_json: bool) -> None:
     """List people."""
-    from engine import service
+    from engine.program import service
 
     emit(service.list_people(obj.db), as_json,
          lambda rows: table([[p["email"], p["name"], p["tz"]] for p in rows], ["EMAIL", "NAME", "TZ"]))
@@ -351,7 +351,7 @@ def person_list(obj: Context, as_json: bool) -> None:
 def person_export(obj: Context, email: str, output: Path | None) -> None:
     """Print everything held about one person as one JSON document: profile, roles, tasks and notes, contacts,
     check-ins and feedback, pulses, sign-offs, outcomes, notices sent to them, links issued, audit events."""
-    from engine import privacy
+    from engine.program import privacy
 
     document = json.dumps(privacy.export_person(obj.db, email), indent=2, ensure_ascii=False)
     if output is None:
@@ -370,7 +370,7 @@ def person_export(obj: Context, email: str, output: Path | None) -> None:
 def person_erase(obj: Context, email: str, reason: str, as_json: bool) -> None:
     """Replace a person's name and email by a pseudonym and blank what they wrote or what names them; refused
     while they hold a role in a running assignment."""
-    from engine import privacy
+    from engine.program import privacy
 
     emit(privacy.erase_person(obj.db, email, reason=reason, actor=obj.actor, now=now()), as_json,
          lambda e: [f"erased {email}: now {e['email']} ({e['name']}); {e['events_rewritten']} audit event(s) "
@@ -402,8 +402,9 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
                       stakeholders: tuple[str, ...], cost: str | None, currency: str | None, allow_past: bool,
                       as_json: bool) -> None:
     """Create an assignment in its workflow's first stage."""
-    from engine import inputs, service
-    from engine.errors import BadInput
+    from engine.domain import inputs
+    from engine.domain.errors import BadInput
+    from engine.program import service
 
     pairs = [inputs.stakeholder_pair(s) for s in stakeholders]
     roles = [role for role, _ in pairs]
@@ -413,7 +414,7 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
     if (cost is None) != (currency is None):
         raise BadInput("--cost and --currency go together: give both, e.g. --cost 250000 --currency EUR")
     if cost is not None and currency is not None:
-        from engine import outcomes
+        from engine.program import outcomes
 
         created = outcomes.create_costed_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor,
                                                     now=now(), allow_past=allow_past)
@@ -430,7 +431,7 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
 @pass_context
 def assignment_set_cost(obj: Context, assignment_id: int, cost: str, currency: str, as_json: bool) -> None:
     """Set or correct what an assignment costs, for the program's cost per leader retained."""
-    from engine import outcomes
+    from engine.program import outcomes
 
     emit(outcomes.set_cost(obj.db, assignment_id, amount=cost, currency=currency, actor=obj.actor, now=now()),
          as_json, lambda a: [f"assignment {a['id']} costs {a['cost']['amount']} {a['cost']['currency']}"])
@@ -443,7 +444,7 @@ def assignment_set_cost(obj: Context, assignment_id: int, cost: str, currency: s
 @pass_context
 def assignment_import(obj: Context, file: Path, allow_past: bool, as_json: bool) -> None:
     """Create assignments from a CSV export, all or nothing."""
-    from engine import service
+    from engine.program import service
 
     with progress_bar("importing", shown=not as_json) as progress:
         created = service.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now(),
@@ -458,7 +459,7 @@ def assignment_import(obj: Context, file: Path, allow_past: bool, as_json: bool)
 @pass_context
 def assignment_list(obj: Context, stage: str | None, as_json: bool) -> None:
     """List assignments with where they stand."""
-    from engine import service
+    from engine.program import service
 
     rows = service.list_assignments(obj.db, stage=stage, now=now())
     emit(rows, as_json, lambda rows: table(
@@ -488,11 +489,11 @@ def _who(w: dict[str, Any]) -> str:
 @pass_context
 def assignment_show(obj: Context, assignment_id: int, gantt: bool, as_json: bool) -> None:
     """Show an assignment, its tasks and what blocks the next stage."""
-    from engine import service
+    from engine.program import service
 
     shown = service.show_assignment(obj.db, assignment_id, now=now())
     if gantt:
-        from engine.forecast import gantt_chart
+        from engine.planning.forecast import gantt_chart
 
         chart = gantt_chart(obj.db, assignment_id, now=now())
         emit({**shown, "gantt": chart}, as_json, lambda _: [chart])
@@ -565,7 +566,7 @@ def _outcome_summary_lines(outcomes: list[dict[str, Any]] | None) -> Iterable[st
 def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None, early_return: str | None,
             as_json: bool) -> None:
     """Move an assignment to its next stage (or --to STAGE) if every guard passes."""
-    from engine import service
+    from engine.program import service
 
     moved = service.advance(obj.db, assignment_id, to=to, reason=reason, actor=obj.actor, now=now(),
                             early_return=early_return)
@@ -580,7 +581,7 @@ def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None
 @pass_context
 def history(obj: Context, assignment_id: int, as_json: bool) -> None:
     """Show an assignment's stage changes, new stakeholders and end dates, oldest first."""
-    from engine import service
+    from engine.program import service
 
     emit(service.history(obj.db, assignment_id), as_json, lambda rows: table(
         [[h["at"], h["event"] + (f" {h['role']}" if "role" in h else ""), h["from"] or "-", h["to"], h["actor"],
@@ -606,7 +607,7 @@ def task() -> None:
 def task_list(obj: Context, assignment_id: int | None, owner: str | None, status: str | None, overdue: bool,
               as_json: bool) -> None:
     """List tasks, soonest due first."""
-    from engine import service
+    from engine.program import service
 
     rows = service.list_tasks(obj.db, now=now(), assignment_id=assignment_id, owner=owner, status=status,
                               overdue=overdue)
@@ -622,7 +623,7 @@ def task_list(obj: Context, assignment_id: int | None, owner: str | None, status
 @pass_context
 def task_done(obj: Context, task_id: int, note: str | None, as_json: bool) -> None:
     """Mark a task done."""
-    from engine import service
+    from engine.program import service
 
     emit(service.complete_task(obj.db, task_id, note=note, actor=obj.actor, now=now()), as_json,
          lambda t: [f"task {t['id']} {t['key']} done"])
@@ -649,7 +650,7 @@ def goal() -> None:
 def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target: str, due: str, baseline: str,
              competencies: tuple[str, ...], level: str | None, aligned_to: str, as_json: bool) -> None:
     """Add a goal; the plan gets a new version that needs signing again."""
-    from engine import plans
+    from engine.program import plans
 
     added = plans.add_goal(obj.db, assignment_id, title=title, measure=measure, target=target, due=due,
                            baseline=baseline, competencies=competencies, level=level, aligned_to=aligned_to,
@@ -666,7 +667,7 @@ def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target:
 @pass_context
 def signoff(obj: Context, assignment_id: int, role: str, by: str | None, as_json: bool) -> None:
     """Record a role's sign-off of the current plan version."""
-    from engine import plans
+    from engine.program import plans
 
     signed = plans.sign_plan(obj.db, assignment_id, role=role, by=by, actor=obj.actor, now=now())
     emit(signed, as_json, lambda s: [
@@ -690,7 +691,7 @@ def contact() -> None:
 def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on: str | None, notes: str | None,
                 as_json: bool) -> None:
     """Log a contact that happened."""
-    from engine import service
+    from engine.program import service
 
     logged = service.log_contact(obj.db, assignment_id, kind=kind, with_email=with_email, on=on, notes=notes,
                                  actor=obj.actor, now=now())
@@ -714,7 +715,7 @@ def daemon(ctx: click.Context, once: bool, interval: float | None) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from engine.daemon import run_daemon
+    from engine.delivery.daemon import run_daemon
 
     obj = ctx.find_object(Context)
     assert obj is not None
@@ -727,7 +728,7 @@ def daemon(ctx: click.Context, once: bool, interval: float | None) -> None:
 @pass_context
 def daemon_status(obj: Context, as_json: bool) -> None:
     """Show the daemons with a heartbeat and whether each is alive."""
-    from engine import delivery_service
+    from engine.delivery import outbox as delivery_service
 
     emit(delivery_service.daemon_status(obj.db, now=now()), as_json, _daemon_status_lines)
 
@@ -757,7 +758,7 @@ def outbox() -> None:
 @pass_context
 def outbox_list(obj: Context, status: str | None, kind: str | None, limit: int, as_json: bool) -> None:
     """List notifications, oldest first, with their delivery state."""
-    from engine import delivery_service
+    from engine.delivery import outbox as delivery_service
 
     rows = delivery_service.list_notifications(obj.db, status=status, kind=kind, limit=limit or None)
     emit(rows, as_json, lambda rows: table(
@@ -776,7 +777,7 @@ def outbox_retry(obj: Context, key: str, to: str | None, as_json: bool) -> None:
     was already sent again, at once, to that notifier."""
     import os
 
-    from engine import delivery_service
+    from engine.delivery import outbox as delivery_service
 
     retried = delivery_service.retry_notification(obj.db, key, now=now(), to=to,
                                                   settings=obj.settings() if to else None, environ=os.environ)
@@ -806,7 +807,7 @@ def audit() -> None:
 def audit_verify(obj: Context, assignment_id: int | None, against: Path | None, as_json: bool) -> None:
     """Check every chain, and the history, sign-offs, tasks, contacts, check-ins, pulses and outcomes against it;
     exit 1 naming the first row edited, deleted or moved behind Sojourn's back."""
-    from engine import audit as audit_trail
+    from engine.program import audit as audit_trail
 
     exported = None if against is None else audit_trail.read_export(_read_text(against).splitlines(),
                                                                     source=str(against))
@@ -827,7 +828,7 @@ def audit_verify(obj: Context, assignment_id: int | None, against: Path | None, 
 @pass_context
 def audit_export(obj: Context, assignment_id: int | None, output: Path | None) -> None:
     """Write the audit trail as JSON lines, one event a line with its hashes, to keep outside the database."""
-    from engine import audit as audit_trail
+    from engine.program import audit as audit_trail
 
     if output is None:
         audit_trail.export_audit(obj.db, sys.stdout, assignment_id=assignment_id)
@@ -852,7 +853,7 @@ def calendar_command(obj: Context, email: str, output: Path | None, as_json: boo
     Every event keeps its UID from one export to the next, so importing a newer file updates the events.
     With --json, print a summary of the events instead of the file (which still goes to --output).
     """
-    from engine import agenda
+    from engine.planning import agenda
 
     exported = agenda.person_calendar(obj.db, email, now=now())
     if output is not None:
@@ -882,8 +883,8 @@ def report(obj: Context, workflow: str | None, start_year: int | None, host: str
            output: Path | None, as_json: bool) -> None:
     """Program figures: assignments per stage, stage durations, overdue tasks, sponsor contact, repatriations,
     outcomes. --json is --format json."""
-    from engine.report_render import render
-    from engine.reports import program_report
+    from engine.reporting.figures import program_report
+    from engine.reporting.render import render
 
     with progress_bar("report", shown=not as_json and fmt != "json") as progress:
         figures = program_report(obj.db, workflow=workflow, start_year=start_year, host=host, now=now(),
@@ -924,9 +925,10 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
     Give assignment IDs, or --workflow with --start and --end for an assignment that does not exist yet. Every
     task is assumed done on its due date; the assumptions are listed after the notices.
     """
-    from engine import forecast as forecasting
-    from engine import inputs, service
-    from engine.errors import BadInput
+    from engine.domain import inputs
+    from engine.domain.errors import BadInput
+    from engine.planning import forecast as forecasting
+    from engine.program import service
 
     options = forecasting.ForecastOptions(until=inputs.iso_date(until, "--until") if until else None,
                                           late_days=late_days, missed_contacts=missed_contacts)
@@ -960,8 +962,8 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
 @pass_context
 def assignment_set_stakeholder(obj: Context, assignment_id: int, pair: str, reason: str, as_json: bool) -> None:
     """Give a role to another person, who takes over the role's open tasks."""
-    from engine import changes
-    from engine.errors import BadInput
+    from engine.domain.errors import BadInput
+    from engine.program import changes
 
     role, sep, email = pair.partition("=")
     if not sep or not role.strip():
@@ -978,7 +980,7 @@ def assignment_set_stakeholder(obj: Context, assignment_id: int, pair: str, reas
 @pass_context
 def assignment_extend(obj: Context, assignment_id: int, end: str, reason: str, as_json: bool) -> None:
     """Move the end date later; open tasks due relative to the end move with it."""
-    from engine import changes
+    from engine.program import changes
 
     emit(changes.extend_assignment(obj.db, assignment_id, end=end, reason=reason, actor=obj.actor, now=now()),
          as_json, _change_lines)
@@ -997,7 +999,7 @@ def _change_lines(change: dict[str, Any]) -> list[str]:
 @pass_context
 def person_import(obj: Context, file: Path, as_json: bool) -> None:
     """Add people from a CSV file with columns email, name, tz; all or nothing."""
-    from engine import changes
+    from engine.program import changes
 
     emit(changes.import_people(obj.db, _read_bytes(file), source=str(file)), as_json,
          lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p["email"] for p in rows)])
@@ -1017,7 +1019,8 @@ def person_import(obj: Context, file: Path, as_json: bool) -> None:
 def checkin(obj: Context, assignment_id: int, by: str, goals: tuple[str, ...], note: str | None,
             feedback: str | None, as_json: bool) -> None:
     """Record a check-in on the goals, with feedback both ways; it satisfies the check-in cadence."""
-    from engine import checkins, inputs
+    from engine.domain import inputs
+    from engine.program import checkins
 
     recorded = checkins.record_checkin(obj.db, assignment_id, by=by, progress=inputs.goal_progress(goals),
                                        note=note, feedback=feedback, actor=obj.actor, now=now())
@@ -1039,7 +1042,7 @@ def checkin(obj: Context, assignment_id: int, by: str, goals: tuple[str, ...], n
 def pulse(obj: Context, assignment_id: int, by: str, expectancy: int, instrumentality: int, valence: int,
           note: str | None, as_json: bool) -> None:
     """Record the assignee's expectancy pulse; a weak one alerts the coach and the talent team at once."""
-    from engine import checkins
+    from engine.program import checkins
 
     recorded = checkins.record_pulse(obj.db, assignment_id, by=by, expectancy=expectancy,
                                      instrumentality=instrumentality, valence=valence, note=note, actor=obj.actor,
@@ -1063,7 +1066,7 @@ def alert() -> None:
 @pass_context
 def alert_resolve(obj: Context, pulse_id: int, by: str, note: str | None, as_json: bool) -> None:
     """Resolve the alert of a weak pulse; the program summary counts the alerts still open."""
-    from engine import checkins
+    from engine.program import checkins
 
     resolved = checkins.resolve_pulse_alert(obj.db, pulse_id, by=by, note=note, actor=obj.actor, now=now())
     emit(resolved, as_json, lambda r: [
@@ -1096,7 +1099,7 @@ def outcome_record(obj: Context, assignment_id: int, months: str, retained: str,
                    left_reason: str | None, considered_for_promotion: bool, promoted_to: str | None,
                    competencies: tuple[str, ...], impact: str | None, as_json: bool) -> None:
     """Record the 12- or 24-month outcome of a completed assignment; completes that milestone's task."""
-    from engine import outcomes
+    from engine.program import outcomes
 
     report = outcomes.OutcomeReport(
         months=int(months), retained=retained == "yes", left_on=left_on, left_reason=left_reason,
@@ -1144,7 +1147,7 @@ def program() -> None:
 def program_summary(obj: Context, workflow: str | None, start_year: int | None, host: str | None,
                     as_json: bool) -> None:
     """The cohort: stages, early returns, promotion, retention at 12 and 24 months, sponsor contact, cost."""
-    from engine.program import program_summary as summarise
+    from engine.reporting.summary import program_summary as summarise
 
     emit(summarise(obj.db, workflow=workflow, start_year=start_year, host=host, now=now()), as_json, _summary_lines)
 
@@ -1206,7 +1209,7 @@ def serve(obj: Context, check_only: bool) -> None:
     secret_env in [serve] of the config file)."""
     import os
 
-    from engine.logging import configure_logging
+    from engine.program.logging import configure_logging
     from engine.web import serve as web
 
     settings = obj.settings().serve_settings(os.environ)
@@ -1249,7 +1252,7 @@ def plan() -> None:
 @pass_context
 def plan_show(obj: Context, assignment_id: int, version: int | None, as_json: bool) -> None:
     """Show a plan version: its goals, their learning activities, and who signed it."""
-    from engine import plans
+    from engine.program import plans
 
     emit(plans.show_plan(obj.db, assignment_id, version=version), as_json, _plan_lines)
 
@@ -1296,7 +1299,7 @@ def _plan_change_lines(change: dict[str, Any]) -> Iterable[str]:
 @pass_context
 def plan_ack(obj: Context, assignment_id: int, by: str, as_json: bool) -> None:
     """Acknowledge every change to the agreed plan not acknowledged yet; its reminders stop."""
-    from engine import plans
+    from engine.program import plans
 
     acked = plans.acknowledge_plan_change(obj.db, assignment_id, by=by, actor=obj.actor, now=now())
     emit(acked, as_json, lambda a: [f"{a['role']} {a['by']} acknowledged plan version(s) "
@@ -1320,7 +1323,7 @@ def goal_edit(obj: Context, goal_id: int, title: str | None, measure: str | None
               target: str | None, due: str | None, competencies: tuple[str, ...], level: str | None,
               aligned_to: str | None, as_json: bool) -> None:
     """Change a goal; the plan gets a new version that needs signing again."""
-    from engine import plans
+    from engine.program import plans
 
     edited = plans.edit_goal(obj.db, goal_id, title=title, measure=measure, baseline=baseline, target=target,
                              due=due, competencies=competencies or None, level=level, aligned_to=aligned_to,
@@ -1336,7 +1339,7 @@ def goal_edit(obj: Context, goal_id: int, title: str | None, measure: str | None
 @pass_context
 def goal_remove(obj: Context, goal_id: int, reason: str, as_json: bool) -> None:
     """Take a goal out of the plan; it stays in earlier versions."""
-    from engine import plans
+    from engine.program import plans
 
     removed = plans.remove_goal(obj.db, goal_id, reason=reason, actor=obj.actor, now=now())
     emit(removed, as_json, lambda g: [f"goal {g['id']} removed; plan is now version {g['plan_version']}",
@@ -1357,7 +1360,7 @@ def activity() -> None:
 @pass_context
 def activity_add(obj: Context, goal_id: int, kind: str, description: str, due: str | None, as_json: bool) -> None:
     """Add a learning activity to a goal; the plan gets a new version."""
-    from engine import plans
+    from engine.program import plans
 
     added = plans.add_activity(obj.db, goal_id, kind=kind, description=description, due=due, actor=obj.actor,
                                now=now())
@@ -1376,7 +1379,7 @@ def main() -> None:
     import atexit
     import gc
 
-    from engine.errors import SojournError
+    from engine.domain.errors import SojournError
 
     # Every object lives until exit anyway; freezing the heap spares the interpreter a last full collection.
     atexit.register(gc.freeze)

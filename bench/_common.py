@@ -78,14 +78,14 @@ def short_path(file: str) -> str:
 
 # --- audit events as a hand-written script seals them ------------------------------------------------------------
 
-SECRET_BYTES = 16  # as `engine.audit.SECRET_BYTES`
+SECRET_BYTES = 16  # as `engine.program.audit.SECRET_BYTES`
 
 
 def seal_event(assignment_id: int, seq: int, at: datetime, actor: str, action: str, details: dict[str, Any],
                prev_hash: str | None) -> tuple[str, str, str]:
-    """(details as canonical JSON, secret, hash) of a new audit event, sealed as `engine.audit.seal` does, written
-    out with hashlib and hmac as a plain script would: every string (the actor, each string in the details, found
-    by its path) enters the hash as SHA-256 over a salt and its UTF-8 bytes, each salt an HMAC-SHA256 of its path
+    """(details as canonical JSON, secret, hash) of a new audit event, sealed as `engine.program.audit.seal` does,
+    written out with hashlib and hmac as a plain script would: every string (the actor, each string in the details,
+    found by its path) enters the hash as SHA-256 over a salt and its UTF-8 bytes, each salt an HMAC-SHA256 of its path
     under a fresh random secret kept beside the event (docs/privacy.md). `details` holds JSON values only."""
     text = _canonical(details)
     secret = secrets.token_hex(SECRET_BYTES)

@@ -1,11 +1,11 @@
-"""Advance throughput: `engine.service.advance` against a plain DB-API script doing the same writes, in one run.
+"""Advance throughput: `engine.program.service.advance` against a plain DB-API script doing the same writes, in one run.
 
 Prepares one database with N leadership-development assignments whose `interviews` tasks are done (one assignment
 made through the service layer, then cloned row for row with SQL; creation is not measured), copies it for the
 baseline, then advances every assignment from `interviews` to `plan_agreed`, one transaction per advance:
 
-- service:  `engine.service.advance(db, id, to=None, reason=None, actor=..., now=...)`; each call writes the stage
-            update with the version check, one history row, 2 task rows, 6 outbox rows and one audit event.
+- service:  `engine.program.service.advance(db, id, to=None, reason=None, actor=..., now=...)`; each call writes the
+            stage update with the version check, one history row, 2 task rows, 6 outbox rows and one audit event.
 - baseline: the plain driver on the copy (`sqlite3` with the same PRAGMAs: WAL, synchronous=NORMAL,
             foreign_keys=ON, busy_timeout; or `psycopg` on PostgreSQL): BEGIN; select the assignment (with its
             assignee and audit head), its tasks and its stakeholders; check the stage's tasks are done; seal the
@@ -80,7 +80,7 @@ SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a UTC instant i
 def quiet_logging() -> None:
     """Log as the CLI does without -v (warnings and up, on stderr), so the service is measured as an admin runs it."""
     try:
-        from engine.logging import configure_logging
+        from engine.program.logging import configure_logging
     except ImportError:
         return
     configure_logging("console", logging.WARNING)
@@ -88,7 +88,7 @@ def quiet_logging() -> None:
 
 def prepare(url: str, total: int) -> dict[str, float]:
     """An initialised database with `total` assignments in `interviews`, their interview tasks done."""
-    from engine import service
+    from engine.program import service
     from engine.store.db import open_db
 
     quiet_logging()
@@ -256,7 +256,7 @@ def audit_problems(files: SqliteFiles | PostgresDatabases, upto: int) -> list[st
     finds wrong with the plain side's chain of the template assignment (hashes recomputed from the committed
     strings, history and task rows held against their events); the clones' chains were copied from it, so their
     older events do not verify, but the plain script sealed every advance alike. Not timed."""
-    from engine.audit import verify_audit
+    from engine.program.audit import verify_audit
     from engine.store.db import open_db
 
     service, plain = files.events("service", upto), files.events("plain", upto)
@@ -279,7 +279,7 @@ class ServiceAdvance:
     name = "service.advance"
 
     def __init__(self, url: str) -> None:
-        from engine import service
+        from engine.program import service
         from engine.store.db import open_db
 
         self._service = service

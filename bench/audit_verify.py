@@ -4,12 +4,12 @@ of `sojourn person erase` for a person named in 1,000 events.
 Prepares the database of `bench/report.py` (N leadership-development assignments with a varied stage history, tasks
 and contacts, bulk-inserted; see its docstring), then seals each assignment's audit chain as the use cases would
 have (not timed): `assignment_created`, one `stage_changed` per stage change, one `task_completed` per task done
-and one `contact_logged` per contact, in the order they happened, each sealed with `engine.audit.seal` (its strings
-committed under a fresh secret) and chained to the one before; the assignment rows get their heads. The first
+and one `contact_logged` per contact, in the order they happened, each sealed with `engine.program.audit.seal` (its
+strings committed under a fresh secret) and chained to the one before; the assignment rows get their heads. The first
 events in order, up to 1,000, are made the acts of one person, `leaver@example.com`, who holds no role.
 
-- service:  `engine.audit.verify_audit(db)`: every chain's hashes recomputed from the committed strings, the heads
-            checked, and every stage change, completed task, sign-off, contact, check-in, pulse and outcome held
+- service:  `engine.program.audit.verify_audit(db)`: every chain's hashes recomputed from the committed strings, the
+            heads checked, and every stage change, completed task, sign-off, contact, check-in, pulse and outcome held
             against its event.
 - baseline: plain `sqlite3` reading the same rows (events with their secrets, heads, and the rows of the seven
             tables the check compares) with `fetchall`, and computing nothing.
@@ -50,7 +50,7 @@ ACTOR = "bench@example.com"
 def seal_chains(path: Path) -> dict[str, int]:
     """Every assignment's audit chain, sealed from its rows in the order they happened; tasks done get their
     `completed_by`. The first LEAVER_EVENTS events are the leaver's acts."""
-    from engine import audit
+    from engine.program import audit
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
@@ -126,7 +126,7 @@ class ServiceVerify:
     name = "sojourn audit verify (engine)"
 
     def __init__(self, path: Path) -> None:
-        from engine.audit import verify_audit
+        from engine.program.audit import verify_audit
         from engine.store.db import open_db
 
         self._verify = verify_audit
@@ -184,8 +184,8 @@ def same_figures(engine: dict[str, Any], plain: dict[str, Any]) -> list[str]:
 
 def time_erasures(path: Path, workdir: Path, rounds: int) -> dict[str, Any]:
     """`person erase` of the leaver on fresh copies of the file, each beside a plain VACUUM of another copy."""
-    from engine.audit import verify_audit
-    from engine.privacy import erase_person
+    from engine.program.audit import verify_audit
+    from engine.program.privacy import erase_person
     from engine.store.db import open_db
 
     erase_s, vacuum_s, rewritten = [], [], 0

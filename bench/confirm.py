@@ -3,7 +3,7 @@
 One SQLite file holds 2N open tasks (N assignments of the cast, two interview tasks each). Two contenders mark
 N tasks done each:
 
-- in-process: `engine.service.complete_task` called in a loop, as `sojourn task done` runs it (the floor).
+- in-process: `engine.program.service.complete_task` called in a loop, as `sojourn task done` runs it (the floor).
 - served: `sojourn serve` as a subprocess (waitress, 8 threads); 8 client threads each POST the confirm form of
           a signed link, so every confirmation also verifies the token, checks revocation and ownership, and
           claims the token id in `link_use` before the same use case runs.
@@ -35,8 +35,8 @@ CLIENTS = 8
 
 def prepare(directory: Path, assignments: int) -> tuple[str, list[dict[str, Any]]]:
     """An initialised SQLite database with the cast and `assignments` new assignments; their open tasks."""
-    from engine import service
-    from engine.logging import configure_logging
+    from engine.program import service
+    from engine.program.logging import configure_logging
     from engine.store.db import open_db
     from tests.support.scenarios import add_cast, cast_spec
 
@@ -54,7 +54,7 @@ def prepare(directory: Path, assignments: int) -> tuple[str, list[dict[str, Any]
 
 
 def in_process(url: str, tasks: list[dict[str, Any]]) -> float:
-    from engine import service
+    from engine.program import service
     from engine.store.db import open_db
 
     db = open_db(url)
@@ -67,7 +67,7 @@ def in_process(url: str, tasks: list[dict[str, Any]]) -> float:
 
 
 def served(directory: Path, tasks: list[dict[str, Any]]) -> float:
-    from engine.links import LinkAction
+    from engine.delivery.links import LinkAction
     from tests.support.web import confirm, free_port, running_server, signer, write_config
 
     port = free_port()

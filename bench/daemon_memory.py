@@ -5,7 +5,7 @@ row for row with SQL (each with 6 stakeholders, 2 tasks, 1 history row, 2 cadenc
 of it is brought to a quiet state. Each scenario runs the installed `sojourn` in a fresh process, with a file
 notifier, and reads that process's own peak resident set size (`os.wait4`, `ru_maxrss`):
 
-- baseline: `python -c "import engine.daemon"`, the floor every daemon pays before it touches the database.
+- baseline: `python -c "import engine.delivery.daemon"`, the floor every daemon pays before it touches the database.
 - quiet, `daemon --once --interval 10`: nothing due, every notice sent; one sweep.
 - backlog, `daemon --once --interval 10`: the daemon back after a long downtime. Every task's reminders have come
   (its overdue notice and its escalations are planned, 200,000 tasks in one planning transaction) and the 700,000
@@ -59,8 +59,8 @@ def sojourn_binary() -> Path:
 
 def prepare(path: Path, assignments: int) -> float:
     """`assignments` assignments in the state of a daemon coming back after months away; returns seconds taken."""
-    from engine import service
-    from engine.logging import configure_logging
+    from engine.program import service
+    from engine.program.logging import configure_logging
     from engine.store.db import open_db
     from tests.support.scenarios import add_cast, cast_spec
 
@@ -199,7 +199,8 @@ def run(assignments: int, run_seconds: float) -> dict[str, Any]:
             return [binary, "--db", f"sqlite:///{db}", "--config", str(work / "sojourn.toml"), "daemon", *args]
 
         scenarios = [
-            ("baseline: python -c 'import engine.daemon'", [sys.executable, "-c", "import engine.daemon"], None),
+            ("baseline: python -c 'import engine.delivery.daemon'",
+             [sys.executable, "-c", "import engine.delivery.daemon"], None),
             ("quiet: daemon --once", daemon(quiet, "--once", "--interval", "10"), None),
             ("backlog: daemon --once", daemon(backlog, "--once", "--interval", "10"), None),
             (f"backlog: daemon --interval 1, {run_seconds:g} s", daemon(backlog, "--interval", "1"), run_seconds),

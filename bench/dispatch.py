@@ -3,7 +3,7 @@
 One SQLite file holds N due notifications (pending, deliver_at in the past). Three contenders send all N to a
 JSON Lines file, the same lines each time:
 
-- daemon:  `engine.daemon.Daemon.sweep()` with `[notifiers.file]`, as `sojourn daemon` runs it: claims of 50
+- daemon:  `engine.delivery.daemon.Daemon.sweep()` with `[notifiers.file]`, as `sojourn daemon` runs it: claims of 50
            committed before sending, the file notifier's O_APPEND write per line, each outcome committed on its
            own, a JSON log line per notification (to /dev/null here).
 - plain dispatcher: a `sqlite3` script keeping the same guarantees by hand: claim 50 rows in one transaction,
@@ -50,9 +50,9 @@ BUSY_TIMEOUT_MS = 10_000
 
 def prepare(path: Path, total: int) -> None:
     """An initialised database with `total` notifications due now, on one assignment that plans nothing more."""
-    from engine import service
-    from engine.logging import configure_logging
-    from engine.notices import NewNotice, NoticeKind
+    from engine.domain.notices import NewNotice, NoticeKind
+    from engine.program import service
+    from engine.program.logging import configure_logging
     from engine.store import queries
     from engine.store.db import open_db, transaction
     from tests.support.scenarios import add_cast, cast_spec, silence_planning
@@ -94,11 +94,11 @@ def sent_count(path: Path) -> int:
 
 
 class DaemonSweep:
-    name = "daemon sweep (engine.daemon)"
+    name = "daemon sweep (engine.delivery.daemon)"
 
     def __init__(self, path: Path, out: Path) -> None:
-        from engine.config import DeliveryPolicy, Routing
-        from engine.daemon import Daemon
+        from engine.delivery.config import DeliveryPolicy, Routing
+        from engine.delivery.daemon import Daemon
         from engine.store.db import open_db
         from notifiers.file import FileNotifier
 
@@ -109,7 +109,7 @@ class DaemonSweep:
                              interval_seconds=3600)
 
     def __call__(self) -> int:
-        from engine.logging import configure_logging
+        from engine.program.logging import configure_logging
 
         configure_logging("json")  # as `sojourn daemon` logs: a JSON line per notification
         with Path(os.devnull).open("w") as sink, contextlib.redirect_stderr(sink):

@@ -54,7 +54,7 @@ RUN_DEADLINE_S = 600
 @contextlib.contextmanager
 def scratch_database(admin_url: str) -> Iterator[tuple[str, Engine, int]]:
     """A scratch PostgreSQL database with the cast and one assignment: its URL, an engine on it, the assignment."""
-    from engine import service
+    from engine.program import service
     from engine.store.db import open_db
     from tests.support.scenarios import add_cast, cast_spec
     from tests.support.scratch import initialise, postgres_database
@@ -135,7 +135,7 @@ def one_run(url: str, engine: Engine, assignment_id: int, receiver: Receiver, wo
 
 
 def run(admin_url: str, total: int, rounds: int) -> dict[str, Any]:
-    from engine.logging import configure_logging
+    from engine.program.logging import configure_logging
 
     configure_logging("console", logging.WARNING)
     runs: list[dict[str, Any]] = []

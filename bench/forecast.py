@@ -44,7 +44,7 @@ ACTOR = "bench@example.com"
 
 
 def quiet_logging() -> None:
-    from engine.logging import configure_logging
+    from engine.program.logging import configure_logging
 
     configure_logging("console", logging.WARNING)
 
@@ -55,7 +55,7 @@ def created_at(start: date) -> datetime:
 
 
 def build(path: Path, count: int) -> tuple[Any, list[int]]:
-    from engine import service
+    from engine.program import service
     from engine.store.db import open_db
 
     db = open_db(f"sqlite:///{path}")
@@ -95,20 +95,21 @@ class PlanningClock:
 
 
 def measure(count: int) -> dict[str, Any]:
-    from engine import forecast, planning, service
+    from engine.planning import forecast, planner
+    from engine.program import service
 
     with tempfile.TemporaryDirectory() as tmp:
         db, ids = build(Path(tmp) / "bench.db", count)
         options = forecast.ForecastOptions(until=add_months(FIRST_START, MONTHS))
         clock = PlanningClock()
-        original = planning.plan
-        planning.plan = clock.wrap(original)  # type: ignore[method-assign]
+        original = planner.plan
+        planner.plan = clock.wrap(original)  # type: ignore[method-assign]
         try:
             began, cpu_began = time.perf_counter(), time.process_time()
             result = forecast.forecast_assignments(db, ids, now=created_at(FIRST_START), options=options)
             total, cpu = time.perf_counter() - began, time.process_time() - cpu_began
         finally:
-            planning.plan = original  # type: ignore[method-assign]
+            planner.plan = original  # type: ignore[method-assign]
         spec = service.AssignmentSpec(WORKFLOW, CAST["assignee"][0], "BR", "DE", FIRST_START,
                                       add_months(FIRST_START, 18), stakeholders())
         single = []

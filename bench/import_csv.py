@@ -1,12 +1,13 @@
-"""CSV import throughput: `engine.service.import_assignments` of 10,000 lines against a plain DB-API script, one run.
+"""CSV import throughput: `engine.program.service.import_assignments` of 10,000 lines against a plain DB-API script, one
+run.
 
 Prepares a database with the 6 stakeholders of the test suite's cast and N distinct assignees (people are not part of
 the import; they are inserted with SQL, untimed), writes an HR export of N leadership-development assignments, copies
 the database for the baseline, then imports the file, one transaction for the whole file:
 
-- service:  `engine.service.import_assignments(db, csv_text, source=..., actor=..., now=...)`, which checks every
-            line, writes all of them and returns the JSON views; each line becomes 1 assignment, 6 stakeholder rows,
-            1 history row, 2 task rows, 3 outbox rows, 4 cadence checks and 2 audit events.
+- service:  `engine.program.service.import_assignments(db, csv_text, source=..., actor=..., now=...)`, which checks
+            every line, writes all of them and returns the JSON views; each line becomes 1 assignment, 6 stakeholder
+            rows, 1 history row, 2 task rows, 3 outbox rows, 4 cadence checks and 2 audit events.
 - baseline: the plain driver (`sqlite3` with the service's PRAGMAs, or `psycopg`) on the copy: BEGIN; parse the file
             with `csv`; look the people up by email; insert the same rows with `executemany` (the assignments one by
             one, as their ids are needed), seal the 2 audit events of each line as the engine does (each string a
@@ -59,7 +60,7 @@ COLUMNS = ["workflow", "assignee", "home", "host", "start", "end", *stakeholders
 
 def quiet_logging() -> None:
     """Log as the CLI does without -v (warnings and up, on stderr)."""
-    from engine.logging import configure_logging
+    from engine.program.logging import configure_logging
 
     configure_logging("console", logging.WARNING)
 
@@ -81,7 +82,7 @@ def hr_export(lines: int) -> str:
 
 def prepare(url: str, lines: int) -> float:
     """Schema, workflows, the 6 stakeholders through the service; N assignees with one multi-row insert."""
-    from engine import service
+    from engine.program import service
     from engine.store.db import open_db
 
     quiet_logging()
@@ -171,7 +172,7 @@ class PostgresDatabases:
 
 
 def service_import(url: str, csv_text: str) -> int:
-    from engine import service
+    from engine.program import service
     from engine.store.db import open_db
 
     db = open_db(url)
@@ -282,7 +283,7 @@ def audit_problems(databases: SqliteFiles | PostgresDatabases, urls: dict[str, s
     """What differs between the audit events of the two imports, and what the engine's `audit verify` finds wrong
     with the plain import's chains: every hash recomputed from the committed strings, the heads, and the history
     and task rows held against their events. Not timed."""
-    from engine.audit import verify_audit
+    from engine.program.audit import verify_audit
     from engine.store.db import open_db
 
     stored = {}

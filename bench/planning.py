@@ -60,11 +60,11 @@ ZONES = ("America/Sao_Paulo", "Europe/Berlin", "Asia/Kolkata", "UTC", "America/N
 ROLES = ("sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility")
 POOL = 40  # people per stakeholder role
 ACTOR = "bench@example.com"
-BATCH_SIZE = 500  # as engine.planning.BATCH_SIZE; checked at start
+BATCH_SIZE = 500  # as engine.planning.planner.BATCH_SIZE; checked at start
 
 
 def quiet_logging() -> None:
-    from engine.logging import configure_logging
+    from engine.program.logging import configure_logging
 
     configure_logging("console", logging.WARNING)
 
@@ -79,7 +79,7 @@ def stakeholder_email(role: str, number: int) -> str:
 def build(path: Path, count: int) -> None:
     """N assignments in mixed stages, made over BUILD_DAYS days through the use cases; the daemon's last sweep
     before it went down ran DOWN_DAYS days before the end."""
-    from engine import checkins, service
+    from engine.program import checkins, service
     from engine.store.db import open_db
 
     db = open_db(f"sqlite:///{path}")
@@ -146,12 +146,12 @@ def _record_contacts(db: Any, checkins: Any, service: Any, assignment_id: int, n
 
 def run_project(path: Path, instants: list[datetime], attach: bool) -> int:
     """`plan_in_batches` at each instant, one committed transaction per batch (the daemon's `_plan`)."""
-    from engine import planning
+    from engine.planning import planner
     from engine.store.db import open_db, transaction
 
     db = open_db(f"sqlite:///{path}")
     try:
-        return sum(planning.plan_in_batches(lambda: transaction(db), now, attach_calendars=attach)
+        return sum(planner.plan_in_batches(lambda: transaction(db), now, attach_calendars=attach)
                    for now in instants)
     finally:
         db.dispose()
@@ -225,7 +225,7 @@ class Workflow:
 
 def floor_workflow(path: Path) -> Workflow:
     """The leadership-development workflow's reminders and cadences, read once before any timing."""
-    from engine.definition import parse_definition
+    from engine.domain.definition import parse_definition
 
     with sqlite3.connect(path) as connection:
         workflow_id, source = connection.execute(
@@ -723,9 +723,9 @@ def warm(base: Path, work: Path, workflow: Workflow, attach: bool) -> None:
 
 def race(base: Path, work: Path, rounds: int, chosen: Iterable[Workload]) -> dict[str, Any]:
     """Each workload in `rounds` rounds, project and floor on fresh copies, the order flipping every round."""
-    from engine import planning
+    from engine.planning import planner
 
-    assert planning.BATCH_SIZE == BATCH_SIZE, "the floor plans batches of the project's size"
+    assert planner.BATCH_SIZE == BATCH_SIZE, "the floor plans batches of the project's size"
     workflow = floor_workflow(base)
     results: dict[str, Any] = {}
     warmed: set[bool] = set()

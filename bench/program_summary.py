@@ -11,9 +11,9 @@ five with the progress of each goal (the goal left out one time in five), and fr
 days, one in four alerting, half of those resolved. Check-ins and pulses fall at noon UTC, the same day in every
 assignee's zone, so the plain SQL may count check-in periods on the UTC date.
 
-- service:  `engine.program.program_summary(db, now=...)` then `json.dumps`: one query per table (workflows,
+- service:  `engine.reporting.summary.program_summary(db, now=...)` then `json.dumps`: one query per table (workflows,
             assignments twice, stage history, contacts, outcomes, check-ins, goal progress, pulse alerts) and the
-            figures in Python, the sponsor-contact periods by `engine.reports.contact_compliance`.
+            figures in Python, the sponsor-contact periods by `engine.reporting.figures.contact_compliance`.
 - baseline: plain `sqlite3`, one SQL statement per figure computing it in the database (the sponsor-contact
             periods with the recursive CTE of `bench/report.py`, summed in Python, the check-in periods with the
             same CTE over check-ins), then `json.dumps`.
@@ -155,7 +155,7 @@ class ServiceSummary:
     name = "sojourn program summary --json (engine)"
 
     def __init__(self, path: Path) -> None:
-        from engine.program import program_summary
+        from engine.reporting.summary import program_summary
         from engine.store.db import open_db
 
         self._summary = program_summary

@@ -7,8 +7,9 @@ its tasks (done for stages it left, about half still open in its current stage),
 sessions were logged in four periods out of five. All instants are at 12:00 UTC, where the calendar day is the same
 in every zone of the cast, so the plain script can count days without time zones.
 
-- service:  `engine.reports.program_report(db, now=...)` then `engine.report_render.render(report, "json")`: one
-            query per table (assignments, history, overdue tasks, contacts, workflows) and the figures in Python.
+- service:  `engine.reporting.figures.program_report(db, now=...)` then
+            `engine.reporting.render.render(report, "json")`: one query per table (assignments, history, overdue tasks,
+            contacts, workflows) and the figures in Python.
 - baseline: plain `sqlite3`, one SQL statement per figure computing it in the database (window functions for the
             median and nearest-rank 90th percentile, a recursive CTE that walks the contact periods with the same
             clamped-month arithmetic), then `json.dumps` of what it fetched.
@@ -55,7 +56,7 @@ REPATRIATION_WINDOW_DAYS = 180
 
 
 def quiet_logging() -> None:
-    from engine.logging import configure_logging
+    from engine.program.logging import configure_logging
 
     configure_logging("console", logging.WARNING)
 
@@ -69,8 +70,8 @@ def _instant(value: datetime) -> str:
 
 def prepare(path: Path, total: int, seed: int) -> dict[str, Any]:
     """An initialised database with the cast, ASSIGNEES more people and `total` assignments with their history."""
-    from engine import service
-    from engine.definition import parse_definition
+    from engine.domain.definition import parse_definition
+    from engine.program import service
     from engine.store.db import open_db
     from workflows import builtin_workflow_texts
 
@@ -188,8 +189,8 @@ class ServiceReport:
     name = "sojourn report --format json (engine)"
 
     def __init__(self, path: Path) -> None:
-        from engine.report_render import render
-        from engine.reports import program_report
+        from engine.reporting.figures import program_report
+        from engine.reporting.render import render
         from engine.store.db import open_db
 
         self._render, self._report = render, program_report

@@ -13,8 +13,8 @@ million tasks take under a minute to create, not an hour. Creation is not measur
 
 Each timed sweep is the planning the daemon runs before dispatching: `plan_batch(session, now)`, each batch in a
 transaction of its own and committed, repeated until no batch comes back full (1,000 outbox rows written, 1,000
-tasks moved to their next step, in batches of `engine.planning.BATCH_SIZE`). Between runs the script puts the due
-work back (untimed). Also measured: an idle sweep (nothing due) on both. Sizes alternate in rounds so machine noise
+tasks moved to their next step, in batches of `engine.planning.planner.BATCH_SIZE`). Between runs the script puts the
+due work back (untimed). Also measured: an idle sweep (nothing due) on both. Sizes alternate in rounds so machine noise
 falls on both alike. Goal: the large database's due sweep within 1.5x of the small one's.
 
     .venv/bin/python bench/sweep.py                       # SQLite, 10,000 vs 1,000,000 tasks (about 2 minutes)
@@ -53,7 +53,7 @@ FUTURE = NOW + timedelta(days=30)
 
 
 def quiet_logging() -> None:
-    from engine.logging import configure_logging
+    from engine.program.logging import configure_logging
 
     configure_logging("console", logging.WARNING)
 
@@ -75,7 +75,7 @@ def _quoted(columns: list[str], alias: str | None = None) -> str:
 
 def build(engine: Engine, tasks: int, due: int) -> dict[str, Any]:
     """Fill an empty, initialised database: `tasks` tasks, of which `due` have a reminder due at NOW."""
-    from engine import service
+    from engine.program import service
     from engine.store.models import Assignment, CadenceState, Outbox, StageChange, Stakeholder, Task
     from tests.support.scenarios import add_cast, cast_spec
 
@@ -149,7 +149,7 @@ def due_task_ids(first: int, tasks: int, due: int) -> list[int]:
 
 def make_due(engine: Engine, ids: list[int]) -> None:
     """Give the tasks `ids` the state a sweep at NOW finds: due today, next step (task_due) at 09:00 local."""
-    from engine.schedule import local_instant
+    from engine.domain.schedule import local_instant
     from engine.store.models import Outbox, Task
 
     at = local_instant(DUE_ON, 9, CAST["coach"][2])
@@ -173,7 +173,7 @@ def counts(engine: Engine) -> dict[str, int]:
 def one_sweep(engine: Engine, now: datetime) -> tuple[float, int]:
     """Seconds for the planning of one sweep at `now`, as the daemon runs it: one committed transaction per batch
     until no batch comes back full (commits included); and the rows planned."""
-    from engine.planning import plan_batch
+    from engine.planning.planner import plan_batch
     from engine.store.db import transaction
 
     started = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Sojourn's engine: use cases (`service`, `delivery_service`), the lifecycle, planning, dispatch and the daemon.
+"""Sojourn's engine, grouped by area; each package's docstring says what lives there and what it may import.
 
-Submodules are imported where they are used, so the command line pays only for what a command needs.
+Bottom first: `domain` < `store` < `program` < `planning`, `reporting` < `delivery` < `web`. Submodules are
+imported where they are used, so the command line pays only for what a command needs.
 """

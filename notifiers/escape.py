@@ -1,7 +1,7 @@
 """How user text is made safe in the formats the notifiers write: one rule per format, each in one function here.
 
 A notification's subject and body carry names, titles and notes typed by people Sojourn does not control. The
-engine's own formats (CSV, HTML, Mermaid, charts) have their rules in `engine.escape`.
+engine's own formats (CSV, HTML, Mermaid, charts) have their rules in `engine.domain.escape`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from engine import service
+from engine.program import service
 from engine.store.db import open_db
 from notifiers import Notification
 from tests.support import scenarios

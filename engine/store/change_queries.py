@@ -9,7 +9,7 @@ from sqlalchemy import CursorResult, String, update
 from sqlalchemy import cast as sql_cast
 from sqlmodel import Session, col
 
-from engine.notices import DELIVERABLE, NoticeStatus
+from engine.domain.notices import DELIVERABLE, NoticeStatus
 from engine.store.models import Outbox
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import CursorResult, Table, bindparam, update
 from sqlmodel import Session, col, select
 
-from engine.notices import GoalProgressLine
+from engine.domain.notices import GoalProgressLine
 from engine.store.models import Checkin, Goal, GoalProgress, Pulse
 
 if TYPE_CHECKING:

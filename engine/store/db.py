@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import Session
 
-from engine.errors import DatabaseUnavailable, NotInitialised
+from engine.domain.errors import DatabaseUnavailable, NotInitialised
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Column, Index, Integer, Numeric, Text, UniqueConstr
 from sqlalchemy.ext.mutable import MutableList
 from sqlmodel import Field, SQLModel
 
-from engine.notices import NoticeStatus
+from engine.domain.notices import NoticeStatus
 
 
 def pk(row: SQLModel) -> int:
@@ -62,7 +62,8 @@ class Assignment(SQLModel, table=True):
     # what the assignment cost (assignments cost two to five times base pay), for the cost per leader retained
     cost_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2), nullable=True))
     cost_currency: str | None = Field(default=None, max_length=3)  # ISO 4217, e.g. EUR
-    # why a cancelled assignment ended early: one of engine.inputs.EARLY_RETURN_REASONS (null: not an early return)
+    # why a cancelled assignment ended early: one of engine.domain.inputs.EARLY_RETURN_REASONS (null: not an early
+    # return)
     early_return_reason: str | None = None
 
 
@@ -179,8 +180,9 @@ class AuditEvent(SQLModel, table=True):
     details: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str | None = None
     hash: str
-    # how the strings of actor and details were committed (engine.audit): the random secret their salts derive from;
-    # after an erasure, `erased` holds the remaining salts and the frozen digests instead. Both null: hashed in clear
+    # how the strings of actor and details were committed (engine.program.audit): the random secret their salts derive
+    # from; after an erasure, `erased` holds the remaining salts and the frozen digests instead. Both null: hashed in
+    # clear
     secret: str | None = None
     erased: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
@@ -231,7 +233,7 @@ class DaemonLease(SQLModel, table=True):
     """Heartbeats of running daemons; on SQLite the single `dispatcher` row is the lease to dispatch.
 
     `process_start` tells the holder apart from a later process with the same pid on its host (see
-    `engine.leases.process_start_of`); None where the platform does not say.
+    `engine.delivery.leases.process_start_of`); None where the platform does not say.
     """
 
     name: str = Field(primary_key=True)

@@ -49,7 +49,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlmodel import SQLModel
 
-from engine.notices import NewNotice
+from engine.domain.notices import NewNotice
 from engine.store.models import (
     Assignment,
     AuditEvent,

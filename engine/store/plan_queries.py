@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col, select
 
-from engine.notices import DELIVERABLE
+from engine.domain.notices import DELIVERABLE
 from engine.store.models import Activity, Goal, Outbox, PlanChange
 
 

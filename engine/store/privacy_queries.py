@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, String, Table, cast, delete, func, or_, select, update
 from sqlmodel import Session, SQLModel
 
-from engine.notices import NoticeStatus
+from engine.domain.notices import NoticeStatus
 
 
 def _table(name: str) -> Table:

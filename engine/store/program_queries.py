@@ -1,6 +1,7 @@
 """The reads behind outcomes and `sojourn program summary`: one query per table for all selected assignments.
 
-Like `report_queries`, they select plain columns as Core statements; the figures are computed in `engine.program`.
+Like `report_queries`, they select plain columns as Core statements; the figures are computed in
+`engine.reporting.summary`.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import func
 from sqlmodel import Session, col, select
 
-from engine.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
+from engine.domain.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
 from engine.store.models import (
     Assignment,
     CadenceState,

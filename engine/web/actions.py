@@ -5,8 +5,8 @@ transaction of its own, then calls the same use case as the command line with th
 use case releases the claim again, so the link stays usable and nothing is written.
 
 Adding an action is one `LinkAction` member, one `ACTIONS` entry and, for the notices that carry it, one branch of
-`engine.links.notice_action`. `describe(session, person, obj, now)` reads the object, raises `LinkRefused` (403 not
-theirs, 404 unknown, 409 already done) and returns the `Preview` with the form's fields; `perform(db, person, obj,
+`engine.delivery.links.notice_action`. `describe(session, person, obj, now)` reads the object, raises `LinkRefused` (403
+not theirs, 404 unknown, 409 already done) and returns the `Preview` with the form's fields; `perform(db, person, obj,
 form, now)` calls the part's use case with `actor=person.email` and returns `Done`. Its `SojournError`s become
 refusals (NotFound 404, BadInput 400, others 409); a form value it cannot take raises `FormRejected`, whose page
 shows the form again.
@@ -22,16 +22,17 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engine import checkins, inputs, notices, plans, service
-from engine.errors import BadInput, ConcurrentChange, NotFound, SojournError
-from engine.links import LinkAction, LinkClaims, LinkRefused, LinkSigner, Refusal, link_url
-from engine.logging import get_logger
-from engine.records import AssignmentRecord, load_record, load_records
-from engine.schedule import local_date, zone
+from engine.delivery.links import LinkAction, LinkClaims, LinkRefused, LinkSigner, Refusal, link_url
+from engine.domain import inputs, notices
+from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
+from engine.domain.schedule import local_date, zone
+from engine.program import checkins, plans, service
+from engine.program.logging import get_logger
+from engine.program.records import AssignmentRecord, load_record, load_records
+from engine.program.transactions import use_case_reading, use_case_transaction
 from engine.store import link_queries, lookups, plan_queries
 from engine.store.db import transaction
 from engine.store.models import Assignment, Goal, Person, PlanChange, Pulse, Task, pk
-from engine.transactions import use_case_reading, use_case_transaction
 
 log = get_logger(__name__)
 T = TypeVar("T")

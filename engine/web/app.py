@@ -14,8 +14,8 @@ from typing import Any
 from flask import Flask, render_template, request
 from sqlalchemy import Engine, text
 
-from engine.links import LinkRefused, LinkSigner
-from engine.logging import get_logger
+from engine.delivery.links import LinkRefused, LinkSigner
+from engine.program.logging import get_logger
 from engine.web import actions
 from engine.web.serve import HEALTH_SERVICE, instance_database, sojourn_version
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import URL, Engine
 
-from engine.config import ServeSettings
-from engine.errors import BadInput, SojournError
-from engine.links import signer_from
-from engine.logging import get_logger
+from engine.delivery.config import ServeSettings
+from engine.delivery.links import signer_from
+from engine.domain.errors import BadInput, SojournError
+from engine.program.logging import get_logger
 from engine.store.db import is_sqlite, require_schema
 
 log = get_logger(__name__)

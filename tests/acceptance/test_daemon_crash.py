@@ -16,9 +16,9 @@ from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from acceptance.conftest import installed_sojourn
-from engine import service
-from engine.dispatch import DeliveryPolicy
-from engine.leases import DISPATCHER, lease_seconds
+from engine.delivery.dispatch import DeliveryPolicy
+from engine.delivery.leases import DISPATCHER, lease_seconds
+from engine.program import service
 from engine.store.db import transaction
 from engine.store.models import DaemonLease, Outbox
 from tests.support.scenarios import fill_outbox, make_task_overdue, quiet_assignment

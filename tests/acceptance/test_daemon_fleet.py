@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from acceptance.conftest import installed_sojourn
 from acceptance.test_daemon_crash import status_counts, wait_for
-from engine import service
+from engine.program import service
 from engine.store.db import open_db, transaction
 from engine.store.models import DaemonLease
 from tests.support.scenarios import add_cast, cast_spec, fill_outbox, quiet_assignment

@@ -22,8 +22,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
-from engine import service
-from engine.links import LinkAction, LinkSigner
+from engine.delivery.links import LinkAction, LinkSigner
+from engine.program import service
 from engine.store.db import open_db, transaction
 from engine.store.models import AuditEvent, LinkUse
 from tests.acceptance.conftest import Sojourn

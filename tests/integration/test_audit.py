@@ -13,9 +13,9 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, create_engine, text
 
-from engine import audit, service
-from engine.audit import check_chain, event_from_export, verify_audit
-from engine.errors import BadInput, GuardsUnmet, SojournError
+from engine.domain.errors import BadInput, GuardsUnmet, SojournError
+from engine.program import audit, service
+from engine.program.audit import check_chain, event_from_export, verify_audit
 from engine.store.db import alembic_config
 from integration.conftest import Sojourn, snapshot
 

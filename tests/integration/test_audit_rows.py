@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from engine import audit, service
+from engine.program import audit, service
 from integration.conftest import Sojourn, snapshot
 from integration.test_audit import _raw
 from tests.support import scenarios

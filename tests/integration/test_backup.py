@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import service
+from engine.program import service
 from engine.store.db import open_db
 from integration.conftest import Sojourn, snapshot
 from tests.conftest import NOW

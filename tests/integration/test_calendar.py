@@ -20,11 +20,11 @@ from icalendar import Calendar, Event
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from engine import service
-from engine.cadences import add_months_clamped
-from engine.dispatch import dispatch_due
-from engine.planning import plan
-from engine.schedule import local_instant
+from engine.delivery.dispatch import dispatch_due
+from engine.domain.cadences import add_months_clamped
+from engine.domain.schedule import local_instant
+from engine.planning.planner import plan
+from engine.program import service
 from engine.store.db import transaction
 from engine.store.models import Outbox
 from integration.conftest import Sojourn

@@ -14,8 +14,9 @@ from freezegun import freeze_time
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from engine import audit, changes, planning, service
-from engine.errors import BadInput, ConcurrentChange, NotFound, SojournError
+from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
+from engine.planning import planner
+from engine.program import audit, changes, service
 from engine.store.db import transaction
 from engine.store.models import Assignment, Outbox, Task
 from tests.integration.conftest import Sojourn, snapshot
@@ -30,7 +31,7 @@ DUE_SOON_SENT = datetime(2026, 3, 13, 12, 0, tzinfo=UTC)  # interview tasks due 
 
 def _plan(db: Engine, now: datetime) -> None:
     with transaction(db) as session:
-        planning.plan(session, now)
+        planner.plan(session, now)
 
 
 def _outbox(db: Engine, assignment_id: int) -> dict[str, tuple[str, str]]:

@@ -12,10 +12,10 @@ from freezegun.api import FrozenDateTimeFactory
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
-from engine import checkins, service
-from engine.cadences import add_months_clamped
-from engine.errors import SojournError
-from engine.planning import plan
+from engine.domain.cadences import add_months_clamped
+from engine.domain.errors import SojournError
+from engine.planning.planner import plan
+from engine.program import checkins, service
 from engine.store.audit_events import audit_event_rows
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Checkin, GoalProgress, Outbox, Pulse, Task

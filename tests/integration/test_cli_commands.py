@@ -13,7 +13,7 @@ import yaml
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
-from engine import service
+from engine.program import service
 from engine.store.db import open_db
 from integration.conftest import Outcome, Sojourn, snapshot
 from workflows import builtin_workflow_texts

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import Engine
 
-from engine import service
+from engine.program import service
 from integration.conftest import Outcome, Sojourn, snapshot
 from workflows import builtin_workflow_texts
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import Engine
 
-from engine import service
+from engine.program import service
 from integration.conftest import Sojourn, snapshot
 from integration.test_cli_errors import CSV_HEADER, assert_fails, csv_row, mutated_workflow
 

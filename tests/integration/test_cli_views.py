@@ -13,8 +13,8 @@ from freezegun import freeze_time
 from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
-from engine import outcomes, service
-from engine.links import LinkAction, LinkSigner
+from engine.delivery.links import LinkAction, LinkSigner
+from engine.program import outcomes, service
 from engine.web import actions
 from engine.web.app import create_app
 from integration.conftest import Sojourn, snapshot

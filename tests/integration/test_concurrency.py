@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session
 
-from engine import service
-from engine.errors import SojournError
+from engine.domain.errors import SojournError
+from engine.program import service
 from engine.store.db import open_db
 from engine.store.models import Outbox, StageChange, Task
 from tests.support.scratch import postgres_database
@@ -35,8 +35,8 @@ RACER = """
 import json, sys, time
 from datetime import datetime
 from pathlib import Path
-from engine import service
-from engine.errors import SojournError
+from engine.program import service
+from engine.domain.errors import SojournError
 from engine.store.db import open_db
 
 url, assignment_id, racer, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])

@@ -9,20 +9,20 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-import engine.daemon
-import engine.planning
-from engine import service
-from engine.config import DeliveryPolicy, Routing
-from engine.daemon import Daemon
-from engine.leases import DaemonIdentity
-from engine.planning import PlannedBatch
+import engine.delivery.daemon
+import engine.planning.planner
+from engine.delivery.config import DeliveryPolicy, Routing
+from engine.delivery.daemon import Daemon
+from engine.delivery.leases import DaemonIdentity
+from engine.planning.planner import PlannedBatch
+from engine.program import service
 from engine.store import queries
 from engine.store.db import transaction
 from integration.conftest import Recorder
 
 
 class SlowPlanningClock:
-    """Stands in for the `time` module in engine.daemon: planning appears to take `planning_seconds`."""
+    """Stands in for the `time` module in engine.delivery.daemon: planning appears to take `planning_seconds`."""
 
     def __init__(self, planning_seconds: float) -> None:
         self.now = 1_000.0
@@ -37,14 +37,14 @@ def test_sweep_dispatches_when_planning_took_longer_than_the_dispatch_budget(
     """The dispatch budget starts after planning: a sweep that planned for ages still sends what is due."""
     service.create_assignment(db, spec, actor="admin", now=now)  # three stage_changed notices, due at once
     clock = SlowPlanningClock(planning_seconds=3_600)
-    real_plan_batch = engine.planning.plan_batch
+    real_plan_batch = engine.planning.planner.plan_batch
 
     def slow_plan_batch(session: Any, at: datetime, **options: Any) -> PlannedBatch:
         clock.now += clock.planning_seconds
         return real_plan_batch(session, at, **options)
 
-    monkeypatch.setattr(engine.daemon, "time", clock)
-    monkeypatch.setattr(engine.planning, "plan_batch", slow_plan_batch)
+    monkeypatch.setattr(engine.delivery.daemon, "time", clock)
+    monkeypatch.setattr(engine.planning.planner, "plan_batch", slow_plan_batch)
     recorder = Recorder()
     daemon = Daemon(db, [recorder], routing=Routing({}), policy=DeliveryPolicy(), interval_seconds=60,
                     identity=DaemonIdentity("test-host", 1, "t1"), clock=lambda: now)
@@ -93,15 +93,15 @@ def test_sweep_commits_planning_batch_by_batch(db: Engine, spec: service.Assignm
     for _ in range(3):
         service.create_assignment(db, spec, actor="admin", now=now)
     # six due tasks and twelve due cadence checks (four cadences each): six full batches, then an empty one
-    monkeypatch.setattr(engine.planning, "BATCH_SIZE", 2)
+    monkeypatch.setattr(engine.planning.planner, "BATCH_SIZE", 2)
     commits: list[int] = []
-    real_plan_batch = engine.planning.plan_batch
+    real_plan_batch = engine.planning.planner.plan_batch
 
     def counting_plan_batch(session: Any, at: datetime, **options: Any) -> PlannedBatch:
         commits.append(len(commits))
         return real_plan_batch(session, at, **options)
 
-    monkeypatch.setattr(engine.planning, "plan_batch", counting_plan_batch)
+    monkeypatch.setattr(engine.planning.planner, "plan_batch", counting_plan_batch)
     daemon = Daemon(db, [Recorder()], routing=Routing({}), policy=DeliveryPolicy(), interval_seconds=60,
                     identity=DaemonIdentity("test-host", 1, "t1"), clock=lambda: now + timedelta(days=30))
     daemon.start()

@@ -18,11 +18,11 @@ from sqlmodel import select
 from structlog.testing import capture_logs
 from structlog.typing import EventDict
 
-from engine import service
-from engine.config import DeliveryPolicy, Routing
-from engine.daemon import Daemon, build_scheduler
-from engine.leases import DaemonIdentity, acquire_dispatcher_lease, start_heartbeat
-from engine.logging import configure_logging
+from engine.delivery.config import DeliveryPolicy, Routing
+from engine.delivery.daemon import Daemon, build_scheduler
+from engine.delivery.leases import DaemonIdentity, acquire_dispatcher_lease, start_heartbeat
+from engine.program import service
+from engine.program.logging import configure_logging
 from engine.store.db import transaction
 from engine.store.models import Outbox
 from integration.conftest import Recorder, Sojourn, snapshot

@@ -17,11 +17,10 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 from structlog.testing import capture_logs
 
-from engine import delivery_service, service
-from engine.config import DeliveryPolicy, Routing
-from engine.dispatch import DispatchReport, dispatch_due
-from engine.errors import ConcurrentChange, DaemonAlreadyRunning, NotFound, SojournError
-from engine.leases import (
+from engine.delivery import outbox
+from engine.delivery.config import DeliveryPolicy, Routing
+from engine.delivery.dispatch import DispatchReport, dispatch_due
+from engine.delivery.leases import (
     DISPATCHER,
     DaemonIdentity,
     acquire_dispatcher_lease,
@@ -30,8 +29,10 @@ from engine.leases import (
     renew_leases,
     start_heartbeat,
 )
-from engine.logging import get_logger
-from engine.notices import NewNotice, NoticeKind
+from engine.domain.errors import ConcurrentChange, DaemonAlreadyRunning, NotFound, SojournError
+from engine.domain.notices import NewNotice, NoticeKind
+from engine.program import service
+from engine.program.logging import get_logger
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
@@ -217,7 +218,7 @@ def test_outbox_retry_revives_dead_row_and_skips_notifiers_that_accepted(db: Eng
     dead = _row(db, pending[0])
     assert (dead.status, dead.delivered_to) == ("dead", ["file"])
     later = now + timedelta(hours=2)
-    revived = delivery_service.retry_notification(db, dead.key, now=later)
+    revived = outbox.retry_notification(db, dead.key, now=later)
     assert (revived["status"], revived["attempts"], revived["next_attempt_at"]) == ("pending", 0, later.isoformat())
     _dispatch(db, [file, email], later)
     row = _row(db, dead.key)
@@ -230,10 +231,10 @@ def test_outbox_retry_refuses_when_key_is_unknown_or_already_sent(db: Engine, pe
                                                                   now: datetime) -> None:
     """An unknown key is NotFound and a sent row is refused; both exit 1 and change nothing."""
     with pytest.raises(NotFound, match="no notification with key 'nope/1'"):
-        delivery_service.retry_notification(db, "nope/1", now=now)
+        outbox.retry_notification(db, "nope/1", now=now)
     _dispatch(db, [FakeNotifier("file")], now)
     with pytest.raises(SojournError, match="already sent"):
-        delivery_service.retry_notification(db, pending[0], now=now)
+        outbox.retry_notification(db, pending[0], now=now)
     assert NotFound.exit_code == SojournError.exit_code == 1
 
 
@@ -241,14 +242,14 @@ def test_outbox_retry_refuses_when_row_is_pending_or_being_delivered(db: Engine,
                                                                     now: datetime) -> None:
     """Only dead or failed rows are retried; a pending row or one claimed right now is left as it is."""
     with pytest.raises(SojournError, match="is pending; only dead or failed notifications can be retried"):
-        delivery_service.retry_notification(db, pending[0], now=now)
+        outbox.retry_notification(db, pending[0], now=now)
     _dispatch(db, [FakeNotifier("email", always=TransientDeliveryError("timed out"))], now)
     later = now + timedelta(minutes=1)
     with transaction(db) as session:
         queries.claim_due_notifications(session, holder="daemon-a", now=later, limit=10,
                                         claim_until=later + timedelta(minutes=5))
     with pytest.raises(SojournError, match="is being delivered right now by daemon-a"):
-        delivery_service.retry_notification(db, pending[0], now=later)
+        outbox.retry_notification(db, pending[0], now=later)
     assert (_row(db, pending[0]).status, _row(db, pending[0]).claimed_by) == ("failed", "daemon-a")
 
 
@@ -271,7 +272,7 @@ def test_outbox_retry_keeps_daemon_claim_when_daemon_claims_row_while_retry_runs
     try:
         refused = False
         try:
-            delivery_service.retry_notification(db, key, now=later)
+            outbox.retry_notification(db, key, now=later)
         except SojournError:
             refused = True
     finally:
@@ -285,9 +286,9 @@ def test_outbox_retry_keeps_daemon_claim_when_daemon_claims_row_while_retry_runs
 
 
 @pytest.mark.parametrize("use", [
-    lambda db, now: delivery_service.list_notifications(db),
-    lambda db, now: delivery_service.retry_notification(db, "task_due/1", now=now),
-    lambda db, now: delivery_service.daemon_status(db, now=now),
+    lambda db, now: outbox.list_notifications(db),
+    lambda db, now: outbox.retry_notification(db, "task_due/1", now=now),
+    lambda db, now: outbox.daemon_status(db, now=now),
 ], ids=["list", "retry", "status"])
 def test_outbox_commands_report_busy_database_when_it_stays_locked(db: Engine, now: datetime,
                                                                    monkeypatch: pytest.MonkeyPatch,
@@ -417,7 +418,7 @@ def test_lease_claims_and_heartbeat_of_a_gone_process_of_this_host_are_taken_ove
         assert start_heartbeat(session, successor, now + timedelta(seconds=1), 60) == [dead.holder]
         assert acquire_dispatcher_lease(session, successor, now + timedelta(seconds=1), 60) == dead.holder
     assert {r.claimed_by for r in _rows(db)} == {None}
-    status = delivery_service.daemon_status(db, now=now + timedelta(seconds=1))
+    status = outbox.daemon_status(db, now=now + timedelta(seconds=1))
     assert [(d["pid"], d["alive"]) for d in status["daemons"]] == [(successor.pid, True)]
 
 
@@ -448,7 +449,7 @@ def test_released_lease_lets_successor_start_at_once_when_holder_exits_cleanly(d
         release_leases(session, ALICE)
     with transaction(db) as session:
         assert acquire_dispatcher_lease(session, BOB, now + timedelta(seconds=1), LEASE) is None
-    assert delivery_service.daemon_status(db, now=now)["daemons"] == []
+    assert outbox.daemon_status(db, now=now)["daemons"] == []
 
 
 def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine, pending: list[str],
@@ -464,7 +465,7 @@ def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine,
     with transaction(db) as session:
         assert queries.release_orphaned_claims(session, now + timedelta(seconds=10)) == 3
     assert Counter(r.claimed_by for r in _rows(db)) == {None: 4, BOB.holder: 3}
-    status = delivery_service.daemon_status(db, now=now + timedelta(seconds=10))
+    status = outbox.daemon_status(db, now=now + timedelta(seconds=10))
     assert {(d["pid"], d["alive"]) for d in status["daemons"]} == {(101, False), (202, True)}
 
 

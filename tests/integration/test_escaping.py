@@ -14,7 +14,7 @@ import yaml
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
-from engine import service
+from engine.program import service
 from integration.conftest import Sojourn
 from integration.test_mermaid import mermaid_parse
 from integration.test_reports import REPORTED_AT, ReportPage, seed_program

@@ -12,12 +12,12 @@ from freezegun import freeze_time
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
-from engine import checkins, service
-from engine.daemon import Daemon
-from engine.dispatch import DeliveryPolicy, Routing
-from engine.errors import GuardsUnmet
-from engine.forecast import ForecastOptions, forecast_assignments, forecast_new
-from engine.leases import DaemonIdentity
+from engine.delivery.daemon import Daemon
+from engine.delivery.dispatch import DeliveryPolicy, Routing
+from engine.delivery.leases import DaemonIdentity
+from engine.domain.errors import GuardsUnmet
+from engine.planning.forecast import ForecastOptions, forecast_assignments, forecast_new
+from engine.program import checkins, service
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Task
 from integration.conftest import Recorder, Sojourn, snapshot

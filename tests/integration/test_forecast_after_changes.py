@@ -9,10 +9,11 @@ from freezegun import freeze_time
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine import forecast, service
-from engine.errors import ConcurrentChange
+from engine.domain.errors import ConcurrentChange
+from engine.planning import forecast
+from engine.program import service
+from engine.program.transactions import use_case_transaction
 from engine.store.models import Person, Task
-from engine.transactions import use_case_transaction
 from tests.integration.conftest import Sojourn
 
 CREATED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from engine import audit, checkins, plans, service
-from engine.dispatch import dispatch_due, notification_of
-from engine.links import LinkAction, LinkRefused, LinkSigner, Refusal, notice_action
+from engine.delivery.dispatch import dispatch_due, notification_of
+from engine.delivery.links import LinkAction, LinkRefused, LinkSigner, Refusal, notice_action
+from engine.program import audit, checkins, plans, service
 from engine.store.db import transaction
 from engine.store.models import (
     AuditEvent,

@@ -12,8 +12,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
-from engine import service
-from engine.forecast import forecast_assignments
+from engine.planning.forecast import forecast_assignments
+from engine.program import service
 from integration.conftest import Sojourn
 from tests.conftest import NOW
 

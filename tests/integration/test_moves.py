@@ -10,8 +10,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
-from engine import guards, lifecycle, service
-from engine.records import assignment_view, load_record, load_record_to_move
+from engine.domain import guards, lifecycle
+from engine.program import service
+from engine.program.records import assignment_view, load_record, load_record_to_move
 from engine.store.models import Assignment
 from engine.store.moves import move_assignment
 

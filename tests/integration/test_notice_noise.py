@@ -12,8 +12,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine, select
 
-from engine import checkins, service
-from engine.dispatch import dispatch_due
+from engine.delivery.dispatch import dispatch_due
+from engine.program import checkins, service
 from engine.store.db import transaction
 from engine.store.models import Outbox, Task
 from notifiers import Notification

@@ -11,8 +11,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
-from engine import checkins, outcomes, service
-from engine.outcomes import CompetencyRating, OutcomeReport
+from engine.program import checkins, outcomes, service
+from engine.program.outcomes import CompetencyRating, OutcomeReport
 from integration.conftest import Sojourn, snapshot
 from tests.support.scenarios import PLAN_SIGNERS
 

@@ -10,7 +10,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
-from engine import service
+from engine.program import service
 from integration.conftest import Sojourn, snapshot
 from tests.conftest import NOW
 

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Engine, func, update
 from sqlmodel import col, select
 
-from engine import delivery_service, service
-from engine.cadences import add_months_clamped
-from engine.planning import plan
+from engine.delivery import outbox
+from engine.domain.cadences import add_months_clamped
+from engine.planning.planner import plan
+from engine.program import service
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Task
 from tests.support.scenarios import advance_to, finish_stage_tasks
@@ -332,7 +333,7 @@ def test_queued_task_reminders_are_cancelled_when_task_is_done_before_delivery(d
     escalations = {f"escalation/{task.id}/{n}/{role}": cancelled for n in (1, 2) for role in ("mobility", "talent")}
     assert mine == {f"task_due_soon/{task.id}": ("sent", None), f"task_overdue/{task.id}": cancelled, **escalations}
     assert {r.status for r in _rows(db) if r.task_id == other.id} == {"pending"}
-    assert {n["key"] for n in delivery_service.list_notifications(db, status="cancelled")} == {
+    assert {n["key"] for n in outbox.list_notifications(db, status="cancelled")} == {
         key for key, (status, _) in mine.items() if status == "cancelled"}
 
 
@@ -351,7 +352,7 @@ def test_queued_reminders_and_cadence_notices_are_cancelled_when_assignment_is_c
     assert {(r.status, r.last_error) for r in queued} == {("cancelled", "assignment cancelled before delivery")}
     assert {r.status for r in rows if r.kind in ("stage_changed", "plan_changed")} == {"pending"}
     with pytest.raises(service.SojournError, match="is cancelled; only dead or failed notifications can be retried"):
-        delivery_service.retry_notification(db, queued[0].key, now=cancelled_at)
+        outbox.retry_notification(db, queued[0].key, now=cancelled_at)
 
 
 def test_queued_cadence_notices_are_cancelled_when_assignment_leaves_cadence_range(db: Engine) -> None:

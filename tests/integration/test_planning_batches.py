@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from engine import checkins, plans, service
-from engine.notices import NewNotice, NoticeKind
-from engine.planning import plan
+from engine.domain.notices import NewNotice, NoticeKind
+from engine.planning.planner import plan
+from engine.program import checkins, plans, service
 from engine.store import checkin_queries, queries
 from engine.store import scratch as scratch_store
 from engine.store.db import transaction

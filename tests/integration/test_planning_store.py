@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import select
 
-from engine import notices, service
-from engine.notices import NewNotice, NoticeKind, NoticeStatus
-from engine.planning import plan
+from engine.domain import notices
+from engine.domain.notices import NewNotice, NoticeKind, NoticeStatus
+from engine.planning.planner import plan
+from engine.program import service
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Assignment, Outbox, Person, Task

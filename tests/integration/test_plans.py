@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
-from engine import planning, plans, service
-from engine.errors import BadInput, SojournError
+from engine.domain.errors import BadInput, SojournError
+from engine.planning import planner
+from engine.program import plans, service
 from engine.store.db import transaction
 from engine.store.models import Outbox, Task, pk
 from integration.conftest import Outcome, Sojourn, snapshot
@@ -89,7 +90,7 @@ def _rows(db: Engine, model: Any, *where: Any) -> list[Any]:
 
 def _plan_at(db: Engine, at: datetime) -> None:
     with transaction(db) as session:
-        planning.plan(session, at)
+        planner.plan(session, at)
 
 
 def _after(day: date, days: int) -> datetime:

@@ -15,8 +15,8 @@ from alembic import command
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from engine import audit, service
-from engine.dispatch import dispatch_due
+from engine.delivery.dispatch import dispatch_due
+from engine.program import audit, service
 from engine.store.db import alembic_config
 from integration.conftest import Recorder, Sojourn, snapshot
 from integration.test_audit import _raw

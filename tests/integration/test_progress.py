@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from engine import service
-from engine.forecast import ForecastOptions, forecast_new
-from engine.reports import program_report
+from engine.planning.forecast import ForecastOptions, forecast_new
+from engine.program import service
+from engine.reporting.figures import program_report
 from integration.conftest import Sojourn
 
 ROLES = ("sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility")

@@ -18,7 +18,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
-from engine import service
+from engine.program import service
 from integration.conftest import Sojourn, snapshot
 from tests.support.browser import visit
 

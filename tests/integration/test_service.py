@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from engine import service
-from engine.errors import BadInput, GuardsUnmet, InvalidTransition, NotFound
+from engine.domain.errors import BadInput, GuardsUnmet, InvalidTransition, NotFound
+from engine.program import service
 from engine.store.models import Outbox, StageChange, Task
 from workflows import builtin_workflow_texts
 

@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
-from engine import plans, service
-from engine.links import LinkAction, LinkSigner
+from engine.delivery.links import LinkAction, LinkSigner
+from engine.program import plans, service
 from engine.store.db import open_db
 from engine.web.app import create_app
 from engine.web.serve import instance_database

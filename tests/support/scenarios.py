@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, delete, update
 from sqlmodel import col
 
-from engine import service
-from engine.notices import NewNotice, NoticeKind
+from engine.domain.notices import NewNotice, NoticeKind
+from engine.program import service
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Person, Task
@@ -120,7 +120,7 @@ def assignment_with_every_record(db: Engine, spec: service.AssignmentSpec, at: d
     done with notes, sign-offs, an acknowledged plan change, a contact, check-ins both ways, a pulse whose alert
     was resolved, and a 12-month outcome. The assignee (Ana Lima) wrote notes, feedback and a pulse note and is
     named in what others wrote. Returns its id."""
-    from engine import checkins, outcomes, plans
+    from engine.program import checkins, outcomes, plans
 
     people = emails()
     assignee, name = CAST["assignee"][0], CAST["assignee"][1]

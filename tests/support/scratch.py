@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
-from engine import service
+from engine.program import service
 from engine.store.db import open_db
 
 # The server on which scratch PostgreSQL databases are made: any database there that the user may connect to.

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from engine.links import LinkSigner
+from engine.delivery.links import LinkSigner
 
 LINK_SECRET = "a link secret for tests only, 32 bytes or more"  # [serve] refuses shorter ones
 SECRET_ENV = "SOJOURN_TEST_LINK_SECRET"

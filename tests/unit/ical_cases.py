@@ -1,15 +1,15 @@
 """Fixed inputs of the iCalendar byte fixture: periods, zones and recipients whose attachments were captured.
 
-`tests/unit/fixtures/ical_bytes.json` holds the text `engine.ical` wrote for each case when the attachments were
-still built through icalendar's objects; the tests compare today's output with it byte for byte.
+`tests/unit/fixtures/ical_bytes.json` holds the text `engine.planning.ical` wrote for each case when the attachments
+were still built through icalendar's objects; the tests compare today's output with it byte for byte.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from engine.definition import Cadence, Every
-from engine.ical import ContactPeriod, calendar_text, contact_event, period_calendar, task_event
+from engine.domain.definition import Cadence, Every
+from engine.planning.ical import ContactPeriod, calendar_text, contact_event, period_calendar, task_event
 from engine.store.models import Assignment, Person, Task
 
 NOW = datetime(2027, 2, 1, 10, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from engine.audit import (
+from engine.program.audit import (
     ERASED_DOMAIN,
     PERSON_ERASED,
     ChainEvent,

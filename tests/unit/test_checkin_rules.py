@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.checkins import pulse_alert_reason
-from engine.definition import PulseRules, parse_definition
-from engine.errors import BadInput
-from engine.inputs import goal_progress
-from engine.notices import NoticeKind, cadence_notice_kinds
+from engine.domain.definition import PulseRules, parse_definition
+from engine.domain.errors import BadInput
+from engine.domain.inputs import goal_progress
+from engine.domain.notices import NoticeKind, cadence_notice_kinds
+from engine.program.checkins import pulse_alert_reason
 from workflows import builtin_workflow_texts
 
 LEADERSHIP = builtin_workflow_texts()["leadership-development.yaml"]

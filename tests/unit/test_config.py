@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from engine.config import ConfigFile, parse_config
-from engine.errors import BadInput
+from engine.delivery.config import ConfigFile, parse_config
+from engine.domain.errors import BadInput
 
 EMAIL = {"host": "smtp.example.com", "port": 587, "sender": "sojourn@example.com", "tls": "starttls",
          "username": "sojourn", "password_env": "SOJOURN_SMTP_PASSWORD"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from engine.definition import parse_definition
-from engine.errors import BadInput
+from engine.domain.definition import parse_definition
+from engine.domain.errors import BadInput
 from workflows import builtin_workflow_texts
 
 LEADERSHIP = builtin_workflow_texts()["leadership-development.yaml"]

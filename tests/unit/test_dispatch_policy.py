@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from engine.config import DeliveryPolicy, Routing
-from engine.errors import BadInput
-from engine.leases import lease_seconds
+from engine.delivery.config import DeliveryPolicy, Routing
+from engine.delivery.leases import lease_seconds
+from engine.domain.errors import BadInput
 
 
 class FixedRandom(random.Random):

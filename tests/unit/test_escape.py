@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.escape import csv_cell, literal_chart_text, mermaid_id, mermaid_label
+from engine.domain.escape import csv_cell, literal_chart_text, mermaid_id, mermaid_label
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://e","x")'])

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from engine.errors import BadInput
-from engine.forecast import ForecastNotice, ForecastOptions
+from engine.domain.errors import BadInput
+from engine.planning.forecast import ForecastNotice, ForecastOptions
 
 
 def test_until_stops_the_replay_at_the_first_instant_of_the_next_utc_day() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from engine.guards import (
+from engine.domain.guards import (
     GoalFacts,
     GuardContext,
     TaskFacts,

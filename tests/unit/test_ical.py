@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
 
-from engine.definition import Cadence, Every
-from engine.ical import ContactPeriod, calendar_text, contact_event, period_calendar, task_event
-from engine.schedule import local_instant
+from engine.domain.definition import Cadence, Every
+from engine.domain.schedule import local_instant
+from engine.planning.ical import ContactPeriod, calendar_text, contact_event, period_calendar, task_event
 from engine.store.models import Assignment, Person, Task
 
 NOW = datetime(2027, 2, 1, 10, 0, tzinfo=UTC)
@@ -122,7 +122,7 @@ def test_period_calendar_holds_the_one_event_in_the_recipients_zone() -> None:
 
 def test_commands_that_build_no_calendar_do_not_import_icalendar() -> None:
     """Loading the use cases (and planning, which imports this module) leaves icalendar unimported until needed."""
-    probe = "import sys, engine.service, engine.planning; print('icalendar' in sys.modules)"
+    probe = "import sys, engine.program.service, engine.planning.planner; print('icalendar' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
 
     assert done.stdout.strip() == "False"
@@ -163,7 +163,7 @@ def test_hostile_text_stays_one_property_value_and_adds_no_properties() -> None:
 
 def test_hostile_text_is_escaped_the_same_with_assertions_off() -> None:
     """Under `python -O` a line break in a name still cannot start a line of the calendar."""
-    probe = ("from datetime import UTC, datetime; from engine.ical import calendar_text; "
+    probe = ("from datetime import UTC, datetime; from engine.planning.ical import calendar_text; "
              "print(calendar_text([], tz='UTC', name='x\\nMETHOD:CANCEL'), end='')")
     done = subprocess.run([sys.executable, "-O", "-c", probe], capture_output=True, text=True, check=True)
 

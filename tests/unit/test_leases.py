@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.leases import DaemonIdentity, holder_is_gone, process_start_of
+from engine.delivery.leases import DaemonIdentity, holder_is_gone, process_start_of
 from engine.store.models import DaemonLease
 
 HERE = DaemonIdentity.of_this_process()

@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from engine.definition import parse_definition
-from engine.errors import InvalidTransition
-from engine.guards import GuardContext, TaskFacts
-from engine.lifecycle import Lifecycle, Subject
+from engine.domain.definition import parse_definition
+from engine.domain.errors import InvalidTransition
+from engine.domain.guards import GuardContext, TaskFacts
+from engine.domain.lifecycle import Lifecycle, Subject
 from workflows import builtin_workflow_texts
 
 DEFINITION = parse_definition(builtin_workflow_texts()["leadership-development.yaml"])

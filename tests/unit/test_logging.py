@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from engine.logging import resolved_format
+from engine.program.logging import resolved_format
 
 
 class Terminal(io.StringIO):

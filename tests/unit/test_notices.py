@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from engine import notices
-from engine.definition import Cadence, Every
-from engine.notices import NoticeKind
+from engine.domain import notices
+from engine.domain.definition import Cadence, Every
+from engine.domain.notices import NoticeKind
 from engine.store.models import Assignment, Person, Task
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)

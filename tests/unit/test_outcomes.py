@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from engine import inputs, outcomes, program
-from engine.errors import BadInput
+from engine.domain import inputs
+from engine.domain.errors import BadInput
+from engine.program import outcomes
+from engine.reporting import summary
 from engine.store.program_queries import OutcomeRow, ProgramAssignmentRow
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -62,7 +64,7 @@ def test_retention_counts_those_whose_milestone_came_or_whose_outcome_is_recorde
     assignments = [_assignment(1, date(2025, 3, 1)), _assignment(2, date(2025, 3, 3)), _assignment(3, date(2025, 6, 1)),
                    _assignment(4, date(2023, 1, 1))]
     recorded = [_outcome(1, 12, True), _outcome(3, 12, False), _outcome(4, 12, True), _outcome(4, 24, True)]
-    found = program.retention(assignments, {1, 2, 3, 4}, recorded, NOW)
+    found = summary.retention(assignments, {1, 2, 3, 4}, recorded, NOW)
     # 12 months: 1 (2026-03-01 has come), 3 (recorded early), 4; not 2 (2026-03-03); 24 months: only 4
     assert [(r["months"], r["due"], r["recorded"], r["retained"]) for r in found] == [(12, 3, 3, 2), (24, 1, 1, 1)]
 
@@ -70,14 +72,14 @@ def test_retention_counts_those_whose_milestone_came_or_whose_outcome_is_recorde
 def test_retained_leaders_follow_the_latest_outcome() -> None:
     """An assignee who left by 24 months is no longer a leader retained, whatever the 12-month outcome said."""
     recorded = [_outcome(1, 12, True), _outcome(1, 24, False), _outcome(2, 12, True), _outcome(3, 12, False)]
-    assert program.retained_leaders(recorded) == {2}
+    assert summary.retained_leaders(recorded) == {2}
 
 
 def test_cost_per_retained_leader_divides_each_currencys_total_by_its_leaders_retained() -> None:
     """Every costed assignment counts toward the total; the total is divided by the leaders retained among them."""
     assignments = [_assignment(1, date(2024, 1, 1), "100000", "EUR"), _assignment(2, date(2024, 1, 1), "50000", "EUR"),
                    _assignment(3, date(2024, 1, 1), "70000", "USD"), _assignment(4, date(2024, 1, 1))]
-    assert program.cost_per_retained_leader(assignments, {1, 4}) == [
+    assert summary.cost_per_retained_leader(assignments, {1, 4}) == [
         {"currency": "EUR", "assignments": 2, "total": "150000.00", "retained_leaders": 1,
          "per_retained_leader": "150000.00"},
         {"currency": "USD", "assignments": 1, "total": "70000.00", "retained_leaders": 0,

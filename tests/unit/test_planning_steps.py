@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
 
-from engine.cadences import CadenceSchedule, add_months_clamped, anchor_day
-from engine.definition import Every, Reminders
-from engine.reminders import steps_to_send, task_steps
+from engine.domain.cadences import CadenceSchedule, add_months_clamped, anchor_day
+from engine.domain.definition import Every, Reminders
+from engine.domain.reminders import steps_to_send, task_steps
 
 REMINDERS = Reminders(local_hour=9, due_soon_days=3, escalate_to="mobility", escalation_days=(3, 10))
 ZONES = ["Asia/Kolkata", "Australia/Sydney", "America/Santiago", "America/New_York", "Europe/Berlin",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from engine.audit import check_chain, erase_strings, seal
-from engine.privacy import ErasedPerson, event_replacements
+from engine.program.audit import check_chain, erase_strings, seal
+from engine.program.privacy import ErasedPerson, event_replacements
 
 ANA = ErasedPerson(3, "ana.lima@example.com", "Ana Lima", "erased-0a1b2c3d@erased.invalid", "Erased person 0a1b2c3d")
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine import reports
-from engine.definition import parse_definition
+from engine.domain.definition import parse_definition
+from engine.reporting import figures
 from engine.store import report_queries
 from engine.store.program_queries import OutcomeRow
 from engine.store.report_queries import AssignmentFilter, AssignmentRow, ContactRow, TransitionRow
@@ -27,17 +27,17 @@ def _history(*steps: tuple[str | None, str, date, str | None]) -> list[Transitio
     return [TransitionRow(1, source, dest, _noon(day), reason) for source, dest, day, reason in steps]
 
 
-def _rows(stage: str, history: list[TransitionRow], contacts: list[date] | None = None) -> reports.ReportRows:
+def _rows(stage: str, history: list[TransitionRow], contacts: list[date] | None = None) -> figures.ReportRows:
     assignment = AssignmentRow(id=1, workflow_id=1, stage=stage, home="BR", host="DE", start=date(2026, 1, 1),
                                end=date(2027, 6, 30), assignee_email="ana.lima@example.com",
                                assignee_name="Ana Lima", assignee_tz="UTC")
-    return reports.ReportRows(workflows={1: ("leadership-development", 1, LEADERSHIP)}, assignments=[assignment],
+    return figures.ReportRows(workflows={1: ("leadership-development", 1, LEADERSHIP)}, assignments=[assignment],
                               transitions=history, overdue_tasks=[],
                               contacts=[ContactRow(1, "sponsor_contact", day) for day in contacts or []])
 
 
-def _report(rows: reports.ReportRows, on: date) -> dict[str, Any]:
-    return reports.compute_report(rows, AssignmentFilter(), _noon(on))
+def _report(rows: figures.ReportRows, on: date) -> dict[str, Any]:
+    return figures.compute_report(rows, AssignmentFilter(), _noon(on))
 
 
 @pytest.mark.parametrize(("values", "median", "p90"), [
@@ -50,8 +50,8 @@ def _report(rows: reports.ReportRows, on: date) -> dict[str, Any]:
 def test_median_and_nearest_rank_90th_percentile(values: list[float], median: float | None,
                                                  p90: float | None) -> None:
     """The median averages the two middle values; the 90th percentile is the value at rank ceil(0.9 n)."""
-    assert reports.median(values) == median
-    assert reports.percentile(values, 0.9) == p90
+    assert figures.median(values) == median
+    assert figures.percentile(values, 0.9) == p90
 
 
 def test_stage_stays_run_from_entering_a_stage_to_the_next_change() -> None:
@@ -59,7 +59,7 @@ def test_stage_stays_run_from_entering_a_stage_to_the_next_change() -> None:
     history = _history((None, "interviews", date(2026, 1, 1), None),
                        ("interviews", "plan_agreed", date(2026, 1, 11), None),
                        ("plan_agreed", "orientation", date(2026, 2, 10), None))
-    assert reports.stage_stays(history) == [("interviews", 10.0), ("plan_agreed", 30.0)]
+    assert figures.stage_stays(history) == [("interviews", 10.0), ("plan_agreed", 30.0)]
 
 
 def test_contact_periods_are_due_after_grace_and_held_by_a_contact_inside_them() -> None:

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 import pytest
 from freezegun import freeze_time
 
-from engine.definition import DueOffset
-from engine.errors import BadInput
-from engine.schedule import due_date, end_of_day, local_date, local_instant, zone
+from engine.domain.definition import DueOffset
+from engine.domain.errors import BadInput
+from engine.domain.schedule import due_date, end_of_day, local_date, local_instant, zone
 
 
 def test_due_date_counts_from_each_anchor() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import ServeSettings
-from engine.errors import BadInput
-from engine.links import required_signer_from, signer_from
+from engine.delivery.config import ServeSettings
+from engine.delivery.links import required_signer_from, signer_from
+from engine.domain.errors import BadInput
 
 SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret"  # 34 bytes
 

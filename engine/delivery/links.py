@@ -1,0 +1,229 @@
+"""Signed action links: who may do what to which object, until when; minted from a secret and a clock, no Flask.
+
+A link is `PUBLIC_URL/a/ACTION/TOKEN`. The token is an itsdangerous `URLSafeTimedSerializer` document, salted per
+action (a token minted for one action never verifies for another), naming the person (`p`, an email), the action
+(`a`), the object (`o`), a random token id (`j`) that one-time use is recorded against and, for a link minted
+from another one, the instant it must expire by (`x`, seconds since the epoch), so that links opened from links
+never outlive the first one. The timestamp itsdangerous signs in is the issue instant, which expiry and
+`links revoke` are measured from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Any
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from engine.domain.errors import BadInput
+from engine.domain.notices import OWNER_STEPS, PULSE_CADENCE, NoticeKind
+from engine.program.checkins import CHECKIN_ROLES, PULSE_ROLE
+
+if TYPE_CHECKING:
+    from engine.delivery.config import ServeSettings
+
+DEFAULT_LINK_DAYS = 14
+SALT_PREFIX = "sojourn.link."
+
+
+class LinkAction(StrEnum):
+    """What a link lets its person do; each is one entry of the registry in `engine.web.actions`."""
+
+    TASK_DONE = "task_done"
+    CONTACT_HELD = "contact_held"
+    PLAN_SIGNOFF = "plan_signoff"
+    CHECKIN = "checkin"
+    PULSE = "pulse"
+    PLAN_ACK = "plan_ack"
+    ALERT_RESOLVE = "alert_resolve"
+    MY_PAGE = "me"  # the person's own page: reading only, never used up
+
+
+class Refusal(IntEnum):
+    """Why a link is refused, as the HTTP status its page is served with."""
+
+    MALFORMED = 400  # not a token, or its signature does not match (tampered)
+    OTHER_PERSON = 403  # the object is not this person's to act on, or the form carries another link
+    UNKNOWN_OBJECT = 404
+    ALREADY_DONE = 409  # used up, done another way, or stale (the plan changed since)
+    EXPIRED = 410  # past its lifetime, or revoked
+
+
+class LinkRefused(Exception):
+    """A link that must not be acted on; `message` is for the person, never contains the token."""
+
+    def __init__(self, refusal: Refusal, message: str, *, claims: LinkClaims | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.message = message
+        self.claims = claims
+        # what the log says: the status's name, unless one status covers several causes (410: expired or revoked)
+        self.reason = reason or refusal.name.lower()
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    """What a verified token says, and when it was issued."""
+
+    person: str
+    action: LinkAction
+    object: dict[str, Any]
+    token_id: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LinkSigner:
+    """Mints and reads the tokens of one deployment: its secret, its public base URL and the links' lifetime."""
+
+    secret: str
+    public_url: str
+    lifetime: timedelta = timedelta(days=DEFAULT_LINK_DAYS)
+
+    def mint(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime,
+             token_id: str | None = None, until: datetime | None = None) -> str:
+        """A token for `person` to do `action` on `obj`, issued at `now`; its id is random unless given. With
+        `until` (the expiry of the link it is minted from) it expires then at the latest."""
+        payload: dict[str, Any] = {"p": person, "a": str(action), "o": obj, "j": token_id or secrets.token_urlsafe(12)}
+        if until is not None:
+            payload["x"] = int(until.timestamp())
+        return _serializer(self.secret, action, now).dumps(payload)
+
+    def url(self, person: str, action: LinkAction, obj: dict[str, Any], *, now: datetime,
+            token_id: str | None = None, until: datetime | None = None) -> str:
+        return link_url(self.public_url, action, self.mint(person, action, obj, now=now, token_id=token_id,
+                                                           until=until))
+
+    def read(self, action_name: str, token: str, *, now: datetime) -> LinkClaims:
+        """The claims of a token for the action named in its URL; refused when malformed, tampered or expired."""
+        try:
+            action = LinkAction(action_name)
+        except ValueError:
+            raise LinkRefused(Refusal.MALFORMED, "This link is not one Sojourn sent: its action is unknown.") from None
+        serializer = _serializer(self.secret, action, now)
+        try:
+            payload, signed_at = serializer.loads(token, max_age=int(self.lifetime.total_seconds()),
+                                                  return_timestamp=True)
+        except SignatureExpired:
+            raise LinkRefused(Refusal.EXPIRED, "This link has expired. Use a newer message, or ask the mobility "
+                                               "team to send it again.") from None
+        except BadSignature:
+            raise LinkRefused(Refusal.MALFORMED, "This link is damaged or was changed, so it cannot be used. "
+                                                 "Open it again from the message, in full.") from None
+        claims = _claims(payload, action, signed_at, self.lifetime)
+        if now > claims.expires_at:  # minted from a link that has expired since
+            raise LinkRefused(Refusal.EXPIRED, "This link has expired. Use a newer message, or ask the mobility "
+                                               "team to send it again.")
+        return claims
+
+
+def link_url(public_url: str, action: LinkAction, token: str) -> str:
+    """Where a token is opened: the person's page for MY_PAGE, the action's confirm page otherwise."""
+    page = "me" if action == LinkAction.MY_PAGE else "a"
+    return f"{public_url.rstrip('/')}/{page}/{action}/{token}"
+
+
+def signer_from(settings: ServeSettings) -> LinkSigner | None:
+    """The deployment's link signer, or None when `[serve]` lacks public_url or the secret (notices then carry none)."""
+    if not (settings.public_url and settings.secret):
+        return None
+    return LinkSigner(settings.secret, settings.public_url, timedelta(days=settings.link_days))
+
+
+def required_signer_from(settings: ServeSettings) -> LinkSigner | None:
+    """The signer for a daemon: None without `[serve]` public_url; BadInput when public_url is set but the secret is
+    missing or empty, since the deployment expects links and notices would silently go out without them."""
+    if settings.public_url and not settings.secret:
+        where = (f"the environment variable {settings.secret_env} named by secret_env is not set or empty"
+                 if settings.secret_env else "secret_env is not set")
+        raise BadInput(f"config [serve]: public_url is set but {where}, so notices would carry no links",
+                       details=["set the secret (at least 32 bytes) in the daemon's environment, or remove "
+                                "public_url to send notices without links"])
+    return signer_from(settings)
+
+
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous reads the wall clock; Sojourn injects it, so expiry is testable and follows the server's clock."""
+
+    def __init__(self, *args: Any, now_seconds: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._now_seconds = now_seconds
+
+    def get_timestamp(self) -> int:
+        return self._now_seconds
+
+
+def _serializer(secret: str, action: LinkAction, now: datetime) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=f"{SALT_PREFIX}{action}", signer=_ClockedSigner,
+                                  signer_kwargs={"now_seconds": int(now.timestamp())})
+
+
+def _claims(payload: Any, action: LinkAction, signed_at: datetime, lifetime: timedelta) -> LinkClaims:
+    if not (isinstance(payload, dict) and payload.get("a") == action and isinstance(payload.get("p"), str)
+            and isinstance(payload.get("o"), dict) and isinstance(payload.get("j"), str)
+            and _is_instant(payload.get("x", 0))):
+        raise LinkRefused(Refusal.MALFORMED, "This link is not one Sojourn sent.")
+    issued = signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=UTC)
+    expires = issued + lifetime
+    if "x" in payload:
+        expires = min(expires, datetime.fromtimestamp(payload["x"], UTC))
+    return LinkClaims(person=payload["p"], action=action, object=payload["o"], token_id=payload["j"],
+                      issued_at=issued, expires_at=expires)
+
+
+def _is_instant(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**40
+
+
+# --- which notice carries which link ------------------------------------------------------------------------------
+
+
+def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | None) -> tuple[LinkAction, dict[str, Any]]:
+    """The action a notice's recipient can take from it; the person's own page when the notice asks for none.
+
+    The owner's task reminders mark the task done; contact_due and contact_missed log the period's contact as
+    held (the cadence kind is the third part of their key). checkin_due and checkin_missed record a check-in,
+    pulse_due and a pulse cadence's checkin_missed answer the pulse, each only for a role that may (the role is
+    the last part of the key); other recipients get their page. plan_changed acknowledges the plan version its key
+    names; plan_unacknowledged, whose key names the acknowledgement task instead, the change of that task.
+    pulse_alert resolves the alert of the pulse its key names, once followed up.
+    """
+    if kind in OWNER_STEPS and task_id is not None:
+        return LinkAction.TASK_DONE, {"task": task_id}
+    if kind in (NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED):
+        parts = key.split("/")
+        if len(parts) > 2:
+            return LinkAction.CONTACT_HELD, {"assignment": assignment_id, "kind": parts[2]}
+    if kind == NoticeKind.PLAN_CHANGED:
+        parts = key.split("/")
+        if len(parts) > 2 and parts[2].isdigit():
+            return LinkAction.PLAN_ACK, {"assignment": assignment_id, "plan_version": int(parts[2])}
+    if kind == NoticeKind.PLAN_UNACKNOWLEDGED and task_id is not None:
+        return LinkAction.PLAN_ACK, {"assignment": assignment_id, "task": task_id}
+    if kind in (NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED, NoticeKind.PULSE_DUE):
+        return _cadence_action(kind, key.split("/"), assignment_id)
+    if kind == NoticeKind.PULSE_ALERT:
+        parts = key.split("/")
+        if len(parts) > 1 and parts[1].isdigit():
+            return LinkAction.ALERT_RESOLVE, {"pulse": int(parts[1])}
+    return LinkAction.MY_PAGE, {}
+
+
+def _cadence_action(kind: str, parts: list[str], assignment_id: int) -> tuple[LinkAction, dict[str, Any]]:
+    """A check-in or pulse link for a recipient whose role may record it; the person's page otherwise."""
+    is_pulse = kind == NoticeKind.PULSE_DUE or (len(parts) > 2 and parts[2] == PULSE_CADENCE)
+    action, roles = (LinkAction.PULSE, (PULSE_ROLE,)) if is_pulse else (LinkAction.CHECKIN, CHECKIN_ROLES)
+    if parts[-1] in roles:
+        return action, {"assignment": assignment_id}
+    return LinkAction.MY_PAGE, {}
+
+
+def notice_token_id(key: str) -> str:
+    """The token id of a notice's link: every delivery of one notice (a retry, another channel) is used up together."""
+    return "n-" + hashlib.sha256(key.encode()).hexdigest()[:24]

@@ -1,0 +1,146 @@
+"""Use cases of delivery for the CLI: list the outbox, send a notification again, see which daemons run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from engine.delivery.config import Settings
+from engine.delivery.dispatch import notification_of
+from engine.delivery.leases import DISPATCHER, HEARTBEAT_PREFIX
+from engine.delivery.links import signer_from
+from engine.domain.errors import BadInput, NotFound, SojournError
+from engine.domain.notices import NoticeStatus
+from engine.program.records import instant
+from engine.program.transactions import use_case_transaction
+from engine.store import queries
+from engine.store.models import DaemonLease, Outbox
+from notifiers import DeliveryError, Notifier, NotifierConfigError, build_notifier, build_notifiers, close_notifiers
+
+
+def notification_view(row: Outbox) -> dict[str, Any]:
+    """The notification JSON shape of the public interface plus the outbox's delivery state."""
+    return {
+        "key": row.key, "kind": row.kind, "assignment_id": row.assignment_id, "task_id": row.task_id,
+        "recipient": row.recipient, "role": row.role, "subject": row.subject, "body": row.body,
+        "created_at": instant(row.created_at), "deliver_at": instant(row.deliver_at), "status": row.status,
+        "attempts": row.attempts, "last_error": row.last_error, "next_attempt_at": instant(row.next_attempt_at),
+        "sent_at": instant(row.sent_at), "delivered_to": list(row.delivered_to or []),
+    }
+
+
+def list_notifications(db: Engine, *, status: str | None = None, kind: str | None = None,
+                       limit: int | None = None) -> list[dict[str, Any]]:
+    """Outbox rows, oldest first; with `limit`, only the newest that many."""
+    if status is not None and status not in tuple(NoticeStatus):
+        raise BadInput(f"--status: {status!r} is not one of {', '.join(NoticeStatus)}")
+    if limit is not None and limit < 1:
+        raise BadInput(f"--limit: {limit} must be at least 1")
+    with use_case_transaction(db) as session:
+        return [notification_view(r) for r in queries.outbox_rows(session, status=status, kind=kind, limit=limit)]
+
+
+def configured_notifiers(settings: Settings, environ: Mapping[str, str]) -> list[Notifier]:
+    """The notifiers `[notifiers]` configures, in file order; a secret variable not set is BadInput (exit 2)."""
+    try:
+        return build_notifiers(settings.notifiers, environ)
+    except NotifierConfigError as exc:
+        raise BadInput(f"config file {settings.config_source}: {exc}") from None
+
+
+def named_notifier(settings: Settings, name: str, environ: Mapping[str, str]) -> Notifier:
+    """The configured notifier called `name`; BadInput listing the configured ones when there is none."""
+    configured = settings.notifiers.names()
+    if name not in configured:
+        raise BadInput(f"--to: no notifier {name!r} is configured (configured: {', '.join(configured) or 'none'})",
+                       details=[f"config file: {settings.config_source}"])
+    try:
+        return build_notifier(settings.notifiers, name, environ)
+    except NotifierConfigError as exc:
+        raise BadInput(f"config file {settings.config_source}: {exc}") from None
+
+
+def retry_notification(db: Engine, key: str, *, now: datetime, to: str | None = None,
+                       settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Make a dead or failed notification pending again, due now, with a fresh budget of attempts; with `to`,
+    send a notification already sent again, at once, to the configured notifier of that name.
+
+    Notifiers that already accepted a row not sent yet (`delivered_to`) are not sent it again: for such a row
+    `to` is checked but changes nothing, the next sweep delivers it to every routed notifier still missing.
+    """
+    if to is not None:
+        if settings is None or environ is None:
+            raise ValueError("retry_notification: `to` needs the settings and the environment")
+        notifier = named_notifier(settings, to, environ)
+        try:
+            resent = _resend_if_sent(db, key, notifier, settings, environ, now)
+        finally:
+            close_notifiers([notifier])
+        if resent is not None:
+            return resent
+    with use_case_transaction(db) as session:
+        requeued = queries.requeue_notification(session, key, now)
+        row = queries.outbox_row(session, key)
+        if row is None:
+            raise NotFound(f"no notification with key {key!r}", details=["`sojourn outbox list` shows the keys"])
+        if not requeued:
+            raise _not_retryable(row, now)
+        return notification_view(row)
+
+
+def _resend_if_sent(db: Engine, key: str, notifier: Notifier, settings: Settings, environ: Mapping[str, str],
+                    now: datetime) -> dict[str, Any] | None:
+    """Send a sent row again to `notifier` and record it; None when the row is not sent (yet), to requeue it.
+
+    The send happens between two short transactions, so a slow channel never holds the database's write lock.
+    A channel that refuses is SojournError (exit 1) and nothing is recorded.
+    """
+    with use_case_transaction(db) as session:
+        row = queries.outbox_row(session, key)
+        if row is None or row.status != NoticeStatus.SENT:
+            return None
+        notification = notification_of(row, links=signer_from(settings.serve_settings(environ)), now=now)
+    try:
+        notifier.send(notification)
+    except DeliveryError as exc:
+        raise SojournError(f"notification {key} was not sent to {notifier.name}: {exc}",
+                           details=["nothing was recorded; fix the channel and run the command again"]) from None
+    with use_case_transaction(db) as session:
+        queries.note_resent(session, key, notifier.name, now)
+        row = queries.outbox_row(session, key)
+        assert row is not None
+        return {**notification_view(row), "resent_to": notifier.name}
+
+
+def _not_retryable(row: Outbox, now: datetime) -> SojournError:
+    if row.status == NoticeStatus.SENT:
+        return SojournError(f"notification {row.key} was already sent at {instant(row.sent_at)}; nothing to retry",
+                            details=["`sojourn outbox retry KEY --to NOTIFIER` sends it again to one notifier"])
+    if row.claimed_until is not None and row.claimed_until > now:
+        return SojournError(f"notification {row.key} is being delivered right now by {row.claimed_by}",
+                            details=["look again in a moment with `sojourn outbox list`"])
+    return SojournError(f"notification {row.key} is {row.status}; only dead or failed notifications can be retried")
+
+
+def daemon_status(db: Engine, *, now: datetime) -> dict[str, Any]:
+    """Every daemon that has a heartbeat row, whether it is alive, and who holds the SQLite dispatcher lease."""
+    with use_case_transaction(db) as session:
+        daemons = [_daemon_view(row, now) for row in queries.heartbeats(session, HEARTBEAT_PREFIX)]
+        lease = queries.lease_row(session, DISPATCHER)
+        return {
+            "running": any(d["alive"] for d in daemons),
+            "alive": sum(d["alive"] for d in daemons),
+            "daemons": daemons,
+            "dispatcher": None if lease is None else {
+                "holder": lease.holder, "pid": lease.pid, "host": lease.host, "since": instant(lease.started_at),
+                "expires_at": instant(lease.expires_at), "valid": lease.expires_at > now},
+        }
+
+
+def _daemon_view(row: DaemonLease, now: datetime) -> dict[str, Any]:
+    return {"name": row.name, "host": row.host, "pid": row.pid, "holder": row.holder,
+            "started_at": instant(row.started_at), "heartbeat_at": instant(row.heartbeat_at),
+            "expires_at": instant(row.expires_at), "alive": row.expires_at > now}

@@ -1,0 +1,185 @@
+"""Check-ins on goals and expectancy pulses: recording them, and the pulse alert that goes out with a weak answer.
+
+A check-in (FAST: frequent, ambitious, specific, transparent) is recorded by the assignee or the host manager: the
+progress of each goal in percent, a note, and feedback about the other side. A pulse is the assignee's own answer
+to three questions of expectancy theory, each 1 to 5; when the workflow's `pulse:` rules find it weak (a low
+answer or a drop since the previous pulse) the `notify` roles get `pulse_alert` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from engine.domain import inputs, notices
+from engine.domain.definition import PulseRules
+from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
+from engine.program import audit
+from engine.program.records import AssignmentRecord, instant, load_record
+from engine.program.service import _person
+from engine.program.transactions import use_case_transaction
+from engine.store import checkin_queries
+from engine.store.models import Checkin, Person, Pulse, pk
+from engine.store.queries import cancel_queued_notifications, insert_notifications
+
+CHECKIN_ROLES = ("assignee", "host_manager")  # whose check-ins count; feedback runs between the two
+PULSE_ROLE = "assignee"
+PULSE_QUESTIONS = ("expectancy", "instrumentality", "valence")
+PERCENT_RANGE = range(0, 101)
+PULSE_RANGE = range(1, 6)
+
+
+def record_checkin(db: Engine, assignment_id: int, *, by: str, progress: Mapping[int, int], note: str | None,
+                   feedback: str | None, actor: str, now: datetime) -> dict[str, Any]:
+    """Record a check-in by the assignee or the host manager: each goal's progress, a note and feedback."""
+    email = inputs.email(by, "--by")
+    note, feedback = inputs.note(note, "--note"), inputs.note(feedback, "--feedback")
+    for goal_id, percent in progress.items():
+        if percent not in PERCENT_RANGE:
+            raise BadInput(f"--goal {goal_id}={percent}: progress is a percentage from 0 to 100")
+    with use_case_transaction(db) as session:
+        record = _open_record(session, assignment_id)
+        person = _person(session, email, "--by")
+        role = _role_of(record, person, CHECKIN_ROLES, "check in")
+        goals = _goals_of_assignment(session, assignment_id, progress)
+        checkin = Checkin(assignment_id=assignment_id, person_id=pk(person), role=role, at=now,
+                          note=_optional(note), feedback=_optional(feedback))
+        pairs = sorted(progress.items())
+        checkin_id = checkin_queries.add_checkin(session, checkin, pairs)
+        audit.append_event(session, assignment_id, audit.CHECKIN_RECORDED,
+                           {"checkin": checkin_id, "by": person.email, "role": role,
+                            "progress": {str(g): p for g, p in pairs}, "note": checkin.note,
+                            "feedback": checkin.feedback}, actor=actor, at=now)
+        return {"id": checkin_id, "assignment_id": assignment_id, "by": person.email, "role": role,
+                "at": instant(now), "note": checkin.note, "feedback": checkin.feedback,
+                "progress": [{"goal_id": g, "title": goals[g], "percent": p} for g, p in pairs]}
+
+
+def record_pulse(db: Engine, assignment_id: int, *, by: str, expectancy: int, instrumentality: int, valence: int,
+                 note: str | None, actor: str, now: datetime) -> dict[str, Any]:
+    """Record the assignee's expectancy pulse; a weak one alerts the workflow's `pulse.notify` roles at once."""
+    answers = {"expectancy": expectancy, "instrumentality": instrumentality, "valence": valence}
+    for question, value in answers.items():
+        if value not in PULSE_RANGE:
+            raise BadInput(f"--{question} {value}: answer from 1 (not at all) to 5 (fully)")
+    email = inputs.email(by, "--by")
+    note = inputs.note(note, "--note")
+    with use_case_transaction(db) as session:
+        record = _open_record(session, assignment_id)
+        person = _person(session, email, "--by")
+        _role_of(record, person, (PULSE_ROLE,), "answer the expectancy pulse")
+        previous = checkin_queries.latest_pulse(session, assignment_id)
+        rules = record.definition.pulse
+        reason = None if rules is None else pulse_alert_reason(rules, answers, _answers_of(previous))
+        pulse = Pulse(assignment_id=assignment_id, person_id=pk(person), at=now, expectancy=expectancy,
+                      instrumentality=instrumentality, valence=valence, note=_optional(note),
+                      alert=reason is not None, alert_reason=reason)
+        session.add(pulse)
+        session.flush()
+        audit.append_event(session, assignment_id, audit.PULSE_RECORDED,
+                           {"pulse": pulse.id, "by": person.email, **answers, "note": pulse.note,
+                            "alert_reason": reason}, actor=actor, at=now)
+        alerted = _send_pulse_alert(session, record, pulse, rules, now) if reason and rules else []
+        return {"id": pulse.id, "assignment_id": assignment_id, "by": person.email, "at": instant(now), **answers,
+                "note": pulse.note, "alert": pulse.alert, "alert_reason": reason, "alerted": alerted}
+
+
+def resolve_pulse_alert(db: Engine, pulse_id: int, *, by: str, note: str | None, actor: str,
+                        now: datetime) -> dict[str, Any]:
+    """Close a pulse alert once someone it went to has followed it up; the program summary counts only open ones.
+
+    Only a holder of a role the workflow's `pulse.notify` names may resolve it (built-in: the coach and the talent
+    team). The note is kept in the audit trail.
+    """
+    email = inputs.email(by, "--by")
+    note = inputs.note(note, "--note")
+    with use_case_transaction(db) as session:
+        pulse = session.get(Pulse, pulse_id)
+        if pulse is None:
+            raise NotFound(f"no pulse {pulse_id}", details=["the pulse_alert notice names its pulse"])
+        if not pulse.alert:
+            raise SojournError(f"pulse {pulse_id} raised no alert; there is nothing to resolve")
+        if pulse.resolved_at is not None:
+            raise SojournError(f"the alert of pulse {pulse_id} was resolved already, at {instant(pulse.resolved_at)}")
+        record = load_record(session, pulse.assignment_id)
+        person = _person(session, email, "--by")
+        rules = record.definition.pulse
+        role = _role_of(record, person, tuple(dict.fromkeys(rules.notify)) if rules else (), "resolve this alert")
+        if not checkin_queries.resolve_pulse_alert(session, pulse_id, now):
+            raise ConcurrentChange(f"the alert of pulse {pulse_id} was resolved at the same time; nothing was written")
+        # an alert followed up needs no more telling: its notices not delivered yet are cancelled
+        cancel_queued_notifications(session, assignment_id=pulse.assignment_id, kinds=(notices.NoticeKind.PULSE_ALERT,),
+                                    key_prefixes=[notices.pulse_alert_key_prefix(pulse_id)],
+                                    reason="alert resolved before delivery")
+        audit.append_event(session, pulse.assignment_id, audit.PULSE_ALERT_RESOLVED,
+                           {"pulse": pulse_id, "by": person.email, "role": role, "note": _optional(note)},
+                           actor=actor, at=now)
+        return {"id": pulse_id, "assignment_id": pulse.assignment_id, "alert_reason": pulse.alert_reason,
+                "resolved_at": instant(now), "by": person.email, "role": role, "note": _optional(note)}
+
+
+def pulse_alert_reason(rules: PulseRules, answers: Mapping[str, int],
+                       previous: Mapping[str, int] | None) -> str | None:
+    """Why a pulse alerts (None: it does not): each answer at or below the threshold, each drop large enough."""
+    reasons = [f"{q} {answers[q]} is at or below {rules.alert_at_or_below}" for q in PULSE_QUESTIONS
+               if answers[q] <= rules.alert_at_or_below]
+    if previous is not None:
+        reasons += [f"{q} fell from {previous[q]} to {answers[q]}" for q in PULSE_QUESTIONS
+                    if previous[q] - answers[q] >= rules.alert_drop]
+    return "; ".join(reasons) or None
+
+
+def _answers_of(pulse: Pulse | None) -> dict[str, int] | None:
+    if pulse is None:
+        return None
+    return {"expectancy": pulse.expectancy, "instrumentality": pulse.instrumentality, "valence": pulse.valence}
+
+
+def _send_pulse_alert(session: Session, record: AssignmentRecord, pulse: Pulse, rules: PulseRules,
+                      now: datetime) -> list[str]:
+    """Write pulse_alert to every `notify` role holder, in the pulse's own transaction; returns their emails."""
+    assert pulse.alert_reason is not None
+    answers = notices.PulseAnswers(pk(pulse), pulse.expectancy, pulse.instrumentality, pulse.valence, pulse.note)
+    rows = [notices.pulse_alert(record.assignment, record.assignee, answers, pulse.alert_reason, role=role,
+                                recipient=holder, now=now)
+            for role in dict.fromkeys(rules.notify) if (holder := record.person_for(role)) is not None]
+    insert_notifications(session, rows)
+    return [row.recipient for row in rows]
+
+
+def _open_record(session: Session, assignment_id: int) -> AssignmentRecord:
+    record = load_record(session, assignment_id)
+    stage = record.assignment.stage
+    if record.definition.is_terminal(stage):
+        raise SojournError(f"assignment {assignment_id} is {stage}; check-ins and pulses are closed")
+    return record
+
+
+def _role_of(record: AssignmentRecord, person: Person, roles: tuple[str, ...], what: str) -> str:
+    """The first of `roles` that `person` holds in the assignment; refused when they hold none."""
+    role = next((r for r in roles if (holder := record.person_for(r)) is not None and holder.id == person.id), None)
+    if role is None:
+        holders = ", ".join(f"the {r} {h.email}" for r in roles if (h := record.person_for(r)) is not None)
+        raise SojournError(f"{person.email} may not {what} on assignment {record.assignment.id}; only {holders} "
+                           "may")
+    return role
+
+
+def _goals_of_assignment(session: Session, assignment_id: int, progress: Mapping[int, int]) -> dict[int, str]:
+    """The titles of the goals named, each of which must belong to the assignment."""
+    goals = checkin_queries.goals_by_id(session, progress)
+    problems = [f"--goal {g}: no goal {g}" if g not in goals else
+                f"--goal {g}: goal {g} belongs to assignment {goals[g].assignment_id}, not {assignment_id}"
+                for g in sorted(progress) if g not in goals or goals[g].assignment_id != assignment_id]
+    if problems:
+        raise NotFound(f"{len(problems)} goal(s) are not goals of assignment {assignment_id}; nothing was written",
+                       details=[*problems, f"`sojourn assignment show {assignment_id}` lists its goals"])
+    return {g: goals[g].title for g in progress}
+
+
+def _optional(text: str | None) -> str | None:
+    return text.strip() or None if text is not None else None

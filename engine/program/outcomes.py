@@ -1,0 +1,193 @@
+"""Outcomes after return, the cost of an assignment and the category of an early return: the program's proof."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from engine.domain import inputs
+from engine.domain.definition import WorkflowDefinition
+from engine.domain.errors import BadInput, SojournError
+from engine.domain.inputs import OUTCOME_MONTHS
+from engine.domain.notices import TASK_KINDS
+from engine.program import audit, service
+from engine.program.records import AssignmentRecord, assignment_view, load_record
+from engine.program.records import outcome_view as recorded_outcome_view
+from engine.program.transactions import use_case_transaction
+from engine.store import program_queries
+from engine.store.models import Outcome, OutcomeCompetency, Task, pk
+from engine.store.queries import cancel_queued_notifications, complete_open_task
+
+# The task of the `completed` stage that recording the outcome of these months completes (when the workflow has it).
+OUTCOME_TASK_KEYS = {12: "record_outcome_12_months", 24: "record_outcome_24_months"}
+RATING_SCALE = range(1, 6)  # competencies are rated 1 (novice) to 5 (role model)
+
+
+@dataclass(frozen=True)
+class CompetencyRating:
+    name: str
+    before: int
+    after: int
+
+
+@dataclass(frozen=True)
+class OutcomeReport:
+    """An outcome as typed: `retained` and `months` are required, the rest is what is known."""
+
+    months: int
+    retained: bool
+    left_on: str | date | None = None
+    left_reason: str | None = None
+    considered_for_promotion: bool = False
+    promoted_to: str | None = None
+    competencies: tuple[CompetencyRating, ...] = ()
+    impact: str | None = None
+
+
+# --- checks on what was typed -----------------------------------------------------------------------------------
+
+
+def competency_rating(value: str) -> CompetencyRating:
+    """`NAME=BEFORE:AFTER` as given to --competency, each rating on RATING_SCALE."""
+    name, sep, ratings = value.partition("=")
+    before, colon, after = ratings.partition(":")
+    if not sep or not colon or not name.strip():
+        raise BadInput(f"--competency {value!r}: give NAME=BEFORE:AFTER, e.g. 'cross-cultural leadership=2:4'")
+    scale = f"{RATING_SCALE.start} to {RATING_SCALE.stop - 1}"
+    parsed = []
+    for which, text in (("before", before), ("after", after)):
+        if not text.strip().isdigit() or int(text) not in RATING_SCALE:
+            raise BadInput(f"--competency {name.strip()}: the {which} rating {text.strip()!r} is outside the scale "
+                           f"{scale}")
+        parsed.append(int(text))
+    return CompetencyRating(name.strip(), parsed[0], parsed[1])
+
+
+def _check_report(report: OutcomeReport) -> dict[str, Any]:
+    """The report's values, checked: every problem of the input itself is a BadInput (exit 2)."""
+    if report.months not in OUTCOME_MONTHS:
+        raise BadInput(f"--months: {report.months} is not one of {', '.join(map(str, OUTCOME_MONTHS))}")
+    if report.retained and (report.left_on is not None or report.left_reason is not None):
+        raise BadInput("--left-on and --left-reason describe a departure: give them with --retained no")
+    names = [c.name.lower() for c in report.competencies]
+    if repeated := sorted({n for n in names if names.count(n) > 1}):
+        raise BadInput(f"--competency given more than once for: {', '.join(repeated)}")
+    return {
+        "months": report.months, "retained": report.retained,
+        "left_on": inputs.iso_date(report.left_on, "--left-on") if report.left_on is not None else None,
+        "left_reason": inputs.text(report.left_reason, "--left-reason") if report.left_reason is not None else None,
+        # a promotion implies the assignee was considered for one
+        "considered_for_promotion": report.considered_for_promotion or report.promoted_to is not None,
+        "promoted_to": inputs.text(report.promoted_to, "--promoted-to") if report.promoted_to is not None else None,
+        "impact": inputs.text(report.impact, "--impact") if report.impact is not None else None,
+    }
+
+
+# --- use cases --------------------------------------------------------------------------------------------------
+
+
+def record_outcome(db: Engine, assignment_id: int, report: OutcomeReport, *, actor: str,
+                   now: datetime) -> dict[str, Any]:
+    """Record what became of a returned assignee after 12 or 24 months, and complete that milestone's task."""
+    fields = _check_report(report)
+    with use_case_transaction(db) as session:
+        record = load_record(session, assignment_id)
+        _require_completed(record)
+        left_on = fields["left_on"]
+        latest_today = (now + service.LATEST_UTC_OFFSET).date()  # a day has begun once it has begun anywhere
+        if left_on is not None and not record.assignment.end <= left_on <= latest_today:
+            raise BadInput(f"--left-on {left_on.isoformat()} must fall between the end of the assignment "
+                           f"({record.assignment.end.isoformat()}) and today")
+        if program_queries.outcome_of(session, assignment_id, report.months) is not None:
+            raise SojournError(f"assignment {assignment_id} already has its {report.months}-month outcome",
+                               details=[f"an outcome is recorded once; `sojourn assignment show {assignment_id}` "
+                                        "shows it"])
+        outcome = Outcome(assignment_id=assignment_id, recorded_at=now, recorded_by=actor, **fields)
+        session.add(outcome)
+        session.flush()
+        session.add_all(OutcomeCompetency(outcome_id=pk(outcome), name=c.name, before=c.before, after=c.after)
+                        for c in report.competencies)
+        audit.append_event(session, assignment_id, audit.OUTCOME_RECORDED,
+                           {**fields, "outcome": outcome.id,
+                            "competencies": {c.name: [c.before, c.after] for c in report.competencies}},
+                           actor=actor, at=now)
+        task = _complete_milestone_task(session, record, report.months, actor=actor, now=now)
+        return outcome_view(outcome, report.competencies, task)
+
+
+def _require_completed(record: AssignmentRecord) -> None:
+    stage = record.assignment.stage
+    if stage not in completed_stages(record):
+        raise SojournError(f"assignment {pk(record.assignment)} is in stage {stage}; outcomes are recorded after "
+                           f"return, once it is {' or '.join(sorted(completed_stages(record)))}")
+
+
+def completed_stages(record: AssignmentRecord) -> frozenset[str]:
+    return completed_stages_of(record.definition)
+
+
+def completed_stages_of(definition: WorkflowDefinition) -> frozenset[str]:
+    """Final stages reached without a reason: the assignment ran its course (the built-in `completed`)."""
+    return frozenset(s for s in definition.stage_keys
+                     if definition.is_terminal(s) and s not in cancelled_stages_of(definition))
+
+
+def cancelled_stages_of(definition: WorkflowDefinition) -> frozenset[str]:
+    """Stages entered only with a reason: the assignment was cancelled (the built-in `cancelled`)."""
+    return frozenset(t.dest for t in definition.transitions if t.requires_reason)
+
+
+def _complete_milestone_task(session: Session, record: AssignmentRecord, months: int, *, actor: str,
+                             now: datetime) -> Task | None:
+    """The open `record_outcome_N_months` task is done by recording the outcome; its queued reminders are void."""
+    task = next((t for t in record.tasks if t.key == OUTCOME_TASK_KEYS[months] and t.status == "open"), None)
+    if task is None or not complete_open_task(session, pk(task), actor=actor, note="outcome recorded", now=now):
+        return None
+    audit.append_event(session, task.assignment_id, audit.TASK_COMPLETED,
+                       {"task": task.id, "key": task.key, "note": "outcome recorded"}, actor=actor, at=now)
+    cancel_queued_notifications(session, assignment_id=task.assignment_id, kinds=TASK_KINDS, task_id=pk(task),
+                                reason="task done before delivery")
+    session.refresh(task)
+    return task
+
+
+def outcome_view(outcome: Outcome, competencies: Iterable[CompetencyRating], task: Task | None) -> dict[str, Any]:
+    return {**recorded_outcome_view(outcome, competencies), "task_completed": None if task is None else task.id}
+
+
+def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency: str, actor: str,
+             now: datetime) -> dict[str, Any]:
+    """Set (or correct) what an assignment cost, so the program can show the cost per leader retained."""
+    cost = inputs.amount(amount), inputs.currency(currency)
+    with use_case_transaction(db) as session:
+        record = load_record(session, assignment_id)
+        _apply_cost(session, record, cost, actor=actor, now=now)
+        return assignment_view(record, now)
+
+
+def create_costed_assignment(db: Engine, spec: service.AssignmentSpec, *, amount: str | Decimal, currency: str,
+                             actor: str, now: datetime, allow_past: bool = True) -> dict[str, Any]:
+    """`assignment create --cost --currency`: the assignment and its cost in one transaction."""
+    cost = inputs.amount(amount), inputs.currency(currency)
+    with use_case_transaction(db) as session:
+        record = service._create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past)
+        _apply_cost(session, record, cost, actor=actor, now=now)
+        return assignment_view(record, now)
+
+
+def _apply_cost(session: Session, record: AssignmentRecord, cost: tuple[Decimal, str], *, actor: str,
+                now: datetime) -> None:
+    assignment = record.assignment
+    program_queries.set_assignment_cost(session.connection(), pk(assignment), *cost)
+    if assignment in session:
+        session.refresh(assignment)  # the row as written, with the version the UPDATE left
+    else:
+        assignment.cost_amount, assignment.cost_currency = cost
+    audit.append_event(session, pk(assignment), audit.COST_SET, {"amount": str(cost[0]), "currency": cost[1]},
+                       actor=actor, at=now)

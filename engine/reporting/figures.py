@@ -1,0 +1,312 @@
+"""Program reports: stages, stage durations, overdue work, sponsor contact, repatriations and outcomes of a program.
+
+`program_report` is the use case: it reads the selected assignments with one query per table
+(`engine.store.report_queries`) and hands the rows to `compute_report`, a pure function of rows and `now`. The result
+is one JSON-ready document; `engine.reporting.render` turns it into a table, CSV or a self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from engine.domain import inputs
+from engine.domain.cadences import CadenceSchedule, anchor_day, in_range
+from engine.domain.definition import Cadence, WorkflowDefinition
+from engine.domain.errors import BadInput, NotFound
+from engine.domain.inputs import OUTCOME_MONTHS
+from engine.domain.notices import RECORDED_CADENCES
+from engine.program.records import definition_of
+from engine.program.transactions import use_case_transaction
+from engine.store import program_queries, report_queries
+from engine.store.models import pk
+from engine.store.program_queries import OutcomeRow
+from engine.store.report_queries import AssignmentFilter, AssignmentRow, ContactRow, OverdueTaskRow, TransitionRow
+
+REPATRIATION_WINDOW_DAYS = 180  # repatriation planning starts three to six months before the end date
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class ReportRows:
+    """Everything a report is computed from, as read from the database."""
+
+    workflows: dict[int, tuple[str, int, WorkflowDefinition]]  # workflow id -> (name, version, definition)
+    assignments: list[AssignmentRow]
+    transitions: list[TransitionRow]
+    overdue_tasks: list[OverdueTaskRow]
+    contacts: list[ContactRow]
+    outcomes: list[OutcomeRow] = field(default_factory=list)  # recorded 12 and 24 months after return
+
+
+def check_filter(*, workflow: str | None, start_year: int | None, host: str | None) -> AssignmentFilter:
+    """The filter as typed, checked: a malformed value is a BadInput (exit 2)."""
+    if start_year is not None and not inputs.MIN_YEAR <= start_year <= inputs.MAX_YEAR:
+        raise BadInput(f"--start-year: {start_year} is not a year between {inputs.MIN_YEAR} and {inputs.MAX_YEAR}")
+    return AssignmentFilter(workflow=inputs.text(workflow, "--workflow") if workflow is not None else None,
+                            start_year=start_year, host=inputs.country(host, "--host") if host is not None else None)
+
+
+def program_report(db: Engine, *, workflow: str | None = None, start_year: int | None = None,
+                   host: str | None = None, now: datetime,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The report over the assignments the filters select, as of `now`, in one read transaction.
+
+    `progress(done, total)` is told of its two halves: reading the rows, then computing the figures.
+    """
+    selection = check_filter(workflow=workflow, start_year=start_year, host=host)
+    with use_case_transaction(db) as session:
+        workflows = {pk(w): (w.name, w.version, definition_of(w)) for w in report_queries.report_workflows(session)}
+        if selection.workflow is not None and selection.workflow not in {n for n, _, _ in workflows.values()}:
+            known = ", ".join(sorted({n for n, _, _ in workflows.values()})) or "none installed"
+            raise NotFound(f"--workflow: no workflow named {selection.workflow!r} (installed: {known})")
+        rows = ReportRows(workflows=workflows, assignments=report_queries.report_assignments(session, selection),
+                          transitions=report_queries.report_transitions(session, selection),
+                          overdue_tasks=report_queries.report_overdue_tasks(session, selection, now),
+                          contacts=report_queries.report_contacts(session, selection),
+                          outcomes=program_queries.program_outcomes(session, selection))
+    if progress is not None:
+        progress(1, 2)
+    report = compute_report(rows, selection, now)
+    if progress is not None:
+        progress(2, 2)
+    return report
+
+
+# --- the figures ------------------------------------------------------------------------------------------------
+
+
+def compute_report(rows: ReportRows, selection: AssignmentFilter, now: datetime) -> dict[str, Any]:
+    """Every figure of the report, from rows alone: the same rows and `now` always give the same document."""
+    history: dict[int, list[TransitionRow]] = defaultdict(list)
+    for step in rows.transitions:
+        history[step.assignment_id].append(step)
+    stage_orders = _stage_orders(rows, selection)
+    return {
+        "as_of": now.isoformat(),
+        "filters": {"workflow": selection.workflow, "start_year": selection.start_year, "host": selection.host},
+        "assignments": len(rows.assignments),
+        "pipeline": pipeline(rows, stage_orders),
+        "stage_durations": stage_durations(rows, history, stage_orders),
+        "overdue": overdue_by_owner(rows.overdue_tasks),
+        "contact_compliance": contact_compliance(rows, history, now),
+        "upcoming_repatriations": upcoming_repatriations(rows, now),
+        "outcomes": outcomes(rows, history),
+    }
+
+
+def _stage_orders(rows: ReportRows, selection: AssignmentFilter) -> dict[str, list[str]]:
+    """Workflow name -> its stages in the newest version's order, then stages only older versions had.
+
+    Only workflows with a selected assignment are listed, and the workflow named by the filter always is.
+    """
+    newest: dict[str, tuple[int, WorkflowDefinition]] = {}
+    for name, version, definition in rows.workflows.values():
+        if name not in newest or version > newest[name][0]:
+            newest[name] = (version, definition)
+    used = {rows.workflows[a.workflow_id][0] for a in rows.assignments}
+    if selection.workflow is not None:
+        used.add(selection.workflow)
+    orders: dict[str, list[str]] = {}
+    for name in sorted(used):
+        stages = list(newest[name][1].stage_keys)
+        for workflow_name, _, definition in rows.workflows.values():
+            stages += [s for s in definition.stage_keys if workflow_name == name and s not in stages]
+        orders[name] = stages
+    return orders
+
+
+def pipeline(rows: ReportRows, stage_orders: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """How many assignments stand in each stage, every stage of each workflow listed (zero included)."""
+    counts = Counter((rows.workflows[a.workflow_id][0], a.stage) for a in rows.assignments)
+    return [{"workflow": name, "stage": stage, "assignments": counts[(name, stage)]}
+            for name, stages in stage_orders.items() for stage in stages]
+
+
+def median(values: Sequence[float]) -> float | None:
+    """The middle value (the mean of the two middle ones for an even count); None for no values."""
+    return float(statistics.median(values)) if values else None
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The nearest-rank percentile: the smallest value at or below which `fraction` of the values lie."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[max(math.ceil(fraction * len(ordered)), 1) - 1])
+
+
+def stage_stays(history: Iterable[TransitionRow]) -> list[tuple[str, float]]:
+    """(stage, days) for every stay an assignment has finished: from entering a stage to the next stage change."""
+    steps = list(history)
+    return [(entered.to_stage, (left.at - entered.at).total_seconds() / SECONDS_PER_DAY)
+            for entered, left in itertools.pairwise(steps)]
+
+
+def stage_durations(rows: ReportRows, history: dict[int, list[TransitionRow]],
+                    stage_orders: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Median and 90th percentile of the days spent in each stage, over stays that have ended.
+
+    Final stages (nothing leaves them) have no stays and are not listed; a stage nobody has left yet is listed with
+    no figures.
+    """
+    days: dict[tuple[str, str], list[float]] = defaultdict(list)
+    final: dict[str, set[str]] = defaultdict(set)
+    for name, _, definition in rows.workflows.values():
+        final[name] |= {s for s in definition.stage_keys if definition.is_terminal(s)}
+    for a in rows.assignments:
+        name = rows.workflows[a.workflow_id][0]
+        for stage, spent in stage_stays(history.get(a.id, [])):
+            days[(name, stage)].append(spent)
+    return [{"workflow": name, "stage": stage, "stays": len(days[(name, stage)]),
+             "median_days": _rounded(median(days[(name, stage)])),
+             "p90_days": _rounded(percentile(days[(name, stage)], 0.9))}
+            for name, stages in stage_orders.items() for stage in stages if stage not in final[name]]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def overdue_by_owner(tasks: Iterable[OverdueTaskRow]) -> list[dict[str, Any]]:
+    """Overdue open tasks counted by owner and the role they own them in, most first."""
+    groups: dict[tuple[str, str], list[OverdueTaskRow]] = defaultdict(list)
+    for task in tasks:
+        groups[(task.owner_email, task.owner_role)].append(task)
+    found = [{"owner": email, "name": group[0].owner_name, "role": role, "tasks": len(group),
+              "assignments": len({t.assignment_id for t in group}),
+              "oldest_due_on": min(t.due_on for t in group).isoformat()}
+             for (email, role), group in groups.items()]
+    return sorted(found, key=lambda g: (-g["tasks"], g["oldest_due_on"], g["owner"], g["role"]))
+
+
+def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]],
+                       now: datetime) -> list[dict[str, Any]]:
+    """For each assignment and cadence it has entered: periods held out of periods due, as the daemon counts them.
+
+    Periods are anchored on the day the assignment entered the cadence's stages (in the assignee's zone), as
+    planning anchors them. A period is due once it has ended and its grace days have passed (the day the daemon
+    would send `contact_missed`), while the assignment was still in the cadence's stages; it is held when a contact
+    of that kind is dated inside it.
+    """
+    logged: dict[tuple[int, str], list[date]] = defaultdict(list)
+    for contact in rows.contacts:
+        logged[(contact.assignment_id, contact.kind)].append(contact.on)
+    found = []
+    stages_of: dict[tuple[int, str], frozenset[str]] = {}
+    for a in rows.assignments:
+        definition = rows.workflows[a.workflow_id][2]
+        # check-ins and pulses are not logged contacts: they have no rows in `contacts` to count
+        for cadence in (c for c in definition.cadences if c.kind not in RECORDED_CADENCES):
+            key = (a.workflow_id, cadence.kind)
+            if key not in stages_of:
+                stages_of[key] = _stages_of(definition, cadence)
+            span = _time_in_stages(history.get(a.id, []), stages_of[key])
+            if span is None:
+                continue
+            entered, left = span
+            zone = ZoneInfo(a.assignee_tz)
+            schedule = CadenceSchedule(anchor=anchor_day(entered, a.assignee_tz, a.start), every=cadence.every,
+                                       grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
+                                       due_zones=(), missed_zones=())
+            last_check = min(now, left) if left is not None else now
+            held, due = _periods_held(schedule, last_check.astimezone(zone).date(),
+                                      sorted(logged[(a.id, cadence.kind)]))
+            found.append({"assignment_id": a.id, "assignee": a.assignee_email, "kind": cadence.kind,
+                          "periods_held": held, "periods_due": due,
+                          "rate": round(held / due, 3) if due else None})
+    return found
+
+
+def _stages_of(definition: WorkflowDefinition, cadence: Cadence) -> frozenset[str]:
+    """The stages a cadence runs in, as planning decides it (`in_range`)."""
+    return frozenset(s for s in definition.stage_keys if in_range(definition, cadence, s))
+
+
+def _time_in_stages(history: Sequence[TransitionRow],
+                    stages: frozenset[str]) -> tuple[datetime, datetime | None] | None:
+    """When the assignment last entered `stages` from outside them, and when it next left them (None: it has not);
+    None when it never entered them. Planning anchors a cadence's periods on the same entry."""
+    entry = None
+    for index, step in enumerate(history):
+        if step.to_stage in stages and step.from_stage not in stages:
+            entry = index
+    if entry is None:
+        return None
+    # the steps after the entry, not the later instants: stages passed through in one instant left at that instant
+    left = next((s.at for s in history[entry + 1:] if s.to_stage not in stages), None)
+    return history[entry].at, left
+
+
+def _periods_held(schedule: CadenceSchedule, last_check_day: date, contact_days: Sequence[date]) -> tuple[int, int]:
+    """(held, due) over the periods whose check day has come by `last_check_day`."""
+    held = due = 0
+    index = 0
+    while schedule.check_day(index) <= last_check_day:
+        due += 1
+        first, last = schedule.start(index), schedule.last_day(index)
+        held += any(first <= day <= last for day in contact_days)
+        index += 1
+    return held, due
+
+
+def upcoming_repatriations(rows: ReportRows, now: datetime) -> list[dict[str, Any]]:
+    """Assignments still running whose end date falls within the next REPATRIATION_WINDOW_DAYS, soonest first."""
+    today = now.date()
+    horizon = today + timedelta(days=REPATRIATION_WINDOW_DAYS)
+    found = [{"assignment_id": a.id, "assignee": a.assignee_email, "name": a.assignee_name, "home": a.home,
+              "host": a.host, "stage": a.stage, "end": a.end.isoformat(), "days_left": (a.end - today).days}
+             for a in rows.assignments
+             if today <= a.end <= horizon and not rows.workflows[a.workflow_id][2].is_terminal(a.stage)]
+    return sorted(found, key=lambda r: (r["end"], r["assignment_id"]))
+
+
+def outcomes(rows: ReportRows, history: dict[int, list[TransitionRow]]) -> dict[str, Any]:
+    """How assignments ended and what became of the leaders after return.
+
+    An assignment has ended when it stands in a final stage; it was cancelled when the workflow asks a reason for
+    entering that stage (the built-in `cancelled`), and completed otherwise. `recorded` lists every outcome recorded
+    12 or 24 months after return (`sojourn outcome record`), and `retention` counts them by milestone: of the
+    outcomes recorded, how many say the leader is still employed. The program summary also counts the milestones
+    due but not recorded yet.
+    """
+    completed = 0
+    cancellations = []
+    for a in rows.assignments:
+        definition = rows.workflows[a.workflow_id][2]
+        if not definition.is_terminal(a.stage):
+            continue
+        if a.stage not in {t.dest for t in definition.transitions if t.requires_reason}:
+            completed += 1
+            continue
+        last = history[a.id][-1] if history.get(a.id) else None
+        cancellations.append({"assignment_id": a.id, "assignee": a.assignee_email,
+                              "from_stage": last.from_stage if last else None,
+                              "on": last.at.date().isoformat() if last else None,
+                              "reason": last.reason if last else None})
+    assignees = {a.id: a.assignee_email for a in rows.assignments}
+    recorded = sorted(rows.outcomes, key=lambda o: (o.assignment_id, o.months))
+    return {"completed": completed, "cancelled": len(cancellations), "cancellations": cancellations,
+            "recorded": [{"assignment_id": o.assignment_id, "assignee": assignees[o.assignment_id],
+                          "months": o.months, "retained": o.retained,
+                          "considered_for_promotion": o.considered_for_promotion, "promoted_to": o.promoted_to}
+                         for o in recorded],
+            "retention": [_retention_at(months, [o for o in recorded if o.months == months])
+                          for months in OUTCOME_MONTHS],
+            "considered_for_promotion": len({o.assignment_id for o in recorded if o.considered_for_promotion}),
+            "promoted": len({o.assignment_id for o in recorded if o.promoted_to is not None})}
+
+
+def _retention_at(months: int, recorded: Sequence[OutcomeRow]) -> dict[str, Any]:
+    kept = sum(o.retained for o in recorded)
+    return {"months": months, "recorded": len(recorded), "retained": kept,
+            "rate": round(kept / len(recorded), 3) if recorded else None}
