@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from engine.delivery.config import Settings
 from engine.delivery.dispatch import notification_of
-from engine.delivery.leases import DISPATCHER, HEARTBEAT_PREFIX
+from engine.delivery.leases import DISPATCHER, HEARTBEAT_PREFIX, DaemonIdentity, holder_is_gone
 from engine.delivery.links import signer_from
 from engine.domain.errors import BadInput, NotFound, SojournError
 from engine.domain.notices import NoticeStatus
@@ -126,9 +126,13 @@ def _not_retryable(row: Outbox, now: datetime) -> SojournError:
 
 
 def daemon_status(db: Engine, *, now: datetime) -> dict[str, Any]:
-    """Every daemon that has a heartbeat row, whether it is alive, and who holds the SQLite dispatcher lease."""
+    """Every daemon that has a heartbeat row, whether it is alive, and who holds the SQLite dispatcher lease.
+
+    A row is alive until it expires, unless its daemon ran on this host and its process is gone (killed): that one is
+    shown dead at once, as a daemon started now would take its place at once."""
+    here = DaemonIdentity.of_this_process()
     with use_case_transaction(db) as session:
-        daemons = [_daemon_view(row, now) for row in queries.heartbeats(session, HEARTBEAT_PREFIX)]
+        daemons = [_daemon_view(row, now, here) for row in queries.heartbeats(session, HEARTBEAT_PREFIX)]
         lease = queries.lease_row(session, DISPATCHER)
         return {
             "running": any(d["alive"] for d in daemons),
@@ -136,11 +140,15 @@ def daemon_status(db: Engine, *, now: datetime) -> dict[str, Any]:
             "daemons": daemons,
             "dispatcher": None if lease is None else {
                 "holder": lease.holder, "pid": lease.pid, "host": lease.host, "since": instant(lease.started_at),
-                "expires_at": instant(lease.expires_at), "valid": lease.expires_at > now},
+                "expires_at": instant(lease.expires_at), "valid": _alive(lease, now, here)},
         }
 
 
-def _daemon_view(row: DaemonLease, now: datetime) -> dict[str, Any]:
+def _daemon_view(row: DaemonLease, now: datetime, here: DaemonIdentity) -> dict[str, Any]:
     return {"name": row.name, "host": row.host, "pid": row.pid, "holder": row.holder,
             "started_at": instant(row.started_at), "heartbeat_at": instant(row.heartbeat_at),
-            "expires_at": instant(row.expires_at), "alive": row.expires_at > now}
+            "expires_at": instant(row.expires_at), "alive": _alive(row, now, here)}
+
+
+def _alive(row: DaemonLease, now: datetime, here: DaemonIdentity) -> bool:
+    return row.expires_at > now and not holder_is_gone(row, here)

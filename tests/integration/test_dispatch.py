@@ -422,6 +422,22 @@ def test_lease_claims_and_heartbeat_of_a_gone_process_of_this_host_are_taken_ove
     assert [(d["pid"], d["alive"]) for d in status["daemons"]] == [(successor.pid, True)]
 
 
+def test_daemon_status_shows_a_killed_daemon_of_this_host_dead_before_its_heartbeat_expires(
+        db: Engine, now: datetime, local_process: subprocess.Popen[bytes]) -> None:
+    """`daemon status` reads a heartbeat of this host whose process is gone as dead at once; a live one stays alive."""
+    dead = _identity_of(local_process, "dead")
+    with transaction(db) as session:
+        start_heartbeat(session, dead, now, 60)
+        acquire_dispatcher_lease(session, dead, now, 60)
+    before = outbox.daemon_status(db, now=now + timedelta(seconds=1))
+    assert ([d["alive"] for d in before["daemons"]], before["dispatcher"]["valid"]) == ([True], True)
+    local_process.kill()
+    local_process.wait()
+    after = outbox.daemon_status(db, now=now + timedelta(seconds=1))
+    assert ([d["alive"] for d in after["daemons"]], after["dispatcher"]["valid"]) == ([False], False)
+    assert after["running"] is False
+
+
 def test_the_lease_of_a_live_process_or_of_another_host_is_still_waited_out(
         db: Engine, now: datetime, local_process: subprocess.Popen[bytes]) -> None:
     """A live daemon of this host, and any daemon of another host (dead or not), keep their lease until it expires."""
