@@ -212,31 +212,27 @@ def _pipeline_chart(rows: list[dict[str, Any]]) -> str | None:
         return None
     several = len({r["workflow"] for r in rows}) > 1
     labels = _labels(f"{r['workflow']}: {r['stage']}" if several else r["stage"] for r in rows)
-    counts = [r["assignments"] for r in rows]
-
-    def draw(axes: Axes) -> None:
-        bars = axes.barh(labels, counts, color=_BLUE)
-        axes.bar_label(bars, padding=3)
-        axes.invert_yaxis()
-        axes.set_xlabel("assignments")
-        _whole_numbers(axes)
-
-    return _svg(draw, 0.6 + 0.28 * len(rows))
+    return _count_bars(labels, [r["assignments"] for r in rows], color=_BLUE, unit="assignments", row_height=0.28)
 
 
 def _overdue_chart(rows: list[dict[str, Any]]) -> str | None:
     if not rows:
         return None
     labels = _labels(f"{r['name']} ({r['role']})" for r in rows)
+    return _count_bars(labels, [r["tasks"] for r in rows], color=_ORANGE, unit="overdue tasks", row_height=0.3)
+
+
+def _count_bars(labels: list[str], counts: list[int], *, color: str, unit: str, row_height: float) -> str:
+    """Horizontal bars of whole counts, first row on top, each bar labelled with its count."""
 
     def draw(axes: Axes) -> None:
-        bars = axes.barh(labels, [r["tasks"] for r in rows], color=_ORANGE)
+        bars = axes.barh(labels, counts, color=color)
         axes.bar_label(bars, padding=3)
         axes.invert_yaxis()
-        axes.set_xlabel("overdue tasks")
+        axes.set_xlabel(unit)
         _whole_numbers(axes)
 
-    return _svg(draw, 0.6 + 0.3 * len(rows))
+    return _svg(draw, 0.6 + row_height * len(labels))
 
 
 def _durations_chart(rows: list[dict[str, Any]]) -> str | None:
