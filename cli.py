@@ -195,11 +195,16 @@ def main_group(ctx: click.Context, db: str | None, config: str | None, actor: st
 def init(obj: Context, as_json: bool) -> None:
     """Create or upgrade the schema and install the built-in workflows (safe to repeat)."""
     from engine.program import service
+    from engine.program.migration import assignments_on_older_versions
 
     report = service.init(obj.db, now=now())
+    report["on_older_versions"] = assignments_on_older_versions(obj.db, [w["name"] for w in report["workflows"]])
     emit(report, as_json, lambda r: [f"schema at {r['schema']}"] + [
         f"workflow {w['name']} version {w['version']}" + (" installed" if w["new"] else " already installed")
-        for w in r["workflows"]])
+        for w in r["workflows"]] + [
+        f"{len(o['assignments'])} running assignment(s) of {o['workflow']} on older versions "
+        f"({', '.join(map(str, o['assignments'][:10]))}{', ...' if len(o['assignments']) > 10 else ''}); "
+        f"to move them: {o['command']}" for o in r["on_older_versions"]])
 
 
 @main_group.command("backup")
@@ -291,6 +296,74 @@ def workflow_install(obj: Context, file: Path, as_json: bool) -> None:
     installed = service.install_workflow(obj.db, _read_text(file), source=str(file), now=now())
     emit(installed, as_json, lambda w: [f"workflow {w['name']} version {w['version']} " +
                                         ("installed" if w["new"] else "is already installed, unchanged")])
+
+
+@workflow.command("diff")
+@click.argument("name")
+@click.option("--from", "from_version", type=ROW_ID, required=True, help="The installed version compared from.")
+@click.option("--to", "to_version", type=ROW_ID, required=True, help="The installed version compared to.")
+@json_option
+@pass_context
+def workflow_diff(obj: Context, name: str, from_version: int, to_version: int, as_json: bool) -> None:
+    """Show what version --to adds, removes and changes against version --from."""
+    from engine.program import migration
+
+    emit(migration.diff_workflow(obj.db, name, from_version=from_version, to_version=to_version), as_json,
+         _diff_lines)
+
+
+def _diff_lines(d: dict[str, Any]) -> Iterable[str]:
+    yield f"{d['workflow']} version {d['from']} -> {d['to']}: {len(d['changes'])} change(s)"
+    signs = {"added": "+", "removed": "-", "changed": "~"}
+    for c in d["changes"]:
+        yield f"{signs[c['change']]} {c['part']} {shown(c['key'])}"
+        for field, values in c["fields"].items():
+            yield f"    {field}: {shown(json.dumps(values['from']))} -> {shown(json.dumps(values['to']))}"
+
+
+@workflow.command("migrate")
+@click.argument("name")
+@click.option("--to", "to_version", type=ROW_ID, required=True, help="The installed version to move to.")
+@click.option("--assignment", "assignment_ids", type=ROW_ID, multiple=True, metavar="ID",
+              help="Only these assignments (repeat); default: every running one on an older version.")
+@click.option("--map-stage", "stage_map", multiple=True, metavar="OLD=NEW",
+              help="Where assignments in a stage the new version lacks land (repeat).")
+@click.option("--reason", required=True, help="Why the assignments move (kept in history and the audit trail).")
+@click.option("--dry-run", is_flag=True, help="Show what would change, and the next 90 days' notices, writing nothing.")
+@json_option
+@pass_context
+def workflow_migrate(obj: Context, name: str, to_version: int, assignment_ids: tuple[int, ...],
+                     stage_map: tuple[str, ...], reason: str, dry_run: bool, as_json: bool) -> None:
+    """Move running assignments to version --to of workflow NAME: all of them or none."""
+    from engine.program.migration import MigrationRequest, migrate_workflow
+
+    request = MigrationRequest(name, to_version, reason, assignment_ids, stage_map)
+    if dry_run:
+        from engine.planning.migration_preview import preview_migration
+
+        view = preview_migration(obj.db, request, actor=obj.actor, now=now())
+    else:
+        view = migrate_workflow(obj.db, request, actor=obj.actor, now=now(), dry_run=False)
+    emit(view, as_json, _migration_lines)
+
+
+def _migration_lines(m: dict[str, Any]) -> Iterable[str]:
+    verb = "migrated" if m["applied"] else "would migrate (dry run, nothing written)"
+    yield f"{m['workflow']}: {verb} {len(m['assignments'])} assignment(s) to version {m['to_version']}"
+    for a in m["assignments"]:
+        yield f"assignment {a['assignment_id']} ({shown(a['assignee'])}): version {a['from_version']}, " \
+              f"stage {a['stage_from']} -> {a['stage_to']}"
+        yield from (f"  + task {t['key']} ({t['owner_role']}, due {t['due_on']})" for t in a["tasks_added"])
+        yield from (f"  - task {t['key']} (id {t['id']}) cancelled" for t in a["tasks_cancelled"])
+        yield from (f"  + cadence {kind}" for kind in a["cadences_started"])
+        yield from (f"  - cadence {kind}" for kind in a["cadences_stopped"])
+        yield from (f"  ~ plan.{field}: {shown(json.dumps(v['from']))} -> {shown(json.dumps(v['to']))}"
+                    for field, v in a["plan_rules"].items())
+        for label in ("notices_before", "notices_after"):
+            if label in a:
+                yield f"  {label.replace('_', ' ')} (next {m['notice_days']} days): {len(a[label])}"
+                yield from (f"    {n['at']} {n['kind']} to {shown(n['recipient'])}" for n in a[label])
+    yield from (f"skipped assignment {s['assignment_id']}: {s['reason']}" for s in m["skipped"])
 
 
 def _read_text(file: Path) -> str:

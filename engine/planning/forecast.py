@@ -158,6 +158,27 @@ def forecast_assignments(db: Engine, assignment_ids: Iterable[int], *, now: date
         scratch.dispose()
 
 
+def forecast_after(db: Engine, assignment_ids: Iterable[int], change: Callable[[Engine], object], *, now: datetime,
+                   options: ForecastOptions = ForecastOptions(), workflow: str | None = None) -> Forecast:
+    """What the daemon would send about existing assignments from `now` on if `change` were made to them first.
+
+    `change` runs on the scratch copy, which also holds every installed version of `workflow`; `db` is only read.
+    """
+    ids = sorted(set(assignment_ids))
+    scratch = scratch_store.create_scratch_database()
+    try:
+        with use_case_transaction(db) as source, transaction(scratch) as target:
+            scratch_store.copy_assignments(source, target, ids)
+            if workflow is not None:
+                scratch_store.copy_workflow_versions(source, target, workflow)
+        already = _existing_rows(scratch)
+        with _marked_logs():
+            change(scratch)
+        return _Replay(scratch, options).run(ids, now, already)
+    finally:
+        scratch.dispose()
+
+
 def forecast_new(db: Engine, spec: service.AssignmentSpec, *, options: ForecastOptions = ForecastOptions(),
                  progress: Callable[[int, int], None] | None = None) -> Forecast:
     """What the daemon would send about an assignment created as `spec` says on its start date.

@@ -53,6 +53,7 @@ TASK_COMPLETED = "task_completed"
 CONTACT_LOGGED = "contact_logged"
 STAKEHOLDER_CHANGED = "stakeholder_changed"  # a role passed to another person mid-assignment
 END_EXTENDED = "end_extended"  # the assignment's end date moved later
+WORKFLOW_MIGRATED = "workflow_migrated"  # the assignment moved to another version of its workflow
 CHECKIN_RECORDED = "checkin_recorded"
 PULSE_RECORDED = "pulse_recorded"
 PULSE_ALERT_RESOLVED = "pulse_alert_resolved"  # the coach or talent team followed a weak pulse up

@@ -417,7 +417,8 @@ def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
     return sorted(stages + changes, key=lambda entry: datetime.fromisoformat(entry["at"]))  # stable: stages first
 
 
-HISTORY_CHANGES = (audit.STAKEHOLDER_CHANGED, audit.END_EXTENDED)  # audit actions `history` lists beside stages
+# audit actions `history` lists beside stages
+HISTORY_CHANGES = (audit.STAKEHOLDER_CHANGED, audit.END_EXTENDED, audit.WORKFLOW_MIGRATED)
 
 
 def _history_entry(event: Any) -> dict[str, Any]:

@@ -83,6 +83,16 @@ def copy_latest_workflow(source: Session, target: Session, name: str) -> bool:
     return row is not None
 
 
+def copy_workflow_versions(source: Session, target: Session, name: str) -> None:
+    """copy_workflow_versions: copy every installed version of workflow `name` the copy does not hold yet."""
+    workflow = _table("workflow")
+    held = set(target.execute(select(workflow.c.id).where(workflow.c.name == name)).scalars())
+    rows = [dict(r) for r in source.execute(select(workflow).where(workflow.c.name == name)).mappings()
+            if r["id"] not in held]
+    if rows:
+        target.execute(insert(workflow), rows)
+
+
 def copy_people(source: Session, target: Session, emails: Iterable[str]) -> set[str]:
     """copy_people: copy the people with these emails (compared in lower case); returns the emails found."""
     person = _table("person")
