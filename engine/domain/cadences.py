@@ -204,13 +204,21 @@ def range_entered_at(definition: WorkflowDefinition, cadence: Cadence,
     return entered
 
 
+def counted_from(entered: datetime | None, started: datetime | None) -> datetime | None:
+    """When a cadence's periods count from: the last entry into its stages, or, when a workflow migration brought
+    the cadence to an assignment already in them (`started`), that instant, whichever is later."""
+    if entered is None or started is None:
+        return entered
+    return max(entered, started)
+
+
 def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable[StageStep], tz: str,
-                    day: date, *, start: date | None = None) -> date | None:
+                    day: date, *, start: date | None = None, started: datetime | None = None) -> date | None:
     """The first day of the period of cadence `kind` that `day` falls in, counted from the last entry into the
-    cadence's stages (in `tz`, the assignee's zone) or the assignment's `start`, whichever is later; None when there
-    is no such period."""
+    cadence's stages (or `started`, see `counted_from`; in `tz`, the assignee's zone) or the assignment's `start`,
+    whichever is later; None when there is no such period."""
     cadence = next((c for c in definition.cadences if c.kind == kind), None)
-    entered = None if cadence is None else range_entered_at(definition, cadence, history)
+    entered = None if cadence is None else counted_from(range_entered_at(definition, cadence, history), started)
     if cadence is None or entered is None:
         return None
     schedule = CadenceSchedule.of(definition, cadence, entered, tz, start=start)

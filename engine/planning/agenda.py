@@ -8,7 +8,7 @@ stages have not begun yet has no anchor, so it has no events until they begin.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +18,13 @@ from sqlalchemy import Engine
 from sqlmodel import col
 
 from engine.domain import inputs
-from engine.domain.cadences import CadenceSchedule, anchor_day, in_range, range_entered_at
+from engine.domain.cadences import CadenceSchedule, anchor_day, counted_from, in_range, range_entered_at
 from engine.domain.errors import NotFound
 from engine.planning.ical import CalendarEvent, ContactPeriod, calendar_text, contact_event, in_date_order, task_event
 from engine.program.records import AssignmentRecord, load_records
 from engine.program.transactions import use_case_transaction
 from engine.store import queries
+from engine.store.migration_queries import cadence_starts_of
 from engine.store.models import Assignment, Person, StageChange, pk
 
 
@@ -51,25 +52,28 @@ def person_calendar(db: Engine, email: str, *, now: datetime) -> PersonCalendar:
         involved = {*queries.assignments_involving(session, person_id), *(t.assignment_id for t in tasks)}
         records = {pk(r.assignment): r for r in load_records(session, col(Assignment.id).in_(involved))}
         history = queries.stage_changes_of(session, records)
+        starts = cadence_starts_of(session.connection(), records)
     events = [task_event(t, records[t.assignment_id].assignment, records[t.assignment_id].assignee, now)
               for t in tasks]
     for assignment_id, record in records.items():
         events += [contact_event(period, person.tz, record.definition.reminders.local_hour, now)
-                   for period in contact_periods(record, history.get(assignment_id, []), person, now)]
+                   for period in contact_periods(record, history.get(assignment_id, []), person, now,
+                                                 {k: at for (a, k), at in starts.items() if a == assignment_id})]
     ordered = in_date_order(events)
     name = f"Sojourn: {person.name}"
     return PersonCalendar(person, [_event_view(e) for e in ordered], calendar_text(ordered, tz=person.tz, name=name))
 
 
-def contact_periods(record: AssignmentRecord, history: list[StageChange], person: Person,
-                    now: datetime) -> Iterator[ContactPeriod]:
-    """The contact periods of `record` that `person` is notified of, from the one running on their today on."""
+def contact_periods(record: AssignmentRecord, history: list[StageChange], person: Person, now: datetime,
+                    starts: Mapping[str, datetime] | None = None) -> Iterator[ContactPeriod]:
+    """The contact periods of `record` that `person` is notified of, from the one running on their today on;
+    `starts` holds, by kind, when a workflow migration started a cadence (see `cadences.counted_from`)."""
     definition, assignment = record.definition, record.assignment
     roles = {role for role, holder in record.stakeholders.items() if holder.id == person.id}
     today = now.astimezone(ZoneInfo(person.tz)).date()
     for cadence in definition.cadences:
         partner = record.person_for(cadence.with_role)
-        entered = range_entered_at(definition, cadence, history)
+        entered = counted_from(range_entered_at(definition, cadence, history), (starts or {}).get(cadence.kind))
         if (roles.isdisjoint(cadence.notify) or partner is None or entered is None
                 or not in_range(definition, cadence, assignment.stage)):
             continue

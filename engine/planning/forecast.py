@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlmodel import col
 
 from engine.domain import inputs
-from engine.domain.definition import Transition
+from engine.domain.definition import Transition, WorkflowDefinition
 from engine.domain.errors import BadInput, SojournError
 from engine.domain.escape import mermaid_label
 from engine.domain.guards import GoalFacts
@@ -454,12 +454,17 @@ class _Replay:
             record = records[assignment_id]
             definition = record.definition
             forecast.stages[assignment_id] = [
-                StageEntry(h.to_stage, definition.stage(h.to_stage).title, h.at.astimezone(UTC),
+                StageEntry(h.to_stage, _stage_title(definition, h.to_stage), h.at.astimezone(UTC),
                            h.id not in existing.transition_ids) for h in history[assignment_id]]
             forecast.tasks[assignment_id] = [
                 TaskDue(t.key, t.title, t.stage, t.due_on, t.status, t.id not in existing.task_ids,
                         t.id in existing.done_task_ids) for t in record.tasks]
         return forecast
+
+
+def _stage_title(definition: WorkflowDefinition, stage: str) -> str:
+    """A stage's title; a stage a workflow migration renamed keeps its key in the history, shown as it is."""
+    return definition.stage(stage).title if stage in definition.stage_keys else stage
 
 
 def _past_horizon(horizon: datetime, stages: list[str]) -> SojournError:

@@ -47,7 +47,7 @@ from typing import TypeVar
 from sqlmodel import Session
 
 from engine.domain import notices
-from engine.domain.cadences import CadenceSchedule, in_range, range_entered_at
+from engine.domain.cadences import CadenceSchedule, counted_from, in_range, range_entered_at
 from engine.domain.definition import Cadence, WorkflowDefinition
 from engine.domain.notices import (
     CADENCE_KINDS,
@@ -66,6 +66,7 @@ from engine.planning.ical import ContactPeriod as CalendarPeriod
 from engine.planning.ical import period_calendar
 from engine.program.records import definition_of
 from engine.store import checkin_queries, lookups, queries
+from engine.store.migration_queries import cadence_starts_of
 from engine.store.models import Assignment, Person, Task, Workflow
 from engine.store.queries import StageStep
 
@@ -129,6 +130,7 @@ def plan_batch(session: Session, now: datetime, *, attach_calendars: bool = True
     context = _load_assignments(session, {t.assignment_id for t in tasks} | {s.assignment_id for s in states})
     context.history = queries.stage_steps_of(session, {s.assignment_id for s in states} | {
         t.assignment_id for t in tasks if t.stage != context.assignments[t.assignment_id].stage})
+    context.cadence_starts = cadence_starts_of(session.connection(), {s.assignment_id for s in states})
     task_drafts, moves = _task_drafts(tasks, context, now)
     cadence_drafts, next_checks = _cadence_drafts(session, states, context, now, attach_calendars=attach_calendars)
     drafts = task_drafts + cadence_drafts
@@ -255,7 +257,8 @@ def _cadence_check(assignment_id: int, kind: str, since: datetime, context: _Con
         return None, None, True
     if not in_range(definition, cadence, assignment.stage):
         return None, None, False
-    entered = range_entered_at(definition, cadence, context.history.get(assignment_id, []))
+    entered = counted_from(range_entered_at(definition, cadence, context.history.get(assignment_id, [])),
+                           context.cadence_starts.get((assignment_id, kind)))
     holders = context.holders[assignment_id]
     missed_roles = _unique([*cadence.notify, definition.reminders.escalate_to])
     if entered is None or any(role not in holders for role in missed_roles):
@@ -364,6 +367,7 @@ class _Context:
     holders: dict[int, dict[str, Person]] = field(default_factory=dict)  # assignment id -> role -> person
     people: dict[int, Person] = field(default_factory=dict)
     history: dict[int, list[StageStep]] = field(default_factory=dict)  # by assignment id, oldest first
+    cadence_starts: dict[tuple[int, str], datetime] = field(default_factory=dict)  # (assignment id, kind) -> start
 
 
 def _load_assignments(session: Session, assignment_ids: set[int]) -> _Context:

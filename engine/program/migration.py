@@ -10,9 +10,9 @@ What moving means for one assignment:
 - the new version's tasks of that stage it does not have yet are created, due by the rule of the stage's entry; a
   due day already past becomes today plus the reminder rules' due-soon lead, so the owner hears before it falls due;
 - its open tasks whose key the new version no longer has are cancelled with their queued notices; done tasks stay;
-- cadences that now run in its stage start: the daemon looks at them from the migration on, so no period that ended
-  before it is looked for; cadences that stop have their queued notices cancelled; cadences that go on keep their
-  periods and keys, so nothing already sent for them is sent again;
+- cadences that now run in its stage start: their first period begins on the migration day (`CadenceStart`), so
+  no earlier period is due or looked for; cadences that stop have their queued notices cancelled; cadences that go
+  on keep their periods and keys, so nothing already sent for them is sent again;
 - the plan rules of the new version are in force from now on; sign-offs already given stay valid.
 """
 
@@ -38,7 +38,7 @@ from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, definition_of, load_records
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups
-from engine.store.migration_queries import cancel_open_tasks, migrate_assignment
+from engine.store.migration_queries import cancel_open_tasks, migrate_assignment, record_cadence_starts
 from engine.store.models import Assignment, Task, Workflow, pk
 from engine.store.moves import append_audit_chains, insert_tasks, typed_row, wake_cadence_checks
 from engine.store.queries import cancel_queued_cadence_notifications, cancel_queued_notifications
@@ -252,6 +252,9 @@ def _check_mapping(mapping: dict[str, str], target: WorkflowDefinition,
         if new not in target.stage_keys:
             problems.check(_bad, f"--map-stage {old}={new}: version of {target.name} moved to has no stage "
                                  f"{new!r} (stages: {', '.join(target.stage_keys)})")
+        elif target.is_terminal(new):
+            problems.check(_bad, f"--map-stage {old}={new}: {new!r} is a final stage; a running assignment "
+                                 "ends there only through `sojourn advance`")
     problems.raise_if_any()
 
 
@@ -340,6 +343,9 @@ def _apply(connection: Connection, plan: MigrationPlan, *, actor: str, now: date
         cancel_queued_cadence_notifications(
             session, [(m.assignment_id, kind) for m in plan.moves for kind in m.cadences_stopped],
             kinds=CADENCE_KINDS, reason="cadence stopped by a workflow migration before delivery")
+    # a cadence new to the stage counts its periods from now, so none is due or missed before it existed
+    record_cadence_starts(connection, [(m.assignment_id, kind) for m in plan.moves for kind in m.cadences_started],
+                          now)
     # the daemon decides, at its next sweep, which periods of the new version's cadences fall due from now on
     wake_cadence_checks(connection, [(m.assignment_id, c.kind) for m in plan.moves
                                      for c in definition_of(plan.target).cadences], now)

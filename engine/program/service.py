@@ -39,6 +39,7 @@ from engine.program.transactions import use_case_transaction as _transaction
 from engine.store import lookups, program_queries
 from engine.store.audit_events import audit_event_rows
 from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
+from engine.store.migration_queries import cadence_starts_of
 from engine.store.models import (
     Assignment,
     Contact,
@@ -641,7 +642,8 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
     zone, or while delivery was failing) cancels the notices of that period not sent yet."""
     assignment_id = pk(record.assignment)
     start = period_start_of(record.definition, kind, stage_changes_of(session, [assignment_id])[assignment_id],
-                            record.assignee.tz, day, start=record.assignment.start)
+                            record.assignee.tz, day, start=record.assignment.start,
+                            started=cadence_starts_of(session.connection(), [assignment_id]).get((assignment_id, kind)))
     if start is not None:
         cancel_queued_notifications(session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_MISSED],
                                     key_prefixes=[notices.cadence_key_prefix(NoticeKind.CONTACT_MISSED, assignment_id,

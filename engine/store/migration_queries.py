@@ -7,14 +7,15 @@ assignment never both commit on what they read.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine.store.models import Assignment, Task
+from engine.store.models import Assignment, CadenceStart, Task
 from engine.store.moves import Moved
 
 
@@ -55,3 +56,26 @@ def cancel_open_tasks(connection: Connection, task_ids: Collection[int]) -> int:
     statement = (update(table).where(table.c.id.in_(list(task_ids)), table.c.status == "open")
                  .values(status="cancelled", next_reminder_at=None))
     return int(connection.execute(statement).rowcount or 0)
+
+
+def record_cadence_starts(connection: Connection, starts: Sequence[tuple[int, str]], at: datetime) -> None:
+    """record_cadence_starts: these (assignment id, cadence kind) pairs start at `at`, replacing an earlier start."""
+    if not starts:
+        return
+    table = _table(CadenceStart)
+    pairs = list(dict.fromkeys(starts))
+    for first in range(0, len(pairs), 500):
+        chunk = pairs[first:first + 500]
+        connection.execute(delete(table).where(or_(*(and_(table.c.assignment_id == a, table.c.kind == k)
+                                                     for a, k in chunk))))
+    connection.execute(insert(table), [{"assignment_id": a, "kind": k, "started_at": at} for a, k in pairs])
+
+
+def cadence_starts_of(connection: Connection, assignment_ids: Iterable[int]) -> dict[tuple[int, str], datetime]:
+    """cadence_starts_of: (assignment id, kind) -> when a migration started that cadence, for these assignments."""
+    table, ids = _table(CadenceStart), sorted(set(assignment_ids))
+    found: dict[tuple[int, str], datetime] = {}
+    for first in range(0, len(ids), 500):
+        statement = select(table).where(table.c.assignment_id.in_(ids[first:first + 500]))
+        found |= {(row.assignment_id, row.kind): row.started_at for row in connection.execute(statement)}
+    return found

@@ -383,3 +383,13 @@ class PersonErasure(SQLModel, table=True):
     erased_at: datetime
     erased_by: str
     reason: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class CadenceStart(SQLModel, table=True):
+    """A cadence that began while the assignment was already in its stages, because a workflow migration brought it:
+    its periods count from `started_at` (or a later entry into its stages), so none is due before it existed."""
+
+    __tablename__: ClassVar[str] = "cadence_start"
+    assignment_id: int = Field(foreign_key="assignment.id", primary_key=True)
+    kind: str = Field(primary_key=True)
+    started_at: datetime

@@ -14,7 +14,7 @@ from engine.store.models import StageChange, Task
 
 # The tables that describe an assignment, parents first, and how each row is found from the assignment ids.
 _BY_ASSIGNMENT = ("assignment", "stakeholder", "task", "goal", "signoff", "contact", "transition", "cadencestate",
-                  "outbox")
+                  "cadence_start", "outbox")
 
 
 def create_scratch_database() -> Engine:

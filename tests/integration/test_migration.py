@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -13,6 +14,7 @@ from freezegun import freeze_time
 from sqlalchemy import Engine, func, text
 from sqlmodel import col, select
 
+from engine.domain.cadences import add_months_clamped
 from engine.domain.errors import ConcurrentChange, SojournError
 from engine.planning.migration_preview import preview_migration
 from engine.planning.planner import plan
@@ -93,6 +95,10 @@ def _sweep_until(db: Engine, until: datetime, clock: Any) -> None:
     clock.move_to(until)
 
 
+def _assignee_tz(db: Engine) -> str:
+    return next(p["tz"] for p in service.list_people(db) if p["email"] == scenarios.cast_spec().assignee)
+
+
 def _outbox(db: Engine, *kinds: str) -> list[Outbox]:
     with transaction(db) as session:
         return list(session.exec(select(Outbox).where(col(Outbox.kind).in_(kinds)).order_by(col(Outbox.id))))
@@ -138,8 +144,8 @@ def test_dry_run_lists_new_cadences_and_next_notices_and_writes_nothing(db: Engi
 
 def test_daemon_sends_checkins_and_pulses_after_migration_without_back_filling(
         db: Engine, spec: service.AssignmentSpec) -> None:
-    """After the migration the daemon sends checkin_due and pulse_due from the period running on the migration day,
-    never a missed notice of a period that ended before it; history and audit show the migration."""
+    """After the migration the daemon sends checkin_due and pulse_due in periods counted from the migration day, never
+    a notice of a period before it; the sponsor cadence keeps its keys; history and audit show the migration."""
     with freeze_time(CREATED) as clock:
         assignment_id, pilot, current = _pilot_assignment(db, spec)
         _sweep_until(db, MIGRATED, clock)
@@ -150,14 +156,11 @@ def test_daemon_sends_checkins_and_pulses_after_migration_without_back_filling(
 
     checkin_periods = sorted({date.fromisoformat(r.key.split("/")[3]) for r in _outbox(db, "checkin_due")})
     pulse_periods = sorted({date.fromisoformat(r.key.split("/")[3]) for r in _outbox(db, "pulse_due")})
-    assert checkin_periods[0] <= MIGRATED.date() < checkin_periods[1]
-    assert len(checkin_periods) == 5  # the running period and the four that begin in the next 120 days
-    assert pulse_periods[0] <= MIGRATED.date() < pulse_periods[1]
-    missed = _outbox(db, "checkin_missed")
-    assert [r.key for r in missed if "/checkin/" in r.key
-            and date.fromisoformat(r.key.split("/")[3]) < checkin_periods[0]] == []
-    assert [r.key for r in missed if "/pulse/" in r.key
-            and date.fromisoformat(r.key.split("/")[3]) < pulse_periods[0]] == []
+    migration_day = MIGRATED.astimezone(ZoneInfo(_assignee_tz(db))).date()
+    assert checkin_periods == [add_months_clamped(migration_day, k) for k in range(4)]  # monthly, from that day
+    assert pulse_periods == [migration_day, add_months_clamped(migration_day, 3)]
+    lapsed = {date.fromisoformat(r.key.split("/")[3]) for r in _outbox(db, "checkin_missed")}
+    assert min(lapsed) == migration_day  # the first period looked for is the migration day's, never an earlier one
     # the cadences that went on keep their keys: nothing sent for them before is queued again
     sponsor_after = [r.key for r in _outbox(db, "contact_due", "contact_missed")]
     assert len(sponsor_after) == len(set(sponsor_after))
@@ -319,6 +322,7 @@ def _cli_setup(db: Engine, spec: service.AssignmentSpec) -> tuple[int, int, int]
     ([NAME, "--to", "{current}", "--map-stage", "abroad=coaching"], 2, "'abroad' is not a stage"),
     ([NAME, "--to", "{pilot}", "--assignment", "{newer}"], 2, "a migration only moves forward"),
     ([NAME, "--to", "{current}", "--map-stage", "coaching"], 2, "give OLD=NEW"),
+    ([NAME, "--to", "{current}", "--map-stage", "coaching=completed"], 2, "'completed' is a final stage"),
 ])
 def test_bad_migrations_say_why_exit_nonzero_and_change_nothing(
         sojourn: Sojourn, db: Engine, db_url: str, spec: service.AssignmentSpec, args: list[str], code: int,
