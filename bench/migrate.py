@@ -12,7 +12,8 @@ grace days changed) and copies the file. Then, side by side on the two copies:
 
 Both write one version-checked update and at least one audit event per assignment; the ratio says how much cheaper
 moving a cohort in one run is than touching each assignment with its own command. Reports assignments/s of each and
-the ratio (advance time / migrate time); afterwards `audit verify` must pass on the template assignment's chain (the clones hold copies of it).
+the ratio (advance time / migrate time); afterwards `audit verify` must pass on the template assignment's chain
+(the clones hold copies of it).
 
     .venv/bin/python bench/migrate.py                  # N=1,000 (under two minutes on a busy machine)
     .venv/bin/python bench/migrate.py --count 10000    # the program-sized cohort
