@@ -107,10 +107,12 @@ def test_checkin_and_pulse_cadences_run_a_year_and_lapse_only_where_nothing_was_
     year_end = _local(add_months_clamped(anchor, 12), 0, assignee_tz)
     with freeze_time(CREATED) as clock:
         assignment_id = _in_alignment(db, cast, CREATED)
+        goal_id = _goal_id(db, assignment_id, CREATED)
         for month in range(6):  # the first six months: a check-in on the tenth day of the period
             _sweep_until(db, clock, _local(add_months_clamped(anchor, month) + timedelta(days=9), 10, assignee_tz))
             checkins.record_checkin(db, assignment_id, by=cast["host_manager" if month % 2 else "assignee"],
-                                    progress={}, note=None, feedback=None, actor="admin", now=datetime.now(UTC))
+                                    progress={goal_id: 10 * month}, note=None, feedback=None, actor="admin",
+                                    now=datetime.now(UTC))
             if month in (0, 3):  # the first two quarters: a pulse
                 checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=4, instrumentality=4,
                                       valence=4, note=None, actor="admin", now=datetime.now(UTC))
