@@ -1081,17 +1081,33 @@ def person_import(obj: Context, file: Path, as_json: bool) -> None:
 # --- check-ins and pulses ---------------------------------------------------------------------------------------
 
 
-@main_group.command()
+class _RecordByDefault(click.Group):
+    """A group whose `record` command runs when the first argument names none of its commands, so that `sojourn
+    checkin ID --by EMAIL` records as it always has, beside `sojourn checkin list ID`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["record", *args]
+        return super().parse_args(ctx, args)
+
+
+@main_group.group(cls=_RecordByDefault)
+def checkin() -> None:
+    """Check-ins on the goals: `checkin ID --by EMAIL ...` records one, `checkin list ID` shows them."""
+
+
+@checkin.command("record")
 @click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @click.option("--by", required=True, metavar="EMAIL", help="Who checks in: the assignee or the host manager.")
-@click.option("--goal", "goals", multiple=True, metavar="GOAL_ID=PCT", help="A goal's progress in percent; repeat.")
-@click.option("--note", help="What was discussed.")
+@click.option("--goal", "goals", multiple=True, metavar="GOAL_ID=PCT",
+              help="A goal's progress in percent; repeat. Needed after the immersion days.")
+@click.option("--note", help="What was discussed; during the immersion days, how the assignee and family settle in.")
 @click.option("--feedback", help="Feedback on the other side: the host manager and program, or the assignee.")
 @json_option
 @pass_context
-def checkin(obj: Context, assignment_id: int, by: str, goals: tuple[str, ...], note: str | None,
-            feedback: str | None, as_json: bool) -> None:
-    """Record a check-in on the goals, with feedback both ways; it satisfies the check-in cadence."""
+def checkin_record(obj: Context, assignment_id: int, by: str, goals: tuple[str, ...], note: str | None,
+                   feedback: str | None, as_json: bool) -> None:
+    """Record a check-in on the goals, with feedback both ways; it satisfies the check-in cadence (the default)."""
     from engine.domain import inputs
     from engine.program import checkins
 
@@ -1099,7 +1115,31 @@ def checkin(obj: Context, assignment_id: int, by: str, goals: tuple[str, ...], n
                                        note=note, feedback=feedback, actor=obj.actor, now=now())
     emit(recorded, as_json, lambda c: [
         f"check-in {c['id']} by the {c['role']} {c['by']} at {c['at']}",
-        *(f"  goal {p['goal_id']} {p['title']}: {p['percent']}%" for p in c["progress"])])
+        *(f"  goal {p['goal_id']} {shown(p['title'])}: {p['percent']}%" for p in c["progress"]),
+        *([f"  told {', '.join(c['told'])}"] if c["told"] else [])])
+
+
+@checkin.command("list")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@json_option
+@pass_context
+def checkin_list(obj: Context, assignment_id: int, as_json: bool) -> None:
+    """The plan's check-ins by both sides, newest first: progress per goal, note and feedback."""
+    from engine.program import checkins
+
+    emit(checkins.list_checkins(obj.db, assignment_id), as_json,
+         lambda rows: [line for c in rows for line in _checkin_lines(c)] or
+         [f"no check-ins on assignment {assignment_id} yet"])
+
+
+def _checkin_lines(checkin: dict[str, Any]) -> Iterator[str]:
+    during = " (immersion days)" if checkin["immersion"] else ""
+    yield f"check-in {checkin['id']} by the {checkin['role']} {checkin['by']} at {checkin['at']}{during}"
+    for p in checkin["progress"]:
+        yield f"  goal {p['goal_id']} {shown(p['title'])}: {p['percent']}%"
+    for label in ("note", "feedback"):
+        if checkin[label]:
+            yield f"  {label}: {shown(checkin[label])}"
 
 
 @main_group.command()

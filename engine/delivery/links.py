@@ -192,7 +192,8 @@ def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | Non
     pulse_due and a pulse cadence's checkin_missed answer the pulse, each only for a role that may (the role is
     the last part of the key); other recipients get their page. plan_changed acknowledges the plan version its key
     names; plan_unacknowledged, whose key names the acknowledgement task instead, the change of that task.
-    pulse_alert resolves the alert of the pulse its key names, once followed up.
+    pulse_alert resolves the alert of the pulse its key names, once followed up. checkin_feedback lets the other
+    side answer with a check-in of their own; home, who only reads it, gets the page that lists the check-ins.
     """
     if kind in OWNER_STEPS and task_id is not None:
         return LinkAction.TASK_DONE, {"task": task_id}
@@ -208,6 +209,8 @@ def notice_action(kind: str, key: str, *, assignment_id: int, task_id: int | Non
         return LinkAction.PLAN_ACK, {"assignment": assignment_id, "task": task_id}
     if kind in (NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED, NoticeKind.PULSE_DUE):
         return _cadence_action(kind, key.split("/"), assignment_id)
+    if kind == NoticeKind.CHECKIN_FEEDBACK and key.split("/")[-1] in CHECKIN_ROLES:
+        return LinkAction.CHECKIN, {"assignment": assignment_id}
     if kind == NoticeKind.PULSE_ALERT:
         parts = key.split("/")
         if len(parts) > 1 and parts[1].isdigit():

@@ -224,3 +224,12 @@ def period_start_of(definition: WorkflowDefinition, kind: str, history: Iterable
     schedule = CadenceSchedule.of(definition, cadence, entered, tz, start=start)
     index = schedule.index_of(day)
     return schedule.start(index) if index >= 0 else None
+
+
+def immersion_ends(definition: WorkflowDefinition, start: date) -> date | None:
+    """The first day after the plan's immersion days (`plan.immersion_days` from the start date), when check-ins
+    begin to ask for progress per goal; None when the workflow has no immersion days."""
+    rules = definition.plan
+    if rules is None or not rules.immersion_days:
+        return None
+    return start + timedelta(days=rules.immersion_days)

@@ -8,6 +8,7 @@ The module imports nothing heavy, so the command line can read the choices witho
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -35,6 +36,7 @@ class NoticeKind(StrEnum):
     PULSE_DUE = "pulse_due"
     PULSE_ALERT = "pulse_alert"
     PLAN_UNACKNOWLEDGED = "plan_unacknowledged"  # the escalation of a plan change nobody acknowledged
+    CHECKIN_FEEDBACK = "checkin_feedback"  # a check-in's feedback, to the other side and home
 
 
 class NoticeStatus(StrEnum):
@@ -114,6 +116,18 @@ def contact_log_command(assignment_id: int | None, kind: str, partner: str) -> s
 
 def checkin_command(assignment_id: int | None) -> str:
     return f"sojourn checkin {assignment_id} --by YOUR_EMAIL --goal GOAL_ID=PERCENT ... [--feedback TEXT]"
+
+
+def settling_in_command(assignment_id: int | None) -> str:
+    return f"sojourn checkin {assignment_id} --by YOUR_EMAIL --note TEXT [--feedback TEXT]"
+
+
+def immersion_lines(immersion_ends: date) -> list[str]:
+    """What a check-in during the immersion days asks for, and from when progress per goal is asked."""
+    last_day = immersion_ends - timedelta(days=1)
+    return [f"The immersion days run until {last_day.isoformat()}: tell in a note how the assignee and family are "
+            "settling in; no progress per goal is needed yet.",
+            f"Progress on every goal is asked from the first check-in on or after {immersion_ends.isoformat()}."]
 
 
 def pulse_command(assignment_id: int | None) -> str:
@@ -276,14 +290,24 @@ def progress_lines(progress: Iterable[GoalProgressLine]) -> list[str]:
 
 
 def checkin_due(period: ContactPeriod, about: str, progress: Iterable[GoalProgressLine], *, role: str,
-                recipient: Person, at: datetime, now: datetime) -> NewNotice:
-    """The period's check-in is due; every recipient sees the latest progress (home sees what the host sees)."""
+                recipient: Person, at: datetime, now: datetime, immersion_ends: date | None = None) -> NewNotice:
+    """The period's check-in is due; every recipient sees the latest progress (home sees what the host sees).
+
+    A period that begins before `immersion_ends` (the first day after the immersion days) asks how the assignee and
+    family are settling in instead of progress per goal, and says from when progress is asked.
+    """
     cadence, partner, first, last = period.cadence, period.partner, period.first, period.last
     subject = f"{cadence.title}: due by {last.isoformat()}"
-    lines = [about, f"A check-in on every goal by the assignee or the {cadence.with_role}, {partner.name} "
-                    f"<{partner.email}>, is due between {first.isoformat()} and {last.isoformat()}."]
+    settling_in = immersion_ends is not None and first < immersion_ends
+    what = "A check-in" if settling_in else "A check-in on every goal"
+    lines = [about, f"{what} by the assignee or the {cadence.with_role}, {partner.name} <{partner.email}>, is due "
+                    f"between {first.isoformat()} and {last.isoformat()}."]
+    if settling_in:
+        assert immersion_ends is not None
+        lines += immersion_lines(immersion_ends)
     if role in ("assignee", cadence.with_role):
-        lines.append(f"Record it: {checkin_command(period.assignment.id)}")
+        command = settling_in_command if settling_in else checkin_command
+        lines.append(f"Record it: {command(period.assignment.id)}")
     body = "\n".join([*lines, *progress_lines(progress)])
     return _contact_notice(NoticeKind.CHECKIN_DUE, period, subject, body, role, recipient, at, now)
 
@@ -312,10 +336,12 @@ def checkin_missed(period: ContactPeriod, about: str, *, role: str, recipient: P
 
 
 def cadence_notice(kind: NoticeKind, period: ContactPeriod, about: str, *, role: str, recipient: Person,
-                   at: datetime, now: datetime, progress: Iterable[GoalProgressLine] = ()) -> NewNotice:
+                   at: datetime, now: datetime, progress: Iterable[GoalProgressLine] = (),
+                   immersion_ends: date | None = None) -> NewNotice:
     """The notice of `kind` about one period of a cadence, whichever kind of cadence it is."""
     if kind == NoticeKind.CHECKIN_DUE:
-        return checkin_due(period, about, progress, role=role, recipient=recipient, at=at, now=now)
+        return checkin_due(period, about, progress, role=role, recipient=recipient, at=at, now=now,
+                           immersion_ends=immersion_ends)
     builders = {NoticeKind.CONTACT_DUE: contact_due, NoticeKind.CONTACT_MISSED: contact_missed,
                 NoticeKind.PULSE_DUE: pulse_due, NoticeKind.CHECKIN_MISSED: checkin_missed}
     return builders[kind](period, about, role=role, recipient=recipient, at=at, now=now)
@@ -410,3 +436,64 @@ def plan_unacknowledged(task: Task, owner: Person, about: str, recipients: Itera
                       kind=NoticeKind.PLAN_UNACKNOWLEDGED, assignment_id=task.assignment_id, task_id=task.id,
                       recipient=person.email, role=role, subject=subject, body=body, created_at=now, deliver_at=at)
             for role, person in recipients]
+
+
+# --- a recorded check-in ------------------------------------------------------------------------------------------
+
+
+class GoalPercent(NamedTuple):
+    """One goal's progress as a check-in recorded it."""
+
+    goal_id: int
+    title: str
+    percent: int
+
+
+class RecordedCheckin(NamedTuple):
+    """One check-in as the notices about it tell it; `immersion_ends` is set when it fell in the immersion days."""
+
+    checkin_id: int
+    author: Person
+    role: str
+    at: datetime
+    note: str | None
+    feedback: str | None
+    progress: Sequence[GoalPercent]
+    immersion_ends: date | None = None
+
+
+def checkin_key_prefix(kind: NoticeKind, checkin_id: int) -> str:
+    """The start of the keys of one check-in's notices of `kind` (one per role told)."""
+    return f"{kind}/{checkin_id}/"
+
+
+def _checkin_lines(checkin: RecordedCheckin) -> list[str]:
+    """The progress per goal, the note and the feedback of a check-in, as lines of a notice."""
+    if checkin.progress:
+        lines = ["Progress per goal:", *(f"- goal {p.goal_id}, {p.title}: {p.percent}%" for p in checkin.progress)]
+    elif checkin.immersion_ends is not None:
+        lines = [f"No progress per goal yet: it is asked from {checkin.immersion_ends.isoformat()}, after the "
+                 "immersion days."]
+    else:
+        lines = ["No progress per goal was given."]
+    settling_in = "How the assignee and family are settling in" if checkin.immersion_ends is not None else "Note"
+    return [*lines, *([f"{settling_in}: {checkin.note}"] if checkin.note else []),
+            *([f"Feedback: {checkin.feedback}"] if checkin.feedback else [])]
+
+
+def checkin_feedback(assignment: Assignment, assignee: Person, checkin: RecordedCheckin, *, role: str,
+                     recipient: Person, may_answer: bool, now: datetime) -> NewNotice:
+    """A check-in's feedback, told at once with its progress per goal: the other side (assignee <-> host manager),
+    who `may_answer` with a check-in of their own, and home, who reads it."""
+    assert assignment.id is not None, "check-ins are about stored assignments"
+    author = checkin.author
+    subject = f"Assignment #{assignment.id} ({assignee.name}): feedback from the {checkin.role}"
+    whom = " for you" if may_answer else ""
+    opening = (f"{assignment_line(assignment, assignee)}\nThe {checkin.role}, {author.name} <{author.email}>, checked "
+               f"in on {checkin.at.date().isoformat()} with feedback{whom}.")
+    command = settling_in_command if checkin.immersion_ends is not None else checkin_command
+    answer = [f"Answer: {command(assignment.id)}"] if may_answer else []
+    return NewNotice(key=f"{checkin_key_prefix(NoticeKind.CHECKIN_FEEDBACK, checkin.checkin_id)}{role}",
+                     kind=NoticeKind.CHECKIN_FEEDBACK, assignment_id=assignment.id, task_id=None,
+                     recipient=recipient.email, role=role, subject=subject,
+                     body="\n".join([opening, *_checkin_lines(checkin), *answer]), created_at=now, deliver_at=now)

@@ -47,7 +47,7 @@ from typing import TypeVar
 from sqlmodel import Session
 
 from engine.domain import notices
-from engine.domain.cadences import CadenceSchedule, counted_from, in_range, range_entered_at
+from engine.domain.cadences import CadenceSchedule, counted_from, immersion_ends, in_range, range_entered_at
 from engine.domain.definition import Cadence, WorkflowDefinition
 from engine.domain.notices import (
     CADENCE_KINDS,
@@ -348,7 +348,9 @@ def _contact_notice(kind: NoticeKind, role: str, check: _CadenceCheck, index: in
     day = schedule.check_day(index) if kind in MISSED_KINDS else period.first
     notice = notices.cadence_notice(kind, period, notices.assignment_line(assignment, holders["assignee"]), role=role,
                                     recipient=recipient, at=local_instant(day, schedule.local_hour, recipient.tz),
-                                    now=now, progress=progress)
+                                    now=now, progress=progress,
+                                    immersion_ends=immersion_ends(context.definitions[check.assignment_id],
+                                                                  assignment.start))
     if not attach_calendar:
         return notice
     calendar = CalendarPeriod(assignment, holders["assignee"], cadence, period.partner, period.first, period.last)

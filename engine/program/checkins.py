@@ -1,27 +1,32 @@
 """Check-ins on goals and expectancy pulses: recording them, and the pulse alert that goes out with a weak answer.
 
 A check-in (FAST: frequent, ambitious, specific, transparent) is recorded by the assignee or the host manager: the
-progress of each goal in percent, a note, and feedback about the other side. A pulse is the assignee's own answer
-to three questions of expectancy theory, each 1 to 5; when the workflow's `pulse:` rules find it weak (a low
-answer or a drop since the previous pulse) the `notify` roles get `pulse_alert` in the same transaction.
+progress of each goal in percent, a note, and feedback about the other side. Its feedback, with its progress per
+goal, reaches the other side and home (the check-in cadence's other `notify` roles) at once in `checkin_feedback`.
+While the plan's immersion days run, a note on how the assignee and family are settling in is enough; after them,
+a check-in on a plan with goals must give progress. A pulse is the assignee's own answer to three questions of
+expectancy theory, each 1 to 5; when the workflow's `pulse:` rules find it weak (a low answer or a drop since the
+previous pulse) the `notify` roles get `pulse_alert` in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from engine.domain import inputs, notices
-from engine.domain.definition import PulseRules
+from engine.domain.cadences import immersion_ends
+from engine.domain.definition import PulseRules, WorkflowDefinition
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
+from engine.domain.schedule import local_date
 from engine.program import audit
 from engine.program.records import AssignmentRecord, instant, load_record
 from engine.program.service import _person
-from engine.program.transactions import use_case_transaction
+from engine.program.transactions import use_case_reading, use_case_transaction
 from engine.store import checkin_queries
 from engine.store.models import Checkin, Person, Pulse, pk
 from engine.store.queries import cancel_queued_notifications, insert_notifications
@@ -46,6 +51,8 @@ def record_checkin(db: Engine, assignment_id: int, *, by: str, progress: Mapping
         person = _person(session, email, "--by")
         role = _role_of(record, person, CHECKIN_ROLES, "check in")
         goals = _goals_of_assignment(session, assignment_id, progress)
+        settling_in = settling_in_until(record, now)
+        _require_progress_after_immersion(record, progress, settling_in)
         checkin = Checkin(assignment_id=assignment_id, person_id=pk(person), role=role, at=now,
                           note=_optional(note), feedback=_optional(feedback))
         pairs = sorted(progress.items())
@@ -54,9 +61,74 @@ def record_checkin(db: Engine, assignment_id: int, *, by: str, progress: Mapping
                            {"checkin": checkin_id, "by": person.email, "role": role,
                             "progress": {str(g): p for g, p in pairs}, "note": checkin.note,
                             "feedback": checkin.feedback}, actor=actor, at=now)
+        told = _tell_about_checkin(session, record, notices.RecordedCheckin(
+            checkin_id, person, role, now, checkin.note, checkin.feedback,
+            [notices.GoalPercent(g, goals[g], p) for g, p in pairs], settling_in), now)
         return {"id": checkin_id, "assignment_id": assignment_id, "by": person.email, "role": role,
                 "at": instant(now), "note": checkin.note, "feedback": checkin.feedback,
-                "progress": [{"goal_id": g, "title": goals[g], "percent": p} for g, p in pairs]}
+                "progress": [{"goal_id": g, "title": goals[g], "percent": p} for g, p in pairs],
+                "immersion": settling_in is not None, "told": told}
+
+
+def list_checkins(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
+    """Every check-in of the assignment's plan, newest first, both sides: progress per goal, note and feedback."""
+    with use_case_reading(db) as session:
+        record = load_record(session, assignment_id)
+        return checkin_views(record, checkin_queries.checkins_of(session, [assignment_id]))
+
+
+def checkin_views(record: AssignmentRecord, rows: Sequence[checkin_queries.CheckinRow]) -> list[dict[str, Any]]:
+    """The check-ins of one assignment as `checkin list` and the person's page show them."""
+    ends = immersion_ends(record.definition, record.assignment.start)
+    return [{"id": row.checkin.id, "assignment_id": row.checkin.assignment_id, "by": row.email, "name": row.name,
+             "role": row.checkin.role, "at": instant(row.checkin.at),
+             "immersion": ends is not None and local_date(row.checkin.at, record.assignee.tz) < ends,
+             "progress": [{"goal_id": g, "title": title, "percent": p} for g, title, p in row.progress],
+             "note": row.checkin.note, "feedback": row.checkin.feedback}
+            for row in rows if row.checkin.assignment_id == record.assignment.id]
+
+
+def checkin_audience(definition: WorkflowDefinition) -> tuple[str, ...]:
+    """Who sees an assignment's check-ins: the two sides, and the `notify` roles of its check-in cadence."""
+    cadence = next((c for c in definition.cadences if c.kind == notices.CHECKIN_CADENCE), None)
+    return tuple(dict.fromkeys([*CHECKIN_ROLES, *(cadence.notify if cadence else ())]))
+
+
+def settling_in_until(record: AssignmentRecord, now: datetime) -> date | None:
+    """The first day after the immersion days while they still run at `now` (days in the assignee's zone), when a
+    check-in asks how the assignee and family are settling in; None once progress per goal is asked."""
+    ends = immersion_ends(record.definition, record.assignment.start)
+    return ends if ends is not None and local_date(now, record.assignee.tz) < ends else None
+
+
+def _require_progress_after_immersion(record: AssignmentRecord, progress: Mapping[int, int],
+                                      settling_in: date | None) -> None:
+    """Once the immersion days are over, a check-in on a plan with goals must give the progress of at least one."""
+    live = [g for g in record.goals if g.removed_at is None]
+    if progress or settling_in is not None or not live:
+        return
+    ends = immersion_ends(record.definition, record.assignment.start)
+    since = f"; the immersion days ended on {(ends - timedelta(days=1)).isoformat()}" if ends else ""
+    details = [f"goal {g.id}: {g.title}" for g in live]
+    if ends is not None:
+        details.append("during the immersion days a note on how the assignee and family settle in was enough")
+    raise BadInput(f"give each goal's progress with --goal GOAL_ID=PERCENT{since}", details=details)
+
+
+def _tell_about_checkin(session: Session, record: AssignmentRecord, checkin: notices.RecordedCheckin,
+                        now: datetime) -> list[str]:
+    """Write, in the check-in's own transaction, its feedback to the other side and to home (the check-in cadence's
+    other `notify` roles); returns who was told. A check-in without feedback tells nobody: its progress reaches
+    everyone in the next checkin_due."""
+    if not checkin.feedback:
+        return []
+    other = next(r for r in CHECKIN_ROLES if r != checkin.role)
+    roles = [other, *(r for r in checkin_audience(record.definition) if r not in CHECKIN_ROLES)]
+    rows = [notices.checkin_feedback(record.assignment, record.assignee, checkin, role=role, recipient=holder,
+                                     may_answer=role == other, now=now)
+            for role in roles if (holder := record.person_for(role)) is not None]
+    insert_notifications(session, rows)
+    return [row.recipient for row in rows]
 
 
 def record_pulse(db: Engine, assignment_id: int, *, by: str, expectancy: int, instrumentality: int, valence: int,

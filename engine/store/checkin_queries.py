@@ -1,4 +1,4 @@
-"""The reads and writes of check-ins and pulses: whether one fell in a cadence period, and the latest of each."""
+"""The reads and writes of check-ins and pulses: whether one fell in a cadence period, the latest, every one."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, update
 from sqlmodel import Session, col, select
 
 from engine.domain.notices import GoalProgressLine
-from engine.store.models import Checkin, Goal, GoalProgress, Pulse
+from engine.store.models import Checkin, Goal, GoalProgress, Person, Pulse, pk
 
 if TYPE_CHECKING:
     from sqlalchemy import Executable
@@ -123,3 +123,33 @@ def resolve_pulse_alert(session: Session, pulse_id: int, now: datetime) -> bool:
     statement = (update(Pulse).where(col(Pulse.id) == pulse_id, col(Pulse.alert), col(Pulse.resolved_at).is_(None))
                  .values(resolved_at=now).execution_options(synchronize_session=False))
     return int(cast(CursorResult[Any], session.execute(statement)).rowcount or 0) == 1
+
+
+class CheckinRow(NamedTuple):
+    """One recorded check-in with who recorded it and each goal's progress (goal id, title, percent)."""
+
+    checkin: Checkin
+    email: str
+    name: str
+    progress: list[tuple[int, str, int]]
+
+
+def checkins_of(session: Session, assignment_ids: Iterable[int]) -> list[CheckinRow]:
+    """checkins_of: every check-in of these assignments, newest first (ix_checkin_assignment_at), each with its
+    progress per goal in the order the goals were added; two queries whatever their number."""
+    wanted = set(assignment_ids)
+    if not wanted:
+        return []
+    statement = (select(Checkin, Person.email, Person.name).join(Person, col(Checkin.person_id) == Person.id)
+                 .where(col(Checkin.assignment_id).in_(wanted))
+                 .order_by(col(Checkin.at).desc(), col(Checkin.id).desc()))
+    found = list(session.exec(statement).all())
+    progress: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    if found:
+        rows = session.exec(select(GoalProgress.checkin_id, GoalProgress.goal_id, Goal.title, GoalProgress.percent)
+                            .join(Goal, col(GoalProgress.goal_id) == Goal.id)
+                            .where(col(GoalProgress.checkin_id).in_([c.id for c, _, _ in found]))
+                            .order_by(col(GoalProgress.goal_id)))
+        for checkin_id, goal_id, title, percent in rows:
+            progress[checkin_id].append((goal_id, title, percent))
+    return [CheckinRow(c, email, name, progress.get(pk(c), [])) for c, email, name in found]

@@ -30,7 +30,7 @@ from engine.program import checkins, plans, service
 from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, load_record, load_records
 from engine.program.transactions import use_case_reading, use_case_transaction
-from engine.store import link_queries, lookups, plan_queries
+from engine.store import checkin_queries, link_queries, lookups, plan_queries
 from engine.store.db import transaction
 from engine.store.models import Assignment, Goal, Person, PlanChange, Pulse, Task, pk
 
@@ -232,16 +232,24 @@ def _goal_field(goal_id: int | None) -> str:
 
 
 def describe_checkin(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:
+    """The check-in form; while the immersion days run it asks how the assignee and family are settling in, and
+    progress per goal only after them."""
     record = _checkin_record(session, person, obj)
-    goals = [FormField(_goal_field(g.id), f"{g.title}: progress in percent (optional)", "percent")
+    settling_in = checkins.settling_in_until(record, now)
+    optional = " (optional)" if settling_in is not None else ""
+    goals = [FormField(_goal_field(g.id), f"{g.title}: progress in percent{optional}", "percent")
              for g in _live_goals(record)]
+    opening = f"Assignment #{record.assignment.id} ({record.assignee.name}, {record.assignment.home} to " \
+              f"{record.assignment.host})."
+    if settling_in is not None:
+        lines = [opening, *notices.immersion_lines(settling_in), "Feedback for the other side is welcome too."]
+        note = FormField("note", "How the assignee and family are settling in", "textarea")
+    else:
+        lines = [opening, "Give each goal's progress from 0 to 100 (at least one; leave a goal empty to skip it), a "
+                          "note and feedback for the other side."]
+        note = FormField("note", "Note (optional)", "textarea")
     return Preview(title=f"Check in on assignment #{record.assignment.id}", button="Record the check-in",
-                   lines=[f"Assignment #{record.assignment.id} ({record.assignee.name}, {record.assignment.home} to "
-                          f"{record.assignment.host}).",
-                          "Give each goal's progress from 0 to 100 (leave it empty to skip it), a note and feedback "
-                          "for the other side."],
-                   fields=[*goals, FormField("note", "Note (optional)", "textarea"),
-                           FormField("feedback", "Feedback (optional)", "textarea")])
+                   lines=lines, fields=[*goals, note, FormField("feedback", "Feedback (optional)", "textarea")])
 
 
 def checkin_progress(goal_ids: list[int], form: Mapping[str, str]) -> dict[int, int]:
@@ -261,9 +269,12 @@ def perform_checkin(db: Engine, person: Person, obj: Mapping[str, Any], form: Ma
                     now: datetime) -> Done:
     with transaction(db) as session:
         goal_ids = [pk(g) for g in _live_goals(_checkin_record(session, person, obj))]
-    view = checkins.record_checkin(db, _int(obj, "assignment"), by=person.email,
-                                   progress=checkin_progress(goal_ids, form), note=form.get("note"),
-                                   feedback=form.get("feedback"), actor=person.email, now=now)
+    try:
+        view = checkins.record_checkin(db, _int(obj, "assignment"), by=person.email,
+                                       progress=checkin_progress(goal_ids, form), note=form.get("note"),
+                                       feedback=form.get("feedback"), actor=person.email, now=now)
+    except BadInput as exc:  # a progress the plan asks for and the form left out: shown with the form again
+        raise FormRejected(exc.message) from None
     progress = [f"{p['title']}: {p['percent']}%." for p in view["progress"]]
     return Done(title="Check-in recorded",
                 lines=[f"The check-in on assignment #{view['assignment_id']} is recorded by {view['by']} as "
@@ -524,6 +535,7 @@ class PersonPage:
     tz: str
     tasks: list[dict[str, Any]]
     signoffs: list[dict[str, Any]]
+    checkins: list[dict[str, Any]] = field(default_factory=list)  # per assignment whose check-ins they see
 
 
 def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *, now: datetime) -> PersonPage:
@@ -544,7 +556,22 @@ def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *,
                       "url": signer.url(person.email, *_task_link(t), now=now, until=until)}
                      for t in tasks]
         signoffs = _owed_signoffs(session, signer, person, now, until)
-        return PersonPage(person.name, person.email, person.tz, task_rows, signoffs)
+        return PersonPage(person.name, person.email, person.tz, task_rows, signoffs, _seen_checkins(session, person))
+
+
+def _seen_checkins(session: Session, person: Person) -> list[dict[str, Any]]:
+    """The check-ins of every assignment where the person is one whom check-ins concern (the two sides, and those
+    the check-in cadence tells), newest first, with progress per goal, note and feedback; dates in their zone."""
+    records = load_records(session, Assignment.id.in_(  # type: ignore[union-attr]
+        lookups.assignment_ids_of_stakeholder(session, pk(person))))
+    seen = [r for r in records if any((holder := r.person_for(role)) is not None and holder.id == person.id
+                                      for role in checkins.checkin_audience(r.definition))]
+    rows = checkin_queries.checkins_of(session, [pk(r.assignment) for r in seen])
+    tz = zone(person.tz)
+    return [{"assignment_id": r.assignment.id, "assignee": r.assignee.name,
+             "checkins": [{**view, "day": datetime.fromisoformat(view["at"]).astimezone(tz).date().isoformat()}
+                          for view in checkins.checkin_views(r, rows)]}
+            for r in seen]
 
 
 def _acknowledges_a_plan(task: Task) -> bool:

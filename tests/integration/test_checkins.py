@@ -1,9 +1,11 @@
-"""Check-ins and pulses: recording, their cadences over a year in two time zones, pulse alerts, and bad input."""
+"""Check-ins and pulses: recording, their cadences over a year in two time zones, pulse alerts, bad input, feedback
+both ways, the list of a plan's check-ins, and the immersion days."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,6 +14,7 @@ from freezegun.api import FrozenDateTimeFactory
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
+from engine.delivery.links import LinkAction, LinkSigner
 from engine.domain.cadences import add_months_clamped
 from engine.domain.errors import SojournError
 from engine.planning.planner import plan
@@ -19,8 +22,11 @@ from engine.program import checkins, service
 from engine.store.audit_events import audit_event_rows
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Checkin, GoalProgress, Outbox, Pulse, Task
+from engine.web import actions
+from engine.web.app import create_app
 from integration.conftest import Sojourn, snapshot
 from tests.support.scenarios import advance_to
+from tests.support.webhook import Receiver
 
 ROLES = ("assignee", "sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility")
 CREATED = datetime(2027, 1, 4, 20, 0, tzinfo=UTC)  # already 5 January in Tokyo
@@ -32,6 +38,7 @@ ZONES = {
                              "sending_manager": "Asia/Tokyo", "mobility": "Europe/London"},
 }
 CHECKIN_NOTIFY = ("assignee", "host_manager", "sending_manager")
+SIGNER = LinkSigner("test secret", "https://sojourn.example.com", timedelta(days=14))
 
 
 def _cast(db: Engine, zones: dict[str, str], prefix: str = "") -> dict[str, str]:
@@ -107,10 +114,12 @@ def test_checkin_and_pulse_cadences_run_a_year_and_lapse_only_where_nothing_was_
     year_end = _local(add_months_clamped(anchor, 12), 0, assignee_tz)
     with freeze_time(CREATED) as clock:
         assignment_id = _in_alignment(db, cast, CREATED)
+        goal_id = _goal_id(db, assignment_id, CREATED)
         for month in range(6):  # the first six months: a check-in on the tenth day of the period
             _sweep_until(db, clock, _local(add_months_clamped(anchor, month) + timedelta(days=9), 10, assignee_tz))
             checkins.record_checkin(db, assignment_id, by=cast["host_manager" if month % 2 else "assignee"],
-                                    progress={}, note=None, feedback=None, actor="admin", now=datetime.now(UTC))
+                                    progress={goal_id: 10 * month}, note=None, feedback=None, actor="admin",
+                                    now=datetime.now(UTC))
             if month in (0, 3):  # the first two quarters: a pulse
                 checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=4, instrumentality=4,
                                       valence=4, note=None, actor="admin", now=datetime.now(UTC))
@@ -372,3 +381,231 @@ def test_record_checkin_refuses_percentages_outside_0_to_100_when_called_directl
         checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={1: 150}, note=None, feedback=None,
                                 actor="admin", now=CREATED)
     assert refused.value.exit_code == 2
+
+
+# --- feedback both ways, the list of check-ins, and the immersion days ----------------------------------------------
+
+AFTER_IMMERSION = datetime(2027, 4, 10, 12, 0, tzinfo=UTC)  # the start is 2027-01-01: 90 days ran until 2027-03-31
+LINK_SECRET = "a link signing secret of at least 32 bytes"
+SLACK_MARKUP = "<!channel> see <http://evil.example/x|this> & more"
+
+
+def test_host_manager_feedback_reaches_the_assignee_with_an_answer_and_home_with_the_progress(db: Engine) -> None:
+    """A host manager's feedback writes checkin_feedback at once: to the assignee, who may answer with a check-in of
+    their own, and to the sending manager with each goal's progress; the host manager is not told their own."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    goal_id = _goal_id(db, assignment_id, CREATED)
+    recorded = checkins.record_checkin(db, assignment_id, by=cast["host_manager"], progress={goal_id: 35},
+                                       note="first quarter review", feedback="Ana owns the DACH forecast now",
+                                       actor="admin", now=AFTER_IMMERSION)
+    rows = {r.role: r for r in _rows(db, "checkin_feedback")}
+    assert set(rows) == {"assignee", "sending_manager"}
+    assert recorded["told"] == [cast["assignee"], cast["sending_manager"]]
+    for role, row in rows.items():
+        assert (row.key, row.recipient, row.deliver_at) == (
+            f"checkin_feedback/{recorded['id']}/{role}", cast[role], AFTER_IMMERSION)
+        assert row.subject == f"Assignment #{assignment_id} (Assignee): feedback from the host_manager"
+        assert "Feedback: Ana owns the DACH forecast now" in row.body
+        assert f"- goal {goal_id}, Lead the regional team: 35%" in row.body
+        assert "Note: first quarter review" in row.body
+    assert "with feedback for you." in rows["assignee"].body
+    assert rows["assignee"].body.endswith(f"Answer: sojourn checkin {assignment_id} --by YOUR_EMAIL --goal "
+                                          "GOAL_ID=PERCENT ... [--feedback TEXT]")
+    assert "sojourn checkin" not in rows["sending_manager"].body
+
+
+def test_assignee_feedback_reaches_the_host_manager_and_a_checkin_without_feedback_tells_nobody(db: Engine) -> None:
+    """Feedback runs the other way too; a check-in with progress only writes no notice (checkin_due carries it)."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    goal_id = _goal_id(db, assignment_id, CREATED)
+    quiet = checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={goal_id: 20}, note="busy",
+                                    feedback=None, actor="admin", now=AFTER_IMMERSION)
+    assert (quiet["told"], _rows(db, "checkin_feedback")) == ([], [])
+    checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={goal_id: 25}, note=None,
+                            feedback="my host manager makes time for me", actor="admin", now=AFTER_IMMERSION)
+    assert {(r.role, r.recipient) for r in _rows(db, "checkin_feedback")} == {
+        ("host_manager", cast["host_manager"]), ("sending_manager", cast["sending_manager"])}
+
+
+def test_feedback_goes_out_once_through_the_outbox_with_its_link_and_escaped(
+        db: Engine, on_db: Sojourn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With [serve] configured the daemon delivers each checkin_feedback once: the assignee's with a check-in link
+    in place of the command, home's with its page; Slack markup in the feedback reaches the webhook as text."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    goal_id = _goal_id(db, assignment_id, CREATED)
+    checkins.record_checkin(db, assignment_id, by=cast["host_manager"], progress={goal_id: 35}, note=None,
+                            feedback=SLACK_MARKUP, actor="admin", now=AFTER_IMMERSION)
+    monkeypatch.setenv("SOJOURN_TEST_LINK_SECRET", LINK_SECRET)
+    with Receiver(delay=0) as receiver:
+        config = tmp_path / "sojourn.toml"
+        config.write_text(f'[notifiers.webhook]\nurl = "{receiver.url}"\n[serve]\n'
+                          'public_url = "https://sojourn.example.com"\nsecret_env = "SOJOURN_TEST_LINK_SECRET"\n',
+                          encoding="utf-8")
+        with freeze_time(AFTER_IMMERSION + timedelta(minutes=1)):
+            for _ in range(2):
+                outcome = on_db("--config", str(config), "daemon", "--once")
+                assert outcome.code == 0, outcome.stderr
+        posted = [json.loads(body) for body in receiver.bodies()]
+    feedback = {p["role"]: p for p in posted if p["kind"] == "checkin_feedback"}
+    assert sorted(p["role"] for p in posted if p["kind"] == "checkin_feedback") == ["assignee", "sending_manager"]
+    assert {r.status for r in _rows(db, "checkin_feedback")} == {"sent"}
+    assert feedback["assignee"]["action_url"].startswith("https://sojourn.example.com/a/checkin/")
+    assert f"Answer: {feedback['assignee']['action_url']}" in feedback["assignee"]["text"]
+    assert "sojourn checkin" not in feedback["assignee"]["text"]
+    assert feedback["sending_manager"]["action_url"].startswith("https://sojourn.example.com/me/me/")
+    for payload in feedback.values():
+        assert "&lt;!channel&gt; see &lt;http://evil.example/x|this&gt; &amp; more" in payload["text"]
+        assert "<!channel>" not in payload["text"]
+
+
+def test_checkin_list_shows_both_sides_newest_first_as_text_and_json(db: Engine, on_db: Sojourn) -> None:
+    """`checkin list ID` shows every check-in of the plan, the host manager's and the assignee's, newest first, with
+    progress per goal, note and feedback; --json gives the same as one document; another plan's are not shown."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    other_id = _in_alignment(db, _cast(db, {}, prefix="other."), CREATED)
+    goal_id = _goal_id(db, assignment_id, CREATED)
+    settling = checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={}, note="school found",
+                                       feedback=None, actor="admin", now=CREATED + timedelta(days=20))
+    host = checkins.record_checkin(db, assignment_id, by=cast["host_manager"], progress={goal_id: 35}, note=None,
+                                   feedback="owns the forecast\nnow", actor="admin", now=AFTER_IMMERSION)
+    own = checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={goal_id: 40}, note="hiring",
+                                  feedback="clear priorities", actor="admin", now=AFTER_IMMERSION + timedelta(days=1))
+    checkins.record_checkin(db, other_id, by=f"other.{cast['assignee']}", progress={}, note="elsewhere",
+                            feedback=None, actor="admin", now=CREATED + timedelta(days=20))
+    listed = json.loads(on_db("checkin", "list", str(assignment_id), "--json").stdout)
+    assert [c["id"] for c in listed] == [own["id"], host["id"], settling["id"]]
+    assert [(c["role"], c["by"], c["immersion"]) for c in listed] == [
+        ("assignee", cast["assignee"], False), ("host_manager", cast["host_manager"], False),
+        ("assignee", cast["assignee"], True)]
+    assert listed[1] == {"id": host["id"], "assignment_id": assignment_id, "by": cast["host_manager"],
+                         "name": "Host Manager", "role": "host_manager", "at": "2027-04-10T12:00:00+00:00",
+                         "immersion": False, "note": None, "feedback": "owns the forecast\nnow",
+                         "progress": [{"goal_id": goal_id, "title": "Lead the regional team", "percent": 35}]}
+    text = on_db("checkin", "list", str(assignment_id))
+    assert text.code == 0, text.stderr
+    assert text.stdout.splitlines() == [
+        f"check-in {own['id']} by the assignee {cast['assignee']} at 2027-04-11T12:00:00+00:00",
+        f"  goal {goal_id} Lead the regional team: 40%", "  note: hiring", "  feedback: clear priorities",
+        f"check-in {host['id']} by the host_manager {cast['host_manager']} at 2027-04-10T12:00:00+00:00",
+        f"  goal {goal_id} Lead the regional team: 35%", "  feedback: owns the forecast\\nnow",
+        f"check-in {settling['id']} by the assignee {cast['assignee']} at 2027-01-24T20:00:00+00:00 "
+        "(immersion days)", "  note: school found"]
+
+
+def test_checkin_list_of_an_unknown_assignment_is_refused(db: Engine, on_db: Sojourn) -> None:
+    """`checkin list` of no assignment exits 1 with one Error line; recording still takes `checkin ID --by`."""
+    out = on_db("checkin", "list", "999")
+    assert (out.code, out.stdout) == (1, "")
+    assert out.stderr.startswith("Error: ")
+    assert "999" in out.stderr.splitlines()[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_the_person_page_shows_the_other_sides_feedback_escaped(db: Engine) -> None:
+    """The assignee's page lists the plan's check-ins newest first with the host manager's feedback and progress;
+    the HTML page shows markup in the feedback as text."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    goal_id = _goal_id(db, assignment_id, CREATED)
+    checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={}, note="flat found", feedback=None,
+                            actor="admin", now=CREATED + timedelta(days=20))
+    checkins.record_checkin(db, assignment_id, by=cast["host_manager"], progress={goal_id: 35}, note=None,
+                            feedback="<b>great</b> start", actor="admin", now=AFTER_IMMERSION)
+    token = SIGNER.mint(cast["assignee"], LinkAction.MY_PAGE, {}, now=AFTER_IMMERSION)
+    page = actions.person_page(db, SIGNER, str(LinkAction.MY_PAGE), token, now=AFTER_IMMERSION)
+    (plan_checkins,) = page.checkins
+    assert plan_checkins["assignment_id"] == assignment_id
+    assert [(c["role"], c["feedback"], c["note"]) for c in plan_checkins["checkins"]] == [
+        ("host_manager", "<b>great</b> start", None), ("assignee", None, "flat found")]
+    assert plan_checkins["checkins"][0]["progress"] == [
+        {"goal_id": goal_id, "title": "Lead the regional team", "percent": 35}]
+    html = create_app(db, SIGNER, clock=lambda: AFTER_IMMERSION).test_client().get(f"/me/me/{token}")
+    body = html.get_data(as_text=True)
+    assert html.status_code == 200
+    assert "Feedback: &lt;b&gt;great&lt;/b&gt; start" in body
+    assert "Lead the regional team: 35%" in body
+    assert "Settling in: flat found" in body
+    assert body.index("great") < body.index("flat found")
+
+
+def test_a_checkin_during_the_immersion_days_needs_no_percentages_and_one_after_them_does(
+        db: Engine, db_url: str, on_db: Sojourn) -> None:
+    """On the last immersion day a note is enough; from the day after, a check-in without progress exits 2, names
+    the goals and writes nothing, and one with progress is taken as before."""
+    cast = _cast(db, {"assignee": "America/Sao_Paulo"})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    goal_id = _goal_id(db, assignment_id, CREATED)
+    last_day = _local(date(2027, 3, 31), 23, "America/Sao_Paulo")  # already 1 April in UTC
+    with freeze_time(last_day):
+        settling = on_db("checkin", str(assignment_id), "--by", cast["assignee"], "--note", "school found", "--json")
+    assert settling.code == 0, settling.stderr
+    assert (json.loads(settling.stdout)["progress"], json.loads(settling.stdout)["immersion"]) == ([], True)
+    with freeze_time(_local(date(2027, 4, 1), 9, "America/Sao_Paulo")):
+        before = snapshot(db_url)
+        refused = on_db("checkin", str(assignment_id), "--by", cast["assignee"], "--note", "busy")
+        assert refused.code == 2
+        assert refused.stderr.splitlines() == [
+            "Error: give each goal's progress with --goal GOAL_ID=PERCENT; the immersion days ended on 2027-03-31",
+            f"Error: goal {goal_id}: Lead the regional team",
+            "Error: during the immersion days a note on how the assignee and family settle in was enough"]
+        assert snapshot(db_url) == before
+        taken = on_db("checkin", str(assignment_id), "--by", cast["assignee"], "--goal", f"{goal_id}=10")
+    assert taken.code == 0, taken.stderr
+
+
+def test_checkin_due_asks_how_the_family_settles_in_during_immersion_and_per_goal_after_it(db: Engine) -> None:
+    """The checkin_due of a period that begins in the immersion days asks for a note on settling in and says from
+    when progress per goal is asked; the first period after them asks for a check-in on every goal."""
+    cast = _cast(db, ZONES["sao_paulo_to_berlin"])
+    with freeze_time(CREATED) as clock:
+        assignment_id = _in_alignment(db, cast, CREATED)
+        _sweep_until(db, clock, _local(date(2027, 4, 5), 0, "America/Sao_Paulo"))
+    due = {(_period(r), r.role): r.body for r in _rows(db, "checkin_due")}
+    during, after = due[(date(2027, 3, 4), "assignee")], due[(date(2027, 4, 4), "assignee")]
+    assert "The immersion days run until 2027-03-31: tell in a note how the assignee and family are settling in; " \
+           "no progress per goal is needed yet." in during
+    assert "Progress on every goal is asked from the first check-in on or after 2027-04-01." in during
+    assert f"Record it: sojourn checkin {assignment_id} --by YOUR_EMAIL --note TEXT [--feedback TEXT]" in during
+    assert "A check-in on every goal" not in during
+    assert "A check-in on every goal by the assignee or the host_manager" in after
+    assert "immersion" not in after
+    assert f"Record it: sojourn checkin {assignment_id} --by YOUR_EMAIL --goal GOAL_ID=PERCENT" in after
+    assert "immersion" in due[(date(2027, 3, 4), "sending_manager")]
+
+
+def test_the_checkin_form_asks_about_settling_in_during_immersion_and_for_progress_after(db: Engine) -> None:
+    """The check-in page says the same as checkin_due: a note on settling in while the immersion days run, with the
+    percentages optional; progress per goal after them, and a form without any is shown again, nothing written."""
+    cast = _cast(db, {})
+    assignment_id = _in_alignment(db, cast, CREATED)
+    goal_id = _goal_id(db, assignment_id, CREATED)
+
+    def form(now: datetime) -> actions.Preview:
+        token = SIGNER.mint(cast["assignee"], LinkAction.CHECKIN, {"assignment": assignment_id}, now=now)
+        return actions.preview(db, SIGNER, str(LinkAction.CHECKIN), token, now=now)
+
+    during = form(CREATED + timedelta(days=10))
+    assert "The immersion days run until 2027-03-31: tell in a note how the assignee and family are settling in; " \
+           "no progress per goal is needed yet." in during.lines
+    assert {f.name: f.label for f in during.fields}["note"] == "How the assignee and family are settling in"
+    assert {f.name: f.label for f in during.fields}[f"goal_{goal_id}"].endswith("(optional)")
+    after = form(AFTER_IMMERSION)
+    assert not any("immersion" in line for line in after.lines)
+    assert {f.name: f.label for f in after.fields}[f"goal_{goal_id}"] == "Lead the regional team: progress in percent"
+    token = SIGNER.mint(cast["assignee"], LinkAction.CHECKIN, {"assignment": assignment_id}, now=AFTER_IMMERSION)
+    with pytest.raises(actions.FormRejected, match="give each goal's progress"):
+        actions.confirm(db, SIGNER, str(LinkAction.CHECKIN), token, {"token": token, "note": "busy"},
+                        now=AFTER_IMMERSION)
+    assert _rows_of(db, Checkin) == 0
+    actions.confirm(db, SIGNER, str(LinkAction.CHECKIN), token, {"token": token, f"goal_{goal_id}": "30"},
+                    now=AFTER_IMMERSION)
+    assert _rows_of(db, Checkin) == 1
+
+
+def _rows_of(db: Engine, model: type[Checkin]) -> int:
+    with transaction(db) as session:
+        return len(session.exec(select(model)).all())

@@ -76,14 +76,17 @@ class People:
         return self._advance(now) or acted
 
     def _answer_checkins_and_pulses(self, received: list[Sent], now: datetime) -> bool:
-        """The assignee checks in as their checkin_due arrives, and answers a pulse as their pulse_due does."""
+        """The assignee checks in on every goal as their checkin_due arrives, and answers a pulse as their pulse_due
+        does."""
         acted = False
         for _, kind, recipient, _ in received:
             if recipient != CAST["assignee"][0] or kind not in ("checkin_due", "pulse_due"):
                 continue
             if kind == "checkin_due":
-                checkins.record_checkin(self.db, self.assignment_id, by=recipient, progress={}, note=None,
-                                        feedback=None, actor="people", now=now)
+                goals = service.show_assignment(self.db, self.assignment_id, now=now)["goals"]
+                checkins.record_checkin(self.db, self.assignment_id, by=recipient,
+                                        progress={int(g["id"]): 50 for g in goals}, note=None, feedback=None,
+                                        actor="people", now=now)
             else:
                 checkins.record_pulse(self.db, self.assignment_id, by=recipient, expectancy=4, instrumentality=4,
                                       valence=4, note=None, actor="people", now=now)
