@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlmodel import Session, col
 
 from engine.store.models import Goal, GoalObjective, Objective, Person, pk
@@ -26,12 +26,16 @@ def objectives_by_id(session: Session, ids: Iterable[int]) -> dict[int, Objectiv
 
 
 def newest_objective(session: Session) -> Objective | None:
-    """newest_objective: the objective added last, the head of the objectives' hash chain.
+    """newest_objective: the objective added last, the head of the objectives' hash chain, locked for a new one.
 
-    Writers of objectives serialise on it: on PostgreSQL the row is read FOR UPDATE, so a second `objective add`
-    waits and then chains onto the first; SQLite runs write transactions one at a time.
+    Writers of objectives take turns: on PostgreSQL the table is locked EXCLUSIVE (readers still read) until the
+    transaction ends, so a second `objective add` waits and then chains onto the first, which a row lock could not
+    promise (the newer row did not exist when the second writer looked). SQLite runs write transactions one at a
+    time already.
     """
-    statement = select(Objective).order_by(col(Objective.id).desc()).limit(1).with_for_update()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE objective IN EXCLUSIVE MODE"))
+    statement = select(Objective).order_by(col(Objective.id).desc()).limit(1)
     return session.scalars(statement).first()
 
 
