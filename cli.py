@@ -60,6 +60,8 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 ROW_ID = click.IntRange(1, 2**31 - 1)  # every database Sojourn supports stores ids in this range
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+objective_option = click.option("--objective", "objectives", multiple=True, metavar="OBJECTIVE_ID",
+                                help="An objective the goal is aligned to (repeatable; on edit, replaces them all).")
 
 
 def now() -> datetime:
@@ -717,17 +719,19 @@ def goal() -> None:
 @click.option("--competency", "competencies", multiple=True, metavar="NAME",
               help="A competency the goal develops, e.g. 'cultural agility' (repeatable).")
 @click.option("--level", metavar="LEVEL", help="What the goal is aligned to: organisation, mobility_team, individual.")
-@click.option("--aligned-to", default="", metavar="TEXT", help="The objective the goal is aligned to.")
+@click.option("--aligned-to", default="", metavar="TEXT", help="A note on what the goal is aligned to.")
+@objective_option
 @json_option
 @pass_context
 def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target: str, due: str, baseline: str,
-             competencies: tuple[str, ...], level: str | None, aligned_to: str, as_json: bool) -> None:
+             competencies: tuple[str, ...], level: str | None, aligned_to: str, objectives: tuple[str, ...],
+             as_json: bool) -> None:
     """Add a goal; the plan gets a new version that needs signing again."""
     from engine.program import plans
 
     added = plans.add_goal(obj.db, assignment_id, title=title, measure=measure, target=target, due=due,
                            baseline=baseline, competencies=competencies, level=level, aligned_to=aligned_to,
-                           actor=obj.actor, now=now())
+                           objectives=objectives, actor=obj.actor, now=now())
     emit(added, as_json, lambda g: [f"goal {g['id']} added; plan is now version {g['plan_version']}",
                                     *_plan_change_lines(g["change"])])
 
@@ -1297,6 +1301,7 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
             yield spent + "no leader retained yet, so no cost per leader retained"
         else:
             yield spent + f"{c['per_retained_leader']} per leader retained ({c['retained_leaders']})"
+    yield from _objective_rollup_lines(s["objectives"])
 
 
 def _by_workflow_lines(by_stage: list[dict[str, Any]]) -> Iterable[str]:
@@ -1308,6 +1313,55 @@ def _by_workflow_lines(by_stage: list[dict[str, Any]]) -> Iterable[str]:
         total = sum(r["assignments"] for r in rows)
         stages = ", ".join(f"{r['stage']} {r['assignments']}" for r in rows if r["assignments"]) or "none"
         yield f"workflow {name}: {total} assignment(s); by stage: {stages}"
+
+
+# --- objectives -----------------------------------------------------------------------------------------------
+
+
+@main_group.group()
+def objective() -> None:
+    """Organisation and mobility-team objectives that goals are aligned to."""
+
+
+@objective.command("add")
+@click.option("--level", required=True, metavar="LEVEL", help="organisation or mobility_team.")
+@click.option("--title", required=True)
+@click.option("--owner", metavar="EMAIL", help="Who owns the objective (a person already added).")
+@click.option("--year", metavar="YYYY", help="The year the objective is set for.")
+@json_option
+@pass_context
+def objective_add(obj: Context, level: str, title: str, owner: str | None, year: str | None, as_json: bool) -> None:
+    """Add an objective; link goals to it with `goal add|edit --objective ID`."""
+    from engine.program import objectives
+
+    added = objectives.add_objective(obj.db, level=level, title=title, owner=owner, year=year, actor=obj.actor,
+                                     now=now())
+    emit(added, as_json, lambda o: [f"objective {o['id']} added ({o['level']}): {shown(o['title'])}"])
+
+
+@objective.command("list")
+@json_option
+@pass_context
+def objective_list(obj: Context, as_json: bool) -> None:
+    """Every objective, with how many goals are aligned to it."""
+    from engine.program import objectives
+
+    found = objectives.list_objectives(obj.db)
+    emit(found, as_json, lambda rows: table(
+        [[str(o["id"]), o["level"], o["title"], o["owner"] or "-", str(o["year"] or "-"), str(o["goals"])]
+         for o in rows], ["ID", "LEVEL", "TITLE", "OWNER", "YEAR", "GOALS"]))
+
+
+def _objective_rollup_lines(rollup: list[dict[str, Any]]) -> Iterable[str]:
+    """One line per objective of `program summary`: its goals, their mean progress and the outcomes after return."""
+    for o in rollup:
+        progress = o["progress"]
+        mean = (f"mean progress {progress['mean_percent']}% over {progress['goals']} goal(s) checked in on"
+                if progress["mean_percent"] is not None else "no goal checked in on yet")
+        out = o["outcomes"]
+        yield (f"objective {o['id']} ({o['level']}) {shown(o['title'])}: {o['goals']} goal(s) in "
+               f"{o['assignments']} assignment(s); {mean}; outcomes recorded {out['recorded']}, considered for "
+               f"promotion {out['considered_for_promotion']}, promoted {out['promoted']}, retained {out['retained']}")
 
 
 # --- signed links and the web pages -----------------------------------------------------------------------------
@@ -1430,17 +1484,18 @@ def plan_ack(obj: Context, assignment_id: int, by: str, as_json: bool) -> None:
               help="Replaces the goal's competencies (repeatable).")
 @click.option("--level", metavar="LEVEL", help="organisation, mobility_team or individual.")
 @click.option("--aligned-to", metavar="TEXT")
+@objective_option
 @json_option
 @pass_context
 def goal_edit(obj: Context, goal_id: int, title: str | None, measure: str | None, baseline: str | None,
               target: str | None, due: str | None, competencies: tuple[str, ...], level: str | None,
-              aligned_to: str | None, as_json: bool) -> None:
+              aligned_to: str | None, objectives: tuple[str, ...], as_json: bool) -> None:
     """Change a goal; the plan gets a new version that needs signing again."""
     from engine.program import plans
 
     edited = plans.edit_goal(obj.db, goal_id, title=title, measure=measure, baseline=baseline, target=target,
                              due=due, competencies=competencies or None, level=level, aligned_to=aligned_to,
-                             actor=obj.actor, now=now())
+                             objectives=objectives or None, actor=obj.actor, now=now())
     emit(edited, as_json, lambda g: [f"goal {g['id']} changed; plan is now version {g['plan_version']}",
                                      *_plan_change_lines(g["change"])])
 

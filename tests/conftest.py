@@ -53,8 +53,9 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(url, POSTGRES_ADMIN_URL)
 
 
-TABLES = ["outcome_competency", "outcome", "goal_progress", "checkin", "pulse", "activity", "plan_change",
-          "outbox", "cadence_start", "cadencestate", "transition", "contact", "signoff", "goal", "task",
+TABLES = ["outcome_competency", "outcome", "goal_objective", "objective", "goal_progress", "checkin", "pulse",
+          "activity", "plan_change", "outbox", "cadence_start", "cadencestate", "transition", "contact", "signoff",
+          "goal", "task",
           "stakeholder", "assignment", "person", "daemonlease", "audit_event", "link_use", "link_revocation",
           "person_erasure"]
 

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engine.domain.inputs import OBJECTIVE_LEVELS
+
 
 @dataclass(frozen=True)
 class GuardResult:
@@ -34,6 +36,8 @@ class GoalFacts:
     measure: str
     target: str
     due: date | None
+    id: int | None = None
+    objective_levels: frozenset[str] = frozenset()  # the levels of the objectives the goal is aligned to
 
     @property
     def is_smart(self) -> bool:
@@ -83,6 +87,24 @@ def plan_signed_off(ctx: GuardContext, roles: list[str] | None = None) -> GuardR
                        tuple(missing))
 
 
+def goals_aligned(ctx: GuardContext, levels: list[str] | None = None, role: str | None = None) -> GuardResult:
+    """Every goal is aligned to at least one objective, and the goals together reach every level in `levels`
+    (default: organisation and mobility team; the individual level is the goal itself)."""
+    unaligned = [g for g in ctx.goals if not g.objective_levels]
+    reached = set().union(*(g.objective_levels for g in ctx.goals))
+    uncovered = [level for level in (OBJECTIVE_LEVELS if levels is None else levels) if level not in reached]
+    if not unaligned and not uncovered:
+        return PASS
+    problems = []
+    if unaligned:
+        named = "; ".join(f"goal {g.id} ({g.title})" if g.id is not None else g.title for g in unaligned)
+        problems.append(f"{len(unaligned)} goal(s) aligned to no objective: {named}")
+    if uncovered:
+        problems.append(f"no goal is aligned to an objective of level {', '.join(uncovered)}")
+    hint = "link goals with: sojourn goal edit GOAL_ID --objective OBJECTIVE_ID"
+    return GuardResult(False, f"{'; '.join(problems)} ({hint})", (role,) if role else ctx.goal_writers)
+
+
 def not_before(ctx: GuardContext, days: int, anchor: str, role: str = "mobility") -> GuardResult:
     """Refuses until `days` after (negative: before) the assignment's start or end date."""
     earliest = (ctx.start if anchor == "start" else ctx.end) + timedelta(days=days)
@@ -103,6 +125,7 @@ GUARDS: Mapping[str, GuardFunction] = {
     "stage_tasks_done": stage_tasks_done,
     "min_smart_goals": min_smart_goals,
     "plan_signed_off": plan_signed_off,
+    "goals_aligned": goals_aligned,
     "not_before": not_before,
 }
 
@@ -123,6 +146,11 @@ class _PlanSignedOffParams(_Params):
     roles: list[str] | None = Field(default=None, min_length=1)  # None: the workflow's plan.signers
 
 
+class _GoalsAlignedParams(_Params):
+    levels: list[Literal["organisation", "mobility_team"]] | None = Field(default=None, min_length=1)
+    role: str | None = None  # who must act; default: the assignee and whoever hears of plan changes
+
+
 class _NotBeforeParams(_Params):
     days: int = Field(ge=-3650, le=3650)
     anchor: Literal["start", "end"]
@@ -134,6 +162,7 @@ GUARD_PARAMS: Mapping[str, type[_Params]] = {
     "stage_tasks_done": _NoParams,
     "min_smart_goals": _MinSmartGoalsParams,
     "plan_signed_off": _PlanSignedOffParams,
+    "goals_aligned": _GoalsAlignedParams,
     "not_before": _NotBeforeParams,
 }
 

@@ -199,6 +199,33 @@ def goal_progress(values: Iterable[str]) -> dict[int, int]:
     return progress
 
 
+# The levels above the person that a goal is aligned to (`objective add --level`); the individual level is the goal.
+OBJECTIVE_LEVELS = ("organisation", "mobility_team")
+
+
+def objective_level(value: str, what: str = "--level") -> str:
+    cleaned = value.strip().lower()
+    if cleaned not in OBJECTIVE_LEVELS:
+        raise BadInput(f"{what}: {value!r} is not an objective level; give one of {', '.join(OBJECTIVE_LEVELS)}")
+    return cleaned
+
+
+def year(value: str | int, what: str = "--year") -> int:
+    """A calendar year written YYYY, within the years an assignment can plausibly touch."""
+    cleaned = str(value).strip()
+    if not (cleaned.isdigit() and len(cleaned) == 4) or not MIN_YEAR <= int(cleaned) <= MAX_YEAR:
+        raise BadInput(f"{what}: {value!r} is not a year between {MIN_YEAR} and {MAX_YEAR} (YYYY)")
+    return int(cleaned)
+
+
+def row_ids(values: Iterable[str], what: str) -> list[int]:
+    """Ids of rows as typed (each a whole number above 0), once each in the order given; every bad one is named."""
+    bad = [v for v in values if not (v.strip().isdigit() and int(v) > 0)]
+    if bad:
+        raise BadInput(f"{what}: {', '.join(repr(v) for v in bad)} is not an id (a whole number above 0)")
+    return list(dict.fromkeys(int(v) for v in values))
+
+
 # Why an assignment ended before its time, as data the program summary counts (`advance --to cancelled`).
 EARLY_RETURN_REASONS = ("family", "performance", "business_change", "health", "other")
 # The milestones after return at which an outcome is recorded, in months (`outcome record --months`).

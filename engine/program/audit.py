@@ -524,7 +524,7 @@ def verify_audit(db: Engine, *, assignment_id: int | None = None,
     """Check every chain (or one assignment's) against its rows and head, and what the other tables show against
     the events; with `against` (an earlier export, `read_export`), also that every exported event still has the
     hash it had then. Says what is wrong, raises nothing."""
-    from engine.program import audit_rows  # it builds on this module's events and problems
+    from engine.program import audit_rows, objectives  # they build on this module's events and problems
 
     with use_case_transaction(db) as session:
         read_one_snapshot(session)
@@ -534,6 +534,9 @@ def verify_audit(db: Engine, *, assignment_id: int | None = None,
                                        lambda a, chain: audit_rows.check_rows(a, chain, rows))
         report: dict[str, Any] = {"intact": not problems, "assignments": len(heads), "events": count,
                                   "problems": [p.view() for p in problems]}
+        if assignment_id is None:  # objectives belong to the program, not to one assignment
+            report["objectives"] = objectives.verify_objectives(session)
+            report["intact"] = report["intact"] and not report["objectives"]["problems"]
         if against is not None:
             exported = [e for e in against if assignment_id is None or e["assignment_id"] == assignment_id]
             differences = _differences(exported, audit_hashes(session, assignment_id))
@@ -587,6 +590,7 @@ def require_intact(report: Mapping[str, Any]) -> None:
     """Raise AuditChainBroken naming the first bad row, and the first event not as exported, when `verify_audit`
     found any."""
     lines = [f"broken at {p['message']}" for p in report["problems"]]
+    lines += [f"broken at {p['message']}" for p in report.get("objectives", {}).get("problems", [])]
     lines += [f"differs from the export at {d['message']}" for d in report.get("against", {}).get("differences", [])]
     if not lines:
         return

@@ -1,4 +1,5 @@
-"""What `history`, `plan show`, task lists, contacts, check-ins, pulses and outcomes show, checked against the events.
+"""What `history`, `plan show`, task lists, contacts, check-ins, pulses, outcomes and the objectives of goals show,
+checked against the events.
 
 Those commands read their own tables, which the hash chain does not cover. `audit verify` therefore holds every row
 they show against the event that recorded it: a stage change against its `stage_changed`, a completed task against
@@ -23,6 +24,7 @@ from engine.program.audit import (
     CONTACT_LOGGED,
     OUTCOME_RECORDED,
     PLAN_ACKNOWLEDGED,
+    PLAN_CHANGED,
     PULSE_ALERT_RESOLVED,
     PULSE_RECORDED,
     SIGNED_OFF,
@@ -39,6 +41,7 @@ from engine.store.audit_events import (
     person_emails,
     recorded_rows,
 )
+from engine.store.objective_queries import goal_objective_links
 
 Row = dict[str, Any]
 
@@ -51,6 +54,7 @@ class RecordedRows:
     progress: Mapping[int, dict[str, int]]
     competencies: Mapping[int, dict[str, list[int]]]
     emails: Mapping[int, str]
+    objective_links: Mapping[int, dict[int, list[int]]]  # assignment id -> goal id -> its objectives' ids
 
     def of(self, table: str, assignment_id: int) -> list[Row]:
         return self.tables[table].get(assignment_id, [])
@@ -59,7 +63,7 @@ class RecordedRows:
 def load_recorded_rows(session: Session, assignment_id: int | None = None) -> RecordedRows:
     return RecordedRows({t: recorded_rows(session, t, assignment_id) for t in CHECKED_ROWS},
                         checkin_progress(session, assignment_id), outcome_competencies(session, assignment_id),
-                        person_emails(session))
+                        person_emails(session), goal_objective_links(session, assignment_id))
 
 
 def check_rows(assignment_id: int, events: Sequence[ChainEvent], rows: RecordedRows) -> ChainProblem | None:
@@ -68,7 +72,7 @@ def check_rows(assignment_id: int, events: Sequence[ChainEvent], rows: RecordedR
         return None  # an assignment from before the audit trail whose chain has not started
     checks: list[Callable[[_Chain, RecordedRows], ChainProblem | None]] = [
         _check_transitions, _check_tasks, _check_signoffs, _check_contacts, _check_checkins, _check_pulses,
-        _check_outcomes]
+        _check_outcomes, _check_objective_links]
     chain = _Chain(assignment_id, events)
     return next((p for check in checks if (p := check(chain, rows)) is not None), None)
 
@@ -265,3 +269,28 @@ def _check_outcomes(chain: _Chain, rows: RecordedRows) -> ChainProblem | None:
 
     return _check_keyed(chain, "outcome", rows.of("outcome", chain.assignment_id), OUTCOME_RECORDED, "outcome",
                         compare, "recorded_at", "this outcome")
+
+
+def _check_objective_links(chain: _Chain, rows: RecordedRows) -> ChainProblem | None:
+    """Each goal's objectives against the `plan_changed` event that last set them (when the goal was added, or an
+    edit changed them); a goal with objectives that no event gave it is named too."""
+    recorded: dict[int, tuple[ChainEvent, list[Any]]] = {}
+    for event, details in chain.of(PLAN_CHANGED):
+        goal = details.get("goal")
+        given = (details.get("added") or {}).get("objectives", (details.get("after") or {}).get("objectives"))
+        if isinstance(goal, int) and isinstance(given, list):
+            recorded[goal] = (event, given)
+    links = rows.objective_links.get(chain.assignment_id, {})
+    for goal_id in sorted({*links, *recorded}):
+        actual = sorted(links.get(goal_id, []))
+        if goal_id not in recorded:
+            return ChainProblem(chain.assignment_id, 0, None, "row_unrecorded",
+                                f"no event records that goal {goal_id} is aligned to objective(s) "
+                                f"{', '.join(map(str, actual))}", row=f"goal_objective rows of goal {goal_id}")
+        event, given = recorded[goal_id]
+        if actual != sorted(given):
+            return ChainProblem(chain.assignment_id, event.seq, event.id, "row_edited",
+                                f"the goal is aligned to objective(s) {', '.join(map(str, actual)) or 'none'}, "
+                                f"not as its {event.action} event recorded ({', '.join(map(str, given)) or 'none'})",
+                                row=f"goal_objective rows of goal {goal_id}")
+    return None

@@ -22,13 +22,15 @@ from sqlmodel import Session
 from engine.domain import inputs, notices
 from engine.domain.definition import PlanRules
 from engine.domain.errors import BadInput, NotFound, SojournError
+from engine.domain.inputs import Problems
 from engine.domain.notices import TASK_KINDS
 from engine.domain.schedule import end_of_day, local_date, local_instant
 from engine.program import audit
 from engine.program.logging import get_logger
+from engine.program.objectives import checked_objective_ids
 from engine.program.records import AssignmentRecord, instant, load_record
 from engine.program.transactions import use_case_transaction as _transaction
-from engine.store import lookups, plan_queries
+from engine.store import lookups, objective_queries, plan_queries
 from engine.store.models import Activity, Goal, Person, PlanChange, Signoff, Task, pk
 from engine.store.queries import cancel_queued_notifications, complete_open_task, insert_notifications
 
@@ -43,66 +45,95 @@ ACTIVITY_KINDS = ("reflection", "mentoring", "project", "training", "network")
 
 def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str,
              baseline: str = "", competencies: Iterable[str] = (), level: str | None = None, aligned_to: str = "",
-             actor: str, now: datetime) -> dict[str, Any]:
-    """Add a SMART goal; the plan gets a new version, so earlier sign-offs no longer count."""
-    goal_due = inputs.iso_date(due, "--due")
-    fields: dict[str, Any] = {"title": inputs.text(title, "--title"), "measure": inputs.text(measure, "--measure"),
-                              "target": inputs.text(target, "--target")}
-    extra: dict[str, Any] = {"baseline": baseline.strip(), "competencies": _competencies(competencies),
-                             "alignment_level": _level(level), "aligned_to": aligned_to.strip()}
+             objectives: Iterable[str] = (), actor: str, now: datetime) -> dict[str, Any]:
+    """Add a SMART goal, aligned to `objectives` (ids); the plan gets a new version, so earlier sign-offs no longer
+    count. Every problem of the input is reported at once."""
+    problems = Problems()
+    goal_due = problems.check(inputs.iso_date, due, "--due")
+    fields: dict[str, Any] = {name: problems.check(inputs.text, value, f"--{name}")
+                              for name, value in (("title", title), ("measure", measure), ("target", target))}
+    extra: dict[str, Any] = {"baseline": baseline.strip(), "competencies": problems.check(_competencies, competencies),
+                             "alignment_level": problems.check(_level, level), "aligned_to": aligned_to.strip()}
     with _transaction(db) as session:
+        objective_ids = checked_objective_ids(session, objectives, problems)
+        problems.raise_if_any()
         record = load_record(session, assignment_id)
+        assert goal_due is not None
+        assert objective_ids is not None
         _check_goal_due(record, goal_due)
         version = _begin_change(record)
         goal = Goal(assignment_id=assignment_id, due=goal_due, plan_version=version, created_at=now,
                     created_by=actor, **fields, **extra)
         session.add(goal)
         session.flush()
+        objective_queries.link_goal(session, pk(goal), objective_ids)
         record.goals.append(goal)
+        added = {**fields, **extra, "due": goal_due, "objectives": objective_ids}
         change = _finish_change(session, record, f"goal {goal.id} added: {goal.title}",
-                                {"goal": goal.id, "added": {**fields, **extra, "due": goal_due}}, actor=actor, now=now)
-        return {**_goal_view(goal, []), "assignment_id": assignment_id, "plan_version": version, "change": change}
+                                {"goal": goal.id, "added": added}, actor=actor, now=now)
+        return {**_goal_view(goal, [], objective_ids), "assignment_id": assignment_id, "plan_version": version,
+                "change": change}
 
 
 def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: str | None = None,
               baseline: str | None = None, target: str | None = None, due: str | None = None,
               competencies: Iterable[str] | None = None, level: str | None = None, aligned_to: str | None = None,
-              actor: str, now: datetime) -> dict[str, Any]:
-    """Change some of a goal's fields; the plan gets a new version."""
-    wanted: dict[str, Any] = {}
-    for name, value in (("title", title), ("measure", measure), ("target", target)):
-        if value is not None:
-            wanted[name] = inputs.text(value, f"--{name}")
-    for name, value in (("baseline", baseline), ("aligned_to", aligned_to)):
-        if value is not None:
-            wanted[name] = value.strip()
-    if due is not None:
-        wanted["due"] = inputs.iso_date(due, "--due")
-    if competencies is not None:
-        wanted["competencies"] = _competencies(competencies)
-    if level is not None:
-        wanted["alignment_level"] = _level(level)
-    if not wanted:
+              objectives: Iterable[str] | None = None, actor: str, now: datetime) -> dict[str, Any]:
+    """Change some of a goal's fields, or the objectives it is aligned to (`objectives` replaces them all); the plan
+    gets a new version. Every problem of the input is reported at once."""
+    problems = Problems()
+    wanted = _wanted_goal_fields(problems, title=title, measure=measure, target=target, baseline=baseline,
+                                 aligned_to=aligned_to, due=due, competencies=competencies, level=level)
+    if not wanted and objectives is None:
         raise BadInput("nothing to change: give at least one of --title, --measure, --baseline, --target, --due, "
-                       "--competency, --level, --aligned-to")
+                       "--competency, --level, --aligned-to, --objective")
     with _transaction(db) as session:
+        objective_ids = checked_objective_ids(session, objectives, problems) if objectives is not None else None
+        problems.raise_if_any()
         goal, record = _live_goal(session, goal_id)
         if "due" in wanted:
             _check_goal_due(record, wanted["due"])
         changed = {k: v for k, v in wanted.items() if getattr(goal, k) != v}
+        before = {k: getattr(goal, k) for k in changed}
+        linked = objective_queries.objectives_of_goals(session, [goal_id]).get(goal_id, [])
+        if objective_ids is not None and sorted(objective_ids) != linked:
+            before["objectives"], changed["objectives"] = linked, objective_ids
         if not changed:
             raise SojournError(f"goal {goal_id} already reads so; nothing changed")
         version = _begin_change(record)
-        before = {k: getattr(goal, k) for k in changed}
         for name, value in changed.items():
-            setattr(goal, name, value)
+            if name != "objectives":
+                setattr(goal, name, value)
         session.add(goal)
         session.flush()
+        if "objectives" in changed:
+            objective_queries.link_goal(session, goal_id, changed["objectives"])
         change = _finish_change(session, record, f"goal {goal_id} edited ({', '.join(changed)}): {goal.title}",
                                 {"goal": goal_id, "before": before, "after": changed}, actor=actor, now=now)
         activities = plan_queries.activities_of(session, [goal_id])
-        return {**_goal_view(goal, activities), "assignment_id": goal.assignment_id, "plan_version": version,
-                "change": change}
+        aligned = changed.get("objectives", linked)
+        return {**_goal_view(goal, activities, aligned), "assignment_id": goal.assignment_id,
+                "plan_version": version, "change": change}
+
+
+def _wanted_goal_fields(problems: Problems, *, title: str | None, measure: str | None, target: str | None,
+                        baseline: str | None, aligned_to: str | None, due: str | None,
+                        competencies: Iterable[str] | None, level: str | None) -> dict[str, Any]:
+    """The goal fields an edit gives, checked; each bad one is added to `problems`."""
+    wanted: dict[str, Any] = {}
+    for name, value in (("title", title), ("measure", measure), ("target", target)):
+        if value is not None:
+            wanted[name] = problems.check(inputs.text, value, f"--{name}")
+    for name, value in (("baseline", baseline), ("aligned_to", aligned_to)):
+        if value is not None:
+            wanted[name] = value.strip()
+    if due is not None:
+        wanted["due"] = problems.check(inputs.iso_date, due, "--due")
+    if competencies is not None:
+        wanted["competencies"] = problems.check(_competencies, competencies)
+    if level is not None:
+        wanted["alignment_level"] = problems.check(_level, level)
+    return wanted
 
 
 def remove_goal(db: Engine, goal_id: int, *, reason: str, actor: str, now: datetime) -> dict[str, Any]:
@@ -117,7 +148,8 @@ def remove_goal(db: Engine, goal_id: int, *, reason: str, actor: str, now: datet
         record.goals = [g for g in record.goals if g.id != goal_id]
         change = _finish_change(session, record, f"goal {goal_id} removed: {goal.title} (reason: {why})",
                                 {"goal": goal_id, "removed": goal.title, "reason": why}, actor=actor, now=now)
-        return {**_goal_view(goal, plan_queries.activities_of(session, [goal_id])),
+        linked = objective_queries.objectives_of_goals(session, [goal_id]).get(goal_id, [])
+        return {**_goal_view(goal, plan_queries.activities_of(session, [goal_id]), linked),
                 "assignment_id": goal.assignment_id, "plan_version": version, "removed_at": instant(now),
                 "removed_reason": why, "change": change}
 
@@ -455,7 +487,8 @@ def _live_goal_views(session: Session, record: AssignmentRecord) -> list[dict[st
     by_goal: dict[int, list[Activity]] = {}
     for activity in plan_queries.activities_of(session, (pk(g) for g in goals)):
         by_goal.setdefault(activity.goal_id, []).append(activity)
-    return [_goal_view(g, by_goal.get(pk(g), [])) for g in goals]
+    linked = objective_queries.objectives_of_goals(session, (pk(g) for g in goals))
+    return [_goal_view(g, by_goal.get(pk(g), []), linked.get(pk(g), [])) for g in goals]
 
 
 def _rebuilt_goal_views(session: Session, assignment_id: int, version: int) -> list[dict[str, Any]]:
@@ -468,10 +501,10 @@ def _rebuilt_goal_views(session: Session, assignment_id: int, version: int) -> l
     return [_goal_view(g, by_goal.get(pk(g), [])) for g in goals]
 
 
-def _goal_view(goal: Goal, activities: Sequence[Activity]) -> dict[str, Any]:
+def _goal_view(goal: Goal, activities: Sequence[Activity], objectives: Sequence[int] = ()) -> dict[str, Any]:
     return {"id": goal.id, "title": goal.title, "measure": goal.measure, "baseline": goal.baseline,
             "target": goal.target, "due": goal.due.isoformat(), "competencies": list(goal.competencies or []),
-            "alignment_level": goal.alignment_level, "aligned_to": goal.aligned_to,
+            "alignment_level": goal.alignment_level, "aligned_to": goal.aligned_to, "objectives": list(objectives),
             "added_in_version": goal.plan_version, "activities": [_activity_view(a) for a in activities]}
 
 

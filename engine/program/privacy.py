@@ -57,7 +57,8 @@ MENTIONING_TEXT = (("outcome", "promoted_to"),)
 # columns that hold an email of whoever acted
 IDENTITY_COLUMNS = (("transition", "actor"), ("task", "completed_by"), ("goal", "created_by"),
                     ("signoff", "recorded_by"), ("contact", "logged_by"), ("outcome", "recorded_by"),
-                    ("plan_change", "changed_by"), ("plan_change", "acknowledged_by"), ("person_erasure", "erased_by"))
+                    ("plan_change", "changed_by"), ("plan_change", "acknowledged_by"), ("person_erasure", "erased_by"),
+                    ("objective", "created_by"))
 # text Sojourn wrote itself: each mention becomes the pseudonym, the rest stays
 GENERATED_TEXT = (("task", "title"), ("task", "description"), ("outbox", "subject"), ("outbox", "body"),
                   ("outbox", "calendar"), ("outbox", "last_error"), ("person_erasure", "reason"))
@@ -134,6 +135,8 @@ def export_person(db: Engine, email: str) -> dict[str, Any]:
                 session, "outcome", column("outcome", "assignment_id").in_(_as_assignee(roles)) |
                 (column("outcome", "recorded_by") == person.email))),
             "notices": rows_where(session, "outbox", column("outbox", "recipient") == person.email),
+            "objectives": rows_where(session, "objective", (column("objective", "owner_id") == person_id) |
+                                     (column("objective", "created_by") == person.email)),
             "links": _links(session, person),
             "audit_events": [_event_view(row) for row in
                              privacy_queries.events_mentioning(session, person.email, [person.email, person.name])],

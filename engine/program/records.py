@@ -15,7 +15,7 @@ from engine.domain.errors import NotFound
 from engine.domain.guards import GoalFacts, GuardContext, TaskFacts
 from engine.domain.lifecycle import Lifecycle, lifecycle_for
 from engine.domain.notices import is_plan_change_task
-from engine.store import lookups
+from engine.store import lookups, objective_queries
 from engine.store.models import Assignment, Goal, Outcome, Person, Signoff, Task, Workflow, pk
 from engine.store.moves import AssignmentRows, load_assignment
 
@@ -46,6 +46,7 @@ class AssignmentRecord:
     tasks: list[Task] = field(default_factory=list)
     goals: list[Goal] = field(default_factory=list)
     signed_roles: set[str] = field(default_factory=set)  # for the current plan version
+    objective_levels: dict[int, frozenset[str]] = field(default_factory=dict)  # goal id -> its objectives' levels
 
     @property
     def definition(self) -> WorkflowDefinition:
@@ -62,7 +63,8 @@ class AssignmentRecord:
         a = self.assignment
         stage_tasks = tuple(TaskFacts(t.key, t.title, t.owner_role, t.status == "done") for t in self.tasks
                             if t.stage == a.stage and not is_plan_change_task(t.key))
-        goals = tuple(GoalFacts(g.title, g.measure, g.target, g.due) for g in self.goals)
+        goals = tuple(GoalFacts(g.title, g.measure, g.target, g.due, g.id,
+                                self.objective_levels.get(pk(g), frozenset())) for g in self.goals)
         plan = self.definition.plan
         return GuardContext(stage=a.stage, start=a.start, end=a.end, today=now.date(), plan_version=a.plan_version,
                             stage_tasks=stage_tasks, goals=goals, signed_roles=frozenset(self.signed_roles),
@@ -97,6 +99,9 @@ def load_records(session: Session, *where: Any) -> list[AssignmentRecord]:
         record = records[sign.assignment_id]
         if sign.plan_version == record.assignment.plan_version:
             record.signed_roles.add(sign.role)
+    levels = objective_queries.objective_levels_of_goals(session.connection(), ids)
+    for record in records.values():
+        record.objective_levels = {pk(g): levels[pk(g)] for g in record.goals if pk(g) in levels}
     return list(records.values())
 
 
@@ -119,7 +124,8 @@ def record_of(rows: AssignmentRows) -> AssignmentRecord:
     version = rows.assignment.plan_version
     return AssignmentRecord(rows.assignment, rows.workflow, rows.assignee, {"assignee": rows.assignee,
                                                                              **rows.stakeholders},
-                            rows.tasks, rows.goals, {s.role for s in rows.signoffs if s.plan_version == version})
+                            rows.tasks, rows.goals, {s.role for s in rows.signoffs if s.plan_version == version},
+                            rows.objective_levels)
 
 
 # --- views: the JSON shapes of the public interface -------------------------------------------------------------

@@ -27,9 +27,11 @@ from engine.domain.inputs import OUTCOME_MONTHS
 from engine.domain.notices import RECORDED_CADENCES
 from engine.program.records import definition_of
 from engine.program.transactions import use_case_transaction
-from engine.store import program_queries, report_queries
+from engine.reporting.objectives import objective_rollup
+from engine.store import objective_queries, program_queries, report_queries
 from engine.store.models import pk
-from engine.store.program_queries import OutcomeRow
+from engine.store.objective_queries import ObjectiveRow
+from engine.store.program_queries import GoalProgressRow, ObjectiveLinkRow, OutcomeRow
 from engine.store.report_queries import AssignmentFilter, AssignmentRow, ContactRow, OverdueTaskRow, TransitionRow
 
 REPATRIATION_WINDOW_DAYS = 180  # repatriation planning starts three to six months before the end date
@@ -46,6 +48,9 @@ class ReportRows:
     overdue_tasks: list[OverdueTaskRow]
     contacts: list[ContactRow]
     outcomes: list[OutcomeRow] = field(default_factory=list)  # recorded 12 and 24 months after return
+    objectives: list[ObjectiveRow] = field(default_factory=list)
+    objective_links: list[ObjectiveLinkRow] = field(default_factory=list)  # of the selected assignments' goals
+    goal_progress: list[GoalProgressRow] = field(default_factory=list)
 
 
 def check_filter(*, workflow: str | None, start_year: int | None, host: str | None) -> AssignmentFilter:
@@ -73,7 +78,10 @@ def program_report(db: Engine, *, workflow: str | None = None, start_year: int |
                           transitions=report_queries.report_transitions(session, selection),
                           overdue_tasks=report_queries.report_overdue_tasks(session, selection, now),
                           contacts=report_queries.report_contacts(session, selection),
-                          outcomes=program_queries.program_outcomes(session, selection))
+                          outcomes=program_queries.program_outcomes(session, selection),
+                          objectives=objective_queries.objective_rows(session),
+                          objective_links=program_queries.program_objective_links(session, selection),
+                          goal_progress=program_queries.program_goal_progress(session, selection))
     if progress is not None:
         progress(1, 2)
     report = compute_report(rows, selection, now)
@@ -101,6 +109,7 @@ def compute_report(rows: ReportRows, selection: AssignmentFilter, now: datetime)
         "contact_compliance": contact_compliance(rows, history, now),
         "upcoming_repatriations": upcoming_repatriations(rows, now),
         "outcomes": outcomes(rows, history),
+        "objectives": objective_rollup(rows.objectives, rows.objective_links, rows.goal_progress, rows.outcomes),
     }
 
 

@@ -81,6 +81,12 @@ def sections(report: dict[str, Any]) -> list[Section]:
         ("cancellations", "Cancellations", ["assignment_id", "assignee", "from_stage", "on", "reason"],
          [[c["assignment_id"], c["assignee"], c["from_stage"], c["on"], c["reason"]]
           for c in outcome["cancellations"]]),
+        ("objectives", "Goals, progress and outcomes per objective",
+         ["objective_id", "level", "title", "goals", "assignments", "mean_progress", "outcomes_recorded",
+          "considered_for_promotion", "promoted", "retained"],
+         [[o["id"], o["level"], o["title"], o["goals"], o["assignments"], o["progress"]["mean_percent"],
+           o["outcomes"]["recorded"], o["outcomes"]["considered_for_promotion"], o["outcomes"]["promoted"],
+           o["outcomes"]["retained"]] for o in report["objectives"]]),
     ]
 
 
@@ -142,7 +148,7 @@ def render_html(report: dict[str, Any]) -> str:
         ("stage_durations", lambda: _durations_chart(report["stage_durations"])),
         ("contact_compliance", lambda: _compliance_chart(report["contact_compliance"])),
         ("upcoming_repatriations", lambda: None), ("outcomes", lambda: None), ("recorded_outcomes", lambda: None),
-        ("cancellations", lambda: None)]
+        ("cancellations", lambda: None), ("objectives", lambda: None)]
     shown = []
     for number, (key, chart) in enumerate(charts):
         title, header, rows = tables[key]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,9 +25,17 @@ from engine.program.outcomes import cancelled_stages_of, completed_stages_of
 from engine.program.records import definition_of
 from engine.program.transactions import use_case_transaction
 from engine.reporting import figures
-from engine.store import program_queries, report_queries
+from engine.reporting.objectives import latest_percents, objective_rollup
+from engine.store import objective_queries, program_queries, report_queries
 from engine.store.models import pk
-from engine.store.program_queries import CheckinRow, GoalProgressRow, OutcomeRow, ProgramAssignmentRow
+from engine.store.objective_queries import ObjectiveRow
+from engine.store.program_queries import (
+    CheckinRow,
+    GoalProgressRow,
+    ObjectiveLinkRow,
+    OutcomeRow,
+    ProgramAssignmentRow,
+)
 from engine.store.report_queries import AssignmentFilter
 
 # An outcome falls due this many days after the end date, as the built-in workflow's `completed` tasks do.
@@ -46,6 +54,8 @@ class SummaryRows:
     checkins: list[CheckinRow]
     goal_progress: list[GoalProgressRow]
     open_pulse_alerts: int
+    objectives: list[ObjectiveRow] = field(default_factory=list)
+    objective_links: list[ObjectiveLinkRow] = field(default_factory=list)  # of the selected assignments' goals
 
 
 def program_summary(db: Engine, *, workflow: str | None = None, start_year: int | None = None,
@@ -67,7 +77,9 @@ def program_summary(db: Engine, *, workflow: str | None = None, start_year: int 
                            outcomes=outcomes,
                            checkins=program_queries.program_checkins(session, selection),
                            goal_progress=program_queries.program_goal_progress(session, selection),
-                           open_pulse_alerts=program_queries.program_open_pulse_alerts(session, selection))
+                           open_pulse_alerts=program_queries.program_open_pulse_alerts(session, selection),
+                           objectives=objective_queries.objective_rows(session),
+                           objective_links=program_queries.program_objective_links(session, selection))
     return compute_summary(rows, selection, now)
 
 
@@ -94,6 +106,7 @@ def compute_summary(rows: SummaryRows, selection: AssignmentFilter, now: datetim
         "checkin_compliance": checkin_compliance(rows.report, rows.checkins, now),
         "open_pulse_alerts": rows.open_pulse_alerts,
         "cost": cost_per_retained_leader(rows.assignments, retained),
+        "objectives": objective_rollup(rows.objectives, rows.objective_links, rows.goal_progress, outcomes),
     }
 
 
@@ -147,11 +160,7 @@ def sponsor_contact(rows: figures.ReportRows, now: datetime) -> dict[str, Any]:
 
 def mean_goal_progress(progress: Iterable[GoalProgressRow]) -> dict[str, Any]:
     """The mean of each goal's latest recorded percent (latest by check-in instant), over the goals checked in on."""
-    latest: dict[int, GoalProgressRow] = {}
-    for p in progress:
-        if p.goal_id not in latest or (p.at, p.checkin_id) > (latest[p.goal_id].at, latest[p.goal_id].checkin_id):
-            latest[p.goal_id] = p
-    percents = [p.percent for p in latest.values()]
+    percents = list(latest_percents(progress).values())
     return {"goals": len(percents), "mean_percent": round(sum(percents) / len(percents), 1) if percents else None}
 
 

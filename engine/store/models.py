@@ -393,3 +393,30 @@ class CadenceStart(SQLModel, table=True):
     assignment_id: int = Field(foreign_key="assignment.id", primary_key=True)
     kind: str = Field(primary_key=True)
     started_at: datetime
+
+
+class Objective(SQLModel, table=True):
+    """An organisation or mobility-team objective that goals are aligned to (the individual level is the goal).
+
+    Objectives belong to the program, not to one assignment, so they form a hash chain of their own: `hash` covers
+    the row's content and the previous objective's hash (`prev_hash`), and `audit verify` recomputes it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    level: str  # organisation or mobility_team
+    title: str
+    owner_id: int | None = Field(default=None, foreign_key="person.id")
+    year: int | None = None
+    created_at: datetime
+    created_by: str
+    prev_hash: str | None = None
+    hash: str
+
+
+class GoalObjective(SQLModel, table=True):
+    """A goal aligned to an objective; a goal may serve several. Each set of links is recorded by the goal's
+    `plan_changed` audit event, against which `audit verify` holds it."""
+
+    __tablename__: ClassVar[str] = "goal_objective"
+    goal_id: int = Field(foreign_key="goal.id", primary_key=True)
+    objective_id: int = Field(foreign_key="objective.id", primary_key=True, index=True)

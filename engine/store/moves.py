@@ -63,6 +63,7 @@ from engine.store.models import (
     Task,
     Workflow,
 )
+from engine.store.objective_queries import objective_levels_of_goals
 
 Row = TypeVar("Row", bound=SQLModel)
 # SQLite allows 32,766 bound values a statement; 500 rows of up to 15 columns stay well inside on every backend.
@@ -115,6 +116,7 @@ class AssignmentRows:
     tasks: list[Task] = field(default_factory=list)
     goals: list[Goal] = field(default_factory=list)
     signoffs: list[Signoff] = field(default_factory=list)
+    objective_levels: dict[int, frozenset[str]] = field(default_factory=dict)  # goal id -> its objectives' levels
 
 
 @cache
@@ -137,8 +139,8 @@ def _load_statements() -> dict[str, Any]:
 def load_assignment(connection: Connection, assignment_id: int) -> AssignmentRows | None:
     """load_assignment: an assignment with its workflow version, assignee, stakeholders, tasks, goals and sign-offs.
 
-    Four indexed SELECTs: the assignment joined with its workflow version, its assignee and its stakeholders, then
-    tasks, goals and sign-offs. None when there is no such assignment.
+    Five indexed SELECTs: the assignment joined with its workflow version, its assignee and its stakeholders, then
+    tasks, goals, sign-offs and the levels of the goals' objectives. None when there is no such assignment.
     """
     statements, key = _load_statements(), {"assignment_id": assignment_id}
     head = connection.execute(statements["head"], key).all()
@@ -155,6 +157,7 @@ def load_assignment(connection: Connection, assignment_id: int) -> AssignmentRow
     rows.tasks = tasks_of(connection, assignment_id)
     rows.goals = _typed_rows(Goal, connection.execute(statements["goals"], key))
     rows.signoffs = _typed_rows(Signoff, connection.execute(statements["signoffs"], key))
+    rows.objective_levels = objective_levels_of_goals(connection, [assignment_id])
     return rows
 
 

@@ -13,7 +13,16 @@ from typing import NamedTuple
 from sqlalchemy import Connection, func, select, true, update
 from sqlmodel import Session, col
 
-from engine.store.models import Assignment, Checkin, Goal, GoalProgress, Outcome, OutcomeCompetency, Pulse
+from engine.store.models import (
+    Assignment,
+    Checkin,
+    Goal,
+    GoalObjective,
+    GoalProgress,
+    Outcome,
+    OutcomeCompetency,
+    Pulse,
+)
 from engine.store.report_queries import AssignmentFilter, _rows, _selected_ids
 
 
@@ -45,6 +54,14 @@ class GoalProgressRow(NamedTuple):
     percent: int
     at: datetime  # when the check-in that recorded it happened
     checkin_id: int
+
+
+class ObjectiveLinkRow(NamedTuple):
+    """A live goal of a selected assignment aligned to an objective."""
+
+    objective_id: int
+    goal_id: int
+    assignment_id: int
 
 
 def outcome_of(session: Session, assignment_id: int, months: int) -> Outcome | None:
@@ -121,3 +138,11 @@ def program_open_pulse_alerts(session: Session, selection: AssignmentFilter) -> 
                  .where(col(Pulse.assignment_id).in_(_selected_ids(selection)), col(Pulse.alert) == true(),
                         col(Pulse.resolved_at).is_(None)))
     return int(session.connection().execute(statement).scalar_one())
+
+
+def program_objective_links(session: Session, selection: AssignmentFilter) -> list[ObjectiveLinkRow]:
+    """program_objective_links: every link of a live goal of the selected assignments to an objective."""
+    statement = (select(col(GoalObjective.objective_id), col(GoalObjective.goal_id), col(Goal.assignment_id))
+                 .join(Goal, col(Goal.id) == col(GoalObjective.goal_id))
+                 .where(col(Goal.assignment_id).in_(_selected_ids(selection)), col(Goal.removed_at).is_(None)))
+    return [ObjectiveLinkRow(*row) for row in _rows(session, statement)]

@@ -8,6 +8,7 @@ from engine.domain.guards import (
     GoalFacts,
     GuardContext,
     TaskFacts,
+    goals_aligned,
     min_smart_goals,
     not_before,
     plan_signed_off,
@@ -84,3 +85,32 @@ def test_plan_signed_off_without_roles_reads_the_workflows_signers() -> None:
     result = plan_signed_off(_with(signed_roles=frozenset({"assignee"}), plan_signers=signers))
     assert (result.ok, result.who) == (False, ("home_lead",))
     assert plan_signed_off(_with(signed_roles=frozenset(signers), plan_signers=signers)).ok
+
+
+def _goal(goal_id: int, title: str, *levels: str) -> GoalFacts:
+    return GoalFacts(title, "a measure", "a target", date(2026, 12, 31), goal_id, frozenset(levels))
+
+
+def test_goals_aligned_names_each_unaligned_goal_and_the_goal_writers() -> None:
+    """Goals aligned to no objective are named by id and title; the assignee and goal writers must act."""
+    ctx = _with(goals=(_goal(1, "Lead sales", "organisation", "mobility_team"), _goal(2, "Learn German"),
+                       _goal(3, "Hire two")), goal_writers=("assignee", "sending_manager"))
+    result = goals_aligned(ctx)
+    assert not result.ok
+    assert result.reason.startswith("2 goal(s) aligned to no objective: goal 2 (Learn German); goal 3 (Hire two) (")
+    assert result.who == ("assignee", "sending_manager")
+
+
+def test_goals_aligned_names_a_level_no_goal_reaches_and_the_named_role() -> None:
+    """Every goal aligned, one level unreached: the level is named, and the `role` parameter is who must act."""
+    ctx = _with(goals=(_goal(1, "Lead sales", "organisation"),))
+    result = goals_aligned(ctx, role="talent")
+    assert result.reason.startswith("no goal is aligned to an objective of level mobility_team (")
+    assert result.who == ("talent",)
+    assert goals_aligned(ctx, levels=["organisation"]).ok
+
+
+def test_goals_aligned_passes_when_every_goal_and_level_is_covered() -> None:
+    """Each goal serves an objective and both levels are reached between them."""
+    ctx = _with(goals=(_goal(1, "Lead sales", "organisation"), _goal(2, "Retain the team", "mobility_team")))
+    assert goals_aligned(ctx).ok
