@@ -1251,7 +1251,8 @@ def links_revoke(obj: Context, email: str, as_json: bool) -> None:
     from engine.web.actions import revoke_person_links
 
     emit(revoke_person_links(obj.db, email, now=now()), as_json,
-         lambda r: [f"revoked every link of {r['person']} issued up to {r['revoked_before']}"])
+         lambda r: [f"revoked every link of {r['person']} issued up to {r['revoked_before']}, and their calendar "
+                    "feed (`calendar --url` gives a new address)"])
 
 
 # --- the development plan -------------------------------------------------------------------------------------

@@ -599,7 +599,8 @@ def _plan_signers(record: AssignmentRecord) -> list[str]:
 
 
 def revoke_person_links(db: Engine, email: str, *, now: datetime) -> dict[str, Any]:
-    """End every link the person has been sent so far; links minted after now work."""
+    """End every link the person has been sent so far, and their calendar feed; links minted after now work, and
+    their feed gets a new address."""
     with use_case_transaction(db) as session:
         address = inputs.email(email, "--person")
         person = lookups.person_by_email(session, address)

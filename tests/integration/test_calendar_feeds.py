@@ -215,7 +215,8 @@ def with_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_calendar_url_prints_the_feed_address(db: Engine, on_db: Sojourn, with_serve: Path, client: FlaskClient,
                                               people: dict[str, str]) -> None:
-    """`calendar --url` prints the address the server answers at; --json names the person too."""
+    """`calendar --url` prints the address the server answers at (--json names the person too) until `links
+    revoke`, which says it ended the feed; the next `--url` prints a new address."""
     printed = on_db("--config", str(with_serve), "calendar", "--person", people["coach"], "--url")
     assert printed.code == 0, printed.stderr
     url = printed.stdout.strip()
@@ -223,6 +224,12 @@ def test_calendar_url_prints_the_feed_address(db: Engine, on_db: Sojourn, with_s
     assert _fetch(client, url).status_code == 200
     as_json = on_db("--config", str(with_serve), "calendar", "--person", people["coach"], "--url", "--json")
     assert json.loads(as_json.stdout) == {"person": people["coach"], "url": url}
+    revoked = on_db("--config", str(with_serve), "links", "revoke", "--person", people["coach"])
+    assert "and their calendar feed" in revoked.stdout
+    assert _fetch(client, url).status_code == 410
+    renewed = on_db("--config", str(with_serve), "calendar", "--person", people["coach"], "--url").stdout.strip()
+    assert renewed != url
+    assert _fetch(client, renewed).status_code == 200
 
 
 def test_calendar_url_without_serve_says_what_to_configure(on_db: Sojourn, db_url: str,
