@@ -922,14 +922,20 @@ def audit_export(obj: Context, assignment_id: int | None, output: Path | None) -
 @click.option("--person", "email", required=True, metavar="EMAIL", help="Whose calendar.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the iCalendar file here (default: print it on stdout).")
+@click.option("--url", "as_url", is_flag=True,
+              help="Print the address `sojourn serve` publishes the calendar at, to subscribe to (needs [serve]).")
 @json_option
 @pass_context
-def calendar_command(obj: Context, email: str, output: Path | None, as_json: bool) -> None:
+def calendar_command(obj: Context, email: str, output: Path | None, as_url: bool, as_json: bool) -> None:
     """Export a person's task due dates and contact periods as iCalendar, in their time zone.
 
     Every event keeps its UID from one export to the next, so importing a newer file updates the events.
     With --json, print a summary of the events instead of the file (which still goes to --output).
+    With --url, print the person's calendar feed address instead: it stays the same until `links revoke`.
     """
+    if as_url:
+        _print_calendar_url(obj, email, output, as_json)
+        return
     from engine.planning import agenda
 
     exported = agenda.person_calendar(obj.db, email, now=now())
@@ -941,6 +947,16 @@ def calendar_command(obj: Context, email: str, output: Path | None, as_json: boo
         return
     emit({**exported.view(), "output": None if output is None else str(output)}, as_json,
          lambda c: [f"wrote {len(c['events'])} event(s) for {c['person']} ({c['tz']}) to {c['output']}"])
+
+
+def _print_calendar_url(obj: Context, email: str, output: Path | None, as_json: bool) -> None:
+    from engine.delivery import feeds
+    from engine.domain.errors import BadInput
+
+    if output is not None:
+        raise BadInput("--url prints the calendar feed's address, there is no file to write: leave out --output")
+    feed = feeds.feed_url(obj.db, obj.settings().serve_settings(os.environ), email)
+    emit(feed, as_json, lambda f: [f["url"]])
 
 
 # --- reports --------------------------------------------------------------------------------------------------
@@ -1397,11 +1413,13 @@ def links() -> None:
 @json_option
 @pass_context
 def links_revoke(obj: Context, email: str, as_json: bool) -> None:
-    """End every link the person has been sent so far (for example, when they leave); later notices carry new ones."""
+    """End every link the person has been sent so far, and their calendar feed (for example, when they leave);
+    later notices carry new links, and `calendar --url` gives a new feed address."""
     from engine.web.actions import revoke_person_links
 
     emit(revoke_person_links(obj.db, email, now=now()), as_json,
-         lambda r: [f"revoked every link of {r['person']} issued up to {r['revoked_before']}"])
+         lambda r: [f"revoked every link of {r['person']} issued up to {r['revoked_before']}, and their calendar "
+                    "feed (`calendar --url` gives a new address)"])
 
 
 # --- the development plan -------------------------------------------------------------------------------------

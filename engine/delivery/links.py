@@ -6,6 +6,12 @@ action (a token minted for one action never verifies for another), naming the pe
 from another one, the instant it must expire by (`x`, seconds since the epoch), so that links opened from links
 never outlive the first one. The timestamp itsdangerous signs in is the issue instant, which expiry and
 `links revoke` are measured from.
+
+A calendar feed is `PUBLIC_URL/calendar/TOKEN.ics`, read for months by calendar clients, so it has no lifetime and
+no use count. Its token (an itsdangerous `URLSafeSerializer` document with a salt of its own) names the person by
+id, never by email (calendar services store the URL), and the person's revocation mark when it was issued: the
+instant of their last `links revoke` (or erasure), 0 if none. A feed answers only while that mark is still the
+person's, so revoking ends it for good, and the same person and mark always give the same URL.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
 from engine.domain.errors import BadInput
 from engine.domain.notices import OWNER_STEPS, PULSE_CADENCE, NoticeKind
@@ -26,8 +32,12 @@ from engine.program.checkins import CHECKIN_ROLES, PULSE_ROLE
 if TYPE_CHECKING:
     from engine.delivery.config import ServeSettings
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_LINK_DAYS = 14
 SALT_PREFIX = "sojourn.link."
+FEED_SALT = "sojourn.feed.calendar"
+FEED_PATH = "calendar"
+FEED_SUFFIX = ".ics"  # calendar clients, and webcal:// handlers, recognise a feed by it
 
 
 class LinkAction(StrEnum):
@@ -66,6 +76,15 @@ class LinkRefused(Exception):
         self.reason = reason or refusal.name.lower()
 
 
+class FeedRefused(LinkRefused):
+    """A calendar feed that answers no calendar; `person_id` says whose it was, once its signature held (the log
+    names it, never the token)."""
+
+    def __init__(self, refusal: Refusal, message: str, *, reason: str, person_id: int | None = None) -> None:
+        super().__init__(refusal, message, reason=reason)
+        self.person_id = person_id
+
+
 @dataclass(frozen=True)
 class LinkClaims:
     """What a verified token says, and when it was issued."""
@@ -76,6 +95,23 @@ class LinkClaims:
     token_id: str
     issued_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedClaims:
+    """What a verified calendar feed token says: whose calendar, and their revocation mark when it was issued."""
+
+    person_id: int
+    revocation_mark: int
+
+
+def revocation_mark(revoked_before: datetime | None) -> int:
+    """A person's revocation instant as whole microseconds since the epoch (0: never revoked), as feed tokens
+    carry it; each revocation moves the instant forward, so each gives a new mark."""
+    if revoked_before is None:
+        return 0
+    instant = revoked_before if revoked_before.tzinfo else revoked_before.replace(tzinfo=UTC)
+    return (instant - EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -99,6 +135,26 @@ class LinkSigner:
             token_id: str | None = None, until: datetime | None = None) -> str:
         return link_url(self.public_url, action, self.mint(person, action, obj, now=now, token_id=token_id,
                                                            until=until))
+
+    def feed_token(self, person_id: int, revoked_before: datetime | None) -> str:
+        """The calendar feed token of a person whose links were last revoked at `revoked_before` (None: never)."""
+        return URLSafeSerializer(self.secret, salt=FEED_SALT).dumps({"p": person_id,
+                                                                     "r": revocation_mark(revoked_before)})
+
+    def feed_url(self, person_id: int, revoked_before: datetime | None) -> str:
+        return f"{self.public_url.rstrip('/')}/{FEED_PATH}/{self.feed_token(person_id, revoked_before)}{FEED_SUFFIX}"
+
+    def read_feed(self, token: str) -> FeedClaims:
+        """The claims of a feed token; a changed or foreign one is refused as an unknown address (404), which tells
+        a guesser nothing about which feeds exist."""
+        try:
+            payload = URLSafeSerializer(self.secret, salt=FEED_SALT).loads(token)
+        except BadSignature:
+            raise FeedRefused(Refusal.UNKNOWN_OBJECT, "There is no calendar at this address. Ask the mobility team "
+                                                      "for your calendar's address.", reason="malformed") from None
+        if not (isinstance(payload, dict) and _is_count(payload.get("p")) and _is_count(payload.get("r"))):
+            raise FeedRefused(Refusal.UNKNOWN_OBJECT, "There is no calendar at this address.", reason="malformed")
+        return FeedClaims(person_id=payload["p"], revocation_mark=payload["r"])
 
     def read(self, action_name: str, token: str, *, now: datetime) -> LinkClaims:
         """The claims of a token for the action named in its URL; refused when malformed, tampered or expired."""
@@ -127,6 +183,11 @@ def link_url(public_url: str, action: LinkAction, token: str) -> str:
     """Where a token is opened: the person's page for MY_PAGE, the action's confirm page otherwise."""
     page = "me" if action == LinkAction.MY_PAGE else "a"
     return f"{public_url.rstrip('/')}/{page}/{action}/{token}"
+
+
+def webcal_url(feed_url: str) -> str:
+    """A feed's address under webcal://, which opens a calendar app to subscribe (the app fetches it over http(s))."""
+    return "webcal://" + feed_url.split("://", 1)[-1]
 
 
 def signer_from(settings: ServeSettings) -> LinkSigner | None:
@@ -179,6 +240,10 @@ def _claims(payload: Any, action: LinkAction, signed_at: datetime, lifetime: tim
 
 def _is_instant(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**40
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 # --- which notice carries which link ------------------------------------------------------------------------------

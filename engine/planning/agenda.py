@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from engine.domain import inputs
 from engine.domain.cadences import CadenceSchedule, anchor_day, counted_from, in_range, range_entered_at
@@ -47,12 +47,17 @@ def person_calendar(db: Engine, email: str, *, now: datetime) -> PersonCalendar:
         person = queries.person_by_email(session, address)
         if person is None:
             raise NotFound(f"--person: no person with email {address}", details=["`sojourn person list` shows them"])
-        person_id = pk(person)
-        tasks = queries.open_tasks_owned_by(session, person_id)
-        involved = {*queries.assignments_involving(session, person_id), *(t.assignment_id for t in tasks)}
-        records = {pk(r.assignment): r for r in load_records(session, col(Assignment.id).in_(involved))}
-        history = queries.stage_changes_of(session, records)
-        starts = cadence_starts_of(session.connection(), records)
+        return calendar_of(session, person, now=now)
+
+
+def calendar_of(session: Session, person: Person, *, now: datetime) -> PersonCalendar:
+    """`person_calendar` in the caller's transaction (a calendar feed reads it in a read-only one)."""
+    person_id = pk(person)
+    tasks = queries.open_tasks_owned_by(session, person_id)
+    involved = {*queries.assignments_involving(session, person_id), *(t.assignment_id for t in tasks)}
+    records = {pk(r.assignment): r for r in load_records(session, col(Assignment.id).in_(involved))}
+    history = queries.stage_changes_of(session, records)
+    starts = cadence_starts_of(session.connection(), records)
     events = [task_event(t, records[t.assignment_id].assignment, records[t.assignment_id].assignee, now)
               for t in tasks]
     for assignment_id, record in records.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
@@ -31,11 +31,15 @@ def revoked_before(session: Session, person_id: int) -> datetime | None:
 
 
 def revoke_links(session: Session, person_id: int, *, now: datetime) -> None:
-    """Refuse every link of the person issued up to `now`; links minted later work again."""
+    """Refuse every link of the person issued up to `now`, and their calendar feed; links minted later work again.
+
+    The instant only moves forward, and every revocation moves it (by a microsecond at least, should the clock
+    stand still or step back): a calendar feed is valid only under the instant it was issued with, so a feed once
+    revoked never answers again."""
     row = session.exec(select(LinkRevocation).where(LinkRevocation.person_id == person_id)).one_or_none()
     if row is None:
         session.add(LinkRevocation(person_id=person_id, revoked_before=now))
     else:
-        row.revoked_before = now
+        row.revoked_before = max(now, row.revoked_before + timedelta(microseconds=1))
         session.add(row)
     session.flush()

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from engine.delivery import feeds
 from engine.delivery.links import LinkAction, LinkClaims, LinkRefused, LinkSigner, Refusal, link_url
 from engine.domain import inputs, notices
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
@@ -535,14 +536,15 @@ class PersonPage:
     tz: str
     tasks: list[dict[str, Any]]
     signoffs: list[dict[str, Any]]
+    calendar_url: str  # the person's calendar feed, which outlives the links on the page
     checkins: list[dict[str, Any]] = field(default_factory=list)  # per assignment whose check-ins they see
 
 
 def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *, now: datetime) -> PersonPage:
     """The person's open tasks across assignments (due in their time zone) and plans awaiting their sign-off,
     each with a fresh link to act on it that expires with the link that opened the page (so following links
-    never extends a link's life). Any unexpired, unrevoked link of theirs opens it, unless it is a used-up
-    action link."""
+    never extends a link's life), and the address of their calendar feed. Any unexpired, unrevoked link of
+    theirs opens it, unless it is a used-up action link."""
     with use_case_reading(db) as session:
         checked = _check(session, signer, action_name, token, now)
         if checked.claims.action != LinkAction.MY_PAGE and link_queries.link_used(session, checked.claims.token_id):
@@ -556,7 +558,9 @@ def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *,
                       "url": signer.url(person.email, *_task_link(t), now=now, until=until)}
                      for t in tasks]
         signoffs = _owed_signoffs(session, signer, person, now, until)
-        return PersonPage(person.name, person.email, person.tz, task_rows, signoffs, _seen_checkins(session, person))
+        return PersonPage(person.name, person.email, person.tz, task_rows, signoffs,
+                          calendar_url=feeds.calendar_url(session, signer, person),
+                          checkins=_seen_checkins(session, person))
 
 
 def _seen_checkins(session: Session, person: Person) -> list[dict[str, Any]]:
@@ -623,7 +627,8 @@ def _plan_signers(record: AssignmentRecord) -> list[str]:
 
 
 def revoke_person_links(db: Engine, email: str, *, now: datetime) -> dict[str, Any]:
-    """End every link the person has been sent so far; links minted after now work."""
+    """End every link the person has been sent so far, and their calendar feed; links minted after now work, and
+    their feed gets a new address."""
     with use_case_transaction(db) as session:
         address = inputs.email(email, "--person")
         person = lookups.person_by_email(session, address)

@@ -1,4 +1,5 @@
-"""The Flask application of `sojourn serve`: confirm pages for signed links, the person's page, a health check.
+"""The Flask application of `sojourn serve`: confirm pages for signed links, the person's page, calendar feeds,
+a health check.
 
 A GET never writes; the POST carries the link's token in its form (no cookies, no sessions). Every refusal is a
 page with its HTTP status and a log line that names the action and the person, never the token.
@@ -11,10 +12,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, Response, render_template, request
 from sqlalchemy import Engine, text
 
-from engine.delivery.links import LinkRefused, LinkSigner
+from engine.delivery import feeds
+from engine.delivery.links import FEED_PATH, FEED_SUFFIX, FeedRefused, LinkRefused, LinkSigner, webcal_url
 from engine.program.logging import get_logger
 from engine.web import actions
 from engine.web.serve import HEALTH_SERVICE, instance_database, sojourn_version
@@ -43,6 +45,7 @@ def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) ->
     """The app for one database and one signing secret."""
     app = _TokenSafeFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # a note, a date and a token
+    app.add_template_filter(webcal_url, "webcal")
 
     def refused(exc: LinkRefused, action: str) -> tuple[str, int]:
         claims = exc.claims
@@ -88,6 +91,16 @@ def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) ->
         except LinkRefused as exc:
             return refused(exc, action)
         return render_template("person.html", page=page), 200
+
+    @app.get(f"/{FEED_PATH}/<token>{FEED_SUFFIX}")
+    def calendar_feed(token: str) -> Response | tuple[str, int]:
+        """What `sojourn calendar` prints, for calendar clients: no cookies, no redirects, read-only."""
+        try:
+            calendar = feeds.feed_calendar(db, signer, token, now=clock())
+        except FeedRefused as exc:
+            log.warning("feed_refused", status=int(exc.refusal), reason=exc.reason, person_id=exc.person_id)
+            return render_template("refused.html", message=exc.message, status=int(exc.refusal)), int(exc.refusal)
+        return Response(calendar.text, mimetype="text/calendar")
 
     instance = {"status": "ok", "service": HEALTH_SERVICE, "version": sojourn_version(),
                 "database": instance_database(db)}
