@@ -20,6 +20,7 @@ from engine.store.db import alembic_config
 from integration.conftest import Sojourn, snapshot
 
 ACTOR = "admin@example.com"
+NO_OBJECTIVES = {"objectives": 0, "problems": []}  # the program's objectives, checked beside the chains
 ACTIONS = ["assignment_created", "stage_changed", "task_completed", "plan_changed", "signed_off", "contact_logged",
            "task_completed", "stage_changed"]
 
@@ -80,7 +81,8 @@ def test_use_cases_chain_their_events_and_verify_intact(db: Engine, db_url: str,
     assert json.loads(rows[-1][3]) == {"from": "interviews", "to": "plan_agreed", "reason": None}
     outcome = on_db("audit", "verify", "--json")
     assert outcome.code == 0, outcome
-    assert json.loads(outcome.stdout) == {"intact": True, "assignments": 1, "events": len(ACTIONS), "problems": []}
+    assert json.loads(outcome.stdout) == {"intact": True, "assignments": 1, "events": len(ACTIONS), "problems": [],
+                                          "objectives": NO_OBJECTIVES}
     text_outcome = on_db("audit", "verify")
     assert (text_outcome.code, text_outcome.stdout) == (0, f"audit trail intact: {len(ACTIONS)} event(s) in 1 "
                                                             "assignment(s)\n")
@@ -214,9 +216,11 @@ def test_assignments_from_before_the_upgrade_start_an_empty_chain(db: Engine, sp
     created = service.create_assignment(db, spec, actor=ACTOR, now=now)
     command.downgrade(alembic_config(db), "0001")
     command.upgrade(alembic_config(db), "head")
-    assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 0, "problems": []}
+    assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 0, "problems": [],
+                                "objectives": NO_OBJECTIVES}
     service.complete_task(db, created["tasks"][0]["id"], note=None, actor=ACTOR, now=now)
-    assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 1, "problems": []}
+    assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 1, "problems": [],
+                                "objectives": NO_OBJECTIVES}
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

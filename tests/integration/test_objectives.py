@@ -132,14 +132,14 @@ def test_workflow_validate_reports_bad_guard_values(sojourn: Sojourn, tmp_path: 
     good = tmp_path / "good.yaml"
     good.write_text(ALIGNED_YAML, encoding="utf-8")
     assert sojourn("workflow", "validate", str(good)).code == 0
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(ALIGNED_YAML.replace("params: {role: talent}", "params: {levels: [team], role: coach}"),
-                   encoding="utf-8")
-    refused = sojourn("workflow", "validate", str(bad))
-    assert refused.code == 2, refused
-    lines = refused.stderr.splitlines()
-    assert any("transitions[0].guards[1].params.levels[0]" in line and "organisation" in line for line in lines)
-    assert any("transitions[0].guards[1].params.role: unknown role 'coach'" in line for line in lines)
+    for params, expected in (("{levels: [team]}", "transitions[0].guards[1].params.levels[0]: Input should be "
+                                                  "'organisation' or 'mobility_team'"),
+                             ("{role: coach}", "transitions[0].guards[1].params.role: unknown role 'coach'")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(ALIGNED_YAML.replace("params: {role: talent}", f"params: {params}"), encoding="utf-8")
+        refused = sojourn("workflow", "validate", str(bad))
+        assert refused.code == 2, refused
+        assert any(expected in line for line in refused.stderr.splitlines()), refused.stderr
 
 
 # --- commands and bad input ---------------------------------------------------------------------------------------
