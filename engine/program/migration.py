@@ -159,10 +159,11 @@ def plan_migration(session: Session, request: MigrationRequest, now: datetime) -
     assert mapping is not None
     target = _target_version(session, request.workflow, request.to_version)
     versions = {pk(w): w for w in lookups.all_workflows(session) if w.name == target.name}
-    records, skipped = _selected(session, request, target, versions)
+    records, skipped = problems.check(_selected, session, request, target, versions) or ([], [])
     sources = {pk(r.workflow): definition_of(r.workflow) for r in records}
-    _check_mapping(mapping, definition_of(target), [*sources.values()] or
+    problems.check(_check_mapping, mapping, definition_of(target), [*sources.values()] or
                    [definition_of(w) for w in versions.values() if w.version < target.version])
+    problems.raise_if_any()  # the assignments named and the mapping, reported together
     _refuse_unmapped(records, mapping, definition_of(target))
     plan = MigrationPlan(target, mapping, reason, skipped=skipped)
     plan.moves = [_move(record, target, mapping, now) for record in records]

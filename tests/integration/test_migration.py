@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import col, select
 
 from engine.domain.cadences import add_months_clamped
-from engine.domain.errors import ConcurrentChange, SojournError
+from engine.domain.errors import BadInput, ConcurrentChange, SojournError
 from engine.planning.migration_preview import preview_migration
 from engine.planning.planner import plan
 from engine.program import audit, migration, service
@@ -338,6 +338,18 @@ def test_bad_migrations_say_why_exit_nonzero_and_change_nothing(
     assert result.stderr.startswith("Error: ")
     assert "Traceback" not in result.stderr
     assert snapshot(db_url) == before
+
+
+def test_every_problem_of_a_migration_is_reported_at_once(db: Engine, spec: service.AssignmentSpec) -> None:
+    """A backward move of a named assignment and a mapping to a missing stage come out together, as bad input."""
+    _, pilot, _ = _pilot_assignment(db, spec)
+    newer = int(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    with pytest.raises(BadInput) as bad:
+        migrate_workflow(db, _request(pilot, assignment_ids=(newer,), stage_map=("coaching=nowhere",)),
+                         actor="admin", now=MIGRATED, dry_run=False)
+    said = "\n".join(bad.value.lines())
+    assert "a migration only moves forward" in said
+    assert "has no stage 'nowhere'" in said
 
 
 def test_cli_dry_run_then_migrate_then_history(sojourn: Sojourn, db: Engine, db_url: str,
