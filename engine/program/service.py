@@ -169,7 +169,7 @@ def list_people(db: Engine) -> list[dict[str, Any]]:
 
 
 def _person_view(person: Person) -> dict[str, Any]:
-    return {"id": person.id, "email": person.email, "name": person.name, "tz": person.tz}
+    return {"id": person.id, "email": person.email, "name": person.name, "tz": person.tz, "digest": person.digest}
 
 
 def _find_person(session: Session, email: str) -> Person | None:

@@ -9,7 +9,7 @@ from sqlalchemy import CursorResult, String, update
 from sqlalchemy import cast as sql_cast
 from sqlmodel import Session, col
 
-from engine.domain.notices import DELIVERABLE, NoticeStatus
+from engine.domain.notices import NOT_SENT_YET, NoticeStatus
 from engine.store.models import Outbox
 
 
@@ -26,7 +26,7 @@ def cancel_queued_notices_to(session: Session, *, assignment_id: int, recipient:
     statement = (update(Outbox)
                  .where(col(Outbox.assignment_id) == assignment_id, col(Outbox.recipient) == recipient,
                         col(Outbox.role) == role, col(Outbox.kind).in_(list(kinds)),
-                        col(Outbox.status).in_(DELIVERABLE))
+                        col(Outbox.status).in_(NOT_SENT_YET))
                  .values(status=NoticeStatus.CANCELLED, last_error=reason,
                          key=outbox.c.key + "~" + sql_cast(outbox.c.id, String))
                  .execution_options(synchronize_session=False))

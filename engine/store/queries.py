@@ -21,6 +21,7 @@ from sqlalchemy import (
     exists,
     insert,
     literal,
+    not_,
     or_,
     update,
 )
@@ -28,7 +29,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import func
 from sqlmodel import Session, col, select
 
-from engine.domain.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
+from engine.domain.digests import INFORMATIONAL_KINDS, DigestChoice
+from engine.domain.notices import DELIVERABLE, NOT_SENT_YET, RETRYABLE, NewNotice, NoticeStatus
 from engine.store.models import (
     Assignment,
     CadenceState,
@@ -284,7 +286,7 @@ def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tup
         return 0
     outbox = _table(Outbox)
     statement = (update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
-                                      or_(*(outbox.c.status == literal(s) for s in DELIVERABLE)),
+                                      or_(*(outbox.c.status == literal(s) for s in NOT_SENT_YET)),
                                       or_(*(outbox.c.key.like(bindparam(f"cancel_prefix_{i}"), escape=_LIKE_ESCAPE)
                                             for i in range(len(kinds)))))
                  .values(status=NoticeStatus.CANCELLED, last_error=reason))
@@ -443,7 +445,7 @@ def _cancel_statement(by_task: bool, prefix_count: int | None) -> Update:
     outbox = _table(Outbox)
     statement = update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
                                      outbox.c.kind.in_(bindparam("cancel_kinds", expanding=True)),
-                                     outbox.c.status.in_(DELIVERABLE))
+                                     outbox.c.status.in_(NOT_SENT_YET))
     if by_task:
         statement = statement.where(outbox.c.task_id == bindparam("cancel_task_id"))
     if prefix_count is not None:
@@ -493,7 +495,16 @@ def _claimable(now: datetime, *, by_index: bool = True) -> Any:
     every due row (the whole backlog) rather than look up a batch's ids."""
     status = col(Outbox.status) if by_index else col(Outbox.status).concat("")
     return and_(status.in_(DELIVERABLE), col(Outbox.next_attempt_at) <= now,
-                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now))
+                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now),
+                not_(waits_for_digest()))
+
+
+def waits_for_digest() -> Any:
+    """The condition of a pending informational notice, never tried, to a person who takes digests: the next
+    gathering holds it, so no dispatcher may send it on its own, even one that claims before the hold is made."""
+    on_digest = exists().where(col(Person.email) == col(Outbox.recipient), col(Person.digest) != DigestChoice.OFF)
+    return and_(col(Outbox.status) == NoticeStatus.PENDING, col(Outbox.attempts) == 0,
+                col(Outbox.digest_key).is_(None), col(Outbox.kind).in_(INFORMATIONAL_KINDS), on_digest)
 
 
 def claim_due_notifications(session: Session, *, holder: str, now: datetime, claim_until: datetime,
@@ -617,14 +628,15 @@ def note_resent(session: Session, key: str, notifier: str, now: datetime) -> boo
 
 
 def next_due_at(session: Session) -> datetime | None:
-    """next_due_at: the soonest instant a sweep has something to do: a reminder step, a cadence check or a delivery.
+    """next_due_at: the soonest instant a sweep has something to do: a reminder step, a cadence check, a delivery
+    or a digest to gather.
 
     Each part is the smallest value of an indexed column, so this costs three index look-ups.
     """
     soonest = [session.exec(select(func.min(column)).where(*where)).one() for column, where in (
         (col(Task.next_reminder_at), (col(Task.status) == "open",)),
         (col(CadenceState.next_check_at), ()),
-        (col(Outbox.next_attempt_at), (col(Outbox.status).in_(DELIVERABLE),)),
+        (col(Outbox.next_attempt_at), (col(Outbox.status).in_((*DELIVERABLE, NoticeStatus.HELD)),)),
     )]
     return min((at for at in soonest if at is not None), default=None)
 

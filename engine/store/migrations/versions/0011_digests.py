@@ -1,0 +1,33 @@
+"""digests: a person's digest choice, and the digest each gathered notice went into
+
+Revision ID: 0011_digests
+Revises: 0010_lease_owner
+Create Date: 2026-12-07 14:00:00.000000
+
+Everyone starts with digests off: notices go one by one, as before.
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = '0011_digests'
+down_revision: str | None = "0010_lease_owner"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column('person', sa.Column('digest', sqlmodel.sql.sqltypes.AutoString(), server_default='off',
+                                      nullable=False))
+    op.add_column('outbox', sa.Column('digest_key', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    op.create_index(op.f('ix_outbox_digest_key'), 'outbox', ['digest_key'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index(op.f('ix_outbox_digest_key'), table_name='outbox')
+    with op.batch_alter_table('outbox') as batch_op:
+        batch_op.drop_column('digest_key')
+    with op.batch_alter_table('person') as batch_op:
+        batch_op.drop_column('digest')
