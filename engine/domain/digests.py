@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from engine.domain.notices import NoticeKind
 from engine.domain.schedule import local_date, local_instant
@@ -64,6 +65,13 @@ def digest_instant(choice: DigestChoice, after: datetime, *, local_hour: int, tz
         if at >= after and (choice == DigestChoice.DAILY or day.weekday() == WEEKLY_DIGEST_WEEKDAY):
             return at
         day += timedelta(days=1)
+
+
+def next_digest_instant(choice: DigestChoice, at: datetime, tz: str) -> datetime:
+    """The digest instant one period after the digest instant `at`, at the same local hour in `tz`."""
+    local = at.astimezone(ZoneInfo(tz))
+    days = 7 if choice == DigestChoice.WEEKLY else 1
+    return local_instant(local.date() + timedelta(days=days), local.hour, tz)
 
 
 def digest_key(person_id: int, at: datetime) -> str:

@@ -17,7 +17,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from engine.domain import inputs
-from engine.domain.digests import DigestChoice, digest_body, digest_instant, digest_key, digest_subject
+from engine.domain.digests import (
+    DigestChoice,
+    digest_body,
+    digest_instant,
+    digest_key,
+    digest_subject,
+    next_digest_instant,
+)
 from engine.domain.errors import BadInput, NotFound
 from engine.domain.notices import NewNotice, NoticeKind
 from engine.program.records import definition_of
@@ -62,8 +69,14 @@ def _gather(session: Session, notices: Sequence[HeldNotice], now: datetime) -> i
                        subject=digest_subject(first.digest, first.digest_at, first.tz),
                        body=digest_body([(n.subject, n.body, None) for n in notices]), created_at=now,
                        deliver_at=first.digest_at)
+    ids = [n.outbox_id for n in notices]
     written = insert_notifications(session, [digest])
-    digest_queries.mark_gathered(session, key, [n.outbox_id for n in notices])
+    if not written and not digest_queries.digest_still_open(session, key):
+        # held late (their digest had gone when they were held at its very instant): they wait for the next one
+        digest_queries.hold_until(session, ids, next_digest_instant(DigestChoice(first.digest), first.digest_at,
+                                                                    first.tz))
+        return 0
+    digest_queries.mark_gathered(session, key, ids)
     return written
 
 

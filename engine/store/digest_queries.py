@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from engine.domain.digests import DigestChoice
 from engine.domain.notices import NoticeStatus
 from engine.store.models import Assignment, Outbox, Person
-from engine.store.queries import waits_for_digest
+from engine.store.queries import digest_candidate
 
 
 class WaitingNotice(NamedTuple):
@@ -57,7 +57,7 @@ def notices_waiting_for_digest(session: Session, now: datetime, limit: int) -> l
                  .join(Person, col(Person.email) == col(Outbox.recipient))
                  .join(Assignment, col(Assignment.id) == col(Outbox.assignment_id))
                  .where(col(Outbox.status) == NoticeStatus.PENDING, col(Outbox.next_attempt_at) <= now,
-                        waits_for_digest())
+                        digest_candidate(), col(Person.digest) != DigestChoice.OFF)
                  .order_by(col(Outbox.next_attempt_at), col(Outbox.id)).limit(limit))
     return [WaitingNotice(*row) for row in session.execute(statement).all()]
 
@@ -94,6 +94,24 @@ def mark_gathered(session: Session, digest_key: str, outbox_ids: Sequence[int]) 
                  .values(status=NoticeStatus.GATHERED, digest_key=digest_key)
                  .execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement))
+
+
+def digest_still_open(session: Session, digest_key: str) -> bool:
+    """digest_still_open: whether the digest `digest_key` may still take notices: not sent, tried or being sent.
+
+    Concurrency contract. The row is read FOR UPDATE, so on PostgreSQL a claim (SKIP LOCKED) passes it by until the
+    gathering commits, and a gathering that comes after a claim sees the claim.
+    """
+    statement = (select(Outbox).where(col(Outbox.key) == digest_key).with_for_update()
+                 .execution_options(populate_existing=True))
+    row = session.exec(statement).first()
+    return row is not None and row.status == NoticeStatus.PENDING and row.attempts == 0 and row.claimed_by is None
+
+
+def hold_until(session: Session, outbox_ids: Sequence[int], at: datetime) -> None:
+    """hold_until: the held notices among `outbox_ids` wait for the digest at `at` instead."""
+    session.execute(update(Outbox).where(col(Outbox.id).in_(list(outbox_ids)), col(Outbox.status) == NoticeStatus.HELD)
+                    .values(next_attempt_at=at).execution_options(synchronize_session=False))
 
 
 def notices_in_digest(session: Session, digest_key: str) -> list[Outbox]:

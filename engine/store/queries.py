@@ -503,8 +503,13 @@ def waits_for_digest() -> Any:
     """The condition of a pending informational notice, never tried, to a person who takes digests: the next
     gathering holds it, so no dispatcher may send it on its own, even one that claims before the hold is made."""
     on_digest = exists().where(col(Person.email) == col(Outbox.recipient), col(Person.digest) != DigestChoice.OFF)
+    return and_(digest_candidate(), on_digest)
+
+
+def digest_candidate() -> Any:
+    """The condition of a pending informational notice never tried and in no digest: one a digest may hold."""
     return and_(col(Outbox.status) == NoticeStatus.PENDING, col(Outbox.attempts) == 0,
-                col(Outbox.digest_key).is_(None), col(Outbox.kind).in_(INFORMATIONAL_KINDS), on_digest)
+                col(Outbox.digest_key).is_(None), col(Outbox.kind).in_(INFORMATIONAL_KINDS))
 
 
 def claim_due_notifications(session: Session, *, holder: str, now: datetime, claim_until: datetime,
