@@ -62,7 +62,8 @@ def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now:
                  routing: Routing = EVERYTHING_EVERYWHERE, policy: DeliveryPolicy | None = None,
                  rng: random.Random | None = None, should_stop: Callable[[], bool] = lambda: False,
                  log: Any = None, links: LinkSigner | None = None) -> DispatchReport:
-    """Claim one batch of due rows for `holder`, deliver each, and mark every outcome at `now`.
+    """Gather the digests that have come due, claim one batch of due rows for `holder`, deliver each, and mark
+    every outcome at `now`.
 
     The claim is committed before anything is sent, and each outcome in its own transaction right after its
     sends, so a crash loses at most the outcomes of the row in flight. When `should_stop` turns true the row
@@ -71,9 +72,8 @@ def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now:
     """
     policy = policy or DeliveryPolicy()
     rng = rng or random.Random()
-    with transaction(db) as session:  # committed before the claim, so a digest written now is claimed now
-        gather_digests(session, now)
     with transaction(db) as session:
+        gather_digests(session, now)  # in the claim's transaction: a digest written now is claimed now
         rows = queries.claim_due_notifications(session, holder=holder, now=now, limit=policy.batch_size,
                                                claim_until=now + timedelta(seconds=policy.claim_seconds))
     report = DispatchReport(claimed=len(rows))
