@@ -26,8 +26,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # a plain DROP COLUMN (SQLite 3.35 on): a batch copy of person would break the foreign keys that name it
     op.drop_index(op.f('ix_outbox_digest_key'), table_name='outbox')
-    with op.batch_alter_table('outbox') as batch_op:
-        batch_op.drop_column('digest_key')
-    with op.batch_alter_table('person') as batch_op:
-        batch_op.drop_column('digest')
+    op.drop_column('outbox', 'digest_key')
+    op.drop_column('person', 'digest')
