@@ -496,19 +496,21 @@ def _claimable(now: datetime, *, by_index: bool = True) -> Any:
     status = col(Outbox.status) if by_index else col(Outbox.status).concat("")
     return and_(status.in_(DELIVERABLE), col(Outbox.next_attempt_at) <= now,
                 or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now),
-                not_(waits_for_digest()))
+                not_(waits_for_digest(status)))
 
 
-def waits_for_digest() -> Any:
+def waits_for_digest(status: Any = None) -> Any:
     """The condition of a pending informational notice, never tried, to a person who takes digests: the next
     gathering holds it, so no dispatcher may send it on its own, even one that claims before the hold is made."""
     on_digest = exists().where(col(Person.email) == col(Outbox.recipient), col(Person.digest) != DigestChoice.OFF)
-    return and_(digest_candidate(), on_digest)
+    return and_(digest_candidate(status), on_digest)
 
 
-def digest_candidate() -> Any:
-    """The condition of a pending informational notice never tried and in no digest: one a digest may hold."""
-    return and_(col(Outbox.status) == NoticeStatus.PENDING, col(Outbox.attempts) == 0,
+def digest_candidate(status: Any = None) -> Any:
+    """The condition of a pending informational notice never tried and in no digest: one a digest may hold.
+    `status` is the status column as the caller's statement names it (see `_claimable`)."""
+    status = col(Outbox.status) if status is None else status
+    return and_(status == NoticeStatus.PENDING, col(Outbox.attempts) == 0,
                 col(Outbox.digest_key).is_(None), col(Outbox.kind).in_(INFORMATIONAL_KINDS))
 
 
