@@ -344,6 +344,18 @@ def person_list(obj: Context, as_json: bool) -> None:
                             ["EMAIL", "NAME", "TZ", "DIGEST"]))
 
 
+@person.command("show")
+@click.argument("email")
+@json_option
+@pass_context
+def person_show(obj: Context, email: str, as_json: bool) -> None:
+    """Show one person: name, time zone and digest choice."""
+    from engine.program import service
+
+    emit(service.show_person(obj.db, email), as_json,
+         lambda p: [f"{p['name']} <{p['email']}>", f"time zone: {p['tz']}", f"digest: {p['digest']}"])
+
+
 @person.command("set")
 @click.argument("email")
 @click.option("--digest", required=True, type=click.Choice(["daily", "weekly", "off"]),

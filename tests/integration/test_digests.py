@@ -229,13 +229,15 @@ def test_forecast_lists_digests_as_they_would_go_out(db: Engine, spec: service.A
 
 def test_person_set_shows_the_choice_in_list_and_export(on_db: Sojourn, db: Engine,
                                                         people: dict[str, str]) -> None:
-    """`person set --digest` is shown by `person list` (table and JSON) and `person export`."""
+    """`person set --digest` is shown by `person list` (table and JSON), `person show` and `person export`."""
     assert on_db("person", "set", COACH, "--digest", "weekly").code == 0
     listed = json.loads(on_db("person", "list", "--json").stdout)
     assert {p["email"]: p["digest"] for p in listed}[COACH] == "weekly"
     table = on_db("person", "list").stdout.splitlines()
     assert "DIGEST" in table[0]
     assert any(COACH in line and line.rstrip().endswith("weekly") for line in table)
+    assert json.loads(on_db("person", "show", COACH, "--json").stdout)["digest"] == "weekly"
+    assert "digest: weekly" in on_db("person", "show", COACH).stdout.splitlines()
     exported: dict[str, Any] = json.loads(on_db("person", "export", COACH).stdout)
     assert exported["person"]["digest"] == "weekly"
 
