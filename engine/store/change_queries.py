@@ -17,10 +17,11 @@ def cancel_queued_notices_to(session: Session, *, assignment_id: int, recipient:
                              kinds: Iterable[str], reason: str) -> int:
     """cancel_queued_notices_to: stop the queued notices of `kinds` an assignment sends `recipient` as `role`.
 
-    Only rows not sent yet (`pending` or `failed`) change, as in `cancel_queued_notifications`: they become
-    `cancelled` with `reason` in `last_error` and stay for the record, under their key followed by `~` and their id.
-    That frees the key, so planning can write the same notice for the role's new holder; a cadence notice's key
-    names the role and its period, not the person. Returns the rows cancelled.
+    Only rows not sent yet (`NOT_SENT_YET`: pending, failed, or held or gathered for a digest) change, as in
+    `cancel_queued_notifications`: they become `cancelled` with `reason` in `last_error` and stay for the record,
+    under their key followed by `~` and their id. That frees the key, so planning can write the same notice for the
+    role's new holder; a cadence notice's key names the role and its period, not the person. Returns the rows
+    cancelled.
     """
     outbox = Outbox.__table__  # type: ignore[attr-defined]
     statement = (update(Outbox)

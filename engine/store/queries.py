@@ -425,10 +425,11 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
                                 task_id: int | None = None, key_prefixes: Iterable[str] | None = None) -> int:
     """cancel_queued_notifications: stop an assignment's queued notices of `kinds` whose cause went away.
 
-    Only rows not sent yet (`pending` or `failed`) change: they become `cancelled`, with `reason` in
-    `last_error`, and are kept for the record. `task_id` narrows to one task's notices, `key_prefixes` to keys
-    starting with one of them. A row a daemon is delivering at this moment is cancelled too; `mark_delivery`
-    then marks it sent if a notifier accepted it, and otherwise leaves it cancelled. Returns the rows cancelled.
+    Only rows not sent yet (`NOT_SENT_YET`: pending, failed, or held or gathered for a digest) change: they become
+    `cancelled`, with `reason` in `last_error`, and are kept for the record. `task_id` narrows to one task's
+    notices, `key_prefixes` to keys starting with one of them. A row a daemon is delivering at this moment is
+    cancelled too; `mark_delivery` then marks it sent if a notifier accepted it, and otherwise leaves it cancelled.
+    Returns the rows cancelled.
     """
     prefixes = None if key_prefixes is None else list(key_prefixes)
     statement = _cancel_statement(task_id is not None, None if prefixes is None else len(prefixes))
@@ -520,6 +521,7 @@ def claim_due_notifications(session: Session, *, holder: str, now: datetime, cla
 
     Concurrency contract. A row may be taken when, at `now`, all of these hold:
       - its status is `pending` or `failed` (`sent` and `dead` rows are never taken);
+      - it does not wait for its recipient's digest (`waits_for_digest`);
       - `next_attempt_at <= now` (never before its `deliver_at`, never before its retry is due);
       - nobody holds it: `claimed_until` is null or not later than `now` (an expired claim is free again).
     The holder keeps the row until `claim_until`, or until it records the outcome or releases the claim,
