@@ -390,7 +390,7 @@ def _read_bytes(file: Path) -> bytes:
 
 @main_group.group()
 def person() -> None:
-    """Add and list the people who take part in assignments; export or erase what is held about one of them."""
+    """Add, list and set the people who take part in assignments; export or erase what is held about one of them."""
 
 
 @person.command("add")
@@ -415,7 +415,36 @@ def person_list(obj: Context, as_json: bool) -> None:
     from engine.program import service
 
     emit(service.list_people(obj.db), as_json,
-         lambda rows: table([[p["email"], p["name"], p["tz"]] for p in rows], ["EMAIL", "NAME", "TZ"]))
+         lambda rows: table([[p["email"], p["name"], p["tz"], p["digest"]] for p in rows],
+                            ["EMAIL", "NAME", "TZ", "DIGEST"]))
+
+
+@person.command("show")
+@click.argument("email")
+@json_option
+@pass_context
+def person_show(obj: Context, email: str, as_json: bool) -> None:
+    """Show one person: name, time zone and digest choice."""
+    from engine.program import service
+
+    emit(service.show_person(obj.db, email), as_json,
+         lambda p: [f"{p['name']} <{p['email']}>", f"time zone: {p['tz']}", f"digest: {p['digest']}"])
+
+
+@person.command("set")
+@click.argument("email")
+@click.option("--digest", required=True, type=click.Choice(["daily", "weekly", "off"]),
+              help="Gather informational notices into one message a day or a week, or send each at once (off).")
+@json_option
+@pass_context
+def person_set(obj: Context, email: str, digest: str, as_json: bool) -> None:
+    """Change how a person receives notices. With a digest, stage changes and due-soon reminders wait for one
+    message at the workflow's local hour (weekly: on Mondays); notices that ask for action go at once."""
+    from engine.program import digests
+
+    emit(digests.set_person_digest(obj.db, email, digest, now=now()), as_json,
+         lambda p: [f"{p['email']} now receives digests: {p['digest']}"
+                    + (f" ({p['released']} held notice(s) released)" if p["released"] else "")])
 
 
 @person.command("export")

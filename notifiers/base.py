@@ -16,7 +16,9 @@ class Notification:
     notifier attaches it as a text/calendar part, the file and webhook notifiers carry it as the JSON field
     `calendar`, and the console notifier leaves it out. `action_url`, when set, is a link signed for this
     recipient to act on what the message asks: the email notifier ends the body with it, the webhook and file
-    notifiers carry it as the JSON field `action_url`.
+    notifiers carry it as the JSON field `action_url`. `items`, set for a digest, are the notices it gathers, each
+    with its own link; the body already shows them all under their subjects, and the JSON shape lists them in
+    `items`.
     """
 
     key: str
@@ -30,6 +32,7 @@ class Notification:
     created_at: datetime
     calendar: str | None = None
     action_url: str | None = None
+    items: tuple[Notification, ...] = ()
 
     def __post_init__(self) -> None:
         # A naive datetime would be written without an offset and read back in whatever zone the reader uses.
@@ -39,7 +42,7 @@ class Notification:
     def to_dict(self) -> dict[str, object]:
         """Return the JSON-ready shape that notifiers deliver; `created_at` is ISO 8601 in UTC.
 
-        `calendar` is there only when the notification has one, so other notices keep their shape.
+        `calendar` and `items` are there only when the notification has them, so other notices keep their shape.
         """
         shape: dict[str, object] = {
             "key": self.key,
@@ -56,6 +59,8 @@ class Notification:
             shape["calendar"] = self.calendar
         if self.action_url is not None:
             shape["action_url"] = self.action_url
+        if self.items:
+            shape["items"] = [item.to_dict() for item in self.items]
         return shape
 
     @classmethod
@@ -74,6 +79,7 @@ class Notification:
             created_at=datetime.fromisoformat(str(data["created_at"])),
             calendar=None if data.get("calendar") is None else str(data["calendar"]),
             action_url=None if data.get("action_url") is None else str(data["action_url"]),
+            items=tuple(cls.from_dict(item) for item in data.get("items") or ()),
         )
 
 

@@ -27,7 +27,9 @@ class ConsoleNotifier:
 def format_notification(notification: Notification) -> str:
     """Render the block ConsoleNotifier prints, ending with a blank line that separates notifications."""
     target = f"assignment {notification.assignment_id}"
-    if notification.task_id is not None:
+    if notification.items:
+        target = f"{len(notification.items)} notice(s) gathered"
+    elif notification.task_id is not None:
         target += f", task {notification.task_id}"
     lines = [
         f"[{notification.kind}] to {notification.recipient} ({notification.role}), {target}",

@@ -152,8 +152,11 @@ def message_text(notification: Notification) -> str:
     """The `text` Slack and Teams show: the subject in bold, the body, and the signed link when there is one.
 
     Subject and body carry names, titles and notes, so each part is escaped on its own (`slack_text`) before the
-    parts are joined with Sojourn's own markup: `<!channel>` in a name is shown, never acted on.
+    parts are joined with Sojourn's own markup: `<!channel>` in a name is shown, never acted on. A digest shows each
+    notice it gathers the same way, under the digest's subject.
     """
+    if notification.items:
+        return "\n\n".join([f"*{slack_text(notification.subject)}*", *map(message_text, notification.items)])
     text = f"*{slack_text(notification.subject)}*\n{slack_text(notification.body)}"
     if notification.action_url is not None:
         text += f"\n\nAct on it here: {slack_text(notification.action_url)}"

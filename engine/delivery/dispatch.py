@@ -15,17 +15,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from engine.delivery.config import EVERYTHING_EVERYWHERE, DeliveryPolicy, Routing
 from engine.delivery.links import LinkSigner, notice_action, notice_token_id
-from engine.domain.notices import NoticeStatus, with_action_link
-from engine.store import queries
+from engine.domain.digests import digest_body
+from engine.domain.notices import NoticeKind, NoticeStatus, with_action_link
+from engine.program.digests import gather_digests
+from engine.store import digest_queries, queries
 from engine.store.db import transaction
-from engine.store.models import Outbox
+from engine.store.models import Outbox, pk
 from notifiers import Notification, Notifier, PermanentDeliveryError, TransientDeliveryError
 
 MAX_ERROR_LENGTH = 1000
 FALLBACK_RETRY = timedelta(hours=1)  # when a row's next attempt cannot be worked out
+EMPTY_DIGEST = "every notice it gathered was cancelled before it went"
 
 
 # --- dispatching -----------------------------------------------------------------------------------------------
@@ -58,7 +62,8 @@ def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now:
                  routing: Routing = EVERYTHING_EVERYWHERE, policy: DeliveryPolicy | None = None,
                  rng: random.Random | None = None, should_stop: Callable[[], bool] = lambda: False,
                  log: Any = None, links: LinkSigner | None = None) -> DispatchReport:
-    """Claim one batch of due rows for `holder`, deliver each, and mark every outcome at `now`.
+    """Gather the digests that have come due, claim one batch of due rows for `holder`, deliver each, and mark
+    every outcome at `now`.
 
     The claim is committed before anything is sent, and each outcome in its own transaction right after its
     sends, so a crash loses at most the outcomes of the row in flight. When `should_stop` turns true the row
@@ -68,6 +73,7 @@ def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now:
     policy = policy or DeliveryPolicy()
     rng = rng or random.Random()
     with transaction(db) as session:
+        gather_digests(session, now)  # in the claim's transaction: a digest written now is claimed now
         rows = queries.claim_due_notifications(session, holder=holder, now=now, limit=policy.batch_size,
                                                claim_until=now + timedelta(seconds=policy.claim_seconds))
     report = DispatchReport(claimed=len(rows))
@@ -78,11 +84,17 @@ def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now:
                                                                              if r.id is not None])
             break
         assert row.id is not None
-        outcome = _deliver(notification_of(row, links=links, now=now), row, routing.targets(row.kind, notifiers), log)
-        status, values = _safe_outcome_values(row, outcome, policy, rng, now, log)
+        notification, carried = _notification_to_send(db, row, links, now)
+        if notification is None:
+            status, values = NoticeStatus.CANCELLED, {"status": NoticeStatus.CANCELLED, "last_error": EMPTY_DIGEST}
+        else:
+            outcome = _deliver(notification, row, routing.targets(row.kind, notifiers), log)
+            status, values = _safe_outcome_values(row, outcome, policy, rng, now, log)
         try:
             with transaction(db) as session:
                 marked = queries.mark_delivery(session, row.id, holder, values)
+                if marked and status == NoticeStatus.SENT and carried:
+                    digest_queries.mark_sent_with_digest(session, row.key, carried, now)
         except Exception as exc:  # the claim runs out and the row is tried again; the rest of the batch goes on
             _log(log, "error", "outcome_not_recorded", key=row.key, error_type=type(exc).__name__)
             report.lost += 1
@@ -93,12 +105,39 @@ def dispatch_due(db: Engine, notifiers: Sequence[Notifier], *, holder: str, now:
             continue
         if status == NoticeStatus.SENT:
             report.sent += 1
+        elif status == NoticeStatus.CANCELLED:
+            _log(log, "info", "digest_cancelled", key=row.key)
+            continue
         elif status == NoticeStatus.DEAD:
             report.dead += 1
         else:
             report.failed += 1
         _log_outcome(log, row, status, values)
     return report
+
+
+def _notification_to_send(db: Engine, row: Outbox, links: LinkSigner | None,
+                          now: datetime) -> tuple[Notification | None, list[int]]:
+    """The notification of a row, and for a digest the ids of the notices it carries (None: it carries none)."""
+    if row.kind != NoticeKind.DIGEST:
+        return notification_of(row, links=links, now=now), []
+    with transaction(db) as session:
+        return digest_notification(session, row, links=links, now=now)
+
+
+def digest_notification(session: Session, row: Outbox, *, links: LinkSigner | None = None,
+                        now: datetime | None = None) -> tuple[Notification | None, list[int]]:
+    """A digest row's notification: every notice it still carries, each with its own signed link, in its body and in
+    `items`; and their ids. None when every notice it gathered was cancelled before it went."""
+    carried = digest_queries.notices_in_digest(session, row.key)
+    if not carried:
+        return None, []
+    items = tuple(notification_of(notice, links=links, now=now) for notice in carried)
+    body = digest_body([(item.subject, item.body, item.action_url) for item in items])
+    return (Notification(key=row.key, kind=row.kind, assignment_id=row.assignment_id, task_id=None,
+                         recipient=row.recipient, role=row.role, subject=row.subject, body=body,
+                         created_at=row.created_at, items=items),
+            [pk(notice) for notice in carried])
 
 
 def notification_of(row: Outbox, *, links: LinkSigner | None = None, now: datetime | None = None) -> Notification:

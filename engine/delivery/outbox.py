@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.delivery.config import Settings
-from engine.delivery.dispatch import notification_of
+from engine.delivery.dispatch import digest_notification, notification_of
 from engine.delivery.leases import DISPATCHER, HEARTBEAT_PREFIX, DaemonIdentity, holder_is_gone
 from engine.delivery.links import signer_from
 from engine.domain.errors import BadInput, NotFound, SojournError
-from engine.domain.notices import NoticeStatus
+from engine.domain.notices import NoticeKind, NoticeStatus
 from engine.program.records import instant
 from engine.program.transactions import use_case_transaction
 from engine.store import queries
@@ -102,7 +102,11 @@ def _resend_if_sent(db: Engine, key: str, notifier: Notifier, settings: Settings
         row = queries.outbox_row(session, key)
         if row is None or row.status != NoticeStatus.SENT:
             return None
-        notification = notification_of(row, links=signer_from(settings.serve_settings(environ)), now=now)
+        links = signer_from(settings.serve_settings(environ))
+        notification = notification_of(row, links=links, now=now) if row.kind != NoticeKind.DIGEST else \
+            digest_notification(session, row, links=links, now=now)[0]
+        if notification is None:
+            return None
     try:
         notifier.send(notification)
     except DeliveryError as exc:

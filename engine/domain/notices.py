@@ -37,6 +37,7 @@ class NoticeKind(StrEnum):
     PULSE_ALERT = "pulse_alert"
     PLAN_UNACKNOWLEDGED = "plan_unacknowledged"  # the escalation of a plan change nobody acknowledged
     CHECKIN_FEEDBACK = "checkin_feedback"  # a check-in's feedback, to the other side and home
+    DIGEST = "digest"  # the informational notices of one person's digest period, gathered into one message
 
 
 class NoticeStatus(StrEnum):
@@ -47,6 +48,8 @@ class NoticeStatus(StrEnum):
     FAILED = "failed"  # will be tried again
     DEAD = "dead"
     CANCELLED = "cancelled"  # queued but never to be sent: its cause went away first
+    HELD = "held"  # waiting for its recipient's digest (`next_attempt_at` is the digest's instant)
+    GATHERED = "gathered"  # in a digest not sent yet (`digest_key`); sent with it
 
 
 # The task owner's own reminders: only the latest that has come is sent.
@@ -63,6 +66,8 @@ PULSE_CADENCE = "pulse"
 RECORDED_CADENCES = (CHECKIN_CADENCE, PULSE_CADENCE)
 DELIVERABLE = (NoticeStatus.PENDING, NoticeStatus.FAILED)  # statuses a dispatcher may still send
 RETRYABLE = (NoticeStatus.DEAD, NoticeStatus.FAILED)  # statuses `outbox retry` makes pending again
+# Statuses of a notice not sent yet, that a cancellation or a rewrite still reaches (in a digest or on its own).
+NOT_SENT_YET = (*DELIVERABLE, NoticeStatus.HELD, NoticeStatus.GATHERED)
 
 
 class NewNotice(NamedTuple):

@@ -3,9 +3,10 @@
 The assignments are copied (or, for one that does not exist yet, created) in an in-memory SQLite database with the
 real schema. A virtual clock then steps through every instant that matters: each task's `next_reminder_at`, each
 cadence's `next_check_at`, each queued notice's delivery instant, the moment each task is done and each date a
-guard waits for. At every instant it runs what really runs: `planner.plan`, then it takes the queued notices a
-dispatcher would send, then the people act through the real use cases (`complete_tasks` for the tasks done at that
-instant, `add_goal`, `sign_plan_by_holders`, `advance`). The notices taken are the forecast. The real database is
+guard waits for. At every instant it runs what really runs: `planner.plan`, then the gathering of digests, then it
+takes the queued notices a dispatcher would send (a digest as one notice, listing none of the notices it gathers),
+then the people act through the real use cases (`complete_tasks` for the tasks done at that instant, `add_goal`,
+`sign_plan_by_holders`, `advance`). The notices taken are the forecast. The real database is
 only read. `_Replay` says why logged contacts are left out.
 
 Planning runs without calendar attachments (`attach_calendars=False`): a forecast lists no attachment, and an
@@ -34,6 +35,7 @@ from engine.domain.notices import MISSED_KINDS
 from engine.domain.schedule import local_instant
 from engine.planning import planner
 from engine.program import plans, service
+from engine.program.digests import gather_digests
 from engine.program.records import AssignmentRecord, load_record, load_records
 from engine.program.transactions import use_case_transaction
 from engine.store import scratch as scratch_store
@@ -358,6 +360,7 @@ class _Replay:
         while True:
             with transaction(self.scratch) as session:
                 planner.plan(session, now, attach_calendars=False)  # a forecast shows no attachment
+                gather_digests(session, now)
                 sent = scratch_store.take_deliverable(session, now)
                 following = scratch_store.next_planning_instant(session)
             self._record(sent, now)

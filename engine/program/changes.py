@@ -60,9 +60,11 @@ def set_stakeholder(db: Engine, assignment_id: int, role: str, email: str, *, re
         for task in moved:
             _replan(session, task, new, task.due_on, record.definition.reminders, now, reason=f"new {role}")
         # nothing queued for the old holder in this role is theirs any more (a stage change naming tasks now the
-        # new holder's, an alert to follow up, a plan change to acknowledge); cadences recompute with the new one
+        # new holder's, an alert to follow up, a plan change to acknowledge); cadences recompute with the new one. A
+        # digest is left alone: it carries other assignments' notices too, and this one's are cancelled inside it
         cancel_queued_notices_to(session, assignment_id=assignment_id, recipient=old.email, role=role,
-                                 kinds=tuple(NoticeKind), reason=f"{role} changed before delivery")
+                                 kinds=[k for k in NoticeKind if k != NoticeKind.DIGEST],
+                                 reason=f"{role} changed before delivery")
         wake_cadence_checks(session.connection(), [(assignment_id, c.kind) for c in record.definition.cadences], now)
         _bump_row_version(session, record)
         details = {"role": role, "from": old.email, "to": new.email, "reason": why, "tasks": [pk(t) for t in moved]}

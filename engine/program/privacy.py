@@ -116,7 +116,8 @@ def export_person(db: Engine, email: str) -> dict[str, Any]:
         roles = _roles(session, person_id)
         checkin_rows = rows_where(session, "checkin", column("checkin", "person_id") == person_id)
         document = {
-            "person": {"id": person_id, "email": person.email, "name": person.name, "tz": person.tz},
+            "person": {"id": person_id, "email": person.email, "name": person.name, "tz": person.tz,
+                       "digest": person.digest},
             "erasure": _jsonable(rows_where(session, "person_erasure",
                                             column("person_erasure", "person_id") == person_id)),
             "roles": roles,

@@ -169,8 +169,14 @@ def list_people(db: Engine) -> list[dict[str, Any]]:
         return [_person_view(p) for p in lookups.people(session)]
 
 
+def show_person(db: Engine, email: str) -> dict[str, Any]:
+    """One person: email, name, time zone and digest choice; NotFound for someone never added."""
+    with _transaction(db) as session:
+        return _person_view(_person(session, inputs.email(email)))
+
+
 def _person_view(person: Person) -> dict[str, Any]:
-    return {"id": person.id, "email": person.email, "name": person.name, "tz": person.tz}
+    return {"id": person.id, "email": person.email, "name": person.name, "tz": person.tz, "digest": person.digest}
 
 
 def _find_person(session: Session, email: str) -> Person | None:

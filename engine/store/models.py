@@ -36,6 +36,7 @@ class Person(SQLModel, table=True):
     email: str = Field(unique=True)
     name: str
     tz: str = "UTC"
+    digest: str = Field(default="off", sa_column_kwargs={"server_default": "off"})  # see DigestChoice
 
 
 _ASSIGNMENT_ROW_VERSION = Column("row_version", Integer, nullable=False)
@@ -227,6 +228,7 @@ class Outbox(SQLModel, table=True):
     claimed_until: datetime | None = None
     delivered_to: list[str] = Field(default_factory=list, sa_column=Column(MutableList.as_mutable(JSON)))
     calendar: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # iCalendar text to attach
+    digest_key: str | None = Field(default=None, index=True)  # the digest this notice was gathered into
 
 
 class DaemonLease(SQLModel, table=True):

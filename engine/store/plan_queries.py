@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col, select
 
-from engine.domain.notices import DELIVERABLE
+from engine.domain.notices import NOT_SENT_YET
 from engine.store.models import Activity, Goal, Outbox, PlanChange
 
 
@@ -42,6 +42,6 @@ def goals_up_to_version(session: Session, assignment_id: int, plan_version: int)
 
 def rewrite_queued_notice(session: Session, key: str, *, subject: str, body: str) -> bool:
     """rewrite_queued_notice: give a notice not sent yet a new subject and body; False when it is gone or sent."""
-    statement = (update(Outbox).where(col(Outbox.key) == key, col(Outbox.status).in_(DELIVERABLE))
+    statement = (update(Outbox).where(col(Outbox.key) == key, col(Outbox.status).in_(NOT_SENT_YET))
                  .values(subject=subject, body=body).execution_options(synchronize_session=False))
     return int(cast(CursorResult[Any], session.execute(statement)).rowcount or 0) == 1

@@ -21,6 +21,7 @@ from sqlalchemy import (
     exists,
     insert,
     literal,
+    not_,
     or_,
     update,
 )
@@ -28,7 +29,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import func
 from sqlmodel import Session, col, select
 
-from engine.domain.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
+from engine.domain.digests import INFORMATIONAL_KINDS, DigestChoice
+from engine.domain.notices import DELIVERABLE, NOT_SENT_YET, RETRYABLE, NewNotice, NoticeStatus
 from engine.store.models import (
     Assignment,
     CadenceState,
@@ -284,7 +286,7 @@ def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tup
         return 0
     outbox = _table(Outbox)
     statement = (update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
-                                      or_(*(outbox.c.status == literal(s) for s in DELIVERABLE)),
+                                      or_(*(outbox.c.status == literal(s) for s in NOT_SENT_YET)),
                                       or_(*(outbox.c.key.like(bindparam(f"cancel_prefix_{i}"), escape=_LIKE_ESCAPE)
                                             for i in range(len(kinds)))))
                  .values(status=NoticeStatus.CANCELLED, last_error=reason))
@@ -423,10 +425,11 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
                                 task_id: int | None = None, key_prefixes: Iterable[str] | None = None) -> int:
     """cancel_queued_notifications: stop an assignment's queued notices of `kinds` whose cause went away.
 
-    Only rows not sent yet (`pending` or `failed`) change: they become `cancelled`, with `reason` in
-    `last_error`, and are kept for the record. `task_id` narrows to one task's notices, `key_prefixes` to keys
-    starting with one of them. A row a daemon is delivering at this moment is cancelled too; `mark_delivery`
-    then marks it sent if a notifier accepted it, and otherwise leaves it cancelled. Returns the rows cancelled.
+    Only rows not sent yet (`NOT_SENT_YET`: pending, failed, or held or gathered for a digest) change: they become
+    `cancelled`, with `reason` in `last_error`, and are kept for the record. `task_id` narrows to one task's
+    notices, `key_prefixes` to keys starting with one of them. A row a daemon is delivering at this moment is
+    cancelled too; `mark_delivery` then marks it sent if a notifier accepted it, and otherwise leaves it cancelled.
+    Returns the rows cancelled.
     """
     prefixes = None if key_prefixes is None else list(key_prefixes)
     statement = _cancel_statement(task_id is not None, None if prefixes is None else len(prefixes))
@@ -443,7 +446,7 @@ def _cancel_statement(by_task: bool, prefix_count: int | None) -> Update:
     outbox = _table(Outbox)
     statement = update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
                                      outbox.c.kind.in_(bindparam("cancel_kinds", expanding=True)),
-                                     outbox.c.status.in_(DELIVERABLE))
+                                     outbox.c.status.in_(NOT_SENT_YET))
     if by_task:
         statement = statement.where(outbox.c.task_id == bindparam("cancel_task_id"))
     if prefix_count is not None:
@@ -493,7 +496,23 @@ def _claimable(now: datetime, *, by_index: bool = True) -> Any:
     every due row (the whole backlog) rather than look up a batch's ids."""
     status = col(Outbox.status) if by_index else col(Outbox.status).concat("")
     return and_(status.in_(DELIVERABLE), col(Outbox.next_attempt_at) <= now,
-                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now))
+                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) <= now),
+                not_(waits_for_digest(status)))
+
+
+def waits_for_digest(status: Any = None) -> Any:
+    """The condition of a pending informational notice, never tried, to a person who takes digests: the next
+    gathering holds it, so no dispatcher may send it on its own, even one that claims before the hold is made."""
+    on_digest = exists().where(col(Person.email) == col(Outbox.recipient), col(Person.digest) != DigestChoice.OFF)
+    return and_(digest_candidate(status), on_digest)
+
+
+def digest_candidate(status: Any = None) -> Any:
+    """The condition of a pending informational notice never tried and in no digest: one a digest may hold.
+    `status` is the status column as the caller's statement names it (see `_claimable`)."""
+    status = col(Outbox.status) if status is None else status
+    return and_(status == NoticeStatus.PENDING, col(Outbox.attempts) == 0,
+                col(Outbox.digest_key).is_(None), col(Outbox.kind).in_(INFORMATIONAL_KINDS))
 
 
 def claim_due_notifications(session: Session, *, holder: str, now: datetime, claim_until: datetime,
@@ -502,6 +521,7 @@ def claim_due_notifications(session: Session, *, holder: str, now: datetime, cla
 
     Concurrency contract. A row may be taken when, at `now`, all of these hold:
       - its status is `pending` or `failed` (`sent` and `dead` rows are never taken);
+      - it does not wait for its recipient's digest (`waits_for_digest`);
       - `next_attempt_at <= now` (never before its `deliver_at`, never before its retry is due);
       - nobody holds it: `claimed_until` is null or not later than `now` (an expired claim is free again).
     The holder keeps the row until `claim_until`, or until it records the outcome or releases the claim,
@@ -617,14 +637,15 @@ def note_resent(session: Session, key: str, notifier: str, now: datetime) -> boo
 
 
 def next_due_at(session: Session) -> datetime | None:
-    """next_due_at: the soonest instant a sweep has something to do: a reminder step, a cadence check or a delivery.
+    """next_due_at: the soonest instant a sweep has something to do: a reminder step, a cadence check, a delivery
+    or a digest to gather.
 
     Each part is the smallest value of an indexed column, so this costs three index look-ups.
     """
     soonest = [session.exec(select(func.min(column)).where(*where)).one() for column, where in (
         (col(Task.next_reminder_at), (col(Task.status) == "open",)),
         (col(CadenceState.next_check_at), ()),
-        (col(Outbox.next_attempt_at), (col(Outbox.status).in_(DELIVERABLE),)),
+        (col(Outbox.next_attempt_at), (col(Outbox.status).in_((*DELIVERABLE, NoticeStatus.HELD)),)),
     )]
     return min((at for at in soonest if at is not None), default=None)
 

@@ -111,14 +111,15 @@ def row_ids(session: Session) -> tuple[set[int], set[int], set[int]]:
 
 
 def next_planning_instant(session: Session) -> datetime | None:
-    """next_planning_instant: the earliest instant planning or dispatch has something to do (None: never again).
+    """next_planning_instant: the earliest instant planning, dispatch or a digest has something to do (None: never
+    again).
 
     One statement of three subqueries: a replay asks after every sweep."""
     task, cadence, outbox = _table("task"), _table("cadencestate"), _table("outbox")
     candidates = session.execute(select(
         select(func.min(task.c.next_reminder_at)).where(task.c.status == "open").scalar_subquery(),
         select(func.min(cadence.c.next_check_at)).scalar_subquery(),
-        select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status.in_(("pending", "failed")))
+        select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status.in_(("pending", "failed", "held")))
         .scalar_subquery())).one()
     found = [_utc(c) for c in candidates if c is not None]
     return min(found, default=None)
