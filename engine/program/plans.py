@@ -25,6 +25,7 @@ from engine.domain.errors import BadInput, NotFound, SojournError
 from engine.domain.notices import TASK_KINDS
 from engine.domain.schedule import end_of_day, local_date, local_instant
 from engine.program import audit
+from engine.program.competencies import competency_levels, record_baselines
 from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, instant, load_record
 from engine.program.transactions import use_case_transaction as _transaction
@@ -48,7 +49,8 @@ def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target
     goal_due = inputs.iso_date(due, "--due")
     fields: dict[str, Any] = {"title": inputs.text(title, "--title"), "measure": inputs.text(measure, "--measure"),
                               "target": inputs.text(target, "--target")}
-    extra: dict[str, Any] = {"baseline": baseline.strip(), "competencies": _competencies(competencies),
+    levels = competency_levels(competencies)
+    extra: dict[str, Any] = {"baseline": baseline.strip(), "competencies": [c.name for c in levels],
                              "alignment_level": _level(level), "aligned_to": aligned_to.strip()}
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
@@ -61,7 +63,9 @@ def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target
         record.goals.append(goal)
         change = _finish_change(session, record, f"goal {goal.id} added: {goal.title}",
                                 {"goal": goal.id, "added": {**fields, **extra, "due": goal_due}}, actor=actor, now=now)
-        return {**_goal_view(goal, []), "assignment_id": assignment_id, "plan_version": version, "change": change}
+        rated = record_baselines(session, record, levels, actor=actor, now=now)
+        return {**_goal_view(goal, []), "assignment_id": assignment_id, "plan_version": version, "change": change,
+                "baselines_rated": rated}
 
 
 def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: str | None = None,
@@ -78,8 +82,9 @@ def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: st
             wanted[name] = value.strip()
     if due is not None:
         wanted["due"] = inputs.iso_date(due, "--due")
+    levels = competency_levels(competencies or ())
     if competencies is not None:
-        wanted["competencies"] = _competencies(competencies)
+        wanted["competencies"] = [c.name for c in levels]
     if level is not None:
         wanted["alignment_level"] = _level(level)
     if not wanted:
@@ -91,7 +96,9 @@ def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: st
             _check_goal_due(record, wanted["due"])
         changed = {k: v for k, v in wanted.items() if getattr(goal, k) != v}
         if not changed:
-            raise SojournError(f"goal {goal_id} already reads so; nothing changed")
+            raise SojournError(f"goal {goal_id} already reads so; nothing changed",
+                               details=[f"to rate baselines alone: `sojourn plan baseline {goal.assignment_id} "
+                                        "--competency NAME=LEVEL`"] if any(c.level for c in levels) else None)
         version = _begin_change(record)
         before = {k: getattr(goal, k) for k in changed}
         for name, value in changed.items():
@@ -100,9 +107,10 @@ def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: st
         session.flush()
         change = _finish_change(session, record, f"goal {goal_id} edited ({', '.join(changed)}): {goal.title}",
                                 {"goal": goal_id, "before": before, "after": changed}, actor=actor, now=now)
+        rated = record_baselines(session, record, levels, actor=actor, now=now)
         activities = plan_queries.activities_of(session, [goal_id])
         return {**_goal_view(goal, activities), "assignment_id": goal.assignment_id, "plan_version": version,
-                "change": change}
+                "change": change, "baselines_rated": rated}
 
 
 def remove_goal(db: Engine, goal_id: int, *, reason: str, actor: str, now: datetime) -> dict[str, Any]:
@@ -145,10 +153,6 @@ def add_activity(db: Engine, goal_id: int, *, kind: str, description: str, due: 
                                  "due": due_on}, actor=actor, now=now)
         return {**_activity_view(activity), "goal_id": goal_id, "assignment_id": a.id, "plan_version": version,
                 "change": change}
-
-
-def _competencies(names: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(inputs.text(n, "--competency") for n in names))
 
 
 def _level(level: str | None) -> str | None:
@@ -364,14 +368,22 @@ def _sign(session: Session, record: AssignmentRecord, role: str, by: str | None,
                            details=[f"signers: {', '.join(rules.signers)}"])
     version = record.assignment.plan_version
     already = role in record.signed_roles
+    on_behalf = signed_on_behalf(actor, holder.email)
     if not already:
         session.add(Signoff(assignment_id=assignment_id, role=role, person_id=pk(holder), plan_version=version,
-                            signed_at=now, recorded_by=actor))
+                            signed_at=now, recorded_by=actor, on_behalf=on_behalf))
         session.flush()
         audit.append_event(session, assignment_id, audit.SIGNED_OFF,
-                           {"role": role, "by": holder.email, "plan_version": version}, actor=actor, at=now)
+                           {"role": role, "by": holder.email, "plan_version": version, "on_behalf": on_behalf},
+                           actor=actor, at=now)
     return {"assignment_id": assignment_id, "role": role, "by": holder.email, "plan_version": version,
-            "already_signed": already}
+            "already_signed": already, "on_behalf": on_behalf and not already, "recorded_by": actor}
+
+
+def signed_on_behalf(actor: str, holder_email: str) -> bool:
+    """Whether someone other than the role's holder (an administrator at the CLI) gave the sign-off: the holder
+    signs through their link, or at the CLI as themselves."""
+    return actor.strip().lower() != holder_email.lower()
 
 
 def _holder(record: AssignmentRecord, role: str, by: str | None) -> Person:
@@ -442,7 +454,9 @@ def show_plan(db: Engine, assignment_id: int, *, version: int | None = None) -> 
             "current": shown == current, "agreed": plan_agreed(record), "goals": goals,
             "signed_off_by": signed,
             "signoffs": [{"role": s.role, "by": signers[s.person_id].email, "signed_at": instant(s.signed_at),
-                          "void": shown != current} for s in sorted(signoffs, key=lambda s: s.signed_at)],
+                          "void": shown != current, "given_by": "on_behalf" if s.on_behalf else "holder",
+                          "recorded_by": s.recorded_by}
+                         for s in sorted(signoffs, key=lambda s: s.signed_at)],
             "signers": list(rules.signers) if rules else [],
             "unsigned": [r for r in rules.signers if r not in signed] if rules else [],
             "change": _change_view(change) if change is not None else None,

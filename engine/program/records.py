@@ -144,7 +144,7 @@ class Rating(Protocol):
     @property
     def name(self) -> str: ...
     @property
-    def before(self) -> int: ...
+    def before(self) -> int | None: ...
     @property
     def after(self) -> int: ...
 
@@ -155,8 +155,8 @@ def outcome_view(outcome: Outcome, competencies: Iterable[Rating]) -> dict[str, 
         "retained": outcome.retained, "left_on": outcome.left_on.isoformat() if outcome.left_on else None,
         "left_reason": outcome.left_reason, "considered_for_promotion": outcome.considered_for_promotion,
         "promoted_to": outcome.promoted_to, "impact": outcome.impact,
-        "competencies": [{"name": c.name, "before": c.before, "after": c.after, "growth": c.after - c.before}
-                         for c in competencies],
+        "competencies": [{"name": c.name, "before": c.before, "after": c.after,
+                          "growth": None if c.before is None else c.after - c.before} for c in competencies],
         "recorded_at": outcome.recorded_at.isoformat(), "recorded_by": outcome.recorded_by,
     }
 
