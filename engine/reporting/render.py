@@ -148,8 +148,8 @@ def render_html(report: dict[str, Any]) -> str:
         ("overdue", lambda: _overdue_chart(report["overdue"])),
         ("stage_durations", lambda: _durations_chart(report["stage_durations"])),
         ("contact_compliance", lambda: _compliance_chart(report["contact_compliance"])),
-        ("upcoming_repatriations", lambda: None), ("outcomes", lambda: None), ("recorded_outcomes", lambda: None),
-        ("cancellations", lambda: None)]
+        ("upcoming_repatriations", lambda: None), ("outcomes", lambda: None), ("competency_growth", lambda: None),
+        ("recorded_outcomes", lambda: None), ("cancellations", lambda: None)]
     shown = []
     for number, (key, chart) in enumerate(charts):
         title, header, rows = tables[key]
