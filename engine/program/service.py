@@ -308,7 +308,8 @@ def _refuse_overlapping_lines(session: Session, source: str, lines: Sequence[int
     refusals = overlap_refusals(session, [_planned_stay(n, f"line {line}")
                                           for line, n in zip(lines, checked, strict=True)])
     if refusals:
-        raise SojournError(f"{source}: nothing imported; {len(refusals)} line(s) overlap a running assignment",
+        raise SojournError(f"{source}: nothing imported; {len(refusals)} line(s) overlap another assignment of "
+                           "their assignee",
                            details=[*inputs.capped([f"{source}, line {lines[index]}: {why}"
                                                     for index, why in refusals]), ALLOW_OVERLAP_HINT])
 
