@@ -166,7 +166,8 @@ def signoff_views(record: AssignmentRecord, signoffs: Iterable[Signoff],
     """The sign-offs of the assignment's current plan version: who signed for which role, and when."""
     version = record.assignment.plan_version
     return [{"role": s.role, "by": p.email if (p := people.get(s.person_id)) else None, "plan_version": version,
-             "signed_at": instant(s.signed_at), "recorded_by": s.recorded_by}
+             "signed_at": instant(s.signed_at), "recorded_by": s.recorded_by,
+             "given_by": "on_behalf" if s.on_behalf else "holder"}
             for s in sorted(signoffs, key=lambda s: s.signed_at) if s.plan_version == version]
 
 

@@ -437,7 +437,7 @@ def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[st
         return {**assignment_view(record, now), "signoffs": signoff_views(record, signoffs, signers),
                 "outcomes": [outcome_view(o, ratings) for o, ratings in outcomes],
                 "competency_growth": competency_growth_view(current_baselines(session, assignment_id), latest),
-                "impact_statements": sum(bool(o.impact) for o, _ in outcomes)}
+                "impact_statements": sum(o.impact is not None for o, _ in outcomes)}
 
 
 def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:

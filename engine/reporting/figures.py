@@ -314,7 +314,8 @@ def competency_growth(outcomes: Iterable[OutcomeRow], ratings: Iterable[Competen
 
     Each assignment counts once per competency, with its latest rating after return (24 months over 12). Its growth
     is that rating minus the baseline rated when the plan was agreed (or the `before` typed with the outcome); a
-    rating with no baseline is counted under `no_baseline` and in no mean. Means are rounded to two decimals.
+    rating with no baseline is counted under `no_baseline` and in no mean. Means are rounded to two decimals. An
+    impact statement blanked by an erasure still counts: the statement was made, only its text is gone.
     """
     latest: dict[tuple[int, str], CompetencyRatingRow] = {}
     for rating in sorted(ratings, key=lambda r: (r.assignment_id, r.months)):
@@ -325,7 +326,7 @@ def competency_growth(outcomes: Iterable[OutcomeRow], ratings: Iterable[Competen
     competencies = [_growth_of(found) for _, found in sorted(by_name.items())]
     growths = [r.after - r.before for r in latest.values() if r.before is not None]
     return {"competencies": competencies, "with_baseline": len(growths), "no_baseline": len(latest) - len(growths),
-            "mean_growth": _mean_growth(growths), "impact_statements": sum(bool(o.impact) for o in outcomes)}
+            "mean_growth": _mean_growth(growths), "impact_statements": sum(o.impact is not None for o in outcomes)}
 
 
 def _growth_of(ratings: Sequence[CompetencyRatingRow]) -> dict[str, Any]:
