@@ -50,7 +50,7 @@ def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target
     fields: dict[str, Any] = {"title": inputs.text(title, "--title"), "measure": inputs.text(measure, "--measure"),
                               "target": inputs.text(target, "--target")}
     levels = competency_levels(competencies)
-    extra: dict[str, Any] = {"baseline": baseline.strip(), "competencies": [c.name for c in levels],
+    extra: dict[str, Any] = {"baseline": baseline.strip(), "competencies": list(dict.fromkeys(c.name for c in levels)),
                              "alignment_level": _level(level), "aligned_to": aligned_to.strip()}
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
@@ -84,7 +84,7 @@ def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: st
         wanted["due"] = inputs.iso_date(due, "--due")
     levels = competency_levels(competencies or ())
     if competencies is not None:
-        wanted["competencies"] = [c.name for c in levels]
+        wanted["competencies"] = list(dict.fromkeys(c.name for c in levels))
     if level is not None:
         wanted["alignment_level"] = _level(level)
     if not wanted:
