@@ -500,11 +500,12 @@ def assignment() -> None:
 @click.option("--cost", metavar="AMOUNT", help="What the assignment costs, e.g. 250000 (with --currency).")
 @click.option("--currency", metavar="CCC", help="ISO 4217 currency of --cost, e.g. EUR.")
 @click.option("--allow-past", is_flag=True, help="Accept an end date that has passed (recording past assignments).")
+@click.option("--allow-overlap", is_flag=True, help="Accept dates overlapping a running assignment of the assignee.")
 @json_option
 @pass_context
 def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str, host: str, start: str, end: str,
                       stakeholders: tuple[str, ...], cost: str | None, currency: str | None, allow_past: bool,
-                      as_json: bool) -> None:
+                      allow_overlap: bool, as_json: bool) -> None:
     """Create an assignment in its workflow's first stage."""
     from engine.domain import inputs
     from engine.domain.errors import BadInput
@@ -521,9 +522,10 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
         from engine.program import outcomes
 
         created = outcomes.create_costed_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor,
-                                                    now=now(), allow_past=allow_past)
+                                                    now=now(), allow_past=allow_past, allow_overlap=allow_overlap)
     else:
-        created = service.create_assignment(obj.db, spec, actor=obj.actor, now=now(), allow_past=allow_past)
+        created = service.create_assignment(obj.db, spec, actor=obj.actor, now=now(), allow_past=allow_past,
+                                            allow_overlap=allow_overlap)
     emit(created, as_json, _assignment_lines)
 
 
@@ -544,15 +546,16 @@ def assignment_set_cost(obj: Context, assignment_id: int, cost: str, currency: s
 @assignment.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--allow-past", is_flag=True, help="Accept lines whose end date has passed.")
+@click.option("--allow-overlap", is_flag=True, help="Accept lines overlapping a running assignment of the assignee.")
 @json_option
 @pass_context
-def assignment_import(obj: Context, file: Path, allow_past: bool, as_json: bool) -> None:
+def assignment_import(obj: Context, file: Path, allow_past: bool, allow_overlap: bool, as_json: bool) -> None:
     """Create assignments from a CSV export, all or nothing."""
     from engine.program import service
 
     with progress_bar("importing", shown=not as_json) as progress:
         created = service.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now(),
-                                             allow_past=allow_past, progress=progress)
+                                             allow_past=allow_past, allow_overlap=allow_overlap, progress=progress)
     emit(created, as_json, lambda rows: [f"imported {len(rows)} assignment(s): " +
                                          ", ".join(str(a["id"]) for a in rows)])
 
@@ -618,6 +621,7 @@ def _assignment_lines(a: dict[str, Any]) -> Iterable[str]:
     yield from _task_lines(a["tasks"])
     yield from _goal_lines(a)
     yield from _outcome_summary_lines(a.get("outcomes"))
+    yield from _growth_lines(a)
     if a["next_stage"] is None:
         yield "final stage"
     elif not a["blocking"]:
@@ -648,6 +652,16 @@ def _goal_lines(a: dict[str, Any]) -> Iterable[str]:
         return
     signed = [f"{s['role']} {s['by']} on {s['signed_at'][:10]}" for s in signoffs]
     yield f"signed off: {', '.join(signed) or 'nobody yet'}"
+
+
+def _growth_lines(a: dict[str, Any]) -> Iterable[str]:
+    if "competency_growth" not in a:  # a view without outcomes (create, list)
+        return
+    if a["competency_growth"]:
+        yield "competency growth:"
+    for c in a["competency_growth"]:
+        yield f"  {shown(c['name'])}: {_rating_change(c['baseline'], c['after'])}"
+    yield f"impact statements: {a['impact_statements']}"
 
 
 def _outcome_summary_lines(outcomes: list[dict[str, Any]] | None) -> Iterable[str]:
@@ -745,8 +759,9 @@ def goal() -> None:
 @click.option("--target", required=True, help="The value that means the goal is met.")
 @click.option("--due", required=True, metavar="DATE", help="YYYY-MM-DD")
 @click.option("--baseline", default="", help="Where the measure stands today.")
-@click.option("--competency", "competencies", multiple=True, metavar="NAME",
-              help="A competency the goal develops, e.g. 'cultural agility' (repeatable).")
+@click.option("--competency", "competencies", multiple=True, metavar="NAME[=LEVEL]",
+              help="A competency the goal develops, e.g. 'cultural agility'; with =LEVEL (1-5) also its baseline "
+                   "rating (repeatable).")
 @click.option("--level", metavar="LEVEL", help="What the goal is aligned to: organisation, mobility_team, individual.")
 @click.option("--aligned-to", default="", metavar="TEXT", help="A note on what the goal is aligned to.")
 @objective_option
@@ -762,13 +777,14 @@ def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target:
                            baseline=baseline, competencies=competencies, level=level, aligned_to=aligned_to,
                            objectives=objectives, actor=obj.actor, now=now())
     emit(added, as_json, lambda g: [f"goal {g['id']} added; plan is now version {g['plan_version']}",
-                                    *_plan_change_lines(g["change"])])
+                                    *_plan_change_lines(g["change"]), *_baseline_lines(g["baselines_rated"])])
 
 
 @main_group.command()
 @click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @click.option("--role", required=True, help="The role signing off, e.g. host_manager.")
-@click.option("--by", metavar="EMAIL", help="Who signs (must hold the role; default: the role's holder).")
+@click.option("--by", metavar="EMAIL", help="Who signs (must hold the role; default: the role's holder); an --actor "
+                                          "other than the holder is recorded as signing on their behalf.")
 @json_option
 @pass_context
 def signoff(obj: Context, assignment_id: int, role: str, by: str | None, as_json: bool) -> None:
@@ -778,7 +794,7 @@ def signoff(obj: Context, assignment_id: int, role: str, by: str | None, as_json
     signed = plans.sign_plan(obj.db, assignment_id, role=role, by=by, actor=obj.actor, now=now())
     emit(signed, as_json, lambda s: [
         f"{s['role']} {s['by']} {'had already signed' if s['already_signed'] else 'signed'} plan version "
-        f"{s['plan_version']}"])
+        f"{s['plan_version']}" + (f", given on their behalf by {shown(s['recorded_by'])}" if s["on_behalf"] else "")])
 
 
 @main_group.group()
@@ -1252,8 +1268,9 @@ def outcome() -> None:
 @click.option("--left-reason", metavar="TEXT", help="With --retained no: why the assignee left.")
 @click.option("--considered-for-promotion", is_flag=True, help="The assignee was considered for a promotion.")
 @click.option("--promoted-to", metavar="ROLE", help="The role the assignee was promoted to.")
-@click.option("--competency", "competencies", multiple=True, metavar="NAME=BEFORE:AFTER",
-              help="A competency rated 1-5 before and after the assignment; repeat for each.")
+@click.option("--competency", "competencies", multiple=True, metavar="NAME=AFTER|NAME=BEFORE:AFTER",
+              help="A competency rated 1-5 after the assignment (NAME=AFTER grows from its baseline) or before and "
+                   "after it; repeat for each.")
 @click.option("--impact", metavar="TEXT", help="The business impact the assignment had.")
 @json_option
 @pass_context
@@ -1266,7 +1283,7 @@ def outcome_record(obj: Context, assignment_id: int, months: str, retained: str,
     report = outcomes.OutcomeReport(
         months=int(months), retained=retained == "yes", left_on=left_on, left_reason=left_reason,
         considered_for_promotion=considered_for_promotion, promoted_to=promoted_to,
-        competencies=tuple(outcomes.competency_rating(c) for c in competencies), impact=impact)
+        competencies=outcomes.competency_ratings(competencies), impact=impact)
     recorded = outcomes.record_outcome(obj.db, assignment_id, report, actor=obj.actor, now=now())
     emit(recorded, as_json, _outcome_lines)
 
@@ -1282,13 +1299,21 @@ def _outcome_headline(o: dict[str, Any]) -> str:
         f" ({shown(o['left_reason'])})" if o["left_reason"] else "")
 
 
+def _rating_change(before: int | None, after: int | None) -> str:
+    if after is None:
+        return f"baseline {before}, not rated after return yet"
+    if before is None:
+        return f"no baseline -> {after} (no growth counted)"
+    return f"{before} -> {after} (growth {after - before:+d})"
+
+
 def _outcome_details(o: dict[str, Any]) -> Iterable[str]:
     if o["promoted_to"]:
         yield f"  promoted to {shown(o['promoted_to'])}"
     elif o["considered_for_promotion"]:
         yield "  considered for promotion"
     for c in o["competencies"]:
-        yield f"  competency {shown(c['name'])}: {c['before']} -> {c['after']}"
+        yield f"  competency {shown(c['name'])}: {_rating_change(c['before'], c['after'])}"
     if o["impact"]:
         yield f"  impact: {shown(o['impact'])}"
     if o.get("task_completed") is not None:
@@ -1337,6 +1362,7 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
     else:
         yield f"mean goal progress: {progress['mean_percent']}% over {progress['goals']} goal(s) checked in on"
     yield f"open pulse alerts: {s['open_pulse_alerts']}"
+    yield from _cohort_growth_lines(s["competency_growth"])
     for c in s["cost"] or [{"currency": None}]:
         if c["currency"] is None:
             yield "cost: none recorded"
@@ -1347,6 +1373,17 @@ def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
         else:
             yield spent + f"{c['per_retained_leader']} per leader retained ({c['retained_leaders']})"
     yield from _objective_rollup_lines(s["objectives"])
+
+
+def _cohort_growth_lines(growth: dict[str, Any]) -> Iterable[str]:
+    mean = "no competency rated against a baseline yet" if growth["mean_growth"] is None else \
+        f"mean {growth['mean_growth']:+.2f} over {growth['with_baseline']} rating(s)"
+    yield f"competency growth: {mean}; {growth['no_baseline']} rating(s) with no baseline"
+    for c in growth["competencies"]:
+        change = "no baseline" if c["mean_growth"] is None else f"mean {c['mean_growth']:+.2f}"
+        yield (f"  {shown(c['name'])}: {change} over {c['with_baseline']} of {c['assignments']} assignment(s)"
+               + (f" ({c['no_baseline']} with no baseline)" if c["no_baseline"] else ""))
+    yield f"impact statements: {growth['impact_statements']}"
 
 
 def _by_workflow_lines(by_stage: list[dict[str, Any]]) -> Iterable[str]:
@@ -1487,6 +1524,9 @@ def _plan_lines(p: dict[str, Any]) -> Iterable[str]:
         yield "  no goals"
     void = " (void: the plan changed since)" if not p["current"] else ""
     yield f"signed by: {', '.join(p['signed_off_by']) or 'nobody'}{void}"
+    yield from (f"  {s['role']}: {s['by']} on {s['signed_at'][:10]}, " +
+                (f"on their behalf by {shown(s['recorded_by'])}" if s["given_by"] == "on_behalf" else "by the holder")
+                for s in p["signoffs"])
     if p["unsigned"] and p["current"]:
         yield f"still to sign: {', '.join(p['unsigned'])}"
     if p["unacknowledged_versions"]:
@@ -1504,6 +1544,24 @@ def _plan_change_lines(change: dict[str, Any]) -> Iterable[str]:
         yield f"follow-up task {change['follow_up_task']} opened"
     if change["acknowledge_task"]:
         yield f"acknowledgement task {change['acknowledge_task']} opened"
+
+
+@plan.command("baseline")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--competency", "competencies", multiple=True, required=True, metavar="NAME=LEVEL",
+              help="A competency's rating (1-5) as the plan starts, e.g. 'negotiation=2' (repeatable).")
+@json_option
+@pass_context
+def plan_baseline(obj: Context, assignment_id: int, competencies: tuple[str, ...], as_json: bool) -> None:
+    """Rate competencies as the assignment starts, for the growth its outcomes show; a new rating corrects one."""
+    from engine.program import competencies as ratings
+
+    rated = ratings.set_baselines(obj.db, assignment_id, competencies, actor=obj.actor, now=now())
+    emit(rated, as_json, lambda r: list(_baseline_lines(r["recorded"])))
+
+
+def _baseline_lines(rated: list[dict[str, Any]]) -> Iterable[str]:
+    return (f"baseline of {shown(b['name'])}: {b['level']}" for b in rated)
 
 
 @plan.command("ack")
@@ -1527,8 +1585,8 @@ def plan_ack(obj: Context, assignment_id: int, by: str, as_json: bool) -> None:
 @click.option("--baseline")
 @click.option("--target")
 @click.option("--due", metavar="DATE", help="YYYY-MM-DD")
-@click.option("--competency", "competencies", multiple=True, metavar="NAME",
-              help="Replaces the goal's competencies (repeatable).")
+@click.option("--competency", "competencies", multiple=True, metavar="NAME[=LEVEL]",
+              help="Replaces the goal's competencies; =LEVEL (1-5) also rates its baseline (repeatable).")
 @click.option("--level", metavar="LEVEL", help="organisation, mobility_team or individual.")
 @click.option("--aligned-to", metavar="TEXT")
 @objective_option
@@ -1544,7 +1602,7 @@ def goal_edit(obj: Context, goal_id: int, title: str | None, measure: str | None
                              due=due, competencies=competencies or None, level=level, aligned_to=aligned_to,
                              objectives=objectives or None, actor=obj.actor, now=now())
     emit(edited, as_json, lambda g: [f"goal {g['id']} changed; plan is now version {g['plan_version']}",
-                                     *_plan_change_lines(g["change"])])
+                                     *_plan_change_lines(g["change"]), *_baseline_lines(g["baselines_rated"])])
 
 
 @goal.command("remove")

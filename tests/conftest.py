@@ -53,11 +53,10 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(url, POSTGRES_ADMIN_URL)
 
 
-TABLES = ["outcome_competency", "outcome", "goal_objective", "objective", "goal_progress", "checkin", "pulse",
-          "activity", "plan_change", "outbox", "cadence_start", "cadencestate", "transition", "contact", "signoff",
-          "goal", "task",
-          "stakeholder", "assignment", "person", "daemonlease", "audit_event", "link_use", "link_revocation",
-          "person_erasure"]
+TABLES = ["outcome_competency", "outcome", "competency_baseline", "goal_objective", "objective", "goal_progress",
+          "checkin", "pulse", "activity", "plan_change", "outbox", "cadence_start", "cadencestate", "transition",
+          "contact", "signoff", "goal", "task", "stakeholder", "assignment", "person", "daemonlease", "audit_event",
+          "link_use", "link_revocation", "person_erasure"]
 
 
 # A test may install a workflow of its own; the shared PostgreSQL database keeps only the built-ins between tests.

@@ -60,6 +60,7 @@ PULSE_ALERT_RESOLVED = "pulse_alert_resolved"  # the coach or talent team follow
 EARLY_RETURN_RECORDED = "early_return_recorded"  # the reason category of a cancellation
 COST_SET = "cost_set"
 OUTCOME_RECORDED = "outcome_recorded"
+BASELINE_RECORDED = "competency_baseline_recorded"  # a competency rated when the plan is agreed
 PERSON_ERASED = "person_erased"  # a person's strings in this chain were erased; `events` lists the seqs it changed
 
 SECRET_BYTES = 16

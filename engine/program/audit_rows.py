@@ -20,6 +20,7 @@ from sqlmodel import Session
 from engine.domain.notices import PLAN_ACK_TASK
 from engine.program.audit import (
     ASSIGNMENT_CREATED,
+    BASELINE_RECORDED,
     CHECKIN_RECORDED,
     CONTACT_LOGGED,
     OUTCOME_RECORDED,
@@ -52,7 +53,7 @@ class RecordedRows:
 
     tables: Mapping[str, Mapping[int, list[Row]]]
     progress: Mapping[int, dict[str, int]]
-    competencies: Mapping[int, dict[str, list[int]]]
+    competencies: Mapping[int, dict[str, list[int | None]]]
     emails: Mapping[int, str]
     objective_links: Mapping[int, dict[int, list[int]]]  # assignment id -> goal id -> its objectives' ids
 
@@ -72,7 +73,7 @@ def check_rows(assignment_id: int, events: Sequence[ChainEvent], rows: RecordedR
         return None  # an assignment from before the audit trail whose chain has not started
     checks: list[Callable[[_Chain, RecordedRows], ChainProblem | None]] = [
         _check_transitions, _check_tasks, _check_signoffs, _check_contacts, _check_checkins, _check_pulses,
-        _check_outcomes, _check_objective_links]
+        _check_outcomes, _check_objective_links, _check_baselines]
     chain = _Chain(assignment_id, events)
     return next((p for check in checks if (p := check(chain, rows)) is not None), None)
 
@@ -211,13 +212,31 @@ def _check_signoffs(chain: _Chain, rows: RecordedRows) -> ChainProblem | None:
         recorded.add(key)
         fields = _differing({"person": (rows.emails.get(row["person_id"]), details.get("by")),
                              "recorded_by": (row["recorded_by"], event.actor),
-                             "signed_at": (row["signed_at"], event.at)})
+                             "signed_at": (row["signed_at"], event.at),
+                             "on_behalf": (row["on_behalf"], _on_behalf(event, details))})
         if fields:
             return chain.edited("signoff", row, event, fields)
     for key, row in signoffs.items():
         if key not in recorded and chain.vouches_for(row["signed_at"]):
             return chain.unrecorded("signoff", row, "this sign-off")
     return None
+
+
+def _on_behalf(event: ChainEvent, details: dict[str, Any]) -> bool:
+    """As the event says; an event from before sign-offs said so was on the holder's behalf when its actor was not
+    the holder (as the upgrade recorded it)."""
+    if "on_behalf" in details:
+        return bool(details["on_behalf"])
+    return event.actor.lower() != str(details.get("by", "")).lower()
+
+
+def _check_baselines(chain: _Chain, rows: RecordedRows) -> ChainProblem | None:
+    def compare(row: Row, event: ChainEvent, details: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        return {"name": (row["name"], details.get("name")), "level": (row["level"], details.get("level")),
+                "recorded_by": (row["recorded_by"], event.actor), "recorded_at": (row["recorded_at"], event.at)}
+
+    return _check_keyed(chain, "competency_baseline", rows.of("competency_baseline", chain.assignment_id),
+                        BASELINE_RECORDED, "baseline", compare, "recorded_at", "this competency baseline")
 
 
 def _check_contacts(chain: _Chain, rows: RecordedRows) -> ChainProblem | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,22 +17,24 @@ from engine.domain.errors import BadInput, SojournError
 from engine.domain.inputs import OUTCOME_MONTHS
 from engine.domain.notices import TASK_KINDS
 from engine.program import audit, service
+from engine.program.competencies import current_baselines, rating_on_scale
 from engine.program.records import AssignmentRecord, assignment_view, load_record
 from engine.program.records import outcome_view as recorded_outcome_view
 from engine.program.transactions import use_case_transaction
 from engine.store import program_queries
-from engine.store.models import Outcome, OutcomeCompetency, Task, pk
+from engine.store.models import CompetencyBaseline, Outcome, OutcomeCompetency, Task, pk
 from engine.store.queries import cancel_queued_notifications, complete_open_task
 
 # The task of the `completed` stage that recording the outcome of these months completes (when the workflow has it).
 OUTCOME_TASK_KEYS = {12: "record_outcome_12_months", 24: "record_outcome_24_months"}
-RATING_SCALE = range(1, 6)  # competencies are rated 1 (novice) to 5 (role model)
 
 
 @dataclass(frozen=True)
 class CompetencyRating:
+    """A competency rated after return; `before` is typed, or None to take the baseline rated at the start."""
+
     name: str
-    before: int
+    before: int | None
     after: int
 
 
@@ -54,19 +56,26 @@ class OutcomeReport:
 
 
 def competency_rating(value: str) -> CompetencyRating:
-    """`NAME=BEFORE:AFTER` as given to --competency, each rating on RATING_SCALE."""
+    """`NAME=AFTER` (growth from the baseline) or `NAME=BEFORE:AFTER` as given to --competency, 1 to 5."""
     name, sep, ratings = value.partition("=")
-    before, colon, after = ratings.partition(":")
-    if not sep or not colon or not name.strip():
-        raise BadInput(f"--competency {value!r}: give NAME=BEFORE:AFTER, e.g. 'cross-cultural leadership=2:4'")
-    scale = f"{RATING_SCALE.start} to {RATING_SCALE.stop - 1}"
-    parsed = []
-    for which, text in (("before", before), ("after", after)):
-        if not text.strip().isdigit() or int(text) not in RATING_SCALE:
-            raise BadInput(f"--competency {name.strip()}: the {which} rating {text.strip()!r} is outside the scale "
-                           f"{scale}")
-        parsed.append(int(text))
-    return CompetencyRating(name.strip(), parsed[0], parsed[1])
+    if not sep or not name.strip():
+        raise BadInput(f"--competency {value!r}: give NAME=AFTER or NAME=BEFORE:AFTER, e.g. 'negotiation=4' or "
+                       "'cross-cultural leadership=2:4'")
+    before, colon, after = ratings.rpartition(":")
+    problems = inputs.Problems()
+    typed_before = problems.check(rating_on_scale, before, f"--competency {name.strip()} (before)") if colon else None
+    typed_after = problems.check(rating_on_scale, after, f"--competency {name.strip()} (after)")
+    problems.raise_if_any()
+    assert typed_after is not None, "raise_if_any raised a failed check"
+    return CompetencyRating(name.strip(), typed_before, typed_after)
+
+
+def competency_ratings(values: Iterable[str]) -> tuple[CompetencyRating, ...]:
+    """Each --competency value, every problem of all of them reported at once (exit 2)."""
+    problems = inputs.Problems()
+    ratings = [r for value in values if (r := problems.check(competency_rating, value)) is not None]
+    problems.raise_if_any()
+    return tuple(ratings)
 
 
 def _check_report(report: OutcomeReport) -> dict[str, Any]:
@@ -111,14 +120,22 @@ def record_outcome(db: Engine, assignment_id: int, report: OutcomeReport, *, act
         outcome = Outcome(assignment_id=assignment_id, recorded_at=now, recorded_by=actor, **fields)
         session.add(outcome)
         session.flush()
+        ratings = _from_baselines(report.competencies, current_baselines(session, assignment_id))
         session.add_all(OutcomeCompetency(outcome_id=pk(outcome), name=c.name, before=c.before, after=c.after)
-                        for c in report.competencies)
+                        for c in ratings)
         audit.append_event(session, assignment_id, audit.OUTCOME_RECORDED,
                            {**fields, "outcome": outcome.id,
-                            "competencies": {c.name: [c.before, c.after] for c in report.competencies}},
+                            "competencies": {c.name: [c.before, c.after] for c in ratings}},
                            actor=actor, at=now)
         task = _complete_milestone_task(session, record, report.months, actor=actor, now=now)
-        return outcome_view(outcome, report.competencies, task)
+        return outcome_view(outcome, ratings, task)
+
+
+def _from_baselines(ratings: Iterable[CompetencyRating],
+                    baselines: Mapping[str, CompetencyBaseline]) -> list[CompetencyRating]:
+    """Each rating with its `before`: as typed, else the competency's baseline, else none (no growth to count)."""
+    return [c if c.before is not None or (b := baselines.get(c.name.lower())) is None
+            else CompetencyRating(c.name, b.level, c.after) for c in ratings]
 
 
 def _require_completed(record: AssignmentRecord) -> None:
@@ -172,11 +189,13 @@ def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency:
 
 
 def create_costed_assignment(db: Engine, spec: service.AssignmentSpec, *, amount: str | Decimal, currency: str,
-                             actor: str, now: datetime, allow_past: bool = True) -> dict[str, Any]:
+                             actor: str, now: datetime, allow_past: bool = True,
+                             allow_overlap: bool = True) -> dict[str, Any]:
     """`assignment create --cost --currency`: the assignment and its cost in one transaction."""
     cost = inputs.amount(amount), inputs.currency(currency)
     with use_case_transaction(db) as session:
-        record = service._create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past)
+        record = service.create_assignment_in(session, spec, actor=actor, now=now, allow_past=allow_past,
+                                              allow_overlap=allow_overlap)
         _apply_cost(session, record, cost, actor=actor, now=now)
         return assignment_view(record, now)
 

@@ -26,6 +26,7 @@ from engine.domain.inputs import Problems
 from engine.domain.notices import TASK_KINDS
 from engine.domain.schedule import end_of_day, local_date, local_instant
 from engine.program import audit
+from engine.program.competencies import competency_levels, record_baselines
 from engine.program.logging import get_logger
 from engine.program.objectives import checked_objective_ids
 from engine.program.records import AssignmentRecord, instant, load_record
@@ -46,13 +47,14 @@ ACTIVITY_KINDS = ("reflection", "mentoring", "project", "training", "network")
 def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str,
              baseline: str = "", competencies: Iterable[str] = (), level: str | None = None, aligned_to: str = "",
              objectives: Iterable[str] = (), actor: str, now: datetime) -> dict[str, Any]:
-    """Add a SMART goal, aligned to `objectives` (ids); the plan gets a new version, so earlier sign-offs no longer
-    count. Every problem of the input is reported at once."""
+    """Add a SMART goal, aligned to `objectives` (ids), rating any competency given a level as a baseline; the plan
+    gets a new version, so earlier sign-offs no longer count. Every problem of the input is reported at once."""
     problems = Problems()
     goal_due = problems.check(inputs.iso_date, due, "--due")
     fields: dict[str, Any] = {name: problems.check(inputs.text, value, f"--{name}")
                               for name, value in (("title", title), ("measure", measure), ("target", target))}
-    extra: dict[str, Any] = {"baseline": baseline.strip(), "competencies": problems.check(_competencies, competencies),
+    levels = problems.check(competency_levels, competencies) or []
+    extra: dict[str, Any] = {"baseline": baseline.strip(), "competencies": list(dict.fromkeys(c.name for c in levels)),
                              "alignment_level": problems.check(_level, level), "aligned_to": aligned_to.strip()}
     with _transaction(db) as session:
         objective_ids = checked_objective_ids(session, objectives, problems)
@@ -71,8 +73,9 @@ def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target
         added = {**fields, **extra, "due": goal_due, "objectives": objective_ids}
         change = _finish_change(session, record, f"goal {goal.id} added: {goal.title}",
                                 {"goal": goal.id, "added": added}, actor=actor, now=now)
+        rated = record_baselines(session, record, levels, actor=actor, now=now)
         return {**_goal_view(goal, [], objective_ids), "assignment_id": assignment_id, "plan_version": version,
-                "change": change}
+                "change": change, "baselines_rated": rated}
 
 
 def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: str | None = None,
@@ -80,10 +83,14 @@ def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: st
               competencies: Iterable[str] | None = None, level: str | None = None, aligned_to: str | None = None,
               objectives: Iterable[str] | None = None, actor: str, now: datetime) -> dict[str, Any]:
     """Change some of a goal's fields, or the objectives it is aligned to (`objectives` replaces them all); the plan
-    gets a new version. Every problem of the input is reported at once."""
+    gets a new version. Competencies given a level are rated as baselines. Every problem of the input is reported at
+    once."""
     problems = Problems()
+    levels = problems.check(competency_levels, competencies or ()) or []
     wanted = _wanted_goal_fields(problems, title=title, measure=measure, target=target, baseline=baseline,
-                                 aligned_to=aligned_to, due=due, competencies=competencies, level=level)
+                                 aligned_to=aligned_to, due=due, level=level)
+    if competencies is not None:
+        wanted["competencies"] = list(dict.fromkeys(c.name for c in levels))
     if not wanted and objectives is None:
         raise BadInput("nothing to change: give at least one of --title, --measure, --baseline, --target, --due, "
                        "--competency, --level, --aligned-to, --objective")
@@ -99,7 +106,9 @@ def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: st
         if objective_ids is not None and sorted(objective_ids) != linked:
             before["objectives"], changed["objectives"] = linked, objective_ids
         if not changed:
-            raise SojournError(f"goal {goal_id} already reads so; nothing changed")
+            raise SojournError(f"goal {goal_id} already reads so; nothing changed",
+                               details=[f"to rate baselines alone: `sojourn plan baseline {goal.assignment_id} "
+                                        "--competency NAME=LEVEL`"] if any(c.level for c in levels) else None)
         version = _begin_change(record)
         for name, value in changed.items():
             if name != "objectives":
@@ -110,15 +119,16 @@ def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: st
             objective_queries.link_goal(session, goal_id, changed["objectives"])
         change = _finish_change(session, record, f"goal {goal_id} edited ({', '.join(changed)}): {goal.title}",
                                 {"goal": goal_id, "before": before, "after": changed}, actor=actor, now=now)
+        rated = record_baselines(session, record, levels, actor=actor, now=now)
         activities = plan_queries.activities_of(session, [goal_id])
         aligned = changed.get("objectives", linked)
         return {**_goal_view(goal, activities, aligned), "assignment_id": goal.assignment_id,
-                "plan_version": version, "change": change}
+                "plan_version": version, "change": change, "baselines_rated": rated}
 
 
 def _wanted_goal_fields(problems: Problems, *, title: str | None, measure: str | None, target: str | None,
                         baseline: str | None, aligned_to: str | None, due: str | None,
-                        competencies: Iterable[str] | None, level: str | None) -> dict[str, Any]:
+                        level: str | None) -> dict[str, Any]:
     """The goal fields an edit gives, checked; each bad one is added to `problems`."""
     wanted: dict[str, Any] = {}
     for name, value in (("title", title), ("measure", measure), ("target", target)):
@@ -129,8 +139,6 @@ def _wanted_goal_fields(problems: Problems, *, title: str | None, measure: str |
             wanted[name] = value.strip()
     if due is not None:
         wanted["due"] = problems.check(inputs.iso_date, due, "--due")
-    if competencies is not None:
-        wanted["competencies"] = problems.check(_competencies, competencies)
     if level is not None:
         wanted["alignment_level"] = problems.check(_level, level)
     return wanted
@@ -177,10 +185,6 @@ def add_activity(db: Engine, goal_id: int, *, kind: str, description: str, due: 
                                  "due": due_on}, actor=actor, now=now)
         return {**_activity_view(activity), "goal_id": goal_id, "assignment_id": a.id, "plan_version": version,
                 "change": change}
-
-
-def _competencies(names: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(inputs.text(n, "--competency") for n in names))
 
 
 def _level(level: str | None) -> str | None:
@@ -396,14 +400,22 @@ def _sign(session: Session, record: AssignmentRecord, role: str, by: str | None,
                            details=[f"signers: {', '.join(rules.signers)}"])
     version = record.assignment.plan_version
     already = role in record.signed_roles
+    on_behalf = signed_on_behalf(actor, holder.email)
     if not already:
         session.add(Signoff(assignment_id=assignment_id, role=role, person_id=pk(holder), plan_version=version,
-                            signed_at=now, recorded_by=actor))
+                            signed_at=now, recorded_by=actor, on_behalf=on_behalf))
         session.flush()
         audit.append_event(session, assignment_id, audit.SIGNED_OFF,
-                           {"role": role, "by": holder.email, "plan_version": version}, actor=actor, at=now)
+                           {"role": role, "by": holder.email, "plan_version": version, "on_behalf": on_behalf},
+                           actor=actor, at=now)
     return {"assignment_id": assignment_id, "role": role, "by": holder.email, "plan_version": version,
-            "already_signed": already}
+            "already_signed": already, "on_behalf": on_behalf and not already, "recorded_by": actor}
+
+
+def signed_on_behalf(actor: str, holder_email: str) -> bool:
+    """Whether someone other than the role's holder (an administrator at the CLI) gave the sign-off: the holder
+    signs through their link, or at the CLI as themselves."""
+    return actor.strip().lower() != holder_email.lower()
 
 
 def _holder(record: AssignmentRecord, role: str, by: str | None) -> Person:
@@ -474,7 +486,9 @@ def show_plan(db: Engine, assignment_id: int, *, version: int | None = None) -> 
             "current": shown == current, "agreed": plan_agreed(record), "goals": goals,
             "signed_off_by": signed,
             "signoffs": [{"role": s.role, "by": signers[s.person_id].email, "signed_at": instant(s.signed_at),
-                          "void": shown != current} for s in sorted(signoffs, key=lambda s: s.signed_at)],
+                          "void": shown != current, "given_by": "on_behalf" if s.on_behalf else "holder",
+                          "recorded_by": s.recorded_by}
+                         for s in sorted(signoffs, key=lambda s: s.signed_at)],
             "signers": list(rules.signers) if rules else [],
             "unsigned": [r for r in rules.signers if r not in signed] if rules else [],
             "change": _change_view(change) if change is not None else None,

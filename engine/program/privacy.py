@@ -57,8 +57,8 @@ MENTIONING_TEXT = (("outcome", "promoted_to"),)
 # columns that hold an email of whoever acted
 IDENTITY_COLUMNS = (("transition", "actor"), ("task", "completed_by"), ("goal", "created_by"),
                     ("signoff", "recorded_by"), ("contact", "logged_by"), ("outcome", "recorded_by"),
-                    ("plan_change", "changed_by"), ("plan_change", "acknowledged_by"), ("person_erasure", "erased_by"),
-                    ("objective", "created_by"))
+                    ("competency_baseline", "recorded_by"), ("plan_change", "changed_by"),
+                    ("plan_change", "acknowledged_by"), ("person_erasure", "erased_by"), ("objective", "created_by"))
 # text Sojourn wrote itself: each mention becomes the pseudonym, the rest stays
 GENERATED_TEXT = (("task", "title"), ("task", "description"), ("outbox", "subject"), ("outbox", "body"),
                   ("outbox", "calendar"), ("outbox", "last_error"), ("person_erasure", "reason"))
@@ -135,6 +135,10 @@ def export_person(db: Engine, email: str) -> dict[str, Any]:
             "outcomes": _with_competencies(session, rows_where(
                 session, "outcome", column("outcome", "assignment_id").in_(_as_assignee(roles)) |
                 (column("outcome", "recorded_by") == person.email))),
+            "competency_baselines": rows_where(
+                session, "competency_baseline",
+                column("competency_baseline", "assignment_id").in_(_as_assignee(roles)) |
+                (column("competency_baseline", "recorded_by") == person.email)),
             "notices": rows_where(session, "outbox", column("outbox", "recipient") == person.email),
             "objectives": rows_where(session, "objective", (column("objective", "owner_id") == person_id) |
                                      (column("objective", "created_by") == person.email)),

@@ -150,7 +150,7 @@ class Rating(Protocol):
     @property
     def name(self) -> str: ...
     @property
-    def before(self) -> int: ...
+    def before(self) -> int | None: ...
     @property
     def after(self) -> int: ...
 
@@ -161,8 +161,8 @@ def outcome_view(outcome: Outcome, competencies: Iterable[Rating]) -> dict[str, 
         "retained": outcome.retained, "left_on": outcome.left_on.isoformat() if outcome.left_on else None,
         "left_reason": outcome.left_reason, "considered_for_promotion": outcome.considered_for_promotion,
         "promoted_to": outcome.promoted_to, "impact": outcome.impact,
-        "competencies": [{"name": c.name, "before": c.before, "after": c.after, "growth": c.after - c.before}
-                         for c in competencies],
+        "competencies": [{"name": c.name, "before": c.before, "after": c.after,
+                          "growth": None if c.before is None else c.after - c.before} for c in competencies],
         "recorded_at": outcome.recorded_at.isoformat(), "recorded_by": outcome.recorded_by,
     }
 
@@ -172,7 +172,8 @@ def signoff_views(record: AssignmentRecord, signoffs: Iterable[Signoff],
     """The sign-offs of the assignment's current plan version: who signed for which role, and when."""
     version = record.assignment.plan_version
     return [{"role": s.role, "by": p.email if (p := people.get(s.person_id)) else None, "plan_version": version,
-             "signed_at": instant(s.signed_at), "recorded_by": s.recorded_by}
+             "signed_at": instant(s.signed_at), "recorded_by": s.recorded_by,
+             "given_by": "on_behalf" if s.on_behalf else "holder"}
             for s in sorted(signoffs, key=lambda s: s.signed_at) if s.plan_version == version]
 
 

@@ -20,7 +20,9 @@ from engine.domain.lifecycle import Lifecycle, Subject
 from engine.domain.notices import CADENCE_KINDS, RECORDED_CADENCES, TASK_KINDS, NewNotice, NoticeKind
 from engine.domain.schedule import due_date, end_of_day, local_date, local_instant, zone
 from engine.program import audit
+from engine.program.competencies import competency_growth_view, current_baselines
 from engine.program.logging import get_logger
+from engine.program.overlaps import ALLOW_OVERLAP_HINT, PlannedStay, overlap_refusals
 from engine.program.records import (
     AssignmentRecord,
     assignment_view,
@@ -208,20 +210,24 @@ class AssignmentSpec:
 
 
 def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: datetime,
-                      allow_past: bool = True) -> dict[str, Any]:
+                      allow_past: bool = True, allow_overlap: bool = True) -> dict[str, Any]:
     """Create an assignment in its first stage; with `allow_past` False, one whose end date has passed is refused
-    (the CLI's default: its tasks would all be counted from today)."""
+    (the CLI's default: its tasks would all be counted from today); with `allow_overlap` False, one whose dates
+    overlap a running assignment of the same assignee (the CLI's default too)."""
     with _transaction(db) as session:
-        record = _create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past)
+        record = _create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past,
+                                    allow_overlap=allow_overlap)
     log.info("assignment created", assignment=record.assignment.id, assignee=record.assignee.email, actor=actor)
     return assignment_view(record, now)
 
 
 def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str, now: datetime,
-                       allow_past: bool = True,
+                       allow_past: bool = True, allow_overlap: bool = True,
                        progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Create one assignment per CSV line, all or nothing; every problem of every line is reported with its number.
-    With `allow_past` False, a line whose end date has passed is one of them.
+    With `allow_past` False, a line whose end date has passed is one of them. With `allow_overlap` False, lines
+    that pass every check are then held against running assignments and earlier lines of the same assignee, and
+    every overlapping line is refused at once (exit 1).
 
     Every line is checked before anything is written, then all of them are written together, a few hundred rows
     per statement. `progress(done, total)` counts the lines checked as the first half, the writing as the second.
@@ -242,6 +248,8 @@ def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str
             if progress is not None:
                 progress(done, 2 * len(rows))
         problems.raise_if_any()
+        if not allow_overlap:
+            _refuse_overlapping_lines(session, source, [line for line, _ in rows], checked)
         created = _create_assignments(session, checked, actor=actor, now=now)
         if progress is not None:
             progress(2 * len(rows), 2 * len(rows))
@@ -282,11 +290,35 @@ def _workflow_roles(db: Engine) -> dict[str, tuple[str, ...]]:
         return {w.name: definition_of(w).stakeholder_roles for w in lookups.all_workflows(session)}
 
 
+def create_assignment_in(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime,
+                         allow_past: bool = True, allow_overlap: bool = True) -> AssignmentRecord:
+    """Create an assignment inside a caller's transaction, with the checks of `create_assignment`."""
+    return _create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past, allow_overlap=allow_overlap)
+
+
 def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime,
-                       allow_past: bool = True) -> AssignmentRecord:
+                       allow_past: bool = True, allow_overlap: bool = True) -> AssignmentRecord:
     checked = _check_new_assignment(_CreationLookups(session, [spec]), spec,
                                     ended_by=None if allow_past else now.date())
+    if not allow_overlap and (refusals := overlap_refusals(session, [_planned_stay(checked, "")])):
+        raise SojournError(f"refused: {refusals[0][1]}", details=[ALLOW_OVERLAP_HINT])
     return _create_assignments(session, [checked], actor=actor, now=now)[0]
+
+
+def _planned_stay(new: _NewAssignment, label: str) -> PlannedStay:
+    return PlannedStay(label, pk(new.assignee), new.assignee.email, new.start, new.end)
+
+
+def _refuse_overlapping_lines(session: Session, source: str, lines: Sequence[int],
+                              checked: Sequence[_NewAssignment]) -> None:
+    """Every line of an import whose dates overlap, reported together; nothing is imported."""
+    refusals = overlap_refusals(session, [_planned_stay(n, f"line {line}")
+                                          for line, n in zip(lines, checked, strict=True)])
+    if refusals:
+        raise SojournError(f"{source}: nothing imported; {len(refusals)} line(s) overlap another assignment of "
+                           "their assignee",
+                           details=[*inputs.capped([f"{source}, line {lines[index]}: {why}"
+                                                    for index, why in refusals]), ALLOW_OVERLAP_HINT])
 
 
 @dataclass(frozen=True)
@@ -408,8 +440,11 @@ def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[st
         signoffs = lookups.signoffs_of(session, [assignment_id])
         signers = lookups.people_by_id(session, (s.person_id for s in signoffs))
         outcomes = program_queries.outcomes_with_competencies(session, assignment_id)
+        latest = [(r.name, r.before, r.after) for _, ratings in outcomes for r in ratings]  # 24 months after 12
         return {**assignment_view(record, now), "signoffs": signoff_views(record, signoffs, signers),
-                "outcomes": [outcome_view(o, ratings) for o, ratings in outcomes]}
+                "outcomes": [outcome_view(o, ratings) for o, ratings in outcomes],
+                "competency_growth": competency_growth_view(current_baselines(session, assignment_id), latest),
+                "impact_statements": sum(o.impact is not None for o, _ in outcomes)}
 
 
 def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:

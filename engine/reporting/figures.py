@@ -31,7 +31,7 @@ from engine.reporting.objectives import objective_rollup
 from engine.store import objective_queries, program_queries, report_queries
 from engine.store.models import pk
 from engine.store.objective_queries import ObjectiveRow
-from engine.store.program_queries import GoalProgressRow, ObjectiveLinkRow, OutcomeRow
+from engine.store.program_queries import CompetencyRatingRow, GoalProgressRow, ObjectiveLinkRow, OutcomeRow
 from engine.store.report_queries import AssignmentFilter, AssignmentRow, ContactRow, OverdueTaskRow, TransitionRow
 
 REPATRIATION_WINDOW_DAYS = 180  # repatriation planning starts three to six months before the end date
@@ -51,6 +51,7 @@ class ReportRows:
     objectives: list[ObjectiveRow] = field(default_factory=list)
     objective_links: list[ObjectiveLinkRow] = field(default_factory=list)  # of the selected assignments' goals
     goal_progress: list[GoalProgressRow] = field(default_factory=list)
+    competency_ratings: list[CompetencyRatingRow] = field(default_factory=list)  # rated in those outcomes
 
 
 def check_filter(*, workflow: str | None, start_year: int | None, host: str | None) -> AssignmentFilter:
@@ -81,7 +82,8 @@ def program_report(db: Engine, *, workflow: str | None = None, start_year: int |
                           outcomes=program_queries.program_outcomes(session, selection),
                           objectives=objective_queries.objective_rows(session),
                           objective_links=program_queries.program_objective_links(session, selection),
-                          goal_progress=program_queries.program_goal_progress(session, selection))
+                          goal_progress=program_queries.program_goal_progress(session, selection),
+                          competency_ratings=program_queries.program_competency_ratings(session, selection))
     if progress is not None:
         progress(1, 2)
     report = compute_report(rows, selection, now)
@@ -312,7 +314,40 @@ def outcomes(rows: ReportRows, history: dict[int, list[TransitionRow]]) -> dict[
             "retention": [_retention_at(months, [o for o in recorded if o.months == months])
                           for months in OUTCOME_MONTHS],
             "considered_for_promotion": len({o.assignment_id for o in recorded if o.considered_for_promotion}),
-            "promoted": len({o.assignment_id for o in recorded if o.promoted_to is not None})}
+            "promoted": len({o.assignment_id for o in recorded if o.promoted_to is not None}),
+            "competency_growth": competency_growth(recorded, rows.competency_ratings)}
+
+
+def competency_growth(outcomes: Iterable[OutcomeRow], ratings: Iterable[CompetencyRatingRow]) -> dict[str, Any]:
+    """Growth per competency over the cohort, and how many outcomes state a business impact.
+
+    Each assignment counts once per competency, with its latest rating after return (24 months over 12). Its growth
+    is that rating minus the baseline rated when the plan was agreed (or the `before` typed with the outcome); a
+    rating with no baseline is counted under `no_baseline` and in no mean. Means are rounded to two decimals. An
+    impact statement blanked by an erasure still counts: the statement was made, only its text is gone.
+    """
+    latest: dict[tuple[int, str], CompetencyRatingRow] = {}
+    for rating in sorted(ratings, key=lambda r: (r.assignment_id, r.months)):
+        latest[(rating.assignment_id, rating.name.lower())] = rating
+    by_name: dict[str, list[CompetencyRatingRow]] = defaultdict(list)
+    for (_, key), rating in sorted(latest.items()):
+        by_name[key].append(rating)
+    competencies = [_growth_of(found) for _, found in sorted(by_name.items())]
+    growths = [r.after - r.before for r in latest.values() if r.before is not None]
+    return {"competencies": competencies, "with_baseline": len(growths), "no_baseline": len(latest) - len(growths),
+            "mean_growth": _mean_growth(growths), "impact_statements": sum(o.impact is not None for o in outcomes)}
+
+
+def _growth_of(ratings: Sequence[CompetencyRatingRow]) -> dict[str, Any]:
+    growths = [r.after - r.before for r in ratings if r.before is not None]
+    return {"name": ratings[0].name, "assignments": len(ratings), "with_baseline": len(growths),
+            "no_baseline": len(ratings) - len(growths), "mean_growth": _mean_growth(growths),
+            "ratings": [{"assignment_id": r.assignment_id, "months": r.months, "baseline": r.before, "after": r.after,
+                         "growth": None if r.before is None else r.after - r.before} for r in ratings]}
+
+
+def _mean_growth(growths: Sequence[int]) -> float | None:
+    return round(statistics.fmean(growths), 2) if growths else None
 
 
 def _retention_at(months: int, recorded: Sequence[OutcomeRow]) -> dict[str, Any]:

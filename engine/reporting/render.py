@@ -73,7 +73,12 @@ def sections(report: dict[str, Any]) -> list[Section]:
           *[[f"retained at {r['months']} months", f"{r['retained']} of {r['recorded']} recorded"]
             for r in outcome["retention"]],
           ["considered for promotion", outcome["considered_for_promotion"]],
-          ["promoted", outcome["promoted"]]]),
+          ["promoted", outcome["promoted"]],
+          ["impact statements", outcome["competency_growth"]["impact_statements"]]]),
+        ("competency_growth", "Competency growth (latest rating after return minus the baseline)",
+         ["competency", "assignments", "with_baseline", "no_baseline", "mean_growth"],
+         [[c["name"], c["assignments"], c["with_baseline"], c["no_baseline"], c["mean_growth"]]
+          for c in outcome["competency_growth"]["competencies"]]),
         ("recorded_outcomes", "Outcomes recorded after return",
          ["assignment_id", "assignee", "months", "retained", "considered_for_promotion", "promoted_to"],
          [[o["assignment_id"], o["assignee"], o["months"], "yes" if o["retained"] else "no",
@@ -106,6 +111,8 @@ def render_table(report: dict[str, Any]) -> str:
 
 
 def _cell(key: str, column: str, value: Any) -> str:
+    if (key, column) == ("competency_growth", "mean_growth") and value is not None:
+        return f"{value:+.2f}"
     return _rate(value) if (key, column) == ("contact_compliance", "rate") else _text(value)
 
 
@@ -147,8 +154,8 @@ def render_html(report: dict[str, Any]) -> str:
         ("overdue", lambda: _overdue_chart(report["overdue"])),
         ("stage_durations", lambda: _durations_chart(report["stage_durations"])),
         ("contact_compliance", lambda: _compliance_chart(report["contact_compliance"])),
-        ("upcoming_repatriations", lambda: None), ("outcomes", lambda: None), ("recorded_outcomes", lambda: None),
-        ("cancellations", lambda: None), ("objectives", lambda: None)]
+        ("upcoming_repatriations", lambda: None), ("outcomes", lambda: None), ("competency_growth", lambda: None),
+        ("recorded_outcomes", lambda: None), ("cancellations", lambda: None), ("objectives", lambda: None)]
     shown = []
     for number, (key, chart) in enumerate(charts):
         title, header, rows = tables[key]

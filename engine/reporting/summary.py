@@ -72,7 +72,8 @@ def program_summary(db: Engine, *, workflow: str | None = None, start_year: int 
         report_rows = figures.ReportRows(
             workflows=workflows, assignments=report_queries.report_assignments(session, selection),
             transitions=report_queries.report_transitions(session, selection), overdue_tasks=[],
-            contacts=report_queries.report_contacts(session, selection), outcomes=outcomes)
+            contacts=report_queries.report_contacts(session, selection), outcomes=outcomes,
+            competency_ratings=program_queries.program_competency_ratings(session, selection))
         rows = SummaryRows(report=report_rows, assignments=program_queries.program_assignments(session, selection),
                            outcomes=outcomes,
                            checkins=program_queries.program_checkins(session, selection),
@@ -107,6 +108,8 @@ def compute_summary(rows: SummaryRows, selection: AssignmentFilter, now: datetim
         "open_pulse_alerts": rows.open_pulse_alerts,
         "cost": cost_per_retained_leader(rows.assignments, retained),
         "objectives": objective_rollup(rows.objectives, rows.objective_links, rows.goal_progress, outcomes),
+        "competency_growth": figures.competency_growth(
+            outcomes, [r for r in rows.report.competency_ratings if r.assignment_id in completed]),
     }
 
 

@@ -95,10 +95,11 @@ def audit_event_rows(session: Session, assignment_id: int | None = None) -> Iter
 CHECKED_ROWS: dict[str, tuple[str, ...]] = {
     "transition": ("from_stage", "to_stage", "at", "actor", "reason"),
     "task": ("key", "status", "completed_at", "completed_by", "note"),
-    "signoff": ("role", "person_id", "plan_version", "signed_at", "recorded_by"),
+    "signoff": ("role", "person_id", "plan_version", "signed_at", "recorded_by", "on_behalf"),
     "contact": ("kind", "with_person_id", "on", "notes", "logged_by", "logged_at"),
     "checkin": ("person_id", "role", "at", "note", "feedback"),
     "pulse": ("person_id", "at", "expectancy", "instrumentality", "valence", "note", "alert_reason", "resolved_at"),
+    "competency_baseline": ("name", "level", "recorded_at", "recorded_by"),
     "outcome": ("months", "retained", "left_on", "left_reason", "considered_for_promotion", "promoted_to", "impact",
                 "recorded_at", "recorded_by"),
 }
@@ -138,7 +139,8 @@ def checkin_progress(session: Session, assignment_id: int | None = None) -> dict
     return found
 
 
-def outcome_competencies(session: Session, assignment_id: int | None = None) -> dict[int, dict[str, list[int]]]:
+def outcome_competencies(session: Session,
+                         assignment_id: int | None = None) -> dict[int, dict[str, list[int | None]]]:
     """outcome_competencies: outcome id -> {competency: [before, after]}."""
     competency = SQLModel.metadata.tables["outcome_competency"]
     outcome = SQLModel.metadata.tables["outcome"]
@@ -146,7 +148,7 @@ def outcome_competencies(session: Session, assignment_id: int | None = None) -> 
     if assignment_id is not None:
         statement = statement.join(outcome, outcome.c.id == competency.c.outcome_id).where(
             outcome.c.assignment_id == assignment_id)
-    found: dict[int, dict[str, list[int]]] = {}
+    found: dict[int, dict[str, list[int | None]]] = {}
     for outcome_id, name, before, after in session.execute(statement):
         found.setdefault(outcome_id, {})[name] = [before, after]
     return found

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Column, Index, Integer, Numeric, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, Numeric, Text, UniqueConstraint, false
 from sqlalchemy.ext.mutable import MutableList
 from sqlmodel import Field, SQLModel
 
@@ -132,7 +132,8 @@ class Signoff(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id")
     plan_version: int
     signed_at: datetime
-    recorded_by: str
+    recorded_by: str  # who gave the sign-off: the holder, or an administrator on their behalf
+    on_behalf: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class Contact(SQLModel, table=True):
@@ -311,15 +312,27 @@ class Outcome(SQLModel, table=True):
 
 
 class OutcomeCompetency(SQLModel, table=True):
-    """One competency of an outcome, rated before the assignment and after it on a scale of 1 to 5."""
+    """One competency of an outcome, rated before the assignment (typed, or its baseline) and after it, 1 to 5."""
 
     __tablename__: ClassVar[str] = "outcome_competency"
     __table_args__ = (UniqueConstraint("outcome_id", "name"),)
     id: int | None = Field(default=None, primary_key=True)
     outcome_id: int = Field(foreign_key="outcome.id", index=True)
     name: str
-    before: int
+    before: int | None  # None: rated after the assignment only, with no baseline to grow from
     after: int
+
+
+class CompetencyBaseline(SQLModel, table=True):
+    """A competency's rating (1 to 5) when the plan is agreed; a later row for the same name corrects it."""
+
+    __tablename__: ClassVar[str] = "competency_baseline"
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    name: str
+    level: int
+    recorded_at: datetime
+    recorded_by: str
 
 
 class LinkRevocation(SQLModel, table=True):

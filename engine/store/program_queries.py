@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 from engine.store.models import (
     Assignment,
     Checkin,
+    CompetencyBaseline,
     Goal,
     GoalObjective,
     GoalProgress,
@@ -42,6 +43,17 @@ class OutcomeRow(NamedTuple):
     retained: bool
     considered_for_promotion: bool
     promoted_to: str | None
+    impact: str | None = None
+
+
+class CompetencyRatingRow(NamedTuple):
+    """A competency rated after return: `before` is the baseline (None when it had none)."""
+
+    assignment_id: int
+    months: int
+    name: str
+    before: int | None
+    after: int
 
 
 class CheckinRow(NamedTuple):
@@ -110,9 +122,25 @@ def program_assignments(session: Session, selection: AssignmentFilter) -> list[P
 def program_outcomes(session: Session, selection: AssignmentFilter) -> list[OutcomeRow]:
     """program_outcomes: the recorded outcomes of the selected assignments."""
     statement = (select(col(Outcome.assignment_id), col(Outcome.months), col(Outcome.retained),
-                        col(Outcome.considered_for_promotion), col(Outcome.promoted_to))
+                        col(Outcome.considered_for_promotion), col(Outcome.promoted_to), col(Outcome.impact))
                  .where(col(Outcome.assignment_id).in_(_selected_ids(selection))))
     return [OutcomeRow(*row) for row in _rows(session, statement)]
+
+
+def program_competency_ratings(session: Session, selection: AssignmentFilter) -> list[CompetencyRatingRow]:
+    """program_competency_ratings: every competency rated in the outcomes of the selected assignments."""
+    statement = (select(col(Outcome.assignment_id), col(Outcome.months), col(OutcomeCompetency.name),
+                        col(OutcomeCompetency.before), col(OutcomeCompetency.after))
+                 .join(Outcome, col(OutcomeCompetency.outcome_id) == col(Outcome.id))
+                 .where(col(Outcome.assignment_id).in_(_selected_ids(selection)))
+                 .order_by(col(Outcome.assignment_id), col(Outcome.months), col(OutcomeCompetency.id)))
+    return [CompetencyRatingRow(*row) for row in _rows(session, statement)]
+
+
+def competency_baselines_of(session: Session, assignment_id: int) -> list[CompetencyBaseline]:
+    """competency_baselines_of: every baseline rated for the assignment, oldest first."""
+    return list(session.scalars(select(CompetencyBaseline).where(col(CompetencyBaseline.assignment_id) ==
+                                                                 assignment_id).order_by(col(CompetencyBaseline.id))))
 
 
 def program_checkins(session: Session, selection: AssignmentFilter) -> list[CheckinRow]:

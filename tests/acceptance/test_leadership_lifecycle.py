@@ -21,12 +21,12 @@ def add_cast(sojourn: Sojourn) -> None:
         sojourn.ok("person", "add", email, "--name", name, "--tz", tz)
 
 
-def create(sojourn: Sojourn, start: str, end: str) -> dict[str, Any]:
+def create(sojourn: Sojourn, start: str, end: str, *options: str) -> dict[str, Any]:
     stakeholders = [part for role, email in EMAIL.items() if role != "assignee"
                     for part in ("--stakeholder", f"{role}={email}")]
     return dict(sojourn.json("assignment", "create", "--workflow", "leadership-development", "--assignee",
                              EMAIL["assignee"], "--home", "BR", "--host", "DE", "--start", start, "--end", end,
-                             *stakeholders))
+                             *stakeholders, *options))
 
 
 def open_stage_tasks(view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -181,7 +181,7 @@ def test_cancellation_needs_a_reason_and_closes_open_tasks(sojourn: Sojourn) -> 
     """Cancelling without a reason is bad input; with one, the assignment is cancelled and no task stays open."""
     add_cast(sojourn)
     kept = create(sojourn, start=day(-10), end=day(400))
-    view = walk_to(sojourn, create(sojourn, start=day(-10), end=day(400)), "plan_agreed")
+    view = walk_to(sojourn, create(sojourn, day(-10), day(400), "--allow-overlap"), "plan_agreed")
     aid = str(view["id"])
     assert open_stage_tasks(view)
 

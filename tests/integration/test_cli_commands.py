@@ -139,7 +139,7 @@ def test_workflow_install_keeps_running_assignments_on_their_version(on_db: Sojo
     installed = as_json(on_db("workflow", "install", str(path), "--json"))
     assert installed == {"name": "leadership-development", "version": 2, "new": True}
     assert as_json(on_db("workflow", "install", str(path), "--json"))["new"] is False
-    later = as_json(on_db(*create_args(people), "--json"))
+    later = as_json(on_db(*create_args(people), "--allow-overlap", "--json"))
 
     assert later["workflow_version"] == 2
     assert [t["key"] for t in later["tasks"]] == ["interview_assignee", "interview_sending_manager", "reference_check"]
@@ -231,7 +231,7 @@ def test_assignment_import_creates_every_row(on_db: Sojourn, people: dict[str, s
             + ",".join(people[r] for r in roles) for home, month in (("BR", 3), ("IN", 4), ("US", 5))]
     path = tmp_path / "hr-export.csv"
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    imported = as_json(on_db("assignment", "import", str(path), "--json"))
+    imported = as_json(on_db("assignment", "import", str(path), "--allow-overlap", "--json"))
     assert [(a["home"], a["start"], a["stage"]) for a in imported] == [
         ("BR", "2026-03-01", "interviews"), ("IN", "2026-04-01", "interviews"), ("US", "2026-05-01", "interviews")]
     assert all(set(a) >= ASSIGNMENT_FIELDS for a in imported)
@@ -377,9 +377,10 @@ def test_actor_option_beats_environment(on_db: Sojourn, db: Engine, people: dict
     without = as_json(on_db(*create_args(people), "--json"))
     assert _history_actor(db, without["id"]) == getpass.getuser()
     monkeypatch.setenv("SOJOURN_ACTOR", "env.actor@example.com")
-    from_env = as_json(on_db(*create_args(people), "--json"))
+    from_env = as_json(on_db(*create_args(people), "--allow-overlap", "--json"))
     assert _history_actor(db, from_env["id"]) == "env.actor@example.com"
-    from_option = as_json(on_db("--actor", "option.actor@example.com", *create_args(people), "--json"))
+    from_option = as_json(on_db("--actor", "option.actor@example.com", *create_args(people), "--allow-overlap",
+                                "--json"))
     assert _history_actor(db, from_option["id"]) == "option.actor@example.com"
 
 

@@ -175,7 +175,8 @@ def _plan_agreed(db: Engine, spec: service.AssignmentSpec) -> int:
 
 def test_plan_signoff_signs_the_current_version_for_the_holder(db: Engine, spec: service.AssignmentSpec,
                                                                people: dict[str, str]) -> None:
-    """The host manager's link signs the current plan version for host_manager, recorded by them."""
+    """The host manager's link signs the current plan version for host_manager, recorded by them, and `plan show`
+    says the holder gave it."""
     assignment_id = _plan_agreed(db, spec)
     action, token = _link(people["host_manager"], LinkAction.PLAN_SIGNOFF,
                           {"assignment": assignment_id, "role": "host_manager", "plan_version": 2})
@@ -183,6 +184,7 @@ def test_plan_signoff_signs_the_current_version_for_the_holder(db: Engine, spec:
     with transaction(db) as session:
         (signed,) = session.execute(select(Signoff)).scalars().all()
     assert (signed.role, signed.plan_version, signed.recorded_by) == ("host_manager", 2, people["host_manager"])
+    assert [s["given_by"] for s in plans.show_plan(db, assignment_id)["signoffs"]] == ["holder"]
 
 
 def test_a_plan_cannot_be_signed_for_a_role_by_someone_who_does_not_hold_it(

@@ -31,10 +31,15 @@ def test_competency_rating_reads_name_before_and_after() -> None:
         "cross-cultural leadership", 2, 5)
 
 
-@pytest.mark.parametrize("value", ["negotiation=0:3", "negotiation=3:6", "negotiation=a:3", "negotiation=3",
-                                   "=2:3", "negotiation", "negotiation=-1:3"])
+def test_competency_rating_reads_name_and_after_alone_to_grow_from_the_baseline() -> None:
+    """`NAME=AFTER` leaves `before` to the baseline rated when the plan was agreed."""
+    assert outcomes.competency_rating("negotiation=4") == outcomes.CompetencyRating("negotiation", None, 4)
+
+
+@pytest.mark.parametrize("value", ["negotiation=0:3", "negotiation=3:6", "negotiation=a:3", "negotiation=6",
+                                   "negotiation=:3", "=2:3", "negotiation", "negotiation=-1:3", "negotiation=²"])
 def test_competency_rating_refuses_values_off_the_scale_or_malformed(value: str) -> None:
-    """A rating outside 1 to 5, or a value not shaped NAME=BEFORE:AFTER, is a BadInput."""
+    """A rating outside 1 to 5, or a value not shaped NAME=AFTER or NAME=BEFORE:AFTER, is a BadInput."""
     with pytest.raises(BadInput):
         outcomes.competency_rating(value)
 

@@ -105,7 +105,9 @@ def test_cancellations_name_the_stage_left_and_the_reason() -> None:
          "reason": "visa refused"}],
         "retention": [{"months": 12, "recorded": 0, "retained": 0, "rate": None},
                       {"months": 24, "recorded": 0, "retained": 0, "rate": None}],
-        "considered_for_promotion": 0, "promoted": 0}
+        "considered_for_promotion": 0, "promoted": 0,
+        "competency_growth": {"competencies": [], "with_baseline": 0, "no_baseline": 0, "mean_growth": None,
+                              "impact_statements": 0}}
 
 
 def test_recorded_outcomes_are_listed_and_counted_per_milestone() -> None:
