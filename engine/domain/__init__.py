@@ -5,6 +5,6 @@ values and the one CSV table reader (`inputs`, `csv_tables`); the workflow langu
 `pruning`, `guards`, `lifecycle`); calendar arithmetic (`schedule`, `cadences`, `reminders`); one escaping rule per
 output format (`escape`).
 
-May import: the standard library, pydantic, yaml, transitions, jinja2 and matplotlib (the escaping rules of the
+May import: the standard library, pydantic, yaml, jinja2 and matplotlib (the escaping rules of the
 formats they write), and `engine.domain` itself.
 """

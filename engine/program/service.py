@@ -16,7 +16,7 @@ from engine.domain.cadences import period_start_of
 from engine.domain.csv_tables import LineProblems, TableRow, TableSpec, read_table
 from engine.domain.definition import Transition, WorkflowDefinition, parse_definition
 from engine.domain.errors import BadInput, GuardsUnmet, NotFound, SojournError
-from engine.domain.lifecycle import Lifecycle, Subject
+from engine.domain.lifecycle import Lifecycle
 from engine.domain.notices import CADENCE_KINDS, RECORDED_CADENCES, TASK_KINDS, NewNotice, NoticeKind
 from engine.domain.schedule import due_date, end_of_day, local_date, local_instant, zone
 from engine.program import audit
@@ -467,8 +467,8 @@ def _note_early_return(connection: Connection, record: AssignmentRecord, categor
 
 
 def _fire(lifecycle: Lifecycle, record: AssignmentRecord, transition: Transition, now: datetime) -> None:
-    """Evaluate the guards once and fire the machine once; refuse with every unmet guard and who must act."""
-    unmet = lifecycle.attempt(Subject(record.assignment.stage), transition, record.guard_context(now))
+    """Refuse the move with every unmet guard of the transition and who must act."""
+    unmet = lifecycle.unmet(transition, record.guard_context(now))
     if unmet:
         raise GuardsUnmet(
             f"assignment {record.assignment.id} cannot move from {record.assignment.stage} to {transition.dest} yet",
