@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import col
 
 from engine.domain import inputs
-from engine.domain.cadences import CadenceSchedule, anchor_day, in_range, range_entered_at
+from engine.domain.cadences import CadenceSchedule, in_range, range_entered_at
 from engine.domain.errors import NotFound
 from engine.planning.ical import CalendarEvent, ContactPeriod, calendar_text, contact_event, in_date_order, task_event
 from engine.program.records import AssignmentRecord, load_records
@@ -74,9 +74,7 @@ def contact_periods(record: AssignmentRecord, history: list[StageChange], person
                 or not in_range(definition, cadence, assignment.stage)):
             continue
         # Periods are counted in the assignee's zone, as planning counts them.
-        schedule = CadenceSchedule(anchor=anchor_day(entered, record.assignee.tz, assignment.start),
-                                   every=cadence.every, grace_days=cadence.grace_days,
-                                   local_hour=definition.reminders.local_hour, due_zones=(), missed_zones=())
+        schedule = CadenceSchedule.of(definition, cadence, entered, record.assignee.tz, start=assignment.start)
         index = max(schedule.index_of(today), 0)
         while schedule.start(index) <= assignment.end:
             yield ContactPeriod(assignment, record.assignee, cadence, partner, schedule.start(index),

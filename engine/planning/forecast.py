@@ -29,7 +29,7 @@ from engine.domain import inputs
 from engine.domain.definition import Transition
 from engine.domain.errors import BadInput, SojournError
 from engine.domain.escape import mermaid_label
-from engine.domain.guards import GoalFacts
+from engine.domain.guards import GoalFacts, earliest_day
 from engine.domain.notices import MISSED_KINDS
 from engine.domain.schedule import local_instant
 from engine.planning import planner
@@ -454,8 +454,7 @@ def _date_guards_pass_at(record: AssignmentRecord, transition: Transition) -> da
     """When the date guards (not_before) of a transition first pass: the local hour in the assignee's zone on the
     first day they allow, or that day's first instant in UTC if the local hour falls on the UTC day before."""
     a = record.assignment
-    days = [(a.start if g.params["anchor"] == "start" else a.end) + timedelta(days=int(g.params["days"]))
-            for g in transition.guards if g.name == "not_before"]
+    days = [day for g in transition.guards if (day := earliest_day(g.name, g.params, a.start, a.end)) is not None]
     if not days:
         return None
     day = max(days)
