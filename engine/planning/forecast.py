@@ -416,8 +416,8 @@ class _Replay:
         for guard in transition.guards:
             while guard.name == "min_smart_goals" and tracked.smart_goals < int(guard.params.get("count", 1)):
                 tracked.smart_goals += 1
-                service.add_goal(self.scratch, a.id, title=f"Goal {tracked.smart_goals} (assumed by the forecast)",
-                                 measure="as agreed", target="as agreed", due=a.end.isoformat(), actor=ACTOR, now=now)
+                plans.add_goal(self.scratch, a.id, title=f"Goal {tracked.smart_goals} (assumed by the forecast)",
+                               measure="as agreed", target="as agreed", due=a.end.isoformat(), actor=ACTOR, now=now)
         for guard in transition.guards:
             if guard.name == "plan_signed_off":
                 plan = tracked.record.definition.plan

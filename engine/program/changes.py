@@ -27,7 +27,7 @@ from engine.domain.reminders import task_steps
 from engine.domain.schedule import end_of_day, zone
 from engine.program import audit
 from engine.program.records import AssignmentRecord, instant, load_record, task_view
-from engine.program.service import _find_person, _person, _person_view
+from engine.program.service import find_person, person_view, require_person
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups
 from engine.store.change_queries import cancel_queued_notices_to
@@ -47,7 +47,7 @@ def set_stakeholder(db: Engine, assignment_id: int, role: str, email: str, *, re
         record = load_record(session, assignment_id)
         _check_role(record, role)
         _refuse_when_finished(record, "its stakeholders")
-        new = _person(session, address, role)
+        new = require_person(session, address, role)
         old = record.person_for(role)
         assert old is not None, "every role is filled when the assignment is created"
         if old.id == new.id:
@@ -170,7 +170,7 @@ def import_people(db: Engine, data: bytes | str, *, source: str) -> list[dict[st
                          tz=zone(r.values.get("tz") or "UTC").key) for r in table.rows]
         session.add_all(people)
         session.flush()
-        return [_person_view(p) for p in people]
+        return [person_view(p) for p in people]
 
 
 def _people_problems(session: Session, table: Table) -> None:
@@ -194,6 +194,6 @@ def _person_line_problems(session: Session, row: dict[str, str]) -> list[str]:
             check(value, what)
         except SojournError as exc:
             messages.append(exc.message)
-    if not messages and _find_person(session, row["email"]) is not None:
+    if not messages and find_person(session, row["email"]) is not None:
         messages.append(f"a person with email {row['email'].lower()} already exists")
     return messages

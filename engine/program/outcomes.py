@@ -176,7 +176,7 @@ def create_costed_assignment(db: Engine, spec: service.AssignmentSpec, *, amount
     """`assignment create --cost --currency`: the assignment and its cost in one transaction."""
     cost = inputs.amount(amount), inputs.currency(currency)
     with use_case_transaction(db) as session:
-        record = service._create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past)
+        record = service.create_assignment_in(session, spec, actor=actor, now=now, allow_past=allow_past)
         _apply_cost(session, record, cost, actor=actor, now=now)
         return assignment_view(record, now)
 

@@ -156,28 +156,30 @@ def add_person(db: Engine, email: str, *, name: str, tz: str = "UTC") -> dict[st
     address = inputs.email(email)
     person = Person(email=address, name=inputs.text(name, "--name"), tz=zone(tz).key)
     with _transaction(db) as session:
-        if _find_person(session, address) is not None:
+        if find_person(session, address) is not None:
             raise SojournError(f"a person with email {address} already exists")
         session.add(person)
         session.flush()
-        return _person_view(person)
+        return person_view(person)
 
 
 def list_people(db: Engine) -> list[dict[str, Any]]:
     with _transaction(db) as session:
-        return [_person_view(p) for p in lookups.people(session)]
+        return [person_view(p) for p in lookups.people(session)]
 
 
-def _person_view(person: Person) -> dict[str, Any]:
+def person_view(person: Person) -> dict[str, Any]:
+    """A person as the CLI and JSON show them."""
     return {"id": person.id, "email": person.email, "name": person.name, "tz": person.tz}
 
 
-def _find_person(session: Session, email: str) -> Person | None:
+def find_person(session: Session, email: str) -> Person | None:
+    """The person with this email, whatever its case or surrounding spaces; None when there is none."""
     return lookups.person_by_email(session, email.strip().lower())
 
 
-def _person(session: Session, email: str, what: str = "person") -> Person:
-    person = _find_person(session, email)
+def require_person(session: Session, email: str, what: str = "person") -> Person:
+    person = find_person(session, email)
     if person is None:
         raise NotFound(f"{what}: no person with email {email}",
                        details=[f"add them first: sojourn person add {email} --name 'Full Name' --tz Area/City"])
@@ -205,7 +207,7 @@ def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: date
     """Create an assignment in its first stage; with `allow_past` False, one whose end date has passed is refused
     (the CLI's default: its tasks would all be counted from today)."""
     with _transaction(db) as session:
-        record = _create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past)
+        record = create_assignment_in(session, spec, actor=actor, now=now, allow_past=allow_past)
     log.info("assignment created", assignment=record.assignment.id, assignee=record.assignee.email, actor=actor)
     return assignment_view(record, now)
 
@@ -275,8 +277,9 @@ def _workflow_roles(db: Engine) -> dict[str, tuple[str, ...]]:
         return {w.name: definition_of(w).stakeholder_roles for w in lookups.all_workflows(session)}
 
 
-def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime,
-                       allow_past: bool = True) -> AssignmentRecord:
+def create_assignment_in(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime,
+                         allow_past: bool = True) -> AssignmentRecord:
+    """Check and write one assignment inside the caller's transaction (creation, or a follow-on assignment)."""
     checked = _check_new_assignment(_CreationLookups(session, [spec]), spec,
                                     ended_by=None if allow_past else now.date())
     return _create_assignments(session, [checked], actor=actor, now=now)[0]
@@ -311,7 +314,7 @@ class _CreationLookups:
 
     def person(self, email: str, what: str) -> Person:
         found = self.people.get(email)
-        return found if found is not None else _person(self.session, email, what)
+        return found if found is not None else require_person(self.session, email, what)
 
 
 def _check_new_assignment(lookups: _CreationLookups, spec: AssignmentSpec, *,
@@ -569,7 +572,7 @@ def list_tasks(db: Engine, *, now: datetime, assignment_id: int | None = None, o
     with _transaction(db) as session:
         if assignment_id is not None:
             load_record(session, assignment_id)
-        owner_id = None if owner is None else pk(_person(session, inputs.email(owner, "--owner")))
+        owner_id = None if owner is None else pk(require_person(session, inputs.email(owner, "--owner")))
         tasks = lookups.tasks_matching(session, assignment_id=assignment_id, owner_id=owner_id, status=status,
                                        overdue_at=now if overdue else None)
         owners = lookups.people_by_id(session, (t.owner_id for t in tasks))
@@ -648,22 +651,6 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
                                     reason="contact logged before delivery")
 
 
-def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str, actor: str,
-             now: datetime) -> dict[str, Any]:
-    """Kept for callers of the service: `engine.program.plans.add_goal`, where the plan's use cases live."""
-    from engine.program import plans
-
-    return plans.add_goal(db, assignment_id, title=title, measure=measure, target=target, due=due, actor=actor,
-                          now=now)
-
-
-def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor: str, now: datetime) -> dict[str, Any]:
-    """Kept for callers of the service: `engine.program.plans.sign_plan`."""
-    from engine.program import plans
-
-    return plans.sign_plan(db, assignment_id, role=role, by=by, actor=actor, now=now)
-
-
 def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, on: str | None, notes: str | None,
                 actor: str, now: datetime) -> dict[str, Any]:
     notes = inputs.note(notes, "--notes")
@@ -676,7 +663,7 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
         if cadence is None:
             kinds = ", ".join(c.kind for c in record.definition.cadences if c.kind not in RECORDED_CADENCES) or "none"
             raise BadInput(f"--kind: unknown contact kind {kind!r}; kinds of {record.workflow.name}: {kinds}")
-        person = _person(session, inputs.email(with_email, "--with"), "--with")
+        person = require_person(session, inputs.email(with_email, "--with"), "--with")
         holder = record.person_for(cadence.with_role)
         if holder is None or holder.email != person.email:
             expected = holder.email if holder else "nobody"

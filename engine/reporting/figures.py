@@ -90,13 +90,13 @@ def compute_report(rows: ReportRows, selection: AssignmentFilter, now: datetime)
     history: dict[int, list[TransitionRow]] = defaultdict(list)
     for step in rows.transitions:
         history[step.assignment_id].append(step)
-    stage_orders = _stage_orders(rows, selection)
+    orders = stage_orders(rows, selection)
     return {
         "as_of": now.isoformat(),
         "filters": {"workflow": selection.workflow, "start_year": selection.start_year, "host": selection.host},
         "assignments": len(rows.assignments),
-        "pipeline": pipeline(rows, stage_orders),
-        "stage_durations": stage_durations(rows, history, stage_orders),
+        "pipeline": pipeline(rows, orders),
+        "stage_durations": stage_durations(rows, history, orders),
         "overdue": overdue_by_owner(rows.overdue_tasks),
         "contact_compliance": contact_compliance(rows, history, now),
         "upcoming_repatriations": upcoming_repatriations(rows, now),
@@ -104,7 +104,7 @@ def compute_report(rows: ReportRows, selection: AssignmentFilter, now: datetime)
     }
 
 
-def _stage_orders(rows: ReportRows, selection: AssignmentFilter) -> dict[str, list[str]]:
+def stage_orders(rows: ReportRows, selection: AssignmentFilter) -> dict[str, list[str]]:
     """Workflow name -> its stages in the newest version's order, then stages only older versions had.
 
     Only workflows with a selected assignment are listed, and the workflow named by the filter always is.

@@ -80,7 +80,7 @@ def compute_summary(rows: SummaryRows, selection: AssignmentFilter, now: datetim
         "as_of": now.isoformat(),
         "filters": {"workflow": selection.workflow, "start_year": selection.start_year, "host": selection.host},
         "assignments": len(rows.assignments),
-        "by_stage": figures.pipeline(rows.report, figures._stage_orders(rows.report, selection)),
+        "by_stage": figures.pipeline(rows.report, figures.stage_orders(rows.report, selection)),
         "active": sum(not definitions[a.workflow_id].is_terminal(a.stage) for a in rows.assignments),
         "completed": len(completed),
         "early_returns": early_returns(rows.assignments, definitions),

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, select, true, update
 from sqlmodel import Session, col
 
 from engine.store.models import Assignment, Checkin, Goal, GoalProgress, Outcome, OutcomeCompetency, Pulse
-from engine.store.report_queries import AssignmentFilter, _rows, _selected_ids
+from engine.store.report_queries import AssignmentFilter, rows_of, selected_ids
 
 
 class ProgramAssignmentRow(NamedTuple):
@@ -86,23 +86,23 @@ def program_assignments(session: Session, selection: AssignmentFilter) -> list[P
     statement = (select(col(Assignment.id), col(Assignment.workflow_id), col(Assignment.stage), col(Assignment.end),
                         col(Assignment.early_return_reason), col(Assignment.cost_amount),
                         col(Assignment.cost_currency))
-                 .where(col(Assignment.id).in_(_selected_ids(selection))).order_by(col(Assignment.id)))
-    return [ProgramAssignmentRow(*row) for row in _rows(session, statement)]
+                 .where(col(Assignment.id).in_(selected_ids(selection))).order_by(col(Assignment.id)))
+    return [ProgramAssignmentRow(*row) for row in rows_of(session, statement)]
 
 
 def program_outcomes(session: Session, selection: AssignmentFilter) -> list[OutcomeRow]:
     """program_outcomes: the recorded outcomes of the selected assignments."""
     statement = (select(col(Outcome.assignment_id), col(Outcome.months), col(Outcome.retained),
                         col(Outcome.considered_for_promotion), col(Outcome.promoted_to))
-                 .where(col(Outcome.assignment_id).in_(_selected_ids(selection))))
-    return [OutcomeRow(*row) for row in _rows(session, statement)]
+                 .where(col(Outcome.assignment_id).in_(selected_ids(selection))))
+    return [OutcomeRow(*row) for row in rows_of(session, statement)]
 
 
 def program_checkins(session: Session, selection: AssignmentFilter) -> list[CheckinRow]:
     """program_checkins: when each check-in of the selected assignments happened."""
     statement = (select(col(Checkin.assignment_id), col(Checkin.at))
-                 .where(col(Checkin.assignment_id).in_(_selected_ids(selection))))
-    return [CheckinRow(*row) for row in _rows(session, statement)]
+                 .where(col(Checkin.assignment_id).in_(selected_ids(selection))))
+    return [CheckinRow(*row) for row in rows_of(session, statement)]
 
 
 def program_goal_progress(session: Session, selection: AssignmentFilter) -> list[GoalProgressRow]:
@@ -111,13 +111,13 @@ def program_goal_progress(session: Session, selection: AssignmentFilter) -> list
     statement = (select(col(GoalProgress.goal_id), col(GoalProgress.percent), col(Checkin.at), col(Checkin.id))
                  .join(Checkin, col(GoalProgress.checkin_id) == col(Checkin.id))
                  .join(Goal, col(GoalProgress.goal_id) == col(Goal.id))
-                 .where(col(Goal.assignment_id).in_(_selected_ids(selection)), col(Goal.removed_at).is_(None)))
-    return [GoalProgressRow(*row) for row in _rows(session, statement)]
+                 .where(col(Goal.assignment_id).in_(selected_ids(selection)), col(Goal.removed_at).is_(None)))
+    return [GoalProgressRow(*row) for row in rows_of(session, statement)]
 
 
 def program_open_pulse_alerts(session: Session, selection: AssignmentFilter) -> int:
     """program_open_pulse_alerts: how many pulses of the selected assignments alerted and are not resolved yet."""
     statement = (select(func.count()).select_from(Pulse)
-                 .where(col(Pulse.assignment_id).in_(_selected_ids(selection)), col(Pulse.alert) == true(),
+                 .where(col(Pulse.assignment_id).in_(selected_ids(selection)), col(Pulse.alert) == true(),
                         col(Pulse.resolved_at).is_(None)))
     return int(session.connection().execute(statement).scalar_one())

@@ -194,7 +194,7 @@ def perform_plan_signoff(db: Engine, person: Person, obj: Mapping[str, Any], for
                          now: datetime) -> Done:
     with transaction(db) as session:
         _signable(session, person, obj)
-    view = service.signoff(db, _int(obj, "assignment"), role=str(obj["role"]), by=person.email, actor=person.email,
+    view = plans.sign_plan(db, _int(obj, "assignment"), role=str(obj["role"]), by=person.email, actor=person.email,
                            now=now)
     if view["already_signed"]:
         raise LinkRefused(Refusal.ALREADY_DONE, "Already done: this plan version is signed for your role.")
