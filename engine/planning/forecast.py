@@ -32,6 +32,7 @@ from engine.domain.escape import mermaid_label
 from engine.domain.guards import GoalFacts, earliest_day
 from engine.domain.notices import MISSED_KINDS
 from engine.domain.schedule import local_instant
+from engine.domain.tasks import TaskStatus
 from engine.planning import planner
 from engine.program import plans, service
 from engine.program.records import AssignmentRecord, load_record, load_records
@@ -318,10 +319,10 @@ class _Replay:
             self.zones.update({p.email: p.tz for p in record.stakeholders.values()})
             smart = sum(GoalFacts(g.title, g.measure, g.target, g.due).is_smart for g in record.goals)
             self.assignments[a.id] = _Tracked(record, a.stage, {
-                pk(t) for t in record.tasks if t.stage == a.stage and t.status == "open"}, smart)
+                pk(t) for t in record.tasks if t.stage == a.stage and t.status == TaskStatus.OPEN}, smart)
             owners = {p.id: p.email for p in record.stakeholders.values()}
             for task in record.tasks:
-                if task.status == "open":
+                if task.status == TaskStatus.OPEN:
                     self._schedule_completion(pk(task), a.id, task.due_on, owners[task.owner_id], start)
 
     def _schedule_completion(self, task_id: int, assignment_id: int, due_on: date, owner: str,
@@ -402,7 +403,7 @@ class _Replay:
                 return advanced  # a guard the forecast cannot meet: the assignment stays
             advanced = True
             tracked.stage = moved["stage"]
-            new_tasks = [t for t in moved["tasks"] if t["stage"] == tracked.stage and t["status"] == "open"]
+            new_tasks = [t for t in moved["tasks"] if t["stage"] == tracked.stage and t["status"] == TaskStatus.OPEN]
             tracked.open_here = {int(t["id"]) for t in new_tasks}
             for t in new_tasks:
                 self._schedule_completion(int(t["id"]), assignment_id, date.fromisoformat(t["due_on"]), t["owner"],

@@ -25,6 +25,7 @@ from engine.domain.errors import BadInput, SojournError
 from engine.domain.notices import TASK_KINDS, NoticeKind
 from engine.domain.reminders import task_steps
 from engine.domain.schedule import end_of_day, zone
+from engine.domain.tasks import TaskStatus
 from engine.program import audit
 from engine.program.records import AssignmentRecord, instant, load_record, task_view
 from engine.program.service import find_person, person_view, require_person
@@ -56,7 +57,7 @@ def set_stakeholder(db: Engine, assignment_id: int, role: str, email: str, *, re
         assert holder is not None
         holder.person_id = pk(new)
         record.stakeholders[role] = new
-        moved = [t for t in record.tasks if t.status == "open" and t.owner_role == role]
+        moved = [t for t in record.tasks if t.status == TaskStatus.OPEN and t.owner_role == role]
         for task in moved:
             _replan(session, task, new, task.due_on, record.definition.reminders, now, reason=f"new {role}")
         # nothing queued for the old holder in this role is theirs any more (a stage change naming tasks now the
@@ -99,7 +100,7 @@ def extend_assignment(db: Engine, assignment_id: int, *, end: str | date, reason
         a.end = new_end
         session.add(a)
         shift = new_end - old_end
-        moved = [t for t in record.tasks if t.status == "open" and _due_from_end(record, t)]
+        moved = [t for t in record.tasks if t.status == TaskStatus.OPEN and _due_from_end(record, t)]
         owners = lookups.people_by_id(session, (t.owner_id for t in moved))
         for task in moved:
             _replan(session, task, owners[task.owner_id], task.due_on + shift, record.definition.reminders, now,

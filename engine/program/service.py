@@ -19,6 +19,7 @@ from engine.domain.errors import BadInput, GuardsUnmet, NotFound, SojournError
 from engine.domain.lifecycle import Lifecycle
 from engine.domain.notices import CADENCE_KINDS, RECORDED_CADENCES, TASK_KINDS, NewNotice, NoticeKind
 from engine.domain.schedule import due_date, end_of_day, local_date, local_instant, zone
+from engine.domain.tasks import TaskStatus
 from engine.program import audit
 from engine.program.logging import get_logger
 from engine.program.records import (
@@ -549,7 +550,7 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
     return typed_row(Task, {"id": None, "assignment_id": pk(a), "key": template.key, "title": template.title,
                             "description": template.description, "stage": stage, "owner_role": template.owner,
                             "owner_id": pk(owner), "due_on": due_on, "due_at": end_of_day(due_on, owner.tz),
-                            "status": "open", "completed_at": None, "completed_by": None, "note": None,
+                            "status": TaskStatus.OPEN, "completed_at": None, "completed_by": None, "note": None,
                             "next_reminder_at": first_reminder, "reminder_round": 0})
 
 
@@ -617,7 +618,7 @@ def _refusal_to_complete(task: Task | None, task_id: int) -> SojournError | None
         return SojournError(f"task {task_id} asks for the acknowledgement of a plan change",
                             details=[f"the {task.owner_role} acknowledges with: "
                                      f"{notices.plan_ack_command(task.assignment_id, 'EMAIL')}"])
-    if task.status != "open":
+    if task.status != TaskStatus.OPEN:
         return _not_open(task)
     return None
 

@@ -29,6 +29,7 @@ from sqlalchemy.sql import func
 from sqlmodel import Session, col, select
 
 from engine.domain.notices import DELIVERABLE, RETRYABLE, NewNotice, NoticeStatus
+from engine.domain.tasks import TaskStatus
 from engine.store.models import (
     Assignment,
     CadenceState,
@@ -197,7 +198,7 @@ def anything_due(session: Session, now: datetime) -> tuple[bool, bool]:
 def _anything_due_statement() -> Executable:
     task, state = _table(Task), _table(CadenceState)
     statement: Executable = select(
-        exists().where(task.c.status == "open", task.c.next_reminder_at <= bindparam("due_now")),
+        exists().where(task.c.status == TaskStatus.OPEN, task.c.next_reminder_at <= bindparam("due_now")),
         exists().where(state.c.next_check_at <= bindparam("due_now")))
     return statement
 
@@ -217,7 +218,7 @@ def _due_task_statement(limit: int) -> SelectOfScalar[Task]:
     """Built once per limit: the daemon runs it at every sweep, and building it cost more than running it (as for
     the other statements of a sweep below, which run on the session's connection, below the ORM, for the same
     reason)."""
-    return (select(Task).where(Task.status == "open", col(Task.next_reminder_at) <= bindparam("due_now"))
+    return (select(Task).where(Task.status == TaskStatus.OPEN, col(Task.next_reminder_at) <= bindparam("due_now"))
             .order_by(col(Task.next_reminder_at), col(Task.id)).limit(limit)
             .with_for_update(skip_locked=True))
 
@@ -404,8 +405,9 @@ def complete_open_task(session: Session, task_id: int, *, actor: str, note: str 
     with a completion time. SQLite runs one writer at a time.
     """
     task = _table(Task)  # the table, not the entity: no session state to synchronise, and less work per call
-    statement = (update(task).where(task.c.id == task_id, task.c.status == "open")
-                 .values(status="done", completed_at=now, completed_by=actor, note=note, next_reminder_at=None))
+    statement = (update(task).where(task.c.id == task_id, task.c.status == TaskStatus.OPEN)
+                 .values(status=TaskStatus.DONE, completed_at=now, completed_by=actor, note=note,
+                         next_reminder_at=None))
     return _rowcount(session.execute(statement)) == 1
 
 
@@ -414,8 +416,9 @@ def close_open_tasks(session: Session, assignment_id: int) -> int:
 
     A task completed by a concurrent transaction stays done (see `complete_open_task`).
     """
-    statement = (update(Task).where(col(Task.assignment_id) == assignment_id, col(Task.status) == "open")
-                 .values(status="cancelled", next_reminder_at=None).execution_options(synchronize_session=False))
+    statement = (update(Task).where(col(Task.assignment_id) == assignment_id, col(Task.status) == TaskStatus.OPEN)
+                 .values(status=TaskStatus.CANCELLED, next_reminder_at=None)
+                 .execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement))
 
 
@@ -479,7 +482,7 @@ def assignments_involving(session: Session, person_id: int) -> list[int]:
 
 def open_tasks_owned_by(session: Session, person_id: int) -> Sequence[Task]:
     """open_tasks_owned_by: the person's open tasks, soonest due first (ix_task_owner_id)."""
-    statement = (select(Task).where(Task.owner_id == person_id, Task.status == "open")
+    statement = (select(Task).where(Task.owner_id == person_id, Task.status == TaskStatus.OPEN)
                  .order_by(col(Task.due_on), col(Task.id)))
     return session.exec(statement).all()
 
@@ -622,7 +625,7 @@ def next_due_at(session: Session) -> datetime | None:
     Each part is the smallest value of an indexed column, so this costs three index look-ups.
     """
     soonest = [session.exec(select(func.min(column)).where(*where)).one() for column, where in (
-        (col(Task.next_reminder_at), (col(Task.status) == "open",)),
+        (col(Task.next_reminder_at), (col(Task.status) == TaskStatus.OPEN,)),
         (col(CadenceState.next_check_at), ()),
         (col(Outbox.next_attempt_at), (col(Outbox.status).in_(DELIVERABLE),)),
     )]

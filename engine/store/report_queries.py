@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Executable, Select, extract, select
 from sqlmodel import Session, col
 
+from engine.domain.tasks import TaskStatus
 from engine.store.models import Assignment, Contact, Person, StageChange, Task, Workflow
 
 
@@ -107,7 +108,7 @@ def report_overdue_tasks(session: Session, selection: AssignmentFilter, now: dat
     statement = (select(col(Task.assignment_id), col(Task.owner_role), col(Person.email), col(Person.name),
                         col(Task.due_on))
                  .join(Person, col(Task.owner_id) == col(Person.id))
-                 .where(col(Task.status) == "open", col(Task.due_at) <= now,
+                 .where(col(Task.status) == TaskStatus.OPEN, col(Task.due_at) <= now,
                         col(Task.assignment_id).in_(selected_ids(selection)))
                  .order_by(col(Task.due_on), col(Task.id)))
     return [OverdueTaskRow(*row) for row in rows_of(session, statement)]
