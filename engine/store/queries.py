@@ -54,7 +54,7 @@ def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
-def _dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+def dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that knows ON CONFLICT; the dialect module is imported only for the database in use."""
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
@@ -73,7 +73,7 @@ def _insert_ignoring_duplicates(session: Session, table: Any, conflict_column: s
     """`INSERT ... ON CONFLICT (column) DO NOTHING` in the dialect of the session's database."""
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        return _dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=[conflict_column])
+        return dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=[conflict_column])
     return insert(table)
 
 
