@@ -23,7 +23,7 @@ from engine.domain.errors import NotFound
 from engine.planning.ical import CalendarEvent, ContactPeriod, calendar_text, contact_event, in_date_order, task_event
 from engine.program.records import AssignmentRecord, load_records
 from engine.program.transactions import use_case_transaction
-from engine.store import queries
+from engine.store import lookups, queries
 from engine.store.models import Assignment, Person, StageChange, pk
 
 
@@ -43,7 +43,7 @@ def person_calendar(db: Engine, email: str, *, now: datetime) -> PersonCalendar:
     """The calendar of the person with `email`: every open task they own and each upcoming contact period."""
     address = inputs.email(email, "--person")
     with use_case_transaction(db) as session:
-        person = queries.person_by_email(session, address)
+        person = lookups.person_by_email(session, address)
         if person is None:
             raise NotFound(f"--person: no person with email {address}", details=["`sojourn person list` shows them"])
         person_id = pk(person)

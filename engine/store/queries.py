@@ -467,11 +467,6 @@ def _like_prefix(prefix: str) -> str:
 # --- calendars ------------------------------------------------------------------------------------------------
 
 
-def person_by_email(session: Session, email: str) -> Person | None:
-    """person_by_email: the person with this (already normalised, lower-case) email address, if any."""
-    return session.exec(select(Person).where(Person.email == email)).first()
-
-
 def assignments_involving(session: Session, person_id: int) -> list[int]:
     """assignments_involving: ids of the assignments the person is the assignee of or holds a role in, ascending."""
     as_assignee = select(Assignment.id).where(Assignment.assignee_id == person_id)
