@@ -1,13 +1,32 @@
-"""The lifecycle: the transition a move takes and the guards that refuse it, decided by the workflow definition."""
+"""The lifecycle: one `transitions` state machine per workflow version, whose conditions are the guards.
+
+The machine decides a move once: its condition evaluates every guard of the transition, collects the unmet ones with
+their reasons, and lets the move happen only when there are none. `unmet` is that same evaluation without a move, for
+the views that say what an assignment waits on.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from engine.domain.definition import ANY_STAGE, Transition, WorkflowDefinition
 from engine.domain.errors import BadInput, InvalidTransition
 from engine.domain.escape import mermaid_id, mermaid_label
 from engine.domain.guards import GuardContext, GuardResult, evaluate
+
+if TYPE_CHECKING:
+    from transitions import Machine
+
+
+@dataclass
+class _Move:
+    """What the machine moves: a stage, and the guards that refused the move (SQLModel rows cannot carry the
+    attributes transitions injects)."""
+
+    stage: str
+    refusals: list[UnmetGuard] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -18,10 +37,42 @@ class UnmetGuard:
 
 
 class Lifecycle:
-    """The moves of one workflow version: the transition a move takes, its unmet guards, and the diagram."""
+    """The moves of one workflow version: the transition a move takes, the machine that makes it, and the diagram."""
 
     def __init__(self, definition: WorkflowDefinition) -> None:
         self.definition = definition
+
+    @cached_property
+    def machine(self) -> Machine:
+        """Built on the first move, so the commands that only show stages never import transitions."""
+        from transitions import Machine
+
+        machine = Machine(model=None, states=list(self.definition.stage_keys), initial=self.definition.initial,
+                          auto_transitions=False, model_attribute="stage", send_event=True)
+        for t in self.definition.transitions:
+            sources: list[Any] = self._sources(t)
+            machine.add_transition(_trigger(t.dest), sources, t.dest, conditions=[self._guards_pass(t)])
+        return machine
+
+    @classmethod
+    def _guards_pass(cls, transition: Transition) -> Any:
+        def guards_pass(event: Any) -> bool:
+            move: _Move = event.model
+            move.refusals = cls.unmet(transition, event.kwargs["ctx"])
+            return not move.refusals
+        return guards_pass
+
+    def move(self, stage: str, transition: Transition, ctx: GuardContext) -> list[UnmetGuard]:
+        """Fire `transition` from `stage`: every guard is evaluated once, by the machine's condition. Returns the
+        unmet guards; none means the move is allowed (the caller writes it)."""
+        from transitions import MachineError
+
+        move = _Move(stage)
+        try:
+            self.machine.events[_trigger(transition.dest)].trigger(move, ctx=ctx)
+        except (MachineError, KeyError):
+            raise InvalidTransition(f"cannot go from {stage} to {transition.dest}") from None
+        return move.refusals
 
     def _sources(self, transition: Transition) -> list[str]:
         """The stages a transition leaves from; a wildcard means every stage that is not final."""
@@ -66,6 +117,10 @@ class Lifecycle:
                       for s in self._sources(t)]
         lines += [f"    {mermaid_id(s)} --> [*]" for s in self.definition.stage_keys if self.definition.is_terminal(s)]
         return "\n".join(lines)
+
+
+def _trigger(dest: str) -> str:
+    return f"to_{dest}"
 
 
 _LIFECYCLES: dict[tuple[str, int], Lifecycle] = {}

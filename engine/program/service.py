@@ -472,7 +472,7 @@ def _note_early_return(connection: Connection, record: AssignmentRecord, categor
 
 def _fire(lifecycle: Lifecycle, record: AssignmentRecord, transition: Transition, now: datetime) -> None:
     """Refuse the move with every unmet guard of the transition and who must act."""
-    unmet = lifecycle.unmet(transition, record.guard_context(now))
+    unmet = lifecycle.move(record.assignment.stage, transition, record.guard_context(now))
     if unmet:
         raise GuardsUnmet(
             f"assignment {record.assignment.id} cannot move from {record.assignment.stage} to {transition.dest} yet",

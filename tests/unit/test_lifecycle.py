@@ -52,3 +52,35 @@ def test_diagram_is_mermaid_with_every_stage_and_guard() -> None:
     assert "    coaching --> cancelled : (reason required)" in diagram
     assert "    completed --> [*]" in diagram
     assert all(stage in diagram for stage in DEFINITION.stage_keys)
+
+
+def test_move_evaluates_each_guard_once_and_returns_the_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's condition is the only evaluation of a move: each guard once, its reason kept."""
+    from engine.domain import lifecycle as module
+
+    calls: list[str] = []
+
+    def counting(name: str, params: object, ctx: GuardContext) -> object:
+        calls.append(name)
+        return evaluate(name, params, ctx)  # type: ignore[arg-type]
+
+    evaluate = module.evaluate
+    monkeypatch.setattr(module, "evaluate", counting)
+    lifecycle = Lifecycle(DEFINITION)
+    unmet = lifecycle.move("plan_agreed", lifecycle.transition("plan_agreed", None), _ctx("plan_agreed",
+                                                                                           tasks_done=False))
+    assert [u.guard for u in unmet] == ["stage_tasks_done", "min_smart_goals", "plan_signed_off"]
+    assert calls == ["stage_tasks_done", "min_smart_goals", "plan_signed_off"]
+
+
+def test_move_with_every_guard_met_refuses_nothing() -> None:
+    """A transition without unmet guards is allowed by the machine."""
+    lifecycle = Lifecycle(DEFINITION)
+    assert lifecycle.move("interviews", lifecycle.transition("interviews", "cancelled"), _ctx("interviews")) == []
+
+
+def test_move_from_a_stage_the_transition_does_not_leave_is_invalid() -> None:
+    """The machine refuses a transition fired from a stage it does not start from."""
+    lifecycle = Lifecycle(DEFINITION)
+    with pytest.raises(InvalidTransition, match="cannot go from completed to orientation"):
+        lifecycle.move("completed", lifecycle.transition("plan_agreed", None), _ctx("completed"))
