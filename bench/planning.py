@@ -112,15 +112,16 @@ def build(path: Path, count: int) -> None:
 
 def advance_to(db: Any, service: Any, assignment_id: int, stage: str, at: datetime, *, goal_due: date) -> None:
     """Do whatever each stage needs and advance, until the assignment is in `stage` (all at instant `at`)."""
+    from engine.program import plans
     from tests.support.scenarios import PLAN_SIGNERS, finish_stage_tasks
 
     while (current := service.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
         finish_stage_tasks(db, assignment_id, at)
         if current == "plan_agreed":
-            service.add_goal(db, assignment_id, title="Lead the regional team, with a 75% engagement score",
-                             measure="engagement score", target="75", due=goal_due.isoformat(), actor=ACTOR, now=at)
+            plans.add_goal(db, assignment_id, title="Lead the regional team, with a 75% engagement score",
+                           measure="engagement score", target="75", due=goal_due.isoformat(), actor=ACTOR, now=at)
             for role in PLAN_SIGNERS:
-                service.signoff(db, assignment_id, role=role, by=None, actor=ACTOR, now=at)
+                plans.sign_plan(db, assignment_id, role=role, by=None, actor=ACTOR, now=at)
         service.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=at)
 
 

@@ -3,7 +3,7 @@
 Runs each command N times as a subprocess (interleaved, rotating the order each round) and compares medians:
 
 - `sojourn --help`                        against  `python -c "import click"`                 goal: within 2x
-- `sojourn --db ... assignment show 1`    against  `python -c "import sqlmodel, transitions"`  goal: within 1.3x
+- `sojourn --db ... assignment show 1`    against  `python -c "import sqlmodel"`              goal: within 1.3x
 
 plus two reference rows that are not goals: `python -c pass` (the interpreter alone) and
 `import cli, engine.program.service` (what `show` imports before it does any work). The floors use the same interpreter
@@ -80,12 +80,12 @@ def commands(url: str) -> dict[str, list[str]]:
         "help": [SOJOURN, "--help"],
         "floor_click": [PYTHON, "-c", "import click"],
         "show": [SOJOURN, "--db", url, "assignment", "show", "1"],
-        "floor_sqlmodel": [PYTHON, "-c", "import sqlmodel, transitions"],
+        "floor_sqlmodel": [PYTHON, "-c", "import sqlmodel"],
         "python": [PYTHON, "-c", "pass"],
         "imports_show": [PYTHON, "-c", "import cli, engine.program.service"],
         # what-if rows: the same work with the interpreter's final garbage collection skipped (gc.freeze() at exit)
         "show_frozen": [PYTHON, "-c", FROZEN_SHOW, "--db", url, "assignment", "show", "1"],
-        "floor_sqlmodel_frozen": [PYTHON, "-c", f"{FREEZE_AT_EXIT}; import sqlmodel, transitions"],
+        "floor_sqlmodel_frozen": [PYTHON, "-c", f"{FREEZE_AT_EXIT}; import sqlmodel"],
     }
 
 
@@ -97,7 +97,7 @@ LABELS = {
     "help": "sojourn --help",
     "floor_click": 'python -c "import click"',
     "show": "sojourn assignment show 1",
-    "floor_sqlmodel": 'python -c "import sqlmodel, transitions"',
+    "floor_sqlmodel": 'python -c "import sqlmodel"',
     "python": 'python -c "pass"',
     "imports_show": 'python -c "import cli, engine.program.service"',
     "show_frozen": "what if: show with gc.freeze() at exit",
@@ -286,7 +286,7 @@ def run(runs: int, warmup: int, force_breakdown: bool) -> dict[str, Any]:
         if force_breakdown or show_ratio > GOAL_SHOW:
             show_argv = cmds["show"][1:]
             data["breakdown"] = {
-                "imports": import_breakdown([SOJOURN, *show_argv], "import sqlmodel, transitions", workdir),
+                "imports": import_breakdown([SOJOURN, *show_argv], "import sqlmodel", workdir),
                 "phases": work_breakdown(show_argv, workdir),
             }
         return data
@@ -312,7 +312,7 @@ def report(data: dict[str, Any]) -> str:
     lines += ["",
               f"goal --help within {GOAL_HELP:g}x of import click: {g['help']['ratio']:.2f}x -> "
               f"{verdict(g['help']['met'])}",
-              f"goal show within {GOAL_SHOW:g}x of import sqlmodel, transitions: {g['show']['ratio']:.2f}x -> "
+              f"goal show within {GOAL_SHOW:g}x of import sqlmodel: {g['show']['ratio']:.2f}x -> "
               f"{verdict(g['show']['met'])}",
               f"what if show froze the heap at exit (not a goal): {data['what_if']['show_frozen_vs_floor']:.2f}x the "
               f"floor as defined, {data['what_if']['show_frozen_vs_floor_frozen']:.2f}x a floor that also skips its "

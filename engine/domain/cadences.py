@@ -14,7 +14,8 @@ grace days.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -96,6 +97,20 @@ class CadenceSchedule:
         while self.start(index + 1) <= day:
             index += 1
         return index
+
+    def held(self, index: int, ordered_days: Sequence[date]) -> bool:
+        """Whether a day of the sorted `ordered_days` falls in period `index`: what holds a period, for planning
+        and for the report's figures alike."""
+        position = bisect_left(ordered_days, self.start(index))
+        return position < len(ordered_days) and ordered_days[position] < self.start(index + 1)
+
+    def held_and_due(self, last_check_day: date, ordered_days: Sequence[date]) -> tuple[int, int]:
+        """(held, due) over the periods whose check day has come by `last_check_day`."""
+        held = due = 0
+        while self.check_day(due) <= last_check_day:
+            held += self.held(due, ordered_days)
+            due += 1
+        return held, due
 
     def due_at(self, index: int) -> datetime:
         """When the first recipient's local hour comes on the period's first day."""

@@ -107,10 +107,15 @@ def goals_aligned(ctx: GuardContext, levels: list[str] | None = None, role: str 
 
 def not_before(ctx: GuardContext, days: int, anchor: str, role: str = "mobility") -> GuardResult:
     """Refuses until `days` after (negative: before) the assignment's start or end date."""
-    earliest = (ctx.start if anchor == "start" else ctx.end) + timedelta(days=days)
+    earliest = not_before_day(ctx.start, ctx.end, days, anchor)
     if ctx.today >= earliest:
         return PASS
     return GuardResult(False, f"not before {earliest.isoformat()} ({_describe_offset(days, anchor)})", (role,))
+
+
+def not_before_day(start: date, end: date, days: int, anchor: str, role: str = "mobility") -> date:
+    """The first day `not_before` passes: `days` after (negative: before) the start or end date."""
+    return (start if anchor == "start" else end) + timedelta(days=days)
 
 
 def _describe_offset(days: int, anchor: str) -> str:
@@ -128,6 +133,19 @@ GUARDS: Mapping[str, GuardFunction] = {
     "goals_aligned": goals_aligned,
     "not_before": not_before,
 }
+
+# The first day each guard that waits for a date could pass, from the assignment's start and end dates and the
+# guard's parameters; the other guards wait for people, never for a date.
+EARLIEST_DAYS: Mapping[str, Callable[..., date]] = {
+    "not_before": not_before_day,
+}
+
+
+def earliest_day(name: str, params: Mapping[str, Any], start: date, end: date) -> date | None:
+    """The first day guard `name` could pass for an assignment running from `start` to `end`; None when no date
+    decides it."""
+    earliest = EARLIEST_DAYS.get(name)
+    return None if earliest is None else earliest(start, end, **params)
 
 
 class _Params(BaseModel):

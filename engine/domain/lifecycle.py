@@ -1,23 +1,32 @@
-"""The lifecycle: one `transitions` state machine per workflow version, with guards that explain refusals."""
+"""The lifecycle: one `transitions` state machine per workflow version, whose conditions are the guards.
+
+The machine decides a move once: its condition evaluates every guard of the transition, collects the unmet ones with
+their reasons, and lets the move happen only when there are none. `unmet` is that same evaluation without a move, for
+the views that say what an assignment waits on.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from transitions import Machine, MachineError
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from engine.domain.definition import ANY_STAGE, Transition, WorkflowDefinition
 from engine.domain.errors import BadInput, InvalidTransition
 from engine.domain.escape import mermaid_id, mermaid_label
 from engine.domain.guards import GuardContext, GuardResult, evaluate
 
+if TYPE_CHECKING:
+    from transitions import Machine
+
 
 @dataclass
-class Subject:
-    """The stage holder the machine moves; SQLModel rows cannot carry the attributes transitions injects."""
+class _Move:
+    """What the machine moves: a stage, and the guards that refused the move (SQLModel rows cannot carry the
+    attributes transitions injects)."""
 
     stage: str
+    refusals: list[UnmetGuard] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -27,20 +36,43 @@ class UnmetGuard:
     who: tuple[str, ...]
 
 
-def trigger_name(dest: str) -> str:
-    return f"to_{dest}"
-
-
 class Lifecycle:
-    """Moves a subject between stages of one workflow version; build it once per version (see `lifecycle_for`)."""
+    """The moves of one workflow version: the transition a move takes, the machine that makes it, and the diagram."""
 
     def __init__(self, definition: WorkflowDefinition) -> None:
         self.definition = definition
-        self.machine = Machine(model=None, states=list(definition.stage_keys), initial=definition.initial,
-                               auto_transitions=False, model_attribute="stage", send_event=True)
-        for t in definition.transitions:
-            sources: list[Any] = list(self._sources(t))
-            self.machine.add_transition(trigger_name(t.dest), sources, t.dest, conditions=[self._condition(t)])
+
+    @cached_property
+    def machine(self) -> Machine:
+        """Built on the first move, so the commands that only show stages never import transitions."""
+        from transitions import Machine
+
+        machine = Machine(model=None, states=list(self.definition.stage_keys), initial=self.definition.initial,
+                          auto_transitions=False, model_attribute="stage", send_event=True)
+        for t in self.definition.transitions:
+            sources: list[Any] = self._sources(t)
+            machine.add_transition(_trigger(t.dest), sources, t.dest, conditions=[self._guards_pass(t)])
+        return machine
+
+    @classmethod
+    def _guards_pass(cls, transition: Transition) -> Any:
+        def guards_pass(event: Any) -> bool:
+            move: _Move = event.model
+            move.refusals = cls.unmet(transition, event.kwargs["ctx"])
+            return not move.refusals
+        return guards_pass
+
+    def move(self, stage: str, transition: Transition, ctx: GuardContext) -> list[UnmetGuard]:
+        """Fire `transition` from `stage`: every guard is evaluated once, by the machine's condition. Returns the
+        unmet guards; none means the move is allowed (the caller writes it)."""
+        from transitions import MachineError
+
+        move = _Move(stage)
+        try:
+            self.machine.events[_trigger(transition.dest)].trigger(move, ctx=ctx)
+        except (MachineError, KeyError):
+            raise InvalidTransition(f"cannot go from {stage} to {transition.dest}") from None
+        return move.refusals
 
     def _sources(self, transition: Transition) -> list[str]:
         """The stages a transition leaves from; a wildcard means every stage that is not final."""
@@ -48,16 +80,6 @@ class Lifecycle:
             return [transition.source]
         d = self.definition
         return [s for s in d.stage_keys if not d.is_terminal(s) and s != transition.dest]
-
-    @staticmethod
-    def _condition(transition: Transition) -> Any:
-        def all_guards_pass(event: Any) -> bool:
-            unmet: list[UnmetGuard] | None = event.kwargs.get("unmet")
-            if unmet is not None:  # evaluated already by `attempt`
-                return not unmet
-            ctx: GuardContext = event.kwargs["ctx"]
-            return all(evaluate(g.name, g.params, ctx).ok for g in transition.guards)
-        return all_guards_pass
 
     def transition(self, stage: str, dest: str | None) -> Transition:
         """The transition `advance` would take from `stage` to `dest` (default: the next stage)."""
@@ -83,26 +105,6 @@ class Lifecycle:
         results: list[tuple[str, GuardResult]] = [(g.name, evaluate(g.name, g.params, ctx)) for g in transition.guards]
         return [UnmetGuard(name, r.reason, r.who) for name, r in results if not r.ok]
 
-    def fire(self, subject: Subject, dest: str, ctx: GuardContext) -> bool:
-        """Fire the trigger into `dest`; False when a guard fails, InvalidTransition when not allowed."""
-        return self._trigger(subject, dest, ctx=ctx)
-
-    def attempt(self, subject: Subject, transition: Transition, ctx: GuardContext) -> list[UnmetGuard]:
-        """Evaluate the transition's guards once and fire the machine once with that verdict.
-
-        Returns the unmet guards; when there are none the subject has moved to the transition's destination.
-        """
-        unmet = self.unmet(transition, ctx)
-        moved = self._trigger(subject, transition.dest, ctx=ctx, unmet=unmet)
-        assert moved == (not unmet), "the machine fires on the verdict it is given"
-        return unmet
-
-    def _trigger(self, subject: Subject, dest: str, **kwargs: Any) -> bool:
-        try:
-            return bool(self.machine.events[trigger_name(dest)].trigger(subject, **kwargs))
-        except (MachineError, KeyError):
-            raise InvalidTransition(f"cannot go from {subject.stage} to {dest}") from None
-
     def diagram(self) -> str:
         """A Mermaid stateDiagram-v2 of the workflow, with each transition labelled by its guards."""
         lines = ["stateDiagram-v2", f"    [*] --> {mermaid_id(self.definition.initial)}"]
@@ -117,11 +119,15 @@ class Lifecycle:
         return "\n".join(lines)
 
 
+def _trigger(dest: str) -> str:
+    return f"to_{dest}"
+
+
 _LIFECYCLES: dict[tuple[str, int], Lifecycle] = {}
 
 
 def lifecycle_for(name: str, version: int, definition: WorkflowDefinition) -> Lifecycle:
-    """One machine per installed workflow version, built on first use and kept for the process."""
+    """One lifecycle per installed workflow version, built on first use and kept for the process."""
     key = (name, version)
     # Another database may hold a different text under the same name and version.
     if key not in _LIFECYCLES or _LIFECYCLES[key].definition is not definition:

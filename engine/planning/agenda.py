@@ -18,12 +18,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col
 
 from engine.domain import inputs
-from engine.domain.cadences import CadenceSchedule, anchor_day, counted_from, in_range, range_entered_at
+from engine.domain.cadences import CadenceSchedule, counted_from, in_range, range_entered_at
 from engine.domain.errors import NotFound
 from engine.planning.ical import CalendarEvent, ContactPeriod, calendar_text, contact_event, in_date_order, task_event
 from engine.program.records import AssignmentRecord, load_records
 from engine.program.transactions import use_case_transaction
-from engine.store import queries
+from engine.store import lookups, queries
 from engine.store.migration_queries import cadence_starts_of
 from engine.store.models import Assignment, Person, StageChange, pk
 
@@ -44,7 +44,7 @@ def person_calendar(db: Engine, email: str, *, now: datetime) -> PersonCalendar:
     """The calendar of the person with `email`: every open task they own and each upcoming contact period."""
     address = inputs.email(email, "--person")
     with use_case_transaction(db) as session:
-        person = queries.person_by_email(session, address)
+        person = lookups.person_by_email(session, address)
         if person is None:
             raise NotFound(f"--person: no person with email {address}", details=["`sojourn person list` shows them"])
         return calendar_of(session, person, now=now)
@@ -83,9 +83,7 @@ def contact_periods(record: AssignmentRecord, history: list[StageChange], person
                 or not in_range(definition, cadence, assignment.stage)):
             continue
         # Periods are counted in the assignee's zone, as planning counts them.
-        schedule = CadenceSchedule(anchor=anchor_day(entered, record.assignee.tz, assignment.start),
-                                   every=cadence.every, grace_days=cadence.grace_days,
-                                   local_hour=definition.reminders.local_hour, due_zones=(), missed_zones=())
+        schedule = CadenceSchedule.of(definition, cadence, entered, record.assignee.tz, start=assignment.start)
         index = max(schedule.index_of(today), 0)
         while schedule.start(index) <= assignment.end:
             yield ContactPeriod(assignment, record.assignee, cadence, partner, schedule.start(index),

@@ -30,9 +30,10 @@ from engine.domain import inputs
 from engine.domain.definition import Transition, WorkflowDefinition
 from engine.domain.errors import BadInput, SojournError
 from engine.domain.escape import mermaid_label
-from engine.domain.guards import GoalFacts
+from engine.domain.guards import GoalFacts, earliest_day
 from engine.domain.notices import MISSED_KINDS
 from engine.domain.schedule import local_instant
+from engine.domain.tasks import TaskStatus
 from engine.planning import planner
 from engine.program import plans, service
 from engine.program.digests import gather_digests
@@ -341,10 +342,10 @@ class _Replay:
             self.zones.update({p.email: p.tz for p in record.stakeholders.values()})
             smart = sum(GoalFacts(g.title, g.measure, g.target, g.due).is_smart for g in record.goals)
             self.assignments[a.id] = _Tracked(record, a.stage, {
-                pk(t) for t in record.tasks if t.stage == a.stage and t.status == "open"}, smart)
+                pk(t) for t in record.tasks if t.stage == a.stage and t.status == TaskStatus.OPEN}, smart)
             owners = {p.id: p.email for p in record.stakeholders.values()}
             for task in record.tasks:
-                if task.status == "open":
+                if task.status == TaskStatus.OPEN:
                     self._schedule_completion(pk(task), a.id, task.due_on, owners[task.owner_id], start)
 
     def _schedule_completion(self, task_id: int, assignment_id: int, due_on: date, owner: str,
@@ -426,7 +427,7 @@ class _Replay:
                 return advanced  # a guard the forecast cannot meet: the assignment stays
             advanced = True
             tracked.stage = moved["stage"]
-            new_tasks = [t for t in moved["tasks"] if t["stage"] == tracked.stage and t["status"] == "open"]
+            new_tasks = [t for t in moved["tasks"] if t["stage"] == tracked.stage and t["status"] == TaskStatus.OPEN]
             tracked.open_here = {int(t["id"]) for t in new_tasks}
             for t in new_tasks:
                 self._schedule_completion(int(t["id"]), assignment_id, date.fromisoformat(t["due_on"]), t["owner"],
@@ -440,8 +441,8 @@ class _Replay:
         for guard in transition.guards:
             while guard.name == "min_smart_goals" and tracked.smart_goals < int(guard.params.get("count", 1)):
                 tracked.smart_goals += 1
-                service.add_goal(self.scratch, a.id, title=f"Goal {tracked.smart_goals} (assumed by the forecast)",
-                                 measure="as agreed", target="as agreed", due=a.end.isoformat(), actor=ACTOR, now=now)
+                plans.add_goal(self.scratch, a.id, title=f"Goal {tracked.smart_goals} (assumed by the forecast)",
+                               measure="as agreed", target="as agreed", due=a.end.isoformat(), actor=ACTOR, now=now)
         for guard in transition.guards:
             if guard.name == "plan_signed_off":
                 plan = tracked.record.definition.plan
@@ -483,8 +484,7 @@ def _date_guards_pass_at(record: AssignmentRecord, transition: Transition) -> da
     """When the date guards (not_before) of a transition first pass: the local hour in the assignee's zone on the
     first day they allow, or that day's first instant in UTC if the local hour falls on the UTC day before."""
     a = record.assignment
-    days = [(a.start if g.params["anchor"] == "start" else a.end) + timedelta(days=int(g.params["days"]))
-            for g in transition.guards if g.name == "not_before"]
+    days = [day for g in transition.guards if (day := earliest_day(g.name, g.params, a.start, a.end)) is not None]
     if not days:
         return None
     day = max(days)

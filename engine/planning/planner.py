@@ -37,12 +37,11 @@ instant to the next step (or to null when nothing is left).
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import TypeVar
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -72,7 +71,6 @@ from engine.store.queries import StageStep
 
 BATCH_SIZE = 500  # rows of one kind read at a time; a sweep repeats until nothing due is left
 
-_Moment = TypeVar("_Moment", date, datetime)
 
 
 def plan(session: Session, now: datetime, *, attach_calendars: bool = True) -> int:
@@ -298,8 +296,7 @@ def _held_periods(session: Session, checks: Iterable[_CadenceCheck], context: _C
             min(c.schedule.start(i) for c, i in contact_windows),
             max(c.schedule.last_day(i) for c, i in contact_windows))
         held |= {(c.assignment_id, c.cadence.kind, i) for c, i in contact_windows
-                 if _any_within(days.get((c.assignment_id, c.cadence.kind), []), c.schedule.start(i),
-                                c.schedule.last_day(i) + timedelta(days=1))}
+                 if c.schedule.held(i, days.get((c.assignment_id, c.cadence.kind), []))}
     for kind, recorded_of in ((CHECKIN_CADENCE, checkin_queries.checkin_instants_of),
                               (PULSE_CADENCE, checkin_queries.pulse_instants_of)):
         spans = [(c, i, *_recorded_span(c, i, context)) for c, i in windows if c.cadence.kind == kind]
@@ -307,8 +304,10 @@ def _held_periods(session: Session, checks: Iterable[_CadenceCheck], context: _C
             continue
         instants = recorded_of(session, {c.assignment_id for c, *_ in spans}, min(s for *_, s, _ in spans),
                                max(b for *_, b in spans))
-        held |= {(c.assignment_id, kind, i) for c, i, since, before in spans
-                 if _any_within(instants.get(c.assignment_id, []), since, before)}
+        recorded_days = {assignment_id: _assignee_days(ordered, assignment_id, context)
+                         for assignment_id, ordered in instants.items()}
+        held |= {(c.assignment_id, kind, i) for c, i, *_ in spans
+                 if c.schedule.held(i, recorded_days.get(c.assignment_id, []))}
     return held
 
 
@@ -319,10 +318,10 @@ def _recorded_span(check: _CadenceCheck, index: int, context: _Context) -> tuple
             local_instant(check.schedule.start(index + 1), 0, tz))
 
 
-def _any_within(ordered: list[_Moment], since: _Moment, before: _Moment) -> bool:
-    """Whether a value of the sorted list `ordered` lies in [since, before)."""
-    position = bisect_left(ordered, since)
-    return position < len(ordered) and ordered[position] < before
+def _assignee_days(ordered: list[datetime], assignment_id: int, context: _Context) -> list[date]:
+    """The days, in order, of the sorted instants in the assignee's zone, where periods are counted."""
+    zone = ZoneInfo(context.holders[assignment_id]["assignee"].tz)
+    return [instant.astimezone(zone).date() for instant in ordered]
 
 
 def _contact_drafts(kind: NoticeKind, roles: Iterable[str], check: _CadenceCheck, index: int, context: _Context,

@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel import Session
 
 from engine.domain.notices import PLAN_ACK_TASK
+from engine.domain.tasks import TaskStatus
 from engine.program.audit import (
     ASSIGNMENT_CREATED,
     BASELINE_RECORDED,
@@ -176,7 +177,7 @@ def _check_tasks(chain: _Chain, rows: RecordedRows) -> ChainProblem | None:
     acknowledgements = [(e, d) for e, d in chain.of(PLAN_ACKNOWLEDGED)]
 
     def compare(row: Row, event: ChainEvent, details: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-        return {"status": (row["status"], "done"), "completed_by": (row["completed_by"], event.actor),
+        return {"status": (row["status"], TaskStatus.DONE), "completed_by": (row["completed_by"], event.actor),
                 "completed_at": (row["completed_at"], event.at), "note": (row["note"], details.get("note"))}
 
     ordinary = [t for t in tasks if not str(t["key"]).startswith(PLAN_ACK_TASK)]
@@ -196,7 +197,7 @@ def _acknowledged_by(row: Row, event: ChainEvent, details: dict[str, Any]) -> bo
     blank once they were erased."""
     by = str(details.get("by"))
     note_as_recorded = _same(row["note"], f"acknowledged by {by}") or (is_erased_form(by) and not row["note"])
-    return note_as_recorded and not _differing({"status": (row["status"], "done"),
+    return note_as_recorded and not _differing({"status": (row["status"], TaskStatus.DONE),
                                                 "completed_by": (row["completed_by"], event.actor),
                                                 "completed_at": (row["completed_at"], event.at)})
 

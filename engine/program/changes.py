@@ -25,9 +25,10 @@ from engine.domain.errors import BadInput, SojournError
 from engine.domain.notices import TASK_KINDS, NoticeKind
 from engine.domain.reminders import task_steps
 from engine.domain.schedule import end_of_day, zone
+from engine.domain.tasks import TaskStatus
 from engine.program import audit
 from engine.program.records import AssignmentRecord, instant, load_record, task_view
-from engine.program.service import _find_person, _person, _person_view
+from engine.program.service import find_person, person_view, require_person
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups
 from engine.store.change_queries import cancel_queued_notices_to
@@ -47,7 +48,7 @@ def set_stakeholder(db: Engine, assignment_id: int, role: str, email: str, *, re
         record = load_record(session, assignment_id)
         _check_role(record, role)
         _refuse_when_finished(record, "its stakeholders")
-        new = _person(session, address, role)
+        new = require_person(session, address, role)
         old = record.person_for(role)
         assert old is not None, "every role is filled when the assignment is created"
         if old.id == new.id:
@@ -56,7 +57,7 @@ def set_stakeholder(db: Engine, assignment_id: int, role: str, email: str, *, re
         assert holder is not None
         holder.person_id = pk(new)
         record.stakeholders[role] = new
-        moved = [t for t in record.tasks if t.status == "open" and t.owner_role == role]
+        moved = [t for t in record.tasks if t.status == TaskStatus.OPEN and t.owner_role == role]
         for task in moved:
             _replan(session, task, new, task.due_on, record.definition.reminders, now, reason=f"new {role}")
         # nothing queued for the old holder in this role is theirs any more (a stage change naming tasks now the
@@ -101,7 +102,7 @@ def extend_assignment(db: Engine, assignment_id: int, *, end: str | date, reason
         a.end = new_end
         session.add(a)
         shift = new_end - old_end
-        moved = [t for t in record.tasks if t.status == "open" and _due_from_end(record, t)]
+        moved = [t for t in record.tasks if t.status == TaskStatus.OPEN and _due_from_end(record, t)]
         owners = lookups.people_by_id(session, (t.owner_id for t in moved))
         for task in moved:
             _replan(session, task, owners[task.owner_id], task.due_on + shift, record.definition.reminders, now,
@@ -172,7 +173,7 @@ def import_people(db: Engine, data: bytes | str, *, source: str) -> list[dict[st
                          tz=zone(r.values.get("tz") or "UTC").key) for r in table.rows]
         session.add_all(people)
         session.flush()
-        return [_person_view(p) for p in people]
+        return [person_view(p) for p in people]
 
 
 def _people_problems(session: Session, table: Table) -> None:
@@ -196,6 +197,6 @@ def _person_line_problems(session: Session, row: dict[str, str]) -> list[str]:
             check(value, what)
         except SojournError as exc:
             messages.append(exc.message)
-    if not messages and _find_person(session, row["email"]) is not None:
+    if not messages and find_person(session, row["email"]) is not None:
         messages.append(f"a person with email {row['email'].lower()} already exists")
     return messages

@@ -25,7 +25,7 @@ from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournEr
 from engine.domain.schedule import local_date
 from engine.program import audit
 from engine.program.records import AssignmentRecord, instant, load_record
-from engine.program.service import _person
+from engine.program.service import require_person
 from engine.program.transactions import use_case_reading, use_case_transaction
 from engine.store import checkin_queries
 from engine.store.models import Checkin, Person, Pulse, pk
@@ -48,7 +48,7 @@ def record_checkin(db: Engine, assignment_id: int, *, by: str, progress: Mapping
             raise BadInput(f"--goal {goal_id}={percent}: progress is a percentage from 0 to 100")
     with use_case_transaction(db) as session:
         record = _open_record(session, assignment_id)
-        person = _person(session, email, "--by")
+        person = require_person(session, email, "--by")
         role = _role_of(record, person, CHECKIN_ROLES, "check in")
         goals = _goals_of_assignment(session, assignment_id, progress)
         settling_in = settling_in_until(record, now)
@@ -142,7 +142,7 @@ def record_pulse(db: Engine, assignment_id: int, *, by: str, expectancy: int, in
     note = inputs.note(note, "--note")
     with use_case_transaction(db) as session:
         record = _open_record(session, assignment_id)
-        person = _person(session, email, "--by")
+        person = require_person(session, email, "--by")
         _role_of(record, person, (PULSE_ROLE,), "answer the expectancy pulse")
         previous = checkin_queries.latest_pulse(session, assignment_id)
         rules = record.definition.pulse
@@ -178,7 +178,7 @@ def resolve_pulse_alert(db: Engine, pulse_id: int, *, by: str, note: str | None,
         if pulse.resolved_at is not None:
             raise SojournError(f"the alert of pulse {pulse_id} was resolved already, at {instant(pulse.resolved_at)}")
         record = load_record(session, pulse.assignment_id)
-        person = _person(session, email, "--by")
+        person = require_person(session, email, "--by")
         rules = record.definition.pulse
         role = _role_of(record, person, tuple(dict.fromkeys(rules.notify)) if rules else (), "resolve this alert")
         if not checkin_queries.resolve_pulse_alert(session, pulse_id, now):

@@ -16,6 +16,7 @@ from engine.domain.definition import WorkflowDefinition
 from engine.domain.errors import BadInput, SojournError
 from engine.domain.inputs import OUTCOME_MONTHS
 from engine.domain.notices import TASK_KINDS
+from engine.domain.tasks import TaskStatus
 from engine.program import audit, service
 from engine.program.competencies import current_baselines, rating_on_scale
 from engine.program.records import AssignmentRecord, assignment_view, load_record
@@ -163,7 +164,7 @@ def cancelled_stages_of(definition: WorkflowDefinition) -> frozenset[str]:
 def _complete_milestone_task(session: Session, record: AssignmentRecord, months: int, *, actor: str,
                              now: datetime) -> Task | None:
     """The open `record_outcome_N_months` task is done by recording the outcome; its queued reminders are void."""
-    task = next((t for t in record.tasks if t.key == OUTCOME_TASK_KEYS[months] and t.status == "open"), None)
+    task = next((t for t in record.tasks if t.key == OUTCOME_TASK_KEYS[months] and t.status == TaskStatus.OPEN), None)
     if task is None or not complete_open_task(session, pk(task), actor=actor, note="outcome recorded", now=now):
         return None
     audit.append_event(session, task.assignment_id, audit.TASK_COMPLETED,

@@ -25,6 +25,7 @@ from engine.domain.errors import BadInput, NotFound, SojournError
 from engine.domain.inputs import Problems
 from engine.domain.notices import TASK_KINDS
 from engine.domain.schedule import end_of_day, local_date, local_instant
+from engine.domain.tasks import TaskStatus
 from engine.program import audit
 from engine.program.competencies import competency_levels, record_baselines
 from engine.program.logging import get_logger
@@ -310,7 +311,7 @@ def _pending_gathering(session: Session, record: AssignmentRecord, now: datetime
     gathered = [c for c in pending if c.acknowledge_task_id == task_id]
     first = gathered[0]
     tasks = _gathering_tasks(record, first.plan_version)
-    if now - _utc(first.changed_at) >= GATHER_WINDOW or not tasks or any(t.status != "open" for t in tasks):
+    if now - _utc(first.changed_at) >= GATHER_WINDOW or not tasks or any(t.status != TaskStatus.OPEN for t in tasks):
         return []
     return gathered
 

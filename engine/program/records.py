@@ -15,6 +15,7 @@ from engine.domain.errors import NotFound
 from engine.domain.guards import GoalFacts, GuardContext, TaskFacts
 from engine.domain.lifecycle import Lifecycle, lifecycle_for
 from engine.domain.notices import is_plan_change_task
+from engine.domain.tasks import TaskStatus
 from engine.store import lookups, objective_queries
 from engine.store.models import Assignment, Goal, Outcome, Person, Signoff, Task, Workflow, pk
 from engine.store.moves import AssignmentRows, load_assignment
@@ -61,7 +62,7 @@ class AssignmentRecord:
 
     def guard_context(self, now: datetime) -> GuardContext:
         a = self.assignment
-        stage_tasks = tuple(TaskFacts(t.key, t.title, t.owner_role, t.status == "done") for t in self.tasks
+        stage_tasks = tuple(TaskFacts(t.key, t.title, t.owner_role, t.status == TaskStatus.DONE) for t in self.tasks
                             if t.stage == a.stage and not is_plan_change_task(t.key))
         goals = tuple(GoalFacts(g.title, g.measure, g.target, g.due, g.id,
                                 self.objective_levels.get(pk(g), frozenset())) for g in self.goals)

@@ -16,9 +16,10 @@ from engine.domain.cadences import period_start_of
 from engine.domain.csv_tables import LineProblems, TableRow, TableSpec, read_table
 from engine.domain.definition import Transition, WorkflowDefinition, parse_definition
 from engine.domain.errors import BadInput, GuardsUnmet, NotFound, SojournError
-from engine.domain.lifecycle import Lifecycle, Subject
+from engine.domain.lifecycle import Lifecycle
 from engine.domain.notices import CADENCE_KINDS, RECORDED_CADENCES, TASK_KINDS, NewNotice, NoticeKind
 from engine.domain.schedule import due_date, end_of_day, local_date, local_instant, zone
+from engine.domain.tasks import TaskStatus
 from engine.program import audit
 from engine.program.competencies import competency_growth_view, current_baselines
 from engine.program.logging import get_logger
@@ -159,34 +160,36 @@ def add_person(db: Engine, email: str, *, name: str, tz: str = "UTC") -> dict[st
     address = inputs.email(email)
     person = Person(email=address, name=inputs.text(name, "--name"), tz=zone(tz).key)
     with _transaction(db) as session:
-        if _find_person(session, address) is not None:
+        if find_person(session, address) is not None:
             raise SojournError(f"a person with email {address} already exists")
         session.add(person)
         session.flush()
-        return _person_view(person)
+        return person_view(person)
 
 
 def list_people(db: Engine) -> list[dict[str, Any]]:
     with _transaction(db) as session:
-        return [_person_view(p) for p in lookups.people(session)]
+        return [person_view(p) for p in lookups.people(session)]
 
 
 def show_person(db: Engine, email: str) -> dict[str, Any]:
     """One person: email, name, time zone and digest choice; NotFound for someone never added."""
     with _transaction(db) as session:
-        return _person_view(_person(session, inputs.email(email)))
+        return person_view(require_person(session, inputs.email(email)))
 
 
-def _person_view(person: Person) -> dict[str, Any]:
+def person_view(person: Person) -> dict[str, Any]:
+    """A person as the CLI and JSON show them."""
     return {"id": person.id, "email": person.email, "name": person.name, "tz": person.tz, "digest": person.digest}
 
 
-def _find_person(session: Session, email: str) -> Person | None:
+def find_person(session: Session, email: str) -> Person | None:
+    """The person with this email, whatever its case or surrounding spaces; None when there is none."""
     return lookups.person_by_email(session, email.strip().lower())
 
 
-def _person(session: Session, email: str, what: str = "person") -> Person:
-    person = _find_person(session, email)
+def require_person(session: Session, email: str, what: str = "person") -> Person:
+    person = find_person(session, email)
     if person is None:
         raise NotFound(f"{what}: no person with email {email}",
                        details=[f"add them first: sojourn person add {email} --name 'Full Name' --tz Area/City"])
@@ -215,8 +218,8 @@ def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: date
     (the CLI's default: its tasks would all be counted from today); with `allow_overlap` False, one whose dates
     overlap a running assignment of the same assignee (the CLI's default too)."""
     with _transaction(db) as session:
-        record = _create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past,
-                                    allow_overlap=allow_overlap)
+        record = create_assignment_in(session, spec, actor=actor, now=now, allow_past=allow_past,
+                                      allow_overlap=allow_overlap)
     log.info("assignment created", assignment=record.assignment.id, assignee=record.assignee.email, actor=actor)
     return assignment_view(record, now)
 
@@ -292,12 +295,7 @@ def _workflow_roles(db: Engine) -> dict[str, tuple[str, ...]]:
 
 def create_assignment_in(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime,
                          allow_past: bool = True, allow_overlap: bool = True) -> AssignmentRecord:
-    """Create an assignment inside a caller's transaction, with the checks of `create_assignment`."""
-    return _create_assignment(session, spec, actor=actor, now=now, allow_past=allow_past, allow_overlap=allow_overlap)
-
-
-def _create_assignment(session: Session, spec: AssignmentSpec, *, actor: str, now: datetime,
-                       allow_past: bool = True, allow_overlap: bool = True) -> AssignmentRecord:
+    """Check and write one assignment inside the caller's transaction (creation, or a follow-on assignment)."""
     checked = _check_new_assignment(_CreationLookups(session, [spec]), spec,
                                     ended_by=None if allow_past else now.date())
     if not allow_overlap and (refusals := overlap_refusals(session, [_planned_stay(checked, "")])):
@@ -350,7 +348,7 @@ class _CreationLookups:
 
     def person(self, email: str, what: str) -> Person:
         found = self.people.get(email)
-        return found if found is not None else _person(self.session, email, what)
+        return found if found is not None else require_person(self.session, email, what)
 
 
 def _check_new_assignment(lookups: _CreationLookups, spec: AssignmentSpec, *,
@@ -510,8 +508,8 @@ def _note_early_return(connection: Connection, record: AssignmentRecord, categor
 
 
 def _fire(lifecycle: Lifecycle, record: AssignmentRecord, transition: Transition, now: datetime) -> None:
-    """Evaluate the guards once and fire the machine once; refuse with every unmet guard and who must act."""
-    unmet = lifecycle.attempt(Subject(record.assignment.stage), transition, record.guard_context(now))
+    """Refuse the move with every unmet guard of the transition and who must act."""
+    unmet = lifecycle.move(record.assignment.stage, transition, record.guard_context(now))
     if unmet:
         raise GuardsUnmet(
             f"assignment {record.assignment.id} cannot move from {record.assignment.stage} to {transition.dest} yet",
@@ -589,7 +587,7 @@ def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now
     return typed_row(Task, {"id": None, "assignment_id": pk(a), "key": template.key, "title": template.title,
                             "description": template.description, "stage": stage, "owner_role": template.owner,
                             "owner_id": pk(owner), "due_on": due_on, "due_at": end_of_day(due_on, owner.tz),
-                            "status": "open", "completed_at": None, "completed_by": None, "note": None,
+                            "status": TaskStatus.OPEN, "completed_at": None, "completed_by": None, "note": None,
                             "next_reminder_at": first_reminder, "reminder_round": 0})
 
 
@@ -612,7 +610,7 @@ def list_tasks(db: Engine, *, now: datetime, assignment_id: int | None = None, o
     with _transaction(db) as session:
         if assignment_id is not None:
             load_record(session, assignment_id)
-        owner_id = None if owner is None else pk(_person(session, inputs.email(owner, "--owner")))
+        owner_id = None if owner is None else pk(require_person(session, inputs.email(owner, "--owner")))
         tasks = lookups.tasks_matching(session, assignment_id=assignment_id, owner_id=owner_id, status=status,
                                        overdue_at=now if overdue else None)
         owners = lookups.people_by_id(session, (t.owner_id for t in tasks))
@@ -657,7 +655,7 @@ def _refusal_to_complete(task: Task | None, task_id: int) -> SojournError | None
         return SojournError(f"task {task_id} asks for the acknowledgement of a plan change",
                             details=[f"the {task.owner_role} acknowledges with: "
                                      f"{notices.plan_ack_command(task.assignment_id, 'EMAIL')}"])
-    if task.status != "open":
+    if task.status != TaskStatus.OPEN:
         return _not_open(task)
     return None
 
@@ -692,22 +690,6 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
                                     reason="contact logged before delivery")
 
 
-def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str, actor: str,
-             now: datetime) -> dict[str, Any]:
-    """Kept for callers of the service: `engine.program.plans.add_goal`, where the plan's use cases live."""
-    from engine.program import plans
-
-    return plans.add_goal(db, assignment_id, title=title, measure=measure, target=target, due=due, actor=actor,
-                          now=now)
-
-
-def signoff(db: Engine, assignment_id: int, *, role: str, by: str | None, actor: str, now: datetime) -> dict[str, Any]:
-    """Kept for callers of the service: `engine.program.plans.sign_plan`."""
-    from engine.program import plans
-
-    return plans.sign_plan(db, assignment_id, role=role, by=by, actor=actor, now=now)
-
-
 def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, on: str | None, notes: str | None,
                 actor: str, now: datetime) -> dict[str, Any]:
     notes = inputs.note(notes, "--notes")
@@ -720,7 +702,7 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
         if cadence is None:
             kinds = ", ".join(c.kind for c in record.definition.cadences if c.kind not in RECORDED_CADENCES) or "none"
             raise BadInput(f"--kind: unknown contact kind {kind!r}; kinds of {record.workflow.name}: {kinds}")
-        person = _person(session, inputs.email(with_email, "--with"), "--with")
+        person = require_person(session, inputs.email(with_email, "--with"), "--with")
         holder = record.person_for(cadence.with_role)
         if holder is None or holder.email != person.email:
             expected = holder.email if holder else "nobody"

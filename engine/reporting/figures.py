@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from engine.domain import inputs
-from engine.domain.cadences import CadenceSchedule, anchor_day, in_range
+from engine.domain.cadences import CadenceSchedule, in_range
 from engine.domain.definition import Cadence, WorkflowDefinition
 from engine.domain.errors import BadInput, NotFound
 from engine.domain.inputs import OUTCOME_MONTHS
@@ -100,13 +100,13 @@ def compute_report(rows: ReportRows, selection: AssignmentFilter, now: datetime)
     history: dict[int, list[TransitionRow]] = defaultdict(list)
     for step in rows.transitions:
         history[step.assignment_id].append(step)
-    stage_orders = _stage_orders(rows, selection)
+    orders = stage_orders(rows, selection)
     return {
         "as_of": now.isoformat(),
         "filters": {"workflow": selection.workflow, "start_year": selection.start_year, "host": selection.host},
         "assignments": len(rows.assignments),
-        "pipeline": pipeline(rows, stage_orders),
-        "stage_durations": stage_durations(rows, history, stage_orders),
+        "pipeline": pipeline(rows, orders),
+        "stage_durations": stage_durations(rows, history, orders),
         "overdue": overdue_by_owner(rows.overdue_tasks),
         "contact_compliance": contact_compliance(rows, history, now),
         "upcoming_repatriations": upcoming_repatriations(rows, now),
@@ -115,7 +115,7 @@ def compute_report(rows: ReportRows, selection: AssignmentFilter, now: datetime)
     }
 
 
-def _stage_orders(rows: ReportRows, selection: AssignmentFilter) -> dict[str, list[str]]:
+def stage_orders(rows: ReportRows, selection: AssignmentFilter) -> dict[str, list[str]]:
     """Workflow name -> its stages in the newest version's order, then stages only older versions had.
 
     Only workflows with a selected assignment are listed, and the workflow named by the filter always is.
@@ -220,25 +220,33 @@ def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]]
         for cadence in (c for c in definition.cadences if c.kind not in RECORDED_CADENCES):
             key = (a.workflow_id, cadence.kind)
             if key not in stages_of:
-                stages_of[key] = _stages_of(definition, cadence)
-            span = _time_in_stages(history.get(a.id, []), stages_of[key])
-            if span is None:
+                stages_of[key] = cadence_stages(definition, cadence)
+            counted = periods_held_and_due(a, definition, cadence, stages_of[key], history.get(a.id, []),
+                                           sorted(logged[(a.id, cadence.kind)]), now)
+            if counted is None:
                 continue
-            entered, left = span
-            zone = ZoneInfo(a.assignee_tz)
-            schedule = CadenceSchedule(anchor=anchor_day(entered, a.assignee_tz, a.start), every=cadence.every,
-                                       grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
-                                       due_zones=(), missed_zones=())
-            last_check = min(now, left) if left is not None else now
-            held, due = _periods_held(schedule, last_check.astimezone(zone).date(),
-                                      sorted(logged[(a.id, cadence.kind)]))
+            held, due = counted
             found.append({"assignment_id": a.id, "assignee": a.assignee_email, "kind": cadence.kind,
                           "periods_held": held, "periods_due": due,
                           "rate": round(held / due, 3) if due else None})
     return found
 
 
-def _stages_of(definition: WorkflowDefinition, cadence: Cadence) -> frozenset[str]:
+def periods_held_and_due(assignment: AssignmentRow, definition: WorkflowDefinition, cadence: Cadence,
+                         stages: frozenset[str], history: Sequence[TransitionRow], ordered_days: Sequence[date],
+                         now: datetime) -> tuple[int, int] | None:
+    """(held, due) of one cadence of one assignment, its periods held by the sorted days given (in the assignee's
+    zone); None when the assignment never entered the cadence's `stages`."""
+    span = _time_in_stages(history, stages)
+    if span is None:
+        return None
+    entered, left = span
+    schedule = CadenceSchedule.of(definition, cadence, entered, assignment.assignee_tz, start=assignment.start)
+    last_check = min(now, left) if left is not None else now
+    return schedule.held_and_due(last_check.astimezone(ZoneInfo(assignment.assignee_tz)).date(), ordered_days)
+
+
+def cadence_stages(definition: WorkflowDefinition, cadence: Cadence) -> frozenset[str]:
     """The stages a cadence runs in, as planning decides it (`in_range`)."""
     return frozenset(s for s in definition.stage_keys if in_range(definition, cadence, s))
 
@@ -256,18 +264,6 @@ def _time_in_stages(history: Sequence[TransitionRow],
     # the steps after the entry, not the later instants: stages passed through in one instant left at that instant
     left = next((s.at for s in history[entry + 1:] if s.to_stage not in stages), None)
     return history[entry].at, left
-
-
-def _periods_held(schedule: CadenceSchedule, last_check_day: date, contact_days: Sequence[date]) -> tuple[int, int]:
-    """(held, due) over the periods whose check day has come by `last_check_day`."""
-    held = due = 0
-    index = 0
-    while schedule.check_day(index) <= last_check_day:
-        due += 1
-        first, last = schedule.start(index), schedule.last_day(index)
-        held += any(first <= day <= last for day in contact_days)
-        index += 1
-    return held, due
 
 
 def upcoming_repatriations(rows: ReportRows, now: datetime) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from engine.domain.cadences import CadenceSchedule, anchor_day
 from engine.domain.definition import WorkflowDefinition
 from engine.domain.errors import NotFound
 from engine.domain.inputs import EARLY_RETURN_REASONS, OUTCOME_MONTHS
@@ -94,7 +93,7 @@ def compute_summary(rows: SummaryRows, selection: AssignmentFilter, now: datetim
         "as_of": now.isoformat(),
         "filters": {"workflow": selection.workflow, "start_year": selection.start_year, "host": selection.host},
         "assignments": len(rows.assignments),
-        "by_stage": figures.pipeline(rows.report, figures._stage_orders(rows.report, selection)),
+        "by_stage": figures.pipeline(rows.report, figures.stage_orders(rows.report, selection)),
         "active": sum(not definitions[a.workflow_id].is_terminal(a.stage) for a in rows.assignments),
         "completed": len(completed),
         "early_returns": early_returns(rows.assignments, definitions),
@@ -181,16 +180,11 @@ def checkin_compliance(rows: figures.ReportRows, checkins: Iterable[CheckinRow],
     for a in rows.assignments:
         definition = rows.workflows[a.workflow_id][2]
         for cadence in (c for c in definition.cadences if c.kind == CHECKIN_CADENCE):
-            span = figures._time_in_stages(history.get(a.id, []), figures._stages_of(definition, cadence))
-            if span is None:
+            counted = figures.periods_held_and_due(a, definition, cadence, figures.cadence_stages(definition, cadence),
+                                                   history.get(a.id, []), sorted(days[a.id]), now)
+            if counted is None:
                 continue
-            entered, left = span
-            schedule = CadenceSchedule(anchor=anchor_day(entered, a.assignee_tz, a.start), every=cadence.every,
-                                       grace_days=cadence.grace_days, local_hour=definition.reminders.local_hour,
-                                       due_zones=(), missed_zones=())
-            last_check = min(now, left) if left is not None else now
-            a_held, a_due = figures._periods_held(schedule, last_check.astimezone(zones[a.id]).date(),
-                                                  sorted(days[a.id]))
+            a_held, a_due = counted
             held, due = held + a_held, due + a_due
     return {"periods_held": held, "periods_due": due, "rate": round(held / due, 3) if due else None}
 

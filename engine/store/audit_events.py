@@ -9,6 +9,7 @@ from sqlalchemy import CursorResult, Row, insert, or_, update
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, SQLModel, col, select
 
+from engine.domain.tasks import TaskStatus
 from engine.store.models import Assignment, AuditEvent, Person
 
 AUDIT_EVENT_COLUMNS = ("id", "assignment_id", "seq", "at", "actor", "action", "details", "prev_hash", "hash", "secret",
@@ -118,7 +119,7 @@ def recorded_rows(session: Session, table_name: str,
     if assignment_id is not None:
         statement = statement.where(table.c.assignment_id == assignment_id)
     if table_name == "task":
-        statement = statement.where(or_(table.c.status == "done", table.c.completed_by.is_not(None)))
+        statement = statement.where(or_(table.c.status == TaskStatus.DONE, table.c.completed_by.is_not(None)))
     grouped: dict[int, list[dict[str, Any]]] = {}
     for row in session.execute(statement):
         grouped.setdefault(row.assignment_id, []).append(dict(row._mapping))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
+from engine.domain.tasks import TaskStatus
 from engine.store.models import Assignment, Goal, Person, Signoff, Stakeholder, Task, Workflow
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ def tasks_matching(session: Session, *, assignment_id: int | None = None, owner_
     if status is not None:
         statement = statement.where(Task.status == status)
     if overdue_at is not None:
-        statement = statement.where(Task.status == "open", col(Task.due_at) <= overdue_at)
+        statement = statement.where(Task.status == TaskStatus.OPEN, col(Task.due_at) <= overdue_at)
     return session.exec(statement).all()
 
 

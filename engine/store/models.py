@@ -11,6 +11,7 @@ from sqlalchemy.ext.mutable import MutableList
 from sqlmodel import Field, SQLModel
 
 from engine.domain.notices import NoticeStatus
+from engine.domain.tasks import TaskStatus
 
 
 def pk(row: SQLModel) -> int:
@@ -95,7 +96,7 @@ class Task(SQLModel, table=True):
     owner_id: int = Field(foreign_key="person.id", index=True)
     due_on: date
     due_at: datetime
-    status: str = "open"
+    status: str = TaskStatus.OPEN  # see TaskStatus
     completed_at: datetime | None = None
     completed_by: str | None = None
     note: str | None = None

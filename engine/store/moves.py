@@ -64,6 +64,7 @@ from engine.store.models import (
     Workflow,
 )
 from engine.store.objective_queries import objective_levels_of_goals
+from engine.store.queries import dialect_insert
 
 Row = TypeVar("Row", bound=SQLModel)
 # SQLite allows 32,766 bound values a statement; 500 rows of up to 15 columns stay well inside on every backend.
@@ -286,15 +287,7 @@ def insert_tasks(connection: Connection, tasks: Sequence[Task]) -> None:
 def _outbox_insert(dialect: str) -> Insert:
     """`INSERT ... ON CONFLICT (key) DO NOTHING` of new pending notices, as `queries.insert_notifications` writes
     them; the columns every new notice shares are written into the statement, so each row binds only its own."""
-    table = _table(Outbox)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        statement: Any = postgresql.insert(table)
-    else:
-        from sqlalchemy.dialects import sqlite
-
-        statement = sqlite.insert(table)
+    statement = dialect_insert(dialect, _table(Outbox))
     fresh = {"task_id": null(), "status": literal_column("'pending'"), "attempts": literal_column("0"),
              "last_error": null(), "sent_at": null(), "claimed_by": null(), "claimed_until": null(),
              "delivered_to": literal_column("'[]'")}
@@ -338,14 +331,7 @@ def append_audit_chains(connection: Connection, events: Sequence[Mapping[str, An
 def _wake_statement(dialect: str) -> Insert:
     """The cadence upsert: an existing earlier check is kept, a later or empty one becomes the new instant."""
     table = _table(CadenceState)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        statement: Any = postgresql.insert(table)
-    else:
-        from sqlalchemy.dialects import sqlite
-
-        statement = sqlite.insert(table)
+    statement = dialect_insert(dialect, table)
     current, wanted = table.c.next_check_at, statement.excluded.next_check_at
     earlier = case((or_(current.is_(None), current > wanted), wanted), else_=current)
     return cast(Insert, statement.on_conflict_do_update(index_elements=["assignment_id", "kind"],

@@ -24,7 +24,7 @@ from engine.store.models import (
     OutcomeCompetency,
     Pulse,
 )
-from engine.store.report_queries import AssignmentFilter, _rows, _selected_ids
+from engine.store.report_queries import AssignmentFilter, rows_of, selected_ids
 
 
 class ProgramAssignmentRow(NamedTuple):
@@ -115,16 +115,16 @@ def program_assignments(session: Session, selection: AssignmentFilter) -> list[P
     statement = (select(col(Assignment.id), col(Assignment.workflow_id), col(Assignment.stage), col(Assignment.end),
                         col(Assignment.early_return_reason), col(Assignment.cost_amount),
                         col(Assignment.cost_currency))
-                 .where(col(Assignment.id).in_(_selected_ids(selection))).order_by(col(Assignment.id)))
-    return [ProgramAssignmentRow(*row) for row in _rows(session, statement)]
+                 .where(col(Assignment.id).in_(selected_ids(selection))).order_by(col(Assignment.id)))
+    return [ProgramAssignmentRow(*row) for row in rows_of(session, statement)]
 
 
 def program_outcomes(session: Session, selection: AssignmentFilter) -> list[OutcomeRow]:
     """program_outcomes: the recorded outcomes of the selected assignments."""
     statement = (select(col(Outcome.assignment_id), col(Outcome.months), col(Outcome.retained),
                         col(Outcome.considered_for_promotion), col(Outcome.promoted_to), col(Outcome.impact))
-                 .where(col(Outcome.assignment_id).in_(_selected_ids(selection))))
-    return [OutcomeRow(*row) for row in _rows(session, statement)]
+                 .where(col(Outcome.assignment_id).in_(selected_ids(selection))))
+    return [OutcomeRow(*row) for row in rows_of(session, statement)]
 
 
 def program_competency_ratings(session: Session, selection: AssignmentFilter) -> list[CompetencyRatingRow]:
@@ -132,9 +132,9 @@ def program_competency_ratings(session: Session, selection: AssignmentFilter) ->
     statement = (select(col(Outcome.assignment_id), col(Outcome.months), col(OutcomeCompetency.name),
                         col(OutcomeCompetency.before), col(OutcomeCompetency.after))
                  .join(Outcome, col(OutcomeCompetency.outcome_id) == col(Outcome.id))
-                 .where(col(Outcome.assignment_id).in_(_selected_ids(selection)))
+                 .where(col(Outcome.assignment_id).in_(selected_ids(selection)))
                  .order_by(col(Outcome.assignment_id), col(Outcome.months), col(OutcomeCompetency.id)))
-    return [CompetencyRatingRow(*row) for row in _rows(session, statement)]
+    return [CompetencyRatingRow(*row) for row in rows_of(session, statement)]
 
 
 def competency_baselines_of(session: Session, assignment_id: int) -> list[CompetencyBaseline]:
@@ -146,8 +146,8 @@ def competency_baselines_of(session: Session, assignment_id: int) -> list[Compet
 def program_checkins(session: Session, selection: AssignmentFilter) -> list[CheckinRow]:
     """program_checkins: when each check-in of the selected assignments happened."""
     statement = (select(col(Checkin.assignment_id), col(Checkin.at))
-                 .where(col(Checkin.assignment_id).in_(_selected_ids(selection))))
-    return [CheckinRow(*row) for row in _rows(session, statement)]
+                 .where(col(Checkin.assignment_id).in_(selected_ids(selection))))
+    return [CheckinRow(*row) for row in rows_of(session, statement)]
 
 
 def program_goal_progress(session: Session, selection: AssignmentFilter) -> list[GoalProgressRow]:
@@ -156,14 +156,14 @@ def program_goal_progress(session: Session, selection: AssignmentFilter) -> list
     statement = (select(col(GoalProgress.goal_id), col(GoalProgress.percent), col(Checkin.at), col(Checkin.id))
                  .join(Checkin, col(GoalProgress.checkin_id) == col(Checkin.id))
                  .join(Goal, col(GoalProgress.goal_id) == col(Goal.id))
-                 .where(col(Goal.assignment_id).in_(_selected_ids(selection)), col(Goal.removed_at).is_(None)))
-    return [GoalProgressRow(*row) for row in _rows(session, statement)]
+                 .where(col(Goal.assignment_id).in_(selected_ids(selection)), col(Goal.removed_at).is_(None)))
+    return [GoalProgressRow(*row) for row in rows_of(session, statement)]
 
 
 def program_open_pulse_alerts(session: Session, selection: AssignmentFilter) -> int:
     """program_open_pulse_alerts: how many pulses of the selected assignments alerted and are not resolved yet."""
     statement = (select(func.count()).select_from(Pulse)
-                 .where(col(Pulse.assignment_id).in_(_selected_ids(selection)), col(Pulse.alert) == true(),
+                 .where(col(Pulse.assignment_id).in_(selected_ids(selection)), col(Pulse.alert) == true(),
                         col(Pulse.resolved_at).is_(None)))
     return int(session.connection().execute(statement).scalar_one())
 
@@ -172,5 +172,5 @@ def program_objective_links(session: Session, selection: AssignmentFilter) -> li
     """program_objective_links: every link of a live goal of the selected assignments to an objective."""
     statement = (select(col(GoalObjective.objective_id), col(GoalObjective.goal_id), col(Goal.assignment_id))
                  .join(Goal, col(Goal.id) == col(GoalObjective.goal_id))
-                 .where(col(Goal.assignment_id).in_(_selected_ids(selection)), col(Goal.removed_at).is_(None)))
-    return [ObjectiveLinkRow(*row) for row in _rows(session, statement)]
+                 .where(col(Goal.assignment_id).in_(selected_ids(selection)), col(Goal.removed_at).is_(None)))
+    return [ObjectiveLinkRow(*row) for row in rows_of(session, statement)]

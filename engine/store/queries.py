@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from engine.domain.digests import INFORMATIONAL_KINDS, DigestChoice
 from engine.domain.notices import DELIVERABLE, NOT_SENT_YET, RETRYABLE, NewNotice, NoticeStatus
+from engine.domain.tasks import TaskStatus
 from engine.store.models import (
     Assignment,
     CadenceState,
@@ -55,7 +56,7 @@ def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
-def _dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+def dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that knows ON CONFLICT; the dialect module is imported only for the database in use."""
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
@@ -74,7 +75,7 @@ def _insert_ignoring_duplicates(session: Session, table: Any, conflict_column: s
     """`INSERT ... ON CONFLICT (column) DO NOTHING` in the dialect of the session's database."""
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        return _dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=[conflict_column])
+        return dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=[conflict_column])
     return insert(table)
 
 
@@ -199,7 +200,7 @@ def anything_due(session: Session, now: datetime) -> tuple[bool, bool]:
 def _anything_due_statement() -> Executable:
     task, state = _table(Task), _table(CadenceState)
     statement: Executable = select(
-        exists().where(task.c.status == "open", task.c.next_reminder_at <= bindparam("due_now")),
+        exists().where(task.c.status == TaskStatus.OPEN, task.c.next_reminder_at <= bindparam("due_now")),
         exists().where(state.c.next_check_at <= bindparam("due_now")))
     return statement
 
@@ -219,7 +220,7 @@ def _due_task_statement(limit: int) -> SelectOfScalar[Task]:
     """Built once per limit: the daemon runs it at every sweep, and building it cost more than running it (as for
     the other statements of a sweep below, which run on the session's connection, below the ORM, for the same
     reason)."""
-    return (select(Task).where(Task.status == "open", col(Task.next_reminder_at) <= bindparam("due_now"))
+    return (select(Task).where(Task.status == TaskStatus.OPEN, col(Task.next_reminder_at) <= bindparam("due_now"))
             .order_by(col(Task.next_reminder_at), col(Task.id)).limit(limit)
             .with_for_update(skip_locked=True))
 
@@ -406,8 +407,9 @@ def complete_open_task(session: Session, task_id: int, *, actor: str, note: str 
     with a completion time. SQLite runs one writer at a time.
     """
     task = _table(Task)  # the table, not the entity: no session state to synchronise, and less work per call
-    statement = (update(task).where(task.c.id == task_id, task.c.status == "open")
-                 .values(status="done", completed_at=now, completed_by=actor, note=note, next_reminder_at=None))
+    statement = (update(task).where(task.c.id == task_id, task.c.status == TaskStatus.OPEN)
+                 .values(status=TaskStatus.DONE, completed_at=now, completed_by=actor, note=note,
+                         next_reminder_at=None))
     return _rowcount(session.execute(statement)) == 1
 
 
@@ -416,8 +418,9 @@ def close_open_tasks(session: Session, assignment_id: int) -> int:
 
     A task completed by a concurrent transaction stays done (see `complete_open_task`).
     """
-    statement = (update(Task).where(col(Task.assignment_id) == assignment_id, col(Task.status) == "open")
-                 .values(status="cancelled", next_reminder_at=None).execution_options(synchronize_session=False))
+    statement = (update(Task).where(col(Task.assignment_id) == assignment_id, col(Task.status) == TaskStatus.OPEN)
+                 .values(status=TaskStatus.CANCELLED, next_reminder_at=None)
+                 .execution_options(synchronize_session=False))
     return _rowcount(session.execute(statement))
 
 
@@ -467,11 +470,6 @@ def _like_prefix(prefix: str) -> str:
 # --- calendars ------------------------------------------------------------------------------------------------
 
 
-def person_by_email(session: Session, email: str) -> Person | None:
-    """person_by_email: the person with this (already normalised, lower-case) email address, if any."""
-    return session.exec(select(Person).where(Person.email == email)).first()
-
-
 def assignments_involving(session: Session, person_id: int) -> list[int]:
     """assignments_involving: ids of the assignments the person is the assignee of or holds a role in, ascending."""
     as_assignee = select(Assignment.id).where(Assignment.assignee_id == person_id)
@@ -482,7 +480,7 @@ def assignments_involving(session: Session, person_id: int) -> list[int]:
 
 def open_tasks_owned_by(session: Session, person_id: int) -> Sequence[Task]:
     """open_tasks_owned_by: the person's open tasks, soonest due first (ix_task_owner_id)."""
-    statement = (select(Task).where(Task.owner_id == person_id, Task.status == "open")
+    statement = (select(Task).where(Task.owner_id == person_id, Task.status == TaskStatus.OPEN)
                  .order_by(col(Task.due_on), col(Task.id)))
     return session.exec(statement).all()
 
@@ -643,7 +641,7 @@ def next_due_at(session: Session) -> datetime | None:
     Each part is the smallest value of an indexed column, so this costs three index look-ups.
     """
     soonest = [session.exec(select(func.min(column)).where(*where)).one() for column, where in (
-        (col(Task.next_reminder_at), (col(Task.status) == "open",)),
+        (col(Task.next_reminder_at), (col(Task.status) == TaskStatus.OPEN,)),
         (col(CadenceState.next_check_at), ()),
         (col(Outbox.next_attempt_at), (col(Outbox.status).in_((*DELIVERABLE, NoticeStatus.HELD)),)),
     )]

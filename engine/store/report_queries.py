@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Executable, Select, extract, select
 from sqlmodel import Session, col
 
+from engine.domain.tasks import TaskStatus
 from engine.store.models import Assignment, Contact, Person, StageChange, Task, Workflow
 
 
@@ -61,7 +62,7 @@ class ContactRow(NamedTuple):
     on: date
 
 
-def _selected_ids(selection: AssignmentFilter) -> Select[Any]:
+def selected_ids(selection: AssignmentFilter) -> Select[Any]:
     """The ids of the selected assignments, as a subquery the other reads filter on."""
     statement: Select[Any] = select(col(Assignment.id)).join(Workflow, col(Assignment.workflow_id) == col(Workflow.id))
     if selection.workflow is not None:
@@ -73,7 +74,7 @@ def _selected_ids(selection: AssignmentFilter) -> Select[Any]:
     return statement
 
 
-def _rows(session: Session, statement: Executable) -> list[tuple[Any, ...]]:
+def rows_of(session: Session, statement: Executable) -> list[tuple[Any, ...]]:
     """Plain tuples from a Core execution on the session's connection, bypassing the ORM's row processing."""
     return [tuple(row) for row in session.connection().execute(statement)]
 
@@ -89,17 +90,17 @@ def report_assignments(session: Session, selection: AssignmentFilter) -> list[As
                         col(Assignment.host), col(Assignment.start), col(Assignment.end), col(Person.email),
                         col(Person.name), col(Person.tz))
                  .join(Person, col(Assignment.assignee_id) == col(Person.id))
-                 .where(col(Assignment.id).in_(_selected_ids(selection))).order_by(col(Assignment.id)))
-    return [AssignmentRow(*row) for row in _rows(session, statement)]
+                 .where(col(Assignment.id).in_(selected_ids(selection))).order_by(col(Assignment.id)))
+    return [AssignmentRow(*row) for row in rows_of(session, statement)]
 
 
 def report_transitions(session: Session, selection: AssignmentFilter) -> list[TransitionRow]:
     """report_transitions: the stage history of the selected assignments, oldest first within each assignment."""
     statement = (select(col(StageChange.assignment_id), col(StageChange.from_stage),
                         col(StageChange.to_stage), col(StageChange.at), col(StageChange.reason))
-                 .where(col(StageChange.assignment_id).in_(_selected_ids(selection)))
+                 .where(col(StageChange.assignment_id).in_(selected_ids(selection)))
                  .order_by(col(StageChange.assignment_id), col(StageChange.id)))
-    return [TransitionRow(*row) for row in _rows(session, statement)]
+    return [TransitionRow(*row) for row in rows_of(session, statement)]
 
 
 def report_overdue_tasks(session: Session, selection: AssignmentFilter, now: datetime) -> list[OverdueTaskRow]:
@@ -107,14 +108,14 @@ def report_overdue_tasks(session: Session, selection: AssignmentFilter, now: dat
     statement = (select(col(Task.assignment_id), col(Task.owner_role), col(Person.email), col(Person.name),
                         col(Task.due_on))
                  .join(Person, col(Task.owner_id) == col(Person.id))
-                 .where(col(Task.status) == "open", col(Task.due_at) <= now,
-                        col(Task.assignment_id).in_(_selected_ids(selection)))
+                 .where(col(Task.status) == TaskStatus.OPEN, col(Task.due_at) <= now,
+                        col(Task.assignment_id).in_(selected_ids(selection)))
                  .order_by(col(Task.due_on), col(Task.id)))
-    return [OverdueTaskRow(*row) for row in _rows(session, statement)]
+    return [OverdueTaskRow(*row) for row in rows_of(session, statement)]
 
 
 def report_contacts(session: Session, selection: AssignmentFilter) -> list[ContactRow]:
     """report_contacts: the logged contacts (kind and day) of the selected assignments."""
     statement = (select(col(Contact.assignment_id), col(Contact.kind), col(Contact.on))
-                 .where(col(Contact.assignment_id).in_(_selected_ids(selection))))
-    return [ContactRow(*row) for row in _rows(session, statement)]
+                 .where(col(Contact.assignment_id).in_(selected_ids(selection))))
+    return [ContactRow(*row) for row in rows_of(session, statement)]

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, Table, func, insert, select, text, update
 from sqlmodel import Session, SQLModel, col
 
+from engine.domain.tasks import TaskStatus
 from engine.store.db import SCHEMA_REVISION, open_db
 from engine.store.models import StageChange, Task
 
@@ -107,7 +108,7 @@ def row_ids(session: Session) -> tuple[set[int], set[int], set[int]]:
     """row_ids: the ids of every task, of the tasks done, and of every transition record."""
     tasks = {(int(i), s) for i, s in session.execute(select(col(Task.id), col(Task.status)))}
     transitions = {int(i) for i in session.execute(select(col(StageChange.id))).scalars()}
-    return {i for i, _ in tasks}, {i for i, s in tasks if s == "done"}, transitions
+    return {i for i, _ in tasks}, {i for i, s in tasks if s == TaskStatus.DONE}, transitions
 
 
 def next_planning_instant(session: Session) -> datetime | None:
@@ -117,7 +118,7 @@ def next_planning_instant(session: Session) -> datetime | None:
     One statement of three subqueries: a replay asks after every sweep."""
     task, cadence, outbox = _table("task"), _table("cadencestate"), _table("outbox")
     candidates = session.execute(select(
-        select(func.min(task.c.next_reminder_at)).where(task.c.status == "open").scalar_subquery(),
+        select(func.min(task.c.next_reminder_at)).where(task.c.status == TaskStatus.OPEN).scalar_subquery(),
         select(func.min(cadence.c.next_check_at)).scalar_subquery(),
         select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status.in_(("pending", "failed", "held")))
         .scalar_subquery())).one()

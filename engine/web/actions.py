@@ -27,6 +27,7 @@ from engine.delivery.links import LinkAction, LinkClaims, LinkRefused, LinkSigne
 from engine.domain import inputs, notices
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.domain.schedule import local_date, zone
+from engine.domain.tasks import TaskStatus
 from engine.program import checkins, plans, service
 from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, load_record, load_records
@@ -98,7 +99,7 @@ def _own_task(session: Session, person: Person, obj: Mapping[str, Any]) -> Task:
         raise LinkRefused(Refusal.UNKNOWN_OBJECT, "This task no longer exists.")
     if task.owner_id != person.id:
         raise LinkRefused(Refusal.OTHER_PERSON, "This task is not yours to mark done; its owner has their own link.")
-    if task.status != "open":
+    if task.status != TaskStatus.OPEN:
         raise LinkRefused(Refusal.ALREADY_DONE, f"Already done: the task “{task.title}” is {task.status}.")
     return task
 
@@ -195,7 +196,7 @@ def perform_plan_signoff(db: Engine, person: Person, obj: Mapping[str, Any], for
                          now: datetime) -> Done:
     with transaction(db) as session:
         _signable(session, person, obj)
-    view = service.signoff(db, _int(obj, "assignment"), role=str(obj["role"]), by=person.email, actor=person.email,
+    view = plans.sign_plan(db, _int(obj, "assignment"), role=str(obj["role"]), by=person.email, actor=person.email,
                            now=now)
     if view["already_signed"]:
         raise LinkRefused(Refusal.ALREADY_DONE, "Already done: this plan version is signed for your role.")
@@ -551,7 +552,7 @@ def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *,
             raise LinkRefused(Refusal.ALREADY_DONE, "This link has been used, so it opens nothing any more. Use a "
                                                     "newer message.", claims=checked.claims)
         person, until = checked.person, checked.claims.expires_at
-        tasks = lookups.tasks_matching(session, owner_id=pk(person), status="open")
+        tasks = lookups.tasks_matching(session, owner_id=pk(person), status=TaskStatus.OPEN)
         tz = zone(person.tz)
         task_rows = [{"title": t.title, "assignment_id": t.assignment_id, "due_on": t.due_on.isoformat(),
                       "due_local": t.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),

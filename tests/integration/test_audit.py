@@ -14,7 +14,7 @@ from alembic import command
 from sqlalchemy import Engine, create_engine, text
 
 from engine.domain.errors import BadInput, GuardsUnmet, SojournError
-from engine.program import audit, service
+from engine.program import audit, plans, service
 from engine.program.audit import check_chain, event_from_export, verify_audit
 from engine.store.db import alembic_config
 from integration.conftest import Sojourn, snapshot
@@ -31,9 +31,9 @@ def _history(db: Engine, spec: service.AssignmentSpec, people: dict[str, str], n
     created = service.create_assignment(db, spec, actor=ACTOR, now=now)
     first, second = (t["id"] for t in created["tasks"])
     service.complete_task(db, first, note="done", actor=people["coach"], now=now)
-    service.add_goal(db, created["id"], title="Lead the host sales team", measure="quarterly revenue", target="+10%",
-                     due="2027-03-31", actor=ACTOR, now=now)
-    service.signoff(db, created["id"], role="talent", by=None, actor=people["talent"], now=now)
+    plans.add_goal(db, created["id"], title="Lead the host sales team", measure="quarterly revenue", target="+10%",
+                   due="2027-03-31", actor=ACTOR, now=now)
+    plans.sign_plan(db, created["id"], role="talent", by=None, actor=people["talent"], now=now)
     service.log_contact(db, created["id"], kind="sponsor_contact", with_email=people["sponsor"], on="2026-03-01",
                         notes="first call", actor=ACTOR, now=now)
     service.complete_task(db, second, note=None, actor=people["coach"], now=now)
@@ -161,8 +161,8 @@ def test_refused_commands_append_nothing(db: Engine, db_url: str, spec: service.
     with pytest.raises(GuardsUnmet):
         service.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
     with pytest.raises(BadInput):
-        service.add_goal(db, created["id"], title="t", measure="m", target="x", due="2030-01-01", actor=ACTOR,
-                         now=now)
+        plans.add_goal(db, created["id"], title="t", measure="m", target="x", due="2030-01-01", actor=ACTOR,
+                       now=now)
     after = snapshot(db_url)
     assert (after["audit_event"], after["assignment"]) == (before["audit_event"], before["assignment"])
     assert len(after["audit_event"]) == 2
@@ -172,9 +172,9 @@ def test_repeated_signoff_appends_nothing(db: Engine, db_url: str, spec: service
                                           now: datetime) -> None:
     """Signing a plan version already signed writes no second event."""
     created = service.create_assignment(db, spec, actor=ACTOR, now=now)
-    service.signoff(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)
+    plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)
     before = snapshot(db_url)["audit_event"]
-    assert service.signoff(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)["already_signed"]
+    assert plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)["already_signed"]
     assert snapshot(db_url)["audit_event"] == before
 
 
@@ -250,7 +250,7 @@ def test_concurrent_appends_to_one_assignment_queue_instead_of_failing(db: Engin
         return advanced
 
     monkeypatch.setattr(audit, "append_audit_event", append_then_wait_for_a_second_writer)
-    service.signoff(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)
+    plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)
     racer = outcomes.pop(0)
     racer.join(timeout=30)
     assert outcomes == ["done"]

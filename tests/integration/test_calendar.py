@@ -24,7 +24,7 @@ from engine.delivery.dispatch import dispatch_due
 from engine.domain.cadences import add_months_clamped
 from engine.domain.schedule import local_instant
 from engine.planning.planner import plan
-from engine.program import service
+from engine.program import plans, service
 from engine.store.db import transaction
 from engine.store.models import Outbox
 from integration.conftest import Sojourn
@@ -57,10 +57,10 @@ def assignment(db: Engine) -> int:
             if task["stage"] == shown["stage"] and task["status"] == "open":
                 service.complete_task(db, task["id"], note=None, actor="admin", now=created)
         if shown["stage"] == "plan_agreed":
-            service.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement", target="75",
-                             due="2027-06-01", actor="admin", now=created)
+            plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement", target="75",
+                           due="2027-06-01", actor="admin", now=created)
             for role in ("assignee", "sending_manager", "host_manager", "talent", "mobility"):
-                service.signoff(db, assignment_id, role=role, by=None, actor="admin", now=created)
+                plans.sign_plan(db, assignment_id, role=role, by=None, actor="admin", now=created)
         service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=ENTERED)
     return assignment_id
 
@@ -141,8 +141,8 @@ def test_calendar_sequence_rises_when_the_assignment_changes(
     """After a change to the assignment the same events come back with the same UIDs and a higher SEQUENCE."""
     at = ENTERED + timedelta(hours=1)
     before = {str(e.uid): int(e["SEQUENCE"]) for e in _export(on_db, "sponsor", at, tmp_path).events}
-    service.add_goal(db, assignment, title="Win two key accounts", measure="accounts", target="2", due="2027-06-01",
-                     actor="admin", now=at)
+    plans.add_goal(db, assignment, title="Win two key accounts", measure="accounts", target="2", due="2027-06-01",
+                   actor="admin", now=at)
 
     after = {str(e.uid): int(e["SEQUENCE"]) for e in _export(on_db, "sponsor", at, tmp_path).events}
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
 from engine.delivery.links import LinkAction, LinkSigner
-from engine.program import outcomes, service
+from engine.program import outcomes, plans, service
 from engine.web import actions
 from engine.web.app import create_app
 from integration.conftest import Sojourn, snapshot
@@ -72,9 +72,9 @@ def test_assignment_show_gives_cost_goals_and_sign_off_dates(on_db: Sojourn, db:
     """The cost, each goal of the current plan, and who signed it on which day appear in the text view."""
     scenarios.finish_stage_tasks(db, assignment_id, NOW)
     service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=NOW)
-    service.add_goal(db, assignment_id, title="Lead the DACH sales team", measure="quarterly revenue", target="+10%",
-                     due="2027-06-30", actor="admin", now=NOW)
-    service.signoff(db, assignment_id, role="host_manager", by=None, actor="admin", now=NOW + timedelta(days=2))
+    plans.add_goal(db, assignment_id, title="Lead the DACH sales team", measure="quarterly revenue", target="+10%",
+                   due="2027-06-30", actor="admin", now=NOW)
+    plans.sign_plan(db, assignment_id, role="host_manager", by=None, actor="admin", now=NOW + timedelta(days=2))
     text = text_of(on_db, "assignment", "show", str(assignment_id))
     assert "cost: 250000.00 EUR" in text
     assert "Lead the DACH sales team: quarterly revenue to +10% by 2027-06-30" in text

@@ -17,7 +17,7 @@ from engine.delivery.dispatch import DeliveryPolicy, Routing
 from engine.delivery.leases import DaemonIdentity
 from engine.domain.errors import GuardsUnmet
 from engine.planning.forecast import ForecastOptions, forecast_assignments, forecast_new
-from engine.program import checkins, service
+from engine.program import checkins, plans, service
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Task
 from integration.conftest import Recorder, Sojourn, snapshot
@@ -101,10 +101,10 @@ class People:
         if shown["stage"] == "coaching" and now < self.repatriation_moment():
             return False
         if shown["stage"] == "plan_agreed":
-            service.add_goal(self.db, self.assignment_id, title="Lead the regional team", measure="engagement",
-                             target="75", due=END.isoformat(), actor="people", now=now)
+            plans.add_goal(self.db, self.assignment_id, title="Lead the regional team", measure="engagement",
+                           target="75", due=END.isoformat(), actor="people", now=now)
             for role in PLAN_ROLES:
-                service.signoff(self.db, self.assignment_id, role=role, by=None, actor="people", now=now)
+                plans.sign_plan(self.db, self.assignment_id, role=role, by=None, actor="people", now=now)
         try:
             service.advance(self.db, self.assignment_id, to=None, reason=None, actor="people", now=now)
         except GuardsUnmet:

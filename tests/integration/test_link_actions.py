@@ -168,8 +168,8 @@ def test_contact_held_is_refused_to_a_bystander(db: Engine, spec: service.Assign
 
 def _plan_agreed(db: Engine, spec: service.AssignmentSpec) -> int:
     assignment_id = scenarios.assignment_in_stage(db, spec, "plan_agreed", NOW)
-    service.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement", target="75",
-                     due="2027-06-30", actor="admin", now=NOW)
+    plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement", target="75",
+                   due="2027-06-30", actor="admin", now=NOW)
     return assignment_id
 
 
@@ -196,7 +196,7 @@ def test_a_plan_cannot_be_signed_for_a_role_by_someone_who_does_not_hold_it(
     assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
         Refusal.OTHER_PERSON
     with pytest.raises(service.SojournError, match="is not the host_manager"):
-        service.signoff(db, assignment_id, role="host_manager", by=people["coach"], actor=people["coach"], now=LATER)
+        plans.sign_plan(db, assignment_id, role="host_manager", by=people["coach"], actor=people["coach"], now=LATER)
     assert _counts(db)["Signoff"] == 0
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from engine.domain import guards, lifecycle
-from engine.program import service
+from engine.program import plans, service
 from engine.program.records import assignment_view, load_record, load_record_to_move
 from engine.store.models import Assignment
 from engine.store.moves import move_assignment
@@ -22,9 +22,9 @@ NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 def test_core_load_gives_the_same_view_as_the_orm_load(db: Engine, spec: service.AssignmentSpec) -> None:
     """An assignment with a goal and a sign-off reads the same through `moves` as through the ORM."""
     created = service.create_assignment(db, spec, actor="setup", now=NOW)
-    service.add_goal(db, created["id"], title="Lead a team", measure="team survey", target="4 of 5", due="2026-12-01",
-                     actor="setup", now=NOW)
-    service.signoff(db, created["id"], role="talent", by=None, actor="setup", now=NOW)
+    plans.add_goal(db, created["id"], title="Lead a team", measure="team survey", target="4 of 5", due="2026-12-01",
+                   actor="setup", now=NOW)
+    plans.sign_plan(db, created["id"], role="talent", by=None, actor="setup", now=NOW)
     with Session(db) as session:
         through_orm = assignment_view(load_record(session, created["id"]), NOW)
     with db.connect() as connection:

@@ -11,7 +11,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
-from engine.program import checkins, outcomes, service
+from engine.program import checkins, outcomes, plans, service
 from engine.program.outcomes import CompetencyRating, OutcomeReport
 from integration.conftest import Sojourn, snapshot
 from tests.support.scenarios import PLAN_SIGNERS
@@ -48,10 +48,10 @@ def move_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None:
                 service.complete_task(db, task["id"], note=None, actor=ACTOR, now=at)
         if shown["stage"] == "plan_agreed":
             due = (date.fromisoformat(shown["end"]) - timedelta(days=30)).isoformat()
-            service.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score",
-                             target="75", due=due, actor=ACTOR, now=at)
+            plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score",
+                           target="75", due=due, actor=ACTOR, now=at)
             for role in PLAN_SIGNERS:
-                service.signoff(db, assignment_id, role=role, by=None, actor=ACTOR, now=at)
+                plans.sign_plan(db, assignment_id, role=role, by=None, actor=ACTOR, now=at)
         service.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=at)
 
 

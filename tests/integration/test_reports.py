@@ -18,7 +18,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
-from engine.program import service
+from engine.program import plans, service
 from integration.conftest import Sojourn, snapshot
 from tests.support.browser import visit
 
@@ -71,10 +71,10 @@ def seed_program(db: Engine, spec: service.AssignmentSpec) -> dict[str, int]:
     _advance(db, ids["a1"], _at(A1_INTERVIEWS_DAYS))
     _advance(db, ids["a2"], _at(A2_INTERVIEWS_DAYS))
     with freeze_time(A1_ORIENTATION_AT):
-        service.add_goal(db, ids["a1"], title="Lead the DACH sales team", measure="quarterly revenue", target="+10%",
-                         due="2027-06-30", actor=ACTOR, now=A1_ORIENTATION_AT)
+        plans.add_goal(db, ids["a1"], title="Lead the DACH sales team", measure="quarterly revenue", target="+10%",
+                       due="2027-06-30", actor=ACTOR, now=A1_ORIENTATION_AT)
         for role in ("assignee", "sending_manager", "host_manager", "talent", "mobility"):
-            service.signoff(db, ids["a1"], role=role, by=None, actor=ACTOR, now=A1_ORIENTATION_AT)
+            plans.sign_plan(db, ids["a1"], role=role, by=None, actor=ACTOR, now=A1_ORIENTATION_AT)
     _advance(db, ids["a1"], A1_ORIENTATION_AT)
     with freeze_time(REPORTED_AT):
         for day in SPONSOR_CONTACTS:

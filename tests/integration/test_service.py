@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from engine.domain.errors import BadInput, GuardsUnmet, InvalidTransition, NotFound
-from engine.program import service
+from engine.program import plans, service
 from engine.store.models import Outbox, StageChange, Task
 from workflows import builtin_workflow_texts
 
@@ -28,10 +28,10 @@ def _finish_stage_tasks(db: Engine, assignment: dict[str, Any], now: datetime) -
 
 
 def _agree_plan(db: Engine, assignment_id: int, now: datetime) -> None:
-    service.add_goal(db, assignment_id, title="Lead the host sales team", measure="quarterly revenue",
-                     target="+10%", due="2027-03-31", actor=ACTOR, now=now)
+    plans.add_goal(db, assignment_id, title="Lead the host sales team", measure="quarterly revenue",
+                   target="+10%", due="2027-03-31", actor=ACTOR, now=now)
     for role in ("assignee", "sending_manager", "host_manager", "talent", "mobility"):
-        service.signoff(db, assignment_id, role=role, by=None, actor=ACTOR, now=now)
+        plans.sign_plan(db, assignment_id, role=role, by=None, actor=ACTOR, now=now)
 
 
 def _count(db: Engine, model: Any, *where: Any) -> int:
@@ -78,9 +78,9 @@ def test_advance_refuses_when_plan_unsigned(db: Engine, spec: service.Assignment
     _finish_stage_tasks(db, created, now)
     moved = service.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
     _finish_stage_tasks(db, moved, now)
-    service.add_goal(db, created["id"], title="Lead", measure="NPS", target="40", due="2026-12-01", actor=ACTOR,
-                     now=now)
-    service.signoff(db, created["id"], role="assignee", by=None, actor=ACTOR, now=now)
+    plans.add_goal(db, created["id"], title="Lead", measure="NPS", target="40", due="2026-12-01", actor=ACTOR,
+                   now=now)
+    plans.sign_plan(db, created["id"], role="assignee", by=None, actor=ACTOR, now=now)
     with pytest.raises(GuardsUnmet) as refused:
         service.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
     assert refused.value.details == [
@@ -95,8 +95,8 @@ def test_new_goal_invalidates_earlier_signoffs(db: Engine, spec: service.Assignm
     _agree_plan(db, created["id"], now)
     assert service.show_assignment(db, created["id"], now=now)["signed_off_by"] == [
         "assignee", "host_manager", "mobility", "sending_manager", "talent"]
-    service.add_goal(db, created["id"], title="Mentor two local leads", measure="mentees promoted", target="1",
-                     due="2027-06-30", actor=ACTOR, now=now)
+    plans.add_goal(db, created["id"], title="Mentor two local leads", measure="mentees promoted", target="1",
+                   due="2027-06-30", actor=ACTOR, now=now)
     shown = service.show_assignment(db, created["id"], now=now)
     assert (shown["plan_version"], shown["signed_off_by"]) == (3, [])
 
@@ -111,8 +111,8 @@ def test_plan_change_after_agreement_tells_the_sending_manager(db: Engine, spec:
     _agree_plan(db, created["id"], now)
     assert _count(db, Outbox, Outbox.kind == "plan_changed") == 0
     service.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
-    service.add_goal(db, created["id"], title="Run the DACH launch", measure="launch date", target="on time",
-                     due="2027-01-15", actor=ACTOR, now=now)
+    plans.add_goal(db, created["id"], title="Run the DACH launch", measure="launch date", target="on time",
+                   due="2027-01-15", actor=ACTOR, now=now)
     with Session(db) as session:
         notice = session.exec(select(Outbox).where(Outbox.kind == "plan_changed")).scalar_one()  # type: ignore[call-overload]
     assert notice.recipient == "sam.home@example.com"

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, delete, update
 from sqlmodel import col
 
 from engine.domain.notices import NewNotice, NoticeKind
-from engine.program import service
+from engine.program import plans, service
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Person, Task
@@ -48,10 +48,10 @@ def advance_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None
     while (current := service.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
         finish_stage_tasks(db, assignment_id, at)
         if current == "plan_agreed":
-            service.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score",
-                             target="75", due="2027-12-31", actor="admin", now=at)
+            plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score",
+                           target="75", due="2027-12-31", actor="admin", now=at)
             for role in PLAN_SIGNERS:
-                service.signoff(db, assignment_id, role=role, by=None, actor="admin", now=at)
+                plans.sign_plan(db, assignment_id, role=role, by=None, actor="admin", now=at)
         service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=at)
 
 

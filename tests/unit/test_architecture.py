@@ -121,3 +121,32 @@ def test_packages_form_no_import_cycle() -> None:
         if start not in state:
             visit(start, [start])
     assert cycles == []
+
+
+def _private_names_used(path: Path) -> list[str]:
+    """Each `_name` the file takes from another module: `from m import _name`, or `m._name` on an imported module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported: set[str] = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found += [f"{node.module}.{a.name}" for a in node.names if _is_private(a.name)]
+            imported.update(alias.asname or alias.name for alias in node.names)
+    found += [f"{node.value.id}.{node.attr}" for node in ast.walk(tree)
+              if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imported
+              and _is_private(node.attr)]
+    return found
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_uses_another_modules_private_names() -> None:
+    """A `_name` stays inside its module: a rule two modules share is public, or lives where both can reach it."""
+    root = ENGINE.parent
+    paths = [*_engine_modules().values(), *sorted((root / "notifiers").rglob("*.py")), root / "cli.py"]
+    used = {str(path.relative_to(root)): names for path in paths if (names := _private_names_used(path))}
+    assert used == {}
