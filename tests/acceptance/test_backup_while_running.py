@@ -36,7 +36,7 @@ def test_backups_taken_while_the_daemon_runs_open_with_every_committed_assignmen
                               stderr=subprocess.DEVNULL)
     try:
         for count in (1, 2, 3):
-            create(sojourn, day(0), day(500))
+            create(sojourn, day(0), day(500), "--allow-overlap")
             backup = sojourn.json("backup", f"backup-{count}.db")
             assert backup["assignments"] == count
     finally:
