@@ -84,6 +84,9 @@ class NewNotice(NamedTuple):
     created_at: datetime
     deliver_at: datetime  # not before this instant (a local hour in the recipient's time zone)
     calendar: str | None = None  # an iCalendar attachment (METHOD:PUBLISH), for notices about a dated event
+    cadence: str | None = None  # the cadence kind of a contact, check-in or pulse notice
+    plan_version: int | None = None  # the plan version a plan_changed notice asks to acknowledge
+    pulse_id: int | None = None  # the pulse a pulse_alert is about
 
 
 # --- what a recipient can do ------------------------------------------------------------------------------------
@@ -270,7 +273,8 @@ def _contact_notice(kind: NoticeKind, period: ContactPeriod, subject: str, body:
     assert assignment.id is not None, "planned assignments are stored ones"
     key = f"{cadence_key_prefix(kind, assignment.id, period.cadence.kind, period.first)}{role}"
     return NewNotice(key=key, kind=kind, assignment_id=assignment.id, task_id=None, recipient=recipient.email,
-                     role=role, subject=subject, body=body, created_at=now, deliver_at=at)
+                     role=role, subject=subject, body=body, created_at=now, deliver_at=at,
+                     cadence=period.cadence.kind)
 
 
 class GoalProgressLine(NamedTuple):
@@ -396,7 +400,7 @@ def plan_changed(assignment: Assignment, assignee: Person, summary: str, *, role
     return NewNotice(key=f"{NoticeKind.PLAN_CHANGED}/{assignment.id}/{first}",
                      kind=NoticeKind.PLAN_CHANGED, assignment_id=assignment.id, task_id=None,
                      recipient=recipient.email, role=role, subject=subject, body="\n".join(lines), created_at=now,
-                     deliver_at=now)
+                     deliver_at=now, plan_version=first)
 
 
 class PulseAnswers(NamedTuple):
@@ -420,7 +424,7 @@ def pulse_alert(assignment: Assignment, assignee: Person, answers: PulseAnswers,
             + f"\nOnce it is followed up: {alert_resolve_command(answers.pulse_id, recipient.email)}")
     return NewNotice(key=f"{pulse_alert_key_prefix(answers.pulse_id)}{role}", kind=NoticeKind.PULSE_ALERT,
                      assignment_id=assignment.id, task_id=None, recipient=recipient.email, role=role,
-                     subject=subject, body=body, created_at=now, deliver_at=now)
+                     subject=subject, body=body, created_at=now, deliver_at=now, pulse_id=answers.pulse_id)
 
 
 def pulse_alert_key_prefix(pulse_id: int) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engine.delivery.links import notice_action, notice_token_id
+from engine.delivery.links import NoticeFacts, notice_action, notice_token_id
 from engine.domain import inputs
 from engine.domain.errors import BadInput, NotFound, SojournError
 from engine.program import audit
@@ -191,8 +191,7 @@ def _links(session: Session, person: Person) -> dict[str, Any]:
     issued = []
     for notice in rows_where(session, "outbox", column("outbox", "recipient") == person.email,
                              column("outbox", "sent_at").is_not(None)):
-        action, obj = notice_action(notice["kind"], notice["key"], assignment_id=notice["assignment_id"],
-                                    task_id=notice["task_id"])
+        action, obj = notice_action(NoticeFacts.of(notice))
         token_id = notice_token_id(notice["key"])
         issued.append({"notice": notice["key"], "action": str(action), "object": obj, "token_id": token_id,
                        "issued_at": notice["sent_at"], "used": token_id in used_ids})

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration in MIGRATIONS, so checking a database needs no alembic import; a test pins the two together.
-SCHEMA_REVISION = "0014_baselines_on_behalf"
+SCHEMA_REVISION = "0015_outbox_parts"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY_OPTION = "sojourn_read_only"  # an execution option: this connection's transactions only read
 _SCHEMA_CHECKED: weakref.WeakSet[Engine] = weakref.WeakSet()

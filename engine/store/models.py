@@ -231,6 +231,11 @@ class Outbox(SQLModel, table=True):
     delivered_to: list[str] = Field(default_factory=list, sa_column=Column(MutableList.as_mutable(JSON)))
     calendar: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # iCalendar text to attach
     digest_key: str | None = Field(default=None, index=True)  # the digest this notice was gathered into
+    # What the notice is about, beside its key, for choosing its link: the cadence of a contact, check-in or pulse
+    # notice, the plan version a plan change names, the pulse an alert is about (None where the kind has none).
+    cadence: str | None = None
+    plan_version: int | None = None
+    pulse_id: int | None = None
 
 
 class DaemonLease(SQLModel, table=True):

@@ -100,7 +100,8 @@ def insert_notifications(session: Session, notices: Sequence[NewNotice]) -> int:
     insert = _outbox_insert(dialect)
     instant, status, delivered_to = insert.instant, insert.status, insert.delivered_to
     rows = [(n.key, str(n.kind), n.assignment_id, n.task_id, n.recipient, n.role, n.subject, n.body,
-             instant(n.created_at), deliver := instant(n.deliver_at), n.calendar, status, 0, deliver, delivered_to)
+             instant(n.created_at), deliver := instant(n.deliver_at), n.calendar, status, 0, deliver, delivered_to,
+             n.cadence, n.plan_version, n.pulse_id)
             for n in notices]
     return _rowcount(connection.exec_driver_sql(insert.sql, rows))
 
@@ -119,7 +120,7 @@ class _OutboxInsert:
 
 _OUTBOX_INSERT_COLUMNS = ("key", "kind", "assignment_id", "task_id", "recipient", "role", "subject", "body",
                           "created_at", "deliver_at", "calendar", "status", "attempts", "next_attempt_at",
-                          "delivered_to")
+                          "delivered_to", "cadence", "plan_version", "pulse_id")
 _OUTBOX_INSTANTS = ("created_at", "deliver_at", "next_attempt_at")
 _OUTBOX_INSERTS: dict[tuple[str, str], _OutboxInsert] = {}
 

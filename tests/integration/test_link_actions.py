@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from engine.delivery.dispatch import dispatch_due, notification_of
-from engine.delivery.links import LinkAction, LinkRefused, LinkSigner, Refusal, notice_action
+from engine.delivery.links import LinkAction, LinkRefused, LinkSigner, NoticeFacts, Refusal, notice_action
 from engine.program import audit, checkins, plans, service
 from engine.store.db import transaction
 from engine.store.models import (
@@ -430,8 +430,10 @@ def test_the_pulse_alert_link_resolves_the_alert_once(db: Engine, spec: service.
     """The coach's pulse_alert notice links to resolving that alert: the preview names the reason and writes
     nothing, the confirm resolves it as the coach with the note, and the talent team's link is then already done."""
     assignment_id, pulse_id = _weak_pulse(db, spec, people)
-    link_action, obj = notice_action("pulse_alert", f"pulse_alert/{pulse_id}/coach", assignment_id=assignment_id,
-                                     task_id=None)
+    with transaction(db) as session:
+        (alert,) = session.execute(select(Outbox).where(Outbox.kind == "pulse_alert", Outbox.role == "coach",
+                                                        Outbox.assignment_id == assignment_id)).scalars()
+        link_action, obj = notice_action(NoticeFacts.of_outbox(alert))
     assert (link_action, obj) == (LinkAction.ALERT_RESOLVE, {"pulse": pulse_id})
     action, token = _link(people["coach"], link_action, obj)
     before = _counts(db)
@@ -536,8 +538,8 @@ def test_the_escalation_link_acknowledges_the_change_of_its_task(db: Engine, spe
         (change,) = session.execute(select(PlanChange).where(PlanChange.plan_version == version)).scalars()
         task_id = change.acknowledge_task_id
     assert task_id is not None
-    link_action, obj = notice_action("plan_unacknowledged", f"plan_unacknowledged/{task_id}/1/mobility",
-                                     assignment_id=assignment_id, task_id=task_id)
+    link_action, obj = notice_action(NoticeFacts(kind="plan_unacknowledged", assignment_id=assignment_id,
+                                                 task_id=task_id, role="mobility"))
     action, token = _link(people["sending_manager"], link_action, obj)
     actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
     assert _acknowledged(db, assignment_id) == [(version, people["sending_manager"])]
@@ -554,8 +556,8 @@ def test_the_acknowledgement_tasks_reminder_link_acknowledges_the_change(
         (change,) = session.execute(select(PlanChange).where(PlanChange.plan_version == version)).scalars()
         task_id = change.acknowledge_task_id
     assert task_id is not None
-    link_action, obj = notice_action("task_due", f"task_due/{task_id}/2026-04-01", assignment_id=assignment_id,
-                                     task_id=task_id)
+    link_action, obj = notice_action(NoticeFacts(kind="task_due", assignment_id=assignment_id, task_id=task_id,
+                                                 role="sending_manager"))
     assert link_action == LinkAction.TASK_DONE
     action, token = _link(people["sending_manager"], link_action, obj)
     shown = actions.preview(db, SIGNER, action, token, now=LATER)

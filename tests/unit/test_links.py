@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from engine.delivery.links import LinkAction, LinkRefused, LinkSigner, Refusal, link_url, notice_action
+from engine.delivery.links import LinkAction, LinkRefused, LinkSigner, NoticeFacts, Refusal, link_url, notice_action
 from engine.domain.notices import NoticeKind
 
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
@@ -78,25 +79,27 @@ def test_action_links_and_the_person_page_have_their_own_paths() -> None:
     assert link_url("https://s.example.com", LinkAction.MY_PAGE, "T") == "https://s.example.com/me/me/T"
 
 
+def _about(kind: str, role: str = "coach", task_id: int | None = None, **parts: Any) -> NoticeFacts:
+    return NoticeFacts(kind=kind, assignment_id=3, task_id=task_id, role=role, **parts)
+
+
 def test_task_reminders_carry_a_task_done_link() -> None:
     """The owner's due-soon, due and overdue reminders link to marking their task done."""
     for kind in (NoticeKind.TASK_DUE_SOON, NoticeKind.TASK_DUE, NoticeKind.TASK_OVERDUE):
-        assert notice_action(kind, f"{kind}/9", assignment_id=3, task_id=9) == (LinkAction.TASK_DONE, {"task": 9})
+        assert notice_action(_about(kind, task_id=9)) == (LinkAction.TASK_DONE, {"task": 9})
 
 
 def test_contact_notices_carry_a_contact_held_link_for_their_cadence() -> None:
-    """contact_due and contact_missed link to logging the cadence named in their key."""
-    key = "contact_due/3/sponsor_contact/2027-03-01/sponsor"
-    assert notice_action(NoticeKind.CONTACT_DUE, key, assignment_id=3, task_id=None) == (
-        LinkAction.CONTACT_HELD, {"assignment": 3, "kind": "sponsor_contact"})
+    """contact_due and contact_missed link to logging the cadence their row names."""
+    for kind in (NoticeKind.CONTACT_DUE, NoticeKind.CONTACT_MISSED):
+        assert notice_action(_about(kind, "sponsor", cadence="sponsor_contact")) == (
+            LinkAction.CONTACT_HELD, {"assignment": 3, "kind": "sponsor_contact"})
 
 
 def test_other_notices_link_to_the_persons_page() -> None:
     """An escalation or a stage change asks for no single action: its link opens the person's page."""
-    assert notice_action(NoticeKind.ESCALATION, "escalation/9/1/coach", assignment_id=3, task_id=9) == (
-        LinkAction.MY_PAGE, {})
-    assert notice_action(NoticeKind.STAGE_CHANGED, "stage_changed/4/coach", assignment_id=3, task_id=None) == (
-        LinkAction.MY_PAGE, {})
+    assert notice_action(_about(NoticeKind.ESCALATION, task_id=9)) == (LinkAction.MY_PAGE, {})
+    assert notice_action(_about(NoticeKind.STAGE_CHANGED)) == (LinkAction.MY_PAGE, {})
 
 
 def test_every_delivery_of_one_notice_shares_its_token_id() -> None:
@@ -117,24 +120,21 @@ def test_checkin_notices_carry_a_checkin_link_for_who_may_check_in() -> None:
     """checkin_due and checkin_missed link the assignee and host manager to a check-in; the home side to their page."""
     for kind in (NoticeKind.CHECKIN_DUE, NoticeKind.CHECKIN_MISSED):
         for role in ("assignee", "host_manager"):
-            key = f"{kind}/3/checkin/2027-03-01/{role}"
-            assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.CHECKIN, {"assignment": 3})
-        key = f"{kind}/3/checkin/2027-03-01/sending_manager"
-        assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.MY_PAGE, {})
+            assert notice_action(_about(kind, role, cadence="checkin")) == (LinkAction.CHECKIN, {"assignment": 3})
+        assert notice_action(_about(kind, "sending_manager", cadence="checkin")) == (LinkAction.MY_PAGE, {})
 
 
 def test_pulse_notices_carry_a_pulse_link_for_the_assignee() -> None:
     """pulse_due and a pulse cadence's checkin_missed link the assignee to the pulse; anyone else to their page."""
     for kind in (NoticeKind.PULSE_DUE, NoticeKind.CHECKIN_MISSED):
-        key = f"{kind}/3/pulse/2027-03-01/assignee"
-        assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.PULSE, {"assignment": 3})
-        key = f"{kind}/3/pulse/2027-03-01/host_manager"
-        assert notice_action(kind, key, assignment_id=3, task_id=None) == (LinkAction.MY_PAGE, {})
+        assert notice_action(_about(kind, "assignee", cadence="pulse")) == (LinkAction.PULSE, {"assignment": 3})
+        assert notice_action(_about(kind, "host_manager", cadence="pulse")) == (LinkAction.MY_PAGE, {})
 
 
 def test_plan_change_notices_carry_an_acknowledgement_link() -> None:
-    """plan_changed acknowledges the version in its key; plan_unacknowledged the change of its acknowledgement task."""
-    assert notice_action(NoticeKind.PLAN_CHANGED, "plan_changed/3/4", assignment_id=3, task_id=None) == (
+    """plan_changed acknowledges the version its row names; plan_unacknowledged the change of its acknowledgement
+    task."""
+    assert notice_action(_about(NoticeKind.PLAN_CHANGED, "sending_manager", plan_version=4)) == (
         LinkAction.PLAN_ACK, {"assignment": 3, "plan_version": 4})
-    assert notice_action(NoticeKind.PLAN_UNACKNOWLEDGED, "plan_unacknowledged/9/1/mobility", assignment_id=3,
-                         task_id=9) == (LinkAction.PLAN_ACK, {"assignment": 3, "task": 9})
+    assert notice_action(_about(NoticeKind.PLAN_UNACKNOWLEDGED, "mobility", task_id=9)) == (
+        LinkAction.PLAN_ACK, {"assignment": 3, "task": 9})
