@@ -41,7 +41,7 @@ from engine.program.transactions import use_case_connection as _connection
 from engine.program.transactions import use_case_transaction as _transaction
 from engine.store import lookups, program_queries
 from engine.store.audit_events import audit_event_rows
-from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
+from engine.store.db import serialize_schema_changes, session_in, transaction, upgrade_schema
 from engine.store.migration_queries import cadence_starts_of
 from engine.store.models import (
     Assignment,
@@ -502,7 +502,7 @@ def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | Non
 def _note_early_return(connection: Connection, record: AssignmentRecord, category: str, *, actor: str,
                        now: datetime) -> None:
     record.assignment.early_return_reason = set_early_return_reason(connection, pk(record.assignment), category)
-    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+    with session_in(connection) as session:
         audit.append_event(session, pk(record.assignment), audit.EARLY_RETURN_RECORDED, {"category": category},
                            actor=actor, at=now)
 
@@ -567,7 +567,7 @@ def _enter_stage(connection: Connection, entries: Sequence[_StageEntry], *, acto
 def _close_open_tasks(connection: Connection, record: AssignmentRecord) -> None:
     """Cancel the assignment's open tasks with one conditional UPDATE, so a task done meanwhile stays done."""
     assignment_id = pk(record.assignment)
-    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+    with session_in(connection) as session:
         close_open_tasks(session, assignment_id)
         # reminders and cadence notices still queued would now mislead; stage_changed and plan_changed still go out
         cancel_queued_notifications(session, assignment_id=assignment_id, kinds=(*TASK_KINDS, *CADENCE_KINDS),
