@@ -41,7 +41,7 @@ from engine.store import lookups
 from engine.store.db import session_in
 from engine.store.migration_queries import cancel_open_tasks, migrate_assignment, record_cadence_starts
 from engine.store.models import Assignment, Task, Workflow, pk
-from engine.store.moves import append_audit_chains, insert_tasks, typed_row, wake_cadence_checks
+from engine.store.moves import insert_tasks, typed_row, wake_cadence_checks
 from engine.store.queries import cancel_queued_cadence_notifications, cancel_queued_notifications
 
 log = get_logger(__name__)
@@ -351,7 +351,7 @@ def _apply(connection: Connection, plan: MigrationPlan, *, actor: str, now: date
     # the daemon decides, at its next sweep, which periods of the new version's cadences fall due from now on
     wake_cadence_checks(connection, [(m.assignment_id, c.kind) for m in plan.moves
                                      for c in definition_of(plan.target).cadences], now)
-    append_audit_chains(connection, [audit.stored_row(event) for event in events])
+    audit.append_sealed(connection, events)
 
 
 def _cancel_dropped_tasks(connection: Connection, moves: Sequence[AssignmentMove]) -> None:

@@ -53,7 +53,6 @@ from engine.store.models import (
     pk,
 )
 from engine.store.moves import (
-    append_audit_chains,
     insert_assignments,
     insert_history,
     insert_stage_notices,
@@ -561,7 +560,7 @@ def _enter_stage(connection: Connection, entries: Sequence[_StageEntry], *, acto
     # the daemon decides whether a cadence starts, continues or stops with the new stage
     wake_cadence_checks(connection, [(pk(e.record.assignment), cadence.kind) for e in entries
                                      for cadence in e.record.definition.cadences], now)
-    append_audit_chains(connection, [audit.stored_row(event) for event in events])
+    audit.append_sealed(connection, events)
 
 
 def _close_open_tasks(connection: Connection, record: AssignmentRecord) -> None:
