@@ -19,7 +19,7 @@ from engine.delivery.links import FeedRefused, LinkSigner, Refusal, revocation_m
 from engine.domain import inputs
 from engine.domain.errors import BadInput, NotFound
 from engine.planning.agenda import PersonCalendar, calendar_of
-from engine.program.transactions import use_case_reading
+from engine.program.transactions import use_case_transaction
 from engine.store import link_queries, lookups
 from engine.store.models import Person, pk
 
@@ -34,7 +34,7 @@ def feed_url(db: Engine, settings: ServeSettings, email: str) -> dict[str, Any]:
                        details=["set them as for `sojourn serve`, e.g. public_url = \"https://sojourn.example.com\", "
                                 "secret_env = \"SOJOURN_LINK_SECRET\", and export the secret (at least 32 bytes)"])
     address = inputs.email(email, "--person")
-    with use_case_reading(db) as session:
+    with use_case_transaction(db, read_only=True) as session:
         person = lookups.person_by_email(session, address)
         if person is None:
             raise NotFound(f"--person: no person with email {address}", details=["`sojourn person list` shows them"])
@@ -50,7 +50,7 @@ def feed_calendar(db: Engine, signer: LinkSigner, token: str, *, now: datetime) 
     """The calendar a feed token opens, as `sojourn calendar` writes it at `now`; refused 404 when the token is
     not one this deployment signed (or its person is gone), 410 once the person's links were revoked."""
     claims = signer.read_feed(token)
-    with use_case_reading(db) as session:
+    with use_case_transaction(db, read_only=True) as session:
         person = session.get(Person, claims.person_id)
         if person is None:
             raise FeedRefused(Refusal.UNKNOWN_OBJECT, "There is no calendar at this address.",

@@ -26,19 +26,19 @@ from functools import cached_property
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from engine.domain.errors import AuditChainBroken, BadInput, ConcurrentChange, NotFound
 from engine.program.transactions import use_case_transaction
 from engine.store.audit_events import (
-    append_audit_event,
     audit_event_rows,
     audit_hashes,
     audit_heads,
     lock_audit_head,
     read_one_snapshot,
 )
+from engine.store.moves import append_audit_chains
 
 if TYPE_CHECKING:
     from engine.program.records import AssignmentRecord
@@ -483,16 +483,23 @@ def append_event(session: Session, assignment_id: int, action: str, details: Map
     assert head is not None, "events are appended to assignments the use case has loaded"
     seq, prev_hash = head
     event = seal(assignment_id, seq + 1, at, actor, action, details, prev_hash)
-    if not append_audit_event(session, stored_row(event)):
-        raise ConcurrentChange(f"someone else changed assignment {assignment_id}'s history at the same time; "
-                               "nothing was written", details=["retry"])
+    append_sealed(session.connection(), [event])
     return event
+
+
+def append_sealed(connection: Connection, events: Sequence[ChainEvent]) -> None:
+    """Write sealed events and advance their chains' heads in the caller's transaction; refused, with nothing
+    written, when a head moved from the one the events were sealed on."""
+    if not append_audit_chains(connection, [stored_row(event) for event in events]):
+        moved = ", ".join(str(a) for a in sorted({event.assignment_id for event in events}))
+        raise ConcurrentChange(f"someone else changed assignment {moved}'s history at the same time; "
+                               "nothing was written", details=["retry"])
 
 
 def chained(assignment_id: int, head: Head, entries: Sequence[tuple[str, Mapping[str, Any]]], *, actor: str,
             at: datetime) -> list[ChainEvent]:
     """Events (action, details) sealed one after another on `head`, for a use case that writes them in bulk
-    (`moves.append_audit_chains`) on a head it holds."""
+    (`append_sealed`) on a head it holds."""
     seq, prev_hash = head
     events = []
     for action, details in entries:

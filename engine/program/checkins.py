@@ -26,7 +26,7 @@ from engine.domain.schedule import local_date
 from engine.program import audit
 from engine.program.records import AssignmentRecord, instant, load_record
 from engine.program.service import require_person
-from engine.program.transactions import use_case_reading, use_case_transaction
+from engine.program.transactions import use_case_transaction
 from engine.store import checkin_queries
 from engine.store.models import Checkin, Person, Pulse, pk
 from engine.store.queries import cancel_queued_notifications, insert_notifications
@@ -72,7 +72,7 @@ def record_checkin(db: Engine, assignment_id: int, *, by: str, progress: Mapping
 
 def list_checkins(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
     """Every check-in of the assignment's plan, newest first, both sides: progress per goal, note and feedback."""
-    with use_case_reading(db) as session:
+    with use_case_transaction(db, read_only=True) as session:
         record = load_record(session, assignment_id)
         return checkin_views(record, checkin_queries.checkins_of(session, [assignment_id]))
 

@@ -38,9 +38,10 @@ from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, definition_of, load_records
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups
+from engine.store.db import session_in
 from engine.store.migration_queries import cancel_open_tasks, migrate_assignment, record_cadence_starts
 from engine.store.models import Assignment, Task, Workflow, pk
-from engine.store.moves import append_audit_chains, insert_tasks, typed_row, wake_cadence_checks
+from engine.store.moves import insert_tasks, typed_row, wake_cadence_checks
 from engine.store.queries import cancel_queued_cadence_notifications, cancel_queued_notifications
 
 log = get_logger(__name__)
@@ -340,7 +341,7 @@ def _apply(connection: Connection, plan: MigrationPlan, *, actor: str, now: date
             actor=actor, at=now)
     insert_tasks(connection, [task for move in plan.moves for task in move.new_tasks])
     _cancel_dropped_tasks(connection, plan.moves)
-    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+    with session_in(connection) as session:
         cancel_queued_cadence_notifications(
             session, [(m.assignment_id, kind) for m in plan.moves for kind in m.cadences_stopped],
             kinds=CADENCE_KINDS, reason="cadence stopped by a workflow migration before delivery")
@@ -350,13 +351,13 @@ def _apply(connection: Connection, plan: MigrationPlan, *, actor: str, now: date
     # the daemon decides, at its next sweep, which periods of the new version's cadences fall due from now on
     wake_cadence_checks(connection, [(m.assignment_id, c.kind) for m in plan.moves
                                      for c in definition_of(plan.target).cadences], now)
-    append_audit_chains(connection, [audit.stored_row(event) for event in events])
+    audit.append_sealed(connection, events)
 
 
 def _cancel_dropped_tasks(connection: Connection, moves: Sequence[AssignmentMove]) -> None:
     dropped = [t for m in moves for t in m.cancelled_tasks]
     cancel_open_tasks(connection, [pk(t) for t in dropped])
-    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+    with session_in(connection) as session:
         for task in dropped:
             cancel_queued_notifications(session, assignment_id=task.assignment_id, kinds=TASK_KINDS,
                                         task_id=pk(task), reason="task dropped by a workflow migration")

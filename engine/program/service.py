@@ -41,7 +41,7 @@ from engine.program.transactions import use_case_connection as _connection
 from engine.program.transactions import use_case_transaction as _transaction
 from engine.store import lookups, program_queries
 from engine.store.audit_events import audit_event_rows
-from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
+from engine.store.db import serialize_schema_changes, session_in, transaction, upgrade_schema
 from engine.store.migration_queries import cadence_starts_of
 from engine.store.models import (
     Assignment,
@@ -53,7 +53,6 @@ from engine.store.models import (
     pk,
 )
 from engine.store.moves import (
-    append_audit_chains,
     insert_assignments,
     insert_history,
     insert_stage_notices,
@@ -502,7 +501,7 @@ def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | Non
 def _note_early_return(connection: Connection, record: AssignmentRecord, category: str, *, actor: str,
                        now: datetime) -> None:
     record.assignment.early_return_reason = set_early_return_reason(connection, pk(record.assignment), category)
-    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+    with session_in(connection) as session:
         audit.append_event(session, pk(record.assignment), audit.EARLY_RETURN_RECORDED, {"category": category},
                            actor=actor, at=now)
 
@@ -561,13 +560,13 @@ def _enter_stage(connection: Connection, entries: Sequence[_StageEntry], *, acto
     # the daemon decides whether a cadence starts, continues or stops with the new stage
     wake_cadence_checks(connection, [(pk(e.record.assignment), cadence.kind) for e in entries
                                      for cadence in e.record.definition.cadences], now)
-    append_audit_chains(connection, [audit.stored_row(event) for event in events])
+    audit.append_sealed(connection, events)
 
 
 def _close_open_tasks(connection: Connection, record: AssignmentRecord) -> None:
     """Cancel the assignment's open tasks with one conditional UPDATE, so a task done meanwhile stays done."""
     assignment_id = pk(record.assignment)
-    with Session(connection) as session:  # joins the transaction of `connection`, which commits or rolls back
+    with session_in(connection) as session:
         close_open_tasks(session, assignment_id)
         # reminders and cadence notices still queued would now mislead; stage_changed and plan_changed still go out
         cancel_queued_notifications(session, assignment_id=assignment_id, kinds=(*TASK_KINDS, *CADENCE_KINDS),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -11,22 +11,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from engine.domain.errors import ConcurrentChange
-from engine.store.db import reading, require_schema, transaction
+from engine.store.db import connection_transaction, require_schema, transaction
 
 
 @contextmanager
-def use_case_transaction(db: Engine) -> Iterator[Session]:
-    """A transaction on a database that `sojourn init` has prepared; write races become user errors."""
-    require_schema(db)
-    with _write_races_as_user_errors(), transaction(db) as session:
-        yield session
+def use_case_transaction(db: Engine, *, read_only: bool = False) -> Iterator[Session]:
+    """A transaction on a database that `sojourn init` has prepared; write races become user errors.
 
-
-@contextmanager
-def use_case_reading(db: Engine) -> Iterator[Session]:
-    """A read-only transaction on a prepared database, for pages that only show (it never waits for writers)."""
+    Read-only is for pages that only show: it never waits for writers."""
     require_schema(db)
-    with reading(db) as session:
+    with _races_as_user_errors(read_only), transaction(db, read_only=read_only) as session:
         yield session
 
 
@@ -34,8 +28,13 @@ def use_case_reading(db: Engine) -> Iterator[Session]:
 def use_case_connection(db: Engine) -> Iterator[Connection]:
     """The same transaction on a bare Core connection, for use cases that write with named statements only."""
     require_schema(db)
-    with _write_races_as_user_errors(), db.begin() as connection:
+    with _races_as_user_errors(False), connection_transaction(db) as connection:
         yield connection
+
+
+def _races_as_user_errors(read_only: bool) -> AbstractContextManager[None]:
+    # A reader races with no one, so what fails under it is a bug to see as it is.
+    return nullcontext() if read_only else _write_races_as_user_errors()
 
 
 @contextmanager

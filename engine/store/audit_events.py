@@ -1,11 +1,11 @@
-"""The audit trail's statements: append an event and advance the chain's head, read chains back for checking."""
+"""The audit trail's reads: lock a chain's head to append on (`moves.append_audit_chains`), read chains back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Row, insert, or_, update
+from sqlalchemy import Row, or_
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, SQLModel, col, select
 
@@ -27,26 +27,6 @@ def lock_audit_head(session: Session, assignment_id: int) -> tuple[int, str | No
                  .with_for_update())
     row = session.exec(statement).first()
     return None if row is None else (row[0], row[1])
-
-
-def append_audit_event(session: Session, event: dict[str, Any]) -> bool:
-    """append_audit_event: insert one sealed event and advance its assignment's head to it; False if the head moved.
-
-    Concurrency contract. Only a use case that changes an assignment's history appends, inside that use case's
-    transaction, after `lock_audit_head` read the head the event was sealed on (`seq` is that head's seq + 1 and
-    `prev_hash` its hash). The head advances with one UPDATE conditional on still being at that seq and hash, so
-    appends to one assignment serialise through its row (the lock taken by `lock_audit_head`, and the unique
-    (assignment_id, seq)); appends to different assignments never wait for each other. False means another writer
-    advanced the head unseen; the caller must roll back. The row's version column is left alone, so an append
-    does not make a concurrent stage change fail.
-    """
-    session.execute(insert(AuditEvent).values(**event))
-    advanced = (update(Assignment)
-                .where(col(Assignment.id) == event["assignment_id"], col(Assignment.audit_seq) == event["seq"] - 1,
-                       col(Assignment.audit_head).is_not_distinct_from(event["prev_hash"]))
-                .values(audit_seq=event["seq"], audit_head=event["hash"])
-                .execution_options(synchronize_session=False))
-    return int(cast(CursorResult[Any], session.execute(advanced)).rowcount or 0) == 1
 
 
 def read_one_snapshot(session: Session) -> None:

@@ -1,4 +1,4 @@
-"""Opening a database: connection settings per backend, schema checks, and migrations run by `sojourn init`."""
+"""Opening a database and every transaction on it: settings per backend, schema checks, `sojourn init` migrations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import Session
@@ -57,7 +57,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(connection: Any) -> None:
     """Take the write lock when a transaction starts, so writers queue (busy_timeout) instead of failing midway;
-    a transaction opened by `reading` only reads, so it never takes it."""
+    a read-only transaction (`connection_transaction`, `transaction`) never takes it."""
     read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
@@ -123,7 +123,7 @@ def head_revision() -> str | None:
 
 def current_revision(db: Engine) -> str | None:
     try:
-        with db.connect() as connection:
+        with connection_transaction(db) as connection:
             if not inspect(connection).has_table("alembic_version"):
                 return None
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -157,17 +157,42 @@ def _unavailable(db: Engine, exc: DBAPIError) -> DatabaseUnavailable:
 
 
 @contextmanager
-def transaction(db: Engine) -> Iterator[Session]:
-    """One unit of work: commits when the block ends, rolls everything back when it raises."""
-    with Session(db, expire_on_commit=False) as session, session.begin():
+def transaction(db: Engine, *, read_only: bool = False) -> Iterator[Session]:
+    """One unit of work through the ORM: commits when the block ends, rolls everything back when it raises.
+
+    Read-only, it reads beside writers (see `connection_transaction`) and writing in it fails."""
+    if not read_only:
+        with Session(db, expire_on_commit=False) as session, session.begin():
+            yield session
+        return
+    with _read_only_connection(db) as connection, Session(connection, expire_on_commit=False) as session, \
+            session.begin():
         yield session
 
 
 @contextmanager
-def reading(db: Engine) -> Iterator[Session]:
-    """A read-only transaction: on SQLite a deferred BEGIN, so it reads beside a writer (WAL) instead of queueing
-    for the write lock; on PostgreSQL a READ ONLY transaction. Writing in it fails."""
-    options = {READ_ONLY_OPTION: True, **({"postgresql_readonly": True} if db.dialect.name == "postgresql" else {})}
-    with db.connect().execution_options(**options) as connection, \
-            Session(connection, expire_on_commit=False) as session, session.begin():
+def connection_transaction(db: Engine, *, read_only: bool = False) -> Iterator[Connection]:
+    """One unit of work on a bare Core connection, for named statements: commits when the block ends, rolls
+    back when it raises.
+
+    Read-only, it is on SQLite a deferred BEGIN, so it reads beside a writer (WAL) instead of queueing for the write
+    lock, and on PostgreSQL a READ ONLY transaction; writing in it fails."""
+    if not read_only:
+        with db.begin() as connection:
+            yield connection
+        return
+    with _read_only_connection(db) as connection, connection.begin():
+        yield connection
+
+
+@contextmanager
+def session_in(connection: Connection) -> Iterator[Session]:
+    """An ORM session inside the transaction `connection_transaction` opened: that transaction commits or rolls
+    back, not the session."""
+    with Session(connection) as session:
         yield session
+
+
+def _read_only_connection(db: Engine) -> Connection:
+    options = {READ_ONLY_OPTION: True, **({"postgresql_readonly": True} if db.dialect.name == "postgresql" else {})}
+    return db.connect().execution_options(**options)

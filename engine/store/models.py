@@ -169,7 +169,7 @@ class AuditEvent(SQLModel, table=True):
     """Append-only audit trail: each row is chained to its predecessor by a hash of its content.
 
     `seq` counts an assignment's events from 1; `details` is canonical JSON text, exactly the bytes that were hashed.
-    Rows are only ever inserted, by `append_audit_event`.
+    Rows are only ever inserted, by `append_audit_chains`.
     """
 
     __tablename__: ClassVar[str] = "audit_event"

@@ -24,7 +24,7 @@ back (stakeholders, notices, cadence checks) go to the driver as one `executeman
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -227,14 +227,18 @@ def _execute_in_batches(connection: Connection, statement: Any, rows: Sequence[M
 
     A single row runs as a plain one-row statement, the cheapest form for the one advance of a CLI call.
     """
-    batches = [dict(rows[0])] if len(rows) == 1 else [list(rows[i:i + ROWS_PER_STATEMENT])
-                                                        for i in range(0, len(rows), ROWS_PER_STATEMENT)]
     returned: list[Any] = []
-    for batch in batches:
-        result = connection.execute(statement, batch)
+    for result in _results_in_batches(connection, statement, rows):
         if result.returns_rows:
             returned += result.all()
     return returned
+
+
+def _results_in_batches(connection: Connection, statement: Any, rows: Sequence[Mapping[str, Any]]) -> Iterator[Any]:
+    batches = [dict(rows[0])] if len(rows) == 1 else [list(rows[i:i + ROWS_PER_STATEMENT])
+                                                        for i in range(0, len(rows), ROWS_PER_STATEMENT)]
+    for batch in batches:
+        yield connection.execute(statement, batch)
 
 
 def insert_assignments(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -308,23 +312,37 @@ def insert_stage_notices(connection: Connection, notices: Sequence[NewNotice]) -
 @cache
 def _audit_head_statement() -> Any:
     table = _table(Assignment)
-    return (update(table).where(table.c.id == bindparam("head_of"))
+    return (update(table)
+            .where(table.c.id == bindparam("head_of"), table.c.audit_seq == bindparam("old_seq"),
+                   table.c.audit_head.is_not_distinct_from(bindparam("old_hash")))
             .values(audit_seq=bindparam("new_seq"), audit_head=bindparam("new_hash")))
 
 
-def append_audit_chains(connection: Connection, events: Sequence[Mapping[str, Any]]) -> None:
-    """append_audit_chains: insert sealed audit events (several per assignment, in chain order) and move each head.
+def append_audit_chains(connection: Connection, events: Sequence[Mapping[str, Any]]) -> bool:
+    """append_audit_chains: insert sealed audit events (several per assignment, in chain order) and advance each
+    assignment's head to its last one; False if a head had moved from the one its events were sealed on.
 
-    The Core form of `audit_events.append_audit_event`: the caller holds each head it sealed on, because it read it
-    from the assignment row it has just updated (`move_assignment`, under the row's lock) or inserted, so the head
-    is written without a check.
+    Concurrency contract. Only a use case that changes an assignment's history appends, inside that use case's
+    transaction, on a head it holds: one it read with `audit_events.lock_audit_head`, or from the assignment row it
+    has just updated (`move_assignment`, under the row's lock) or inserted. Each head advances with one UPDATE
+    conditional on still being where the events were sealed (the first event's seq - 1 and its `prev_hash`), so
+    appends to one assignment serialise through its row (that lock, and the unique (assignment_id, seq)); appends to
+    different assignments never wait for each other. False means another writer advanced a head unseen; the caller
+    must roll back. The row's version column is left alone, so an append does not make a concurrent stage change
+    fail.
     """
     if not events:
-        return
-    newest = {e["assignment_id"]: e for e in events}  # the last event of each assignment is its new head
+        return True
+    oldest: dict[int, Mapping[str, Any]] = {}
+    newest: dict[int, Mapping[str, Any]] = {}
+    for event in events:
+        oldest.setdefault(event["assignment_id"], event)
+        newest[event["assignment_id"]] = event
     _execute_in_batches(connection, _plain_insert(AuditEvent), events)
-    _execute_in_batches(connection, _audit_head_statement(), [
-        {"head_of": a, "new_seq": e["seq"], "new_hash": e["hash"]} for a, e in newest.items()])
+    heads = [{"head_of": a, "old_seq": oldest[a]["seq"] - 1, "old_hash": oldest[a]["prev_hash"],
+              "new_seq": e["seq"], "new_hash": e["hash"]} for a, e in newest.items()]
+    advanced: int = sum(result.rowcount for result in _results_in_batches(connection, _audit_head_statement(), heads))
+    return advanced == len(heads)
 
 
 @cache

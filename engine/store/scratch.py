@@ -10,7 +10,7 @@ from sqlalchemy import Engine, Table, func, insert, select, text, update
 from sqlmodel import Session, SQLModel, col
 
 from engine.domain.tasks import TaskStatus
-from engine.store.db import SCHEMA_REVISION, open_db
+from engine.store.db import SCHEMA_REVISION, connection_transaction, open_db
 from engine.store.models import StageChange, Task
 
 # The tables that describe an assignment, parents first, and how each row is found from the assignment ids.
@@ -27,7 +27,7 @@ def create_scratch_database() -> Engine:
     """
     db = open_db("sqlite://")
     SQLModel.metadata.create_all(db)
-    with db.begin() as connection:
+    with connection_transaction(db) as connection:
         connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
         connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:revision)"),
                            {"revision": SCHEMA_REVISION})

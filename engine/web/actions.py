@@ -31,7 +31,7 @@ from engine.domain.tasks import TaskStatus
 from engine.program import checkins, plans, service
 from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, load_record, load_records
-from engine.program.transactions import use_case_reading, use_case_transaction
+from engine.program.transactions import use_case_transaction
 from engine.store import checkin_queries, link_queries, lookups, plan_queries
 from engine.store.db import transaction
 from engine.store.models import Assignment, Goal, Person, PlanChange, Pulse, Task, pk
@@ -469,7 +469,7 @@ def _entry(claims: LinkClaims) -> ActionEntry:
 
 def preview(db: Engine, signer: LinkSigner, action_name: str, token: str, *, now: datetime) -> Preview:
     """What confirming the link would do; reads only (mail scanners follow links), so it never waits for writers."""
-    with use_case_reading(db) as session:
+    with use_case_transaction(db, read_only=True) as session:
         checked = _check(session, signer, action_name, token, now)
         entry = _entry(checked.claims)
         if link_queries.link_used(session, checked.claims.token_id):
@@ -546,7 +546,7 @@ def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *,
     each with a fresh link to act on it that expires with the link that opened the page (so following links
     never extends a link's life), and the address of their calendar feed. Any unexpired, unrevoked link of
     theirs opens it, unless it is a used-up action link."""
-    with use_case_reading(db) as session:
+    with use_case_transaction(db, read_only=True) as session:
         checked = _check(session, signer, action_name, token, now)
         if checked.claims.action != LinkAction.MY_PAGE and link_queries.link_used(session, checked.claims.token_id):
             raise LinkRefused(Refusal.ALREADY_DONE, "This link has been used, so it opens nothing any more. Use a "

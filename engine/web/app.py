@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from engine.delivery import feeds
 from engine.delivery.links import FEED_PATH, FEED_SUFFIX, FeedRefused, LinkRefused, LinkSigner, webcal_url
 from engine.program.logging import get_logger
+from engine.store.db import connection_transaction
 from engine.web import actions
 from engine.web.serve import HEALTH_SERVICE, instance_database, sojourn_version
 
@@ -108,7 +109,7 @@ def create_app(db: Engine, signer: LinkSigner, *, clock: Clock = _wall_clock) ->
     @app.get("/healthz")
     def health() -> dict[str, str]:
         """Names the instance, so `serve --check` knows it reached Sojourn on its own database."""
-        with db.connect() as connection:
+        with connection_transaction(db) as connection:
             connection.execute(text("SELECT 1"))
         return instance
 

@@ -232,7 +232,7 @@ def test_concurrent_appends_to_one_assignment_queue_instead_of_failing(db: Engin
     created = service.create_assignment(db, spec, actor=ACTOR, now=now)
     task_id = created["tasks"][0]["id"]
     outcomes: list[Any] = []
-    append = audit.append_audit_event
+    append = audit.append_audit_chains
 
     def complete_task() -> None:
         try:
@@ -240,16 +240,16 @@ def test_concurrent_appends_to_one_assignment_queue_instead_of_failing(db: Engin
         except SojournError as exc:
             outcomes.append(exc.message)
 
-    def append_then_wait_for_a_second_writer(session: Any, event: dict[str, Any]) -> bool:
-        advanced = append(session, event)
-        monkeypatch.setattr(audit, "append_audit_event", append)
+    def append_then_wait_for_a_second_writer(connection: Any, events: list[dict[str, Any]]) -> bool:
+        advanced = append(connection, events)
+        monkeypatch.setattr(audit, "append_audit_chains", append)
         racer = threading.Thread(target=complete_task)
         racer.start()
         _wait_until_a_session_waits_for_a_lock(db_url)
         outcomes.append(racer)
         return advanced
 
-    monkeypatch.setattr(audit, "append_audit_event", append_then_wait_for_a_second_writer)
+    monkeypatch.setattr(audit, "append_audit_chains", append_then_wait_for_a_second_writer)
     plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)
     racer = outcomes.pop(0)
     racer.join(timeout=30)

@@ -4,12 +4,12 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import engine.store.models  # noqa: F401  (defines the tables on SQLModel.metadata)
-from engine.store.db import serialize_schema_changes
+from engine.store.db import connection_transaction, serialize_schema_changes
 
 target_metadata = SQLModel.metadata
 db = context.config.attributes["db"]
 
-with db.begin() as connection:
+with connection_transaction(db) as connection:
     serialize_schema_changes(connection)
     context.configure(
         connection=connection,
