@@ -77,7 +77,7 @@ def test_use_cases_chain_their_events_and_verify_intact(db: Engine, db_url: str,
                 a=assignment_id)
     assert [(r[0], r[1]) for r in rows] == list(enumerate(ACTIONS, start=1))
     assert (rows[4][2], json.loads(rows[4][3])) == (people["talent"], {"role": "talent", "by": people["talent"],
-                                                                       "plan_version": 2})
+                                                                       "plan_version": 2, "on_behalf": False})
     assert json.loads(rows[-1][3]) == {"from": "interviews", "to": "plan_agreed", "reason": None}
     outcome = on_db("audit", "verify", "--json")
     assert outcome.code == 0, outcome
