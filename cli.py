@@ -503,25 +503,11 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
                       stakeholders: tuple[str, ...], cost: str | None, currency: str | None, allow_past: bool,
                       allow_overlap: bool, as_json: bool) -> None:
     """Create an assignment in its workflow's first stage."""
-    from engine.domain import inputs
-    from engine.domain.errors import BadInput
-    from engine.program import service
+    from engine.program import outcomes, service
 
-    pairs = [inputs.stakeholder_pair(s) for s in stakeholders]
-    roles = [role for role, _ in pairs]
-    if duplicated := sorted({r for r in roles if roles.count(r) > 1}):
-        raise BadInput(f"--stakeholder given more than once for: {', '.join(duplicated)}")
-    spec = service.AssignmentSpec(workflow_name, assignee, home, host, start, end, dict(pairs))
-    if (cost is None) != (currency is None):
-        raise BadInput("--cost and --currency go together: give both, e.g. --cost 250000 --currency EUR")
-    if cost is not None and currency is not None:
-        from engine.program import outcomes
-
-        created = outcomes.create_costed_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor,
-                                                    now=now(), allow_past=allow_past, allow_overlap=allow_overlap)
-    else:
-        created = service.create_assignment(obj.db, spec, actor=obj.actor, now=now(), allow_past=allow_past,
-                                            allow_overlap=allow_overlap)
+    spec = service.AssignmentSpec.typed(workflow_name, assignee, home, host, start, end, stakeholders)
+    created = outcomes.create_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor, now=now(),
+                                         allow_past=allow_past, allow_overlap=allow_overlap)
     emit(created, as_json, _assignment_lines)
 
 
@@ -1428,24 +1414,14 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
     task is assumed done on its due date; the assumptions are listed after the notices.
     """
     from engine.domain import inputs
-    from engine.domain.errors import BadInput
     from engine.planning import forecast as forecasting
-    from engine.program import service
 
     options = forecasting.ForecastOptions(until=inputs.iso_date(until, "--until") if until else None,
                                           late_days=late_days, missed_contacts=missed_contacts)
-    if assignment_ids and workflow_name:
-        raise BadInput("give assignment IDs or --workflow, not both")
+    hypothetical = forecasting.Hypothetical(workflow_name, start, end, assignee, stakeholders, home, host)
     with progress_bar("forecast", shown=not as_json) as progress:
-        if assignment_ids:
-            result = forecasting.forecast_assignments(obj.db, assignment_ids, now=now(), options=options,
-                                                      progress=progress)
-        elif workflow_name and start and end:
-            pairs = dict(inputs.stakeholder_pair(s) for s in stakeholders)
-            spec = service.AssignmentSpec(workflow_name, assignee or "", home, host, start, end, pairs)
-            result = forecasting.forecast_new(obj.db, spec, options=options, progress=progress)
-        else:
-            raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
+        result = forecasting.forecast(obj.db, assignment_ids, hypothetical, now=now(), options=options,
+                                      progress=progress)
     emit(result.notice_views(), as_json, lambda rows: [*table(
         [[str(n["assignment_id"]), n["at"], f"{n['local_time'][:16].replace('T', ' ')} {n['tz']}", n["recipient"],
           n["kind"], n["key"]] for n in rows],
