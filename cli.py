@@ -209,22 +209,6 @@ def init(obj: Context, as_json: bool) -> None:
         f"to move them: {o['command']}" for o in r["on_older_versions"]])
 
 
-@main_group.command("backup")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Replace FILE if it exists (never the live database).")
-@json_option
-@pass_context
-def backup_command(obj: Context, file: Path, force: bool, as_json: bool) -> None:
-    """Copy the SQLite database to FILE, safely while the daemon and others write (on PostgreSQL: use pg_dump).
-
-    FILE is one self-contained SQLite file: restore it by stopping Sojourn and putting it in place of the database.
-    """
-    from engine.program.backup import backup_database
-
-    emit(backup_database(obj.db, file, force=force, now=now()), as_json, lambda b: [
-        f"backed up {b['source']} to {b['backup']}: {b['assignments']} assignment(s), {b['bytes']} bytes"])
-
-
 # --- workflows ------------------------------------------------------------------------------------------------
 
 
@@ -481,6 +465,18 @@ def person_erase(obj: Context, email: str, reason: str, as_json: bool) -> None:
                     f"rewritten in {len(e['assignments'])} assignment(s)"])
 
 
+@person.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_context
+def person_import(obj: Context, file: Path, as_json: bool) -> None:
+    """Add people from a CSV file with columns email, name, tz; all or nothing."""
+    from engine.program import changes
+
+    emit(changes.import_people(obj.db, _read_bytes(file), source=str(file)), as_json,
+         lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p["email"] for p in rows)])
+
+
 # --- assignments ----------------------------------------------------------------------------------------------
 
 
@@ -507,25 +503,11 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
                       stakeholders: tuple[str, ...], cost: str | None, currency: str | None, allow_past: bool,
                       allow_overlap: bool, as_json: bool) -> None:
     """Create an assignment in its workflow's first stage."""
-    from engine.domain import inputs
-    from engine.domain.errors import BadInput
-    from engine.program import service
+    from engine.program import outcomes, service
 
-    pairs = [inputs.stakeholder_pair(s) for s in stakeholders]
-    roles = [role for role, _ in pairs]
-    if duplicated := sorted({r for r in roles if roles.count(r) > 1}):
-        raise BadInput(f"--stakeholder given more than once for: {', '.join(duplicated)}")
-    spec = service.AssignmentSpec(workflow_name, assignee, home, host, start, end, dict(pairs))
-    if (cost is None) != (currency is None):
-        raise BadInput("--cost and --currency go together: give both, e.g. --cost 250000 --currency EUR")
-    if cost is not None and currency is not None:
-        from engine.program import outcomes
-
-        created = outcomes.create_costed_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor,
-                                                    now=now(), allow_past=allow_past, allow_overlap=allow_overlap)
-    else:
-        created = service.create_assignment(obj.db, spec, actor=obj.actor, now=now(), allow_past=allow_past,
-                                            allow_overlap=allow_overlap)
+    spec = service.AssignmentSpec.typed(workflow_name, assignee, home, host, start, end, stakeholders)
+    created = outcomes.create_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor, now=now(),
+                                         allow_past=allow_past, allow_overlap=allow_overlap)
     emit(created, as_json, _assignment_lines)
 
 
@@ -673,6 +655,45 @@ def _outcome_summary_lines(outcomes: list[dict[str, Any]] | None) -> Iterable[st
         yield from (f"  {line}" for line in _outcome_details(o))
 
 
+@assignment.command("set-stakeholder")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.argument("pair", metavar="ROLE=EMAIL")
+@click.option("--reason", required=True, help="Why the role changes hands (kept in the history).")
+@json_option
+@pass_context
+def assignment_set_stakeholder(obj: Context, assignment_id: int, pair: str, reason: str, as_json: bool) -> None:
+    """Give a role to another person, who takes over the role's open tasks."""
+    from engine.domain.errors import BadInput
+    from engine.program import changes
+
+    role, sep, email = pair.partition("=")
+    if not sep or not role.strip():
+        raise BadInput(f"{pair!r}: give ROLE=EMAIL, e.g. coach=new.coach@example.com")
+    emit(changes.set_stakeholder(obj.db, assignment_id, role.strip(), email, reason=reason, actor=obj.actor,
+                                 now=now()), as_json, _change_lines)
+
+
+@assignment.command("extend")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--end", required=True, metavar="DATE", help="The new, later end date (YYYY-MM-DD).")
+@click.option("--reason", required=True, help="Why the assignment runs longer (kept in the history).")
+@json_option
+@pass_context
+def assignment_extend(obj: Context, assignment_id: int, end: str, reason: str, as_json: bool) -> None:
+    """Move the end date later; open tasks due relative to the end move with it."""
+    from engine.program import changes
+
+    emit(changes.extend_assignment(obj.db, assignment_id, end=end, reason=reason, actor=obj.actor, now=now()),
+         as_json, _change_lines)
+
+
+def _change_lines(change: dict[str, Any]) -> list[str]:
+    what = f"{change['role']} " if "role" in change else "end "
+    moved = [f"  task {t['id']} ({t['key']}) {t['owner']}, due {t['due_on']}" for t in change["tasks"]]
+    return [f"assignment {change['assignment_id']}: {what}{change['from']} -> {change['to']}; "
+            f"{len(moved)} open task(s) moved", *moved]
+
+
 @main_group.command()
 @click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @click.option("--to", "to", metavar="STAGE", help="Target stage (default: the next one).")
@@ -707,7 +728,7 @@ def history(obj: Context, assignment_id: int, as_json: bool) -> None:
         ["AT", "EVENT", "FROM", "TO", "ACTOR", "REASON"]))
 
 
-# --- tasks, goals, sign-offs, contacts ------------------------------------------------------------------------
+# --- tasks ----------------------------------------------------------------------------------------------------
 
 
 @main_group.group()
@@ -747,6 +768,9 @@ def task_done(obj: Context, task_id: int, note: str | None, as_json: bool) -> No
          lambda t: [f"task {t['id']} {t['key']} done"])
 
 
+# --- goals ----------------------------------------------------------------------------------------------------
+
+
 @main_group.group()
 def goal() -> None:
     """Add, change and remove the SMART goals of an assignment's development plan."""
@@ -780,6 +804,50 @@ def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target:
                                     *_plan_change_lines(g["change"]), *_baseline_lines(g["baselines_rated"])])
 
 
+@goal.command("edit")
+@click.argument("goal_id", metavar="GOAL_ID", type=ROW_ID)
+@click.option("--title")
+@click.option("--measure")
+@click.option("--baseline")
+@click.option("--target")
+@click.option("--due", metavar="DATE", help="YYYY-MM-DD")
+@click.option("--competency", "competencies", multiple=True, metavar="NAME[=LEVEL]",
+              help="Replaces the goal's competencies; =LEVEL (1-5) also rates its baseline (repeatable).")
+@click.option("--level", metavar="LEVEL", help="organisation, mobility_team or individual.")
+@click.option("--aligned-to", metavar="TEXT")
+@objective_option
+@json_option
+@pass_context
+def goal_edit(obj: Context, goal_id: int, title: str | None, measure: str | None, baseline: str | None,
+              target: str | None, due: str | None, competencies: tuple[str, ...], level: str | None,
+              aligned_to: str | None, objectives: tuple[str, ...], as_json: bool) -> None:
+    """Change a goal; the plan gets a new version that needs signing again."""
+    from engine.program import plans
+
+    edited = plans.edit_goal(obj.db, goal_id, title=title, measure=measure, baseline=baseline, target=target,
+                             due=due, competencies=competencies or None, level=level, aligned_to=aligned_to,
+                             objectives=objectives or None, actor=obj.actor, now=now())
+    emit(edited, as_json, lambda g: [f"goal {g['id']} changed; plan is now version {g['plan_version']}",
+                                     *_plan_change_lines(g["change"]), *_baseline_lines(g["baselines_rated"])])
+
+
+@goal.command("remove")
+@click.argument("goal_id", metavar="GOAL_ID", type=ROW_ID)
+@click.option("--reason", required=True, help="Why the goal leaves the plan.")
+@json_option
+@pass_context
+def goal_remove(obj: Context, goal_id: int, reason: str, as_json: bool) -> None:
+    """Take a goal out of the plan; it stays in earlier versions."""
+    from engine.program import plans
+
+    removed = plans.remove_goal(obj.db, goal_id, reason=reason, actor=obj.actor, now=now())
+    emit(removed, as_json, lambda g: [f"goal {g['id']} removed; plan is now version {g['plan_version']}",
+                                      *_plan_change_lines(g["change"])])
+
+
+# --- sign-offs ------------------------------------------------------------------------------------------------
+
+
 @main_group.command()
 @click.argument("assignment_id", metavar="ID", type=ROW_ID)
 @click.option("--role", required=True, help="The role signing off, e.g. host_manager.")
@@ -795,6 +863,173 @@ def signoff(obj: Context, assignment_id: int, role: str, by: str | None, as_json
     emit(signed, as_json, lambda s: [
         f"{s['role']} {s['by']} {'had already signed' if s['already_signed'] else 'signed'} plan version "
         f"{s['plan_version']}" + (f", given on their behalf by {shown(s['recorded_by'])}" if s["on_behalf"] else "")])
+
+
+# --- learning activities --------------------------------------------------------------------------------------
+
+
+@main_group.group()
+def activity() -> None:
+    """Add learning activities to the goals of a development plan."""
+
+
+@activity.command("add")
+@click.argument("goal_id", metavar="GOAL_ID", type=ROW_ID)
+@click.option("--kind", required=True, help="reflection, mentoring, project, training or network.")
+@click.option("--description", required=True)
+@click.option("--due", metavar="DATE", help="YYYY-MM-DD (optional).")
+@json_option
+@pass_context
+def activity_add(obj: Context, goal_id: int, kind: str, description: str, due: str | None, as_json: bool) -> None:
+    """Add a learning activity to a goal; the plan gets a new version."""
+    from engine.program import plans
+
+    added = plans.add_activity(obj.db, goal_id, kind=kind, description=description, due=due, actor=obj.actor,
+                               now=now())
+    emit(added, as_json, lambda a: [f"activity {a['id']} added to goal {a['goal_id']}; plan is now version "
+                                    f"{a['plan_version']}", *_plan_change_lines(a["change"])])
+
+
+# --- the development plan -------------------------------------------------------------------------------------
+
+
+@main_group.group()
+def plan() -> None:
+    """Show an assignment's development plan and acknowledge changes to it."""
+
+
+@plan.command("show")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--version", type=ROW_ID, metavar="N", help="An earlier plan version (default: the current one).")
+@json_option
+@pass_context
+def plan_show(obj: Context, assignment_id: int, version: int | None, as_json: bool) -> None:
+    """Show a plan version: its goals, their learning activities, and who signed it."""
+    from engine.program import plans
+
+    emit(plans.show_plan(obj.db, assignment_id, version=version), as_json, _plan_lines)
+
+
+def _plan_lines(p: dict[str, Any]) -> Iterable[str]:
+    state = "current" if p["current"] else f"earlier; current is {p['current_version']}"
+    yield f"assignment {p['assignment_id']}: development plan version {p['plan_version']} ({state})"
+    for g in p["goals"]:
+        yield f"  goal {g['id']}: {g['title']} (due {g['due']})"
+        yield f"    measure {g['measure']}; baseline {g['baseline'] or '-'}; target {g['target']}"
+        if g["competencies"]:
+            yield f"    competencies: {', '.join(g['competencies'])}"
+        if g["alignment_level"] or g["aligned_to"]:
+            yield f"    aligned ({g['alignment_level'] or 'no level'}): {g['aligned_to'] or '-'}"
+        yield from (f"    - {a['kind']}: {a['description']}" + (f" (due {a['due_on']})" if a["due_on"] else "")
+                    for a in g["activities"])
+    if not p["goals"]:
+        yield "  no goals"
+    void = " (void: the plan changed since)" if not p["current"] else ""
+    yield f"signed by: {', '.join(p['signed_off_by']) or 'nobody'}{void}"
+    yield from (f"  {s['role']}: {s['by']} on {s['signed_at'][:10]}, " +
+                (f"on their behalf by {shown(s['recorded_by'])}" if s["given_by"] == "on_behalf" else "by the holder")
+                for s in p["signoffs"])
+    if p["unsigned"] and p["current"]:
+        yield f"still to sign: {', '.join(p['unsigned'])}"
+    if p["unacknowledged_versions"]:
+        yield f"changes not acknowledged yet: version(s) {', '.join(map(str, p['unacknowledged_versions']))}"
+
+
+def _plan_change_lines(change: dict[str, Any]) -> Iterable[str]:
+    if change["notified"]:
+        yield f"told {', '.join(change['notified'])} of the change"
+    if change.get("joins_version"):
+        yield (f"gathered into the pending change of plan version {change['joins_version']}: follow-up task "
+               f"{change['follow_up_task']} and acknowledgement task {change['acknowledge_task']} now cover it")
+        return
+    if change["follow_up_task"]:
+        yield f"follow-up task {change['follow_up_task']} opened"
+    if change["acknowledge_task"]:
+        yield f"acknowledgement task {change['acknowledge_task']} opened"
+
+
+@plan.command("baseline")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--competency", "competencies", multiple=True, required=True, metavar="NAME=LEVEL",
+              help="A competency's rating (1-5) as the plan starts, e.g. 'negotiation=2' (repeatable).")
+@json_option
+@pass_context
+def plan_baseline(obj: Context, assignment_id: int, competencies: tuple[str, ...], as_json: bool) -> None:
+    """Rate competencies as the assignment starts, for the growth its outcomes show; a new rating corrects one."""
+    from engine.program import competencies as ratings
+
+    rated = ratings.set_baselines(obj.db, assignment_id, competencies, actor=obj.actor, now=now())
+    emit(rated, as_json, lambda r: list(_baseline_lines(r["recorded"])))
+
+
+def _baseline_lines(rated: list[dict[str, Any]]) -> Iterable[str]:
+    return (f"baseline of {shown(b['name'])}: {b['level']}" for b in rated)
+
+
+@plan.command("ack")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--by", required=True, metavar="EMAIL", help="Who acknowledges (the role the workflow names).")
+@json_option
+@pass_context
+def plan_ack(obj: Context, assignment_id: int, by: str, as_json: bool) -> None:
+    """Acknowledge every change to the agreed plan not acknowledged yet; its reminders stop."""
+    from engine.program import plans
+
+    acked = plans.acknowledge_plan_change(obj.db, assignment_id, by=by, actor=obj.actor, now=now())
+    emit(acked, as_json, lambda a: [f"{a['role']} {a['by']} acknowledged plan version(s) "
+                                    f"{', '.join(map(str, a['plan_versions']))}"])
+
+
+# --- objectives -----------------------------------------------------------------------------------------------
+
+
+@main_group.group()
+def objective() -> None:
+    """Organisation and mobility-team objectives that goals are aligned to."""
+
+
+@objective.command("add")
+@click.option("--level", required=True, metavar="LEVEL", help="organisation or mobility_team.")
+@click.option("--title", required=True)
+@click.option("--owner", metavar="EMAIL", help="Who owns the objective (a person already added).")
+@click.option("--year", metavar="YYYY", help="The year the objective is set for.")
+@json_option
+@pass_context
+def objective_add(obj: Context, level: str, title: str, owner: str | None, year: str | None, as_json: bool) -> None:
+    """Add an objective; link goals to it with `goal add|edit --objective ID`."""
+    from engine.program import objectives
+
+    added = objectives.add_objective(obj.db, level=level, title=title, owner=owner, year=year, actor=obj.actor,
+                                     now=now())
+    emit(added, as_json, lambda o: [f"objective {o['id']} added ({o['level']}): {shown(o['title'])}"])
+
+
+@objective.command("list")
+@json_option
+@pass_context
+def objective_list(obj: Context, as_json: bool) -> None:
+    """Every objective, with how many goals are aligned to it."""
+    from engine.program import objectives
+
+    found = objectives.list_objectives(obj.db)
+    emit(found, as_json, lambda rows: table(
+        [[str(o["id"]), o["level"], o["title"], o["owner"] or "-", str(o["year"] or "-"), str(o["goals"])]
+         for o in rows], ["ID", "LEVEL", "TITLE", "OWNER", "YEAR", "GOALS"]))
+
+
+def _objective_rollup_lines(rollup: list[dict[str, Any]]) -> Iterable[str]:
+    """One line per objective of `program summary`: its goals, their mean progress and the outcomes after return."""
+    for o in rollup:
+        progress = o["progress"]
+        mean = (f"mean progress {progress['mean_percent']}% over {progress['goals']} goal(s) checked in on"
+                if progress["mean_percent"] is not None else "no goal checked in on yet")
+        out = o["outcomes"]
+        yield (f"objective {o['id']} ({o['level']}) {shown(o['title'])}: {o['goals']} goal(s) in "
+               f"{o['assignments']} assignment(s); {mean}; outcomes recorded {out['recorded']}, considered for "
+               f"promotion {out['considered_for_promotion']}, promoted {out['promoted']}, retained {out['retained']}")
+
+
+# --- contacts -------------------------------------------------------------------------------------------------
 
 
 @main_group.group()
@@ -820,7 +1055,119 @@ def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on
     emit(logged, as_json, lambda c: [f"logged {c['kind']} with {c['with']} on {c['on']}"])
 
 
-# --- daemon and outbox ----------------------------------------------------------------------------------------
+# --- check-ins ------------------------------------------------------------------------------------------------
+
+
+class _RecordByDefault(click.Group):
+    """A group whose `record` command runs when the first argument names none of its commands, so that `sojourn
+    checkin ID --by EMAIL` records as it always has, beside `sojourn checkin list ID`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["record", *args]
+        return super().parse_args(ctx, args)
+
+
+@main_group.group(cls=_RecordByDefault)
+def checkin() -> None:
+    """Check-ins on the goals: `checkin ID --by EMAIL ...` records one, `checkin list ID` shows them."""
+
+
+@checkin.command("record")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--by", required=True, metavar="EMAIL", help="Who checks in: the assignee or the host manager.")
+@click.option("--goal", "goals", multiple=True, metavar="GOAL_ID=PCT",
+              help="A goal's progress in percent; repeat. Needed after the immersion days.")
+@click.option("--note", help="What was discussed; during the immersion days, how the assignee and family settle in.")
+@click.option("--feedback", help="Feedback on the other side: the host manager and program, or the assignee.")
+@json_option
+@pass_context
+def checkin_record(obj: Context, assignment_id: int, by: str, goals: tuple[str, ...], note: str | None,
+                   feedback: str | None, as_json: bool) -> None:
+    """Record a check-in on the goals, with feedback both ways; it satisfies the check-in cadence (the default)."""
+    from engine.domain import inputs
+    from engine.program import checkins
+
+    recorded = checkins.record_checkin(obj.db, assignment_id, by=by, progress=inputs.goal_progress(goals),
+                                       note=note, feedback=feedback, actor=obj.actor, now=now())
+    emit(recorded, as_json, lambda c: [
+        f"check-in {c['id']} by the {c['role']} {c['by']} at {c['at']}",
+        *(f"  goal {p['goal_id']} {shown(p['title'])}: {p['percent']}%" for p in c["progress"]),
+        *([f"  told {', '.join(c['told'])}"] if c["told"] else [])])
+
+
+@checkin.command("list")
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@json_option
+@pass_context
+def checkin_list(obj: Context, assignment_id: int, as_json: bool) -> None:
+    """The plan's check-ins by both sides, newest first: progress per goal, note and feedback."""
+    from engine.program import checkins
+
+    emit(checkins.list_checkins(obj.db, assignment_id), as_json,
+         lambda rows: [line for c in rows for line in _checkin_lines(c)] or
+         [f"no check-ins on assignment {assignment_id} yet"])
+
+
+def _checkin_lines(checkin: dict[str, Any]) -> Iterator[str]:
+    during = " (immersion days)" if checkin["immersion"] else ""
+    yield f"check-in {checkin['id']} by the {checkin['role']} {checkin['by']} at {checkin['at']}{during}"
+    for p in checkin["progress"]:
+        yield f"  goal {p['goal_id']} {shown(p['title'])}: {p['percent']}%"
+    for label in ("note", "feedback"):
+        if checkin[label]:
+            yield f"  {label}: {shown(checkin[label])}"
+
+
+# --- pulses and their alerts ----------------------------------------------------------------------------------
+
+
+@main_group.command()
+@click.argument("assignment_id", metavar="ID", type=ROW_ID)
+@click.option("--by", required=True, metavar="EMAIL", help="The assignee.")
+@click.option("--expectancy", required=True, type=int, metavar="1-5", help="My effort will lead to the performance.")
+@click.option("--instrumentality", required=True, type=int, metavar="1-5",
+              help="That performance will lead to the promised reward.")
+@click.option("--valence", required=True, type=int, metavar="1-5", help="I still value that reward.")
+@click.option("--note")
+@json_option
+@pass_context
+def pulse(obj: Context, assignment_id: int, by: str, expectancy: int, instrumentality: int, valence: int,
+          note: str | None, as_json: bool) -> None:
+    """Record the assignee's expectancy pulse; a weak one alerts the coach and the talent team at once."""
+    from engine.program import checkins
+
+    recorded = checkins.record_pulse(obj.db, assignment_id, by=by, expectancy=expectancy,
+                                     instrumentality=instrumentality, valence=valence, note=note, actor=obj.actor,
+                                     now=now())
+    emit(recorded, as_json, lambda p: [
+        f"pulse {p['id']} by {p['by']}: expectancy {p['expectancy']}, instrumentality {p['instrumentality']}, "
+        f"valence {p['valence']}",
+        *([f"alert: {p['alert_reason']}; told {', '.join(p['alerted'])}"] if p["alert"] else [])])
+
+
+@main_group.group()
+def alert() -> None:
+    """Pulse alerts: close one once it has been followed up."""
+
+
+@alert.command("resolve")
+@click.argument("pulse_id", metavar="PULSE_ID", type=ROW_ID)
+@click.option("--by", required=True, metavar="EMAIL", help="Who followed it up: a role the alert went to.")
+@click.option("--note", help="What was done about it.")
+@json_option
+@pass_context
+def alert_resolve(obj: Context, pulse_id: int, by: str, note: str | None, as_json: bool) -> None:
+    """Resolve the alert of a weak pulse; the program summary counts the alerts still open."""
+    from engine.program import checkins
+
+    resolved = checkins.resolve_pulse_alert(obj.db, pulse_id, by=by, note=note, actor=obj.actor, now=now())
+    emit(resolved, as_json, lambda r: [
+        f"alert of pulse {r['id']} (assignment {r['assignment_id']}: {r['alert_reason']}) resolved by the "
+        f"{r['role']} {r['by']} at {r['resolved_at']}"])
+
+
+# --- daemon ---------------------------------------------------------------------------------------------------
 
 
 @main_group.group(invoke_without_command=True)
@@ -865,6 +1212,9 @@ def _daemon_status_lines(status: dict[str, Any]) -> Iterable[str]:
     if lease is not None:
         state = "held" if lease["valid"] else "expired"
         yield f"dispatcher lease {state}: pid {lease['pid']} on {lease['host']} until {lease['expires_at']}"
+
+
+# --- outbox ---------------------------------------------------------------------------------------------------
 
 
 @main_group.group()
@@ -1064,24 +1414,14 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
     task is assumed done on its due date; the assumptions are listed after the notices.
     """
     from engine.domain import inputs
-    from engine.domain.errors import BadInput
     from engine.planning import forecast as forecasting
-    from engine.program import service
 
     options = forecasting.ForecastOptions(until=inputs.iso_date(until, "--until") if until else None,
                                           late_days=late_days, missed_contacts=missed_contacts)
-    if assignment_ids and workflow_name:
-        raise BadInput("give assignment IDs or --workflow, not both")
+    hypothetical = forecasting.Hypothetical(workflow_name, start, end, assignee, stakeholders, home, host)
     with progress_bar("forecast", shown=not as_json) as progress:
-        if assignment_ids:
-            result = forecasting.forecast_assignments(obj.db, assignment_ids, now=now(), options=options,
-                                                      progress=progress)
-        elif workflow_name and start and end:
-            pairs = dict(inputs.stakeholder_pair(s) for s in stakeholders)
-            spec = service.AssignmentSpec(workflow_name, assignee or "", home, host, start, end, pairs)
-            result = forecasting.forecast_new(obj.db, spec, options=options, progress=progress)
-        else:
-            raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
+        result = forecasting.forecast(obj.db, assignment_ids, hypothetical, now=now(), options=options,
+                                      progress=progress)
     emit(result.notice_views(), as_json, lambda rows: [*table(
         [[str(n["assignment_id"]), n["at"], f"{n['local_time'][:16].replace('T', ' ')} {n['tz']}", n["recipient"],
           n["kind"], n["key"]] for n in rows],
@@ -1089,170 +1429,7 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
         *(f"  - {a}" for a in forecasting.ASSUMPTIONS)])
 
 
-# --- changes mid-assignment -----------------------------------------------------------------------------------
-
-
-@assignment.command("set-stakeholder")
-@click.argument("assignment_id", metavar="ID", type=ROW_ID)
-@click.argument("pair", metavar="ROLE=EMAIL")
-@click.option("--reason", required=True, help="Why the role changes hands (kept in the history).")
-@json_option
-@pass_context
-def assignment_set_stakeholder(obj: Context, assignment_id: int, pair: str, reason: str, as_json: bool) -> None:
-    """Give a role to another person, who takes over the role's open tasks."""
-    from engine.domain.errors import BadInput
-    from engine.program import changes
-
-    role, sep, email = pair.partition("=")
-    if not sep or not role.strip():
-        raise BadInput(f"{pair!r}: give ROLE=EMAIL, e.g. coach=new.coach@example.com")
-    emit(changes.set_stakeholder(obj.db, assignment_id, role.strip(), email, reason=reason, actor=obj.actor,
-                                 now=now()), as_json, _change_lines)
-
-
-@assignment.command("extend")
-@click.argument("assignment_id", metavar="ID", type=ROW_ID)
-@click.option("--end", required=True, metavar="DATE", help="The new, later end date (YYYY-MM-DD).")
-@click.option("--reason", required=True, help="Why the assignment runs longer (kept in the history).")
-@json_option
-@pass_context
-def assignment_extend(obj: Context, assignment_id: int, end: str, reason: str, as_json: bool) -> None:
-    """Move the end date later; open tasks due relative to the end move with it."""
-    from engine.program import changes
-
-    emit(changes.extend_assignment(obj.db, assignment_id, end=end, reason=reason, actor=obj.actor, now=now()),
-         as_json, _change_lines)
-
-
-def _change_lines(change: dict[str, Any]) -> list[str]:
-    what = f"{change['role']} " if "role" in change else "end "
-    moved = [f"  task {t['id']} ({t['key']}) {t['owner']}, due {t['due_on']}" for t in change["tasks"]]
-    return [f"assignment {change['assignment_id']}: {what}{change['from']} -> {change['to']}; "
-            f"{len(moved)} open task(s) moved", *moved]
-
-
-@person.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@json_option
-@pass_context
-def person_import(obj: Context, file: Path, as_json: bool) -> None:
-    """Add people from a CSV file with columns email, name, tz; all or nothing."""
-    from engine.program import changes
-
-    emit(changes.import_people(obj.db, _read_bytes(file), source=str(file)), as_json,
-         lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p["email"] for p in rows)])
-
-
-# --- check-ins and pulses ---------------------------------------------------------------------------------------
-
-
-class _RecordByDefault(click.Group):
-    """A group whose `record` command runs when the first argument names none of its commands, so that `sojourn
-    checkin ID --by EMAIL` records as it always has, beside `sojourn checkin list ID`."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = ["record", *args]
-        return super().parse_args(ctx, args)
-
-
-@main_group.group(cls=_RecordByDefault)
-def checkin() -> None:
-    """Check-ins on the goals: `checkin ID --by EMAIL ...` records one, `checkin list ID` shows them."""
-
-
-@checkin.command("record")
-@click.argument("assignment_id", metavar="ID", type=ROW_ID)
-@click.option("--by", required=True, metavar="EMAIL", help="Who checks in: the assignee or the host manager.")
-@click.option("--goal", "goals", multiple=True, metavar="GOAL_ID=PCT",
-              help="A goal's progress in percent; repeat. Needed after the immersion days.")
-@click.option("--note", help="What was discussed; during the immersion days, how the assignee and family settle in.")
-@click.option("--feedback", help="Feedback on the other side: the host manager and program, or the assignee.")
-@json_option
-@pass_context
-def checkin_record(obj: Context, assignment_id: int, by: str, goals: tuple[str, ...], note: str | None,
-                   feedback: str | None, as_json: bool) -> None:
-    """Record a check-in on the goals, with feedback both ways; it satisfies the check-in cadence (the default)."""
-    from engine.domain import inputs
-    from engine.program import checkins
-
-    recorded = checkins.record_checkin(obj.db, assignment_id, by=by, progress=inputs.goal_progress(goals),
-                                       note=note, feedback=feedback, actor=obj.actor, now=now())
-    emit(recorded, as_json, lambda c: [
-        f"check-in {c['id']} by the {c['role']} {c['by']} at {c['at']}",
-        *(f"  goal {p['goal_id']} {shown(p['title'])}: {p['percent']}%" for p in c["progress"]),
-        *([f"  told {', '.join(c['told'])}"] if c["told"] else [])])
-
-
-@checkin.command("list")
-@click.argument("assignment_id", metavar="ID", type=ROW_ID)
-@json_option
-@pass_context
-def checkin_list(obj: Context, assignment_id: int, as_json: bool) -> None:
-    """The plan's check-ins by both sides, newest first: progress per goal, note and feedback."""
-    from engine.program import checkins
-
-    emit(checkins.list_checkins(obj.db, assignment_id), as_json,
-         lambda rows: [line for c in rows for line in _checkin_lines(c)] or
-         [f"no check-ins on assignment {assignment_id} yet"])
-
-
-def _checkin_lines(checkin: dict[str, Any]) -> Iterator[str]:
-    during = " (immersion days)" if checkin["immersion"] else ""
-    yield f"check-in {checkin['id']} by the {checkin['role']} {checkin['by']} at {checkin['at']}{during}"
-    for p in checkin["progress"]:
-        yield f"  goal {p['goal_id']} {shown(p['title'])}: {p['percent']}%"
-    for label in ("note", "feedback"):
-        if checkin[label]:
-            yield f"  {label}: {shown(checkin[label])}"
-
-
-@main_group.command()
-@click.argument("assignment_id", metavar="ID", type=ROW_ID)
-@click.option("--by", required=True, metavar="EMAIL", help="The assignee.")
-@click.option("--expectancy", required=True, type=int, metavar="1-5", help="My effort will lead to the performance.")
-@click.option("--instrumentality", required=True, type=int, metavar="1-5",
-              help="That performance will lead to the promised reward.")
-@click.option("--valence", required=True, type=int, metavar="1-5", help="I still value that reward.")
-@click.option("--note")
-@json_option
-@pass_context
-def pulse(obj: Context, assignment_id: int, by: str, expectancy: int, instrumentality: int, valence: int,
-          note: str | None, as_json: bool) -> None:
-    """Record the assignee's expectancy pulse; a weak one alerts the coach and the talent team at once."""
-    from engine.program import checkins
-
-    recorded = checkins.record_pulse(obj.db, assignment_id, by=by, expectancy=expectancy,
-                                     instrumentality=instrumentality, valence=valence, note=note, actor=obj.actor,
-                                     now=now())
-    emit(recorded, as_json, lambda p: [
-        f"pulse {p['id']} by {p['by']}: expectancy {p['expectancy']}, instrumentality {p['instrumentality']}, "
-        f"valence {p['valence']}",
-        *([f"alert: {p['alert_reason']}; told {', '.join(p['alerted'])}"] if p["alert"] else [])])
-
-
-@main_group.group()
-def alert() -> None:
-    """Pulse alerts: close one once it has been followed up."""
-
-
-@alert.command("resolve")
-@click.argument("pulse_id", metavar="PULSE_ID", type=ROW_ID)
-@click.option("--by", required=True, metavar="EMAIL", help="Who followed it up: a role the alert went to.")
-@click.option("--note", help="What was done about it.")
-@json_option
-@pass_context
-def alert_resolve(obj: Context, pulse_id: int, by: str, note: str | None, as_json: bool) -> None:
-    """Resolve the alert of a weak pulse; the program summary counts the alerts still open."""
-    from engine.program import checkins
-
-    resolved = checkins.resolve_pulse_alert(obj.db, pulse_id, by=by, note=note, actor=obj.actor, now=now())
-    emit(resolved, as_json, lambda r: [
-        f"alert of pulse {r['id']} (assignment {r['assignment_id']}: {r['alert_reason']}) resolved by the "
-        f"{r['role']} {r['by']} at {r['resolved_at']}"])
-
-
-# --- outcomes and the program summary ----------------------------------------------------------------------------
+# --- outcomes -------------------------------------------------------------------------------------------------
 
 
 @main_group.group()
@@ -1318,6 +1495,9 @@ def _outcome_details(o: dict[str, Any]) -> Iterable[str]:
         yield f"  impact: {shown(o['impact'])}"
     if o.get("task_completed") is not None:
         yield f"  task {o['task_completed']} done"
+
+
+# --- the program summary --------------------------------------------------------------------------------------
 
 
 @main_group.group()
@@ -1397,56 +1577,7 @@ def _by_workflow_lines(by_stage: list[dict[str, Any]]) -> Iterable[str]:
         yield f"workflow {name}: {total} assignment(s); by stage: {stages}"
 
 
-# --- objectives -----------------------------------------------------------------------------------------------
-
-
-@main_group.group()
-def objective() -> None:
-    """Organisation and mobility-team objectives that goals are aligned to."""
-
-
-@objective.command("add")
-@click.option("--level", required=True, metavar="LEVEL", help="organisation or mobility_team.")
-@click.option("--title", required=True)
-@click.option("--owner", metavar="EMAIL", help="Who owns the objective (a person already added).")
-@click.option("--year", metavar="YYYY", help="The year the objective is set for.")
-@json_option
-@pass_context
-def objective_add(obj: Context, level: str, title: str, owner: str | None, year: str | None, as_json: bool) -> None:
-    """Add an objective; link goals to it with `goal add|edit --objective ID`."""
-    from engine.program import objectives
-
-    added = objectives.add_objective(obj.db, level=level, title=title, owner=owner, year=year, actor=obj.actor,
-                                     now=now())
-    emit(added, as_json, lambda o: [f"objective {o['id']} added ({o['level']}): {shown(o['title'])}"])
-
-
-@objective.command("list")
-@json_option
-@pass_context
-def objective_list(obj: Context, as_json: bool) -> None:
-    """Every objective, with how many goals are aligned to it."""
-    from engine.program import objectives
-
-    found = objectives.list_objectives(obj.db)
-    emit(found, as_json, lambda rows: table(
-        [[str(o["id"]), o["level"], o["title"], o["owner"] or "-", str(o["year"] or "-"), str(o["goals"])]
-         for o in rows], ["ID", "LEVEL", "TITLE", "OWNER", "YEAR", "GOALS"]))
-
-
-def _objective_rollup_lines(rollup: list[dict[str, Any]]) -> Iterable[str]:
-    """One line per objective of `program summary`: its goals, their mean progress and the outcomes after return."""
-    for o in rollup:
-        progress = o["progress"]
-        mean = (f"mean progress {progress['mean_percent']}% over {progress['goals']} goal(s) checked in on"
-                if progress["mean_percent"] is not None else "no goal checked in on yet")
-        out = o["outcomes"]
-        yield (f"objective {o['id']} ({o['level']}) {shown(o['title'])}: {o['goals']} goal(s) in "
-               f"{o['assignments']} assignment(s); {mean}; outcomes recorded {out['recorded']}, considered for "
-               f"promotion {out['considered_for_promotion']}, promoted {out['promoted']}, retained {out['retained']}")
-
-
-# --- signed links and the web pages -----------------------------------------------------------------------------
+# --- signed links and the web pages ---------------------------------------------------------------------------
 
 
 @main_group.command()
@@ -1488,157 +1619,23 @@ def links_revoke(obj: Context, email: str, as_json: bool) -> None:
                     "feed (`calendar --url` gives a new address)"])
 
 
-# --- the development plan -------------------------------------------------------------------------------------
+# --- backups --------------------------------------------------------------------------------------------------
 
 
-@main_group.group()
-def plan() -> None:
-    """Show an assignment's development plan and acknowledge changes to it."""
-
-
-@plan.command("show")
-@click.argument("assignment_id", metavar="ID", type=ROW_ID)
-@click.option("--version", type=ROW_ID, metavar="N", help="An earlier plan version (default: the current one).")
+@main_group.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists (never the live database).")
 @json_option
 @pass_context
-def plan_show(obj: Context, assignment_id: int, version: int | None, as_json: bool) -> None:
-    """Show a plan version: its goals, their learning activities, and who signed it."""
-    from engine.program import plans
+def backup_command(obj: Context, file: Path, force: bool, as_json: bool) -> None:
+    """Copy the SQLite database to FILE, safely while the daemon and others write (on PostgreSQL: use pg_dump).
 
-    emit(plans.show_plan(obj.db, assignment_id, version=version), as_json, _plan_lines)
+    FILE is one self-contained SQLite file: restore it by stopping Sojourn and putting it in place of the database.
+    """
+    from engine.program.backup import backup_database
 
-
-def _plan_lines(p: dict[str, Any]) -> Iterable[str]:
-    state = "current" if p["current"] else f"earlier; current is {p['current_version']}"
-    yield f"assignment {p['assignment_id']}: development plan version {p['plan_version']} ({state})"
-    for g in p["goals"]:
-        yield f"  goal {g['id']}: {g['title']} (due {g['due']})"
-        yield f"    measure {g['measure']}; baseline {g['baseline'] or '-'}; target {g['target']}"
-        if g["competencies"]:
-            yield f"    competencies: {', '.join(g['competencies'])}"
-        if g["alignment_level"] or g["aligned_to"]:
-            yield f"    aligned ({g['alignment_level'] or 'no level'}): {g['aligned_to'] or '-'}"
-        yield from (f"    - {a['kind']}: {a['description']}" + (f" (due {a['due_on']})" if a["due_on"] else "")
-                    for a in g["activities"])
-    if not p["goals"]:
-        yield "  no goals"
-    void = " (void: the plan changed since)" if not p["current"] else ""
-    yield f"signed by: {', '.join(p['signed_off_by']) or 'nobody'}{void}"
-    yield from (f"  {s['role']}: {s['by']} on {s['signed_at'][:10]}, " +
-                (f"on their behalf by {shown(s['recorded_by'])}" if s["given_by"] == "on_behalf" else "by the holder")
-                for s in p["signoffs"])
-    if p["unsigned"] and p["current"]:
-        yield f"still to sign: {', '.join(p['unsigned'])}"
-    if p["unacknowledged_versions"]:
-        yield f"changes not acknowledged yet: version(s) {', '.join(map(str, p['unacknowledged_versions']))}"
-
-
-def _plan_change_lines(change: dict[str, Any]) -> Iterable[str]:
-    if change["notified"]:
-        yield f"told {', '.join(change['notified'])} of the change"
-    if change.get("joins_version"):
-        yield (f"gathered into the pending change of plan version {change['joins_version']}: follow-up task "
-               f"{change['follow_up_task']} and acknowledgement task {change['acknowledge_task']} now cover it")
-        return
-    if change["follow_up_task"]:
-        yield f"follow-up task {change['follow_up_task']} opened"
-    if change["acknowledge_task"]:
-        yield f"acknowledgement task {change['acknowledge_task']} opened"
-
-
-@plan.command("baseline")
-@click.argument("assignment_id", metavar="ID", type=ROW_ID)
-@click.option("--competency", "competencies", multiple=True, required=True, metavar="NAME=LEVEL",
-              help="A competency's rating (1-5) as the plan starts, e.g. 'negotiation=2' (repeatable).")
-@json_option
-@pass_context
-def plan_baseline(obj: Context, assignment_id: int, competencies: tuple[str, ...], as_json: bool) -> None:
-    """Rate competencies as the assignment starts, for the growth its outcomes show; a new rating corrects one."""
-    from engine.program import competencies as ratings
-
-    rated = ratings.set_baselines(obj.db, assignment_id, competencies, actor=obj.actor, now=now())
-    emit(rated, as_json, lambda r: list(_baseline_lines(r["recorded"])))
-
-
-def _baseline_lines(rated: list[dict[str, Any]]) -> Iterable[str]:
-    return (f"baseline of {shown(b['name'])}: {b['level']}" for b in rated)
-
-
-@plan.command("ack")
-@click.argument("assignment_id", metavar="ID", type=ROW_ID)
-@click.option("--by", required=True, metavar="EMAIL", help="Who acknowledges (the role the workflow names).")
-@json_option
-@pass_context
-def plan_ack(obj: Context, assignment_id: int, by: str, as_json: bool) -> None:
-    """Acknowledge every change to the agreed plan not acknowledged yet; its reminders stop."""
-    from engine.program import plans
-
-    acked = plans.acknowledge_plan_change(obj.db, assignment_id, by=by, actor=obj.actor, now=now())
-    emit(acked, as_json, lambda a: [f"{a['role']} {a['by']} acknowledged plan version(s) "
-                                    f"{', '.join(map(str, a['plan_versions']))}"])
-
-
-@goal.command("edit")
-@click.argument("goal_id", metavar="GOAL_ID", type=ROW_ID)
-@click.option("--title")
-@click.option("--measure")
-@click.option("--baseline")
-@click.option("--target")
-@click.option("--due", metavar="DATE", help="YYYY-MM-DD")
-@click.option("--competency", "competencies", multiple=True, metavar="NAME[=LEVEL]",
-              help="Replaces the goal's competencies; =LEVEL (1-5) also rates its baseline (repeatable).")
-@click.option("--level", metavar="LEVEL", help="organisation, mobility_team or individual.")
-@click.option("--aligned-to", metavar="TEXT")
-@objective_option
-@json_option
-@pass_context
-def goal_edit(obj: Context, goal_id: int, title: str | None, measure: str | None, baseline: str | None,
-              target: str | None, due: str | None, competencies: tuple[str, ...], level: str | None,
-              aligned_to: str | None, objectives: tuple[str, ...], as_json: bool) -> None:
-    """Change a goal; the plan gets a new version that needs signing again."""
-    from engine.program import plans
-
-    edited = plans.edit_goal(obj.db, goal_id, title=title, measure=measure, baseline=baseline, target=target,
-                             due=due, competencies=competencies or None, level=level, aligned_to=aligned_to,
-                             objectives=objectives or None, actor=obj.actor, now=now())
-    emit(edited, as_json, lambda g: [f"goal {g['id']} changed; plan is now version {g['plan_version']}",
-                                     *_plan_change_lines(g["change"]), *_baseline_lines(g["baselines_rated"])])
-
-
-@goal.command("remove")
-@click.argument("goal_id", metavar="GOAL_ID", type=ROW_ID)
-@click.option("--reason", required=True, help="Why the goal leaves the plan.")
-@json_option
-@pass_context
-def goal_remove(obj: Context, goal_id: int, reason: str, as_json: bool) -> None:
-    """Take a goal out of the plan; it stays in earlier versions."""
-    from engine.program import plans
-
-    removed = plans.remove_goal(obj.db, goal_id, reason=reason, actor=obj.actor, now=now())
-    emit(removed, as_json, lambda g: [f"goal {g['id']} removed; plan is now version {g['plan_version']}",
-                                      *_plan_change_lines(g["change"])])
-
-
-@main_group.group()
-def activity() -> None:
-    """Add learning activities to the goals of a development plan."""
-
-
-@activity.command("add")
-@click.argument("goal_id", metavar="GOAL_ID", type=ROW_ID)
-@click.option("--kind", required=True, help="reflection, mentoring, project, training or network.")
-@click.option("--description", required=True)
-@click.option("--due", metavar="DATE", help="YYYY-MM-DD (optional).")
-@json_option
-@pass_context
-def activity_add(obj: Context, goal_id: int, kind: str, description: str, due: str | None, as_json: bool) -> None:
-    """Add a learning activity to a goal; the plan gets a new version."""
-    from engine.program import plans
-
-    added = plans.add_activity(obj.db, goal_id, kind=kind, description=description, due=due, actor=obj.actor,
-                               now=now())
-    emit(added, as_json, lambda a: [f"activity {a['id']} added to goal {a['goal_id']}; plan is now version "
-                                    f"{a['plan_version']}", *_plan_change_lines(a["change"])])
+    emit(backup_database(obj.db, file, force=force, now=now()), as_json, lambda b: [
+        f"backed up {b['source']} to {b['backup']}: {b['assignments']} assignment(s), {b['bytes']} bytes"])
 
 
 def fail(lines: list[str], code: int) -> NoReturn:

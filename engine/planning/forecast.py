@@ -136,7 +136,40 @@ class ForecastOptions:
         return datetime.combine(self.until + timedelta(days=1), time(), tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class Hypothetical:
+    """An assignment that does not exist yet, as `forecast --workflow` describes it; a role left out, or the
+    assignee, is played by a placeholder."""
+
+    workflow: str | None = None
+    start: str | None = None
+    end: str | None = None
+    assignee: str | None = None
+    stakeholders: tuple[str, ...] = ()  # ROLE=EMAIL values
+    home: str = "XX"
+    host: str = "XX"
+
+    def spec(self) -> service.AssignmentSpec:
+        if not (self.workflow and self.start and self.end):
+            raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
+        pairs = dict(inputs.stakeholder_pair(value) for value in self.stakeholders)
+        return service.AssignmentSpec(self.workflow, self.assignee or "", self.home, self.host, self.start, self.end,
+                                      pairs)
+
+
 # --- entry points ------------------------------------------------------------------------------------------------
+
+
+def forecast(db: Engine, assignment_ids: Iterable[int], hypothetical: Hypothetical, *, now: datetime,
+             options: ForecastOptions = ForecastOptions(),
+             progress: Callable[[int, int], None] | None = None) -> Forecast:
+    """`forecast`: of existing assignments, or of one that does not exist yet, never both in one replay."""
+    ids = tuple(assignment_ids)
+    if ids and hypothetical.workflow:
+        raise BadInput("give assignment IDs or --workflow, not both")
+    if ids:
+        return forecast_assignments(db, ids, now=now, options=options, progress=progress)
+    return forecast_new(db, hypothetical.spec(), options=options, progress=progress)
 
 
 def forecast_assignments(db: Engine, assignment_ids: Iterable[int], *, now: datetime,

@@ -189,6 +189,19 @@ def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency:
         return assignment_view(record, now)
 
 
+def create_assignment(db: Engine, spec: service.AssignmentSpec, *, amount: str | None, currency: str | None,
+                      actor: str, now: datetime, allow_past: bool = True, allow_overlap: bool = True) -> dict[str, Any]:
+    """`assignment create`: the assignment, with its cost when one is given. A cost means nothing without its
+    currency, so the two come together or not at all."""
+    if (amount is None) != (currency is None):
+        raise BadInput("--cost and --currency go together: give both, e.g. --cost 250000 --currency EUR")
+    if amount is None or currency is None:
+        return service.create_assignment(db, spec, actor=actor, now=now, allow_past=allow_past,
+                                         allow_overlap=allow_overlap)
+    return create_costed_assignment(db, spec, amount=amount, currency=currency, actor=actor, now=now,
+                                    allow_past=allow_past, allow_overlap=allow_overlap)
+
+
 def create_costed_assignment(db: Engine, spec: service.AssignmentSpec, *, amount: str | Decimal, currency: str,
                              actor: str, now: datetime, allow_past: bool = True,
                              allow_overlap: bool = True) -> dict[str, Any]:

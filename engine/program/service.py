@@ -210,6 +210,17 @@ class AssignmentSpec:
     end: str | date
     stakeholders: Mapping[str, str]
 
+    @classmethod
+    def typed(cls, workflow: str, assignee: str, home: str, host: str, start: str, end: str,
+              stakeholders: Iterable[str]) -> AssignmentSpec:
+        """The assignment `assignment create` asks for, its holders given as `ROLE=EMAIL` values: one holder per
+        role, so a role given twice is refused rather than settled by whichever came last."""
+        pairs = [inputs.stakeholder_pair(value) for value in stakeholders]
+        roles = [role for role, _ in pairs]
+        if duplicated := sorted({role for role in roles if roles.count(role) > 1}):
+            raise BadInput(f"--stakeholder given more than once for: {', '.join(duplicated)}")
+        return cls(workflow, assignee, home, host, start, end, dict(pairs))
+
 
 def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: datetime,
                       allow_past: bool = True, allow_overlap: bool = True) -> dict[str, Any]:
