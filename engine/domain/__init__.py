@@ -1,10 +1,11 @@
 """The vocabulary and the rules, pure: no database, no clock of its own.
 
-Notice kinds, outbox statuses and every message's text (`notices`); task statuses (`tasks`); the user-error family
-(`errors`); checks on typed values and the one CSV table reader (`inputs`, `csv_tables`); the workflow language and
-its guards (`definition`, `pruning`, `guards`, `lifecycle`); calendar arithmetic (`schedule`, `cadences`,
-`reminders`); one escaping rule per output format (`escape`).
+Notice kinds, outbox statuses and every message's text (`notices`), which of them wait for a digest (`digests`);
+task statuses (`tasks`); the user-error family (`errors`); checks on typed values and the one CSV table reader
+(`inputs`, `csv_tables`); the workflow language and its guards (`definition`, `pruning`, `guards`, `lifecycle`) and
+what changed between two versions (`workflow_diff`); calendar arithmetic (`schedule`, `cadences`, `reminders`); one
+escaping rule per output format (`escape`).
 
-May import: the standard library, pydantic, yaml, jinja2 and matplotlib (the escaping rules of the
-formats they write), and `engine.domain` itself.
+May import: the standard library, pydantic, yaml, jinja2 and matplotlib (the escaping rules of the formats they
+write), and `engine.domain` itself.
 """
