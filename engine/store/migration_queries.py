@@ -10,22 +10,18 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine.store.models import Assignment, CadenceStart, Task
+from engine.store.models import Assignment, CadenceStart, Task, table_of
 from engine.store.moves import Moved
-
-
-def _table(model: Any) -> Table:
-    return cast(Table, model.__table__)
 
 
 @cache
 def _migrate_statement() -> Any:
-    table = _table(Assignment)
+    table = table_of(Assignment)
     return (update(table).where(table.c.id == bindparam("assignment_id"),
                                 table.c.row_version == bindparam("seen_version"))
             .values(workflow_id=bindparam("to_workflow_id"), stage=bindparam("to_stage"),
@@ -52,7 +48,7 @@ def cancel_open_tasks(connection: Connection, task_ids: Collection[int]) -> int:
     """cancel_open_tasks: cancel these tasks where still open (a task done meanwhile stays done); how many."""
     if not task_ids:
         return 0
-    table = _table(Task)
+    table = table_of(Task)
     statement = (update(table).where(table.c.id.in_(list(task_ids)), table.c.status == "open")
                  .values(status="cancelled", next_reminder_at=None))
     return int(connection.execute(statement).rowcount or 0)
@@ -62,7 +58,7 @@ def record_cadence_starts(connection: Connection, starts: Sequence[tuple[int, st
     """record_cadence_starts: these (assignment id, cadence kind) pairs start at `at`, replacing an earlier start."""
     if not starts:
         return
-    table = _table(CadenceStart)
+    table = table_of(CadenceStart)
     pairs = list(dict.fromkeys(starts))
     for first in range(0, len(pairs), 500):
         chunk = pairs[first:first + 500]
@@ -73,7 +69,7 @@ def record_cadence_starts(connection: Connection, starts: Sequence[tuple[int, st
 
 def cadence_starts_of(connection: Connection, assignment_ids: Iterable[int]) -> dict[tuple[int, str], datetime]:
     """cadence_starts_of: (assignment id, kind) -> when a migration started that cadence, for these assignments."""
-    table, ids = _table(CadenceStart), sorted(set(assignment_ids))
+    table, ids = table_of(CadenceStart), sorted(set(assignment_ids))
     found: dict[tuple[int, str], datetime] = {}
     for first in range(0, len(ids), 500):
         statement = select(table).where(table.c.assignment_id.in_(ids[first:first + 500]))

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import JSON, Column, Index, Integer, Numeric, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Column, Index, Integer, Numeric, Table, Text, UniqueConstraint, false
 from sqlalchemy.ext.mutable import MutableList
 from sqlmodel import Field, SQLModel
 
 from engine.domain.notices import NoticeStatus
 from engine.domain.tasks import TaskStatus
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for the named Core statements of the store."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 def pk(row: SQLModel) -> int:

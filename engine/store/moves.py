@@ -34,7 +34,6 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import (
     Connection,
     Insert,
-    Table,
     bindparam,
     case,
     insert,
@@ -62,6 +61,7 @@ from engine.store.models import (
     Stakeholder,
     Task,
     Workflow,
+    table_of,
 )
 from engine.store.objective_queries import objective_levels_of_goals
 from engine.store.queries import dialect_insert
@@ -71,15 +71,11 @@ Row = TypeVar("Row", bound=SQLModel)
 ROWS_PER_STATEMENT = 500
 
 
-def _table(model: Any) -> Table:
-    return cast(Table, model.__table__)
-
-
 @cache
 def _layout(model: type[SQLModel]) -> tuple[Any, tuple[str, ...]]:
     """How to build instances of `model`: its class manager (mappers configured first) and its column keys."""
     configure_mappers()
-    return manager_of_class(model), tuple(_table(model).c.keys())
+    return manager_of_class(model), tuple(table_of(model).c.keys())
 
 
 def typed_row(model: type[Row], values: Mapping[str, Any]) -> Row:
@@ -122,8 +118,8 @@ class AssignmentRows:
 
 @cache
 def _load_statements() -> dict[str, Any]:
-    a, w, p, s = _table(Assignment), _table(Workflow), _table(Person), _table(Stakeholder)
-    t, g, so = _table(Task), _table(Goal), _table(Signoff)
+    a, w, p, s = table_of(Assignment), table_of(Workflow), table_of(Person), table_of(Stakeholder)
+    t, g, so = table_of(Task), table_of(Goal), table_of(Signoff)
     wanted: Any = bindparam("assignment_id")
     holder = p.alias("holder")
     return {
@@ -169,7 +165,7 @@ def tasks_of(connection: Connection, assignment_id: int) -> list[Task]:
 
 def people_by_email(connection: Connection, emails: Iterable[str]) -> dict[str, Person]:
     """people_by_email: the people with these (normalised) emails, by email, a few hundred per SELECT."""
-    table, wanted = _table(Person), sorted(set(emails))
+    table, wanted = table_of(Person), sorted(set(emails))
     found: dict[str, Person] = {}
     for start in range(0, len(wanted), ROWS_PER_STATEMENT):
         chunk = wanted[start:start + ROWS_PER_STATEMENT]
@@ -183,7 +179,7 @@ def people_by_email(connection: Connection, emails: Iterable[str]) -> dict[str, 
 
 @cache
 def _move_statement() -> Any:
-    table = _table(Assignment)
+    table = table_of(Assignment)
     return (update(table).where(table.c.id == bindparam("assignment_id"),
                                 table.c.row_version == bindparam("seen_version"))
             .values(stage=bindparam("stage"), stage_entered_at=bindparam("entered_at"),
@@ -217,7 +213,7 @@ def move_assignment(connection: Connection, assignment_id: int, *, seen_version:
 @cache
 def _insert_returning(model: Any, *columns: str, ordered: bool = False) -> Insert:
     """A cached INSERT into `model`'s table returning `columns`; `ordered` returns rows in the order given."""
-    table = _table(model)
+    table = table_of(model)
     return insert(table).returning(*(table.c[c] for c in columns), sort_by_parameter_order=ordered)
 
 
@@ -259,7 +255,7 @@ def insert_stakeholders(connection: Connection, rows: Sequence[Mapping[str, Any]
 
 @cache
 def _plain_insert(model: Any) -> Insert:
-    return insert(_table(model))
+    return insert(table_of(model))
 
 
 def insert_history(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -279,7 +275,7 @@ def insert_tasks(connection: Connection, tasks: Sequence[Task]) -> None:
 
     Ids are matched back by (assignment, key), which the schema keeps unique.
     """
-    columns = [c.key for c in _table(Task).c if c.key != "id"]
+    columns = [c.key for c in table_of(Task).c if c.key != "id"]
     statement = _insert_returning(Task, "id", "assignment_id", "key")
     returned = _execute_in_batches(connection, statement, [{c: task.__dict__[c] for c in columns} for task in tasks])
     ids = {(row.assignment_id, row.key): row.id for row in returned}
@@ -291,7 +287,7 @@ def insert_tasks(connection: Connection, tasks: Sequence[Task]) -> None:
 def _outbox_insert(dialect: str) -> Insert:
     """`INSERT ... ON CONFLICT (key) DO NOTHING` of new pending notices, as `queries.insert_notifications` writes
     them; the columns every new notice shares are written into the statement, so each row binds only its own."""
-    statement = dialect_insert(dialect, _table(Outbox))
+    statement = dialect_insert(dialect, table_of(Outbox))
     fresh = {"task_id": null(), "status": literal_column("'pending'"), "attempts": literal_column("0"),
              "last_error": null(), "sent_at": null(), "claimed_by": null(), "claimed_until": null(),
              "delivered_to": literal_column("'[]'")}
@@ -311,7 +307,7 @@ def insert_stage_notices(connection: Connection, notices: Sequence[NewNotice]) -
 
 @cache
 def _audit_head_statement() -> Any:
-    table = _table(Assignment)
+    table = table_of(Assignment)
     return (update(table)
             .where(table.c.id == bindparam("head_of"), table.c.audit_seq == bindparam("old_seq"),
                    table.c.audit_head.is_not_distinct_from(bindparam("old_hash")))
@@ -348,7 +344,7 @@ def append_audit_chains(connection: Connection, events: Sequence[Mapping[str, An
 @cache
 def _wake_statement(dialect: str) -> Insert:
     """The cadence upsert: an existing earlier check is kept, a later or empty one becomes the new instant."""
-    table = _table(CadenceState)
+    table = table_of(CadenceState)
     statement = dialect_insert(dialect, table)
     current, wanted = table.c.next_check_at, statement.excluded.next_check_at
     earlier = case((or_(current.is_(None), current > wanted), wanted), else_=current)

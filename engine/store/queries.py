@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 from sqlalchemy import (
     CursorResult,
     Insert,
-    Table,
     Update,
     and_,
     bindparam,
@@ -43,6 +42,7 @@ from engine.store.models import (
     Stakeholder,
     Task,
     Workflow,
+    table_of,
 )
 
 if TYPE_CHECKING:
@@ -50,10 +50,6 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.engine import Dialect
     from sqlmodel.sql.expression import SelectOfScalar
-
-
-def _table(model: Any) -> Table:
-    return cast(Table, model.__table__)
 
 
 def dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
@@ -94,7 +90,7 @@ def insert_notifications(session: Session, notices: Sequence[NewNotice]) -> int:
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name not in ("postgresql", "sqlite"):
-        table = _table(Outbox)
+        table = table_of(Outbox)
         statement = _insert_ignoring_duplicates(session, table, "key").returning(table.c.key)
         return len(session.execute(statement, [_outbox_row(n) for n in notices]).all())
     insert = _outbox_insert(dialect)
@@ -131,7 +127,7 @@ def _outbox_insert(dialect: Dialect) -> _OutboxInsert:
     the ORM reads back."""
     cached = _OUTBOX_INSERTS.get((dialect.name, dialect.paramstyle))
     if cached is None:
-        columns = _table(Outbox).c
+        columns = table_of(Outbox).c
         processors = {name: columns[name].type.dialect_impl(dialect).bind_processor(dialect)
                       for name in _OUTBOX_INSERT_COLUMNS}
         plain = [name for name, process in processors.items() if process is not None
@@ -199,7 +195,7 @@ def anything_due(session: Session, now: datetime) -> tuple[bool, bool]:
 
 @cache
 def _anything_due_statement() -> Executable:
-    task, state = _table(Task), _table(CadenceState)
+    task, state = table_of(Task), table_of(CadenceState)
     statement: Executable = select(
         exists().where(task.c.status == TaskStatus.OPEN, task.c.next_reminder_at <= bindparam("due_now")),
         exists().where(state.c.next_check_at <= bindparam("due_now")))
@@ -259,7 +255,7 @@ def set_next_cadence_checks(session: Session, next_checks: Sequence[tuple[int, s
 
 @cache
 def _next_check_statement() -> Update:
-    table = _table(CadenceState)
+    table = table_of(CadenceState)
     return (update(table).where(table.c.assignment_id == bindparam("state_assignment_id"),
                                 table.c.kind == bindparam("state_kind"))
             .values(next_check_at=bindparam("state_next_check_at")))
@@ -286,7 +282,7 @@ def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tup
     not sent yet become `cancelled`, with `reason`. Returns the rows cancelled."""
     if not cadences:
         return 0
-    outbox = _table(Outbox)
+    outbox = table_of(Outbox)
     statement = (update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
                                       or_(*(outbox.c.status == literal(s) for s in NOT_SENT_YET)),
                                       or_(*(outbox.c.key.like(bindparam(f"cancel_prefix_{i}"), escape=_LIKE_ESCAPE)
@@ -300,7 +296,7 @@ def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tup
 
 @cache
 def _next_reminder_statement() -> Update:
-    table = _table(Task)
+    table = table_of(Task)
     return (update(table).where(table.c.id == bindparam("moved_task_id"))
             .values(next_reminder_at=bindparam("moved_next_reminder_at")))
 
@@ -350,14 +346,14 @@ def values_by_id(session: Session, model: type[_Value], ids: Iterable[int]) -> d
 
 @cache
 def _rows_by_id(model: type[_Value]) -> Executable:
-    table = _table(model)
+    table = table_of(model)
     statement: Executable = select(*table.c).where(table.c.id.in_(bindparam("ids", expanding=True)))
     return statement
 
 
 @lru_cache(maxsize=32768)
 def _value(model: type[_Value], row: tuple[Any, ...]) -> _Value:
-    return model(**dict(zip(_table(model).c.keys(), row, strict=True)))
+    return model(**dict(zip(table_of(model).c.keys(), row, strict=True)))
 
 
 def stage_changes_of(session: Session, assignment_ids: Iterable[int]) -> dict[int, list[StageChange]]:
@@ -387,7 +383,7 @@ def contact_days_of(session: Session, assignment_ids: Iterable[int], kinds: Iter
 
 @cache
 def _contact_days_statement() -> Executable:
-    contact = _table(Contact)
+    contact = table_of(Contact)
     statement: Executable = (select(contact.c.assignment_id, contact.c.kind, contact.c.on)
                              .where(contact.c.assignment_id.in_(bindparam("ids", expanding=True)),
                                     contact.c.kind.in_(bindparam("kinds", expanding=True)),
@@ -407,7 +403,7 @@ def complete_open_task(session: Session, task_id: int, *, actor: str, note: str 
     re-checks the condition on the row it committed, so a task ends either done or cancelled, never cancelled
     with a completion time. SQLite runs one writer at a time.
     """
-    task = _table(Task)  # the table, not the entity: no session state to synchronise, and less work per call
+    task = table_of(Task)  # the table, not the entity: no session state to synchronise, and less work per call
     statement = (update(task).where(task.c.id == task_id, task.c.status == TaskStatus.OPEN)
                  .values(status=TaskStatus.DONE, completed_at=now, completed_by=actor, note=note,
                          next_reminder_at=None))
@@ -447,7 +443,7 @@ def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: 
 def _cancel_statement(by_task: bool, prefix_count: int | None) -> Update:
     """The UPDATE of `cancel_queued_notifications` for one shape of call, built once: planning and every use case
     that ends a notice's cause run it, and building it cost more than running it."""
-    outbox = _table(Outbox)
+    outbox = table_of(Outbox)
     statement = update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
                                      outbox.c.kind.in_(bindparam("cancel_kinds", expanding=True)),
                                      outbox.c.status.in_(NOT_SENT_YET))
@@ -553,7 +549,7 @@ def mark_delivery(session: Session, outbox_id: int, holder: str, values: dict[st
     False means the claim expired and another holder took the row; the outcome is then left to that holder.
     A row cancelled while it was being delivered stays cancelled, with its reason, unless this attempt sent it.
     """
-    outbox = _table(Outbox)  # a Core UPDATE: the ORM's bulk-update bookkeeping cost more than the write itself
+    outbox = table_of(Outbox)  # a Core UPDATE: the ORM's bulk-update bookkeeping cost more than the write itself
     if values.get("status") != NoticeStatus.SENT:
         cancelled = outbox.c.status == NoticeStatus.CANCELLED
         values = {**values, "status": case((cancelled, NoticeStatus.CANCELLED), else_=literal(values["status"])),
@@ -673,7 +669,7 @@ def take_lease(session: Session, *, name: str, holder: str, pid: int, host: str,
              .values(**values).execution_options(synchronize_session=False))
     if _rowcount(session.execute(taken)) == 1:
         return True
-    table = _table(DaemonLease)
+    table = table_of(DaemonLease)
     inserted = session.execute(_insert_ignoring_duplicates(session, table, "name").values(name=name, **values)
                                .returning(table.c.name))
     return inserted.first() is not None
