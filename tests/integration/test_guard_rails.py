@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from engine.program import service
+from engine.program import plans, service
 from integration.conftest import Sojourn, snapshot
 from integration.test_audit import _raw
 
@@ -94,7 +94,7 @@ def test_plan_show_tells_signoffs_by_the_holder_from_those_on_their_behalf(
     """An administrator's sign-off for a holder keeps both in the row and its event; `plan show` says which
     sign-offs the holders gave themselves (as themselves at the CLI, or through their link) and which were given
     for them."""
-    service.add_goal(db, running, title="Lead the plant", measure="output", target="120", due="2027-06-30",
+    plans.add_goal(db, running, title="Lead the plant", measure="output", target="120", due="2027-06-30",
                      actor=ADMIN, now=now)
     host = on_db("--actor", ADMIN, "signoff", str(running), "--role", "host_manager", "--by", people["host_manager"])
     assert host.code == 0, host
@@ -123,7 +123,7 @@ def _raw_event(on_db: Sojourn, assignment_id: int) -> dict[str, object]:
 def test_audit_verify_covers_the_on_behalf_field(running: int, on_db: Sojourn, people: dict[str, str],
                                                  db: Engine, db_url: str, now: datetime) -> None:
     """Turning an on-behalf sign-off into the holder's own behind Sojourn's back makes `audit verify` fail."""
-    service.add_goal(db, running, title="Lead the plant", measure="output", target="120", due="2027-06-30",
+    plans.add_goal(db, running, title="Lead the plant", measure="output", target="120", due="2027-06-30",
                      actor=ADMIN, now=now)
     assert on_db("--actor", ADMIN, "signoff", str(running), "--role", "mobility").code == 0
     assert on_db("audit", "verify").code == 0
