@@ -63,7 +63,7 @@ class ContactRow(NamedTuple):
 
 
 def selected_ids(selection: AssignmentFilter) -> Select[Any]:
-    """The ids of the selected assignments, as a subquery the other reads filter on."""
+    """selected_ids: the ids of the selected assignments, as a subquery the other reads filter on."""
     statement: Select[Any] = select(col(Assignment.id)).join(Workflow, col(Assignment.workflow_id) == col(Workflow.id))
     if selection.workflow is not None:
         statement = statement.where(col(Workflow.name) == selection.workflow)
@@ -75,7 +75,7 @@ def selected_ids(selection: AssignmentFilter) -> Select[Any]:
 
 
 def rows_of(session: Session, statement: Executable) -> list[tuple[Any, ...]]:
-    """Plain tuples from a Core execution on the session's connection, bypassing the ORM's row processing."""
+    """rows_of: plain tuples from a Core execution on the session's connection, bypassing the ORM's row processing."""
     return [tuple(row) for row in session.connection().execute(statement)]
 
 

@@ -254,7 +254,7 @@ def test_table_report_gives_the_seeded_figures(on_db: Sojourn, seeded: dict[str,
     assert {r["MEASURE"]: r["VALUE"] for r in tables["Outcomes"]} == {
         "completed": "0", "cancelled": "1", "outcomes recorded after return": "0",
         "retained at 12 months": "0 of 0 recorded", "retained at 24 months": "0 of 0 recorded",
-        "considered for promotion": "0", "promoted": "0"}
+        "considered for promotion": "0", "promoted": "0", "impact statements": "0"}
     assert [(int(r["ASSIGNMENT_ID"]), r["FROM_STAGE"], r["ON"], r["REASON"])
             for r in tables["Cancellations"]] == seeded["cancellations"]
 
