@@ -4,7 +4,7 @@ Notice kinds, outbox statuses and every message's text (`notices`), which of the
 task statuses (`tasks`); the user-error family (`errors`); checks on typed values and the one CSV table reader
 (`inputs`, `csv_tables`); the workflow language and its guards (`definition`, `pruning`, `guards`, `lifecycle`) and
 what changed between two versions (`workflow_diff`); calendar arithmetic (`schedule`, `cadences`, `reminders`); one
-escaping rule per output format (`escape`).
+escaping rule per output format (`escape`); the base of typed results and their one JSON form (`views`).
 
 May import: the standard library, pydantic, yaml, jinja2 and matplotlib (the escaping rules of the formats they
 write), and `engine.domain` itself.
