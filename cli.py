@@ -20,6 +20,7 @@ import click
 
 from engine.domain.inputs import EARLY_RETURN_REASONS
 from engine.domain.notices import NoticeStatus
+from engine.domain.views import plain
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -71,8 +72,9 @@ def now() -> datetime:
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], Iterable[str]]) -> None:
+    """Print a use case's result: its view as JSON, or the lines `human` makes of the typed result itself."""
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(plain(data), indent=2, ensure_ascii=False))
     else:
         for line in human(data):
             click.echo(line)
