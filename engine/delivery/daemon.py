@@ -42,7 +42,7 @@ from engine.delivery.links import LinkSigner, required_signer_from
 from engine.delivery.outbox import configured_notifiers
 from engine.domain.errors import BadInput, SojournError
 from engine.planning.planner import plan_in_batches
-from engine.program.logging import LogFormat, configure_logging, get_logger
+from engine.program.logging import LogFormat, Logger, configure_logging, get_logger
 from engine.store import queries
 from engine.store.db import is_sqlite, require_schema, transaction
 from notifiers import Notifier, close_notifiers
@@ -77,7 +77,7 @@ class Daemon:
 
     def __init__(self, db: Engine, notifiers: Sequence[Notifier], *, routing: Routing, policy: DeliveryPolicy,
                  interval_seconds: float, identity: DaemonIdentity | None = None, clock: Clock = utc_now,
-                 log: Any = None, links: LinkSigner | None = None, config_file: str = "none") -> None:
+                 log: Logger | None = None, links: LinkSigner | None = None, config_file: str = "none") -> None:
         self.db = db
         self.config_file = config_file  # the config file read, for the start line: a path, or "none"
         self.links = links  # signs each notice's action link as it is sent
@@ -342,10 +342,10 @@ class _StructlogHandler(logging.Handler):
     """Forwards APScheduler's warnings into the daemon's JSON log lines."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        level = record.levelname.lower()
         logger = get_logger(record.name)
-        getattr(logger, level if level in ("debug", "info", "warning", "error", "critical") else "info")(
-            "scheduler", message=record.getMessage())
+        log_at = (logger.error if record.levelno >= logging.ERROR else
+                  logger.warning if record.levelno >= logging.WARNING else logger.info)
+        log_at("scheduler", message=record.getMessage())
 
 
 def _route_library_logs() -> None:

@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 LogFormat = Literal["auto", "console", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "console", "json")
+
+
+class Logger(Protocol):
+    """What engine code may ask of a logger: an event name and its fields, at one of four levels.
+
+    structlog's bound loggers satisfy it, and so does any test double that records calls.
+    """
+
+    def debug(self, event: str, **fields: Any) -> Any: ...
+
+    def info(self, event: str, **fields: Any) -> Any: ...
+
+    def warning(self, event: str, **fields: Any) -> Any: ...
+
+    def error(self, event: str, **fields: Any) -> Any: ...
 
 
 class _StderrLoggerFactory:
@@ -63,14 +78,26 @@ class _LazyLogger:
     def __init__(self, name: str) -> None:
         self._name = name
 
-    def __getattr__(self, method: str) -> Any:
+    def debug(self, event: str, **fields: Any) -> Any:
+        return self._bound().debug(event, **fields)
+
+    def info(self, event: str, **fields: Any) -> Any:
+        return self._bound().info(event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> Any:
+        return self._bound().warning(event, **fields)
+
+    def error(self, event: str, **fields: Any) -> Any:
+        return self._bound().error(event, **fields)
+
+    def _bound(self) -> Any:
         import structlog
 
         if not structlog.is_configured():
             configure_logging("console", logging.WARNING)
-        return getattr(structlog.get_logger(self._name), method)
+        return structlog.get_logger(self._name)
 
 
-def get_logger(name: str) -> Any:
+def get_logger(name: str) -> Logger:
     """A logger for `name`; until a process configures logging, warnings and worse go to stderr."""
     return _LazyLogger(name)
