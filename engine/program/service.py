@@ -695,8 +695,7 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
                             started=cadence_starts_of(session.connection(), [assignment_id]).get((assignment_id, kind)))
     if start is not None:
         cancel_queued_notifications(session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_MISSED],
-                                    key_prefixes=[notices.cadence_key_prefix(NoticeKind.CONTACT_MISSED, assignment_id,
-                                                                             kind, start)],
+                                    cadence=kind, period_start=start,
                                     reason="contact logged before delivery")
 
 
