@@ -199,16 +199,6 @@ def people_by_email(connection: Connection, emails: Iterable[str]) -> dict[str, 
 # --- writing --------------------------------------------------------------------------------------------------
 
 
-@cache
-def _move_statement() -> Any:
-    table = table_of(Assignment)
-    return (update(table).where(table.c.id == bindparam("assignment_id"),
-                                table.c.row_version == bindparam("seen_version"))
-            .values(stage=bindparam("stage"), stage_entered_at=bindparam("entered_at"),
-                    row_version=table.c.row_version + 1)
-            .returning(table.c.audit_seq, table.c.audit_head))
-
-
 @dataclass(frozen=True)
 class Moved:
     """What `move_assignment` leaves: the row's new version and its audit chain's head, read under the row's lock."""
@@ -225,11 +215,34 @@ def move_assignment(connection: Connection, assignment_id: int, *, seen_version:
     head comes back from the UPDATE itself, so it is the newest one: an event another transaction chained since the
     load (a task done, which leaves the version alone) is followed, not overwritten.
     """
-    head = connection.execute(_move_statement(), {
-        "assignment_id": assignment_id, "seen_version": seen_version, "stage": stage, "entered_at": entered_at}).first()
+    return update_unchanged_assignment(connection, assignment_id, seen_version=seen_version,
+                                       values={"stage": stage, "stage_entered_at": entered_at})
+
+
+def update_unchanged_assignment(connection: Connection, assignment_id: int, *, seen_version: int,
+                                values: Mapping[str, Any]) -> Moved:
+    """update_unchanged_assignment: write `values` (column -> value) to the assignment if the row still has the
+    version read, bumping it; returns the new version and the audit head the UPDATE read under the row's lock.
+
+    Every write that moves an assignment (a stage, a workflow version) goes through this one optimistic lock.
+    Raises StaleDataError when another transaction changed the assignment since it was read.
+    """
+    head = connection.execute(_versioned_update(tuple(values)), {
+        "assignment_id": assignment_id, "seen_version": seen_version,
+        **{f"new_{column}": value for column, value in values.items()}}).first()
     if head is None:
         raise StaleDataError(f"assignment {assignment_id} changed since version {seen_version} was read")
     return Moved(seen_version + 1, (head.audit_seq, head.audit_head))
+
+
+@cache
+def _versioned_update(columns: tuple[str, ...]) -> Any:
+    table = table_of(Assignment)
+    return (update(table).where(table.c.id == bindparam("assignment_id"),
+                                table.c.row_version == bindparam("seen_version"))
+            .values({**{column: bindparam(f"new_{column}") for column in columns},
+                     "row_version": table.c.row_version + 1})
+            .returning(table.c.audit_seq, table.c.audit_head))
 
 
 @cache
