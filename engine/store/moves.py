@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -68,6 +68,7 @@ from engine.store.objective_queries import objective_levels_of_goals
 from engine.store.queries import dialect_insert
 
 if TYPE_CHECKING:
+    from sqlalchemy import Select
     from sqlmodel.sql.expression import SelectOfScalar
 
 Row = TypeVar("Row", bound=SQLModel)
@@ -120,20 +121,25 @@ class AssignmentRows:
     objective_levels: dict[int, frozenset[str]] = field(default_factory=dict)  # goal id -> its objectives' levels
 
 
+class _LoadStatements(NamedTuple):
+    head: Select[Any]  # one row per stakeholder (one row with no role when there is none): the head repeats on each
+    goals: Select[Any]
+    signoffs: Select[Any]
+
+
 @cache
-def _load_statements() -> dict[str, Any]:
+def _load_statements() -> _LoadStatements:
     a, w, p, s = table_of(Assignment), table_of(Workflow), table_of(Person), table_of(Stakeholder)
     g, so = table_of(Goal), table_of(Signoff)
     wanted: Any = bindparam("assignment_id")
     holder = p.alias("holder")
-    return {
-        # one row per stakeholder (one row with no role when there is none): the head repeats on each
-        "head": select(a, w, p, s.c.role, holder).join(w, w.c.id == a.c.workflow_id)
+    return _LoadStatements(
+        head=select(a, w, p, s.c.role, holder).join(w, w.c.id == a.c.workflow_id)
         .join(p, p.c.id == a.c.assignee_id).outerjoin(s, s.c.assignment_id == a.c.id)
         .outerjoin(holder, holder.c.id == s.c.person_id).where(a.c.id == wanted).order_by(s.c.role),
-        "goals": select(g).where(g.c.assignment_id == wanted).order_by(g.c.id),
-        "signoffs": select(so).where(so.c.assignment_id == wanted).order_by(so.c.id),
-    }
+        goals=select(g).where(g.c.assignment_id == wanted).order_by(g.c.id),
+        signoffs=select(so).where(so.c.assignment_id == wanted).order_by(so.c.id),
+    )
 
 
 def load_assignment(connection: Connection, assignment_id: int) -> AssignmentRows | None:
@@ -143,7 +149,7 @@ def load_assignment(connection: Connection, assignment_id: int) -> AssignmentRow
     tasks, goals, sign-offs and the levels of the goals' objectives. None when there is no such assignment.
     """
     statements, key = _load_statements(), {"assignment_id": assignment_id}
-    head = connection.execute(statements["head"], key).all()
+    head = connection.execute(statements.head, key).all()
     if not head:
         return None
     assignment_end, workflow_end, person_end = accumulate(len(_layout(m)[1]) for m in (Assignment, Workflow, Person))
@@ -155,8 +161,8 @@ def load_assignment(connection: Connection, assignment_id: int) -> AssignmentRow
     for holder, person in zip(holders, _typed_rows(Person, (h[1:] for h in holders)), strict=True):
         rows.stakeholders[holder[0]] = person
     rows.tasks = tasks_of(connection, [assignment_id])
-    rows.goals = _typed_rows(Goal, connection.execute(statements["goals"], key))
-    rows.signoffs = _typed_rows(Signoff, connection.execute(statements["signoffs"], key))
+    rows.goals = _typed_rows(Goal, connection.execute(statements.goals, key))
+    rows.signoffs = _typed_rows(Signoff, connection.execute(statements.signoffs, key))
     rows.objective_levels = objective_levels_of_goals(connection, [assignment_id])
     return rows
 
