@@ -245,11 +245,21 @@ class ContactPeriod(NamedTuple):
     last: date
 
 
+def _due_subject(period: ContactPeriod) -> str:
+    """The subject a contact, check-in and pulse request share: the cadence's title and the period's last day."""
+    return f"{period.cadence.title}: due by {period.last.isoformat()}"
+
+
+def _missed_subject(period: ContactPeriod) -> str:
+    """The subject a lapsed contact and a lapsed check-in or pulse share: the cadence's title and the period."""
+    return f"Missed: {period.cadence.title} for {period.first.isoformat()} to {period.last.isoformat()}"
+
+
 def contact_due(period: ContactPeriod, about: str, *, role: str, recipient: Person, at: datetime,
                 now: datetime) -> NewNotice:
     """The period's contact is due: sent on its first day."""
     cadence, partner, first, last = period.cadence, period.partner, period.first, period.last
-    subject = f"{cadence.title}: due by {last.isoformat()}"
+    subject = _due_subject(period)
     body = (f"{about}\nA {cadence.kind} contact with the {cadence.with_role}, {partner.name} <{partner.email}>, "
             f"is due between {first.isoformat()} and {last.isoformat()}.\nOnce it has happened: "
             f"{contact_log_command(period.assignment.id, cadence.kind, partner.email)}")
@@ -260,7 +270,7 @@ def contact_missed(period: ContactPeriod, about: str, *, role: str, recipient: P
                    now: datetime) -> NewNotice:
     """No contact was logged for the period by the end of its grace days."""
     cadence, partner, first, last = period.cadence, period.partner, period.first, period.last
-    subject = f"Missed: {cadence.title} for {first.isoformat()} to {last.isoformat()}"
+    subject = _missed_subject(period)
     body = (f"{about}\nNo {cadence.kind} contact with the {cadence.with_role}, {partner.name} <{partner.email}>, "
             f"was logged for {first.isoformat()} to {last.isoformat()}, {cadence.grace_days} day(s) of grace "
             "included.")
@@ -306,7 +316,7 @@ def checkin_due(period: ContactPeriod, about: str, progress: Iterable[GoalProgre
     family are settling in instead of progress per goal, and says from when progress is asked.
     """
     cadence, partner, first, last = period.cadence, period.partner, period.first, period.last
-    subject = f"{cadence.title}: due by {last.isoformat()}"
+    subject = _due_subject(period)
     settling_in = immersion_ends is not None and first < immersion_ends
     what = "A check-in" if settling_in else "A check-in on every goal"
     lines = [about, f"{what} by the assignee or the {cadence.with_role}, {partner.name} <{partner.email}>, is due "
@@ -325,7 +335,7 @@ def pulse_due(period: ContactPeriod, about: str, *, role: str, recipient: Person
               now: datetime) -> NewNotice:
     """The assignee is asked for the period's expectancy pulse."""
     first, last = period.first, period.last
-    subject = f"{period.cadence.title}: due by {last.isoformat()}"
+    subject = _due_subject(period)
     body = (f"{about}\nHow do you see it between {first.isoformat()} and {last.isoformat()}? Expectancy: will your "
             "effort lead to the performance asked of you? Instrumentality: will that performance lead to the "
             "promised reward? Valence: do you still value that reward? Answer 1 (not at all) to 5 (fully).\n"
@@ -338,7 +348,7 @@ def checkin_missed(period: ContactPeriod, about: str, *, role: str, recipient: P
     """No check-in (or pulse) was recorded for the period by the end of its grace days."""
     cadence, first, last = period.cadence, period.first, period.last
     what = "pulse" if cadence.kind == PULSE_CADENCE else "check-in"
-    subject = f"Missed: {cadence.title} for {first.isoformat()} to {last.isoformat()}"
+    subject = _missed_subject(period)
     body = (f"{about}\nNo {what} was recorded for {first.isoformat()} to {last.isoformat()}, "
             f"{cadence.grace_days} day(s) of grace included.")
     return _contact_notice(NoticeKind.CHECKIN_MISSED, period, subject, body, role, recipient, at, now)

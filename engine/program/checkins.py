@@ -185,7 +185,7 @@ def resolve_pulse_alert(db: Engine, pulse_id: int, *, by: str, note: str | None,
             raise ConcurrentChange(f"the alert of pulse {pulse_id} was resolved at the same time; nothing was written")
         # an alert followed up needs no more telling: its notices not delivered yet are cancelled
         cancel_queued_notifications(session, assignment_id=pulse.assignment_id, kinds=(notices.NoticeKind.PULSE_ALERT,),
-                                    key_prefixes=[notices.pulse_alert_key_prefix(pulse_id)],
+                                    pulse_id=pulse_id,
                                     reason="alert resolved before delivery")
         audit.append_event(session, pulse.assignment_id, audit.PULSE_ALERT_RESOLVED,
                            {"pulse": pulse_id, "by": person.email, "role": role, "note": _optional(note)},

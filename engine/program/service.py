@@ -582,7 +582,7 @@ def _close_open_tasks(connection: Connection, record: AssignmentRecord) -> None:
         # reminders and cadence notices still queued would now mislead; stage_changed and plan_changed still go out
         cancel_queued_notifications(session, assignment_id=assignment_id, kinds=(*TASK_KINDS, *CADENCE_KINDS),
                                     reason=f"assignment {record.assignment.stage} before delivery")
-    record.tasks = tasks_of(connection, assignment_id)  # so the returned view shows what was written
+    record.tasks = tasks_of(connection, [assignment_id])  # so the returned view shows what was written
 
 
 def _task_from_template(record: AssignmentRecord, template: Any, stage: str, now: datetime) -> Task:
@@ -695,8 +695,7 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
                             started=cadence_starts_of(session.connection(), [assignment_id]).get((assignment_id, kind)))
     if start is not None:
         cancel_queued_notifications(session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_MISSED],
-                                    key_prefixes=[notices.cadence_key_prefix(NoticeKind.CONTACT_MISSED, assignment_id,
-                                                                             kind, start)],
+                                    cadence=kind, period_start=start,
                                     reason="contact logged before delivery")
 
 

@@ -90,7 +90,8 @@ def recorded_rows(session: Session, table_name: str,
                   assignment_id: int | None = None) -> dict[int, list[dict[str, Any]]]:
     """recorded_rows: assignment id -> the rows of `table_name` (one of CHECKED_ROWS) the audit events vouch for.
 
-    Tasks are read only once completed (a done task, or one with a `completed_by`).
+    Tasks are read only once completed (a done task, or one with a `completed_by`). A row is a column -> value
+    mapping: its columns depend on the table named, and it is compared field by field with an event's details.
     """
     table = SQLModel.metadata.tables[table_name]
     statement = select_columns(table.c.id, table.c.assignment_id,

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from engine.domain.tasks import TaskStatus
 from engine.store.models import Assignment, Goal, Person, Signoff, Stakeholder, Task, Workflow
+from engine.store.moves import tasks_of as tasks_of  # the use cases' reads of tasks share the advance's statement
 
 if TYPE_CHECKING:
     from sqlalchemy import Executable
@@ -126,12 +127,6 @@ def stakeholder_people_of(session: Session, assignment_ids: Iterable[int]) -> li
     statement = select(Stakeholder.assignment_id, Stakeholder.role, Person).join(
         Person, col(Stakeholder.person_id) == Person.id).where(col(Stakeholder.assignment_id).in_(set(assignment_ids)))
     return [(assignment_id, role, person) for assignment_id, role, person in session.exec(statement)]
-
-
-def tasks_of(session: Session, assignment_ids: Iterable[int]) -> Sequence[Task]:
-    """tasks_of: every task of these assignments, oldest first."""
-    statement = select(Task).where(col(Task.assignment_id).in_(set(assignment_ids))).order_by(col(Task.id))
-    return session.exec(statement).all()
 
 
 def goals_of(session: Session, assignment_ids: Iterable[int]) -> Sequence[Goal]:

@@ -9,24 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
-from functools import cache
-from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
-from engine.store.models import Assignment, CadenceStart, Task, table_of
-from engine.store.moves import Moved
-
-
-@cache
-def _migrate_statement() -> Any:
-    table = table_of(Assignment)
-    return (update(table).where(table.c.id == bindparam("assignment_id"),
-                                table.c.row_version == bindparam("seen_version"))
-            .values(workflow_id=bindparam("to_workflow_id"), stage=bindparam("to_stage"),
-                    row_version=table.c.row_version + 1)
-            .returning(table.c.audit_seq, table.c.audit_head))
+from engine.store.models import CadenceStart, Task, table_of
+from engine.store.moves import Moved, update_unchanged_assignment
 
 
 def migrate_assignment(connection: Connection, assignment_id: int, *, seen_version: int, workflow_id: int,
@@ -36,12 +23,8 @@ def migrate_assignment(connection: Connection, assignment_id: int, *, seen_versi
 
     Raises StaleDataError when another transaction changed the assignment since it was read.
     """
-    head = connection.execute(_migrate_statement(), {
-        "assignment_id": assignment_id, "seen_version": seen_version, "to_workflow_id": workflow_id,
-        "to_stage": stage}).first()
-    if head is None:
-        raise StaleDataError(f"assignment {assignment_id} changed since version {seen_version} was read")
-    return Moved(seen_version + 1, (head.audit_seq, head.audit_head))
+    return update_unchanged_assignment(connection, assignment_id, seen_version=seen_version,
+                                       values={"workflow_id": workflow_id, "stage": stage})
 
 
 def cancel_open_tasks(connection: Connection, task_ids: Collection[int]) -> int:

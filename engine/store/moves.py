@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from itertools import accumulate
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -46,7 +46,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.instrumentation import manager_of_class
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, col
+from sqlmodel import select as orm_select
 
 from engine.domain.notices import NewNotice
 from engine.store.models import (
@@ -65,6 +66,10 @@ from engine.store.models import (
 )
 from engine.store.objective_queries import objective_levels_of_goals
 from engine.store.queries import dialect_insert
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlmodel.sql.expression import SelectOfScalar
 
 Row = TypeVar("Row", bound=SQLModel)
 # SQLite allows 32,766 bound values a statement; 500 rows of up to 15 columns stay well inside on every backend.
@@ -116,21 +121,25 @@ class AssignmentRows:
     objective_levels: dict[int, frozenset[str]] = field(default_factory=dict)  # goal id -> its objectives' levels
 
 
+class _LoadStatements(NamedTuple):
+    head: Select[Any]  # one row per stakeholder (one row with no role when there is none): the head repeats on each
+    goals: Select[Any]
+    signoffs: Select[Any]
+
+
 @cache
-def _load_statements() -> dict[str, Any]:
+def _load_statements() -> _LoadStatements:
     a, w, p, s = table_of(Assignment), table_of(Workflow), table_of(Person), table_of(Stakeholder)
-    t, g, so = table_of(Task), table_of(Goal), table_of(Signoff)
+    g, so = table_of(Goal), table_of(Signoff)
     wanted: Any = bindparam("assignment_id")
     holder = p.alias("holder")
-    return {
-        # one row per stakeholder (one row with no role when there is none): the head repeats on each
-        "head": select(a, w, p, s.c.role, holder).join(w, w.c.id == a.c.workflow_id)
+    return _LoadStatements(
+        head=select(a, w, p, s.c.role, holder).join(w, w.c.id == a.c.workflow_id)
         .join(p, p.c.id == a.c.assignee_id).outerjoin(s, s.c.assignment_id == a.c.id)
         .outerjoin(holder, holder.c.id == s.c.person_id).where(a.c.id == wanted).order_by(s.c.role),
-        "tasks": select(t).where(t.c.assignment_id == wanted).order_by(t.c.id),
-        "goals": select(g).where(g.c.assignment_id == wanted).order_by(g.c.id),
-        "signoffs": select(so).where(so.c.assignment_id == wanted).order_by(so.c.id),
-    }
+        goals=select(g).where(g.c.assignment_id == wanted).order_by(g.c.id),
+        signoffs=select(so).where(so.c.assignment_id == wanted).order_by(so.c.id),
+    )
 
 
 def load_assignment(connection: Connection, assignment_id: int) -> AssignmentRows | None:
@@ -140,7 +149,7 @@ def load_assignment(connection: Connection, assignment_id: int) -> AssignmentRow
     tasks, goals, sign-offs and the levels of the goals' objectives. None when there is no such assignment.
     """
     statements, key = _load_statements(), {"assignment_id": assignment_id}
-    head = connection.execute(statements["head"], key).all()
+    head = connection.execute(statements.head, key).all()
     if not head:
         return None
     assignment_end, workflow_end, person_end = accumulate(len(_layout(m)[1]) for m in (Assignment, Workflow, Person))
@@ -151,16 +160,35 @@ def load_assignment(connection: Connection, assignment_id: int) -> AssignmentRow
     holders = [tuple(row)[person_end:] for row in head if row[person_end] is not None]  # (role, *person)
     for holder, person in zip(holders, _typed_rows(Person, (h[1:] for h in holders)), strict=True):
         rows.stakeholders[holder[0]] = person
-    rows.tasks = tasks_of(connection, assignment_id)
-    rows.goals = _typed_rows(Goal, connection.execute(statements["goals"], key))
-    rows.signoffs = _typed_rows(Signoff, connection.execute(statements["signoffs"], key))
+    rows.tasks = tasks_of(connection, [assignment_id])
+    rows.goals = _typed_rows(Goal, connection.execute(statements.goals, key))
+    rows.signoffs = _typed_rows(Signoff, connection.execute(statements.signoffs, key))
     rows.objective_levels = objective_levels_of_goals(connection, [assignment_id])
     return rows
 
 
-def tasks_of(connection: Connection, assignment_id: int) -> list[Task]:
-    """tasks_of: an assignment's tasks as the database has them now, oldest first."""
-    return _typed_rows(Task, connection.execute(_load_statements()["tasks"], {"assignment_id": assignment_id}))
+@cache
+def _tasks_statement(one: bool) -> SelectOfScalar[Task]:
+    wanted = col(Task.assignment_id)
+    where = wanted == bindparam("assignment_id") if one else wanted.in_(bindparam("assignment_ids", expanding=True))
+    return orm_select(Task).where(where).order_by(col(Task.id))
+
+
+def tasks_of(db: Session | Connection, assignment_ids: Iterable[int]) -> list[Task]:
+    """tasks_of: every task of these assignments as the database has them now, oldest first.
+
+    One statement, built once, serves both readers: on a session it loads tracked instances a use case may change,
+    on a connection (an advance's loading) detached rows built without the ORM's bookkeeping. One assignment's tasks
+    are read with an equality, since an expanding IN made that read a fifth slower on the advance path.
+    """
+    ids = list(dict.fromkeys(assignment_ids))
+    if not ids:
+        return []
+    one = len(ids) == 1
+    values = {"assignment_id": ids[0]} if one else {"assignment_ids": ids}
+    if isinstance(db, Session):
+        return list(db.exec(_tasks_statement(one), params=values))
+    return _typed_rows(Task, db.execute(_tasks_statement(one), values))
 
 
 def people_by_email(connection: Connection, emails: Iterable[str]) -> dict[str, Person]:
@@ -175,16 +203,6 @@ def people_by_email(connection: Connection, emails: Iterable[str]) -> dict[str, 
 
 
 # --- writing --------------------------------------------------------------------------------------------------
-
-
-@cache
-def _move_statement() -> Any:
-    table = table_of(Assignment)
-    return (update(table).where(table.c.id == bindparam("assignment_id"),
-                                table.c.row_version == bindparam("seen_version"))
-            .values(stage=bindparam("stage"), stage_entered_at=bindparam("entered_at"),
-                    row_version=table.c.row_version + 1)
-            .returning(table.c.audit_seq, table.c.audit_head))
 
 
 @dataclass(frozen=True)
@@ -203,11 +221,34 @@ def move_assignment(connection: Connection, assignment_id: int, *, seen_version:
     head comes back from the UPDATE itself, so it is the newest one: an event another transaction chained since the
     load (a task done, which leaves the version alone) is followed, not overwritten.
     """
-    head = connection.execute(_move_statement(), {
-        "assignment_id": assignment_id, "seen_version": seen_version, "stage": stage, "entered_at": entered_at}).first()
+    return update_unchanged_assignment(connection, assignment_id, seen_version=seen_version,
+                                       values={"stage": stage, "stage_entered_at": entered_at})
+
+
+def update_unchanged_assignment(connection: Connection, assignment_id: int, *, seen_version: int,
+                                values: Mapping[str, Any]) -> Moved:
+    """update_unchanged_assignment: write `values` (column -> value) to the assignment if the row still has the
+    version read, bumping it; returns the new version and the audit head the UPDATE read under the row's lock.
+
+    Every write that moves an assignment (a stage, a workflow version) goes through this one optimistic lock.
+    Raises StaleDataError when another transaction changed the assignment since it was read.
+    """
+    head = connection.execute(_versioned_update(tuple(values)), {
+        "assignment_id": assignment_id, "seen_version": seen_version,
+        **{f"new_{column}": value for column, value in values.items()}}).first()
     if head is None:
         raise StaleDataError(f"assignment {assignment_id} changed since version {seen_version} was read")
     return Moved(seen_version + 1, (head.audit_seq, head.audit_head))
+
+
+@cache
+def _versioned_update(columns: tuple[str, ...]) -> Any:
+    table = table_of(Assignment)
+    return (update(table).where(table.c.id == bindparam("assignment_id"),
+                                table.c.row_version == bindparam("seen_version"))
+            .values({**{column: bindparam(f"new_{column}") for column in columns},
+                     "row_version": table.c.row_version + 1})
+            .returning(table.c.audit_seq, table.c.audit_head))
 
 
 @cache

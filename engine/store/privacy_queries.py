@@ -16,7 +16,11 @@ def _table(name: str) -> Table:
 
 
 def rows_where(session: Session, table_name: str, *conditions: Any) -> list[dict[str, Any]]:
-    """rows_where: every column of the rows of `table_name` matching all `conditions` (built with `column`), by id."""
+    """rows_where: every column of the rows of `table_name` matching all `conditions` (built with `column`), by id.
+
+    Each row is a column -> value mapping, as a person's export holds it: the table is named by the caller, so no
+    one row type fits, and the export document is built from these mappings.
+    """
     table = _table(table_name)
     statement = select(table).where(*conditions)
     if "id" in table.c:

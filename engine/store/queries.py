@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 from sqlalchemy import (
     CursorResult,
     Insert,
+    String,
     Update,
     and_,
     bindparam,
@@ -29,7 +30,15 @@ from sqlalchemy.sql import func
 from sqlmodel import Session, col, select
 
 from engine.domain.digests import INFORMATIONAL_KINDS, DigestChoice
-from engine.domain.notices import DELIVERABLE, NOT_SENT_YET, RETRYABLE, NewNotice, NoticeStatus
+from engine.domain.notices import (
+    DELIVERABLE,
+    NOT_SENT_YET,
+    RETRYABLE,
+    NewNotice,
+    NoticeKind,
+    NoticeStatus,
+    cadence_key_prefix,
+)
 from engine.domain.tasks import TaskStatus
 from engine.store.models import (
     Assignment,
@@ -154,6 +163,7 @@ def _converted(process: Callable[[Any], Any] | None, value: Any) -> Any:
 
 
 def _outbox_row(notice: NewNotice) -> dict[str, Any]:
+    """The bind parameters, by column, of one new outbox row, as an INSERT executed for many rows takes them."""
     return {**notice._asdict(), "status": NoticeStatus.PENDING, "attempts": 0, "delivered_to": [],
             "next_attempt_at": notice.deliver_at}
 
@@ -278,19 +288,18 @@ def set_next_reminders(session: Session, moves: Sequence[tuple[Task, datetime | 
 def cancel_queued_cadence_notifications(session: Session, cadences: Sequence[tuple[int, str]], *, kinds: Sequence[str],
                                         reason: str) -> int:
     """cancel_queued_cadence_notifications: `cancel_queued_notifications` for many (assignment id, cadence kind)
-    pairs in one statement: their queued notices of `kinds` (keys `{kind}/{assignment}/{cadence}/...`) that are
-    not sent yet become `cancelled`, with `reason`. Returns the rows cancelled."""
+    pairs in one statement: their queued notices of `kinds` that are not sent yet become `cancelled`, with `reason`.
+    Returns the rows cancelled."""
     if not cadences:
         return 0
     outbox = table_of(Outbox)
+    # literal kinds and statuses, not expanding parameters: the statement runs once per pair (executemany)
     statement = (update(outbox).where(outbox.c.assignment_id == bindparam("cancel_assignment_id"),
-                                      or_(*(outbox.c.status == literal(s) for s in NOT_SENT_YET)),
-                                      or_(*(outbox.c.key.like(bindparam(f"cancel_prefix_{i}"), escape=_LIKE_ESCAPE)
-                                            for i in range(len(kinds)))))
+                                      outbox.c.cadence == bindparam("cancel_cadence"),
+                                      or_(*(outbox.c.kind == literal(k) for k in kinds)),
+                                      or_(*(outbox.c.status == literal(s) for s in NOT_SENT_YET)))
                  .values(status=NoticeStatus.CANCELLED, last_error=reason))
-    values = [{"cancel_assignment_id": assignment_id,
-               **{f"cancel_prefix_{i}": _like_prefix(f"{kind}/{assignment_id}/{cadence}/")
-                  for i, kind in enumerate(kinds)}} for assignment_id, cadence in cadences]
+    values = [{"cancel_assignment_id": assignment_id, "cancel_cadence": cadence} for assignment_id, cadence in cadences]
     return _rowcount(session.connection().execute(statement, values))
 
 
@@ -422,25 +431,31 @@ def close_open_tasks(session: Session, assignment_id: int) -> int:
 
 
 def cancel_queued_notifications(session: Session, *, assignment_id: int, kinds: Iterable[str], reason: str,
-                                task_id: int | None = None, key_prefixes: Iterable[str] | None = None) -> int:
+                                task_id: int | None = None, cadence: str | None = None,
+                                period_start: date | None = None, pulse_id: int | None = None) -> int:
     """cancel_queued_notifications: stop an assignment's queued notices of `kinds` whose cause went away.
 
     Only rows not sent yet (`NOT_SENT_YET`: pending, failed, or held or gathered for a digest) change: they become
     `cancelled`, with `reason` in `last_error`, and are kept for the record. `task_id` narrows to one task's
-    notices, `key_prefixes` to keys starting with one of them. A row a daemon is delivering at this moment is
-    cancelled too; `mark_delivery` then marks it sent if a notifier accepted it, and otherwise leaves it cancelled.
-    Returns the rows cancelled.
+    notices, `cadence` to one cadence's and `period_start` further to its period starting that day, `pulse_id` to
+    one pulse's alerts. A row a daemon is delivering at this moment is cancelled too; `mark_delivery` then marks it
+    sent if a notifier accepted it, and otherwise leaves it cancelled. Returns the rows cancelled.
     """
-    prefixes = None if key_prefixes is None else list(key_prefixes)
-    statement = _cancel_statement(task_id is not None, None if prefixes is None else len(prefixes))
-    values = {"cancel_assignment_id": assignment_id, "cancel_kinds": list(kinds), "cancel_reason": reason,
-              "cancel_task_id": task_id}
-    values |= {f"cancel_prefix_{i}": _like_prefix(p) for i, p in enumerate(prefixes or [])}
+    kinds = list(kinds)
+    values: dict[str, Any] = {"cancel_assignment_id": assignment_id, "cancel_kinds": kinds, "cancel_reason": reason,
+                              "cancel_task_id": task_id, "cancel_cadence": cadence, "cancel_pulse_id": pulse_id}
+    if period_start is not None:
+        assert cadence is not None, "a period is one cadence's"
+        # the period has no column of its own: a cadence notice's key is the period's key prefix and its role
+        values |= {f"cancel_period_{i}": cadence_key_prefix(NoticeKind(kind), assignment_id, cadence, period_start)
+                   for i, kind in enumerate(kinds)}
+    statement = _cancel_statement(task_id is not None, cadence is not None, pulse_id is not None,
+                                  None if period_start is None else len(kinds))
     return _rowcount(session.execute(statement, values))
 
 
 @cache
-def _cancel_statement(by_task: bool, prefix_count: int | None) -> Update:
+def _cancel_statement(by_task: bool, by_cadence: bool, by_pulse: bool, period_kinds: int | None) -> Update:
     """The UPDATE of `cancel_queued_notifications` for one shape of call, built once: planning and every use case
     that ends a notice's cause run it, and building it cost more than running it."""
     outbox = table_of(Outbox)
@@ -449,19 +464,14 @@ def _cancel_statement(by_task: bool, prefix_count: int | None) -> Update:
                                      outbox.c.status.in_(NOT_SENT_YET))
     if by_task:
         statement = statement.where(outbox.c.task_id == bindparam("cancel_task_id"))
-    if prefix_count is not None:
-        statement = statement.where(or_(*(outbox.c.key.like(bindparam(f"cancel_prefix_{i}"), escape=_LIKE_ESCAPE)
-                                          for i in range(prefix_count))))
+    if by_cadence:
+        statement = statement.where(outbox.c.cadence == bindparam("cancel_cadence"))
+    if by_pulse:
+        statement = statement.where(outbox.c.pulse_id == bindparam("cancel_pulse_id"))
+    if period_kinds is not None:
+        statement = statement.where(or_(*(outbox.c.key == bindparam(f"cancel_period_{i}", type_=String) + outbox.c.role
+                                          for i in range(period_kinds))))
     return statement.values(status=NoticeStatus.CANCELLED, last_error=bindparam("cancel_reason"))
-
-
-_LIKE_ESCAPE = "/"
-
-
-def _like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching what starts with `prefix`, its wildcards escaped (as `startswith(autoescape=True)`)."""
-    escaped = prefix.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", _LIKE_ESCAPE + "%")
-    return escaped.replace("_", _LIKE_ESCAPE + "_") + "%"
 
 
 # --- calendars ------------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.daemons import WEBHOOK_DELAY, Daemons
 from tests.support.scratch import postgres_database
+from tests.support.webhook import Receiver
 
 
 def installed_sojourn() -> Path:
@@ -94,3 +96,22 @@ def sojourn(request: pytest.FixtureRequest, tmp_path: Path) -> Sojourn:
     if request.param == "sqlite":
         assert (tmp_path / "sojourn.db").is_file(), "the default database is sojourn.db in the working directory"
     return command
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver slow enough per request that a daemon killed at random dies mid-request now and then."""
+    with Receiver(WEBHOOK_DELAY) as running:
+        yield running
+
+
+@pytest.fixture
+def daemons(db_url: str, tmp_path: Path, receiver: Receiver) -> Iterator[Daemons]:
+    """Daemons of the installed `sojourn` on the test's database, delivering to `receiver`; none outlives the test."""
+    config = tmp_path / "sojourn.toml"
+    config.write_text(f'[notifiers.webhook]\nurl = "{receiver.url}"\ntimeout = 30\n', encoding="utf-8")
+    started = Daemons(installed_sojourn(), db_url, config, tmp_path)
+    try:
+        yield started
+    finally:
+        started.kill_all()

@@ -4,32 +4,20 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import col
 
-from acceptance.test_daemon_crash import (
-    INTERVAL,
-    WEBHOOK_DELAY,
-    Daemons,
-    daemons,  # noqa: F401 - a fixture this module's test uses
-    dispatcher_lease_free,
-    receiver,  # noqa: F401 - a fixture this module's test uses
-    status_counts,
-    wait_for,
-)
 from engine.delivery.dispatch import DeliveryPolicy
-from engine.delivery.leases import lease_seconds
 from engine.domain.notices import NewNotice, NoticeKind, NoticeStatus
 from engine.program import digests, service
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
+from tests.support.daemons import Daemons, status_counts, wait_for
 from tests.support.scenarios import quiet_assignment
 from tests.support.webhook import Receiver
 
@@ -72,22 +60,13 @@ def carried_by_digest(webhook: Receiver) -> dict[str, list[frozenset[str]]]:
 
 
 def test_daemon_killed_while_gathering_and_sending_digests_loses_and_doubles_no_notice(
-        db: Engine, spec: service.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:  # noqa: F811
+        db: Engine, spec: service.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
     """Killed with SIGKILL 4-6 times while digests fall due, every held notice arrives in exactly one digest."""
     held = hold_notices_for_digests(db, quiet_assignment(db, spec))
     rng = random.Random(SEED)
     kill_points = sorted(rng.sample(range(10, PEOPLE - 10), rng.randint(4, 6)))
-    for point in kill_points:
-        wait_for(lambda: dispatcher_lease_free(db), "the dead daemon's dispatcher lease to expire",
-                 seconds=lease_seconds(INTERVAL) + 30)
-        daemon = daemons.start()
-        wait_for(partial(receiver.reached, point), f"{point} distinct digests", daemon, daemons)
-        time.sleep(rng.uniform(0, WEBHOOK_DELAY * 3))  # mid-request, mid-commit, or between gathering and sending
-        daemon.kill()
-        daemon.wait(timeout=30)
-    wait_for(lambda: dispatcher_lease_free(db), "the dead daemon's dispatcher lease to expire",
-             seconds=lease_seconds(INTERVAL) + 30)
-    last = daemons.start()
+    daemons.kill_at(db, kill_points, receiver.reached, "distinct digests", rng)
+    last = daemons.start_once_lease_free(db)
     every_row = PEOPLE * NOTICES_EACH + PEOPLE
     wait_for(lambda: status_counts(db) == {"sent": every_row}, "every digest and notice to be sent", last, daemons)
     assert daemons.stop(last) == 0, daemons.log_of(last)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import socket
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from freezegun import freeze_time
 from icalendar import Calendar, Event
 from sqlalchemy import Engine
@@ -30,6 +24,7 @@ from engine.store.models import Outbox
 from integration.conftest import Sojourn
 from notifiers import EmailNotifier
 from tests.support.scenarios import advance_to
+from tests.support.smtp import smtp_server
 
 ZONES = {"assignee": "America/Sao_Paulo", "sponsor": "Europe/Berlin", "mobility": "Asia/Kolkata"}
 ENTERED = local_instant(date(2027, 1, 31), 12, ZONES["assignee"])  # orientation begins; periods clamp to month ends
@@ -211,36 +206,16 @@ def test_calendar_refuses_unknown_people_bad_emails_and_unwritable_files(
     assert outcome.stdout == ""
 
 
-@dataclass
-class _Inbox:
-    """An SMTP handler that keeps every message it accepts."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        assert isinstance(envelope.content, bytes)
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
-
-
 def _planned_and_mailed(db: Engine, at: datetime) -> list[EmailMessage]:
     """Plan at `at`, then deliver what is due a day later through a real SMTP server; the messages it received."""
     with transaction(db) as session:
         plan(session, at)
-    inbox = _Inbox()
-    with socket.socket() as probe:  # a loopback port that was free a moment ago
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    notifier = EmailNotifier("127.0.0.1", controller.port, "sojourn@example.com")
-    try:
-        dispatch_due(db, [notifier], holder="tester", now=at + timedelta(days=1))
-    finally:
-        notifier.close()
-        controller.stop()
+    with smtp_server() as (inbox, port):
+        notifier = EmailNotifier("127.0.0.1", port, "sojourn@example.com")
+        try:
+            dispatch_due(db, [notifier], holder="tester", now=at + timedelta(days=1))
+        finally:
+            notifier.close()
     return inbox.messages
 
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
@@ -30,6 +23,7 @@ from notifiers import EmailNotifier, close_notifiers
 from tests.integration.conftest import Sojourn
 from tests.support.cast import CAST
 from tests.support.scenarios import quiet_assignment
+from tests.support.smtp import Mailbox, smtp_server
 
 COACH, _, COACH_TZ = CAST["coach"]  # Europe/Berlin: the workflow's 09:00 is 08:00 UTC in winter
 SIGNER = LinkSigner("test secret", "https://sojourn.example.com", timedelta(days=14))
@@ -38,38 +32,14 @@ TUESDAY_DIGEST = datetime(2027, 1, 5, 8, 0, tzinfo=UTC)
 NEXT_MONDAY_DIGEST = datetime(2027, 1, 11, 8, 0, tzinfo=UTC)
 
 
-@dataclass
-class Mailbox:
-    """Accepts every message and keeps it."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        assert isinstance(envelope.content, bytes)
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-    def take(self) -> list[EmailMessage]:
-        taken, self.messages = self.messages, []
-        return taken
-
-
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, EmailNotifier]]:
-    handler = Mailbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    notifier = EmailNotifier(host="127.0.0.1", port=port, sender="sojourn@example.com")
-    try:
-        yield handler, notifier
-    finally:
-        close_notifiers([notifier])
-        controller.stop()
+    with smtp_server() as (handler, port):
+        notifier = EmailNotifier(host="127.0.0.1", port=port, sender="sojourn@example.com")
+        try:
+            yield handler, notifier
+        finally:
+            close_notifiers([notifier])
 
 
 def notice(assignment_id: int, kind: NoticeKind, number: int, at: datetime, *, task_id: int | None = None,
@@ -96,17 +66,19 @@ def statuses(db: Engine) -> dict[str, str]:
         return {row.key: row.status for row in session.exec(select(Outbox).order_by(col(Outbox.id)))}
 
 
-def first_task(db: Engine, assignment_id: int) -> int:
-    return int(service.show_assignment(db, assignment_id, now=MONDAY)["tasks"][0]["id"])
+def coach_on_daily_digest(db: Engine, spec: service.AssignmentSpec) -> tuple[int, int]:
+    """A quiet assignment and its first task, the coach on a daily digest from MONDAY; (assignment id, task id)."""
+    assignment_id = quiet_assignment(db, spec)
+    task_id = int(service.show_assignment(db, assignment_id, now=MONDAY)["tasks"][0]["id"])
+    digests.set_person_digest(db, COACH, "daily", now=MONDAY)
+    return assignment_id, task_id
 
 
 def test_daily_digest_sends_one_message_a_day_with_each_notice_and_its_link(
         db: Engine, spec: service.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
     """Stage changes and due-soon reminders wait for one email at 09:00 in the coach's zone; each keeps its link."""
     inbox, notifier = mailbox
-    assignment_id = quiet_assignment(db, spec)
-    task_id = first_task(db, assignment_id)
-    digests.set_person_digest(db, COACH, "daily", now=MONDAY)
+    assignment_id, task_id = coach_on_daily_digest(db, spec)
     queue(db, notice(assignment_id, NoticeKind.STAGE_CHANGED, 1, MONDAY),
           notice(assignment_id, NoticeKind.TASK_DUE_SOON, 2, MONDAY + timedelta(hours=3), task_id=task_id))
     for at in (MONDAY, MONDAY + timedelta(hours=3), TUESDAY_DIGEST - timedelta(minutes=1)):
@@ -131,9 +103,7 @@ def test_actionable_notices_go_at_once_for_a_person_on_a_digest(
         db: Engine, spec: service.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
     """An escalation and an overdue reminder are sent on their own at once; the informational one waits."""
     inbox, notifier = mailbox
-    assignment_id = quiet_assignment(db, spec)
-    task_id = first_task(db, assignment_id)
-    digests.set_person_digest(db, COACH, "daily", now=MONDAY)
+    assignment_id, task_id = coach_on_daily_digest(db, spec)
     queue(db, notice(assignment_id, NoticeKind.ESCALATION, 1, MONDAY, task_id=task_id),
           notice(assignment_id, NoticeKind.TASK_OVERDUE, 2, MONDAY, task_id=task_id),
           notice(assignment_id, NoticeKind.STAGE_CHANGED, 3, MONDAY))
@@ -180,9 +150,7 @@ def test_a_notice_cancelled_after_gathering_is_left_out_of_its_digest(
         db: Engine, spec: service.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
     """Completing a task cancels its due-soon reminder inside a digest; a digest left empty is cancelled."""
     inbox, notifier = mailbox
-    assignment_id = quiet_assignment(db, spec)
-    task_id = first_task(db, assignment_id)
-    digests.set_person_digest(db, COACH, "daily", now=MONDAY)
+    assignment_id, task_id = coach_on_daily_digest(db, spec)
     queue(db, notice(assignment_id, NoticeKind.STAGE_CHANGED, 1, MONDAY),
           notice(assignment_id, NoticeKind.TASK_DUE_SOON, 2, MONDAY, task_id=task_id))
     send_due(db, notifier, MONDAY)

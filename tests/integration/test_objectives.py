@@ -59,10 +59,9 @@ def _goal(db: Engine, assignment_id: int, title: str, now: datetime, *objective_
 @pytest.fixture
 def stint(db: Engine, people: dict[str, str], now: datetime) -> int:
     """An assignment of the workflow that requires alignment, agreeing its plan."""
-    service.install_workflow(db, ALIGNED_YAML, source="aligned.yaml", now=now)
-    spec = service.AssignmentSpec("aligned-stint", EMAIL["assignee"], "BR", "DE", "2026-03-01", "2027-08-31",
-                                  {"sending_manager": EMAIL["sending_manager"], "talent": EMAIL["talent"]})
-    return int(service.create_assignment(db, spec, actor=ACTOR, now=now)["id"])
+    return scenarios.assignment_of_workflow(
+        db, ALIGNED_YAML, source="aligned.yaml", actor=ACTOR, now=now,
+        stakeholders={"sending_manager": EMAIL["sending_manager"], "talent": EMAIL["talent"]})
 
 
 def _sign(db: Engine, assignment_id: int, now: datetime) -> None:

@@ -228,20 +228,27 @@ def test_planning_without_calendars_writes_the_same_notices_without_their_attach
 # --- cancelling queued notices -------------------------------------------------------------------------------------
 
 
-def test_cancelling_by_key_prefix_takes_wildcards_in_the_prefix_literally(
+def test_cancelling_one_period_of_a_cadence_leaves_other_cadences_and_periods(
         db: Engine, people: dict[str, str]) -> None:
-    """`_` and `%` in a key prefix match themselves only, as `startswith(autoescape=True)` did."""
+    """A cadence named like a LIKE pattern (`_` matches any character there) names only itself, and a period only
+    its own notices, whichever role they go to."""
     assignment_id = int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"])
-    keys = ["contact_due/x_y%/1", "contact_due/xzy%/1", "contact_due/x_yA/1", "contact_due/x_y%/2", "contact_due//1"]
+    first, later = date(2026, 3, 1), date(2026, 4, 1)
+    parts = [("x_y", first, "assignee"), ("x_y", first, "home_manager"), ("xzy", first, "assignee"),
+             ("x_y", later, "assignee"), ("x_y%", first, "assignee")]
+    keys = {f"{NoticeKind.CONTACT_MISSED}/{assignment_id}/{cadence}/{day.isoformat()}/{role}": (cadence, role)
+            for cadence, day, role in parts}
     with transaction(db) as session:
         queries.insert_notifications(session, [NewNotice(
-            key=key, kind=NoticeKind.CONTACT_DUE, assignment_id=assignment_id, task_id=None, recipient="a@example.com",
-            role="assignee", subject="s", body="b", created_at=AT, deliver_at=AT) for key in keys])
+            key=key, kind=NoticeKind.CONTACT_MISSED, assignment_id=assignment_id, task_id=None,
+            recipient="a@example.com", role=role, subject="s", body="b", created_at=AT, deliver_at=AT,
+            cadence=cadence) for key, (cadence, role) in keys.items()])
     with transaction(db) as session:
         cancelled = queries.cancel_queued_notifications(
-            session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_DUE], reason="gone",
-            key_prefixes=["contact_due/x_y%/", "contact_due//"])
-        statuses = {o.key: o.status for o in session.exec(select(Outbox).where(col(Outbox.key).in_(keys)))}
-    assert cancelled == 3
-    assert [k for k in keys if statuses[k] == "cancelled"] == ["contact_due/x_y%/1", "contact_due/x_y%/2",
-                                                               "contact_due//1"]
+            session, assignment_id=assignment_id, kinds=[NoticeKind.CONTACT_MISSED], reason="gone", cadence="x_y",
+            period_start=first)
+        statuses = {o.key: o.status for o in session.exec(select(Outbox).where(col(Outbox.key).in_(list(keys))))}
+    assert cancelled == 2
+    assert [k for k in keys if statuses[k] == "cancelled"] == [
+        f"contact_missed/{assignment_id}/x_y/2026-03-01/assignee",
+        f"contact_missed/{assignment_id}/x_y/2026-03-01/home_manager"]

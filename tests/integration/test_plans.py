@@ -18,6 +18,7 @@ from engine.store.db import transaction
 from engine.store.models import Outbox, Task, pk
 from integration.conftest import Outcome, Sojourn, snapshot
 from tests.support.cast import CAST
+from tests.support.scenarios import assignment_of_workflow
 
 ACTOR = "admin@example.com"
 EMAIL = {role: email for role, (email, _, _) in CAST.items()}
@@ -56,10 +57,8 @@ HOME_LEAD, MENTOR, HR = STINT_PEOPLE["home_lead"], STINT_PEOPLE["mentor"], STINT
 @pytest.fixture
 def stint(db: Engine, people: dict[str, str], now: datetime) -> int:
     """An assignment of the custom workflow, still agreeing its plan."""
-    service.install_workflow(db, STINT_YAML, source="stint.yaml", now=now)
-    spec = service.AssignmentSpec("mentoring-stint", EMAIL["assignee"], "BR", "DE", "2026-03-01", "2027-08-31",
-                                  STINT_PEOPLE)
-    return int(service.create_assignment(db, spec, actor=ACTOR, now=now)["id"])
+    return assignment_of_workflow(db, STINT_YAML, source="stint.yaml", stakeholders=STINT_PEOPLE, actor=ACTOR,
+                                  now=now)
 
 
 def _add_goal(db: Engine, assignment_id: int, now: datetime, title: str = "Lead the host sales team",

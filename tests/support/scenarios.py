@@ -3,12 +3,14 @@ task, an outbox full of due notices with nothing else to plan."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, delete, update
 from sqlmodel import col
 
+from engine.domain.definition import parse_definition
 from engine.domain.notices import NewNotice, NoticeKind
 from engine.program import plans, service
 from engine.store import queries
@@ -79,6 +81,16 @@ def make_task_overdue(db: Engine, task_id: int, *, days: int = 2, now: datetime 
         task.due_on = today - timedelta(days=days)
         task.next_reminder_at = now - timedelta(seconds=1)
         session.add(task)
+
+
+def assignment_of_workflow(db: Engine, text: str, *, source: str, stakeholders: Mapping[str, str], actor: str,
+                           now: datetime) -> int:
+    """Install the workflow `text` defines and create an assignment of it at `now` over the cast's dates, the cast's
+    assignee with these stakeholders (role -> email), still in its initial stage. Returns its id."""
+    service.install_workflow(db, text, source=source, now=now)
+    spec = service.AssignmentSpec(parse_definition(text, source=source).name, CAST["assignee"][0],
+                                  stakeholders=dict(stakeholders), **ASSIGNMENT)
+    return int(service.create_assignment(db, spec, actor=actor, now=now)["id"])
 
 
 # --- an outbox to deliver and nothing else -----------------------------------------------------------------------
