@@ -198,10 +198,10 @@ def main_group(ctx: click.Context, db: str | None, config: str | None, actor: st
 @pass_context
 def init(obj: Context, as_json: bool) -> None:
     """Create or upgrade the schema and install the built-in workflows (safe to repeat)."""
-    from engine.program import service
+    from engine.program import workflows
     from engine.program.migration import assignments_on_older_versions
 
-    report = service.init(obj.db, now=now())
+    report = workflows.init(obj.db, now=now())
     report["on_older_versions"] = assignments_on_older_versions(obj.db, [w["name"] for w in report["workflows"]])
     emit(report, as_json, lambda r: [f"schema at {r['schema']}"] + [
         f"workflow {w['name']} version {w['version']}" + (" installed" if w["new"] else " already installed")
@@ -224,9 +224,9 @@ def workflow() -> None:
 @pass_context
 def workflow_list(obj: Context, as_json: bool) -> None:
     """List installed workflows with their newest version."""
-    from engine.program import service
+    from engine.program import workflows
 
-    emit(service.list_workflows(obj.db), as_json, lambda rows: table(
+    emit(workflows.list_workflows(obj.db), as_json, lambda rows: table(
         [[w["name"], str(w["version"]), w["title"]] for w in rows], ["NAME", "VERSION", "TITLE"]))
 
 
@@ -238,9 +238,9 @@ def workflow_list(obj: Context, as_json: bool) -> None:
 @pass_context
 def workflow_show(obj: Context, name: str, version: int | None, diagram: bool, as_json: bool) -> None:
     """Show a workflow's stages, tasks, transitions and cadences."""
-    from engine.program import service
+    from engine.program import workflows
 
-    shown = service.show_workflow(obj.db, name, version)
+    shown = workflows.show_workflow(obj.db, name, version)
     if diagram and not as_json:
         click.echo(shown["diagram"])
         return
@@ -267,9 +267,9 @@ def _workflow_lines(w: dict[str, Any]) -> Iterable[str]:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def workflow_validate(file: Path) -> None:
     """Check a workflow file; exit 2 with every problem located by path."""
-    from engine.program import service
+    from engine.program import workflows
 
-    checked = service.validate_workflow(_read_text(file), source=str(file))
+    checked = workflows.validate_workflow(_read_text(file), source=str(file))
     click.echo(f"{file}: valid workflow {checked['name']} with stages {', '.join(checked['stages'])}")
 
 
@@ -279,9 +279,9 @@ def workflow_validate(file: Path) -> None:
 @pass_context
 def workflow_install(obj: Context, file: Path, as_json: bool) -> None:
     """Install FILE as a new version; running assignments stay on theirs."""
-    from engine.program import service
+    from engine.program import workflows
 
-    installed = service.install_workflow(obj.db, _read_text(file), source=str(file), now=now())
+    installed = workflows.install_workflow(obj.db, _read_text(file), source=str(file), now=now())
     emit(installed, as_json, lambda w: [f"workflow {w['name']} version {w['version']} " +
                                         ("installed" if w["new"] else "is already installed, unchanged")])
 
@@ -387,9 +387,9 @@ def person() -> None:
 @pass_context
 def person_add(obj: Context, email: str, name: str, tz: str, as_json: bool) -> None:
     """Add a person."""
-    from engine.program import service
+    from engine.program import people
 
-    emit(service.add_person(obj.db, email, name=name, tz=tz), as_json,
+    emit(people.add_person(obj.db, email, name=name, tz=tz), as_json,
          lambda p: [f"added {p['name']} <{p['email']}> ({p['tz']})"])
 
 
@@ -398,9 +398,9 @@ def person_add(obj: Context, email: str, name: str, tz: str, as_json: bool) -> N
 @pass_context
 def person_list(obj: Context, as_json: bool) -> None:
     """List people."""
-    from engine.program import service
+    from engine.program import people
 
-    emit(service.list_people(obj.db), as_json,
+    emit(people.list_people(obj.db), as_json,
          lambda rows: table([[p["email"], p["name"], p["tz"], p["digest"]] for p in rows],
                             ["EMAIL", "NAME", "TZ", "DIGEST"]))
 
@@ -411,9 +411,9 @@ def person_list(obj: Context, as_json: bool) -> None:
 @pass_context
 def person_show(obj: Context, email: str, as_json: bool) -> None:
     """Show one person: name, time zone and digest choice."""
-    from engine.program import service
+    from engine.program import people
 
-    emit(service.show_person(obj.db, email), as_json,
+    emit(people.show_person(obj.db, email), as_json,
          lambda p: [f"{p['name']} <{p['email']}>", f"time zone: {p['tz']}", f"digest: {p['digest']}"])
 
 
@@ -505,9 +505,9 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
                       stakeholders: tuple[str, ...], cost: str | None, currency: str | None, allow_past: bool,
                       allow_overlap: bool, as_json: bool) -> None:
     """Create an assignment in its workflow's first stage."""
-    from engine.program import outcomes, service
+    from engine.program import assignments, outcomes
 
-    spec = service.AssignmentSpec.typed(workflow_name, assignee, home, host, start, end, stakeholders)
+    spec = assignments.AssignmentSpec.typed(workflow_name, assignee, home, host, start, end, stakeholders)
     created = outcomes.create_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor, now=now(),
                                          allow_past=allow_past, allow_overlap=allow_overlap)
     emit(created, as_json, _assignment_lines)
@@ -535,10 +535,10 @@ def assignment_set_cost(obj: Context, assignment_id: int, cost: str, currency: s
 @pass_context
 def assignment_import(obj: Context, file: Path, allow_past: bool, allow_overlap: bool, as_json: bool) -> None:
     """Create assignments from a CSV export, all or nothing."""
-    from engine.program import service
+    from engine.program import imports
 
     with progress_bar("importing", shown=not as_json) as progress:
-        created = service.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now(),
+        created = imports.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now(),
                                              allow_past=allow_past, allow_overlap=allow_overlap, progress=progress)
     emit(created, as_json, lambda rows: [f"imported {len(rows)} assignment(s): " +
                                          ", ".join(str(a["id"]) for a in rows)])
@@ -550,9 +550,9 @@ def assignment_import(obj: Context, file: Path, allow_past: bool, allow_overlap:
 @pass_context
 def assignment_list(obj: Context, stage: str | None, as_json: bool) -> None:
     """List assignments with where they stand."""
-    from engine.program import service
+    from engine.program import assignments
 
-    rows = service.list_assignments(obj.db, stage=stage, now=now())
+    rows = assignments.list_assignments(obj.db, stage=stage, now=now())
     emit(rows, as_json, lambda rows: table(
         [[str(a["id"]), a["assignee"], f"{a['home']}->{a['host']}", a["stage"], a["end"], _next_step(a)]
          for a in rows],
@@ -580,9 +580,9 @@ def _who(w: dict[str, Any]) -> str:
 @pass_context
 def assignment_show(obj: Context, assignment_id: int, gantt: bool, as_json: bool) -> None:
     """Show an assignment, its tasks and what blocks the next stage."""
-    from engine.program import service
+    from engine.program import assignments
 
-    shown = service.show_assignment(obj.db, assignment_id, now=now())
+    shown = assignments.show_assignment(obj.db, assignment_id, now=now())
     if gantt:
         from engine.planning.forecast import gantt_chart
 
@@ -707,9 +707,9 @@ def _change_lines(change: dict[str, Any]) -> list[str]:
 def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None, early_return: str | None,
             as_json: bool) -> None:
     """Move an assignment to its next stage (or --to STAGE) if every guard passes."""
-    from engine.program import service
+    from engine.program import advance
 
-    moved = service.advance(obj.db, assignment_id, to=to, reason=reason, actor=obj.actor, now=now(),
+    moved = advance.advance(obj.db, assignment_id, to=to, reason=reason, actor=obj.actor, now=now(),
                             early_return=early_return)
     emit(moved, as_json, lambda a: [f"assignment {a['id']} is now in stage {a['stage']}"] + [
         f"  new task {t['id']} {t['key']} for {t['owner']} due {t['due_on']}" for t in a["tasks"]
@@ -722,9 +722,9 @@ def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None
 @pass_context
 def history(obj: Context, assignment_id: int, as_json: bool) -> None:
     """Show an assignment's stage changes, new stakeholders and end dates, oldest first."""
-    from engine.program import service
+    from engine.program import assignments
 
-    emit(service.history(obj.db, assignment_id), as_json, lambda rows: table(
+    emit(assignments.history(obj.db, assignment_id), as_json, lambda rows: table(
         [[h["at"], h["event"] + (f" {h['role']}" if "role" in h else ""), h["from"] or "-", h["to"], h["actor"],
           h["reason"] or ""] for h in rows],
         ["AT", "EVENT", "FROM", "TO", "ACTOR", "REASON"]))
@@ -748,10 +748,10 @@ def task() -> None:
 def task_list(obj: Context, assignment_id: int | None, owner: str | None, status: str | None, overdue: bool,
               as_json: bool) -> None:
     """List tasks, soonest due first."""
-    from engine.program import service
+    from engine.program import tasks
 
-    rows = service.list_tasks(obj.db, now=now(), assignment_id=assignment_id, owner=owner, status=status,
-                              overdue=overdue)
+    rows = tasks.list_tasks(obj.db, now=now(), assignment_id=assignment_id, owner=owner, status=status,
+                            overdue=overdue)
     emit(rows, as_json, lambda rows: table(
         [[str(t["id"]), str(t["assignment_id"]), t["title"], t["owner"], t["due_on"], t["status"]] for t in rows],
         ["ID", "ASSIGNMENT", "TASK", "OWNER", "DUE", "STATUS"]))
@@ -764,9 +764,9 @@ def task_list(obj: Context, assignment_id: int | None, owner: str | None, status
 @pass_context
 def task_done(obj: Context, task_id: int, note: str | None, as_json: bool) -> None:
     """Mark a task done."""
-    from engine.program import service
+    from engine.program import tasks
 
-    emit(service.complete_task(obj.db, task_id, note=note, actor=obj.actor, now=now()), as_json,
+    emit(tasks.complete_task(obj.db, task_id, note=note, actor=obj.actor, now=now()), as_json,
          lambda t: [f"task {t['id']} {t['key']} done"])
 
 
@@ -1050,10 +1050,10 @@ def contact() -> None:
 def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on: str | None, notes: str | None,
                 as_json: bool) -> None:
     """Log a contact that happened."""
-    from engine.program import service
+    from engine.program import contacts
 
-    logged = service.log_contact(obj.db, assignment_id, kind=kind, with_email=with_email, on=on, notes=notes,
-                                 actor=obj.actor, now=now())
+    logged = contacts.log_contact(obj.db, assignment_id, kind=kind, with_email=with_email, on=on, notes=notes,
+                                  actor=obj.actor, now=now())
     emit(logged, as_json, lambda c: [f"logged {c['kind']} with {c['with']} on {c['on']}"])
 
 

@@ -27,8 +27,8 @@ from engine.domain.reminders import task_steps
 from engine.domain.schedule import end_of_day, zone
 from engine.domain.tasks import TaskStatus
 from engine.program import audit
+from engine.program.people import find_person, person_view, require_person
 from engine.program.records import AssignmentRecord, instant, load_record, task_view
-from engine.program.service import find_person, person_view, require_person
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups
 from engine.store.change_queries import cancel_queued_notices_to

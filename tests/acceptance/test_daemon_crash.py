@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from acceptance.conftest import installed_sojourn
 from engine.delivery.dispatch import DeliveryPolicy
 from engine.delivery.leases import DISPATCHER, lease_seconds
-from engine.program import service
+from engine.program import assignments
 from engine.store.db import transaction
 from engine.store.models import DaemonLease, Outbox
 from tests.support.scenarios import fill_outbox, make_task_overdue, quiet_assignment
@@ -105,7 +105,7 @@ def dispatcher_lease_free(db: Engine) -> bool:
 
 
 def test_daemon_loses_nothing_and_repeats_only_rows_in_flight_when_killed_repeatedly(
-        db: Engine, spec: service.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
     """Killed with SIGKILL 5-8 times mid-delivery, every notice still arrives and only in-flight ones arrive twice."""
     keys = fill_outbox(db, quiet_assignment(db, spec), NOTIFICATIONS)
     rng = random.Random(SEED)
@@ -140,9 +140,9 @@ def _heartbeat_after(db: Engine, instant: datetime) -> bool:
 
 
 def test_daemon_sends_reminder_once_when_it_fell_due_while_stopped(
-        db: Engine, spec: service.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
     """Stopped with SIGTERM and started again, the daemon sends a reminder that came due meanwhile exactly once."""
-    view = service.create_assignment(db, spec, actor="admin", now=datetime.now(UTC))
+    view = assignments.create_assignment(db, spec, actor="admin", now=datetime.now(UTC))
     first = daemons.start()
     wait_for(lambda: status_counts(db) == {"sent": 3}, "the three stage_changed notices", first, daemons)
     assert daemons.stop(first) == 0, daemons.log_of(first)
