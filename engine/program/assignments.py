@@ -57,11 +57,14 @@ class AssignmentSpec:
     def typed(cls, workflow: str, assignee: str, home: str, host: str, start: str, end: str,
               stakeholders: Iterable[str]) -> AssignmentSpec:
         """The assignment `assignment create` asks for, its holders given as `ROLE=EMAIL` values: one holder per
-        role, so a role given twice is refused rather than settled by whichever came last."""
-        pairs = [inputs.stakeholder_pair(value) for value in stakeholders]
+        role, so a role given twice is refused rather than settled by whichever came last. Every malformed value
+        and the repeated roles are reported together, so one run shows everything to fix."""
+        problems = inputs.Problems()
+        pairs = [pair for value in stakeholders if (pair := problems.check(inputs.stakeholder_pair, value))]
         roles = [role for role, _ in pairs]
         if duplicated := sorted({role for role in roles if roles.count(role) > 1}):
-            raise BadInput(f"--stakeholder given more than once for: {', '.join(duplicated)}")
+            problems.errors.append(BadInput(f"--stakeholder given more than once for: {', '.join(duplicated)}"))
+        problems.raise_if_any()
         return cls(workflow, assignee, home, host, start, end, dict(pairs))
 
 

@@ -104,9 +104,13 @@ def test_task_done_refuses_unknown_task(on_db: Sojourn, db_url: str, assignment_
     ({"stakeholders": "sending_manager=sam.home@example.com host_manager=hanna.host@example.com "
                       "coach sponsor=sara.sponsor@example.com talent=tess.talent@example.com "
                       "mobility=mo.mobility@example.com"}, 2, ["--stakeholder 'coach': give ROLE=EMAIL"]),
+    ({"stakeholders": "sending_manager=sam.home@example.com host_manager=hanna.host@example.com "
+                      "coach sponsor=sara.sponsor@example.com talent=tess.talent@example.com "
+                      "mobility=mo.mobility@example.com mobility=mo.mobility@example.com"}, 2,
+     ["--stakeholder 'coach': give ROLE=EMAIL", "--stakeholder given more than once for: mobility"]),
 ], ids=["unknown-assignee", "unknown-stakeholder", "unknown-workflow", "bad-start", "bad-end", "end-before-start",
         "end-equals-start", "bad-country", "bad-assignee-email", "unknown-role", "missing-stakeholder",
-        "repeated-role", "stakeholder-without-email"])
+        "repeated-role", "stakeholder-without-email", "stakeholder-without-email-and-repeated-role"])
 def test_assignment_create_refuses_bad_values(on_db: Sojourn, db_url: str, people: dict[str, str],
                                               assignment_id: int, overrides: dict[str, str], code: int,
                                               fragments: list[str]) -> None:
