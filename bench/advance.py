@@ -99,7 +99,7 @@ def prepare(url: str, total: int) -> dict[str, float]:
         people.add_person(db, email, name=name, tz=tz)
     spec = assignments.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders(),
                                       **ASSIGNMENT)
-    template = assignments.create_assignment(db, spec, actor=ACTOR, now=CREATED_AT)
+    template = assignments.create_assignment(db, spec, actor=ACTOR, now=CREATED_AT).view()
     assert template["id"] == TEMPLATE_ID, template["id"]
     for task in template["tasks"]:
         if task["stage"] == template["stage"]:
@@ -287,7 +287,7 @@ class ServiceAdvance:
 
     def __call__(self, assignment_id: int) -> None:
         result = self._advance(self.db, assignment_id, to=None, reason=None, actor=ACTOR, now=ADVANCED_AT)
-        assert result["stage"] == "plan_agreed", result["stage"]
+        assert result.stage == "plan_agreed", result.stage
 
     def close(self) -> None:
         self.db.dispose()

@@ -50,7 +50,7 @@ def prepare(directory: Path, assignments: int) -> tuple[str, list[dict[str, Any]
     add_cast(db)
     for _ in range(assignments):
         create_assignment(db, cast_spec(), actor="bench", now=now)
-    tasks = list_tasks(db, now=now, status="open")
+    tasks = [t.view() for t in list_tasks(db, now=now, status="open")]
     db.dispose()
     return url, tasks
 

@@ -70,7 +70,7 @@ def prepare(path: Path, assignments: int) -> float:
     db = open_db(f"sqlite:///{path}")
     workflows.init(db, now=CREATED_AT)
     add_cast(db)
-    assert create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"] == TEMPLATE_ID
+    assert create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT).id == TEMPLATE_ID
     db.dispose()
     clone(path, assignments)
     return time.perf_counter() - started

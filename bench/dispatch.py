@@ -61,7 +61,7 @@ def prepare(path: Path, total: int) -> None:
     db = open_db(f"sqlite:///{path}")
     workflows.init(db, now=CREATED_AT)
     add_cast(db)
-    assignment = int(assignments.create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"])
+    assignment = int(assignments.create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT).id)
     due = datetime.now(UTC) - timedelta(hours=1)
     body = ("Assignment #1 (Ana Lima, BR to DE): your task 'Interview the assignee on expectations' is due on "
             "2026-03-16.\nWhen it is done: sojourn task done 1")

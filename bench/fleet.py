@@ -65,7 +65,7 @@ def scratch_database(admin_url: str) -> Iterator[tuple[str, Engine, int]]:
         engine = open_db(url)
         try:
             add_cast(engine)
-            assignment_id = int(assignments.create_assignment(engine, cast_spec(), actor=ACTOR, now=now)["id"])
+            assignment_id = int(assignments.create_assignment(engine, cast_spec(), actor=ACTOR, now=now).id)
             yield url, engine, assignment_id
         finally:
             engine.dispose()

@@ -67,7 +67,7 @@ def build(path: Path, count: int) -> tuple[Any, list[int]]:
         start = FIRST_START + timedelta(days=number % 28)
         spec = assignments.AssignmentSpec(WORKFLOW, CAST["assignee"][0], "BR", "DE", start, add_months(start, 18),
                                           stakeholders())
-        ids.append(int(assignments.create_assignment(db, spec, actor=ACTOR, now=created_at(FIRST_START))["id"]))
+        ids.append(int(assignments.create_assignment(db, spec, actor=ACTOR, now=created_at(FIRST_START)).id))
     return db, ids
 
 

@@ -102,7 +102,7 @@ def build(path: Path, count: int) -> None:
         end = today + timedelta(days=150) if stage == "repatriation" else start + timedelta(days=540)
         spec = assignments.AssignmentSpec(WORKFLOW, assignee, "BR", "DE", start.isoformat(), end.isoformat(),
                                           {role: stakeholder_email(role, number + i) for i, role in enumerate(ROLES)})
-        assignment_id = int(assignments.create_assignment(db, spec, actor=ACTOR, now=at)["id"])
+        assignment_id = int(assignments.create_assignment(db, spec, actor=ACTOR, now=at).id)
         advance_to(db, assignment_id, stage, at, goal_due=end - timedelta(days=30))
         _record_contacts(db, assignment_id, number, stage, at, spec)
     db.dispose()
@@ -115,7 +115,7 @@ def advance_to(db: Any, assignment_id: int, stage: str, at: datetime, *, goal_du
     from engine.program import advance, assignments, plans
     from tests.support.scenarios import PLAN_SIGNERS, finish_stage_tasks
 
-    while (current := assignments.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
+    while (current := assignments.show_assignment(db, assignment_id, now=at).stage) != stage:
         finish_stage_tasks(db, assignment_id, at)
         if current == "plan_agreed":
             plans.add_goal(db, assignment_id, title="Lead the regional team, with a 75% engagement score",
@@ -135,7 +135,7 @@ def _record_contacts(db: Any, assignment_id: int, number: int, stage: str, at: d
         contacts.log_contact(db, assignment_id, kind="sponsor_contact", with_email=spec.stakeholders["sponsor"],
                              on=later.date().isoformat(), notes=None, actor=ACTOR, now=later)
     if position >= STAGES.index("alignment_meetings") and number % 4 == 0:
-        goals = assignments.show_assignment(db, assignment_id, now=later)["goals"]
+        goals = assignments.show_assignment(db, assignment_id, now=later).view()["goals"]
         checkins.record_checkin(db, assignment_id, by=spec.assignee, progress={g["id"]: 40 for g in goals},
                                 note=None, feedback=None, actor=ACTOR, now=later)
     if position >= STAGES.index("orientation") and number % 5 == 0:

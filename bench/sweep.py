@@ -81,7 +81,7 @@ def build(engine: Engine, tasks: int, due: int) -> dict[str, Any]:
 
     started = time.perf_counter()
     add_cast(engine)
-    template = int(create_assignment(engine, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"])
+    template = int(create_assignment(engine, cast_spec(), actor=ACTOR, now=CREATED_AT).id)
     assignments = tasks // TASKS_PER_ASSIGNMENT
     with engine.begin() as c:
         template_task = c.execute(select(func.min(Task.id)).where(col(Task.assignment_id) == template)).scalar_one()

@@ -234,9 +234,9 @@ def forecast_new(db: Engine, spec: assignments.AssignmentSpec, *, options: Forec
         shown = workflows.show_workflow(scratch, spec.workflow.strip())
         start = inputs.iso_date(spec.start, "--start")
         assignee_tz = _tz_of(scratch, complete.assignee)
-        created = local_instant(start, shown["reminders"]["local_hour"], assignee_tz)
+        created = local_instant(start, shown.definition["reminders"]["local_hour"], assignee_tz)
         with _marked_logs():
-            assignment_id = int(assignments.create_assignment(scratch, complete, actor=ACTOR, now=created)["id"])
+            assignment_id = assignments.create_assignment(scratch, complete, actor=ACTOR, now=created).id
         replay = _Replay(scratch, options, progress)
         return replay.run([assignment_id], created, _Existing())
     finally:
@@ -249,9 +249,10 @@ def _with_placeholders(scratch: Engine, spec: assignments.AssignmentSpec,
     shown = workflows.show_workflow(scratch, spec.workflow.strip())
     roles = dict(spec.stakeholders)
     # roles the workflow does not know are passed on, so creating the assignment refuses them as `create` does
-    wanted = {"assignee": spec.assignee, **{r: roles.get(r, "") for r in shown["roles"] if r != "assignee"}, **roles}
+    known = shown.definition["roles"]
+    wanted = {"assignee": spec.assignee, **{r: roles.get(r, "") for r in known if r != "assignee"}, **roles}
     for role, email in wanted.items():
-        if (email.strip() and email.strip().lower() in filled) or role not in shown["roles"]:
+        if (email.strip() and email.strip().lower() in filled) or role not in known:
             continue
         if email.strip():
             raise SojournError(f"{role}: no person with email {email}",
@@ -265,7 +266,7 @@ def _with_placeholders(scratch: Engine, spec: assignments.AssignmentSpec,
 
 
 def _tz_of(scratch: Engine, email: str) -> str:
-    return str(next(p["tz"] for p in people.list_people(scratch) if p["email"] == email.strip().lower()))
+    return next(p.tz for p in people.list_people(scratch) if p.email == email.strip().lower())
 
 
 @contextmanager
@@ -461,12 +462,12 @@ class _Replay:
             except SojournError:
                 return advanced  # a guard the forecast cannot meet: the assignment stays
             advanced = True
-            tracked.stage = moved["stage"]
-            new_tasks = [t for t in moved["tasks"] if t["stage"] == tracked.stage and t["status"] == TaskStatus.OPEN]
-            tracked.open_here = {int(t["id"]) for t in new_tasks}
+            tracked.stage = moved.stage
+            new_tasks = [t for t in moved.tasks if t.stage == tracked.stage and t.status == TaskStatus.OPEN]
+            tracked.open_here = {t.id for t in new_tasks}
             for t in new_tasks:
-                self._schedule_completion(int(t["id"]), assignment_id, date.fromisoformat(t["due_on"]), t["owner"],
-                                          now)
+                assert t.owner is not None, "every workflow role is filled when the assignment is created"
+                self._schedule_completion(t.id, assignment_id, t.due_on, t.owner, now)
         return advanced
 
     def _meet_people_guards(self, tracked: _Tracked, transition: Transition, now: datetime) -> None:

@@ -18,7 +18,7 @@ from engine.domain.schedule import due_date, end_of_day, local_date, local_insta
 from engine.domain.tasks import TaskStatus
 from engine.program import audit
 from engine.program.logging import get_logger
-from engine.program.records import AssignmentRecord, assignment_view, load_record_to_move
+from engine.program.records import AssignmentRecord, AssignmentView, assignment_view, load_record_to_move
 from engine.program.transactions import use_case_connection as _connection
 from engine.store.db import session_in
 from engine.store.models import StageChange, Task, pk
@@ -38,7 +38,7 @@ log = get_logger(__name__)
 
 
 def advance(db: Engine, assignment_id: int, *, to: str | None, reason: str | None, actor: str,
-            now: datetime, early_return: str | None = None) -> dict[str, Any]:
+            now: datetime, early_return: str | None = None) -> AssignmentView:
     """Move an assignment to `to` (default: the next stage) if every guard passes; otherwise say who must act.
 
     Reads and writes with the named Core statements of `engine.store.moves`; the stage update checks the version

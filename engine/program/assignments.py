@@ -14,6 +14,7 @@ from sqlmodel import Session
 from engine.domain import inputs
 from engine.domain.definition import WorkflowDefinition
 from engine.domain.errors import BadInput, SojournError
+from engine.domain.views import Result, plain
 from engine.program import audit
 from engine.program.advance import StageEntry, enter_stage
 from engine.program.competencies import competency_growth_view, current_baselines
@@ -22,9 +23,11 @@ from engine.program.overlaps import ALLOW_OVERLAP_HINT, PlannedStay, overlap_ref
 from engine.program.people import require_person
 from engine.program.records import (
     AssignmentRecord,
+    AssignmentView,
+    OutcomeView,
+    SignoffLine,
     assignment_view,
     definition_of,
-    instant,
     load_record,
     load_records,
     outcome_view,
@@ -69,7 +72,7 @@ class AssignmentSpec:
 
 
 def create_assignment(db: Engine, spec: AssignmentSpec, *, actor: str, now: datetime,
-                      allow_past: bool = True, allow_overlap: bool = True) -> dict[str, Any]:
+                      allow_past: bool = True, allow_overlap: bool = True) -> AssignmentView:
     """Create an assignment in its first stage; with `allow_past` False, one whose end date has passed is refused
     (the CLI's default: its tasks would all be counted from today); with `allow_overlap` False, one whose dates
     overlap a running assignment of the same assignee (the CLI's default too)."""
@@ -192,12 +195,12 @@ def _check_roles(definition: WorkflowDefinition, given: Mapping[str, str]) -> No
                                                      f"{roles} (--stakeholder ROLE=EMAIL)"])
 
 
-def list_assignments(db: Engine, *, stage: str | None = None, now: datetime) -> list[dict[str, Any]]:
+def list_assignments(db: Engine, *, stage: str | None = None, now: datetime) -> tuple[AssignmentView, ...]:
     with _transaction(db) as session:
         if stage is not None:
             _check_stage_name(session, stage)
         where = [] if stage is None else [Assignment.stage == stage]
-        return [assignment_view(r, now) for r in load_records(session, *where)]
+        return tuple(assignment_view(r, now) for r in load_records(session, *where))
 
 
 def _check_stage_name(session: Session, stage: str) -> None:
@@ -206,7 +209,17 @@ def _check_stage_name(session: Session, stage: str) -> None:
         raise BadInput(f"--stage: no installed workflow has a stage {stage!r}; stages: {', '.join(sorted(known))}")
 
 
-def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AssignmentShown(AssignmentView):
+    """An assignment with who signed its current plan version, its outcomes and its competency growth."""
+
+    signoffs: tuple[SignoffLine, ...]
+    outcomes: tuple[OutcomeView, ...]
+    competency_growth: tuple[Any, ...]
+    impact_statements: int
+
+
+def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> AssignmentShown:
     """The assignment's view, with who signed the current plan version and when, and the outcomes recorded."""
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
@@ -214,31 +227,55 @@ def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[st
         signers = lookups.people_by_id(session, (s.person_id for s in signoffs))
         outcomes = program_queries.outcomes_with_competencies(session, assignment_id)
         latest = [(r.name, r.before, r.after) for _, ratings in outcomes for r in ratings]  # 24 months after 12
-        return {**assignment_view(record, now), "signoffs": signoff_views(record, signoffs, signers),
-                "outcomes": [outcome_view(o, ratings) for o, ratings in outcomes],
-                "competency_growth": competency_growth_view(current_baselines(session, assignment_id), latest),
-                "impact_statements": sum(o.impact is not None for o, _ in outcomes)}
+        return AssignmentShown(**vars(assignment_view(record, now)),
+                               signoffs=signoff_views(record, signoffs, signers),
+                               outcomes=tuple(outcome_view(o, ratings) for o, ratings in outcomes),
+                               competency_growth=tuple(competency_growth_view(current_baselines(session, assignment_id),
+                                                                              latest)),
+                               impact_statements=sum(o.impact is not None for o, _ in outcomes))
 
 
-def history(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class HistoryEntry(Result):
+    """A stage change, or an administrator's change from the audit trail in the same shape."""
+
+    event: str
+    source: Any
+    dest: Any
+    at: datetime
+    actor: str
+    reason: str | None
+    workflow_version: int | None = None  # a stage change's
+    role: str | None = None  # a stakeholder change's
+    tasks: tuple[Any, ...] | None = None  # an administrator's change's: the tasks it moved (None: a stage change)
+
+    def view(self) -> dict[str, Any]:
+        # `from` is a Python keyword; and each kind of entry shows only its own keys, as it always has
+        shown = {"event": self.event, "from": plain(self.source), "to": plain(self.dest), "at": self.at.isoformat(),
+                 "actor": self.actor, "reason": self.reason}
+        if self.tasks is None:
+            return {**shown, "workflow_version": self.workflow_version}
+        return {**shown, **({"role": self.role} if self.role is not None else {}), "tasks": plain(self.tasks)}
+
+
+def history(db: Engine, assignment_id: int) -> tuple[HistoryEntry, ...]:
     """Stage changes and an administrator's changes (a new stakeholder, a later end date), oldest first."""
     with _transaction(db) as session:
         load_record(session, assignment_id)
         rows = stage_changes_of(session, [assignment_id])[assignment_id]
-        stages = [{"event": audit.STAGE_CHANGED, "from": r.from_stage, "to": r.to_stage, "at": instant(r.at),
-                   "actor": r.actor, "reason": r.reason, "workflow_version": r.workflow_version} for r in rows]
+        stages = [HistoryEntry(audit.STAGE_CHANGED, r.from_stage, r.to_stage, r.at, r.actor, r.reason,
+                               workflow_version=r.workflow_version) for r in rows]
         changes = [_history_entry(e) for e in audit_event_rows(session, assignment_id)
                    if e.action in HISTORY_CHANGES]
-    return sorted(stages + changes, key=lambda entry: datetime.fromisoformat(entry["at"]))  # stable: stages first
+    return tuple(sorted(stages + changes, key=lambda entry: entry.at))  # stable: stages first
 
 
 # audit actions `history` lists beside stages
 HISTORY_CHANGES = (audit.STAKEHOLDER_CHANGED, audit.END_EXTENDED, audit.WORKFLOW_MIGRATED)
 
 
-def _history_entry(event: Any) -> dict[str, Any]:
+def _history_entry(event: Any) -> HistoryEntry:
     """A change from the audit trail in the shape of a stage change; a stakeholder change also names its role."""
     details = json.loads(event.details)
-    role = {"role": details["role"]} if "role" in details else {}
-    return {"event": event.action, "from": details["from"], "to": details["to"], "at": instant(event.at),
-            "actor": event.actor, "reason": details["reason"], **role, "tasks": details.get("tasks", [])}
+    return HistoryEntry(event.action, details["from"], details["to"], event.at, event.actor, details["reason"],
+                        role=details.get("role"), tasks=tuple(details.get("tasks", [])))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from engine.domain.cadences import period_start_of
 from engine.domain.errors import BadInput, SojournError
 from engine.domain.notices import RECORDED_CADENCES, NoticeKind
 from engine.domain.schedule import local_date
+from engine.domain.views import Result
 from engine.program import audit
 from engine.program.people import require_person
 from engine.program.records import AssignmentRecord, load_record
@@ -38,8 +40,23 @@ def _cancel_missed_contact_notices(session: Session, record: AssignmentRecord, k
                                     reason="contact logged before delivery")
 
 
+@dataclass(frozen=True)
+class ContactLogged(Result):
+    id: int
+    assignment_id: int
+    kind: str
+    with_email: str
+    on: date
+    notes: str
+
+    def view(self) -> dict[str, Any]:
+        # `with` is a Python keyword, so the field that holds it has another name
+        return {"id": self.id, "assignment_id": self.assignment_id, "kind": self.kind, "with": self.with_email,
+                "on": self.on.isoformat(), "notes": self.notes}
+
+
 def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, on: str | None, notes: str | None,
-                actor: str, now: datetime) -> dict[str, Any]:
+                actor: str, now: datetime) -> ContactLogged:
     notes = inputs.note(notes, "--notes")
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
@@ -67,5 +84,4 @@ def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, o
                            {"contact": contact.id, "kind": kind, "with": person.email, "on": day,
                             "notes": contact.notes}, actor=actor, at=now)
         _cancel_missed_contact_notices(session, record, kind, day)
-        return {"id": contact.id, "assignment_id": assignment_id, "kind": kind, "with": person.email,
-                "on": day.isoformat(), "notes": contact.notes}
+        return ContactLogged(pk(contact), assignment_id, kind, person.email, day, contact.notes)

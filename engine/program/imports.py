@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -21,14 +20,14 @@ from engine.program.assignments import (
     write_assignments,
 )
 from engine.program.overlaps import ALLOW_OVERLAP_HINT, overlap_refusals
-from engine.program.records import assignment_view, definition_of
+from engine.program.records import AssignmentView, assignment_view, definition_of
 from engine.program.transactions import use_case_transaction as _transaction
 from engine.store import lookups
 
 
 def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str, now: datetime,
                        allow_past: bool = True, allow_overlap: bool = True,
-                       progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+                       progress: Callable[[int, int], None] | None = None) -> tuple[AssignmentView, ...]:
     """Create one assignment per CSV line, all or nothing; every problem of every line is reported with its number.
     With `allow_past` False, a line whose end date has passed is one of them. With `allow_overlap` False, lines
     that pass every check are then held against running assignments and earlier lines of the same assignee, and
@@ -58,7 +57,7 @@ def import_assignments(db: Engine, data: bytes | str, *, source: str, actor: str
         created = write_assignments(session, checked, actor=actor, now=now)
         if progress is not None:
             progress(2 * len(rows), 2 * len(rows))
-        return [assignment_view(r, now) for r in created]
+        return tuple(assignment_view(r, now) for r in created)
 
 
 IMPORT_FIXED_COLUMNS = ("workflow", "assignee", "home", "host", "start", "end")

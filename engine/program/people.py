@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -10,12 +10,13 @@ from sqlmodel import Session
 from engine.domain import inputs
 from engine.domain.errors import NotFound, SojournError
 from engine.domain.schedule import zone
+from engine.domain.views import Result
 from engine.program.transactions import use_case_transaction as _transaction
 from engine.store import lookups
-from engine.store.models import Person
+from engine.store.models import Person, pk
 
 
-def add_person(db: Engine, email: str, *, name: str, tz: str = "UTC") -> dict[str, Any]:
+def add_person(db: Engine, email: str, *, name: str, tz: str = "UTC") -> PersonView:
     address = inputs.email(email)
     person = Person(email=address, name=inputs.text(name, "--name"), tz=zone(tz).key)
     with _transaction(db) as session:
@@ -26,20 +27,30 @@ def add_person(db: Engine, email: str, *, name: str, tz: str = "UTC") -> dict[st
         return person_view(person)
 
 
-def list_people(db: Engine) -> list[dict[str, Any]]:
+def list_people(db: Engine) -> tuple[PersonView, ...]:
     with _transaction(db) as session:
-        return [person_view(p) for p in lookups.people(session)]
+        return tuple(person_view(p) for p in lookups.people(session))
 
 
-def show_person(db: Engine, email: str) -> dict[str, Any]:
+def show_person(db: Engine, email: str) -> PersonView:
     """One person: email, name, time zone and digest choice; NotFound for someone never added."""
     with _transaction(db) as session:
         return person_view(require_person(session, inputs.email(email)))
 
 
-def person_view(person: Person) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PersonView(Result):
     """A person as the CLI and JSON show them."""
-    return {"id": person.id, "email": person.email, "name": person.name, "tz": person.tz, "digest": person.digest}
+
+    id: int
+    email: str
+    name: str
+    tz: str
+    digest: str  # see DigestChoice
+
+
+def person_view(person: Person) -> PersonView:
+    return PersonView(pk(person), person.email, person.name, person.tz, person.digest)
 
 
 def find_person(session: Session, email: str) -> Person | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -16,7 +15,7 @@ from engine.domain.tasks import TaskStatus
 from engine.program import audit
 from engine.program.logging import get_logger
 from engine.program.people import require_person
-from engine.program.records import load_record, task_view
+from engine.program.records import TaskView, load_record, task_view
 from engine.program.transactions import use_case_transaction as _transaction
 from engine.store import lookups
 from engine.store.models import Person, Task, pk
@@ -26,7 +25,7 @@ log = get_logger(__name__)
 
 
 def list_tasks(db: Engine, *, now: datetime, assignment_id: int | None = None, owner: str | None = None,
-               status: str | None = None, overdue: bool = False) -> list[dict[str, Any]]:
+               status: str | None = None, overdue: bool = False) -> tuple[TaskView, ...]:
     with _transaction(db) as session:
         if assignment_id is not None:
             load_record(session, assignment_id)
@@ -34,10 +33,10 @@ def list_tasks(db: Engine, *, now: datetime, assignment_id: int | None = None, o
         tasks = lookups.tasks_matching(session, assignment_id=assignment_id, owner_id=owner_id, status=status,
                                        overdue_at=now if overdue else None)
         owners = lookups.people_by_id(session, (t.owner_id for t in tasks))
-        return [task_view(t, owners.get(t.owner_id)) for t in tasks]
+        return tuple(task_view(t, owners.get(t.owner_id)) for t in tasks)
 
 
-def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now: datetime) -> dict[str, Any]:
+def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now: datetime) -> TaskView:
     note = inputs.note(note, "--note")
     with _transaction(db) as session:
         task = session.get(Task, task_id)
@@ -47,7 +46,7 @@ def complete_task(db: Engine, task_id: int, *, note: str | None, actor: str, now
         _complete_open_task(session, task, note=note, actor=actor, now=now)
         session.refresh(task)
         view = task_view(task, session.get(Person, task.owner_id))
-    log.info("task done", task=task_id, key=view["key"], actor=actor)
+    log.info("task done", task=task_id, key=view.key, actor=actor)
     return view
 
 

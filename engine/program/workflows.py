@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,9 @@ from sqlmodel import Session
 
 from engine.domain.definition import WorkflowDefinition, parse_definition
 from engine.domain.errors import NotFound
-from engine.program.records import definition_of, instant, lifecycle_of
+from engine.domain.views import Result
+from engine.program.migration import assignments_on_older_versions
+from engine.program.records import definition_of, lifecycle_of
 from engine.program.transactions import use_case_transaction as _transaction
 from engine.store import lookups
 from engine.store.db import serialize_schema_changes, transaction, upgrade_schema
@@ -18,7 +21,25 @@ from engine.store.models import Workflow
 from workflows import builtin_workflow_texts
 
 
-def init(db: Engine, *, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InstalledWorkflow(Result):
+    name: str
+    version: int
+    new: bool  # False: that version had this text already, nothing was installed
+
+
+@dataclass(frozen=True)
+class InitReport(Result):
+    """The schema before and after, each built-in workflow, and the running assignments a newer version left
+    behind (each with the command that moves them)."""
+
+    schema_before: str | None
+    schema: str
+    workflows: tuple[InstalledWorkflow, ...]
+    on_older_versions: tuple[dict[str, Any], ...]
+
+
+def init(db: Engine, *, now: datetime) -> InitReport:
     """Create or upgrade the schema and install the built-in workflows; running it twice changes nothing."""
     before, after = upgrade_schema(db)
     installed = []
@@ -26,8 +47,9 @@ def init(db: Engine, *, now: datetime) -> dict[str, Any]:
         serialize_schema_changes(session.connection())
         for file_name, text in builtin_workflow_texts().items():
             workflow, new = _install_builtin(session, parse_definition(text, source=file_name), text, now)
-            installed.append({"name": workflow.name, "version": workflow.version, "new": new})
-    return {"schema_before": before, "schema": after, "workflows": installed}
+            installed.append(InstalledWorkflow(workflow.name, workflow.version, new))
+    older = assignments_on_older_versions(db, [w.name for w in installed])
+    return InitReport(before, after, tuple(installed), tuple(older))
 
 
 def _install_builtin(session: Session, definition: WorkflowDefinition, text: str,
@@ -39,17 +61,24 @@ def _install_builtin(session: Session, definition: WorkflowDefinition, text: str
     return _install(session, definition, text, now)
 
 
-def validate_workflow(text: str, *, source: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ValidWorkflow(Result):
+    name: str
+    stages: tuple[str, ...]
+    valid: bool
+
+
+def validate_workflow(text: str, *, source: str) -> ValidWorkflow:
     definition = parse_definition(text, source=source)
-    return {"name": definition.name, "stages": list(definition.stage_keys), "valid": True}
+    return ValidWorkflow(definition.name, tuple(definition.stage_keys), True)
 
 
-def install_workflow(db: Engine, text: str, *, source: str, now: datetime) -> dict[str, Any]:
+def install_workflow(db: Engine, text: str, *, source: str, now: datetime) -> InstalledWorkflow:
     """Install a new version of the workflow the file names; assignments already running keep their version."""
     definition = parse_definition(text, source=source)
     with _transaction(db) as session:
         workflow, new = _install(session, definition, text, now)
-        return {"name": workflow.name, "version": workflow.version, "new": new}
+        return InstalledWorkflow(workflow.name, workflow.version, new)
 
 
 def _install(session: Session, definition: WorkflowDefinition, text: str, now: datetime) -> tuple[Workflow, bool]:
@@ -75,17 +104,43 @@ def workflow_named(session: Session, name: str, version: int | None = None) -> W
     return workflow
 
 
-def list_workflows(db: Engine) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class WorkflowLine(Result):
+    """An installed workflow by its newest version, with every version installed."""
+
+    name: str
+    version: int
+    versions: tuple[int, ...]
+    title: str
+    installed_at: datetime
+
+
+def list_workflows(db: Engine) -> tuple[WorkflowLine, ...]:
     with _transaction(db) as session:
         rows = lookups.all_workflows(session)
         latest: dict[str, Workflow] = {w.name: w for w in rows}
-        return [{"name": w.name, "version": w.version, "versions": [r.version for r in rows if r.name == w.name],
-                 "title": definition_of(w).title, "installed_at": instant(w.installed_at)} for w in latest.values()]
+        return tuple(WorkflowLine(w.name, w.version, tuple(r.version for r in rows if r.name == w.name),
+                                  definition_of(w).title, w.installed_at) for w in latest.values())
 
 
-def show_workflow(db: Engine, name: str, version: int | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class WorkflowShown(Result):
+    """An installed version: its definition as the file's own keys say it, and its lifecycle as a diagram."""
+
+    version: int
+    installed_at: datetime
+    definition: dict[str, Any]  # the definition's model_dump, by the YAML's names
+    diagram: str
+
+    def view(self) -> dict[str, Any]:
+        # the definition's keys sit beside the version's own, as `workflow show --json` has always shown them
+        return {"version": self.version, "installed_at": self.installed_at.isoformat(), **self.definition,
+                "diagram": self.diagram}
+
+
+def show_workflow(db: Engine, name: str, version: int | None = None) -> WorkflowShown:
     with _transaction(db) as session:
         workflow = workflow_named(session, name, version)
-        definition = definition_of(workflow)
-        return {"version": workflow.version, "installed_at": instant(workflow.installed_at),
-                **definition.model_dump(mode="json", by_alias=True), "diagram": lifecycle_of(workflow).diagram()}
+        return WorkflowShown(workflow.version, workflow.installed_at,
+                             definition_of(workflow).model_dump(mode="json", by_alias=True),
+                             lifecycle_of(workflow).diagram())

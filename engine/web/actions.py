@@ -123,7 +123,7 @@ def perform_task_done(db: Engine, person: Person, obj: Mapping[str, Any], form: 
         return perform_plan_ack(db, person, _task_link(task)[1], form, now)
     view = complete_task(db, _int(obj, "task"), note=form.get("note", "").strip() or None,
                          actor=person.email, now=now)
-    return Done(title="Task done", lines=[f"“{view['title']}” (task {view['id']}) is marked done by {person.email}."])
+    return Done(title="Task done", lines=[f"“{view.title}” (task {view.id}) is marked done by {person.email}."])
 
 
 # --- contact held -----------------------------------------------------------------------------------------------
@@ -159,7 +159,8 @@ def perform_contact_held(db: Engine, person: Person, obj: Mapping[str, Any], for
     view = contacts.log_contact(db, pk(record.assignment), kind=str(obj["kind"]), with_email=partner.email, on=on,
                                 notes=form.get("notes", "").strip() or None, actor=person.email, now=now)
     return Done(title="Contact logged",
-                lines=[f"The {view['kind']} contact with {view['with']} on {view['on']} is logged by {person.email}."])
+                lines=[f"The {view.kind} contact with {view.with_email} on {view.on.isoformat()} is logged by "
+                       f"{person.email}."])
 
 
 # --- plan sign-off ----------------------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def _heartbeat_after(db: Engine, instant: datetime) -> bool:
 def test_daemon_sends_reminder_once_when_it_fell_due_while_stopped(
         db: Engine, spec: assignments.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
     """Stopped with SIGTERM and started again, the daemon sends a reminder that came due meanwhile exactly once."""
-    view = assignments.create_assignment(db, spec, actor="admin", now=datetime.now(UTC))
+    view = assignments.create_assignment(db, spec, actor="admin", now=datetime.now(UTC)).view()
     first = daemons.start()
     wait_for(lambda: status_counts(db) == {"sent": 3}, "the three stage_changed notices", first, daemons)
     assert daemons.stop(first) == 0, daemons.log_of(first)

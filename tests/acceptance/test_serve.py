@@ -90,7 +90,7 @@ def served(sojourn: Sojourn, tmp_path: Path) -> Iterator[Served]:
 
 def _assignment(served: Served) -> int:
     return int(assignments.create_assignment(served.db, scenarios.cast_spec(), actor="admin",
-                                             now=datetime.now(UTC))["id"])
+                                             now=datetime.now(UTC)).id)
 
 
 def _open_task(served: Served) -> dict[str, Any]:

@@ -28,7 +28,7 @@ ACTIONS = ["assignment_created", "stage_changed", "task_completed", "plan_change
 def _history(db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str], now: datetime) -> int:
     """One assignment taken through every use case that writes history (see ACTIONS); returns its id."""
     now = now.replace(microsecond=654321)  # instants must come back from the database exactly as they were hashed
-    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     first, second = (t["id"] for t in created["tasks"])
     tasks.complete_task(db, first, note="done", actor=people["coach"], now=now)
     plans.add_goal(db, created["id"], title="Lead the host sales team", measure="quarterly revenue", target="+10%",
@@ -136,7 +136,7 @@ def test_only_the_broken_assignment_is_named_and_others_verify(db: Engine, db_ur
                                                                now: datetime) -> None:
     """With two assignments and one tampered with, --assignment tells the intact one from the broken one."""
     intact = _history(db, spec, people, now)
-    broken = assignments.create_assignment(db, spec, actor=ACTOR, now=now)["id"]
+    broken = assignments.create_assignment(db, spec, actor=ACTOR, now=now).id
     _raw(db_url, "UPDATE audit_event SET details = '{}' WHERE assignment_id = :a AND seq = 1", a=broken)
     assert on_db("audit", "verify", "--assignment", str(intact)).code == 0
     outcome = on_db("audit", "verify", "--assignment", str(broken), "--json")
@@ -156,7 +156,7 @@ def test_verify_of_unknown_assignment_is_refused(on_db: Sojourn) -> None:
 def test_refused_commands_append_nothing(db: Engine, db_url: str, spec: assignments.AssignmentSpec,
                                         now: datetime) -> None:
     """An advance refused by a guard and a goal refused for its date leave the audit trail as it was."""
-    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     before = snapshot(db_url)
     with pytest.raises(GuardsUnmet):
         advance.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
@@ -171,7 +171,7 @@ def test_refused_commands_append_nothing(db: Engine, db_url: str, spec: assignme
 def test_repeated_signoff_appends_nothing(db: Engine, db_url: str, spec: assignments.AssignmentSpec,
                                           now: datetime) -> None:
     """Signing a plan version already signed writes no second event."""
-    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)
     before = snapshot(db_url)["audit_event"]
     assert plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)["already_signed"]
@@ -213,7 +213,7 @@ def test_export_of_unknown_assignment_leaves_the_file_alone(on_db: Sojourn, tmp_
 def test_assignments_from_before_the_upgrade_start_an_empty_chain(db: Engine, spec: assignments.AssignmentSpec,
                                                                   now: datetime) -> None:
     """Upgrading a database without the audit trail gives its assignments empty, intact chains that then grow."""
-    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     command.downgrade(alembic_config(db), "0001")
     command.upgrade(alembic_config(db), "head")
     assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 0, "problems": [],
@@ -229,14 +229,14 @@ def test_concurrent_appends_to_one_assignment_queue_instead_of_failing(db: Engin
                                                                        monkeypatch: pytest.MonkeyPatch,
                                                                        now: datetime) -> None:
     """On PostgreSQL a second append waits for the first transaction's head, then chains after it; both succeed."""
-    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     task_id = created["tasks"][0]["id"]
     outcomes: list[Any] = []
     append = audit.append_audit_chains
 
     def complete_task() -> None:
         try:
-            outcomes.append(tasks.complete_task(db, task_id, note=None, actor=ACTOR, now=now)["status"])
+            outcomes.append(tasks.complete_task(db, task_id, note=None, actor=ACTOR, now=now).status)
         except SojournError as exc:
             outcomes.append(exc.message)
 

@@ -23,6 +23,7 @@ from sqlmodel import select
 from engine.delivery.dispatch import dispatch_due
 from engine.domain.cadences import add_months_clamped
 from engine.domain.schedule import local_instant
+from engine.domain.views import views
 from engine.planning.planner import plan
 from engine.program import advance, assignments, people, plans
 from engine.program.tasks import complete_task, list_tasks
@@ -52,8 +53,8 @@ def assignment(db: Engine) -> int:
                                       host="DE", start="2027-01-04", end=END.isoformat(),
                                       stakeholders={r: _email(r) for r in roles if r != "assignee"})
     created = ENTERED - timedelta(days=1)
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=created)["id"])
-    while (shown := assignments.show_assignment(db, assignment_id, now=ENTERED))["stage"] != "orientation":
+    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=created).id)
+    while (shown := assignments.show_assignment(db, assignment_id, now=ENTERED).view())["stage"] != "orientation":
         for task in shown["tasks"]:
             if task["stage"] == shown["stage"] and task["status"] == "open":
                 complete_task(db, task["id"], note=None, actor="admin", now=created)
@@ -155,7 +156,7 @@ def test_calendar_lists_open_tasks_as_all_day_events_on_their_due_days(
         on_db: Sojourn, db: Engine, assignment: int, tmp_path: Path) -> None:
     """Each open task the person owns is an all-day event on its due day; a task done drops out of the next file."""
     at = ENTERED + timedelta(hours=1)
-    tasks = list_tasks(db, now=at, owner=_email("mobility"), status="open")
+    tasks = views(list_tasks(db, now=at, owner=_email("mobility"), status="open"))
     assert len(tasks) >= 2
 
     events = {str(e.uid): e for e in _export(on_db, "mobility", at, tmp_path).events}

@@ -102,7 +102,7 @@ def test_uids_stay_the_same_between_fetches_and_when_a_due_date_moves(db: Engine
     in_repatriation = NOW.replace(year=2028, month=4)  # repatriation opens 180 days before the end
     assignment_id = scenarios.assignment_in_stage(db, dataclasses.replace(spec, end=END), "repatriation",
                                                   in_repatriation)
-    task = next(t for t in assignments.show_assignment(db, assignment_id, now=in_repatriation)["tasks"]
+    task = next(t for t in assignments.show_assignment(db, assignment_id, now=in_repatriation).view()["tasks"]
                 if t["key"] == "plan_repatriation")
     client = create_app(db, SIGNER, clock=lambda: in_repatriation).test_client()
     url = _feed_url(db, task["owner"])

@@ -23,7 +23,7 @@ LEADERSHIP_YAML = builtin_workflow_texts()["leadership-development.yaml"]
 @pytest.fixture
 def assignment_id(db: Engine, spec: assignments.AssignmentSpec, now: datetime) -> int:
     """An assignment in stage interviews, so every table the CLI writes already has rows to compare."""
-    created = assignments.create_assignment(db, spec, actor="setup@example.com", now=now)
+    created = assignments.create_assignment(db, spec, actor="setup@example.com", now=now).view()
     return int(created["id"])
 
 
@@ -194,7 +194,7 @@ def test_advance_refuses_when_interview_tasks_open(on_db: Sojourn, db_url: str, 
 def test_advance_refuses_when_plan_unsigned(on_db: Sojourn, db: Engine, db_url: str, assignment_id: int,
                                             people: dict[str, str], now: datetime) -> None:
     """Leaving plan_agreed lists every unmet guard, and the sign-off guard names each missing role with its email."""
-    for task in assignments.show_assignment(db, assignment_id, now=now)["tasks"]:
+    for task in assignments.show_assignment(db, assignment_id, now=now).view()["tasks"]:
         tasks.complete_task(db, task["id"], note=None, actor="setup@example.com", now=now)
     advance.advance(db, assignment_id, to=None, reason=None, actor="setup@example.com", now=now)
     before = snapshot(db_url)
@@ -213,7 +213,7 @@ def test_advance_refuses_when_plan_unsigned(on_db: Sojourn, db: Engine, db_url: 
 def test_task_done_refuses_second_completion(on_db: Sojourn, db: Engine, db_url: str, assignment_id: int,
                                              now: datetime) -> None:
     """Completing a task that is already done exits 1 and keeps the first completion as it was."""
-    task_id = assignments.show_assignment(db, assignment_id, now=now)["tasks"][0]["id"]
+    task_id = assignments.show_assignment(db, assignment_id, now=now).view()["tasks"][0]["id"]
     tasks.complete_task(db, task_id, note="first", actor="cole.coach@example.com", now=now)
     before = snapshot(db_url)
     assert_fails(on_db("task", "done", str(task_id), "--note", "second"), 1,

@@ -48,7 +48,7 @@ def refusal(on_db: Sojourn, db_url: str, *args: str) -> tuple[int, str]:
 @pytest.fixture
 def assignment_id(db: Engine, spec: assignments.AssignmentSpec) -> int:
     return int(outcomes.create_costed_assignment(db, spec, amount="250000", currency="EUR", actor="admin",
-                                                 now=NOW)["id"])
+                                                 now=NOW).id)
 
 
 # --- assignment show ---------------------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def test_assignment_show_gives_the_outcomes_an_outcome_refusal_points_to(on_db: 
     """A second 12-month outcome is refused, pointing to `assignment show ID`, which does show that outcome."""
     at = datetime(2027, 9, 1, 12, tzinfo=UTC)  # late enough for coaching to end, with the scenario's goal inside
     longer = dataclasses.replace(spec, start="2026-01-05", end="2028-01-31")
-    assignment_id = int(assignments.create_assignment(db, longer, actor="admin", now=at)["id"])
+    assignment_id = int(assignments.create_assignment(db, longer, actor="admin", now=at).id)
     scenarios.advance_to(db, assignment_id, "completed", at)
     outcomes.record_outcome(db, assignment_id, outcomes.OutcomeReport(
         months=12, retained=True, promoted_to="Head of Sales LATAM", impact="opened the Chilean market",

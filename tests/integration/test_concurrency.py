@@ -15,6 +15,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session
 
 from engine.domain.errors import SojournError
+from engine.domain.views import views
 from engine.program import advance, assignments, tasks, workflows
 from engine.store.db import open_db
 from engine.store.models import Outbox, StageChange, Task
@@ -25,7 +26,7 @@ NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 
 
 def _ready_to_advance(db: Engine, spec: assignments.AssignmentSpec) -> int:
-    created = assignments.create_assignment(db, spec, actor="setup", now=NOW)
+    created = assignments.create_assignment(db, spec, actor="setup", now=NOW).view()
     for task in created["tasks"]:
         tasks.complete_task(db, task["id"], note=None, actor="setup", now=NOW)
     return int(created["id"])
@@ -81,7 +82,7 @@ def test_parallel_advances_have_exactly_one_winner(db: Engine, db_url: str, spec
     assert _count(db, Task, Task.stage == "plan_agreed") == 2
     # 3 at creation (assignee, mobility, the coach with tasks), 6 for the one advance to plan_agreed
     assert _count(db, Outbox, Outbox.kind == "stage_changed") == 9
-    assert assignments.history(db, assignment_id)[-1]["actor"] == f"admin{winners[0][1]}"
+    assert views(assignments.history(db, assignment_id))[-1]["actor"] == f"admin{winners[0][1]}"
 
 
 def test_losing_cli_advance_exits_1_with_a_clear_message(db: Engine, db_url: str, spec: assignments.AssignmentSpec,
@@ -112,7 +113,7 @@ def test_losing_cli_advance_exits_1_with_a_clear_message(db: Engine, db_url: str
 def test_task_stays_done_when_done_commits_while_cancel_is_under_way(db: Engine, spec: assignments.AssignmentSpec,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A `task done` that commits after a cancel loaded the tasks keeps the task done; the cancel closes the rest."""
-    created = assignments.create_assignment(db, spec, actor="setup", now=NOW)
+    created = assignments.create_assignment(db, spec, actor="setup", now=NOW).view()
     done_id, other_id = (t["id"] for t in created["tasks"])
     checked = advance._fire
 
@@ -121,7 +122,7 @@ def test_task_stays_done_when_done_commits_while_cancel_is_under_way(db: Engine,
         tasks.complete_task(db, done_id, note="sent", actor="coach", now=NOW)
 
     monkeypatch.setattr(advance, "_fire", done_meanwhile)
-    shown = advance.advance(db, created["id"], to="cancelled", reason="budget cut", actor="admin", now=NOW)
+    shown = advance.advance(db, created["id"], to="cancelled", reason="budget cut", actor="admin", now=NOW).view()
     with Session(db) as session:
         done, other = session.get(Task, done_id), session.get(Task, other_id)
         assert done is not None
@@ -135,7 +136,7 @@ def test_task_stays_done_when_done_commits_while_cancel_is_under_way(db: Engine,
 def test_task_done_is_refused_when_cancel_commits_after_task_was_read(db: Engine,
                                                                       spec: assignments.AssignmentSpec) -> None:
     """A cancel that commits after `task done` read the task wins: done is refused and the task stays cancelled."""
-    created = assignments.create_assignment(db, spec, actor="setup", now=NOW)
+    created = assignments.create_assignment(db, spec, actor="setup", now=NOW).view()
     task_id = created["tasks"][0]["id"]
     cancelled: list[bool] = []
 
@@ -167,6 +168,6 @@ def test_concurrent_init_on_postgresql_all_succeed(postgres_url: str, tmp_path: 
         results = [(p.returncode, err) for p in runs for _, err in [p.communicate(timeout=120)]]
         assert [code for code, _ in results] == [0, 0, 0], results
         engine = open_db(url)
-        assert [(w["name"], w["version"]) for w in workflows.list_workflows(engine)] == [
+        assert [(w["name"], w["version"]) for w in views(workflows.list_workflows(engine))] == [
             ("leadership-development", 1), ("short-term-project", 1)]
         engine.dispose()

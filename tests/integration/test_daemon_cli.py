@@ -34,8 +34,8 @@ OUTBOX_FIELDS = {"key", "kind", "assignment_id", "task_id", "recipient", "role",
 @pytest.fixture
 def created(db: Engine, spec: assignments.AssignmentSpec) -> int:
     """An assignment created a minute ago: three stage_changed notices (assignee, mobility, coach) wait."""
-    created = assignments.create_assignment(db, spec, actor="admin", now=datetime.now(UTC) - timedelta(minutes=1))
-    return int(created["id"])
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    return assignments.create_assignment(db, spec, actor="admin", now=at).id
 
 
 def _config(tmp_path: Path, body: str) -> Path:

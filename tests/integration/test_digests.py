@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from engine.delivery.dispatch import dispatch_due
 from engine.delivery.links import LinkSigner
 from engine.domain.notices import NewNotice, NoticeKind
+from engine.domain.views import views
 from engine.planning.forecast import forecast_assignments
 from engine.program import assignments, digests, tasks
 from engine.program.people import list_people
@@ -98,7 +99,7 @@ def statuses(db: Engine) -> dict[str, str]:
 
 
 def first_task(db: Engine, assignment_id: int) -> int:
-    return int(assignments.show_assignment(db, assignment_id, now=MONDAY)["tasks"][0]["id"])
+    return int(assignments.show_assignment(db, assignment_id, now=MONDAY).view()["tasks"][0]["id"])
 
 
 def test_daily_digest_sends_one_message_a_day_with_each_notice_and_its_link(
@@ -210,12 +211,12 @@ def test_a_notice_cancelled_after_gathering_is_left_out_of_its_digest(
 
 
 def _coach_id(db: Engine) -> str:
-    return str(next(p["id"] for p in list_people(db) if p["email"] == COACH))
+    return str(next(p["id"] for p in views(list_people(db)) if p["email"] == COACH))
 
 
 def test_forecast_lists_digests_as_they_would_go_out(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """The coach on a daily digest gets digests at 09:00 local time, and no informational notice on its own."""
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=MONDAY)["id"])
+    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=MONDAY).id)
     digests.set_person_digest(db, COACH, "daily", now=MONDAY)
     to_coach = [n for n in forecast_assignments(db, [assignment_id], now=MONDAY).notices if n.recipient == COACH]
     kinds = {n.kind for n in to_coach}

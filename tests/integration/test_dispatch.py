@@ -71,7 +71,7 @@ def _created_telling_every_role(db: Engine, spec: assignments.AssignmentSpec, no
     """An assignment created at `now` on a workflow version that tells all seven roles of a stage change."""
     assert "sponsor, talent, mobility]" in EVERY_ROLE_TOLD
     workflows.install_workflow(db, EVERY_ROLE_TOLD, source="every-role-told.yaml", now=now)
-    return int(assignments.create_assignment(db, spec, actor="admin", now=now)["id"])
+    return int(assignments.create_assignment(db, spec, actor="admin", now=now).id)
 
 
 @pytest.fixture
@@ -346,7 +346,7 @@ def test_row_is_not_claimed_when_deliver_at_is_still_ahead(db: Engine, people: d
     """A notification meant for 09:00 tomorrow stays pending until then."""
     spec = assignments.AssignmentSpec("leadership-development", people["assignee"], "BR", "DE", "2026-03-01",
                                       "2027-08-31", {r: e for r, e in people.items() if r != "assignee"})
-    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=now)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=now).id
     tomorrow = now + timedelta(days=1)
     with transaction(db) as session:
         queries.insert_notifications(session, [NewNotice(

@@ -135,7 +135,7 @@ def test_hostile_task_titles_and_names_stay_labels_in_the_gantt_chart(
     people.add_person(db, "hostile@example.com", name='Ana: "Lima"; #1 %% x', tz="UTC")
     roles = {role: spec.stakeholders[role] for role in ("sending_manager", "host_manager", "mobility")}
     hostile_spec = replace(spec, workflow="hostile-project", assignee="hostile@example.com", stakeholders=roles)
-    created = assignments.create_assignment(db, hostile_spec, actor="admin", now=NOW)
+    created = assignments.create_assignment(db, hostile_spec, actor="admin", now=NOW).view()
     with freeze_time(NOW):
         outcome = on_db("assignment", "show", str(created["id"]), "--gantt")
     assert outcome.code == 0, outcome.stderr

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from engine.delivery.dispatch import dispatch_due, notification_of
 from engine.delivery.links import LinkAction, LinkRefused, LinkSigner, NoticeFacts, Refusal, notice_action
 from engine.domain.errors import SojournError
+from engine.domain.views import views
 from engine.program import assignments, audit, checkins, plans, tasks
 from engine.store.db import transaction
 from engine.store.models import (
@@ -55,11 +56,11 @@ def _refused(call: Any) -> Refusal:
 
 @pytest.fixture
 def assignment(db: Engine, spec: assignments.AssignmentSpec) -> int:
-    return int(assignments.create_assignment(db, spec, actor="admin", now=NOW)["id"])
+    return int(assignments.create_assignment(db, spec, actor="admin", now=NOW).id)
 
 
 def _first_task(db: Engine, assignment_id: int) -> dict[str, Any]:
-    return tasks.list_tasks(db, now=NOW, assignment_id=assignment_id)[0]
+    return views(tasks.list_tasks(db, now=NOW, assignment_id=assignment_id))[0]
 
 
 def test_preview_describes_the_task_and_writes_nothing(db: Engine, assignment: int) -> None:
@@ -218,7 +219,7 @@ def test_the_persons_page_lists_open_tasks_in_their_zone_and_owed_signoffs(
     assignment_id = _plan_agreed(db, spec)
     action, token = _link(people["host_manager"], LinkAction.MY_PAGE, {})
     page = actions.person_page(db, SIGNER, action, token, now=LATER)
-    owned = tasks.list_tasks(db, now=LATER, owner=people["host_manager"], status="open")
+    owned = views(tasks.list_tasks(db, now=LATER, owner=people["host_manager"], status="open"))
     assert [t["title"] for t in page.tasks] == [t["title"] for t in owned]
     assert all(t["due_local"].endswith("00:00") for t in page.tasks)  # midnight ending the day, Berlin time
     assert [(s["assignment_id"], s["role"], s["plan_version"]) for s in page.signoffs] == [
@@ -269,7 +270,7 @@ def test_a_task_done_from_the_cli_makes_its_link_say_already_done(db: Engine, as
 
 
 def _goal_ids(db: Engine, assignment_id: int) -> list[int]:
-    return [int(g["id"]) for g in assignments.show_assignment(db, assignment_id, now=NOW)["goals"]]
+    return [int(g["id"]) for g in assignments.show_assignment(db, assignment_id, now=NOW).view()["goals"]]
 
 
 def _last_event(db: Engine, assignment_id: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 
 from engine.domain.cadences import add_months_clamped
 from engine.domain.errors import BadInput, ConcurrentChange, SojournError
+from engine.domain.views import views
 from engine.planning.migration_preview import preview_migration
 from engine.planning.planner import plan
 from engine.program import advance, assignments, audit, migration, workflows
@@ -56,7 +57,7 @@ def _pilot_text() -> str:
 
 
 def _install(db: Engine, text_: str) -> int:
-    return int(workflows.install_workflow(db, text_, source="test.yaml", now=CREATED)["version"])
+    return int(workflows.install_workflow(db, text_, source="test.yaml", now=CREATED).version)
 
 
 def _pilot_then_current(db: Engine) -> tuple[int, int]:
@@ -65,7 +66,7 @@ def _pilot_then_current(db: Engine) -> tuple[int, int]:
 
 
 def _in_coaching(db: Engine, spec: assignments.AssignmentSpec, at: datetime = CREATED) -> int:
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=at)["id"])
+    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=at).id)
     advance_to(db, assignment_id, "coaching", at)
     return assignment_id
 
@@ -97,7 +98,7 @@ def _sweep_until(db: Engine, until: datetime, clock: Any) -> None:
 
 
 def _assignee_tz(db: Engine) -> str:
-    return next(p["tz"] for p in list_people(db) if p["email"] == scenarios.cast_spec().assignee)
+    return next(p["tz"] for p in views(list_people(db)) if p["email"] == scenarios.cast_spec().assignee)
 
 
 def _outbox(db: Engine, *kinds: str) -> list[Outbox]:
@@ -167,10 +168,10 @@ def test_daemon_sends_checkins_and_pulses_after_migration_without_back_filling(
     assert len(sponsor_after) == len(set(sponsor_after))
     assert sponsor_before <= set(sponsor_after)
 
-    migrated = [h for h in assignments.history(db, assignment_id) if h["event"] == audit.WORKFLOW_MIGRATED]
+    migrated = [h for h in views(assignments.history(db, assignment_id)) if h["event"] == audit.WORKFLOW_MIGRATED]
     assert [(h["from"], h["to"], h["actor"], h["reason"]) for h in migrated] == [
         (pilot, current, "admin", "the program's second year")]
-    shown = assignments.show_assignment(db, assignment_id, now=MIGRATED)
+    shown = assignments.show_assignment(db, assignment_id, now=MIGRATED).view()
     assert (shown["workflow_version"], shown["stage"]) == (current, "coaching")
     assert audit.verify_audit(db)["intact"]
 
@@ -194,12 +195,12 @@ def test_an_assignment_already_on_the_version_is_skipped_and_finished_ones_never
     assignment_id, cancelled = _in_coaching(db, spec), _in_coaching(db, spec)
     advance.advance(db, cancelled, to="cancelled", reason="budget", actor="admin", now=CREATED)
     current = _install(db, _current_text())
-    on_current = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    on_current = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
     view = migrate_workflow(db, _request(current, assignment_ids=(assignment_id, on_current, cancelled)),
                             actor="admin", now=MIGRATED, dry_run=False)
     assert [m["assignment_id"] for m in view["assignments"]] == [assignment_id]
     assert [s["assignment_id"] for s in view["skipped"]] == [on_current, cancelled]
-    assert assignments.show_assignment(db, cancelled, now=MIGRATED)["workflow_version"] == pilot
+    assert assignments.show_assignment(db, cancelled, now=MIGRATED).workflow_version == pilot
 
 
 # --- a renamed stage and a removed task --------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def test_renamed_stage_is_refused_without_a_mapping_and_moves_with_it(db: Engine
     reminders are cancelled, the new task is due from the stage's rule, and nothing is sent for the old task."""
     with freeze_time(CREATED) as clock:
         assignment_id = _in_coaching(db, spec)
-        review = next(t for t in assignments.show_assignment(db, assignment_id, now=CREATED)["tasks"]
+        review = next(t for t in assignments.show_assignment(db, assignment_id, now=CREATED).view()["tasks"]
                       if t["key"] == "mid_assignment_review")
         with transaction(db) as session:  # the review falls due soon, so its reminder is queued
             session.connection().execute(text("UPDATE task SET due_on = :d, next_reminder_at = :r WHERE id = :i"),
@@ -261,7 +262,7 @@ def test_renamed_stage_is_refused_without_a_mapping_and_moves_with_it(db: Engine
         assert old.status == "cancelled"
         about_old = session.exec(select(Outbox).where(Outbox.task_id == review["id"])).all()
     assert {r.status for r in about_old} == {"cancelled"}
-    assert assignments.show_assignment(db, assignment_id, now=MIGRATED)["stage"] == "coaching_abroad"
+    assert assignments.show_assignment(db, assignment_id, now=MIGRATED).stage == "coaching_abroad"
     assert audit.verify_audit(db)["intact"]
 
 
@@ -282,13 +283,13 @@ def test_an_advance_committing_while_a_migration_plans_wins_and_the_migration_wr
         return found
 
     monkeypatch.setattr(migration, "plan_migration", advance_meanwhile)
-    before_other = assignments.show_assignment(db, other, now=MIGRATED)
+    before_other = assignments.show_assignment(db, other, now=MIGRATED).view()
     with pytest.raises(ConcurrentChange) as lost:
         migrate_workflow(db, _request(current), actor="admin", now=MIGRATED, dry_run=False)
     assert lost.value.exit_code == 1
-    assert assignments.show_assignment(db, assignment_id, now=MIGRATED)["stage"] == "cancelled"
-    assert assignments.show_assignment(db, other, now=MIGRATED) == before_other
-    assert not [h for h in assignments.history(db, other) if h["event"] == audit.WORKFLOW_MIGRATED]
+    assert assignments.show_assignment(db, assignment_id, now=MIGRATED).stage == "cancelled"
+    assert assignments.show_assignment(db, other, now=MIGRATED).view() == before_other
+    assert not [h for h in views(assignments.history(db, other)) if h["event"] == audit.WORKFLOW_MIGRATED]
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -305,7 +306,7 @@ def test_a_migration_committing_while_an_advance_checks_wins_and_the_advance_wri
     monkeypatch.setattr(advance, "_fire", migrate_meanwhile)
     with pytest.raises(ConcurrentChange):
         advance.advance(db, assignment_id, to="cancelled", reason="budget", actor="admin", now=MIGRATED)
-    shown = assignments.show_assignment(db, assignment_id, now=MIGRATED)
+    shown = assignments.show_assignment(db, assignment_id, now=MIGRATED).view()
     assert (shown["stage"], shown["workflow_version"]) == ("coaching", current)
 
 
@@ -330,7 +331,7 @@ def test_bad_migrations_say_why_exit_nonzero_and_change_nothing(
         says: str) -> None:
     """Unknown workflow or version, bad mappings and a backward move: Error lines, the exit code, no write."""
     _, pilot, current = _cli_setup(db, spec)
-    newer = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    newer = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
     filled = [a.format(current=current, pilot=pilot, newer=newer) for a in args]
     before = snapshot(db_url)
     result = sojourn("--db", db_url, "workflow", "migrate", *filled, "--reason", "second year")
@@ -344,7 +345,7 @@ def test_bad_migrations_say_why_exit_nonzero_and_change_nothing(
 def test_every_problem_of_a_migration_is_reported_at_once(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """A backward move of a named assignment and a mapping to a missing stage come out together, as bad input."""
     _, pilot, _ = _pilot_assignment(db, spec)
-    newer = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    newer = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
     with pytest.raises(BadInput) as bad:
         migrate_workflow(db, _request(pilot, assignment_ids=(newer,), stage_map=("coaching=nowhere",)),
                          actor="admin", now=MIGRATED, dry_run=False)

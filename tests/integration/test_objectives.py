@@ -63,7 +63,7 @@ def stint(db: Engine, people: dict[str, str], now: datetime) -> int:
     workflows.install_workflow(db, ALIGNED_YAML, source="aligned.yaml", now=now)
     spec = assignments.AssignmentSpec("aligned-stint", EMAIL["assignee"], "BR", "DE", "2026-03-01", "2027-08-31",
                                       {"sending_manager": EMAIL["sending_manager"], "talent": EMAIL["talent"]})
-    return int(assignments.create_assignment(db, spec, actor=ACTOR, now=now)["id"])
+    return int(assignments.create_assignment(db, spec, actor=ACTOR, now=now).id)
 
 
 def _sign(db: Engine, assignment_id: int, now: datetime) -> None:
@@ -72,7 +72,7 @@ def _sign(db: Engine, assignment_id: int, now: datetime) -> None:
 
 def _move_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None:
     """Finish each stage's tasks, have every signer sign the plan as it stands, and advance, until `stage`."""
-    while (current := assignments.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
+    while (current := assignments.show_assignment(db, assignment_id, now=at).stage) != stage:
         scenarios.finish_stage_tasks(db, assignment_id, at)
         if current == "plan_agreed":
             plans.sign_plan_by_holders(db, assignment_id, PLAN_SIGNERS, actor=ACTOR, now=at)
@@ -97,12 +97,12 @@ def test_unaligned_goal_holds_the_plan_naming_the_goal_and_who_must_act(db: Engi
     assert f"goal {loose} (Learn German)" in refused.stderr
     assert EMAIL["talent"] in refused.stderr
     assert "Lead the host sales team" not in refused.stderr
-    blocking = assignments.show_assignment(db, stint, now=now)["blocking"]
+    blocking = assignments.show_assignment(db, stint, now=now).view()["blocking"]
     assert [(b["guard"], [w["email"] for w in b["who"]]) for b in blocking] == [("goals_aligned", [EMAIL["talent"]])]
 
     plans.edit_goal(db, loose, objectives=[str(organisation)], actor=ACTOR, now=now)
     _sign(db, stint, now)
-    moved = advance.advance(db, stint, to=None, reason=None, actor=ACTOR, now=now)
+    moved = advance.advance(db, stint, to=None, reason=None, actor=ACTOR, now=now).view()
     assert moved["stage"] == "abroad"
 
 
@@ -116,17 +116,17 @@ def test_level_not_covered_is_named(db: Engine, stint: int, now: datetime) -> No
     text = "\n".join(refused.value.lines())
     assert "no goal is aligned to an objective of level mobility_team" in text
     assert "aligned to no objective" not in text
-    assert assignments.show_assignment(db, stint, now=now)["stage"] == "agree"
+    assert assignments.show_assignment(db, stint, now=now).stage == "agree"
 
 
 def test_built_in_workflow_agrees_an_unaligned_plan(db: Engine, spec: assignments.AssignmentSpec,
                                                     now: datetime) -> None:
     """The built-in workflow does not require alignment: a plan whose goal serves no objective is agreed as before."""
-    assignment_id = int(assignments.create_assignment(db, spec, actor=ACTOR, now=now)["id"])
+    assignment_id = int(assignments.create_assignment(db, spec, actor=ACTOR, now=now).id)
     _move_to(db, assignment_id, "plan_agreed", now)
     _goal(db, assignment_id, "Lead the host sales team", now)
     _move_to(db, assignment_id, "orientation", now)
-    assert assignments.show_assignment(db, assignment_id, now=now)["stage"] == "orientation"
+    assert assignments.show_assignment(db, assignment_id, now=now).stage == "orientation"
 
 
 def test_workflow_validate_reports_bad_guard_values(sojourn: Sojourn, tmp_path: Path) -> None:
@@ -231,7 +231,7 @@ def _assignee_assignment(db: Engine, spec: assignments.AssignmentSpec, number: i
     """An assignment of its own assignee, agreeing its plan."""
     email = f"assignee{number:02d}@example.com"
     add_person(db, email, name=f"Assignee {number:02d}", tz="UTC")
-    created = assignments.create_assignment(db, replace(spec, assignee=email), actor=ACTOR, now=AGREED_AT)
+    created = assignments.create_assignment(db, replace(spec, assignee=email), actor=ACTOR, now=AGREED_AT).view()
     assignment_id = int(created["id"])
     _move_to(db, assignment_id, "plan_agreed", AGREED_AT)
     return assignment_id

@@ -44,7 +44,7 @@ def _noon(day: str | date) -> datetime:
 
 def move_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None:
     """Finish each stage's tasks, agree a plan with a goal due a month before the end, and advance, all at `at`."""
-    while (shown := assignments.show_assignment(db, assignment_id, now=at))["stage"] != stage:
+    while (shown := assignments.show_assignment(db, assignment_id, now=at).view())["stage"] != stage:
         for task in shown["tasks"]:
             if task["stage"] == shown["stage"] and task["status"] == "open":
                 complete_task(db, task["id"], note=None, actor=ACTOR, now=at)
@@ -63,7 +63,7 @@ def new_assignment(db: Engine, spec: assignments.AssignmentSpec, number: int, st
     created_at = _noon(start) - timedelta(days=1)
     add_person(db, email, name=f"Assignee {number:02d}", tz="UTC")
     each = replace(spec, assignee=email, start=start, end=end, host=host)
-    return int(assignments.create_assignment(db, each, actor=ACTOR, now=created_at)["id"])
+    return int(assignments.create_assignment(db, each, actor=ACTOR, now=created_at).id)
 
 
 def returned_assignment(db: Engine, spec: assignments.AssignmentSpec, number: int, start: str, end: str,
@@ -76,7 +76,7 @@ def returned_assignment(db: Engine, spec: assignments.AssignmentSpec, number: in
 
 def check_in(db: Engine, assignment_id: int, number: int, percent: int, at: datetime) -> None:
     """A check-in on the assignment's goal by its assignee (`assigneeNN@example.com`, as `new_assignment` names)."""
-    goal_id = int(assignments.show_assignment(db, assignment_id, now=at)["goals"][0]["id"])
+    goal_id = int(assignments.show_assignment(db, assignment_id, now=at).view()["goals"][0]["id"])
     checkins.record_checkin(db, assignment_id, by=f"assignee{number:02d}@example.com", progress={goal_id: percent},
                             note=None, feedback=None, actor=ACTOR, now=at)
 
@@ -272,7 +272,7 @@ def test_outcome_record_completes_the_milestone_task_and_prints_the_outcome(
         12, False, "2025-01-31", "Regional Director")
     assert shown["considered_for_promotion"] is True  # a promotion implies it was considered
     assert shown["competencies"] == [{"name": "negotiation", "before": 2, "after": 4, "growth": 2}]
-    tasks = {t["key"]: t for t in assignments.show_assignment(db, returned, now=SUMMARY_AT)["tasks"]}
+    tasks = {t["key"]: t for t in assignments.show_assignment(db, returned, now=SUMMARY_AT).view()["tasks"]}
     assert tasks["record_outcome_12_months"]["status"] == "done"
     assert tasks["record_outcome_12_months"]["id"] == shown["task_completed"]
     assert tasks["record_outcome_24_months"]["status"] == "open"
@@ -343,7 +343,7 @@ def test_outcome_record_refuses_an_assignment_not_completed(on_db: Sojourn, db_u
                                                             spec: assignments.AssignmentSpec,
                                                             people: dict[str, str]) -> None:
     """An outcome before `completed` is refused with exit 1 and nothing written."""
-    assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=SUMMARY_AT)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=SUMMARY_AT).id
     code, stderr = refused(on_db, db_url, "outcome", "record", str(assignment_id), "--months", "12",
                            "--retained", "yes")
     assert code == 1
@@ -373,7 +373,7 @@ def test_cost_early_return_and_summary_refuse_bad_values(on_db: Sojourn, db_url:
                                                          spec: assignments.AssignmentSpec, people: dict[str, str],
                                                          args: list[str], code: int, message: str) -> None:
     """Bad categories, amounts, currencies, ids and filters: an `Error:` line, the exit code, nothing written."""
-    assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=SUMMARY_AT)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=SUMMARY_AT).id
     move_to(db, assignment_id, "coaching", SUMMARY_AT)
     result = refused(on_db, db_url, *[a.format(id=assignment_id) for a in args])
     assert result[0] == code

@@ -59,7 +59,7 @@ def stint(db: Engine, people: dict[str, str], now: datetime) -> int:
     workflows.install_workflow(db, STINT_YAML, source="stint.yaml", now=now)
     spec = assignments.AssignmentSpec("mentoring-stint", EMAIL["assignee"], "BR", "DE", "2026-03-01", "2027-08-31",
                                       STINT_PEOPLE)
-    return int(assignments.create_assignment(db, spec, actor=ACTOR, now=now)["id"])
+    return int(assignments.create_assignment(db, spec, actor=ACTOR, now=now).id)
 
 
 def _add_goal(db: Engine, assignment_id: int, now: datetime, title: str = "Lead the host sales team",
@@ -142,7 +142,7 @@ def test_a_change_voids_exactly_that_versions_sign_offs(db: Engine, stint: int, 
     assert {s["void"] for s in third["signoffs"]} == {True}
     fourth = plans.show_plan(db, stint)
     assert (fourth["plan_version"], fourth["signed_off_by"], fourth["unsigned"]) == (4, [], ["assignee", "home_lead"])
-    blocking = assignments.show_assignment(db, stint, now=now)["blocking"]
+    blocking = assignments.show_assignment(db, stint, now=now).view()["blocking"]
     assert [b["reason"] for b in blocking] == ["plan version 4 is not signed off by: assignee, home_lead"]
 
 
@@ -237,7 +237,7 @@ def test_acknowledgement_task_is_not_done_by_task_done(db: Engine, db_url: str, 
 def test_plan_tasks_do_not_hold_the_stage(db: Engine, agreed: int, now: datetime) -> None:
     """The follow-up and acknowledgement tasks run on the ladder but never block leaving the stage."""
     _add_goal(db, agreed, now, title="Run the DACH launch")
-    assert advance.advance(db, agreed, to=None, reason=None, actor=ACTOR, now=now)["stage"] == "done"
+    assert advance.advance(db, agreed, to=None, reason=None, actor=ACTOR, now=now).stage == "done"
 
 
 # --- the built-in program ---------------------------------------------------------------------------------------
@@ -246,7 +246,7 @@ def test_plan_tasks_do_not_hold_the_stage(db: Engine, agreed: int, now: datetime
 def test_built_in_workflow_refuses_goals_due_during_immersion(db: Engine, spec: assignments.AssignmentSpec,
                                                               now: datetime) -> None:
     """No goal of leadership-development falls due in the first 90 days abroad; the error names the rule."""
-    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     with pytest.raises(BadInput, match=r"first 90 days abroad \(rule plan.immersion_days") as refused:
         plans.add_goal(db, created["id"], title="Quick win", measure="m", target="t", due="2026-05-29", actor=ACTOR,
                        now=now)
@@ -259,7 +259,7 @@ def test_workflow_without_plan_section_has_no_plan_rules(db: Engine, people: dic
     """short-term-project declares no plan: goals change freely, nobody is told, nothing awaits acknowledgement."""
     spec = assignments.AssignmentSpec("short-term-project", EMAIL["assignee"], "BR", "DE", "2026-03-01", "2026-06-30",
                                       {role: EMAIL[role] for role in ("sending_manager", "host_manager", "mobility")})
-    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     plans.add_goal(db, created["id"], title="Ship the pilot", measure="m", target="t", due="2026-03-15", actor=ACTOR,
                    now=now)
     assert _count(db, Outbox, Outbox.kind == "plan_changed") == 0

@@ -132,7 +132,7 @@ def test_erase_is_refused_while_the_person_holds_a_running_role(db: Engine, db_u
                                                                 people: dict[str, str], now: datetime) -> None:
     """A person holding a role in a running assignment is not erased: exit 1 naming each assignment and role to
     hand over with set-stakeholder, nothing written."""
-    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=now)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=now).id
     before = snapshot(db_url)
     outcome = on_db("person", "erase", people["coach"], "--reason", "left")
     assert outcome.code == 1

@@ -45,7 +45,7 @@ def _finish_stage_tasks(db: Engine, view: dict[str, Any], at: datetime) -> None:
 
 def _advance(db: Engine, assignment_id: int, at: datetime, **options: Any) -> None:
     with freeze_time(at):
-        view = assignments.show_assignment(db, assignment_id, now=at)
+        view = assignments.show_assignment(db, assignment_id, now=at).view()
         if options.get("to") is None:
             _finish_stage_tasks(db, view, at)
         advance.advance(db, assignment_id, to=options.get("to"), reason=options.get("reason"), actor=ACTOR, now=at)
@@ -66,7 +66,7 @@ def seed_program(db: Engine, spec: assignments.AssignmentSpec) -> dict[str, int]
     ids = {}
     with freeze_time(SEEDED_AT):
         for name, each in specs.items():
-            ids[name] = assignments.create_assignment(db, each, actor=ACTOR, now=SEEDED_AT)["id"]
+            ids[name] = assignments.create_assignment(db, each, actor=ACTOR, now=SEEDED_AT).id
     _advance(db, ids["a3"], _at(A3_CANCELLED_AFTER), to="cancelled", reason=CANCEL_REASON)
     _advance(db, ids["a1"], _at(A1_INTERVIEWS_DAYS))
     _advance(db, ids["a2"], _at(A2_INTERVIEWS_DAYS))

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from engine.domain.errors import BadInput, GuardsUnmet, InvalidTransition, NotFound
+from engine.domain.views import views
 from engine.program import advance, assignments, imports, plans, tasks, workflows
 from engine.store.models import Outbox, StageChange, Task
 from workflows import builtin_workflow_texts
@@ -18,7 +19,7 @@ ACTOR = "admin@example.com"
 
 
 def _create(db: Engine, spec: assignments.AssignmentSpec, now: datetime) -> dict[str, Any]:
-    return assignments.create_assignment(db, spec, actor=ACTOR, now=now)
+    return assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
 
 
 def _finish_stage_tasks(db: Engine, assignment: dict[str, Any], now: datetime) -> None:
@@ -54,9 +55,9 @@ def test_create_writes_history_and_stage_notices_in_the_same_transaction(db: Eng
                                                                         now: datetime) -> None:
     """Creation appends history and tells every stakeholder through the outbox."""
     created = _create(db, spec, now)
-    assert assignments.history(db, created["id"]) == [{"event": "stage_changed", "from": None, "to": "interviews",
-                                                       "at": now.isoformat(), "actor": ACTOR, "reason": "created",
-                                                       "workflow_version": 1}]
+    assert views(assignments.history(db, created["id"])) == [{
+        "event": "stage_changed", "from": None, "to": "interviews", "at": now.isoformat(), "actor": ACTOR,
+        "reason": "created", "workflow_version": 1}]
     assert _count(db, Outbox, Outbox.kind == "stage_changed") == 3  # assignee, mobility, the coach with tasks
 
 
@@ -68,7 +69,7 @@ def test_advance_refuses_when_stage_tasks_are_open(db: Engine, spec: assignments
     assert refused.value.details == [
         "stage_tasks_done: 2 task(s) of stage interviews still open: interview_assignee (coach); "
         "interview_sending_manager (coach); must act: coach cole.coach@example.com"]
-    assert assignments.show_assignment(db, created["id"], now=now)["stage"] == "interviews"
+    assert assignments.show_assignment(db, created["id"], now=now).stage == "interviews"
     assert _count(db, StageChange) == 1
 
 
@@ -76,7 +77,7 @@ def test_advance_refuses_when_plan_unsigned(db: Engine, spec: assignments.Assign
     """Leaving plan_agreed lists every missing sign-off with the person who must sign."""
     created = _create(db, spec, now)
     _finish_stage_tasks(db, created, now)
-    moved = advance.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
+    moved = advance.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now).view()
     _finish_stage_tasks(db, moved, now)
     plans.add_goal(db, created["id"], title="Lead", measure="NPS", target="40", due="2026-12-01", actor=ACTOR,
                    now=now)
@@ -93,11 +94,11 @@ def test_new_goal_invalidates_earlier_signoffs(db: Engine, spec: assignments.Ass
     """Sign-offs bind to a plan version; changing the plan needs them again."""
     created = _create(db, spec, now)
     _agree_plan(db, created["id"], now)
-    assert assignments.show_assignment(db, created["id"], now=now)["signed_off_by"] == [
+    assert assignments.show_assignment(db, created["id"], now=now).view()["signed_off_by"] == [
         "assignee", "host_manager", "mobility", "sending_manager", "talent"]
     plans.add_goal(db, created["id"], title="Mentor two local leads", measure="mentees promoted", target="1",
                    due="2027-06-30", actor=ACTOR, now=now)
-    shown = assignments.show_assignment(db, created["id"], now=now)
+    shown = assignments.show_assignment(db, created["id"], now=now).view()
     assert (shown["plan_version"], shown["signed_off_by"]) == (3, [])
 
 
@@ -106,7 +107,7 @@ def test_plan_change_after_agreement_tells_the_sending_manager(db: Engine, spec:
     """A goal added abroad writes a plan_changed notice to the home manager at once."""
     created = _create(db, spec, now)
     _finish_stage_tasks(db, created, now)
-    moved = advance.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
+    moved = advance.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now).view()
     _finish_stage_tasks(db, moved, now)
     _agree_plan(db, created["id"], now)
     assert _count(db, Outbox, Outbox.kind == "plan_changed") == 0
@@ -125,11 +126,12 @@ def test_cancel_needs_a_reason_and_closes_open_tasks(db: Engine, spec: assignmen
     created = _create(db, spec, now)
     with pytest.raises(BadInput, match="needs a reason"):
         advance.advance(db, created["id"], to="cancelled", reason=None, actor=ACTOR, now=now)
-    cancelled = advance.advance(db, created["id"], to="cancelled", reason="family emergency", actor=ACTOR, now=now)
+    cancelled = advance.advance(db, created["id"], to="cancelled", reason="family emergency", actor=ACTOR,
+                                now=now).view()
     assert cancelled["stage"] == "cancelled"
     assert {t["status"] for t in cancelled["tasks"]} == {"cancelled"}
     assert _count(db, Task, Task.next_reminder_at.is_not(None)) == 0  # type: ignore[union-attr]
-    assert assignments.history(db, created["id"])[-1]["reason"] == "family emergency"
+    assert views(assignments.history(db, created["id"]))[-1]["reason"] == "family emergency"
 
 
 def test_advance_to_unreachable_stage_is_invalid(db: Engine, spec: assignments.AssignmentSpec, now: datetime) -> None:
@@ -148,7 +150,7 @@ def test_full_lifecycle_reaches_completed(db: Engine, spec: assignments.Assignme
         _finish_stage_tasks(db, assignment, now)
         if assignment["stage"] == "plan_agreed":
             _agree_plan(db, assignment["id"], now)
-        assignment = advance.advance(db, assignment["id"], to=None, reason=None, actor=ACTOR, now=now)
+        assignment = advance.advance(db, assignment["id"], to=None, reason=None, actor=ACTOR, now=now).view()
         stages.append(assignment["stage"])
         now += timedelta(days=1)
     assert stages == ["interviews", "plan_agreed", "orientation", "manager_briefing", "alignment_meetings",
@@ -166,7 +168,7 @@ def test_repatriation_waits_for_the_window_before_the_end_date(db: Engine, spec:
         _finish_stage_tasks(db, assignment, now)
         if assignment["stage"] == "plan_agreed":
             _agree_plan(db, assignment["id"], now)
-        assignment = advance.advance(db, assignment["id"], to=None, reason=None, actor=ACTOR, now=now)
+        assignment = advance.advance(db, assignment["id"], to=None, reason=None, actor=ACTOR, now=now).view()
     _finish_stage_tasks(db, assignment, now)
     with pytest.raises(GuardsUnmet) as refused:
         advance.advance(db, assignment["id"], to=None, reason=None, actor=ACTOR, now=now)
@@ -182,12 +184,12 @@ def test_installed_version_applies_to_new_assignments_only(db: Engine, spec: ass
         "      - key: interview_sending_manager",
         "      - key: interview_host_manager\n        title: Interview the host manager\n        owner: coach\n"
         "        due: {days: 10}\n      - key: interview_sending_manager")
-    installed = workflows.install_workflow(db, text, source="v2.yaml", now=now)
+    installed = workflows.install_workflow(db, text, source="v2.yaml", now=now).view()
     assert (installed["version"], installed["new"]) == (2, True)
-    assert workflows.install_workflow(db, text, source="v2.yaml", now=now)["new"] is False
+    assert workflows.install_workflow(db, text, source="v2.yaml", now=now).new is False
     after = _create(db, spec, now)
-    assert assignments.show_assignment(db, before["id"], now=now)["workflow_version"] == 1
-    assert len(assignments.show_assignment(db, before["id"], now=now)["tasks"]) == 2
+    assert assignments.show_assignment(db, before["id"], now=now).workflow_version == 1
+    assert len(assignments.show_assignment(db, before["id"], now=now).view()["tasks"]) == 2
     assert (after["workflow_version"], len(after["tasks"])) == (2, 3)
 
 
@@ -201,9 +203,9 @@ def test_import_is_all_or_nothing_with_line_numbers(db: Engine, people: dict[str
     with pytest.raises(BadInput) as refused:
         imports.import_assignments(db, text, source="hr.csv", actor=ACTOR, now=datetime(2026, 3, 2, tzinfo=UTC))
     assert refused.value.details == ["hr.csv, line 3: end 2025-04-01 must be after start 2026-04-01"]
-    assert assignments.list_assignments(db, now=datetime(2026, 3, 2, tzinfo=UTC)) == []
-    imported = imports.import_assignments(db, text.replace(bad, good), source="hr.csv", actor=ACTOR,
-                                          now=datetime(2026, 3, 2, tzinfo=UTC))
+    assert views(assignments.list_assignments(db, now=datetime(2026, 3, 2, tzinfo=UTC))) == []
+    imported = views(imports.import_assignments(db, text.replace(bad, good), source="hr.csv", actor=ACTOR,
+                                          now=datetime(2026, 3, 2, tzinfo=UTC)))
     assert len(imported) == 3
 
 
@@ -217,8 +219,8 @@ def test_init_keeps_an_admins_newer_version(db: Engine, now: datetime) -> None:
     """Re-running init (as a service unit does at every start) does not reinstall a built-in over a custom version."""
     custom = builtin_workflow_texts()["leadership-development.yaml"].replace(
         "title: Leadership development assignment", "title: Leadership development (EMEA)")
-    assert workflows.install_workflow(db, custom, source="emea.yaml", now=now)["version"] == 2
-    report = workflows.init(db, now=now)
+    assert workflows.install_workflow(db, custom, source="emea.yaml", now=now).version == 2
+    report = workflows.init(db, now=now).view()
     assert {w["name"]: (w["version"], w["new"]) for w in report["workflows"]} == {
         "leadership-development": (1, False), "short-term-project": (1, False)}
-    assert workflows.show_workflow(db, "leadership-development")["title"] == "Leadership development (EMEA)"
+    assert workflows.show_workflow(db, "leadership-development").definition["title"] == "Leadership development (EMEA)"

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
 from engine.delivery.links import LinkAction, LinkSigner
+from engine.domain.views import views
 from engine.program import assignments, plans, tasks
 from engine.store.db import open_db
 from engine.web.app import create_app
@@ -62,7 +63,7 @@ def _path(person: str, action: LinkAction, assignment_id: int) -> tuple[str, str
 
 
 def _goal_field(db: Engine, assignment_id: int) -> str:
-    (goal,) = assignments.show_assignment(db, assignment_id, now=NOW)["goals"]
+    (goal,) = assignments.show_assignment(db, assignment_id, now=NOW).view()["goals"]
     return f"goal_{goal['id']}"
 
 
@@ -177,8 +178,8 @@ def test_the_plan_acknowledgement_over_http(db_url: str, client: FlaskClient, db
 
 
 def _task_link(db: Engine, spec: assignments.AssignmentSpec) -> str:
-    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=NOW)["id"]
-    task = tasks.list_tasks(db, now=NOW, assignment_id=assignment_id)[0]
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=NOW).id
+    task = views(tasks.list_tasks(db, now=NOW, assignment_id=assignment_id))[0]
     return f"/a/task_done/{SIGNER.mint(task['owner'], LinkAction.TASK_DONE, {'task': task['id']}, now=NOW)}"
 
 

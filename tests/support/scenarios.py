@@ -38,7 +38,7 @@ def cast_spec() -> assignments.AssignmentSpec:
 
 def finish_stage_tasks(db: Engine, assignment_id: int, at: datetime) -> None:
     """Mark every open task of the assignment's current stage done at `at`."""
-    shown = assignments.show_assignment(db, assignment_id, now=at)
+    shown = assignments.show_assignment(db, assignment_id, now=at).view()
     for task in shown["tasks"]:
         if task["stage"] == shown["stage"] and task["status"] == "open":
             tasks.complete_task(db, task["id"], note=None, actor="admin", now=at)
@@ -46,7 +46,7 @@ def finish_stage_tasks(db: Engine, assignment_id: int, at: datetime) -> None:
 
 def advance_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None:
     """Do whatever each stage needs and advance, until the assignment is in `stage` (all at instant `at`)."""
-    while (current := assignments.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
+    while (current := assignments.show_assignment(db, assignment_id, now=at).stage) != stage:
         finish_stage_tasks(db, assignment_id, at)
         if current == "plan_agreed":
             plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score",
@@ -58,7 +58,7 @@ def advance_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None
 
 def assignment_in_stage(db: Engine, spec: assignments.AssignmentSpec, stage: str, at: datetime) -> int:
     """An assignment created at `at` and moved on to `stage` at the same instant, its new stage's tasks open."""
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=at)["id"])
+    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=at).id)
     advance_to(db, assignment_id, stage, at)
     return assignment_id
 
@@ -95,7 +95,7 @@ def silence_planning(db: Engine, *, keep_sent: bool = False) -> None:
 
 def quiet_assignment(db: Engine, spec: assignments.AssignmentSpec) -> int:
     """An assignment with nothing to plan and an empty outbox, for notifications a test puts there itself."""
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=datetime.now(UTC))["id"])
+    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=datetime.now(UTC)).id)
     silence_planning(db)
     return assignment_id
 
@@ -125,8 +125,8 @@ def assignment_with_every_record(db: Engine, spec: assignments.AssignmentSpec, a
 
     people = emails()
     assignee, name = CAST["assignee"][0], CAST["assignee"][1]
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin@example.com", now=at)["id"])
-    first = assignments.show_assignment(db, assignment_id, now=at)["tasks"][0]
+    assignment_id = int(assignments.create_assignment(db, spec, actor="admin@example.com", now=at).id)
+    first = assignments.show_assignment(db, assignment_id, now=at).view()["tasks"][0]
     tasks.complete_task(db, first["id"], note="my expectations, written down", actor=assignee, now=at)
     finish_stage_tasks(db, assignment_id, at)
     advance.advance(db, assignment_id, to=None, reason=f"{name} and her manager interviewed", actor=assignee, now=at)
