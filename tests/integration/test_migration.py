@@ -376,6 +376,15 @@ def test_cli_dry_run_then_migrate_then_history(sojourn: Sojourn, db: Engine, db_
     assert shown[-1]["actor"] == "admin@example.com"
 
 
+def test_init_reports_assignments_on_older_versions_in_its_own_result(db: Engine,
+                                                                     spec: assignments.AssignmentSpec) -> None:
+    """`init` is one use case: what a newer version left behind comes in its result, for every caller."""
+    assignment_id = _in_coaching(db, spec)
+    version = _install(db, _pilot_text())
+    [older] = workflows.init(db, now=MIGRATED).on_older_versions
+    assert (older["workflow"], older["version"], older["assignments"]) == (NAME, version, [assignment_id])
+
+
 def test_init_names_assignments_on_older_versions_and_the_command_to_move_them(
         sojourn: Sojourn, db: Engine, db_url: str, spec: assignments.AssignmentSpec) -> None:
     """After an upgrade `init` lists running assignments on an older built-in version with the migrate command."""
