@@ -102,7 +102,7 @@ def build(path: Path, count: int) -> None:
         end = today + timedelta(days=150) if stage == "repatriation" else start + timedelta(days=540)
         spec = assignments.AssignmentSpec(WORKFLOW, assignee, "BR", "DE", start.isoformat(), end.isoformat(),
                                           {role: stakeholder_email(role, number + i) for i, role in enumerate(ROLES)})
-        assignment_id = int(assignments.create_assignment(db, spec, actor=ACTOR, now=at).id)
+        assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=at).id
         advance_to(db, assignment_id, stage, at, goal_due=end - timedelta(days=30))
         _record_contacts(db, assignment_id, number, stage, at, spec)
     db.dispose()

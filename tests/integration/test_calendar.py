@@ -53,7 +53,7 @@ def assignment(db: Engine) -> int:
                                       host="DE", start="2027-01-04", end=END.isoformat(),
                                       stakeholders={r: _email(r) for r in roles if r != "assignee"})
     created = ENTERED - timedelta(days=1)
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=created).id)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=created).id
     while (shown := assignments.show_assignment(db, assignment_id, now=ENTERED).view())["stage"] != "orientation":
         for task in shown["tasks"]:
             if task["stage"] == shown["stage"] and task["status"] == "open":

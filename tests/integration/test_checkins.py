@@ -55,7 +55,7 @@ def _create(db: Engine, cast: dict[str, str], at: datetime, workflow: str = "lea
     spec = assignments.AssignmentSpec(workflow=workflow, assignee=cast["assignee"], home="BR", host="DE",
                                       start="2027-01-01", end="2029-06-30",
                                       stakeholders={r: e for r, e in cast.items() if r != "assignee"})
-    return int(assignments.create_assignment(db, spec, actor="admin", now=at).id)
+    return assignments.create_assignment(db, spec, actor="admin", now=at).id
 
 
 def _in_alignment(db: Engine, cast: dict[str, str], at: datetime) -> int:
@@ -309,7 +309,7 @@ def test_pulse_never_alerts_in_a_workflow_without_pulse_rules(db: Engine) -> Non
                                       host="DE", start="2027-01-01", end="2027-06-30",
                                       stakeholders={r: cast[r] for r in ("sending_manager", "host_manager",
                                                                          "mobility")})
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     answered = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=1, instrumentality=1,
                                      valence=1, note=None, actor="admin", now=CREATED)
     assert (answered["alert"], answered["alerted"]) == (False, [])

@@ -220,7 +220,7 @@ def test_readme_workflow_example_validates(sojourn: Sojourn, tmp_path: Path) -> 
 @pytest.fixture
 def assignment_id(db: Engine, spec: assignments.AssignmentSpec, now: Any) -> int:
     """An assignment in stage interviews, so a refused write has rows to leave unchanged."""
-    return int(assignments.create_assignment(db, spec, actor="setup@example.com", now=now).id)
+    return assignments.create_assignment(db, spec, actor="setup@example.com", now=now).id
 
 
 @pytest.mark.parametrize(("args", "fragment"), [

@@ -87,7 +87,7 @@ def test_assignment_show_gives_the_outcomes_an_outcome_refusal_points_to(on_db: 
     """A second 12-month outcome is refused, pointing to `assignment show ID`, which does show that outcome."""
     at = datetime(2027, 9, 1, 12, tzinfo=UTC)  # late enough for coaching to end, with the scenario's goal inside
     longer = dataclasses.replace(spec, start="2026-01-05", end="2028-01-31")
-    assignment_id = int(assignments.create_assignment(db, longer, actor="admin", now=at).id)
+    assignment_id = assignments.create_assignment(db, longer, actor="admin", now=at).id
     scenarios.advance_to(db, assignment_id, "completed", at)
     outcomes.record_outcome(db, assignment_id, outcomes.OutcomeReport(
         months=12, retained=True, promoted_to="Head of Sales LATAM", impact="opened the Chilean market",

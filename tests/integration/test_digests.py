@@ -216,7 +216,7 @@ def _coach_id(db: Engine) -> str:
 
 def test_forecast_lists_digests_as_they_would_go_out(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """The coach on a daily digest gets digests at 09:00 local time, and no informational notice on its own."""
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=MONDAY).id)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=MONDAY).id
     digests.set_person_digest(db, COACH, "daily", now=MONDAY)
     to_coach = [n for n in forecast_assignments(db, [assignment_id], now=MONDAY).notices if n.recipient == COACH]
     kinds = {n.kind for n in to_coach}

@@ -71,7 +71,7 @@ def _created_telling_every_role(db: Engine, spec: assignments.AssignmentSpec, no
     """An assignment created at `now` on a workflow version that tells all seven roles of a stage change."""
     assert "sponsor, talent, mobility]" in EVERY_ROLE_TOLD
     workflows.install_workflow(db, EVERY_ROLE_TOLD, source="every-role-told.yaml", now=now)
-    return int(assignments.create_assignment(db, spec, actor="admin", now=now).id)
+    return assignments.create_assignment(db, spec, actor="admin", now=now).id
 
 
 @pytest.fixture

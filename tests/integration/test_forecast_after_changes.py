@@ -24,7 +24,7 @@ NEW_COACH = "nia.coach@example.com"
 @pytest.fixture
 def replaced_coach(on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec) -> int:
     """An assignment whose first task the coach did before the role went to a new coach."""
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     add_person(db, NEW_COACH, name="Nia Coach", tz="Europe/Berlin")
     with freeze_time(CREATED):
         assert on_db("task", "done", "1").code == 0

@@ -56,7 +56,7 @@ def _refused(call: Any) -> Refusal:
 
 @pytest.fixture
 def assignment(db: Engine, spec: assignments.AssignmentSpec) -> int:
-    return int(assignments.create_assignment(db, spec, actor="admin", now=NOW).id)
+    return assignments.create_assignment(db, spec, actor="admin", now=NOW).id
 
 
 def _first_task(db: Engine, assignment_id: int) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def test_gantt_parses_with_stage_bars_and_task_milestones_when_assignment_is_und
         on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec) -> None:
     """`assignment show --gantt` is a gantt chart Mermaid reads: a bar per stage entry, actual then planned, on the
     forecast's dates, and a milestone on each task's due date."""
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=NOW).id)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=NOW).id
     for task in views(tasks.list_tasks(db, now=NOW, assignment_id=assignment_id)):
         tasks.complete_task(db, task["id"], note=None, actor="admin", now=NOW)
     advance.advance(db, assignment_id, to=None, reason=None, actor="admin", now=NOW)

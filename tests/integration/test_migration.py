@@ -57,7 +57,7 @@ def _pilot_text() -> str:
 
 
 def _install(db: Engine, text_: str) -> int:
-    return int(workflows.install_workflow(db, text_, source="test.yaml", now=CREATED).version)
+    return workflows.install_workflow(db, text_, source="test.yaml", now=CREATED).version
 
 
 def _pilot_then_current(db: Engine) -> tuple[int, int]:
@@ -66,7 +66,7 @@ def _pilot_then_current(db: Engine) -> tuple[int, int]:
 
 
 def _in_coaching(db: Engine, spec: assignments.AssignmentSpec, at: datetime = CREATED) -> int:
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=at).id)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=at).id
     advance_to(db, assignment_id, "coaching", at)
     return assignment_id
 
@@ -195,7 +195,7 @@ def test_an_assignment_already_on_the_version_is_skipped_and_finished_ones_never
     assignment_id, cancelled = _in_coaching(db, spec), _in_coaching(db, spec)
     advance.advance(db, cancelled, to="cancelled", reason="budget", actor="admin", now=CREATED)
     current = _install(db, _current_text())
-    on_current = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
+    on_current = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     view = migrate_workflow(db, _request(current, assignment_ids=(assignment_id, on_current, cancelled)),
                             actor="admin", now=MIGRATED, dry_run=False)
     assert [m["assignment_id"] for m in view["assignments"]] == [assignment_id]
@@ -331,7 +331,7 @@ def test_bad_migrations_say_why_exit_nonzero_and_change_nothing(
         says: str) -> None:
     """Unknown workflow or version, bad mappings and a backward move: Error lines, the exit code, no write."""
     _, pilot, current = _cli_setup(db, spec)
-    newer = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
+    newer = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     filled = [a.format(current=current, pilot=pilot, newer=newer) for a in args]
     before = snapshot(db_url)
     result = sojourn("--db", db_url, "workflow", "migrate", *filled, "--reason", "second year")
@@ -345,7 +345,7 @@ def test_bad_migrations_say_why_exit_nonzero_and_change_nothing(
 def test_every_problem_of_a_migration_is_reported_at_once(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """A backward move of a named assignment and a mapping to a missing stage come out together, as bad input."""
     _, pilot, _ = _pilot_assignment(db, spec)
-    newer = int(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
+    newer = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     with pytest.raises(BadInput) as bad:
         migrate_workflow(db, _request(pilot, assignment_ids=(newer,), stage_map=("coaching=nowhere",)),
                          actor="admin", now=MIGRATED, dry_run=False)

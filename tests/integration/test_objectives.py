@@ -63,7 +63,7 @@ def stint(db: Engine, people: dict[str, str], now: datetime) -> int:
     workflows.install_workflow(db, ALIGNED_YAML, source="aligned.yaml", now=now)
     spec = assignments.AssignmentSpec("aligned-stint", EMAIL["assignee"], "BR", "DE", "2026-03-01", "2027-08-31",
                                       {"sending_manager": EMAIL["sending_manager"], "talent": EMAIL["talent"]})
-    return int(assignments.create_assignment(db, spec, actor=ACTOR, now=now).id)
+    return assignments.create_assignment(db, spec, actor=ACTOR, now=now).id
 
 
 def _sign(db: Engine, assignment_id: int, now: datetime) -> None:
@@ -122,7 +122,7 @@ def test_level_not_covered_is_named(db: Engine, stint: int, now: datetime) -> No
 def test_built_in_workflow_agrees_an_unaligned_plan(db: Engine, spec: assignments.AssignmentSpec,
                                                     now: datetime) -> None:
     """The built-in workflow does not require alignment: a plan whose goal serves no objective is agreed as before."""
-    assignment_id = int(assignments.create_assignment(db, spec, actor=ACTOR, now=now).id)
+    assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=now).id
     _move_to(db, assignment_id, "plan_agreed", now)
     _goal(db, assignment_id, "Lead the host sales team", now)
     _move_to(db, assignment_id, "orientation", now)

@@ -63,7 +63,7 @@ def new_assignment(db: Engine, spec: assignments.AssignmentSpec, number: int, st
     created_at = _noon(start) - timedelta(days=1)
     add_person(db, email, name=f"Assignee {number:02d}", tz="UTC")
     each = replace(spec, assignee=email, start=start, end=end, host=host)
-    return int(assignments.create_assignment(db, each, actor=ACTOR, now=created_at).id)
+    return assignments.create_assignment(db, each, actor=ACTOR, now=created_at).id
 
 
 def returned_assignment(db: Engine, spec: assignments.AssignmentSpec, number: int, start: str, end: str,

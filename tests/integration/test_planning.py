@@ -39,7 +39,7 @@ def _create(db: Engine, cast: dict[str, str], at: datetime = CREATED, end: str =
     spec = assignments.AssignmentSpec(workflow="leadership-development", assignee=cast["assignee"], home="BR",
                                       host="DE", start="2027-01-01", end=end,
                                       stakeholders={r: e for r, e in cast.items() if r != "assignee"})
-    return int(assignments.create_assignment(db, spec, actor="admin", now=at).id)
+    return assignments.create_assignment(db, spec, actor="admin", now=at).id
 
 
 def _plan(db: Engine, at: datetime) -> int:
@@ -183,7 +183,7 @@ def _short_project(db: Engine, cast: dict[str, str], created: datetime, start: s
                                       host="DE", start=start, end="2027-05-31",
                                       stakeholders={r: cast[r] for r in ("sending_manager", "host_manager",
                                                                          "mobility")})
-    return int(assignments.create_assignment(db, spec, actor="admin", now=created).id)
+    return assignments.create_assignment(db, spec, actor="admin", now=created).id
 
 
 def test_task_overdue_at_creation_gets_one_overdue_reminder_and_no_escalation_when_first_swept(db: Engine) -> None:

@@ -26,8 +26,8 @@ SPEC = assignments.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0
 
 
 def _two_assignments(db: Engine) -> tuple[int, int]:
-    return (int(assignments.create_assignment(db, SPEC, actor="admin", now=AT).id),
-            int(assignments.create_assignment(db, SPEC, actor="admin", now=AT).id))
+    return (assignments.create_assignment(db, SPEC, actor="admin", now=AT).id,
+            assignments.create_assignment(db, SPEC, actor="admin", now=AT).id)
 
 
 # --- what holds a period, read once per batch --------------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_completing_tasks_together_leaves_what_completing_them_one_by_one_leaves
 def test_completing_tasks_together_skips_a_task_that_is_no_longer_open(
         db: Engine, people: dict[str, str]) -> None:
     """A task done already is skipped, and the others are still done."""
-    assignment_id = int(assignments.create_assignment(db, SPEC, actor="admin", now=AT).id)
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     done_first, *rest = _open_task_ids(db, assignment_id)
     tasks.complete_task(db, done_first, note=None, actor="admin", now=AT)
     assert tasks.complete_tasks(db, [done_first, *rest], note=None, actor="admin", now=AT) == rest
@@ -216,7 +216,7 @@ def _plan_daily(db: Engine, start: datetime, days: int, attach_calendars: bool) 
 def test_planning_without_calendars_writes_the_same_notices_without_their_attachment(
         db: Engine, people: dict[str, str]) -> None:
     """Leaving the attachments off changes no notice's key, text, recipient or instant, only the attachment."""
-    assignment_id = int(assignments.create_assignment(db, SPEC, actor="admin", now=AT).id)
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     advance_to(db, assignment_id, "orientation", AT)
     attached = _planned_through(db, assignment_id, attach_calendars=True)
     bare = _planned_through(db, assignment_id, attach_calendars=False)
@@ -232,7 +232,7 @@ def test_planning_without_calendars_writes_the_same_notices_without_their_attach
 def test_cancelling_by_key_prefix_takes_wildcards_in_the_prefix_literally(
         db: Engine, people: dict[str, str]) -> None:
     """`_` and `%` in a key prefix match themselves only, as `startswith(autoescape=True)` did."""
-    assignment_id = int(assignments.create_assignment(db, SPEC, actor="admin", now=AT).id)
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     keys = ["contact_due/x_y%/1", "contact_due/xzy%/1", "contact_due/x_yA/1", "contact_due/x_y%/2", "contact_due//1"]
     with transaction(db) as session:
         queries.insert_notifications(session, [NewNotice(

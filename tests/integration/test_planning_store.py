@@ -33,7 +33,7 @@ def _notice(key: str, assignment_id: int, *, calendar: str | None = None) -> New
 def test_inserted_notices_read_back_through_the_orm_as_planned(db: Engine) -> None:
     """A notice written by the driver-level insert reads back as a pending, untried row with its instants in UTC."""
     add_cast(db)
-    assignment_id = int(assignments.create_assignment(db, SPEC, actor="admin", now=AT).id)
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     with transaction(db) as session:
         added = queries.insert_notifications(session, [_notice("test/one", assignment_id, calendar="BEGIN:X\r\n")])
     with transaction(db) as session:
@@ -51,7 +51,7 @@ def test_inserted_notices_read_back_through_the_orm_as_planned(db: Engine) -> No
 def test_insert_counts_only_new_keys_and_keeps_the_rows_already_there(db: Engine) -> None:
     """Of a batch holding a key already written (and one twice), only the new keys count; the old row is kept."""
     add_cast(db)
-    assignment_id = int(assignments.create_assignment(db, SPEC, actor="admin", now=AT).id)
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     with transaction(db) as session:
         queries.insert_notifications(session, [_notice("test/old", assignment_id)])
     changed = _notice("test/old", assignment_id)._replace(body="a different text")
@@ -69,7 +69,7 @@ def test_insert_counts_only_new_keys_and_keeps_the_rows_already_there(db: Engine
 def test_values_by_id_follow_the_rows_they_were_read_from(db: Engine) -> None:
     """A value read again after its row changed shows the change; an unchanged row gives an equal value."""
     add_cast(db)
-    assignment_id = int(assignments.create_assignment(db, SPEC, actor="admin", now=AT).id)
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     with transaction(db) as session:
         first = queries.values_by_id(session, Assignment, [assignment_id])[assignment_id]
         again = queries.values_by_id(session, Assignment, [assignment_id])[assignment_id]

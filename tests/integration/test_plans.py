@@ -59,7 +59,7 @@ def stint(db: Engine, people: dict[str, str], now: datetime) -> int:
     workflows.install_workflow(db, STINT_YAML, source="stint.yaml", now=now)
     spec = assignments.AssignmentSpec("mentoring-stint", EMAIL["assignee"], "BR", "DE", "2026-03-01", "2027-08-31",
                                       STINT_PEOPLE)
-    return int(assignments.create_assignment(db, spec, actor=ACTOR, now=now).id)
+    return assignments.create_assignment(db, spec, actor=ACTOR, now=now).id
 
 
 def _add_goal(db: Engine, assignment_id: int, now: datetime, title: str = "Lead the host sales team",

@@ -58,7 +58,7 @@ def advance_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None
 
 def assignment_in_stage(db: Engine, spec: assignments.AssignmentSpec, stage: str, at: datetime) -> int:
     """An assignment created at `at` and moved on to `stage` at the same instant, its new stage's tasks open."""
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=at).id)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=at).id
     advance_to(db, assignment_id, stage, at)
     return assignment_id
 
@@ -125,7 +125,7 @@ def assignment_with_every_record(db: Engine, spec: assignments.AssignmentSpec, a
 
     people = emails()
     assignee, name = CAST["assignee"][0], CAST["assignee"][1]
-    assignment_id = int(assignments.create_assignment(db, spec, actor="admin@example.com", now=at).id)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin@example.com", now=at).id
     first = assignments.show_assignment(db, assignment_id, now=at).view()["tasks"][0]
     tasks.complete_task(db, first["id"], note="my expectations, written down", actor=assignee, now=at)
     finish_stage_tasks(db, assignment_id, at)
