@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.delivery.config import Settings
+    from engine.program.assignments import AssignmentShown
     from engine.program.logging import LogFormat
+    from engine.program.records import AssignmentView, RoleHolder, TaskView
+    from engine.program.workflows import WorkflowShown
 
 
 class Context:
@@ -198,17 +201,14 @@ def main_group(ctx: click.Context, db: str | None, config: str | None, actor: st
 @pass_context
 def init(obj: Context, as_json: bool) -> None:
     """Create or upgrade the schema and install the built-in workflows (safe to repeat)."""
-    from engine.program import service
-    from engine.program.migration import assignments_on_older_versions
+    from engine.program import workflows
 
-    report = service.init(obj.db, now=now())
-    report["on_older_versions"] = assignments_on_older_versions(obj.db, [w["name"] for w in report["workflows"]])
-    emit(report, as_json, lambda r: [f"schema at {r['schema']}"] + [
-        f"workflow {w['name']} version {w['version']}" + (" installed" if w["new"] else " already installed")
-        for w in r["workflows"]] + [
+    emit(workflows.init(obj.db, now=now()), as_json, lambda r: [f"schema at {r.schema}"] + [
+        f"workflow {w.name} version {w.version}" + (" installed" if w.new else " already installed")
+        for w in r.workflows] + [
         f"{len(o['assignments'])} running assignment(s) of {o['workflow']} on older versions "
         f"({', '.join(map(str, o['assignments'][:10]))}{', ...' if len(o['assignments']) > 10 else ''}); "
-        f"to move them: {o['command']}" for o in r["on_older_versions"]])
+        f"to move them: {o['command']}" for o in r.on_older_versions])
 
 
 # --- workflows ------------------------------------------------------------------------------------------------
@@ -224,10 +224,10 @@ def workflow() -> None:
 @pass_context
 def workflow_list(obj: Context, as_json: bool) -> None:
     """List installed workflows with their newest version."""
-    from engine.program import service
+    from engine.program import workflows
 
-    emit(service.list_workflows(obj.db), as_json, lambda rows: table(
-        [[w["name"], str(w["version"]), w["title"]] for w in rows], ["NAME", "VERSION", "TITLE"]))
+    emit(workflows.list_workflows(obj.db), as_json, lambda rows: table(
+        [[w.name, str(w.version), w.title] for w in rows], ["NAME", "VERSION", "TITLE"]))
 
 
 @workflow.command("show")
@@ -238,17 +238,18 @@ def workflow_list(obj: Context, as_json: bool) -> None:
 @pass_context
 def workflow_show(obj: Context, name: str, version: int | None, diagram: bool, as_json: bool) -> None:
     """Show a workflow's stages, tasks, transitions and cadences."""
-    from engine.program import service
+    from engine.program import workflows
 
-    shown = service.show_workflow(obj.db, name, version)
+    shown = workflows.show_workflow(obj.db, name, version)
     if diagram and not as_json:
-        click.echo(shown["diagram"])
+        click.echo(shown.diagram)
         return
     emit(shown, as_json, _workflow_lines)
 
 
-def _workflow_lines(w: dict[str, Any]) -> Iterable[str]:
-    yield f"{w['name']} version {w['version']}: {shown(w['title'])}"
+def _workflow_lines(shown_workflow: WorkflowShown) -> Iterable[str]:
+    w = shown_workflow.definition  # the definition as its file names it
+    yield f"{w['name']} version {shown_workflow.version}: {shown(w['title'])}"
     yield f"roles: {', '.join(w['roles'])}"
     for stage in w["stages"]:
         yield f"stage {stage['key']}: {shown(stage['title'])}"
@@ -267,10 +268,10 @@ def _workflow_lines(w: dict[str, Any]) -> Iterable[str]:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def workflow_validate(file: Path) -> None:
     """Check a workflow file; exit 2 with every problem located by path."""
-    from engine.program import service
+    from engine.program import workflows
 
-    checked = service.validate_workflow(_read_text(file), source=str(file))
-    click.echo(f"{file}: valid workflow {checked['name']} with stages {', '.join(checked['stages'])}")
+    checked = workflows.validate_workflow(_read_text(file), source=str(file))
+    click.echo(f"{file}: valid workflow {checked.name} with stages {', '.join(checked.stages)}")
 
 
 @workflow.command("install")
@@ -279,11 +280,11 @@ def workflow_validate(file: Path) -> None:
 @pass_context
 def workflow_install(obj: Context, file: Path, as_json: bool) -> None:
     """Install FILE as a new version; running assignments stay on theirs."""
-    from engine.program import service
+    from engine.program import workflows
 
-    installed = service.install_workflow(obj.db, _read_text(file), source=str(file), now=now())
-    emit(installed, as_json, lambda w: [f"workflow {w['name']} version {w['version']} " +
-                                        ("installed" if w["new"] else "is already installed, unchanged")])
+    installed = workflows.install_workflow(obj.db, _read_text(file), source=str(file), now=now())
+    emit(installed, as_json, lambda w: [f"workflow {w.name} version {w.version} " +
+                                        ("installed" if w.new else "is already installed, unchanged")])
 
 
 @workflow.command("diff")
@@ -387,10 +388,10 @@ def person() -> None:
 @pass_context
 def person_add(obj: Context, email: str, name: str, tz: str, as_json: bool) -> None:
     """Add a person."""
-    from engine.program import service
+    from engine.program import people
 
-    emit(service.add_person(obj.db, email, name=name, tz=tz), as_json,
-         lambda p: [f"added {p['name']} <{p['email']}> ({p['tz']})"])
+    emit(people.add_person(obj.db, email, name=name, tz=tz), as_json,
+         lambda p: [f"added {p.name} <{p.email}> ({p.tz})"])
 
 
 @person.command("list")
@@ -398,10 +399,10 @@ def person_add(obj: Context, email: str, name: str, tz: str, as_json: bool) -> N
 @pass_context
 def person_list(obj: Context, as_json: bool) -> None:
     """List people."""
-    from engine.program import service
+    from engine.program import people
 
-    emit(service.list_people(obj.db), as_json,
-         lambda rows: table([[p["email"], p["name"], p["tz"], p["digest"]] for p in rows],
+    emit(people.list_people(obj.db), as_json,
+         lambda rows: table([[p.email, p.name, p.tz, p.digest] for p in rows],
                             ["EMAIL", "NAME", "TZ", "DIGEST"]))
 
 
@@ -411,10 +412,10 @@ def person_list(obj: Context, as_json: bool) -> None:
 @pass_context
 def person_show(obj: Context, email: str, as_json: bool) -> None:
     """Show one person: name, time zone and digest choice."""
-    from engine.program import service
+    from engine.program import people
 
-    emit(service.show_person(obj.db, email), as_json,
-         lambda p: [f"{p['name']} <{p['email']}>", f"time zone: {p['tz']}", f"digest: {p['digest']}"])
+    emit(people.show_person(obj.db, email), as_json,
+         lambda p: [f"{p.name} <{p.email}>", f"time zone: {p.tz}", f"digest: {p.digest}"])
 
 
 @person.command("set")
@@ -505,9 +506,9 @@ def assignment_create(obj: Context, workflow_name: str, assignee: str, home: str
                       stakeholders: tuple[str, ...], cost: str | None, currency: str | None, allow_past: bool,
                       allow_overlap: bool, as_json: bool) -> None:
     """Create an assignment in its workflow's first stage."""
-    from engine.program import outcomes, service
+    from engine.program import assignments, outcomes
 
-    spec = service.AssignmentSpec.typed(workflow_name, assignee, home, host, start, end, stakeholders)
+    spec = assignments.AssignmentSpec.typed(workflow_name, assignee, home, host, start, end, stakeholders)
     created = outcomes.create_assignment(obj.db, spec, amount=cost, currency=currency, actor=obj.actor, now=now(),
                                          allow_past=allow_past, allow_overlap=allow_overlap)
     emit(created, as_json, _assignment_lines)
@@ -535,13 +536,13 @@ def assignment_set_cost(obj: Context, assignment_id: int, cost: str, currency: s
 @pass_context
 def assignment_import(obj: Context, file: Path, allow_past: bool, allow_overlap: bool, as_json: bool) -> None:
     """Create assignments from a CSV export, all or nothing."""
-    from engine.program import service
+    from engine.program import imports
 
     with progress_bar("importing", shown=not as_json) as progress:
-        created = service.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now(),
+        created = imports.import_assignments(obj.db, _read_bytes(file), source=str(file), actor=obj.actor, now=now(),
                                              allow_past=allow_past, allow_overlap=allow_overlap, progress=progress)
     emit(created, as_json, lambda rows: [f"imported {len(rows)} assignment(s): " +
-                                         ", ".join(str(a["id"]) for a in rows)])
+                                         ", ".join(str(a.id) for a in rows)])
 
 
 @assignment.command("list")
@@ -550,27 +551,27 @@ def assignment_import(obj: Context, file: Path, allow_past: bool, allow_overlap:
 @pass_context
 def assignment_list(obj: Context, stage: str | None, as_json: bool) -> None:
     """List assignments with where they stand."""
-    from engine.program import service
+    from engine.program import assignments
 
-    rows = service.list_assignments(obj.db, stage=stage, now=now())
+    rows = assignments.list_assignments(obj.db, stage=stage, now=now())
     emit(rows, as_json, lambda rows: table(
-        [[str(a["id"]), a["assignee"], f"{a['home']}->{a['host']}", a["stage"], a["end"], _next_step(a)]
+        [[str(a.id), a.assignee, f"{a.home}->{a.host}", a.stage, a.end.isoformat(), _next_step(a)]
          for a in rows],
         ["ID", "ASSIGNEE", "ROUTE", "STAGE", "END", "NEXT"]))
 
 
-def _next_step(a: dict[str, Any]) -> str:
+def _next_step(a: AssignmentView) -> str:
     """What the assignment waits for: each unmet guard of its next move and who must act on it."""
-    if a["next_stage"] is None:
+    if a.next_stage is None:
         return "final stage"
-    if not a["blocking"]:
-        return f"ready for {a['next_stage']}"
-    waits = [f"{b['guard']}: {', '.join(_who(w) for w in b['who']) or 'nobody'}" for b in a["blocking"]]
-    return f"{a['next_stage']} waits on " + "; ".join(waits)
+    if not a.blocking:
+        return f"ready for {a.next_stage}"
+    waits = [f"{b.guard}: {', '.join(_who(w) for w in b.who) or 'nobody'}" for b in a.blocking]
+    return f"{a.next_stage} waits on " + "; ".join(waits)
 
 
-def _who(w: dict[str, Any]) -> str:
-    return f"{w['role']} {w['email']}" if w["email"] else w["role"]
+def _who(w: RoleHolder) -> str:
+    return f"{w.role} {w.email}" if w.email else w.role
 
 
 @assignment.command("show")
@@ -580,81 +581,83 @@ def _who(w: dict[str, Any]) -> str:
 @pass_context
 def assignment_show(obj: Context, assignment_id: int, gantt: bool, as_json: bool) -> None:
     """Show an assignment, its tasks and what blocks the next stage."""
-    from engine.program import service
+    from engine.program import assignments
 
-    shown = service.show_assignment(obj.db, assignment_id, now=now())
+    shown = assignments.show_assignment(obj.db, assignment_id, now=now())
     if gantt:
         from engine.planning.forecast import gantt_chart
 
         chart = gantt_chart(obj.db, assignment_id, now=now())
-        emit({**shown, "gantt": chart}, as_json, lambda _: [chart])
+        emit({**shown.view(), "gantt": chart}, as_json, lambda _: [chart])
         return
     emit(shown, as_json, _assignment_lines)
 
 
-def _assignment_lines(a: dict[str, Any]) -> Iterable[str]:
-    yield f"assignment {a['id']}: {shown(a['assignee_name'])} <{a['assignee']}>, {a['home']} -> {a['host']}, " \
-          f"{a['start']} to {a['end']}"
-    yield f"workflow {a['workflow']} v{a['workflow_version']}, stage {a['stage']}, plan version {a['plan_version']}"
-    yield "stakeholders: " + ", ".join(f"{r}={e}" for r, e in a["stakeholders"].items())
-    cost = a.get("cost")
-    yield f"cost: {cost['amount']} {cost['currency']}" if cost else "cost: not recorded (sojourn assignment set-cost)"
-    if a.get("early_return_reason"):
-        yield f"early return: {a['early_return_reason']}"
-    yield "tasks:" if a["tasks"] else "tasks: none"
-    yield from _task_lines(a["tasks"])
+def _assignment_lines(a: AssignmentView) -> Iterable[str]:
+    from engine.program.assignments import AssignmentShown
+
+    yield f"assignment {a.id}: {shown(a.assignee_name)} <{a.assignee}>, {a.home} -> {a.host}, " \
+          f"{a.start.isoformat()} to {a.end.isoformat()}"
+    yield f"workflow {a.workflow} v{a.workflow_version}, stage {a.stage}, plan version {a.plan_version}"
+    yield "stakeholders: " + ", ".join(f"{r}={e}" for r, e in a.stakeholders.items())
+    cost = a.cost
+    yield f"cost: {cost.amount} {cost.currency}" if cost else "cost: not recorded (sojourn assignment set-cost)"
+    if a.early_return_reason:
+        yield f"early return: {a.early_return_reason}"
+    yield "tasks:" if a.tasks else "tasks: none"
+    yield from _task_lines(a.tasks)
     yield from _goal_lines(a)
-    yield from _outcome_summary_lines(a.get("outcomes"))
-    yield from _growth_lines(a)
-    if a["next_stage"] is None:
+    if isinstance(a, AssignmentShown):  # create and list show no sign-off dates, outcomes or growth
+        yield from _signoff_lines(a)
+        yield from _outcome_summary_lines(a)
+        yield from _growth_lines(a)
+    if a.next_stage is None:
         yield "final stage"
-    elif not a["blocking"]:
-        yield f"ready to advance to {a['next_stage']}"
+    elif not a.blocking:
+        yield f"ready to advance to {a.next_stage}"
     else:
-        yield f"blocked from {a['next_stage']}:"
-        for b in a["blocking"]:
-            yield f"  {b['guard']}: {shown(b['reason'])}; must act: {', '.join(_who(w) for w in b['who'])}"
+        yield f"blocked from {a.next_stage}:"
+        for b in a.blocking:
+            yield f"  {b.guard}: {shown(b.reason)}; must act: {', '.join(_who(w) for w in b.who)}"
 
 
-def _task_lines(tasks: list[dict[str, Any]]) -> Iterable[str]:
+def _task_lines(tasks: Iterable[TaskView]) -> Iterable[str]:
     for t in tasks:
-        mark = {"done": "x", "cancelled": "-"}.get(t["status"], " ")
-        yield f"  [{mark}] task {t['id']} {shown(t['title'])} ({t['owner_role']} {t['owner']}, due {t['due_on']}) " \
-              f"{t['status']}"
-        if t["status"] == "done":
-            done = f"      done on {t['completed_at'][:10]} by {shown(t['completed_by'])}" if t["completed_at"] else ""
-            yield done + (f": {shown(t['note'])}" if t["note"] else "")
+        mark = {"done": "x", "cancelled": "-"}.get(t.status, " ")
+        yield f"  [{mark}] task {t.id} {shown(t.title)} ({t.owner_role} {t.owner}, due {t.due_on.isoformat()}) " \
+              f"{t.status}"
+        if t.status == "done":
+            done = f"      done on {t.completed_at.isoformat()[:10]} by {shown(t.completed_by)}" if t.completed_at \
+                else ""
+            yield done + (f": {shown(t.note)}" if t.note else "")
 
 
-def _goal_lines(a: dict[str, Any]) -> Iterable[str]:
-    """The plan's goals and its sign-offs; `plan show` has the activities and the earlier versions."""
-    yield f"plan version {a['plan_version']} goals:" if a["goals"] else f"plan version {a['plan_version']}: no goals"
-    for g in a["goals"]:
-        yield f"  goal {g['id']} {shown(g['title'])}: {shown(g['measure'])} to {shown(g['target'])} by {g['due']}"
-    signoffs = a.get("signoffs")
-    if signoffs is None:  # a view without the sign-off dates (create, list)
-        return
-    signed = [f"{s['role']} {s['by']} on {s['signed_at'][:10]}" for s in signoffs]
+def _goal_lines(a: AssignmentView) -> Iterable[str]:
+    """The plan's goals; `plan show` has the activities and the earlier versions."""
+    yield f"plan version {a.plan_version} goals:" if a.goals else f"plan version {a.plan_version}: no goals"
+    for g in a.goals:
+        yield f"  goal {g.id} {shown(g.title)}: {shown(g.measure)} to {shown(g.target)} by {g.due.isoformat()}"
+
+
+def _signoff_lines(a: AssignmentShown) -> Iterable[str]:
+    signed = [f"{s.role} {s.by} on {s.signed_at.isoformat()[:10]}" for s in a.signoffs]
     yield f"signed off: {', '.join(signed) or 'nobody yet'}"
 
 
-def _growth_lines(a: dict[str, Any]) -> Iterable[str]:
-    if "competency_growth" not in a:  # a view without outcomes (create, list)
-        return
-    if a["competency_growth"]:
+def _growth_lines(a: AssignmentShown) -> Iterable[str]:
+    if a.competency_growth:
         yield "competency growth:"
-    for c in a["competency_growth"]:
+    for c in a.competency_growth:
         yield f"  {shown(c['name'])}: {_rating_change(c['baseline'], c['after'])}"
-    yield f"impact statements: {a['impact_statements']}"
+    yield f"impact statements: {a.impact_statements}"
 
 
-def _outcome_summary_lines(outcomes: list[dict[str, Any]] | None) -> Iterable[str]:
-    if outcomes is None:  # a view without outcomes (create, list)
-        return
-    yield "outcomes:" if outcomes else "outcomes: none recorded"
-    for o in outcomes:
-        yield f"  {_outcome_headline(o)}"
-        yield from (f"  {line}" for line in _outcome_details(o))
+def _outcome_summary_lines(a: AssignmentShown) -> Iterable[str]:
+    yield "outcomes:" if a.outcomes else "outcomes: none recorded"
+    for o in a.outcomes:
+        # the headline and details are worded once, for `outcome` commands too, from the outcome's plain form
+        yield f"  {_outcome_headline(o.view())}"
+        yield from (f"  {line}" for line in _outcome_details(o.view()))
 
 
 @assignment.command("set-stakeholder")
@@ -707,13 +710,13 @@ def _change_lines(change: dict[str, Any]) -> list[str]:
 def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None, early_return: str | None,
             as_json: bool) -> None:
     """Move an assignment to its next stage (or --to STAGE) if every guard passes."""
-    from engine.program import service
+    from engine.program import advance
 
-    moved = service.advance(obj.db, assignment_id, to=to, reason=reason, actor=obj.actor, now=now(),
+    moved = advance.advance(obj.db, assignment_id, to=to, reason=reason, actor=obj.actor, now=now(),
                             early_return=early_return)
-    emit(moved, as_json, lambda a: [f"assignment {a['id']} is now in stage {a['stage']}"] + [
-        f"  new task {t['id']} {t['key']} for {t['owner']} due {t['due_on']}" for t in a["tasks"]
-        if t["stage"] == a["stage"] and t["status"] == "open"])
+    emit(moved, as_json, lambda a: [f"assignment {a.id} is now in stage {a.stage}"] + [
+        f"  new task {t.id} {t.key} for {t.owner} due {t.due_on.isoformat()}" for t in a.tasks
+        if t.stage == a.stage and t.status == "open"])
 
 
 @main_group.command()
@@ -722,11 +725,11 @@ def advance(obj: Context, assignment_id: int, to: str | None, reason: str | None
 @pass_context
 def history(obj: Context, assignment_id: int, as_json: bool) -> None:
     """Show an assignment's stage changes, new stakeholders and end dates, oldest first."""
-    from engine.program import service
+    from engine.program import assignments
 
-    emit(service.history(obj.db, assignment_id), as_json, lambda rows: table(
-        [[h["at"], h["event"] + (f" {h['role']}" if "role" in h else ""), h["from"] or "-", h["to"], h["actor"],
-          h["reason"] or ""] for h in rows],
+    emit(assignments.history(obj.db, assignment_id), as_json, lambda rows: table(
+        [[h.at.isoformat(), h.event + (f" {h.role}" if h.role is not None else ""), h.source or "-", h.dest,
+          h.actor, h.reason or ""] for h in rows],
         ["AT", "EVENT", "FROM", "TO", "ACTOR", "REASON"]))
 
 
@@ -748,12 +751,12 @@ def task() -> None:
 def task_list(obj: Context, assignment_id: int | None, owner: str | None, status: str | None, overdue: bool,
               as_json: bool) -> None:
     """List tasks, soonest due first."""
-    from engine.program import service
+    from engine.program import tasks
 
-    rows = service.list_tasks(obj.db, now=now(), assignment_id=assignment_id, owner=owner, status=status,
-                              overdue=overdue)
+    rows = tasks.list_tasks(obj.db, now=now(), assignment_id=assignment_id, owner=owner, status=status,
+                            overdue=overdue)
     emit(rows, as_json, lambda rows: table(
-        [[str(t["id"]), str(t["assignment_id"]), t["title"], t["owner"], t["due_on"], t["status"]] for t in rows],
+        [[str(t.id), str(t.assignment_id), t.title, t.owner, t.due_on.isoformat(), t.status] for t in rows],
         ["ID", "ASSIGNMENT", "TASK", "OWNER", "DUE", "STATUS"]))
 
 
@@ -764,10 +767,10 @@ def task_list(obj: Context, assignment_id: int | None, owner: str | None, status
 @pass_context
 def task_done(obj: Context, task_id: int, note: str | None, as_json: bool) -> None:
     """Mark a task done."""
-    from engine.program import service
+    from engine.program import tasks
 
-    emit(service.complete_task(obj.db, task_id, note=note, actor=obj.actor, now=now()), as_json,
-         lambda t: [f"task {t['id']} {t['key']} done"])
+    emit(tasks.complete_task(obj.db, task_id, note=note, actor=obj.actor, now=now()), as_json,
+         lambda t: [f"task {t.id} {t.key} done"])
 
 
 # --- goals ----------------------------------------------------------------------------------------------------
@@ -1050,11 +1053,11 @@ def contact() -> None:
 def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on: str | None, notes: str | None,
                 as_json: bool) -> None:
     """Log a contact that happened."""
-    from engine.program import service
+    from engine.program import contacts
 
-    logged = service.log_contact(obj.db, assignment_id, kind=kind, with_email=with_email, on=on, notes=notes,
-                                 actor=obj.actor, now=now())
-    emit(logged, as_json, lambda c: [f"logged {c['kind']} with {c['with']} on {c['on']}"])
+    logged = contacts.log_contact(obj.db, assignment_id, kind=kind, with_email=with_email, on=on, notes=notes,
+                                  actor=obj.actor, now=now())
+    emit(logged, as_json, lambda c: [f"logged {c.kind} with {c.with_email} on {c.on.isoformat()}"])
 
 
 # --- check-ins ------------------------------------------------------------------------------------------------

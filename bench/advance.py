@@ -1,10 +1,10 @@
-"""Advance throughput: `engine.program.service.advance` against a plain DB-API script doing the same writes, in one run.
+"""Advance throughput: `engine.program.advance.advance` against a plain DB-API script doing the same writes, in one run.
 
 Prepares one database with N leadership-development assignments whose `interviews` tasks are done (one assignment
 made through the service layer, then cloned row for row with SQL; creation is not measured), copies it for the
 baseline, then advances every assignment from `interviews` to `plan_agreed`, one transaction per advance:
 
-- service:  `engine.program.service.advance(db, id, to=None, reason=None, actor=..., now=...)`; each call writes the
+- service:  `engine.program.advance.advance(db, id, to=None, reason=None, actor=..., now=...)`; each call writes the
             stage update with the version check, one history row, 2 task rows, 6 outbox rows and one audit event.
 - baseline: the plain driver on the copy (`sqlite3` with the same PRAGMAs: WAL, synchronous=NORMAL,
             foreign_keys=ON, busy_timeout; or `psycopg` on PostgreSQL): BEGIN; select the assignment (with its
@@ -88,22 +88,22 @@ def quiet_logging() -> None:
 
 def prepare(url: str, total: int) -> dict[str, float]:
     """An initialised database with `total` assignments in `interviews`, their interview tasks done."""
-    from engine.program import service
+    from engine.program import assignments, people, tasks, workflows
     from engine.store.db import open_db
 
     quiet_logging()
     started = time.perf_counter()
     db = open_db(url)
-    service.init(db, now=CREATED_AT)
+    workflows.init(db, now=CREATED_AT)
     for email, name, tz in CAST.values():
-        service.add_person(db, email, name=name, tz=tz)
-    spec = service.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders(),
-                                  **ASSIGNMENT)
-    template = service.create_assignment(db, spec, actor=ACTOR, now=CREATED_AT)
+        people.add_person(db, email, name=name, tz=tz)
+    spec = assignments.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders(),
+                                      **ASSIGNMENT)
+    template = assignments.create_assignment(db, spec, actor=ACTOR, now=CREATED_AT).view()
     assert template["id"] == TEMPLATE_ID, template["id"]
     for task in template["tasks"]:
         if task["stage"] == template["stage"]:
-            service.complete_task(db, task["id"], note=None, actor=ACTOR, now=CREATED_AT)
+            tasks.complete_task(db, task["id"], note=None, actor=ACTOR, now=CREATED_AT)
     through_service = time.perf_counter() - started
     started = time.perf_counter()
     _clone(db, TEMPLATE_ID, total)
@@ -279,15 +279,15 @@ class ServiceAdvance:
     name = "service.advance"
 
     def __init__(self, url: str) -> None:
-        from engine.program import service
+        from engine.program import advance
         from engine.store.db import open_db
 
-        self._service = service
+        self._advance = advance.advance
         self.db = open_db(url)
 
     def __call__(self, assignment_id: int) -> None:
-        result = self._service.advance(self.db, assignment_id, to=None, reason=None, actor=ACTOR, now=ADVANCED_AT)
-        assert result["stage"] == "plan_agreed", result["stage"]
+        result = self._advance(self.db, assignment_id, to=None, reason=None, actor=ACTOR, now=ADVANCED_AT)
+        assert result.stage == "plan_agreed", result.stage
 
     def close(self) -> None:
         self.db.dispose()

@@ -3,7 +3,7 @@
 One SQLite file holds 2N open tasks (N assignments of the cast, two interview tasks each). Two contenders mark
 N tasks done each:
 
-- in-process: `engine.program.service.complete_task` called in a loop, as `sojourn task done` runs it (the floor).
+- in-process: `engine.program.tasks.complete_task` called in a loop, as `sojourn task done` runs it (the floor).
 - served: `sojourn serve` as a subprocess (waitress, 8 threads); 8 client threads each POST the confirm form of
           a signed link, so every confirmation also verifies the token, checks revocation and ownership, and
           claims the token id in `link_use` before the same use case runs.
@@ -35,8 +35,10 @@ CLIENTS = 8
 
 def prepare(directory: Path, assignments: int) -> tuple[str, list[dict[str, Any]]]:
     """An initialised SQLite database with the cast and `assignments` new assignments; their open tasks."""
-    from engine.program import service
+    from engine.program import workflows
+    from engine.program.assignments import create_assignment
     from engine.program.logging import configure_logging
+    from engine.program.tasks import list_tasks
     from engine.store.db import open_db
     from tests.support.scenarios import add_cast, cast_spec
 
@@ -44,23 +46,23 @@ def prepare(directory: Path, assignments: int) -> tuple[str, list[dict[str, Any]
     url = f"sqlite:///{directory / 'sojourn.db'}"
     db = open_db(url)
     now = datetime.now(UTC)
-    service.init(db, now=now)
+    workflows.init(db, now=now)
     add_cast(db)
     for _ in range(assignments):
-        service.create_assignment(db, cast_spec(), actor="bench", now=now)
-    tasks = service.list_tasks(db, now=now, status="open")
+        create_assignment(db, cast_spec(), actor="bench", now=now)
+    tasks = [t.view() for t in list_tasks(db, now=now, status="open")]
     db.dispose()
     return url, tasks
 
 
 def in_process(url: str, tasks: list[dict[str, Any]]) -> float:
-    from engine.program import service
+    from engine.program.tasks import complete_task
     from engine.store.db import open_db
 
     db = open_db(url)
     began = time.perf_counter()
     for task in tasks:
-        service.complete_task(db, task["id"], note=None, actor=task["owner"], now=datetime.now(UTC))
+        complete_task(db, task["id"], note=None, actor=task["owner"], now=datetime.now(UTC))
     seconds = time.perf_counter() - began
     db.dispose()
     return len(tasks) / seconds
@@ -101,7 +103,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(table([["in-process (service.complete_task)", f"{local:,.1f}", "1.00"],
+    print(table([["in-process (complete_task)", f"{local:,.1f}", "1.00"],
                  [f"served (HTTP POST, {CLIENTS} clients)", f"{remote:,.1f}", f"{remote / local:.2f}"]],
                 ["contender", "confirmations/s", "ratio"]))
 

@@ -59,7 +59,8 @@ def sojourn_binary() -> Path:
 
 def prepare(path: Path, assignments: int) -> float:
     """`assignments` assignments in the state of a daemon coming back after months away; returns seconds taken."""
-    from engine.program import service
+    from engine.program import workflows
+    from engine.program.assignments import create_assignment
     from engine.program.logging import configure_logging
     from engine.store.db import open_db
     from tests.support.scenarios import add_cast, cast_spec
@@ -67,9 +68,9 @@ def prepare(path: Path, assignments: int) -> float:
     configure_logging("console", logging.WARNING)
     started = time.perf_counter()
     db = open_db(f"sqlite:///{path}")
-    service.init(db, now=CREATED_AT)
+    workflows.init(db, now=CREATED_AT)
     add_cast(db)
-    assert service.create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"] == TEMPLATE_ID
+    assert create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT).id == TEMPLATE_ID
     db.dispose()
     clone(path, assignments)
     return time.perf_counter() - started

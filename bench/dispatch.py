@@ -51,7 +51,7 @@ BUSY_TIMEOUT_MS = 10_000
 def prepare(path: Path, total: int) -> None:
     """An initialised database with `total` notifications due now, on one assignment that plans nothing more."""
     from engine.domain.notices import NewNotice, NoticeKind
-    from engine.program import service
+    from engine.program import assignments, workflows
     from engine.program.logging import configure_logging
     from engine.store import queries
     from engine.store.db import open_db, transaction
@@ -59,9 +59,9 @@ def prepare(path: Path, total: int) -> None:
 
     configure_logging("console", logging.WARNING)
     db = open_db(f"sqlite:///{path}")
-    service.init(db, now=CREATED_AT)
+    workflows.init(db, now=CREATED_AT)
     add_cast(db)
-    assignment = int(service.create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"])
+    assignment = int(assignments.create_assignment(db, cast_spec(), actor=ACTOR, now=CREATED_AT).id)
     due = datetime.now(UTC) - timedelta(hours=1)
     body = ("Assignment #1 (Ana Lima, BR to DE): your task 'Interview the assignee on expectations' is due on "
             "2026-03-16.\nWhen it is done: sojourn task done 1")

@@ -54,7 +54,7 @@ RUN_DEADLINE_S = 600
 @contextlib.contextmanager
 def scratch_database(admin_url: str) -> Iterator[tuple[str, Engine, int]]:
     """A scratch PostgreSQL database with the cast and one assignment: its URL, an engine on it, the assignment."""
-    from engine.program import service
+    from engine.program import assignments
     from engine.store.db import open_db
     from tests.support.scenarios import add_cast, cast_spec
     from tests.support.scratch import initialise, postgres_database
@@ -65,7 +65,7 @@ def scratch_database(admin_url: str) -> Iterator[tuple[str, Engine, int]]:
         engine = open_db(url)
         try:
             add_cast(engine)
-            assignment_id = int(service.create_assignment(engine, cast_spec(), actor=ACTOR, now=now)["id"])
+            assignment_id = int(assignments.create_assignment(engine, cast_spec(), actor=ACTOR, now=now).id)
             yield url, engine, assignment_id
         finally:
             engine.dispose()

@@ -55,19 +55,19 @@ def created_at(start: date) -> datetime:
 
 
 def build(path: Path, count: int) -> tuple[Any, list[int]]:
-    from engine.program import service
+    from engine.program import assignments, people, workflows
     from engine.store.db import open_db
 
     db = open_db(f"sqlite:///{path}")
-    service.init(db, now=created_at(FIRST_START))
+    workflows.init(db, now=created_at(FIRST_START))
     for email, name, tz in CAST.values():
-        service.add_person(db, email, name=name, tz=tz)
+        people.add_person(db, email, name=name, tz=tz)
     ids = []
     for number in range(count):
         start = FIRST_START + timedelta(days=number % 28)
-        spec = service.AssignmentSpec(WORKFLOW, CAST["assignee"][0], "BR", "DE", start, add_months(start, 18),
-                                      stakeholders())
-        ids.append(int(service.create_assignment(db, spec, actor=ACTOR, now=created_at(FIRST_START))["id"]))
+        spec = assignments.AssignmentSpec(WORKFLOW, CAST["assignee"][0], "BR", "DE", start, add_months(start, 18),
+                                          stakeholders())
+        ids.append(int(assignments.create_assignment(db, spec, actor=ACTOR, now=created_at(FIRST_START)).id))
     return db, ids
 
 
@@ -96,7 +96,7 @@ class PlanningClock:
 
 def measure(count: int) -> dict[str, Any]:
     from engine.planning import forecast, planner
-    from engine.program import service
+    from engine.program import assignments
 
     with tempfile.TemporaryDirectory() as tmp:
         db, ids = build(Path(tmp) / "bench.db", count)
@@ -110,8 +110,8 @@ def measure(count: int) -> dict[str, Any]:
             total, cpu = time.perf_counter() - began, time.process_time() - cpu_began
         finally:
             planner.plan = original  # type: ignore[method-assign]
-        spec = service.AssignmentSpec(WORKFLOW, CAST["assignee"][0], "BR", "DE", FIRST_START,
-                                      add_months(FIRST_START, 18), stakeholders())
+        spec = assignments.AssignmentSpec(WORKFLOW, CAST["assignee"][0], "BR", "DE", FIRST_START,
+                                          add_months(FIRST_START, 18), stakeholders())
         single = []
         for _ in range(3):
             began = time.perf_counter()

@@ -1,11 +1,11 @@
-"""CSV import throughput: `engine.program.service.import_assignments` of 10,000 lines against a plain DB-API script, one
+"""CSV import throughput: `engine.program.imports.import_assignments` of 10,000 lines against a plain DB-API script, one
 run.
 
 Prepares a database with the 6 stakeholders of the test suite's cast and N distinct assignees (people are not part of
 the import; they are inserted with SQL, untimed), writes an HR export of N leadership-development assignments, copies
 the database for the baseline, then imports the file, one transaction for the whole file:
 
-- service:  `engine.program.service.import_assignments(db, csv_text, source=..., actor=..., now=...)`, which checks
+- service:  `engine.program.imports.import_assignments(db, csv_text, source=..., actor=..., now=...)`, which checks
             every line, writes all of them and returns the JSON views; each line becomes 1 assignment, 6 stakeholder
             rows, 1 history row, 2 task rows, 3 outbox rows, 4 cadence checks and 2 audit events.
 - baseline: the plain driver (`sqlite3` with the service's PRAGMAs, or `psycopg`) on the copy: BEGIN; parse the file
@@ -82,16 +82,17 @@ def hr_export(lines: int) -> str:
 
 def prepare(url: str, lines: int) -> float:
     """Schema, workflows, the 6 stakeholders through the service; N assignees with one multi-row insert."""
-    from engine.program import service
+    from engine.program import workflows
+    from engine.program.people import add_person
     from engine.store.db import open_db
 
     quiet_logging()
     started = time.perf_counter()
     db = open_db(url)
-    service.init(db, now=CREATED_AT)
+    workflows.init(db, now=CREATED_AT)
     for role, (email, name, tz) in CAST.items():
         if role != "assignee":
-            service.add_person(db, email, name=name, tz=tz)
+            add_person(db, email, name=name, tz=tz)
     with db.begin() as c:
         c.execute(text("INSERT INTO person (email, name, tz) VALUES (:email, :name, :tz)"),
                   [{"email": assignee_email(i), "name": f"Assignee {i}", "tz": "America/Sao_Paulo"}
@@ -172,12 +173,12 @@ class PostgresDatabases:
 
 
 def service_import(url: str, csv_text: str) -> int:
-    from engine.program import service
+    from engine.program import imports
     from engine.store.db import open_db
 
     db = open_db(url)
     try:
-        return len(service.import_assignments(db, csv_text, source="hr.csv", actor=ACTOR, now=CREATED_AT))
+        return len(imports.import_assignments(db, csv_text, source="hr.csv", actor=ACTOR, now=CREATED_AT))
     finally:
         db.dispose()
 
@@ -334,7 +335,7 @@ def measure(databases: SqliteFiles | PostgresDatabases, lines: int, rounds: int)
         raise SystemExit(f"the two imports wrote different rows: {written}")
     if problems := audit_problems(databases, urls):
         raise SystemExit(f"the audit events are not sealed alike: {'; '.join(problems)}")
-    results = {key: {"name": "service.import_assignments" if key == "service" else f"plain {databases.driver} script",
+    results = {key: {"name": "imports.import_assignments" if key == "service" else f"plain {databases.driver} script",
                      "median_s": median(values), "min_s": min(values), "max_s": max(values),
                      "per_second": lines / median(values), "median_cpu_s": median(cpu[key])}
                for key, values in seconds.items()}

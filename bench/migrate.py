@@ -7,7 +7,7 @@ grace days changed) and copies the file. Then, side by side on the two copies:
 - migrate: `engine.program.migration.migrate_workflow(db, MigrationRequest(NAME, 2, reason), ...)`, one transaction
            that moves all N assignments: each with its version check, its `workflow_migrated` audit event and the
            wake-up of its four cadence checks.
-- advance: `engine.program.service.advance(db, id, ...)` for each of the N assignments, one transaction each, from
+- advance: `engine.program.advance.advance(db, id, ...)` for each of the N assignments, one transaction each, from
            `interviews` to `plan_agreed` (a stage update with the version check, history, tasks, notices, audit).
 
 Both write one version-checked update and at least one audit event per assignment; the ratio says how much cheaper
@@ -73,14 +73,14 @@ def time_migration(url: str, count: int) -> float:
 
 
 def time_advances(url: str, count: int) -> float:
-    from engine.program import service
+    from engine.program import advance
     from engine.store.db import open_db
 
     db = open_db(url)
     try:
         started = time.perf_counter()
         for assignment_id in range(1, count + 1):
-            service.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=ADVANCED_AT)
+            advance.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=ADVANCED_AT)
         return time.perf_counter() - started
     finally:
         db.dispose()
@@ -91,11 +91,11 @@ def run(count: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sojourn-bench-migrate-") as folder:
         migrated, advanced = Path(folder) / "migrate.db", Path(folder) / "advance.db"
         setup = prepare(f"sqlite:///{migrated}", count)
-        from engine.program import service
+        from engine.program import workflows
         from engine.store.db import open_db
 
         db = open_db(f"sqlite:///{migrated}")
-        service.install_workflow(db, _next_version_text(), source="bench", now=CREATED_AT)
+        workflows.install_workflow(db, _next_version_text(), source="bench", now=CREATED_AT)
         db.dispose()
         _copy(migrated, advanced)
         advance_s = time_advances(f"sqlite:///{advanced}", count)

@@ -79,15 +79,15 @@ def stakeholder_email(role: str, number: int) -> str:
 def build(path: Path, count: int) -> None:
     """N assignments in mixed stages, made over BUILD_DAYS days through the use cases; the daemon's last sweep
     before it went down ran DOWN_DAYS days before the end."""
-    from engine.program import checkins, service
+    from engine.program import assignments, people, workflows
     from engine.store.db import open_db
 
     db = open_db(f"sqlite:///{path}")
-    service.init(db, now=FIRST - timedelta(days=1))
+    workflows.init(db, now=FIRST - timedelta(days=1))
     for number, role in enumerate(ROLES):
         for member in range(POOL):
-            service.add_person(db, stakeholder_email(role, member), name=f"{role.replace('_', ' ').title()} {member}",
-                               tz=ZONES[(number + member) % len(ZONES)])
+            people.add_person(db, stakeholder_email(role, member), name=f"{role.replace('_', ' ').title()} {member}",
+                              tz=ZONES[(number + member) % len(ZONES)])
     swept = False
     for number in range(count):
         at = FIRST + timedelta(minutes=number * BUILD_DAYS * 24 * 60 // count)
@@ -95,46 +95,47 @@ def build(path: Path, count: int) -> None:
             run_project(path, [LAST_SWEEP], True)
             swept = True
         assignee = f"assignee.{number}@example.com"
-        service.add_person(db, assignee, name=f"Assignee {number}, Jr.", tz=ZONES[number % len(ZONES)])
+        people.add_person(db, assignee, name=f"Assignee {number}, Jr.", tz=ZONES[number % len(ZONES)])
         stage = STAGES[number % len(STAGES)]
         today = at.date()
         start = today + timedelta(days=10) if number % 5 == 0 else today - timedelta(days=number % 10)
         end = today + timedelta(days=150) if stage == "repatriation" else start + timedelta(days=540)
-        spec = service.AssignmentSpec(WORKFLOW, assignee, "BR", "DE", start.isoformat(), end.isoformat(),
-                                      {role: stakeholder_email(role, number + i) for i, role in enumerate(ROLES)})
-        assignment_id = int(service.create_assignment(db, spec, actor=ACTOR, now=at)["id"])
-        advance_to(db, service, assignment_id, stage, at, goal_due=end - timedelta(days=30))
-        _record_contacts(db, checkins, service, assignment_id, number, stage, at, spec)
+        spec = assignments.AssignmentSpec(WORKFLOW, assignee, "BR", "DE", start.isoformat(), end.isoformat(),
+                                          {role: stakeholder_email(role, number + i) for i, role in enumerate(ROLES)})
+        assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=at).id
+        advance_to(db, assignment_id, stage, at, goal_due=end - timedelta(days=30))
+        _record_contacts(db, assignment_id, number, stage, at, spec)
     db.dispose()
     with sqlite3.connect(path) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def advance_to(db: Any, service: Any, assignment_id: int, stage: str, at: datetime, *, goal_due: date) -> None:
+def advance_to(db: Any, assignment_id: int, stage: str, at: datetime, *, goal_due: date) -> None:
     """Do whatever each stage needs and advance, until the assignment is in `stage` (all at instant `at`)."""
-    from engine.program import plans
+    from engine.program import advance, assignments, plans
     from tests.support.scenarios import PLAN_SIGNERS, finish_stage_tasks
 
-    while (current := service.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
+    while (current := assignments.show_assignment(db, assignment_id, now=at).stage) != stage:
         finish_stage_tasks(db, assignment_id, at)
         if current == "plan_agreed":
             plans.add_goal(db, assignment_id, title="Lead the regional team, with a 75% engagement score",
                            measure="engagement score", target="75", due=goal_due.isoformat(), actor=ACTOR, now=at)
             for role in PLAN_SIGNERS:
                 plans.sign_plan(db, assignment_id, role=role, by=None, actor=ACTOR, now=at)
-        service.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=at)
+        advance.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=at)
 
 
-def _record_contacts(db: Any, checkins: Any, service: Any, assignment_id: int, number: int, stage: str, at: datetime,
-                     spec: Any) -> None:
+def _record_contacts(db: Any, assignment_id: int, number: int, stage: str, at: datetime, spec: Any) -> None:
     """Some assignments had their sponsor contact, a check-in or a pulse: periods held, not missed."""
+    from engine.program import assignments, checkins, contacts
+
     later = at + timedelta(hours=2)
     position = STAGES.index(stage)
     if position >= STAGES.index("orientation") and number % 3 == 0:
-        service.log_contact(db, assignment_id, kind="sponsor_contact", with_email=spec.stakeholders["sponsor"],
-                            on=later.date().isoformat(), notes=None, actor=ACTOR, now=later)
+        contacts.log_contact(db, assignment_id, kind="sponsor_contact", with_email=spec.stakeholders["sponsor"],
+                             on=later.date().isoformat(), notes=None, actor=ACTOR, now=later)
     if position >= STAGES.index("alignment_meetings") and number % 4 == 0:
-        goals = service.show_assignment(db, assignment_id, now=later)["goals"]
+        goals = assignments.show_assignment(db, assignment_id, now=later).view()["goals"]
         checkins.record_checkin(db, assignment_id, by=spec.assignee, progress={g["id"]: 40 for g in goals},
                                 note=None, feedback=None, actor=ACTOR, now=later)
     if position >= STAGES.index("orientation") and number % 5 == 0:

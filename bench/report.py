@@ -71,15 +71,15 @@ def _instant(value: datetime) -> str:
 def prepare(path: Path, total: int, seed: int) -> dict[str, Any]:
     """An initialised database with the cast, ASSIGNEES more people and `total` assignments with their history."""
     from engine.domain.definition import parse_definition
-    from engine.program import service
+    from engine.program import people, workflows
     from engine.store.db import open_db
     from workflows import builtin_workflow_texts
 
     started = time.perf_counter()
     db = open_db(f"sqlite:///{path}")
-    service.init(db, now=NOW - timedelta(days=1000))
+    workflows.init(db, now=NOW - timedelta(days=1000))
     for email, name, tz in CAST.values():
-        service.add_person(db, email, name=name, tz=tz)
+        people.add_person(db, email, name=name, tz=tz)
     db.dispose()
     definition = parse_definition(builtin_workflow_texts()["leadership-development.yaml"])
     conn = sqlite3.connect(path, isolation_level=None)

@@ -6,8 +6,8 @@ Runs each command N times as a subprocess (interleaved, rotating the order each 
 - `sojourn --db ... assignment show 1`    against  `python -c "import sqlmodel"`              goal: within 1.3x
 
 plus two reference rows that are not goals: `python -c pass` (the interpreter alone) and
-`import cli, engine.program.service` (what `show` imports before it does any work). The floors use the same interpreter
-as `sojourn` (the venv's).
+`import cli, engine.program.assignments` (what `show` imports before it does any work). The floors use the same
+interpreter as `sojourn` (the venv's).
 
 `show` runs on a database prepared with the CLI in a temporary directory: `init`, the 7 people of the test suite's
 cast, one leadership-development assignment. When `show` misses its goal (or with --importtime) the script also breaks
@@ -82,7 +82,7 @@ def commands(url: str) -> dict[str, list[str]]:
         "show": [SOJOURN, "--db", url, "assignment", "show", "1"],
         "floor_sqlmodel": [PYTHON, "-c", "import sqlmodel"],
         "python": [PYTHON, "-c", "pass"],
-        "imports_show": [PYTHON, "-c", "import cli, engine.program.service"],
+        "imports_show": [PYTHON, "-c", "import cli, engine.program.assignments"],
         # what-if rows: the same work with the interpreter's final garbage collection skipped (gc.freeze() at exit)
         "show_frozen": [PYTHON, "-c", FROZEN_SHOW, "--db", url, "assignment", "show", "1"],
         "floor_sqlmodel_frozen": [PYTHON, "-c", f"{FREEZE_AT_EXIT}; import sqlmodel"],
@@ -99,7 +99,7 @@ LABELS = {
     "show": "sojourn assignment show 1",
     "floor_sqlmodel": 'python -c "import sqlmodel"',
     "python": 'python -c "pass"',
-    "imports_show": 'python -c "import cli, engine.program.service"',
+    "imports_show": 'python -c "import cli, engine.program.assignments"',
     "show_frozen": "what if: show with gc.freeze() at exit",
     "floor_sqlmodel_frozen": "what if: sqlmodel floor, gc.freeze() at exit",
 }
@@ -200,7 +200,7 @@ PHASES = r"""
 import cProfile, json, pstats, sys, time
 t0 = time.perf_counter()
 import cli
-from engine.program import service
+from engine.program import assignments
 t1 = time.perf_counter()
 sys.argv = ["sojourn", *sys.argv[1:]]
 profiler = cProfile.Profile()
@@ -222,7 +222,7 @@ with open(OUT, "w") as out:
 
 
 def work_breakdown(show_argv: list[str], cwd: Path, repeat: int = 3) -> dict[str, Any]:
-    """Imports of `cli` + `engine.program.service` against the work of one `show` (under cProfile), the fastest of
+    """Imports of `cli` + `engine.program.assignments` against the work of one `show` (under cProfile), the fastest of
     `repeat`."""
     out = cwd / "phases.json"
     code = PHASES.replace("OUT", repr(str(out)))
@@ -329,7 +329,7 @@ def report(data: dict[str, Any]) -> str:
         lines += [""]
         lines.append(table([[e["module"], e["imported_by"] or "-", f"{e['cumulative_ms']:.1f}"]
                             for e in imp["extra_roots"]], ["import beyond the floor", "imported by", "cumulative ms"]))
-        lines += ["", f"one `show` in-process: {ph['imports_ms']:.0f} ms importing cli + engine.program.service, "
+        lines += ["", f"one `show` in-process: {ph['imports_ms']:.0f} ms importing cli + engine.program.assignments, "
                       f"{ph['work_ms']:.0f} ms running the command (under cProfile); the work by cumulative time:"]
         lines.append(table([[e["where"], str(e["calls"]), f"{e['cumulative_ms']:.1f}"] for e in ph["top"]],
                            ["function", "calls", "cumulative ms"]))

@@ -75,13 +75,13 @@ def _quoted(columns: list[str], alias: str | None = None) -> str:
 
 def build(engine: Engine, tasks: int, due: int) -> dict[str, Any]:
     """Fill an empty, initialised database: `tasks` tasks, of which `due` have a reminder due at NOW."""
-    from engine.program import service
+    from engine.program.assignments import create_assignment
     from engine.store.models import Assignment, CadenceState, Outbox, StageChange, Stakeholder, Task
     from tests.support.scenarios import add_cast, cast_spec
 
     started = time.perf_counter()
     add_cast(engine)
-    template = int(service.create_assignment(engine, cast_spec(), actor=ACTOR, now=CREATED_AT)["id"])
+    template = int(create_assignment(engine, cast_spec(), actor=ACTOR, now=CREATED_AT).id)
     assignments = tasks // TASKS_PER_ASSIGNMENT
     with engine.begin() as c:
         template_task = c.execute(select(func.min(Task.id)).where(col(Task.assignment_id) == template)).scalar_one()

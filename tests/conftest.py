@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from engine.program import service
+from engine.program import assignments
 from engine.store.db import open_db
 from notifiers import Notification
 from tests.support import scenarios
@@ -101,7 +101,7 @@ def people(db: Engine) -> dict[str, str]:
 
 
 @pytest.fixture
-def spec(people: dict[str, str]) -> service.AssignmentSpec:
+def spec(people: dict[str, str]) -> assignments.AssignmentSpec:
     """A leadership-development assignment from Brazil to Germany with every role filled (the people added)."""
     return scenarios.cast_spec()
 

@@ -35,9 +35,10 @@ from engine.domain.notices import MISSED_KINDS
 from engine.domain.schedule import local_instant
 from engine.domain.tasks import TaskStatus
 from engine.planning import planner
-from engine.program import plans, service
+from engine.program import advance, assignments, people, plans, workflows
 from engine.program.digests import gather_digests
 from engine.program.records import AssignmentRecord, load_record, load_records
+from engine.program.tasks import complete_tasks
 from engine.program.transactions import use_case_transaction
 from engine.store import scratch as scratch_store
 from engine.store.db import transaction
@@ -149,12 +150,12 @@ class Hypothetical:
     home: str = "XX"
     host: str = "XX"
 
-    def spec(self) -> service.AssignmentSpec:
+    def spec(self) -> assignments.AssignmentSpec:
         if not (self.workflow and self.start and self.end):
             raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
         pairs = dict(inputs.stakeholder_pair(value) for value in self.stakeholders)
-        return service.AssignmentSpec(self.workflow, self.assignee or "", self.home, self.host, self.start, self.end,
-                                      pairs)
+        return assignments.AssignmentSpec(self.workflow, self.assignee or "", self.home, self.host, self.start,
+                                          self.end, pairs)
 
 
 # --- entry points ------------------------------------------------------------------------------------------------
@@ -215,7 +216,7 @@ def forecast_after(db: Engine, assignment_ids: Iterable[int], change: Callable[[
         scratch.dispose()
 
 
-def forecast_new(db: Engine, spec: service.AssignmentSpec, *, options: ForecastOptions = ForecastOptions(),
+def forecast_new(db: Engine, spec: assignments.AssignmentSpec, *, options: ForecastOptions = ForecastOptions(),
                  progress: Callable[[int, int], None] | None = None) -> Forecast:
     """What the daemon would send about an assignment created as `spec` says on its start date.
 
@@ -228,42 +229,44 @@ def forecast_new(db: Engine, spec: service.AssignmentSpec, *, options: ForecastO
             found = scratch_store.copy_latest_workflow(source, target, spec.workflow.strip())
             filled = scratch_store.copy_people(source, target, [spec.assignee, *spec.stakeholders.values()])
         if not found:
-            service.show_workflow(db, spec.workflow.strip())  # raises NotFound naming the installed ones
+            workflows.show_workflow(db, spec.workflow.strip())  # raises NotFound naming the installed ones
         complete = _with_placeholders(scratch, spec, filled)
-        shown = service.show_workflow(scratch, spec.workflow.strip())
+        shown = workflows.show_workflow(scratch, spec.workflow.strip())
         start = inputs.iso_date(spec.start, "--start")
         assignee_tz = _tz_of(scratch, complete.assignee)
-        created = local_instant(start, shown["reminders"]["local_hour"], assignee_tz)
+        created = local_instant(start, shown.definition["reminders"]["local_hour"], assignee_tz)
         with _marked_logs():
-            assignment_id = int(service.create_assignment(scratch, complete, actor=ACTOR, now=created)["id"])
+            assignment_id = assignments.create_assignment(scratch, complete, actor=ACTOR, now=created).id
         replay = _Replay(scratch, options, progress)
         return replay.run([assignment_id], created, _Existing())
     finally:
         scratch.dispose()
 
 
-def _with_placeholders(scratch: Engine, spec: service.AssignmentSpec, filled: set[str]) -> service.AssignmentSpec:
+def _with_placeholders(scratch: Engine, spec: assignments.AssignmentSpec,
+                       filled: set[str]) -> assignments.AssignmentSpec:
     """`spec` with a placeholder person for the assignee and every role it does not name."""
-    shown = service.show_workflow(scratch, spec.workflow.strip())
+    shown = workflows.show_workflow(scratch, spec.workflow.strip())
     roles = dict(spec.stakeholders)
     # roles the workflow does not know are passed on, so creating the assignment refuses them as `create` does
-    wanted = {"assignee": spec.assignee, **{r: roles.get(r, "") for r in shown["roles"] if r != "assignee"}, **roles}
+    known = shown.definition["roles"]
+    wanted = {"assignee": spec.assignee, **{r: roles.get(r, "") for r in known if r != "assignee"}, **roles}
     for role, email in wanted.items():
-        if (email.strip() and email.strip().lower() in filled) or role not in shown["roles"]:
+        if (email.strip() and email.strip().lower() in filled) or role not in known:
             continue
         if email.strip():
             raise SojournError(f"{role}: no person with email {email}",
                                details=[f"add them first: sojourn person add {email} --name 'Full Name' --tz Area/City",
                                         f"or leave {role} out to forecast with a placeholder in UTC"])
         placeholder = f"{role.replace('_', '-')}@forecast.invalid"
-        service.add_person(scratch, placeholder, name=f"({role})", tz="UTC")
+        people.add_person(scratch, placeholder, name=f"({role})", tz="UTC")
         wanted[role] = placeholder
-    return service.AssignmentSpec(spec.workflow, wanted["assignee"], spec.home, spec.host, spec.start, spec.end,
-                                  {r: e for r, e in wanted.items() if r != "assignee"})
+    return assignments.AssignmentSpec(spec.workflow, wanted["assignee"], spec.home, spec.host, spec.start, spec.end,
+                                      {r: e for r, e in wanted.items() if r != "assignee"})
 
 
 def _tz_of(scratch: Engine, email: str) -> str:
-    return str(next(p["tz"] for p in service.list_people(scratch) if p["email"] == email.strip().lower()))
+    return next(p.tz for p in people.list_people(scratch) if p.email == email.strip().lower())
 
 
 @contextmanager
@@ -425,7 +428,7 @@ class _Replay:
             _, task_id, assignment_id = heapq.heappop(self.completions)
             due[task_id] = assignment_id
         touched = set()
-        for task_id in service.complete_tasks(self.scratch, due, note="forecast", actor=ACTOR, now=now) if due else []:
+        for task_id in complete_tasks(self.scratch, due, note="forecast", actor=ACTOR, now=now) if due else []:
             tracked = self.assignments[due[task_id]]
             tracked.open_here.discard(task_id)
             if not tracked.open_here:
@@ -453,18 +456,18 @@ class _Replay:
                 return advanced
             self._meet_people_guards(tracked, transition, now)
             try:
-                moved = service.advance(self.scratch, assignment_id, to=transition.dest,
+                moved = advance.advance(self.scratch, assignment_id, to=transition.dest,
                                         reason="forecast" if transition.requires_reason else None, actor=ACTOR,
                                         now=now)
             except SojournError:
                 return advanced  # a guard the forecast cannot meet: the assignment stays
             advanced = True
-            tracked.stage = moved["stage"]
-            new_tasks = [t for t in moved["tasks"] if t["stage"] == tracked.stage and t["status"] == TaskStatus.OPEN]
-            tracked.open_here = {int(t["id"]) for t in new_tasks}
+            tracked.stage = moved.stage
+            new_tasks = [t for t in moved.tasks if t.stage == tracked.stage and t.status == TaskStatus.OPEN]
+            tracked.open_here = {t.id for t in new_tasks}
             for t in new_tasks:
-                self._schedule_completion(int(t["id"]), assignment_id, date.fromisoformat(t["due_on"]), t["owner"],
-                                          now)
+                assert t.owner is not None, "every workflow role is filled when the assignment is created"
+                self._schedule_completion(t.id, assignment_id, t.due_on, t.owner, now)
         return advanced
 
     def _meet_people_guards(self, tracked: _Tracked, transition: Transition, now: datetime) -> None:

@@ -27,8 +27,8 @@ from engine.domain.reminders import task_steps
 from engine.domain.schedule import end_of_day, zone
 from engine.domain.tasks import TaskStatus
 from engine.program import audit
+from engine.program.people import find_person, person_view, require_person
 from engine.program.records import AssignmentRecord, instant, load_record, task_view
-from engine.program.service import find_person, person_view, require_person
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups
 from engine.store.change_queries import cancel_queued_notices_to
@@ -155,7 +155,7 @@ def _change_view(event: str, assignment_id: int, details: dict[str, Any], now: d
     people = {p.id: p for p in record.stakeholders.values()}
     shown = {k: v.isoformat() if isinstance(v, date) else v for k, v in details.items() if k != "tasks"}
     return {"assignment_id": assignment_id, "event": event, **shown, "at": instant(now), "actor": actor,
-            "tasks": [task_view(t, people.get(t.owner_id)) for t in moved]}
+            "tasks": [task_view(t, people.get(t.owner_id)).view() for t in moved]}
 
 
 # --- people from a file -----------------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def import_people(db: Engine, data: bytes | str, *, source: str) -> list[dict[st
                          tz=zone(r.values.get("tz") or "UTC").key) for r in table.rows]
         session.add_all(people)
         session.flush()
-        return [person_view(p) for p in people]
+        return [person_view(p).view() for p in people]
 
 
 def _people_problems(session: Session, table: Table) -> None:

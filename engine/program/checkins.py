@@ -24,8 +24,8 @@ from engine.domain.definition import PulseRules, WorkflowDefinition
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.domain.schedule import local_date
 from engine.program import audit
+from engine.program.people import require_person
 from engine.program.records import AssignmentRecord, instant, load_record
-from engine.program.service import require_person
 from engine.program.transactions import use_case_transaction
 from engine.store import checkin_queries
 from engine.store.models import Checkin, Person, Pulse, pk

@@ -17,9 +17,9 @@ from engine.domain.errors import BadInput, SojournError
 from engine.domain.inputs import OUTCOME_MONTHS
 from engine.domain.notices import TASK_KINDS
 from engine.domain.tasks import TaskStatus
-from engine.program import audit, service
+from engine.program import assignments, audit, contacts
 from engine.program.competencies import current_baselines, rating_on_scale
-from engine.program.records import AssignmentRecord, assignment_view, load_record
+from engine.program.records import AssignmentRecord, AssignmentView, assignment_view, load_record
 from engine.program.records import outcome_view as recorded_outcome_view
 from engine.program.transactions import use_case_transaction
 from engine.store import program_queries
@@ -110,7 +110,7 @@ def record_outcome(db: Engine, assignment_id: int, report: OutcomeReport, *, act
         record = load_record(session, assignment_id)
         _require_completed(record)
         left_on = fields["left_on"]
-        latest_today = (now + service.LATEST_UTC_OFFSET).date()  # a day has begun once it has begun anywhere
+        latest_today = (now + contacts.LATEST_UTC_OFFSET).date()  # a day has begun once it has begun anywhere
         if left_on is not None and not record.assignment.end <= left_on <= latest_today:
             raise BadInput(f"--left-on {left_on.isoformat()} must fall between the end of the assignment "
                            f"({record.assignment.end.isoformat()}) and today")
@@ -176,7 +176,7 @@ def _complete_milestone_task(session: Session, record: AssignmentRecord, months:
 
 
 def outcome_view(outcome: Outcome, competencies: Iterable[CompetencyRating], task: Task | None) -> dict[str, Any]:
-    return {**recorded_outcome_view(outcome, competencies), "task_completed": None if task is None else task.id}
+    return {**recorded_outcome_view(outcome, competencies).view(), "task_completed": None if task is None else task.id}
 
 
 def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency: str, actor: str,
@@ -186,30 +186,30 @@ def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency:
     with use_case_transaction(db) as session:
         record = load_record(session, assignment_id)
         _apply_cost(session, record, cost, actor=actor, now=now)
-        return assignment_view(record, now)
+        return assignment_view(record, now).view()
 
 
-def create_assignment(db: Engine, spec: service.AssignmentSpec, *, amount: str | None, currency: str | None,
-                      actor: str, now: datetime, allow_past: bool = True, allow_overlap: bool = True) -> dict[str, Any]:
+def create_assignment(db: Engine, spec: assignments.AssignmentSpec, *, amount: str | None, currency: str | None,
+                      actor: str, now: datetime, allow_past: bool = True, allow_overlap: bool = True) -> AssignmentView:
     """`assignment create`: the assignment, with its cost when one is given. A cost means nothing without its
     currency, so the two come together or not at all."""
     if (amount is None) != (currency is None):
         raise BadInput("--cost and --currency go together: give both, e.g. --cost 250000 --currency EUR")
     if amount is None or currency is None:
-        return service.create_assignment(db, spec, actor=actor, now=now, allow_past=allow_past,
-                                         allow_overlap=allow_overlap)
+        return assignments.create_assignment(db, spec, actor=actor, now=now, allow_past=allow_past,
+                                             allow_overlap=allow_overlap)
     return create_costed_assignment(db, spec, amount=amount, currency=currency, actor=actor, now=now,
                                     allow_past=allow_past, allow_overlap=allow_overlap)
 
 
-def create_costed_assignment(db: Engine, spec: service.AssignmentSpec, *, amount: str | Decimal, currency: str,
+def create_costed_assignment(db: Engine, spec: assignments.AssignmentSpec, *, amount: str | Decimal, currency: str,
                              actor: str, now: datetime, allow_past: bool = True,
-                             allow_overlap: bool = True) -> dict[str, Any]:
+                             allow_overlap: bool = True) -> AssignmentView:
     """`assignment create --cost --currency`: the assignment and its cost in one transaction."""
     cost = inputs.amount(amount), inputs.currency(currency)
     with use_case_transaction(db) as session:
-        record = service.create_assignment_in(session, spec, actor=actor, now=now, allow_past=allow_past,
-                                              allow_overlap=allow_overlap)
+        record = assignments.create_assignment_in(session, spec, actor=actor, now=now, allow_past=allow_past,
+                                                  allow_overlap=allow_overlap)
         _apply_cost(session, record, cost, actor=actor, now=now)
         return assignment_view(record, now)
 

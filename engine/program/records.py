@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -16,6 +16,7 @@ from engine.domain.guards import GoalFacts, GuardContext, TaskFacts
 from engine.domain.lifecycle import Lifecycle, lifecycle_for
 from engine.domain.notices import is_plan_change_task
 from engine.domain.tasks import TaskStatus
+from engine.domain.views import Result
 from engine.store import lookups, objective_queries
 from engine.store.models import Assignment, Goal, Outcome, Person, Signoff, Task, Workflow, pk
 from engine.store.moves import AssignmentRows, load_assignment
@@ -136,13 +137,30 @@ def instant(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def task_view(task: Task, owner: Person | None) -> dict[str, Any]:
-    return {
-        "id": task.id, "key": task.key, "title": task.title, "stage": task.stage, "owner_role": task.owner_role,
-        "owner": owner.email if owner else None, "due_on": task.due_on.isoformat(), "due_at": instant(task.due_at),
-        "status": task.status, "completed_at": instant(task.completed_at), "completed_by": task.completed_by,
-        "note": task.note, "assignment_id": task.assignment_id,
-    }
+@dataclass(frozen=True)
+class TaskView(Result):
+    """A task with the email of its owner."""
+
+    id: int
+    key: str
+    title: str
+    stage: str
+    owner_role: str
+    owner: str | None
+    due_on: date
+    due_at: datetime
+    status: str
+    completed_at: datetime | None
+    completed_by: str | None
+    note: str | None
+    assignment_id: int
+
+
+def task_view(task: Task, owner: Person | None) -> TaskView:
+    return TaskView(id=pk(task), key=task.key, title=task.title, stage=task.stage, owner_role=task.owner_role,
+                    owner=owner.email if owner else None, due_on=task.due_on, due_at=task.due_at, status=task.status,
+                    completed_at=task.completed_at, completed_by=task.completed_by, note=task.note,
+                    assignment_id=task.assignment_id)
 
 
 class Rating(Protocol):
@@ -156,55 +174,142 @@ class Rating(Protocol):
     def after(self) -> int: ...
 
 
-def outcome_view(outcome: Outcome, competencies: Iterable[Rating]) -> dict[str, Any]:
-    return {
-        "id": outcome.id, "assignment_id": outcome.assignment_id, "months": outcome.months,
-        "retained": outcome.retained, "left_on": outcome.left_on.isoformat() if outcome.left_on else None,
-        "left_reason": outcome.left_reason, "considered_for_promotion": outcome.considered_for_promotion,
-        "promoted_to": outcome.promoted_to, "impact": outcome.impact,
-        "competencies": [{"name": c.name, "before": c.before, "after": c.after,
-                          "growth": None if c.before is None else c.after - c.before} for c in competencies],
-        "recorded_at": outcome.recorded_at.isoformat(), "recorded_by": outcome.recorded_by,
-    }
+@dataclass(frozen=True)
+class CompetencyChange(Result):
+    name: str
+    before: int | None
+    after: int
+    growth: int | None
+
+
+@dataclass(frozen=True)
+class OutcomeView(Result):
+    """An outcome recorded after return, with the competencies rated then."""
+
+    id: int
+    assignment_id: int
+    months: int
+    retained: bool
+    left_on: date | None
+    left_reason: str | None
+    considered_for_promotion: bool
+    promoted_to: str | None
+    impact: str | None
+    competencies: tuple[CompetencyChange, ...]
+    recorded_at: datetime
+    recorded_by: str
+
+
+def outcome_view(outcome: Outcome, competencies: Iterable[Rating]) -> OutcomeView:
+    return OutcomeView(
+        id=pk(outcome), assignment_id=outcome.assignment_id, months=outcome.months, retained=outcome.retained,
+        left_on=outcome.left_on, left_reason=outcome.left_reason,
+        considered_for_promotion=outcome.considered_for_promotion, promoted_to=outcome.promoted_to,
+        impact=outcome.impact,
+        competencies=tuple(CompetencyChange(c.name, c.before, c.after, None if c.before is None else c.after - c.before)
+                           for c in competencies),
+        recorded_at=outcome.recorded_at, recorded_by=outcome.recorded_by)
+
+
+@dataclass(frozen=True)
+class SignoffLine(Result):
+    role: str
+    by: str | None
+    plan_version: int
+    signed_at: datetime
+    recorded_by: str
+    given_by: str  # "holder", or "on_behalf" when someone recorded it for them
 
 
 def signoff_views(record: AssignmentRecord, signoffs: Iterable[Signoff],
-                  people: dict[int, Person]) -> list[dict[str, Any]]:
+                  people: dict[int, Person]) -> tuple[SignoffLine, ...]:
     """The sign-offs of the assignment's current plan version: who signed for which role, and when."""
     version = record.assignment.plan_version
-    return [{"role": s.role, "by": p.email if (p := people.get(s.person_id)) else None, "plan_version": version,
-             "signed_at": instant(s.signed_at), "recorded_by": s.recorded_by,
-             "given_by": "on_behalf" if s.on_behalf else "holder"}
-            for s in sorted(signoffs, key=lambda s: s.signed_at) if s.plan_version == version]
+    return tuple(SignoffLine(s.role, p.email if (p := people.get(s.person_id)) else None, version, s.signed_at,
+                             s.recorded_by, "on_behalf" if s.on_behalf else "holder")
+                 for s in sorted(signoffs, key=lambda s: s.signed_at) if s.plan_version == version)
 
 
-def blocking(record: AssignmentRecord, now: datetime) -> tuple[str | None, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class RoleHolder(Result):
+    role: str
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Blocker(Result):
+    """A guard in the way of the next stage, and who must act on it."""
+
+    guard: str
+    reason: str
+    who: tuple[RoleHolder, ...]
+
+
+def blocking(record: AssignmentRecord, now: datetime) -> tuple[str | None, tuple[Blocker, ...]]:
     """The default next stage and every unmet guard in its way (empty when the assignment may advance)."""
     transition = record.definition.default_next(record.assignment.stage)
     if transition is None:
-        return None, []
+        return None, ()
     unmet = record.lifecycle.unmet(transition, record.guard_context(now))
-    return transition.dest, [{"guard": u.guard, "reason": u.reason, "who": [
-        {"role": role, "email": p.email if (p := record.person_for(role)) else None} for role in u.who]}
-        for u in unmet]
+    return transition.dest, tuple(Blocker(u.guard, u.reason, tuple(
+        RoleHolder(role, p.email if (p := record.person_for(role)) else None) for role in u.who)) for u in unmet)
 
 
-def assignment_view(record: AssignmentRecord, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GoalLine(Result):
+    id: int
+    title: str
+    measure: str
+    target: str
+    due: date
+    plan_version: int
+
+
+@dataclass(frozen=True)
+class Cost(Result):
+    amount: str
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class AssignmentView(Result):
+    """An assignment where it stands: its stage, people, plan, tasks, and what blocks the next stage."""
+
+    id: int
+    workflow: str
+    workflow_version: int
+    stage: str
+    stage_entered_at: datetime
+    next_stage: str | None
+    assignee: str
+    assignee_name: str
+    home: str
+    host: str
+    start: date
+    end: date
+    plan_version: int
+    stakeholders: Mapping[str, str]  # role -> email, the assignee not included
+    goals: tuple[GoalLine, ...]
+    signed_off_by: tuple[str, ...]
+    tasks: tuple[TaskView, ...]
+    blocking: tuple[Blocker, ...]
+    cost: Cost | None
+    early_return_reason: str | None
+
+
+def assignment_view(record: AssignmentRecord, now: datetime) -> AssignmentView:
     a = record.assignment
     people_by_id = {p.id: p for p in record.stakeholders.values()}
     next_stage, blockers = blocking(record, now)
-    return {
-        "id": a.id, "workflow": record.workflow.name, "workflow_version": record.workflow.version,
-        "stage": a.stage, "stage_entered_at": instant(a.stage_entered_at), "next_stage": next_stage,
-        "assignee": record.assignee.email, "assignee_name": record.assignee.name, "home": a.home, "host": a.host,
-        "start": a.start.isoformat(), "end": a.end.isoformat(), "plan_version": a.plan_version,
-        "stakeholders": {role: p.email for role, p in record.stakeholders.items() if role != "assignee"},
-        "goals": [{"id": g.id, "title": g.title, "measure": g.measure, "target": g.target, "due": g.due.isoformat(),
-                   "plan_version": g.plan_version} for g in record.goals],
-        "signed_off_by": sorted(record.signed_roles),
-        "tasks": [task_view(t, people_by_id.get(t.owner_id)) for t in record.tasks],
-        "blocking": blockers,
-        "cost": None if a.cost_amount is None else {"amount": str(a.cost_amount), "currency": a.cost_currency},
-        "early_return_reason": a.early_return_reason,
-    }
-
+    return AssignmentView(
+        id=pk(a), workflow=record.workflow.name, workflow_version=record.workflow.version, stage=a.stage,
+        stage_entered_at=a.stage_entered_at, next_stage=next_stage, assignee=record.assignee.email,
+        assignee_name=record.assignee.name, home=a.home, host=a.host, start=a.start, end=a.end,
+        plan_version=a.plan_version,
+        stakeholders={role: p.email for role, p in record.stakeholders.items() if role != "assignee"},
+        goals=tuple(GoalLine(pk(g), g.title, g.measure, g.target, g.due, g.plan_version) for g in record.goals),
+        signed_off_by=tuple(sorted(record.signed_roles)),
+        tasks=tuple(task_view(t, people_by_id.get(t.owner_id)) for t in record.tasks),
+        blocking=blockers,
+        cost=None if a.cost_amount is None else Cost(str(a.cost_amount), a.cost_currency),
+        early_return_reason=a.early_return_reason)

@@ -28,9 +28,10 @@ from engine.domain import inputs, notices
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.domain.schedule import local_date, zone
 from engine.domain.tasks import TaskStatus
-from engine.program import checkins, plans, service
+from engine.program import checkins, contacts, plans
 from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, load_record, load_records
+from engine.program.tasks import complete_task
 from engine.program.transactions import use_case_transaction
 from engine.store import checkin_queries, link_queries, lookups, plan_queries
 from engine.store.db import transaction
@@ -120,9 +121,9 @@ def perform_task_done(db: Engine, person: Person, obj: Mapping[str, Any], form: 
         task = session.get(Task, _int(obj, "task"))
     if task is not None and _acknowledges_a_plan(task):
         return perform_plan_ack(db, person, _task_link(task)[1], form, now)
-    view = service.complete_task(db, _int(obj, "task"), note=form.get("note", "").strip() or None,
-                                 actor=person.email, now=now)
-    return Done(title="Task done", lines=[f"“{view['title']}” (task {view['id']}) is marked done by {person.email}."])
+    view = complete_task(db, _int(obj, "task"), note=form.get("note", "").strip() or None,
+                         actor=person.email, now=now)
+    return Done(title="Task done", lines=[f"“{view.title}” (task {view.id}) is marked done by {person.email}."])
 
 
 # --- contact held -----------------------------------------------------------------------------------------------
@@ -155,10 +156,11 @@ def perform_contact_held(db: Engine, person: Person, obj: Mapping[str, Any], for
     with transaction(db) as session:
         record, partner = _contact_partner(session, person, obj)
     on = form.get("on", "").strip() or None
-    view = service.log_contact(db, pk(record.assignment), kind=str(obj["kind"]), with_email=partner.email, on=on,
-                               notes=form.get("notes", "").strip() or None, actor=person.email, now=now)
+    view = contacts.log_contact(db, pk(record.assignment), kind=str(obj["kind"]), with_email=partner.email, on=on,
+                                notes=form.get("notes", "").strip() or None, actor=person.email, now=now)
     return Done(title="Contact logged",
-                lines=[f"The {view['kind']} contact with {view['with']} on {view['on']} is logged by {person.email}."])
+                lines=[f"The {view.kind} contact with {view.with_email} on {view.on.isoformat()} is logged by "
+                       f"{person.email}."])
 
 
 # --- plan sign-off ----------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from engine.program import service
+from engine.program import assignments
 from engine.store.db import open_db
 from tests.acceptance.conftest import Sojourn
 from tests.support import scenarios
@@ -48,7 +48,7 @@ def cli(sojourn: Sojourn, tmp_path: Path) -> Iterator[Sojourn]:
     db = open_db(url)
     try:
         scenarios.add_cast(db)
-        service.create_assignment(db, scenarios.cast_spec(), actor="admin", now=datetime.now(UTC))
+        assignments.create_assignment(db, scenarios.cast_spec(), actor="admin", now=datetime.now(UTC))
     finally:
         db.dispose()
     port = free_port()

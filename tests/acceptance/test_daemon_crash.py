@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from engine.delivery.dispatch import DeliveryPolicy
 from engine.delivery.leases import lease_seconds
-from engine.program import service
+from engine.program import assignments
 from engine.store.db import transaction
 from engine.store.models import DaemonLease
 from tests.support.daemons import INTERVAL, Daemons, status_counts, wait_for
@@ -25,7 +25,7 @@ SEED = 20261123
 
 
 def test_daemon_loses_nothing_and_repeats_only_rows_in_flight_when_killed_repeatedly(
-        db: Engine, spec: service.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
     """Killed with SIGKILL 5-8 times mid-delivery, every notice still arrives and only in-flight ones arrive twice."""
     keys = fill_outbox(db, quiet_assignment(db, spec), NOTIFICATIONS)
     rng = random.Random(SEED)
@@ -50,9 +50,9 @@ def _heartbeat_after(db: Engine, instant: datetime) -> bool:
 
 
 def test_daemon_sends_reminder_once_when_it_fell_due_while_stopped(
-        db: Engine, spec: service.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
     """Stopped with SIGTERM and started again, the daemon sends a reminder that came due meanwhile exactly once."""
-    view = service.create_assignment(db, spec, actor="admin", now=datetime.now(UTC))
+    view = assignments.create_assignment(db, spec, actor="admin", now=datetime.now(UTC)).view()
     first = daemons.start()
     wait_for(lambda: status_counts(db) == {"sent": 3}, "the three stage_changed notices", first, daemons)
     assert daemons.stop(first) == 0, daemons.log_of(first)

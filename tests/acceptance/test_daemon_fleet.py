@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from acceptance.conftest import installed_sojourn
 from acceptance.test_daemon_crash import status_counts, wait_for
-from engine.program import service
+from engine.program import workflows
 from engine.store.db import open_db, transaction
 from engine.store.models import DaemonLease
 from tests.support.scenarios import add_cast, cast_spec, fill_outbox, quiet_assignment
@@ -33,7 +33,7 @@ def fleet_db(fresh_postgres_url: str) -> Iterator[Engine]:
     """A fresh PostgreSQL database, initialised, with one assignment that has nothing left to plan."""
     engine = open_db(fresh_postgres_url)
     now = datetime.now(UTC)
-    service.init(engine, now=now)
+    workflows.init(engine, now=now)
     add_cast(engine)
     yield engine
     engine.dispose()

@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from engine.delivery.dispatch import DeliveryPolicy
 from engine.domain.notices import NewNotice, NoticeKind, NoticeStatus
-from engine.program import digests, service
+from engine.program import assignments, digests, people
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
@@ -36,7 +36,7 @@ def hold_notices_for_digests(db: Engine, assignment_id: int) -> dict[str, set[st
     held: dict[str, set[str]] = {}
     for number in range(PEOPLE):
         email = f"reader{number:03d}@example.com"
-        service.add_person(db, email, name=f"Reader {number}", tz="Europe/Berlin")
+        people.add_person(db, email, name=f"Reader {number}", tz="Europe/Berlin")
         digests.set_person_digest(db, email, "daily", now=now)
         notices = [NewNotice(key=f"stage_changed/crash/{number:03d}/{n}", kind=NoticeKind.STAGE_CHANGED,
                              assignment_id=assignment_id, task_id=None, recipient=email, role="coach",
@@ -60,7 +60,7 @@ def carried_by_digest(webhook: Receiver) -> dict[str, list[frozenset[str]]]:
 
 
 def test_daemon_killed_while_gathering_and_sending_digests_loses_and_doubles_no_notice(
-        db: Engine, spec: service.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, receiver: Receiver, daemons: Daemons) -> None:
     """Killed with SIGKILL 4-6 times while digests fall due, every held notice arrives in exactly one digest."""
     held = hold_notices_for_digests(db, quiet_assignment(db, spec))
     rng = random.Random(SEED)

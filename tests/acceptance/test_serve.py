@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
 from engine.delivery.links import LinkAction, LinkSigner
-from engine.program import service
+from engine.program import assignments
 from engine.store.db import open_db, transaction
 from engine.store.models import AuditEvent, LinkUse
 from tests.acceptance.conftest import Sojourn
@@ -89,8 +89,8 @@ def served(sojourn: Sojourn, tmp_path: Path) -> Iterator[Served]:
 
 
 def _assignment(served: Served) -> int:
-    return int(service.create_assignment(served.db, scenarios.cast_spec(), actor="admin",
-                                         now=datetime.now(UTC))["id"])
+    return int(assignments.create_assignment(served.db, scenarios.cast_spec(), actor="admin",
+                                             now=datetime.now(UTC)).id)
 
 
 def _open_task(served: Served) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from alembic import command
 from sqlalchemy import Engine, create_engine, text
 
 from engine.domain.errors import BadInput, GuardsUnmet, SojournError
-from engine.program import audit, plans, service
+from engine.program import advance, assignments, audit, contacts, plans, tasks
 from engine.program.audit import check_chain, event_from_export, verify_audit
 from engine.store.db import alembic_config
 from integration.conftest import Sojourn, snapshot
@@ -25,19 +25,19 @@ ACTIONS = ["assignment_created", "stage_changed", "task_completed", "plan_change
            "task_completed", "stage_changed"]
 
 
-def _history(db: Engine, spec: service.AssignmentSpec, people: dict[str, str], now: datetime) -> int:
+def _history(db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str], now: datetime) -> int:
     """One assignment taken through every use case that writes history (see ACTIONS); returns its id."""
     now = now.replace(microsecond=654321)  # instants must come back from the database exactly as they were hashed
-    created = service.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     first, second = (t["id"] for t in created["tasks"])
-    service.complete_task(db, first, note="done", actor=people["coach"], now=now)
+    tasks.complete_task(db, first, note="done", actor=people["coach"], now=now)
     plans.add_goal(db, created["id"], title="Lead the host sales team", measure="quarterly revenue", target="+10%",
                    due="2027-03-31", actor=ACTOR, now=now)
     plans.sign_plan(db, created["id"], role="talent", by=None, actor=people["talent"], now=now)
-    service.log_contact(db, created["id"], kind="sponsor_contact", with_email=people["sponsor"], on="2026-03-01",
-                        notes="first call", actor=ACTOR, now=now)
-    service.complete_task(db, second, note=None, actor=people["coach"], now=now)
-    service.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
+    contacts.log_contact(db, created["id"], kind="sponsor_contact", with_email=people["sponsor"], on="2026-03-01",
+                         notes="first call", actor=ACTOR, now=now)
+    tasks.complete_task(db, second, note=None, actor=people["coach"], now=now)
+    advance.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
     return int(created["id"])
 
 
@@ -69,7 +69,7 @@ def _broken(on_db: Sojourn) -> str:
 
 
 def test_use_cases_chain_their_events_and_verify_intact(db: Engine, db_url: str, on_db: Sojourn,
-                                                        spec: service.AssignmentSpec, people: dict[str, str],
+                                                        spec: assignments.AssignmentSpec, people: dict[str, str],
                                                         now: datetime) -> None:
     """Every history-writing use case appends one event, in order, and an untouched database verifies (exit 0)."""
     assignment_id = _history(db, spec, people, now)
@@ -88,7 +88,7 @@ def test_use_cases_chain_their_events_and_verify_intact(db: Engine, db_url: str,
                                                             "assignment(s)\n")
 
 
-def test_edited_row_is_named(db: Engine, db_url: str, on_db: Sojourn, spec: service.AssignmentSpec,
+def test_edited_row_is_named(db: Engine, db_url: str, on_db: Sojourn, spec: assignments.AssignmentSpec,
                              people: dict[str, str], now: datetime) -> None:
     """A row edited with raw SQL makes verify exit 1 naming its assignment, seq and id as edited."""
     assignment_id = _history(db, spec, people, now)
@@ -98,7 +98,7 @@ def test_edited_row_is_named(db: Engine, db_url: str, on_db: Sojourn, spec: serv
                               "content edited: the row no longer matches its hash")
 
 
-def test_deleted_row_is_named(db: Engine, db_url: str, on_db: Sojourn, spec: service.AssignmentSpec,
+def test_deleted_row_is_named(db: Engine, db_url: str, on_db: Sojourn, spec: assignments.AssignmentSpec,
                               people: dict[str, str], now: datetime) -> None:
     """A row deleted from the middle of a chain makes verify exit 1 naming the missing seq."""
     assignment_id = _history(db, spec, people, now)
@@ -107,7 +107,7 @@ def test_deleted_row_is_named(db: Engine, db_url: str, on_db: Sojourn, spec: ser
     assert line.startswith(f"Error: audit trail broken at assignment {assignment_id}, seq 3 (row gone): row missing")
 
 
-def test_deleted_newest_row_is_named(db: Engine, db_url: str, on_db: Sojourn, spec: service.AssignmentSpec,
+def test_deleted_newest_row_is_named(db: Engine, db_url: str, on_db: Sojourn, spec: assignments.AssignmentSpec,
                                      people: dict[str, str], now: datetime) -> None:
     """Deleting the newest row, which leaves no gap, is still caught through the head on the assignment."""
     assignment_id = _history(db, spec, people, now)
@@ -118,7 +118,7 @@ def test_deleted_newest_row_is_named(db: Engine, db_url: str, on_db: Sojourn, sp
                            "row missing")
 
 
-def test_reordered_rows_are_named(db: Engine, db_url: str, on_db: Sojourn, spec: service.AssignmentSpec,
+def test_reordered_rows_are_named(db: Engine, db_url: str, on_db: Sojourn, spec: assignments.AssignmentSpec,
                                   people: dict[str, str], now: datetime) -> None:
     """Swapping two rows' places in the chain makes verify exit 1 naming the first as out of order."""
     assignment_id = _history(db, spec, people, now)
@@ -132,11 +132,11 @@ def test_reordered_rows_are_named(db: Engine, db_url: str, on_db: Sojourn, spec:
 
 
 def test_only_the_broken_assignment_is_named_and_others_verify(db: Engine, db_url: str, on_db: Sojourn,
-                                                               spec: service.AssignmentSpec, people: dict[str, str],
+                                                               spec: assignments.AssignmentSpec, people: dict[str, str],
                                                                now: datetime) -> None:
     """With two assignments and one tampered with, --assignment tells the intact one from the broken one."""
     intact = _history(db, spec, people, now)
-    broken = service.create_assignment(db, spec, actor=ACTOR, now=now)["id"]
+    broken = assignments.create_assignment(db, spec, actor=ACTOR, now=now).id
     _raw(db_url, "UPDATE audit_event SET details = '{}' WHERE assignment_id = :a AND seq = 1", a=broken)
     assert on_db("audit", "verify", "--assignment", str(intact)).code == 0
     outcome = on_db("audit", "verify", "--assignment", str(broken), "--json")
@@ -153,13 +153,13 @@ def test_verify_of_unknown_assignment_is_refused(on_db: Sojourn) -> None:
     assert (outcome.code, outcome.stderr.splitlines()[0]) == (1, "Error: no assignment 999")
 
 
-def test_refused_commands_append_nothing(db: Engine, db_url: str, spec: service.AssignmentSpec,
+def test_refused_commands_append_nothing(db: Engine, db_url: str, spec: assignments.AssignmentSpec,
                                         now: datetime) -> None:
     """An advance refused by a guard and a goal refused for its date leave the audit trail as it was."""
-    created = service.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     before = snapshot(db_url)
     with pytest.raises(GuardsUnmet):
-        service.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
+        advance.advance(db, created["id"], to=None, reason=None, actor=ACTOR, now=now)
     with pytest.raises(BadInput):
         plans.add_goal(db, created["id"], title="t", measure="m", target="x", due="2030-01-01", actor=ACTOR,
                        now=now)
@@ -168,10 +168,10 @@ def test_refused_commands_append_nothing(db: Engine, db_url: str, spec: service.
     assert len(after["audit_event"]) == 2
 
 
-def test_repeated_signoff_appends_nothing(db: Engine, db_url: str, spec: service.AssignmentSpec,
+def test_repeated_signoff_appends_nothing(db: Engine, db_url: str, spec: assignments.AssignmentSpec,
                                           now: datetime) -> None:
     """Signing a plan version already signed writes no second event."""
-    created = service.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)
     before = snapshot(db_url)["audit_event"]
     assert plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)["already_signed"]
@@ -179,7 +179,7 @@ def test_repeated_signoff_appends_nothing(db: Engine, db_url: str, spec: service
 
 
 def test_export_round_trips_and_anchors_the_head(db: Engine, db_url: str, on_db: Sojourn, tmp_path: Path,
-                                                 spec: service.AssignmentSpec, people: dict[str, str],
+                                                 spec: assignments.AssignmentSpec, people: dict[str, str],
                                                  now: datetime) -> None:
     """The JSON lines export holds every event with its hashes; read back, it verifies and ends at the head."""
     assignment_id = _history(db, spec, people, now)
@@ -210,33 +210,33 @@ def test_export_of_unknown_assignment_leaves_the_file_alone(on_db: Sojourn, tmp_
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_assignments_from_before_the_upgrade_start_an_empty_chain(db: Engine, spec: service.AssignmentSpec,
+def test_assignments_from_before_the_upgrade_start_an_empty_chain(db: Engine, spec: assignments.AssignmentSpec,
                                                                   now: datetime) -> None:
     """Upgrading a database without the audit trail gives its assignments empty, intact chains that then grow."""
-    created = service.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     command.downgrade(alembic_config(db), "0001")
     command.upgrade(alembic_config(db), "head")
     assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 0, "problems": [],
                                 "objectives": NO_OBJECTIVES}
-    service.complete_task(db, created["tasks"][0]["id"], note=None, actor=ACTOR, now=now)
+    tasks.complete_task(db, created["tasks"][0]["id"], note=None, actor=ACTOR, now=now)
     assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 1, "problems": [],
                                 "objectives": NO_OBJECTIVES}
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_concurrent_appends_to_one_assignment_queue_instead_of_failing(db: Engine, db_url: str,
-                                                                       spec: service.AssignmentSpec,
+                                                                       spec: assignments.AssignmentSpec,
                                                                        monkeypatch: pytest.MonkeyPatch,
                                                                        now: datetime) -> None:
     """On PostgreSQL a second append waits for the first transaction's head, then chains after it; both succeed."""
-    created = service.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     task_id = created["tasks"][0]["id"]
     outcomes: list[Any] = []
     append = audit.append_audit_chains
 
     def complete_task() -> None:
         try:
-            outcomes.append(service.complete_task(db, task_id, note=None, actor=ACTOR, now=now)["status"])
+            outcomes.append(tasks.complete_task(db, task_id, note=None, actor=ACTOR, now=now).status)
         except SojournError as exc:
             outcomes.append(exc.message)
 

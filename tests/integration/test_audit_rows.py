@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from engine.program import audit, service
+from engine.program import assignments, audit
 from integration.conftest import Sojourn, snapshot
 from integration.test_audit import _raw
 from tests.support import scenarios
@@ -20,7 +20,7 @@ FORGER = "eve@example.com"
 
 
 @pytest.fixture
-def recorded(db: Engine, people: dict[str, str], spec: service.AssignmentSpec, now: datetime) -> int:
+def recorded(db: Engine, people: dict[str, str], spec: assignments.AssignmentSpec, now: datetime) -> int:
     """A completed assignment with every kind of record the audit checks."""
     return scenarios.assignment_with_every_record(db, spec, now.replace(microsecond=654321))
 

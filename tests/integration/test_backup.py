@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.program import service
+from engine.program import assignments
 from engine.store.db import open_db
 from integration.conftest import Sojourn, snapshot
 from tests.conftest import NOW
@@ -23,7 +23,7 @@ def live(tmp_path: Path) -> tuple[str, Path]:
     initialise(url, NOW)
     db = open_db(url)
     scenarios.add_cast(db)
-    service.create_assignment(db, scenarios.cast_spec(), actor="admin", now=NOW)
+    assignments.create_assignment(db, scenarios.cast_spec(), actor="admin", now=NOW)
     db.dispose()
     return url, Path(url.removeprefix("sqlite:///"))
 

@@ -17,8 +17,10 @@ from sqlmodel import select
 from engine.delivery.dispatch import dispatch_due
 from engine.domain.cadences import add_months_clamped
 from engine.domain.schedule import local_instant
+from engine.domain.views import views
 from engine.planning.planner import plan
-from engine.program import plans, service
+from engine.program import advance, assignments, people, plans
+from engine.program.tasks import complete_task, list_tasks
 from engine.store.db import transaction
 from engine.store.models import Outbox
 from integration.conftest import Sojourn
@@ -41,22 +43,22 @@ def assignment(db: Engine) -> int:
     """A leadership-development assignment that entered orientation at ENTERED, with the sponsor in Berlin."""
     roles = ("assignee", "sending_manager", "host_manager", "coach", "sponsor", "talent", "mobility")
     for role in roles:
-        service.add_person(db, _email(role), name=role.replace("_", " ").title(), tz=ZONES.get(role, "UTC"))
-    spec = service.AssignmentSpec(workflow="leadership-development", assignee=_email("assignee"), home="BR",
-                                  host="DE", start="2027-01-04", end=END.isoformat(),
-                                  stakeholders={r: _email(r) for r in roles if r != "assignee"})
+        people.add_person(db, _email(role), name=role.replace("_", " ").title(), tz=ZONES.get(role, "UTC"))
+    spec = assignments.AssignmentSpec(workflow="leadership-development", assignee=_email("assignee"), home="BR",
+                                      host="DE", start="2027-01-04", end=END.isoformat(),
+                                      stakeholders={r: _email(r) for r in roles if r != "assignee"})
     created = ENTERED - timedelta(days=1)
-    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=created)["id"])
-    while (shown := service.show_assignment(db, assignment_id, now=ENTERED))["stage"] != "orientation":
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=created).id
+    while (shown := assignments.show_assignment(db, assignment_id, now=ENTERED).view())["stage"] != "orientation":
         for task in shown["tasks"]:
             if task["stage"] == shown["stage"] and task["status"] == "open":
-                service.complete_task(db, task["id"], note=None, actor="admin", now=created)
+                complete_task(db, task["id"], note=None, actor="admin", now=created)
         if shown["stage"] == "plan_agreed":
             plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement", target="75",
                            due="2027-06-01", actor="admin", now=created)
             for role in ("assignee", "sending_manager", "host_manager", "talent", "mobility"):
                 plans.sign_plan(db, assignment_id, role=role, by=None, actor="admin", now=created)
-        service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=ENTERED)
+        advance.advance(db, assignment_id, to=None, reason=None, actor="admin", now=ENTERED)
     return assignment_id
 
 
@@ -149,7 +151,7 @@ def test_calendar_lists_open_tasks_as_all_day_events_on_their_due_days(
         on_db: Sojourn, db: Engine, assignment: int, tmp_path: Path) -> None:
     """Each open task the person owns is an all-day event on its due day; a task done drops out of the next file."""
     at = ENTERED + timedelta(hours=1)
-    tasks = service.list_tasks(db, now=at, owner=_email("mobility"), status="open")
+    tasks = views(list_tasks(db, now=at, owner=_email("mobility"), status="open"))
     assert len(tasks) >= 2
 
     events = {str(e.uid): e for e in _export(on_db, "mobility", at, tmp_path).events}
@@ -157,7 +159,7 @@ def test_calendar_lists_open_tasks_as_all_day_events_on_their_due_days(
         f"task-{t['id']}@sojourn": date.fromisoformat(t["due_on"]) for t in tasks}
     assert all(e.end - e.start == timedelta(days=1) for e in events.values())
 
-    service.complete_task(db, tasks[0]["id"], note=None, actor="admin", now=at)
+    complete_task(db, tasks[0]["id"], note=None, actor="admin", now=at)
     remaining = {str(e.uid) for e in _export(on_db, "mobility", at, tmp_path).events}
     assert remaining == set(events) - {f"task-{tasks[0]['id']}@sojourn"}
 

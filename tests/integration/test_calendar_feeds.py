@@ -16,7 +16,8 @@ from werkzeug.test import TestResponse
 
 from engine.delivery.links import LinkAction, LinkSigner, webcal_url
 from engine.planning import agenda
-from engine.program import changes, privacy, service
+from engine.program import assignments, changes, privacy
+from engine.program.people import add_person
 from engine.store.db import transaction
 from engine.store.link_queries import revoked_before
 from engine.store.lookups import person_by_email
@@ -39,7 +40,7 @@ def client(db: Engine) -> FlaskClient:
 
 
 @pytest.fixture
-def in_orientation(db: Engine, spec: service.AssignmentSpec) -> int:
+def in_orientation(db: Engine, spec: assignments.AssignmentSpec) -> int:
     """An assignment in orientation: the assignee owns open tasks and has contact periods running."""
     return scenarios.assignment_in_stage(db, dataclasses.replace(spec, end=END), "orientation", NOW)
 
@@ -95,13 +96,13 @@ def test_reading_the_feed_writes_nothing(db: Engine, db_url: str, client: FlaskC
 
 
 def test_uids_stay_the_same_between_fetches_and_when_a_due_date_moves(db: Engine,
-                                                                     spec: service.AssignmentSpec) -> None:
+                                                                     spec: assignments.AssignmentSpec) -> None:
     """Two fetches give the same UIDs; extending the assignment moves a task's day but keeps its UID, so a
     subscribed calendar moves the event instead of adding a second one."""
     in_repatriation = NOW.replace(year=2028, month=4)  # repatriation opens 180 days before the end
     assignment_id = scenarios.assignment_in_stage(db, dataclasses.replace(spec, end=END), "repatriation",
                                                   in_repatriation)
-    task = next(t for t in service.show_assignment(db, assignment_id, now=in_repatriation)["tasks"]
+    task = next(t for t in assignments.show_assignment(db, assignment_id, now=in_repatriation).view()["tasks"]
                 if t["key"] == "plan_repatriation")
     client = create_app(db, SIGNER, clock=lambda: in_repatriation).test_client()
     url = _feed_url(db, task["owner"])
@@ -181,7 +182,7 @@ def test_links_revoke_ends_the_feed_for_good(db: Engine, client: FlaskClient, in
 
 def test_person_erase_ends_the_feed(db: Engine, client: FlaskClient) -> None:
     """An erased person's feed answers 410, as after `links revoke`."""
-    service.add_person(db, "leaver@example.com", name="Lee Leaver", tz="Europe/Berlin")
+    add_person(db, "leaver@example.com", name="Lee Leaver", tz="Europe/Berlin")
     url = _feed_url(db, "leaver@example.com")
     assert _fetch(client, url).status_code == 200
     privacy.erase_person(db, "leaver@example.com", reason="left the company", actor="admin", now=LATER)

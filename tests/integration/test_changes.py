@@ -15,8 +15,10 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
+from engine.domain.views import views
 from engine.planning import planner
-from engine.program import audit, changes, service
+from engine.program import advance, assignments, audit, changes, workflows
+from engine.program.people import add_person
 from engine.store.db import transaction
 from engine.store.models import Assignment, Outbox, Task
 from tests.integration.conftest import Sojourn, snapshot
@@ -47,15 +49,15 @@ def _row_version(db: Engine, assignment_id: int) -> int:
         return int(row.row_version)
 
 
-def _coach_with_due_soon_queued(db: Engine, spec: service.AssignmentSpec) -> tuple[int, list[int]]:
-    service.add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
-    created = service.create_assignment(db, spec, actor="admin", now=CREATED)
+def _coach_with_due_soon_queued(db: Engine, spec: assignments.AssignmentSpec) -> tuple[int, list[int]]:
+    add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
+    created = assignments.create_assignment(db, spec, actor="admin", now=CREATED).view()
     _plan(db, DUE_SOON_SENT)
     return created["id"], [t["id"] for t in created["tasks"]]
 
 
 def test_new_coach_takes_over_open_tasks_with_reminders_of_their_own(db: Engine,
-                                                                     spec: service.AssignmentSpec) -> None:
+                                                                     spec: assignments.AssignmentSpec) -> None:
     """The new coach owns the open tasks, due at the end of the day in their zone, and hears the due-soon step."""
     assignment_id, task_ids = _coach_with_due_soon_queued(db, spec)
     old_coach = spec.stakeholders["coach"]
@@ -73,16 +75,16 @@ def test_new_coach_takes_over_open_tasks_with_reminders_of_their_own(db: Engine,
     for task_id in task_ids:
         assert outbox[f"task_due_soon/{task_id}"] == (old_coach, "cancelled")
         assert outbox[f"task_due_soon/{task_id}.1"] == (NEW_COACH[0], "pending")
-    shown = service.show_assignment(db, assignment_id, now=DUE_SOON_SENT)
+    shown = assignments.show_assignment(db, assignment_id, now=DUE_SOON_SENT).view()
     assert shown["stakeholders"]["coach"] == NEW_COACH[0]
 
 
-def test_stakeholder_change_is_in_history_and_the_audit_trail(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_stakeholder_change_is_in_history_and_the_audit_trail(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """`history` lists the change beside stage changes with from, to, at, actor and reason; the chain stays intact."""
     assignment_id, _ = _coach_with_due_soon_queued(db, spec)
     changes.set_stakeholder(db, assignment_id, "coach", NEW_COACH[0], reason="coach moved on", actor="mo@x.org",
                             now=DUE_SOON_SENT)
-    entries = service.history(db, assignment_id)
+    entries = views(assignments.history(db, assignment_id))
     assert [e["event"] for e in entries] == [audit.STAGE_CHANGED, audit.STAKEHOLDER_CHANGED]
     assert {k: entries[1][k] for k in ("from", "to", "at", "actor", "reason", "role")} == {
         "from": spec.stakeholders["coach"], "to": NEW_COACH[0], "at": DUE_SOON_SENT.isoformat(), "actor": "mo@x.org",
@@ -90,7 +92,7 @@ def test_stakeholder_change_is_in_history_and_the_audit_trail(db: Engine, spec: 
     assert audit.verify_audit(db, assignment_id=assignment_id)["intact"] is True
 
 
-def test_new_sponsor_gets_the_queued_contact_due_of_the_old_one(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_new_sponsor_gets_the_queued_contact_due_of_the_old_one(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """A contact_due still queued for the old sponsor is cancelled and planned again for the new sponsor."""
     at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     assignment_id = assignment_in_stage(db, replace(spec, end=LONG_END), "orientation", at)
@@ -100,7 +102,7 @@ def test_new_sponsor_gets_the_queued_contact_due_of_the_old_one(db: Engine, spec
     queued = {k: v for k, v in _outbox(db, assignment_id).items() if k.startswith("contact_due/")}
     assert queued == {f"contact_due/{assignment_id}/sponsor_contact/2026-03-02/sponsor": (old, "pending"),
                       f"contact_due/{assignment_id}/sponsor_contact/2026-03-02/assignee": (spec.assignee, "pending")}
-    service.add_person(db, "nel.newsponsor@example.com", name="Nel Newsponsor", tz="America/Sao_Paulo")
+    add_person(db, "nel.newsponsor@example.com", name="Nel Newsponsor", tz="America/Sao_Paulo")
     changes.set_stakeholder(db, assignment_id, "sponsor", "nel.newsponsor@example.com", reason="reorganisation",
                             actor="admin", now=at)
     _plan(db, at + timedelta(minutes=1))
@@ -110,16 +112,16 @@ def test_new_sponsor_gets_the_queued_contact_due_of_the_old_one(db: Engine, spec
     assert [v for k, v in outbox.items() if k.startswith(key + "~")] == [(old, "cancelled")]
 
 
-def test_extension_moves_tasks_due_from_the_end(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_extension_moves_tasks_due_from_the_end(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """A later end date moves the open repatriation tasks by as many days; tasks due from stage entry stay."""
     at = REPATRIATION_AT
     with freeze_time(at):
         assignment_id = assignment_in_stage(db, replace(spec, end=LONG_END), "repatriation", at)
-    before = {t["key"]: t for t in service.show_assignment(db, assignment_id, now=at)["tasks"]}
+    before = {t["key"]: t for t in assignments.show_assignment(db, assignment_id, now=at).view()["tasks"]}
     version = _row_version(db, assignment_id)
     change = changes.extend_assignment(db, assignment_id, end="2028-04-30", reason="project phase two",
                                        actor="admin", now=at)
-    after = {t["key"]: t for t in service.show_assignment(db, assignment_id, now=at)["tasks"]}
+    after = {t["key"]: t for t in assignments.show_assignment(db, assignment_id, now=at).view()["tasks"]}
     shift = date(2028, 4, 30) - date.fromisoformat(LONG_END)
     moved = {"plan_repatriation", "confirm_return_role", "final_coaching_session"}
     assert {t["key"] for t in change["tasks"]} == moved
@@ -127,7 +129,7 @@ def test_extension_moves_tasks_due_from_the_end(db: Engine, spec: service.Assign
         assert date.fromisoformat(after[key]["due_on"]) == date.fromisoformat(before[key]["due_on"]) + shift
     assert all(after[k] == before[k] for k in before if k not in moved)
     assert _row_version(db, assignment_id) == version + 1
-    entry = service.history(db, assignment_id)[-1]
+    entry = views(assignments.history(db, assignment_id))[-1]
     assert (entry["event"], entry["from"], entry["to"], entry["reason"]) == (
         audit.END_EXTENDED, LONG_END, "2028-04-30", "project phase two")
     with transaction(db) as session:
@@ -136,11 +138,11 @@ def test_extension_moves_tasks_due_from_the_end(db: Engine, spec: service.Assign
     assert {k for k, r in rounds.items() if r == 1} == moved
 
 
-def test_extended_overdue_task_is_reminded_of_its_new_date(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_extended_overdue_task_is_reminded_of_its_new_date(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """A task whose due-soon, due and overdue steps went out is reminded again, under new keys, of its new date."""
     with freeze_time(REPATRIATION_AT):
         assignment_id = assignment_in_stage(db, replace(spec, end=LONG_END), "repatriation", REPATRIATION_AT)
-    task = next(t for t in service.show_assignment(db, assignment_id, now=REPATRIATION_AT)["tasks"]
+    task = next(t for t in assignments.show_assignment(db, assignment_id, now=REPATRIATION_AT).view()["tasks"]
                 if t["key"] == "plan_repatriation")
     assert task["due_on"] == "2027-11-02"
     late = datetime(2027, 11, 4, 12, 0, tzinfo=UTC)  # overdue in Kolkata since 11-03
@@ -152,7 +154,7 @@ def test_extended_overdue_task_is_reminded_of_its_new_date(db: Engine, spec: ser
     assert _outbox(db, assignment_id)[f"task_due_soon/{task['id']}.1"] == (spec.stakeholders["mobility"], "pending")
 
 
-def test_sponsor_contact_never_falls_due_before_the_start(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_sponsor_contact_never_falls_due_before_the_start(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """An assignment starting 2027-01-04 in orientation from 2026-12-01 is asked for no contact before its start."""
     early = replace(spec, start="2027-01-04", end="2028-06-30")
     entered = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -189,11 +191,11 @@ def test_sponsor_contact_never_falls_due_before_the_start(db: Engine, spec: serv
     (lambda db, a: changes.extend_assignment(db, a, end="31/12/2027", reason="r", actor="x", now=CREATED),
      BadInput, "not a date in the form YYYY-MM-DD"),
 ])
-def test_bad_change_is_refused_and_writes_nothing(db: Engine, db_url: str, spec: service.AssignmentSpec,
+def test_bad_change_is_refused_and_writes_nothing(db: Engine, db_url: str, spec: assignments.AssignmentSpec,
                                                   call: object, error: type[Exception], words: str) -> None:
     """Each bad change raises its error with a clear message and leaves every table as it was."""
-    service.add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
-    assignment_id = service.create_assignment(db, spec, actor="admin", now=CREATED)["id"]
+    add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     before = snapshot(db_url)
     with pytest.raises(error) as raised:
         call(db, assignment_id)  # type: ignore[operator]
@@ -201,11 +203,11 @@ def test_bad_change_is_refused_and_writes_nothing(db: Engine, db_url: str, spec:
     assert snapshot(db_url) == before
 
 
-def test_finished_assignment_refuses_changes(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_finished_assignment_refuses_changes(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """A cancelled assignment keeps its stakeholders and end date."""
-    service.add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
-    assignment_id = service.create_assignment(db, spec, actor="admin", now=CREATED)["id"]
-    service.advance(db, assignment_id, to="cancelled", reason="withdrew", actor="admin", now=CREATED)
+    add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
+    advance.advance(db, assignment_id, to="cancelled", reason="withdrew", actor="admin", now=CREATED)
     with pytest.raises(SojournError, match="is cancelled; its end date can no longer change"):
         changes.extend_assignment(db, assignment_id, end="2027-12-31", reason="r", actor="x", now=CREATED)
     with pytest.raises(SojournError, match="is cancelled; its stakeholders can no longer change"):
@@ -216,10 +218,10 @@ def test_finished_assignment_refuses_changes(db: Engine, spec: service.Assignmen
 
 
 def test_cli_changes_print_json_and_history_shows_them(on_db: Sojourn, people: dict[str, str],
-                                                       spec: service.AssignmentSpec, db: Engine) -> None:
+                                                       spec: assignments.AssignmentSpec, db: Engine) -> None:
     """set-stakeholder and extend print one JSON document each; `history --json` lists both with their actor."""
-    service.add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
-    assignment_id = str(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
+    assignment_id = str(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
     changed = on_db("--actor", "mo@example.com", "assignment", "set-stakeholder", assignment_id,
                     f"coach={NEW_COACH[0]}", "--reason", "coach moved on", "--json")
     assert changed.code == 0, changed.stderr
@@ -242,10 +244,10 @@ def test_cli_changes_print_json_and_history_shows_them(on_db: Sojourn, people: d
     (["extend", "--end", "2027-13-01", "--reason", "r"], 2, "Error: --end: '2027-13-01' is not a real date"),
     (["extend", "--end", "2027-12-31"], 2, "Error: Missing option '--reason'"),
 ])
-def test_cli_bad_change_exits_with_its_code(on_db: Sojourn, db_url: str, spec: service.AssignmentSpec,
+def test_cli_bad_change_exits_with_its_code(on_db: Sojourn, db_url: str, spec: assignments.AssignmentSpec,
                                             db: Engine, args: list[str], code: int, words: str) -> None:
     """A bad set-stakeholder or extend prints an Error: line, exits 1 (refused) or 2 (bad value), writes nothing."""
-    assignment_id = str(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    assignment_id = str(assignments.create_assignment(db, spec, actor="admin", now=CREATED).id)
     before = snapshot(db_url)
     outcome = on_db("assignment", args[0], assignment_id, *args[1:])
     assert (outcome.code, outcome.stderr.splitlines()[0].startswith(words)) == (code, True), outcome.stderr
@@ -267,7 +269,7 @@ def test_person_import_adds_everyone(on_db: Sojourn, tmp_path: Path) -> None:
 def test_person_import_with_bad_lines_writes_nothing(on_db: Sojourn, db_url: str, db: Engine,
                                                      tmp_path: Path) -> None:
     """Every bad line is reported by its number, the command exits 2, and nobody is added."""
-    service.add_person(db, "sam@example.com", name="Sam", tz="UTC")
+    add_person(db, "sam@example.com", name="Sam", tz="UTC")
     file = tmp_path / "people.csv"
     file.write_text("email,name,tz\nok@example.com,Ok,UTC\nnot-an-email,X,UTC\nsam@example.com,Sam,UTC\n"
                     "ok@example.com,Again,UTC\nz@example.com,,Mars/Base\n")
@@ -308,7 +310,7 @@ transitions:
 def test_assignment_import_takes_role_columns_from_the_workflow(on_db: Sojourn, db: Engine, people: dict[str, str],
                                                                  db_url: str, tmp_path: Path) -> None:
     """A custom workflow's roles are import columns; a line may fill only the roles of its own workflow."""
-    assert service.install_workflow(db, BUDDY_WORKFLOW, source="buddy.yaml", now=CREATED)["version"] == 2
+    assert workflows.install_workflow(db, BUDDY_WORKFLOW, source="buddy.yaml", now=CREATED).version == 2
     header = "workflow,assignee,home,host,start,end,buddy,mobility,coach\n"
     line = (f"short-term-project,{people['assignee']},BR,DE,2026-03-01,2027-09-30,{people['coach']},"
             f"{people['mobility']},")
@@ -329,10 +331,10 @@ def test_assignment_import_takes_role_columns_from_the_workflow(on_db: Sojourn, 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_stakeholder_change_loses_cleanly_to_an_extension_committed_meanwhile(
-        db: Engine, db_url: str, spec: service.AssignmentSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Engine, db_url: str, spec: assignments.AssignmentSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     """An extension that commits after a stakeholder change loaded the assignment wins; the change writes nothing."""
-    service.add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
-    assignment_id = service.create_assignment(db, spec, actor="admin", now=CREATED)["id"]
+    add_person(db, NEW_COACH[0], name=NEW_COACH[1], tz=NEW_COACH[2])
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     checked = changes._check_role
 
     def extend_meanwhile(*args: Any) -> None:
@@ -342,6 +344,6 @@ def test_stakeholder_change_loses_cleanly_to_an_extension_committed_meanwhile(
     monkeypatch.setattr(changes, "_check_role", extend_meanwhile)
     with pytest.raises(ConcurrentChange):
         changes.set_stakeholder(db, assignment_id, "coach", NEW_COACH[0], reason="r", actor="admin", now=CREATED)
-    shown = service.show_assignment(db, assignment_id, now=CREATED)
+    shown = assignments.show_assignment(db, assignment_id, now=CREATED).view()
     assert (shown["end"], shown["stakeholders"]["coach"]) == ("2027-12-31", spec.stakeholders["coach"])
-    assert [e["event"] for e in service.history(db, assignment_id)] == [audit.STAGE_CHANGED, audit.END_EXTENDED]
+    assert [e.event for e in assignments.history(db, assignment_id)] == [audit.STAGE_CHANGED, audit.END_EXTENDED]

@@ -18,7 +18,7 @@ from engine.delivery.links import LinkAction, LinkSigner
 from engine.domain.cadences import add_months_clamped
 from engine.domain.errors import SojournError
 from engine.planning.planner import plan
-from engine.program import checkins, service
+from engine.program import advance, assignments, checkins, people
 from engine.store.audit_events import audit_event_rows
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Checkin, GoalProgress, Outbox, Pulse, Task
@@ -46,16 +46,16 @@ def _cast(db: Engine, zones: dict[str, str], prefix: str = "") -> dict[str, str]
     emails = {}
     for role in ROLES:
         email = f"{prefix}{role.replace('_', '.')}@example.com"
-        service.add_person(db, email, name=role.replace("_", " ").title(), tz=zones.get(role, "UTC"))
+        people.add_person(db, email, name=role.replace("_", " ").title(), tz=zones.get(role, "UTC"))
         emails[role] = email
     return emails
 
 
 def _create(db: Engine, cast: dict[str, str], at: datetime, workflow: str = "leadership-development") -> int:
-    spec = service.AssignmentSpec(workflow=workflow, assignee=cast["assignee"], home="BR", host="DE",
-                                  start="2027-01-01", end="2029-06-30",
-                                  stakeholders={r: e for r, e in cast.items() if r != "assignee"})
-    return int(service.create_assignment(db, spec, actor="admin", now=at)["id"])
+    spec = assignments.AssignmentSpec(workflow=workflow, assignee=cast["assignee"], home="BR", host="DE",
+                                      start="2027-01-01", end="2029-06-30",
+                                      stakeholders={r: e for r, e in cast.items() if r != "assignee"})
+    return assignments.create_assignment(db, spec, actor="admin", now=at).id
 
 
 def _in_alignment(db: Engine, cast: dict[str, str], at: datetime) -> int:
@@ -66,7 +66,7 @@ def _in_alignment(db: Engine, cast: dict[str, str], at: datetime) -> int:
 
 
 def _goal_id(db: Engine, assignment_id: int, now: datetime) -> int:
-    return int(service.show_assignment(db, assignment_id, now=now)["goals"][0]["id"])
+    return int(assignments.show_assignment(db, assignment_id, now=now).view()["goals"][0]["id"])
 
 
 def _rows(db: Engine, kind: str) -> list[Outbox]:
@@ -305,10 +305,11 @@ def test_pulse_is_not_written_when_its_alert_cannot_be(db: Engine, monkeypatch: 
 def test_pulse_never_alerts_in_a_workflow_without_pulse_rules(db: Engine) -> None:
     """short-term-project declares no `pulse:` section: a pulse of all 1s is stored without an alert."""
     cast = _cast(db, {})
-    spec = service.AssignmentSpec(workflow="short-term-project", assignee=cast["assignee"], home="BR", host="DE",
-                                  start="2027-01-01", end="2027-06-30",
-                                  stakeholders={r: cast[r] for r in ("sending_manager", "host_manager", "mobility")})
-    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    spec = assignments.AssignmentSpec(workflow="short-term-project", assignee=cast["assignee"], home="BR",
+                                      host="DE", start="2027-01-01", end="2027-06-30",
+                                      stakeholders={r: cast[r] for r in ("sending_manager", "host_manager",
+                                                                         "mobility")})
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     answered = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=1, instrumentality=1,
                                      valence=1, note=None, actor="admin", now=CREATED)
     assert (answered["alert"], answered["alerted"]) == (False, [])
@@ -365,7 +366,7 @@ def test_checkin_on_a_cancelled_assignment_is_refused_and_changes_nothing(db: En
     """Once cancelled, an assignment takes no check-in: exit 1, nothing written."""
     cast = _cast(db, {})
     assignment_id = _in_alignment(db, cast, CREATED)
-    service.advance(db, assignment_id, to="cancelled", reason="returned early", actor="admin", now=CREATED)
+    advance.advance(db, assignment_id, to="cancelled", reason="returned early", actor="admin", now=CREATED)
     before = snapshot(db_url)
     out = on_db("checkin", str(assignment_id), "--by", cast["assignee"])
     assert (out.code, out.stderr.splitlines()[0]) == (

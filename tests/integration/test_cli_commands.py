@@ -13,7 +13,9 @@ import yaml
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
-from engine.program import service
+from engine.domain.views import views
+from engine.program import advance, assignments, tasks, workflows
+from engine.program.people import add_person
 from engine.store.db import open_db
 from integration.conftest import Outcome, Sojourn, snapshot
 from workflows import builtin_workflow_texts
@@ -48,10 +50,10 @@ def create_args(people: dict[str, str], *, start: str = "2026-03-01", end: str =
 
 
 def complete_stage_tasks(db: Engine, assignment_id: int, now: datetime) -> None:
-    view = service.show_assignment(db, assignment_id, now=now)
+    view = assignments.show_assignment(db, assignment_id, now=now).view()
     for task in view["tasks"]:
         if task["stage"] == view["stage"] and task["status"] == "open":
-            service.complete_task(db, task["id"], note=None, actor="setup@example.com", now=now)
+            tasks.complete_task(db, task["id"], note=None, actor="setup@example.com", now=now)
 
 
 # --- init and workflows ---------------------------------------------------------------------------------------
@@ -239,25 +241,25 @@ def test_assignment_import_creates_every_row(on_db: Sojourn, people: dict[str, s
     assert [a["id"] for a in listed] == [a["id"] for a in imported]
 
 
-def test_assignment_list_filters_by_stage(on_db: Sojourn, db: Engine, spec: service.AssignmentSpec,
+def test_assignment_list_filters_by_stage(on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec,
                                           now: datetime) -> None:
     """`assignment list --stage` lists only the assignments in that stage."""
-    staying = service.create_assignment(db, spec, actor="setup@example.com", now=now)["id"]
-    moving = service.create_assignment(db, spec, actor="setup@example.com", now=now)["id"]
+    staying = assignments.create_assignment(db, spec, actor="setup@example.com", now=now).id
+    moving = assignments.create_assignment(db, spec, actor="setup@example.com", now=now).id
     complete_stage_tasks(db, moving, now)
-    service.advance(db, moving, to=None, reason=None, actor="setup@example.com", now=now)
+    advance.advance(db, moving, to=None, reason=None, actor="setup@example.com", now=now)
     assert [a["id"] for a in as_json(on_db("assignment", "list", "--stage", "plan_agreed", "--json"))] == [moving]
     assert [a["id"] for a in as_json(on_db("assignment", "list", "--stage", "interviews", "--json"))] == [staying]
     assert as_json(on_db("assignment", "list", "--stage", "completed", "--json")) == []
     assert [a["id"] for a in as_json(on_db("assignment", "list", "--json"))] == [staying, moving]
 
 
-def test_assignment_show_json_lists_what_blocks_the_plan(on_db: Sojourn, db: Engine, spec: service.AssignmentSpec,
+def test_assignment_show_json_lists_what_blocks_the_plan(on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec,
                                                          people: dict[str, str], now: datetime) -> None:
     """`assignment show --json` lists each blocking guard of plan_agreed with its reason."""
-    assignment_id = service.create_assignment(db, spec, actor="setup@example.com", now=now)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor="setup@example.com", now=now).id
     complete_stage_tasks(db, assignment_id, now)
-    service.advance(db, assignment_id, to=None, reason=None, actor="setup@example.com", now=now)
+    advance.advance(db, assignment_id, to=None, reason=None, actor="setup@example.com", now=now)
     shown = as_json(on_db("assignment", "show", str(assignment_id), "--json"))
     assert shown["stage"] == "plan_agreed"
     blocking = {b["guard"]: b["reason"] for b in shown["blocking"]}
@@ -268,12 +270,12 @@ def test_assignment_show_json_lists_what_blocks_the_plan(on_db: Sojourn, db: Eng
 # --- tasks and history ----------------------------------------------------------------------------------------
 
 
-def test_task_list_filters_by_owner_and_status(on_db: Sojourn, db: Engine, spec: service.AssignmentSpec,
+def test_task_list_filters_by_owner_and_status(on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec,
                                                people: dict[str, str], now: datetime) -> None:
     """`task list --owner` and `--status` narrow the list to that person's and that status's tasks."""
-    assignment_id = service.create_assignment(db, spec, actor="setup@example.com", now=now)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor="setup@example.com", now=now).id
     complete_stage_tasks(db, assignment_id, now)
-    service.advance(db, assignment_id, to=None, reason=None, actor="setup@example.com", now=now)
+    advance.advance(db, assignment_id, to=None, reason=None, actor="setup@example.com", now=now)
 
     everything = as_json(on_db("task", "list", "--json"))
     assert len(everything) == 4
@@ -291,10 +293,10 @@ def test_task_list_filters_by_owner_and_status(on_db: Sojourn, db: Engine, spec:
     assert {t["assignment_id"] for t in only_this} == {assignment_id}
 
 
-def test_task_list_overdue_follows_the_clock(on_db: Sojourn, db: Engine, spec: service.AssignmentSpec,
+def test_task_list_overdue_follows_the_clock(on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec,
                                              now: datetime) -> None:
     """A task is overdue once its due day has ended in its owner's time zone, and no longer once it is done."""
-    assignment_id = service.create_assignment(db, spec, actor="setup@example.com", now=now)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor="setup@example.com", now=now).id
     # Interview tasks fall due 14 days after entry, on 2026-03-16; the coach is in Berlin (UTC+1 in March).
     with freeze_time(datetime(2026, 3, 16, 22, 59, tzinfo=UTC)):
         assert as_json(on_db("task", "list", "--overdue", "--json")) == []
@@ -306,10 +308,10 @@ def test_task_list_overdue_follows_the_clock(on_db: Sojourn, db: Engine, spec: s
         assert [t["id"] for t in still] == [overdue[1]["id"]]
 
 
-def test_task_done_json_records_completion(on_db: Sojourn, db: Engine, spec: service.AssignmentSpec,
+def test_task_done_json_records_completion(on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec,
                                            now: datetime) -> None:
     """`task done --json` returns the task done, with when, by whom and the note."""
-    task_id = service.create_assignment(db, spec, actor="setup@example.com", now=now)["tasks"][0]["id"]
+    task_id = assignments.create_assignment(db, spec, actor="setup@example.com", now=now).view()["tasks"][0]["id"]
     with freeze_time(datetime(2026, 3, 5, 8, 30, tzinfo=UTC)):
         done = as_json(on_db("--actor", "cole.coach@example.com", "task", "done", str(task_id), "--note",
                              "45 minutes", "--json"))
@@ -347,10 +349,10 @@ def test_cancel_closes_open_tasks(on_db: Sojourn, people: dict[str, str]) -> Non
     assert as_json(on_db("task", "list", "--status", "open", "--json")) == []
 
 
-def test_goal_signoff_and_contact_json(on_db: Sojourn, db: Engine, spec: service.AssignmentSpec,
+def test_goal_signoff_and_contact_json(on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec,
                                        people: dict[str, str], now: datetime) -> None:
     """Goals bump the plan version, sign-offs bind to it and repeat harmlessly, contacts are logged as given."""
-    assignment_id = str(service.create_assignment(db, spec, actor="setup@example.com", now=now)["id"])
+    assignment_id = str(assignments.create_assignment(db, spec, actor="setup@example.com", now=now).id)
     goal = as_json(on_db("goal", "add", assignment_id, "--title", "Lead the Berlin team", "--measure", "eNPS",
                          "--target", "40", "--due", "2027-03-01", "--json"))
     assert (goal["plan_version"], goal["due"], goal["measure"]) == (2, "2027-03-01", "eNPS")
@@ -368,7 +370,7 @@ def test_goal_signoff_and_contact_json(on_db: Sojourn, db: Engine, spec: service
 
 
 def _history_actor(db: Engine, assignment_id: int) -> str:
-    return str(service.history(db, assignment_id)[-1]["actor"])
+    return str(views(assignments.history(db, assignment_id))[-1]["actor"])
 
 
 def test_actor_option_beats_environment(on_db: Sojourn, db: Engine, people: dict[str, str],
@@ -388,8 +390,8 @@ def _database_with_person(path: Path, email: str) -> str:
     url = f"sqlite:///{path}"
     engine = open_db(url)
     try:
-        service.init(engine, now=datetime(2026, 3, 2, tzinfo=UTC))
-        service.add_person(engine, email, name=email.split("@")[0])
+        workflows.init(engine, now=datetime(2026, 3, 2, tzinfo=UTC))
+        add_person(engine, email, name=email.split("@")[0])
     finally:
         engine.dispose()
     return url

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import Engine
 
-from engine.program import service
+from engine.program import advance, assignments, tasks
 from integration.conftest import Outcome, Sojourn, snapshot
 from workflows import builtin_workflow_texts
 
@@ -21,9 +21,9 @@ LEADERSHIP_YAML = builtin_workflow_texts()["leadership-development.yaml"]
 
 
 @pytest.fixture
-def assignment_id(db: Engine, spec: service.AssignmentSpec, now: datetime) -> int:
+def assignment_id(db: Engine, spec: assignments.AssignmentSpec, now: datetime) -> int:
     """An assignment in stage interviews, so every table the CLI writes already has rows to compare."""
-    created = service.create_assignment(db, spec, actor="setup@example.com", now=now)
+    created = assignments.create_assignment(db, spec, actor="setup@example.com", now=now).view()
     return int(created["id"])
 
 
@@ -104,9 +104,13 @@ def test_task_done_refuses_unknown_task(on_db: Sojourn, db_url: str, assignment_
     ({"stakeholders": "sending_manager=sam.home@example.com host_manager=hanna.host@example.com "
                       "coach sponsor=sara.sponsor@example.com talent=tess.talent@example.com "
                       "mobility=mo.mobility@example.com"}, 2, ["--stakeholder 'coach': give ROLE=EMAIL"]),
+    ({"stakeholders": "sending_manager=sam.home@example.com host_manager=hanna.host@example.com "
+                      "coach sponsor=sara.sponsor@example.com talent=tess.talent@example.com "
+                      "mobility=mo.mobility@example.com mobility=mo.mobility@example.com"}, 2,
+     ["--stakeholder 'coach': give ROLE=EMAIL", "--stakeholder given more than once for: mobility"]),
 ], ids=["unknown-assignee", "unknown-stakeholder", "unknown-workflow", "bad-start", "bad-end", "end-before-start",
         "end-equals-start", "bad-country", "bad-assignee-email", "unknown-role", "missing-stakeholder",
-        "repeated-role", "stakeholder-without-email"])
+        "repeated-role", "stakeholder-without-email", "stakeholder-without-email-and-repeated-role"])
 def test_assignment_create_refuses_bad_values(on_db: Sojourn, db_url: str, people: dict[str, str],
                                               assignment_id: int, overrides: dict[str, str], code: int,
                                               fragments: list[str]) -> None:
@@ -190,9 +194,9 @@ def test_advance_refuses_when_interview_tasks_open(on_db: Sojourn, db_url: str, 
 def test_advance_refuses_when_plan_unsigned(on_db: Sojourn, db: Engine, db_url: str, assignment_id: int,
                                             people: dict[str, str], now: datetime) -> None:
     """Leaving plan_agreed lists every unmet guard, and the sign-off guard names each missing role with its email."""
-    for task in service.show_assignment(db, assignment_id, now=now)["tasks"]:
-        service.complete_task(db, task["id"], note=None, actor="setup@example.com", now=now)
-    service.advance(db, assignment_id, to=None, reason=None, actor="setup@example.com", now=now)
+    for task in assignments.show_assignment(db, assignment_id, now=now).view()["tasks"]:
+        tasks.complete_task(db, task["id"], note=None, actor="setup@example.com", now=now)
+    advance.advance(db, assignment_id, to=None, reason=None, actor="setup@example.com", now=now)
     before = snapshot(db_url)
     outcome = on_db("advance", str(assignment_id))
     signers = ["assignee", "sending_manager", "host_manager", "talent", "mobility"]
@@ -209,8 +213,8 @@ def test_advance_refuses_when_plan_unsigned(on_db: Sojourn, db: Engine, db_url: 
 def test_task_done_refuses_second_completion(on_db: Sojourn, db: Engine, db_url: str, assignment_id: int,
                                              now: datetime) -> None:
     """Completing a task that is already done exits 1 and keeps the first completion as it was."""
-    task_id = service.show_assignment(db, assignment_id, now=now)["tasks"][0]["id"]
-    service.complete_task(db, task_id, note="first", actor="cole.coach@example.com", now=now)
+    task_id = assignments.show_assignment(db, assignment_id, now=now).view()["tasks"][0]["id"]
+    tasks.complete_task(db, task_id, note="first", actor="cole.coach@example.com", now=now)
     before = snapshot(db_url)
     assert_fails(on_db("task", "done", str(task_id), "--note", "second"), 1,
                  f"task {task_id} (interview_assignee) is already done")
@@ -220,7 +224,7 @@ def test_task_done_refuses_second_completion(on_db: Sojourn, db: Engine, db_url:
 def test_advance_refuses_final_stage(on_db: Sojourn, db: Engine, db_url: str, assignment_id: int,
                                      now: datetime) -> None:
     """A cancelled assignment can go nowhere: advancing it exits 1 and writes nothing."""
-    service.advance(db, assignment_id, to="cancelled", reason="withdrew", actor="setup@example.com", now=now)
+    advance.advance(db, assignment_id, to="cancelled", reason="withdrew", actor="setup@example.com", now=now)
     before = snapshot(db_url)
     assert_fails(on_db("advance", str(assignment_id)), 1, "stage 'cancelled' is final")
     assert_fails(on_db("advance", str(assignment_id), "--to", "interviews"), 1, "cannot go from cancelled")

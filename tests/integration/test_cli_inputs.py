@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import Engine
 
-from engine.program import service
+from engine.program import assignments
 from integration.conftest import Sojourn, snapshot
 from integration.test_cli_errors import CSV_HEADER, assert_fails, csv_row, mutated_workflow
 
@@ -218,9 +218,9 @@ def test_readme_workflow_example_validates(sojourn: Sojourn, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def assignment_id(db: Engine, spec: service.AssignmentSpec, now: Any) -> int:
+def assignment_id(db: Engine, spec: assignments.AssignmentSpec, now: Any) -> int:
     """An assignment in stage interviews, so a refused write has rows to leave unchanged."""
-    return int(service.create_assignment(db, spec, actor="setup@example.com", now=now)["id"])
+    return assignments.create_assignment(db, spec, actor="setup@example.com", now=now).id
 
 
 @pytest.mark.parametrize(("args", "fragment"), [

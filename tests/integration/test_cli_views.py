@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
 from engine.delivery.links import LinkAction, LinkSigner
-from engine.program import outcomes, plans, service
+from engine.program import advance, assignments, outcomes, plans
 from engine.web import actions
 from engine.web.app import create_app
 from integration.conftest import Sojourn, snapshot
@@ -46,9 +46,9 @@ def refusal(on_db: Sojourn, db_url: str, *args: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def assignment_id(db: Engine, spec: service.AssignmentSpec) -> int:
+def assignment_id(db: Engine, spec: assignments.AssignmentSpec) -> int:
     return int(outcomes.create_costed_assignment(db, spec, amount="250000", currency="EUR", actor="admin",
-                                                 now=NOW)["id"])
+                                                 now=NOW).id)
 
 
 # --- assignment show ---------------------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_assignment_show_gives_cost_goals_and_sign_off_dates(on_db: Sojourn, db:
                                                             assignment_id: int) -> None:
     """The cost, each goal of the current plan, and who signed it on which day appear in the text view."""
     scenarios.finish_stage_tasks(db, assignment_id, NOW)
-    service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=NOW)
+    advance.advance(db, assignment_id, to=None, reason=None, actor="admin", now=NOW)
     plans.add_goal(db, assignment_id, title="Lead the DACH sales team", measure="quarterly revenue", target="+10%",
                    due="2027-06-30", actor="admin", now=NOW)
     plans.sign_plan(db, assignment_id, role="host_manager", by=None, actor="admin", now=NOW + timedelta(days=2))
@@ -82,12 +82,12 @@ def test_assignment_show_gives_cost_goals_and_sign_off_dates(on_db: Sojourn, db:
 
 
 def test_assignment_show_gives_the_outcomes_an_outcome_refusal_points_to(on_db: Sojourn, db: Engine, db_url: str,
-                                                                        spec: service.AssignmentSpec,
+                                                                        spec: assignments.AssignmentSpec,
                                                                         people: dict[str, str]) -> None:
     """A second 12-month outcome is refused, pointing to `assignment show ID`, which does show that outcome."""
     at = datetime(2027, 9, 1, 12, tzinfo=UTC)  # late enough for coaching to end, with the scenario's goal inside
     longer = dataclasses.replace(spec, start="2026-01-05", end="2028-01-31")
-    assignment_id = int(service.create_assignment(db, longer, actor="admin", now=at)["id"])
+    assignment_id = assignments.create_assignment(db, longer, actor="admin", now=at).id
     scenarios.advance_to(db, assignment_id, "completed", at)
     outcomes.record_outcome(db, assignment_id, outcomes.OutcomeReport(
         months=12, retained=True, promoted_to="Head of Sales LATAM", impact="opened the Chilean market",
@@ -149,12 +149,12 @@ def test_workflow_show_names_tasks_by_title(on_db: Sojourn) -> None:
 
 
 def test_program_summary_reports_each_workflow_on_its_own_line(on_db: Sojourn, db: Engine, assignment_id: int,
-                                                               spec: service.AssignmentSpec) -> None:
+                                                               spec: assignments.AssignmentSpec) -> None:
     """Two workflows give two lines, each with its own stages; the cost line says plainly no leader is retained."""
-    short = service.AssignmentSpec("short-term-project", spec.assignee, "BR", "US", "2026-04-01", "2026-09-30",
-                                   {role: email for role, email in spec.stakeholders.items()
-                                    if role in ("sending_manager", "host_manager", "mobility")})
-    service.create_assignment(db, short, actor="admin", now=NOW)
+    short = assignments.AssignmentSpec("short-term-project", spec.assignee, "BR", "US", "2026-04-01", "2026-09-30",
+                                       {role: email for role, email in spec.stakeholders.items()
+                                        if role in ("sending_manager", "host_manager", "mobility")})
+    assignments.create_assignment(db, short, actor="admin", now=NOW)
     lines = text_of(on_db, "program", "summary").splitlines()
     assert "workflow leadership-development: 1 assignment(s); by stage: interviews 1" in lines
     assert "workflow short-term-project: 1 assignment(s); by stage: preparation 1" in lines

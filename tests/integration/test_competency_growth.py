@@ -10,7 +10,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
-from engine.program import competencies, plans, service
+from engine.program import assignments, competencies, plans
 from integration.conftest import Sojourn, snapshot
 from integration.test_audit import _raw
 from integration.test_outcomes import SUMMARY_AT, move_to, new_assignment
@@ -26,7 +26,7 @@ def _goal(db: Engine, assignment_id: int, *rated: str) -> None:
                    due=GOAL_DUE, competencies=rated, actor=ACTOR, now=RATED_AT)
 
 
-def _returned(db: Engine, spec: service.AssignmentSpec, number: int) -> int:
+def _returned(db: Engine, spec: assignments.AssignmentSpec, number: int) -> int:
     """An assignment of 2022-07-01 to 2024-06-30, still in its first stage."""
     return new_assignment(db, spec, number, START, END, "DE")
 
@@ -36,7 +36,7 @@ def _complete(db: Engine, assignment_id: int) -> None:
 
 
 @pytest.fixture
-def cohort(db: Engine, spec: service.AssignmentSpec, on_db: Sojourn) -> list[int]:
+def cohort(db: Engine, spec: assignments.AssignmentSpec, on_db: Sojourn) -> list[int]:
     """Three returned assignments, rated as follows (1 to 5):
 
     first   baselines: negotiation 2 (goal add), cultural agility 3 (plan baseline); 12 months: negotiation 4,
@@ -132,7 +132,7 @@ def _refused(on_db: Sojourn, db_url: str, *args: str) -> str:
 
 
 @pytest.mark.parametrize("command", ["plan-baseline", "goal-add"])
-def test_bad_levels_are_all_reported_and_nothing_is_written(command: str, db: Engine, spec: service.AssignmentSpec,
+def test_bad_levels_are_all_reported_and_nothing_is_written(command: str, db: Engine, spec: assignments.AssignmentSpec,
                                                             on_db: Sojourn, db_url: str) -> None:
     """Every malformed NAME=LEVEL is named at once (exit 2) and the database is unchanged."""
     assignment_id = str(_returned(db, spec, 1))
@@ -150,7 +150,7 @@ def test_bad_levels_are_all_reported_and_nothing_is_written(command: str, db: En
 
 
 def test_outcome_record_reports_every_bad_rating(cohort: list[int], on_db: Sojourn, db_url: str,
-                                                 db: Engine, spec: service.AssignmentSpec) -> None:
+                                                 db: Engine, spec: assignments.AssignmentSpec) -> None:
     """Two bad --competency values of an outcome are both named (exit 2), and nothing is written."""
     fourth = _returned(db, spec, 4)
     _complete(db, fourth)

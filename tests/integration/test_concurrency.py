@@ -15,7 +15,8 @@ from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session
 
 from engine.domain.errors import SojournError
-from engine.program import service
+from engine.domain.views import views
+from engine.program import advance, assignments, tasks, workflows
 from engine.store.db import open_db
 from engine.store.models import Outbox, StageChange, Task
 from tests.support.scratch import postgres_database
@@ -24,10 +25,10 @@ RACERS = 4
 NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 
 
-def _ready_to_advance(db: Engine, spec: service.AssignmentSpec) -> int:
-    created = service.create_assignment(db, spec, actor="setup", now=NOW)
+def _ready_to_advance(db: Engine, spec: assignments.AssignmentSpec) -> int:
+    created = assignments.create_assignment(db, spec, actor="setup", now=NOW).view()
     for task in created["tasks"]:
-        service.complete_task(db, task["id"], note=None, actor="setup", now=NOW)
+        tasks.complete_task(db, task["id"], note=None, actor="setup", now=NOW)
     return int(created["id"])
 
 
@@ -35,7 +36,7 @@ RACER = """
 import json, sys, time
 from datetime import datetime
 from pathlib import Path
-from engine.program import service
+from engine.program import advance, assignments, tasks, workflows
 from engine.domain.errors import SojournError
 from engine.store.db import open_db
 
@@ -46,7 +47,7 @@ engine.connect().close()
 while not (folder / "go").exists():
     time.sleep(0.001)
 try:
-    service.advance(engine, assignment_id, to="plan_agreed", reason=None, actor=f"admin{racer}",
+    advance.advance(engine, assignment_id, to="plan_agreed", reason=None, actor=f"admin{racer}",
                     now=datetime.fromisoformat(sys.argv[5]))
     print(json.dumps(["won", racer, ""]))
 except SojournError as exc:
@@ -69,7 +70,7 @@ def _count(db: Engine, model: Any, *where: Any) -> int:
         return int(session.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
 
 
-def test_parallel_advances_have_exactly_one_winner(db: Engine, db_url: str, spec: service.AssignmentSpec,
+def test_parallel_advances_have_exactly_one_winner(db: Engine, db_url: str, spec: assignments.AssignmentSpec,
                                                    tmp_path: Path) -> None:
     """Processes released together: one advance commits, the others are refused, and one set of rows exists."""
     assignment_id = _ready_to_advance(db, spec)
@@ -81,10 +82,10 @@ def test_parallel_advances_have_exactly_one_winner(db: Engine, db_url: str, spec
     assert _count(db, Task, Task.stage == "plan_agreed") == 2
     # 3 at creation (assignee, mobility, the coach with tasks), 6 for the one advance to plan_agreed
     assert _count(db, Outbox, Outbox.kind == "stage_changed") == 9
-    assert service.history(db, assignment_id)[-1]["actor"] == f"admin{winners[0][1]}"
+    assert views(assignments.history(db, assignment_id))[-1]["actor"] == f"admin{winners[0][1]}"
 
 
-def test_losing_cli_advance_exits_1_with_a_clear_message(db: Engine, db_url: str, spec: service.AssignmentSpec,
+def test_losing_cli_advance_exits_1_with_a_clear_message(db: Engine, db_url: str, spec: assignments.AssignmentSpec,
                                                          tmp_path: Path) -> None:
     """Several `sojourn advance` processes at once: one exits 0, every other exits 1 with an Error: line."""
     assignment_id = _ready_to_advance(db, spec)
@@ -109,19 +110,19 @@ def test_losing_cli_advance_exits_1_with_a_clear_message(db: Engine, db_url: str
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_task_stays_done_when_done_commits_while_cancel_is_under_way(db: Engine, spec: service.AssignmentSpec,
+def test_task_stays_done_when_done_commits_while_cancel_is_under_way(db: Engine, spec: assignments.AssignmentSpec,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A `task done` that commits after a cancel loaded the tasks keeps the task done; the cancel closes the rest."""
-    created = service.create_assignment(db, spec, actor="setup", now=NOW)
+    created = assignments.create_assignment(db, spec, actor="setup", now=NOW).view()
     done_id, other_id = (t["id"] for t in created["tasks"])
-    checked = service._fire
+    checked = advance._fire
 
     def done_meanwhile(*args: Any) -> None:
         checked(*args)
-        service.complete_task(db, done_id, note="sent", actor="coach", now=NOW)
+        tasks.complete_task(db, done_id, note="sent", actor="coach", now=NOW)
 
-    monkeypatch.setattr(service, "_fire", done_meanwhile)
-    shown = service.advance(db, created["id"], to="cancelled", reason="budget cut", actor="admin", now=NOW)
+    monkeypatch.setattr(advance, "_fire", done_meanwhile)
+    shown = advance.advance(db, created["id"], to="cancelled", reason="budget cut", actor="admin", now=NOW).view()
     with Session(db) as session:
         done, other = session.get(Task, done_id), session.get(Task, other_id)
         assert done is not None
@@ -133,21 +134,21 @@ def test_task_stays_done_when_done_commits_while_cancel_is_under_way(db: Engine,
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_task_done_is_refused_when_cancel_commits_after_task_was_read(db: Engine,
-                                                                      spec: service.AssignmentSpec) -> None:
+                                                                      spec: assignments.AssignmentSpec) -> None:
     """A cancel that commits after `task done` read the task wins: done is refused and the task stays cancelled."""
-    created = service.create_assignment(db, spec, actor="setup", now=NOW)
+    created = assignments.create_assignment(db, spec, actor="setup", now=NOW).view()
     task_id = created["tasks"][0]["id"]
     cancelled: list[bool] = []
 
     def cancel_meanwhile(target: Task, _context: Any) -> None:
         if target.id == task_id and not cancelled:
             cancelled.append(True)
-            service.advance(db, created["id"], to="cancelled", reason="budget cut", actor="admin", now=NOW)
+            advance.advance(db, created["id"], to="cancelled", reason="budget cut", actor="admin", now=NOW)
 
     event.listen(Task, "load", cancel_meanwhile)
     try:
         with pytest.raises(SojournError, match=rf"task {task_id} \(interview_assignee\) is already cancelled"):
-            service.complete_task(db, task_id, note=None, actor="coach", now=NOW)
+            tasks.complete_task(db, task_id, note=None, actor="coach", now=NOW)
     finally:
         event.remove(Task, "load", cancel_meanwhile)
     assert cancelled == [True]
@@ -167,6 +168,6 @@ def test_concurrent_init_on_postgresql_all_succeed(postgres_url: str, tmp_path: 
         results = [(p.returncode, err) for p in runs for _, err in [p.communicate(timeout=120)]]
         assert [code for code, _ in results] == [0, 0, 0], results
         engine = open_db(url)
-        assert [(w["name"], w["version"]) for w in service.list_workflows(engine)] == [
+        assert [(w["name"], w["version"]) for w in views(workflows.list_workflows(engine))] == [
             ("leadership-development", 1), ("short-term-project", 1)]
         engine.dispose()

@@ -15,7 +15,7 @@ from engine.delivery.config import DeliveryPolicy, Routing
 from engine.delivery.daemon import Daemon
 from engine.delivery.leases import DaemonIdentity
 from engine.planning.planner import PlannedBatch
-from engine.program import service
+from engine.program import assignments
 from engine.store import queries
 from engine.store.db import transaction
 from integration.conftest import Recorder
@@ -33,9 +33,9 @@ class SlowPlanningClock:
 
 
 def test_sweep_dispatches_when_planning_took_longer_than_the_dispatch_budget(
-        db: Engine, spec: service.AssignmentSpec, now: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, now: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
     """The dispatch budget starts after planning: a sweep that planned for ages still sends what is due."""
-    service.create_assignment(db, spec, actor="admin", now=now)  # three stage_changed notices, due at once
+    assignments.create_assignment(db, spec, actor="admin", now=now)  # three stage_changed notices, due at once
     clock = SlowPlanningClock(planning_seconds=3_600)
     real_plan_batch = engine.planning.planner.plan_batch
 
@@ -70,9 +70,9 @@ def statements(db: Engine) -> Iterator[list[tuple[str, Any]]]:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_claim_finds_rows_by_primary_key_when_sqlite_has_no_statistics(
-        db: Engine, spec: service.AssignmentSpec, now: datetime, statements: list[tuple[str, Any]]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, now: datetime, statements: list[tuple[str, Any]]) -> None:
     """SQLite marks the claimed rows through the primary key, not by walking every due row of the status index."""
-    service.create_assignment(db, spec, actor="admin", now=now)
+    assignments.create_assignment(db, spec, actor="admin", now=now)
     with transaction(db) as session:
         claimed = queries.claim_due_notifications(session, holder="h", now=now, limit=3,
                                                   claim_until=now + timedelta(minutes=5))
@@ -87,11 +87,11 @@ def test_claim_finds_rows_by_primary_key_when_sqlite_has_no_statistics(
     assert "ix_outbox_status_next_attempt_at" not in plan, plan
 
 
-def test_sweep_commits_planning_batch_by_batch(db: Engine, spec: service.AssignmentSpec, now: datetime,
+def test_sweep_commits_planning_batch_by_batch(db: Engine, spec: assignments.AssignmentSpec, now: datetime,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Each planning batch commits on its own, so a long backlog never holds the write lock for the whole plan."""
     for _ in range(3):
-        service.create_assignment(db, spec, actor="admin", now=now)
+        assignments.create_assignment(db, spec, actor="admin", now=now)
     # six due tasks and twelve due cadence checks (four cadences each): six full batches, then an empty one
     monkeypatch.setattr(engine.planning.planner, "BATCH_SIZE", 2)
     commits: list[int] = []

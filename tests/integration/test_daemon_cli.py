@@ -21,7 +21,7 @@ from structlog.typing import EventDict
 from engine.delivery.config import DeliveryPolicy, Routing
 from engine.delivery.daemon import Daemon, build_scheduler
 from engine.delivery.leases import DaemonIdentity, acquire_dispatcher_lease, start_heartbeat
-from engine.program import service
+from engine.program import assignments
 from engine.program.logging import configure_logging
 from engine.store.db import transaction
 from engine.store.models import Outbox
@@ -32,9 +32,10 @@ OUTBOX_FIELDS = {"key", "kind", "assignment_id", "task_id", "recipient", "role",
 
 
 @pytest.fixture
-def created(db: Engine, spec: service.AssignmentSpec) -> int:
+def created(db: Engine, spec: assignments.AssignmentSpec) -> int:
     """An assignment created a minute ago: three stage_changed notices (assignee, mobility, coach) wait."""
-    return int(service.create_assignment(db, spec, actor="admin", now=datetime.now(UTC) - timedelta(minutes=1))["id"])
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    return assignments.create_assignment(db, spec, actor="admin", now=at).id
 
 
 def _config(tmp_path: Path, body: str) -> Path:
@@ -282,10 +283,10 @@ def _daemon(db: Engine, clock: Callable[[], datetime], notifier: Recorder, inter
                   identity=DaemonIdentity("test-host", 1, "t1"), clock=clock)
 
 
-def test_sweep_plans_then_dispatches_when_a_reminder_falls_due(db: Engine, spec: service.AssignmentSpec,
+def test_sweep_plans_then_dispatches_when_a_reminder_falls_due(db: Engine, spec: assignments.AssignmentSpec,
                                                                now: datetime) -> None:
     """One sweep at the due-soon instant both plans the reminders and delivers them."""
-    service.create_assignment(db, spec, actor="admin", now=now)
+    assignments.create_assignment(db, spec, actor="admin", now=now)
     recorder = Recorder()
     at = datetime(2026, 3, 13, 8, tzinfo=UTC)  # 09:00 in Berlin, three days before the coach's tasks are due
     daemon = _daemon(db, lambda: at, recorder)
@@ -338,10 +339,10 @@ def logs() -> Iterator[list[EventDict]]:
     structlog.reset_defaults()
 
 
-def test_sweep_logs_its_counts_and_next_due_at_info_when_it_did_work(db: Engine, spec: service.AssignmentSpec,
+def test_sweep_logs_its_counts_and_next_due_at_info_when_it_did_work(db: Engine, spec: assignments.AssignmentSpec,
                                                                      now: datetime, logs: list[EventDict]) -> None:
     """A sweep that planned or sent logs planned, sent, failed and when work is next due, at info level."""
-    service.create_assignment(db, spec, actor="admin", now=now)
+    assignments.create_assignment(db, spec, actor="admin", now=now)
     at = datetime(2026, 3, 13, 8, tzinfo=UTC)  # 09:00 in Berlin, three days before the coach's tasks are due
     daemon = _daemon(db, lambda: at, Recorder())
     daemon.start()
@@ -356,11 +357,11 @@ def test_sweep_logs_its_counts_and_next_due_at_info_when_it_did_work(db: Engine,
     assert not [entry for entry in logs if entry["event"] == "idle"]
 
 
-def test_idle_daemon_logs_one_line_a_minute_with_the_next_due_instant(db: Engine, spec: service.AssignmentSpec,
+def test_idle_daemon_logs_one_line_a_minute_with_the_next_due_instant(db: Engine, spec: assignments.AssignmentSpec,
                                                                      now: datetime, logs: list[EventDict]) -> None:
     """Sweeping every 10 s with nothing to do, the daemon logs `idle` at info once a minute and its sweeps at debug."""
     with freeze_time(now) as frozen:
-        service.create_assignment(db, spec, actor="admin", now=now - timedelta(days=1))
+        assignments.create_assignment(db, spec, actor="admin", now=now - timedelta(days=1))
         daemon = _daemon(db, lambda: datetime.now(UTC), Recorder(), interval=10)
         daemon.start()
         assert daemon.sweep().busy  # delivers the stage_changed notices

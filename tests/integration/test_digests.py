@@ -14,8 +14,10 @@ from sqlmodel import col, select
 from engine.delivery.dispatch import dispatch_due
 from engine.delivery.links import LinkSigner
 from engine.domain.notices import NewNotice, NoticeKind
+from engine.domain.views import views
 from engine.planning.forecast import forecast_assignments
-from engine.program import digests, service
+from engine.program import assignments, digests, tasks
+from engine.program.people import list_people
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Outbox
@@ -66,16 +68,16 @@ def statuses(db: Engine) -> dict[str, str]:
         return {row.key: row.status for row in session.exec(select(Outbox).order_by(col(Outbox.id)))}
 
 
-def coach_on_daily_digest(db: Engine, spec: service.AssignmentSpec) -> tuple[int, int]:
+def coach_on_daily_digest(db: Engine, spec: assignments.AssignmentSpec) -> tuple[int, int]:
     """A quiet assignment and its first task, the coach on a daily digest from MONDAY; (assignment id, task id)."""
     assignment_id = quiet_assignment(db, spec)
-    task_id = int(service.show_assignment(db, assignment_id, now=MONDAY)["tasks"][0]["id"])
+    task_id = assignments.show_assignment(db, assignment_id, now=MONDAY).tasks[0].id
     digests.set_person_digest(db, COACH, "daily", now=MONDAY)
     return assignment_id, task_id
 
 
 def test_daily_digest_sends_one_message_a_day_with_each_notice_and_its_link(
-        db: Engine, spec: service.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
     """Stage changes and due-soon reminders wait for one email at 09:00 in the coach's zone; each keeps its link."""
     inbox, notifier = mailbox
     assignment_id, task_id = coach_on_daily_digest(db, spec)
@@ -100,7 +102,7 @@ def test_daily_digest_sends_one_message_a_day_with_each_notice_and_its_link(
 
 
 def test_actionable_notices_go_at_once_for_a_person_on_a_digest(
-        db: Engine, spec: service.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
     """An escalation and an overdue reminder are sent on their own at once; the informational one waits."""
     inbox, notifier = mailbox
     assignment_id, task_id = coach_on_daily_digest(db, spec)
@@ -113,7 +115,7 @@ def test_actionable_notices_go_at_once_for_a_person_on_a_digest(
 
 
 def test_weekly_digest_gathers_the_whole_week_into_mondays_message(
-        db: Engine, spec: service.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
     """Notices of Tuesday to Sunday arrive together the next Monday at 09:00 in the recipient's zone."""
     inbox, notifier = mailbox
     assignment_id = quiet_assignment(db, spec)
@@ -131,7 +133,7 @@ def test_weekly_digest_gathers_the_whole_week_into_mondays_message(
 
 
 def test_switching_the_digest_off_releases_held_notices_to_the_next_sweep(
-        db: Engine, spec: service.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
     """A held notice goes on its own at the first sweep after the digest is switched off."""
     inbox, notifier = mailbox
     assignment_id = quiet_assignment(db, spec)
@@ -147,7 +149,7 @@ def test_switching_the_digest_off_releases_held_notices_to_the_next_sweep(
 
 
 def test_a_notice_cancelled_after_gathering_is_left_out_of_its_digest(
-        db: Engine, spec: service.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, mailbox: tuple[Mailbox, EmailNotifier]) -> None:
     """Completing a task cancels its due-soon reminder inside a digest; a digest left empty is cancelled."""
     inbox, notifier = mailbox
     assignment_id, task_id = coach_on_daily_digest(db, spec)
@@ -157,7 +159,7 @@ def test_a_notice_cancelled_after_gathering_is_left_out_of_its_digest(
     with transaction(db) as session:
         digests.gather_digests(session, TUESDAY_DIGEST)  # gathered, not sent yet
     assert statuses(db)[f"{NoticeKind.TASK_DUE_SOON}/test/2"] == "gathered"
-    service.complete_task(db, task_id, note=None, actor=COACH, now=TUESDAY_DIGEST)
+    tasks.complete_task(db, task_id, note=None, actor=COACH, now=TUESDAY_DIGEST)
     send_due(db, notifier, TUESDAY_DIGEST)
     [digest] = inbox.take()
     assert "Subject 1" in digest.get_content()
@@ -177,12 +179,12 @@ def test_a_notice_cancelled_after_gathering_is_left_out_of_its_digest(
 
 
 def _coach_id(db: Engine) -> str:
-    return str(next(p["id"] for p in service.list_people(db) if p["email"] == COACH))
+    return str(next(p["id"] for p in views(list_people(db)) if p["email"] == COACH))
 
 
-def test_forecast_lists_digests_as_they_would_go_out(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_forecast_lists_digests_as_they_would_go_out(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """The coach on a daily digest gets digests at 09:00 local time, and no informational notice on its own."""
-    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=MONDAY)["id"])
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=MONDAY).id
     digests.set_person_digest(db, COACH, "daily", now=MONDAY)
     to_coach = [n for n in forecast_assignments(db, [assignment_id], now=MONDAY).notices if n.recipient == COACH]
     kinds = {n.kind for n in to_coach}

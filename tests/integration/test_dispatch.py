@@ -31,7 +31,7 @@ from engine.delivery.leases import (
 )
 from engine.domain.errors import ConcurrentChange, DaemonAlreadyRunning, NotFound, SojournError
 from engine.domain.notices import NewNotice, NoticeKind
-from engine.program import service
+from engine.program import assignments, workflows
 from engine.program.logging import get_logger
 from engine.store import queries
 from engine.store.db import transaction
@@ -67,15 +67,15 @@ EVERY_ROLE_TOLD = builtin_workflow_texts()["leadership-development.yaml"].replac
     "stage_changes:\n  notify: [assignee, sending_manager, host_manager, coach, sponsor, talent, mobility]")
 
 
-def _created_telling_every_role(db: Engine, spec: service.AssignmentSpec, now: datetime) -> int:
+def _created_telling_every_role(db: Engine, spec: assignments.AssignmentSpec, now: datetime) -> int:
     """An assignment created at `now` on a workflow version that tells all seven roles of a stage change."""
     assert "sponsor, talent, mobility]" in EVERY_ROLE_TOLD
-    service.install_workflow(db, EVERY_ROLE_TOLD, source="every-role-told.yaml", now=now)
-    return int(service.create_assignment(db, spec, actor="admin", now=now)["id"])
+    workflows.install_workflow(db, EVERY_ROLE_TOLD, source="every-role-told.yaml", now=now)
+    return assignments.create_assignment(db, spec, actor="admin", now=now).id
 
 
 @pytest.fixture
-def pending(db: Engine, spec: service.AssignmentSpec, now: datetime) -> list[str]:
+def pending(db: Engine, spec: assignments.AssignmentSpec, now: datetime) -> list[str]:
     """An assignment just created at `now`: its seven stage_changed notices are due; their keys."""
     _created_telling_every_role(db, spec, now)
     return [r.key for r in _rows(db)]
@@ -344,9 +344,9 @@ def test_routing_sends_each_kind_only_to_its_notifiers_when_routes_are_configure
 def test_row_is_not_claimed_when_deliver_at_is_still_ahead(db: Engine, people: dict[str, str],
                                                            now: datetime) -> None:
     """A notification meant for 09:00 tomorrow stays pending until then."""
-    spec = service.AssignmentSpec("leadership-development", people["assignee"], "BR", "DE", "2026-03-01",
-                                  "2027-08-31", {r: e for r, e in people.items() if r != "assignee"})
-    assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
+    spec = assignments.AssignmentSpec("leadership-development", people["assignee"], "BR", "DE", "2026-03-01",
+                                      "2027-08-31", {r: e for r, e in people.items() if r != "assignee"})
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=now).id
     tomorrow = now + timedelta(days=1)
     with transaction(db) as session:
         queries.insert_notifications(session, [NewNotice(
@@ -487,7 +487,7 @@ def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine,
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_claimers_never_get_same_row_when_claiming_in_separate_postgresql_sessions(
-        db: Engine, spec: service.AssignmentSpec, now: datetime) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, now: datetime) -> None:
     """With SKIP LOCKED, open claim transactions skip each other's rows, and racing threads split the work."""
     assignment_id = _created_telling_every_role(db, spec, now)
     with transaction(db) as session:

@@ -14,7 +14,7 @@ import yaml
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
-from engine.program import service
+from engine.program import assignments, people
 from integration.conftest import Sojourn
 from integration.test_mermaid import mermaid_parse
 from integration.test_reports import REPORTED_AT, ReportPage, seed_program
@@ -29,18 +29,18 @@ HOSTILE_TITLE = 'Prep; a: b %%{init: {"theme": "dark"}}%% <br> "quoted" #1 --> e
 HOSTILE_TASK_TITLES = ["Title takeover", "section Injected", "2027-01-01 kickoff: now; #x %% y", "click me"]
 
 
-def _with_hostile_coach(db: Engine, spec: service.AssignmentSpec, name: str) -> service.AssignmentSpec:
+def _with_hostile_coach(db: Engine, spec: assignments.AssignmentSpec, name: str) -> assignments.AssignmentSpec:
     """The cast's assignment with a coach named `name` (the coach owns the overdue tasks the report lists)."""
-    service.add_person(db, "hostile.coach@example.com", name=name, tz="Europe/Berlin")
+    people.add_person(db, "hostile.coach@example.com", name=name, tz="Europe/Berlin")
     return replace(spec, stakeholders={**spec.stakeholders, "coach": "hostile.coach@example.com"})
 
 
 def test_slack_markup_in_a_name_arrives_escaped_at_the_webhook_receiver(
-        on_db: Sojourn, db: Engine, spec: service.AssignmentSpec, tmp_path: Path) -> None:
+        on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec, tmp_path: Path) -> None:
     """`<!channel>` and a disguised link in the assignee's name reach a real webhook as text Slack shows literally;
     the notification's own fields keep the name as written."""
-    service.add_person(db, "hostile@example.com", name=SLACK_MARKUP_NAME, tz="UTC")
-    service.create_assignment(db, replace(spec, assignee="hostile@example.com"), actor="admin", now=NOW)
+    people.add_person(db, "hostile@example.com", name=SLACK_MARKUP_NAME, tz="UTC")
+    assignments.create_assignment(db, replace(spec, assignee="hostile@example.com"), actor="admin", now=NOW)
     with Receiver(delay=0) as receiver:
         config = tmp_path / "sojourn.toml"
         config.write_text(f'[notifiers.webhook]\nurl = "{receiver.url}"\n', encoding="utf-8")
@@ -58,7 +58,7 @@ def test_slack_markup_in_a_name_arrives_escaped_at_the_webhook_receiver(
 
 
 def test_a_formula_in_a_name_arrives_neutralised_in_the_csv_report(
-        on_db: Sojourn, db: Engine, spec: service.AssignmentSpec) -> None:
+        on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec) -> None:
     """`=HYPERLINK(...)` as a name is a cell beginning with a quote, which spreadsheets show as text; the numbers
     beside it stay numbers."""
     seed_program(db, _with_hostile_coach(db, spec, FORMULA_NAME))
@@ -75,7 +75,7 @@ def test_a_formula_in_a_name_arrives_neutralised_in_the_csv_report(
 
 @pytest.mark.parametrize("name", [MATH_NAME, "<script>alert(1)</script> --> Cole"])
 def test_a_name_that_matplotlib_or_html_would_read_renders_literally_in_the_html_report(
-        on_db: Sojourn, db: Engine, spec: service.AssignmentSpec, tmp_path: Path, name: str) -> None:
+        on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec, tmp_path: Path, name: str) -> None:
     """A `$` in a name no longer crashes the HTML report, and markup in a name is shown as text in the table and
     never reaches the page (or its charts) as markup."""
     seed_program(db, _with_hostile_coach(db, spec, name))
@@ -128,14 +128,14 @@ def test_a_hostile_stage_title_yields_a_diagram_mermaid_parses_with_the_same_sta
 
 @SQLITE_ONLY
 def test_hostile_task_titles_and_names_stay_labels_in_the_gantt_chart(
-        on_db: Sojourn, db: Engine, spec: service.AssignmentSpec, tmp_path: Path) -> None:
+        on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec, tmp_path: Path) -> None:
     """Task titles that begin like Mermaid statements (`Title`, `section`, a date, `click`) or hold `:`, `;`, `#`
     or `%%`, and an assignee name with quotes and colons, come out of Mermaid's parser as the same texts."""
     assert on_db("workflow", "install", str(_hostile_workflow(tmp_path))).code == 0
-    service.add_person(db, "hostile@example.com", name='Ana: "Lima"; #1 %% x', tz="UTC")
+    people.add_person(db, "hostile@example.com", name='Ana: "Lima"; #1 %% x', tz="UTC")
     roles = {role: spec.stakeholders[role] for role in ("sending_manager", "host_manager", "mobility")}
     hostile_spec = replace(spec, workflow="hostile-project", assignee="hostile@example.com", stakeholders=roles)
-    created = service.create_assignment(db, hostile_spec, actor="admin", now=NOW)
+    created = assignments.create_assignment(db, hostile_spec, actor="admin", now=NOW).view()
     with freeze_time(NOW):
         outcome = on_db("assignment", "show", str(created["id"]), "--gantt")
     assert outcome.code == 0, outcome.stderr

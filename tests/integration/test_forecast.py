@@ -16,8 +16,10 @@ from engine.delivery.daemon import Daemon
 from engine.delivery.dispatch import DeliveryPolicy, Routing
 from engine.delivery.leases import DaemonIdentity
 from engine.domain.errors import GuardsUnmet
+from engine.domain.views import views
 from engine.planning.forecast import ForecastOptions, forecast_assignments, forecast_new
-from engine.program import checkins, plans, service
+from engine.program import advance, assignments, checkins, contacts, plans
+from engine.program.tasks import complete_task, list_tasks
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Task
 from integration.conftest import Recorder, Sojourn, snapshot
@@ -30,10 +32,10 @@ PLAN_ROLES = ("assignee", "sending_manager", "host_manager", "talent", "mobility
 Sent = tuple[str, str, str, datetime]  # key, kind, recipient, instant
 
 
-def _spec(people: dict[str, str]) -> service.AssignmentSpec:
-    return service.AssignmentSpec(workflow="leadership-development", assignee=people["assignee"], home="BR",
-                                  host="DE", start=START, end=END,
-                                  stakeholders={r: e for r, e in people.items() if r != "assignee"})
+def _spec(people: dict[str, str]) -> assignments.AssignmentSpec:
+    return assignments.AssignmentSpec(workflow="leadership-development", assignee=people["assignee"], home="BR",
+                                      host="DE", start=START, end=END,
+                                      stakeholders={r: e for r, e in people.items() if r != "assignee"})
 
 
 def _local(day: date, role: str) -> datetime:
@@ -53,7 +55,7 @@ class People:
         self.owner_roles = {email: role for role, (email, _, _) in CAST.items()}
 
     def task_moments(self, now: datetime) -> list[tuple[datetime, int]]:
-        tasks = service.list_tasks(self.db, now=now, assignment_id=self.assignment_id, status="open")
+        tasks = views(list_tasks(self.db, now=now, assignment_id=self.assignment_id, status="open"))
         return [(_local(date.fromisoformat(t["due_on"]), self.owner_roles[t["owner"]]), t["id"]) for t in tasks]
 
     def repatriation_moment(self) -> datetime:
@@ -66,12 +68,12 @@ class People:
             if kind == "contact_due" and (cadence, period) not in self.logged:
                 self.logged.add((cadence, period))
                 partner = "sponsor" if cadence == "sponsor_contact" else "coach"
-                service.log_contact(self.db, self.assignment_id, kind=cadence, with_email=CAST[partner][0], on=period,
-                                    notes=None, actor="people", now=now)
+                contacts.log_contact(self.db, self.assignment_id, kind=cadence, with_email=CAST[partner][0], on=period,
+                                     notes=None, actor="people", now=now)
                 acted = True
         for moment, task_id in self.task_moments(now):
             if moment <= now:
-                service.complete_task(self.db, task_id, note=None, actor="people", now=now)
+                complete_task(self.db, task_id, note=None, actor="people", now=now)
                 acted = True
         return self._advance(now) or acted
 
@@ -83,7 +85,7 @@ class People:
             if recipient != CAST["assignee"][0] or kind not in ("checkin_due", "pulse_due"):
                 continue
             if kind == "checkin_due":
-                goals = service.show_assignment(self.db, self.assignment_id, now=now)["goals"]
+                goals = assignments.show_assignment(self.db, self.assignment_id, now=now).view()["goals"]
                 checkins.record_checkin(self.db, self.assignment_id, by=recipient,
                                         progress={int(g["id"]): 50 for g in goals}, note=None, feedback=None,
                                         actor="people", now=now)
@@ -94,7 +96,7 @@ class People:
         return acted
 
     def _advance(self, now: datetime) -> bool:
-        shown = service.show_assignment(self.db, self.assignment_id, now=now)
+        shown = assignments.show_assignment(self.db, self.assignment_id, now=now).view()
         open_here = [t for t in shown["tasks"] if t["stage"] == shown["stage"] and t["status"] == "open"]
         if shown["next_stage"] is None or open_here:
             return False
@@ -106,7 +108,7 @@ class People:
             for role in PLAN_ROLES:
                 plans.sign_plan(self.db, self.assignment_id, role=role, by=None, actor="people", now=now)
         try:
-            service.advance(self.db, self.assignment_id, to=None, reason=None, actor="people", now=now)
+            advance.advance(self.db, self.assignment_id, to=None, reason=None, actor="people", now=now)
         except GuardsUnmet:
             return False
         return self._advance(now) or True
@@ -129,7 +131,7 @@ def _run_daemon_through(db: Engine, people: dict[str, str]) -> list[Sent]:
     sent: list[Sent] = []
     stop_at = datetime.combine(UNTIL + timedelta(days=1), time(), tzinfo=UTC)
     with freeze_time(created) as clock:
-        assignment_id = int(service.create_assignment(db, _spec(people), actor="admin", now=created)["id"])
+        assignment_id = int(assignments.create_assignment(db, _spec(people), actor="admin", now=created).id)
         crowd = People(db, assignment_id)
         daemon = Daemon(db, [recorder], routing=Routing({}), policy=DeliveryPolicy(), interval_seconds=60,
                         identity=DaemonIdentity("test-host", 1, "t1"))
@@ -172,7 +174,7 @@ def test_forecast_equals_notice_for_notice_what_the_daemon_sends_when_time_moves
 
 
 def _created_in_interviews(db: Engine, people: dict[str, str], at: datetime) -> int:
-    return int(service.create_assignment(db, _spec(people), actor="admin", now=at)["id"])
+    return int(assignments.create_assignment(db, _spec(people), actor="admin", now=at).id)
 
 
 def test_forecast_writes_nothing_when_run_on_an_existing_assignment(db_url: str, db: Engine,

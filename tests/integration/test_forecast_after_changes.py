@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.domain.errors import ConcurrentChange
 from engine.planning import forecast
-from engine.program import service
+from engine.program import assignments
+from engine.program.people import add_person
 from engine.program.transactions import use_case_transaction
 from engine.store.models import Person, Task
 from tests.integration.conftest import Sojourn
@@ -21,10 +22,10 @@ NEW_COACH = "nia.coach@example.com"
 
 
 @pytest.fixture
-def replaced_coach(on_db: Sojourn, db: Engine, spec: service.AssignmentSpec) -> int:
+def replaced_coach(on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec) -> int:
     """An assignment whose first task the coach did before the role went to a new coach."""
-    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
-    service.add_person(db, NEW_COACH, name="Nia Coach", tz="Europe/Berlin")
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
+    add_person(db, NEW_COACH, name="Nia Coach", tz="Europe/Berlin")
     with freeze_time(CREATED):
         assert on_db("task", "done", "1").code == 0
         changed = on_db("assignment", "set-stakeholder", str(assignment_id), f"coach={NEW_COACH}", "--reason", "x")
@@ -51,9 +52,9 @@ def test_gantt_chart_succeeds_after_a_role_holder_who_did_a_task_is_replaced(on_
 
 
 def test_foreign_key_failure_is_not_reported_as_a_concurrent_change(db: Engine, people: dict[str, str],
-                                                                   spec: service.AssignmentSpec) -> None:
+                                                                   spec: assignments.AssignmentSpec) -> None:
     """A row naming a person who does not exist is a bug that surfaces as such, not "someone else wrote"."""
-    service.create_assignment(db, spec, actor="admin", now=CREATED)
+    assignments.create_assignment(db, spec, actor="admin", now=CREATED)
 
     def give_task_to_nobody() -> None:
         with use_case_transaction(db) as session:

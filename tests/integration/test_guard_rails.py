@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from engine.program import plans, service
+from engine.program import plans
+from engine.program.people import add_person
 from integration.conftest import Sojourn, snapshot
 from integration.test_audit import _raw
 
@@ -63,7 +64,7 @@ def test_import_reports_every_overlapping_line_at_once(running: int, on_db: Sojo
                                                        db: Engine, db_url: str, tmp_path: Path) -> None:
     """Lines overlapping a running assignment or an earlier line of the same assignee are all named (exit 1);
     nothing is imported until `--allow-overlap` is given."""
-    service.add_person(db, "ravi.rao@example.com", name="Ravi Rao", tz="Asia/Kolkata")
+    add_person(db, "ravi.rao@example.com", name="Ravi Rao", tz="Asia/Kolkata")
     lines = [("ana.lima@example.com", "2027-01-01", "2027-12-31"),  # line 2: overlaps the running assignment
              ("ravi.rao@example.com", "2026-05-01", "2027-04-30"),  # line 3: fine on its own
              ("ravi.rao@example.com", "2027-04-30", "2028-04-30"),  # line 4: overlaps line 3 by one day

@@ -13,7 +13,9 @@ from sqlalchemy import Engine, func, select
 
 from engine.delivery.dispatch import dispatch_due, notification_of
 from engine.delivery.links import LinkAction, LinkRefused, LinkSigner, NoticeFacts, Refusal, notice_action
-from engine.program import audit, checkins, plans, service
+from engine.domain.errors import SojournError
+from engine.domain.views import views
+from engine.program import assignments, audit, checkins, plans, tasks
 from engine.store.db import transaction
 from engine.store.models import (
     AuditEvent,
@@ -53,12 +55,12 @@ def _refused(call: Any) -> Refusal:
 
 
 @pytest.fixture
-def assignment(db: Engine, spec: service.AssignmentSpec) -> int:
-    return int(service.create_assignment(db, spec, actor="admin", now=NOW)["id"])
+def assignment(db: Engine, spec: assignments.AssignmentSpec) -> int:
+    return assignments.create_assignment(db, spec, actor="admin", now=NOW).id
 
 
 def _first_task(db: Engine, assignment_id: int) -> dict[str, Any]:
-    return service.list_tasks(db, now=NOW, assignment_id=assignment_id)[0]
+    return views(tasks.list_tasks(db, now=NOW, assignment_id=assignment_id))[0]
 
 
 def test_preview_describes_the_task_and_writes_nothing(db: Engine, assignment: int) -> None:
@@ -137,12 +139,12 @@ def test_revoked_links_are_refused_and_new_ones_work(db: Engine, assignment: int
     assert _first_task(db, assignment)["status"] == "done"
 
 
-def _in_orientation(db: Engine, spec: service.AssignmentSpec) -> int:
+def _in_orientation(db: Engine, spec: assignments.AssignmentSpec) -> int:
     """An assignment past its agreed plan (long enough for the scenario's goal), in orientation."""
     return scenarios.assignment_in_stage(db, dataclasses.replace(spec, end="2028-08-31"), "orientation", NOW)
 
 
-def test_contact_held_logs_the_contact_with_the_partner(db: Engine, spec: service.AssignmentSpec,
+def test_contact_held_logs_the_contact_with_the_partner(db: Engine, spec: assignments.AssignmentSpec,
                                                         people: dict[str, str]) -> None:
     """The sponsor's contact link logs a sponsor_contact with them, on the day given, as the sponsor."""
     assignment_id = _in_orientation(db, spec)
@@ -155,7 +157,7 @@ def test_contact_held_logs_the_contact_with_the_partner(db: Engine, spec: servic
                                                                           people["sponsor"])
 
 
-def test_contact_held_is_refused_to_a_bystander(db: Engine, spec: service.AssignmentSpec,
+def test_contact_held_is_refused_to_a_bystander(db: Engine, spec: assignments.AssignmentSpec,
                                                 people: dict[str, str]) -> None:
     """Only the assignee or the partner may log the contact; the talent team's link is refused with 403."""
     assignment_id = _in_orientation(db, spec)
@@ -166,14 +168,14 @@ def test_contact_held_is_refused_to_a_bystander(db: Engine, spec: service.Assign
     assert _counts(db)["Contact"] == 0
 
 
-def _plan_agreed(db: Engine, spec: service.AssignmentSpec) -> int:
+def _plan_agreed(db: Engine, spec: assignments.AssignmentSpec) -> int:
     assignment_id = scenarios.assignment_in_stage(db, spec, "plan_agreed", NOW)
     plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement", target="75",
                    due="2027-06-30", actor="admin", now=NOW)
     return assignment_id
 
 
-def test_plan_signoff_signs_the_current_version_for_the_holder(db: Engine, spec: service.AssignmentSpec,
+def test_plan_signoff_signs_the_current_version_for_the_holder(db: Engine, spec: assignments.AssignmentSpec,
                                                                people: dict[str, str]) -> None:
     """The host manager's link signs the current plan version for host_manager, recorded by them, and `plan show`
     says the holder gave it."""
@@ -188,19 +190,19 @@ def test_plan_signoff_signs_the_current_version_for_the_holder(db: Engine, spec:
 
 
 def test_a_plan_cannot_be_signed_for_a_role_by_someone_who_does_not_hold_it(
-        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> None:
     """Neither a link (403) nor the use case lets the coach sign as host_manager; nothing is recorded."""
     assignment_id = _plan_agreed(db, spec)
     action, token = _link(people["coach"], LinkAction.PLAN_SIGNOFF,
                           {"assignment": assignment_id, "role": "host_manager", "plan_version": 2})
     assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
         Refusal.OTHER_PERSON
-    with pytest.raises(service.SojournError, match="is not the host_manager"):
+    with pytest.raises(SojournError, match="is not the host_manager"):
         plans.sign_plan(db, assignment_id, role="host_manager", by=people["coach"], actor=people["coach"], now=LATER)
     assert _counts(db)["Signoff"] == 0
 
 
-def test_a_signoff_link_for_an_older_plan_version_is_stale(db: Engine, spec: service.AssignmentSpec,
+def test_a_signoff_link_for_an_older_plan_version_is_stale(db: Engine, spec: assignments.AssignmentSpec,
                                                            people: dict[str, str]) -> None:
     """A plan changed after the link was sent is not signed by it: 409, nothing recorded."""
     assignment_id = _plan_agreed(db, spec)
@@ -212,12 +214,12 @@ def test_a_signoff_link_for_an_older_plan_version_is_stale(db: Engine, spec: ser
 
 
 def test_the_persons_page_lists_open_tasks_in_their_zone_and_owed_signoffs(
-        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> None:
     """The host manager's page shows their open tasks due at the end of the day in Berlin, and the plan to sign."""
     assignment_id = _plan_agreed(db, spec)
     action, token = _link(people["host_manager"], LinkAction.MY_PAGE, {})
     page = actions.person_page(db, SIGNER, action, token, now=LATER)
-    owned = service.list_tasks(db, now=LATER, owner=people["host_manager"], status="open")
+    owned = views(tasks.list_tasks(db, now=LATER, owner=people["host_manager"], status="open"))
     assert [t["title"] for t in page.tasks] == [t["title"] for t in owned]
     assert all(t["due_local"].endswith("00:00") for t in page.tasks)  # midnight ending the day, Berlin time
     assert [(s["assignment_id"], s["role"], s["plan_version"]) for s in page.signoffs] == [
@@ -254,7 +256,7 @@ def test_without_a_signer_notices_keep_their_shape(db: Engine, assignment: int) 
 def test_a_task_done_from_the_cli_makes_its_link_say_already_done(db: Engine, assignment: int) -> None:
     """A task finished another way refuses its link with 409 and writes nothing more."""
     task = _first_task(db, assignment)
-    service.complete_task(db, task["id"], note=None, actor="admin", now=NOW)
+    tasks.complete_task(db, task["id"], note=None, actor="admin", now=NOW)
     before = _counts(db)
     action, token = _link(task["owner"], LinkAction.TASK_DONE, {"task": task["id"]})
     assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)) == \
@@ -268,7 +270,7 @@ def test_a_task_done_from_the_cli_makes_its_link_say_already_done(db: Engine, as
 
 
 def _goal_ids(db: Engine, assignment_id: int) -> list[int]:
-    return [int(g["id"]) for g in service.show_assignment(db, assignment_id, now=NOW)["goals"]]
+    return [int(g["id"]) for g in assignments.show_assignment(db, assignment_id, now=NOW).view()["goals"]]
 
 
 def _last_event(db: Engine, assignment_id: int) -> dict[str, Any]:
@@ -277,7 +279,7 @@ def _last_event(db: Engine, assignment_id: int) -> dict[str, Any]:
     return dict(json.loads(out.getvalue().splitlines()[-1]))
 
 
-def test_a_checkin_preview_asks_for_each_goal_and_writes_nothing(db: Engine, spec: service.AssignmentSpec,
+def test_a_checkin_preview_asks_for_each_goal_and_writes_nothing(db: Engine, spec: assignments.AssignmentSpec,
                                                                  people: dict[str, str]) -> None:
     """The check-in page has one percentage field per goal, a note and feedback; opening it changes no row."""
     assignment_id = _in_orientation(db, spec)
@@ -291,7 +293,7 @@ def test_a_checkin_preview_asks_for_each_goal_and_writes_nothing(db: Engine, spe
 
 
 @pytest.mark.parametrize("role", ["assignee", "host_manager"])
-def test_a_checkin_link_records_the_progress_as_its_person(db: Engine, spec: service.AssignmentSpec,
+def test_a_checkin_link_records_the_progress_as_its_person(db: Engine, spec: assignments.AssignmentSpec,
                                                            people: dict[str, str], role: str) -> None:
     """The POST records the check-in through record_checkin, by and on behalf of the link's person, in their role."""
     assignment_id = _in_orientation(db, spec)
@@ -309,7 +311,7 @@ def test_a_checkin_link_records_the_progress_as_its_person(db: Engine, spec: ser
                                                                      people[role])
 
 
-def test_a_second_checkin_post_of_one_link_is_already_done(db: Engine, spec: service.AssignmentSpec,
+def test_a_second_checkin_post_of_one_link_is_already_done(db: Engine, spec: assignments.AssignmentSpec,
                                                            people: dict[str, str]) -> None:
     """A check-in link is used up by its first POST: the second, even with other values, is 409 and writes nothing."""
     assignment_id = _in_orientation(db, spec)
@@ -322,7 +324,7 @@ def test_a_second_checkin_post_of_one_link_is_already_done(db: Engine, spec: ser
     assert _counts(db) == before
 
 
-def test_a_checkin_link_of_someone_else_on_the_assignment_is_refused(db: Engine, spec: service.AssignmentSpec,
+def test_a_checkin_link_of_someone_else_on_the_assignment_is_refused(db: Engine, spec: assignments.AssignmentSpec,
                                                                      people: dict[str, str]) -> None:
     """The sending manager may not check in (record_checkin refuses them): the page is 403 and nothing is written."""
     assignment_id = _in_orientation(db, spec)
@@ -332,14 +334,14 @@ def test_a_checkin_link_of_someone_else_on_the_assignment_is_refused(db: Engine,
     assert _refused(lambda: actions.preview(db, SIGNER, action, token, now=LATER)) == Refusal.OTHER_PERSON
     assert _refused(lambda: actions.confirm(db, SIGNER, action, token, {"token": token, f"goal_{goal}": "40"},
                                             now=LATER)) == Refusal.OTHER_PERSON
-    with pytest.raises(service.SojournError, match="may not check in"):
+    with pytest.raises(SojournError, match="may not check in"):
         checkins.record_checkin(db, assignment_id, by=people["sending_manager"], progress={goal: 40}, note=None,
                                 feedback=None, actor=people["sending_manager"], now=LATER)
     assert _counts(db) == before
 
 
 @pytest.mark.parametrize("percent", ["101", "-5", "forty", "12.5"])
-def test_a_bad_percentage_writes_nothing_and_leaves_the_link_usable(db: Engine, spec: service.AssignmentSpec,
+def test_a_bad_percentage_writes_nothing_and_leaves_the_link_usable(db: Engine, spec: assignments.AssignmentSpec,
                                                                     people: dict[str, str], percent: str) -> None:
     """A percentage that is not a whole number 0-100 is refused with 400, writes nothing; the link still works."""
     assignment_id = _in_orientation(db, spec)
@@ -357,7 +359,7 @@ def test_a_bad_percentage_writes_nothing_and_leaves_the_link_usable(db: Engine, 
 PULSE_FORM = {"expectancy": "4", "instrumentality": "3", "valence": "5", "note": "settling in"}
 
 
-def test_a_pulse_link_records_the_assignees_answers_as_them(db: Engine, spec: service.AssignmentSpec,
+def test_a_pulse_link_records_the_assignees_answers_as_them(db: Engine, spec: assignments.AssignmentSpec,
                                                             people: dict[str, str]) -> None:
     """The pulse page asks three 1-5 questions and a note; the POST records them via record_pulse as the assignee."""
     assignment_id = _in_orientation(db, spec)
@@ -375,7 +377,7 @@ def test_a_pulse_link_records_the_assignees_answers_as_them(db: Engine, spec: se
     assert (last["action"], last["actor"]) == (audit.PULSE_RECORDED, people["assignee"])
 
 
-def test_a_second_pulse_post_of_one_link_is_already_done(db: Engine, spec: service.AssignmentSpec,
+def test_a_second_pulse_post_of_one_link_is_already_done(db: Engine, spec: assignments.AssignmentSpec,
                                                          people: dict[str, str]) -> None:
     """A pulse link answers once: the second POST is 409 and records no second pulse."""
     assignment_id = _in_orientation(db, spec)
@@ -387,7 +389,7 @@ def test_a_second_pulse_post_of_one_link_is_already_done(db: Engine, spec: servi
     assert _counts(db) == before
 
 
-def test_a_pulse_link_of_anyone_but_the_assignee_is_refused(db: Engine, spec: service.AssignmentSpec,
+def test_a_pulse_link_of_anyone_but_the_assignee_is_refused(db: Engine, spec: assignments.AssignmentSpec,
                                                             people: dict[str, str]) -> None:
     """The host manager cannot answer the assignee's pulse: 403, nothing written."""
     assignment_id = _in_orientation(db, spec)
@@ -401,7 +403,7 @@ def test_a_pulse_link_of_anyone_but_the_assignee_is_refused(db: Engine, spec: se
 
 @pytest.mark.parametrize("bad", [{"valence": ""}, {"expectancy": "6"}, {"instrumentality": "0"}])
 def test_a_missing_or_bad_pulse_answer_writes_nothing_and_leaves_the_link_usable(
-        db: Engine, spec: service.AssignmentSpec, people: dict[str, str], bad: dict[str, str]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str], bad: dict[str, str]) -> None:
     """An answer left out or outside 1-5 is refused with 400 and no row; the same link then records the pulse."""
     assignment_id = _in_orientation(db, spec)
     action, token = _link(people["assignee"], LinkAction.PULSE, {"assignment": assignment_id})
@@ -417,7 +419,7 @@ def test_a_missing_or_bad_pulse_answer_writes_nothing_and_leaves_the_link_usable
 # --- pulse alert resolved ------------------------------------------------------------------------------------------
 
 
-def _weak_pulse(db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> tuple[int, int]:
+def _weak_pulse(db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> tuple[int, int]:
     assignment_id = _in_orientation(db, spec)
     answered = checkins.record_pulse(db, assignment_id, by=people["assignee"], expectancy=4, instrumentality=3,
                                      valence=1, note=None, actor="admin", now=NOW)
@@ -425,7 +427,7 @@ def _weak_pulse(db: Engine, spec: service.AssignmentSpec, people: dict[str, str]
     return assignment_id, int(answered["id"])
 
 
-def test_the_pulse_alert_link_resolves_the_alert_once(db: Engine, spec: service.AssignmentSpec,
+def test_the_pulse_alert_link_resolves_the_alert_once(db: Engine, spec: assignments.AssignmentSpec,
                                                       people: dict[str, str]) -> None:
     """The coach's pulse_alert notice links to resolving that alert: the preview names the reason and writes
     nothing, the confirm resolves it as the coach with the note, and the talent team's link is then already done."""
@@ -454,7 +456,7 @@ def test_the_pulse_alert_link_resolves_the_alert_once(db: Engine, spec: service.
         Refusal.ALREADY_DONE
 
 
-def test_a_pulse_alert_link_of_someone_it_did_not_go_to_is_refused(db: Engine, spec: service.AssignmentSpec,
+def test_a_pulse_alert_link_of_someone_it_did_not_go_to_is_refused(db: Engine, spec: assignments.AssignmentSpec,
                                                                    people: dict[str, str]) -> None:
     """The host manager was not told: 403 on preview and confirm, the alert stays open, nothing is written."""
     _, pulse_id = _weak_pulse(db, spec, people)
@@ -469,7 +471,7 @@ def test_a_pulse_alert_link_of_someone_it_did_not_go_to_is_refused(db: Engine, s
 # --- plan acknowledgement ------------------------------------------------------------------------------------------
 
 
-def _changed_after_agreement(db: Engine, spec: service.AssignmentSpec) -> tuple[int, int]:
+def _changed_after_agreement(db: Engine, spec: assignments.AssignmentSpec) -> tuple[int, int]:
     """An assignment past its agreed plan whose plan then changed: the sending manager must acknowledge the version."""
     assignment_id = _in_orientation(db, spec)
     view = plans.add_goal(db, assignment_id, title="Run the DACH launch", measure="revenue", target="+10%",
@@ -484,7 +486,7 @@ def _acknowledged(db: Engine, assignment_id: int) -> list[tuple[int, str | None]
 
 
 def test_a_plan_ack_link_acknowledges_the_change_as_the_acknowledging_role(
-        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> None:
     """The sending manager's link shows the change (writing nothing), then acknowledges it through
     acknowledge_plan_change with them as the actor."""
     assignment_id, version = _changed_after_agreement(db, spec)
@@ -501,7 +503,7 @@ def test_a_plan_ack_link_acknowledges_the_change_as_the_acknowledging_role(
 
 
 def test_a_second_plan_ack_and_an_ack_made_elsewhere_are_already_done(
-        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> None:
     """Once the change is acknowledged (by this link or the CLI), its links are 409 and write nothing."""
     assignment_id, version = _changed_after_agreement(db, spec)
     obj = {"assignment": assignment_id, "plan_version": version}
@@ -517,7 +519,7 @@ def test_a_second_plan_ack_and_an_ack_made_elsewhere_are_already_done(
 
 
 def test_a_plan_ack_link_of_anyone_but_the_acknowledging_role_is_refused(
-        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> None:
     """The host manager cannot acknowledge for home: 403 on preview and confirm, the change stays unacknowledged."""
     assignment_id, version = _changed_after_agreement(db, spec)
     action, token = _link(people["host_manager"], LinkAction.PLAN_ACK,
@@ -530,7 +532,7 @@ def test_a_plan_ack_link_of_anyone_but_the_acknowledging_role_is_refused(
     assert _acknowledged(db, assignment_id) == [(version, None)]
 
 
-def test_the_escalation_link_acknowledges_the_change_of_its_task(db: Engine, spec: service.AssignmentSpec,
+def test_the_escalation_link_acknowledges_the_change_of_its_task(db: Engine, spec: assignments.AssignmentSpec,
                                                                  people: dict[str, str]) -> None:
     """plan_unacknowledged names the acknowledgement task: its link acknowledges that task's change."""
     assignment_id, version = _changed_after_agreement(db, spec)
@@ -548,7 +550,7 @@ def test_the_escalation_link_acknowledges_the_change_of_its_task(db: Engine, spe
 
 
 def test_the_acknowledgement_tasks_reminder_link_acknowledges_the_change(
-        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> None:
     """The task_due reminder of an acknowledgement task carries a "task done" link: it shows the change and
     acknowledges it (the task cannot be marked done any other way), then is already done."""
     assignment_id, version = _changed_after_agreement(db, spec)
@@ -572,7 +574,7 @@ def test_the_acknowledgement_tasks_reminder_link_acknowledges_the_change(
 
 
 def test_the_persons_page_links_an_acknowledgement_task_to_the_acknowledgement(
-        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> None:
     """The acknowledgement task on the sending manager's page opens the acknowledgement, not task done."""
     assignment_id, version = _changed_after_agreement(db, spec)
     page = actions.person_page(db, SIGNER, *_link(people["sending_manager"], LinkAction.MY_PAGE, {}), now=LATER)
@@ -583,7 +585,7 @@ def test_the_persons_page_links_an_acknowledgement_task_to_the_acknowledgement(
     assert _acknowledged(db, assignment_id) == [(version, people["sending_manager"])]
 
 
-def test_a_removed_goal_is_left_out_of_the_checkin_form(db: Engine, spec: service.AssignmentSpec,
+def test_a_removed_goal_is_left_out_of_the_checkin_form(db: Engine, spec: assignments.AssignmentSpec,
                                                         people: dict[str, str]) -> None:
     """Only the current plan's goals get a percentage field: a removed goal's progress is neither asked nor taken."""
     assignment_id = _in_orientation(db, spec)
@@ -606,7 +608,7 @@ def _page_links(page: actions.PersonPage) -> list[tuple[str, str]]:
 
 
 def test_links_on_the_persons_page_expire_with_the_link_that_opened_it(
-        db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> None:
     """A page opened on the link's last day mints links that expire with it, so following links renews nothing."""
     _plan_agreed(db, spec)
     action, token = _link(people["host_manager"], LinkAction.MY_PAGE, {})

@@ -12,8 +12,9 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
+from engine.domain.views import views
 from engine.planning.forecast import forecast_assignments
-from engine.program import service
+from engine.program import advance, assignments, tasks
 from integration.conftest import Sojourn
 from tests.conftest import NOW
 
@@ -64,13 +65,13 @@ def test_workflow_diagram_parses_with_every_stage_when_shown_with_diagram(on_db:
 
 @SQLITE_ONLY
 def test_gantt_parses_with_stage_bars_and_task_milestones_when_assignment_is_under_way(
-        on_db: Sojourn, db: Engine, spec: service.AssignmentSpec) -> None:
+        on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec) -> None:
     """`assignment show --gantt` is a gantt chart Mermaid reads: a bar per stage entry, actual then planned, on the
     forecast's dates, and a milestone on each task's due date."""
-    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=NOW)["id"])
-    for task in service.list_tasks(db, now=NOW, assignment_id=assignment_id):
-        service.complete_task(db, task["id"], note=None, actor="admin", now=NOW)
-    service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=NOW)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=NOW).id
+    for task in views(tasks.list_tasks(db, now=NOW, assignment_id=assignment_id)):
+        tasks.complete_task(db, task["id"], note=None, actor="admin", now=NOW)
+    advance.advance(db, assignment_id, to=None, reason=None, actor="admin", now=NOW)
     with freeze_time(NOW):
         outcome = on_db("assignment", "show", str(assignment_id), "--gantt")
     assert outcome.code == 0, outcome.stderr

@@ -16,10 +16,12 @@ from sqlmodel import col, select
 
 from engine.domain.cadences import add_months_clamped
 from engine.domain.errors import BadInput, ConcurrentChange, SojournError
+from engine.domain.views import views
 from engine.planning.migration_preview import preview_migration
 from engine.planning.planner import plan
-from engine.program import audit, migration, service
+from engine.program import advance, assignments, audit, migration, workflows
 from engine.program.migration import MigrationRequest, migrate_workflow
+from engine.program.people import list_people
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Task
 from integration.conftest import Sojourn, snapshot
@@ -34,7 +36,7 @@ PLAN_SIGNERS = ["assignee", "sending_manager", "host_manager", "talent", "mobili
 
 
 @pytest.fixture
-def spec(people: dict[str, str]) -> service.AssignmentSpec:
+def spec(people: dict[str, str]) -> assignments.AssignmentSpec:
     """The cast's assignment, ending late enough for the goal `advance_to` adds."""
     return replace(scenarios.cast_spec(), end="2028-12-31")
 
@@ -55,7 +57,7 @@ def _pilot_text() -> str:
 
 
 def _install(db: Engine, text_: str) -> int:
-    return int(service.install_workflow(db, text_, source="test.yaml", now=CREATED)["version"])
+    return workflows.install_workflow(db, text_, source="test.yaml", now=CREATED).version
 
 
 def _pilot_then_current(db: Engine) -> tuple[int, int]:
@@ -63,13 +65,13 @@ def _pilot_then_current(db: Engine) -> tuple[int, int]:
     return _install(db, _pilot_text()), _install(db, _current_text())
 
 
-def _in_coaching(db: Engine, spec: service.AssignmentSpec, at: datetime = CREATED) -> int:
-    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=at)["id"])
+def _in_coaching(db: Engine, spec: assignments.AssignmentSpec, at: datetime = CREATED) -> int:
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=at).id
     advance_to(db, assignment_id, "coaching", at)
     return assignment_id
 
 
-def _pilot_assignment(db: Engine, spec: service.AssignmentSpec) -> tuple[int, int, int]:
+def _pilot_assignment(db: Engine, spec: assignments.AssignmentSpec) -> tuple[int, int, int]:
     """An assignment in coaching on the pilot (the newest version when it was made), then the current installed."""
     pilot = _install(db, _pilot_text())
     assignment_id = _in_coaching(db, spec)
@@ -96,7 +98,7 @@ def _sweep_until(db: Engine, until: datetime, clock: Any) -> None:
 
 
 def _assignee_tz(db: Engine) -> str:
-    return next(p["tz"] for p in service.list_people(db) if p["email"] == scenarios.cast_spec().assignee)
+    return next(p["tz"] for p in views(list_people(db)) if p["email"] == scenarios.cast_spec().assignee)
 
 
 def _outbox(db: Engine, *kinds: str) -> list[Outbox]:
@@ -124,7 +126,7 @@ def test_diff_lists_the_cadences_and_rules_the_current_version_adds(db: Engine) 
 
 
 def test_dry_run_lists_new_cadences_and_next_notices_and_writes_nothing(db: Engine, db_url: str,
-                                                                        spec: service.AssignmentSpec) -> None:
+                                                                        spec: assignments.AssignmentSpec) -> None:
     """A dry run shows the cadences that start and the next 90 days' notices before and after; nothing changes."""
     assignment_id, pilot, current = _pilot_assignment(db, spec)
     before = snapshot(db_url)
@@ -143,7 +145,7 @@ def test_dry_run_lists_new_cadences_and_next_notices_and_writes_nothing(db: Engi
 
 
 def test_daemon_sends_checkins_and_pulses_after_migration_without_back_filling(
-        db: Engine, spec: service.AssignmentSpec) -> None:
+        db: Engine, spec: assignments.AssignmentSpec) -> None:
     """After the migration the daemon sends checkin_due and pulse_due in periods counted from the migration day, never
     a notice of a period before it; the sponsor cadence keeps its keys; history and audit show the migration."""
     with freeze_time(CREATED) as clock:
@@ -166,15 +168,15 @@ def test_daemon_sends_checkins_and_pulses_after_migration_without_back_filling(
     assert len(sponsor_after) == len(set(sponsor_after))
     assert sponsor_before <= set(sponsor_after)
 
-    migrated = [h for h in service.history(db, assignment_id) if h["event"] == audit.WORKFLOW_MIGRATED]
+    migrated = [h for h in views(assignments.history(db, assignment_id)) if h["event"] == audit.WORKFLOW_MIGRATED]
     assert [(h["from"], h["to"], h["actor"], h["reason"]) for h in migrated] == [
         (pilot, current, "admin", "the program's second year")]
-    shown = service.show_assignment(db, assignment_id, now=MIGRATED)
+    shown = assignments.show_assignment(db, assignment_id, now=MIGRATED).view()
     assert (shown["workflow_version"], shown["stage"]) == (current, "coaching")
     assert audit.verify_audit(db)["intact"]
 
 
-def test_an_edited_migration_event_fails_audit_verify(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_an_edited_migration_event_fails_audit_verify(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """Changing the recorded reason of a migration breaks the assignment's chain."""
     assignment_id, _, current = _pilot_assignment(db, spec)
     migrate_workflow(db, _request(current), actor="admin", now=MIGRATED, dry_run=False)
@@ -187,18 +189,18 @@ def test_an_edited_migration_event_fails_audit_verify(db: Engine, spec: service.
 
 
 def test_an_assignment_already_on_the_version_is_skipped_and_finished_ones_never_move(
-        db: Engine, spec: service.AssignmentSpec) -> None:
+        db: Engine, spec: assignments.AssignmentSpec) -> None:
     """Named assignments already on the version, or cancelled, are reported as skipped and left as they are."""
     pilot = _install(db, _pilot_text())
     assignment_id, cancelled = _in_coaching(db, spec), _in_coaching(db, spec)
-    service.advance(db, cancelled, to="cancelled", reason="budget", actor="admin", now=CREATED)
+    advance.advance(db, cancelled, to="cancelled", reason="budget", actor="admin", now=CREATED)
     current = _install(db, _current_text())
-    on_current = int(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    on_current = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     view = migrate_workflow(db, _request(current, assignment_ids=(assignment_id, on_current, cancelled)),
                             actor="admin", now=MIGRATED, dry_run=False)
     assert [m["assignment_id"] for m in view["assignments"]] == [assignment_id]
     assert [s["assignment_id"] for s in view["skipped"]] == [on_current, cancelled]
-    assert service.show_assignment(db, cancelled, now=MIGRATED)["workflow_version"] == pilot
+    assert assignments.show_assignment(db, cancelled, now=MIGRATED).workflow_version == pilot
 
 
 # --- a renamed stage and a removed task --------------------------------------------------------------------------
@@ -222,12 +224,12 @@ def _renamed_text() -> str:
 
 
 def test_renamed_stage_is_refused_without_a_mapping_and_moves_with_it(db: Engine, db_url: str,
-                                                                      spec: service.AssignmentSpec) -> None:
+                                                                      spec: assignments.AssignmentSpec) -> None:
     """Without --map-stage the run is refused naming stage and assignment; with it the removed task and its queued
     reminders are cancelled, the new task is due from the stage's rule, and nothing is sent for the old task."""
     with freeze_time(CREATED) as clock:
         assignment_id = _in_coaching(db, spec)
-        review = next(t for t in service.show_assignment(db, assignment_id, now=CREATED)["tasks"]
+        review = next(t for t in assignments.show_assignment(db, assignment_id, now=CREATED).view()["tasks"]
                       if t["key"] == "mid_assignment_review")
         with transaction(db) as session:  # the review falls due soon, so its reminder is queued
             session.connection().execute(text("UPDATE task SET due_on = :d, next_reminder_at = :r WHERE id = :i"),
@@ -260,7 +262,7 @@ def test_renamed_stage_is_refused_without_a_mapping_and_moves_with_it(db: Engine
         assert old.status == "cancelled"
         about_old = session.exec(select(Outbox).where(Outbox.task_id == review["id"])).all()
     assert {r.status for r in about_old} == {"cancelled"}
-    assert service.show_assignment(db, assignment_id, now=MIGRATED)["stage"] == "coaching_abroad"
+    assert assignments.show_assignment(db, assignment_id, now=MIGRATED).stage == "coaching_abroad"
     assert audit.verify_audit(db)["intact"]
 
 
@@ -269,7 +271,7 @@ def test_renamed_stage_is_refused_without_a_mapping_and_moves_with_it(db: Engine
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_an_advance_committing_while_a_migration_plans_wins_and_the_migration_writes_nothing(
-        db: Engine, db_url: str, spec: service.AssignmentSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Engine, db_url: str, spec: assignments.AssignmentSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     """The migration read the assignment, an advance commits meanwhile: the migration is refused, exit 1, whole."""
     assignment_id, _, current = _pilot_assignment(db, spec)
     other = _in_coaching(db, spec)
@@ -277,41 +279,41 @@ def test_an_advance_committing_while_a_migration_plans_wins_and_the_migration_wr
 
     def advance_meanwhile(*args: Any) -> Any:
         found = planned(*args)
-        service.advance(db, assignment_id, to="cancelled", reason="budget", actor="rival", now=MIGRATED)
+        advance.advance(db, assignment_id, to="cancelled", reason="budget", actor="rival", now=MIGRATED)
         return found
 
     monkeypatch.setattr(migration, "plan_migration", advance_meanwhile)
-    before_other = service.show_assignment(db, other, now=MIGRATED)
+    before_other = assignments.show_assignment(db, other, now=MIGRATED).view()
     with pytest.raises(ConcurrentChange) as lost:
         migrate_workflow(db, _request(current), actor="admin", now=MIGRATED, dry_run=False)
     assert lost.value.exit_code == 1
-    assert service.show_assignment(db, assignment_id, now=MIGRATED)["stage"] == "cancelled"
-    assert service.show_assignment(db, other, now=MIGRATED) == before_other
-    assert not [h for h in service.history(db, other) if h["event"] == audit.WORKFLOW_MIGRATED]
+    assert assignments.show_assignment(db, assignment_id, now=MIGRATED).stage == "cancelled"
+    assert assignments.show_assignment(db, other, now=MIGRATED).view() == before_other
+    assert not [h for h in views(assignments.history(db, other)) if h["event"] == audit.WORKFLOW_MIGRATED]
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_migration_committing_while_an_advance_checks_wins_and_the_advance_writes_nothing(
-        db: Engine, spec: service.AssignmentSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Engine, spec: assignments.AssignmentSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     """An advance read the assignment, a migration commits meanwhile: the advance is refused and writes nothing."""
     assignment_id, _, current = _pilot_assignment(db, spec)
-    fire = service._fire
+    fire = advance._fire
 
     def migrate_meanwhile(*args: Any) -> None:
         fire(*args)
         migrate_workflow(db, _request(current), actor="rival", now=MIGRATED, dry_run=False)
 
-    monkeypatch.setattr(service, "_fire", migrate_meanwhile)
+    monkeypatch.setattr(advance, "_fire", migrate_meanwhile)
     with pytest.raises(ConcurrentChange):
-        service.advance(db, assignment_id, to="cancelled", reason="budget", actor="admin", now=MIGRATED)
-    shown = service.show_assignment(db, assignment_id, now=MIGRATED)
+        advance.advance(db, assignment_id, to="cancelled", reason="budget", actor="admin", now=MIGRATED)
+    shown = assignments.show_assignment(db, assignment_id, now=MIGRATED).view()
     assert (shown["stage"], shown["workflow_version"]) == ("coaching", current)
 
 
 # --- the command line --------------------------------------------------------------------------------------------
 
 
-def _cli_setup(db: Engine, spec: service.AssignmentSpec) -> tuple[int, int, int]:
+def _cli_setup(db: Engine, spec: assignments.AssignmentSpec) -> tuple[int, int, int]:
     return _pilot_assignment(db, spec)
 
 
@@ -325,11 +327,11 @@ def _cli_setup(db: Engine, spec: service.AssignmentSpec) -> tuple[int, int, int]
     ([NAME, "--to", "{current}", "--map-stage", "coaching=completed"], 2, "'completed' is a final stage"),
 ])
 def test_bad_migrations_say_why_exit_nonzero_and_change_nothing(
-        sojourn: Sojourn, db: Engine, db_url: str, spec: service.AssignmentSpec, args: list[str], code: int,
+        sojourn: Sojourn, db: Engine, db_url: str, spec: assignments.AssignmentSpec, args: list[str], code: int,
         says: str) -> None:
     """Unknown workflow or version, bad mappings and a backward move: Error lines, the exit code, no write."""
     _, pilot, current = _cli_setup(db, spec)
-    newer = int(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    newer = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     filled = [a.format(current=current, pilot=pilot, newer=newer) for a in args]
     before = snapshot(db_url)
     result = sojourn("--db", db_url, "workflow", "migrate", *filled, "--reason", "second year")
@@ -340,10 +342,10 @@ def test_bad_migrations_say_why_exit_nonzero_and_change_nothing(
     assert snapshot(db_url) == before
 
 
-def test_every_problem_of_a_migration_is_reported_at_once(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_every_problem_of_a_migration_is_reported_at_once(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """A backward move of a named assignment and a mapping to a missing stage come out together, as bad input."""
     _, pilot, _ = _pilot_assignment(db, spec)
-    newer = int(service.create_assignment(db, spec, actor="admin", now=CREATED)["id"])
+    newer = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     with pytest.raises(BadInput) as bad:
         migrate_workflow(db, _request(pilot, assignment_ids=(newer,), stage_map=("coaching=nowhere",)),
                          actor="admin", now=MIGRATED, dry_run=False)
@@ -353,7 +355,7 @@ def test_every_problem_of_a_migration_is_reported_at_once(db: Engine, spec: serv
 
 
 def test_cli_dry_run_then_migrate_then_history(sojourn: Sojourn, db: Engine, db_url: str,
-                                               spec: service.AssignmentSpec) -> None:
+                                               spec: assignments.AssignmentSpec) -> None:
     """The commands an administrator runs: diff, a dry run that writes nothing, the migration, its history entry."""
     assignment_id, pilot, current = _cli_setup(db, spec)
     diff = sojourn("--db", db_url, "workflow", "diff", NAME, "--from", str(pilot), "--to", str(current))
@@ -374,8 +376,17 @@ def test_cli_dry_run_then_migrate_then_history(sojourn: Sojourn, db: Engine, db_
     assert shown[-1]["actor"] == "admin@example.com"
 
 
+def test_init_reports_assignments_on_older_versions_in_its_own_result(db: Engine,
+                                                                     spec: assignments.AssignmentSpec) -> None:
+    """`init` is one use case: what a newer version left behind comes in its result, for every caller."""
+    assignment_id = _in_coaching(db, spec)
+    version = _install(db, _pilot_text())
+    [older] = workflows.init(db, now=MIGRATED).on_older_versions
+    assert (older["workflow"], older["version"], older["assignments"]) == (NAME, version, [assignment_id])
+
+
 def test_init_names_assignments_on_older_versions_and_the_command_to_move_them(
-        sojourn: Sojourn, db: Engine, db_url: str, spec: service.AssignmentSpec) -> None:
+        sojourn: Sojourn, db: Engine, db_url: str, spec: assignments.AssignmentSpec) -> None:
     """After an upgrade `init` lists running assignments on an older built-in version with the migrate command."""
     assignment_id = _in_coaching(db, spec)
     _install(db, _pilot_text())  # stands in for the newer built-in an upgrade brings

@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from sqlalchemy import Engine, select
 
 from engine.delivery.dispatch import dispatch_due
-from engine.program import checkins, service
+from engine.program import assignments, checkins, people
 from engine.store.db import transaction
 from engine.store.models import Outbox, Task
 from notifiers import Notification
@@ -24,7 +24,7 @@ from tests.support.scenarios import assignment_in_stage, make_task_overdue
 NEW_COACH = "nia.coach@example.com"
 
 
-def _long(spec: service.AssignmentSpec) -> service.AssignmentSpec:
+def _long(spec: assignments.AssignmentSpec) -> assignments.AssignmentSpec:
     """The cast's assignment running long enough for the goal the scenario adds."""
     return dataclasses.replace(spec, end="2028-08-31")
 
@@ -50,7 +50,7 @@ def _add_goal(on_db: Sojourn, assignment_id: int, number: int) -> None:
 
 
 def test_five_plan_edits_within_a_day_make_one_follow_up_one_acknowledgement_and_one_notice(
-        on_db: Sojourn, db: Engine, spec: service.AssignmentSpec) -> None:
+        on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec) -> None:
     """Five `goal add` after agreement, an hour apart: one pending change whose notice names all five versions."""
     assignment_id = assignment_in_stage(db, _long(spec), "orientation", NOW)
     for hour in range(5):
@@ -66,7 +66,7 @@ def test_five_plan_edits_within_a_day_make_one_follow_up_one_acknowledgement_and
 
 
 def test_plan_edit_a_day_after_the_pending_change_opens_a_new_one(on_db: Sojourn, db: Engine,
-                                                                  spec: service.AssignmentSpec) -> None:
+                                                                  spec: assignments.AssignmentSpec) -> None:
     """An edit 24 hours or more after the first of a pending change is a change of its own, with its own tasks."""
     assignment_id = assignment_in_stage(db, _long(spec), "orientation", NOW)
     for at in (NOW + timedelta(hours=1), NOW + timedelta(hours=2), NOW + timedelta(hours=25)):
@@ -78,7 +78,7 @@ def test_plan_edit_a_day_after_the_pending_change_opens_a_new_one(on_db: Sojourn
 
 
 def test_plan_ack_acknowledges_every_change_gathered(on_db: Sojourn, db: Engine,
-                                                     spec: service.AssignmentSpec) -> None:
+                                                     spec: assignments.AssignmentSpec) -> None:
     """One `plan ack` acknowledges all the versions gathered, and completes the one acknowledgement task."""
     assignment_id = assignment_in_stage(db, _long(spec), "orientation", NOW)
     for hour in range(3):
@@ -100,12 +100,12 @@ def _weak_pulse(db: Engine, assignment_id: int) -> int:
 
 
 def test_replaced_coach_loses_queued_stage_change_and_pulse_alert(on_db: Sojourn, db: Engine,
-                                                                 spec: service.AssignmentSpec) -> None:
+                                                                 spec: assignments.AssignmentSpec) -> None:
     """set-stakeholder cancels every notice still queued for the old coach: the stage change naming tasks now the
     new coach's, and a pulse alert; the daemon then delivers none of them to the old coach."""
     assignment_id = assignment_in_stage(db, _long(spec), "orientation", NOW)
     _weak_pulse(db, assignment_id)
-    service.add_person(db, NEW_COACH, name="Nia Coach", tz="Europe/Berlin")
+    people.add_person(db, NEW_COACH, name="Nia Coach", tz="Europe/Berlin")
     with freeze_time(NOW):
         changed = on_db("assignment", "set-stakeholder", str(assignment_id), f"coach={NEW_COACH}", "--reason", "x")
     assert changed.code == 0, changed.stderr
@@ -117,7 +117,7 @@ def test_replaced_coach_loses_queued_stage_change_and_pulse_alert(on_db: Sojourn
     assert old_coach not in [n.recipient for n in _dispatched(db)]
 
 
-def test_resolved_pulse_alert_is_not_delivered(on_db: Sojourn, db: Engine, spec: service.AssignmentSpec) -> None:
+def test_resolved_pulse_alert_is_not_delivered(on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec) -> None:
     """`alert resolve` cancels the alert's notices still queued, for every role it went to."""
     assignment_id = assignment_in_stage(db, _long(spec), "orientation", NOW)
     pulse_id = _weak_pulse(db, assignment_id)
@@ -144,15 +144,15 @@ def _dispatched(db: Engine) -> list[Notification]:
 # --- who hears of a stage change ----------------------------------------------------------------------------------
 
 
-def test_new_assignment_tells_the_assignee_mobility_and_the_coach_who_has_tasks(on_db: Sojourn, db: Engine,
-                                                                                spec: service.AssignmentSpec) -> None:
+def test_new_assignment_tells_the_assignee_mobility_and_the_coach_who_has_tasks(
+        on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec) -> None:
     """Entering interviews is told to the declared roles (assignee, mobility) and the coach, who owns its tasks."""
-    service.create_assignment(db, spec, actor="admin", now=NOW)
+    assignments.create_assignment(db, spec, actor="admin", now=NOW)
     listed = json.loads(on_db("outbox", "list", "--json").stdout)
     assert sorted(n["role"] for n in listed if n["kind"] == "stage_changed") == ["assignee", "coach", "mobility"]
 
 
-def test_stage_with_its_own_notify_list_is_told_to_those_roles(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_stage_with_its_own_notify_list_is_told_to_those_roles(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """plan_agreed names the plan's signers; its task owners (coach, talent) hear of it too."""
     assignment_in_stage(db, _long(spec), "plan_agreed", NOW)
     told = sorted(r.role for r in _outbox(db, "stage_changed") if r.key.startswith("stage_changed/2/"))
@@ -164,10 +164,10 @@ def test_stage_with_its_own_notify_list_is_told_to_those_roles(db: Engine, spec:
 
 @pytest.mark.parametrize("serve", [True, False], ids=["serve", "no-serve"])
 def test_task_reminder_body_carries_the_link_instead_of_the_command_when_serve_is_configured(
-        on_db: Sojourn, db: Engine, spec: service.AssignmentSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        on_db: Sojourn, db: Engine, spec: assignments.AssignmentSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         serve: bool) -> None:
     """`daemon --once` with [serve]: `When it is done:` shows the signed link; without, `sojourn task done 1`."""
-    service.create_assignment(db, spec, actor="admin", now=NOW)
+    assignments.create_assignment(db, spec, actor="admin", now=NOW)
     make_task_overdue(db, 1, now=NOW)
     out = tmp_path / "notifications.jsonl"
     config = f'[notifiers.file]\npath = "{out}"\n'

@@ -14,7 +14,8 @@ from freezegun import freeze_time
 from sqlalchemy import Engine
 
 from engine.domain.errors import GuardsUnmet
-from engine.program import checkins, objectives, outcomes, plans, service
+from engine.program import advance, assignments, checkins, objectives, outcomes, plans
+from engine.program.people import add_person
 from integration.conftest import Sojourn, snapshot
 from integration.test_audit import _raw
 from tests.support import scenarios
@@ -70,11 +71,11 @@ def _sign(db: Engine, assignment_id: int, now: datetime) -> None:
 
 def _move_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None:
     """Finish each stage's tasks, have every signer sign the plan as it stands, and advance, until `stage`."""
-    while (current := service.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
+    while (current := assignments.show_assignment(db, assignment_id, now=at).stage) != stage:
         scenarios.finish_stage_tasks(db, assignment_id, at)
         if current == "plan_agreed":
             plans.sign_plan_by_holders(db, assignment_id, PLAN_SIGNERS, actor=ACTOR, now=at)
-        service.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=at)
+        advance.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=at)
 
 
 # --- the guard ----------------------------------------------------------------------------------------------------
@@ -95,12 +96,12 @@ def test_unaligned_goal_holds_the_plan_naming_the_goal_and_who_must_act(db: Engi
     assert f"goal {loose} (Learn German)" in refused.stderr
     assert EMAIL["talent"] in refused.stderr
     assert "Lead the host sales team" not in refused.stderr
-    blocking = service.show_assignment(db, stint, now=now)["blocking"]
+    blocking = assignments.show_assignment(db, stint, now=now).view()["blocking"]
     assert [(b["guard"], [w["email"] for w in b["who"]]) for b in blocking] == [("goals_aligned", [EMAIL["talent"]])]
 
     plans.edit_goal(db, loose, objectives=[str(organisation)], actor=ACTOR, now=now)
     _sign(db, stint, now)
-    moved = service.advance(db, stint, to=None, reason=None, actor=ACTOR, now=now)
+    moved = advance.advance(db, stint, to=None, reason=None, actor=ACTOR, now=now).view()
     assert moved["stage"] == "abroad"
 
 
@@ -110,20 +111,21 @@ def test_level_not_covered_is_named(db: Engine, stint: int, now: datetime) -> No
     _goal(db, stint, "Lead the host sales team", now, organisation)
     _sign(db, stint, now)
     with pytest.raises(GuardsUnmet) as refused:
-        service.advance(db, stint, to=None, reason=None, actor=ACTOR, now=now)
+        advance.advance(db, stint, to=None, reason=None, actor=ACTOR, now=now)
     text = "\n".join(refused.value.lines())
     assert "no goal is aligned to an objective of level mobility_team" in text
     assert "aligned to no objective" not in text
-    assert service.show_assignment(db, stint, now=now)["stage"] == "agree"
+    assert assignments.show_assignment(db, stint, now=now).stage == "agree"
 
 
-def test_built_in_workflow_agrees_an_unaligned_plan(db: Engine, spec: service.AssignmentSpec, now: datetime) -> None:
+def test_built_in_workflow_agrees_an_unaligned_plan(db: Engine, spec: assignments.AssignmentSpec,
+                                                    now: datetime) -> None:
     """The built-in workflow does not require alignment: a plan whose goal serves no objective is agreed as before."""
-    assignment_id = int(service.create_assignment(db, spec, actor=ACTOR, now=now)["id"])
+    assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=now).id
     _move_to(db, assignment_id, "plan_agreed", now)
     _goal(db, assignment_id, "Lead the host sales team", now)
     _move_to(db, assignment_id, "orientation", now)
-    assert service.show_assignment(db, assignment_id, now=now)["stage"] == "orientation"
+    assert assignments.show_assignment(db, assignment_id, now=now).stage == "orientation"
 
 
 def test_workflow_validate_reports_bad_guard_values(sojourn: Sojourn, tmp_path: Path) -> None:
@@ -224,11 +226,11 @@ COACHING_AT = datetime(2026, 7, 1, 12, tzinfo=UTC)  # after the 90 immersion day
 RETURNED_AT = datetime(2027, 9, 3, 12, tzinfo=UTC)  # after the cast's end date
 
 
-def _assignee_assignment(db: Engine, spec: service.AssignmentSpec, number: int) -> int:
+def _assignee_assignment(db: Engine, spec: assignments.AssignmentSpec, number: int) -> int:
     """An assignment of its own assignee, agreeing its plan."""
     email = f"assignee{number:02d}@example.com"
-    service.add_person(db, email, name=f"Assignee {number:02d}", tz="UTC")
-    created = service.create_assignment(db, replace(spec, assignee=email), actor=ACTOR, now=AGREED_AT)
+    add_person(db, email, name=f"Assignee {number:02d}", tz="UTC")
+    created = assignments.create_assignment(db, replace(spec, assignee=email), actor=ACTOR, now=AGREED_AT).view()
     assignment_id = int(created["id"])
     _move_to(db, assignment_id, "plan_agreed", AGREED_AT)
     return assignment_id
@@ -240,7 +242,7 @@ def _check_in(db: Engine, assignment_id: int, number: int, progress: dict[int, i
 
 
 @pytest.fixture
-def cohort(db: Engine, spec: service.AssignmentSpec) -> dict[str, int]:
+def cohort(db: Engine, spec: assignments.AssignmentSpec) -> dict[str, int]:
     """Three assignees whose goals serve three objectives (a fourth objective has a removed goal only):
 
     A: goal a1 -> org, team; a2 -> org. Checked in: a1 40 then 60, a2 20. Completed; 12 months: retained,
@@ -404,7 +406,7 @@ def test_person_export_and_erase_cover_objectives(db: Engine, linked: int, on_db
     exported = objectives_of_export(on_db, EMAIL["sponsor"])
     assert [o["title"] for o in exported] == ["Grow revenue in Europe"]
     former = "former.admin@example.com"
-    service.add_person(db, former, name="Former Admin", tz="UTC")
+    add_person(db, former, name="Former Admin", tz="UTC")
     objectives.add_objective(db, level="organisation", title="Lower costs", actor=former, now=now)
     assert [o["title"] for o in objectives_of_export(on_db, former)] == ["Lower costs"]
     erased = on_db("person", "erase", former, "--reason", "left the company")

@@ -11,8 +11,10 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
-from engine.program import checkins, outcomes, plans, service
+from engine.program import advance, assignments, checkins, contacts, outcomes, plans
 from engine.program.outcomes import CompetencyRating, OutcomeReport
+from engine.program.people import add_person
+from engine.program.tasks import complete_task
 from integration.conftest import Sojourn, snapshot
 from tests.support.scenarios import PLAN_SIGNERS
 
@@ -42,29 +44,29 @@ def _noon(day: str | date) -> datetime:
 
 def move_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None:
     """Finish each stage's tasks, agree a plan with a goal due a month before the end, and advance, all at `at`."""
-    while (shown := service.show_assignment(db, assignment_id, now=at))["stage"] != stage:
+    while (shown := assignments.show_assignment(db, assignment_id, now=at).view())["stage"] != stage:
         for task in shown["tasks"]:
             if task["stage"] == shown["stage"] and task["status"] == "open":
-                service.complete_task(db, task["id"], note=None, actor=ACTOR, now=at)
+                complete_task(db, task["id"], note=None, actor=ACTOR, now=at)
         if shown["stage"] == "plan_agreed":
             due = (date.fromisoformat(shown["end"]) - timedelta(days=30)).isoformat()
             plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score",
                            target="75", due=due, actor=ACTOR, now=at)
             for role in PLAN_SIGNERS:
                 plans.sign_plan(db, assignment_id, role=role, by=None, actor=ACTOR, now=at)
-        service.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=at)
+        advance.advance(db, assignment_id, to=None, reason=None, actor=ACTOR, now=at)
 
 
-def new_assignment(db: Engine, spec: service.AssignmentSpec, number: int, start: str, end: str, host: str) -> int:
+def new_assignment(db: Engine, spec: assignments.AssignmentSpec, number: int, start: str, end: str, host: str) -> int:
     """An assignment of its own assignee (`assigneeNN@example.com`), created the day before it starts."""
     email = f"assignee{number:02d}@example.com"
     created_at = _noon(start) - timedelta(days=1)
-    service.add_person(db, email, name=f"Assignee {number:02d}", tz="UTC")
+    add_person(db, email, name=f"Assignee {number:02d}", tz="UTC")
     each = replace(spec, assignee=email, start=start, end=end, host=host)
-    return int(service.create_assignment(db, each, actor=ACTOR, now=created_at)["id"])
+    return assignments.create_assignment(db, each, actor=ACTOR, now=created_at).id
 
 
-def returned_assignment(db: Engine, spec: service.AssignmentSpec, number: int, start: str, end: str,
+def returned_assignment(db: Engine, spec: assignments.AssignmentSpec, number: int, start: str, end: str,
                         host: str) -> int:
     """An assignment completed the day after its end date."""
     assignment_id = new_assignment(db, spec, number, start, end, host)
@@ -74,7 +76,7 @@ def returned_assignment(db: Engine, spec: service.AssignmentSpec, number: int, s
 
 def check_in(db: Engine, assignment_id: int, number: int, percent: int, at: datetime) -> None:
     """A check-in on the assignment's goal by its assignee (`assigneeNN@example.com`, as `new_assignment` names)."""
-    goal_id = int(service.show_assignment(db, assignment_id, now=at)["goals"][0]["id"])
+    goal_id = int(assignments.show_assignment(db, assignment_id, now=at).view()["goals"][0]["id"])
     checkins.record_checkin(db, assignment_id, by=f"assignee{number:02d}@example.com", progress={goal_id: percent},
                             note=None, feedback=None, actor=ACTOR, now=at)
 
@@ -89,7 +91,7 @@ class Cohort:
     ids: dict[str, list[int]]  # group -> assignment ids
 
 
-def seed_cohort(db: Engine, spec: service.AssignmentSpec) -> Cohort:
+def seed_cohort(db: Engine, spec: assignments.AssignmentSpec) -> Cohort:
     """Twenty assignees with known histories (their outcomes recorded on 2026-03-02):
 
     returned_2023  6, ended 2023-06-30 (DE): 12 months all retained, the first two considered for promotion, the
@@ -116,15 +118,15 @@ def seed_cohort(db: Engine, spec: service.AssignmentSpec) -> Cohort:
         move_to(db, assignment_id, "coaching", EARLY_RETURN_AT)
         if reason == "family":
             check_in(db, assignment_id, number, EARLY_RETURN_PROGRESS, EARLY_RETURN_AT)
-        service.advance(db, assignment_id, to="cancelled", reason="went home early", actor=ACTOR,
+        advance.advance(db, assignment_id, to="cancelled", reason="went home early", actor=ACTOR,
                         now=EARLY_RETURN_AT, early_return=reason)
         ids.setdefault("early_return", []).append(assignment_id)
     number += 1
     active = new_assignment(db, spec, number, ACTIVE_START, ACTIVE_END, "DE")
     move_to(db, active, "coaching", ACTIVE_ORIENTATION_AT)
     for day in SPONSOR_CONTACTS:
-        service.log_contact(db, active, kind="sponsor_contact", with_email=spec.stakeholders["sponsor"], on=day,
-                            notes=None, actor=ACTOR, now=SUMMARY_AT)
+        contacts.log_contact(db, active, kind="sponsor_contact", with_email=spec.stakeholders["sponsor"], on=day,
+                             notes=None, actor=ACTOR, now=SUMMARY_AT)
     for at, percent in ACTIVE_CHECKINS:
         check_in(db, active, number, percent, at)
     pulse_ids = [checkins.record_pulse(db, active, by=f"assignee{number:02d}@example.com", expectancy=expectancy,
@@ -158,7 +160,7 @@ def seed_cohort(db: Engine, spec: service.AssignmentSpec) -> Cohort:
 
 
 @pytest.fixture
-def cohort(db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> Cohort:
+def cohort(db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> Cohort:
     return seed_cohort(db, spec)
 
 
@@ -270,14 +272,14 @@ def test_outcome_record_completes_the_milestone_task_and_prints_the_outcome(
         12, False, "2025-01-31", "Regional Director")
     assert shown["considered_for_promotion"] is True  # a promotion implies it was considered
     assert shown["competencies"] == [{"name": "negotiation", "before": 2, "after": 4, "growth": 2}]
-    tasks = {t["key"]: t for t in service.show_assignment(db, returned, now=SUMMARY_AT)["tasks"]}
+    tasks = {t["key"]: t for t in assignments.show_assignment(db, returned, now=SUMMARY_AT).view()["tasks"]}
     assert tasks["record_outcome_12_months"]["status"] == "done"
     assert tasks["record_outcome_12_months"]["id"] == shown["task_completed"]
     assert tasks["record_outcome_24_months"]["status"] == "open"
 
 
 def test_early_return_category_and_cost_show_on_the_assignment(on_db: Sojourn, db: Engine,
-                                                               spec: service.AssignmentSpec,
+                                                               spec: assignments.AssignmentSpec,
                                                                people: dict[str, str]) -> None:
     """`assignment create --cost`, `set-cost` and `advance --to cancelled --early-return` are kept as data."""
     args = ["assignment", "create", "--workflow", spec.workflow, "--assignee", spec.assignee, "--home", spec.home,
@@ -300,7 +302,7 @@ def test_early_return_category_and_cost_show_on_the_assignment(on_db: Sojourn, d
 
 
 @pytest.fixture
-def returned(db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> int:
+def returned(db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> int:
     """One assignment completed on 2024-07-01, with no outcome yet."""
     return returned_assignment(db, spec, 1, "2022-07-01", "2024-06-30", "DE")
 
@@ -338,10 +340,10 @@ def test_outcome_record_refuses_bad_values(on_db: Sojourn, db_url: str, returned
 
 
 def test_outcome_record_refuses_an_assignment_not_completed(on_db: Sojourn, db_url: str, db: Engine,
-                                                            spec: service.AssignmentSpec,
+                                                            spec: assignments.AssignmentSpec,
                                                             people: dict[str, str]) -> None:
     """An outcome before `completed` is refused with exit 1 and nothing written."""
-    assignment_id = service.create_assignment(db, spec, actor=ACTOR, now=SUMMARY_AT)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=SUMMARY_AT).id
     code, stderr = refused(on_db, db_url, "outcome", "record", str(assignment_id), "--months", "12",
                            "--retained", "yes")
     assert code == 1
@@ -368,10 +370,10 @@ def test_outcome_record_refuses_the_same_months_twice(on_db: Sojourn, db_url: st
     (["program", "summary", "--start-year", "1800"], 2, "between 1950 and 2200"),
 ])
 def test_cost_early_return_and_summary_refuse_bad_values(on_db: Sojourn, db_url: str, db: Engine,
-                                                         spec: service.AssignmentSpec, people: dict[str, str],
+                                                         spec: assignments.AssignmentSpec, people: dict[str, str],
                                                          args: list[str], code: int, message: str) -> None:
     """Bad categories, amounts, currencies, ids and filters: an `Error:` line, the exit code, nothing written."""
-    assignment_id = service.create_assignment(db, spec, actor=ACTOR, now=SUMMARY_AT)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor=ACTOR, now=SUMMARY_AT).id
     move_to(db, assignment_id, "coaching", SUMMARY_AT)
     result = refused(on_db, db_url, *[a.format(id=assignment_id) for a in args])
     assert result[0] == code
@@ -379,7 +381,7 @@ def test_cost_early_return_and_summary_refuse_bad_values(on_db: Sojourn, db_url:
 
 
 def test_assignment_create_refuses_a_cost_without_currency(on_db: Sojourn, db_url: str,
-                                                           spec: service.AssignmentSpec,
+                                                           spec: assignments.AssignmentSpec,
                                                            people: dict[str, str]) -> None:
     """--cost needs --currency: exit 2 and no assignment created."""
     args = ["assignment", "create", "--workflow", spec.workflow, "--assignee", spec.assignee, "--home", spec.home,

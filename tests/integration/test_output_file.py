@@ -10,15 +10,15 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
-from engine.program import service
+from engine.program import assignments
 from integration.conftest import Sojourn, snapshot
 from tests.conftest import NOW
 
 
 @pytest.fixture
-def exported(db: Engine, spec: service.AssignmentSpec) -> None:
+def exported(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """An assignment, so that the audit trail has events to export."""
-    service.create_assignment(db, spec, actor="admin", now=NOW)
+    assignments.create_assignment(db, spec, actor="admin", now=NOW)
 
 
 @pytest.mark.usefixtures("exported")

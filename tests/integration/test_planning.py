@@ -13,8 +13,10 @@ from sqlmodel import col, select
 
 from engine.delivery import outbox
 from engine.domain.cadences import add_months_clamped
+from engine.domain.errors import SojournError
 from engine.planning.planner import plan
-from engine.program import service
+from engine.program import advance, assignments, people, tasks
+from engine.program.contacts import log_contact
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Task
 from tests.support.scenarios import advance_to, finish_stage_tasks
@@ -28,16 +30,16 @@ def _cast(db: Engine, zones: dict[str, str] | None = None) -> dict[str, str]:
     emails = {}
     for role in ROLES:
         email = f"{role.replace('_', '.')}@example.com"
-        service.add_person(db, email, name=role.replace("_", " ").title(), tz=(zones or {}).get(role, "UTC"))
+        people.add_person(db, email, name=role.replace("_", " ").title(), tz=(zones or {}).get(role, "UTC"))
         emails[role] = email
     return emails
 
 
 def _create(db: Engine, cast: dict[str, str], at: datetime = CREATED, end: str = "2031-12-31") -> int:
-    spec = service.AssignmentSpec(workflow="leadership-development", assignee=cast["assignee"], home="BR", host="DE",
-                                  start="2027-01-01", end=end,
-                                  stakeholders={r: e for r, e in cast.items() if r != "assignee"})
-    return int(service.create_assignment(db, spec, actor="admin", now=at)["id"])
+    spec = assignments.AssignmentSpec(workflow="leadership-development", assignee=cast["assignee"], home="BR",
+                                      host="DE", start="2027-01-01", end=end,
+                                      stakeholders={r: e for r, e in cast.items() if r != "assignee"})
+    return assignments.create_assignment(db, spec, actor="admin", now=at).id
 
 
 def _plan(db: Engine, at: datetime) -> int:
@@ -171,16 +173,17 @@ def test_completed_task_gets_no_more_reminders_when_done_before_due(db: Engine) 
     assignment_id = _create(db, cast)
     task = _tasks(db, assignment_id)[0]
     _run_until(db, CREATED, datetime.combine(task.due_on - timedelta(days=1), time(), tzinfo=UTC))
-    service.complete_task(db, task.id or 0, note=None, actor="admin", now=CREATED)
+    tasks.complete_task(db, task.id or 0, note=None, actor="admin", now=CREATED)
     _run_until(db, CREATED, datetime.combine(task.due_on + timedelta(days=30), time(), tzinfo=UTC))
     assert sorted(r.kind for r in _rows(db) if r.task_id == task.id) == ["task_due_soon"]
 
 
 def _short_project(db: Engine, cast: dict[str, str], created: datetime, start: str) -> int:
-    spec = service.AssignmentSpec(workflow="short-term-project", assignee=cast["assignee"], home="BR", host="DE",
-                                  start=start, end="2027-05-31",
-                                  stakeholders={r: cast[r] for r in ("sending_manager", "host_manager", "mobility")})
-    return int(service.create_assignment(db, spec, actor="admin", now=created)["id"])
+    spec = assignments.AssignmentSpec(workflow="short-term-project", assignee=cast["assignee"], home="BR",
+                                      host="DE", start=start, end="2027-05-31",
+                                      stakeholders={r: cast[r] for r in ("sending_manager", "host_manager",
+                                                                         "mobility")})
+    return assignments.create_assignment(db, spec, actor="admin", now=created).id
 
 
 def test_task_overdue_at_creation_gets_one_overdue_reminder_and_no_escalation_when_first_swept(db: Engine) -> None:
@@ -246,8 +249,8 @@ def test_logged_contact_suppresses_contact_missed_when_on_date_inside_period(db:
     cast = _cast(db, {"sponsor": "Asia/Kolkata"})
     entered = datetime(2027, 3, 10, 12, tzinfo=UTC)
     assignment_id = _enter_orientation(db, cast, entered)
-    service.log_contact(db, assignment_id, kind="sponsor_contact", with_email=cast["sponsor"], on="2027-04-02",
-                        notes=None, actor="admin", now=datetime(2027, 4, 2, 18, tzinfo=UTC))
+    log_contact(db, assignment_id, kind="sponsor_contact", with_email=cast["sponsor"], on="2027-04-02",
+                notes=None, actor="admin", now=datetime(2027, 4, 2, 18, tzinfo=UTC))
     _run_until(db, entered, datetime(2027, 5, 20, tzinfo=UTC))
     missed = [r for r in _rows(db, "contact_missed") if r.assignment_id == assignment_id]
     assert {r.key.split("/")[3] for r in missed} == {"2027-04-10"}
@@ -278,7 +281,7 @@ def test_cadence_stops_when_assignment_leaves_its_stage_range(db: Engine) -> Non
     assignment_id = _enter_orientation(db, cast, entered)
     _plan(db, entered)
     cancelled = datetime(2027, 3, 20, tzinfo=UTC)
-    service.advance(db, assignment_id, to="cancelled", reason="assignee resigned", actor="admin", now=cancelled)
+    advance.advance(db, assignment_id, to="cancelled", reason="assignee resigned", actor="admin", now=cancelled)
     _run_until(db, cancelled, datetime(2027, 12, 31, tzinfo=UTC))
     rows = [r for r in _rows(db) if r.assignment_id == assignment_id and r.kind.startswith("contact")]
     assert {r.kind for r in rows} == {"contact_due"}
@@ -327,7 +330,7 @@ def test_queued_task_reminders_are_cancelled_when_task_is_done_before_delivery(d
         session.execute(update(Outbox).where(col(Outbox.key) == f"task_due_soon/{task.id}").values(status="sent"))
         session.execute(update(Outbox).where(col(Outbox.key) == f"escalation/{task.id}/1/mobility")
                         .values(status="failed"))
-    service.complete_task(db, task.id or 0, note=None, actor="admin", now=CREATED + timedelta(days=40))
+    tasks.complete_task(db, task.id or 0, note=None, actor="admin", now=CREATED + timedelta(days=40))
     mine = _statuses([r for r in _rows(db) if r.task_id == task.id])
     cancelled = ("cancelled", "task done before delivery")
     escalations = {f"escalation/{task.id}/{n}/{role}": cancelled for n in (1, 2) for role in ("mobility", "talent")}
@@ -345,13 +348,13 @@ def test_queued_reminders_and_cadence_notices_are_cancelled_when_assignment_is_c
     advance_to(db, assignment_id, "orientation", entered)  # its tasks are due 14 and 21 days later
     _plan(db, entered + timedelta(days=12))
     cancelled_at = entered + timedelta(days=13)
-    service.advance(db, assignment_id, to="cancelled", reason="assignee resigned", actor="admin", now=cancelled_at)
+    advance.advance(db, assignment_id, to="cancelled", reason="assignee resigned", actor="admin", now=cancelled_at)
     rows = [r for r in _rows(db) if r.assignment_id == assignment_id]
     queued = [r for r in rows if r.kind not in ("stage_changed", "plan_changed")]
     assert {r.kind for r in queued} >= {"contact_due", "task_due_soon"}
     assert {(r.status, r.last_error) for r in queued} == {("cancelled", "assignment cancelled before delivery")}
     assert {r.status for r in rows if r.kind in ("stage_changed", "plan_changed")} == {"pending"}
-    with pytest.raises(service.SojournError, match="is cancelled; only dead or failed notifications can be retried"):
+    with pytest.raises(SojournError, match="is cancelled; only dead or failed notifications can be retried"):
         outbox.retry_notification(db, queued[0].key, now=cancelled_at)
 
 
@@ -364,7 +367,7 @@ def test_queued_cadence_notices_are_cancelled_when_assignment_leaves_cadence_ran
     left = datetime(2027, 7, 10, 12, tzinfo=UTC)
     _run_until(db, entered, left)
     finish_stage_tasks(db, assignment_id, left)
-    service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=left)
+    advance.advance(db, assignment_id, to=None, reason=None, actor="admin", now=left)
     _plan(db, left)
     contacts = [r for r in _rows(db) if r.assignment_id == assignment_id and r.kind.startswith("contact")]
     coaching = {(r.status, r.last_error) for r in contacts if r.key.split("/")[2] == "coaching"}
@@ -383,8 +386,8 @@ def test_queued_contact_missed_is_cancelled_when_contact_in_its_period_is_logged
     assert sorted(r.role for r in missed) == ["assignee", "mobility", "sponsor"]
 
     def log(on: str) -> None:
-        service.log_contact(db, assignment_id, kind="sponsor_contact", with_email=cast["sponsor"], on=on, notes=None,
-                            actor="admin", now=checked + timedelta(hours=1))
+        log_contact(db, assignment_id, kind="sponsor_contact", with_email=cast["sponsor"], on=on, notes=None,
+                    actor="admin", now=checked + timedelta(hours=1))
 
     log("2027-04-12")  # in the next period: the lapse of March stands
     assert {r.status for r in _rows(db, "contact_missed") if r.assignment_id == assignment_id} == {"pending"}

@@ -10,8 +10,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from engine.domain.notices import NewNotice, NoticeKind
+from engine.domain.views import views
 from engine.planning.planner import plan
-from engine.program import checkins, plans, service
+from engine.program import assignments, checkins, plans, tasks
 from engine.store import checkin_queries, queries
 from engine.store import scratch as scratch_store
 from engine.store.db import transaction
@@ -20,13 +21,13 @@ from tests.support.cast import CAST, WORKFLOW, stakeholders
 from tests.support.scenarios import PLAN_SIGNERS, advance_to
 
 AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
-SPEC = service.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], home="BR", host="DE",
-                              start="2026-03-01", end="2028-02-29", stakeholders=stakeholders())
+SPEC = assignments.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], home="BR", host="DE",
+                                  start="2026-03-01", end="2028-02-29", stakeholders=stakeholders())
 
 
 def _two_assignments(db: Engine) -> tuple[int, int]:
-    return (int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"]),
-            int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"]))
+    return (assignments.create_assignment(db, SPEC, actor="admin", now=AT).id,
+            assignments.create_assignment(db, SPEC, actor="admin", now=AT).id)
 
 
 # --- what holds a period, read once per batch --------------------------------------------------------------------
@@ -120,7 +121,7 @@ def test_goal_progress_read_for_several_assignments_equals_each_read_alone(
 
 
 def _open_task_ids(db: Engine, assignment_id: int) -> list[int]:
-    return [t["id"] for t in service.list_tasks(db, now=AT, assignment_id=assignment_id, status="open")]
+    return [t["id"] for t in views(tasks.list_tasks(db, now=AT, assignment_id=assignment_id, status="open"))]
 
 
 def _task_rows(db: Engine, assignment_id: int) -> list[tuple[Any, ...]]:
@@ -155,19 +156,19 @@ def test_completing_tasks_together_leaves_what_completing_them_one_by_one_leaves
         plan(session, AT + timedelta(days=30))  # queue reminders, so there is something to cancel
     done_at = AT + timedelta(days=31)
     for task_id in _open_task_ids(db, one):
-        service.complete_task(db, task_id, note="n", actor="admin", now=done_at)
+        tasks.complete_task(db, task_id, note="n", actor="admin", now=done_at)
     ids = _open_task_ids(db, other)
-    assert service.complete_tasks(db, ids, note="n", actor="admin", now=done_at) == ids
+    assert tasks.complete_tasks(db, ids, note="n", actor="admin", now=done_at) == ids
     _same_outcome(db, one, other)
 
 
 def test_completing_tasks_together_skips_a_task_that_is_no_longer_open(
         db: Engine, people: dict[str, str]) -> None:
     """A task done already is skipped, and the others are still done."""
-    assignment_id = int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"])
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     done_first, *rest = _open_task_ids(db, assignment_id)
-    service.complete_task(db, done_first, note=None, actor="admin", now=AT)
-    assert service.complete_tasks(db, [done_first, *rest], note=None, actor="admin", now=AT) == rest
+    tasks.complete_task(db, done_first, note=None, actor="admin", now=AT)
+    assert tasks.complete_tasks(db, [done_first, *rest], note=None, actor="admin", now=AT) == rest
     assert _open_task_ids(db, assignment_id) == []
 
 
@@ -215,7 +216,7 @@ def _plan_daily(db: Engine, start: datetime, days: int, attach_calendars: bool) 
 def test_planning_without_calendars_writes_the_same_notices_without_their_attachment(
         db: Engine, people: dict[str, str]) -> None:
     """Leaving the attachments off changes no notice's key, text, recipient or instant, only the attachment."""
-    assignment_id = int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"])
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     advance_to(db, assignment_id, "orientation", AT)
     attached = _planned_through(db, assignment_id, attach_calendars=True)
     bare = _planned_through(db, assignment_id, attach_calendars=False)
@@ -232,7 +233,7 @@ def test_cancelling_one_period_of_a_cadence_leaves_other_cadences_and_periods(
         db: Engine, people: dict[str, str]) -> None:
     """A cadence named like a LIKE pattern (`_` matches any character there) names only itself, and a period only
     its own notices, whichever role they go to."""
-    assignment_id = int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"])
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     first, later = date(2026, 3, 1), date(2026, 4, 1)
     parts = [("x_y", first, "assignee"), ("x_y", first, "home_manager"), ("xzy", first, "assignee"),
              ("x_y", later, "assignee"), ("x_y%", first, "assignee")]

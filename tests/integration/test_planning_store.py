@@ -11,7 +11,7 @@ from sqlmodel import select
 from engine.domain import notices
 from engine.domain.notices import NewNotice, NoticeKind, NoticeStatus
 from engine.planning.planner import plan
-from engine.program import service
+from engine.program import assignments
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import Assignment, Outbox, Person, Task
@@ -19,8 +19,8 @@ from tests.support.cast import CAST, WORKFLOW, stakeholders
 from tests.support.scenarios import add_cast
 
 AT = datetime(2026, 3, 2, 12, 0, 0, 123456, tzinfo=UTC)
-SPEC = service.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], home="BR", host="DE",
-                              start="2026-03-01", end="2028-02-29", stakeholders=stakeholders())
+SPEC = assignments.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], home="BR", host="DE",
+                                  start="2026-03-01", end="2028-02-29", stakeholders=stakeholders())
 
 
 def _notice(key: str, assignment_id: int, *, calendar: str | None = None) -> NewNotice:
@@ -33,7 +33,7 @@ def _notice(key: str, assignment_id: int, *, calendar: str | None = None) -> New
 def test_inserted_notices_read_back_through_the_orm_as_planned(db: Engine) -> None:
     """A notice written by the driver-level insert reads back as a pending, untried row with its instants in UTC."""
     add_cast(db)
-    assignment_id = int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"])
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     with transaction(db) as session:
         added = queries.insert_notifications(session, [_notice("test/one", assignment_id, calendar="BEGIN:X\r\n")])
     with transaction(db) as session:
@@ -51,7 +51,7 @@ def test_inserted_notices_read_back_through_the_orm_as_planned(db: Engine) -> No
 def test_insert_counts_only_new_keys_and_keeps_the_rows_already_there(db: Engine) -> None:
     """Of a batch holding a key already written (and one twice), only the new keys count; the old row is kept."""
     add_cast(db)
-    assignment_id = int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"])
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     with transaction(db) as session:
         queries.insert_notifications(session, [_notice("test/old", assignment_id)])
     changed = _notice("test/old", assignment_id)._replace(body="a different text")
@@ -69,7 +69,7 @@ def test_insert_counts_only_new_keys_and_keeps_the_rows_already_there(db: Engine
 def test_values_by_id_follow_the_rows_they_were_read_from(db: Engine) -> None:
     """A value read again after its row changed shows the change; an unchanged row gives an equal value."""
     add_cast(db)
-    assignment_id = int(service.create_assignment(db, SPEC, actor="admin", now=AT)["id"])
+    assignment_id = assignments.create_assignment(db, SPEC, actor="admin", now=AT).id
     with transaction(db) as session:
         first = queries.values_by_id(session, Assignment, [assignment_id])[assignment_id]
         again = queries.values_by_id(session, Assignment, [assignment_id])[assignment_id]
@@ -87,7 +87,7 @@ def test_planning_builds_no_notice_whose_key_is_already_in_the_outbox(db: Engine
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Planned again at the same instant (next reminders put back), no reminder text is built and none is added."""
     add_cast(db)
-    service.create_assignment(db, SPEC, actor="admin", now=AT)
+    assignments.create_assignment(db, SPEC, actor="admin", now=AT)
     later = AT + timedelta(days=40)
     with transaction(db) as session:
         first = plan(session, later)

@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 
 from engine.domain.errors import BadInput, SojournError
 from engine.planning import planner
-from engine.program import plans, service
+from engine.program import advance, assignments, plans, tasks
 from engine.store.db import transaction
 from engine.store.models import Outbox, Task, pk
 from integration.conftest import Outcome, Sojourn, snapshot
@@ -73,7 +73,7 @@ def agreed(db: Engine, stint: int, now: datetime) -> int:
     _add_goal(db, stint, now)
     for role in ("assignee", "home_lead"):
         plans.sign_plan(db, stint, role=role, by=None, actor=ACTOR, now=now)
-    service.advance(db, stint, to=None, reason=None, actor=ACTOR, now=now)
+    advance.advance(db, stint, to=None, reason=None, actor=ACTOR, now=now)
     return stint
 
 
@@ -141,7 +141,7 @@ def test_a_change_voids_exactly_that_versions_sign_offs(db: Engine, stint: int, 
     assert {s["void"] for s in third["signoffs"]} == {True}
     fourth = plans.show_plan(db, stint)
     assert (fourth["plan_version"], fourth["signed_off_by"], fourth["unsigned"]) == (4, [], ["assignee", "home_lead"])
-    blocking = service.show_assignment(db, stint, now=now)["blocking"]
+    blocking = assignments.show_assignment(db, stint, now=now).view()["blocking"]
     assert [b["reason"] for b in blocking] == ["plan version 4 is not signed off by: assignee, home_lead"]
 
 
@@ -228,7 +228,7 @@ def test_acknowledgement_task_is_not_done_by_task_done(db: Engine, db_url: str, 
     [ack_task] = _rows(db, Task, col(Task.key).startswith("plan-ack/"))
     before = snapshot(db_url)
     with pytest.raises(SojournError, match="asks for the acknowledgement of a plan change") as refused:
-        service.complete_task(db, pk(ack_task), note=None, actor=HOME_LEAD, now=now)
+        tasks.complete_task(db, pk(ack_task), note=None, actor=HOME_LEAD, now=now)
     assert refused.value.details == [f"the home_lead acknowledges with: sojourn plan ack {agreed} --by EMAIL"]
     assert snapshot(db_url) == before
 
@@ -236,16 +236,16 @@ def test_acknowledgement_task_is_not_done_by_task_done(db: Engine, db_url: str, 
 def test_plan_tasks_do_not_hold_the_stage(db: Engine, agreed: int, now: datetime) -> None:
     """The follow-up and acknowledgement tasks run on the ladder but never block leaving the stage."""
     _add_goal(db, agreed, now, title="Run the DACH launch")
-    assert service.advance(db, agreed, to=None, reason=None, actor=ACTOR, now=now)["stage"] == "done"
+    assert advance.advance(db, agreed, to=None, reason=None, actor=ACTOR, now=now).stage == "done"
 
 
 # --- the built-in program ---------------------------------------------------------------------------------------
 
 
-def test_built_in_workflow_refuses_goals_due_during_immersion(db: Engine, spec: service.AssignmentSpec,
+def test_built_in_workflow_refuses_goals_due_during_immersion(db: Engine, spec: assignments.AssignmentSpec,
                                                               now: datetime) -> None:
     """No goal of leadership-development falls due in the first 90 days abroad; the error names the rule."""
-    created = service.create_assignment(db, spec, actor=ACTOR, now=now)
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     with pytest.raises(BadInput, match=r"first 90 days abroad \(rule plan.immersion_days") as refused:
         plans.add_goal(db, created["id"], title="Quick win", measure="m", target="t", due="2026-05-29", actor=ACTOR,
                        now=now)
@@ -256,9 +256,9 @@ def test_built_in_workflow_refuses_goals_due_during_immersion(db: Engine, spec: 
 
 def test_workflow_without_plan_section_has_no_plan_rules(db: Engine, people: dict[str, str], now: datetime) -> None:
     """short-term-project declares no plan: goals change freely, nobody is told, nothing awaits acknowledgement."""
-    spec = service.AssignmentSpec("short-term-project", EMAIL["assignee"], "BR", "DE", "2026-03-01", "2026-06-30",
-                                  {role: EMAIL[role] for role in ("sending_manager", "host_manager", "mobility")})
-    created = service.create_assignment(db, spec, actor=ACTOR, now=now)
+    spec = assignments.AssignmentSpec("short-term-project", EMAIL["assignee"], "BR", "DE", "2026-03-01", "2026-06-30",
+                                      {role: EMAIL[role] for role in ("sending_manager", "host_manager", "mobility")})
+    created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     plans.add_goal(db, created["id"], title="Ship the pilot", measure="m", target="t", due="2026-03-15", actor=ACTOR,
                    now=now)
     assert _count(db, Outbox, Outbox.kind == "plan_changed") == 0

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from engine.delivery.dispatch import dispatch_due
-from engine.program import audit, service
+from engine.program import assignments, audit
 from engine.store.db import alembic_config
 from integration.conftest import Recorder, Sojourn, snapshot
 from integration.test_audit import _raw
@@ -28,7 +28,7 @@ PG_DUMP = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))), 
 
 
 @pytest.fixture
-def ended(db: Engine, people: dict[str, str], spec: service.AssignmentSpec, now: datetime) -> int:
+def ended(db: Engine, people: dict[str, str], spec: assignments.AssignmentSpec, now: datetime) -> int:
     """The assignee wrote notes, check-in feedback and a pulse note, held tasks and received notices (some
     delivered); then the assignment completed."""
     assignment_id = scenarios.assignment_with_every_record(db, spec, now.replace(microsecond=654321))
@@ -128,11 +128,11 @@ def test_free_text_by_or_about_the_person_is_blank_and_the_rest_stays(ended: int
 
 
 def test_erase_is_refused_while_the_person_holds_a_running_role(db: Engine, db_url: str, on_db: Sojourn,
-                                                                spec: service.AssignmentSpec, people: dict[str, str],
-                                                                now: datetime) -> None:
+                                                                spec: assignments.AssignmentSpec,
+                                                                people: dict[str, str], now: datetime) -> None:
     """A person holding a role in a running assignment is not erased: exit 1 naming each assignment and role to
     hand over with set-stakeholder, nothing written."""
-    assignment_id = service.create_assignment(db, spec, actor="admin", now=now)["id"]
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=now).id
     before = snapshot(db_url)
     outcome = on_db("person", "erase", people["coach"], "--reason", "left")
     assert outcome.code == 1

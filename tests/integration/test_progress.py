@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from engine.planning.forecast import ForecastOptions, forecast_new
-from engine.program import service
+from engine.program import assignments, imports
 from engine.reporting.figures import program_report
 from integration.conftest import Sojourn
 
@@ -38,7 +38,7 @@ def _csv(tmp_path: Path, people: dict[str, str], lines: int) -> Path:
     return path
 
 
-def test_forecast_reports_the_days_replayed_up_to_the_end_date(db: Engine, spec: service.AssignmentSpec) -> None:
+def test_forecast_reports_the_days_replayed_up_to_the_end_date(db: Engine, spec: assignments.AssignmentSpec) -> None:
     """The replay tells `progress` the days done out of the days to the latest end date, ending at the total."""
     steps = Steps()
     forecast_new(db, spec, options=ForecastOptions(), progress=steps)
@@ -52,7 +52,7 @@ def test_import_reports_each_line_checked_then_the_write(db: Engine, people: dic
                                                          tmp_path: Path) -> None:
     """Three lines: three steps while checking (of six), then six when written."""
     steps = Steps()
-    service.import_assignments(db, _csv(tmp_path, people, 3).read_text(encoding="utf-8"), source="cohort.csv",
+    imports.import_assignments(db, _csv(tmp_path, people, 3).read_text(encoding="utf-8"), source="cohort.csv",
                                actor="admin", now=datetime.now(UTC), progress=steps)
     assert steps.seen == [(1, 6), (2, 6), (3, 6), (6, 6)]
 

@@ -18,7 +18,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
-from engine.program import plans, service
+from engine.program import advance, assignments, contacts, plans, tasks
 from integration.conftest import Sojourn, snapshot
 from tests.support.browser import visit
 
@@ -40,18 +40,18 @@ def _at(days: int) -> datetime:
 def _finish_stage_tasks(db: Engine, view: dict[str, Any], at: datetime) -> None:
     for task in view["tasks"]:
         if task["stage"] == view["stage"] and task["status"] == "open":
-            service.complete_task(db, task["id"], note=None, actor=ACTOR, now=at)
+            tasks.complete_task(db, task["id"], note=None, actor=ACTOR, now=at)
 
 
 def _advance(db: Engine, assignment_id: int, at: datetime, **options: Any) -> None:
     with freeze_time(at):
-        view = service.show_assignment(db, assignment_id, now=at)
+        view = assignments.show_assignment(db, assignment_id, now=at).view()
         if options.get("to") is None:
             _finish_stage_tasks(db, view, at)
-        service.advance(db, assignment_id, to=options.get("to"), reason=options.get("reason"), actor=ACTOR, now=at)
+        advance.advance(db, assignment_id, to=options.get("to"), reason=options.get("reason"), actor=ACTOR, now=at)
 
 
-def seed_program(db: Engine, spec: service.AssignmentSpec) -> dict[str, int]:
+def seed_program(db: Engine, spec: assignments.AssignmentSpec) -> dict[str, int]:
     """Four assignments with a known history (dates in days after SEEDED_AT, 2026-01-05):
 
     a1  DE, 2026-03-01 to 2027-08-31: interviews 10 days, plan_agreed 20 days, in orientation since day 30;
@@ -66,7 +66,7 @@ def seed_program(db: Engine, spec: service.AssignmentSpec) -> dict[str, int]:
     ids = {}
     with freeze_time(SEEDED_AT):
         for name, each in specs.items():
-            ids[name] = service.create_assignment(db, each, actor=ACTOR, now=SEEDED_AT)["id"]
+            ids[name] = assignments.create_assignment(db, each, actor=ACTOR, now=SEEDED_AT).id
     _advance(db, ids["a3"], _at(A3_CANCELLED_AFTER), to="cancelled", reason=CANCEL_REASON)
     _advance(db, ids["a1"], _at(A1_INTERVIEWS_DAYS))
     _advance(db, ids["a2"], _at(A2_INTERVIEWS_DAYS))
@@ -78,8 +78,8 @@ def seed_program(db: Engine, spec: service.AssignmentSpec) -> dict[str, int]:
     _advance(db, ids["a1"], A1_ORIENTATION_AT)
     with freeze_time(REPORTED_AT):
         for day in SPONSOR_CONTACTS:
-            service.log_contact(db, ids["a1"], kind="sponsor_contact", with_email=spec.stakeholders["sponsor"],
-                                on=day.isoformat(), notes=None, actor=ACTOR, now=REPORTED_AT)
+            contacts.log_contact(db, ids["a1"], kind="sponsor_contact", with_email=spec.stakeholders["sponsor"],
+                                 on=day.isoformat(), notes=None, actor=ACTOR, now=REPORTED_AT)
     return ids
 
 
@@ -110,7 +110,7 @@ def expected_figures(ids: dict[str, int], people: dict[str, str]) -> dict[str, A
 
 
 @pytest.fixture
-def seeded(db: Engine, spec: service.AssignmentSpec, people: dict[str, str]) -> dict[str, Any]:
+def seeded(db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str]) -> dict[str, Any]:
     return expected_figures(seed_program(db, spec), people)
 
 

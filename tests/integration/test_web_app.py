@@ -18,7 +18,8 @@ from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
 from engine.delivery.links import LinkAction, LinkSigner
-from engine.program import plans, service
+from engine.domain.views import views
+from engine.program import assignments, plans, tasks
 from engine.store.db import open_db
 from engine.web.app import create_app
 from engine.web.serve import instance_database
@@ -46,7 +47,7 @@ def test_a_failed_request_is_logged_without_its_token(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def in_orientation(db: Engine, spec: service.AssignmentSpec) -> int:
+def in_orientation(db: Engine, spec: assignments.AssignmentSpec) -> int:
     """An assignment in orientation with one goal, where check-ins and pulses are open."""
     return scenarios.assignment_in_stage(db, dataclasses.replace(spec, end="2028-08-31"), "orientation", NOW)
 
@@ -62,7 +63,7 @@ def _path(person: str, action: LinkAction, assignment_id: int) -> tuple[str, str
 
 
 def _goal_field(db: Engine, assignment_id: int) -> str:
-    (goal,) = service.show_assignment(db, assignment_id, now=NOW)["goals"]
+    (goal,) = assignments.show_assignment(db, assignment_id, now=NOW).view()["goals"]
     return f"goal_{goal['id']}"
 
 
@@ -176,14 +177,14 @@ def test_the_plan_acknowledgement_over_http(db_url: str, client: FlaskClient, db
     assert snapshot(db_url) == after
 
 
-def _task_link(db: Engine, spec: service.AssignmentSpec) -> str:
-    assignment_id = service.create_assignment(db, spec, actor="admin", now=NOW)["id"]
-    task = service.list_tasks(db, now=NOW, assignment_id=assignment_id)[0]
+def _task_link(db: Engine, spec: assignments.AssignmentSpec) -> str:
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=NOW).id
+    task = views(tasks.list_tasks(db, now=NOW, assignment_id=assignment_id))[0]
     return f"/a/task_done/{SIGNER.mint(task['owner'], LinkAction.TASK_DONE, {'task': task['id']}, now=NOW)}"
 
 
 def test_pages_send_a_tight_content_security_policy_and_nosniff(db: Engine, client: FlaskClient,
-                                                                spec: service.AssignmentSpec) -> None:
+                                                                spec: assignments.AssignmentSpec) -> None:
     """Every answer (page, refusal, health, stylesheet) forbids scripts, framing and sniffing; no inline style."""
     page = client.get(_task_link(db, spec))
     assert page.status_code == 200
@@ -232,7 +233,7 @@ def _writer_holding_the_lock(db: Engine, db_url: str) -> Iterator[None]:
 
 
 def test_a_preview_and_the_persons_page_read_beside_a_writer_without_waiting(
-        db: Engine, db_url: str, client: FlaskClient, spec: service.AssignmentSpec, people: dict[str, str]) -> None:
+        db: Engine, db_url: str, client: FlaskClient, spec: assignments.AssignmentSpec, people: dict[str, str]) -> None:
     """A GET takes no write lock: while another writer holds it, the confirm page and the person's page answer 200
     at once (a write transaction would wait for the lock and fail)."""
     path = _task_link(db, spec)

@@ -12,7 +12,8 @@ from sqlmodel import col
 
 from engine.domain.definition import parse_definition
 from engine.domain.notices import NewNotice, NoticeKind
-from engine.program import plans, service
+from engine.program import advance, assignments, contacts, plans, tasks, workflows
+from engine.program.people import add_person
 from engine.store import queries
 from engine.store.db import transaction
 from engine.store.models import CadenceState, Outbox, Person, Task
@@ -24,14 +25,14 @@ PLAN_SIGNERS = ("assignee", "sending_manager", "host_manager", "talent", "mobili
 def add_cast(db: Engine) -> dict[str, str]:
     """Add every person of the cast; role -> email."""
     for email, name, tz in CAST.values():
-        service.add_person(db, email, name=name, tz=tz)
+        add_person(db, email, name=name, tz=tz)
     return emails()
 
 
-def cast_spec() -> service.AssignmentSpec:
+def cast_spec() -> assignments.AssignmentSpec:
     """The cast's leadership-development assignment from Brazil to Germany, every role filled."""
-    return service.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders(),
-                                  **ASSIGNMENT)
+    return assignments.AssignmentSpec(workflow=WORKFLOW, assignee=CAST["assignee"][0], stakeholders=stakeholders(),
+                                      **ASSIGNMENT)
 
 
 # --- an assignment moved along its lifecycle ---------------------------------------------------------------------
@@ -39,27 +40,27 @@ def cast_spec() -> service.AssignmentSpec:
 
 def finish_stage_tasks(db: Engine, assignment_id: int, at: datetime) -> None:
     """Mark every open task of the assignment's current stage done at `at`."""
-    shown = service.show_assignment(db, assignment_id, now=at)
+    shown = assignments.show_assignment(db, assignment_id, now=at).view()
     for task in shown["tasks"]:
         if task["stage"] == shown["stage"] and task["status"] == "open":
-            service.complete_task(db, task["id"], note=None, actor="admin", now=at)
+            tasks.complete_task(db, task["id"], note=None, actor="admin", now=at)
 
 
 def advance_to(db: Engine, assignment_id: int, stage: str, at: datetime) -> None:
     """Do whatever each stage needs and advance, until the assignment is in `stage` (all at instant `at`)."""
-    while (current := service.show_assignment(db, assignment_id, now=at)["stage"]) != stage:
+    while (current := assignments.show_assignment(db, assignment_id, now=at).stage) != stage:
         finish_stage_tasks(db, assignment_id, at)
         if current == "plan_agreed":
             plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score",
                            target="75", due="2027-12-31", actor="admin", now=at)
             for role in PLAN_SIGNERS:
                 plans.sign_plan(db, assignment_id, role=role, by=None, actor="admin", now=at)
-        service.advance(db, assignment_id, to=None, reason=None, actor="admin", now=at)
+        advance.advance(db, assignment_id, to=None, reason=None, actor="admin", now=at)
 
 
-def assignment_in_stage(db: Engine, spec: service.AssignmentSpec, stage: str, at: datetime) -> int:
+def assignment_in_stage(db: Engine, spec: assignments.AssignmentSpec, stage: str, at: datetime) -> int:
     """An assignment created at `at` and moved on to `stage` at the same instant, its new stage's tasks open."""
-    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=at)["id"])
+    assignment_id = assignments.create_assignment(db, spec, actor="admin", now=at).id
     advance_to(db, assignment_id, stage, at)
     return assignment_id
 
@@ -87,10 +88,10 @@ def assignment_of_workflow(db: Engine, text: str, *, source: str, stakeholders: 
                            now: datetime) -> int:
     """Install the workflow `text` defines and create an assignment of it at `now` over the cast's dates, the cast's
     assignee with these stakeholders (role -> email), still in its initial stage. Returns its id."""
-    service.install_workflow(db, text, source=source, now=now)
-    spec = service.AssignmentSpec(parse_definition(text, source=source).name, CAST["assignee"][0],
+    workflows.install_workflow(db, text, source=source, now=now)
+    spec = assignments.AssignmentSpec(parse_definition(text, source=source).name, CAST["assignee"][0],
                                   stakeholders=dict(stakeholders), **ASSIGNMENT)
-    return int(service.create_assignment(db, spec, actor=actor, now=now)["id"])
+    return assignments.create_assignment(db, spec, actor=actor, now=now).id
 
 
 # --- an outbox to deliver and nothing else -----------------------------------------------------------------------
@@ -104,9 +105,9 @@ def silence_planning(db: Engine, *, keep_sent: bool = False) -> None:
         session.execute(update(CadenceState).values(next_check_at=None))
 
 
-def quiet_assignment(db: Engine, spec: service.AssignmentSpec) -> int:
+def quiet_assignment(db: Engine, spec: assignments.AssignmentSpec) -> int:
     """An assignment with nothing to plan and an empty outbox, for notifications a test puts there itself."""
-    assignment_id = int(service.create_assignment(db, spec, actor="admin", now=datetime.now(UTC))["id"])
+    assignment_id = int(assignments.create_assignment(db, spec, actor="admin", now=datetime.now(UTC)).id)
     silence_planning(db)
     return assignment_id
 
@@ -127,7 +128,7 @@ def fill_outbox(db: Engine, assignment_id: int, count: int, *, prefix: str = "no
 # --- an assignment with a record of every kind -------------------------------------------------------------------
 
 
-def assignment_with_every_record(db: Engine, spec: service.AssignmentSpec, at: datetime) -> int:
+def assignment_with_every_record(db: Engine, spec: assignments.AssignmentSpec, at: datetime) -> int:
     """A completed assignment whose history holds every kind of record `audit verify` checks: stage changes, tasks
     done with notes, sign-offs, an acknowledged plan change, a contact, check-ins both ways, a pulse whose alert
     was resolved, and a 12-month outcome. The assignee (Ana Lima) wrote notes, feedback and a pulse note and is
@@ -136,23 +137,23 @@ def assignment_with_every_record(db: Engine, spec: service.AssignmentSpec, at: d
 
     people = emails()
     assignee, name = CAST["assignee"][0], CAST["assignee"][1]
-    assignment_id = int(service.create_assignment(db, spec, actor="admin@example.com", now=at)["id"])
-    first = service.show_assignment(db, assignment_id, now=at)["tasks"][0]
-    service.complete_task(db, first["id"], note="my expectations, written down", actor=assignee, now=at)
+    assignment_id = assignments.create_assignment(db, spec, actor="admin@example.com", now=at).id
+    first = assignments.show_assignment(db, assignment_id, now=at).view()["tasks"][0]
+    tasks.complete_task(db, first["id"], note="my expectations, written down", actor=assignee, now=at)
     finish_stage_tasks(db, assignment_id, at)
-    service.advance(db, assignment_id, to=None, reason=f"{name} and her manager interviewed", actor=assignee, now=at)
+    advance.advance(db, assignment_id, to=None, reason=f"{name} and her manager interviewed", actor=assignee, now=at)
     plans.add_goal(db, assignment_id, title="Lead the regional team", measure="engagement score", target="75",
                    due="2027-06-30", actor="admin@example.com", now=at)
     plans.sign_plan_by_holders(db, assignment_id, PLAN_SIGNERS, actor="admin@example.com", now=at)
     finish_stage_tasks(db, assignment_id, at)
-    service.advance(db, assignment_id, to=None, reason=None, actor="admin@example.com", now=at)
+    advance.advance(db, assignment_id, to=None, reason=None, actor="admin@example.com", now=at)
     goal = plans.add_goal(db, assignment_id, title="Grow the team", measure="hires", target="3", due="2027-06-30",
                           actor="admin@example.com", now=at)
     plans.acknowledge_plan_change(db, assignment_id, by=people["sending_manager"], actor=people["sending_manager"],
                                   now=at)
-    service.log_contact(db, assignment_id, kind="sponsor_contact", with_email=people["sponsor"],
-                        on=at.date().isoformat(), notes=f"call with {name} about her return", actor=people["sponsor"],
-                        now=at)
+    contacts.log_contact(db, assignment_id, kind="sponsor_contact", with_email=people["sponsor"],
+                         on=at.date().isoformat(), notes=f"call with {name} about her return", actor=people["sponsor"],
+                         now=at)
     goal_id = int(goal["id"])
     checkins.record_checkin(db, assignment_id, by=assignee, progress={goal_id: 40}, note="hiring is slow",
                             feedback="my host manager makes time for me", actor=assignee, now=at)

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
-from engine.program import service
+from engine.program import workflows
 from engine.store.db import open_db
 
 # The server on which scratch PostgreSQL databases are made: any database there that the user may connect to.
@@ -76,6 +76,6 @@ def initialise(url: str, now: datetime) -> None:
     """Run `sojourn init` on `url`: the schema and the built-in workflows."""
     engine = open_db(url)
     try:
-        service.init(engine, now=now)
+        workflows.init(engine, now=now)
     finally:
         engine.dispose()

@@ -122,7 +122,8 @@ def test_period_calendar_holds_the_one_event_in_the_recipients_zone() -> None:
 
 def test_commands_that_build_no_calendar_do_not_import_icalendar() -> None:
     """Loading the use cases (and planning, which imports this module) leaves icalendar unimported until needed."""
-    probe = "import sys, engine.program.service, engine.planning.planner; print('icalendar' in sys.modules)"
+    probe = ("import sys, engine.program.assignments, engine.program.imports, engine.program.tasks, "
+             "engine.program.contacts, engine.planning.planner; print('icalendar' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
 
     assert done.stdout.strip() == "False"
