@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
     from engine.delivery.config import Settings
     from engine.program.logging import LogFormat
+    from engine.reporting.figures import CompetencyGrowth, StageCount
+    from engine.reporting.objectives import ObjectiveRollup
+    from engine.reporting.summary import ProgramSummary
 
 
 class Context:
@@ -1019,16 +1022,16 @@ def objective_list(obj: Context, as_json: bool) -> None:
          for o in rows], ["ID", "LEVEL", "TITLE", "OWNER", "YEAR", "GOALS"]))
 
 
-def _objective_rollup_lines(rollup: list[dict[str, Any]]) -> Iterable[str]:
+def _objective_rollup_lines(rollup: Iterable[ObjectiveRollup]) -> Iterable[str]:
     """One line per objective of `program summary`: its goals, their mean progress and the outcomes after return."""
     for o in rollup:
-        progress = o["progress"]
-        mean = (f"mean progress {progress['mean_percent']}% over {progress['goals']} goal(s) checked in on"
-                if progress["mean_percent"] is not None else "no goal checked in on yet")
-        out = o["outcomes"]
-        yield (f"objective {o['id']} ({o['level']}) {shown(o['title'])}: {o['goals']} goal(s) in "
-               f"{o['assignments']} assignment(s); {mean}; outcomes recorded {out['recorded']}, considered for "
-               f"promotion {out['considered_for_promotion']}, promoted {out['promoted']}, retained {out['retained']}")
+        progress = o.progress
+        mean = (f"mean progress {progress.mean_percent}% over {progress.goals} goal(s) checked in on"
+                if progress.mean_percent is not None else "no goal checked in on yet")
+        out = o.outcomes
+        yield (f"objective {o.id} ({o.level}) {shown(o.title)}: {o.goals} goal(s) in "
+               f"{o.assignments} assignment(s); {mean}; outcomes recorded {out.recorded}, considered for "
+               f"promotion {out.considered_for_promotion}, promoted {out.promoted}, retained {out.retained}")
 
 
 # --- contacts -------------------------------------------------------------------------------------------------
@@ -1521,61 +1524,60 @@ def program_summary(obj: Context, workflow: str | None, start_year: int | None, 
     emit(summarise(obj.db, workflow=workflow, start_year=start_year, host=host, now=now()), as_json, _summary_lines)
 
 
-def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
+def _summary_lines(s: ProgramSummary) -> Iterable[str]:
     def share(part: int, whole: int, what: str) -> str:
         return f"{part} of {whole} {what}" + (f" ({100 * part / whole:.0f}%)" if whole else "")
 
-    yield f"assignments: {s['assignments']} (active {s['active']}, completed {s['completed']})"
-    yield from _by_workflow_lines(s["by_stage"])
-    early = s["early_returns"]
-    yield f"early returns: {early['total']} of {early['cancelled']} cancelled (" + ", ".join(
-        f"{reason} {count}" for reason, count in early["by_reason"].items()) + ")"
-    yield f"considered for promotion: {s['considered_for_promotion']}"
-    yield f"promoted: {s['promoted']}"
-    for r in s["retention"]:
-        yield f"retained at {r['months']} months: {share(r['retained'], r['due'], 'due')}; {r['recorded']} recorded"
-    contact = s["sponsor_contact"]
-    yield f"sponsor contact: {share(contact['periods_held'], contact['periods_due'], 'periods held')}"
-    checkins = s["checkin_compliance"]
-    yield f"check-ins: {share(checkins['periods_held'], checkins['periods_due'], 'periods held')}"
-    progress = s["goal_progress"]
-    if progress["mean_percent"] is None:
+    yield f"assignments: {s.assignments} (active {s.active}, completed {s.completed})"
+    yield from _by_workflow_lines(s.by_stage)
+    early = s.early_returns
+    yield f"early returns: {early.total} of {early.cancelled} cancelled (" + ", ".join(
+        f"{reason} {count}" for reason, count in early.by_reason.items()) + ")"
+    yield f"considered for promotion: {s.considered_for_promotion}"
+    yield f"promoted: {s.promoted}"
+    for r in s.retention:
+        yield f"retained at {r.months} months: {share(r.retained, r.due, 'due')}; {r.recorded} recorded"
+    contact = s.sponsor_contact
+    yield f"sponsor contact: {share(contact.periods_held, contact.periods_due, 'periods held')}"
+    checkins = s.checkin_compliance
+    yield f"check-ins: {share(checkins.periods_held, checkins.periods_due, 'periods held')}"
+    progress = s.goal_progress
+    if progress.mean_percent is None:
         yield "mean goal progress: no goal checked in on yet"
     else:
-        yield f"mean goal progress: {progress['mean_percent']}% over {progress['goals']} goal(s) checked in on"
-    yield f"open pulse alerts: {s['open_pulse_alerts']}"
-    yield from _cohort_growth_lines(s["competency_growth"])
-    for c in s["cost"] or [{"currency": None}]:
-        if c["currency"] is None:
-            yield "cost: none recorded"
-            continue
-        spent = f"cost: {c['total']} {c['currency']} for {c['assignments']} assignment(s); "
-        if c["per_retained_leader"] is None:
+        yield f"mean goal progress: {progress.mean_percent}% over {progress.goals} goal(s) checked in on"
+    yield f"open pulse alerts: {s.open_pulse_alerts}"
+    yield from _cohort_growth_lines(s.competency_growth)
+    if not s.cost:
+        yield "cost: none recorded"
+    for c in s.cost:
+        spent = f"cost: {c.total} {c.currency} for {c.assignments} assignment(s); "
+        if c.per_retained_leader is None:
             yield spent + "no leader retained yet, so no cost per leader retained"
         else:
-            yield spent + f"{c['per_retained_leader']} per leader retained ({c['retained_leaders']})"
-    yield from _objective_rollup_lines(s["objectives"])
+            yield spent + f"{c.per_retained_leader} per leader retained ({c.retained_leaders})"
+    yield from _objective_rollup_lines(s.objectives)
 
 
-def _cohort_growth_lines(growth: dict[str, Any]) -> Iterable[str]:
-    mean = "no competency rated against a baseline yet" if growth["mean_growth"] is None else \
-        f"mean {growth['mean_growth']:+.2f} over {growth['with_baseline']} rating(s)"
-    yield f"competency growth: {mean}; {growth['no_baseline']} rating(s) with no baseline"
-    for c in growth["competencies"]:
-        change = "no baseline" if c["mean_growth"] is None else f"mean {c['mean_growth']:+.2f}"
-        yield (f"  {shown(c['name'])}: {change} over {c['with_baseline']} of {c['assignments']} assignment(s)"
-               + (f" ({c['no_baseline']} with no baseline)" if c["no_baseline"] else ""))
-    yield f"impact statements: {growth['impact_statements']}"
+def _cohort_growth_lines(growth: CompetencyGrowth) -> Iterable[str]:
+    mean = "no competency rated against a baseline yet" if growth.mean_growth is None else \
+        f"mean {growth.mean_growth:+.2f} over {growth.with_baseline} rating(s)"
+    yield f"competency growth: {mean}; {growth.no_baseline} rating(s) with no baseline"
+    for c in growth.competencies:
+        change = "no baseline" if c.mean_growth is None else f"mean {c.mean_growth:+.2f}"
+        yield (f"  {shown(c.name)}: {change} over {c.with_baseline} of {c.assignments} assignment(s)"
+               + (f" ({c.no_baseline} with no baseline)" if c.no_baseline else ""))
+    yield f"impact statements: {growth.impact_statements}"
 
 
-def _by_workflow_lines(by_stage: list[dict[str, Any]]) -> Iterable[str]:
+def _by_workflow_lines(by_stage: Iterable[StageCount]) -> Iterable[str]:
     """One line per workflow: its assignments, then how many stand in each of its stages (zeros left out)."""
-    workflows: dict[str, list[dict[str, Any]]] = {}
+    workflows: dict[str, list[StageCount]] = {}
     for row in by_stage:
-        workflows.setdefault(row["workflow"], []).append(row)
+        workflows.setdefault(row.workflow, []).append(row)
     for name, rows in workflows.items():
-        total = sum(r["assignments"] for r in rows)
-        stages = ", ".join(f"{r['stage']} {r['assignments']}" for r in rows if r["assignments"]) or "none"
+        total = sum(r.assignments for r in rows)
+        stages = ", ".join(f"{r.stage} {r.assignments}" for r in rows if r.assignments) or "none"
         yield f"workflow {name}: {total} assignment(s); by stage: {stages}"
 
 
