@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.delivery.config import Settings
+    from engine.domain.workflow_diff import FieldChange
     from engine.program.logging import LogFormat
+    from engine.program.migration import Migration, WorkflowDiff
     from engine.reporting.figures import CompetencyGrowth, StageCount
     from engine.reporting.objectives import ObjectiveRollup
     from engine.reporting.summary import ProgramSummary
@@ -209,9 +211,9 @@ def init(obj: Context, as_json: bool) -> None:
     emit(report, as_json, lambda r: [f"schema at {r['schema']}"] + [
         f"workflow {w['name']} version {w['version']}" + (" installed" if w["new"] else " already installed")
         for w in r["workflows"]] + [
-        f"{len(o['assignments'])} running assignment(s) of {o['workflow']} on older versions "
-        f"({', '.join(map(str, o['assignments'][:10]))}{', ...' if len(o['assignments']) > 10 else ''}); "
-        f"to move them: {o['command']}" for o in r["on_older_versions"]])
+        f"{len(o.assignments)} running assignment(s) of {o.workflow} on older versions "
+        f"({', '.join(map(str, o.assignments[:10]))}{', ...' if len(o.assignments) > 10 else ''}); "
+        f"to move them: {o.command}" for o in r["on_older_versions"]])
 
 
 # --- workflows ------------------------------------------------------------------------------------------------
@@ -303,13 +305,17 @@ def workflow_diff(obj: Context, name: str, from_version: int, to_version: int, a
          _diff_lines)
 
 
-def _diff_lines(d: dict[str, Any]) -> Iterable[str]:
-    yield f"{d['workflow']} version {d['from']} -> {d['to']}: {len(d['changes'])} change(s)"
+def _diff_lines(d: WorkflowDiff) -> Iterable[str]:
+    yield f"{d.workflow} version {d.from_version} -> {d.to_version}: {len(d.changes)} change(s)"
     signs = {"added": "+", "removed": "-", "changed": "~"}
-    for c in d["changes"]:
-        yield f"{signs[c['change']]} {c['part']} {shown(c['key'])}"
-        for field, values in c["fields"].items():
-            yield f"    {field}: {shown(json.dumps(values['from']))} -> {shown(json.dumps(values['to']))}"
+    for c in d.changes:
+        yield f"{signs[c.change]} {c.part} {shown(c.key)}"
+        for field, values in c.fields.items():
+            yield f"    {field}: {_json_change(values)}"
+
+
+def _json_change(change: FieldChange) -> str:
+    return f"{shown(json.dumps(plain(change.before)))} -> {shown(json.dumps(plain(change.after)))}"
 
 
 @workflow.command("migrate")
@@ -332,29 +338,30 @@ def workflow_migrate(obj: Context, name: str, to_version: int, assignment_ids: t
     if dry_run:
         from engine.planning.migration_preview import preview_migration
 
-        view = preview_migration(obj.db, request, actor=obj.actor, now=now())
+        migrated: Migration = preview_migration(obj.db, request, actor=obj.actor, now=now())
     else:
-        view = migrate_workflow(obj.db, request, actor=obj.actor, now=now(), dry_run=False)
-    emit(view, as_json, _migration_lines)
+        migrated = migrate_workflow(obj.db, request, actor=obj.actor, now=now(), dry_run=False)
+    emit(migrated, as_json, _migration_lines)
 
 
-def _migration_lines(m: dict[str, Any]) -> Iterable[str]:
-    verb = "migrated" if m["applied"] else "would migrate (dry run, nothing written)"
-    yield f"{m['workflow']}: {verb} {len(m['assignments'])} assignment(s) to version {m['to_version']}"
-    for a in m["assignments"]:
-        yield f"assignment {a['assignment_id']} ({shown(a['assignee'])}): version {a['from_version']}, " \
-              f"stage {a['stage_from']} -> {a['stage_to']}"
-        yield from (f"  + task {t['key']} ({t['owner_role']}, due {t['due_on']})" for t in a["tasks_added"])
-        yield from (f"  - task {t['key']} (id {t['id']}) cancelled" for t in a["tasks_cancelled"])
-        yield from (f"  + cadence {kind}" for kind in a["cadences_started"])
-        yield from (f"  - cadence {kind}" for kind in a["cadences_stopped"])
-        yield from (f"  ~ plan.{field}: {shown(json.dumps(v['from']))} -> {shown(json.dumps(v['to']))}"
-                    for field, v in a["plan_rules"].items())
-        for label in ("notices_before", "notices_after"):
-            if label in a:
-                yield f"  {label.replace('_', ' ')} (next {m['notice_days']} days): {len(a[label])}"
-                yield from (f"    {n['at']} {n['kind']} to {shown(n['recipient'])}" for n in a[label])
-    yield from (f"skipped assignment {s['assignment_id']}: {s['reason']}" for s in m["skipped"])
+def _migration_lines(m: Migration) -> Iterable[str]:
+    from engine.planning.migration_preview import MigrationPreview, PreviewedAssignment
+
+    verb = "migrated" if m.applied else "would migrate (dry run, nothing written)"
+    yield f"{m.workflow}: {verb} {len(m.assignments)} assignment(s) to version {m.to_version}"
+    for a in m.assignments:
+        yield f"assignment {a.assignment_id} ({shown(a.assignee)}): version {a.from_version}, " \
+              f"stage {a.stage_from} -> {a.stage_to}"
+        yield from (f"  + task {t.key} ({t.owner_role}, due {t.due_on.isoformat()})" for t in a.tasks_added)
+        yield from (f"  - task {t.key} (id {t.id}) cancelled" for t in a.tasks_cancelled)
+        yield from (f"  + cadence {kind}" for kind in a.cadences_started)
+        yield from (f"  - cadence {kind}" for kind in a.cadences_stopped)
+        yield from (f"  ~ plan.{field}: {_json_change(v)}" for field, v in a.plan_rules.items())
+        if isinstance(m, MigrationPreview) and isinstance(a, PreviewedAssignment):
+            for label, notices in (("notices before", a.notices_before), ("notices after", a.notices_after)):
+                yield f"  {label} (next {m.notice_days} days): {len(notices)}"
+                yield from (f"    {n.at.isoformat()} {n.kind} to {shown(n.recipient)}" for n in notices)
+    yield from (f"skipped assignment {s.assignment_id}: {s.reason}" for s in m.skipped)
 
 
 def _read_text(file: Path) -> str:
