@@ -1352,8 +1352,9 @@ def calendar_command(obj: Context, email: str, output: Path | None, as_url: bool
     elif not as_json:
         click.echo(exported.text, nl=False)
         return
+    person = exported.person
     emit({**exported.view(), "output": None if output is None else str(output)}, as_json,
-         lambda c: [f"wrote {len(c['events'])} event(s) for {c['person']} ({c['tz']}) to {c['output']}"])
+         lambda _: [f"wrote {len(exported.events)} event(s) for {person.email} ({person.tz}) to {output}"])
 
 
 def _print_calendar_url(obj: Context, email: str, output: Path | None, as_json: bool) -> None:
@@ -1434,9 +1435,9 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
     with progress_bar("forecast", shown=not as_json) as progress:
         result = forecasting.forecast(obj.db, assignment_ids, hypothetical, now=now(), options=options,
                                       progress=progress)
-    emit(result.notice_views(), as_json, lambda rows: [*table(
-        [[str(n["assignment_id"]), n["at"], f"{n['local_time'][:16].replace('T', ' ')} {n['tz']}", n["recipient"],
-          n["kind"], n["key"]] for n in rows],
+    emit(result.notices, as_json, lambda rows: [*table(
+        [[str(n.assignment_id), n.at.isoformat(), f"{n.local_time:%Y-%m-%d %H:%M} {n.tz}", n.recipient, n.kind,
+          n.key] for n in rows],
         ["ID", "AT (UTC)", "LOCAL TIME", "RECIPIENT", "KIND", "KEY"]), "assumed:",
         *(f"  - {a}" for a in forecasting.ASSUMPTIONS)])
 
