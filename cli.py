@@ -26,10 +26,15 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.delivery.config import Settings
+    from engine.domain.workflow_diff import FieldChange
     from engine.program.assignments import AssignmentShown
     from engine.program.logging import LogFormat
+    from engine.program.migration import Migration, WorkflowDiff
     from engine.program.records import AssignmentView, RoleHolder, TaskView
     from engine.program.workflows import WorkflowShown
+    from engine.reporting.figures import CompetencyGrowth, StageCount
+    from engine.reporting.objectives import ObjectiveRollup
+    from engine.reporting.summary import ProgramSummary
 
 
 class Context:
@@ -206,9 +211,9 @@ def init(obj: Context, as_json: bool) -> None:
     emit(workflows.init(obj.db, now=now()), as_json, lambda r: [f"schema at {r.schema}"] + [
         f"workflow {w.name} version {w.version}" + (" installed" if w.new else " already installed")
         for w in r.workflows] + [
-        f"{len(o['assignments'])} running assignment(s) of {o['workflow']} on older versions "
-        f"({', '.join(map(str, o['assignments'][:10]))}{', ...' if len(o['assignments']) > 10 else ''}); "
-        f"to move them: {o['command']}" for o in r.on_older_versions])
+        f"{len(o.assignments)} running assignment(s) of {o.workflow} on older versions "
+        f"({', '.join(map(str, o.assignments[:10]))}{', ...' if len(o.assignments) > 10 else ''}); "
+        f"to move them: {o.command}" for o in r.on_older_versions])
 
 
 # --- workflows ------------------------------------------------------------------------------------------------
@@ -301,13 +306,17 @@ def workflow_diff(obj: Context, name: str, from_version: int, to_version: int, a
          _diff_lines)
 
 
-def _diff_lines(d: dict[str, Any]) -> Iterable[str]:
-    yield f"{d['workflow']} version {d['from']} -> {d['to']}: {len(d['changes'])} change(s)"
+def _diff_lines(d: WorkflowDiff) -> Iterable[str]:
+    yield f"{d.workflow} version {d.from_version} -> {d.to_version}: {len(d.changes)} change(s)"
     signs = {"added": "+", "removed": "-", "changed": "~"}
-    for c in d["changes"]:
-        yield f"{signs[c['change']]} {c['part']} {shown(c['key'])}"
-        for field, values in c["fields"].items():
-            yield f"    {field}: {shown(json.dumps(values['from']))} -> {shown(json.dumps(values['to']))}"
+    for c in d.changes:
+        yield f"{signs[c.change]} {c.part} {shown(c.key)}"
+        for field, values in c.fields.items():
+            yield f"    {field}: {_json_change(values)}"
+
+
+def _json_change(change: FieldChange) -> str:
+    return f"{shown(json.dumps(plain(change.before)))} -> {shown(json.dumps(plain(change.after)))}"
 
 
 @workflow.command("migrate")
@@ -330,29 +339,30 @@ def workflow_migrate(obj: Context, name: str, to_version: int, assignment_ids: t
     if dry_run:
         from engine.planning.migration_preview import preview_migration
 
-        view = preview_migration(obj.db, request, actor=obj.actor, now=now())
+        migrated: Migration = preview_migration(obj.db, request, actor=obj.actor, now=now())
     else:
-        view = migrate_workflow(obj.db, request, actor=obj.actor, now=now(), dry_run=False)
-    emit(view, as_json, _migration_lines)
+        migrated = migrate_workflow(obj.db, request, actor=obj.actor, now=now(), dry_run=False)
+    emit(migrated, as_json, _migration_lines)
 
 
-def _migration_lines(m: dict[str, Any]) -> Iterable[str]:
-    verb = "migrated" if m["applied"] else "would migrate (dry run, nothing written)"
-    yield f"{m['workflow']}: {verb} {len(m['assignments'])} assignment(s) to version {m['to_version']}"
-    for a in m["assignments"]:
-        yield f"assignment {a['assignment_id']} ({shown(a['assignee'])}): version {a['from_version']}, " \
-              f"stage {a['stage_from']} -> {a['stage_to']}"
-        yield from (f"  + task {t['key']} ({t['owner_role']}, due {t['due_on']})" for t in a["tasks_added"])
-        yield from (f"  - task {t['key']} (id {t['id']}) cancelled" for t in a["tasks_cancelled"])
-        yield from (f"  + cadence {kind}" for kind in a["cadences_started"])
-        yield from (f"  - cadence {kind}" for kind in a["cadences_stopped"])
-        yield from (f"  ~ plan.{field}: {shown(json.dumps(v['from']))} -> {shown(json.dumps(v['to']))}"
-                    for field, v in a["plan_rules"].items())
-        for label in ("notices_before", "notices_after"):
-            if label in a:
-                yield f"  {label.replace('_', ' ')} (next {m['notice_days']} days): {len(a[label])}"
-                yield from (f"    {n['at']} {n['kind']} to {shown(n['recipient'])}" for n in a[label])
-    yield from (f"skipped assignment {s['assignment_id']}: {s['reason']}" for s in m["skipped"])
+def _migration_lines(m: Migration) -> Iterable[str]:
+    from engine.planning.migration_preview import MigrationPreview, PreviewedAssignment
+
+    verb = "migrated" if m.applied else "would migrate (dry run, nothing written)"
+    yield f"{m.workflow}: {verb} {len(m.assignments)} assignment(s) to version {m.to_version}"
+    for a in m.assignments:
+        yield f"assignment {a.assignment_id} ({shown(a.assignee)}): version {a.from_version}, " \
+              f"stage {a.stage_from} -> {a.stage_to}"
+        yield from (f"  + task {t.key} ({t.owner_role}, due {t.due_on.isoformat()})" for t in a.tasks_added)
+        yield from (f"  - task {t.key} (id {t.id}) cancelled" for t in a.tasks_cancelled)
+        yield from (f"  + cadence {kind}" for kind in a.cadences_started)
+        yield from (f"  - cadence {kind}" for kind in a.cadences_stopped)
+        yield from (f"  ~ plan.{field}: {_json_change(v)}" for field, v in a.plan_rules.items())
+        if isinstance(m, MigrationPreview) and isinstance(a, PreviewedAssignment):
+            for label, notices in (("notices before", a.notices_before), ("notices after", a.notices_after)):
+                yield f"  {label} (next {m.notice_days} days): {len(notices)}"
+                yield from (f"    {n.at.isoformat()} {n.kind} to {shown(n.recipient)}" for n in notices)
+    yield from (f"skipped assignment {s.assignment_id}: {s.reason}" for s in m.skipped)
 
 
 def _read_text(file: Path) -> str:
@@ -1022,16 +1032,16 @@ def objective_list(obj: Context, as_json: bool) -> None:
          for o in rows], ["ID", "LEVEL", "TITLE", "OWNER", "YEAR", "GOALS"]))
 
 
-def _objective_rollup_lines(rollup: list[dict[str, Any]]) -> Iterable[str]:
+def _objective_rollup_lines(rollup: Iterable[ObjectiveRollup]) -> Iterable[str]:
     """One line per objective of `program summary`: its goals, their mean progress and the outcomes after return."""
     for o in rollup:
-        progress = o["progress"]
-        mean = (f"mean progress {progress['mean_percent']}% over {progress['goals']} goal(s) checked in on"
-                if progress["mean_percent"] is not None else "no goal checked in on yet")
-        out = o["outcomes"]
-        yield (f"objective {o['id']} ({o['level']}) {shown(o['title'])}: {o['goals']} goal(s) in "
-               f"{o['assignments']} assignment(s); {mean}; outcomes recorded {out['recorded']}, considered for "
-               f"promotion {out['considered_for_promotion']}, promoted {out['promoted']}, retained {out['retained']}")
+        progress = o.progress
+        mean = (f"mean progress {progress.mean_percent}% over {progress.goals} goal(s) checked in on"
+                if progress.mean_percent is not None else "no goal checked in on yet")
+        out = o.outcomes
+        yield (f"objective {o.id} ({o.level}) {shown(o.title)}: {o.goals} goal(s) in "
+               f"{o.assignments} assignment(s); {mean}; outcomes recorded {out.recorded}, considered for "
+               f"promotion {out.considered_for_promotion}, promoted {out.promoted}, retained {out.retained}")
 
 
 # --- contacts -------------------------------------------------------------------------------------------------
@@ -1345,8 +1355,9 @@ def calendar_command(obj: Context, email: str, output: Path | None, as_url: bool
     elif not as_json:
         click.echo(exported.text, nl=False)
         return
+    person = exported.person
     emit({**exported.view(), "output": None if output is None else str(output)}, as_json,
-         lambda c: [f"wrote {len(c['events'])} event(s) for {c['person']} ({c['tz']}) to {c['output']}"])
+         lambda _: [f"wrote {len(exported.events)} event(s) for {person.email} ({person.tz}) to {output}"])
 
 
 def _print_calendar_url(obj: Context, email: str, output: Path | None, as_json: bool) -> None:
@@ -1427,9 +1438,9 @@ def forecast(obj: Context, assignment_ids: tuple[int, ...], workflow_name: str |
     with progress_bar("forecast", shown=not as_json) as progress:
         result = forecasting.forecast(obj.db, assignment_ids, hypothetical, now=now(), options=options,
                                       progress=progress)
-    emit(result.notice_views(), as_json, lambda rows: [*table(
-        [[str(n["assignment_id"]), n["at"], f"{n['local_time'][:16].replace('T', ' ')} {n['tz']}", n["recipient"],
-          n["kind"], n["key"]] for n in rows],
+    emit(result.notices, as_json, lambda rows: [*table(
+        [[str(n.assignment_id), n.at.isoformat(), f"{n.local_time:%Y-%m-%d %H:%M} {n.tz}", n.recipient, n.kind,
+          n.key] for n in rows],
         ["ID", "AT (UTC)", "LOCAL TIME", "RECIPIENT", "KIND", "KEY"]), "assumed:",
         *(f"  - {a}" for a in forecasting.ASSUMPTIONS)])
 
@@ -1524,61 +1535,60 @@ def program_summary(obj: Context, workflow: str | None, start_year: int | None, 
     emit(summarise(obj.db, workflow=workflow, start_year=start_year, host=host, now=now()), as_json, _summary_lines)
 
 
-def _summary_lines(s: dict[str, Any]) -> Iterable[str]:
+def _summary_lines(s: ProgramSummary) -> Iterable[str]:
     def share(part: int, whole: int, what: str) -> str:
         return f"{part} of {whole} {what}" + (f" ({100 * part / whole:.0f}%)" if whole else "")
 
-    yield f"assignments: {s['assignments']} (active {s['active']}, completed {s['completed']})"
-    yield from _by_workflow_lines(s["by_stage"])
-    early = s["early_returns"]
-    yield f"early returns: {early['total']} of {early['cancelled']} cancelled (" + ", ".join(
-        f"{reason} {count}" for reason, count in early["by_reason"].items()) + ")"
-    yield f"considered for promotion: {s['considered_for_promotion']}"
-    yield f"promoted: {s['promoted']}"
-    for r in s["retention"]:
-        yield f"retained at {r['months']} months: {share(r['retained'], r['due'], 'due')}; {r['recorded']} recorded"
-    contact = s["sponsor_contact"]
-    yield f"sponsor contact: {share(contact['periods_held'], contact['periods_due'], 'periods held')}"
-    checkins = s["checkin_compliance"]
-    yield f"check-ins: {share(checkins['periods_held'], checkins['periods_due'], 'periods held')}"
-    progress = s["goal_progress"]
-    if progress["mean_percent"] is None:
+    yield f"assignments: {s.assignments} (active {s.active}, completed {s.completed})"
+    yield from _by_workflow_lines(s.by_stage)
+    early = s.early_returns
+    yield f"early returns: {early.total} of {early.cancelled} cancelled (" + ", ".join(
+        f"{reason} {count}" for reason, count in early.by_reason.items()) + ")"
+    yield f"considered for promotion: {s.considered_for_promotion}"
+    yield f"promoted: {s.promoted}"
+    for r in s.retention:
+        yield f"retained at {r.months} months: {share(r.retained, r.due, 'due')}; {r.recorded} recorded"
+    contact = s.sponsor_contact
+    yield f"sponsor contact: {share(contact.periods_held, contact.periods_due, 'periods held')}"
+    checkins = s.checkin_compliance
+    yield f"check-ins: {share(checkins.periods_held, checkins.periods_due, 'periods held')}"
+    progress = s.goal_progress
+    if progress.mean_percent is None:
         yield "mean goal progress: no goal checked in on yet"
     else:
-        yield f"mean goal progress: {progress['mean_percent']}% over {progress['goals']} goal(s) checked in on"
-    yield f"open pulse alerts: {s['open_pulse_alerts']}"
-    yield from _cohort_growth_lines(s["competency_growth"])
-    for c in s["cost"] or [{"currency": None}]:
-        if c["currency"] is None:
-            yield "cost: none recorded"
-            continue
-        spent = f"cost: {c['total']} {c['currency']} for {c['assignments']} assignment(s); "
-        if c["per_retained_leader"] is None:
+        yield f"mean goal progress: {progress.mean_percent}% over {progress.goals} goal(s) checked in on"
+    yield f"open pulse alerts: {s.open_pulse_alerts}"
+    yield from _cohort_growth_lines(s.competency_growth)
+    if not s.cost:
+        yield "cost: none recorded"
+    for c in s.cost:
+        spent = f"cost: {c.total} {c.currency} for {c.assignments} assignment(s); "
+        if c.per_retained_leader is None:
             yield spent + "no leader retained yet, so no cost per leader retained"
         else:
-            yield spent + f"{c['per_retained_leader']} per leader retained ({c['retained_leaders']})"
-    yield from _objective_rollup_lines(s["objectives"])
+            yield spent + f"{c.per_retained_leader} per leader retained ({c.retained_leaders})"
+    yield from _objective_rollup_lines(s.objectives)
 
 
-def _cohort_growth_lines(growth: dict[str, Any]) -> Iterable[str]:
-    mean = "no competency rated against a baseline yet" if growth["mean_growth"] is None else \
-        f"mean {growth['mean_growth']:+.2f} over {growth['with_baseline']} rating(s)"
-    yield f"competency growth: {mean}; {growth['no_baseline']} rating(s) with no baseline"
-    for c in growth["competencies"]:
-        change = "no baseline" if c["mean_growth"] is None else f"mean {c['mean_growth']:+.2f}"
-        yield (f"  {shown(c['name'])}: {change} over {c['with_baseline']} of {c['assignments']} assignment(s)"
-               + (f" ({c['no_baseline']} with no baseline)" if c["no_baseline"] else ""))
-    yield f"impact statements: {growth['impact_statements']}"
+def _cohort_growth_lines(growth: CompetencyGrowth) -> Iterable[str]:
+    mean = "no competency rated against a baseline yet" if growth.mean_growth is None else \
+        f"mean {growth.mean_growth:+.2f} over {growth.with_baseline} rating(s)"
+    yield f"competency growth: {mean}; {growth.no_baseline} rating(s) with no baseline"
+    for c in growth.competencies:
+        change = "no baseline" if c.mean_growth is None else f"mean {c.mean_growth:+.2f}"
+        yield (f"  {shown(c.name)}: {change} over {c.with_baseline} of {c.assignments} assignment(s)"
+               + (f" ({c.no_baseline} with no baseline)" if c.no_baseline else ""))
+    yield f"impact statements: {growth.impact_statements}"
 
 
-def _by_workflow_lines(by_stage: list[dict[str, Any]]) -> Iterable[str]:
+def _by_workflow_lines(by_stage: Iterable[StageCount]) -> Iterable[str]:
     """One line per workflow: its assignments, then how many stand in each of its stages (zeros left out)."""
-    workflows: dict[str, list[dict[str, Any]]] = {}
+    workflows: dict[str, list[StageCount]] = {}
     for row in by_stage:
-        workflows.setdefault(row["workflow"], []).append(row)
+        workflows.setdefault(row.workflow, []).append(row)
     for name, rows in workflows.items():
-        total = sum(r["assignments"] for r in rows)
-        stages = ", ".join(f"{r['stage']} {r['assignments']}" for r in rows if r["assignments"]) or "none"
+        total = sum(r.assignments for r in rows)
+        stages = ", ".join(f"{r.stage} {r.assignments}" for r in rows if r.assignments) or "none"
         yield f"workflow {name}: {total} assignment(s); by stage: {stages}"
 
 

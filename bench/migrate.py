@@ -64,7 +64,7 @@ def time_migration(url: str, count: int) -> float:
         view = migrate_workflow(db, MigrationRequest(WORKFLOW, 2, "bench"), actor=ACTOR, now=MIGRATED_AT,
                                 dry_run=False)
         elapsed = time.perf_counter() - started
-        assert len(view["assignments"]) == count, len(view["assignments"])
+        assert len(view.assignments) == count, len(view.assignments)
         # the clones carry copies of the template's chain, so only the template's own chain can verify
         assert verify_audit(db, assignment_id=1)["intact"], "audit verify failed on the migrated template"
         return elapsed

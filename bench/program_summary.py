@@ -162,7 +162,7 @@ class ServiceSummary:
         self.db = open_db(f"sqlite:///{path}")
 
     def __call__(self) -> dict[str, Any]:
-        return dict(json.loads(json.dumps(self._summary(self.db, now=NOW))))
+        return dict(json.loads(json.dumps(self._summary(self.db, now=NOW).view())))
 
     def close(self) -> None:
         self.db.dispose()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine.domain.definition import WorkflowDefinition
+from engine.domain.views import Result, plain
 
 ChangeKind = Literal["added", "removed", "changed"]
 # The parts of a workflow a diff compares, in the order it lists them.
@@ -14,17 +15,25 @@ PARTS = ("role", "stage", "task", "transition", "cadence", "reminders", "pulse",
 
 
 @dataclass(frozen=True)
-class DefinitionChange:
-    """One part of a workflow added, removed or changed; `fields` holds (before, after) of each changed field."""
+class FieldChange(Result):
+    """A field's JSON-ready value before and after a change."""
+
+    before: Any
+    after: Any
+
+    def view(self) -> dict[str, Any]:
+        # `from` is a Python keyword, so the fields cannot carry the JSON names
+        return {"from": plain(self.before), "to": plain(self.after)}
+
+
+@dataclass(frozen=True)
+class DefinitionChange(Result):
+    """One part of a workflow added, removed or changed, with each changed field."""
 
     part: str
     key: str
     change: ChangeKind
-    fields: Mapping[str, tuple[Any, Any]]
-
-    def view(self) -> dict[str, Any]:
-        return {"part": self.part, "key": self.key, "change": self.change,
-                "fields": {name: {"from": before, "to": after} for name, (before, after) in self.fields.items()}}
+    fields: Mapping[str, FieldChange]
 
 
 def diff_definitions(old: WorkflowDefinition, new: WorkflowDefinition) -> list[DefinitionChange]:
@@ -64,13 +73,14 @@ def _diff_part(part: str, old: dict[str, dict[str, Any]],
     for key, fields in new.items():
         if key not in old:
             changes.append(DefinitionChange(part, key, "added", {}))
-        elif differing := _differing(old[key], fields):
-            changes.append(DefinitionChange(part, key, "changed", differing))
+        elif changed := differing(old[key], fields):
+            changes.append(DefinitionChange(part, key, "changed", changed))
     return changes
 
 
-def _differing(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
-    return {name: (old.get(name), new.get(name)) for name in dict.fromkeys([*old, *new])
+def differing(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, FieldChange]:
+    """The fields whose values differ between `old` and `new` (a field one lacks is None there)."""
+    return {name: FieldChange(old.get(name), new.get(name)) for name in dict.fromkeys([*old, *new])
             if old.get(name) != new.get(name)}
 
 

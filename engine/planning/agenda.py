@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from engine.domain import inputs
 from engine.domain.cadences import CadenceSchedule, counted_from, in_range, range_entered_at
 from engine.domain.errors import NotFound
+from engine.domain.views import Result
 from engine.planning.ical import CalendarEvent, ContactPeriod, calendar_text, contact_event, in_date_order, task_event
 from engine.program.records import AssignmentRecord, load_records
 from engine.program.transactions import use_case_transaction
@@ -29,15 +30,27 @@ from engine.store.models import Assignment, Person, StageChange, pk
 
 
 @dataclass(frozen=True)
-class PersonCalendar:
-    """The iCalendar text for one person and a JSON-ready summary of its events."""
+class CalendarEntry(Result):
+    """One event of a calendar: a day for an all-day event, else an instant in UTC."""
+
+    uid: str
+    summary: str
+    all_day: bool
+    start: date | datetime
+
+
+@dataclass(frozen=True)
+class PersonCalendar(Result):
+    """The iCalendar text for one person and its events."""
 
     person: Person
-    events: list[dict[str, Any]]
+    events: tuple[CalendarEntry, ...]
     text: str
 
     def view(self) -> dict[str, Any]:
-        return {"person": self.person.email, "name": self.person.name, "tz": self.person.tz, "events": self.events}
+        # the person is shown by email, name and zone, and the text is the file, not part of the summary
+        return {"person": self.person.email, "name": self.person.name, "tz": self.person.tz,
+                "events": [e.view() for e in self.events]}
 
 
 def person_calendar(db: Engine, email: str, *, now: datetime) -> PersonCalendar:
@@ -66,7 +79,7 @@ def calendar_of(session: Session, person: Person, *, now: datetime) -> PersonCal
                                                  {k: at for (a, k), at in starts.items() if a == assignment_id})]
     ordered = in_date_order(events)
     name = f"Sojourn: {person.name}"
-    return PersonCalendar(person, [_event_view(e) for e in ordered], calendar_text(ordered, tz=person.tz, name=name))
+    return PersonCalendar(person, tuple(_entry(e) for e in ordered), calendar_text(ordered, tz=person.tz, name=name))
 
 
 def contact_periods(record: AssignmentRecord, history: list[StageChange], person: Person, now: datetime,
@@ -91,7 +104,7 @@ def contact_periods(record: AssignmentRecord, history: list[StageChange], person
             index += 1
 
 
-def _event_view(event: CalendarEvent) -> dict[str, Any]:
+def _entry(event: CalendarEvent) -> CalendarEntry:
     start = event.instant()
-    shown = start.astimezone(UTC).isoformat() if isinstance(start, datetime) else start.isoformat()
-    return {"uid": event.uid, "summary": event.summary, "all_day": event.tz is None, "start": shown}
+    return CalendarEntry(uid=event.uid, summary=event.summary, all_day=event.tz is None,
+                         start=start.astimezone(UTC) if isinstance(start, datetime) else start)

@@ -34,6 +34,7 @@ from engine.domain.guards import GoalFacts, earliest_day
 from engine.domain.notices import MISSED_KINDS
 from engine.domain.schedule import local_instant
 from engine.domain.tasks import TaskStatus
+from engine.domain.views import Result
 from engine.planning import planner
 from engine.program import advance, assignments, people, plans, workflows
 from engine.program.digests import gather_digests
@@ -69,21 +70,20 @@ ASSUMPTIONS = (
 
 
 @dataclass(frozen=True)
-class ForecastNotice:
-    """One notice the daemon would send: when, to whom (in which time zone), what and under which key."""
+class ForecastNotice(scratch_store.TakenNotice, Result):
+    """One notice the daemon would send: the notice taken from the queue, when, and the recipient's time zone."""
 
     at: datetime
-    recipient: str
     tz: str
-    role: str
-    kind: str
-    key: str
-    assignment_id: int
-    task_id: int | None
-    subject: str
+
+    @property
+    def local_time(self) -> datetime:
+        """`at` on the recipient's wall clock."""
+        return self.at.astimezone(ZoneInfo(self.tz))
 
     def view(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "local_time": self.at.astimezone(ZoneInfo(self.tz)).isoformat(),
+        # the local time is derived, and the JSON lists the instants first
+        return {"at": self.at.isoformat(), "local_time": self.local_time.isoformat(),
                 "tz": self.tz, "recipient": self.recipient, "role": self.role, "kind": self.kind, "key": self.key,
                 "assignment_id": self.assignment_id, "task_id": self.task_id, "subject": self.subject}
 
@@ -114,9 +114,6 @@ class Forecast:
     notices: list[ForecastNotice] = field(default_factory=list)
     stages: dict[int, list[StageEntry]] = field(default_factory=dict)  # assignment id -> entries, oldest first
     tasks: dict[int, list[TaskDue]] = field(default_factory=dict)  # assignment id -> tasks, by id
-
-    def notice_views(self) -> list[dict[str, Any]]:
-        return [n.view() for n in self.notices]
 
 
 @dataclass(frozen=True)
@@ -151,11 +148,26 @@ class Hypothetical:
     host: str = "XX"
 
     def spec(self) -> assignments.AssignmentSpec:
+        """The assignment to create; every option missing or malformed is reported at once."""
+        problems = inputs.Problems()
         if not (self.workflow and self.start and self.end):
-            raise BadInput("give assignment IDs, or --workflow NAME --start DATE --end DATE")
-        pairs = dict(inputs.stakeholder_pair(value) for value in self.stakeholders)
+            problems.check(_refuse, "give assignment IDs, or --workflow NAME --start DATE --end DATE")
+        pairs = self.stakeholder_pairs(problems)
+        problems.raise_if_any()
+        assert self.workflow
+        assert self.start
+        assert self.end
         return assignments.AssignmentSpec(self.workflow, self.assignee or "", self.home, self.host, self.start,
                                           self.end, pairs)
+
+    def stakeholder_pairs(self, problems: inputs.Problems) -> dict[str, str]:
+        """Role -> email of each --stakeholder; each malformed one is kept in `problems`."""
+        return dict(pair for value in self.stakeholders
+                    if (pair := problems.check(inputs.stakeholder_pair, value)) is not None)
+
+
+def _refuse(message: str) -> None:
+    raise BadInput(message)
 
 
 # --- entry points ------------------------------------------------------------------------------------------------
@@ -164,13 +176,18 @@ class Hypothetical:
 def forecast(db: Engine, assignment_ids: Iterable[int], hypothetical: Hypothetical, *, now: datetime,
              options: ForecastOptions = ForecastOptions(),
              progress: Callable[[int, int], None] | None = None) -> Forecast:
-    """`forecast`: of existing assignments, or of one that does not exist yet, never both in one replay."""
+    """`forecast`: of existing assignments, or of one that does not exist yet, never both in one replay; every
+    problem with how they are asked for is reported at once."""
     ids = tuple(assignment_ids)
+    problems = inputs.Problems()
     if ids and hypothetical.workflow:
-        raise BadInput("give assignment IDs or --workflow, not both")
-    if ids:
+        problems.check(_refuse, "give assignment IDs or --workflow, not both")
+        hypothetical.stakeholder_pairs(problems)
+    spec = None if ids else problems.check(hypothetical.spec)
+    problems.raise_if_any()
+    if spec is None:
         return forecast_assignments(db, ids, now=now, options=options, progress=progress)
-    return forecast_new(db, hypothetical.spec(), options=options, progress=progress)
+    return forecast_new(db, spec, options=options, progress=progress)
 
 
 def forecast_assignments(db: Engine, assignment_ids: Iterable[int], *, now: datetime,
@@ -416,10 +433,7 @@ class _Replay:
             if (row.kind in MISSED_KINDS and not self.options.missed_contacts) or \
                     (stop_at is not None and now >= stop_at):
                 continue
-            self.notices.append(ForecastNotice(
-                at=now, recipient=row.recipient,
-                tz=self.zones.get(row.recipient, "UTC"), role=row.role, kind=row.kind, key=row.key,
-                assignment_id=row.assignment_id, task_id=row.task_id, subject=row.subject))
+            self.notices.append(ForecastNotice(**vars(row), at=now, tz=self.zones.get(row.recipient, "UTC")))
 
     def _complete_due_tasks(self, now: datetime) -> set[int]:
         """Complete every task whose moment has come, in one transaction; a task cancelled meanwhile stays so."""

@@ -18,7 +18,7 @@ What moving means for one assignment:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,7 +32,8 @@ from engine.domain.definition import TaskTemplate, WorkflowDefinition
 from engine.domain.errors import BadInput, NotFound, SojournError
 from engine.domain.notices import CADENCE_KINDS, TASK_KINDS, is_plan_change_task
 from engine.domain.schedule import due_date, end_of_day, local_date, local_instant
-from engine.domain.workflow_diff import diff_definitions, diff_summary
+from engine.domain.views import Result
+from engine.domain.workflow_diff import DefinitionChange, FieldChange, diff_definitions, diff_summary, differing
 from engine.program import audit
 from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, definition_of, load_records
@@ -80,6 +81,84 @@ def _add_stage_pair(mapping: dict[str, str], pair: str) -> None:
     mapping[old.strip()] = new.strip()
 
 
+# --- the result --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskAdded(Result):
+    key: str
+    title: str
+    owner_role: str
+    owner: str | None  # email
+    due_on: date
+
+
+@dataclass(frozen=True)
+class TaskCancelled(Result):
+    id: int
+    key: str
+    title: str
+
+
+@dataclass(frozen=True)
+class MovedAssignment(Result):
+    """What migrating one assignment changes (or would change, in a dry run)."""
+
+    assignment_id: int
+    assignee: str
+    from_version: int
+    stage_from: str
+    stage_to: str
+    tasks_added: tuple[TaskAdded, ...]
+    tasks_cancelled: tuple[TaskCancelled, ...]
+    cadences_started: tuple[str, ...]
+    cadences_stopped: tuple[str, ...]
+    plan_rules: Mapping[str, FieldChange]
+
+
+@dataclass(frozen=True)
+class SkippedAssignment(Result):
+    assignment_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Migration(Result):
+    """A migration applied, or planned by a dry run (`applied` False)."""
+
+    workflow: str
+    to_version: int
+    applied: bool
+    reason: str
+    stage_mapping: Mapping[str, str]
+    assignments: tuple[MovedAssignment, ...]
+    skipped: tuple[SkippedAssignment, ...]
+
+
+@dataclass(frozen=True)
+class WorkflowDiff(Result):
+    workflow: str
+    from_version: int
+    to_version: int
+    summary: Mapping[str, Mapping[str, list[str]]]  # part -> added, removed, changed -> keys
+    changes: tuple[DefinitionChange, ...]
+
+    def view(self) -> dict[str, Any]:
+        # `from` is a Python keyword, so the versions' fields cannot carry the JSON names
+        return {"workflow": self.workflow, "from": self.from_version, "to": self.to_version,
+                "summary": self.summary, "changes": [c.view() for c in self.changes]}
+
+
+@dataclass(frozen=True)
+class OlderVersions(Result):
+    """Running assignments of a workflow on versions older than its newest, and the command that moves them."""
+
+    workflow: str
+    version: int  # the newest
+    assignments: tuple[int, ...]
+    command: str
+
+
 # --- the plan ----------------------------------------------------------------------------------------------------
 
 
@@ -93,30 +172,31 @@ class AssignmentMove:
     cancelled_tasks: list[Task] = field(default_factory=list)
     cadences_started: list[str] = field(default_factory=list)
     cadences_stopped: list[str] = field(default_factory=list)
-    plan_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> {from, to}
+    plan_rules: dict[str, FieldChange] = field(default_factory=dict)
 
     @property
     def assignment_id(self) -> int:
         return pk(self.record.assignment)
 
     def audit_details(self, target: Workflow, mapping: dict[str, str], reason: str) -> dict[str, Any]:
+        """The details of the `workflow_migrated` audit event: the document itself, as the audit chain keeps it."""
         return {"workflow": target.name, "from": self.record.workflow.version, "to": target.version,
                 "stage_from": self.record.assignment.stage, "stage_to": self.stage, "stage_mapping": mapping,
                 "reason": reason, "tasks_added": [t.key for t in self.new_tasks],
                 "tasks_cancelled": [pk(t) for t in self.cancelled_tasks],
                 "cadences_started": self.cadences_started, "cadences_stopped": self.cadences_stopped}
 
-    def view(self) -> dict[str, Any]:
+    def result(self) -> MovedAssignment:
         a = self.record.assignment
         owners = {p.id: p.email for p in self.record.stakeholders.values()}
-        return {"assignment_id": self.assignment_id, "assignee": self.record.assignee.email,
-                "from_version": self.record.workflow.version, "stage_from": a.stage, "stage_to": self.stage,
-                "tasks_added": [{"key": t.key, "title": t.title, "owner_role": t.owner_role,
-                                 "owner": owners.get(t.owner_id), "due_on": t.due_on.isoformat()}
-                                for t in self.new_tasks],
-                "tasks_cancelled": [{"id": t.id, "key": t.key, "title": t.title} for t in self.cancelled_tasks],
-                "cadences_started": self.cadences_started, "cadences_stopped": self.cadences_stopped,
-                "plan_rules": self.plan_rules}
+        return MovedAssignment(
+            assignment_id=self.assignment_id, assignee=self.record.assignee.email,
+            from_version=self.record.workflow.version, stage_from=a.stage, stage_to=self.stage,
+            tasks_added=tuple(TaskAdded(key=t.key, title=t.title, owner_role=t.owner_role,
+                                        owner=owners.get(t.owner_id), due_on=t.due_on) for t in self.new_tasks),
+            tasks_cancelled=tuple(TaskCancelled(id=pk(t), key=t.key, title=t.title) for t in self.cancelled_tasks),
+            cadences_started=tuple(self.cadences_started), cadences_stopped=tuple(self.cadences_stopped),
+            plan_rules=self.plan_rules)
 
 
 @dataclass
@@ -127,16 +207,16 @@ class MigrationPlan:
     mapping: dict[str, str]
     reason: str
     moves: list[AssignmentMove] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)  # {assignment_id, reason}
+    skipped: list[SkippedAssignment] = field(default_factory=list)
 
-    def view(self, *, applied: bool) -> dict[str, Any]:
-        return {"workflow": self.target.name, "to_version": self.target.version, "applied": applied,
-                "reason": self.reason, "stage_mapping": self.mapping,
-                "assignments": [m.view() for m in self.moves], "skipped": self.skipped}
+    def result(self, *, applied: bool) -> Migration:
+        return Migration(workflow=self.target.name, to_version=self.target.version, applied=applied,
+                         reason=self.reason, stage_mapping=self.mapping,
+                         assignments=tuple(m.result() for m in self.moves), skipped=tuple(self.skipped))
 
 
 def migrate_workflow(db: Engine, request: MigrationRequest, *, actor: str, now: datetime,
-                     dry_run: bool) -> dict[str, Any]:
+                     dry_run: bool) -> Migration:
     """Plan the migration and, unless `dry_run`, apply it: all assignments or none, in one transaction."""
     with use_case_transaction(db) as session:
         plan = plan_migration(session, request, now)
@@ -145,7 +225,7 @@ def migrate_workflow(db: Engine, request: MigrationRequest, *, actor: str, now: 
     if not dry_run:
         log.info("workflow migrated", workflow=plan.target.name, to=plan.target.version, moved=len(plan.moves),
                  actor=actor)
-    return plan.view(applied=not dry_run)
+    return plan.result(applied=not dry_run)
 
 
 def plan_migration(session: Session, request: MigrationRequest, now: datetime) -> MigrationPlan:
@@ -188,7 +268,7 @@ def _target_version(session: Session, name: str, version: int) -> Workflow:
 
 
 def _selected(session: Session, request: MigrationRequest, target: Workflow,
-              versions: dict[int, Workflow]) -> tuple[list[AssignmentRecord], list[dict[str, Any]]]:
+              versions: dict[int, Workflow]) -> tuple[list[AssignmentRecord], list[SkippedAssignment]]:
     """The running assignments to move, and those named or found that stay, with why."""
     if request.assignment_ids:
         return _named(session, request.assignment_ids, target, versions)
@@ -205,10 +285,11 @@ def _running(record: AssignmentRecord) -> bool:
 
 
 def _named(session: Session, ids: Sequence[int], target: Workflow,
-           versions: dict[int, Workflow]) -> tuple[list[AssignmentRecord], list[dict[str, Any]]]:
+           versions: dict[int, Workflow]) -> tuple[list[AssignmentRecord], list[SkippedAssignment]]:
     found = {pk(r.assignment): r for r in load_records(session, col(Assignment.id).in_(list(ids)))}
     problems = inputs.Problems()
-    moving, skipped = [], []
+    moving: list[AssignmentRecord] = []
+    skipped: list[SkippedAssignment] = []
     for assignment_id in dict.fromkeys(ids):
         record = found.get(assignment_id)
         if record is None:
@@ -220,10 +301,10 @@ def _named(session: Session, ids: Sequence[int], target: Workflow,
             problems.check(_bad, f"--to {target.version} is older than version {record.workflow.version} that "
                                  f"assignment {assignment_id} is on; a migration only moves forward")
         elif record.workflow.version == target.version:
-            skipped.append({"assignment_id": assignment_id, "reason": f"already on version {target.version}"})
+            skipped.append(SkippedAssignment(assignment_id, f"already on version {target.version}"))
         elif not _running(record):
-            skipped.append({"assignment_id": assignment_id,
-                            "reason": f"{record.assignment.stage}; finished assignments are never migrated"})
+            skipped.append(SkippedAssignment(assignment_id,
+                                             f"{record.assignment.stage}; finished assignments are never migrated"))
         else:
             moving.append(record)
     problems.raise_if_any()
@@ -294,12 +375,10 @@ def _move(record: AssignmentRecord, target: Workflow, mapping: dict[str, str], n
     return move
 
 
-def _plan_rule_changes(old: WorkflowDefinition, new: WorkflowDefinition) -> dict[str, dict[str, Any]]:
+def _plan_rule_changes(old: WorkflowDefinition, new: WorkflowDefinition) -> dict[str, FieldChange]:
     """The plan rules in force from the migration on that differ from the old version's (none: None)."""
-    before = old.plan.model_dump(mode="json") if old.plan else {}
-    after = new.plan.model_dump(mode="json") if new.plan else {}
-    return {name: {"from": before.get(name), "to": after.get(name)} for name in dict.fromkeys([*before, *after])
-            if before.get(name) != after.get(name)}
+    return differing(old.plan.model_dump(mode="json") if old.plan else {},
+                     new.plan.model_dump(mode="json") if new.plan else {})
 
 
 def _new_task(record: AssignmentRecord, definition: WorkflowDefinition, template: TaskTemplate, stage: str,
@@ -366,19 +445,19 @@ def _cancel_dropped_tasks(connection: Connection, moves: Sequence[AssignmentMove
 # --- what to tell an administrator -------------------------------------------------------------------------------
 
 
-def diff_workflow(db: Engine, name: str, *, from_version: int, to_version: int) -> dict[str, Any]:
+def diff_workflow(db: Engine, name: str, *, from_version: int, to_version: int) -> WorkflowDiff:
     """What version `to_version` of workflow `name` adds, removes and changes against `from_version`."""
     with use_case_transaction(db) as session:
         old = _target_version(session, name, from_version)
         new = _target_version(session, name, to_version)
         changes = diff_definitions(definition_of(old), definition_of(new))
-    return {"workflow": name, "from": from_version, "to": to_version, "summary": diff_summary(changes),
-            "changes": [c.view() for c in changes]}
+    return WorkflowDiff(workflow=name, from_version=from_version, to_version=to_version,
+                        summary=diff_summary(changes), changes=tuple(changes))
 
 
-def assignments_on_older_versions(db: Engine, names: Iterable[str]) -> list[dict[str, Any]]:
+def assignments_on_older_versions(db: Engine, names: Iterable[str]) -> list[OlderVersions]:
     """Per workflow of `names`: running assignments on versions older than the newest, and how to move them."""
-    found = []
+    found: list[OlderVersions] = []
     with use_case_transaction(db) as session:
         for name in names:
             latest = lookups.latest_workflow(session, name)
@@ -389,9 +468,9 @@ def assignments_on_older_versions(db: Engine, names: Iterable[str]) -> list[dict
             records = [r for r in load_records(session, col(Assignment.workflow_id).in_(list(older)))
                        if _running(r)] if older else []
             if records:
-                found.append({"workflow": name, "version": latest.version,
-                              "assignments": [pk(r.assignment) for r in records],
-                              "command": f"sojourn workflow migrate {name} --to {latest.version} "
-                                         "--reason TEXT --dry-run"})
+                found.append(OlderVersions(workflow=name, version=latest.version,
+                                           assignments=tuple(pk(r.assignment) for r in records),
+                                           command=f"sojourn workflow migrate {name} --to {latest.version} "
+                                                   "--reason TEXT --dry-run"))
     return found
 

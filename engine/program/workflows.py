@@ -12,7 +12,7 @@ from sqlmodel import Session
 from engine.domain.definition import WorkflowDefinition, parse_definition
 from engine.domain.errors import NotFound
 from engine.domain.views import Result
-from engine.program.migration import assignments_on_older_versions
+from engine.program.migration import OlderVersions, assignments_on_older_versions
 from engine.program.records import definition_of, lifecycle_of
 from engine.program.transactions import use_case_transaction as _transaction
 from engine.store import lookups
@@ -36,7 +36,7 @@ class InitReport(Result):
     schema_before: str | None
     schema: str
     workflows: tuple[InstalledWorkflow, ...]
-    on_older_versions: tuple[dict[str, Any], ...]
+    on_older_versions: tuple[OlderVersions, ...]
 
 
 def init(db: Engine, *, now: datetime) -> InitReport:

@@ -2,7 +2,7 @@
 
 `program_report` is the use case: it reads the selected assignments with one query per table
 (`engine.store.report_queries`) and hands the rows to `compute_report`, a pure function of rows and `now`. The result
-is one JSON-ready document; `engine.reporting.render` turns it into a table, CSV or a self-contained HTML page.
+is a `ProgramReport`; `engine.reporting.render` turns it into JSON, a table, CSV or a self-contained HTML page.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -25,9 +24,10 @@ from engine.domain.definition import Cadence, WorkflowDefinition
 from engine.domain.errors import BadInput, NotFound
 from engine.domain.inputs import OUTCOME_MONTHS
 from engine.domain.notices import RECORDED_CADENCES
+from engine.domain.views import Result
 from engine.program.records import definition_of
 from engine.program.transactions import use_case_transaction
-from engine.reporting.objectives import objective_rollup
+from engine.reporting.objectives import ObjectiveRollup, objective_rollup
 from engine.store import objective_queries, program_queries, report_queries
 from engine.store.models import pk
 from engine.store.objective_queries import ObjectiveRow
@@ -54,6 +54,146 @@ class ReportRows:
     competency_ratings: list[CompetencyRatingRow] = field(default_factory=list)  # rated in those outcomes
 
 
+@dataclass(frozen=True)
+class ReportFilters(Result):
+    """The filters a report or summary was made with, as checked (None: not filtered on)."""
+
+    workflow: str | None
+    start_year: int | None
+    host: str | None
+
+
+@dataclass(frozen=True)
+class StageCount(Result):
+    workflow: str
+    stage: str
+    assignments: int
+
+
+@dataclass(frozen=True)
+class StageDuration(Result):
+    workflow: str
+    stage: str
+    stays: int
+    median_days: float | None
+    p90_days: float | None
+
+
+@dataclass(frozen=True)
+class OverdueOwner(Result):
+    owner: str  # email
+    name: str
+    role: str
+    tasks: int
+    assignments: int
+    oldest_due_on: date
+
+
+@dataclass(frozen=True)
+class ContactCompliance(Result):
+    assignment_id: int
+    assignee: str
+    kind: str
+    periods_held: int
+    periods_due: int
+    rate: float | None  # None when no period is due yet
+
+
+@dataclass(frozen=True)
+class Repatriation(Result):
+    assignment_id: int
+    assignee: str
+    name: str
+    home: str
+    host: str
+    stage: str
+    end: date
+    days_left: int
+
+
+@dataclass(frozen=True)
+class Cancellation(Result):
+    assignment_id: int
+    assignee: str
+    from_stage: str | None
+    on: date | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class RecordedOutcome(Result):
+    assignment_id: int
+    assignee: str
+    months: int
+    retained: bool
+    considered_for_promotion: bool
+    promoted_to: str | None
+
+
+@dataclass(frozen=True)
+class RetentionAt(Result):
+    months: int
+    recorded: int
+    retained: int
+    rate: float | None
+
+
+@dataclass(frozen=True)
+class CompetencyRating(Result):
+    assignment_id: int
+    months: int
+    baseline: int | None
+    after: int
+    growth: int | None
+
+
+@dataclass(frozen=True)
+class GrowthOf(Result):
+    """One competency's growth over the cohort."""
+
+    name: str
+    assignments: int
+    with_baseline: int
+    no_baseline: int
+    mean_growth: float | None
+    ratings: tuple[CompetencyRating, ...]
+
+
+@dataclass(frozen=True)
+class CompetencyGrowth(Result):
+    competencies: tuple[GrowthOf, ...]
+    with_baseline: int
+    no_baseline: int
+    mean_growth: float | None
+    impact_statements: int
+
+
+@dataclass(frozen=True)
+class Outcomes(Result):
+    completed: int
+    cancelled: int
+    cancellations: tuple[Cancellation, ...]
+    recorded: tuple[RecordedOutcome, ...]
+    retention: tuple[RetentionAt, ...]
+    considered_for_promotion: int
+    promoted: int
+    competency_growth: CompetencyGrowth
+
+
+@dataclass(frozen=True)
+class ProgramReport(Result):
+    as_of: datetime
+    filters: ReportFilters
+    assignments: int
+    pipeline: tuple[StageCount, ...]
+    stage_durations: tuple[StageDuration, ...]
+    overdue: tuple[OverdueOwner, ...]
+    contact_compliance: tuple[ContactCompliance, ...]
+    upcoming_repatriations: tuple[Repatriation, ...]
+    outcomes: Outcomes
+    objectives: tuple[ObjectiveRollup, ...]
+
+
 def check_filter(*, workflow: str | None, start_year: int | None, host: str | None) -> AssignmentFilter:
     """The filter as typed, checked: a malformed value is a BadInput (exit 2)."""
     if start_year is not None and not inputs.MIN_YEAR <= start_year <= inputs.MAX_YEAR:
@@ -64,7 +204,7 @@ def check_filter(*, workflow: str | None, start_year: int | None, host: str | No
 
 def program_report(db: Engine, *, workflow: str | None = None, start_year: int | None = None,
                    host: str | None = None, now: datetime,
-                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[int, int], None] | None = None) -> ProgramReport:
     """The report over the assignments the filters select, as of `now`, in one read transaction.
 
     `progress(done, total)` is told of its two halves: reading the rows, then computing the figures.
@@ -95,24 +235,22 @@ def program_report(db: Engine, *, workflow: str | None = None, start_year: int |
 # --- the figures ------------------------------------------------------------------------------------------------
 
 
-def compute_report(rows: ReportRows, selection: AssignmentFilter, now: datetime) -> dict[str, Any]:
-    """Every figure of the report, from rows alone: the same rows and `now` always give the same document."""
+def compute_report(rows: ReportRows, selection: AssignmentFilter, now: datetime) -> ProgramReport:
+    """Every figure of the report, from rows alone: the same rows and `now` always give the same report."""
     history: dict[int, list[TransitionRow]] = defaultdict(list)
     for step in rows.transitions:
         history[step.assignment_id].append(step)
     orders = stage_orders(rows, selection)
-    return {
-        "as_of": now.isoformat(),
-        "filters": {"workflow": selection.workflow, "start_year": selection.start_year, "host": selection.host},
-        "assignments": len(rows.assignments),
-        "pipeline": pipeline(rows, orders),
-        "stage_durations": stage_durations(rows, history, orders),
-        "overdue": overdue_by_owner(rows.overdue_tasks),
-        "contact_compliance": contact_compliance(rows, history, now),
-        "upcoming_repatriations": upcoming_repatriations(rows, now),
-        "outcomes": outcomes(rows, history),
-        "objectives": objective_rollup(rows.objectives, rows.objective_links, rows.goal_progress, rows.outcomes),
-    }
+    return ProgramReport(
+        as_of=now, filters=filters_of(selection), assignments=len(rows.assignments),
+        pipeline=pipeline(rows, orders), stage_durations=stage_durations(rows, history, orders),
+        overdue=overdue_by_owner(rows.overdue_tasks), contact_compliance=contact_compliance(rows, history, now),
+        upcoming_repatriations=upcoming_repatriations(rows, now), outcomes=outcomes(rows, history),
+        objectives=objective_rollup(rows.objectives, rows.objective_links, rows.goal_progress, rows.outcomes))
+
+
+def filters_of(selection: AssignmentFilter) -> ReportFilters:
+    return ReportFilters(workflow=selection.workflow, start_year=selection.start_year, host=selection.host)
 
 
 def stage_orders(rows: ReportRows, selection: AssignmentFilter) -> dict[str, list[str]]:
@@ -136,11 +274,11 @@ def stage_orders(rows: ReportRows, selection: AssignmentFilter) -> dict[str, lis
     return orders
 
 
-def pipeline(rows: ReportRows, stage_orders: dict[str, list[str]]) -> list[dict[str, Any]]:
+def pipeline(rows: ReportRows, stage_orders: dict[str, list[str]]) -> tuple[StageCount, ...]:
     """How many assignments stand in each stage, every stage of each workflow listed (zero included)."""
     counts = Counter((rows.workflows[a.workflow_id][0], a.stage) for a in rows.assignments)
-    return [{"workflow": name, "stage": stage, "assignments": counts[(name, stage)]}
-            for name, stages in stage_orders.items() for stage in stages]
+    return tuple(StageCount(workflow=name, stage=stage, assignments=counts[(name, stage)])
+                 for name, stages in stage_orders.items() for stage in stages)
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -164,7 +302,7 @@ def stage_stays(history: Iterable[TransitionRow]) -> list[tuple[str, float]]:
 
 
 def stage_durations(rows: ReportRows, history: dict[int, list[TransitionRow]],
-                    stage_orders: dict[str, list[str]]) -> list[dict[str, Any]]:
+                    stage_orders: dict[str, list[str]]) -> tuple[StageDuration, ...]:
     """Median and 90th percentile of the days spent in each stage, over stays that have ended.
 
     Final stages (nothing leaves them) have no stays and are not listed; a stage nobody has left yet is listed with
@@ -178,30 +316,30 @@ def stage_durations(rows: ReportRows, history: dict[int, list[TransitionRow]],
         name = rows.workflows[a.workflow_id][0]
         for stage, spent in stage_stays(history.get(a.id, [])):
             days[(name, stage)].append(spent)
-    return [{"workflow": name, "stage": stage, "stays": len(days[(name, stage)]),
-             "median_days": _rounded(median(days[(name, stage)])),
-             "p90_days": _rounded(percentile(days[(name, stage)], 0.9))}
-            for name, stages in stage_orders.items() for stage in stages if stage not in final[name]]
+    return tuple(StageDuration(workflow=name, stage=stage, stays=len(days[(name, stage)]),
+                               median_days=_rounded(median(days[(name, stage)])),
+                               p90_days=_rounded(percentile(days[(name, stage)], 0.9)))
+                 for name, stages in stage_orders.items() for stage in stages if stage not in final[name])
 
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def overdue_by_owner(tasks: Iterable[OverdueTaskRow]) -> list[dict[str, Any]]:
+def overdue_by_owner(tasks: Iterable[OverdueTaskRow]) -> tuple[OverdueOwner, ...]:
     """Overdue open tasks counted by owner and the role they own them in, most first."""
     groups: dict[tuple[str, str], list[OverdueTaskRow]] = defaultdict(list)
     for task in tasks:
         groups[(task.owner_email, task.owner_role)].append(task)
-    found = [{"owner": email, "name": group[0].owner_name, "role": role, "tasks": len(group),
-              "assignments": len({t.assignment_id for t in group}),
-              "oldest_due_on": min(t.due_on for t in group).isoformat()}
+    found = [OverdueOwner(owner=email, name=group[0].owner_name, role=role, tasks=len(group),
+                          assignments=len({t.assignment_id for t in group}),
+                          oldest_due_on=min(t.due_on for t in group))
              for (email, role), group in groups.items()]
-    return sorted(found, key=lambda g: (-g["tasks"], g["oldest_due_on"], g["owner"], g["role"]))
+    return tuple(sorted(found, key=lambda g: (-g.tasks, g.oldest_due_on, g.owner, g.role)))
 
 
 def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]],
-                       now: datetime) -> list[dict[str, Any]]:
+                       now: datetime) -> tuple[ContactCompliance, ...]:
     """For each assignment and cadence it has entered: periods held out of periods due, as the daemon counts them.
 
     Periods are anchored on the day the assignment entered the cadence's stages (in the assignee's zone), as
@@ -212,7 +350,7 @@ def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]]
     logged: dict[tuple[int, str], list[date]] = defaultdict(list)
     for contact in rows.contacts:
         logged[(contact.assignment_id, contact.kind)].append(contact.on)
-    found = []
+    found: list[ContactCompliance] = []
     stages_of: dict[tuple[int, str], frozenset[str]] = {}
     for a in rows.assignments:
         definition = rows.workflows[a.workflow_id][2]
@@ -226,10 +364,10 @@ def contact_compliance(rows: ReportRows, history: dict[int, list[TransitionRow]]
             if counted is None:
                 continue
             held, due = counted
-            found.append({"assignment_id": a.id, "assignee": a.assignee_email, "kind": cadence.kind,
-                          "periods_held": held, "periods_due": due,
-                          "rate": round(held / due, 3) if due else None})
-    return found
+            found.append(ContactCompliance(assignment_id=a.id, assignee=a.assignee_email, kind=cadence.kind,
+                                           periods_held=held, periods_due=due,
+                                           rate=round(held / due, 3) if due else None))
+    return tuple(found)
 
 
 def periods_held_and_due(assignment: AssignmentRow, definition: WorkflowDefinition, cadence: Cadence,
@@ -266,18 +404,18 @@ def _time_in_stages(history: Sequence[TransitionRow],
     return history[entry].at, left
 
 
-def upcoming_repatriations(rows: ReportRows, now: datetime) -> list[dict[str, Any]]:
+def upcoming_repatriations(rows: ReportRows, now: datetime) -> tuple[Repatriation, ...]:
     """Assignments still running whose end date falls within the next REPATRIATION_WINDOW_DAYS, soonest first."""
     today = now.date()
     horizon = today + timedelta(days=REPATRIATION_WINDOW_DAYS)
-    found = [{"assignment_id": a.id, "assignee": a.assignee_email, "name": a.assignee_name, "home": a.home,
-              "host": a.host, "stage": a.stage, "end": a.end.isoformat(), "days_left": (a.end - today).days}
+    found = [Repatriation(assignment_id=a.id, assignee=a.assignee_email, name=a.assignee_name, home=a.home,
+                          host=a.host, stage=a.stage, end=a.end, days_left=(a.end - today).days)
              for a in rows.assignments
              if today <= a.end <= horizon and not rows.workflows[a.workflow_id][2].is_terminal(a.stage)]
-    return sorted(found, key=lambda r: (r["end"], r["assignment_id"]))
+    return tuple(sorted(found, key=lambda r: (r.end, r.assignment_id)))
 
 
-def outcomes(rows: ReportRows, history: dict[int, list[TransitionRow]]) -> dict[str, Any]:
+def outcomes(rows: ReportRows, history: dict[int, list[TransitionRow]]) -> Outcomes:
     """How assignments ended and what became of the leaders after return.
 
     An assignment has ended when it stands in a final stage; it was cancelled when the workflow asks a reason for
@@ -287,7 +425,7 @@ def outcomes(rows: ReportRows, history: dict[int, list[TransitionRow]]) -> dict[
     due but not recorded yet.
     """
     completed = 0
-    cancellations = []
+    cancellations: list[Cancellation] = []
     for a in rows.assignments:
         definition = rows.workflows[a.workflow_id][2]
         if not definition.is_terminal(a.stage):
@@ -296,25 +434,26 @@ def outcomes(rows: ReportRows, history: dict[int, list[TransitionRow]]) -> dict[
             completed += 1
             continue
         last = history[a.id][-1] if history.get(a.id) else None
-        cancellations.append({"assignment_id": a.id, "assignee": a.assignee_email,
-                              "from_stage": last.from_stage if last else None,
-                              "on": last.at.date().isoformat() if last else None,
-                              "reason": last.reason if last else None})
+        cancellations.append(Cancellation(assignment_id=a.id, assignee=a.assignee_email,
+                                          from_stage=last.from_stage if last else None,
+                                          on=last.at.date() if last else None,
+                                          reason=last.reason if last else None))
     assignees = {a.id: a.assignee_email for a in rows.assignments}
     recorded = sorted(rows.outcomes, key=lambda o: (o.assignment_id, o.months))
-    return {"completed": completed, "cancelled": len(cancellations), "cancellations": cancellations,
-            "recorded": [{"assignment_id": o.assignment_id, "assignee": assignees[o.assignment_id],
-                          "months": o.months, "retained": o.retained,
-                          "considered_for_promotion": o.considered_for_promotion, "promoted_to": o.promoted_to}
-                         for o in recorded],
-            "retention": [_retention_at(months, [o for o in recorded if o.months == months])
-                          for months in OUTCOME_MONTHS],
-            "considered_for_promotion": len({o.assignment_id for o in recorded if o.considered_for_promotion}),
-            "promoted": len({o.assignment_id for o in recorded if o.promoted_to is not None}),
-            "competency_growth": competency_growth(recorded, rows.competency_ratings)}
+    return Outcomes(
+        completed=completed, cancelled=len(cancellations), cancellations=tuple(cancellations),
+        recorded=tuple(RecordedOutcome(assignment_id=o.assignment_id, assignee=assignees[o.assignment_id],
+                                       months=o.months, retained=o.retained,
+                                       considered_for_promotion=o.considered_for_promotion,
+                                       promoted_to=o.promoted_to) for o in recorded),
+        retention=tuple(_retention_at(months, [o for o in recorded if o.months == months])
+                        for months in OUTCOME_MONTHS),
+        considered_for_promotion=len({o.assignment_id for o in recorded if o.considered_for_promotion}),
+        promoted=len({o.assignment_id for o in recorded if o.promoted_to is not None}),
+        competency_growth=competency_growth(recorded, rows.competency_ratings))
 
 
-def competency_growth(outcomes: Iterable[OutcomeRow], ratings: Iterable[CompetencyRatingRow]) -> dict[str, Any]:
+def competency_growth(outcomes: Iterable[OutcomeRow], ratings: Iterable[CompetencyRatingRow]) -> CompetencyGrowth:
     """Growth per competency over the cohort, and how many outcomes state a business impact.
 
     Each assignment counts once per competency, with its latest rating after return (24 months over 12). Its growth
@@ -328,25 +467,28 @@ def competency_growth(outcomes: Iterable[OutcomeRow], ratings: Iterable[Competen
     by_name: dict[str, list[CompetencyRatingRow]] = defaultdict(list)
     for (_, key), rating in sorted(latest.items()):
         by_name[key].append(rating)
-    competencies = [_growth_of(found) for _, found in sorted(by_name.items())]
+    competencies = tuple(_growth_of(found) for _, found in sorted(by_name.items()))
     growths = [r.after - r.before for r in latest.values() if r.before is not None]
-    return {"competencies": competencies, "with_baseline": len(growths), "no_baseline": len(latest) - len(growths),
-            "mean_growth": _mean_growth(growths), "impact_statements": sum(o.impact is not None for o in outcomes)}
+    return CompetencyGrowth(competencies=competencies, with_baseline=len(growths),
+                            no_baseline=len(latest) - len(growths), mean_growth=_mean_growth(growths),
+                            impact_statements=sum(o.impact is not None for o in outcomes))
 
 
-def _growth_of(ratings: Sequence[CompetencyRatingRow]) -> dict[str, Any]:
+def _growth_of(ratings: Sequence[CompetencyRatingRow]) -> GrowthOf:
     growths = [r.after - r.before for r in ratings if r.before is not None]
-    return {"name": ratings[0].name, "assignments": len(ratings), "with_baseline": len(growths),
-            "no_baseline": len(ratings) - len(growths), "mean_growth": _mean_growth(growths),
-            "ratings": [{"assignment_id": r.assignment_id, "months": r.months, "baseline": r.before, "after": r.after,
-                         "growth": None if r.before is None else r.after - r.before} for r in ratings]}
+    return GrowthOf(name=ratings[0].name, assignments=len(ratings), with_baseline=len(growths),
+                    no_baseline=len(ratings) - len(growths), mean_growth=_mean_growth(growths),
+                    ratings=tuple(CompetencyRating(assignment_id=r.assignment_id, months=r.months, baseline=r.before,
+                                                   after=r.after,
+                                                   growth=None if r.before is None else r.after - r.before)
+                                  for r in ratings))
 
 
 def _mean_growth(growths: Sequence[int]) -> float | None:
     return round(statistics.fmean(growths), 2) if growths else None
 
 
-def _retention_at(months: int, recorded: Sequence[OutcomeRow]) -> dict[str, Any]:
+def _retention_at(months: int, recorded: Sequence[OutcomeRow]) -> RetentionAt:
     kept = sum(o.retained for o in recorded)
-    return {"months": months, "recorded": len(recorded), "retained": kept,
-            "rate": round(kept / len(recorded), 3) if recorded else None}
+    return RetentionAt(months=months, recorded=len(recorded), retained=kept,
+                       rate=round(kept / len(recorded), 3) if recorded else None)

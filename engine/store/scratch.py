@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Engine, Table, func, insert, select, text, update
 from sqlmodel import Session, SQLModel, col
@@ -132,8 +133,10 @@ def _utc(instant: datetime | str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class TakenNotice(NamedTuple):
-    """What a replay keeps of a notice it took: the columns a forecast lists."""
+@dataclass(frozen=True)
+class TakenNotice:
+    """What a replay keeps of a notice it took: the columns a forecast lists (a forecast's notice adds when and in
+    which zone)."""
 
     recipient: str
     role: str
@@ -151,7 +154,7 @@ def take_deliverable(session: Session, now: datetime) -> list[TakenNotice]:
     Plain rows of the columns a forecast lists, not tracked objects: a replay takes tens of thousands.
     """
     outbox = _table("outbox")
-    statement = (select(outbox.c.id, *(outbox.c[name] for name in TakenNotice._fields))
+    statement = (select(outbox.c.id, *(outbox.c[f.name] for f in fields(TakenNotice)))
                  .where(outbox.c.status.in_(("pending", "failed")), outbox.c.next_attempt_at <= now)
                  .order_by(outbox.c.next_attempt_at, outbox.c.id))
     rows = session.execute(statement).all()

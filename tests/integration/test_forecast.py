@@ -291,3 +291,18 @@ def test_forecast_refuses_with_error_line_when_asked_wrongly(on_db: Sojourn, arg
     assert outcome.stderr.startswith("Error:")
     assert message in outcome.stderr
     assert "Traceback" not in outcome.stderr
+
+
+@pytest.mark.parametrize(("args", "messages"), [
+    (["forecast", "--workflow", "leadership-development", "--stakeholder", "coach", "--stakeholder", "=a@b.example"],
+     ["give assignment IDs, or --workflow", "--stakeholder 'coach'", "--stakeholder '=a@b.example'"]),
+    (["forecast", "1", "--workflow", "leadership-development", "--stakeholder", "coach"],
+     ["not both", "--stakeholder 'coach'"]),
+])
+def test_forecast_lists_every_problem_of_how_it_is_asked_for_at_once(on_db: Sojourn, args: list[str],
+                                                                    messages: list[str]) -> None:
+    """Missing options, IDs given with --workflow and each malformed --stakeholder come in one error, exit 2."""
+    outcome = on_db(*args)
+    assert outcome.code == 2
+    assert outcome.stderr.startswith("Error:")
+    assert all(message in outcome.stderr for message in messages), outcome.stderr

@@ -112,7 +112,7 @@ def _outbox(db: Engine, *kinds: str) -> list[Outbox]:
 def test_diff_lists_the_cadences_and_rules_the_current_version_adds(db: Engine) -> None:
     """The diff from the pilot to the current version adds the check-in and pulse cadences, pulse and plan rules."""
     pilot, current = _pilot_then_current(db)
-    diff = migration.diff_workflow(db, NAME, from_version=pilot, to_version=current)
+    diff = migration.diff_workflow(db, NAME, from_version=pilot, to_version=current).view()
     assert diff["summary"]["cadence"] == {"added": ["checkin", "pulse"], "removed": [], "changed": []}
     assert diff["summary"]["plan"]["added"] == ["plan"]
     assert diff["summary"]["pulse"]["added"] == ["pulse"]
@@ -130,7 +130,7 @@ def test_dry_run_lists_new_cadences_and_next_notices_and_writes_nothing(db: Engi
     """A dry run shows the cadences that start and the next 90 days' notices before and after; nothing changes."""
     assignment_id, pilot, current = _pilot_assignment(db, spec)
     before = snapshot(db_url)
-    view = preview_migration(db, _request(current), actor="admin", now=MIGRATED)
+    view = preview_migration(db, _request(current), actor="admin", now=MIGRATED).view()
     assert snapshot(db_url) == before
     [move] = view["assignments"]
     assert (move["assignment_id"], move["from_version"], move["stage_to"]) == (assignment_id, pilot, "coaching")
@@ -198,8 +198,8 @@ def test_an_assignment_already_on_the_version_is_skipped_and_finished_ones_never
     on_current = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     view = migrate_workflow(db, _request(current, assignment_ids=(assignment_id, on_current, cancelled)),
                             actor="admin", now=MIGRATED, dry_run=False)
-    assert [m["assignment_id"] for m in view["assignments"]] == [assignment_id]
-    assert [s["assignment_id"] for s in view["skipped"]] == [on_current, cancelled]
+    assert [m.assignment_id for m in view.assignments] == [assignment_id]
+    assert [s.assignment_id for s in view.skipped] == [on_current, cancelled]
     assert assignments.show_assignment(db, cancelled, now=MIGRATED).workflow_version == pilot
 
 
@@ -249,11 +249,11 @@ def test_renamed_stage_is_refused_without_a_mapping_and_moves_with_it(db: Engine
 
         view = migrate_workflow(db, _request(renamed, stage_map=("coaching=coaching_abroad",)), actor="admin",
                                 now=MIGRATED, dry_run=False)
-        [move] = view["assignments"]
-        assert move["stage_to"] == "coaching_abroad"
-        assert [t["key"] for t in move["tasks_cancelled"]] == ["mid_assignment_review"]
-        assert [(t["key"], t["due_on"]) for t in move["tasks_added"]] == [
-            ("quarterly_review", (MIGRATED.date() + timedelta(days=3)).isoformat())]  # entry + 30 days has passed
+        [move] = view.assignments
+        assert move.stage_to == "coaching_abroad"
+        assert [t.key for t in move.tasks_cancelled] == ["mid_assignment_review"]
+        assert [(t.key, t.due_on) for t in move.tasks_added] == [
+            ("quarterly_review", MIGRATED.date() + timedelta(days=3))]  # entry + 30 days has passed
         _sweep_until(db, MIGRATED + timedelta(days=60), clock)
 
     with transaction(db) as session:

@@ -71,7 +71,7 @@ def test_retention_counts_those_whose_milestone_came_or_whose_outcome_is_recorde
     recorded = [_outcome(1, 12, True), _outcome(3, 12, False), _outcome(4, 12, True), _outcome(4, 24, True)]
     found = summary.retention(assignments, {1, 2, 3, 4}, recorded, NOW)
     # 12 months: 1 (2026-03-01 has come), 3 (recorded early), 4; not 2 (2026-03-03); 24 months: only 4
-    assert [(r["months"], r["due"], r["recorded"], r["retained"]) for r in found] == [(12, 3, 3, 2), (24, 1, 1, 1)]
+    assert [(r.months, r.due, r.recorded, r.retained) for r in found] == [(12, 3, 3, 2), (24, 1, 1, 1)]
 
 
 def test_retained_leaders_follow_the_latest_outcome() -> None:
@@ -84,7 +84,7 @@ def test_cost_per_retained_leader_divides_each_currencys_total_by_its_leaders_re
     """Every costed assignment counts toward the total; the total is divided by the leaders retained among them."""
     assignments = [_assignment(1, date(2024, 1, 1), "100000", "EUR"), _assignment(2, date(2024, 1, 1), "50000", "EUR"),
                    _assignment(3, date(2024, 1, 1), "70000", "USD"), _assignment(4, date(2024, 1, 1))]
-    assert summary.cost_per_retained_leader(assignments, {1, 4}) == [
+    assert [c.view() for c in summary.cost_per_retained_leader(assignments, {1, 4})] == [
         {"currency": "EUR", "assignments": 2, "total": "150000.00", "retained_leaders": 1,
          "per_retained_leader": "150000.00"},
         {"currency": "USD", "assignments": 1, "total": "70000.00", "retained_leaders": 0,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pytest
 
@@ -36,7 +35,7 @@ def _rows(stage: str, history: list[TransitionRow], contacts: list[date] | None 
                               contacts=[ContactRow(1, "sponsor_contact", day) for day in contacts or []])
 
 
-def _report(rows: figures.ReportRows, on: date) -> dict[str, Any]:
+def _report(rows: figures.ReportRows, on: date) -> figures.ProgramReport:
     return figures.compute_report(rows, AssignmentFilter(), _noon(on))
 
 
@@ -69,11 +68,11 @@ def test_contact_periods_are_due_after_grace_and_held_by_a_contact_inside_them()
                        ("interviews", "orientation", date(2026, 1, 31), None))
     rows = _rows("orientation", history, contacts=[date(2026, 2, 27), date(2026, 3, 31)])
     # periods: 01-31..02-27 (checked 03-07), 02-28..03-30 (checked 04-07), 03-31..04-29 (checked 05-07)
-    by_day = {on: _report(rows, on)["contact_compliance"] for on in (date(2026, 3, 6), date(2026, 3, 7),
+    by_day = {on: _report(rows, on).contact_compliance for on in (date(2026, 3, 6), date(2026, 3, 7),
                                                                      date(2026, 4, 7), date(2026, 5, 7))}
-    assert [(c[0]["periods_held"], c[0]["periods_due"]) for c in by_day.values()] == [(0, 0), (1, 1), (1, 2), (2, 3)]
-    assert by_day[date(2026, 3, 6)][0]["rate"] is None
-    assert by_day[date(2026, 5, 7)][0]["rate"] == 0.667
+    assert [(c[0].periods_held, c[0].periods_due) for c in by_day.values()] == [(0, 0), (1, 1), (1, 2), (2, 3)]
+    assert by_day[date(2026, 3, 6)][0].rate is None
+    assert by_day[date(2026, 5, 7)][0].rate == 0.667
 
 
 def test_contact_periods_stop_falling_due_when_the_assignment_leaves_the_cadence() -> None:
@@ -81,8 +80,8 @@ def test_contact_periods_stop_falling_due_when_the_assignment_leaves_the_cadence
     history = _history((None, "interviews", date(2026, 1, 2), None),
                        ("interviews", "orientation", date(2026, 1, 31), None),
                        ("orientation", "cancelled", date(2026, 4, 20), "moved on"))
-    compliance = _report(_rows("cancelled", history), date(2026, 12, 1))["contact_compliance"]
-    assert [(c["kind"], c["periods_held"], c["periods_due"]) for c in compliance] == [("sponsor_contact", 0, 2)]
+    compliance = _report(_rows("cancelled", history), date(2026, 12, 1)).contact_compliance
+    assert [(c.kind, c.periods_held, c.periods_due) for c in compliance] == [("sponsor_contact", 0, 2)]
 
 
 def test_contact_periods_end_with_stages_passed_through_in_one_instant() -> None:
@@ -90,8 +89,8 @@ def test_contact_periods_end_with_stages_passed_through_in_one_instant() -> None
     history = _history((None, "interviews", date(2026, 1, 2), None),
                        ("interviews", "orientation", date(2026, 1, 31), None),
                        ("orientation", "cancelled", date(2026, 1, 31), "moved on"))
-    compliance = _report(_rows("cancelled", history), date(2026, 12, 1))["contact_compliance"]
-    assert [(c["kind"], c["periods_held"], c["periods_due"]) for c in compliance] == [("sponsor_contact", 0, 0)]
+    compliance = _report(_rows("cancelled", history), date(2026, 12, 1)).contact_compliance
+    assert [(c.kind, c.periods_held, c.periods_due) for c in compliance] == [("sponsor_contact", 0, 0)]
 
 
 def test_cancellations_name_the_stage_left_and_the_reason() -> None:
@@ -99,8 +98,8 @@ def test_cancellations_name_the_stage_left_and_the_reason() -> None:
     recorded after return, the list is empty and each milestone counts none."""
     history = _history((None, "interviews", date(2026, 1, 2), None),
                        ("interviews", "cancelled", date(2026, 1, 9), "visa refused"))
-    outcome = _report(_rows("cancelled", history), date(2026, 2, 1))["outcomes"]
-    assert outcome == {"completed": 0, "cancelled": 1, "recorded": [], "cancellations": [
+    outcome = _report(_rows("cancelled", history), date(2026, 2, 1)).outcomes
+    assert outcome.view() == {"completed": 0, "cancelled": 1, "recorded": [], "cancellations": [
         {"assignment_id": 1, "assignee": "ana.lima@example.com", "from_stage": "interviews", "on": "2026-01-09",
          "reason": "visa refused"}],
         "retention": [{"months": 12, "recorded": 0, "retained": 0, "rate": None},
@@ -117,7 +116,7 @@ def test_recorded_outcomes_are_listed_and_counted_per_milestone() -> None:
                                                                       None))
     rows = dataclasses.replace(_rows("completed", history), outcomes=[
         OutcomeRow(1, 24, False, True, None), OutcomeRow(1, 12, True, True, "Head of Sales LATAM")])
-    outcome = _report(rows, date(2029, 8, 1))["outcomes"]
+    outcome = _report(rows, date(2029, 8, 1)).outcomes.view()
     assert outcome["recorded"] == [
         {"assignment_id": 1, "assignee": "ana.lima@example.com", "months": 12, "retained": True,
          "considered_for_promotion": True, "promoted_to": "Head of Sales LATAM"},
@@ -132,9 +131,9 @@ def test_upcoming_repatriations_cover_the_next_180_days_of_running_assignments()
     """An assignment still running whose end date is within 180 days is listed with the days left."""
     history = _history((None, "interviews", date(2026, 1, 2), None))
     rows = _rows("interviews", history)
-    listed = _report(rows, date(2027, 1, 1))["upcoming_repatriations"]
-    assert [(r["assignment_id"], r["days_left"]) for r in listed] == [(1, (date(2027, 6, 30) - date(2027, 1, 1)).days)]
-    assert _report(rows, date(2026, 12, 31))["upcoming_repatriations"] == []
+    listed = _report(rows, date(2027, 1, 1)).upcoming_repatriations
+    assert [(r.assignment_id, r.days_left) for r in listed] == [(1, (date(2027, 6, 30) - date(2027, 1, 1)).days)]
+    assert _report(rows, date(2026, 12, 31)).upcoming_repatriations == ()
 
 
 def test_every_report_statement_docstring_starts_with_its_name() -> None:

@@ -34,7 +34,8 @@ def test_a_changed_due_rule_and_a_removed_cadence_are_listed_with_their_fields()
     changes = diff_definitions(parse_definition(TEXT), new)
     task = next(c for c in changes if c.part == "task")
     assert (task.key, task.change) == ("agree_project_scope", "changed")
-    assert task.fields["due"] == ({"days": 7, "from": "stage_entry"}, {"days": 10, "from": "stage_entry"})
+    assert task.fields["due"].view() == {"from": {"days": 7, "from": "stage_entry"},
+                                        "to": {"days": 10, "from": "stage_entry"}}
     assert diff_summary(changes)["cadence"] == {"added": [], "removed": ["sponsor_contact"], "changed": []}
 
 
