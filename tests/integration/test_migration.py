@@ -382,7 +382,7 @@ def test_init_reports_assignments_on_older_versions_in_its_own_result(db: Engine
     assignment_id = _in_coaching(db, spec)
     version = _install(db, _pilot_text())
     [older] = workflows.init(db, now=MIGRATED).on_older_versions
-    assert (older["workflow"], older["version"], older["assignments"]) == (NAME, version, [assignment_id])
+    assert (older.workflow, older.version, older.assignments) == (NAME, version, (assignment_id,))
 
 
 def test_init_names_assignments_on_older_versions_and_the_command_to_move_them(
