@@ -1283,15 +1283,15 @@ def audit_verify(obj: Context, assignment_id: int | None, against: Path | None, 
     exit 1 naming the first row edited, deleted or moved behind Sojourn's back."""
     from engine.program import audit as audit_trail
 
-    exported = None if against is None else audit_trail.read_export(_read_text(against).splitlines(),
-                                                                    source=str(against))
-    report = audit_trail.verify_audit(obj.db, assignment_id=assignment_id, against=exported)
+    report = audit_trail.verify_audit(obj.db, assignment_id=assignment_id,
+                                      export=None if against is None else _read_text(against).splitlines(),
+                                      export_source=str(against))
     if as_json:
         emit(report, as_json, lambda _: [])
-    audit_trail.require_intact(report)
+    report.require_intact()
     if not as_json:
-        anchored = "" if exported is None else f"; its {report['against']['events']} exported event(s) unchanged"
-        click.echo(f"audit trail intact: {report['events']} event(s) in {report['assignments']} assignment(s)"
+        anchored = "" if report.against is None else f"; its {report.against.events} exported event(s) unchanged"
+        click.echo(f"audit trail intact: {report.events} event(s) in {report.assignments} assignment(s)"
                    f"{anchored}")
 
 
@@ -1309,7 +1309,7 @@ def audit_export(obj: Context, assignment_id: int | None, output: Path | None) -
         return
     with output_file(output) as out:
         written = audit_trail.export_audit(obj.db, out, assignment_id=assignment_id)
-    click.echo(f"exported {written['events']} event(s) of {written['assignments']} assignment(s) to {output}")
+    click.echo(f"exported {written.events} event(s) of {written.assignments} assignment(s) to {output}")
 
 
 # --- calendars ------------------------------------------------------------------------------------------------

@@ -216,11 +216,11 @@ def test_assignments_from_before_the_upgrade_start_an_empty_chain(db: Engine, sp
     created = service.create_assignment(db, spec, actor=ACTOR, now=now)
     command.downgrade(alembic_config(db), "0001")
     command.upgrade(alembic_config(db), "head")
-    assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 0, "problems": [],
-                                "objectives": NO_OBJECTIVES}
+    assert verify_audit(db).view() == {"intact": True, "assignments": 1, "events": 0, "problems": [],
+                                       "objectives": NO_OBJECTIVES}
     service.complete_task(db, created["tasks"][0]["id"], note=None, actor=ACTOR, now=now)
-    assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 1, "problems": [],
-                                "objectives": NO_OBJECTIVES}
+    assert verify_audit(db).view() == {"intact": True, "assignments": 1, "events": 1, "problems": [],
+                                       "objectives": NO_OBJECTIVES}
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -256,7 +256,7 @@ def test_concurrent_appends_to_one_assignment_queue_instead_of_failing(db: Engin
     assert outcomes == ["done"]
     rows = _raw(db_url, "SELECT seq, action FROM audit_event WHERE assignment_id = :a ORDER BY seq", a=created["id"])
     assert rows == [(1, "assignment_created"), (2, "stage_changed"), (3, "signed_off"), (4, "task_completed")]
-    assert verify_audit(db)["intact"]
+    assert verify_audit(db).intact
 
 
 def _wait_until_a_session_waits_for_a_lock(db_url: str) -> None:
