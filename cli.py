@@ -429,8 +429,8 @@ def person_set(obj: Context, email: str, digest: str, as_json: bool) -> None:
     from engine.program import digests
 
     emit(digests.set_person_digest(obj.db, email, digest, now=now()), as_json,
-         lambda p: [f"{p['email']} now receives digests: {p['digest']}"
-                    + (f" ({p['released']} held notice(s) released)" if p["released"] else "")])
+         lambda p: [f"{p.email} now receives digests: {p.digest}"
+                    + (f" ({p.released} held notice(s) released)" if p.released else "")])
 
 
 @person.command("export")
@@ -463,8 +463,8 @@ def person_erase(obj: Context, email: str, reason: str, as_json: bool) -> None:
     from engine.program import privacy
 
     emit(privacy.erase_person(obj.db, email, reason=reason, actor=obj.actor, now=now()), as_json,
-         lambda e: [f"erased {email}: now {e['email']} ({e['name']}); {e['events_rewritten']} audit event(s) "
-                    f"rewritten in {len(e['assignments'])} assignment(s)"])
+         lambda e: [f"erased {email}: now {e.email} ({e.name}); {e.events_rewritten} audit event(s) "
+                    f"rewritten in {len(e.assignments)} assignment(s)"])
 
 
 @person.command("import")
@@ -1637,7 +1637,7 @@ def backup_command(obj: Context, file: Path, force: bool, as_json: bool) -> None
     from engine.program.backup import backup_database
 
     emit(backup_database(obj.db, file, force=force, now=now()), as_json, lambda b: [
-        f"backed up {b['source']} to {b['backup']}: {b['assignments']} assignment(s), {b['bytes']} bytes"])
+        f"backed up {b.source} to {b.backup}: {b.assignments} assignment(s), {b.bytes} bytes"])
 
 
 def fail(lines: list[str], code: int) -> NoReturn:
