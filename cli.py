@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.delivery.config import Settings
+    from engine.delivery.outbox import DaemonStatus, Notification
     from engine.program.logging import LogFormat
 
 
@@ -1204,16 +1205,16 @@ def daemon_status(obj: Context, as_json: bool) -> None:
     emit(delivery_service.daemon_status(obj.db, now=now()), as_json, _daemon_status_lines)
 
 
-def _daemon_status_lines(status: dict[str, Any]) -> Iterable[str]:
-    yield f"{status['alive']} daemon(s) alive" if status["running"] else "no daemon is running"
-    if status["daemons"]:
-        yield from table([[d["host"], str(d["pid"]), "alive" if d["alive"] else "stale", d["started_at"],
-                           d["heartbeat_at"]] for d in status["daemons"]],
+def _daemon_status_lines(status: DaemonStatus) -> Iterable[str]:
+    yield f"{status.alive} daemon(s) alive" if status.running else "no daemon is running"
+    if status.daemons:
+        yield from table([[d.host, str(d.pid), "alive" if d.alive else "stale", d.started_at.isoformat(),
+                           d.heartbeat_at.isoformat()] for d in status.daemons],
                          ["HOST", "PID", "STATE", "STARTED", "LAST HEARTBEAT"])
-    lease = status["dispatcher"]
+    lease = status.dispatcher
     if lease is not None:
-        state = "held" if lease["valid"] else "expired"
-        yield f"dispatcher lease {state}: pid {lease['pid']} on {lease['host']} until {lease['expires_at']}"
+        state = "held" if lease.valid else "expired"
+        yield f"dispatcher lease {state}: pid {lease.pid} on {lease.host} until {lease.expires_at.isoformat()}"
 
 
 # --- outbox ---------------------------------------------------------------------------------------------------
@@ -1236,8 +1237,8 @@ def outbox_list(obj: Context, status: str | None, kind: str | None, limit: int, 
 
     rows = delivery_service.list_notifications(obj.db, status=status, kind=kind, limit=limit or None)
     emit(rows, as_json, lambda rows: table(
-        [[n["key"], n["status"], str(n["attempts"]), n["recipient"], n["next_attempt_at"] or "",
-          n["last_error"] or ""] for n in rows], ["KEY", "STATUS", "ATTEMPTS", "RECIPIENT", "NEXT ATTEMPT", "ERROR"]))
+        [[n.key, n.status, str(n.attempts), n.recipient, n.next_attempt_at.isoformat(), n.last_error or ""]
+         for n in rows], ["KEY", "STATUS", "ATTEMPTS", "RECIPIENT", "NEXT ATTEMPT", "ERROR"]))
 
 
 @outbox.command("retry")
@@ -1258,10 +1259,12 @@ def outbox_retry(obj: Context, key: str, to: str | None, as_json: bool) -> None:
     emit(retried, as_json, _retry_lines)
 
 
-def _retry_lines(n: dict[str, Any]) -> list[str]:
-    if "resent_to" in n:
-        return [f"notification {n['key']} sent again to {n['resent_to']}"]
-    return [f"notification {n['key']} is pending again (was sent to: {', '.join(n['delivered_to']) or 'none yet'})"]
+def _retry_lines(n: Notification) -> list[str]:
+    from engine.delivery.outbox import ResentNotification
+
+    if isinstance(n, ResentNotification):
+        return [f"notification {n.key} sent again to {n.resent_to}"]
+    return [f"notification {n.key} is pending again (was sent to: {', '.join(n.delivered_to) or 'none yet'})"]
 
 
 # --- audit trail ----------------------------------------------------------------------------------------------
@@ -1353,7 +1356,7 @@ def _print_calendar_url(obj: Context, email: str, output: Path | None, as_json: 
     if output is not None:
         raise BadInput("--url prints the calendar feed's address, there is no file to write: leave out --output")
     feed = feeds.feed_url(obj.db, obj.settings().serve_settings(os.environ), email)
-    emit(feed, as_json, lambda f: [f["url"]])
+    emit(feed, as_json, lambda f: [f.url])
 
 
 # --- reports --------------------------------------------------------------------------------------------------
@@ -1617,7 +1620,7 @@ def links_revoke(obj: Context, email: str, as_json: bool) -> None:
     from engine.web.actions import revoke_person_links
 
     emit(revoke_person_links(obj.db, email, now=now()), as_json,
-         lambda r: [f"revoked every link of {r['person']} issued up to {r['revoked_before']}, and their calendar "
+         lambda r: [f"revoked every link of {r.person} issued up to {r.revoked_before.isoformat()}, and their calendar "
                     "feed (`calendar --url` gives a new address)"])
 
 

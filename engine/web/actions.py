@@ -28,6 +28,7 @@ from engine.domain import inputs, notices
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.domain.schedule import local_date, zone
 from engine.domain.tasks import TaskStatus
+from engine.domain.views import Result
 from engine.program import checkins, plans, service
 from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, load_record, load_records
@@ -627,7 +628,15 @@ def _plan_signers(record: AssignmentRecord) -> list[str]:
 # --- revocation ---------------------------------------------------------------------------------------------------
 
 
-def revoke_person_links(db: Engine, email: str, *, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LinksRevoked(Result):
+    """Whose links `revoke_person_links` ended: every one issued up to `revoked_before`."""
+
+    person: str
+    revoked_before: datetime
+
+
+def revoke_person_links(db: Engine, email: str, *, now: datetime) -> LinksRevoked:
     """End every link the person has been sent so far, and their calendar feed; links minted after now work, and
     their feed gets a new address."""
     with use_case_transaction(db) as session:
@@ -637,7 +646,7 @@ def revoke_person_links(db: Engine, email: str, *, now: datetime) -> dict[str, A
             raise NotFound(f"--person: no person with email {address}", details=["`sojourn person list` shows them"])
         link_queries.revoke_links(session, pk(person), now=now)
     log.info("links_revoked", person=person.email)
-    return {"person": person.email, "revoked_before": now.isoformat()}
+    return LinksRevoked(person.email, now)
 
 
 def _record(session: Session, obj: Mapping[str, Any]) -> AssignmentRecord:
