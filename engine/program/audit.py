@@ -205,7 +205,7 @@ def commitment(salt: bytes, value: str) -> str:
 
 
 @dataclass(frozen=True)
-class Erasure:
+class Erasure(Result):
     """How an erased event's strings are committed once its secret is gone: the salts of the strings still in clear,
     and the frozen digests of those erased. `clear_before`: the event was hashed in clear, so after an erasure
     only its place in the chain can be checked."""
@@ -218,9 +218,6 @@ class Erasure:
     def read(cls, text: str | None) -> Erasure:
         data = json.loads(text or "{}")
         return cls(data.get("salts", {}), data.get("digests", {}), bool(data.get("clear_before", False)))
-
-    def view(self) -> dict[str, Any]:
-        return {"salts": dict(self.salts), "digests": dict(self.digests), "clear_before": self.clear_before}
 
 
 def string_leaves(actor: str, details: Any) -> Iterator[tuple[str, str]]:
