@@ -587,11 +587,11 @@ def verify_audit(db: Engine, *, assignment_id: int | None = None, export: Iterab
                  export_source: str = "the export") -> AuditReport:
     """Check every chain (or one assignment's) against its rows and head, and what the other tables show against
     the events; with `export` (the lines of an earlier `audit export`, read from `export_source`), also that every
-    exported event still has the hash it had then. Says what is wrong, raises nothing but BadInput for an export
-    that is not one."""
+    exported event still has the hash it had then. Says what is wrong rather than raising (`require_intact` raises);
+    an export that is not one is BadInput, naming each bad line."""
     from engine.program import audit_rows, objectives  # they build on this module's events and problems
 
-    against = None if export is None else read_export(export, source=export_source)
+    against = None if export is None else _read_export(export, source=export_source)
     with use_case_transaction(db) as session:
         read_one_snapshot(session)
         heads = _heads(session, assignment_id)
@@ -629,7 +629,7 @@ def _differences(exported: Sequence[ExportedEvent],
     return sorted(found.values(), key=lambda p: p.assignment_id)
 
 
-def read_export(lines: Iterable[str], *, source: str) -> list[ExportedEvent]:
+def _read_export(lines: Iterable[str], *, source: str) -> list[ExportedEvent]:
     """The events of an `audit export` file (assignment_id, seq, hash of each line); every malformed line is
     reported at once, by line number."""
     events: list[ExportedEvent] = []

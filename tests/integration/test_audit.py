@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -195,6 +196,26 @@ def test_export_round_trips_and_anchors_the_head(db: Engine, db_url: str, on_db:
     assert [e.hash for e in events] == [r[0] for r in stored]
     to_stdout = on_db("audit", "export", "--assignment", str(assignment_id))
     assert (to_stdout.code, to_stdout.stdout.splitlines()) == (0, lines)
+
+
+def test_verify_reads_an_export_and_compares_in_one_call(db: Engine, db_url: str, spec: service.AssignmentSpec,
+                                                         people: dict[str, str], now: datetime) -> None:
+    """`verify_audit` takes an export's lines: it names a chain re-sealed after the export, and every bad line."""
+    assignment_id = _history(db, spec, people, now)
+    out = io.StringIO()
+    assert audit.export_audit(db, out).view() == {"assignments": 1, "events": len(ACTIONS)}
+    lines = out.getvalue().splitlines()
+    report = verify_audit(db, export=lines)
+    assert (report.intact, report.against) == (True, audit.ExportComparison(len(ACTIONS), ()))
+    report.require_intact()
+    _raw(db_url, "UPDATE audit_event SET hash = 'x' WHERE assignment_id = :a AND seq = 2", a=assignment_id)
+    (difference,) = verify_audit(db, export=lines, export_source="kept.jsonl").view()["against"]["differences"]
+    assert (difference["seq"], difference["kind"]) == (2, "not_as_exported")
+    with pytest.raises(BadInput) as refused:
+        verify_audit(db, export=["{}", "", "not json"], export_source="kept.jsonl")
+    assert (refused.value.message, refused.value.details) == ("--against: kept.jsonl is not an audit export", [
+        "kept.jsonl line 1: not an event of `sojourn audit export` (a JSON object with assignment_id, seq and hash)",
+        "kept.jsonl line 3: not an event of `sojourn audit export` (a JSON object with assignment_id, seq and hash)"])
 
 
 def test_export_of_unknown_assignment_leaves_the_file_alone(on_db: Sojourn, tmp_path: Path) -> None:
