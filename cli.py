@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.delivery.config import Settings
-    from engine.delivery.outbox import DaemonStatus, Notification
+    from engine.delivery.outbox import DaemonStatus, OutboxNotification
     from engine.program.logging import LogFormat
 
 
@@ -1259,7 +1259,7 @@ def outbox_retry(obj: Context, key: str, to: str | None, as_json: bool) -> None:
     emit(retried, as_json, _retry_lines)
 
 
-def _retry_lines(n: Notification) -> list[str]:
+def _retry_lines(n: OutboxNotification) -> list[str]:
     from engine.delivery.outbox import ResentNotification
 
     if isinstance(n, ResentNotification):

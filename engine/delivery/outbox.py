@@ -23,7 +23,7 @@ from notifiers import DeliveryError, Notifier, NotifierConfigError, build_notifi
 
 
 @dataclass(frozen=True)
-class Notification(Result):
+class OutboxNotification(Result):
     """A notification as the public interface shapes it, plus the outbox's delivery state."""
 
     key: str
@@ -45,28 +45,28 @@ class Notification(Result):
 
 
 @dataclass(frozen=True)
-class ResentNotification(Notification):
+class ResentNotification(OutboxNotification):
     """A notification already sent, sent again at once to one notifier."""
 
     resent_to: str
 
 
-def notification_of_row(row: Outbox) -> Notification:
+def outbox_notification(row: Outbox) -> OutboxNotification:
     """The outbox row as the notification the CLI lists."""
-    return Notification(row.key, row.kind, row.assignment_id, row.task_id, row.recipient, row.role, row.subject,
-                        row.body, row.created_at, row.deliver_at, row.status, row.attempts, row.last_error,
-                        row.next_attempt_at, row.sent_at, tuple(row.delivered_to or []))
+    return OutboxNotification(row.key, row.kind, row.assignment_id, row.task_id, row.recipient, row.role, row.subject,
+                              row.body, row.created_at, row.deliver_at, row.status, row.attempts, row.last_error,
+                              row.next_attempt_at, row.sent_at, tuple(row.delivered_to or []))
 
 
 def list_notifications(db: Engine, *, status: str | None = None, kind: str | None = None,
-                       limit: int | None = None) -> list[Notification]:
+                       limit: int | None = None) -> list[OutboxNotification]:
     """Outbox rows, oldest first; with `limit`, only the newest that many."""
     if status is not None and status not in tuple(NoticeStatus):
         raise BadInput(f"--status: {status!r} is not one of {', '.join(NoticeStatus)}")
     if limit is not None and limit < 1:
         raise BadInput(f"--limit: {limit} must be at least 1")
     with use_case_transaction(db) as session:
-        return [notification_of_row(r) for r in queries.outbox_rows(session, status=status, kind=kind, limit=limit)]
+        return [outbox_notification(r) for r in queries.outbox_rows(session, status=status, kind=kind, limit=limit)]
 
 
 def configured_notifiers(settings: Settings, environ: Mapping[str, str]) -> list[Notifier]:
@@ -89,8 +89,8 @@ def named_notifier(settings: Settings, name: str, environ: Mapping[str, str]) ->
         raise BadInput(f"config file {settings.config_source}: {exc}") from None
 
 
-def retry_notification(db: Engine, key: str, *, now: datetime, to: str | None = None,
-                       settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Notification:
+def retry_notification(db: Engine, key: str, *, now: datetime, to: str | None = None, settings: Settings | None = None,
+                       environ: Mapping[str, str] | None = None) -> OutboxNotification:
     """Make a dead or failed notification pending again, due now, with a fresh budget of attempts; with `to`,
     send a notification already sent again, at once, to the configured notifier of that name.
 
@@ -114,7 +114,7 @@ def retry_notification(db: Engine, key: str, *, now: datetime, to: str | None = 
             raise NotFound(f"no notification with key {key!r}", details=["`sojourn outbox list` shows the keys"])
         if not requeued:
             raise _not_retryable(row, now)
-        return notification_of_row(row)
+        return outbox_notification(row)
 
 
 def _resend_if_sent(db: Engine, key: str, notifier: Notifier, settings: Settings, environ: Mapping[str, str],
@@ -142,7 +142,7 @@ def _resend_if_sent(db: Engine, key: str, notifier: Notifier, settings: Settings
         queries.note_resent(session, key, notifier.name, now)
         row = queries.outbox_row(session, key)
         assert row is not None
-        return ResentNotification(**vars(notification_of_row(row)), resent_to=notifier.name)
+        return ResentNotification(**vars(outbox_notification(row)), resent_to=notifier.name)
 
 
 def _not_retryable(row: Outbox, now: datetime) -> SojournError:

@@ -551,7 +551,7 @@ class AuditReport(Result):
     assignments: int
     events: int
     problems: tuple[ChainProblem, ...]
-    objectives: Any = None  # `objectives.verify_objectives`: the program's objectives chain, checked beside
+    objectives: Any = None  # what `objectives.verify_objectives` found: that module shapes it
     against: ExportComparison | None = None
 
     def view(self) -> dict[str, Any]:
