@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.delivery.config import Settings
+    from engine.delivery.outbox import DaemonStatus, OutboxNotification
     from engine.domain.workflow_diff import FieldChange
     from engine.program.assignments import AssignmentShown
     from engine.program.logging import LogFormat
@@ -440,8 +441,8 @@ def person_set(obj: Context, email: str, digest: str, as_json: bool) -> None:
     from engine.program import digests
 
     emit(digests.set_person_digest(obj.db, email, digest, now=now()), as_json,
-         lambda p: [f"{p['email']} now receives digests: {p['digest']}"
-                    + (f" ({p['released']} held notice(s) released)" if p["released"] else "")])
+         lambda p: [f"{p.email} now receives digests: {p.digest}"
+                    + (f" ({p.released} held notice(s) released)" if p.released else "")])
 
 
 @person.command("export")
@@ -474,8 +475,8 @@ def person_erase(obj: Context, email: str, reason: str, as_json: bool) -> None:
     from engine.program import privacy
 
     emit(privacy.erase_person(obj.db, email, reason=reason, actor=obj.actor, now=now()), as_json,
-         lambda e: [f"erased {email}: now {e['email']} ({e['name']}); {e['events_rewritten']} audit event(s) "
-                    f"rewritten in {len(e['assignments'])} assignment(s)"])
+         lambda e: [f"erased {email}: now {e.email} ({e.name}); {e.events_rewritten} audit event(s) "
+                    f"rewritten in {len(e.assignments)} assignment(s)"])
 
 
 @person.command("import")
@@ -1217,16 +1218,16 @@ def daemon_status(obj: Context, as_json: bool) -> None:
     emit(delivery_service.daemon_status(obj.db, now=now()), as_json, _daemon_status_lines)
 
 
-def _daemon_status_lines(status: dict[str, Any]) -> Iterable[str]:
-    yield f"{status['alive']} daemon(s) alive" if status["running"] else "no daemon is running"
-    if status["daemons"]:
-        yield from table([[d["host"], str(d["pid"]), "alive" if d["alive"] else "stale", d["started_at"],
-                           d["heartbeat_at"]] for d in status["daemons"]],
+def _daemon_status_lines(status: DaemonStatus) -> Iterable[str]:
+    yield f"{status.alive} daemon(s) alive" if status.running else "no daemon is running"
+    if status.daemons:
+        yield from table([[d.host, str(d.pid), "alive" if d.alive else "stale", d.started_at.isoformat(),
+                           d.heartbeat_at.isoformat()] for d in status.daemons],
                          ["HOST", "PID", "STATE", "STARTED", "LAST HEARTBEAT"])
-    lease = status["dispatcher"]
+    lease = status.dispatcher
     if lease is not None:
-        state = "held" if lease["valid"] else "expired"
-        yield f"dispatcher lease {state}: pid {lease['pid']} on {lease['host']} until {lease['expires_at']}"
+        state = "held" if lease.valid else "expired"
+        yield f"dispatcher lease {state}: pid {lease.pid} on {lease.host} until {lease.expires_at.isoformat()}"
 
 
 # --- outbox ---------------------------------------------------------------------------------------------------
@@ -1249,8 +1250,8 @@ def outbox_list(obj: Context, status: str | None, kind: str | None, limit: int, 
 
     rows = delivery_service.list_notifications(obj.db, status=status, kind=kind, limit=limit or None)
     emit(rows, as_json, lambda rows: table(
-        [[n["key"], n["status"], str(n["attempts"]), n["recipient"], n["next_attempt_at"] or "",
-          n["last_error"] or ""] for n in rows], ["KEY", "STATUS", "ATTEMPTS", "RECIPIENT", "NEXT ATTEMPT", "ERROR"]))
+        [[n.key, n.status, str(n.attempts), n.recipient, n.next_attempt_at.isoformat(), n.last_error or ""]
+         for n in rows], ["KEY", "STATUS", "ATTEMPTS", "RECIPIENT", "NEXT ATTEMPT", "ERROR"]))
 
 
 @outbox.command("retry")
@@ -1271,10 +1272,12 @@ def outbox_retry(obj: Context, key: str, to: str | None, as_json: bool) -> None:
     emit(retried, as_json, _retry_lines)
 
 
-def _retry_lines(n: dict[str, Any]) -> list[str]:
-    if "resent_to" in n:
-        return [f"notification {n['key']} sent again to {n['resent_to']}"]
-    return [f"notification {n['key']} is pending again (was sent to: {', '.join(n['delivered_to']) or 'none yet'})"]
+def _retry_lines(n: OutboxNotification) -> list[str]:
+    from engine.delivery.outbox import ResentNotification
+
+    if isinstance(n, ResentNotification):
+        return [f"notification {n.key} sent again to {n.resent_to}"]
+    return [f"notification {n.key} is pending again (was sent to: {', '.join(n.delivered_to) or 'none yet'})"]
 
 
 # --- audit trail ----------------------------------------------------------------------------------------------
@@ -1296,15 +1299,15 @@ def audit_verify(obj: Context, assignment_id: int | None, against: Path | None, 
     exit 1 naming the first row edited, deleted or moved behind Sojourn's back."""
     from engine.program import audit as audit_trail
 
-    exported = None if against is None else audit_trail.read_export(_read_text(against).splitlines(),
-                                                                    source=str(against))
-    report = audit_trail.verify_audit(obj.db, assignment_id=assignment_id, against=exported)
+    report = audit_trail.verify_audit(obj.db, assignment_id=assignment_id,
+                                      export=None if against is None else _read_text(against).splitlines(),
+                                      export_source=str(against))
     if as_json:
         emit(report, as_json, lambda _: [])
-    audit_trail.require_intact(report)
+    report.require_intact()
     if not as_json:
-        anchored = "" if exported is None else f"; its {report['against']['events']} exported event(s) unchanged"
-        click.echo(f"audit trail intact: {report['events']} event(s) in {report['assignments']} assignment(s)"
+        anchored = "" if report.against is None else f"; its {report.against.events} exported event(s) unchanged"
+        click.echo(f"audit trail intact: {report.events} event(s) in {report.assignments} assignment(s)"
                    f"{anchored}")
 
 
@@ -1322,7 +1325,7 @@ def audit_export(obj: Context, assignment_id: int | None, output: Path | None) -
         return
     with output_file(output) as out:
         written = audit_trail.export_audit(obj.db, out, assignment_id=assignment_id)
-    click.echo(f"exported {written['events']} event(s) of {written['assignments']} assignment(s) to {output}")
+    click.echo(f"exported {written.events} event(s) of {written.assignments} assignment(s) to {output}")
 
 
 # --- calendars ------------------------------------------------------------------------------------------------
@@ -1367,7 +1370,7 @@ def _print_calendar_url(obj: Context, email: str, output: Path | None, as_json: 
     if output is not None:
         raise BadInput("--url prints the calendar feed's address, there is no file to write: leave out --output")
     feed = feeds.feed_url(obj.db, obj.settings().serve_settings(os.environ), email)
-    emit(feed, as_json, lambda f: [f["url"]])
+    emit(feed, as_json, lambda f: [f.url])
 
 
 # --- reports --------------------------------------------------------------------------------------------------
@@ -1630,7 +1633,7 @@ def links_revoke(obj: Context, email: str, as_json: bool) -> None:
     from engine.web.actions import revoke_person_links
 
     emit(revoke_person_links(obj.db, email, now=now()), as_json,
-         lambda r: [f"revoked every link of {r['person']} issued up to {r['revoked_before']}, and their calendar "
+         lambda r: [f"revoked every link of {r.person} issued up to {r.revoked_before.isoformat()}, and their calendar "
                     "feed (`calendar --url` gives a new address)"])
 
 
@@ -1650,7 +1653,7 @@ def backup_command(obj: Context, file: Path, force: bool, as_json: bool) -> None
     from engine.program.backup import backup_database
 
     emit(backup_database(obj.db, file, force=force, now=now()), as_json, lambda b: [
-        f"backed up {b['source']} to {b['backup']}: {b['assignments']} assignment(s), {b['bytes']} bytes"])
+        f"backed up {b.source} to {b.backup}: {b.assignments} assignment(s), {b.bytes} bytes"])
 
 
 def fail(lines: list[str], code: int) -> NoReturn:

@@ -266,7 +266,7 @@ def audit_problems(files: SqliteFiles | PostgresDatabases, upto: int) -> list[st
                  for s, p in zip(service, plain, strict=False) if s != p][:3]
     db = open_db(files.plain_url)
     try:
-        problems += [f"plain: {p['message']}" for p in verify_audit(db, assignment_id=TEMPLATE_ID)["problems"]]
+        problems += [f"plain: {p.message}" for p in verify_audit(db, assignment_id=TEMPLATE_ID).problems]
     finally:
         db.dispose()
     return problems

@@ -134,9 +134,9 @@ class ServiceVerify:
 
     def __call__(self) -> dict[str, Any]:
         report = self._verify(self.db)
-        if not report["intact"]:
-            raise SystemExit(f"the prepared trail does not verify: {report['problems'][:3]}")
-        return {"events": report["events"], "assignments": report["assignments"]}
+        if not report.intact:
+            raise SystemExit(f"the prepared trail does not verify: {[p.view() for p in report.problems[:3]]}")
+        return {"events": report.events, "assignments": report.assignments}
 
     def close(self) -> None:
         self.db.dispose()
@@ -196,8 +196,8 @@ def time_erasures(path: Path, workdir: Path, rounds: int) -> dict[str, Any]:
         started = time.perf_counter()
         erased = erase_person(db, LEAVER[0], reason="left the company", actor=ACTOR, now=NOW)
         erase_s.append(time.perf_counter() - started)
-        rewritten = erased["events_rewritten"]
-        if not all(verify_audit(db, assignment_id=a)["intact"] for a in erased["assignments"]):
+        rewritten = erased.events_rewritten
+        if not all(verify_audit(db, assignment_id=a).intact for a in erased.assignments):
             raise SystemExit("the chains the erasure touched do not verify")
         db.dispose()
         copy.unlink()

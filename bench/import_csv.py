@@ -298,7 +298,7 @@ def audit_problems(databases: SqliteFiles | PostgresDatabases, urls: dict[str, s
                  for s, p in zip(service, plain, strict=False) if s != p][:3]
     db = open_db(urls["plain"])
     try:
-        problems += [f"plain: {p['message']}" for p in verify_audit(db)["problems"][:3]]
+        problems += [f"plain: {p.message}" for p in verify_audit(db).problems[:3]]
     finally:
         db.dispose()
     return problems

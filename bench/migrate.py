@@ -66,7 +66,7 @@ def time_migration(url: str, count: int) -> float:
         elapsed = time.perf_counter() - started
         assert len(view.assignments) == count, len(view.assignments)
         # the clones carry copies of the template's chain, so only the template's own chain can verify
-        assert verify_audit(db, assignment_id=1)["intact"], "audit verify failed on the migrated template"
+        assert verify_audit(db, assignment_id=1).intact, "audit verify failed on the migrated template"
         return elapsed
     finally:
         db.dispose()

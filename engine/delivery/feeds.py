@@ -8,8 +8,8 @@ which every revocation moves forward. Nothing is stored for a feed; the secret a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -18,13 +18,22 @@ from engine.delivery.config import ServeSettings
 from engine.delivery.links import FeedRefused, LinkSigner, Refusal, revocation_mark, signer_from
 from engine.domain import inputs
 from engine.domain.errors import BadInput, NotFound
+from engine.domain.views import Result
 from engine.planning.agenda import PersonCalendar, calendar_of
 from engine.program.transactions import use_case_transaction
 from engine.store import link_queries, lookups
 from engine.store.models import Person, pk
 
 
-def feed_url(db: Engine, settings: ServeSettings, email: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FeedAddress(Result):
+    """Whose calendar feed is at `url`."""
+
+    person: str
+    url: str
+
+
+def feed_url(db: Engine, settings: ServeSettings, email: str) -> FeedAddress:
     """The address of the person's calendar feed (`sojourn calendar --url`); BadInput without `[serve]`, which
     both signs the feed and serves it."""
     signer = signer_from(settings)
@@ -38,7 +47,7 @@ def feed_url(db: Engine, settings: ServeSettings, email: str) -> dict[str, Any]:
         person = lookups.person_by_email(session, address)
         if person is None:
             raise NotFound(f"--person: no person with email {address}", details=["`sojourn person list` shows them"])
-        return {"person": person.email, "url": calendar_url(session, signer, person)}
+        return FeedAddress(person.email, calendar_url(session, signer, person))
 
 
 def calendar_url(session: Session, signer: LinkSigner, person: Person) -> str:

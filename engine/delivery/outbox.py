@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -14,6 +14,7 @@ from engine.delivery.leases import DISPATCHER, HEARTBEAT_PREFIX, DaemonIdentity,
 from engine.delivery.links import signer_from
 from engine.domain.errors import BadInput, NotFound, SojournError
 from engine.domain.notices import NoticeKind, NoticeStatus
+from engine.domain.views import Result
 from engine.program.records import instant
 from engine.program.transactions import use_case_transaction
 from engine.store import queries
@@ -21,26 +22,51 @@ from engine.store.models import DaemonLease, Outbox
 from notifiers import DeliveryError, Notifier, NotifierConfigError, build_notifier, build_notifiers, close_notifiers
 
 
-def notification_view(row: Outbox) -> dict[str, Any]:
-    """The notification JSON shape of the public interface plus the outbox's delivery state."""
-    return {
-        "key": row.key, "kind": row.kind, "assignment_id": row.assignment_id, "task_id": row.task_id,
-        "recipient": row.recipient, "role": row.role, "subject": row.subject, "body": row.body,
-        "created_at": instant(row.created_at), "deliver_at": instant(row.deliver_at), "status": row.status,
-        "attempts": row.attempts, "last_error": row.last_error, "next_attempt_at": instant(row.next_attempt_at),
-        "sent_at": instant(row.sent_at), "delivered_to": list(row.delivered_to or []),
-    }
+@dataclass(frozen=True)
+class OutboxNotification(Result):
+    """A notification as the public interface shapes it, plus the outbox's delivery state."""
+
+    key: str
+    kind: str
+    assignment_id: int
+    task_id: int | None
+    recipient: str
+    role: str
+    subject: str
+    body: str
+    created_at: datetime
+    deliver_at: datetime
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    delivered_to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResentNotification(OutboxNotification):
+    """A notification already sent, sent again at once to one notifier."""
+
+    resent_to: str
+
+
+def outbox_notification(row: Outbox) -> OutboxNotification:
+    """The outbox row as the notification the CLI lists."""
+    return OutboxNotification(row.key, row.kind, row.assignment_id, row.task_id, row.recipient, row.role, row.subject,
+                              row.body, row.created_at, row.deliver_at, row.status, row.attempts, row.last_error,
+                              row.next_attempt_at, row.sent_at, tuple(row.delivered_to or []))
 
 
 def list_notifications(db: Engine, *, status: str | None = None, kind: str | None = None,
-                       limit: int | None = None) -> list[dict[str, Any]]:
+                       limit: int | None = None) -> list[OutboxNotification]:
     """Outbox rows, oldest first; with `limit`, only the newest that many."""
     if status is not None and status not in tuple(NoticeStatus):
         raise BadInput(f"--status: {status!r} is not one of {', '.join(NoticeStatus)}")
     if limit is not None and limit < 1:
         raise BadInput(f"--limit: {limit} must be at least 1")
     with use_case_transaction(db) as session:
-        return [notification_view(r) for r in queries.outbox_rows(session, status=status, kind=kind, limit=limit)]
+        return [outbox_notification(r) for r in queries.outbox_rows(session, status=status, kind=kind, limit=limit)]
 
 
 def configured_notifiers(settings: Settings, environ: Mapping[str, str]) -> list[Notifier]:
@@ -63,8 +89,8 @@ def named_notifier(settings: Settings, name: str, environ: Mapping[str, str]) ->
         raise BadInput(f"config file {settings.config_source}: {exc}") from None
 
 
-def retry_notification(db: Engine, key: str, *, now: datetime, to: str | None = None,
-                       settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def retry_notification(db: Engine, key: str, *, now: datetime, to: str | None = None, settings: Settings | None = None,
+                       environ: Mapping[str, str] | None = None) -> OutboxNotification:
     """Make a dead or failed notification pending again, due now, with a fresh budget of attempts; with `to`,
     send a notification already sent again, at once, to the configured notifier of that name.
 
@@ -88,11 +114,11 @@ def retry_notification(db: Engine, key: str, *, now: datetime, to: str | None = 
             raise NotFound(f"no notification with key {key!r}", details=["`sojourn outbox list` shows the keys"])
         if not requeued:
             raise _not_retryable(row, now)
-        return notification_view(row)
+        return outbox_notification(row)
 
 
 def _resend_if_sent(db: Engine, key: str, notifier: Notifier, settings: Settings, environ: Mapping[str, str],
-                    now: datetime) -> dict[str, Any] | None:
+                    now: datetime) -> ResentNotification | None:
     """Send a sent row again to `notifier` and record it; None when the row is not sent (yet), to requeue it.
 
     The send happens between two short transactions, so a slow channel never holds the database's write lock.
@@ -116,7 +142,7 @@ def _resend_if_sent(db: Engine, key: str, notifier: Notifier, settings: Settings
         queries.note_resent(session, key, notifier.name, now)
         row = queries.outbox_row(session, key)
         assert row is not None
-        return {**notification_view(row), "resent_to": notifier.name}
+        return ResentNotification(**vars(outbox_notification(row)), resent_to=notifier.name)
 
 
 def _not_retryable(row: Outbox, now: datetime) -> SojournError:
@@ -129,29 +155,60 @@ def _not_retryable(row: Outbox, now: datetime) -> SojournError:
     return SojournError(f"notification {row.key} is {row.status}; only dead or failed notifications can be retried")
 
 
-def daemon_status(db: Engine, *, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DaemonHeartbeat(Result):
+    """One daemon's heartbeat row, and whether that daemon is alive."""
+
+    name: str
+    host: str
+    pid: int
+    holder: str
+    started_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime
+    alive: bool
+
+
+@dataclass(frozen=True)
+class DispatcherLease(Result):
+    """Who holds the SQLite dispatcher lease, since when, and whether it still holds."""
+
+    holder: str
+    pid: int
+    host: str
+    since: datetime
+    expires_at: datetime
+    valid: bool
+
+
+@dataclass(frozen=True)
+class DaemonStatus(Result):
+    """The daemons with a heartbeat, how many are alive, and the dispatcher lease if any."""
+
+    running: bool
+    alive: int
+    daemons: tuple[DaemonHeartbeat, ...]
+    dispatcher: DispatcherLease | None
+
+
+def daemon_status(db: Engine, *, now: datetime) -> DaemonStatus:
     """Every daemon that has a heartbeat row, whether it is alive, and who holds the SQLite dispatcher lease.
 
     A row is alive until it expires, unless its daemon ran on this host and its process is gone (killed): that one is
     shown dead at once, as a daemon started now would take its place at once."""
     here = DaemonIdentity.of_this_process()
     with use_case_transaction(db) as session:
-        daemons = [_daemon_view(row, now, here) for row in queries.heartbeats(session, HEARTBEAT_PREFIX)]
+        daemons = tuple(_heartbeat(row, now, here) for row in queries.heartbeats(session, HEARTBEAT_PREFIX))
         lease = queries.lease_row(session, DISPATCHER)
-        return {
-            "running": any(d["alive"] for d in daemons),
-            "alive": sum(d["alive"] for d in daemons),
-            "daemons": daemons,
-            "dispatcher": None if lease is None else {
-                "holder": lease.holder, "pid": lease.pid, "host": lease.host, "since": instant(lease.started_at),
-                "expires_at": instant(lease.expires_at), "valid": _alive(lease, now, here)},
-        }
+        return DaemonStatus(
+            running=any(d.alive for d in daemons), alive=sum(d.alive for d in daemons), daemons=daemons,
+            dispatcher=None if lease is None else DispatcherLease(
+                lease.holder, lease.pid, lease.host, lease.started_at, lease.expires_at, _alive(lease, now, here)))
 
 
-def _daemon_view(row: DaemonLease, now: datetime, here: DaemonIdentity) -> dict[str, Any]:
-    return {"name": row.name, "host": row.host, "pid": row.pid, "holder": row.holder,
-            "started_at": instant(row.started_at), "heartbeat_at": instant(row.heartbeat_at),
-            "expires_at": instant(row.expires_at), "alive": _alive(row, now, here)}
+def _heartbeat(row: DaemonLease, now: datetime, here: DaemonIdentity) -> DaemonHeartbeat:
+    return DaemonHeartbeat(row.name, row.host, row.pid, row.holder, row.started_at, row.heartbeat_at, row.expires_at,
+                           _alive(row, now, here))
 
 
 def _alive(row: DaemonLease, now: datetime, here: DaemonIdentity) -> bool:

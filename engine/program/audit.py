@@ -4,7 +4,7 @@ Each event's hash is SHA-256 over a canonical JSON encoding of (assignment_id, s
 prev_hash); `prev_hash` is the hash of the assignment's previous event (null for its first). The assignment row keeps
 the chain's head (its newest seq and hash), so deleting the newest event is detected too. The chain proves that rows
 were not changed by someone who did not also recompute every later hash and the head; an export kept outside the
-database (`export_audit`, `compare_with_export`) anchors the chain against that too.
+database (`export_audit`, then `verify_audit` with its lines) anchors the chain against that too.
 
 Personal values are committed, not hashed in clear (`docs/privacy.md`). Every string an event holds (its actor and
 each string in its details) enters the hash as a salted digest; each string's salt is derived from a random secret
@@ -20,7 +20,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
 from itertools import groupby
@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from engine.domain.errors import AuditChainBroken, BadInput, ConcurrentChange, NotFound
+from engine.domain.views import Result, plain
 from engine.program.transactions import use_case_transaction
 from engine.store.audit_events import (
     audit_event_rows,
@@ -126,7 +127,7 @@ class ChainEvent:
 
 
 @dataclass(frozen=True)
-class ChainProblem:
+class ChainProblem(Result):
     """The first thing wrong with one assignment's chain; `event_id` is None when the row is gone."""
 
     assignment_id: int
@@ -145,7 +146,8 @@ class ChainProblem:
         return f"assignment {self.assignment_id}, {where}: {self.kind.replace('_', ' ')}: {self.reason}"
 
     def view(self) -> dict[str, Any]:
-        return {**asdict(self), "message": self.message}
+        # readers of the JSON get the sentence too, not only the fields it is made of
+        return {**super().view(), "message": self.message}
 
 
 # --- hashing --------------------------------------------------------------------------------------------------
@@ -203,7 +205,7 @@ def commitment(salt: bytes, value: str) -> str:
 
 
 @dataclass(frozen=True)
-class Erasure:
+class Erasure(Result):
     """How an erased event's strings are committed once its secret is gone: the salts of the strings still in clear,
     and the frozen digests of those erased. `clear_before`: the event was hashed in clear, so after an erasure
     only its place in the chain can be checked."""
@@ -216,9 +218,6 @@ class Erasure:
     def read(cls, text: str | None) -> Erasure:
         data = json.loads(text or "{}")
         return cls(data.get("salts", {}), data.get("digests", {}), bool(data.get("clear_before", False)))
-
-    def view(self) -> dict[str, Any]:
-        return {"salts": dict(self.salts), "digests": dict(self.digests), "clear_before": self.clear_before}
 
 
 def string_leaves(actor: str, details: Any) -> Iterator[tuple[str, str]]:
@@ -527,86 +526,141 @@ def creation(record: AssignmentRecord) -> dict[str, Any]:
 # --- use cases --------------------------------------------------------------------------------------------------
 
 
-def verify_audit(db: Engine, *, assignment_id: int | None = None,
-                 against: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ExportedEvent:
+    """What an `audit export` line anchors: the hash an event had when it was exported."""
+
+    assignment_id: int
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class ExportComparison(Result):
+    """The events of an earlier export that were compared, and the first one of each chain no longer as exported."""
+
+    events: int
+    differences: tuple[ChainProblem, ...]
+
+
+@dataclass(frozen=True)
+class AuditReport(Result):
+    """What `verify_audit` found; `objectives` only when every chain was checked, `against` only with an export."""
+
+    intact: bool
+    assignments: int
+    events: int
+    problems: tuple[ChainProblem, ...]
+    objectives: Any = None  # what `objectives.verify_objectives` found: that module shapes it
+    against: ExportComparison | None = None
+
+    def view(self) -> dict[str, Any]:
+        # the JSON holds the parts that were checked, and no null for those that were not
+        view = super().view()
+        for optional in ("objectives", "against"):
+            if view[optional] is None:
+                del view[optional]
+        return view
+
+    def require_intact(self) -> None:
+        """Raise AuditChainBroken naming the first bad row, and the first event not as exported, when any."""
+        lines = [f"broken at {p.message}" for p in self.problems]
+        lines += [f"broken at {p['message']}" for p in _objective_problems(self.objectives)]
+        if self.against is not None:
+            lines += [f"differs from the export at {d.message}" for d in self.against.differences]
+        if not lines:
+            return
+        hint = [] if self.against is not None else [
+            "compare with an export kept outside the database (sojourn audit export)"]
+        raise AuditChainBroken(f"audit trail {lines[0]}", details=[f"also {line}" for line in lines[1:]] + hint)
+
+
+def _objective_problems(objectives: Any) -> list[Any]:
+    """The objectives' problems as plain data: their shape is the objectives module's, whatever type carries it."""
+    if objectives is None:
+        return []
+    problems: list[Any] = plain(objectives)["problems"]
+    return problems
+
+
+def verify_audit(db: Engine, *, assignment_id: int | None = None, export: Iterable[str] | None = None,
+                 export_source: str = "the export") -> AuditReport:
     """Check every chain (or one assignment's) against its rows and head, and what the other tables show against
-    the events; with `against` (an earlier export, `read_export`), also that every exported event still has the
-    hash it had then. Says what is wrong, raises nothing."""
+    the events; with `export` (the lines of an earlier `audit export`, read from `export_source`), also that every
+    exported event still has the hash it had then. Says what is wrong rather than raising (`require_intact` raises);
+    an export that is not one is BadInput, naming each bad line."""
     from engine.program import audit_rows, objectives  # they build on this module's events and problems
 
+    against = None if export is None else _read_export(export, source=export_source)
     with use_case_transaction(db) as session:
         read_one_snapshot(session)
         heads = _heads(session, assignment_id)
         rows = audit_rows.load_recorded_rows(session, assignment_id)
         count, problems = check_chains(_stored_events(session, assignment_id), heads,
                                        lambda a, chain: audit_rows.check_rows(a, chain, rows))
-        report: dict[str, Any] = {"intact": not problems, "assignments": len(heads), "events": count,
-                                  "problems": [p.view() for p in problems]}
+        intact = not problems
+        objectives_checked = None
         if assignment_id is None:  # objectives belong to the program, not to one assignment
-            report["objectives"] = objectives.verify_objectives(session)
-            report["intact"] = report["intact"] and not report["objectives"]["problems"]
+            objectives_checked = objectives.verify_objectives(session)
+            intact = intact and not _objective_problems(objectives_checked)
+        comparison = None
         if against is not None:
-            exported = [e for e in against if assignment_id is None or e["assignment_id"] == assignment_id]
+            exported = [e for e in against if assignment_id is None or e.assignment_id == assignment_id]
             differences = _differences(exported, audit_hashes(session, assignment_id))
-            report["against"] = {"events": len(exported), "differences": [d.view() for d in differences]}
-            report["intact"] = report["intact"] and not differences
-    return report
+            comparison = ExportComparison(len(exported), tuple(differences))
+            intact = intact and not differences
+    return AuditReport(intact, len(heads), count, tuple(problems), objectives_checked, comparison)
 
 
-def _differences(exported: Sequence[Mapping[str, Any]],
+def _differences(exported: Sequence[ExportedEvent],
                  stored: Mapping[tuple[int, int], tuple[int, str]]) -> list[ChainProblem]:
     """The first exported event of each assignment whose hash the database no longer has."""
     found: dict[int, ChainProblem] = {}
     for line in exported:
-        a, seq = line["assignment_id"], line["seq"]
+        a, seq = line.assignment_id, line.seq
         if a in found:
             continue
         if (a, seq) not in stored:
             found[a] = ChainProblem(a, seq, None, "not_as_exported", "the export holds this event; the database "
                                                                       "no longer does")
-        elif stored[(a, seq)][1] != line["hash"]:
+        elif stored[(a, seq)][1] != line.hash:
             found[a] = ChainProblem(a, seq, stored[(a, seq)][0], "not_as_exported",
                                     "its hash is not the exported one: the chain was rewritten after the export")
     return sorted(found.values(), key=lambda p: p.assignment_id)
 
 
-def read_export(lines: Iterable[str], *, source: str) -> list[dict[str, Any]]:
+def _read_export(lines: Iterable[str], *, source: str) -> list[ExportedEvent]:
     """The events of an `audit export` file (assignment_id, seq, hash of each line); every malformed line is
     reported at once, by line number."""
-    events: list[dict[str, Any]] = []
+    events: list[ExportedEvent] = []
     problems: list[str] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            event = {"assignment_id": record["assignment_id"], "seq": record["seq"], "hash": record["hash"]}
-            if not (isinstance(event["assignment_id"], int) and isinstance(event["seq"], int)
-                    and isinstance(event["hash"], str)):
+            assignment_id, seq, hash_ = record["assignment_id"], record["seq"], record["hash"]
+            if not (isinstance(assignment_id, int) and isinstance(seq, int) and isinstance(hash_, str)):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             problems.append(f"{source} line {number}: not an event of `sojourn audit export` (a JSON object with "
                             "assignment_id, seq and hash)")
             continue
-        events.append(event)
+        events.append(ExportedEvent(assignment_id, seq, hash_))
     if problems:
         raise BadInput(f"--against: {source} is not an audit export", details=problems)
     return events
 
 
-def require_intact(report: Mapping[str, Any]) -> None:
-    """Raise AuditChainBroken naming the first bad row, and the first event not as exported, when `verify_audit`
-    found any."""
-    lines = [f"broken at {p['message']}" for p in report["problems"]]
-    lines += [f"broken at {p['message']}" for p in report.get("objectives", {}).get("problems", [])]
-    lines += [f"differs from the export at {d['message']}" for d in report.get("against", {}).get("differences", [])]
-    if not lines:
-        return
-    hint = [] if "against" in report else ["compare with an export kept outside the database (sojourn audit export)"]
-    raise AuditChainBroken(f"audit trail {lines[0]}", details=[f"also {line}" for line in lines[1:]] + hint)
+@dataclass(frozen=True)
+class AuditExported(Result):
+    """How much `export_audit` wrote."""
+
+    assignments: int
+    events: int
 
 
-def export_audit(db: Engine, out: TextIO, *, assignment_id: int | None = None) -> dict[str, Any]:
+def export_audit(db: Engine, out: TextIO, *, assignment_id: int | None = None) -> AuditExported:
     """Write every event (or one assignment's) as JSON lines, oldest first per assignment, hashes included."""
     written = 0
     with use_case_transaction(db) as session:
@@ -615,7 +669,7 @@ def export_audit(db: Engine, out: TextIO, *, assignment_id: int | None = None) -
         for event in _stored_events(session, assignment_id):
             out.write(json.dumps(event.export_view(), ensure_ascii=False) + "\n")
             written += 1
-    return {"assignments": len(heads), "events": written}
+    return AuditExported(len(heads), written)
 
 
 def event_from_export(record: Mapping[str, Any]) -> ChainEvent:

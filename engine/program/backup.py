@@ -9,20 +9,32 @@ in the copy, and it neither waits for the backup nor spoils it.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 
 from engine.domain.errors import BadInput, NotInitialised, SojournError
+from engine.domain.views import Result
 from engine.store.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite
 
 # Files SQLite keeps beside a database in WAL mode; a backup written over one of them would corrupt the database.
 COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
-def backup_database(db: Engine, target: Path, *, force: bool, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BackupMade(Result):
+    """Where `backup_database` copied which database, how big the copy is and what it holds."""
+
+    source: str
+    backup: str
+    bytes: int
+    assignments: int
+    at: datetime
+
+
+def backup_database(db: Engine, target: Path, *, force: bool, now: datetime) -> BackupMade:
     """Copy the database `db` to `target` as one self-contained SQLite file (no -wal beside it).
 
     The copy is written beside `target` and renamed over it once complete and checked, so a failed backup leaves an
@@ -38,8 +50,7 @@ def backup_database(db: Engine, target: Path, *, force: bool, now: datetime) -> 
         raise BadInput(f"cannot write the backup {target}: {getattr(exc, 'strerror', None) or exc}") from None
     finally:
         partial.unlink(missing_ok=True)  # gone already when the rename succeeded
-    return {"source": str(source), "backup": str(target.resolve()), "bytes": target.stat().st_size,
-            "assignments": assignments, "at": now.isoformat()}
+    return BackupMade(str(source), str(target.resolve()), target.stat().st_size, assignments, now)
 
 
 def _source_path(db: Engine) -> Path:

@@ -9,9 +9,9 @@ like any other notice, and the notices it carries are marked sent with it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -27,6 +27,7 @@ from engine.domain.digests import (
 )
 from engine.domain.errors import BadInput, NotFound
 from engine.domain.notices import NewNotice, NoticeKind
+from engine.domain.views import Result
 from engine.program.records import definition_of
 from engine.program.transactions import use_case_transaction
 from engine.store import digest_queries, lookups
@@ -83,7 +84,19 @@ def _gather(session: Session, notices: Sequence[HeldNotice], now: datetime) -> i
 # --- choosing a digest -------------------------------------------------------------------------------------------
 
 
-def set_person_digest(db: Engine, email: str, digest: str, *, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PersonDigest(Result):
+    """The person as `set_person_digest` left them, and how many held notices it released."""
+
+    id: int | None
+    email: str
+    name: str
+    tz: str
+    digest: str
+    released: int
+
+
+def set_person_digest(db: Engine, email: str, digest: str, *, now: datetime) -> PersonDigest:
     """Choose how a person receives informational notices; notices held for their digest are released, to go at the
     next sweep (digests off) or to wait for the new period's digest."""
     address = inputs.email(email)
@@ -98,5 +111,4 @@ def set_person_digest(db: Engine, email: str, digest: str, *, now: datetime) -> 
         if person.digest != digest:
             person.digest = digest
             released = digest_queries.release_held_notices(session, person.email, now)
-        return {"id": person.id, "email": person.email, "name": person.name, "tz": person.tz,
-                "digest": person.digest, "released": released}
+        return PersonDigest(person.id, person.email, person.name, person.tz, person.digest, released)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -25,6 +25,7 @@ from sqlmodel import Session
 from engine.delivery.links import NoticeFacts, notice_action, notice_token_id
 from engine.domain import inputs
 from engine.domain.errors import BadInput, NotFound, SojournError
+from engine.domain.views import Result
 from engine.program import audit
 from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, load_records
@@ -106,8 +107,35 @@ class ErasedPerson:
 # --- export -----------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class HeldRole(Result):
+    """A role the person holds (or held) in one assignment."""
+
+    assignment_id: int
+    role: str
+    stage: str
+    workflow: str
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
+class PersonErased(Result):
+    """Whom `erase_person` erased, under which pseudonym, and the audit chains it touched."""
+
+    person_id: int
+    email: str
+    name: str
+    erased_at: datetime  # in UTC, as the export gives it
+    erased_by: str
+    reason: str
+    assignments: tuple[int, ...]
+    events_rewritten: int
+
+
 def export_person(db: Engine, email: str) -> dict[str, Any]:
-    """Everything Sojourn holds about one person, as one JSON-ready document."""
+    """Everything Sojourn holds about one person, as one JSON-ready document: the export is the document itself,
+    one key per kind of record, so it is returned as built."""
     address = inputs.email(email)
     with use_case_transaction(db) as session:
         person = _existing_person(session, address, erased_too=True)  # what is left of them is theirs to see
@@ -120,7 +148,7 @@ def export_person(db: Engine, email: str) -> dict[str, Any]:
                        "digest": person.digest},
             "erasure": _jsonable(rows_where(session, "person_erasure",
                                             column("person_erasure", "person_id") == person_id)),
-            "roles": roles,
+            "roles": [role.view() for role in roles],
             "tasks": rows_where(session, "task", (column("task", "owner_id") == person_id) |
                                 (column("task", "completed_by") == person.email)),
             "goals": rows_where(session, "goal", column("goal", "assignment_id").in_(_as_assignee(roles))),
@@ -151,16 +179,16 @@ def export_person(db: Engine, email: str) -> dict[str, Any]:
     return jsonable
 
 
-def _roles(session: Session, person_id: int) -> list[dict[str, Any]]:
-    roles = [{"assignment_id": pk(r.assignment), "role": role, "stage": r.assignment.stage,
-              "workflow": r.workflow.name, "start": r.assignment.start, "end": r.assignment.end}
+def _roles(session: Session, person_id: int) -> list[HeldRole]:
+    roles = [HeldRole(pk(r.assignment), role, r.assignment.stage, r.workflow.name, r.assignment.start,
+                      r.assignment.end)
              for r in _records_of(session, person_id)
              for role, holder in sorted(r.stakeholders.items()) if holder.id == person_id]
-    return sorted(roles, key=lambda r: (r["assignment_id"], r["role"]))
+    return sorted(roles, key=lambda r: (r.assignment_id, r.role))
 
 
-def _as_assignee(roles: Iterable[Mapping[str, Any]]) -> list[int]:
-    return [r["assignment_id"] for r in roles if r["role"] == "assignee"]
+def _as_assignee(roles: Iterable[HeldRole]) -> list[int]:
+    return [r.assignment_id for r in roles if r.role == "assignee"]
 
 
 def _with_progress(session: Session, checkins: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -169,9 +197,9 @@ def _with_progress(session: Session, checkins: list[dict[str, Any]]) -> list[dic
     return [{**c, "progress": [p for p in progress if p["checkin_id"] == c["id"]]} for c in checkins]
 
 
-def _feedback_received(session: Session, person_id: int, roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _feedback_received(session: Session, person_id: int, roles: list[HeldRole]) -> list[dict[str, Any]]:
     """Check-ins by the other side of the two that give each other feedback (assignee and host manager)."""
-    where = [r["assignment_id"] for r in roles if r["role"] in ("assignee", "host_manager")]
+    where = [r.assignment_id for r in roles if r.role in ("assignee", "host_manager")]
     rows = rows_where(session, "checkin", column("checkin", "assignment_id").in_(where),
                       column("checkin", "person_id") != person_id)
     return [{k: row[k] for k in ("id", "assignment_id", "role", "at", "feedback")} for row in rows]
@@ -224,7 +252,7 @@ def _jsonable(value: Any) -> Any:
 # --- erasure ----------------------------------------------------------------------------------------------------
 
 
-def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: datetime) -> dict[str, Any]:
+def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: datetime) -> PersonErased:
     """Pseudonymise a person who holds no role in a running assignment, scrub what mentions them, and record it."""
     address, why = _checked(email, reason)
     with use_case_transaction(db) as session:
@@ -242,7 +270,7 @@ def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: dateti
         person.email, person.name = subject.pseudonymous_email, subject.pseudonymous_name
         session.add(person)
         session.flush()
-        chains = sorted({r["assignment_id"] for r in roles} | set(erased_events))
+        chains = sorted({r.assignment_id for r in roles} | set(erased_events))
         for assignment_id in chains:
             audit.append_event(session, assignment_id, audit.PERSON_ERASED,
                                {"person": subject.pseudonymous_email, "reason": recorded_why,
@@ -251,9 +279,8 @@ def erase_person(db: Engine, email: str, *, reason: str, actor: str, now: dateti
     if is_sqlite(db):
         privacy_queries.compact_sqlite(db)
     log.info("person erased", person=subject.person_id, actor=actor)
-    return {"person_id": subject.person_id, "email": subject.pseudonymous_email, "name": subject.pseudonymous_name,
-            "erased_at": _jsonable(now), "erased_by": actor, "reason": recorded_why, "assignments": chains,
-            "events_rewritten": sum(len(seqs) for seqs in erased_events.values())}
+    return PersonErased(subject.person_id, subject.pseudonymous_email, subject.pseudonymous_name, now.astimezone(UTC),
+                        actor, recorded_why, tuple(chains), sum(len(seqs) for seqs in erased_events.values()))
 
 
 def _checked(email: str, reason: str) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -28,6 +28,7 @@ from engine.domain import inputs, notices
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.domain.schedule import local_date, zone
 from engine.domain.tasks import TaskStatus
+from engine.domain.views import Result
 from engine.program import checkins, contacts, plans
 from engine.program.logging import get_logger
 from engine.program.records import AssignmentRecord, load_record, load_records
@@ -533,12 +534,33 @@ def _refusing(call: Callable[[], T], claims: LinkClaims) -> T:
 
 
 @dataclass(frozen=True)
+class PageTask:
+    """An open task on the person's page, due in their time zone, with a link to mark it done."""
+
+    title: str
+    assignment_id: int
+    due_on: date
+    due_local: str  # "YYYY-MM-DD HH:MM" where the person is
+    url: str
+
+
+@dataclass(frozen=True)
+class OwedSignoff:
+    """A plan version the person must sign for a role, with the link to review and sign it."""
+
+    assignment_id: int
+    role: str
+    plan_version: int
+    url: str
+
+
+@dataclass(frozen=True)
 class PersonPage:
     name: str
     email: str
     tz: str
-    tasks: list[dict[str, Any]]
-    signoffs: list[dict[str, Any]]
+    tasks: list[PageTask]
+    signoffs: list[OwedSignoff]
     calendar_url: str  # the person's calendar feed, which outlives the links on the page
     checkins: list[dict[str, Any]] = field(default_factory=list)  # per assignment whose check-ins they see
 
@@ -556,10 +578,8 @@ def person_page(db: Engine, signer: LinkSigner, action_name: str, token: str, *,
         person, until = checked.person, checked.claims.expires_at
         tasks = lookups.tasks_matching(session, owner_id=pk(person), status=TaskStatus.OPEN)
         tz = zone(person.tz)
-        task_rows = [{"title": t.title, "assignment_id": t.assignment_id, "due_on": t.due_on.isoformat(),
-                      "due_local": t.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                      "url": signer.url(person.email, *_task_link(t), now=now, until=until)}
-                     for t in tasks]
+        task_rows = [PageTask(t.title, t.assignment_id, t.due_on, t.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                              signer.url(person.email, *_task_link(t), now=now, until=until)) for t in tasks]
         signoffs = _owed_signoffs(session, signer, person, now, until)
         return PersonPage(person.name, person.email, person.tz, task_rows, signoffs,
                           calendar_url=feeds.calendar_url(session, signer, person),
@@ -595,19 +615,18 @@ def _task_link(task: Task) -> tuple[LinkAction, dict[str, Any]]:
 
 
 def _owed_signoffs(session: Session, signer: LinkSigner, person: Person, now: datetime,
-                   until: datetime) -> list[dict[str, Any]]:
+                   until: datetime) -> list[OwedSignoff]:
     """Plans the person must sign for a role before their assignment can leave its current stage."""
     ids = lookups.assignment_ids_of_stakeholder(session, pk(person))
-    rows = []
+    rows: list[OwedSignoff] = []
     for record in load_records(session, Assignment.id.in_(ids)):  # type: ignore[union-attr]
         for role in _signer_roles(record):
             holder = record.person_for(role)
             if holder is not None and holder.id == person.id and role not in record.signed_roles:
                 obj = {"assignment": record.assignment.id, "role": role,
                        "plan_version": record.assignment.plan_version}
-                rows.append({"assignment_id": record.assignment.id, "role": role,
-                             "plan_version": record.assignment.plan_version,
-                             "url": signer.url(person.email, LinkAction.PLAN_SIGNOFF, obj, now=now, until=until)})
+                rows.append(OwedSignoff(pk(record.assignment), role, record.assignment.plan_version,
+                                        signer.url(person.email, LinkAction.PLAN_SIGNOFF, obj, now=now, until=until)))
     return rows
 
 
@@ -629,7 +648,15 @@ def _plan_signers(record: AssignmentRecord) -> list[str]:
 # --- revocation ---------------------------------------------------------------------------------------------------
 
 
-def revoke_person_links(db: Engine, email: str, *, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LinksRevoked(Result):
+    """Whose links `revoke_person_links` ended: every one issued up to `revoked_before`."""
+
+    person: str
+    revoked_before: datetime
+
+
+def revoke_person_links(db: Engine, email: str, *, now: datetime) -> LinksRevoked:
     """End every link the person has been sent so far, and their calendar feed; links minted after now work, and
     their feed gets a new address."""
     with use_case_transaction(db) as session:
@@ -639,7 +666,7 @@ def revoke_person_links(db: Engine, email: str, *, now: datetime) -> dict[str, A
             raise NotFound(f"--person: no person with email {address}", details=["`sojourn person list` shows them"])
         link_queries.revoke_links(session, pk(person), now=now)
     log.info("links_revoked", person=person.email)
-    return {"person": person.email, "revoked_before": now.isoformat()}
+    return LinksRevoked(person.email, now)
 
 
 def _record(session: Session, obj: Mapping[str, Any]) -> AssignmentRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -197,6 +198,26 @@ def test_export_round_trips_and_anchors_the_head(db: Engine, db_url: str, on_db:
     assert (to_stdout.code, to_stdout.stdout.splitlines()) == (0, lines)
 
 
+def test_verify_reads_an_export_and_compares_in_one_call(db: Engine, db_url: str, spec: assignments.AssignmentSpec,
+                                                         people: dict[str, str], now: datetime) -> None:
+    """`verify_audit` takes an export's lines: it names a chain re-sealed after the export, and every bad line."""
+    assignment_id = _history(db, spec, people, now)
+    out = io.StringIO()
+    assert audit.export_audit(db, out).view() == {"assignments": 1, "events": len(ACTIONS)}
+    lines = out.getvalue().splitlines()
+    report = verify_audit(db, export=lines)
+    assert (report.intact, report.against) == (True, audit.ExportComparison(len(ACTIONS), ()))
+    report.require_intact()
+    _raw(db_url, "UPDATE audit_event SET hash = 'x' WHERE assignment_id = :a AND seq = 2", a=assignment_id)
+    (difference,) = verify_audit(db, export=lines, export_source="kept.jsonl").view()["against"]["differences"]
+    assert (difference["seq"], difference["kind"]) == (2, "not_as_exported")
+    with pytest.raises(BadInput) as refused:
+        verify_audit(db, export=["{}", "", "not json"], export_source="kept.jsonl")
+    assert (refused.value.message, refused.value.details) == ("--against: kept.jsonl is not an audit export", [
+        "kept.jsonl line 1: not an event of `sojourn audit export` (a JSON object with assignment_id, seq and hash)",
+        "kept.jsonl line 3: not an event of `sojourn audit export` (a JSON object with assignment_id, seq and hash)"])
+
+
 def test_export_of_unknown_assignment_leaves_the_file_alone(on_db: Sojourn, tmp_path: Path) -> None:
     """A refused export exits 1 and does not overwrite the file it was to write."""
     folder = tmp_path / "anchors"
@@ -216,11 +237,11 @@ def test_assignments_from_before_the_upgrade_start_an_empty_chain(db: Engine, sp
     created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     command.downgrade(alembic_config(db), "0001")
     command.upgrade(alembic_config(db), "head")
-    assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 0, "problems": [],
-                                "objectives": NO_OBJECTIVES}
+    assert verify_audit(db).view() == {"intact": True, "assignments": 1, "events": 0, "problems": [],
+                                       "objectives": NO_OBJECTIVES}
     tasks.complete_task(db, created["tasks"][0]["id"], note=None, actor=ACTOR, now=now)
-    assert verify_audit(db) == {"intact": True, "assignments": 1, "events": 1, "problems": [],
-                                "objectives": NO_OBJECTIVES}
+    assert verify_audit(db).view() == {"intact": True, "assignments": 1, "events": 1, "problems": [],
+                                       "objectives": NO_OBJECTIVES}
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -256,7 +277,7 @@ def test_concurrent_appends_to_one_assignment_queue_instead_of_failing(db: Engin
     assert outcomes == ["done"]
     rows = _raw(db_url, "SELECT seq, action FROM audit_event WHERE assignment_id = :a ORDER BY seq", a=created["id"])
     assert rows == [(1, "assignment_created"), (2, "stage_changed"), (3, "signed_off"), (4, "task_completed")]
-    assert verify_audit(db)["intact"]
+    assert verify_audit(db).intact
 
 
 def _wait_until_a_session_waits_for_a_lock(db_url: str) -> None:

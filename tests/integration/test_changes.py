@@ -89,7 +89,7 @@ def test_stakeholder_change_is_in_history_and_the_audit_trail(db: Engine, spec: 
     assert {k: entries[1][k] for k in ("from", "to", "at", "actor", "reason", "role")} == {
         "from": spec.stakeholders["coach"], "to": NEW_COACH[0], "at": DUE_SOON_SENT.isoformat(), "actor": "mo@x.org",
         "reason": "coach moved on", "role": "coach"}
-    assert audit.verify_audit(db, assignment_id=assignment_id)["intact"] is True
+    assert audit.verify_audit(db, assignment_id=assignment_id).intact is True
 
 
 def test_new_sponsor_gets_the_queued_contact_due_of_the_old_one(db: Engine, spec: assignments.AssignmentSpec) -> None:

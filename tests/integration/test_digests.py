@@ -142,7 +142,7 @@ def test_switching_the_digest_off_releases_held_notices_to_the_next_sweep(
     send_due(db, notifier, MONDAY)
     assert inbox.take() == []
     later = MONDAY + timedelta(hours=2)
-    assert digests.set_person_digest(db, COACH, "off", now=later)["released"] == 1
+    assert digests.set_person_digest(db, COACH, "off", now=later).released == 1
     send_due(db, notifier, later)
     assert [m["Subject"] for m in inbox.take()] == ["Subject 1 (stage_changed)"]
     assert statuses(db) == {f"{NoticeKind.STAGE_CHANGED}/test/1": "sent"}

@@ -219,7 +219,7 @@ def test_outbox_retry_revives_dead_row_and_skips_notifiers_that_accepted(db: Eng
     assert (dead.status, dead.delivered_to) == ("dead", ["file"])
     later = now + timedelta(hours=2)
     revived = outbox.retry_notification(db, dead.key, now=later)
-    assert (revived["status"], revived["attempts"], revived["next_attempt_at"]) == ("pending", 0, later.isoformat())
+    assert (revived.status, revived.attempts, revived.next_attempt_at) == ("pending", 0, later)
     _dispatch(db, [file, email], later)
     row = _row(db, dead.key)
     assert (row.status, sorted(row.delivered_to)) == ("sent", ["email", "file"])
@@ -419,7 +419,7 @@ def test_lease_claims_and_heartbeat_of_a_gone_process_of_this_host_are_taken_ove
         assert acquire_dispatcher_lease(session, successor, now + timedelta(seconds=1), 60) == dead.holder
     assert {r.claimed_by for r in _rows(db)} == {None}
     status = outbox.daemon_status(db, now=now + timedelta(seconds=1))
-    assert [(d["pid"], d["alive"]) for d in status["daemons"]] == [(successor.pid, True)]
+    assert [(d.pid, d.alive) for d in status.daemons] == [(successor.pid, True)]
 
 
 def test_daemon_status_shows_a_killed_daemon_of_this_host_dead_before_its_heartbeat_expires(
@@ -430,12 +430,14 @@ def test_daemon_status_shows_a_killed_daemon_of_this_host_dead_before_its_heartb
         start_heartbeat(session, dead, now, 60)
         acquire_dispatcher_lease(session, dead, now, 60)
     before = outbox.daemon_status(db, now=now + timedelta(seconds=1))
-    assert ([d["alive"] for d in before["daemons"]], before["dispatcher"]["valid"]) == ([True], True)
+    assert before.dispatcher is not None
+    assert ([d.alive for d in before.daemons], before.dispatcher.valid) == ([True], True)
     local_process.kill()
     local_process.wait()
     after = outbox.daemon_status(db, now=now + timedelta(seconds=1))
-    assert ([d["alive"] for d in after["daemons"]], after["dispatcher"]["valid"]) == ([False], False)
-    assert after["running"] is False
+    assert after.dispatcher is not None
+    assert ([d.alive for d in after.daemons], after.dispatcher.valid) == ([False], False)
+    assert after.running is False
 
 
 def test_the_lease_of_a_live_process_or_of_another_host_is_still_waited_out(
@@ -465,7 +467,7 @@ def test_released_lease_lets_successor_start_at_once_when_holder_exits_cleanly(d
         release_leases(session, ALICE)
     with transaction(db) as session:
         assert acquire_dispatcher_lease(session, BOB, now + timedelta(seconds=1), LEASE) is None
-    assert outbox.daemon_status(db, now=now)["daemons"] == []
+    assert outbox.daemon_status(db, now=now).daemons == ()
 
 
 def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine, pending: list[str],
@@ -482,7 +484,7 @@ def test_orphaned_claims_are_freed_when_holder_heartbeat_has_expired(db: Engine,
         assert queries.release_orphaned_claims(session, now + timedelta(seconds=10)) == 3
     assert Counter(r.claimed_by for r in _rows(db)) == {None: 4, BOB.holder: 3}
     status = outbox.daemon_status(db, now=now + timedelta(seconds=10))
-    assert {(d["pid"], d["alive"]) for d in status["daemons"]} == {(101, False), (202, True)}
+    assert {(d.pid, d.alive) for d in status.daemons} == {(101, False), (202, True)}
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

@@ -219,10 +219,10 @@ def test_the_persons_page_lists_open_tasks_in_their_zone_and_owed_signoffs(
     assignment_id = _plan_agreed(db, spec)
     action, token = _link(people["host_manager"], LinkAction.MY_PAGE, {})
     page = actions.person_page(db, SIGNER, action, token, now=LATER)
-    owned = views(tasks.list_tasks(db, now=LATER, owner=people["host_manager"], status="open"))
-    assert [t["title"] for t in page.tasks] == [t["title"] for t in owned]
-    assert all(t["due_local"].endswith("00:00") for t in page.tasks)  # midnight ending the day, Berlin time
-    assert [(s["assignment_id"], s["role"], s["plan_version"]) for s in page.signoffs] == [
+    owned = tasks.list_tasks(db, now=LATER, owner=people["host_manager"], status="open")
+    assert [t.title for t in page.tasks] == [t.title for t in owned]
+    assert all(t.due_local.endswith("00:00") for t in page.tasks)  # midnight ending the day, Berlin time
+    assert [(s.assignment_id, s.role, s.plan_version) for s in page.signoffs] == [
         (assignment_id, "host_manager", 2)]
 
 
@@ -578,8 +578,8 @@ def test_the_persons_page_links_an_acknowledgement_task_to_the_acknowledgement(
     """The acknowledgement task on the sending manager's page opens the acknowledgement, not task done."""
     assignment_id, version = _changed_after_agreement(db, spec)
     page = actions.person_page(db, SIGNER, *_link(people["sending_manager"], LinkAction.MY_PAGE, {}), now=LATER)
-    (ack,) = [t for t in page.tasks if t["title"] == f"Acknowledge plan version {version}"]
-    action, token = ack["url"].removeprefix("https://sojourn.example.com/a/").split("/")
+    (ack,) = [t for t in page.tasks if t.title == f"Acknowledge plan version {version}"]
+    action, token = ack.url.removeprefix("https://sojourn.example.com/a/").split("/")
     assert action == LinkAction.PLAN_ACK
     actions.confirm(db, SIGNER, action, token, {"token": token}, now=LATER)
     assert _acknowledged(db, assignment_id) == [(version, people["sending_manager"])]
@@ -603,7 +603,7 @@ def test_a_removed_goal_is_left_out_of_the_checkin_form(db: Engine, spec: assign
 
 
 def _page_links(page: actions.PersonPage) -> list[tuple[str, str]]:
-    urls = [t["url"] for t in page.tasks] + [s["url"] for s in page.signoffs]
+    urls = [t.url for t in page.tasks] + [s.url for s in page.signoffs]
     return [tuple(url.removeprefix("https://sojourn.example.com/").split("/")[1:]) for url in urls]  # type: ignore[misc]
 
 

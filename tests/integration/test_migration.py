@@ -173,7 +173,7 @@ def test_daemon_sends_checkins_and_pulses_after_migration_without_back_filling(
         (pilot, current, "admin", "the program's second year")]
     shown = assignments.show_assignment(db, assignment_id, now=MIGRATED).view()
     assert (shown["workflow_version"], shown["stage"]) == (current, "coaching")
-    assert audit.verify_audit(db)["intact"]
+    assert audit.verify_audit(db).intact
 
 
 def test_an_edited_migration_event_fails_audit_verify(db: Engine, spec: assignments.AssignmentSpec) -> None:
@@ -184,8 +184,8 @@ def test_an_edited_migration_event_fails_audit_verify(db: Engine, spec: assignme
         session.connection().execute(text("UPDATE audit_event SET details = replace(details, 'second', 'third') "
                                           "WHERE action = :a"), {"a": audit.WORKFLOW_MIGRATED})
     report = audit.verify_audit(db)
-    assert not report["intact"]
-    assert {p["assignment_id"] for p in report["problems"]} == {assignment_id}
+    assert not report.intact
+    assert {p.assignment_id for p in report.problems} == {assignment_id}
 
 
 def test_an_assignment_already_on_the_version_is_skipped_and_finished_ones_never_move(
@@ -263,7 +263,7 @@ def test_renamed_stage_is_refused_without_a_mapping_and_moves_with_it(db: Engine
         about_old = session.exec(select(Outbox).where(Outbox.task_id == review["id"])).all()
     assert {r.status for r in about_old} == {"cancelled"}
     assert assignments.show_assignment(db, assignment_id, now=MIGRATED).stage == "coaching_abroad"
-    assert audit.verify_audit(db)["intact"]
+    assert audit.verify_audit(db).intact
 
 
 # --- a race with advance -----------------------------------------------------------------------------------------

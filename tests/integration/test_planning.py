@@ -336,7 +336,7 @@ def test_queued_task_reminders_are_cancelled_when_task_is_done_before_delivery(d
     escalations = {f"escalation/{task.id}/{n}/{role}": cancelled for n in (1, 2) for role in ("mobility", "talent")}
     assert mine == {f"task_due_soon/{task.id}": ("sent", None), f"task_overdue/{task.id}": cancelled, **escalations}
     assert {r.status for r in _rows(db) if r.task_id == other.id} == {"pending"}
-    assert {n["key"] for n in outbox.list_notifications(db, status="cancelled")} == {
+    assert {n.key for n in outbox.list_notifications(db, status="cancelled")} == {
         key for key, (status, _) in mine.items() if status == "cancelled"}
 
 
