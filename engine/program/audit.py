@@ -543,8 +543,9 @@ def verify_audit(db: Engine, *, assignment_id: int | None = None,
         report: dict[str, Any] = {"intact": not problems, "assignments": len(heads), "events": count,
                                   "problems": [p.view() for p in problems]}
         if assignment_id is None:  # objectives belong to the program, not to one assignment
-            report["objectives"] = objectives.verify_objectives(session)
-            report["intact"] = report["intact"] and not report["objectives"]["problems"]
+            checked = objectives.verify_objectives(session)
+            report["objectives"] = checked.view()
+            report["intact"] = report["intact"] and not checked.problems
         if against is not None:
             exported = [e for e in against if assignment_id is None or e["assignment_id"] == assignment_id]
             differences = _differences(exported, audit_hashes(session, assignment_id))

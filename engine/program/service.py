@@ -449,9 +449,10 @@ def show_assignment(db: Engine, assignment_id: int, *, now: datetime) -> dict[st
         signers = lookups.people_by_id(session, (s.person_id for s in signoffs))
         outcomes = program_queries.outcomes_with_competencies(session, assignment_id)
         latest = [(r.name, r.before, r.after) for _, ratings in outcomes for r in ratings]  # 24 months after 12
+        growth = competency_growth_view(current_baselines(session, assignment_id), latest)
         return {**assignment_view(record, now), "signoffs": signoff_views(record, signoffs, signers),
                 "outcomes": [outcome_view(o, ratings) for o, ratings in outcomes],
-                "competency_growth": competency_growth_view(current_baselines(session, assignment_id), latest),
+                "competency_growth": [g.view() for g in growth],
                 "impact_statements": sum(o.impact is not None for o, _ in outcomes)}
 
 
