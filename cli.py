@@ -26,9 +26,11 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.delivery.config import Settings
+    from engine.program.changes import EndExtended, StakeholderChanged
     from engine.program.checkins import CheckinLine
     from engine.program.competencies import Baseline
     from engine.program.logging import LogFormat
+    from engine.program.outcomes import OutcomeRecorded
     from engine.program.plans import ChangeMade, PlanView
 
 
@@ -479,7 +481,7 @@ def person_import(obj: Context, file: Path, as_json: bool) -> None:
     from engine.program import changes
 
     emit(changes.import_people(obj.db, _read_bytes(file), source=str(file)), as_json,
-         lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p["email"] for p in rows)])
+         lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p.email for p in rows)])
 
 
 # --- assignments ----------------------------------------------------------------------------------------------
@@ -692,11 +694,15 @@ def assignment_extend(obj: Context, assignment_id: int, end: str, reason: str, a
          as_json, _change_lines)
 
 
-def _change_lines(change: dict[str, Any]) -> list[str]:
-    what = f"{change['role']} " if "role" in change else "end "
-    moved = [f"  task {t['id']} ({t['key']}) {t['owner']}, due {t['due_on']}" for t in change["tasks"]]
-    return [f"assignment {change['assignment_id']}: {what}{change['from']} -> {change['to']}; "
-            f"{len(moved)} open task(s) moved", *moved]
+def _change_lines(change: StakeholderChanged | EndExtended) -> list[str]:
+    from engine.program.changes import EndExtended
+
+    if isinstance(change, EndExtended):
+        what = f"end {change.from_.isoformat()} -> {change.to.isoformat()}"
+    else:
+        what = f"{change.role} {change.from_} -> {change.to}"
+    moved = [f"  task {t.id} ({t.key}) {t.owner}, due {t.due_on.isoformat()}" for t in change.tasks]
+    return [f"assignment {change.assignment_id}: {what}; {len(moved)} open task(s) moved", *moved]
 
 
 @main_group.command()
@@ -1470,15 +1476,22 @@ def outcome_record(obj: Context, assignment_id: int, months: str, retained: str,
     emit(recorded, as_json, _outcome_lines)
 
 
-def _outcome_lines(o: dict[str, Any]) -> Iterable[str]:
-    yield f"assignment {o['assignment_id']}, {_outcome_headline(o)}"
-    yield from _outcome_details(o)
+def _outcome_lines(o: OutcomeRecorded) -> Iterable[str]:
+    left_on = o.left_on.isoformat() if o.left_on else None
+    yield f"assignment {o.assignment_id}, {_headline(o.months, o.retained, left_on, o.left_reason)}"
+    yield from _details(o.promoted_to, o.considered_for_promotion,
+                        [(c.name, c.before, c.after) for c in o.competencies], o.impact)
+    if o.task_completed is not None:
+        yield f"  task {o.task_completed} done"
 
 
 def _outcome_headline(o: dict[str, Any]) -> str:
-    stayed = "still employed" if o["retained"] else f"left on {o['left_on'] or 'an unknown day'}"
-    return f"{o['months']} months after return: {stayed}" + (
-        f" ({shown(o['left_reason'])})" if o["left_reason"] else "")
+    return _headline(o["months"], o["retained"], o["left_on"], o["left_reason"])
+
+
+def _headline(months: int, retained: bool, left_on: str | None, left_reason: str | None) -> str:
+    stayed = "still employed" if retained else f"left on {left_on or 'an unknown day'}"
+    return f"{months} months after return: {stayed}" + (f" ({shown(left_reason)})" if left_reason else "")
 
 
 def _rating_change(before: int | None, after: int | None) -> str:
@@ -1490,16 +1503,20 @@ def _rating_change(before: int | None, after: int | None) -> str:
 
 
 def _outcome_details(o: dict[str, Any]) -> Iterable[str]:
-    if o["promoted_to"]:
-        yield f"  promoted to {shown(o['promoted_to'])}"
-    elif o["considered_for_promotion"]:
+    return _details(o["promoted_to"], o["considered_for_promotion"],
+                    [(c["name"], c["before"], c["after"]) for c in o["competencies"]], o["impact"])
+
+
+def _details(promoted_to: str | None, considered: bool, ratings: Iterable[tuple[str, int | None, int]],
+             impact: str | None) -> Iterable[str]:
+    if promoted_to:
+        yield f"  promoted to {shown(promoted_to)}"
+    elif considered:
         yield "  considered for promotion"
-    for c in o["competencies"]:
-        yield f"  competency {shown(c['name'])}: {_rating_change(c['before'], c['after'])}"
-    if o["impact"]:
-        yield f"  impact: {shown(o['impact'])}"
-    if o.get("task_completed") is not None:
-        yield f"  task {o['task_completed']} done"
+    for name, before, after in ratings:
+        yield f"  competency {shown(name)}: {_rating_change(before, after)}"
+    if impact:
+        yield f"  impact: {shown(impact)}"
 
 
 # --- the program summary --------------------------------------------------------------------------------------
