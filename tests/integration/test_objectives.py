@@ -47,7 +47,7 @@ plan:
 
 
 def _objective(db: Engine, level: str, title: str, now: datetime, **extra: Any) -> int:
-    return int(objectives.add_objective(db, level=level, title=title, actor=ACTOR, now=now, **extra).view()["id"])
+    return objectives.add_objective(db, level=level, title=title, actor=ACTOR, now=now, **extra).id
 
 
 def _goal(db: Engine, assignment_id: int, title: str, now: datetime, *objective_ids: int) -> int:

@@ -15,7 +15,7 @@ from engine.domain.errors import BadInput, SojournError
 from engine.planning import planner
 from engine.program import plans, service
 from engine.store.db import transaction
-from engine.store.models import Outbox, Task, pk
+from engine.store.models import Outbox, PlanChange, Task, pk
 from integration.conftest import Outcome, Sojourn, snapshot
 from tests.support.cast import CAST
 
@@ -120,8 +120,8 @@ def test_every_change_makes_a_version_that_plan_show_keeps(db: Engine, stint: in
                                      "Grow DACH revenue")
     assert [(a["kind"], a["description"], a["due_on"]) for a in shown["activities"]] == [
         ("mentoring", "Monthly with the CFO", "2026-09-30")]
-    assert plans.show_plan(db, stint, version=1).view()["goals"] == []
-    assert [g["target"] for g in plans.show_plan(db, stint, version=3).view()["goals"]] == ["+10%", "+10%"]
+    assert plans.show_plan(db, stint, version=1).goals == ()
+    assert [g.target for g in plans.show_plan(db, stint, version=3).goals] == ["+10%", "+10%"]
     at_four = plans.show_plan(db, stint, version=4).view()
     assert ([g["title"] for g in at_four["goals"]], at_four["goals"][0]["target"], at_four["goals"][0]["activities"]
             ) == (["Lead the host sales team", "Build a peer network"], "+15%", [])
@@ -129,6 +129,23 @@ def test_every_change_makes_a_version_that_plan_show_keeps(db: Engine, stint: in
     assert change is not None
     assert change.summary.startswith(f"goal {goal['id']} edited (target)")
 
+
+
+def test_a_version_kept_before_objectives_existed_shows_as_it_was_kept(db: Engine, stint: int,
+                                                                       now: datetime) -> None:
+    """A snapshot written before goals were aligned to objectives has no `objectives`; it shows without them."""
+    goal = _add_goal(db, stint, now)
+    plans.add_activity(db, goal["id"], kind="mentoring", description="Monthly with the CFO", due="2026-09-30",
+                       actor=ACTOR, now=now)
+    with transaction(db) as session:
+        change = session.execute(select(PlanChange).where(PlanChange.assignment_id == stint,
+                                                          PlanChange.plan_version == 2)).scalar_one()
+        kept = [{k: v for k, v in g.items() if k != "objectives"} for g in change.snapshot["goals"]]
+        change.snapshot = {"goals": kept}
+        session.add(change)
+    shown = plans.show_plan(db, stint, version=2)
+    assert [g.objectives for g in shown.goals] == [None]
+    assert shown.view()["goals"] == kept
 
 def test_a_change_voids_exactly_that_versions_sign_offs(db: Engine, stint: int, now: datetime) -> None:
     """Sign-offs bind to their version: a change leaves them on it, void, and the new version starts unsigned."""
@@ -138,7 +155,7 @@ def test_a_change_voids_exactly_that_versions_sign_offs(db: Engine, stint: int, 
     plans.sign_plan(db, stint, role="assignee", by=None, actor=ACTOR, now=now)
     plans.sign_plan(db, stint, role="home_lead", by=HOME_LEAD, actor=ACTOR, now=now)
     plans.edit_goal(db, goal["id"], title="Build a peer network across both sites", actor=ACTOR, now=now)
-    assert plans.show_plan(db, stint, version=2).view()["signed_off_by"] == ["assignee"]
+    assert plans.show_plan(db, stint, version=2).signed_off_by == ("assignee",)
     third = plans.show_plan(db, stint, version=3).view()
     assert third["signed_off_by"] == ["assignee", "home_lead"]
     assert {s["void"] for s in third["signoffs"]} == {True}
@@ -154,7 +171,7 @@ def test_changes_before_agreement_tell_nobody(db: Engine, stint: int, now: datet
     plans.edit_goal(db, goal["id"], measure="revenue", actor=ACTOR, now=now)
     assert _count(db, Outbox, Outbox.kind == "plan_changed") == 0
     assert _count(db, Task, col(Task.key).startswith("plan-")) == 0
-    assert plans.show_plan(db, stint).view()["unacknowledged_versions"] == []
+    assert plans.show_plan(db, stint).unacknowledged_versions == ()
 
 
 # --- changes after agreement ------------------------------------------------------------------------------------
@@ -174,7 +191,7 @@ def test_change_after_agreement_tells_home_and_opens_follow_up_in_one_go(db: Eng
         "mentor", mentor_today + timedelta(days=3), goal["change"]["follow_up_task"])
     [ack] = _rows(db, Task, col(Task.key).startswith("plan-ack/"))
     assert (ack.owner_role, ack.status, ack.id) == ("home_lead", "open", goal["change"]["acknowledge_task"])
-    assert plans.show_plan(db, agreed).view()["unacknowledged_versions"] == [3]
+    assert plans.show_plan(db, agreed).unacknowledged_versions == (3,)
 
 
 def test_refused_change_after_agreement_writes_nothing(db: Engine, db_url: str, agreed: int, now: datetime) -> None:
@@ -213,7 +230,7 @@ def test_acknowledgement_stops_the_escalation(db: Engine, agreed: int, now: date
     about_ack = _rows(db, Outbox, Outbox.task_id == ack_task.id)
     assert {r.status for r in about_ack} == {"cancelled"}
     assert [r.key for r in about_ack if r.kind == "plan_unacknowledged"] == [f"plan_unacknowledged/{ack_task.id}/1/hr"]
-    assert plans.show_plan(db, agreed).view()["unacknowledged_versions"] == []
+    assert plans.show_plan(db, agreed).unacknowledged_versions == ()
 
 
 def test_without_acknowledgement_the_ladder_runs_to_its_end(db: Engine, agreed: int, now: datetime) -> None:
@@ -254,7 +271,7 @@ def test_built_in_workflow_refuses_goals_due_during_immersion(db: Engine, spec: 
                        now=now)
     assert "the earliest due date is 2026-05-30" in refused.value.details[0]
     assert plans.add_goal(db, created["id"], title="First win", measure="m", target="t", due="2026-05-30",
-                          actor=ACTOR, now=now).view()["plan_version"] == 2
+                          actor=ACTOR, now=now).plan_version == 2
 
 
 def test_workflow_without_plan_section_has_no_plan_rules(db: Engine, people: dict[str, str], now: datetime) -> None:
@@ -265,7 +282,7 @@ def test_workflow_without_plan_section_has_no_plan_rules(db: Engine, people: dic
     plans.add_goal(db, created["id"], title="Ship the pilot", measure="m", target="t", due="2026-03-15", actor=ACTOR,
                    now=now)
     assert _count(db, Outbox, Outbox.kind == "plan_changed") == 0
-    assert plans.show_plan(db, created["id"]).view()["signers"] == []
+    assert plans.show_plan(db, created["id"]).signers == ()
 
 
 # --- the command line -------------------------------------------------------------------------------------------
