@@ -67,6 +67,8 @@ class MovedTask(Result):
 
 
 class _FromTo(Result):
+    """A change from one value to another, shown as `from` and `to`."""
+
     def view(self) -> dict[str, Any]:
         # `from` is a keyword, so the field is `from_`; the JSON keeps the key `from`
         return {"from" if name == "from_" else name: value for name, value in super().view().items()}
@@ -103,6 +105,8 @@ class EndExtended(_FromTo):
 
 @dataclass(frozen=True)
 class ImportedPerson(Result):
+    """A person added from a file, as `person list` shows them."""
+
     id: int
     email: str
     name: str
