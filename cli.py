@@ -29,8 +29,13 @@ if TYPE_CHECKING:
     from engine.delivery.outbox import DaemonStatus, OutboxNotification
     from engine.domain.workflow_diff import FieldChange
     from engine.program.assignments import AssignmentShown
+    from engine.program.changes import EndExtended, StakeholderChanged
+    from engine.program.checkins import CheckinLine
+    from engine.program.competencies import Baseline
     from engine.program.logging import LogFormat
     from engine.program.migration import Migration, WorkflowDiff
+    from engine.program.outcomes import OutcomeRecorded
+    from engine.program.plans import ChangeMade, PlanView
     from engine.program.records import AssignmentView, RoleHolder, TaskView
     from engine.program.workflows import WorkflowShown
     from engine.reporting.figures import CompetencyGrowth, StageCount
@@ -488,7 +493,7 @@ def person_import(obj: Context, file: Path, as_json: bool) -> None:
     from engine.program import changes
 
     emit(changes.import_people(obj.db, _read_bytes(file), source=str(file)), as_json,
-         lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p["email"] for p in rows)])
+         lambda rows: [f"imported {len(rows)} person(s): " + ", ".join(p.email for p in rows)])
 
 
 # --- assignments ----------------------------------------------------------------------------------------------
@@ -703,11 +708,15 @@ def assignment_extend(obj: Context, assignment_id: int, end: str, reason: str, a
          as_json, _change_lines)
 
 
-def _change_lines(change: dict[str, Any]) -> list[str]:
-    what = f"{change['role']} " if "role" in change else "end "
-    moved = [f"  task {t['id']} ({t['key']}) {t['owner']}, due {t['due_on']}" for t in change["tasks"]]
-    return [f"assignment {change['assignment_id']}: {what}{change['from']} -> {change['to']}; "
-            f"{len(moved)} open task(s) moved", *moved]
+def _change_lines(change: StakeholderChanged | EndExtended) -> list[str]:
+    from engine.program.changes import EndExtended
+
+    if isinstance(change, EndExtended):
+        what = f"end {change.from_.isoformat()} -> {change.to.isoformat()}"
+    else:
+        what = f"{change.role} {change.from_} -> {change.to}"
+    moved = [f"  task {t.id} ({t.key}) {t.owner}, due {t.due_on.isoformat()}" for t in change.tasks]
+    return [f"assignment {change.assignment_id}: {what}; {len(moved)} open task(s) moved", *moved]
 
 
 @main_group.command()
@@ -816,8 +825,8 @@ def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target:
     added = plans.add_goal(obj.db, assignment_id, title=title, measure=measure, target=target, due=due,
                            baseline=baseline, competencies=competencies, level=level, aligned_to=aligned_to,
                            objectives=objectives, actor=obj.actor, now=now())
-    emit(added, as_json, lambda g: [f"goal {g['id']} added; plan is now version {g['plan_version']}",
-                                    *_plan_change_lines(g["change"]), *_baseline_lines(g["baselines_rated"])])
+    emit(added, as_json, lambda g: [f"goal {g.id} added; plan is now version {g.plan_version}",
+                                    *_plan_change_lines(g.change), *_baseline_lines(g.baselines_rated)])
 
 
 @goal.command("edit")
@@ -843,8 +852,8 @@ def goal_edit(obj: Context, goal_id: int, title: str | None, measure: str | None
     edited = plans.edit_goal(obj.db, goal_id, title=title, measure=measure, baseline=baseline, target=target,
                              due=due, competencies=competencies or None, level=level, aligned_to=aligned_to,
                              objectives=objectives or None, actor=obj.actor, now=now())
-    emit(edited, as_json, lambda g: [f"goal {g['id']} changed; plan is now version {g['plan_version']}",
-                                     *_plan_change_lines(g["change"]), *_baseline_lines(g["baselines_rated"])])
+    emit(edited, as_json, lambda g: [f"goal {g.id} changed; plan is now version {g.plan_version}",
+                                     *_plan_change_lines(g.change), *_baseline_lines(g.baselines_rated)])
 
 
 @goal.command("remove")
@@ -857,8 +866,8 @@ def goal_remove(obj: Context, goal_id: int, reason: str, as_json: bool) -> None:
     from engine.program import plans
 
     removed = plans.remove_goal(obj.db, goal_id, reason=reason, actor=obj.actor, now=now())
-    emit(removed, as_json, lambda g: [f"goal {g['id']} removed; plan is now version {g['plan_version']}",
-                                      *_plan_change_lines(g["change"])])
+    emit(removed, as_json, lambda g: [f"goal {g.id} removed; plan is now version {g.plan_version}",
+                                      *_plan_change_lines(g.change)])
 
 
 # --- sign-offs ------------------------------------------------------------------------------------------------
@@ -877,8 +886,8 @@ def signoff(obj: Context, assignment_id: int, role: str, by: str | None, as_json
 
     signed = plans.sign_plan(obj.db, assignment_id, role=role, by=by, actor=obj.actor, now=now())
     emit(signed, as_json, lambda s: [
-        f"{s['role']} {s['by']} {'had already signed' if s['already_signed'] else 'signed'} plan version "
-        f"{s['plan_version']}" + (f", given on their behalf by {shown(s['recorded_by'])}" if s["on_behalf"] else "")])
+        f"{s.role} {s.by} {'had already signed' if s.already_signed else 'signed'} plan version "
+        f"{s.plan_version}" + (f", given on their behalf by {shown(s.recorded_by)}" if s.on_behalf else "")])
 
 
 # --- learning activities --------------------------------------------------------------------------------------
@@ -902,8 +911,8 @@ def activity_add(obj: Context, goal_id: int, kind: str, description: str, due: s
 
     added = plans.add_activity(obj.db, goal_id, kind=kind, description=description, due=due, actor=obj.actor,
                                now=now())
-    emit(added, as_json, lambda a: [f"activity {a['id']} added to goal {a['goal_id']}; plan is now version "
-                                    f"{a['plan_version']}", *_plan_change_lines(a["change"])])
+    emit(added, as_json, lambda a: [f"activity {a.id} added to goal {a.goal_id}; plan is now version "
+                                    f"{a.plan_version}", *_plan_change_lines(a.change)])
 
 
 # --- the development plan -------------------------------------------------------------------------------------
@@ -926,42 +935,42 @@ def plan_show(obj: Context, assignment_id: int, version: int | None, as_json: bo
     emit(plans.show_plan(obj.db, assignment_id, version=version), as_json, _plan_lines)
 
 
-def _plan_lines(p: dict[str, Any]) -> Iterable[str]:
-    state = "current" if p["current"] else f"earlier; current is {p['current_version']}"
-    yield f"assignment {p['assignment_id']}: development plan version {p['plan_version']} ({state})"
-    for g in p["goals"]:
-        yield f"  goal {g['id']}: {g['title']} (due {g['due']})"
-        yield f"    measure {g['measure']}; baseline {g['baseline'] or '-'}; target {g['target']}"
-        if g["competencies"]:
-            yield f"    competencies: {', '.join(g['competencies'])}"
-        if g["alignment_level"] or g["aligned_to"]:
-            yield f"    aligned ({g['alignment_level'] or 'no level'}): {g['aligned_to'] or '-'}"
-        yield from (f"    - {a['kind']}: {a['description']}" + (f" (due {a['due_on']})" if a["due_on"] else "")
-                    for a in g["activities"])
-    if not p["goals"]:
+def _plan_lines(p: PlanView) -> Iterable[str]:
+    state = "current" if p.current else f"earlier; current is {p.current_version}"
+    yield f"assignment {p.assignment_id}: development plan version {p.plan_version} ({state})"
+    for g in p.goals:
+        yield f"  goal {g.id}: {g.title} (due {g.due.isoformat()})"
+        yield f"    measure {g.measure}; baseline {g.baseline or '-'}; target {g.target}"
+        if g.competencies:
+            yield f"    competencies: {', '.join(g.competencies)}"
+        if g.alignment_level or g.aligned_to:
+            yield f"    aligned ({g.alignment_level or 'no level'}): {g.aligned_to or '-'}"
+        yield from (f"    - {a.kind}: {a.description}" + (f" (due {a.due_on.isoformat()})" if a.due_on else "")
+                    for a in g.activities)
+    if not p.goals:
         yield "  no goals"
-    void = " (void: the plan changed since)" if not p["current"] else ""
-    yield f"signed by: {', '.join(p['signed_off_by']) or 'nobody'}{void}"
-    yield from (f"  {s['role']}: {s['by']} on {s['signed_at'][:10]}, " +
-                (f"on their behalf by {shown(s['recorded_by'])}" if s["given_by"] == "on_behalf" else "by the holder")
-                for s in p["signoffs"])
-    if p["unsigned"] and p["current"]:
-        yield f"still to sign: {', '.join(p['unsigned'])}"
-    if p["unacknowledged_versions"]:
-        yield f"changes not acknowledged yet: version(s) {', '.join(map(str, p['unacknowledged_versions']))}"
+    void = " (void: the plan changed since)" if not p.current else ""
+    yield f"signed by: {', '.join(p.signed_off_by) or 'nobody'}{void}"
+    yield from (f"  {s.role}: {s.by} on {s.signed_at.date().isoformat()}, " +
+                (f"on their behalf by {shown(s.recorded_by)}" if s.given_by == "on_behalf" else "by the holder")
+                for s in p.signoffs)
+    if p.unsigned and p.current:
+        yield f"still to sign: {', '.join(p.unsigned)}"
+    if p.unacknowledged_versions:
+        yield f"changes not acknowledged yet: version(s) {', '.join(map(str, p.unacknowledged_versions))}"
 
 
-def _plan_change_lines(change: dict[str, Any]) -> Iterable[str]:
-    if change["notified"]:
-        yield f"told {', '.join(change['notified'])} of the change"
-    if change.get("joins_version"):
-        yield (f"gathered into the pending change of plan version {change['joins_version']}: follow-up task "
-               f"{change['follow_up_task']} and acknowledgement task {change['acknowledge_task']} now cover it")
+def _plan_change_lines(change: ChangeMade) -> Iterable[str]:
+    if change.notified:
+        yield f"told {', '.join(change.notified)} of the change"
+    if change.joins_version:
+        yield (f"gathered into the pending change of plan version {change.joins_version}: follow-up task "
+               f"{change.follow_up_task} and acknowledgement task {change.acknowledge_task} now cover it")
         return
-    if change["follow_up_task"]:
-        yield f"follow-up task {change['follow_up_task']} opened"
-    if change["acknowledge_task"]:
-        yield f"acknowledgement task {change['acknowledge_task']} opened"
+    if change.follow_up_task:
+        yield f"follow-up task {change.follow_up_task} opened"
+    if change.acknowledge_task:
+        yield f"acknowledgement task {change.acknowledge_task} opened"
 
 
 @plan.command("baseline")
@@ -975,11 +984,11 @@ def plan_baseline(obj: Context, assignment_id: int, competencies: tuple[str, ...
     from engine.program import competencies as ratings
 
     rated = ratings.set_baselines(obj.db, assignment_id, competencies, actor=obj.actor, now=now())
-    emit(rated, as_json, lambda r: list(_baseline_lines(r["recorded"])))
+    emit(rated, as_json, lambda r: list(_baseline_lines(r.recorded)))
 
 
-def _baseline_lines(rated: list[dict[str, Any]]) -> Iterable[str]:
-    return (f"baseline of {shown(b['name'])}: {b['level']}" for b in rated)
+def _baseline_lines(rated: Iterable[Baseline]) -> Iterable[str]:
+    return (f"baseline of {shown(b.name)}: {b.level}" for b in rated)
 
 
 @plan.command("ack")
@@ -992,8 +1001,8 @@ def plan_ack(obj: Context, assignment_id: int, by: str, as_json: bool) -> None:
     from engine.program import plans
 
     acked = plans.acknowledge_plan_change(obj.db, assignment_id, by=by, actor=obj.actor, now=now())
-    emit(acked, as_json, lambda a: [f"{a['role']} {a['by']} acknowledged plan version(s) "
-                                    f"{', '.join(map(str, a['plan_versions']))}"])
+    emit(acked, as_json, lambda a: [f"{a.role} {a.by} acknowledged plan version(s) "
+                                    f"{', '.join(map(str, a.plan_versions))}"])
 
 
 # --- objectives -----------------------------------------------------------------------------------------------
@@ -1017,7 +1026,7 @@ def objective_add(obj: Context, level: str, title: str, owner: str | None, year:
 
     added = objectives.add_objective(obj.db, level=level, title=title, owner=owner, year=year, actor=obj.actor,
                                      now=now())
-    emit(added, as_json, lambda o: [f"objective {o['id']} added ({o['level']}): {shown(o['title'])}"])
+    emit(added, as_json, lambda o: [f"objective {o.id} added ({o.level}): {shown(o.title)}"])
 
 
 @objective.command("list")
@@ -1029,7 +1038,7 @@ def objective_list(obj: Context, as_json: bool) -> None:
 
     found = objectives.list_objectives(obj.db)
     emit(found, as_json, lambda rows: table(
-        [[str(o["id"]), o["level"], o["title"], o["owner"] or "-", str(o["year"] or "-"), str(o["goals"])]
+        [[str(o.id), o.level, o.title, o.owner or "-", str(o.year or "-"), str(o.goals)]
          for o in rows], ["ID", "LEVEL", "TITLE", "OWNER", "YEAR", "GOALS"]))
 
 
@@ -1107,9 +1116,9 @@ def checkin_record(obj: Context, assignment_id: int, by: str, goals: tuple[str, 
     recorded = checkins.record_checkin(obj.db, assignment_id, by=by, progress=inputs.goal_progress(goals),
                                        note=note, feedback=feedback, actor=obj.actor, now=now())
     emit(recorded, as_json, lambda c: [
-        f"check-in {c['id']} by the {c['role']} {c['by']} at {c['at']}",
-        *(f"  goal {p['goal_id']} {shown(p['title'])}: {p['percent']}%" for p in c["progress"]),
-        *([f"  told {', '.join(c['told'])}"] if c["told"] else [])])
+        f"check-in {c.id} by the {c.role} {c.by} at {c.at.isoformat()}",
+        *(f"  goal {p.goal_id} {shown(p.title)}: {p.percent}%" for p in c.progress),
+        *([f"  told {', '.join(c.told)}"] if c.told else [])])
 
 
 @checkin.command("list")
@@ -1125,14 +1134,14 @@ def checkin_list(obj: Context, assignment_id: int, as_json: bool) -> None:
          [f"no check-ins on assignment {assignment_id} yet"])
 
 
-def _checkin_lines(checkin: dict[str, Any]) -> Iterator[str]:
-    during = " (immersion days)" if checkin["immersion"] else ""
-    yield f"check-in {checkin['id']} by the {checkin['role']} {checkin['by']} at {checkin['at']}{during}"
-    for p in checkin["progress"]:
-        yield f"  goal {p['goal_id']} {shown(p['title'])}: {p['percent']}%"
-    for label in ("note", "feedback"):
-        if checkin[label]:
-            yield f"  {label}: {shown(checkin[label])}"
+def _checkin_lines(checkin: CheckinLine) -> Iterator[str]:
+    during = " (immersion days)" if checkin.immersion else ""
+    yield f"check-in {checkin.id} by the {checkin.role} {checkin.by} at {checkin.at.isoformat()}{during}"
+    for p in checkin.progress:
+        yield f"  goal {p.goal_id} {shown(p.title)}: {p.percent}%"
+    for label, text in (("note", checkin.note), ("feedback", checkin.feedback)):
+        if text:
+            yield f"  {label}: {shown(text)}"
 
 
 # --- pulses and their alerts ----------------------------------------------------------------------------------
@@ -1157,9 +1166,9 @@ def pulse(obj: Context, assignment_id: int, by: str, expectancy: int, instrument
                                      instrumentality=instrumentality, valence=valence, note=note, actor=obj.actor,
                                      now=now())
     emit(recorded, as_json, lambda p: [
-        f"pulse {p['id']} by {p['by']}: expectancy {p['expectancy']}, instrumentality {p['instrumentality']}, "
-        f"valence {p['valence']}",
-        *([f"alert: {p['alert_reason']}; told {', '.join(p['alerted'])}"] if p["alert"] else [])])
+        f"pulse {p.id} by {p.by}: expectancy {p.expectancy}, instrumentality {p.instrumentality}, "
+        f"valence {p.valence}",
+        *([f"alert: {p.alert_reason}; told {', '.join(p.alerted)}"] if p.alert else [])])
 
 
 @main_group.group()
@@ -1179,8 +1188,8 @@ def alert_resolve(obj: Context, pulse_id: int, by: str, note: str | None, as_jso
 
     resolved = checkins.resolve_pulse_alert(obj.db, pulse_id, by=by, note=note, actor=obj.actor, now=now())
     emit(resolved, as_json, lambda r: [
-        f"alert of pulse {r['id']} (assignment {r['assignment_id']}: {r['alert_reason']}) resolved by the "
-        f"{r['role']} {r['by']} at {r['resolved_at']}"])
+        f"alert of pulse {r.id} (assignment {r.assignment_id}: {r.alert_reason}) resolved by the "
+        f"{r.role} {r.by} at {r.resolved_at.isoformat()}"])
 
 
 # --- daemon ---------------------------------------------------------------------------------------------------
@@ -1484,15 +1493,22 @@ def outcome_record(obj: Context, assignment_id: int, months: str, retained: str,
     emit(recorded, as_json, _outcome_lines)
 
 
-def _outcome_lines(o: dict[str, Any]) -> Iterable[str]:
-    yield f"assignment {o['assignment_id']}, {_outcome_headline(o)}"
-    yield from _outcome_details(o)
+def _outcome_lines(o: OutcomeRecorded) -> Iterable[str]:
+    left_on = o.left_on.isoformat() if o.left_on else None
+    yield f"assignment {o.assignment_id}, {_headline(o.months, o.retained, left_on, o.left_reason)}"
+    yield from _details(o.promoted_to, o.considered_for_promotion,
+                        [(c.name, c.before, c.after) for c in o.competencies], o.impact)
+    if o.task_completed is not None:
+        yield f"  task {o.task_completed} done"
 
 
 def _outcome_headline(o: dict[str, Any]) -> str:
-    stayed = "still employed" if o["retained"] else f"left on {o['left_on'] or 'an unknown day'}"
-    return f"{o['months']} months after return: {stayed}" + (
-        f" ({shown(o['left_reason'])})" if o["left_reason"] else "")
+    return _headline(o["months"], o["retained"], o["left_on"], o["left_reason"])
+
+
+def _headline(months: int, retained: bool, left_on: str | None, left_reason: str | None) -> str:
+    stayed = "still employed" if retained else f"left on {left_on or 'an unknown day'}"
+    return f"{months} months after return: {stayed}" + (f" ({shown(left_reason)})" if left_reason else "")
 
 
 def _rating_change(before: int | None, after: int | None) -> str:
@@ -1504,16 +1520,20 @@ def _rating_change(before: int | None, after: int | None) -> str:
 
 
 def _outcome_details(o: dict[str, Any]) -> Iterable[str]:
-    if o["promoted_to"]:
-        yield f"  promoted to {shown(o['promoted_to'])}"
-    elif o["considered_for_promotion"]:
+    return _details(o["promoted_to"], o["considered_for_promotion"],
+                    [(c["name"], c["before"], c["after"]) for c in o["competencies"]], o["impact"])
+
+
+def _details(promoted_to: str | None, considered: bool, ratings: Iterable[tuple[str, int | None, int]],
+             impact: str | None) -> Iterable[str]:
+    if promoted_to:
+        yield f"  promoted to {shown(promoted_to)}"
+    elif considered:
         yield "  considered for promotion"
-    for c in o["competencies"]:
-        yield f"  competency {shown(c['name'])}: {_rating_change(c['before'], c['after'])}"
-    if o["impact"]:
-        yield f"  impact: {shown(o['impact'])}"
-    if o.get("task_completed") is not None:
-        yield f"  task {o['task_completed']} done"
+    for name, before, after in ratings:
+        yield f"  competency {shown(name)}: {_rating_change(before, after)}"
+    if impact:
+        yield f"  impact: {shown(impact)}"
 
 
 # --- the program summary --------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from engine.domain.errors import AuditChainBroken, BadInput, ConcurrentChange, NotFound
-from engine.domain.views import Result, plain
+from engine.domain.views import Result
 from engine.program.transactions import use_case_transaction
 from engine.store.audit_events import (
     audit_event_rows,
@@ -42,6 +42,7 @@ from engine.store.audit_events import (
 from engine.store.moves import append_audit_chains
 
 if TYPE_CHECKING:
+    from engine.program.objectives import ObjectiveCheck
     from engine.program.records import AssignmentRecord
 
 # What the use cases append; a new use case that changes history adds its own action name.
@@ -551,7 +552,7 @@ class AuditReport(Result):
     assignments: int
     events: int
     problems: tuple[ChainProblem, ...]
-    objectives: Any = None  # what `objectives.verify_objectives` found: that module shapes it
+    objectives: ObjectiveCheck | None = None
     against: ExportComparison | None = None
 
     def view(self) -> dict[str, Any]:
@@ -565,7 +566,7 @@ class AuditReport(Result):
     def require_intact(self) -> None:
         """Raise AuditChainBroken naming the first bad row, and the first event not as exported, when any."""
         lines = [f"broken at {p.message}" for p in self.problems]
-        lines += [f"broken at {p['message']}" for p in _objective_problems(self.objectives)]
+        lines += [f"broken at {p.message}" for p in (self.objectives.problems if self.objectives else ())]
         if self.against is not None:
             lines += [f"differs from the export at {d.message}" for d in self.against.differences]
         if not lines:
@@ -573,14 +574,6 @@ class AuditReport(Result):
         hint = [] if self.against is not None else [
             "compare with an export kept outside the database (sojourn audit export)"]
         raise AuditChainBroken(f"audit trail {lines[0]}", details=[f"also {line}" for line in lines[1:]] + hint)
-
-
-def _objective_problems(objectives: Any) -> list[Any]:
-    """The objectives' problems as plain data: their shape is the objectives module's, whatever type carries it."""
-    if objectives is None:
-        return []
-    problems: list[Any] = plain(objectives)["problems"]
-    return problems
 
 
 def verify_audit(db: Engine, *, assignment_id: int | None = None, export: Iterable[str] | None = None,
@@ -602,7 +595,7 @@ def verify_audit(db: Engine, *, assignment_id: int | None = None, export: Iterab
         objectives_checked = None
         if assignment_id is None:  # objectives belong to the program, not to one assignment
             objectives_checked = objectives.verify_objectives(session)
-            intact = intact and not _objective_problems(objectives_checked)
+            intact = intact and not objectives_checked.problems
         comparison = None
         if against is not None:
             exported = [e for e in against if assignment_id is None or e.assignment_id == assignment_id]

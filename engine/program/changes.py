@@ -11,8 +11,9 @@ assignment's row version (a concurrent change loses cleanly; calendars get a hig
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import flag_modified
@@ -26,9 +27,10 @@ from engine.domain.notices import TASK_KINDS, NoticeKind
 from engine.domain.reminders import task_steps
 from engine.domain.schedule import end_of_day, zone
 from engine.domain.tasks import TaskStatus
+from engine.domain.views import Result
 from engine.program import audit
-from engine.program.people import find_person, person_view, require_person
-from engine.program.records import AssignmentRecord, instant, load_record, task_view
+from engine.program.people import find_person, require_person
+from engine.program.records import AssignmentRecord, load_record
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups
 from engine.store.change_queries import cancel_queued_notices_to
@@ -36,11 +38,87 @@ from engine.store.models import Person, Stakeholder, Task, pk
 from engine.store.moves import wake_cadence_checks
 from engine.store.queries import cancel_queued_notifications
 
+# --- what the changes return ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MovedTask(Result):
+    """An open task a change moved, with its new owner and due day."""
+
+    id: int
+    key: str
+    title: str
+    stage: str
+    owner_role: str
+    owner: str | None
+    due_on: date
+    due_at: datetime
+    status: str
+    completed_at: datetime | None
+    completed_by: str | None
+    note: str | None
+    assignment_id: int
+
+    @classmethod
+    def of(cls, task: Task, owner: Person | None) -> Self:
+        return cls(pk(task), task.key, task.title, task.stage, task.owner_role, owner.email if owner else None,
+                   task.due_on, task.due_at, task.status, task.completed_at, task.completed_by, task.note,
+                   task.assignment_id)
+
+
+class _FromTo(Result):
+    """A change from one value to another, shown as `from` and `to`."""
+
+    def view(self) -> dict[str, Any]:
+        # `from` is a keyword, so the field is `from_`; the JSON keeps the key `from`
+        return {"from" if name == "from_" else name: value for name, value in super().view().items()}
+
+
+@dataclass(frozen=True)
+class StakeholderChanged(_FromTo):
+    """A role given to another person, and the open tasks they took over."""
+
+    assignment_id: int
+    event: str
+    role: str
+    from_: str
+    to: str
+    reason: str
+    at: datetime
+    actor: str
+    tasks: tuple[MovedTask, ...]
+
+
+@dataclass(frozen=True)
+class EndExtended(_FromTo):
+    """A later end date, and the open tasks due relative to the end that moved with it."""
+
+    assignment_id: int
+    event: str
+    from_: date
+    to: date
+    reason: str
+    at: datetime
+    actor: str
+    tasks: tuple[MovedTask, ...]
+
+
+@dataclass(frozen=True)
+class ImportedPerson(Result):
+    """A person added from a file, as `person list` shows them."""
+
+    id: int
+    email: str
+    name: str
+    tz: str
+    digest: str
+
+
 # --- a new stakeholder ------------------------------------------------------------------------------------------
 
 
 def set_stakeholder(db: Engine, assignment_id: int, role: str, email: str, *, reason: str | None, actor: str,
-                    now: datetime) -> dict[str, Any]:
+                    now: datetime) -> StakeholderChanged:
     """Give `role` of a running assignment to another person, who takes over the role's open tasks."""
     why = inputs.text(reason or "", "--reason")
     address = inputs.email(email, role)
@@ -70,7 +148,9 @@ def set_stakeholder(db: Engine, assignment_id: int, role: str, email: str, *, re
         _bump_row_version(session, record)
         details = {"role": role, "from": old.email, "to": new.email, "reason": why, "tasks": [pk(t) for t in moved]}
         audit.append_event(session, assignment_id, audit.STAKEHOLDER_CHANGED, details, actor=actor, at=now)
-        return _change_view(audit.STAKEHOLDER_CHANGED, assignment_id, details, now, actor, moved, record)
+        return StakeholderChanged(assignment_id=assignment_id, event=audit.STAKEHOLDER_CHANGED, role=role,
+                                  from_=old.email, to=new.email, reason=why, at=now, actor=actor,
+                                  tasks=_moved(record, moved))
 
 
 def _check_role(record: AssignmentRecord, role: str) -> None:
@@ -84,7 +164,7 @@ def _check_role(record: AssignmentRecord, role: str) -> None:
 
 
 def extend_assignment(db: Engine, assignment_id: int, *, end: str | date, reason: str | None, actor: str,
-                      now: datetime) -> dict[str, Any]:
+                      now: datetime) -> EndExtended:
     """Move an assignment's end date later; its open tasks due relative to the end move by as many days."""
     why = inputs.text(reason or "", "--reason")
     new_end = inputs.iso_date(end, "--end")
@@ -110,7 +190,8 @@ def extend_assignment(db: Engine, assignment_id: int, *, end: str | date, reason
         details = {"from": old_end, "to": new_end, "reason": why, "tasks": [pk(t) for t in moved]}
         session.flush()
         audit.append_event(session, assignment_id, audit.END_EXTENDED, details, actor=actor, at=now)
-        return _change_view(audit.END_EXTENDED, assignment_id, details, now, actor, moved, record)
+        return EndExtended(assignment_id=assignment_id, event=audit.END_EXTENDED, from_=old_end, to=new_end,
+                           reason=why, at=now, actor=actor, tasks=_moved(record, moved))
 
 
 def _due_from_end(record: AssignmentRecord, task: Task) -> bool:
@@ -150,12 +231,9 @@ def _bump_row_version(session: Session, record: AssignmentRecord) -> None:
     session.flush()
 
 
-def _change_view(event: str, assignment_id: int, details: dict[str, Any], now: datetime, actor: str,
-                 moved: list[Task], record: AssignmentRecord) -> dict[str, Any]:
+def _moved(record: AssignmentRecord, moved: list[Task]) -> tuple[MovedTask, ...]:
     people = {p.id: p for p in record.stakeholders.values()}
-    shown = {k: v.isoformat() if isinstance(v, date) else v for k, v in details.items() if k != "tasks"}
-    return {"assignment_id": assignment_id, "event": event, **shown, "at": instant(now), "actor": actor,
-            "tasks": [task_view(t, people.get(t.owner_id)).view() for t in moved]}
+    return tuple(MovedTask.of(t, people.get(t.owner_id)) for t in moved)
 
 
 # --- people from a file -----------------------------------------------------------------------------------------
@@ -163,7 +241,7 @@ def _change_view(event: str, assignment_id: int, details: dict[str, Any], now: d
 PERSON_COLUMNS = TableSpec(required=("email", "name"), optional=("tz",))
 
 
-def import_people(db: Engine, data: bytes | str, *, source: str) -> list[dict[str, Any]]:
+def import_people(db: Engine, data: bytes | str, *, source: str) -> list[ImportedPerson]:
     """Add one person per CSV line (email, name, tz), all or nothing; every problem of every line is reported."""
     table = read_table(data, PERSON_COLUMNS, source=source)
     with use_case_transaction(db) as session:
@@ -173,7 +251,7 @@ def import_people(db: Engine, data: bytes | str, *, source: str) -> list[dict[st
                          tz=zone(r.values.get("tz") or "UTC").key) for r in table.rows]
         session.add_all(people)
         session.flush()
-        return [person_view(p).view() for p in people]
+        return [ImportedPerson(pk(p), p.email, p.name, p.tz, p.digest) for p in people]
 
 
 def _people_problems(session: Session, table: Table) -> None:

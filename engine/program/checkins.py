@@ -12,8 +12,8 @@ previous pulse) the `notify` roles get `pulse_alert` in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -23,6 +23,7 @@ from engine.domain.cadences import immersion_ends
 from engine.domain.definition import PulseRules, WorkflowDefinition
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
 from engine.domain.schedule import local_date
+from engine.domain.views import Result
 from engine.program import audit
 from engine.program.people import require_person
 from engine.program.records import AssignmentRecord, instant, load_record
@@ -38,8 +39,75 @@ PERCENT_RANGE = range(0, 101)
 PULSE_RANGE = range(1, 6)
 
 
+@dataclass(frozen=True)
+class GoalProgress(Result):
+    goal_id: int
+    title: str
+    percent: int
+
+
+@dataclass(frozen=True)
+class CheckinRecorded(Result):
+    """A check-in just recorded; `immersion` while the immersion days run, `told` who heard its feedback."""
+
+    id: int
+    assignment_id: int
+    by: str
+    role: str
+    at: datetime
+    note: str | None
+    feedback: str | None
+    progress: tuple[GoalProgress, ...]
+    immersion: bool
+    told: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CheckinLine(Result):
+    """A check-in as `checkin list` and the person's page show it."""
+
+    id: int
+    assignment_id: int
+    by: str
+    name: str
+    role: str
+    at: datetime
+    immersion: bool
+    progress: tuple[GoalProgress, ...]
+    note: str | None
+    feedback: str | None
+
+
+@dataclass(frozen=True)
+class PulseRecorded(Result):
+    """A pulse just recorded; `alerted` are who got its alert, when it raised one."""
+
+    id: int
+    assignment_id: int
+    by: str
+    at: datetime
+    expectancy: int
+    instrumentality: int
+    valence: int
+    note: str | None
+    alert: bool
+    alert_reason: str | None
+    alerted: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertResolved(Result):
+    id: int  # the pulse's
+    assignment_id: int
+    alert_reason: str | None
+    resolved_at: datetime
+    by: str
+    role: str
+    note: str | None
+
+
 def record_checkin(db: Engine, assignment_id: int, *, by: str, progress: Mapping[int, int], note: str | None,
-                   feedback: str | None, actor: str, now: datetime) -> dict[str, Any]:
+                   feedback: str | None, actor: str, now: datetime) -> CheckinRecorded:
     """Record a check-in by the assignee or the host manager: each goal's progress, a note and feedback."""
     email = inputs.email(by, "--by")
     note, feedback = inputs.note(note, "--note"), inputs.note(feedback, "--feedback")
@@ -64,27 +132,27 @@ def record_checkin(db: Engine, assignment_id: int, *, by: str, progress: Mapping
         told = _tell_about_checkin(session, record, notices.RecordedCheckin(
             checkin_id, person, role, now, checkin.note, checkin.feedback,
             [notices.GoalPercent(g, goals[g], p) for g, p in pairs], settling_in), now)
-        return {"id": checkin_id, "assignment_id": assignment_id, "by": person.email, "role": role,
-                "at": instant(now), "note": checkin.note, "feedback": checkin.feedback,
-                "progress": [{"goal_id": g, "title": goals[g], "percent": p} for g, p in pairs],
-                "immersion": settling_in is not None, "told": told}
+        return CheckinRecorded(id=checkin_id, assignment_id=assignment_id, by=person.email, role=role, at=now,
+                               note=checkin.note, feedback=checkin.feedback,
+                               progress=tuple(GoalProgress(g, goals[g], p) for g, p in pairs),
+                               immersion=settling_in is not None, told=tuple(told))
 
 
-def list_checkins(db: Engine, assignment_id: int) -> list[dict[str, Any]]:
+def list_checkins(db: Engine, assignment_id: int) -> list[CheckinLine]:
     """Every check-in of the assignment's plan, newest first, both sides: progress per goal, note and feedback."""
     with use_case_transaction(db, read_only=True) as session:
         record = load_record(session, assignment_id)
         return checkin_views(record, checkin_queries.checkins_of(session, [assignment_id]))
 
 
-def checkin_views(record: AssignmentRecord, rows: Sequence[checkin_queries.CheckinRow]) -> list[dict[str, Any]]:
+def checkin_views(record: AssignmentRecord, rows: Sequence[checkin_queries.CheckinRow]) -> list[CheckinLine]:
     """The check-ins of one assignment as `checkin list` and the person's page show them."""
     ends = immersion_ends(record.definition, record.assignment.start)
-    return [{"id": row.checkin.id, "assignment_id": row.checkin.assignment_id, "by": row.email, "name": row.name,
-             "role": row.checkin.role, "at": instant(row.checkin.at),
-             "immersion": ends is not None and local_date(row.checkin.at, record.assignee.tz) < ends,
-             "progress": [{"goal_id": g, "title": title, "percent": p} for g, title, p in row.progress],
-             "note": row.checkin.note, "feedback": row.checkin.feedback}
+    return [CheckinLine(id=pk(row.checkin), assignment_id=row.checkin.assignment_id, by=row.email, name=row.name,
+                        role=row.checkin.role, at=row.checkin.at,
+                        immersion=ends is not None and local_date(row.checkin.at, record.assignee.tz) < ends,
+                        progress=tuple(GoalProgress(g, title, p) for g, title, p in row.progress),
+                        note=row.checkin.note, feedback=row.checkin.feedback)
             for row in rows if row.checkin.assignment_id == record.assignment.id]
 
 
@@ -132,7 +200,7 @@ def _tell_about_checkin(session: Session, record: AssignmentRecord, checkin: not
 
 
 def record_pulse(db: Engine, assignment_id: int, *, by: str, expectancy: int, instrumentality: int, valence: int,
-                 note: str | None, actor: str, now: datetime) -> dict[str, Any]:
+                 note: str | None, actor: str, now: datetime) -> PulseRecorded:
     """Record the assignee's expectancy pulse; a weak one alerts the workflow's `pulse.notify` roles at once."""
     answers = {"expectancy": expectancy, "instrumentality": instrumentality, "valence": valence}
     for question, value in answers.items():
@@ -156,12 +224,12 @@ def record_pulse(db: Engine, assignment_id: int, *, by: str, expectancy: int, in
                            {"pulse": pulse.id, "by": person.email, **answers, "note": pulse.note,
                             "alert_reason": reason}, actor=actor, at=now)
         alerted = _send_pulse_alert(session, record, pulse, rules, now) if reason and rules else []
-        return {"id": pulse.id, "assignment_id": assignment_id, "by": person.email, "at": instant(now), **answers,
-                "note": pulse.note, "alert": pulse.alert, "alert_reason": reason, "alerted": alerted}
+        return PulseRecorded(id=pk(pulse), assignment_id=assignment_id, by=person.email, at=now, **answers,
+                             note=pulse.note, alert=pulse.alert, alert_reason=reason, alerted=tuple(alerted))
 
 
 def resolve_pulse_alert(db: Engine, pulse_id: int, *, by: str, note: str | None, actor: str,
-                        now: datetime) -> dict[str, Any]:
+                        now: datetime) -> AlertResolved:
     """Close a pulse alert once someone it went to has followed it up; the program summary counts only open ones.
 
     Only a holder of a role the workflow's `pulse.notify` names may resolve it (built-in: the coach and the talent
@@ -190,8 +258,8 @@ def resolve_pulse_alert(db: Engine, pulse_id: int, *, by: str, note: str | None,
         audit.append_event(session, pulse.assignment_id, audit.PULSE_ALERT_RESOLVED,
                            {"pulse": pulse_id, "by": person.email, "role": role, "note": _optional(note)},
                            actor=actor, at=now)
-        return {"id": pulse_id, "assignment_id": pulse.assignment_id, "alert_reason": pulse.alert_reason,
-                "resolved_at": instant(now), "by": person.email, "role": role, "note": _optional(note)}
+        return AlertResolved(id=pulse_id, assignment_id=pulse.assignment_id, alert_reason=pulse.alert_reason,
+                             resolved_at=now, by=person.email, role=role, note=_optional(note))
 
 
 def pulse_alert_reason(rules: PulseRules, answers: Mapping[str, int],

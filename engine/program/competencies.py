@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from engine.domain import inputs
 from engine.domain.errors import BadInput, SojournError
+from engine.domain.views import Result
 from engine.program import audit
 from engine.program.records import AssignmentRecord, load_record
 from engine.program.transactions import use_case_transaction
@@ -27,6 +27,39 @@ from engine.store.models import CompetencyBaseline, pk
 
 RATING_SCALE = range(1, 6)  # competencies are rated 1 (novice) to 5 (role model)
 SCALE_TEXT = f"{RATING_SCALE.start} to {RATING_SCALE.stop - 1}"
+
+
+@dataclass(frozen=True)
+class Baseline(Result):
+    """A competency's baseline rating, as recorded."""
+
+    name: str
+    level: int
+    recorded_at: datetime
+    recorded_by: str
+
+    @classmethod
+    def of(cls, row: CompetencyBaseline) -> Baseline:
+        return cls(row.name, row.level, row.recorded_at, row.recorded_by)
+
+
+@dataclass(frozen=True)
+class BaselinesSet(Result):
+    """The baselines just rated, and every baseline of the assignment now (the newest of each competency)."""
+
+    assignment_id: int
+    recorded: tuple[Baseline, ...]
+    baselines: tuple[Baseline, ...]
+
+
+@dataclass(frozen=True)
+class CompetencyGrowth(Result):
+    """A competency's baseline, its latest rating after return, and the growth between them (None without both)."""
+
+    name: str
+    baseline: int | None
+    after: int | None
+    growth: int | None
 
 
 @dataclass(frozen=True)
@@ -70,13 +103,13 @@ def _refuse_repeated(option: str, names: Sequence[str]) -> None:
 
 
 def record_baselines(session: Session, record: AssignmentRecord, levels: Iterable[CompetencyLevel], *, actor: str,
-                     now: datetime) -> list[dict[str, Any]]:
+                     now: datetime) -> tuple[Baseline, ...]:
     """Rate each competency that has a level as the assignment's baseline, each with its audit event."""
     rated = [c for c in levels if c.level is not None]
     if rated and record.definition.is_terminal(record.assignment.stage):
         raise SojournError(f"assignment {pk(record.assignment)} has ended (stage {record.assignment.stage}); "
                            "baselines are rated while it runs")
-    views = []
+    views: list[Baseline] = []
     for competency in rated:
         assert competency.level is not None
         row = CompetencyBaseline(assignment_id=pk(record.assignment), name=competency.name, level=competency.level,
@@ -85,17 +118,12 @@ def record_baselines(session: Session, record: AssignmentRecord, levels: Iterabl
         session.flush()
         audit.append_event(session, pk(record.assignment), audit.BASELINE_RECORDED,
                            {"baseline": row.id, "name": row.name, "level": row.level}, actor=actor, at=now)
-        views.append(baseline_view(row))
-    return views
-
-
-def baseline_view(row: CompetencyBaseline) -> dict[str, Any]:
-    return {"name": row.name, "level": row.level, "recorded_at": row.recorded_at.isoformat(),
-            "recorded_by": row.recorded_by}
+        views.append(Baseline.of(row))
+    return tuple(views)
 
 
 def set_baselines(db: Engine, assignment_id: int, values: Iterable[str], *, actor: str,
-                  now: datetime) -> dict[str, Any]:
+                  now: datetime) -> BaselinesSet:
     """`plan baseline`: rate competencies as the assignment's baseline (each NAME=LEVEL), in one transaction."""
     levels = competency_levels(values)
     if not levels or any(c.level is None for c in levels):
@@ -105,8 +133,8 @@ def set_baselines(db: Engine, assignment_id: int, values: Iterable[str], *, acto
     with use_case_transaction(db) as session:
         record = load_record(session, assignment_id)
         recorded = record_baselines(session, record, levels, actor=actor, now=now)
-        return {"assignment_id": assignment_id, "recorded": recorded,
-                "baselines": [baseline_view(b) for b in current_baselines(session, assignment_id).values()]}
+        return BaselinesSet(assignment_id=assignment_id, recorded=recorded,
+                            baselines=tuple(Baseline.of(b) for b in current_baselines(session, assignment_id).values()))
 
 
 def current_baselines(session: Session, assignment_id: int) -> dict[str, CompetencyBaseline]:
@@ -123,15 +151,14 @@ def growth(before: int | None, after: int) -> int | None:
 
 
 def competency_growth_view(baselines: dict[str, CompetencyBaseline],
-                           latest_ratings: Sequence[tuple[str, int | None, int]]) -> list[dict[str, Any]]:
+                           latest_ratings: Sequence[tuple[str, int | None, int]]) -> list[CompetencyGrowth]:
     """Per competency of the assignment: its baseline, its latest rating after return, and the growth between."""
     after = {name.lower(): (name, before, rated) for name, before, rated in latest_ratings}
     keys = list(dict.fromkeys([*baselines, *after]))
-    views = []
+    views: list[CompetencyGrowth] = []
     for key in keys:
         baseline = baselines.get(key)
         name, before, rated = after.get(key, (baseline.name if baseline else key, None, None))
         start = before if rated is not None else (baseline.level if baseline else None)
-        views.append({"name": name, "baseline": start, "after": rated,
-                      "growth": growth(start, rated) if rated is not None else None})
+        views.append(CompetencyGrowth(name, start, rated, growth(start, rated) if rated is not None else None))
     return views

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -21,9 +21,9 @@ from sqlmodel import Session
 from engine.domain import inputs
 from engine.domain.errors import BadInput, NotFound
 from engine.domain.inputs import Problems
+from engine.domain.views import Result
 from engine.program.audit import canonical_json
 from engine.program.logging import get_logger
-from engine.program.records import instant
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups, objective_queries
 from engine.store.models import Objective, Person, pk
@@ -31,8 +31,33 @@ from engine.store.models import Objective, Person, pk
 log = get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class ObjectiveLine(Result):
+    """An objective as added; `owner` is the owner's email."""
+
+    id: int
+    level: str
+    title: str
+    owner: str | None
+    year: int | None
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def of(cls, objective: Objective, owner: Person | None, **more: Any) -> Self:
+        return cls(pk(objective), objective.level, objective.title, owner.email if owner else None, objective.year,
+                   objective.created_at, objective.created_by, **more)
+
+
+@dataclass(frozen=True)
+class ObjectiveListed(ObjectiveLine):
+    """An objective with how many live goals are aligned to it."""
+
+    goals: int
+
+
 def add_objective(db: Engine, *, level: str, title: str, owner: str | None = None, year: str | int | None = None,
-                  actor: str, now: datetime) -> dict[str, Any]:
+                  actor: str, now: datetime) -> ObjectiveLine:
     """Add an objective goals can be aligned to; every problem of the input is reported at once."""
     problems = Problems()
     checked_level = problems.check(inputs.objective_level, level)
@@ -54,7 +79,7 @@ def add_objective(db: Engine, *, level: str, title: str, owner: str | None = Non
         session.add(objective)
         session.flush()
         log.info("objective added", objective=objective.id, level=objective.level, actor=actor)
-        return objective_view(objective, owner_person)
+        return ObjectiveLine.of(objective, owner_person)
 
 
 def _owner(session: Session, email: str, problems: Problems) -> Person | None:
@@ -65,18 +90,12 @@ def _owner(session: Session, email: str, problems: Problems) -> Person | None:
     return person
 
 
-def list_objectives(db: Engine) -> list[dict[str, Any]]:
+def list_objectives(db: Engine) -> list[ObjectiveListed]:
     """Every objective, oldest first, with how many live goals are aligned to it."""
     with use_case_transaction(db) as session:
         found = objective_queries.objectives(session)
         goals = objective_queries.live_goal_counts(session)
-        return [{**objective_view(o, owner), "goals": goals.get(pk(o), 0)} for o, owner in found]
-
-
-def objective_view(objective: Objective, owner: Person | None) -> dict[str, Any]:
-    return {"id": objective.id, "level": objective.level, "title": objective.title,
-            "owner": owner.email if owner else None, "year": objective.year,
-            "created_at": instant(objective.created_at), "created_by": objective.created_by}
+        return [ObjectiveListed.of(o, owner, goals=goals.get(pk(o), 0)) for o, owner in found]
 
 
 def checked_objective_ids(session: Session, values: Iterable[str], problems: Problems) -> list[int] | None:
@@ -106,7 +125,7 @@ def objective_hash(objective: Objective) -> str:
 
 
 @dataclass(frozen=True)
-class ObjectiveProblem:
+class ObjectiveProblem(Result):
     """An objective row that no longer reads as it was written."""
 
     objective_id: int
@@ -118,7 +137,8 @@ class ObjectiveProblem:
         return f"objective {self.objective_id}: {self.kind.replace('_', ' ')}: {self.reason}"
 
     def view(self) -> dict[str, Any]:
-        return {**asdict(self), "message": self.message}
+        # the message is derived, yet readers of `audit verify --json` get it beside the fields
+        return {**super().view(), "message": self.message}
 
 
 def check_objective_chain(objectives: Sequence[Objective]) -> list[ObjectiveProblem]:
@@ -137,7 +157,14 @@ def check_objective_chain(objectives: Sequence[Objective]) -> list[ObjectiveProb
     return problems
 
 
-def verify_objectives(session: Session) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ObjectiveCheck(Result):
     """The objectives' part of `audit verify`: how many there are, and what is wrong with their chain."""
+
+    objectives: int
+    problems: tuple[ObjectiveProblem, ...]
+
+
+def verify_objectives(session: Session) -> ObjectiveCheck:
     chain = objective_queries.objective_chain(session)
-    return {"objectives": len(chain), "problems": [p.view() for p in check_objective_chain(chain)]}
+    return ObjectiveCheck(len(chain), tuple(check_objective_chain(chain)))

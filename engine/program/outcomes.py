@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,8 +19,14 @@ from engine.domain.notices import TASK_KINDS
 from engine.domain.tasks import TaskStatus
 from engine.program import assignments, audit, contacts
 from engine.program.competencies import current_baselines, rating_on_scale
-from engine.program.records import AssignmentRecord, AssignmentView, assignment_view, load_record
-from engine.program.records import outcome_view as recorded_outcome_view
+from engine.program.records import (
+    AssignmentRecord,
+    AssignmentView,
+    OutcomeView,
+    assignment_view,
+    load_record,
+    outcome_view,
+)
 from engine.program.transactions import use_case_transaction
 from engine.store import program_queries
 from engine.store.models import CompetencyBaseline, Outcome, OutcomeCompetency, Task, pk
@@ -53,6 +59,26 @@ class OutcomeReport:
     impact: str | None = None
 
 
+@dataclass(frozen=True)
+class CheckedReport:
+    """An outcome report's values once checked: the columns of its row."""
+
+    months: int
+    retained: bool
+    left_on: date | None
+    left_reason: str | None
+    considered_for_promotion: bool
+    promoted_to: str | None
+    impact: str | None
+
+
+@dataclass(frozen=True)
+class OutcomeRecorded(OutcomeView):
+    """An outcome just recorded, and the milestone task it completed (None: there was none open)."""
+
+    task_completed: int | None = None
+
+
 # --- checks on what was typed -----------------------------------------------------------------------------------
 
 
@@ -79,7 +105,7 @@ def competency_ratings(values: Iterable[str]) -> tuple[CompetencyRating, ...]:
     return tuple(ratings)
 
 
-def _check_report(report: OutcomeReport) -> dict[str, Any]:
+def _check_report(report: OutcomeReport) -> CheckedReport:
     """The report's values, checked: every problem of the input itself is a BadInput (exit 2)."""
     if report.months not in OUTCOME_MONTHS:
         raise BadInput(f"--months: {report.months} is not one of {', '.join(map(str, OUTCOME_MONTHS))}")
@@ -88,28 +114,29 @@ def _check_report(report: OutcomeReport) -> dict[str, Any]:
     names = [c.name.lower() for c in report.competencies]
     if repeated := sorted({n for n in names if names.count(n) > 1}):
         raise BadInput(f"--competency given more than once for: {', '.join(repeated)}")
-    return {
-        "months": report.months, "retained": report.retained,
-        "left_on": inputs.iso_date(report.left_on, "--left-on") if report.left_on is not None else None,
-        "left_reason": inputs.text(report.left_reason, "--left-reason") if report.left_reason is not None else None,
+    return CheckedReport(
+        months=report.months, retained=report.retained,
+        left_on=inputs.iso_date(report.left_on, "--left-on") if report.left_on is not None else None,
+        left_reason=inputs.text(report.left_reason, "--left-reason") if report.left_reason is not None else None,
         # a promotion implies the assignee was considered for one
-        "considered_for_promotion": report.considered_for_promotion or report.promoted_to is not None,
-        "promoted_to": inputs.text(report.promoted_to, "--promoted-to") if report.promoted_to is not None else None,
-        "impact": inputs.text(report.impact, "--impact") if report.impact is not None else None,
-    }
+        considered_for_promotion=report.considered_for_promotion or report.promoted_to is not None,
+        promoted_to=inputs.text(report.promoted_to, "--promoted-to") if report.promoted_to is not None else None,
+        impact=inputs.text(report.impact, "--impact") if report.impact is not None else None,
+    )
 
 
 # --- use cases --------------------------------------------------------------------------------------------------
 
 
 def record_outcome(db: Engine, assignment_id: int, report: OutcomeReport, *, actor: str,
-                   now: datetime) -> dict[str, Any]:
+                   now: datetime) -> OutcomeRecorded:
     """Record what became of a returned assignee after 12 or 24 months, and complete that milestone's task."""
-    fields = _check_report(report)
+    checked = _check_report(report)
+    fields = asdict(checked)
     with use_case_transaction(db) as session:
         record = load_record(session, assignment_id)
         _require_completed(record)
-        left_on = fields["left_on"]
+        left_on = checked.left_on
         latest_today = (now + contacts.LATEST_UTC_OFFSET).date()  # a day has begun once it has begun anywhere
         if left_on is not None and not record.assignment.end <= left_on <= latest_today:
             raise BadInput(f"--left-on {left_on.isoformat()} must fall between the end of the assignment "
@@ -129,7 +156,7 @@ def record_outcome(db: Engine, assignment_id: int, report: OutcomeReport, *, act
                             "competencies": {c.name: [c.before, c.after] for c in ratings}},
                            actor=actor, at=now)
         task = _complete_milestone_task(session, record, report.months, actor=actor, now=now)
-        return outcome_view(outcome, ratings, task)
+        return outcome_recorded(outcome, ratings, task)
 
 
 def _from_baselines(ratings: Iterable[CompetencyRating],
@@ -175,8 +202,9 @@ def _complete_milestone_task(session: Session, record: AssignmentRecord, months:
     return task
 
 
-def outcome_view(outcome: Outcome, competencies: Iterable[CompetencyRating], task: Task | None) -> dict[str, Any]:
-    return {**recorded_outcome_view(outcome, competencies).view(), "task_completed": None if task is None else task.id}
+def outcome_recorded(outcome: Outcome, competencies: Iterable[CompetencyRating], task: Task | None) -> OutcomeRecorded:
+    completed = None if task is None else task.id
+    return OutcomeRecorded(**vars(outcome_view(outcome, competencies)), task_completed=completed)
 
 
 def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency: str, actor: str,
@@ -192,14 +220,35 @@ def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency:
 def create_assignment(db: Engine, spec: assignments.AssignmentSpec, *, amount: str | None, currency: str | None,
                       actor: str, now: datetime, allow_past: bool = True, allow_overlap: bool = True) -> AssignmentView:
     """`assignment create`: the assignment, with its cost when one is given. A cost means nothing without its
-    currency, so the two come together or not at all."""
-    if (amount is None) != (currency is None):
-        raise BadInput("--cost and --currency go together: give both, e.g. --cost 250000 --currency EUR")
-    if amount is None or currency is None:
+    currency, so the two come together or not at all. Every problem of the input, the cost's and the assignment's,
+    is reported at once."""
+    problems = inputs.Problems()
+    cost = _checked_cost(problems, amount, currency)
+    if not problems.errors and cost is None:
         return assignments.create_assignment(db, spec, actor=actor, now=now, allow_past=allow_past,
-                                             allow_overlap=allow_overlap)
-    return create_costed_assignment(db, spec, amount=amount, currency=currency, actor=actor, now=now,
-                                    allow_past=allow_past, allow_overlap=allow_overlap)
+                                         allow_overlap=allow_overlap)
+    with use_case_transaction(db) as session:
+        # the assignment's own checks run even when the cost is wrong, so one run shows everything to fix; a
+        # failure rolls back whatever they wrote
+        record = problems.check(lambda: assignments.create_assignment_in(session, spec, actor=actor, now=now,
+                                                                     allow_past=allow_past,
+                                                                     allow_overlap=allow_overlap))
+        problems.raise_if_any()
+        assert record is not None, "raise_if_any raised a failed check"
+        assert cost is not None, "without problems, a cost was given"
+        _apply_cost(session, record, cost, actor=actor, now=now)
+        return assignment_view(record, now)
+
+
+def _checked_cost(problems: inputs.Problems, amount: str | Decimal | None,
+                  currency: str | None) -> tuple[Decimal, str] | None:
+    """The cost typed, if both halves were given and are well formed; every problem is added to `problems`."""
+    if (amount is None) != (currency is None):
+        problems.errors.append(BadInput("--cost and --currency go together: give both, e.g. --cost 250000 "
+                                        "--currency EUR"))
+    checked_amount = problems.check(inputs.amount, amount) if amount is not None else None
+    checked_currency = problems.check(inputs.currency, currency) if currency is not None else None
+    return None if checked_amount is None or checked_currency is None else (checked_amount, checked_currency)
 
 
 def create_costed_assignment(db: Engine, spec: assignments.AssignmentSpec, *, amount: str | Decimal, currency: str,

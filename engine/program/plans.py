@@ -12,9 +12,10 @@ being opened. A workflow without a `plan` section has none of these rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -26,11 +27,12 @@ from engine.domain.inputs import Problems
 from engine.domain.notices import TASK_KINDS
 from engine.domain.schedule import end_of_day, local_date, local_instant
 from engine.domain.tasks import TaskStatus
+from engine.domain.views import Result
 from engine.program import audit
-from engine.program.competencies import competency_levels, record_baselines
+from engine.program.competencies import Baseline, competency_levels, record_baselines
 from engine.program.logging import get_logger
 from engine.program.objectives import checked_objective_ids
-from engine.program.records import AssignmentRecord, instant, load_record
+from engine.program.records import AssignmentRecord, load_record
 from engine.program.transactions import use_case_transaction as _transaction
 from engine.store import lookups, objective_queries, plan_queries
 from engine.store.models import Activity, Goal, Person, PlanChange, Signoff, Task, pk
@@ -42,12 +44,185 @@ ALIGNMENT_LEVELS = ("organisation", "mobility_team", "individual")
 ACTIVITY_KINDS = ("reflection", "mentoring", "project", "training", "network")
 
 
+# --- what the use cases return ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActivityLine(Result):
+    """A learning activity of a goal, as a plan version shows it."""
+
+    id: int
+    kind: str
+    description: str
+    due_on: date | None
+    added_in_version: int
+
+    @classmethod
+    def of(cls, activity: Activity, **more: Any) -> Self:
+        return cls(pk(activity), activity.kind, activity.description, activity.due_on, activity.plan_version, **more)
+
+    @classmethod
+    def from_snapshot(cls, kept: Mapping[str, Any]) -> ActivityLine:
+        due_on = kept.get("due_on")
+        return cls(kept["id"], kept["kind"], kept["description"], date.fromisoformat(due_on) if due_on else None,
+                   kept["added_in_version"])
+
+
+@dataclass(frozen=True)
+class GoalLine(Result):
+    """A goal of a plan version with its activities; `objectives` is None in a version kept before goals were
+    aligned to objectives."""
+
+    id: int
+    title: str
+    measure: str
+    baseline: str
+    target: str
+    due: date
+    competencies: tuple[str, ...]
+    alignment_level: str | None
+    aligned_to: str
+    objectives: tuple[int, ...] | None
+    added_in_version: int
+    activities: tuple[ActivityLine, ...]
+
+    @classmethod
+    def of(cls, goal: Goal, activities: Iterable[Activity], objectives: Iterable[int] = (), **more: Any) -> Self:
+        return cls(pk(goal), goal.title, goal.measure, goal.baseline, goal.target, goal.due,
+                   tuple(goal.competencies or ()), goal.alignment_level, goal.aligned_to, tuple(objectives),
+                   goal.plan_version, tuple(ActivityLine.of(a) for a in activities), **more)
+
+    @classmethod
+    def from_snapshot(cls, kept: Mapping[str, Any]) -> GoalLine:
+        objectives = kept.get("objectives")
+        return cls(kept["id"], kept["title"], kept["measure"], kept["baseline"], kept["target"],
+                   date.fromisoformat(kept["due"]), tuple(kept["competencies"]), kept["alignment_level"],
+                   kept["aligned_to"], None if objectives is None else tuple(objectives), kept["added_in_version"],
+                   tuple(ActivityLine.from_snapshot(a) for a in kept["activities"]))
+
+    def view(self) -> dict[str, Any]:
+        # a version kept before objectives existed shows as it was kept, without the key
+        shown = super().view()
+        if self.objectives is None:
+            del shown["objectives"]
+        return shown
+
+
+@dataclass(frozen=True)
+class PlanChangeLine(Result):
+    """The change that made a plan version, and whether it has been acknowledged."""
+
+    plan_version: int
+    summary: str
+    changed_at: datetime
+    changed_by: str
+    needs_acknowledgement: bool
+    acknowledge_task: int | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+    @classmethod
+    def of(cls, change: PlanChange, **more: Any) -> Self:
+        return cls(change.plan_version, change.summary, change.changed_at, change.changed_by,
+                   change.acknowledge_task_id is not None, change.acknowledge_task_id, change.acknowledged_at,
+                   change.acknowledged_by, **more)
+
+
+@dataclass(frozen=True)
+class ChangeMade(PlanChangeLine):
+    """A change just made: who was told, and the follow-up task; `joins_version` names the pending change it was
+    gathered into."""
+
+    notified: tuple[str, ...]
+    follow_up_task: int | None
+    joins_version: int | None
+
+
+@dataclass(frozen=True)
+class GoalChanged(GoalLine):
+    """A goal added or edited, with the plan version it made and the baselines rated with it."""
+
+    assignment_id: int
+    plan_version: int
+    change: ChangeMade
+    baselines_rated: tuple[Baseline, ...]
+
+
+@dataclass(frozen=True)
+class GoalRemoved(GoalLine):
+    assignment_id: int
+    plan_version: int
+    removed_at: datetime
+    removed_reason: str
+    change: ChangeMade
+
+
+@dataclass(frozen=True)
+class ActivityAdded(ActivityLine):
+    goal_id: int
+    assignment_id: int
+    plan_version: int
+    change: ChangeMade
+
+
+@dataclass(frozen=True)
+class PlanSigned(Result):
+    """A sign-off given (or found given already: `already_signed`)."""
+
+    assignment_id: int
+    role: str
+    by: str
+    plan_version: int
+    already_signed: bool
+    on_behalf: bool
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class PlanAcknowledged(Result):
+    assignment_id: int
+    role: str
+    by: str
+    acknowledged_at: datetime
+    plan_versions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SignoffLine(Result):
+    """A sign-off of a shown plan version; `void` once the plan has changed since."""
+
+    role: str
+    by: str
+    signed_at: datetime
+    void: bool
+    given_by: str  # holder or on_behalf
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class PlanView(Result):
+    """A plan version: its goals, who signed it, who still has to, and the change that made it."""
+
+    assignment_id: int
+    plan_version: int
+    current_version: int
+    current: bool
+    agreed: bool
+    goals: tuple[GoalLine, ...]
+    signed_off_by: tuple[str, ...]
+    signoffs: tuple[SignoffLine, ...]
+    signers: tuple[str, ...]
+    unsigned: tuple[str, ...]
+    change: PlanChangeLine | None
+    unacknowledged_versions: tuple[int, ...]
+
+
 # --- goals and activities ---------------------------------------------------------------------------------------
 
 
 def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target: str, due: str,
              baseline: str = "", competencies: Iterable[str] = (), level: str | None = None, aligned_to: str = "",
-             objectives: Iterable[str] = (), actor: str, now: datetime) -> dict[str, Any]:
+             objectives: Iterable[str] = (), actor: str, now: datetime) -> GoalChanged:
     """Add a SMART goal, aligned to `objectives` (ids), rating any competency given a level as a baseline; the plan
     gets a new version, so earlier sign-offs no longer count. Every problem of the input is reported at once."""
     problems = Problems()
@@ -75,14 +250,14 @@ def add_goal(db: Engine, assignment_id: int, *, title: str, measure: str, target
         change = _finish_change(session, record, f"goal {goal.id} added: {goal.title}",
                                 {"goal": goal.id, "added": added}, actor=actor, now=now)
         rated = record_baselines(session, record, levels, actor=actor, now=now)
-        return {**_goal_view(goal, [], objective_ids), "assignment_id": assignment_id, "plan_version": version,
-                "change": change, "baselines_rated": rated}
+        return GoalChanged.of(goal, [], objective_ids, assignment_id=assignment_id, plan_version=version,
+                              change=change, baselines_rated=rated)
 
 
 def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: str | None = None,
               baseline: str | None = None, target: str | None = None, due: str | None = None,
               competencies: Iterable[str] | None = None, level: str | None = None, aligned_to: str | None = None,
-              objectives: Iterable[str] | None = None, actor: str, now: datetime) -> dict[str, Any]:
+              objectives: Iterable[str] | None = None, actor: str, now: datetime) -> GoalChanged:
     """Change some of a goal's fields, or the objectives it is aligned to (`objectives` replaces them all); the plan
     gets a new version. Competencies given a level are rated as baselines. Every problem of the input is reported at
     once."""
@@ -123,8 +298,8 @@ def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: st
         rated = record_baselines(session, record, levels, actor=actor, now=now)
         activities = plan_queries.activities_of(session, [goal_id])
         aligned = changed.get("objectives", linked)
-        return {**_goal_view(goal, activities, aligned), "assignment_id": goal.assignment_id,
-                "plan_version": version, "change": change, "baselines_rated": rated}
+        return GoalChanged.of(goal, activities, aligned, assignment_id=goal.assignment_id, plan_version=version,
+                              change=change, baselines_rated=rated)
 
 
 def _wanted_goal_fields(problems: Problems, *, title: str | None, measure: str | None, target: str | None,
@@ -145,7 +320,7 @@ def _wanted_goal_fields(problems: Problems, *, title: str | None, measure: str |
     return wanted
 
 
-def remove_goal(db: Engine, goal_id: int, *, reason: str, actor: str, now: datetime) -> dict[str, Any]:
+def remove_goal(db: Engine, goal_id: int, *, reason: str, actor: str, now: datetime) -> GoalRemoved:
     """Take a goal out of the plan, with the reason; it stays on record and in earlier versions."""
     why = inputs.text(reason, "--reason")
     with _transaction(db) as session:
@@ -158,13 +333,13 @@ def remove_goal(db: Engine, goal_id: int, *, reason: str, actor: str, now: datet
         change = _finish_change(session, record, f"goal {goal_id} removed: {goal.title} (reason: {why})",
                                 {"goal": goal_id, "removed": goal.title, "reason": why}, actor=actor, now=now)
         linked = objective_queries.objectives_of_goals(session, [goal_id]).get(goal_id, [])
-        return {**_goal_view(goal, plan_queries.activities_of(session, [goal_id]), linked),
-                "assignment_id": goal.assignment_id, "plan_version": version, "removed_at": instant(now),
-                "removed_reason": why, "change": change}
+        return GoalRemoved.of(goal, plan_queries.activities_of(session, [goal_id]), linked,
+                              assignment_id=goal.assignment_id, plan_version=version, removed_at=now,
+                              removed_reason=why, change=change)
 
 
 def add_activity(db: Engine, goal_id: int, *, kind: str, description: str, due: str | None, actor: str,
-                 now: datetime) -> dict[str, Any]:
+                 now: datetime) -> ActivityAdded:
     """Add a learning activity to a goal; the plan gets a new version."""
     if kind not in ACTIVITY_KINDS:
         raise BadInput(f"--kind: unknown activity kind {kind!r}; kinds: {', '.join(ACTIVITY_KINDS)}")
@@ -184,8 +359,8 @@ def add_activity(db: Engine, goal_id: int, *, kind: str, description: str, due: 
         change = _finish_change(session, record, f"{kind} activity added to goal {goal_id} ({goal.title}): {text}",
                                 {"goal": goal_id, "activity": activity.id, "kind": kind, "description": text,
                                  "due": due_on}, actor=actor, now=now)
-        return {**_activity_view(activity), "goal_id": goal_id, "assignment_id": a.id, "plan_version": version,
-                "change": change}
+        return ActivityAdded.of(activity, goal_id=goal_id, assignment_id=pk(a), plan_version=version,
+                                change=change)
 
 
 def _level(level: str | None) -> str | None:
@@ -233,7 +408,7 @@ def _begin_change(record: AssignmentRecord) -> int:
 
 
 def _finish_change(session: Session, record: AssignmentRecord, summary: str, details: dict[str, Any], *,
-                   actor: str, now: datetime) -> dict[str, Any]:
+                   actor: str, now: datetime) -> ChangeMade:
     """Record the new version (with what the plan now is) and, once the plan is agreed, tell home and open the
     follow-up and acknowledgement tasks."""
     a = record.assignment
@@ -250,13 +425,13 @@ def _finish_change(session: Session, record: AssignmentRecord, summary: str, det
     elif rules is not None and agreed:
         follow_up, ack, notified = _after_agreement(session, record, rules, summary, now)
     change = PlanChange(assignment_id=pk(a), plan_version=a.plan_version, summary=summary, changed_at=now,
-                        changed_by=actor, snapshot={"goals": _live_goal_views(session, record)},
+                        changed_by=actor, snapshot={"goals": [g.view() for g in _live_goals(session, record)]},
                         acknowledge_task_id=ack.id if ack else None)
     session.add(change)
     session.flush()
     log.info("plan changed", assignment=a.id, plan_version=a.plan_version, agreed=agreed, actor=actor)
-    return {**_change_view(change), "notified": notified, "follow_up_task": follow_up.id if follow_up else None,
-            "joins_version": gathering[0].plan_version if gathering else None}
+    return ChangeMade.of(change, notified=tuple(notified), follow_up_task=follow_up.id if follow_up else None,
+                         joins_version=gathering[0].plan_version if gathering else None)
 
 
 def plan_agreed(record: AssignmentRecord) -> bool:
@@ -374,14 +549,14 @@ def _plan_task(record: AssignmentRecord, prefix: str, role: str, days: int, titl
 
 
 def sign_plan(db: Engine, assignment_id: int, *, role: str, by: str | None, actor: str,
-              now: datetime) -> dict[str, Any]:
+              now: datetime) -> PlanSigned:
     """Record that `role` agrees to the current plan version; a later change voids it."""
     with _transaction(db) as session:
         return _sign(session, load_record(session, assignment_id), role, by, actor=actor, now=now)
 
 
 def sign_plan_by_holders(db: Engine, assignment_id: int, roles: Iterable[str], *, actor: str,
-                         now: datetime) -> list[dict[str, Any]]:
+                         now: datetime) -> list[PlanSigned]:
     """The holder of each of `roles` signs the current plan, in one transaction, as `sign_plan` one by one would."""
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
@@ -389,7 +564,7 @@ def sign_plan_by_holders(db: Engine, assignment_id: int, roles: Iterable[str], *
 
 
 def _sign(session: Session, record: AssignmentRecord, role: str, by: str | None, *, actor: str,
-          now: datetime) -> dict[str, Any]:
+          now: datetime) -> PlanSigned:
     assignment_id = pk(record.assignment)
     if role not in record.definition.roles:
         raise BadInput(f"--role: unknown role {role!r}; roles of {record.workflow.name}: "
@@ -409,8 +584,8 @@ def _sign(session: Session, record: AssignmentRecord, role: str, by: str | None,
         audit.append_event(session, assignment_id, audit.SIGNED_OFF,
                            {"role": role, "by": holder.email, "plan_version": version, "on_behalf": on_behalf},
                            actor=actor, at=now)
-    return {"assignment_id": assignment_id, "role": role, "by": holder.email, "plan_version": version,
-            "already_signed": already, "on_behalf": on_behalf and not already, "recorded_by": actor}
+    return PlanSigned(assignment_id=assignment_id, role=role, by=holder.email, plan_version=version,
+                      already_signed=already, on_behalf=on_behalf and not already, recorded_by=actor)
 
 
 def signed_on_behalf(actor: str, holder_email: str) -> bool:
@@ -429,7 +604,7 @@ def _holder(record: AssignmentRecord, role: str, by: str | None) -> Person:
 
 
 def acknowledge_plan_change(db: Engine, assignment_id: int, *, by: str, actor: str,
-                            now: datetime) -> dict[str, Any]:
+                            now: datetime) -> PlanAcknowledged:
     """The acknowledging role confirms it heard of every change not acknowledged yet; their reminders stop."""
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
@@ -455,14 +630,14 @@ def acknowledge_plan_change(db: Engine, assignment_id: int, *, by: str, actor: s
                            {"by": holder.email, "role": rules.acknowledge, "plan_versions": versions},
                            actor=actor, at=now)
         log.info("plan change acknowledged", assignment=assignment_id, versions=versions, by=holder.email)
-        return {"assignment_id": assignment_id, "role": rules.acknowledge, "by": holder.email,
-                "acknowledged_at": instant(now), "plan_versions": versions}
+        return PlanAcknowledged(assignment_id=assignment_id, role=rules.acknowledge, by=holder.email,
+                                acknowledged_at=now, plan_versions=tuple(versions))
 
 
 # --- showing a plan ---------------------------------------------------------------------------------------------
 
 
-def show_plan(db: Engine, assignment_id: int, *, version: int | None = None) -> dict[str, Any]:
+def show_plan(db: Engine, assignment_id: int, *, version: int | None = None) -> PlanView:
     """A plan version (default: the current one): its goals with their activities, who signed it, what made it."""
     with _transaction(db) as session:
         record = load_record(session, assignment_id)
@@ -472,65 +647,44 @@ def show_plan(db: Engine, assignment_id: int, *, version: int | None = None) -> 
             raise NotFound(f"assignment {assignment_id} has no plan version {shown}; versions: 1 to {current}")
         change = plan_queries.plan_change_of_version(session, assignment_id, shown)
         if shown == current:
-            goals = _live_goal_views(session, record)
+            goals = _live_goals(session, record)
         elif change is not None:
-            goals = list(change.snapshot.get("goals", []))
+            goals = [GoalLine.from_snapshot(kept) for kept in change.snapshot.get("goals", [])]
         else:
-            goals = _rebuilt_goal_views(session, assignment_id, shown)
+            goals = _rebuilt_goals(session, assignment_id, shown)
         signoffs = [s for s in lookups.signoffs_of(session, [assignment_id]) if s.plan_version == shown]
         signers = lookups.people_by_id(session, (s.person_id for s in signoffs))
         rules = record.definition.plan
         signed = sorted(s.role for s in signoffs)
         waiting = plan_queries.unacknowledged_plan_changes(session, assignment_id)
-        return {
-            "assignment_id": assignment_id, "plan_version": shown, "current_version": current,
-            "current": shown == current, "agreed": plan_agreed(record), "goals": goals,
-            "signed_off_by": signed,
-            "signoffs": [{"role": s.role, "by": signers[s.person_id].email, "signed_at": instant(s.signed_at),
-                          "void": shown != current, "given_by": "on_behalf" if s.on_behalf else "holder",
-                          "recorded_by": s.recorded_by}
-                         for s in sorted(signoffs, key=lambda s: s.signed_at)],
-            "signers": list(rules.signers) if rules else [],
-            "unsigned": [r for r in rules.signers if r not in signed] if rules else [],
-            "change": _change_view(change) if change is not None else None,
-            "unacknowledged_versions": [c.plan_version for c in waiting],
-        }
+        return PlanView(
+            assignment_id=assignment_id, plan_version=shown, current_version=current, current=shown == current,
+            agreed=plan_agreed(record), goals=tuple(goals), signed_off_by=tuple(signed),
+            signoffs=tuple(SignoffLine(role=s.role, by=signers[s.person_id].email, signed_at=s.signed_at,
+                                       void=shown != current, given_by="on_behalf" if s.on_behalf else "holder",
+                                       recorded_by=s.recorded_by)
+                           for s in sorted(signoffs, key=lambda s: s.signed_at)),
+            signers=tuple(rules.signers) if rules else (),
+            unsigned=tuple(r for r in rules.signers if r not in signed) if rules else (),
+            change=PlanChangeLine.of(change) if change is not None else None,
+            unacknowledged_versions=tuple(c.plan_version for c in waiting))
 
 
-def _live_goal_views(session: Session, record: AssignmentRecord) -> list[dict[str, Any]]:
+def _live_goals(session: Session, record: AssignmentRecord) -> list[GoalLine]:
     goals = [g for g in record.goals if g.removed_at is None]
     by_goal: dict[int, list[Activity]] = {}
     for activity in plan_queries.activities_of(session, (pk(g) for g in goals)):
         by_goal.setdefault(activity.goal_id, []).append(activity)
     linked = objective_queries.objectives_of_goals(session, (pk(g) for g in goals))
-    return [_goal_view(g, by_goal.get(pk(g), []), linked.get(pk(g), [])) for g in goals]
+    return [GoalLine.of(g, by_goal.get(pk(g), []), linked.get(pk(g), [])) for g in goals]
 
 
-def _rebuilt_goal_views(session: Session, assignment_id: int, version: int) -> list[dict[str, Any]]:
+def _rebuilt_goals(session: Session, assignment_id: int, version: int) -> list[GoalLine]:
     """A version older than the kept snapshots: back then goals and activities could only be added."""
     goals = plan_queries.goals_up_to_version(session, assignment_id, version)
     by_goal: dict[int, list[Activity]] = {}
     for activity in plan_queries.activities_of(session, (pk(g) for g in goals)):
         if activity.plan_version <= version:
             by_goal.setdefault(activity.goal_id, []).append(activity)
-    return [_goal_view(g, by_goal.get(pk(g), [])) for g in goals]
+    return [GoalLine.of(g, by_goal.get(pk(g), [])) for g in goals]
 
-
-def _goal_view(goal: Goal, activities: Sequence[Activity], objectives: Sequence[int] = ()) -> dict[str, Any]:
-    return {"id": goal.id, "title": goal.title, "measure": goal.measure, "baseline": goal.baseline,
-            "target": goal.target, "due": goal.due.isoformat(), "competencies": list(goal.competencies or []),
-            "alignment_level": goal.alignment_level, "aligned_to": goal.aligned_to, "objectives": list(objectives),
-            "added_in_version": goal.plan_version, "activities": [_activity_view(a) for a in activities]}
-
-
-def _activity_view(activity: Activity) -> dict[str, Any]:
-    return {"id": activity.id, "kind": activity.kind, "description": activity.description,
-            "due_on": activity.due_on.isoformat() if activity.due_on else None,
-            "added_in_version": activity.plan_version}
-
-
-def _change_view(change: PlanChange) -> dict[str, Any]:
-    return {"plan_version": change.plan_version, "summary": change.summary, "changed_at": instant(change.changed_at),
-            "changed_by": change.changed_by, "needs_acknowledgement": change.acknowledge_task_id is not None,
-            "acknowledge_task": change.acknowledge_task_id, "acknowledged_at": instant(change.acknowledged_at),
-            "acknowledged_by": change.acknowledged_by}

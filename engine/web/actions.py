@@ -201,10 +201,10 @@ def perform_plan_signoff(db: Engine, person: Person, obj: Mapping[str, Any], for
         _signable(session, person, obj)
     view = plans.sign_plan(db, _int(obj, "assignment"), role=str(obj["role"]), by=person.email, actor=person.email,
                            now=now)
-    if view["already_signed"]:
+    if view.already_signed:
         raise LinkRefused(Refusal.ALREADY_DONE, "Already done: this plan version is signed for your role.")
-    return Done(title="Plan signed", lines=[f"Version {view['plan_version']} of the plan of assignment "
-                                            f"#{view['assignment_id']} is signed by {view['by']} as {view['role']}."])
+    return Done(title="Plan signed", lines=[f"Version {view.plan_version} of the plan of assignment "
+                                            f"#{view.assignment_id} is signed by {view.by} as {view.role}."])
 
 
 # --- check-in -------------------------------------------------------------------------------------------------
@@ -280,10 +280,10 @@ def perform_checkin(db: Engine, person: Person, obj: Mapping[str, Any], form: Ma
                                        feedback=form.get("feedback"), actor=person.email, now=now)
     except BadInput as exc:  # a progress the plan asks for and the form left out: shown with the form again
         raise FormRejected(exc.message) from None
-    progress = [f"{p['title']}: {p['percent']}%." for p in view["progress"]]
+    progress = [f"{p.title}: {p.percent}%." for p in view.progress]
     return Done(title="Check-in recorded",
-                lines=[f"The check-in on assignment #{view['assignment_id']} is recorded by {view['by']} as "
-                       f"{view['role']}.", *progress])
+                lines=[f"The check-in on assignment #{view.assignment_id} is recorded by {view.by} as "
+                       f"{view.role}.", *progress])
 
 
 # --- pulse -----------------------------------------------------------------------------------------------------
@@ -325,8 +325,8 @@ def perform_pulse(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapp
     view = checkins.record_pulse(db, _int(obj, "assignment"), by=person.email, note=form.get("note"),
                                  actor=person.email, now=now, **answers)
     return Done(title="Pulse recorded",
-                lines=[f"Your pulse on assignment #{view['assignment_id']} is recorded: expectancy "
-                       f"{view['expectancy']}, instrumentality {view['instrumentality']}, valence {view['valence']}."])
+                lines=[f"Your pulse on assignment #{view.assignment_id} is recorded: expectancy "
+                       f"{view.expectancy}, instrumentality {view.instrumentality}, valence {view.valence}."])
 
 
 # --- plan acknowledgement -------------------------------------------------------------------------------------
@@ -385,10 +385,10 @@ def describe_plan_ack(session: Session, person: Person, obj: Mapping[str, Any], 
 def perform_plan_ack(db: Engine, person: Person, obj: Mapping[str, Any], form: Mapping[str, str],
                      now: datetime) -> Done:
     view = plans.acknowledge_plan_change(db, _int(obj, "assignment"), by=person.email, actor=person.email, now=now)
-    versions = ", ".join(str(v) for v in view["plan_versions"])
+    versions = ", ".join(str(v) for v in view.plan_versions)
     return Done(title="Plan change acknowledged",
-                lines=[f"Plan version(s) {versions} of assignment #{view['assignment_id']} are acknowledged by "
-                       f"{view['by']} as {view['role']}."])
+                lines=[f"Plan version(s) {versions} of assignment #{view.assignment_id} are acknowledged by "
+                       f"{view.by} as {view.role}."])
 
 
 # --- pulse alert resolved ------------------------------------------------------------------------------------------
@@ -424,8 +424,8 @@ def perform_alert_resolve(db: Engine, person: Person, obj: Mapping[str, Any], fo
     view = checkins.resolve_pulse_alert(db, _int(obj, "pulse"), by=person.email,
                                         note=form.get("note", "").strip() or None, actor=person.email, now=now)
     return Done(title="Pulse alert resolved",
-                lines=[f"The alert of pulse {view['id']} (assignment #{view['assignment_id']}) is resolved by "
-                       f"{view['by']} as {view['role']}."])
+                lines=[f"The alert of pulse {view.id} (assignment #{view.assignment_id}) is resolved by "
+                       f"{view.by} as {view.role}."])
 
 
 # --- the registry -----------------------------------------------------------------------------------------------
@@ -596,8 +596,8 @@ def _seen_checkins(session: Session, person: Person) -> list[dict[str, Any]]:
     rows = checkin_queries.checkins_of(session, [pk(r.assignment) for r in seen])
     tz = zone(person.tz)
     return [{"assignment_id": r.assignment.id, "assignee": r.assignee.name,
-             "checkins": [{**view, "day": datetime.fromisoformat(view["at"]).astimezone(tz).date().isoformat()}
-                          for view in checkins.checkin_views(r, rows)]}
+             "checkins": [{**c.view(), "day": c.at.astimezone(tz).date().isoformat()}
+                          for c in checkins.checkin_views(r, rows)]}
             for r in seen]
 
 

@@ -175,7 +175,7 @@ def test_repeated_signoff_appends_nothing(db: Engine, db_url: str, spec: assignm
     created = assignments.create_assignment(db, spec, actor=ACTOR, now=now).view()
     plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)
     before = snapshot(db_url)["audit_event"]
-    assert plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now)["already_signed"]
+    assert plans.sign_plan(db, created["id"], role="talent", by=None, actor=ACTOR, now=now).already_signed
     assert snapshot(db_url)["audit_event"] == before
 
 

@@ -64,7 +64,7 @@ def test_new_coach_takes_over_open_tasks_with_reminders_of_their_own(db: Engine,
     assert {_outbox(db, assignment_id)[f"task_due_soon/{t}"] for t in task_ids} == {(old_coach, "pending")}
     version = _row_version(db, assignment_id)
     change = changes.set_stakeholder(db, assignment_id, "coach", NEW_COACH[0].upper(), reason="coach moved on",
-                                     actor="mo@example.com", now=DUE_SOON_SENT)
+                                     actor="mo@example.com", now=DUE_SOON_SENT).view()
     assert (change["from"], change["to"], sorted(t["id"] for t in change["tasks"])) == (old_coach, NEW_COACH[0],
                                                                                        sorted(task_ids))
     assert {t["owner"] for t in change["tasks"]} == {NEW_COACH[0]}
@@ -120,7 +120,7 @@ def test_extension_moves_tasks_due_from_the_end(db: Engine, spec: assignments.As
     before = {t["key"]: t for t in assignments.show_assignment(db, assignment_id, now=at).view()["tasks"]}
     version = _row_version(db, assignment_id)
     change = changes.extend_assignment(db, assignment_id, end="2028-04-30", reason="project phase two",
-                                       actor="admin", now=at)
+                                       actor="admin", now=at).view()
     after = {t["key"]: t for t in assignments.show_assignment(db, assignment_id, now=at).view()["tasks"]}
     shift = date(2028, 4, 30) - date.fromisoformat(LONG_END)
     moved = {"plan_repatriation", "confirm_return_role", "final_coaching_session"}

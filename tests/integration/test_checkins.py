@@ -218,7 +218,7 @@ def test_pulse_with_an_answer_at_two_alerts_coach_and_talent_at_once(db: Engine)
     assignment_id = _in_alignment(db, cast, CREATED)
     at = CREATED + timedelta(days=2)
     answered = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=4, instrumentality=3,
-                                     valence=2, note="the promotion seems unlikely", actor="admin", now=at)
+                                     valence=2, note="the promotion seems unlikely", actor="admin", now=at).view()
     assert answered["alert"] is True
     assert answered["alert_reason"] == "valence 2 is at or below 2"
     assert _alerts(db) == [("coach", cast["coach"]), ("talent", cast["talent"])]
@@ -233,9 +233,9 @@ def test_alert_resolve_closes_the_alert_for_the_program_summary_once(db: Engine,
     cast = _cast(db, {})
     assignment_id = _in_alignment(db, cast, CREATED)
     calm = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=4, instrumentality=4,
-                                 valence=4, note=None, actor="admin", now=CREATED)
+                                 valence=4, note=None, actor="admin", now=CREATED).view()
     weak = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=4, instrumentality=3,
-                                 valence=2, note=None, actor="admin", now=CREATED + timedelta(days=1))
+                                 valence=2, note=None, actor="admin", now=CREATED + timedelta(days=1)).view()
     command = f"sojourn alert resolve {weak['id']} --by {cast['coach']} --note TEXT"
     assert all(command in r.body for r in _rows(db, "pulse_alert") if r.role == "coach")
     assert json.loads(on_db("program", "summary", "--json").stdout)["open_pulse_alerts"] == 1
@@ -280,7 +280,7 @@ def test_pulse_alerts_on_a_drop_of_two_since_the_previous_one_only(db: Engine, s
                               valence=first[2], note=None, actor="admin", now=CREATED)
     answered = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=second[0],
                                      instrumentality=second[1], valence=second[2], note=None, actor="admin",
-                                     now=CREATED + timedelta(days=90))
+                                     now=CREATED + timedelta(days=90)).view()
     assert answered["alert"] is alerts
     assert (answered["alert_reason"] == "expectancy fell from 5 to 3") is alerts
     assert bool(_alerts(db)) is alerts
@@ -311,7 +311,7 @@ def test_pulse_never_alerts_in_a_workflow_without_pulse_rules(db: Engine) -> Non
                                                                          "mobility")})
     assignment_id = assignments.create_assignment(db, spec, actor="admin", now=CREATED).id
     answered = checkins.record_pulse(db, assignment_id, by=cast["assignee"], expectancy=1, instrumentality=1,
-                                     valence=1, note=None, actor="admin", now=CREATED)
+                                     valence=1, note=None, actor="admin", now=CREATED).view()
     assert (answered["alert"], answered["alerted"]) == (False, [])
     assert _rows(db, "pulse_alert") == []
 
@@ -399,7 +399,7 @@ def test_host_manager_feedback_reaches_the_assignee_with_an_answer_and_home_with
     goal_id = _goal_id(db, assignment_id, CREATED)
     recorded = checkins.record_checkin(db, assignment_id, by=cast["host_manager"], progress={goal_id: 35},
                                        note="first quarter review", feedback="Ana owns the DACH forecast now",
-                                       actor="admin", now=AFTER_IMMERSION)
+                                       actor="admin", now=AFTER_IMMERSION).view()
     rows = {r.role: r for r in _rows(db, "checkin_feedback")}
     assert set(rows) == {"assignee", "sending_manager"}
     assert recorded["told"] == [cast["assignee"], cast["sending_manager"]]
@@ -422,7 +422,7 @@ def test_assignee_feedback_reaches_the_host_manager_and_a_checkin_without_feedba
     assignment_id = _in_alignment(db, cast, CREATED)
     goal_id = _goal_id(db, assignment_id, CREATED)
     quiet = checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={goal_id: 20}, note="busy",
-                                    feedback=None, actor="admin", now=AFTER_IMMERSION)
+                                    feedback=None, actor="admin", now=AFTER_IMMERSION).view()
     assert (quiet["told"], _rows(db, "checkin_feedback")) == ([], [])
     checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={goal_id: 25}, note=None,
                             feedback="my host manager makes time for me", actor="admin", now=AFTER_IMMERSION)
@@ -470,11 +470,12 @@ def test_checkin_list_shows_both_sides_newest_first_as_text_and_json(db: Engine,
     other_id = _in_alignment(db, _cast(db, {}, prefix="other."), CREATED)
     goal_id = _goal_id(db, assignment_id, CREATED)
     settling = checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={}, note="school found",
-                                       feedback=None, actor="admin", now=CREATED + timedelta(days=20))
+                                       feedback=None, actor="admin", now=CREATED + timedelta(days=20)).view()
     host = checkins.record_checkin(db, assignment_id, by=cast["host_manager"], progress={goal_id: 35}, note=None,
-                                   feedback="owns the forecast\nnow", actor="admin", now=AFTER_IMMERSION)
+                                   feedback="owns the forecast\nnow", actor="admin", now=AFTER_IMMERSION).view()
     own = checkins.record_checkin(db, assignment_id, by=cast["assignee"], progress={goal_id: 40}, note="hiring",
-                                  feedback="clear priorities", actor="admin", now=AFTER_IMMERSION + timedelta(days=1))
+                                  feedback="clear priorities", actor="admin",
+                                  now=AFTER_IMMERSION + timedelta(days=1)).view()
     checkins.record_checkin(db, other_id, by=f"other.{cast['assignee']}", progress={}, note="elsewhere",
                             feedback=None, actor="admin", now=CREATED + timedelta(days=20))
     listed = json.loads(on_db("checkin", "list", str(assignment_id), "--json").stdout)

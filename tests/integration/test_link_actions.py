@@ -186,7 +186,7 @@ def test_plan_signoff_signs_the_current_version_for_the_holder(db: Engine, spec:
     with transaction(db) as session:
         (signed,) = session.execute(select(Signoff)).scalars().all()
     assert (signed.role, signed.plan_version, signed.recorded_by) == ("host_manager", 2, people["host_manager"])
-    assert [s["given_by"] for s in plans.show_plan(db, assignment_id)["signoffs"]] == ["holder"]
+    assert [s.given_by for s in plans.show_plan(db, assignment_id).signoffs] == ["holder"]
 
 
 def test_a_plan_cannot_be_signed_for_a_role_by_someone_who_does_not_hold_it(
@@ -423,8 +423,8 @@ def _weak_pulse(db: Engine, spec: assignments.AssignmentSpec, people: dict[str, 
     assignment_id = _in_orientation(db, spec)
     answered = checkins.record_pulse(db, assignment_id, by=people["assignee"], expectancy=4, instrumentality=3,
                                      valence=1, note=None, actor="admin", now=NOW)
-    assert answered["alert"]
-    return assignment_id, int(answered["id"])
+    assert answered.alert
+    return assignment_id, answered.id
 
 
 def test_the_pulse_alert_link_resolves_the_alert_once(db: Engine, spec: assignments.AssignmentSpec,
@@ -476,7 +476,7 @@ def _changed_after_agreement(db: Engine, spec: assignments.AssignmentSpec) -> tu
     assignment_id = _in_orientation(db, spec)
     view = plans.add_goal(db, assignment_id, title="Run the DACH launch", measure="revenue", target="+10%",
                           due="2027-06-30", actor="admin", now=NOW)
-    return assignment_id, int(view["plan_version"])
+    return assignment_id, view.plan_version
 
 
 def _acknowledged(db: Engine, assignment_id: int) -> list[tuple[int, str | None]]:
@@ -591,7 +591,7 @@ def test_a_removed_goal_is_left_out_of_the_checkin_form(db: Engine, spec: assign
     assignment_id = _in_orientation(db, spec)
     (kept,) = _goal_ids(db, assignment_id)
     removed = plans.add_goal(db, assignment_id, title="Run the DACH launch", measure="revenue", target="+10%",
-                             due="2027-06-30", actor="admin", now=NOW)["id"]
+                             due="2027-06-30", actor="admin", now=NOW).id
     plans.remove_goal(db, removed, reason="merged into the first", actor="admin", now=NOW)
     action, token = _link(people["assignee"], LinkAction.CHECKIN, {"assignment": assignment_id})
     shown = actions.preview(db, SIGNER, action, token, now=LATER)

@@ -96,7 +96,7 @@ def test_plan_ack_acknowledges_every_change_gathered(on_db: Sojourn, db: Engine,
 def _weak_pulse(db: Engine, assignment_id: int) -> int:
     answered = checkins.record_pulse(db, assignment_id, by=CAST["assignee"][0], expectancy=4, instrumentality=3,
                                      valence=1, note=None, actor="admin", now=NOW)
-    return int(answered["id"])
+    return answered.id
 
 
 def test_replaced_coach_loses_queued_stage_change_and_pulse_alert(on_db: Sojourn, db: Engine,

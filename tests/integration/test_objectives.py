@@ -48,12 +48,12 @@ plan:
 
 
 def _objective(db: Engine, level: str, title: str, now: datetime, **extra: Any) -> int:
-    return int(objectives.add_objective(db, level=level, title=title, actor=ACTOR, now=now, **extra)["id"])
+    return objectives.add_objective(db, level=level, title=title, actor=ACTOR, now=now, **extra).id
 
 
 def _goal(db: Engine, assignment_id: int, title: str, now: datetime, *objective_ids: int) -> int:
     added = plans.add_goal(db, assignment_id, title=title, measure="a measure", target="a target", due=GOAL_DUE,
-                           objectives=[str(o) for o in objective_ids], actor=ACTOR, now=now)
+                           objectives=[str(o) for o in objective_ids], actor=ACTOR, now=now).view()
     return int(added["id"])
 
 
@@ -392,7 +392,7 @@ def test_link_added_behind_sojourns_back_fails_verify(db: Engine, stint: int, db
     """A link inserted for a goal that was added aligned to nothing no longer matches the event that added it."""
     objective = _objective(db, "organisation", "Grow revenue in Europe", now)
     goal = plans.add_goal(db, stint, title="Learn German", measure="level", target="B2", due=GOAL_DUE, actor=ACTOR,
-                          now=now)
+                          now=now).view()
     _raw(db_url, "INSERT INTO goal_objective (goal_id, objective_id) VALUES (:goal, :objective)",
          goal=goal["id"], objective=objective)
     line = _first_error(on_db)

@@ -11,6 +11,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 
+from engine.domain.errors import BadInput
 from engine.program import advance, assignments, checkins, contacts, outcomes, plans
 from engine.program.outcomes import CompetencyRating, OutcomeReport
 from engine.program.people import add_person
@@ -131,7 +132,7 @@ def seed_cohort(db: Engine, spec: assignments.AssignmentSpec) -> Cohort:
         check_in(db, active, number, percent, at)
     pulse_ids = [checkins.record_pulse(db, active, by=f"assignee{number:02d}@example.com", expectancy=expectancy,
                                        instrumentality=instrumentality, valence=valence, note=None, actor=ACTOR,
-                                       now=at)["id"] for at, (expectancy, instrumentality, valence) in ACTIVE_PULSES]
+                                       now=at).id for at, (expectancy, instrumentality, valence) in ACTIVE_PULSES]
     checkins.resolve_pulse_alert(db, pulse_ids[1], by=spec.stakeholders["coach"], note="talked it through",
                                  actor=ACTOR, now=ACTIVE_PULSES[1][0] + timedelta(days=10))
     ids["active"] = [active]
@@ -390,3 +391,22 @@ def test_assignment_create_refuses_a_cost_without_currency(on_db: Sojourn, db_ur
     code, stderr = refused(on_db, db_url, *args, "--cost", "1000")
     assert code == 2
     assert "--cost and --currency go together" in stderr
+
+
+@pytest.mark.parametrize(("amount", "currency", "wanted"), [
+    ("-5", None, ["--cost and --currency go together", "--cost", "is not an amount"]),
+    (None, "euro", ["--cost and --currency go together", "three-letter ISO 4217"]),
+    ("10.555", "euro", ["at most two decimals", "three-letter ISO 4217"]),
+])
+def test_assignment_create_reports_every_problem_of_the_cost_and_the_assignment_at_once(
+        db_url: str, db: Engine, spec: assignments.AssignmentSpec, people: dict[str, str], amount: str | None,
+        currency: str | None, wanted: list[str]) -> None:
+    """A bad cost, a missing half of it and a bad date come back in one error (exit 2), and nothing is written."""
+    before = snapshot(db_url)
+    with pytest.raises(BadInput) as caught:
+        outcomes.create_assignment(db, replace(spec, end="2027-02-30"), amount=amount, currency=currency,
+                                   actor=ACTOR, now=SUMMARY_AT)
+    told = "\n".join(caught.value.lines())
+    assert all(fragment in told for fragment in [*wanted, "end"]), told
+    assert "2027-02-30" in told
+    assert snapshot(db_url) == before

@@ -106,7 +106,7 @@ def test_goal_progress_read_for_several_assignments_equals_each_read_alone(
     first, second = _two_assignments(db)
     for assignment_id, percents in ((first, (10, 40)), (second, (70, 20))):
         advance_to(db, assignment_id, "orientation", AT)
-        goals = [g["id"] for g in plans.show_plan(db, assignment_id)["goals"]]
+        goals = [g.id for g in plans.show_plan(db, assignment_id).goals]
         for step, percent in enumerate(percents):
             checkins.record_checkin(db, assignment_id, by=people["assignee"], progress={goals[0]: percent},
                                     note=None, feedback=None, actor="admin", now=AT + timedelta(days=step + 1))
@@ -178,8 +178,8 @@ def test_signing_a_plan_for_several_roles_together_leaves_what_signing_one_by_on
     one, other = _two_assignments(db)
     for role in PLAN_SIGNERS:
         plans.sign_plan(db, one, role=role, by=None, actor="admin", now=AT)
-    views = plans.sign_plan_by_holders(db, other, [*PLAN_SIGNERS, PLAN_SIGNERS[0]], actor="admin", now=AT)
-    assert [v["role"] for v in views] == list(PLAN_SIGNERS)
+    signed_now = plans.sign_plan_by_holders(db, other, [*PLAN_SIGNERS, PLAN_SIGNERS[0]], actor="admin", now=AT)
+    assert [v.role for v in signed_now] == list(PLAN_SIGNERS)
     with transaction(db) as session:
         signed = {a: [(s.role, s.person_id, s.plan_version, s.signed_at) for s in session.exec(
             select(Signoff).where(Signoff.assignment_id == a).order_by(col(Signoff.id)))] for a in (one, other)}

@@ -15,7 +15,7 @@ from engine.domain.errors import BadInput, SojournError
 from engine.planning import planner
 from engine.program import advance, assignments, plans, tasks
 from engine.store.db import transaction
-from engine.store.models import Outbox, Task, pk
+from engine.store.models import Outbox, PlanChange, Task, pk
 from integration.conftest import Outcome, Sojourn, snapshot
 from tests.support.cast import CAST
 from tests.support.scenarios import assignment_of_workflow
@@ -64,7 +64,7 @@ def stint(db: Engine, people: dict[str, str], now: datetime) -> int:
 def _add_goal(db: Engine, assignment_id: int, now: datetime, title: str = "Lead the host sales team",
               **extra: Any) -> dict[str, Any]:
     return plans.add_goal(db, assignment_id, title=title, measure="quarterly revenue", target="+10%",
-                          due="2027-03-31", actor=ACTOR, now=now, **extra)
+                          due="2027-03-31", actor=ACTOR, now=now, **extra).view()
 
 
 @pytest.fixture
@@ -107,11 +107,11 @@ def test_every_change_makes_a_version_that_plan_show_keeps(db: Engine, stint: in
     other = _add_goal(db, stint, now, title="Build a peer network")
     plans.edit_goal(db, goal["id"], target="+15%", actor=ACTOR, now=now)
     activity = plans.add_activity(db, goal["id"], kind="mentoring", description="Monthly with the CFO",
-                                  due="2026-09-30", actor=ACTOR, now=now)
-    removed = plans.remove_goal(db, other["id"], reason="merged into the sales goal", actor=ACTOR, now=now)
+                                  due="2026-09-30", actor=ACTOR, now=now).view()
+    removed = plans.remove_goal(db, other["id"], reason="merged into the sales goal", actor=ACTOR, now=now).view()
     assert [goal["plan_version"], other["plan_version"], activity["plan_version"], removed["plan_version"]] == [
         2, 3, 5, 6]
-    current = plans.show_plan(db, stint)
+    current = plans.show_plan(db, stint).view()
     assert (current["plan_version"], current["current"]) == (6, True)
     [shown] = current["goals"]
     assert (shown["target"], shown["baseline"], shown["competencies"], shown["alignment_level"],
@@ -119,13 +119,32 @@ def test_every_change_makes_a_version_that_plan_show_keeps(db: Engine, stint: in
                                      "Grow DACH revenue")
     assert [(a["kind"], a["description"], a["due_on"]) for a in shown["activities"]] == [
         ("mentoring", "Monthly with the CFO", "2026-09-30")]
-    assert plans.show_plan(db, stint, version=1)["goals"] == []
-    assert [g["target"] for g in plans.show_plan(db, stint, version=3)["goals"]] == ["+10%", "+10%"]
-    at_four = plans.show_plan(db, stint, version=4)
+    assert plans.show_plan(db, stint, version=1).goals == ()
+    assert [g.target for g in plans.show_plan(db, stint, version=3).goals] == ["+10%", "+10%"]
+    at_four = plans.show_plan(db, stint, version=4).view()
     assert ([g["title"] for g in at_four["goals"]], at_four["goals"][0]["target"], at_four["goals"][0]["activities"]
             ) == (["Lead the host sales team", "Build a peer network"], "+15%", [])
-    assert plans.show_plan(db, stint, version=4)["change"]["summary"].startswith(f"goal {goal['id']} edited (target)")
+    change = plans.show_plan(db, stint, version=4).change
+    assert change is not None
+    assert change.summary.startswith(f"goal {goal['id']} edited (target)")
 
+
+
+def test_a_version_kept_before_objectives_existed_shows_as_it_was_kept(db: Engine, stint: int,
+                                                                       now: datetime) -> None:
+    """A snapshot written before goals were aligned to objectives has no `objectives`; it shows without them."""
+    goal = _add_goal(db, stint, now)
+    plans.add_activity(db, goal["id"], kind="mentoring", description="Monthly with the CFO", due="2026-09-30",
+                       actor=ACTOR, now=now)
+    with transaction(db) as session:
+        change = session.execute(select(PlanChange).where(PlanChange.assignment_id == stint,
+                                                          PlanChange.plan_version == 2)).scalar_one()
+        kept = [{k: v for k, v in g.items() if k != "objectives"} for g in change.snapshot["goals"]]
+        change.snapshot = {"goals": kept}
+        session.add(change)
+    shown = plans.show_plan(db, stint, version=2)
+    assert [g.objectives for g in shown.goals] == [None]
+    assert shown.view()["goals"] == kept
 
 def test_a_change_voids_exactly_that_versions_sign_offs(db: Engine, stint: int, now: datetime) -> None:
     """Sign-offs bind to their version: a change leaves them on it, void, and the new version starts unsigned."""
@@ -135,11 +154,11 @@ def test_a_change_voids_exactly_that_versions_sign_offs(db: Engine, stint: int, 
     plans.sign_plan(db, stint, role="assignee", by=None, actor=ACTOR, now=now)
     plans.sign_plan(db, stint, role="home_lead", by=HOME_LEAD, actor=ACTOR, now=now)
     plans.edit_goal(db, goal["id"], title="Build a peer network across both sites", actor=ACTOR, now=now)
-    assert plans.show_plan(db, stint, version=2)["signed_off_by"] == ["assignee"]
-    third = plans.show_plan(db, stint, version=3)
+    assert plans.show_plan(db, stint, version=2).signed_off_by == ("assignee",)
+    third = plans.show_plan(db, stint, version=3).view()
     assert third["signed_off_by"] == ["assignee", "home_lead"]
     assert {s["void"] for s in third["signoffs"]} == {True}
-    fourth = plans.show_plan(db, stint)
+    fourth = plans.show_plan(db, stint).view()
     assert (fourth["plan_version"], fourth["signed_off_by"], fourth["unsigned"]) == (4, [], ["assignee", "home_lead"])
     blocking = assignments.show_assignment(db, stint, now=now).view()["blocking"]
     assert [b["reason"] for b in blocking] == ["plan version 4 is not signed off by: assignee, home_lead"]
@@ -151,7 +170,7 @@ def test_changes_before_agreement_tell_nobody(db: Engine, stint: int, now: datet
     plans.edit_goal(db, goal["id"], measure="revenue", actor=ACTOR, now=now)
     assert _count(db, Outbox, Outbox.kind == "plan_changed") == 0
     assert _count(db, Task, col(Task.key).startswith("plan-")) == 0
-    assert plans.show_plan(db, stint)["unacknowledged_versions"] == []
+    assert plans.show_plan(db, stint).unacknowledged_versions == ()
 
 
 # --- changes after agreement ------------------------------------------------------------------------------------
@@ -171,7 +190,7 @@ def test_change_after_agreement_tells_home_and_opens_follow_up_in_one_go(db: Eng
         "mentor", mentor_today + timedelta(days=3), goal["change"]["follow_up_task"])
     [ack] = _rows(db, Task, col(Task.key).startswith("plan-ack/"))
     assert (ack.owner_role, ack.status, ack.id) == ("home_lead", "open", goal["change"]["acknowledge_task"])
-    assert plans.show_plan(db, agreed)["unacknowledged_versions"] == [3]
+    assert plans.show_plan(db, agreed).unacknowledged_versions == (3,)
 
 
 def test_refused_change_after_agreement_writes_nothing(db: Engine, db_url: str, agreed: int, now: datetime) -> None:
@@ -204,13 +223,13 @@ def test_acknowledgement_stops_the_escalation(db: Engine, agreed: int, now: date
     [first] = _rows(db, Outbox, Outbox.kind == "plan_unacknowledged")
     assert (first.recipient, first.role, first.task_id, first.status) == (HR, "hr", ack_task.id, "pending")
     assert "has not acknowledged" in first.body
-    acked = plans.acknowledge_plan_change(db, agreed, by=HOME_LEAD, actor=HOME_LEAD, now=now + timedelta(days=4))
+    acked = plans.acknowledge_plan_change(db, agreed, by=HOME_LEAD, actor=HOME_LEAD, now=now + timedelta(days=4)).view()
     assert acked["plan_versions"] == [3]
     _plan_at(db, _after(ack_task.due_on, 30))
     about_ack = _rows(db, Outbox, Outbox.task_id == ack_task.id)
     assert {r.status for r in about_ack} == {"cancelled"}
     assert [r.key for r in about_ack if r.kind == "plan_unacknowledged"] == [f"plan_unacknowledged/{ack_task.id}/1/hr"]
-    assert plans.show_plan(db, agreed)["unacknowledged_versions"] == []
+    assert plans.show_plan(db, agreed).unacknowledged_versions == ()
 
 
 def test_without_acknowledgement_the_ladder_runs_to_its_end(db: Engine, agreed: int, now: datetime) -> None:
@@ -251,7 +270,7 @@ def test_built_in_workflow_refuses_goals_due_during_immersion(db: Engine, spec: 
                        now=now)
     assert "the earliest due date is 2026-05-30" in refused.value.details[0]
     assert plans.add_goal(db, created["id"], title="First win", measure="m", target="t", due="2026-05-30",
-                          actor=ACTOR, now=now)["plan_version"] == 2
+                          actor=ACTOR, now=now).plan_version == 2
 
 
 def test_workflow_without_plan_section_has_no_plan_rules(db: Engine, people: dict[str, str], now: datetime) -> None:
@@ -262,7 +281,7 @@ def test_workflow_without_plan_section_has_no_plan_rules(db: Engine, people: dic
     plans.add_goal(db, created["id"], title="Ship the pilot", measure="m", target="t", due="2026-03-15", actor=ACTOR,
                    now=now)
     assert _count(db, Outbox, Outbox.kind == "plan_changed") == 0
-    assert plans.show_plan(db, created["id"])["signers"] == []
+    assert plans.show_plan(db, created["id"]).signers == ()
 
 
 # --- the command line -------------------------------------------------------------------------------------------
@@ -275,7 +294,7 @@ def _json(outcome: Outcome) -> Any:
 
 def test_plan_commands_print_one_json_document(on_db: Sojourn, db: Engine, agreed: int) -> None:
     """goal edit, activity add, plan show and plan ack each print one JSON document."""
-    goal_id = plans.show_plan(db, agreed)["goals"][0]["id"]
+    goal_id = plans.show_plan(db, agreed).goals[0].id
     edited = _json(on_db("goal", "edit", str(goal_id), "--competency", "strategic thinking", "--level",
                          "individual", "--json"))
     assert (edited["plan_version"], edited["competencies"], edited["change"]["notified"]) == (
@@ -314,7 +333,7 @@ def test_plan_commands_refuse_bad_input_and_write_nothing(on_db: Sojourn, db: En
                                                           now: datetime, args: list[str], code: int,
                                                           fragments: list[str]) -> None:
     """A bad goal, activity, person or value exits 1 or 2 with `Error:` lines and leaves the database as it was."""
-    goal = plans.edit_goal(db, plans.show_plan(db, agreed)["goals"][0]["id"], target="+12%", actor=ACTOR, now=now)
+    goal = plans.edit_goal(db, plans.show_plan(db, agreed).goals[0].id, target="+12%", actor=ACTOR, now=now).view()
     before = snapshot(db_url)
     outcome = on_db(*(a.format(id=agreed, goal=goal["id"]) for a in args))
     assert outcome.code == code, outcome

@@ -159,7 +159,7 @@ def test_the_plan_acknowledgement_over_http(db_url: str, client: FlaskClient, db
     """A plan change after agreement: the host manager's link is 403; the sending manager's GET writes nothing, the
     POST acknowledges (200) and the second POST is 409, all without further writes."""
     version = plans.add_goal(db, in_orientation, title="Run the DACH launch", measure="revenue", target="+10%",
-                             due="2027-06-30", actor="admin", now=NOW)["plan_version"]
+                             due="2027-06-30", actor="admin", now=NOW).plan_version
     obj = {"assignment": in_orientation, "plan_version": version}
     other = SIGNER.mint(people["host_manager"], LinkAction.PLAN_ACK, obj, now=NOW)
     token = SIGNER.mint(people["sending_manager"], LinkAction.PLAN_ACK, obj, now=NOW)

@@ -154,14 +154,14 @@ def assignment_with_every_record(db: Engine, spec: assignments.AssignmentSpec, a
     contacts.log_contact(db, assignment_id, kind="sponsor_contact", with_email=people["sponsor"],
                          on=at.date().isoformat(), notes=f"call with {name} about her return", actor=people["sponsor"],
                          now=at)
-    goal_id = int(goal["id"])
+    goal_id = goal.id
     checkins.record_checkin(db, assignment_id, by=assignee, progress={goal_id: 40}, note="hiring is slow",
                             feedback="my host manager makes time for me", actor=assignee, now=at)
     checkins.record_checkin(db, assignment_id, by=people["host_manager"], progress={goal_id: 45}, note=None,
                             feedback=f"{name} ({assignee}) learns fast", actor=people["host_manager"], now=at)
     pulse = checkins.record_pulse(db, assignment_id, by=assignee, expectancy=2, instrumentality=4, valence=4,
                                   note="unsure the promotion is still on the table", actor=assignee, now=at)
-    checkins.resolve_pulse_alert(db, int(pulse["id"]), by=people["coach"], note=f"spoke with {name}",
+    checkins.resolve_pulse_alert(db, pulse.id, by=people["coach"], note=f"spoke with {name}",
                                  actor=people["coach"], now=at)
     returned = at + timedelta(days=550)  # after the cast's end date, which the last stages wait for
     advance_to(db, assignment_id, "completed", returned)
