@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from engine.program.migration import Migration, WorkflowDiff
     from engine.program.outcomes import OutcomeRecorded
     from engine.program.plans import ChangeMade, PlanView
-    from engine.program.records import AssignmentView, RoleHolder, TaskView
+    from engine.program.records import AssignmentView, OutcomeView, RoleHolder, TaskView
     from engine.program.workflows import WorkflowShown
     from engine.reporting.figures import CompetencyGrowth, StageCount
     from engine.reporting.objectives import ObjectiveRollup
@@ -664,16 +664,16 @@ def _growth_lines(a: AssignmentShown) -> Iterable[str]:
     if a.competency_growth:
         yield "competency growth:"
     for c in a.competency_growth:
-        yield f"  {shown(c['name'])}: {_rating_change(c['baseline'], c['after'])}"
+        yield f"  {shown(c.name)}: {_rating_change(c.baseline, c.after)}"
     yield f"impact statements: {a.impact_statements}"
 
 
 def _outcome_summary_lines(a: AssignmentShown) -> Iterable[str]:
     yield "outcomes:" if a.outcomes else "outcomes: none recorded"
     for o in a.outcomes:
-        # the headline and details are worded once, for `outcome` commands too, from the outcome's plain form
-        yield f"  {_outcome_headline(o.view())}"
-        yield from (f"  {line}" for line in _outcome_details(o.view()))
+        # the headline and details are worded once, for `outcome record` too
+        yield f"  {_outcome_headline(o)}"
+        yield from (f"  {line}" for line in _outcome_details(o))
 
 
 @assignment.command("set-stakeholder")
@@ -1494,21 +1494,15 @@ def outcome_record(obj: Context, assignment_id: int, months: str, retained: str,
 
 
 def _outcome_lines(o: OutcomeRecorded) -> Iterable[str]:
-    left_on = o.left_on.isoformat() if o.left_on else None
-    yield f"assignment {o.assignment_id}, {_headline(o.months, o.retained, left_on, o.left_reason)}"
-    yield from _details(o.promoted_to, o.considered_for_promotion,
-                        [(c.name, c.before, c.after) for c in o.competencies], o.impact)
+    yield f"assignment {o.assignment_id}, {_outcome_headline(o)}"
+    yield from _outcome_details(o)
     if o.task_completed is not None:
         yield f"  task {o.task_completed} done"
 
 
-def _outcome_headline(o: dict[str, Any]) -> str:
-    return _headline(o["months"], o["retained"], o["left_on"], o["left_reason"])
-
-
-def _headline(months: int, retained: bool, left_on: str | None, left_reason: str | None) -> str:
-    stayed = "still employed" if retained else f"left on {left_on or 'an unknown day'}"
-    return f"{months} months after return: {stayed}" + (f" ({shown(left_reason)})" if left_reason else "")
+def _outcome_headline(o: OutcomeView) -> str:
+    stayed = "still employed" if o.retained else f"left on {o.left_on.isoformat() if o.left_on else 'an unknown day'}"
+    return f"{o.months} months after return: {stayed}" + (f" ({shown(o.left_reason)})" if o.left_reason else "")
 
 
 def _rating_change(before: int | None, after: int | None) -> str:
@@ -1519,21 +1513,15 @@ def _rating_change(before: int | None, after: int | None) -> str:
     return f"{before} -> {after} (growth {after - before:+d})"
 
 
-def _outcome_details(o: dict[str, Any]) -> Iterable[str]:
-    return _details(o["promoted_to"], o["considered_for_promotion"],
-                    [(c["name"], c["before"], c["after"]) for c in o["competencies"]], o["impact"])
-
-
-def _details(promoted_to: str | None, considered: bool, ratings: Iterable[tuple[str, int | None, int]],
-             impact: str | None) -> Iterable[str]:
-    if promoted_to:
-        yield f"  promoted to {shown(promoted_to)}"
-    elif considered:
+def _outcome_details(o: OutcomeView) -> Iterable[str]:
+    if o.promoted_to:
+        yield f"  promoted to {shown(o.promoted_to)}"
+    elif o.considered_for_promotion:
         yield "  considered for promotion"
-    for name, before, after in ratings:
-        yield f"  competency {shown(name)}: {_rating_change(before, after)}"
-    if impact:
-        yield f"  impact: {shown(impact)}"
+    for c in o.competencies:
+        yield f"  competency {shown(c.name)}: {_rating_change(c.before, c.after)}"
+    if o.impact:
+        yield f"  impact: {shown(o.impact)}"
 
 
 # --- the program summary --------------------------------------------------------------------------------------

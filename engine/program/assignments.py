@@ -17,7 +17,7 @@ from engine.domain.errors import BadInput, SojournError
 from engine.domain.views import Result, plain
 from engine.program import audit
 from engine.program.advance import StageEntry, enter_stage
-from engine.program.competencies import competency_growth_view, current_baselines
+from engine.program.competencies import CompetencyGrowth, competency_growth_view, current_baselines
 from engine.program.logging import get_logger
 from engine.program.overlaps import ALLOW_OVERLAP_HINT, PlannedStay, overlap_refusals
 from engine.program.people import require_person
@@ -215,7 +215,7 @@ class AssignmentShown(AssignmentView):
 
     signoffs: tuple[SignoffLine, ...]
     outcomes: tuple[OutcomeView, ...]
-    competency_growth: tuple[Any, ...]
+    competency_growth: tuple[CompetencyGrowth, ...]
     impact_statements: int
 
 
