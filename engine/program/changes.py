@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import flag_modified
@@ -30,7 +30,7 @@ from engine.domain.tasks import TaskStatus
 from engine.domain.views import Result
 from engine.program import audit
 from engine.program.people import find_person, require_person
-from engine.program.records import AssignmentRecord, load_record
+from engine.program.records import AssignmentRecord, TaskView, load_record, task_view
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups
 from engine.store.change_queries import cancel_queued_notices_to
@@ -39,31 +39,6 @@ from engine.store.moves import wake_cadence_checks
 from engine.store.queries import cancel_queued_notifications
 
 # --- what the changes return ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MovedTask(Result):
-    """An open task a change moved, with its new owner and due day."""
-
-    id: int
-    key: str
-    title: str
-    stage: str
-    owner_role: str
-    owner: str | None
-    due_on: date
-    due_at: datetime
-    status: str
-    completed_at: datetime | None
-    completed_by: str | None
-    note: str | None
-    assignment_id: int
-
-    @classmethod
-    def of(cls, task: Task, owner: Person | None) -> Self:
-        return cls(pk(task), task.key, task.title, task.stage, task.owner_role, owner.email if owner else None,
-                   task.due_on, task.due_at, task.status, task.completed_at, task.completed_by, task.note,
-                   task.assignment_id)
 
 
 class _FromTo(Result):
@@ -86,7 +61,7 @@ class StakeholderChanged(_FromTo):
     reason: str
     at: datetime
     actor: str
-    tasks: tuple[MovedTask, ...]
+    tasks: tuple[TaskView, ...]
 
 
 @dataclass(frozen=True)
@@ -100,7 +75,7 @@ class EndExtended(_FromTo):
     reason: str
     at: datetime
     actor: str
-    tasks: tuple[MovedTask, ...]
+    tasks: tuple[TaskView, ...]
 
 
 @dataclass(frozen=True)
@@ -231,9 +206,9 @@ def _bump_row_version(session: Session, record: AssignmentRecord) -> None:
     session.flush()
 
 
-def _moved(record: AssignmentRecord, moved: list[Task]) -> tuple[MovedTask, ...]:
+def _moved(record: AssignmentRecord, moved: list[Task]) -> tuple[TaskView, ...]:
     people = {p.id: p for p in record.stakeholders.values()}
-    return tuple(MovedTask.of(t, people.get(t.owner_id)) for t in moved)
+    return tuple(task_view(t, people.get(t.owner_id)) for t in moved)
 
 
 # --- people from a file -----------------------------------------------------------------------------------------
