@@ -541,7 +541,7 @@ def assignment_set_cost(obj: Context, assignment_id: int, cost: str, currency: s
     from engine.program import outcomes
 
     emit(outcomes.set_cost(obj.db, assignment_id, amount=cost, currency=currency, actor=obj.actor, now=now()),
-         as_json, lambda a: [f"assignment {a['id']} costs {a['cost']['amount']} {a['cost']['currency']}"])
+         as_json, lambda a: [f"assignment {a.id} costs {a.cost.amount} {a.cost.currency}"])
 
 
 @assignment.command("import")

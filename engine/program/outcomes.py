@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -208,13 +207,13 @@ def outcome_recorded(outcome: Outcome, competencies: Iterable[CompetencyRating],
 
 
 def set_cost(db: Engine, assignment_id: int, *, amount: str | Decimal, currency: str, actor: str,
-             now: datetime) -> dict[str, Any]:
+             now: datetime) -> AssignmentView:
     """Set (or correct) what an assignment cost, so the program can show the cost per leader retained."""
     cost = inputs.amount(amount), inputs.currency(currency)
     with use_case_transaction(db) as session:
         record = load_record(session, assignment_id)
         _apply_cost(session, record, cost, actor=actor, now=now)
-        return assignment_view(record, now).view()
+        return assignment_view(record, now)
 
 
 def create_assignment(db: Engine, spec: assignments.AssignmentSpec, *, amount: str | None, currency: str | None,
