@@ -1077,7 +1077,7 @@ def contact_log(obj: Context, assignment_id: int, kind: str, with_email: str, on
 
     logged = contacts.log_contact(obj.db, assignment_id, kind=kind, with_email=with_email, on=on, notes=notes,
                                   actor=obj.actor, now=now())
-    emit(logged, as_json, lambda c: [f"logged {c.kind} with {c.with_email} on {c.on.isoformat()}"])
+    emit(logged, as_json, lambda c: [f"logged {c.kind} with {c.with_} on {c.on.isoformat()}"])
 
 
 # --- check-ins ------------------------------------------------------------------------------------------------

@@ -12,14 +12,16 @@ from typing import Any, ClassVar
 class Result:
     """Base of a use case's result (a frozen dataclass): `view()` is its JSON shape.
 
-    Each field becomes a key of the same name; dates and instants become ISO 8601 text, enums their value, nested
-    results their own view. A result whose JSON shape differs from its fields overrides `view()` and says why.
+    Each field becomes a key of the same name; a name with a trailing underscore (`from_`, `with_`) stands for the
+    keyword it avoids, as PEP 8 suggests, and is shown as that keyword. Dates and instants become ISO 8601 text,
+    enums their value, nested results their own view. A result whose JSON shape differs from its fields overrides
+    `view()` and says why.
     """
 
     __dataclass_fields__: ClassVar[dict[str, Any]]
 
     def view(self) -> dict[str, Any]:
-        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
+        return {f.name.removesuffix("_"): plain(getattr(self, f.name)) for f in fields(self)}
 
 
 def plain(value: Any) -> Any:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import flag_modified
@@ -41,16 +40,8 @@ from engine.store.queries import cancel_queued_notifications
 # --- what the changes return ------------------------------------------------------------------------------------
 
 
-class _FromTo(Result):
-    """A change from one value to another, shown as `from` and `to`."""
-
-    def view(self) -> dict[str, Any]:
-        # `from` is a keyword, so the field is `from_`; the JSON keeps the key `from`
-        return {"from" if name == "from_" else name: value for name, value in super().view().items()}
-
-
 @dataclass(frozen=True)
-class StakeholderChanged(_FromTo):
+class StakeholderChanged(Result):
     """A role given to another person, and the open tasks they took over."""
 
     assignment_id: int
@@ -65,7 +56,7 @@ class StakeholderChanged(_FromTo):
 
 
 @dataclass(frozen=True)
-class EndExtended(_FromTo):
+class EndExtended(Result):
     """A later end date, and the open tasks due relative to the end that moved with it."""
 
     assignment_id: int

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -44,14 +43,9 @@ class ContactLogged(Result):
     id: int
     assignment_id: int
     kind: str
-    with_email: str
+    with_: str
     on: date
     notes: str
-
-    def view(self) -> dict[str, Any]:
-        # `with` is a Python keyword, so the field that holds it has another name
-        return {"id": self.id, "assignment_id": self.assignment_id, "kind": self.kind, "with": self.with_email,
-                "on": self.on.isoformat(), "notes": self.notes}
 
 
 def log_contact(db: Engine, assignment_id: int, *, kind: str, with_email: str, on: str | None, notes: str | None,

@@ -160,7 +160,7 @@ def perform_contact_held(db: Engine, person: Person, obj: Mapping[str, Any], for
     view = contacts.log_contact(db, pk(record.assignment), kind=str(obj["kind"]), with_email=partner.email, on=on,
                                 notes=form.get("notes", "").strip() or None, actor=person.email, now=now)
     return Done(title="Contact logged",
-                lines=[f"The {view.kind} contact with {view.with_email} on {view.on.isoformat()} is logged by "
+                lines=[f"The {view.kind} contact with {view.with_} on {view.on.isoformat()} is logged by "
                        f"{person.email}."])
 
 

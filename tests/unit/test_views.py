@@ -40,3 +40,14 @@ def test_views_and_plain_accept_sequences() -> None:
     """A list of results becomes a list of views; plain data passes through unchanged."""
     assert views([Inner(date(2027, 1, 1))]) == [{"on": "2027-01-01"}]
     assert plain({"x": [1, "a", None]}) == {"x": [1, "a", None]}
+
+
+@dataclass(frozen=True)
+class Contact(Result):
+    from_: str
+    with_: str
+
+
+def test_a_trailing_underscore_stands_for_the_keyword_it_avoids() -> None:
+    """`from_` and `with_` are shown as `from` and `with`, the keys the JSON has always used."""
+    assert Contact("a", "b").view() == {"from": "a", "with": "b"}
