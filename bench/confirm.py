@@ -69,7 +69,7 @@ def in_process(url: str, tasks: list[dict[str, Any]]) -> float:
 
 
 def served(directory: Path, tasks: list[dict[str, Any]]) -> float:
-    from engine.delivery.links import LinkAction
+    from engine.domain.link_rules import LinkAction
     from tests.support.web import confirm, free_port, running_server, signer, write_config
 
     port = free_port()

@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from engine.delivery.config import EVERYTHING_EVERYWHERE, DeliveryPolicy, Routing
-from engine.delivery.links import LinkSigner, NoticeFacts, notice_action, notice_token_id
+from engine.delivery.links import LinkSigner
 from engine.domain.digests import digest_body
+from engine.domain.link_rules import NoticeFacts, notice_action, notice_token_id
 from engine.domain.notices import NoticeKind, NoticeStatus, with_action_link
 from engine.program.digests import gather_digests
 from engine.store import digest_queries, queries
@@ -144,7 +145,7 @@ def notification_of(row: Outbox, *, links: LinkSigner | None = None, now: dateti
     """The value notifiers deliver, made from an outbox row, with its recipient's signed link when `links` is given."""
     action_url = None
     if links is not None:
-        action, obj = notice_action(NoticeFacts.of_outbox(row))
+        action, obj = notice_action(NoticeFacts.of(row.model_dump()))
         action_url = links.url(row.recipient, action, obj, now=now or row.created_at,
                                token_id=notice_token_id(row.key))
     body = row.body if action_url is None else with_action_link(row.body, action_url)

@@ -63,6 +63,8 @@ PERIOD_DUE_KINDS = (NoticeKind.CONTACT_DUE, NoticeKind.CHECKIN_DUE, NoticeKind.P
 # Cadence kinds satisfied by a recorded check-in or pulse rather than by a logged contact.
 CHECKIN_CADENCE = "checkin"
 PULSE_CADENCE = "pulse"
+CHECKIN_ROLES = ("assignee", "host_manager")  # whose check-ins count; feedback runs between the two
+PULSE_ROLE = "assignee"  # who answers the expectancy pulse
 RECORDED_CADENCES = (CHECKIN_CADENCE, PULSE_CADENCE)
 DELIVERABLE = (NoticeStatus.PENDING, NoticeStatus.FAILED)  # statuses a dispatcher may still send
 RETRYABLE = (NoticeStatus.DEAD, NoticeStatus.FAILED)  # statuses `outbox retry` makes pending again

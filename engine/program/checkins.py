@@ -22,6 +22,7 @@ from engine.domain import inputs, notices
 from engine.domain.cadences import immersion_ends
 from engine.domain.definition import PulseRules, WorkflowDefinition
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
+from engine.domain.notices import CHECKIN_ROLES, PULSE_ROLE
 from engine.domain.schedule import local_date
 from engine.domain.views import Result
 from engine.program import audit
@@ -32,8 +33,6 @@ from engine.store import checkin_queries
 from engine.store.models import Checkin, Person, Pulse, pk
 from engine.store.queries import cancel_queued_notifications, insert_notifications
 
-CHECKIN_ROLES = ("assignee", "host_manager")  # whose check-ins count; feedback runs between the two
-PULSE_ROLE = "assignee"
 PULSE_QUESTIONS = ("expectancy", "instrumentality", "valence")
 PERCENT_RANGE = range(0, 101)
 PULSE_RANGE = range(1, 6)

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engine.delivery.links import NoticeFacts, notice_action, notice_token_id
 from engine.domain import inputs
 from engine.domain.errors import BadInput, NotFound, SojournError
+from engine.domain.link_rules import NoticeFacts, notice_action, notice_token_id
 from engine.domain.views import Result
 from engine.program import audit
 from engine.program.logging import get_logger

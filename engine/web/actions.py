@@ -5,11 +5,11 @@ transaction of its own, then calls the same use case as the command line with th
 use case releases the claim again, so the link stays usable and nothing is written.
 
 Adding an action is one `LinkAction` member, one `ACTIONS` entry and, for the notices that carry it, one branch of
-`engine.delivery.links.notice_action`. `describe(session, person, obj, now)` reads the object, raises `LinkRefused` (403
-not theirs, 404 unknown, 409 already done) and returns the `Preview` with the form's fields; `perform(db, person, obj,
-form, now)` calls the part's use case with `actor=person.email` and returns `Done`. Its `SojournError`s become
-refusals (NotFound 404, BadInput 400, others 409); a form value it cannot take raises `FormRejected`, whose page
-shows the form again.
+`engine.domain.link_rules.notice_action`. `describe(session, person, obj, now)` reads the object, raises
+`LinkRefused` (403 not theirs, 404 unknown, 409 already done) and returns the `Preview` with the form's fields;
+`perform(db, person, obj, form, now)` calls the part's use case with `actor=person.email` and returns `Done`. Its
+`SojournError`s become refusals (NotFound 404, BadInput 400, others 409); a form value it cannot take raises
+`FormRejected`, whose page shows the form again.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from engine.delivery import feeds
-from engine.delivery.links import LinkAction, LinkClaims, LinkRefused, LinkSigner, Refusal, link_url
+from engine.delivery.links import LinkClaims, LinkRefused, LinkSigner, Refusal, link_url
 from engine.domain import inputs, notices
 from engine.domain.errors import BadInput, ConcurrentChange, NotFound, SojournError
+from engine.domain.link_rules import LinkAction
+from engine.domain.notices import CHECKIN_ROLES, PULSE_ROLE
 from engine.domain.schedule import local_date, zone
 from engine.domain.tasks import TaskStatus
 from engine.domain.views import Result
@@ -224,7 +226,7 @@ def _open_for(session: Session, person: Person, obj: Mapping[str, Any], roles: t
 
 
 def _checkin_record(session: Session, person: Person, obj: Mapping[str, Any]) -> AssignmentRecord:
-    return _open_for(session, person, obj, checkins.CHECKIN_ROLES, "record a check-in")
+    return _open_for(session, person, obj, CHECKIN_ROLES, "record a check-in")
 
 
 def _live_goals(record: AssignmentRecord) -> list[Goal]:
@@ -295,7 +297,7 @@ PULSE_OPTIONS = tuple(str(value) for value in checkins.PULSE_RANGE)
 
 
 def _pulse_record(session: Session, person: Person, obj: Mapping[str, Any]) -> AssignmentRecord:
-    return _open_for(session, person, obj, (checkins.PULSE_ROLE,), "answer the expectancy pulse")
+    return _open_for(session, person, obj, (PULSE_ROLE,), "answer the expectancy pulse")
 
 
 def describe_pulse(session: Session, person: Person, obj: Mapping[str, Any], now: datetime) -> Preview:

@@ -22,7 +22,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
-from engine.delivery.links import LinkAction, LinkSigner
+from engine.delivery.links import LinkSigner
+from engine.domain.link_rules import LinkAction
 from engine.program import assignments
 from engine.store.db import open_db, transaction
 from engine.store.models import AuditEvent, LinkUse

@@ -14,7 +14,8 @@ from icalendar import Calendar
 from sqlalchemy import Engine
 from werkzeug.test import TestResponse
 
-from engine.delivery.links import LinkAction, LinkSigner, webcal_url
+from engine.delivery.links import LinkSigner, webcal_url
+from engine.domain.link_rules import LinkAction
 from engine.planning import agenda
 from engine.program import assignments, changes, privacy
 from engine.program.people import add_person

@@ -14,9 +14,10 @@ from freezegun.api import FrozenDateTimeFactory
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
-from engine.delivery.links import LinkAction, LinkSigner
+from engine.delivery.links import LinkSigner
 from engine.domain.cadences import add_months_clamped
 from engine.domain.errors import SojournError
+from engine.domain.link_rules import LinkAction
 from engine.planning.planner import plan
 from engine.program import advance, assignments, checkins, people
 from engine.store.audit_events import audit_event_rows

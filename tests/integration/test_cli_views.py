@@ -13,7 +13,8 @@ from freezegun import freeze_time
 from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
-from engine.delivery.links import LinkAction, LinkSigner
+from engine.delivery.links import LinkSigner
+from engine.domain.link_rules import LinkAction
 from engine.program import advance, assignments, outcomes, plans
 from engine.web import actions
 from engine.web.app import create_app

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from engine.delivery.dispatch import dispatch_due, notification_of
-from engine.delivery.links import LinkAction, LinkRefused, LinkSigner, NoticeFacts, Refusal, notice_action
+from engine.delivery.links import LinkRefused, LinkSigner, Refusal
 from engine.domain.errors import SojournError
+from engine.domain.link_rules import LinkAction, NoticeFacts, notice_action
 from engine.domain.views import views
 from engine.program import assignments, audit, checkins, plans, tasks
 from engine.store.db import transaction
@@ -435,7 +436,7 @@ def test_the_pulse_alert_link_resolves_the_alert_once(db: Engine, spec: assignme
     with transaction(db) as session:
         (alert,) = session.execute(select(Outbox).where(Outbox.kind == "pulse_alert", Outbox.role == "coach",
                                                         Outbox.assignment_id == assignment_id)).scalars()
-        link_action, obj = notice_action(NoticeFacts.of_outbox(alert))
+        link_action, obj = notice_action(NoticeFacts.of(alert.model_dump()))
     assert (link_action, obj) == (LinkAction.ALERT_RESOLVE, {"pulse": pulse_id})
     action, token = _link(people["coach"], link_action, obj)
     before = _counts(db)

@@ -10,7 +10,8 @@ from alembic import command
 from sqlalchemy import Engine, select, update
 
 from engine.delivery.dispatch import notification_of
-from engine.delivery.links import LinkAction, LinkSigner
+from engine.delivery.links import LinkSigner
+from engine.domain.link_rules import LinkAction
 from engine.domain.notices import NewNotice, NoticeKind
 from engine.planning import planner
 from engine.program import checkins, plans

@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
-from engine.delivery.links import LinkAction, LinkSigner
+from engine.delivery.links import LinkSigner
+from engine.domain.link_rules import LinkAction
 from engine.domain.views import views
 from engine.program import assignments, plans, tasks
 from engine.store.db import open_db

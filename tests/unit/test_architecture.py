@@ -24,8 +24,6 @@ RANK = {
 KNOWN_EXCEPTIONS = {
     ("engine.domain.notices", "engine.store.models"):
         "type-only: messages are worded from ORM rows (Assignment, Person, StageChange, Task) named in annotations",
-    ("engine.program.privacy", "engine.delivery.links"):
-        "a person's export lists the links issued to them, recovered from sent notices by the links' own rules",
 }
 
 

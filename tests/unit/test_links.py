@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from engine.delivery.links import LinkAction, LinkRefused, LinkSigner, NoticeFacts, Refusal, link_url, notice_action
+from engine.delivery.links import LinkRefused, LinkSigner, Refusal, link_url
+from engine.domain.link_rules import LinkAction, NoticeFacts, notice_action
 from engine.domain.notices import NoticeKind
 
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
@@ -104,7 +105,7 @@ def test_other_notices_link_to_the_persons_page() -> None:
 
 def test_every_delivery_of_one_notice_shares_its_token_id() -> None:
     """A notice re-sent after a failure carries a new token with the same id, so using one uses up both."""
-    from engine.delivery.links import notice_token_id
+    from engine.domain.link_rules import notice_token_id
 
     first = SIGNER.mint("a@example.com", LinkAction.TASK_DONE, {"task": 1}, now=NOW,
                         token_id=notice_token_id("task_due/1"))
