@@ -10,14 +10,89 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from datetime import date, datetime
 
     from engine.domain.definition import Cadence
-    from engine.store.models import Assignment, Person, StageChange, Task
+
+
+class PersonFacts(Protocol):
+    """What a message names of a person; the store's Person row is one."""
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+class AssignmentFacts(Protocol):
+    """What a message names of an assignment; the store's Assignment row is one."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def home(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def stage(self) -> str: ...
+
+    @property
+    def plan_version(self) -> int: ...
+
+
+class TaskFacts(Protocol):
+    """What a reminder names of a task; the store's Task row is one."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def assignment_id(self) -> int: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def owner_role(self) -> str: ...
+
+    @property
+    def due_on(self) -> date: ...
+
+    @property
+    def reminder_round(self) -> int: ...
+
+
+class StageChangeFacts(Protocol):
+    """What a stage-change notice names of the step; the store's StageChange row is one."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def assignment_id(self) -> int: ...
+
+    @property
+    def from_stage(self) -> str | None: ...
+
+    @property
+    def to_stage(self) -> str: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def actor(self) -> str: ...
 
 
 class NoticeKind(StrEnum):
@@ -188,12 +263,12 @@ def is_plan_change_task(key: str) -> bool:
 # --- task reminders ---------------------------------------------------------------------------------------------
 
 
-def task_key_part(task: Task) -> str:
+def task_key_part(task: TaskFacts) -> str:
     """How a task's reminder keys name it: its id, then `.N` from its Nth re-planning (a new owner or due date)."""
     return f"{task.id}.{task.reminder_round}" if task.reminder_round else f"{task.id}"
 
 
-def task_notice_key(kind: NoticeKind, task: Task, number: int = 0, role: str = "") -> str:
+def task_notice_key(kind: NoticeKind, task: TaskFacts, number: int = 0, role: str = "") -> str:
     """The key of a notice about a task: an owner's step, escalation `number` to `role`, or the escalation of an
     unacknowledged plan change (keyed by the task id alone). Planning reads which keys exist before building texts."""
     if kind == NoticeKind.PLAN_UNACKNOWLEDGED:
@@ -203,13 +278,13 @@ def task_notice_key(kind: NoticeKind, task: Task, number: int = 0, role: str = "
     return f"{kind}/{task_key_part(task)}"
 
 
-def assignment_line(assignment: Assignment, assignee: Person) -> str:
+def assignment_line(assignment: AssignmentFacts, assignee: PersonFacts) -> str:
     """The line that opens a reminder: which assignment, whose, and where it stands."""
     return (f"Assignment #{assignment.id} ({assignee.name}, {assignment.home} to {assignment.host}), "
             f"stage {assignment.stage}.")
 
 
-def task_reminder(kind: NoticeKind, task: Task, owner: Person, about: str, *, day: date, at: datetime,
+def task_reminder(kind: NoticeKind, task: TaskFacts, owner: PersonFacts, about: str, *, day: date, at: datetime,
                   now: datetime) -> NewNotice:
     """A task_due_soon, task_due or task_overdue for the task's owner, for the step on `day`."""
     subject = {NoticeKind.TASK_DUE_SOON: f"Due in {(task.due_on - day).days} day(s): {task.title}",
@@ -222,8 +297,8 @@ def task_reminder(kind: NoticeKind, task: Task, owner: Person, about: str, *, da
                      deliver_at=at)
 
 
-def escalations(task: Task, owner: Person, about: str, recipients: Iterable[tuple[str, Person]], *, number: int,
-                overdue_days: int, at: datetime, now: datetime) -> list[NewNotice]:
+def escalations(task: TaskFacts, owner: PersonFacts, about: str, recipients: Iterable[tuple[str, PersonFacts]], *,
+                number: int, overdue_days: int, at: datetime, now: datetime) -> list[NewNotice]:
     """Escalation `number` about an overdue task, one per (role, person) to follow up with its owner."""
     subject = f"Escalation {number}: {task.title} is {overdue_days + 1} day(s) overdue"
     body = (f"{about}\nTask {task.id} ({task.key}) of {owner.name} <{owner.email}> ({task.owner_role}) was due "
@@ -240,9 +315,9 @@ def escalations(task: Task, owner: Person, about: str, recipients: Iterable[tupl
 class ContactPeriod(NamedTuple):
     """One period of one cadence of one assignment, and who the contact is with."""
 
-    assignment: Assignment
+    assignment: AssignmentFacts
     cadence: Cadence
-    partner: Person
+    partner: PersonFacts
     first: date
     last: date
 
@@ -257,7 +332,7 @@ def _missed_subject(period: ContactPeriod) -> str:
     return f"Missed: {period.cadence.title} for {period.first.isoformat()} to {period.last.isoformat()}"
 
 
-def contact_due(period: ContactPeriod, about: str, *, role: str, recipient: Person, at: datetime,
+def contact_due(period: ContactPeriod, about: str, *, role: str, recipient: PersonFacts, at: datetime,
                 now: datetime) -> NewNotice:
     """The period's contact is due: sent on its first day."""
     cadence, partner, first, last = period.cadence, period.partner, period.first, period.last
@@ -268,7 +343,7 @@ def contact_due(period: ContactPeriod, about: str, *, role: str, recipient: Pers
     return _contact_notice(NoticeKind.CONTACT_DUE, period, subject, body, role, recipient, at, now)
 
 
-def contact_missed(period: ContactPeriod, about: str, *, role: str, recipient: Person, at: datetime,
+def contact_missed(period: ContactPeriod, about: str, *, role: str, recipient: PersonFacts, at: datetime,
                    now: datetime) -> NewNotice:
     """No contact was logged for the period by the end of its grace days."""
     cadence, partner, first, last = period.cadence, period.partner, period.first, period.last
@@ -279,7 +354,7 @@ def contact_missed(period: ContactPeriod, about: str, *, role: str, recipient: P
     return _contact_notice(NoticeKind.CONTACT_MISSED, period, subject, body, role, recipient, at, now)
 
 
-def _contact_notice(kind: NoticeKind, period: ContactPeriod, subject: str, body: str, role: str, recipient: Person,
+def _contact_notice(kind: NoticeKind, period: ContactPeriod, subject: str, body: str, role: str, recipient: PersonFacts,
                     at: datetime, now: datetime) -> NewNotice:
     assignment = period.assignment
     assert assignment.id is not None, "planned assignments are stored ones"
@@ -311,7 +386,7 @@ def progress_lines(progress: Iterable[GoalProgressLine]) -> list[str]:
 
 
 def checkin_due(period: ContactPeriod, about: str, progress: Iterable[GoalProgressLine], *, role: str,
-                recipient: Person, at: datetime, now: datetime, immersion_ends: date | None = None) -> NewNotice:
+                recipient: PersonFacts, at: datetime, now: datetime, immersion_ends: date | None = None) -> NewNotice:
     """The period's check-in is due; every recipient sees the latest progress (home sees what the host sees).
 
     A period that begins before `immersion_ends` (the first day after the immersion days) asks how the assignee and
@@ -333,7 +408,7 @@ def checkin_due(period: ContactPeriod, about: str, progress: Iterable[GoalProgre
     return _contact_notice(NoticeKind.CHECKIN_DUE, period, subject, body, role, recipient, at, now)
 
 
-def pulse_due(period: ContactPeriod, about: str, *, role: str, recipient: Person, at: datetime,
+def pulse_due(period: ContactPeriod, about: str, *, role: str, recipient: PersonFacts, at: datetime,
               now: datetime) -> NewNotice:
     """The assignee is asked for the period's expectancy pulse."""
     first, last = period.first, period.last
@@ -345,7 +420,7 @@ def pulse_due(period: ContactPeriod, about: str, *, role: str, recipient: Person
     return _contact_notice(NoticeKind.PULSE_DUE, period, subject, body, role, recipient, at, now)
 
 
-def checkin_missed(period: ContactPeriod, about: str, *, role: str, recipient: Person, at: datetime,
+def checkin_missed(period: ContactPeriod, about: str, *, role: str, recipient: PersonFacts, at: datetime,
                    now: datetime) -> NewNotice:
     """No check-in (or pulse) was recorded for the period by the end of its grace days."""
     cadence, first, last = period.cadence, period.first, period.last
@@ -356,7 +431,7 @@ def checkin_missed(period: ContactPeriod, about: str, *, role: str, recipient: P
     return _contact_notice(NoticeKind.CHECKIN_MISSED, period, subject, body, role, recipient, at, now)
 
 
-def cadence_notice(kind: NoticeKind, period: ContactPeriod, about: str, *, role: str, recipient: Person,
+def cadence_notice(kind: NoticeKind, period: ContactPeriod, about: str, *, role: str, recipient: PersonFacts,
                    at: datetime, now: datetime, progress: Iterable[GoalProgressLine] = (),
                    immersion_ends: date | None = None) -> NewNotice:
     """The notice of `kind` about one period of a cadence, whichever kind of cadence it is."""
@@ -371,8 +446,8 @@ def cadence_notice(kind: NoticeKind, period: ContactPeriod, about: str, *, role:
 # --- changes made by a use case ---------------------------------------------------------------------------------
 
 
-def stage_changed(assignment: Assignment, assignee: Person, change: StageChange, *,
-                  recipients: Iterable[tuple[str, Person, Iterable[Task]]], now: datetime) -> list[NewNotice]:
+def stage_changed(assignment: AssignmentFacts, assignee: PersonFacts, change: StageChangeFacts, *,
+                  recipients: Iterable[tuple[str, PersonFacts, Iterable[TaskFacts]]], now: datetime) -> list[NewNotice]:
     """The stage's audience (`WorkflowDefinition.stage_change_audience`) hears that the assignment moved, and
     which of the new stage's tasks are theirs.
 
@@ -391,8 +466,8 @@ def stage_changed(assignment: Assignment, assignee: Person, change: StageChange,
             for role, recipient, tasks in recipients]
 
 
-def plan_changed(assignment: Assignment, assignee: Person, summary: str, *, role: str, recipient: Person,
-                 acknowledge_by: Person | None, now: datetime,
+def plan_changed(assignment: AssignmentFacts, assignee: PersonFacts, summary: str, *, role: str, recipient: PersonFacts,
+                 acknowledge_by: PersonFacts | None, now: datetime,
                  gathered: Sequence[tuple[int, str]] = ()) -> NewNotice:
     """The home manager hears at once of any change to a plan agreed at home.
 
@@ -425,8 +500,8 @@ class PulseAnswers(NamedTuple):
     note: str | None
 
 
-def pulse_alert(assignment: Assignment, assignee: Person, answers: PulseAnswers, reason: str, *, role: str,
-                recipient: Person, now: datetime) -> NewNotice:
+def pulse_alert(assignment: AssignmentFacts, assignee: PersonFacts, answers: PulseAnswers, reason: str, *, role: str,
+                recipient: PersonFacts, now: datetime) -> NewNotice:
     """The coach and the talent team hear at once that the assignee's motivation is at risk."""
     assert assignment.id is not None, "alerts are about stored assignments"
     subject = f"Assignment #{assignment.id} ({assignee.name}): expectancy pulse alert"
@@ -444,8 +519,9 @@ def pulse_alert_key_prefix(pulse_id: int) -> str:
     return f"{NoticeKind.PULSE_ALERT}/{pulse_id}/"
 
 
-def plan_unacknowledged(task: Task, owner: Person, about: str, recipients: Iterable[tuple[str, Person]], *,
-                        number: int, overdue_days: int, at: datetime, now: datetime) -> list[NewNotice]:
+def plan_unacknowledged(task: TaskFacts, owner: PersonFacts, about: str,
+                        recipients: Iterable[tuple[str, PersonFacts]], *, number: int, overdue_days: int, at: datetime,
+                        now: datetime) -> list[NewNotice]:
     """Escalation `number` of a plan change its acknowledging role has not acknowledged."""
     version = task.key.removeprefix(PLAN_ACK_TASK)
     subject = (f"Escalation {number}: plan version {version} of assignment #{task.assignment_id} is "
@@ -474,7 +550,7 @@ class RecordedCheckin(NamedTuple):
     """One check-in as the notices about it tell it; `immersion_ends` is set when it fell in the immersion days."""
 
     checkin_id: int
-    author: Person
+    author: PersonFacts
     role: str
     at: datetime
     note: str | None
@@ -502,8 +578,8 @@ def _checkin_lines(checkin: RecordedCheckin) -> list[str]:
             *([f"Feedback: {checkin.feedback}"] if checkin.feedback else [])]
 
 
-def checkin_feedback(assignment: Assignment, assignee: Person, checkin: RecordedCheckin, *, role: str,
-                     recipient: Person, may_answer: bool, now: datetime) -> NewNotice:
+def checkin_feedback(assignment: AssignmentFacts, assignee: PersonFacts, checkin: RecordedCheckin, *, role: str,
+                     recipient: PersonFacts, may_answer: bool, now: datetime) -> NewNotice:
     """A check-in's feedback, told at once with its progress per goal: the other side (assignee <-> host manager),
     who `may_answer` with a check-in of their own, and home, who reads it."""
     assert assignment.id is not None, "check-ins are about stored assignments"

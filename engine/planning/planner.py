@@ -352,7 +352,8 @@ def _contact_notice(kind: NoticeKind, role: str, check: _CadenceCheck, index: in
                                                                   assignment.start))
     if not attach_calendar:
         return notice
-    calendar = CalendarPeriod(assignment, holders["assignee"], cadence, period.partner, period.first, period.last)
+    calendar = CalendarPeriod(assignment, holders["assignee"], cadence, holders[cadence.with_role], period.first,
+                              period.last)
     return notice._replace(calendar=period_calendar(calendar, recipient, schedule.local_hour, now))
 
 

@@ -19,14 +19,6 @@ RANK = {
     "web": 5,
 }
 
-# (importing module, imported module): why it is still there. Each is an edge that points up; they are left out of
-# the cycle check too.
-KNOWN_EXCEPTIONS = {
-    ("engine.domain.notices", "engine.store.models"):
-        "type-only: messages are worded from ORM rows (Assignment, Person, StageChange, Task) named in annotations",
-}
-
-
 def _module_name(path: Path) -> str:
     parts = path.relative_to(ENGINE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -75,13 +67,8 @@ def test_every_engine_module_lives_in_a_declared_package() -> None:
 
 
 def test_no_package_imports_one_above_it() -> None:
-    """An import from a package of the same or a higher rank fails, unless it is a listed exception."""
-    assert sorted(_upward(_edges()) - set(KNOWN_EXCEPTIONS)) == []
-
-
-def test_every_listed_exception_still_exists() -> None:
-    """An exception that was fixed leaves the list, so the list shows what is left."""
-    assert sorted(set(KNOWN_EXCEPTIONS) - _upward(_edges())) == []
+    """An import from a package of the same or a higher rank fails, type-only imports included."""
+    assert sorted(_upward(_edges())) == []
 
 
 def test_engine_reaches_notifiers_only_through_delivery_and_never_the_command_line() -> None:
@@ -99,9 +86,9 @@ def test_engine_reaches_notifiers_only_through_delivery_and_never_the_command_li
 
 
 def test_packages_form_no_import_cycle() -> None:
-    """Between packages the imports (listed exceptions aside) form no cycle."""
+    """Between packages the imports form no cycle."""
     graph: dict[str, set[str]] = {}
-    for a, b in _edges() - set(KNOWN_EXCEPTIONS):
+    for a, b in _edges():
         graph.setdefault(_package(a) or "", set()).add(_package(b) or "")
     state: dict[str, str] = {}
     cycles: list[list[str]] = []
