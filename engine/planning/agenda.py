@@ -21,7 +21,7 @@ from engine.domain import inputs
 from engine.domain.cadences import CadenceSchedule, counted_from, in_range, range_entered_at
 from engine.domain.errors import NotFound
 from engine.domain.views import Result
-from engine.planning.ical import CalendarEvent, ContactPeriod, calendar_text, contact_event, in_date_order, task_event
+from engine.planning.ical import CalendarEvent, CalendarPeriod, calendar_text, contact_event, in_date_order, task_event
 from engine.program.records import AssignmentRecord, load_records
 from engine.program.transactions import use_case_transaction
 from engine.store import lookups, queries
@@ -83,7 +83,7 @@ def calendar_of(session: Session, person: Person, *, now: datetime) -> PersonCal
 
 
 def contact_periods(record: AssignmentRecord, history: list[StageChange], person: Person, now: datetime,
-                    starts: Mapping[str, datetime] | None = None) -> Iterator[ContactPeriod]:
+                    starts: Mapping[str, datetime] | None = None) -> Iterator[CalendarPeriod]:
     """The contact periods of `record` that `person` is notified of, from the one running on their today on;
     `starts` holds, by kind, when a workflow migration started a cadence (see `cadences.counted_from`)."""
     definition, assignment = record.definition, record.assignment
@@ -99,7 +99,7 @@ def contact_periods(record: AssignmentRecord, history: list[StageChange], person
         schedule = CadenceSchedule.of(definition, cadence, entered, record.assignee.tz, start=assignment.start)
         index = max(schedule.index_of(today), 0)
         while schedule.start(index) <= assignment.end:
-            yield ContactPeriod(assignment, record.assignee, cadence, partner, schedule.start(index),
+            yield CalendarPeriod(assignment, record.assignee, cadence, partner, schedule.start(index),
                                 schedule.last_day(index))
             index += 1
 

@@ -41,8 +41,10 @@ FOLD_AT = 75  # octets of a content line, line break excluded (RFC 5545, section
 
 
 @dataclass(frozen=True)
-class ContactPeriod:
-    """One period of one assignment's cadence: a contact with `partner` is due from `first_day` to `last_day`."""
+class CalendarPeriod:
+    """One period of one assignment's cadence as a calendar shows it: a contact with `partner` is due from
+    `first_day` to `last_day`. Beside the period a message names (`notices.ContactPeriod`), an event names the
+    assignee and takes its sequence from the assignment's row version."""
 
     assignment: Assignment
     assignee: Person
@@ -159,7 +161,7 @@ def task_event(task: Task, assignment: Assignment, assignee: Person, now: dateti
                          start=task.due_on, stamp=now, sequence=assignment.row_version, categories=("sojourn", "task"))
 
 
-def contact_event(period: ContactPeriod, tz: str, local_hour: int, now: datetime) -> CalendarEvent:
+def contact_event(period: CalendarPeriod, tz: str, local_hour: int, now: datetime) -> CalendarEvent:
     """The event of a contact period at `local_hour` on its first day in time zone `tz`."""
     a, cadence = period.assignment, period.cadence
     assert a.id is not None
@@ -171,7 +173,7 @@ def contact_event(period: ContactPeriod, tz: str, local_hour: int, now: datetime
                          duration=CONTACT_EVENT)
 
 
-def _what_is_due(period: ContactPeriod) -> str:
+def _what_is_due(period: CalendarPeriod) -> str:
     """The period's own words: a check-in and a pulse are recorded with their commands, a contact is logged."""
     a, cadence, partner = period.assignment, period.cadence, period.partner
     days = f"between {period.first_day.isoformat()} and {period.last_day.isoformat()}"
@@ -264,7 +266,7 @@ def vtimezone_text(tzid: str, first_year: int, last_year: int) -> str:
     return text.decode()
 
 
-def period_calendar(period: ContactPeriod, recipient: Person, local_hour: int, now: datetime) -> str:
+def period_calendar(period: CalendarPeriod, recipient: Person, local_hour: int, now: datetime) -> str:
     """The iCalendar attachment of a notice that opens a period (contact_due, checkin_due, pulse_due): the period's
     event in the recipient's zone, with the UID the exported calendar gives it."""
     return calendar_text([contact_event(period, recipient.tz, local_hour, now)], tz=recipient.tz)

@@ -61,8 +61,7 @@ from engine.domain.notices import (
 )
 from engine.domain.reminders import ReminderStep, steps_to_send, task_steps
 from engine.domain.schedule import local_instant
-from engine.planning.ical import ContactPeriod as CalendarPeriod
-from engine.planning.ical import period_calendar
+from engine.planning.ical import CalendarPeriod, period_calendar
 from engine.program.records import definition_of
 from engine.store import checkin_queries, lookups, queries
 from engine.store.migration_queries import cadence_starts_of

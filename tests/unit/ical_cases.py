@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from engine.domain.definition import Cadence, Every
-from engine.planning.ical import ContactPeriod, calendar_text, contact_event, period_calendar, task_event
+from engine.planning.ical import CalendarPeriod, calendar_text, contact_event, period_calendar, task_event
 from engine.store.models import Assignment, Person, Task
 
 NOW = datetime(2027, 2, 1, 10, 0, tzinfo=UTC)
@@ -72,7 +72,7 @@ def _task(task_id: int, title: str, due_on: date) -> Task:
 
 def period_texts() -> dict[str, str]:
     """The attachment of every case of PERIODS, by case."""
-    return {case: period_calendar(ContactPeriod(assignment, assignee, cadence, partner, first, last), recipient,
+    return {case: period_calendar(CalendarPeriod(assignment, assignee, cadence, partner, first, last), recipient,
                                   hour, now)
             for case, assignment, assignee, cadence, partner, first, last, recipient, hour, now in PERIODS}
 
@@ -83,7 +83,7 @@ def person_calendar_text() -> str:
                                date(2027, 3, 1)), ASSIGNMENT, ASSIGNEE, NOW),
               task_event(_task(43, "Réunion; «alignment», step 2\\3", date(2028, 2, 29)), ASSIGNMENT, PUNCTUATED,
                          NOW),
-              *(contact_event(ContactPeriod(ASSIGNMENT, ASSIGNEE, SPONSOR_CONTACT, SPONSOR, first, last),
+              *(contact_event(CalendarPeriod(ASSIGNMENT, ASSIGNEE, SPONSOR_CONTACT, SPONSOR, first, last),
                               "Europe/Berlin", 9, NOW)
                 for first, last in ((date(2027, 10, 31), date(2027, 11, 29)), (date(2028, 1, 31),
                                                                              date(2028, 2, 28))))]

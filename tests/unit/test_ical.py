@@ -12,7 +12,7 @@ from icalendar import Calendar, Event
 
 from engine.domain.definition import Cadence, Every
 from engine.domain.schedule import local_instant
-from engine.planning.ical import ContactPeriod, calendar_text, contact_event, period_calendar, task_event
+from engine.planning.ical import CalendarPeriod, calendar_text, contact_event, period_calendar, task_event
 from engine.store.models import Assignment, Person, Task
 
 NOW = datetime(2027, 2, 1, 10, 0, tzinfo=UTC)
@@ -34,8 +34,8 @@ def _task(**overrides: object) -> Task:
     return Task(**{**fields, **overrides})
 
 
-def _period(first: date, last: date) -> ContactPeriod:
-    return ContactPeriod(ASSIGNMENT, ASSIGNEE, SPONSOR_CONTACT, SPONSOR, first, last)
+def _period(first: date, last: date) -> CalendarPeriod:
+    return CalendarPeriod(ASSIGNMENT, ASSIGNEE, SPONSOR_CONTACT, SPONSOR, first, last)
 
 
 def _parsed(text: str) -> Calendar:
@@ -147,7 +147,7 @@ def test_hostile_text_stays_one_property_value_and_adds_no_properties() -> None:
     plain = [task_event(_task(), ASSIGNMENT, ASSIGNEE, NOW),
              contact_event(_period(date(2027, 2, 4), date(2027, 3, 3)), "Europe/Berlin", 9, NOW)]
     forged = [task_event(_task(title=HOSTILE), ASSIGNMENT, hostile, NOW),
-              contact_event(ContactPeriod(ASSIGNMENT, hostile, SPONSOR_CONTACT, hostile, date(2027, 2, 4),
+              contact_event(CalendarPeriod(ASSIGNMENT, hostile, SPONSOR_CONTACT, hostile, date(2027, 2, 4),
                                           date(2027, 3, 3)), "Europe/Berlin", 9, NOW)]
     expected = _parsed(calendar_text(plain, tz="Europe/Berlin", name="Sojourn: Ana Lima"))
     calendar = _parsed(calendar_text(forged, tz="Europe/Berlin", name=f"Sojourn: {HOSTILE}"))
