@@ -1315,9 +1315,11 @@ def audit_verify(obj: Context, assignment_id: int | None, against: Path | None, 
         emit(report, as_json, lambda _: [])
     report.require_intact()
     if not as_json:
+        counted = report.objectives.objectives if report.objectives is not None else 0
+        objectives = f" and {counted} objective(s)" if counted else ""
         anchored = "" if report.against is None else f"; its {report.against.events} exported event(s) unchanged"
         click.echo(f"audit trail intact: {report.events} event(s) in {report.assignments} assignment(s)"
-                   f"{anchored}")
+                   f"{objectives}{anchored}")
 
 
 @audit.command("export")

@@ -356,11 +356,14 @@ def _first_error(on_db: Sojourn) -> str:
 
 
 def test_untouched_objectives_and_links_verify(linked: int, on_db: Sojourn) -> None:
-    """Objectives and goal links written by Sojourn verify (exit 0), the objectives counted."""
+    """Objectives and goal links written by Sojourn verify (exit 0), the objectives counted in JSON and text."""
     outcome = on_db("audit", "verify", "--json")
     assert outcome.code == 0, outcome
     report = json.loads(outcome.stdout)
     assert report["objectives"] == {"objectives": 2, "problems": []}
+    text = on_db("audit", "verify")
+    assert text.stdout == (f"audit trail intact: {report['events']} event(s) in {report['assignments']} "
+                           "assignment(s) and 2 objective(s)\n")
 
 
 @pytest.mark.parametrize(("statement", "expected"), [
