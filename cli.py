@@ -841,17 +841,21 @@ def goal_add(obj: Context, assignment_id: int, title: str, measure: str, target:
 @click.option("--level", metavar="LEVEL", help="organisation, mobility_team or individual.")
 @click.option("--aligned-to", metavar="TEXT")
 @objective_option
+@click.option("--no-objectives", is_flag=True, help="Align the goal to no objective any more.")
 @json_option
 @pass_context
 def goal_edit(obj: Context, goal_id: int, title: str | None, measure: str | None, baseline: str | None,
               target: str | None, due: str | None, competencies: tuple[str, ...], level: str | None,
-              aligned_to: str | None, objectives: tuple[str, ...], as_json: bool) -> None:
+              aligned_to: str | None, objectives: tuple[str, ...], no_objectives: bool, as_json: bool) -> None:
     """Change a goal; the plan gets a new version that needs signing again."""
+    from engine.domain.errors import BadInput
     from engine.program import plans
 
+    if no_objectives and objectives:
+        raise BadInput("--objective and --no-objectives exclude each other: give one")
     edited = plans.edit_goal(obj.db, goal_id, title=title, measure=measure, baseline=baseline, target=target,
                              due=due, competencies=competencies or None, level=level, aligned_to=aligned_to,
-                             objectives=objectives or None, actor=obj.actor, now=now())
+                             objectives=() if no_objectives else objectives or None, actor=obj.actor, now=now())
     emit(edited, as_json, lambda g: [f"goal {g.id} changed; plan is now version {g.plan_version}",
                                      *_plan_change_lines(g.change), *_baseline_lines(g.baselines_rated)])
 

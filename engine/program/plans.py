@@ -269,7 +269,7 @@ def edit_goal(db: Engine, goal_id: int, *, title: str | None = None, measure: st
         wanted["competencies"] = list(dict.fromkeys(c.name for c in levels))
     if not wanted and objectives is None:
         raise BadInput("nothing to change: give at least one of --title, --measure, --baseline, --target, --due, "
-                       "--competency, --level, --aligned-to, --objective")
+                       "--competency, --level, --aligned-to, --objective, --no-objectives")
     with _transaction(db) as session:
         objective_ids = checked_objective_ids(session, objectives, problems) if objectives is not None else None
         problems.raise_if_any()

@@ -219,6 +219,24 @@ def test_goal_edit_replaces_objectives_and_keeps_aligned_to(db: Engine, on_db: S
     assert "nothing changed" in again.stderr
 
 
+def test_goal_edit_no_objectives_unaligns_the_goal(db: Engine, on_db: Sojourn, db_url: str, stint: int, linked: int,
+                                                  now: datetime) -> None:
+    """`goal edit --no-objectives` aligns a goal to none, in a new plan version; given with --objective it is refused
+    (exit 2) and nothing is written."""
+    before = snapshot(db_url)
+    both = on_db("goal", "edit", str(linked), "--no-objectives", "--objective", "1")
+    assert (both.code, both.stderr.splitlines()[0]) == (
+        2, "Error: --objective and --no-objectives exclude each other: give one")
+    assert snapshot(db_url) == before
+    version = json.loads(on_db("plan", "show", str(stint), "--json").stdout)["plan_version"]
+    cleared = on_db("goal", "edit", str(linked), "--no-objectives", "--json")
+    assert cleared.code == 0, cleared
+    assert json.loads(cleared.stdout)["plan_version"] == version + 1
+    shown = json.loads(on_db("plan", "show", str(stint), "--json").stdout)
+    assert [g["objectives"] for g in shown["goals"] if g["id"] == linked] == [[]]
+    assert on_db("audit", "verify").code == 0
+
+
 # --- the roll-up per objective ------------------------------------------------------------------------------------
 
 AGREED_AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
