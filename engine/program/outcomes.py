@@ -225,13 +225,13 @@ def create_assignment(db: Engine, spec: assignments.AssignmentSpec, *, amount: s
     cost = _checked_cost(problems, amount, currency)
     if not problems.errors and cost is None:
         return assignments.create_assignment(db, spec, actor=actor, now=now, allow_past=allow_past,
-                                         allow_overlap=allow_overlap)
+                                             allow_overlap=allow_overlap)
     with use_case_transaction(db) as session:
         # the assignment's own checks run even when the cost is wrong, so one run shows everything to fix; a
         # failure rolls back whatever they wrote
         record = problems.check(lambda: assignments.create_assignment_in(session, spec, actor=actor, now=now,
-                                                                     allow_past=allow_past,
-                                                                     allow_overlap=allow_overlap))
+                                                                         allow_past=allow_past,
+                                                                         allow_overlap=allow_overlap))
         problems.raise_if_any()
         assert record is not None, "raise_if_any raised a failed check"
         assert cost is not None, "without problems, a cost was given"
@@ -248,18 +248,6 @@ def _checked_cost(problems: inputs.Problems, amount: str | Decimal | None,
     checked_amount = problems.check(inputs.amount, amount) if amount is not None else None
     checked_currency = problems.check(inputs.currency, currency) if currency is not None else None
     return None if checked_amount is None or checked_currency is None else (checked_amount, checked_currency)
-
-
-def create_costed_assignment(db: Engine, spec: assignments.AssignmentSpec, *, amount: str | Decimal, currency: str,
-                             actor: str, now: datetime, allow_past: bool = True,
-                             allow_overlap: bool = True) -> AssignmentView:
-    """`assignment create --cost --currency`: the assignment and its cost in one transaction."""
-    cost = inputs.amount(amount), inputs.currency(currency)
-    with use_case_transaction(db) as session:
-        record = assignments.create_assignment_in(session, spec, actor=actor, now=now, allow_past=allow_past,
-                                                  allow_overlap=allow_overlap)
-        _apply_cost(session, record, cost, actor=actor, now=now)
-        return assignment_view(record, now)
 
 
 def _apply_cost(session: Session, record: AssignmentRecord, cost: tuple[Decimal, str], *, actor: str,

@@ -48,8 +48,7 @@ def refusal(on_db: Sojourn, db_url: str, *args: str) -> tuple[int, str]:
 
 @pytest.fixture
 def assignment_id(db: Engine, spec: assignments.AssignmentSpec) -> int:
-    return int(outcomes.create_costed_assignment(db, spec, amount="250000", currency="EUR", actor="admin",
-                                                 now=NOW).id)
+    return outcomes.create_assignment(db, spec, amount="250000", currency="EUR", actor="admin", now=NOW).id
 
 
 # --- assignment show ---------------------------------------------------------------------------------------------
