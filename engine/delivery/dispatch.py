@@ -145,7 +145,7 @@ def notification_of(row: Outbox, *, links: LinkSigner | None = None, now: dateti
     """The value notifiers deliver, made from an outbox row, with its recipient's signed link when `links` is given."""
     action_url = None
     if links is not None:
-        action, obj = notice_action(NoticeFacts.of(row.model_dump()))
+        action, obj = notice_action(NoticeFacts.of_row(row))
         action_url = links.url(row.recipient, action, obj, now=now or row.created_at,
                                token_id=notice_token_id(row.key))
     body = row.body if action_url is None else with_action_link(row.body, action_url)

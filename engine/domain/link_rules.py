@@ -41,8 +41,15 @@ class NoticeFacts:
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> NoticeFacts:
         """The facts of an outbox row read as a mapping of its columns."""
-        return cls(kind=row["kind"], assignment_id=row["assignment_id"], task_id=row["task_id"], role=row["role"],
-                   cadence=row["cadence"], plan_version=row["plan_version"], pulse_id=row["pulse_id"])
+        return cls(*(row[name] for name in _COLUMNS))
+
+    @classmethod
+    def of_row(cls, row: object) -> NoticeFacts:
+        """The facts of a loaded outbox row (the store's `Outbox`), read from its attributes without copying it."""
+        return cls(*(getattr(row, name) for name in _COLUMNS))
+
+
+_COLUMNS = tuple(NoticeFacts.__dataclass_fields__)  # the outbox columns of the same names, in field order
 
 
 def notice_action(notice: NoticeFacts) -> tuple[LinkAction, dict[str, Any]]:

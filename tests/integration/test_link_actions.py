@@ -436,7 +436,7 @@ def test_the_pulse_alert_link_resolves_the_alert_once(db: Engine, spec: assignme
     with transaction(db) as session:
         (alert,) = session.execute(select(Outbox).where(Outbox.kind == "pulse_alert", Outbox.role == "coach",
                                                         Outbox.assignment_id == assignment_id)).scalars()
-        link_action, obj = notice_action(NoticeFacts.of(alert.model_dump()))
+        link_action, obj = notice_action(NoticeFacts.of_row(alert))
     assert (link_action, obj) == (LinkAction.ALERT_RESOLVE, {"pulse": pulse_id})
     action, token = _link(people["coach"], link_action, obj)
     before = _counts(db)
